@@ -1,0 +1,138 @@
+"""Configuration: TOML files under platformdirs paths, overridable by environment variables.
+
+Everything that has a timer or a port is here so tests can make it short or move it.
+The core never imports Textual; this module is shared by the server, the CLI and the consoles.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "cc-console"
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("CC_CONSOLE_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CC_CONSOLE_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
+
+
+@dataclass
+class PbxSettings:
+    """Where Asterisk is and how we reach it. Defaults fit the sandbox; point them at your own PBX."""
+
+    # The sandbox chroot (only used by `cc-console pbx ...`).
+    root: str = ""  # empty: <data_dir>/pbx/root
+    # Debian suite for the sandbox; the mirror URI is read from this machine's apt sources.
+    suite: str = "sid"
+    mirror: str = ""  # empty: taken from /etc/apt/sources.list(.d)
+    host: str = "127.0.0.1"
+    http_port: int = 18088
+    ari_user: str = "cc-console"
+    ari_password: str = "cc-console-sandbox"
+    app: str = "cc-console"
+    sip_port: int = 15060
+    rtp_start: int = 21000
+    rtp_end: int = 21999
+    # Dialplan context that inbound DIDs land in (it sends them into our Stasis app).
+    inbound_context: str = "cc-inbound"
+    # PJSIP endpoints created for agent phones in the sandbox: 1001 .. 1000+agent_endpoints.
+    agent_endpoints: int = 8
+    endpoint_password: str = "cc-phone-sandbox"
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root) if self.root else data_dir() / "pbx" / "root"
+
+    @property
+    def ari_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}/ari"
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    db_path: str = ""  # empty: <data_dir>/cc-console.sqlite3
+    queue_log_path: str = ""  # empty: <data_dir>/queue_log
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Timers, all short-able in tests.
+    ring_timeout: float = 15.0
+    session_ttl: float = 12 * 3600.0
+    login_max_failures: int = 5
+    login_window: float = 300.0
+    totp_valid_window: int = 1
+    ari_reconnect_min: float = 0.2
+    ari_reconnect_max: float = 10.0
+    # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
+    client_queue_max: int = 2000
+
+    @property
+    def db_file(self) -> Path:
+        return Path(self.db_path) if self.db_path else data_dir() / "cc-console.sqlite3"
+
+    @property
+    def queue_log_file(self) -> Path:
+        return Path(self.queue_log_path) if self.queue_log_path else data_dir() / "queue_log"
+
+
+@dataclass
+class QueueSettings:
+    name: str = "support"
+    tenant: str = "default"
+    dids: list[str] = field(default_factory=lambda: ["5000"])
+    ring_timeout: float | None = None  # None: the server's ring_timeout
+    service_level: float = 20.0
+
+
+@dataclass
+class Settings:
+    pbx: PbxSettings = field(default_factory=PbxSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    queues: list[QueueSettings] = field(default_factory=lambda: [QueueSettings()])
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) in [{cls.__name__}]: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        default = getattr(cls(), name)
+        if is_dataclass(default) and isinstance(value, dict):
+            kwargs[name] = _build(type(default), value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load settings from TOML (default: <config_dir>/config.toml); a missing file means defaults.
+
+    Environment overrides for the things tests and CI move: CC_CONSOLE_PBX_ROOT,
+    CC_CONSOLE_ARI_PORT, CC_CONSOLE_SIP_PORT.
+    """
+    path = path or Path(os.environ.get("CC_CONSOLE_CONFIG") or config_dir() / "config.toml")
+    data: dict[str, Any] = {}
+    if path.exists():
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    pbx = _build(PbxSettings, data.get("pbx", {}))
+    server = _build(ServerSettings, data.get("server", {}))
+    queues = [_build(QueueSettings, q) for q in data.get("queues", [])] or [QueueSettings()]
+    if os.environ.get("CC_CONSOLE_PBX_ROOT"):
+        pbx.root = os.environ["CC_CONSOLE_PBX_ROOT"]
+    if os.environ.get("CC_CONSOLE_ARI_PORT"):
+        pbx.http_port = int(os.environ["CC_CONSOLE_ARI_PORT"])
+    if os.environ.get("CC_CONSOLE_SIP_PORT"):
+        pbx.sip_port = int(os.environ["CC_CONSOLE_SIP_PORT"])
+    return Settings(pbx=pbx, server=server, queues=queues)

@@ -1,0 +1,184 @@
+"""The console protocol: JSON over websockets, written down once for server and clients.
+
+docs/protocol.md describes the same thing for people; keep the two in step.
+
+Frames (all carry ``"v": PROTOCOL_VERSION``):
+
+* request   ``{"v":1,"type":"req","id":"<client id>","cmd":"<name>","args":{...}}``
+* response  ``{"v":1,"type":"res","id":"<same id>","ok":true,"result":{...}}``
+            ``{"v":1,"type":"res","id":"<same id>","ok":false,"error":{"code":"...","message":"..."}}``
+* event     ``{"v":1,"type":"event","seq":<n>,"event":"<name>","data":{...}}``
+* snapshot  ``{"v":1,"type":"snapshot","seq":<n>,"data":{...}}``  (after login and after resume)
+
+``seq`` counts every pushed frame (events and snapshots) on one connection, from 1, with no gaps:
+a client that sees a gap knows it lost something and asks for a snapshot.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+
+class ErrorCode(StrEnum):
+    MALFORMED = "malformed"  # not JSON, or not a JSON object
+    BAD_VERSION = "bad_version"  # envelope version we do not speak
+    BAD_REQUEST = "bad_request"  # envelope or arguments of the wrong shape or type
+    UNKNOWN_COMMAND = "unknown_command"
+    UNAUTHENTICATED = "unauthenticated"  # command needs a login first
+    AUTH_FAILED = "auth_failed"  # wrong user, password or TOTP code
+    TOTP_REQUIRED = "totp_required"
+    TOTP_REPLAYED = "totp_replayed"
+    RATE_LIMITED = "rate_limited"
+    FORBIDDEN = "forbidden"  # the role may not use this command
+    NOT_FOUND = "not_found"  # unknown id (call, agent, queue, user)
+    CONFLICT = "conflict"  # valid, but not in the current state (answer with nothing ringing)
+    UNAVAILABLE = "unavailable"  # Asterisk not reachable right now
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """Raised by handlers; becomes an error response. The connection stays up."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.details:
+            d["details"] = self.details
+        return d
+
+
+# Events the server pushes.
+class Event(StrEnum):
+    AGENT_STATE = "agent.state"  # data: agent dict
+    CALL_UPDATE = "call.update"  # data: call dict
+    CALL_ENDED = "call.ended"  # data: call dict
+    QUEUE_STATS = "queue.stats"  # data: queue stats dict
+    SERVER_STATUS = "server.status"  # data: {"ari": "up"|"down"}
+
+
+@dataclass(frozen=True)
+class Arg:
+    type: type | tuple[type, ...]
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A command's argument types and the permission it needs (None: no login needed)."""
+
+    name: str
+    permission: str | None
+    args: dict[str, Arg] = field(default_factory=dict)
+    doc: str = ""
+
+
+# Permissions. Roles map to sets of these in cc_console.models.ROLE_PERMISSIONS.
+P_SESSION = "session"  # any logged-in user
+P_AGENT = "agent.self"  # control one's own agent and calls
+P_SUPERVISE = "supervise"  # see all agents and calls, act on others
+P_WALLBOARD = "wallboard.view"
+P_ADMIN = "admin"
+
+COMMANDS: dict[str, CommandSpec] = {
+    c.name: c
+    for c in [
+        CommandSpec("login", None, {"username": Arg(str), "password": Arg(str), "totp": Arg(str, False)},
+                    "Log in; returns a session token to resume with."),
+        CommandSpec("resume", None, {"token": Arg(str)}, "Resume a session after a reconnect; a snapshot follows."),
+        CommandSpec("ping", None, {}, "Liveness check."),
+        CommandSpec("logout", P_SESSION, {}, "End the session."),
+        CommandSpec("snapshot", P_SESSION, {}, "Ask for a full state snapshot (after a seq gap)."),
+        CommandSpec("agent.login", P_AGENT, {"queues": Arg(list, False)}, "Log the agent in (ready) to queues."),
+        CommandSpec("agent.logout", P_AGENT, {}, "Log the agent out of all queues."),
+        CommandSpec("agent.ready", P_AGENT, {}, "Become ready for calls."),
+        CommandSpec("agent.pause", P_AGENT, {"reason": Arg(str, False)}, "Pause (not ready) with a reason."),
+        CommandSpec("call.answer", P_AGENT, {"call_id": Arg(str, False)}, "Answer the call ringing for this agent."),
+        CommandSpec("call.hangup", P_AGENT, {"call_id": Arg(str, False)}, "Hang up this agent's call."),
+        CommandSpec("agent.set_state", P_SUPERVISE, {"agent": Arg(str), "state": Arg(str), "reason": Arg(str, False)},
+                    "Set another agent's state (ready, paused, logged_out)."),
+    ]
+}
+
+
+def encode(frame: dict[str, Any]) -> str:
+    frame.setdefault("v", PROTOCOL_VERSION)
+    return json.dumps(frame, separators=(",", ":"), default=str)
+
+
+def request(id: str, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"v": PROTOCOL_VERSION, "type": "req", "id": id, "cmd": cmd, "args": args or {}}
+
+
+def ok(id: Any, result: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"v": PROTOCOL_VERSION, "type": "res", "id": id, "ok": True, "result": result or {}}
+
+
+def error(id: Any, err: ProtocolError) -> dict[str, Any]:
+    return {"v": PROTOCOL_VERSION, "type": "res", "id": id, "ok": False, "error": err.to_dict()}
+
+
+@dataclass
+class Request:
+    id: str
+    cmd: str
+    args: dict[str, Any]
+    spec: CommandSpec
+
+
+def parse_request(raw: str | bytes) -> Request:
+    """Parse and validate one client frame. Raises ProtocolError with the request id when known."""
+    try:
+        frame = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.MALFORMED, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "frame must be a JSON object")
+    rid = frame.get("id")
+    try:
+        if frame.get("v") != PROTOCOL_VERSION:
+            raise ProtocolError(ErrorCode.BAD_VERSION, f"protocol version {frame.get('v')!r} not supported; "
+                                f"this server speaks v{PROTOCOL_VERSION}")
+        if frame.get("type") != "req":
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "clients send frames of type 'req'")
+        if not isinstance(rid, str) or not rid:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'id' must be a non-empty string")
+        cmd = frame.get("cmd")
+        if not isinstance(cmd, str):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'cmd' must be a string")
+        spec = COMMANDS.get(cmd)
+        if spec is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r}")
+        args = frame.get("args", {})
+        if not isinstance(args, dict):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'args' must be an object")
+        check_args(spec, args)
+    except ProtocolError as exc:
+        exc.details.setdefault("id", rid if isinstance(rid, (str, int)) else None)
+        raise
+    return Request(rid, cmd, args, spec)
+
+
+def check_args(spec: CommandSpec, args: dict[str, Any]) -> None:
+    unknown = set(args) - set(spec.args)
+    if unknown:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: unknown argument(s) {sorted(unknown)}")
+    for name, arg in spec.args.items():
+        if name not in args:
+            if arg.required:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: missing argument {name!r}")
+            continue
+        value = args[name]
+        # bool is an int in Python; never accept it where a number or string is asked for.
+        if isinstance(value, bool) and arg.type is not bool or not isinstance(value, arg.type):
+            want = arg.type.__name__ if isinstance(arg.type, type) else "/".join(t.__name__ for t in arg.type)
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"{spec.name}: argument {name!r} must be {want}, not {type(value).__name__}")

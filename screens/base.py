@@ -1,0 +1,141 @@
+"""What the mode screens share: the client, the clock, state-change messages and command sending."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from cc_console.protocol import ProtocolError
+
+if TYPE_CHECKING:
+    from cc_console.client import ConsoleClient, ConsoleState
+
+
+@dataclass
+class StateChanged(Message):
+    """The client's state changed: an event, a snapshot, or the connection went up or down."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass
+class CommandFailed(Message):
+    """A server command came back with an error (already shown to the user as a notification)."""
+
+    cmd: str
+    code: str
+    message: str
+
+
+@dataclass
+class CommandSucceeded(Message):
+    cmd: str
+    args: dict[str, Any]
+    result: dict[str, Any]
+
+
+class ConsoleScreen(Screen):
+    """Base of the agent, supervisor and wallboard screens.
+
+    ``client`` and ``now`` may be injected (tests); otherwise the app's are used.
+    Subclasses implement ``refresh_state()``; it runs on mount, on every StateChanged and each tick.
+    """
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", show=False, id="screen.back"),
+    ]
+
+    TICK_SECONDS = 1.0
+
+    def __init__(self, client: ConsoleClient | Any | None = None, *, now: Callable[[], float] | None = None,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._client = client
+        self._now = now
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @property
+    def client(self) -> ConsoleClient | Any:
+        return self._client if self._client is not None else self.app.client  # type: ignore[attr-defined]
+
+    @property
+    def state(self) -> ConsoleState:
+        return self.client.state
+
+    def now(self) -> float:
+        if self._now is not None:
+            return self._now()
+        server_now = getattr(self.app, "server_now", None)
+        if server_now is not None:
+            return server_now()
+        import time
+
+        return time.time()
+
+    @property
+    def connected(self) -> bool:
+        ev = getattr(self.client, "connected", None)
+        if isinstance(ev, asyncio.Event):
+            return ev.is_set()
+        return bool(ev) if ev is not None else True
+
+    @property
+    def stale(self) -> bool:
+        return bool(getattr(self.client, "stale", False))
+
+    def on_mount(self) -> None:
+        self.refresh_state()
+        self.set_interval(self.TICK_SECONDS, self.on_tick, name="clock")
+
+    def on_screen_resume(self) -> None:
+        self.refresh_state()
+
+    def on_tick(self) -> None:
+        self.refresh_state()
+
+    @on(StateChanged)
+    def _state_changed(self, message: StateChanged) -> None:
+        self.state_changed(message.kind, message.data)
+
+    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        self.refresh_state()
+
+    def refresh_state(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    # -- commands ------------------------------------------------------------------------------
+    def send_command(self, cmd: str, args: dict[str, Any] | None = None, *, ok_message: str = "") -> None:
+        """Send ``cmd`` in a worker; a failure becomes an error notification with the server's message."""
+        self.run_worker(self._send(cmd, dict(args or {}), ok_message), group="commands",
+                        name=f"cmd:{cmd}", exit_on_error=False)
+
+    async def _send(self, cmd: str, args: dict[str, Any], ok_message: str) -> None:
+        try:
+            result = await self.client.call(cmd, args)
+        except ProtocolError as exc:
+            self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})",
+                        severity="error", timeout=8)
+            self.post_message(CommandFailed(cmd, str(exc.code), exc.message))
+            return
+        except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            msg = str(exc) or "no answer from the server"
+            self.notify(msg, title=f"{cmd} failed: not connected", severity="error", timeout=8)
+            self.post_message(CommandFailed(cmd, "connection", msg))
+            return
+        if ok_message:
+            self.notify(ok_message, timeout=3)
+        self.post_message(CommandSucceeded(cmd, args, result or {}))
+
+    # -- navigation ----------------------------------------------------------------------------
+    def action_back(self) -> None:
+        """esc: leave a screen pushed on top of the mode screen (e.g. the wallboard from supervisor)."""
+        stack = self.app.screen_stack
+        if self in stack and stack.index(self) > 1:
+            self.app.pop_screen()

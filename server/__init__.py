@@ -1,0 +1,1 @@
+"""The asyncio server: ARI gateway, call state, routing, storage, the consoles' websocket gateway."""

@@ -1,0 +1,101 @@
+"""The server process: wires storage, auth, the ARI client, the call engine and the gateway.
+
+One aiohttp application serves the consoles' websocket (/ws) and HTTP (/healthz now; recording
+streams and the REST API later) on one port, with TLS when a certificate is configured.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from aiohttp import web
+
+from cc_console.config import Settings
+from cc_console.server.ari import AriClient
+from cc_console.server.auth import Auth
+from cc_console.server.calls.engine import CallEngine
+from cc_console.server.gateway import Gateway
+from cc_console.server.store import SQLiteStore, Store
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        s, p = settings.server, settings.pbx
+        self.store: Store = store or SQLiteStore(s.db_file)
+        self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
+                         window=s.login_window, totp_window=s.totp_valid_window)
+        self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
+                             reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max)
+        self.engine = CallEngine(self.ari, self.store, settings.queues, ring_timeout=s.ring_timeout,
+                                 inbound_context=p.inbound_context)
+        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max)
+        self._runner: web.AppRunner | None = None
+        self.port = s.port
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/ws", self.gateway.handle)
+        app.router.add_get("/healthz", self._health)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "ari": "up" if self.engine.ari_up else "down",
+                                  "consoles": len(self.gateway.sessions), "calls": len(self.engine.calls)})
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.settings.server.tls_cert else "ws"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.settings.server.host}:{self.port}/ws"
+
+    async def start(self) -> None:
+        s = self.settings.server
+        self.engine.load(self.store.list_users())
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        ctx = None
+        if s.tls_cert:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(s.tls_cert, s.tls_key or None)
+        site = web.TCPSite(self._runner, s.host, s.port, ssl_context=ctx)
+        await site.start()
+        if s.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.ari.start()
+        log.info("cc-console server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        await self.ari.stop()
+        await self.engine.idle()
+        for sess in list(self.gateway.sessions):
+            await sess.ws.close()
+        if self._runner:
+            await self._runner.cleanup()
+        self.store.close()
+
+    async def __aenter__(self) -> "Server":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings) -> None:
+    server = Server(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,207 @@
+"""The consoles' websocket gateway: sessions, auth, permissions, and event fan-out.
+
+Fan-out is on the hot path (500 consoles, every agent and call change), so an event's JSON body is
+serialised once and each connection only prefixes its own sequence number. Every connection has a
+bounded outbound queue drained by its own writer task: a slow console can never hold up the
+others; one that falls too far behind is disconnected and resumes with a fresh snapshot.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from cc_console.protocol import (
+    P_SUPERVISE,
+    P_WALLBOARD,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    ProtocolError,
+    Request,
+    encode,
+    error,
+    ok,
+    parse_request,
+)
+from cc_console.server.auth import Auth, Principal
+from cc_console.server.calls.engine import CallEngine
+
+log = logging.getLogger(__name__)
+
+_EVENT_HEAD = '{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
+
+
+class Session:
+    def __init__(self, ws: web.WebSocketResponse, remote: str, max_queue: int) -> None:
+        self.ws = ws
+        self.remote = remote
+        self.principal: Principal | None = None
+        self.seq = 0
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        self.writer: asyncio.Task[None] | None = None
+        self.dropped = False
+
+    @property
+    def sees_all(self) -> bool:
+        p = self.principal
+        return p is not None and (P_SUPERVISE in p.permissions or P_WALLBOARD in p.permissions)
+
+    def wants(self, audience: str | None) -> bool:
+        p = self.principal
+        return p is not None and (audience is None or self.sees_all or audience == p.username)
+
+    def push_event(self, tail: str) -> None:
+        self.seq += 1
+        self._put(_EVENT_HEAD + str(self.seq) + tail)
+
+    def push_snapshot(self, data: dict[str, Any]) -> None:
+        self.seq += 1
+        self._put(encode({"type": "snapshot", "seq": self.seq, "data": data}))
+
+    def reply(self, frame: dict[str, Any]) -> None:
+        self._put(encode(frame))
+
+    def _put(self, text: str) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            # Too far behind to catch up by events: drop it; the client resumes and gets a snapshot.
+            self.dropped = True
+            log.warning("console %s fell %d frames behind; disconnecting it", self.remote, self.queue.qsize())
+            asyncio.get_running_loop().create_task(self.ws.close(code=1013, message=b"too slow; resume"))
+
+    async def write_loop(self) -> None:
+        ws = self.ws
+        while True:
+            text = await self.queue.get()
+            if text is None or ws.closed:
+                return
+            try:
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+Handler = Callable[[Session, Request], Any]
+
+
+class Gateway:
+    def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000) -> None:
+        self.engine = engine
+        self.auth = auth
+        self.max_queue = max_queue
+        self.sessions: set[Session] = set()
+        engine.publish = self.publish
+        self.handlers: dict[str, Handler] = {
+            "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
+            "snapshot": self._snapshot,
+            "agent.login": lambda s, r: self._agent(self.engine.agent_login(s.principal.username, r.args.get("queues"))),
+            "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
+            "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
+            "agent.pause": lambda s, r: self._agent(self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
+            "call.answer": lambda s, r: {"call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
+            "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
+            "agent.set_state": lambda s, r: self._agent(
+                self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
+        }
+
+    # -- fan-out --------------------------------------------------------------------------------
+    def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
+        tail = ',"event":' + json.dumps(event) + ',"data":' + json.dumps(data, separators=(",", ":"), default=str) + "}"
+        for s in self.sessions:
+            if s.wants(audience):
+                s.push_event(tail)
+
+    def snapshot_for(self, s: Session) -> dict[str, Any]:
+        snap = self.engine.snapshot()
+        assert s.principal is not None
+        if not s.sees_all:
+            me = s.principal.username
+            snap["agents"] = [a for a in snap["agents"] if a["id"] == me]
+            snap["calls"] = [c for c in snap["calls"] if c.get("agent") == me]
+        snap["me"] = s.principal.public()
+        return snap
+
+    # -- connections ----------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        session = Session(ws, request.remote or "?", self.max_queue)
+        session.writer = asyncio.get_running_loop().create_task(session.write_loop())
+        self.sessions.add(session)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._on_frame(session, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    session.reply(error(None, ProtocolError(ErrorCode.MALFORMED, "binary frames are not accepted; send JSON text")))
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.sessions.discard(session)
+            session.queue.put_nowait(None) if not session.queue.full() else None
+            if session.writer:
+                session.writer.cancel()
+        return ws
+
+    async def _on_frame(self, s: Session, raw: str) -> None:
+        rid: Any = None
+        try:
+            req = parse_request(raw)
+            rid = req.id
+            perm = req.spec.permission
+            if perm is not None:
+                if s.principal is None:
+                    raise ProtocolError(ErrorCode.UNAUTHENTICATED, f"{req.cmd}: log in first")
+                if perm not in s.principal.permissions:
+                    raise ProtocolError(ErrorCode.FORBIDDEN,
+                                        f"{req.cmd}: role {s.principal.role} may not use this command")
+            result = self.handlers[req.cmd](s, req)
+            if asyncio.iscoroutine(result):
+                result = await result
+            s.reply(ok(rid, result))
+            if req.cmd in ("login", "resume", "snapshot"):
+                s.push_snapshot(self.snapshot_for(s))
+        except ProtocolError as exc:
+            rid = rid if rid is not None else exc.details.pop("id", None)
+            exc.details.pop("id", None)
+            s.reply(error(rid, exc))
+        except Exception:
+            log.exception("command failed")
+            s.reply(error(rid, ProtocolError(ErrorCode.INTERNAL, "internal error; the server logged it")))
+
+    # -- handlers -------------------------------------------------------------------------------
+    @staticmethod
+    def _agent(agent: Any) -> dict[str, Any]:
+        return {"agent": agent.to_dict()}
+
+    async def _login(self, s: Session, r: Request) -> dict[str, Any]:
+        # argon2 is deliberately slow: keep it off the event loop.
+        p = await asyncio.to_thread(self.auth.login, r.args["username"], r.args["password"],
+                                    r.args.get("totp"), s.remote)
+        s.principal = p
+        log.info("login %s (%s) from %s", p.username, p.role, s.remote)
+        return {"token": p.token, **p.public()}
+
+    async def _resume(self, s: Session, r: Request) -> dict[str, Any]:
+        p = self.auth.resume(r.args["token"])
+        s.principal = p
+        return {"token": p.token, **p.public()}
+
+    def _ping(self, s: Session, r: Request) -> dict[str, Any]:
+        return {"pong": True, "time": self.engine.clock()}
+
+    def _logout(self, s: Session, r: Request) -> dict[str, Any]:
+        assert s.principal is not None
+        self.auth.logout(s.principal.token)
+        s.principal = None
+        return {}
+
+    def _snapshot(self, s: Session, r: Request) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,5 @@
+"""Event log and projections. `open_store(path)` gives the embedded SQLite backend."""
+from .base import Store, StoredEvent
+from .sqlite import SQLiteStore, open_store
+
+__all__ = ["Store", "StoredEvent", "SQLiteStore", "open_store"]

@@ -1,0 +1,48 @@
+"""The storage interface. SQLite implements it now; a PostgreSQL backend implements the same.
+
+The event log is append-only and is the truth; the projections (current calls, agents, users,
+sessions) are kept in the same transaction as the event that changed them, so a crash can never
+leave a projection ahead of or behind the log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    ts: float
+    kind: str
+    call_id: str | None
+    agent_id: str | None
+    queue: str | None
+    data: dict[str, Any]
+
+
+class Store(Protocol):
+    # event log + projections ------------------------------------------------------------------
+    def record(self, kind: str, *, ts: float, call: dict[str, Any] | None = None,
+               agent: dict[str, Any] | None = None, queue: str | None = None,
+               data: dict[str, Any] | None = None, call_id: str | None = None,
+               agent_id: str | None = None) -> int:
+        """Append one event and upsert the call/agent projection it changed, atomically."""
+
+    def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
+               call_id: str | None = None) -> Iterator[StoredEvent]: ...
+
+    def active_calls(self) -> list[dict[str, Any]]: ...
+    def agents(self) -> list[dict[str, Any]]: ...
+    def call(self, call_id: str) -> dict[str, Any] | None: ...
+
+    # users and sessions -------------------------------------------------------------------------
+    def add_user(self, user: dict[str, Any]) -> None: ...
+    def update_user(self, username: str, **fields: Any) -> None: ...
+    def get_user(self, username: str) -> dict[str, Any] | None: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def save_session(self, token_hash: str, username: str, expires: float) -> None: ...
+    def get_session(self, token_hash: str) -> dict[str, Any] | None: ...
+    def delete_session(self, token_hash: str) -> None: ...
+
+    def close(self) -> None: ...

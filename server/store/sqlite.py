@@ -1,0 +1,220 @@
+"""SQLite backend (WAL): the embedded default.
+
+Writes are small and synchronous on purpose: an append is a few tens of microseconds in WAL mode
+with synchronous=NORMAL, cheaper than a hop to a thread, and it keeps the order of events exactly
+the order in which the server decided them.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from .base import StoredEvent
+
+# Each migration runs once, in order; PRAGMA user_version records how far a database has come.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts      REAL NOT NULL,
+        kind    TEXT NOT NULL,
+        call_id TEXT,
+        agent_id TEXT,
+        queue   TEXT,
+        data    TEXT NOT NULL
+    );
+    CREATE INDEX events_call ON events(call_id);
+    CREATE INDEX events_kind_ts ON events(kind, ts);
+    CREATE TABLE calls (
+        id     TEXT PRIMARY KEY,
+        state  TEXT NOT NULL,
+        data   TEXT NOT NULL
+    );
+    CREATE INDEX calls_state ON calls(state);
+    CREATE TABLE agents (
+        id   TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE users (
+        username      TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        totp_secret   TEXT,
+        totp_last_step INTEGER NOT NULL DEFAULT 0,
+        device        TEXT NOT NULL DEFAULT '',
+        answer_mode   TEXT NOT NULL DEFAULT 'console',
+        queues        TEXT NOT NULL DEFAULT '[]',
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created       REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        expires    REAL NOT NULL
+    );
+    """,
+]
+
+_USER_JSON = ("queues",)
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()  # the CLI's admin commands and the server may share a store object
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    # -- schema -----------------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        with self._lock:
+            version = self.schema_version
+            for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in filter(str.strip, sql.split(";")):
+                        self._db.execute(stmt)
+                    self._db.execute(f"PRAGMA user_version={i}")
+                    self._db.execute("COMMIT")
+                except Exception:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    # -- event log + projections ------------------------------------------------------------------
+    def record(self, kind: str, *, ts: float, call: dict[str, Any] | None = None,
+               agent: dict[str, Any] | None = None, queue: str | None = None,
+               data: dict[str, Any] | None = None, call_id: str | None = None,
+               agent_id: str | None = None) -> int:
+        payload = dict(data or {})
+        if call is not None:
+            payload.setdefault("call", call)
+            call_id = call_id or call["id"]
+            queue = queue or call.get("queue")
+        if agent is not None:
+            payload.setdefault("agent", agent)
+            agent_id = agent_id or agent["id"]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
+                    (ts, kind, call_id, agent_id, queue, json.dumps(payload, default=str)))
+                if call is not None:
+                    self._db.execute(
+                        "INSERT INTO calls(id, state, data) VALUES (?,?,?) "
+                        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                        (call["id"], str(call["state"]), json.dumps(call, default=str)))
+                if agent is not None:
+                    self._db.execute(
+                        "INSERT INTO agents(id, data) VALUES (?,?) "
+                        "ON CONFLICT(id) DO UPDATE SET data=excluded.data",
+                        (agent["id"], json.dumps(agent, default=str)))
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
+            return int(cur.lastrowid)
+
+    def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
+               call_id: str | None = None) -> Iterator[StoredEvent]:
+        sql = "SELECT * FROM events WHERE seq > ?"
+        params: list[Any] = [since]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        if call_id:
+            sql += " AND call_id = ?"
+            params.append(call_id)
+        sql += " ORDER BY seq"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        for r in rows:
+            yield StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
+                              json.loads(r["data"]))
+
+    def active_calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM calls WHERE state != 'ended'").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM calls WHERE id = ?", (call_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def agents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM agents ORDER BY id").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # -- users and sessions -----------------------------------------------------------------------
+    def add_user(self, user: dict[str, Any]) -> None:
+        u = {k: (json.dumps(v) if k in _USER_JSON else v) for k, v in user.items()}
+        cols = ",".join(u)
+        with self._lock:
+            try:
+                self._db.execute(f"INSERT INTO users({cols}) VALUES ({','.join('?' * len(u))})", list(u.values()))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"user {user['username']!r} already exists") from None
+
+    def update_user(self, username: str, **fields: Any) -> None:
+        if not fields:
+            return
+        sets = ",".join(f"{k}=?" for k in fields)
+        values = [json.dumps(v) if k in _USER_JSON else v for k, v in fields.items()]
+        with self._lock:
+            cur = self._db.execute(f"UPDATE users SET {sets} WHERE username=?", [*values, username])
+        if cur.rowcount == 0:
+            raise KeyError(username)
+
+    def _user(self, row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        for k in _USER_JSON:
+            d[k] = json.loads(d[k])
+        return d
+
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM users WHERE username=?", (username,)).fetchone()
+        return self._user(row) if row else None
+
+    def list_users(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM users ORDER BY username").fetchall()
+        return [self._user(r) for r in rows]
+
+    def save_session(self, token_hash: str, username: str, expires: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?)", (token_hash, username, expires))
+
+    def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM sessions WHERE token_hash=?", (token_hash,)).fetchone()
+        return dict(row) if row else None
+
+    def delete_session(self, token_hash: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def open_store(path: str | Path) -> SQLiteStore:
+    return SQLiteStore(path)

@@ -1,0 +1,86 @@
+"""Shared fixtures: a real server on a free port with seeded users, and console clients.
+
+Users are hashed once per session into a template database that each test copies: argon2 is
+slow on purpose, and the suite should not pay for it per test.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cc_console.client import ConsoleClient
+from cc_console.config import QueueSettings, Settings, load_settings
+from cc_console.server.app import Server
+from cc_console.server.auth import Auth
+from cc_console.server.store import SQLiteStore
+
+PASSWORD = "secret-pass"
+USERS = [
+    # username, role, device, answer mode
+    ("agent1", "agent", "PJSIP/1001", "console"),
+    ("agent2", "agent", "PJSIP/1002", "console"),
+    ("agent3", "agent", "PJSIP/1003", "phone"),
+    ("sup1", "supervisor", "PJSIP/1009", "console"),
+    ("wall1", "wallboard", "", "console"),
+    ("admin1", "admin", "", "console"),
+]
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "cc.sqlite3"
+    store = SQLiteStore(path)
+    auth = Auth(store)
+    for name, role, device, mode in USERS:
+        auth.add_user(name, PASSWORD, role, name=name.title(), device=device, answer_mode=mode,
+                      queues=["support"] if role in ("agent", "supervisor") else [])
+    store.close()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path) -> Settings:
+    db = tmp_path / "cc.sqlite3"
+    shutil.copy(template_db, db)
+    base = load_settings(tmp_path / "none.toml")
+    s = Settings(pbx=base.pbx, server=base.server,
+                 queues=[QueueSettings(name="support", dids=["5000"], service_level=20.0),
+                         QueueSettings(name="sales", dids=["5001"])])
+    s.server.port = 0
+    s.server.db_path = str(db)
+    s.server.ring_timeout = 4.0
+    s.server.login_max_failures = 3
+    s.server.ari_reconnect_min = 0.1
+    s.server.ari_reconnect_max = 0.5
+    return s
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    srv = Server(settings)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def connect(server: Server):
+    """connect(user=None) -> a connected ConsoleClient, logged in when a user is given."""
+    clients: list[ConsoleClient] = []
+
+    async def make(user: str | None = None, *, reconnect: bool = False) -> ConsoleClient:
+        c = ConsoleClient(server.url, reconnect=reconnect)
+        await c.connect()
+        clients.append(c)
+        if user:
+            await c.login(user, PASSWORD)
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()

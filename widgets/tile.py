@@ -1,0 +1,58 @@
+"""A wallboard tile: a caption over a big figure (Textual Digits), coloured by level class.
+
+``tile.value`` is the figure shown, ``tile.level`` one of "", "ok", "warn", "alert" (CSS classes
+``-ok``, ``-warn``, ``-alert``).
+"""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Digits, Label
+
+LEVELS = ("ok", "warn", "alert")
+
+
+class Tile(Widget):
+    DEFAULT_CSS = """
+    Tile {
+        height: 6;
+        border: round $secondary;
+        padding: 0 1;
+    }
+    Tile > Label { width: 1fr; text-align: center; color: $text-muted; text-style: bold; }
+    Tile > Digits { width: 1fr; text-align: center; }
+    Tile.-ok { border: round $success; }
+    Tile.-ok > Digits { color: $success; }
+    Tile.-warn { border: heavy $warning; }
+    Tile.-warn > Digits { color: $warning; }
+    Tile.-alert { border: heavy $error; background: $error 20%; }
+    Tile.-alert > Digits { color: $error; text-style: bold; }
+    Tile.-alert > Label { color: $error; }
+    """
+
+    value: reactive[str] = reactive("", init=False)
+    level: reactive[str] = reactive("", init=False)
+
+    def __init__(self, caption: str, value: str = "0", *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.caption = caption
+        self.set_reactive(Tile.value, value)
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.caption)
+        yield Digits(self.value)
+
+    def show(self, value: str, level: str = "") -> None:
+        self.value = value
+        self.level = level
+
+    def watch_value(self, value: str) -> None:
+        self.query_one(Digits).update(value)
+
+    def watch_level(self, old: str, new: str) -> None:
+        if old:
+            self.remove_class(f"-{old}")
+        if new:
+            self.add_class(f"-{new}")
