@@ -84,3 +84,60 @@ async def connect(server: Server):
     yield make
     for c in clients:
         await c.close()
+
+
+@pytest.fixture
+async def connect_to():
+    """connect_to(server, user) for tests that run more than one server in turn."""
+    clients: list[ConsoleClient] = []
+
+    async def make(srv: Server, user: str) -> ConsoleClient:
+        c = ConsoleClient(srv.url, reconnect=False)
+        await c.connect()
+        clients.append(c)
+        await c.login(user, PASSWORD)
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+# -- the real sandbox Asterisk ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sandbox():
+    """Bring the sandbox Asterisk up once per session (idempotent: reuses a running one)."""
+    from cc_console.server.pbx import sandbox as sb
+    s = load_settings(Path("/nonexistent/cc-console.toml")).pbx
+    sb.up(s, log=lambda m: None)
+    return s
+
+
+@pytest.fixture
+async def pbx(sandbox):
+    from .asterisk import TestPbx
+    t = TestPbx(sandbox)
+    before = await t.channel_ids()
+    yield t
+    # Leave Asterisk as we found it: no stray channels into the next test.
+    for ch in await t.channel_ids() - before:
+        await t.hangup(ch)
+    await t.close()
+
+
+@pytest.fixture
+async def phone(sandbox):
+    """phone(number, auto_answer=True) -> a registered real baresip phone, stopped after the test."""
+    from cc_console.server.pbx.phones import Phone
+    phones: list[Phone] = []
+
+    async def make(number: str, auto_answer: bool = True) -> Phone:
+        p = Phone(sandbox, number, auto_answer=auto_answer)
+        await p.start()
+        phones.append(p)
+        await p.wait_registered(timeout=15)
+        return p
+
+    yield make
+    for p in phones:
+        await p.stop()

@@ -110,6 +110,9 @@ class AriClient:
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Cleared, it holds the next reconnect back (tests use it to act while we are deaf).
+        self.reconnect_gate = asyncio.Event()
+        self.reconnect_gate.set()
 
     # -- events -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -179,6 +182,7 @@ class AriClient:
             if self._stopping:
                 break
             await asyncio.sleep(delay)
+            await self.reconnect_gate.wait()
             delay = min(delay * 2, self.reconnect_max)
 
     # -- REST -------------------------------------------------------------------------------------

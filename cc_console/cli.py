@@ -1,0 +1,245 @@
+"""The `cc-console` command."""
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cc_console.config import Settings, load_settings
+
+# Locals can hold passwords and tokens: never print them in a traceback.
+app = typer.Typer(help="cc-console: a terminal-first contact-centre console on Asterisk (ARI).",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
+pbx_app = typer.Typer(help="The sandbox Asterisk 22 (a Debian sid chroot): up, down, status.",
+                      no_args_is_help=True, pretty_exceptions_show_locals=False)
+admin_app = typer.Typer(help="Administration: users, roles, passwords, TOTP.", no_args_is_help=True,
+                        pretty_exceptions_show_locals=False)
+user_app = typer.Typer(help="Users: add, list, passwd, totp.", no_args_is_help=True,
+                       pretty_exceptions_show_locals=False)
+app.add_typer(pbx_app, name="pbx")
+app.add_typer(admin_app, name="admin")
+admin_app.add_typer(user_app, name="user")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <config dir>/config.toml).",
+                         envvar="CC_CONSOLE_CONFIG")
+
+
+def _settings(config: Optional[Path]) -> Settings:
+    try:
+        return load_settings(config)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs full request URLs at INFO; keep it quiet.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# -- server -----------------------------------------------------------------------------------------
+@app.command()
+def server(config: Optional[Path] = ConfigOpt,
+           host: Optional[str] = typer.Option(None, help="Listen address (default from config: 127.0.0.1)."),
+           port: Optional[int] = typer.Option(None, help="Listen port (default from config: 8765)."),
+           db: Optional[Path] = typer.Option(None, help="SQLite database file."),
+           verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run the server: ARI gateway to Asterisk, routing, storage, and the consoles' websocket."""
+    from cc_console.server.app import serve
+    s = _settings(config)
+    if host:
+        s.server.host = host
+    if port is not None:
+        s.server.port = port
+    if db:
+        s.server.db_path = str(db)
+    _logging(verbose)
+    asyncio.run(serve(s))
+
+
+# -- consoles ---------------------------------------------------------------------------------------
+def _console(mode: str, url: Optional[str], user: Optional[str], config: Optional[Path], remember: bool) -> None:
+    from cc_console.credentials import keyring_status, recall
+    from cc_console.credentials import remember as keep
+    s = _settings(config)
+    url = url or f"ws://{s.server.host}:{s.server.port}/ws"
+    password = os.environ.get("CC_CONSOLE_PASSWORD")
+    if user and not password:
+        password = recall(url, user)
+    if remember:
+        st = keyring_status()
+        typer.echo(st.message, err=True)
+
+    def on_login(username: str, pw: str) -> None:
+        if remember:
+            keep(url, username, pw)
+
+    from cc_console.tui import CCConsoleApp
+    CCConsoleApp(url=url, mode=mode, username=user, password=password, on_login=on_login).run()
+
+
+UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")
+UserOpt = typer.Option(None, "--user", "-u", help="User name; the password comes from the keyring, "
+                       "$CC_CONSOLE_PASSWORD, or the login screen.")
+RememberOpt = typer.Option(False, "--remember", help="Keep the password in the system keyring (never in plain text).")
+
+
+@app.command()
+def agent(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+          remember: bool = RememberOpt) -> None:
+    """The agent console: state, the ringing call, answer and hang up from the keyboard."""
+    _console("agent", url, user, config, remember)
+
+
+@app.command()
+def supervisor(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+               remember: bool = RememberOpt) -> None:
+    """The supervisor console: live agents and queues."""
+    _console("supervisor", url, user, config, remember)
+
+
+@app.command()
+def wallboard(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+              remember: bool = RememberOpt) -> None:
+    """The wallboard: big figures for a screen across the room."""
+    _console("wallboard", url, user, config, remember)
+
+
+# -- pbx --------------------------------------------------------------------------------------------
+@pbx_app.command("up")
+def pbx_up(config: Optional[Path] = ConfigOpt) -> None:
+    """Build (once) and start the sandbox Asterisk; wait until ARI answers. Idempotent."""
+    from cc_console.server.pbx import sandbox
+    s = _settings(config)
+    try:
+        sandbox.up(s.pbx, log=lambda m: typer.echo(m, err=True))
+    except Exception as exc:
+        typer.echo(f"pbx up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Asterisk is up; ARI at {s.pbx.ari_url}")
+
+
+@pbx_app.command("down")
+def pbx_down(config: Optional[Path] = ConfigOpt) -> None:
+    """Stop the sandbox Asterisk and its phones, and unmount the chroot. Idempotent."""
+    from cc_console.server.pbx import sandbox
+    sandbox.down(_settings(config).pbx, log=lambda m: typer.echo(m, err=True))
+    typer.echo("sandbox is down")
+
+
+@pbx_app.command("status")
+def pbx_status(config: Optional[Path] = ConfigOpt) -> None:
+    """Say whether the sandbox is built, mounted and running, and whether ARI answers."""
+    from cc_console.server.pbx import sandbox
+    st = sandbox.status(_settings(config).pbx)
+    for k, v in st.items():
+        typer.echo(f"{k}: {v}")
+    if not st.get("ari"):
+        raise typer.Exit(3)
+
+
+# -- admin ------------------------------------------------------------------------------------------
+def _auth(config: Optional[Path], db: Optional[Path]):
+    from cc_console.server.auth import Auth
+    from cc_console.server.store import SQLiteStore
+    s = _settings(config)
+    return Auth(SQLiteStore(db or s.server.db_file))
+
+
+DbOpt = typer.Option(None, "--db", help="SQLite database file (default from config).")
+
+
+def _ask_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return typer.get_text_stream("stdin").readline().rstrip("\n")
+    pw = getpass.getpass("Password: ")
+    if pw != getpass.getpass("Again: "):
+        typer.echo("passwords differ", err=True)
+        raise typer.Exit(1)
+    return pw
+
+
+@user_app.command("add")
+def user_add(username: str, role: str = typer.Option(..., help="admin, supervisor, agent or wallboard"),
+             name: str = typer.Option("", help="Display name."),
+             device: str = typer.Option("", help="Agent device, e.g. PJSIP/1001 or PJSIP/0612345678@trunk"),
+             answer_mode: str = typer.Option("console", help="console: answer with a key, the phone auto-answers; "
+                                             "phone: the phone rings and is picked up there"),
+             queue: list[str] = typer.Option([], "--queue", "-q", help="Queue the agent works (repeatable)."),
+             password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+             config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+    """Add a user."""
+    auth = _auth(config, db)
+    try:
+        auth.add_user(username, _ask_password(password_stdin), role, name=name, device=device,
+                      answer_mode=answer_mode, queues=queue)
+    except ValueError as exc:
+        typer.echo(f"cannot add user: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"added {username} ({role})")
+
+
+@user_app.command("list")
+def user_list(config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+    """List users with role, device and whether TOTP is on."""
+    for u in _auth(config, db).store.list_users():
+        typer.echo(f"{u['username']:<16} {u['role']:<11} {u['device'] or '-':<16} "
+                   f"totp={'on' if u['totp_secret'] else 'off'} {'disabled' if u['disabled'] else ''} {u['name']}")
+
+
+@user_app.command("passwd")
+def user_passwd(username: str, password_stdin: bool = typer.Option(False, "--password-stdin"),
+                config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+    """Set a user's password."""
+    try:
+        _auth(config, db).set_password(username, _ask_password(password_stdin))
+    except (KeyError, ValueError) as exc:
+        typer.echo(f"cannot set password: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"password of {username} changed")
+
+
+@user_app.command("totp")
+def user_totp(username: str, disable: bool = typer.Option(False, "--disable", help="Turn the second factor off."),
+              config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+    """Turn on TOTP for a user and print the otpauth:// URI for their authenticator app."""
+    auth = _auth(config, db)
+    try:
+        if disable:
+            auth.disable_totp(username)
+            typer.echo(f"TOTP off for {username}")
+            return
+        uri = auth.enable_totp(username)
+    except KeyError:
+        typer.echo(f"no user {username!r}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("Scan or enter this in the user's authenticator app (shown once):")
+    typer.echo(uri)
+
+
+# -- demo -------------------------------------------------------------------------------------------
+@app.command()
+def demo(config: Optional[Path] = ConfigOpt,
+         layout: str = typer.Option("tmux", help="tmux: agent, supervisor and wallboard panes; "
+                                    "agent: only the agent screen; headless: no screen (CI)"),
+         calls_every: float = typer.Option(20.0, help="Seconds between generated calls."),
+         duration: float = typer.Option(0, help="Stop after this many seconds (0: until Ctrl-C)."),
+         ) -> None:
+    """Bring up the sandbox PBX, a server with seeded users and one queue, simulated agent phones,
+    a gentle stream of calls, and open the screens."""
+    from cc_console.demo import run_demo
+    raise typer.Exit(run_demo(_settings(config), layout=layout, calls_every=calls_every, duration=duration))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
