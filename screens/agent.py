@@ -132,8 +132,7 @@ class AgentScreen(ConsoleScreen):
         text.append(agent.get("name") or agent.get("id", ""), style="bold")
         text.append(f" ({agent.get('id', '')})\n")
         if agent.get("device"):
-            text.append(f"Device {agent['device']}")
-            text.append(f" · answer on {agent.get('answer_mode', 'console')}\n")
+            text.append(f"{agent['device']} ({agent.get('answer_mode', 'console')})")
         return text
 
     def _queues_table(self, agent: dict[str, Any]) -> Table | Text:

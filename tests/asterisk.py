@@ -19,12 +19,12 @@ from cc_console.config import PbxSettings
 
 
 @dataclass
-class TestCall:
+class PlacedCall:
     outer: str  # the test's half: hang it up to make the caller hang up
     inner: str  # the half our server sees as the caller's channel
 
 
-class TestPbx:
+class SandboxPbx:
     def __init__(self, s: PbxSettings) -> None:
         self.s = s
         self.http = httpx.AsyncClient(base_url=s.ari_url, auth=(s.ari_user, s.ari_password), timeout=10)
@@ -32,7 +32,7 @@ class TestPbx:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def place_call(self, did: str = "5000", caller: str = "0612345678", exten: str = "tone") -> TestCall:
+    async def place_call(self, did: str = "5000", caller: str = "0612345678", exten: str = "tone") -> PlacedCall:
         tag = uuid.uuid4().hex[:10]
         outer, inner = f"test-{tag};1", f"test-{tag};2"
         r = await self.http.post(f"/channels/{outer}", params={
@@ -40,7 +40,7 @@ class TestPbx:
             "extension": exten, "priority": 1, "callerId": f'"Caller" <{caller}>', "otherChannelId": inner,
             "timeout": 30})
         r.raise_for_status()
-        return TestCall(outer, inner)
+        return PlacedCall(outer, inner)
 
     async def hangup(self, channel_id: str) -> None:
         r = await self.http.delete(f"/channels/{channel_id}")

@@ -115,8 +115,8 @@ def sandbox():
 
 @pytest.fixture
 async def pbx(sandbox):
-    from .asterisk import TestPbx
-    t = TestPbx(sandbox)
+    from .asterisk import SandboxPbx
+    t = SandboxPbx(sandbox)
     before = await t.channel_ids()
     yield t
     # Leave Asterisk as we found it: no stray channels into the next test.

@@ -11,7 +11,7 @@ import pytest
 
 from cc_console.server.app import Server
 
-from .asterisk import TestPbx, until
+from .asterisk import SandboxPbx, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -28,7 +28,7 @@ def my_call(client):
     return client.state.my_call
 
 
-async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: TestPbx, phone):
+async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: SandboxPbx, phone):
     p1 = await phone("1001", auto_answer=True)
     agent = await connect("agent1")
     await agent.call("agent.login")
@@ -142,11 +142,14 @@ async def test_caller_hangs_up_while_ringing(server, connect, pbx):
 
 async def test_unknown_did_is_rejected_and_recorded(server, connect, pbx):
     sup = await connect("sup1")
+    ended: list[dict] = []
+    sup.add_listener(lambda kind, data: ended.append(data) if kind == "call.ended" else None)
     call = await pbx.place_call("5999")
-    await until(sup, lambda: any(e.kind == "call.rejected" for e in server.store.events(kinds=("call.rejected",)))
-                or None, timeout=10, what="rejected")
-    # No event is pushed for a rejected call; wait for Asterisk to drop the channel.
-    for _ in range(50):
+    await until(sup, lambda: ended, timeout=10, what="rejected")
+    assert ended[0]["end_reason"] == "unknown_did" and ended[0]["did"] == "5999"
+    assert [e.kind for e in server.store.events(call_id=ended[0]["id"])] == ["call.rejected"]
+    await server.engine.idle()
+    for _ in range(50):  # Asterisk drops the channel once our hang-up lands
         if call.inner not in await pbx.channel_ids():
             break
         await asyncio.sleep(0.1)

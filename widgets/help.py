@@ -28,7 +28,7 @@ def collect_bindings(screen: Screen) -> list[KeyHelp]:
     merged: dict[tuple[int, str], tuple[list[str], Binding, str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if binding.system or not binding.description:
+        if binding.system or not binding.description or not (binding.id or binding.show):
             continue
         scope = "app" if active.node is app else "screen"
         display = binding.key_display or app.get_key_display(binding.with_key(key))
@@ -36,7 +36,7 @@ def collect_bindings(screen: Screen) -> list[KeyHelp]:
         if display not in entry[0]:
             entry[0].append(display)
     rows = [KeyHelp(" ".join(keys), b.description, b.id or "", scope) for keys, b, scope in merged.values()]
-    rows.sort(key=lambda r: (r.scope != "screen", r.description.lower()))
+    rows.sort(key=lambda r: r.scope != "screen")  # stable: declaration order within a scope
     return rows
 
 
@@ -72,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Label(self.title_text, id="help-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True, show_cursor=False)
-            yield Label("Remap keys by binding id in keymap.toml [keymap]. esc closes.", id="help-hint")
+            yield Label("Remap keys by binding id in keymap.toml \\[keymap]. esc closes.", id="help-hint")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

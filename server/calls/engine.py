@@ -210,6 +210,7 @@ class CallEngine:
             call.ended = now
             call.end_reason = "unknown_did"
             self.store.record("call.rejected", ts=now, call=call.to_dict(), data={"did": did})
+            self.publish(Event.CALL_ENDED, call.to_dict(), None)
             self._spawn(self.ari.hangup(ch.id, "unallocated"), f"reject {ch.id}")
             return
         self.calls[call.id] = call

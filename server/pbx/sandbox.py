@@ -383,6 +383,12 @@ def _write_configs(s: PbxSettings, log: Log) -> tuple[bool, bool]:
         os.chmod(etc / name, 0o640)
     _chroot(s, "chown", "root:asterisk", *[f"/etc/asterisk/{n}" for n in configs])
     hash_file.write_text(f"{digest} {mod_digest}\n")
+    # No nameservers inside: Asterisk's PJSIP (and baresip) would otherwise open DNS client sockets
+    # bound to 0.0.0.0/[::]. The sandbox only ever uses IP addresses.
+    resolv = root / "etc/resolv.conf"
+    if resolv.is_symlink() or not resolv.exists() or "nameserver" in resolv.read_text():
+        resolv.unlink(missing_ok=True)
+        resolv.write_text("# cc-console sandbox: no DNS, everything is on 127.0.0.1\n")
     # runtime directories
     _chroot(s, "install", "-d", "-o", "asterisk", "-g", "asterisk", "/run/asterisk", "/var/spool/asterisk/recording", "/var/lib/asterisk/moh-cc-tone")
     tone = root / "var/lib/asterisk/moh-cc-tone/cc-tone.wav"

@@ -1,0 +1,82 @@
+"""A fixed, offline picture of a contact centre: for snapshot tests, screenshots and demos.
+
+``demo_client()`` returns a real ConsoleClient that never connects, its state loaded from
+``demo_snapshot()``, marked live (connected, not stale). Timers read ``DEMO_NOW``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cc_console.client import ConsoleClient
+
+DEMO_NOW = 1_700_000_000.0
+
+
+def _agent(id: str, name: str, state: str, since: float, queues: list[str], device: str,
+           reason: str = "", call_id: str | None = None) -> dict[str, Any]:
+    return {"id": id, "name": name, "device": device, "answer_mode": "console", "state": state,
+            "reason": reason, "state_since": DEMO_NOW - since, "queues": queues, "call_id": call_id,
+            "last_call_end": 0.0}
+
+
+def _call(id: str, caller: str, did: str, queue: str, state: str, waited: float, agent: str | None = None,
+          talked: float | None = None) -> dict[str, Any]:
+    answered = DEMO_NOW - talked if talked is not None else None
+    return {"id": id, "caller": caller, "did": did, "queue": queue, "channel": f"chan-{id}",
+            "bridge": f"bridge-{id}", "state": state, "created": DEMO_NOW - waited - 2,
+            "enqueued": DEMO_NOW - waited, "priority": 0, "agent": agent,
+            "agent_channel": None, "offers": 1 if agent else 0, "answered": answered, "ended": None,
+            "end_reason": ""}
+
+
+_SNAPSHOT: dict[str, Any] = {
+    "me": {"user": "agent1", "role": "agent", "name": "Alice Archer"},
+    "agents": [
+        _agent("agent1", "Alice Archer", "ringing", 5, ["support", "sales"], "PJSIP/1001", call_id="c1"),
+        _agent("agent2", "Bob Baker", "on_call", 142, ["support"], "PJSIP/1002", call_id="c2"),
+        _agent("agent3", "Carol Chen", "ready", 61, ["support", "sales"], "PJSIP/1003"),
+        _agent("agent4", "Dan Dorsey", "paused", 630, ["sales"], "PJSIP/1004", reason="Lunch"),
+        _agent("agent5", "Erin Evans", "logged_out", 7200, ["support"], "PJSIP/1005"),
+        _agent("agent6", "Frank Ford", "ready", 12, ["billing"], "PJSIP/1006"),
+    ],
+    "calls": [
+        _call("c1", "+442079460001", "5000", "support", "ringing", 42, agent="agent1"),
+        _call("c2", "+442079460002", "5000", "support", "connected", 200, agent="agent2", talked=142),
+        _call("c3", "+442079460003", "5001", "sales", "queued", 75),
+        _call("c4", "+442079460004", "5000", "support", "queued", 18),
+    ],
+    "queues": [
+        {"name": "support", "tenant": "default", "waiting": 1, "longest_wait": 18, "agents_ready": 1,
+         "agents_busy": 2, "agents_paused": 0, "agents_logged_in": 3, "offered": 58, "answered": 51,
+         "abandoned": 4, "service_level": 0.86},
+        {"name": "sales", "tenant": "default", "waiting": 1, "longest_wait": 75, "agents_ready": 1,
+         "agents_busy": 1, "agents_paused": 1, "agents_logged_in": 3, "offered": 23, "answered": 17,
+         "abandoned": 3, "service_level": 0.65},
+        {"name": "billing", "tenant": "default", "waiting": 0, "longest_wait": 0, "agents_ready": 1,
+         "agents_busy": 0, "agents_paused": 0, "agents_logged_in": 1, "offered": 0, "answered": 0,
+         "abandoned": 0, "service_level": None},
+    ],
+    "server": {"ari": "up", "time": DEMO_NOW},
+}
+
+
+def demo_snapshot(user: str = "agent1", role: str = "agent") -> dict[str, Any]:
+    snap = copy.deepcopy(_SNAPSHOT)
+    agent = next((a for a in snap["agents"] if a["id"] == user), None)
+    snap["me"] = {"user": user, "role": role, "name": agent["name"] if agent else user}
+    return snap
+
+
+def demo_client(snapshot: dict[str, Any] | None = None, *, url: str = "ws://demo.invalid",
+                live: bool = True) -> ConsoleClient:
+    client = ConsoleClient(url, reconnect=False)
+    client.state.load(copy.deepcopy(snapshot) if snapshot is not None else demo_snapshot())
+    if live:
+        client.stale = False
+        client.connected.set()
+    return client
+
+
+def demo_now() -> float:
+    return DEMO_NOW

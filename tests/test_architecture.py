@@ -1,0 +1,46 @@
+"""The design card, checked: the core never imports the UI; installed, everything is cc_console.*."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A real (non-editable) install of the repo, as a user would have it."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(ROOT)], check=True, capture_output=True)
+    return target
+
+
+def test_one_namespace_no_bare_packages(installed):
+    top = {p.name for p in installed.iterdir() if not p.name.endswith((".dist-info", ".egg-info"))} - {"bin"}
+    assert top == {"cc_console"}, top
+    for sub in ("server", "screens", "widgets", "themes"):
+        assert (installed / "cc_console" / sub / "__init__.py").exists()
+    assert list((installed / "cc_console" / "themes").glob("*.tcss"))
+    assert list((installed / "cc_console" / "server" / "pbx" / "templates").glob("*.conf"))
+
+
+def test_import_linter_contracts_hold(installed):
+    # grimp reads packages from disk, so it checks the installed tree, where server/ really is
+    # cc_console/server/.
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    r = subprocess.run(["lint-imports", "--config", str(ROOT / "pyproject.toml")], cwd=installed, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "KEPT" in r.stdout
+
+
+def test_server_and_core_run_without_textual():
+    code = ("import sys; import cc_console.server.app, cc_console.client, cc_console.protocol, cc_console.cli;"
+            "bad=[m for m in sys.modules if m == 'textual' or m.startswith(('textual.','cc_console.screens','cc_console.widgets'))];"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
