@@ -37,8 +37,16 @@ TITLES = {
 }
 
 
+class RememberCheckbox(Checkbox):
+    """Space toggles; Enter is left to the screen, so Enter submits from anywhere in the form."""
+
+    inherit_bindings = False
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
 class LoginScreen(Screen):
     BINDINGS = [
+        Binding("enter", "submit", "Log in", id="login.submit"),
         Binding("escape", "clear_error", "Clear", show=False, id="login.clear"),
     ]
 
@@ -79,7 +87,7 @@ class LoginScreen(Screen):
                 yield Input(placeholder="6-digit code (if enabled)", id="totp", restrict=r"[0-9 ]*", max_length=10)
             with Horizontal(id="login-actions"):
                 if self._can_remember:
-                    yield Checkbox("Remember password", id="remember")
+                    yield RememberCheckbox("Remember password", id="remember")
                 yield Button("Log in", id="login-button", variant="primary")
             yield Static("", id="login-error")
         yield Footer()
@@ -97,6 +105,9 @@ class LoginScreen(Screen):
     @on(Input.Submitted)
     @on(Button.Pressed, "#login-button")
     def submit(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
         if self.busy:
             return
         url = self.query_one("#url", Input).value.strip()

@@ -132,7 +132,7 @@ async def phone(sandbox):
     phones: list[Phone] = []
 
     async def make(number: str, auto_answer: bool = True) -> Phone:
-        p = Phone(sandbox, number, auto_answer=auto_answer)
+        p = Phone(sandbox, int(number), answermode="auto" if auto_answer else "manual")
         await p.start()
         phones.append(p)
         await p.wait_registered(timeout=15)

@@ -48,7 +48,7 @@ async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: Sa
     await server.engine.idle()
     bridge = await pbx.bridge(connected["bridge"])
     assert set(bridge["channels"]) == {call.inner, connected["agent_channel"]}
-    await p1.wait_call(timeout=10)
+    await p1.wait_call_state("ESTABLISHED", timeout=10)
 
     await agent.call("call.hangup")
     await until(agent, lambda: agent.state.my_agent["state"] == "ready" and not my_call(agent), what="ready again")
@@ -70,7 +70,7 @@ async def test_phone_mode_rings_phone_and_caller_hangs_up(server, connect, pbx, 
     await agent.call("agent.login")
     call = await pbx.place_call("5000")
     c = await until(agent, lambda: (c := my_call(agent)) and c["state"] == "connected" and c, what="connected")
-    await p3.wait_call(timeout=10)
+    await p3.wait_call_state("ESTABLISHED", timeout=10)
     await pbx.hangup(call.outer)  # the caller hangs up
     await until(agent, lambda: agent.state.my_agent["state"] == "ready", what="ready")
     assert kinds(server, c["id"])[-1] == "call.completed"

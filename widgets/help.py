@@ -28,7 +28,8 @@ def collect_bindings(screen: Screen) -> list[KeyHelp]:
     merged: dict[tuple[int, str], tuple[list[str], Binding, str]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if binding.system or not binding.description or not (binding.id or binding.show):
+        wanted = binding.id or binding.show or binding.action == "command_palette"
+        if binding.system or not binding.description or not wanted:
             continue
         scope = "app" if active.node is app else "screen"
         display = binding.key_display or app.get_key_display(binding.with_key(key))
@@ -46,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical {
-        width: auto;
+        width: 70;
         max-width: 90%;
         height: auto;
         max-height: 90%;

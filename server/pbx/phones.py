@@ -157,7 +157,7 @@ class Phone:
         self._write_config()
         self._log_fh = open(self.dir / "baresip.log", "wb")
         self._proc = await asyncio.create_subprocess_exec(
-            "chroot",
+            "/usr/sbin/chroot",
             str(self.s.root_path),
             "/usr/bin/baresip",
             "-f",

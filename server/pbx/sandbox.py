@@ -47,7 +47,9 @@ CHROOT_PACKAGES = (
     "asterisk-moh-opsound-wav",
     "baresip-core",
     "sox",
+    "tcc",  # compiles the bind-to-loopback shim (templates/bind_loopback.c) inside the chroot
 )
+SHIM = "/usr/local/lib/cc-bind-loopback.so"  # LD_PRELOADed into Asterisk and the phones
 CALLER_TONE_FREQ = 440  # Hz, [cc-test-caller] extension `tone`
 MOH_TONE_FREQ = 350  # Hz, the `cc-tone` music-on-hold class
 ARI_TIMEOUT = 60.0
@@ -273,22 +275,10 @@ def _build(s: PbxSettings, log: Log) -> None:
     policy = tmp / "usr/sbin/policy-rc.d"  # no service starts from package scripts
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
-    if Path("/etc/resolv.conf").exists():
-        shutil.copyfile("/etc/resolv.conf", tmp / "etc/resolv.conf", follow_symlinks=True)
     tmp_s = PbxSettings(**{**s.__dict__, "root": str(tmp)})
     _mount_all(tmp, log)
     try:
-        log(f"apt-get install {' '.join(CHROOT_PACKAGES)} in the chroot")
-        with buildlog.open("a") as out:
-            for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *CHROOT_PACKAGES], ["apt-get", "clean"]):
-                p = subprocess.run(
-                    ["chroot", str(tmp), *cmd],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"},
-                )
-                if p.returncode != 0:
-                    raise SandboxError(f"{' '.join(cmd)} failed in the chroot; tail of {buildlog}:\n{_tail(buildlog)}")
+        _chroot_apt_install(tmp, list(CHROOT_PACKAGES), buildlog, log)
         if not _is_built(tmp):
             raise SandboxError(f"packages installed but asterisk/baresip missing in {tmp}")
         _chroot(tmp_s, "asterisk", "-V")
@@ -297,6 +287,45 @@ def _build(s: PbxSettings, log: Log) -> None:
         _unmount_all(tmp, log)
     tmp.rename(root)
     log(f"chroot ready at {root}")
+
+
+def _chroot_apt_install(root: Path, packages: list[str], buildlog: Path, log: Log) -> None:
+    """apt-get update + install inside the chroot, with the host's resolv.conf lent for the duration."""
+    log(f"apt-get install {' '.join(packages)} in the chroot")
+    resolv = root / "etc/resolv.conf"
+    saved = resolv.read_bytes() if resolv.is_file() and not resolv.is_symlink() else None
+    if resolv.is_symlink():
+        resolv.unlink()
+    if Path("/etc/resolv.conf").exists():
+        shutil.copyfile("/etc/resolv.conf", resolv, follow_symlinks=True)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
+    try:
+        with buildlog.open("a") as out:
+            for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages], ["apt-get", "clean"]):
+                p = subprocess.run(["chroot", str(root), *cmd], stdout=out, stderr=subprocess.STDOUT, env=env)
+                if p.returncode != 0:
+                    raise SandboxError(f"{' '.join(cmd)} failed in the chroot; tail of {buildlog}:\n{_tail(buildlog)}")
+    finally:
+        if saved is not None:
+            resolv.write_bytes(saved)
+
+
+def _ensure_shim(s: PbxSettings, log: Log) -> bool:
+    """Compile templates/bind_loopback.c into the chroot (once per source change)."""
+    root = s.root_path
+    src = (TEMPLATES / "bind_loopback.c").read_bytes()
+    digest = hashlib.sha256(src).hexdigest()
+    stamp = root / (SHIM.lstrip("/") + ".sha256")
+    if (root / SHIM.lstrip("/")).exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return False
+    if not (root / "usr/bin/tcc").exists():
+        _chroot_apt_install(root, ["tcc"], root.parent / "build.log", log)
+    (root / "tmp/cc-bind-loopback.c").write_bytes(src)
+    (root / "usr/local/lib").mkdir(parents=True, exist_ok=True)
+    _chroot(s, "tcc", "-shared", "-fPIC", "-o", SHIM, "/tmp/cc-bind-loopback.c", "-ldl")
+    stamp.write_text(digest + "\n")
+    log(f"compiled {SHIM} in the chroot")
+    return True
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -389,13 +418,14 @@ def _write_configs(s: PbxSettings, log: Log) -> tuple[bool, bool]:
     if resolv.is_symlink() or not resolv.exists() or "nameserver" in resolv.read_text():
         resolv.unlink(missing_ok=True)
         resolv.write_text("# cc-console sandbox: no DNS, everything is on 127.0.0.1\n")
+    shim_changed = _ensure_shim(s, log)
     # runtime directories
     _chroot(s, "install", "-d", "-o", "asterisk", "-g", "asterisk", "/run/asterisk", "/var/spool/asterisk/recording", "/var/lib/asterisk/moh-cc-tone")
     tone = root / "var/lib/asterisk/moh-cc-tone/cc-tone.wav"
     if not tone.exists():
         write_tone_wav(tone, MOH_TONE_FREQ, 30)
     changed = old[:1] != [digest]
-    mods_changed = old[1:2] != [mod_digest]
+    mods_changed = old[1:2] != [mod_digest] or shim_changed
     if changed:
         log(f"wrote Asterisk configs into {etc}")
     return changed, mods_changed
@@ -439,7 +469,7 @@ def _start_asterisk(s: PbxSettings, log: Log) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk"},
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk", "LD_PRELOAD": SHIM},
         check=True,
         timeout=60,
     )
