@@ -37,10 +37,9 @@ TITLES = {
 }
 
 
-class RememberCheckbox(Checkbox):
+class RememberCheckbox(Checkbox, inherit_bindings=False):
     """Space toggles; Enter is left to the screen, so Enter submits from anywhere in the form."""
 
-    inherit_bindings = False
     BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
 
 

@@ -47,6 +47,7 @@ CHROOT_PACKAGES = (
     "asterisk-moh-opsound-wav",
     "baresip-core",
     "sox",
+    "libc6-dev",
     "tcc",  # compiles the bind-to-loopback shim (templates/bind_loopback.c) inside the chroot
 )
 SHIM = "/usr/local/lib/cc-bind-loopback.so"  # LD_PRELOADed into Asterisk and the phones
@@ -318,11 +319,11 @@ def _ensure_shim(s: PbxSettings, log: Log) -> bool:
     stamp = root / (SHIM.lstrip("/") + ".sha256")
     if (root / SHIM.lstrip("/")).exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return False
-    if not (root / "usr/bin/tcc").exists():
-        _chroot_apt_install(root, ["tcc"], root.parent / "build.log", log)
+    if not (root / "usr/bin/tcc").exists() or not (root / "usr/include/dlfcn.h").exists():
+        _chroot_apt_install(root, ["tcc", "libc6-dev"], root.parent / "build.log", log)
     (root / "tmp/cc-bind-loopback.c").write_bytes(src)
     (root / "usr/local/lib").mkdir(parents=True, exist_ok=True)
-    _chroot(s, "tcc", "-shared", "-fPIC", "-o", SHIM, "/tmp/cc-bind-loopback.c", "-ldl")
+    _chroot(s, "tcc", "-shared", "-fPIC", "-o", SHIM, "/tmp/cc-bind-loopback.c")
     stamp.write_text(digest + "\n")
     log(f"compiled {SHIM} in the chroot")
     return True
@@ -547,7 +548,7 @@ def up(s: PbxSettings, log: Log = print) -> None:
     if asterisk_pid(s) is None:
         _start_asterisk(s, log)
     elif mods_changed:
-        log("modules.conf changed: restarting Asterisk")
+        log("modules.conf or the loopback shim changed: restarting Asterisk")
         _stop_asterisk(s, log)
         _start_asterisk(s, log)
     elif changed:
