@@ -92,6 +92,7 @@ class LoginScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch_busy(self.busy)
         error, code = self._initial_error
         if error or code:
             self.show_error(error, code)
@@ -130,6 +131,8 @@ class LoginScreen(Screen):
         self.busy = busy
 
     def watch_busy(self, busy: bool) -> None:
+        if not self.is_mounted:
+            return
         button = self.query_one("#login-button", Button)
         button.disabled = busy
         button.label = "Connecting…" if busy else "Log in"
@@ -147,6 +150,8 @@ class LoginScreen(Screen):
         self.clear_error()
 
     def watch_error(self, error: str) -> None:
+        if not self.is_mounted:
+            return
         widget = self.query_one("#login-error", Static)
         widget.set_class(bool(error), "-error")
         if not error:

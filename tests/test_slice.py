@@ -39,6 +39,7 @@ async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: Sa
     assert ringing["caller"] == "0611111111" and ringing["queue"] == "support" and ringing["did"] == "5000"
     assert agent.state.my_agent["state"] == "ringing"
     # While it rings the caller waits in its own bridge, hearing music on hold.
+    await server.engine.idle()
     bridge = await pbx.bridge(ringing["bridge"])
     assert bridge is not None and call.inner in bridge["channels"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from cc_console.config import PbxSettings
 
-from .sandbox import _chroot_pids, _proc_cmdline, write_tone_wav
+from .sandbox import SHIM, _chroot_pids, _proc_cmdline, write_tone_wav
 
 TONE_SECONDS = 600  # aufile ends the call when the source file ends: keep it long
 CALL_EVENTS = {
@@ -75,8 +75,9 @@ class Phone:
         if not 1 <= idx <= 999:
             raise ValueError("phone numbers are 1001..1999")
         # Ports: all on 127.0.0.1, derived from the sandbox SIP port so parallel sandboxes don't clash.
-        self.sip_listen_port = settings.sip_port + 100 + idx
-        self.ctrl_port = settings.sip_port + 1100 + idx
+        # baresip listens on UDP+TCP at sip_listen and TLS at sip_listen+1, hence the step of 2.
+        self.sip_listen_port = settings.sip_port + 1000 + 2 * idx
+        self.ctrl_port = settings.sip_port + 4000 + idx
         self.rtp_range = (settings.rtp_end + 1 + (idx - 1) * 10, settings.rtp_end + 10 + (idx - 1) * 10)
         self.chroot_dir = f"/tmp/phones/{self.number}"
         self.dir = settings.root_path / self.chroot_dir.lstrip("/")
@@ -165,7 +166,8 @@ class Phone:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log_fh,
             stderr=asyncio.subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin", "HOME": self.chroot_dir, "LANG": "C.UTF-8"},
+            # The shim turns baresip's wildcard binds (DNS client, RTP) into loopback binds.
+            env={"PATH": "/usr/bin:/bin", "HOME": self.chroot_dir, "LANG": "C.UTF-8", "LD_PRELOAD": SHIM},
             start_new_session=True,
         )
         loop = asyncio.get_running_loop()
@@ -339,7 +341,7 @@ class Phone:
     async def dial(self, number: int | str) -> None:
         target = str(number)
         if not target.startswith("sip:"):
-            target = f"sip:{target}@{self.s.host}:{self.s.sip_port};transport=udp"
+            target = f"sip:{target}@{self.s.host}:{self.s.sip_port}"
         self._call_mark = len(self.events)
         await self.command("dial", target)
 
