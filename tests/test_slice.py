@@ -10,6 +10,8 @@ import asyncio
 import pytest
 
 from cc_console.server.app import Server
+from cc_console.server.pbx.phones import tone_level
+from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
 
 from .asterisk import SandboxPbx, until
 
@@ -50,6 +52,7 @@ async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: Sa
     bridge = await pbx.bridge(connected["bridge"])
     assert set(bridge["channels"]) == {call.inner, connected["agent_channel"]}
     await p1.wait_call_state("ESTABLISHED", timeout=10)
+    await asyncio.sleep(1.5)  # talk: let real audio flow through the bridge for a while
 
     await agent.call("call.hangup")
     await until(agent, lambda: agent.state.my_agent["state"] == "ready" and not my_call(agent), what="ready again")
@@ -63,6 +66,12 @@ async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: Sa
     assert agent_states(server, "agent1") == ["ready", "ringing", "on_call", "ready"]
     done = list(server.store.events(kinds=("call.completed",)))[-1]
     assert done.data["by"] == "agent" and done.data["call"]["caller"] == "0611111111"
+    # The agent's phone really heard the caller: the caller's tone is in what the phone played.
+    await p1.wait_call_state("CLOSED", timeout=10)
+    heard = p1.recorded_wav()
+    assert heard is not None
+    assert tone_level(heard, CALLER_TONE_FREQ) > 0.05
+    assert tone_level(heard, 1234) < 0.01
 
 
 async def test_phone_mode_rings_phone_and_caller_hangs_up(server, connect, pbx, phone):
@@ -226,3 +235,33 @@ async def test_ari_websocket_dropped_and_restored(server, connect, pbx, phone):
     await until(agent, lambda: not my_call(agent), what="ended")
     queued = [e for e in server.store.events(kinds=("call.queued",))]
     assert len(queued) == 2
+
+
+async def test_asterisk_restart_mid_call(server, connect, pbx, phone, sandbox):
+    """Asterisk dies under a live call: we reconnect, re-register the app, end what is gone, carry on."""
+    from cc_console.server.pbx import sandbox as sb
+    await phone("1001", auto_answer=True)
+    sup = await connect("sup1")
+    agent = await connect("agent1")
+    await agent.call("agent.login")
+    await pbx.place_call("5000")
+    await until(agent, lambda: (c := my_call(agent)) and c["state"] == "ringing", what="ringing")
+    await agent.call("call.answer")
+    c = await until(agent, lambda: (c := my_call(agent)) and c["state"] == "connected" and c, what="connected")
+    connections = server.ari.connections
+
+    await asyncio.to_thread(sb.restart_asterisk, sandbox, lambda m: None)
+    await until(sup, lambda: server.ari.connections > connections and sup.state.server.get("ari") == "up",
+                timeout=60, what="ARI back")
+    await until(agent, lambda: not my_call(agent) and agent.state.my_agent["state"] == "ready", what="call ended")
+    last = list(server.store.events(call_id=c["id"]))[-1]
+    assert last.kind == "call.completed"
+    # The phone re-registers with the new Asterisk; the app is registered again: a new call is routed.
+    p = await phone("1001", auto_answer=True)  # a fresh registration, without waiting for baresip's retry timer
+    call = await pbx.place_call("5000")
+    await until(agent, lambda: (c := my_call(agent)) and c["state"] == "ringing", what="new call ringing")
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := my_call(agent)) and c["state"] == "connected", what="new call connected")
+    await pbx.hangup(call.outer)
+    await until(agent, lambda: not my_call(agent), what="ended")
+    assert p is not None

@@ -1,0 +1,70 @@
+"""SVG snapshots of the console screens, fed from a fixed snapshot dict (no network, frozen clock).
+
+Update the baselines with:  pytest tests/test_tui_snapshots.py --snapshot-update
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cc_console.screens.demo import demo_client, demo_now, demo_snapshot
+from cc_console.tui import CCConsoleApp
+
+
+def app_for(mode: str, user: str = "agent1", role: str = "agent", *, live: bool = True,
+            snapshot: dict[str, Any] | None = None, **kwargs: Any) -> CCConsoleApp:
+    client = demo_client(snapshot or demo_snapshot(user, role), live=live)
+    return CCConsoleApp(client=client, mode=mode, now=demo_now, keymap={}, **kwargs)
+
+
+SIZES = {"80x24": (80, 24), "160x48": (160, 48), "200x60": (200, 60)}
+
+
+@pytest.mark.parametrize("size", ["80x24", "160x48"])
+def test_agent_ringing(snap_compare, size: str) -> None:
+    assert snap_compare(app_for("agent"), terminal_size=SIZES[size])
+
+
+def test_agent_on_call_stale(snap_compare) -> None:
+    snap = demo_snapshot("agent2")
+    app = app_for("agent", snapshot=snap, live=False)
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", ["80x24", "160x48"])
+def test_supervisor(snap_compare, size: str) -> None:
+    assert snap_compare(app_for("supervisor", "sup1", "supervisor"), terminal_size=SIZES[size])
+
+
+def test_supervisor_filtered(snap_compare) -> None:
+    assert snap_compare(app_for("supervisor", "sup1", "supervisor"), terminal_size=(80, 24),
+                        press=["slash", *"support"])
+
+
+@pytest.mark.parametrize("size", ["80x24", "200x60"])
+def test_wallboard(snap_compare, size: str) -> None:
+    assert snap_compare(app_for("wallboard", "wb", "wallboard"), terminal_size=SIZES[size])
+
+
+def test_wallboard_stale(snap_compare) -> None:
+    assert snap_compare(app_for("wallboard", "wb", "wallboard", live=False), terminal_size=(80, 24))
+
+
+def test_wallboard_high_contrast(snap_compare) -> None:
+    app = app_for("wallboard", "wb", "wallboard", theme="cc-high-contrast")
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_help_modal(snap_compare) -> None:
+    assert snap_compare(app_for("agent"), terminal_size=(80, 24), press=["question_mark"])
+
+
+def test_login_with_error(snap_compare) -> None:
+    async def fail(pilot) -> None:
+        pilot.app.screen.show_error("too many failed logins; try again in 300 s", "rate_limited")
+
+    app = CCConsoleApp("ws://127.0.0.1:8765", keymap={}, now=demo_now, username="agent1",
+                       remember=lambda *a: None)
+    # username without password: the form shows, user prefilled.
+    assert snap_compare(app, terminal_size=(80, 24), run_before=fail)
