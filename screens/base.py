@@ -53,12 +53,17 @@ class ConsoleScreen(Screen):
     ]
 
     TICK_SECONDS = 1.0
+    # None: refresh on every state change. A number: mark dirty and refresh at most this often
+    # (event bursts cost one refresh per period; tables are diffed, never rebuilt).
+    BATCH_SECONDS: float | None = None
 
     def __init__(self, client: ConsoleClient | Any | None = None, *, now: Callable[[], float] | None = None,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._client = client
         self._now = now
+        self._dirty = False
+        self.refreshes = 0
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -91,13 +96,31 @@ class ConsoleScreen(Screen):
         return bool(getattr(self.client, "stale", False))
 
     def on_mount(self) -> None:
-        self.refresh_state()
+        self._refresh()
         self.set_interval(self.TICK_SECONDS, self.on_tick, name="clock")
+        if self.BATCH_SECONDS:
+            self.set_interval(self.BATCH_SECONDS, self.flush, name="flush")
 
     def on_screen_resume(self) -> None:
-        self.refresh_state()
+        self._refresh()
 
     def on_tick(self) -> None:
+        self.mark_dirty()
+
+    def mark_dirty(self) -> None:
+        if self.BATCH_SECONDS:
+            self._dirty = True
+        else:
+            self._refresh()
+
+    def flush(self) -> None:
+        """Refresh now if anything changed since the last refresh."""
+        if self._dirty:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self._dirty = False
+        self.refreshes += 1
         self.refresh_state()
 
     @on(StateChanged)
@@ -105,7 +128,7 @@ class ConsoleScreen(Screen):
         self.state_changed(message.kind, message.data)
 
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
-        self.refresh_state()
+        self.mark_dirty()
 
     def refresh_state(self) -> None:  # pragma: no cover - overridden
         pass

@@ -87,14 +87,12 @@ class SupervisorScreen(ConsoleScreen):
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
 
-    FLUSH_SECONDS = 0.25
+    BATCH_SECONDS = 0.25
 
     filter_text: reactive[str] = reactive("", init=False)
 
     def __init__(self, client: Any = None, **kwargs: Any) -> None:
         super().__init__(client, id="supervisor", **kwargs)
-        self._dirty = True
-        self.flushes = 0
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
@@ -108,23 +106,9 @@ class SupervisorScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(self.FLUSH_SECONDS, self._flush_if_dirty, name="flush")
         self.query_one("#agents", DiffTable).focus()
 
-    # -- batching -------------------------------------------------------------------------------
-    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
-        self._dirty = True
-
-    def on_tick(self) -> None:
-        self._dirty = True  # the time-in-state column moves
-
-    def _flush_if_dirty(self) -> None:
-        if self._dirty:
-            self.refresh_state()
-
     def refresh_state(self) -> None:
-        self._dirty = False
-        self.flushes += 1
         state = self.state
         now = self.now()
         self.query_one("#connection", ConnectionStatus).show(

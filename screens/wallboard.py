@@ -86,7 +86,7 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]]) -
 
 
 class WallboardScreen(ConsoleScreen):
-    BINDINGS: list = []
+    BATCH_SECONDS = 0.25
 
     def __init__(self, client: Any = None, *, queues: list[str] | None = None,
                  thresholds: Thresholds | None = None, **kwargs: Any) -> None:

@@ -143,3 +143,34 @@ async def test_manual_answer(pbx, numbers):
         await a.wait_call_state("CALL_CLOSED", 10)
         await b.wait_call_state("CALL_CLOSED", 10)
         assert tone_level(a.recorded_wav(), b.tone_freq) > 0.1
+
+
+async def _ari_call_phone(pbx, number: int, extension: str) -> str:
+    """ARI originate to a phone; when it answers it runs [cc-test-caller] `extension`. Returns the channel id."""
+    async with httpx.AsyncClient(auth=(pbx.ari_user, pbx.ari_password), timeout=5) as client:
+        r = await client.post(
+            f"{pbx.ari_url}/channels",
+            params={"endpoint": f"PJSIP/{number}", "context": "cc-test-caller", "extension": extension, "priority": 1},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["id"]
+
+
+async def test_test_caller_tone_and_moh_reach_a_phone(pbx, numbers):
+    """[cc-test-caller] tone and the cc-tone MOH class are audible; each call gets its own recording."""
+    async with Phone(pbx, numbers[1], answermode="auto") as phone:
+        await phone.wait_registered(10)
+        recordings = []
+        for extension, freq in (("tone", sandbox.CALLER_TONE_FREQ), ("moh-cc-tone", sandbox.MOH_TONE_FREQ)):
+            mark = len(phone.events)
+            chan = await _ari_call_phone(pbx, phone.number, extension)
+            await phone.wait_event("CALL_ESTABLISHED", 10, since=mark)
+            await asyncio.sleep(2.5)
+            async with httpx.AsyncClient(auth=(pbx.ari_user, pbx.ari_password), timeout=5) as client:
+                await client.delete(f"{pbx.ari_url}/channels/{chan}")
+            await phone.wait_event("CALL_CLOSED", 10, since=mark)
+            await asyncio.sleep(0.3)
+            wav = phone.recorded_wav()
+            recordings.append(wav)
+            assert tone_level(wav, freq, start=0.5) > 0.05, (extension, wav)
+        assert recordings[0] != recordings[1]

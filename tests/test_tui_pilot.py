@@ -78,6 +78,15 @@ class FakeClient:
         self.closed = True
 
 
+async def wait_until(pilot: Any, predicate: Any, attempts: int = 200) -> None:
+    """Let the app process messages until predicate() holds (for work we cannot await directly)."""
+    for _ in range(attempts):
+        if predicate():
+            return
+        await pilot.pause()
+    raise AssertionError("condition not reached")
+
+
 def make_app(client: Any = None, **kwargs: Any) -> CCConsoleApp:
     kwargs.setdefault("keymap", {})
     kwargs.setdefault("now", demo_now)
@@ -338,7 +347,8 @@ async def test_supervisor_filter_and_diffed_updates() -> None:
         assert table.row_keys == ["agent1", "agent2", "agent3", "agent4", "agent5", "agent6"]
         adds = table.row_adds
         client.emit("agent.state", dict(client.state.agents["agent3"], state="paused", reason="Break"))
-        app.screen.refresh_state()  # what the flush timer does
+        await pilot.pause()  # the ClientEvent -> StateChanged messages
+        app.screen.flush()  # what the batch timer does
         assert table.row_adds == adds
         assert table.cell_updates == 2  # state and reason; nothing else changed
         await pilot.press("slash", *"paused")
@@ -370,6 +380,7 @@ async def test_wallboard_tiles_and_stale_banner() -> None:
         client.stale = True
         client._emit("connection", {"connected": True})
         await pilot.pause()
+        screen.flush()  # what the batch timer does
         assert screen.query_one("#stale-banner").has_class("-visible")
 
 
@@ -381,3 +392,22 @@ async def test_theme_toggle_and_palette_commands() -> None:
         assert app.theme == "cc-high-contrast"
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Answer", "Hang up", "Ready", "Pause", "Log in/out", "Theme: default"} <= set(titles)
+
+
+async def test_command_palette_finds_and_runs_screen_actions() -> None:
+    from textual.command import CommandList, CommandPalette
+
+    client = FakeClient()
+    app = make_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"answer")
+        commands = app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: commands.option_count > 0
+                         and "Answer" in str(commands.get_option_at_index(0).prompt))
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, AgentScreen)
+        assert client.sent == [("call.answer", {"call_id": "c1"})]

@@ -263,7 +263,11 @@ class Phone:
         self._last_recording = self.dir / self._rec_path(self._rec_index).rsplit("/", 1)[1]
         self._rec_index += 1
         # The next call gets a fresh file (the audio player is opened per call).
-        asyncio.get_running_loop().create_task(self.command("auplay", f"aufile,{self._rec_path(self._rec_index)}"))
+        asyncio.get_running_loop().create_task(self._next_recording(self._rec_path(self._rec_index)))
+
+    async def _next_recording(self, path: str) -> None:
+        with contextlib.suppress(Exception):  # the phone may be stopping
+            await self.command("auplay", f"aufile,{path}")
 
     async def command(self, command: str, params: str = "", timeout: float = 5.0) -> dict:
         """Send one ctrl_tcp command; returns the response dict (raises if ok is false)."""

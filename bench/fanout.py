@@ -1,0 +1,429 @@
+"""Fan-out latency: one ARI event in, one websocket frame out, to N connected consoles.
+
+    python bench/fanout.py [--clients 500] [--rate 20] [--seconds 10] [--warmup 2]
+
+The server runs in this process: a real `Server` (aiohttp gateway, SQLite store in a temp dir, real
+CallEngine) whose ARI client has its REST calls replaced by no-op stubs and whose ARI websocket is
+never started. The driver feeds synthetic ARI events straight into `engine.on_event`: a StasisStart
+(args inbound,5000) with a fresh channel id and caller number, then half an interval later a
+ChannelDestroyed for that channel so the call ends and the state stays bounded.
+
+The consoles run in a child process (this file with --client-worker): N websocket connections
+with the `websockets` library, set up like ConsoleClient (permessage-deflate on by default). One
+logs in with the password (argon2, slow); the others `resume` with its token. Each records
+time.monotonic() (CLOCK_MONOTONIC, shared by all processes on Linux) on receiving the
+`call.update` frame for each injected call, matched by caller number; the driver records
+time.monotonic() just before injecting the event. Latency = receive time - inject time, so it
+includes the engine's work (store append, queue stats), the gateway's fan-out and the client's
+receive path (the client process shares the machine's cores).
+
+Output: one figure per line; the headline is `p99: <value> ms`. Everything is on loopback,
+bounded in count and time, and stops by itself. --profile FILE writes a cProfile of the server
+process over the measured phase.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+
+USERNAME = "benchsup"
+PASSWORD = "bench-secret-pass"
+DID = "5000"
+MEASURED_PREFIX = "9"  # caller numbers of measured calls; warm-up calls start with "8"
+WARMUP_PREFIX = "8"
+
+
+# =================================================================================================
+# client side (child process): N consoles
+# =================================================================================================
+class _Console(asyncio.Protocol):
+    """One console connection: websockets' sans-I/O protocol on a plain asyncio transport.
+
+    The asyncio client of `websockets` wakes a task per frame; at 500 consoles x 4 frames per call
+    that costs the client process more than the server spends, and the benchmark would measure the
+    client. Here a frame is parsed inside data_received and the receive time is taken on entry,
+    before any parsing: it is when the bytes reached this process's event loop.
+    """
+
+    def __init__(self, url: str, compression: bool, sink: "_Sink") -> None:
+        from websockets.client import ClientProtocol
+        from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+        from websockets.uri import parse_uri
+
+        self.proto = ClientProtocol(parse_uri(url), max_size=2**22,
+                                    extensions=enable_client_permessage_deflate(None) if compression else None)
+        self.proto.send_request(self.proto.connect())
+        self.sink = sink
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.setup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # frames until the snapshot
+        self.live = False  # after the snapshot: event frames go to the sink
+        self.closed = asyncio.Event()
+        self.seen: set[str] = set()
+        self._frag = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        t = time.monotonic()
+        proto = self.proto
+        proto.receive_data(data)
+        for ev in proto.events_received():
+            if isinstance(ev, Frame):
+                if ev.opcode is Opcode.TEXT and ev.fin:
+                    self._text(t, bytes(ev.data))
+                elif ev.opcode is Opcode.TEXT or (ev.opcode is Opcode.CONT and self._frag):
+                    self._frag += ev.data
+                    if ev.fin:
+                        self._text(t, bytes(self._frag))
+                        self._frag.clear()
+            elif isinstance(ev, Response) and not self.opened.done():
+                if proto.handshake_exc is not None:
+                    self.opened.set_exception(proto.handshake_exc)
+                else:
+                    self.opened.set_result(None)
+        self._flush()  # pongs, close replies
+
+    def _text(self, t: float, raw: bytes) -> None:
+        sink = self.sink
+        sink.frames += 1
+        if not self.live:
+            self.setup.put_nowait(json.loads(raw))
+            return
+        if b'"event":"call.update"' not in raw:
+            return
+        caller = json.loads(raw)["data"]["caller"]
+        if caller in self.seen:
+            sink.dups += 1
+            return
+        self.seen.add(caller)
+        lst = sink.recv.get(caller)
+        if lst is None:
+            sink.recv[caller] = [t]
+        else:
+            lst.append(t)
+
+    def send_text(self, text: str) -> None:
+        self.proto.send_text(text.encode())
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.transport is None:
+            return
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+        if not self.sink.stopping:
+            self.sink.disconnects += 1
+        self.closed.set()
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.recv: dict[str, list[float]] = {}  # caller -> receive times, one per console
+        self.frames = 0
+        self.dups = 0
+        self.disconnects = 0
+        self.stopping = False
+
+
+async def _client_worker(args: argparse.Namespace) -> None:
+    from urllib.parse import urlsplit
+
+    from cc_console.protocol import encode, request
+
+    loop = asyncio.get_running_loop()
+    u = urlsplit(args.url)
+    sink = _Sink()
+    sem = asyncio.Semaphore(50)
+    consoles: list[_Console] = []
+
+    async def open_console(cmd: str, cargs: dict[str, Any]) -> str:
+        async with sem:
+            _, c = await loop.create_connection(lambda: _Console(args.url, args.compression == "deflate", sink),
+                                                u.hostname, u.port)
+            consoles.append(c)
+            await c.opened
+            c.send_text(encode(request("r1", cmd, cargs)))
+            token = ""
+            while True:  # the reply, then the snapshot
+                frame = await c.setup.get()
+                if frame.get("type") == "res":
+                    if not frame.get("ok"):
+                        raise RuntimeError(f"{cmd} refused: {frame}")
+                    token = frame["result"]["token"]
+                elif frame.get("type") == "snapshot":
+                    c.live = True
+                    return token
+
+    async def open_all() -> None:
+        # The first console logs in (argon2, slow); the others resume with its token.
+        token = await open_console("login", {"username": args.user, "password": args.password})
+        await asyncio.gather(*(open_console("resume", {"token": token}) for _ in range(args.clients - 1)))
+
+    await asyncio.wait_for(open_all(), args.timeout)
+    cpu_ready = _cpu()
+    print(f"READY {len(consoles)}", flush=True)
+
+    line = await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.timeout + 3600)
+    sink.stopping = True
+    out = {"clients": len(consoles), "frames": sink.frames, "dups": sink.dups,
+           "disconnects": sink.disconnects, "recv": sink.recv, "cpu": _cpu() - cpu_ready,
+           "cmd": line.strip()}
+    Path(args.out).write_text(json.dumps(out))
+    print("RESULTS", flush=True)
+    for c in consoles:
+        if c.transport is not None:
+            c.transport.close()
+
+
+# =================================================================================================
+# server side (this process): Server + driver
+# =================================================================================================
+def _rss_mib() -> tuple[float, float]:
+    cur = peak = 0.0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return cur, peak
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _pct(sorted_vals: list[float], p: float) -> float:
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, min(len(sorted_vals) - 1, int(round(p / 100 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def _stub_ari(ari: Any) -> None:
+    """No Asterisk: every REST call is an instant no-op; the websocket is never started."""
+    async def none(*a: Any, **k: Any) -> None:
+        return None
+
+    async def empty(*a: Any, **k: Any) -> list[Any]:
+        return []
+    for name in ("info", "get_channel", "answer", "hangup", "originate", "create_bridge",
+                 "destroy_bridge", "add_channel", "start_moh", "stop_moh"):
+        setattr(ari, name, none)
+    for name in ("request", "channels", "bridges"):
+        setattr(ari, name, empty)
+    ari.start = lambda: None
+
+
+def _event(kind: str, channel_id: str, caller: str) -> dict[str, Any]:
+    ch = {"id": channel_id, "name": f"PJSIP/trunk-{channel_id}", "state": "Ring",
+          "caller": {"number": caller, "name": ""},
+          "dialplan": {"context": "cc-inbound", "exten": DID, "priority": 1}}
+    if kind == "StasisStart":
+        return {"type": "StasisStart", "application": "cc-console", "args": ["inbound", DID], "channel": ch}
+    return {"type": "ChannelDestroyed", "application": "cc-console", "cause": 16, "cause_txt": "Normal Clearing",
+            "channel": {**ch, "state": "Up"}}
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from cc_console.config import QueueSettings, Settings, load_settings
+    from cc_console.server.app import Server
+    from cc_console.server.ari import AriEvent
+    from cc_console.server.auth import Auth
+    from cc_console.server.store import SQLiteStore
+
+    tmp = tempfile.TemporaryDirectory(prefix="cc-bench-")
+    tdir = Path(tmp.name)
+    db = tdir / "cc.sqlite3"
+    store = SQLiteStore(db)
+    Auth(store).add_user(USERNAME, PASSWORD, "supervisor", name="Bench Supervisor", device="PJSIP/1999",
+                         queues=["support"])
+    store.close()
+
+    base = load_settings(tdir / "none.toml")
+    settings = Settings(pbx=base.pbx, server=base.server,
+                        queues=[QueueSettings(name="support", dids=[DID], service_level=20.0)])
+    settings.server.host = "127.0.0.1"
+    settings.server.port = 0
+    settings.server.db_path = str(db)
+    settings.server.tls_cert = ""
+
+    server = Server(settings)
+    _stub_ari(server.ari)
+    await server.start()
+    await server.engine.resync()  # against the stubs: ARI "up", nothing to reconcile
+    engine = server.engine
+
+    out_file = tdir / "client-results.json"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, os.path.abspath(__file__), "--client-worker", "--url", server.url,
+        "--clients", str(args.clients), "--user", USERNAME, "--password", PASSWORD,
+        "--out", str(out_file), "--compression", args.compression, "--timeout", str(args.timeout),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert child.stdin and child.stdout
+    rc = 1
+    try:
+        t_conn = time.monotonic()
+        line = await asyncio.wait_for(child.stdout.readline(), args.timeout + 5)
+        if not line.startswith(b"READY"):
+            raise RuntimeError(f"client process failed to get ready (exit {await child.wait()})")
+        t_ready = time.monotonic()
+        connect_s = t_ready - t_conn
+        if len(server.gateway.sessions) != args.clients:
+            raise RuntimeError(f"server sees {len(server.gateway.sessions)} consoles, expected {args.clients}")
+
+        n_warm = int(round(args.warmup * args.rate))
+        n_meas = int(round(args.seconds * args.rate)) if args.events is None else args.events
+        interval = 1.0 / args.rate
+        # The timeline: start i at i*interval, its ChannelDestroyed half an interval later.
+        plan: list[tuple[float, str, str, str]] = []
+        for i in range(n_warm + n_meas):
+            caller = (WARMUP_PREFIX if i < n_warm else MEASURED_PREFIX) + f"{i:07d}"
+            cid = f"bench-{os.getpid()}-{i}"
+            plan.append((i * interval, "StasisStart", cid, caller))
+            plan.append(((i + 0.5) * interval, "ChannelDestroyed", cid, caller))
+        plan.sort(key=lambda p: p[0])
+        # Build the events up front: the timed path starts at engine.on_event.
+        events = [(at, kind, caller, AriEvent.from_json(_event(kind, cid, caller)))
+                  for at, kind, cid, caller in plan]
+
+        profiler = None
+        injected: dict[str, float] = {}
+        on_event_ms: list[float] = []  # time inside engine.on_event (StasisStart, incl. publish)
+        cpu0 = wall0 = 0.0
+        cpu1 = wall1 = 0.0
+        t0 = time.monotonic() + 0.05
+        for at, kind, caller, ev in events:
+            delay = t0 + at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            measured = caller.startswith(MEASURED_PREFIX)
+            if measured and not injected and kind == "StasisStart":
+                cpu0, wall0 = _cpu(), time.monotonic()
+                if args.profile:
+                    import cProfile
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+            if kind == "StasisStart":
+                t = time.monotonic()
+                await engine.on_event(ev)
+                if measured:
+                    injected[caller] = t
+                    on_event_ms.append((time.monotonic() - t) * 1000)
+            else:
+                await engine.on_event(ev)
+        await asyncio.sleep(interval)  # the last event's fan-out, within the measured window
+        cpu1, wall1 = _cpu(), time.monotonic()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        rss, rss_peak = _rss_mib()
+        await asyncio.sleep(args.drain)
+        await engine.idle()
+
+        child.stdin.write(b"DONE\n")
+        await child.stdin.drain()
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        if not line.startswith(b"RESULTS"):
+            raise RuntimeError(f"client process failed (exit {await child.wait()})")
+        res = json.loads(out_file.read_text())
+
+        lat: list[float] = []
+        received = 0
+        for caller, t_in in injected.items():
+            for t_out in res["recv"].get(caller, ()):
+                lat.append((t_out - t_in) * 1000)
+                received += 1
+        lat.sort()
+        expected = len(injected) * args.clients
+        window = wall1 - wall0
+        figures = [
+            ("clients", f"{args.clients}"),
+            ("compression", args.compression),
+            ("connect_s", f"{connect_s:.2f}"),
+            ("events", f"{len(injected)}"),
+            ("rate", f"{args.rate:g}/s"),
+            ("expected_frames", f"{expected}"),
+            ("frames", f"{received}"),
+            ("lost_frames", f"{expected - received}"),
+            ("duplicate_frames", f"{res['dups']}"),
+            ("disconnects", f"{res['disconnects'] + args.clients - len(server.gateway.sessions)}"),
+            ("p50", f"{_pct(lat, 50):.2f} ms"),
+            ("p90", f"{_pct(lat, 90):.2f} ms"),
+            ("p99", f"{_pct(lat, 99):.2f} ms"),
+            ("max", f"{lat[-1] if lat else float('nan'):.2f} ms"),
+            ("on_event_p50", f"{_pct(sorted(on_event_ms), 50):.2f} ms"),
+            ("on_event_max", f"{max(on_event_ms, default=float('nan')):.2f} ms"),
+            ("server_rss", f"{rss:.1f} MiB"),
+            ("server_rss_peak", f"{rss_peak:.1f} MiB"),
+            ("server_cpu", f"{100 * (cpu1 - cpu0) / window if window else 0:.1f} %"),
+            ("client_cpu", f"{100 * res['cpu'] / (time.monotonic() - t_ready):.1f} %"),
+        ]
+        for k, v in figures:
+            print(f"{k}: {v}", flush=True)
+        rc = 0 if expected == received else 2
+    finally:
+        if child.returncode is None:
+            try:
+                await asyncio.wait_for(child.wait(), 15)
+            except asyncio.TimeoutError:
+                child.kill()
+                await child.wait()
+        try:
+            await asyncio.wait_for(server.stop(), 30)
+        finally:
+            tmp.cleanup()
+    return rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--rate", type=float, default=20.0, help="injected calls per second")
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured phase length")
+    ap.add_argument("--events", type=int, default=None, help="measured calls (overrides --seconds)")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured calls first")
+    ap.add_argument("--drain", type=float, default=1.0, help="seconds to wait for late frames")
+    ap.add_argument("--compression", choices=("deflate", "none"), default="deflate",
+                    help="consoles' permessage-deflate offer (ConsoleClient's default is deflate)")
+    ap.add_argument("--timeout", type=float, default=120.0, help="limit on connecting the consoles")
+    ap.add_argument("--profile", default="", help="write a cProfile of the measured phase here")
+    # internal: the consoles' process
+    ap.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--user", help=argparse.SUPPRESS)
+    ap.add_argument("--password", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.client_worker:
+        asyncio.run(_client_worker(args))
+        return 0
+    import logging
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
