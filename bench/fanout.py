@@ -309,6 +309,19 @@ async def _run(args: argparse.Namespace) -> int:
         events = [(at, kind, caller, AriEvent.from_json(_event(kind, cid, caller)))
                   for at, kind, cid, caller in plan]
 
+        # Sampled every 50 ms: frames waiting in the consoles' outbound queues, and event-loop lag.
+        samples: dict[str, float] = {"queued": 0, "lag": 0.0}
+
+        async def sampler() -> None:
+            while True:
+                t = time.monotonic()
+                await asyncio.sleep(0.05)
+                samples["lag"] = max(samples["lag"], time.monotonic() - t - 0.05)
+                q = sum(s.queue.qsize() for s in server.gateway.sessions)
+                samples["queued"] = max(samples["queued"], q)
+                if args.verbose:
+                    print(f"[{time.monotonic() - t0:6.2f}s] queued {q}", file=sys.stderr)
+        sampling = asyncio.create_task(sampler())
         profiler = None
         injected: dict[str, float] = {}
         on_event_ms: list[float] = []  # time inside engine.on_event (StasisStart, incl. publish)
@@ -340,9 +353,11 @@ async def _run(args: argparse.Namespace) -> int:
             profiler.disable()
             profiler.dump_stats(args.profile)
         rss, rss_peak = _rss_mib()
+        sampling.cancel()
         await asyncio.sleep(args.drain)
         await engine.idle()
 
+        sessions_left = len(server.gateway.sessions)
         child.stdin.write(b"DONE\n")
         await child.stdin.drain()
         line = await asyncio.wait_for(child.stdout.readline(), 60)
@@ -369,16 +384,19 @@ async def _run(args: argparse.Namespace) -> int:
             ("frames", f"{received}"),
             ("lost_frames", f"{expected - received}"),
             ("duplicate_frames", f"{res['dups']}"),
-            ("disconnects", f"{res['disconnects'] + args.clients - len(server.gateway.sessions)}"),
+            ("disconnects", f"{res['disconnects'] + args.clients - sessions_left}"),
             ("p50", f"{_pct(lat, 50):.2f} ms"),
             ("p90", f"{_pct(lat, 90):.2f} ms"),
             ("p99", f"{_pct(lat, 99):.2f} ms"),
             ("max", f"{lat[-1] if lat else float('nan'):.2f} ms"),
             ("on_event_p50", f"{_pct(sorted(on_event_ms), 50):.2f} ms"),
             ("on_event_max", f"{max(on_event_ms, default=float('nan')):.2f} ms"),
+            ("queued_frames_max", f"{samples['queued']:.0f}"),
+            ("loop_lag_max", f"{samples['lag'] * 1000:.1f} ms"),
             ("server_rss", f"{rss:.1f} MiB"),
             ("server_rss_peak", f"{rss_peak:.1f} MiB"),
             ("server_cpu", f"{100 * (cpu1 - cpu0) / window if window else 0:.1f} %"),
+            ("server_cpu_per_call", f"{1000 * (cpu1 - cpu0) / max(1, len(injected)):.2f} ms"),
             ("client_cpu", f"{100 * res['cpu'] / (time.monotonic() - t_ready):.1f} %"),
         ]
         for k, v in figures:
@@ -409,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compression", choices=("deflate", "none"), default="deflate",
                     help="consoles' permessage-deflate offer (ConsoleClient's default is deflate)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit on connecting the consoles")
+    ap.add_argument("--verbose", action="store_true", help="print queue depth every 50 ms to stderr")
     ap.add_argument("--profile", default="", help="write a cProfile of the measured phase here")
     # internal: the consoles' process
     ap.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)

@@ -76,12 +76,14 @@ def _console(mode: str, url: Optional[str], user: Optional[str], config: Optiona
         st = keyring_status()
         typer.echo(st.message, err=True)
 
-    def on_login(username: str, pw: str) -> None:
-        if remember:
-            keep(url, username, pw)
+    def on_login(server_url: str, username: str, pw: str) -> None:
+        st = keep(server_url, username, pw)
+        if not st.usable:
+            typer.echo(st.message, err=True)
 
-    from cc_console.tui import CCConsoleApp
-    CCConsoleApp(url=url, mode=mode, username=user, password=password, on_login=on_login).run()
+    from cc_console.tui import CCConsoleApp  # the UI is imported only by the commands that show it
+    CCConsoleApp(url=url, mode=mode, username=user, password=password,
+                 remember=on_login if remember else None).run()
 
 
 UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")

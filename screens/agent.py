@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
-from cc_console.widgets.fmt import duration, percent
+from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
@@ -150,7 +150,7 @@ class AgentScreen(ConsoleScreen):
             q = self.state.queues.get(name, {})
             waiting = int(q.get("waiting") or 0)
             style = "bold black on yellow" if waiting else ""
-            table.add_row(name, Text(str(waiting), style=style), duration(q.get("longest_wait")),
+            table.add_row(name, Text(str(waiting), style=style), duration(longest_wait(q, self.now())),
                           str(q.get("agents_ready", 0)), str(q.get("agents_busy", 0)),
                           percent(q.get("service_level")))
         return table

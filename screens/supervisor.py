@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Label
 
 from cc_console.widgets.diff_table import DiffTable
-from cc_console.widgets.fmt import duration, long_duration, percent, state_label, state_style
+from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
@@ -61,12 +61,12 @@ def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: floa
     )
 
 
-def queue_row(q: dict[str, Any]) -> tuple[Any, ...]:
+def queue_row(q: dict[str, Any], now: float) -> tuple[Any, ...]:
     waiting = int(q.get("waiting") or 0)
     return (
         q.get("name", ""),
         Text(str(waiting), style="bold black on yellow" if waiting else ""),
-        duration(q.get("longest_wait")),
+        duration(longest_wait(q, now)),
         str(q.get("agents_ready", 0)),
         str(q.get("agents_busy", 0)),
         str(q.get("agents_paused", 0)),
@@ -124,7 +124,7 @@ class SupervisorScreen(ConsoleScreen):
         with self.app.batch_update():
             agents.sync(rows)
             self.query_one("#queues", DiffTable).sync(
-                {name: queue_row(state.queues[name]) for name in sorted(state.queues)})
+                {name: queue_row(state.queues[name], now) for name in sorted(state.queues)})
         total = len(state.agents)
         title = f"Agents ({len(rows)}/{total} matching '{self.filter_text}')" if needle else f"Agents ({total})"
         self.query_one("#agents-title", Label).update(title)

@@ -16,7 +16,7 @@ from textual.containers import Grid
 from textual.widgets import Footer, Header, Static
 
 from cc_console.widgets.diff_table import DiffTable
-from cc_console.widgets.fmt import duration, percent
+from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.tile import Tile
 
 from .base import ConsoleScreen
@@ -67,7 +67,7 @@ class Totals:
     paused: int
 
 
-def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]]) -> Totals:
+def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], now: float) -> Totals:
     qs = list(queues)
     weighted = [(q["service_level"], max(int(q.get("offered") or 0), 1)) for q in qs
                 if q.get("service_level") is not None]
@@ -75,7 +75,7 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]]) -
     states = [a.get("state") for a in agents]
     return Totals(
         waiting=sum(int(q.get("waiting") or 0) for q in qs),
-        longest_wait=max((float(q.get("longest_wait") or 0) for q in qs), default=0.0),
+        longest_wait=max((longest_wait(q, now) for q in qs), default=0.0),
         service_level=sl,
         answered=sum(int(q.get("answered") or 0) for q in qs),
         abandoned=sum(int(q.get("abandoned") or 0) for q in qs),
@@ -115,7 +115,8 @@ class WallboardScreen(ConsoleScreen):
                   if self.queue_names is None or name in self.queue_names]
         agents = [a for a in state.agents.values()
                   if self.queue_names is None or set(a.get("queues") or []) & set(self.queue_names)]
-        t = totals(queues, agents)
+        now = self.now()
+        t = totals(queues, agents, now)
         th = self.thresholds
         with self.app.batch_update():
             self._banner()
@@ -129,7 +130,7 @@ class WallboardScreen(ConsoleScreen):
             self._tile("#tile-ready", str(t.ready), "ok" if t.ready else ("alert" if t.waiting else "warn"))
             self._tile("#tile-busy", str(t.busy), "")
             self._tile("#tile-paused", str(t.paused), "")
-            self.query_one("#wallboard-queues", DiffTable).sync({q["name"]: queue_row(q) for q in queues})
+            self.query_one("#wallboard-queues", DiffTable).sync({q["name"]: queue_row(q, now) for q in queues})
 
     def _tile(self, selector: str, value: str, level: str) -> None:
         self.query_one(selector, Tile).show(value, level)

@@ -69,3 +69,12 @@ def state_style(state: str | None) -> str:
         "paused": "bold magenta",
         "logged_out": "dim",
     }.get(state or "", "")
+
+
+def longest_wait(queue: dict[str, Any], now: float) -> float:
+    """Seconds the oldest caller has waited: live from ``oldest_enqueued`` when the server sends it
+    (so the figure ticks between stats events), else the ``longest_wait`` of the last stats event."""
+    oldest = queue.get("oldest_enqueued")
+    if isinstance(oldest, (int, float)) and oldest and int(queue.get("waiting") or 0) > 0:
+        return max(0.0, now - float(oldest))
+    return float(queue.get("longest_wait") or 0.0)
