@@ -9,7 +9,9 @@ never started. The driver feeds synthetic ARI events straight into `engine.on_ev
 ChannelDestroyed for that channel so the call ends and the state stays bounded.
 
 The consoles run in a child process (this file with --client-worker): N websocket connections
-with the `websockets` library, set up like ConsoleClient (permessage-deflate on by default). One
+driven by the `websockets` sans-I/O protocol on plain asyncio transports (cheap per frame, so the
+client process does not become what is measured), offering permessage-deflate like ConsoleClient
+unless --compression none. One
 logs in with the password (argon2, slow); the others `resume` with its token. Each records
 time.monotonic() (CLOCK_MONOTONIC, shared by all processes on Linux) on receiving the
 `call.update` frame for each injected call, matched by caller number; the driver records
@@ -110,6 +112,8 @@ class _Console(asyncio.Protocol):
             sink.dups += 1
             return
         self.seen.add(caller)
+        if caller.startswith(MEASURED_PREFIX):
+            sink.measured += 1
         lst = sink.recv.get(caller)
         if lst is None:
             sink.recv[caller] = [t]
@@ -141,6 +145,7 @@ class _Sink:
     def __init__(self) -> None:
         self.recv: dict[str, list[float]] = {}  # caller -> receive times, one per console
         self.frames = 0
+        self.measured = 0  # call.update frames of measured calls
         self.dups = 0
         self.disconnects = 0
         self.stopping = False
@@ -185,6 +190,11 @@ async def _client_worker(args: argparse.Namespace) -> None:
     print(f"READY {len(consoles)}", flush=True)
 
     line = await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.timeout + 3600)
+    # "DONE <expected> <drain seconds>": wait for late frames until all are in or the drain time is up.
+    _, expected, drain = line.split()
+    deadline = time.monotonic() + float(drain)
+    while sink.measured < int(expected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     sink.stopping = True
     out = {"clients": len(consoles), "frames": sink.frames, "dups": sink.dups,
            "disconnects": sink.disconnects, "recv": sink.recv, "cpu": _cpu() - cpu_ready,
@@ -354,13 +364,12 @@ async def _run(args: argparse.Namespace) -> int:
             profiler.dump_stats(args.profile)
         rss, rss_peak = _rss_mib()
         sampling.cancel()
-        await asyncio.sleep(args.drain)
         await engine.idle()
 
         sessions_left = len(server.gateway.sessions)
-        child.stdin.write(b"DONE\n")
+        child.stdin.write(f"DONE {len(injected) * args.clients} {args.drain}\n".encode())
         await child.stdin.drain()
-        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        line = await asyncio.wait_for(child.stdout.readline(), args.drain + 60)
         if not line.startswith(b"RESULTS"):
             raise RuntimeError(f"client process failed (exit {await child.wait()})")
         res = json.loads(out_file.read_text())
@@ -423,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured phase length")
     ap.add_argument("--events", type=int, default=None, help="measured calls (overrides --seconds)")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured calls first")
-    ap.add_argument("--drain", type=float, default=1.0, help="seconds to wait for late frames")
+    ap.add_argument("--drain", type=float, default=30.0, help="at most this long to wait for late frames")
     ap.add_argument("--compression", choices=("deflate", "none"), default="deflate",
                     help="consoles' permessage-deflate offer (ConsoleClient's default is deflate)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit on connecting the consoles")

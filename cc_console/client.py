@@ -30,6 +30,7 @@ class ConsoleState:
         self.calls: dict[str, dict[str, Any]] = {}
         self.queues: dict[str, dict[str, Any]] = {}
         self.server: dict[str, Any] = {}
+        self.pause_reasons: list[dict[str, Any]] = []
 
     def load(self, snap: dict[str, Any]) -> None:
         self.me = snap.get("me", {})
@@ -37,6 +38,7 @@ class ConsoleState:
         self.calls = {c["id"]: c for c in snap.get("calls", [])}
         self.queues = {q["name"]: q for q in snap.get("queues", [])}
         self.server = snap.get("server", {})
+        self.pause_reasons = snap.get("pause_reasons", [])
 
     def apply(self, event: str, data: dict[str, Any]) -> None:
         if event == "agent.state":

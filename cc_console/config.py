@@ -62,10 +62,12 @@ class ServerSettings:
     port: int = 8765
     db_path: str = ""  # empty: <data_dir>/cc-console.sqlite3
     queue_log_path: str = ""  # empty: <data_dir>/queue_log
+    routing_file: str = ""  # empty: <config_dir>/routing.toml if it exists, else [[queues]] below
     tls_cert: str = ""
     tls_key: str = ""
     # Timers, all short-able in tests.
     ring_timeout: float = 15.0
+    callback_digit_timeout: float = 5.0  # seconds to key a preferred callback time
     session_ttl: float = 12 * 3600.0
     login_max_failures: int = 5
     login_window: float = 300.0

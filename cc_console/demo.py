@@ -94,6 +94,13 @@ async def _callers(settings: Settings, every: float, stop: asyncio.Event) -> Non
                 await asyncio.wait_for(stop.wait(), random.uniform(every * 0.5, every * 1.5))
             except asyncio.TimeoutError:
                 pass
+        # Leave no caller behind in Asterisk when the demo stops.
+        try:
+            for ch in (await http.get("/channels")).json():
+                if ch["id"].startswith("demo-"):
+                    await http.delete(f"/channels/{ch['id']}")
+        except httpx.HTTPError:
+            pass
 
 
 async def _give_up(http: httpx.AsyncClient, channel: str, after: float) -> None:

@@ -28,13 +28,16 @@ class AgentState(StrEnum):
     READY = "ready"
     RINGING = "ringing"
     ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
     PAUSED = "paused"
 
 
 class CallState(StrEnum):
+    ENTERING = "entering"  # answered, hearing the greeting/recording notice; not in a queue yet
     QUEUED = "queued"  # waiting in the call's bridge with music on hold
     RINGING = "ringing"  # offered to an agent
-    CONNECTED = "connected"  # caller and agent bridged
+    CONNECTED = "connected"  # caller and agent (or an overflow number) bridged
+    VOICEMAIL = "voicemail"  # leaving a message
     ENDED = "ended"
 
 
@@ -55,9 +58,14 @@ class Agent:
     state: AgentState = AgentState.LOGGED_OUT
     reason: str = ""
     state_since: float = 0.0
-    queues: list[str] = field(default_factory=list)
+    queues: list[str] = field(default_factory=list)  # the queues the agent is logged into now
     call_id: str | None = None
     last_call_end: float = 0.0
+    penalties: dict[str, int] = field(default_factory=dict)  # queues the agent may work -> penalty
+    skills: dict[str, int] = field(default_factory=dict)  # skill -> level
+    self_login: bool = True  # may log in and out of queues themselves
+    wrapup_until: float = 0.0
+    logged_in_since: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,10 +82,16 @@ class Call:
     state: CallState = CallState.QUEUED
     created: float = 0.0
     enqueued: float = 0.0
-    priority: int = 0
+    priority: int = 0  # the caller's (VIP list); the queue's own priority is applied by the router
+    skills: list[str] = field(default_factory=list)
+    target_agent: str | None = None  # only this agent may take it (overflow to an agent)
+    sticky_agent: str | None = None  # offered to this agent first if ready (the caller's last agent)
+    position: int = 0  # position on entering the queue
+    stage: str = "queue"  # where the call is now: announcement, queue, ringing, talk, voicemail, callback
     agent: str | None = None
     agent_channel: str | None = None
     offers: int = 0
+    ring_start: float = 0.0
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""

@@ -63,6 +63,7 @@ class Event(StrEnum):
     CALL_ENDED = "call.ended"  # data: call dict
     QUEUE_STATS = "queue.stats"  # data: queue stats dict
     SERVER_STATUS = "server.status"  # data: {"ari": "up"|"down"}
+    CALLBACK = "callback.update"  # data: callback/voicemail item
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("call.hangup", P_AGENT, {"call_id": Arg(str, False)}, "Hang up this agent's call."),
         CommandSpec("agent.set_state", P_SUPERVISE, {"agent": Arg(str), "state": Arg(str), "reason": Arg(str, False)},
                     "Set another agent's state (ready, paused, logged_out)."),
+        CommandSpec("agent.set_queues", P_SUPERVISE, {"agent": Arg(str), "queues": Arg(list)},
+                    "Log another agent into exactly these queues (an empty list logs them out)."),
+        CommandSpec("queue.problem", P_SUPERVISE, {"queue": Arg(str), "on": Arg(bool), "media": Arg(str, False)},
+                    "Switch a queue's general-problem announcement on or off."),
+        CommandSpec("callbacks.list", P_AGENT, {"state": Arg(str, False)},
+                    "Callback requests and voicemails (open by default; 'all' for every state)."),
+        CommandSpec("admin.reload", P_ADMIN, {}, "Reload the routing configuration file."),
     ]
 }
 

@@ -12,7 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cc_console.config import Settings
+from pathlib import Path
+
+from cc_console.config import Settings, config_dir
+from cc_console.server.acd.config import RoutingConfig, from_queue_settings, load_routing
+from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient
 from cc_console.server.auth import Auth
 from cc_console.server.calls.engine import CallEngine
@@ -31,11 +35,32 @@ class Server:
                          window=s.login_window, totp_window=s.totp_valid_window)
         self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
                              reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max)
-        self.engine = CallEngine(self.ari, self.store, settings.queues, ring_timeout=s.ring_timeout,
-                                 inbound_context=p.inbound_context)
-        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max)
+        self.routing_path = self._routing_path()
+        self.qlog = QueueLog(s.queue_log_file)
+        self.engine = CallEngine(self.ari, self.store, self.load_routing(), ring_timeout=s.ring_timeout,
+                                 inbound_context=p.inbound_context, queue_log=self.qlog,
+                                 callback_digit_timeout=s.callback_digit_timeout)
+        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
         self._runner: web.AppRunner | None = None
         self.port = s.port
+
+    def _routing_path(self) -> Path | None:
+        s = self.settings.server
+        if s.routing_file:
+            return Path(s.routing_file)
+        default = config_dir() / "routing.toml"
+        return default if default.exists() else None
+
+    def load_routing(self) -> RoutingConfig:
+        """The routing file when there is one, else the simple [[queues]] of the main config."""
+        if self.routing_path is None:
+            return from_queue_settings(self.settings.queues)
+        return load_routing(self.routing_path)
+
+    def reload(self) -> dict[str, Any]:
+        """Reload the routing file; a bad file raises ValueError and the old configuration stays."""
+        cfg = self.load_routing()
+        return self.engine.reload(cfg, self.store.list_users())
 
     def make_app(self) -> web.Application:
         app = web.Application()
@@ -79,6 +104,7 @@ class Server:
             await sess.ws.close()
         if self._runner:
             await self._runner.cleanup()
+        self.qlog.close()
         self.store.close()
 
     async def __aenter__(self) -> "Server":
@@ -97,5 +123,12 @@ async def serve(settings: Settings) -> None:
     import signal
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def hup() -> None:
+        try:
+            log.info("routing reloaded: %s", server.reload())
+        except ValueError as exc:
+            log.error("routing not reloaded, the old configuration stays: %s", exc)
+    loop.add_signal_handler(signal.SIGHUP, hup)
     await stop.wait()
     await server.stop()

@@ -102,12 +102,15 @@ async def test_supervisor_sets_agent_state_and_agent_sees_it(connect):
     agent = await connect("agent1")
     sup = await connect("sup1")
     await agent.call("agent.login")
-    await sup.call("agent.set_state", {"agent": "agent1", "state": "paused", "reason": "coaching"})
+    with pytest.raises(ProtocolError) as exc:
+        await sup.call("agent.set_state", {"agent": "agent1", "state": "paused", "reason": "coaching"})
+    assert exc.value.code == ErrorCode.BAD_REQUEST and "training" in exc.value.message
+    await sup.call("agent.set_state", {"agent": "agent1", "state": "paused", "reason": "training"})
     res = await agent.call("snapshot")
     assert res == {}
     await agent.call("ping")  # the snapshot frame precedes this response on the wire
     assert agent.state.my_agent["state"] == "paused"
-    assert agent.state.my_agent["reason"] == "coaching"
+    assert agent.state.my_agent["reason"] == "training"
     with pytest.raises(ProtocolError) as exc:
         await sup.call("agent.set_state", {"agent": "ghost", "state": "ready"})
     assert exc.value.code == ErrorCode.NOT_FOUND

@@ -186,7 +186,7 @@ class AriClient:
             delay = min(delay * 2, self.reconnect_max)
 
     # -- REST -------------------------------------------------------------------------------------
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+    async def request(self, method: str, path: str, *, params: Any = None,
                       json_body: Any = None) -> Any:
         try:
             r = await self.http.request(method, path, params=params, json=json_body)
@@ -263,6 +263,44 @@ class AriClient:
 
     async def start_moh(self, bridge_id: str, moh_class: str = "default") -> None:
         await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
+
+    async def play_on_bridge(self, bridge_id: str, playback_id: str, media: list[str]) -> None:
+        # Several media in one playback play one after another (Asterisk 15+).
+        await self.request("POST", f"/bridges/{bridge_id}/play/{playback_id}",
+                           params=[("media", m) for m in media])
+
+    async def play_on_channel(self, channel_id: str, playback_id: str, media: list[str]) -> None:
+        await self.request("POST", f"/channels/{channel_id}/play/{playback_id}",
+                           params=[("media", m) for m in media])
+
+    async def stop_playback(self, playback_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/playbacks/{playback_id}")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+    async def record_bridge(self, bridge_id: str, name: str, *, max_seconds: int = 120, beep: bool = True,
+                            fmt: str = "wav") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/record", params={
+            "name": name, "format": fmt, "maxDurationSeconds": max_seconds, "beep": str(beep).lower(),
+            "ifExists": "overwrite", "terminateOn": "#"})
+
+    async def stop_recording(self, name: str) -> None:
+        try:
+            await self.request("POST", f"/recordings/live/{name}/stop")
+        except AriError as exc:
+            if exc.status != 404:
+                raise
+
+    async def stored_recording(self, name: str) -> bytes:
+        try:
+            r = await self.http.get(f"/recordings/stored/{name}/file")
+        except httpx.HTTPError as exc:
+            raise AriError(0, type(exc).__name__, name) from None
+        if r.status_code >= 400:
+            raise AriError(r.status_code, r.text, name)
+        return r.content
 
     async def stop_moh(self, bridge_id: str) -> None:
         try:

@@ -1,9 +1,14 @@
-"""Call and agent state, driven by ARI events and console commands.
+"""Call and agent state, driven by ARI events and console commands: the ACD at work.
 
-State changes are synchronous and recorded in the store as they happen; ARI side effects run in
-per-call tasks so one slow HTTP round trip never holds up the event stream. After a reconnect to
-ARI (or a restart of this server, which reloads the projections first) `resync` reconciles what
-we believe with what Asterisk has, so a call in progress survives either.
+State changes are synchronous and recorded in the store as they happen (and in queue_log, in
+Asterisk's format); ARI side effects run in tasks ordered per call, so one slow HTTP round trip
+never holds up the event stream and a bridge always exists before a leg is added to it. After a
+reconnect to ARI (or a restart of this server, which reloads the projections first) `resync`
+reconciles what we believe with what Asterisk has, so a call in progress survives either.
+
+A call's path: entering (closed check, general-problem message, greeting) -> queued (music on
+hold, position announcements, max wait, DTMF for callback or voicemail) -> ringing an agent ->
+connected -> ended; or overflowed to another queue, an agent, an external number or voicemail.
 """
 from __future__ import annotations
 
@@ -11,14 +16,18 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from cc_console.config import QueueSettings
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd import decide
+from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
+from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.store import Store
 
@@ -30,6 +39,10 @@ Publisher = Callable[[str, dict[str, Any], str | None], None]
 INBOUND = "inbound"
 AGENT_LEG = "agentleg"
 BRIDGE_PREFIX = "cc-"
+# Pause reasons the server itself sets (not in the admin's list).
+SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
+# Causes with which a ringing leg ends when nobody picked up (not a failure of the device).
+NO_ANSWER_CAUSES = (None, 16, 17, 18, 19, 21, 31)
 
 
 @dataclass
@@ -38,129 +51,251 @@ class QueueCounters:
     answered: int = 0
     answered_in_sl: int = 0
     abandoned: int = 0
+    overflowed: int = 0
+    callbacks: int = 0
+    voicemails: int = 0
 
 
 class CallEngine:
-    def __init__(self, ari: AriClient, store: Store, queues: list[QueueSettings], *,
+    def __init__(self, ari: AriClient, store: Store, routing: RoutingConfig, *,
                  ring_timeout: float = 15.0, inbound_context: str = "cc-inbound",
-                 clock: Callable[[], float] = time.time) -> None:
+                 queue_log: QueueLog | None = None, callback_digit_timeout: float = 5.0,
+                 voicemail_max: int = 120, clock: Callable[[], float] = time.time) -> None:
         self.ari = ari
         self.store = store
-        self.queues = {q.name: q for q in queues}
-        self.did_to_queue = {did: q.name for q in queues for did in q.dids}
+        self.cfg = routing
+        self.did_to_queue = routing.did_map()
         self.ring_timeout = ring_timeout
         self.inbound_context = inbound_context
+        self.qlog = queue_log or QueueLog(None)
+        self.callback_digit_timeout = callback_digit_timeout
+        self.voicemail_max = voicemail_max
         self.clock = clock
         self.publish: Publisher = lambda event, data, audience: None
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, Call] = {}  # active calls only
         self.by_channel: dict[str, str] = {}  # caller or agent-leg channel id -> call id
-        self.counters: dict[str, QueueCounters] = {name: QueueCounters() for name in self.queues}
-        self._ring_timers: dict[str, asyncio.TimerHandle] = {}
+        self.counters: dict[str, QueueCounters] = {name: QueueCounters() for name in routing.queues}
+        self.problem: dict[str, str] = {}  # queue -> media of the general-problem message while it is on
+        self.last_agent: dict[str, tuple[str, float]] = {}  # caller number -> (agent, when the call ended)
+        self.recent_waits: dict[str, deque[float]] = {}
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._playbacks: dict[str, tuple[str, str]] = {}  # playback id -> (call id, purpose)
+        self._digits: dict[str, str] = {}  # call id -> digits keyed after the callback key
         self._tasks: set[asyncio.Task[Any]] = set()
         self._chains: dict[str, asyncio.Task[Any]] = {}
+        self._seq = 0
+        self._dirty_queues: set[str] = set()
+        self._stats_flush: asyncio.TimerHandle | None = None
+        self.stats_interval = 0.25
         self.ari_up = False
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
 
-    # -- start-up -------------------------------------------------------------------------------
+    # == start-up and configuration ===================================================================
     def load(self, users: list[dict[str, Any]]) -> None:
         """Rebuild in-memory state from the store's projections (after a restart of this server)."""
         saved = {a["id"]: a for a in self.store.agents()}
         for u in users:
             if u["role"] == "wallboard":
                 continue
-            a = saved.get(u["username"])
             agent = Agent(id=u["username"], name=u["name"], device=u["device"],
-                          answer_mode=AnswerMode(u.get("answer_mode") or "console"),
-                          queues=list(u.get("queues") or []))
+                          answer_mode=AnswerMode(u.get("answer_mode") or "console"))
+            self._apply_profile(agent, u)
+            a = saved.get(u["username"])
             if a:
                 agent.state = AgentState(a["state"])
                 agent.reason = a.get("reason", "")
                 agent.state_since = a.get("state_since", 0.0)
                 agent.call_id = a.get("call_id")
                 agent.last_call_end = a.get("last_call_end", 0.0)
-                agent.queues = a.get("queues") or agent.queues
+                agent.wrapup_until = a.get("wrapup_until", 0.0)
+                agent.logged_in_since = a.get("logged_in_since", 0.0)
+                agent.queues = [q for q in a.get("queues") or [] if q in agent.penalties]
             self.agents[agent.id] = agent
         for d in self.store.active_calls():
-            call = Call(**{**d, "state": CallState(d["state"])})
+            fields = {k: v for k, v in d.items() if k in Call.__dataclass_fields__}
+            call = Call(**{**fields, "state": CallState(d["state"])})
             self.calls[call.id] = call
             self.by_channel[call.channel] = call.id
             if call.agent_channel:
                 self.by_channel[call.agent_channel] = call.id
-        midnight = time.mktime(time.localtime(self.clock())[:3] + (0, 0, 0, 0, 0, -1))
-        for ev in self.store.events(kinds=("call.queued", "call.connected", "call.abandoned")):
-            if ev.ts < midnight or ev.queue not in self.counters:
+        now = self.clock()
+        midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+        sticky_from = now - self.cfg.sticky_seconds
+        for ev in self.store.events(kinds=("call.queued", "call.connected", "call.abandoned", "call.overflow",
+                                           "call.callback", "call.voicemail", "call.completed")):
+            if ev.kind == "call.completed":
+                call = ev.data.get("call", {})
+                if ev.ts >= sticky_from and call.get("agent") and call.get("caller"):
+                    self.last_agent[call["caller"]] = (call["agent"], ev.ts)
                 continue
-            self._count(ev.kind, ev.queue, ev.data.get("wait", 0.0))
+            if ev.ts >= midnight and ev.queue in self.counters:
+                self._count(ev.kind, ev.queue, ev.data.get("wait", 0.0))
 
+    def _apply_profile(self, agent: Agent, user: dict[str, Any]) -> None:
+        prof = self.cfg.agents.get(agent.id)
+        if prof:
+            agent.penalties = dict(prof.penalties)
+            agent.skills = dict(prof.skills)
+            agent.self_login = prof.self_login
+        else:  # no routing profile: the queues given when the user was added, penalty 0
+            agent.penalties = {q: 0 for q in user.get("queues") or [] if q in self.cfg.queues}
+            agent.skills = {}
+            agent.self_login = True
+
+    def reload(self, routing: RoutingConfig, users: list[dict[str, Any]]) -> dict[str, Any]:
+        """Swap in a new routing configuration. Calls in progress keep going; waiting calls in a
+        queue that no longer exists stay where they are until they end."""
+        self.cfg = routing
+        self.did_to_queue = routing.did_map()
+        for name in routing.queues:
+            self.counters.setdefault(name, QueueCounters())
+        by_user = {u["username"]: u for u in users}
+        for agent in self.agents.values():
+            if agent.id in by_user:
+                self._apply_profile(agent, by_user[agent.id])
+                gone = [q for q in agent.queues if q not in agent.penalties]
+                if gone:
+                    self._queues_logout(agent, gone)
+                self.publish(Event.AGENT_STATE, agent.to_dict(), agent.id)
+        for call in self.calls.values():
+            q = routing.queues.get(call.queue)
+            if q:
+                call.skills = list(q.skills)
+        self.qlog.configreload(self.clock())
+        self.store.record("config.reloaded", ts=self.clock(), data={"source": routing.source,
+                                                                   "queues": sorted(routing.queues)})
+        for name in routing.queues:
+            self._publish_queue(name)
+        self.route()
+        return {"queues": sorted(routing.queues), "agents": sorted(routing.agents)}
+
+    def queue(self, name: str) -> Queue:
+        q = self.cfg.queues.get(name)
+        if q is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+        return q
+
+    # == recording and publishing ======================================================================
     def _count(self, kind: str, queue: str, wait: float = 0.0) -> None:
         c = self.counters.setdefault(queue, QueueCounters())
         if kind == "call.queued":
             c.offered += 1
         elif kind == "call.connected":
             c.answered += 1
-            sl = self.queues[queue].service_level if queue in self.queues else 20.0
-            if wait <= sl:
+            q = self.cfg.queues.get(queue)
+            if wait <= (q.service_level if q else 20.0):
                 c.answered_in_sl += 1
+            self.recent_waits.setdefault(queue, deque(maxlen=20)).append(wait)
         elif kind == "call.abandoned":
             c.abandoned += 1
+        elif kind == "call.overflow":
+            c.overflowed += 1
+        elif kind == "call.callback":
+            c.callbacks += 1
+        elif kind == "call.voicemail":
+            c.voicemails += 1
 
-    # -- recording and publishing -------------------------------------------------------------------
     def _record_call(self, kind: str, call: Call, **data: Any) -> None:
-        self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data or None,
-                          agent_id=call.agent)
-        if kind in ("call.queued", "call.connected", "call.abandoned"):
+        self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data or None, agent_id=call.agent)
+        if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
         self.publish(ev, call.to_dict(), call.agent)
-        self._publish_queue(call.queue)
+        if call.queue:
+            self._publish_queue(call.queue)
 
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
         if agent.state is state and agent.reason == reason and not data:
             return
-        prev = agent.state
+        prev, prev_reason = agent.state, agent.reason
         agent.state = state
         agent.reason = reason
         agent.state_since = self.clock()
-        self.store.record("agent.state", ts=agent.state_since, agent=agent.to_dict(),
-                          data={"from": str(prev), **data})
+        now = agent.state_since
+        # queue_log: pausing and unpausing are per queue the agent is logged into, as app_queue does.
+        if state is AgentState.PAUSED and prev is not AgentState.PAUSED:
+            for q in agent.queues:
+                self.qlog.pause(now, q, agent.id, reason)
+        elif prev is AgentState.PAUSED and state is not AgentState.PAUSED:
+            for q in agent.queues:
+                self.qlog.unpause(now, q, agent.id, prev_reason)
+        self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
         self.publish(Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
+
+    def waiting(self, queue: str) -> list[Call]:
+        qp = {n: q.priority for n, q in self.cfg.queues.items()}
+        from cc_console.server.acd.routing import waiting_order
+        return sorted((c for c in self.calls.values() if c.queue == queue and c.state is CallState.QUEUED),
+                      key=lambda c: waiting_order(c, qp))
+
+    def position(self, call: Call) -> int:
+        for i, c in enumerate(self.waiting(call.queue), 1):
+            if c.id == call.id:
+                return i
+        return 0
+
+    def expected_wait(self, queue: str) -> float | None:
+        waits = self.recent_waits.get(queue)
+        return sum(waits) / len(waits) if waits else None
 
     def queue_stats(self, name: str) -> dict[str, Any]:
         now = self.clock()
         waiting = [c for c in self.calls.values() if c.queue == name and c.state is CallState.QUEUED]
         members = [a for a in self.agents.values() if name in a.queues and a.state is not AgentState.LOGGED_OUT]
         c = self.counters.get(name, QueueCounters())
-        q = self.queues.get(name)
+        q = self.cfg.queues.get(name)
         return {
             "name": name, "tenant": q.tenant if q else "",
+            "open": q.schedule.is_open(now) if q else False,
+            "problem": name in self.problem,
             "waiting": len(waiting),
             "oldest_enqueued": min((w.enqueued for w in waiting), default=None),
             "longest_wait": max((now - w.enqueued for w in waiting), default=0.0),
             "agents_logged_in": len(members),
             "agents_ready": sum(a.state is AgentState.READY for a in members),
             "agents_busy": sum(a.state in (AgentState.RINGING, AgentState.ON_CALL) for a in members),
+            "agents_wrapup": sum(a.state is AgentState.WRAP_UP for a in members),
             "agents_paused": sum(a.state is AgentState.PAUSED for a in members),
             "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned,
+            "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
             "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
         }
 
     def _publish_queue(self, name: str) -> None:
-        self.publish(Event.QUEUE_STATS, self.queue_stats(name), None)
+        """Queue figures change with almost every event; coalesce them to a few pushes a second
+        per queue, so a burst of calls costs each console one stats frame, not one per change."""
+        self._dirty_queues.add(name)
+        if self._stats_flush is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._stats_flush = loop.call_later(self.stats_interval, self.flush_queue_stats)
+
+    def flush_queue_stats(self) -> None:
+        if self._stats_flush is not None:
+            self._stats_flush.cancel()
+            self._stats_flush = None
+        dirty, self._dirty_queues = self._dirty_queues, set()
+        for name in sorted(dirty):
+            self.publish(Event.QUEUE_STATS, self.queue_stats(name), None)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "agents": [a.to_dict() for a in self.agents.values()],
             "calls": [c.to_dict() for c in self.calls.values()],
-            "queues": [self.queue_stats(q) for q in self.queues],
+            "queues": [self.queue_stats(q) for q in self.cfg.queues],
+            "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
+                              for r in self.cfg.pause_reasons.values()],
             "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
         }
 
-    # -- tasks ---------------------------------------------------------------------------------
+    # == tasks and timers =============================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
         """Run an ARI side effect. Effects with the same key (a call id) run in order, one at a time:
         the bridge must exist before the agent's leg is added to it."""
@@ -187,25 +322,75 @@ class CallEngine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    # -- ARI events -----------------------------------------------------------------------------
+    def _arm(self, kind: str, key: str, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        self._disarm(kind, key)
+        self._timers[(kind, key)] = asyncio.get_running_loop().call_later(max(0.0, delay), self._fire, kind, key,
+                                                                         fn, args)
+
+    def _fire(self, kind: str, key: str, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self._timers.pop((kind, key), None)
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("timer %s for %s failed", kind, key)
+
+    def _disarm(self, kind: str, key: str) -> None:
+        t = self._timers.pop((kind, key), None)
+        if t:
+            t.cancel()
+
+    def _disarm_call(self, call_id: str) -> None:
+        for kind in ("ring", "max_wait", "position", "digits"):
+            self._disarm(kind, call_id)
+
+    def _play(self, call: Call, media: list[str], purpose: str) -> None:
+        """Play to the caller (the call's bridge holds only the caller while it waits)."""
+        self._seq += 1
+        pb = f"pb-{call.id}-{self._seq}"
+        self._playbacks[pb] = (call.id, purpose)
+
+        async def go() -> None:
+            await self.ari.stop_moh(call.bridge)
+            try:
+                await self.ari.play_on_bridge(call.bridge, pb, media)
+            except AriError:
+                # Nothing to wait for: carry on as if it had been heard.
+                if self._playbacks.pop(pb, None):
+                    self._after_playback(call.id, purpose)
+                raise
+        self._spawn(go(), f"play {purpose} to {call.id}", call.id)
+
+    def _moh(self, call: Call) -> None:
+        self._spawn(self.ari.start_moh(call.bridge), f"moh {call.id}", call.id)
+
+    # == ARI events ===================================================================================
     async def on_event(self, ev: AriEvent) -> None:
-        if ev.type == "StasisStart" and ev.channel:
+        t = ev.type
+        if t == "StasisStart" and ev.channel:
             if ev.args and ev.args[0] == INBOUND:
                 self._new_inbound(ev.channel, ev.args[1] if len(ev.args) > 1 else ev.channel.exten)
             elif ev.args and ev.args[0] == AGENT_LEG:
                 self._agent_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
-        elif ev.type in ("ChannelDestroyed", "StasisEnd") and ev.channel:
+        elif t in ("ChannelDestroyed", "StasisEnd") and ev.channel:
             self._channel_gone(ev.channel.id, ev.cause)
+        elif t == "ChannelDtmfReceived" and ev.channel:
+            self._dtmf(ev.channel.id, ev.digit)
+        elif t == "PlaybackFinished":
+            pb = (ev.raw.get("playback") or {}).get("id", "")
+            entry = self._playbacks.pop(pb, None)
+            if entry:
+                self._after_playback(*entry)
 
     def _new_inbound(self, ch: Channel, did: str) -> None:
         if ch.id in self.by_channel:
             return  # seen already (a resync found it before its StasisStart reached us)
         now = self.clock()
-        queue = self.did_to_queue.get(did)
-        call = Call(id=uuid.uuid4().hex[:16], caller=ch.caller_number, did=did, queue=queue or "",
-                    channel=ch.id, bridge="", created=now, enqueued=now)
+        qname = self.did_to_queue.get(did)
+        call = Call(id=uuid.uuid4().hex[:16], caller=ch.caller_number, did=did, queue=qname or "",
+                    channel=ch.id, bridge="", created=now, enqueued=now, state=CallState.ENTERING,
+                    stage="announcement")
         call.bridge = BRIDGE_PREFIX + call.id
-        if queue is None:
+        if qname is None:
             call.state = CallState.ENDED
             call.ended = now
             call.end_reason = "unknown_did"
@@ -213,50 +398,279 @@ class CallEngine:
             self.publish(Event.CALL_ENDED, call.to_dict(), None)
             self._spawn(self.ari.hangup(ch.id, "unallocated"), f"reject {ch.id}")
             return
+        q = self.cfg.queues[qname]
+        call.priority = self.cfg.vip.get(call.caller, 0)
+        call.skills = list(q.skills)
+        last = self.last_agent.get(call.caller)
+        if last and self.cfg.sticky_seconds and now - last[1] <= self.cfg.sticky_seconds:
+            call.sticky_agent = last[0]
         self.calls[call.id] = call
         self.by_channel[ch.id] = call.id
-        self._record_call("call.queued", call, stage="queue")
-        self._spawn(self._hold(call), f"hold {call.id}", call.id)
-        self.route()
+        self._record_call("call.entered", call, did=did)
+        self._spawn(self._hold(call, moh=False), f"hold {call.id}", call.id)
+        self._enter(call)
 
-    async def _hold(self, call: Call) -> None:
+    async def _hold(self, call: Call, moh: bool = True) -> None:
         await self.ari.answer(call.channel)
         await self.ari.create_bridge(call.bridge)
         await self.ari.add_channel(call.bridge, call.channel)
-        if call.state is CallState.QUEUED or (call.state is CallState.RINGING and not call.answered):
+        if moh and call.state is CallState.QUEUED:
             await self.ari.start_moh(call.bridge)
 
-    # -- routing ---------------------------------------------------------------------------------
+    # == entering and leaving the queue ===============================================================
+    def _enter(self, call: Call) -> None:
+        q = self.cfg.queues[call.queue]
+        if not q.schedule.is_open(self.clock()):
+            self._record_call("call.closed", call)
+            self._overflow(call, "closed", announce=q.announcements.closed)
+            return
+        media = []
+        if call.queue in self.problem:
+            media.append(self.problem[call.queue])
+        if q.announcements.greeting:
+            media.append(q.announcements.greeting)
+        if media:
+            self._play(call, media, "greeting")
+        else:
+            self._enqueue(call)
+
+    def _logged_in(self, queue: str) -> list[Agent]:
+        return [a for a in self.agents.values() if queue in a.queues and a.state is not AgentState.LOGGED_OUT]
+
+    def _enqueue(self, call: Call) -> None:
+        q = self.cfg.queues[call.queue]
+        now = self.clock()
+        if call.target_agent is None and not self._logged_in(call.queue) and "no_agents" in q.overflow:
+            self.qlog.write(now, call.channel, call.queue, "NONE", "JOINEMPTY", "", call.caller)
+            self._overflow(call, "no_agents", announce=q.announcements.no_agents)
+            return
+        waiting = len(self.waiting(call.queue))
+        if q.max_length and waiting >= q.max_length:
+            self.qlog.write(now, call.channel, call.queue, "NONE", "FULL", "", call.caller)
+            self._overflow(call, "max_length", announce="")
+            return
+        call.state = CallState.QUEUED
+        call.stage = "queue"
+        call.enqueued = now
+        call.position = waiting + 1
+        self.qlog.enterqueue(now, call.channel, call.queue, call.caller, call.position)
+        self._record_call("call.queued", call, stage="queue", position=call.position)
+        self._moh(call)
+        self._arm_queue_timers(call)
+        self.route()
+
+    def _arm_queue_timers(self, call: Call) -> None:
+        q = self.cfg.queues.get(call.queue)
+        if q is None:
+            return
+        now = self.clock()
+        if q.max_wait:
+            self._arm("max_wait", call.id, call.enqueued + q.max_wait - now, self._max_wait, call.id)
+        if q.announcements.position_every:
+            self._arm("position", call.id, q.announcements.position_every, self._announce_position, call.id)
+
+    def _leave_queue(self, call: Call, event: str, **data: Any) -> None:
+        """Leave the queue without an agent (timeout, key, empty): queue_log and timers."""
+        now = self.clock()
+        pos = self.position(call) or call.position
+        wait = int(now - call.enqueued)
+        if event == "EXITWITHTIMEOUT":
+            self.qlog.exitwithtimeout(now, call.channel, call.queue, pos, call.position, wait)
+        elif event == "EXITWITHKEY":
+            self.qlog.exitwithkey(now, call.channel, call.queue, data["key"], pos, call.position, wait)
+        elif event == "EXITEMPTY":
+            self.qlog.exitempty(now, call.channel, call.queue, pos, call.position, wait)
+        self._disarm_call(call.id)
+
+    def _max_wait(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.QUEUED:
+            return
+        self._leave_queue(call, "EXITWITHTIMEOUT")
+        self._overflow(call, "max_wait", announce="")
+
+    def _announce_position(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.QUEUED:
+            return
+        q = self.cfg.queues[call.queue]
+        pos = self.position(call)
+        media = ["sound:queue-youarenext"] if pos == 1 else ["sound:queue-thereare", f"number:{pos}",
+                                                              "sound:queue-callswaiting"]
+        ewt = self.expected_wait(call.queue)
+        if ewt is not None and ewt >= 60:
+            media += ["sound:queue-holdtime", f"number:{round(ewt / 60)}", "sound:queue-minutes"]
+        self._record_call("call.announcement", call, what="position", position=pos,
+                          expected_wait=ewt)
+        self._play(call, media, "position")
+        self._arm("position", call.id, q.announcements.position_every, self._announce_position, call.id)
+
+    def _after_playback(self, call_id: str, purpose: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return
+        if purpose == "greeting" and call.state is CallState.ENTERING:
+            self._enqueue(call)
+        elif purpose in ("position", "key") and call.state is CallState.QUEUED:
+            self._moh(call)
+        elif purpose == "then_hangup":
+            self._end(call, by="system", outcome=call.end_reason or "overflow")
+        elif purpose == "voicemail_prompt" and call.state is CallState.VOICEMAIL:
+            name = f"vm-{call.id}"
+            self._spawn(self.ari.record_bridge(call.bridge, name, max_seconds=self.voicemail_max),
+                        f"record voicemail {call.id}", call.id)
+
+    # == overflow =====================================================================================
+    def _overflow(self, call: Call, when: str, *, announce: str) -> None:
+        q = self.cfg.queues[call.queue]
+        ov = q.overflow.get(when) or Overflow("hangup")
+        call.offers = call.offers  # unchanged; kept for clarity of what survives an overflow
+        self._record_call("call.overflow", call, when=when, to=str(ov), wait=self.clock() - call.enqueued)
+        if ov.kind == "queue" and call.stage != "overflowed-twice":
+            call.stage = "overflowed-twice" if call.stage == "overflowed" else "overflowed"
+            call.queue = ov.target
+            call.skills = list(self.cfg.queues[ov.target].skills)
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        elif ov.kind == "agent":
+            call.target_agent = ov.target
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        elif ov.kind == "number":
+            self._dial_number(call, ov.target)
+        elif ov.kind == "voicemail":
+            self._voicemail(call)
+        else:
+            call.end_reason = when
+            if announce:
+                self._play(call, [announce], "then_hangup")
+            else:
+                self._end(call, by="system", outcome=when)
+
+    def _dial_number(self, call: Call, dialstring: str) -> None:
+        call.state = CallState.RINGING
+        call.stage = "external"
+        call.agent = None
+        call.offers += 1
+        leg = f"{BRIDGE_PREFIX}{call.id}-x{call.offers}"
+        call.agent_channel = leg
+        self.by_channel[leg] = call.id
+        self._record_call("call.dialing", call, number=dialstring, leg=leg)
+
+        async def go() -> None:
+            try:
+                await self.ari.originate(dialstring, leg, app_args=f"{AGENT_LEG},{call.id}",
+                                         caller_id=f'"{call.queue}" <{call.caller}>', timeout=60)
+            except AriError:
+                if call.agent_channel == leg and call.state is CallState.RINGING:
+                    self._end(call, by="system", outcome="overflow_failed")
+                raise
+        self._spawn(go(), f"dial {dialstring} for {call.id}", call.id)
+
+    def _voicemail(self, call: Call) -> None:
+        q = self.cfg.queues[call.queue]
+        call.state = CallState.VOICEMAIL
+        call.stage = "voicemail"
+        self._disarm_call(call.id)
+        self._record_call("call.voicemail_started", call)
+        self._play(call, [q.announcements.voicemail_prompt, "sound:beep"], "voicemail_prompt")
+
+    # == DTMF: callback or voicemail instead of waiting ===============================================
+    def _dtmf(self, channel_id: str, digit: str) -> None:
+        call = self.calls.get(self.by_channel.get(channel_id, ""))
+        if call is None or channel_id != call.channel:
+            return
+        q = self.cfg.queues.get(call.queue)
+        if q is None:
+            return
+        if call.id in self._digits:  # keying a preferred time for the callback
+            if digit == "#":
+                self._callback_done(call.id)
+            else:
+                self._digits[call.id] += digit
+                self._arm("digits", call.id, self.callback_digit_timeout, self._callback_done, call.id)
+            return
+        if call.state not in (CallState.QUEUED, CallState.ENTERING):
+            return
+        if q.callback_key and digit == q.callback_key:
+            if call.state is CallState.QUEUED:
+                self._leave_queue(call, "EXITWITHKEY", key=digit)
+            call.state = CallState.ENTERING  # out of the queue, not yet gone
+            call.stage = "callback"
+            self._digits[call.id] = ""
+            self._record_call("call.callback_key", call, key=digit)
+            self._arm("digits", call.id, self.callback_digit_timeout, self._callback_done, call.id)
+            if q.announcements.callback_offer:
+                self._play(call, [q.announcements.callback_offer], "key")
+        elif q.voicemail_key and digit == q.voicemail_key:
+            if call.state is CallState.QUEUED:
+                self._leave_queue(call, "EXITWITHKEY", key=digit)
+            self._voicemail(call)
+
+    def _callback_done(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        digits = self._digits.pop(call_id, "")
+        self._disarm("digits", call_id)
+        if call is None:
+            return
+        preferred = self._preferred_time(call, digits)
+        item = self._new_callback("callback", call, preferred=preferred, digits=digits)
+        self._record_call("call.callback", call, callback=item["id"], preferred=preferred)
+        call.end_reason = "callback"
+        q = self.cfg.queues[call.queue]
+        self._play(call, [q.announcements.callback_thanks], "then_hangup")
+
+    def _preferred_time(self, call: Call, digits: str) -> float | None:
+        """HHMM keyed by the caller, the next such moment in the queue's time zone; None: as soon as possible."""
+        if len(digits) != 4 or not digits.isdigit():
+            return None
+        h, m = int(digits[:2]), int(digits[2:])
+        if h > 23 or m > 59:
+            return None
+        tz = ZoneInfo(self.cfg.queues[call.queue].schedule.tz)
+        now = datetime.fromtimestamp(self.clock(), tz)
+        at = now.replace(hour=h, minute=m, second=0, microsecond=0)
+        if at <= now:
+            at += timedelta(days=1)
+        return at.timestamp()
+
+    def _new_callback(self, kind: str, call: Call, **extra: Any) -> dict[str, Any]:
+        item = {"id": uuid.uuid4().hex[:12], "kind": kind, "caller": call.caller, "queue": call.queue,
+                "tenant": self.cfg.queues[call.queue].tenant if call.queue in self.cfg.queues else "",
+                "call_id": call.id, "requested": self.clock(), "enqueued": call.enqueued, "state": "open",
+                "agent": None, **extra}
+        self.store.save_callback(item)
+        self.publish(Event.CALLBACK, item, None)
+        return item
+
+    # == routing ======================================================================================
     def route(self) -> None:
-        for call_id, agent_id in decide(self.calls.values(), self.agents.values()):
+        qp = {n: q.priority for n, q in self.cfg.queues.items()}
+        for call_id, agent_id in decide(self.calls.values(), self.agents.values(), qp):
             self._offer(self.calls[call_id], self.agents[agent_id])
 
+    def _ring_timeout_for(self, call: Call) -> float:
+        q = self.cfg.queues.get(call.queue)
+        return q.ring_timeout if q and q.ring_timeout else self.ring_timeout
+
     def _offer(self, call: Call, agent: Agent) -> None:
+        self._disarm("position", call.id)
         call.state = CallState.RINGING
+        call.stage = "ringing"
         call.agent = agent.id
         call.offers += 1
         call.agent_channel = None
+        call.ring_start = self.clock()
         agent.call_id = call.id
         self._set_agent(agent, AgentState.RINGING, call=call.id)
         self._record_call("call.offered", call, agent=agent.id)
-        self._arm_ring_timer(call)
+        self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
         if agent.answer_mode is AnswerMode.PHONE:
             self._dial_agent(call, agent)
 
-    def _arm_ring_timer(self, call: Call) -> None:
-        self._cancel_ring_timer(call.id)
-        loop = asyncio.get_running_loop()
-        offer = call.offers
-        self._ring_timers[call.id] = loop.call_later(self.ring_timeout, self._ring_timeout, call.id, offer)
-
-    def _cancel_ring_timer(self, call_id: str) -> None:
-        t = self._ring_timers.pop(call_id, None)
-        if t:
-            t.cancel()
-
     def _ring_timeout(self, call_id: str, offer: int) -> None:
         call = self.calls.get(call_id)
-        if call and call.state is CallState.RINGING and call.offers == offer:
+        if call and call.state is CallState.RINGING and call.offers == offer and call.agent:
             self._ring_no_answer(call, "no answer")
 
     def _ring_no_answer(self, call: Call, why: str) -> None:
@@ -266,14 +680,22 @@ class CallEngine:
         if leg:
             self.by_channel.pop(leg, None)
             self._spawn(self.ari.hangup(leg), f"cancel leg {leg}", call.id)
-        self._cancel_ring_timer(call.id)
+        self._disarm("ring", call.id)
+        now = self.clock()
+        if agent:
+            self.qlog.ringnoanswer(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
         call.state = CallState.QUEUED
+        call.stage = "queue"
         call.agent = None
         call.agent_channel = None
         self._record_call("call.ringnoanswer", call, agent=agent.id if agent else None, why=why)
         if agent:
             agent.call_id = None
-            self._set_agent(agent, AgentState.PAUSED, "no answer" if why == "no answer" else why)
+            self._set_agent(agent, AgentState.PAUSED, why)
+        self._moh(call)
+        q = self.cfg.queues.get(call.queue)
+        if q and q.announcements.position_every:
+            self._arm("position", call.id, q.announcements.position_every, self._announce_position, call.id)
         self.route()
 
     def _dial_agent(self, call: Call, agent: Agent) -> None:
@@ -287,7 +709,7 @@ class CallEngine:
             # The agent already said yes on the console: ask the phone to pick up by itself.
             variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
             variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://127.0.0.1>;info=alert-autoanswer"
-        timeout = max(1, int(round(self.ring_timeout)))
+        timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
             try:
@@ -310,12 +732,19 @@ class CallEngine:
 
     def _connect(self, call: Call) -> None:
         now = self.clock()
-        self._cancel_ring_timer(call.id)
+        self._disarm_call(call.id)
         call.state = CallState.CONNECTED
+        call.stage = "talk"
         call.answered = now
-        agent = self.agents[call.agent or ""]
-        self._set_agent(agent, AgentState.ON_CALL, call=call.id)
-        self._record_call("call.connected", call, agent=agent.id, wait=now - call.enqueued)
+        wait = now - call.enqueued
+        agent = self.agents.get(call.agent or "")
+        if agent:
+            self._set_agent(agent, AgentState.ON_CALL, call=call.id)
+            self.qlog.connect(now, call.channel, call.queue, agent.id, int(wait), call.agent_channel or "",
+                              int(now - call.ring_start))
+            self._record_call("call.connected", call, agent=agent.id, wait=wait)
+        else:
+            self._record_call("call.external_connected", call, wait=wait)
         leg = call.agent_channel or ""
 
         async def bridge() -> None:
@@ -331,40 +760,89 @@ class CallEngine:
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)
         elif channel_id == call.agent_channel:
-            if call.state is CallState.RINGING:
-                self._ring_no_answer(call, "no answer" if cause in (None, 19, 21, 17, 18) else f"cause {cause}")
+            if call.state is CallState.RINGING and call.agent:
+                self._ring_no_answer(call, "no answer" if cause in NO_ANSWER_CAUSES else "device unreachable")
+            elif call.state is CallState.RINGING:  # an overflow number that did not answer
+                self._end(call, by="system", cause=cause, outcome="overflow_failed")
             elif call.state is CallState.CONNECTED:
                 self._end(call, by="agent", cause=cause)
 
-    def _end(self, call: Call, *, by: str, cause: int | None = None) -> None:
+    def _end(self, call: Call, *, by: str, cause: int | None = None, outcome: str = "") -> None:
         if call.state is CallState.ENDED:
             return
         now = self.clock()
         prev = call.state
-        self._cancel_ring_timer(call.id)
+        self._disarm_call(call.id)
+        self._digits.pop(call.id, None)
         call.state = CallState.ENDED
         call.ended = now
-        call.end_reason = f"{by}_hangup"
-        kind = "call.completed" if prev is CallState.CONNECTED else "call.abandoned"
-        stage = {CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, "")
         data: dict[str, Any] = {"by": by, "cause": cause}
-        if kind == "call.abandoned":
-            data.update(stage=stage, wait=now - call.enqueued)
+        agent = self.agents.get(call.agent or "")
+        if prev is CallState.CONNECTED:
+            kind = "call.completed"
+            talk = now - (call.answered or now)
+            data.update(talk=talk)
+            call.end_reason = f"{by}_hangup"
+            if agent:
+                hold = int((call.answered or now) - call.enqueued)
+                if by == "agent":
+                    self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
+                else:
+                    self.qlog.completecaller(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
+        elif prev is CallState.VOICEMAIL:
+            kind = "call.voicemail"
+            item = self._new_callback("voicemail", call, recording=f"vm-{call.id}")
+            data.update(callback=item["id"])
+            call.end_reason = "voicemail"
+        elif outcome:
+            kind = "call.ended"
+            data.update(outcome=outcome)
+            call.end_reason = outcome
         else:
-            data.update(talk=now - (call.answered or now))
+            kind = "call.abandoned"
+            stage = {CallState.ENTERING: call.stage if call.stage != "queue" else "announcement",
+                     CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, prev.value)
+            data.update(stage=stage, wait=now - call.enqueued)
+            call.end_reason = f"{by}_hangup"
+            if prev in (CallState.QUEUED, CallState.RINGING):
+                if prev is CallState.RINGING and agent:
+                    self.qlog.ringcanceled(now, call.channel, call.queue, agent.id,
+                                           int((now - call.ring_start) * 1000))
+                self.qlog.abandon(now, call.channel, call.queue, self.position(call) or call.position,
+                                  call.position, int(now - call.enqueued))
         self.calls.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
         self._record_call(kind, call, **data)
-        agent = self.agents.get(call.agent or "")
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
-            if agent.state in (AgentState.ON_CALL, AgentState.RINGING):
+            if prev is CallState.CONNECTED:
+                self.last_agent[call.caller] = (agent.id, now)
+                self._start_wrapup(agent, call)
+            elif agent.state is AgentState.RINGING:
                 self._set_agent(agent, AgentState.READY)
         self._spawn(self._teardown(call), f"teardown {call.id}", call.id)
         self.route()
+
+    def _start_wrapup(self, agent: Agent, call: Call) -> None:
+        q = self.cfg.queues.get(call.queue)
+        wrapup = q.wrapup if q else 0.0
+        if wrapup > 0:
+            agent.wrapup_until = self.clock() + wrapup
+            self._set_agent(agent, AgentState.WRAP_UP, call=call.id)
+            self._arm("wrapup", agent.id, wrapup, self._end_wrapup, agent.id)
+        else:
+            self._set_agent(agent, AgentState.READY)
+
+    def _end_wrapup(self, agent_id: str) -> None:
+        agent = self.agents.get(agent_id)
+        if agent and agent.state is AgentState.WRAP_UP:
+            self._disarm("wrapup", agent_id)
+            agent.wrapup_until = 0.0
+            self._set_agent(agent, AgentState.READY)
+            self.route()
 
     async def _teardown(self, call: Call) -> None:
         for ch in (call.channel, call.agent_channel):
@@ -372,17 +850,18 @@ class CallEngine:
                 await self.ari.hangup(ch)
         await self.ari.destroy_bridge(call.bridge)
 
-    # -- resync after (re)connect ----------------------------------------------------------------
+    # == resync after (re)connect ======================================================================
     async def _on_ari_down(self) -> None:
         self.ari_up = False
         self.publish(Event.SERVER_STATUS, {"ari": "down"}, None)
 
     async def resync(self) -> None:
         """Reconcile our state with Asterisk's after every (re)connect of the ARI websocket."""
-        channels = {c.id: c for c in await self.ari.channels()}
         raw = await self.ari.request("GET", "/channels")
+        channels = {c["id"]: Channel.from_json(c) for c in raw}
         stasis_args = {c["id"]: (c.get("dialplan") or {}).get("app_data", "") for c in raw}
         bridges = {b.id: b for b in await self.ari.bridges()}
+        self._playbacks.clear()  # their PlaybackFinished may be lost: timers and states below carry on
         for call in list(self.calls.values()):
             if call.channel not in channels:
                 self._end(call, by="caller", cause=None)
@@ -391,19 +870,29 @@ class CallEngine:
             bridge = bridges.get(call.bridge)
             if call.state is CallState.CONNECTED and (not leg or leg not in channels):
                 self._end(call, by="agent")
-            elif call.state is CallState.RINGING and leg:
+                continue
+            if call.state is CallState.RINGING and leg:
                 if leg not in channels:
-                    self._ring_no_answer(call, "no answer")
-                elif (bridge and leg in bridge.channels) or channels[leg].state == "Up":
+                    if call.agent:
+                        self._ring_no_answer(call, "no answer")
+                    else:
+                        self._end(call, by="system", outcome="overflow_failed")
+                    continue
+                if (bridge and leg in bridge.channels) or channels[leg].state == "Up":
                     self._connect(call)  # answered while we were away
-            elif call.state is CallState.RINGING:
-                self._arm_ring_timer(call)
+            elif call.state is CallState.RINGING and call.agent:
+                self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
+            elif call.state is CallState.QUEUED:
+                self._arm_queue_timers(call)
+            elif call.state is CallState.ENTERING and call.stage == "announcement":
+                self._enqueue(call)  # the greeting's end was lost with the connection
+            elif call.state is CallState.ENTERING and call.stage == "callback":
+                self._callback_done(call.id)
             if call.state is not CallState.ENDED and (bridge is None or call.channel not in bridge.channels):
                 self._spawn(self._hold(call), f"re-hold {call.id}", call.id)
         # Inbound channels that entered our app while we were not listening.
         for ch in channels.values():
-            data = stasis_args.get(ch.id, "")
-            parts = data.split(",")
+            parts = stasis_args.get(ch.id, "").split(",")
             if ch.id not in self.by_channel and parts[0] == self.ari.app and len(parts) > 1 and parts[1] == INBOUND:
                 self._new_inbound(ch, parts[2] if len(parts) > 2 else ch.exten)
             elif ch.id.startswith(BRIDGE_PREFIX) and ch.id not in self.by_channel:
@@ -412,45 +901,96 @@ class CallEngine:
         for b in bridges.values():
             if b.id.startswith(BRIDGE_PREFIX) and b.id not in live:
                 self._spawn(self.ari.destroy_bridge(b.id), f"destroy stale bridge {b.id}")
+        now = self.clock()
+        for agent in self.agents.values():
+            if agent.state is AgentState.WRAP_UP and ("wrapup", agent.id) not in self._timers:
+                self._arm("wrapup", agent.id, agent.wrapup_until - now, self._end_wrapup, agent.id)
         self.ari_up = True
         self.publish(Event.SERVER_STATUS, {"ari": "up"}, None)
         self.route()
 
-    # -- console commands --------------------------------------------------------------------------
+    # == console commands =============================================================================
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent {agent_id!r}; this user has no agent profile")
         return agent
 
-    def agent_login(self, agent_id: str, queues: list[str] | None = None) -> Agent:
+    # queue_log, as Asterisk writes it: AGENTLOGIN/AGENTLOGOFF once per session (queue NONE), and
+    # ADDMEMBER/REMOVEMEMBER for each queue joined or left.
+    def _queues_login(self, agent: Agent, queues: list[str]) -> None:
+        now = self.clock()
+        for q in queues:
+            if q not in agent.queues:
+                agent.queues.append(q)
+                self.qlog.addmember(now, q, agent.id)
+
+    def _queues_logout(self, agent: Agent, queues: list[str]) -> None:
+        now = self.clock()
+        for q in list(queues):
+            if q in agent.queues:
+                agent.queues.remove(q)
+                self.qlog.removemember(now, q, agent.id)
+
+    def _check_queues(self, agent: Agent, queues: list[Any]) -> list[str]:
+        bad = [q for q in queues if not isinstance(q, str) or q not in self.cfg.queues]
+        if bad:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {bad}")
+        not_member = [q for q in queues if q not in agent.penalties]
+        if not_member:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"{agent.id} is not a member of {not_member}")
+        return list(dict.fromkeys(queues))
+
+    def agent_login(self, agent_id: str, queues: list[str] | None = None, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
-        if queues is not None:
-            bad = [q for q in queues if not isinstance(q, str) or q not in self.queues]
-            if bad:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {bad}")
-            agent.queues = list(queues)
-        if not agent.queues:
-            agent.queues = list(self.queues)
+        if by_self and not agent.self_login:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
         if not agent.device:
             raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+        wanted = self._check_queues(agent, queues) if queues is not None else list(agent.penalties)
+        if not wanted:
+            raise ProtocolError(ErrorCode.CONFLICT, "this agent is a member of no queue")
         if agent.state is AgentState.LOGGED_OUT:
+            agent.queues = []
+            agent.logged_in_since = self.clock()
+            self.qlog.agentlogin(agent.logged_in_since, "NONE", agent.id, agent.device)
+            self._queues_login(agent, wanted)
             self._set_agent(agent, AgentState.READY, queues=agent.queues)
-            self.route()
+        else:
+            self._queues_logout(agent, [q for q in agent.queues if q not in wanted])
+            self._queues_login(agent, wanted)
+            self.store.record("agent.queues", ts=self.clock(), agent=agent.to_dict())
+            self.publish(Event.AGENT_STATE, agent.to_dict(), agent.id)
+            for q in self.cfg.queues:
+                self._publish_queue(q)
+        self.route()
         return agent
 
-    def agent_logout(self, agent_id: str) -> Agent:
+    def agent_logout(self, agent_id: str, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
+        if by_self and not agent.self_login:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
         if agent.call_id:
             raise ProtocolError(ErrorCode.CONFLICT, "finish the current call before logging out")
-        self._set_agent(agent, AgentState.LOGGED_OUT)
+        if agent.state is AgentState.PAUSED:
+            self._set_agent(agent, AgentState.READY)  # UNPAUSE before the log-off, as app_queue does
+        self._disarm("wrapup", agent.id)
+        queues = list(agent.queues)
+        self._queues_logout(agent, queues)
+        now = self.clock()
+        self.qlog.agentlogoff(now, "NONE", agent.id, agent.device, int(now - (agent.logged_in_since or now)))
+        self._set_agent(agent, AgentState.LOGGED_OUT, queues=queues)
+        for q in queues:
+            self._publish_queue(q)
         return agent
 
     def agent_ready(self, agent_id: str) -> Agent:
         agent = self.agent(agent_id)
         if agent.state is AgentState.LOGGED_OUT:
             return self.agent_login(agent_id)
-        if agent.state is AgentState.PAUSED:
+        if agent.state is AgentState.WRAP_UP:
+            self._end_wrapup(agent_id)  # wrap-up ended early by the agent
+        elif agent.state is AgentState.PAUSED:
             self._set_agent(agent, AgentState.READY)
             self.route()
         elif agent.state is not AgentState.READY:
@@ -459,9 +999,15 @@ class CallEngine:
 
     def agent_pause(self, agent_id: str, reason: str = "") -> Agent:
         agent = self.agent(agent_id)
-        if agent.state not in (AgentState.READY, AgentState.PAUSED):
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready")
-        self._set_agent(agent, AgentState.PAUSED, reason or "break")
+        code = reason or next(iter(self.cfg.pause_reasons), "break")
+        if code not in self.cfg.pause_reasons and code not in SYSTEM_REASONS:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown pause reason {code!r}; "
+                                f"use one of {', '.join(self.cfg.pause_reasons)}")
+        if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
+            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready or in wrap-up")
+        self._disarm("wrapup", agent.id)
+        kind = self.cfg.pause_reasons[code].kind if code in self.cfg.pause_reasons else "work"
+        self._set_agent(agent, AgentState.PAUSED, code, kind=kind)
         return agent
 
     def _my_call(self, agent_id: str, call_id: str | None) -> Call:
@@ -507,5 +1053,21 @@ class CallEngine:
         if target is AgentState.PAUSED:
             return self.agent_pause(agent_id, reason)
         if target is AgentState.LOGGED_OUT:
-            return self.agent_logout(agent_id)
+            return self.agent_logout(agent_id, by_self=False)
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"cannot set an agent to {state!r}")
+
+    def set_problem(self, queue: str, on: bool, media: str = "") -> dict[str, Any]:
+        q = self.queue(queue)
+        if on:
+            media = media or q.announcements.general_problem
+            if not media:
+                raise ProtocolError(ErrorCode.CONFLICT, f"queue {queue!r} has no general-problem message; upload one")
+            self.problem[queue] = media
+        else:
+            self.problem.pop(queue, None)
+        self.store.record("queue.problem", ts=self.clock(), queue=queue, data={"on": on, "media": media})
+        self._publish_queue(queue)
+        return self.queue_stats(queue)
+
+    def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
+        return self.store.callbacks(state)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,11 @@ class Session:
         self.remote = remote
         self.principal: Principal | None = None
         self.seq = 0
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        # A plain deque and one wake-up future: cheaper on the hot path than asyncio.Queue.
+        self.max_queue = max_queue
+        self.pending: deque[str] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self.closed = False
         self.writer: asyncio.Task[None] | None = None
         self.dropped = False
 
@@ -66,24 +71,38 @@ class Session:
         self._put(encode(frame))
 
     def _put(self, text: str) -> None:
-        if self.dropped:
+        if self.dropped or self.closed:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self.pending) >= self.max_queue:
             # Too far behind to catch up by events: drop it; the client resumes and gets a snapshot.
             self.dropped = True
-            log.warning("console %s fell %d frames behind; disconnecting it", self.remote, self.queue.qsize())
+            log.warning("console %s fell %d frames behind; disconnecting it", self.remote, len(self.pending))
+            self.pending.clear()
             asyncio.get_running_loop().create_task(self.ws.close(code=1013, message=b"too slow; resume"))
+            return
+        self.pending.append(text)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     async def write_loop(self) -> None:
         ws = self.ws
-        while True:
-            text = await self.queue.get()
-            if text is None or ws.closed:
+        pending = self.pending
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            if not pending:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+                continue
+            if ws.closed:
                 return
             try:
-                await ws.send_str(text)
+                await ws.send_str(pending.popleft())
             except (ConnectionError, RuntimeError):
                 return
 
@@ -92,8 +111,10 @@ Handler = Callable[[Session, Request], Any]
 
 
 class Gateway:
-    def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000) -> None:
+    def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000,
+                 reload: Callable[[], dict[str, Any]] | None = None) -> None:
         self.engine = engine
+        self._reload = reload
         self.auth = auth
         self.max_queue = max_queue
         self.sessions: set[Session] = set()
@@ -109,6 +130,11 @@ class Gateway:
             "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
+            "agent.set_queues": self._set_queues,
+            "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
+                r.args["queue"], r.args["on"], r.args.get("media", ""))},
+            "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
+            "admin.reload": self._admin_reload,
         }
 
     # -- fan-out --------------------------------------------------------------------------------
@@ -130,7 +156,9 @@ class Gateway:
 
     # -- connections ----------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20)
+        # No permessage-deflate: frames are a few hundred bytes, and a zlib stream per console costs
+        # more CPU and memory in the fan-out than it saves on loopback or a LAN.
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         session = Session(ws, request.remote or "?", self.max_queue)
         session.writer = asyncio.get_running_loop().create_task(session.write_loop())
@@ -145,7 +173,7 @@ class Gateway:
                     break
         finally:
             self.sessions.discard(session)
-            session.queue.put_nowait(None) if not session.queue.full() else None
+            session.close()
             if session.writer:
                 session.writer.cancel()
         return ws
@@ -180,6 +208,20 @@ class Gateway:
     @staticmethod
     def _agent(agent: Any) -> dict[str, Any]:
         return {"agent": agent.to_dict()}
+
+    def _set_queues(self, s: Session, r: Request) -> dict[str, Any]:
+        queues = r.args["queues"]
+        if not queues:
+            return self._agent(self.engine.agent_logout(r.args["agent"], by_self=False))
+        return self._agent(self.engine.agent_login(r.args["agent"], queues, by_self=False))
+
+    def _admin_reload(self, s: Session, r: Request) -> dict[str, Any]:
+        if self._reload is None:
+            raise ProtocolError(ErrorCode.UNAVAILABLE, "this server has no routing file to reload")
+        try:
+            return self._reload()
+        except (ValueError, OSError) as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}")
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
         # argon2 is deliberately slow: keep it off the event loop.

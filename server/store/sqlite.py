@@ -57,6 +57,17 @@ MIGRATIONS: list[str] = [
         expires    REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE callbacks (
+        id        TEXT PRIMARY KEY,
+        kind      TEXT NOT NULL,
+        queue     TEXT NOT NULL,
+        state     TEXT NOT NULL,
+        requested REAL NOT NULL,
+        data      TEXT NOT NULL
+    );
+    CREATE INDEX callbacks_state ON callbacks(state, requested);
+    """,
 ]
 
 _USER_JSON = ("queues",)
@@ -161,6 +172,27 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT data FROM agents ORDER BY id").fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    # -- callbacks and voicemails -------------------------------------------------------------------
+    def save_callback(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT INTO callbacks(id, kind, queue, state, requested, data) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                (item["id"], item["kind"], item["queue"], item["state"], item["requested"], json.dumps(item)))
+            self._db.execute("INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
+                             (item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"),
+                              item["queue"], json.dumps({"item": item})))
+            self._db.execute("COMMIT")
+
+    def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
+        with self._lock:
+            if state and state != "all":
+                rows = self._db.execute("SELECT data FROM callbacks WHERE state=? ORDER BY requested", (state,))
+            else:
+                rows = self._db.execute("SELECT data FROM callbacks ORDER BY requested")
+            return [json.loads(r[0]) for r in rows.fetchall()]
 
     # -- users and sessions -----------------------------------------------------------------------
     def add_user(self, user: dict[str, Any]) -> None:

@@ -1,0 +1,27 @@
+"""The fan-out benchmark runs end to end with tiny parameters (no timing assertions)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fanout_bench_smoke():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fanout.py"), "--clients", "20", "--events", "20",
+         "--rate", "50", "--warmup", "0.2", "--drain", "20", "--timeout", "60"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT)
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    assert re.fullmatch(r"[0-9.]+ ms", figures["p99"]), out
+    assert figures["clients"] == "20"
+    assert figures["events"] == "20"
+    assert figures["expected_frames"] == "400"
+    assert figures["frames"] == "400"
+    assert figures["lost_frames"] == "0", out
+    assert figures["disconnects"] == "0", out
+    assert re.search(r"^server_rss: [0-9.]+ MiB$", out, re.M), out
