@@ -2,6 +2,7 @@
 
     python bench/routing.py [--agents 2000] [--calls 500] [--ready 20] [--iterations 2000]
                             [--queues 50] [--worst-ready 200] [--seed 1] [--profile FILE]
+                            [--impl path/to/file.py|package.module]
 
 The state is built once per scenario (seeded, reproducible) and decide() is called on it
 `--iterations` times, each call timed with time.perf_counter_ns(); decide() is pure, so every
@@ -25,6 +26,9 @@ Scenarios (each prints its own lines, prefixed):
   worst_*       --worst-ready agents READY at random (a shift start, a mass un-pause).
   nooffer_*     as settled but without the trigger agent: a decision that offers nothing.
 
+--impl times another module's `decide` (same signature) instead of the server's, to try a
+candidate implementation without touching server/acd/routing.py; it must return the same offers.
+
 Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`.
 """
 from __future__ import annotations
@@ -32,6 +36,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import importlib
+import importlib.util
 import random
 import statistics
 import sys
@@ -125,8 +131,18 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int,
     return calls, agents, qp
 
 
+def load_impl(spec: str) -> Callable:
+    if spec.endswith(".py"):
+        mspec = importlib.util.spec_from_file_location("_routing_impl", spec)
+        module = importlib.util.module_from_spec(mspec)
+        mspec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(spec)
+    return module.decide
+
+
 def time_decide(calls: dict[str, Call], agents: dict[str, Agent], qp: dict[str, int],
-                iterations: int) -> tuple[list[int], int]:
+                iterations: int, decide: Callable = decide) -> tuple[list[int], int]:
     cv, av = calls.values(), agents.values()
     offers = len(decide(cv, av, qp))
     for _ in range(min(50, iterations)):  # warm-up
@@ -170,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", choices=("headline", "settled", "worst", "nooffer"), action="append",
                     help="run only these scenarios (repeatable)")
+    ap.add_argument("--impl", default="", help="time this module's decide instead (file.py or package.module)")
     ap.add_argument("--profile", default="", help="write a cProfile of the headline scenario's decide() calls")
     args = ap.parse_args(argv)
 
@@ -178,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                  ("nooffer", "nooffer_", dict(n_ready=args.ready, settled=True, trigger=False))]
     if args.worst_ready:
         scenarios.append(("worst", "worst_", dict(n_ready=args.worst_ready)))
+    fn = decide
+    if args.impl:
+        fn = load_impl(args.impl)
+        print(f"impl: {args.impl}", flush=True)
     headline = None
     for name, prefix, kw in scenarios:
         if args.only and name not in args.only:
@@ -187,11 +208,14 @@ def main(argv: list[str] | None = None) -> int:
             prof = cProfile.Profile()
             prof.enable()
             for _ in range(args.iterations):
-                decide(calls.values(), agents.values(), qp)
+                fn(calls.values(), agents.values(), qp)
             prof.disable()
             prof.dump_stats(args.profile)
         gc.collect()
-        samples, offers = time_decide(calls, agents, qp, args.iterations)
+        if fn is not decide and fn(calls.values(), agents.values(), qp) != decide(calls.values(), agents.values(), qp):
+            print(f"{prefix}error: {args.impl} disagrees with server decide()", file=sys.stderr)
+            return 1
+        samples, offers = time_decide(calls, agents, qp, args.iterations, fn)
         if name == "headline":
             headline = (samples, offers, calls, agents)  # printed last, so it is the final p99 line
         else:

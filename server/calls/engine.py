@@ -86,6 +86,8 @@ class CallEngine:
         self._chains: dict[str, asyncio.Task[Any]] = {}
         self._seq = 0
         self._dirty_queues: set[str] = set()
+        self._outbox: dict[tuple[str, str, str | None], tuple[str, dict[str, Any], str | None]] = {}
+        self._outbox_scheduled = False
         self._stats_flush: asyncio.TimerHandle | None = None
         self.stats_interval = 0.25
         self.ari_up = False
@@ -203,7 +205,7 @@ class CallEngine:
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
-        self.publish(ev, call.to_dict(), call.agent)
+        self._emit(("call", call.id, call.agent), ev, call.to_dict(), call.agent)
         if call.queue:
             self._publish_queue(call.queue)
 
@@ -223,7 +225,7 @@ class CallEngine:
             for q in agent.queues:
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
-        self.publish(Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._emit(("agent", agent.id, None), Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
 
@@ -265,6 +267,25 @@ class CallEngine:
             "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
             "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
         }
+
+    def _emit(self, key: tuple[str, str, str | None], event: str, data: dict[str, Any], audience: str | None) -> None:
+        """Push a call's or agent's new state to the consoles once per loop tick: one event handler
+        often moves a call through several states (entered, queued, offered); the store keeps
+        every step, the consoles need only the last, and each frame costs every console."""
+        self._outbox.pop(key, None)
+        self._outbox[key] = (event, data, audience)
+        if not self._outbox_scheduled:
+            self._outbox_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush_outbox)
+            except RuntimeError:
+                self.flush_outbox()
+
+    def flush_outbox(self) -> None:
+        self._outbox_scheduled = False
+        box, self._outbox = self._outbox, {}
+        for event, data, audience in box.values():
+            self.publish(event, data, audience)
 
     def _publish_queue(self, name: str) -> None:
         """Queue figures change with almost every event; coalesce them to a few pushes a second

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,21 +32,20 @@ from cc_console.server.calls.engine import CallEngine
 
 log = logging.getLogger(__name__)
 
-_EVENT_HEAD = '{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
+_EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 
 class Session:
-    def __init__(self, ws: web.WebSocketResponse, remote: str, max_queue: int) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, remote: str,
+                 max_queue: int) -> None:
         self.ws = ws
+        self.transport = transport
         self.remote = remote
         self.principal: Principal | None = None
         self.seq = 0
-        # A plain deque and one wake-up future: cheaper on the hot path than asyncio.Queue.
-        self.max_queue = max_queue
-        self.pending: deque[str] = deque()
-        self._wake: asyncio.Future[None] | None = None
+        # Bytes a console may have waiting in its socket buffer before we give up on it.
+        self.max_buffer = max_queue * 1024
         self.closed = False
-        self.writer: asyncio.Task[None] | None = None
         self.dropped = False
 
     @property
@@ -59,52 +57,41 @@ class Session:
         p = self.principal
         return p is not None and (audience is None or self.sees_all or audience == p.username)
 
-    def push_event(self, tail: str) -> None:
+    def push_event(self, tail: bytes) -> None:
         self.seq += 1
-        self._put(_EVENT_HEAD + str(self.seq) + tail)
+        self._send(_EVENT_HEAD_B + str(self.seq).encode() + tail)
 
     def push_snapshot(self, data: dict[str, Any]) -> None:
         self.seq += 1
-        self._put(encode({"type": "snapshot", "seq": self.seq, "data": data}))
+        self._send(encode({"type": "snapshot", "seq": self.seq, "data": data}).encode())
 
     def reply(self, frame: dict[str, Any]) -> None:
-        self._put(encode(frame))
+        self._send(encode(frame).encode())
 
-    def _put(self, text: str) -> None:
-        if self.dropped or self.closed:
+    def _send(self, payload: bytes) -> None:
+        """Write one text frame straight to the socket: no task switch per console per event.
+
+        asyncio buffers what the socket cannot take yet, in order; every write here is a whole
+        frame, so frames never interleave with aiohttp's own (pings, close)."""
+        t = self.transport
+        if self.dropped or self.closed or t is None or t.is_closing():
             return
-        if len(self.pending) >= self.max_queue:
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x81, n))
+        elif n < 65536:
+            header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+        t.write(header + payload)
+        if t.get_write_buffer_size() > self.max_buffer:
             # Too far behind to catch up by events: drop it; the client resumes and gets a snapshot.
             self.dropped = True
-            log.warning("console %s fell %d frames behind; disconnecting it", self.remote, len(self.pending))
-            self.pending.clear()
-            asyncio.get_running_loop().create_task(self.ws.close(code=1013, message=b"too slow; resume"))
-            return
-        self.pending.append(text)
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+            log.warning("console %s fell %d bytes behind; disconnecting it", self.remote, t.get_write_buffer_size())
+            t.abort()
 
     def close(self) -> None:
         self.closed = True
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-
-    async def write_loop(self) -> None:
-        ws = self.ws
-        pending = self.pending
-        loop = asyncio.get_running_loop()
-        while not self.closed:
-            if not pending:
-                self._wake = loop.create_future()
-                await self._wake
-                self._wake = None
-                continue
-            if ws.closed:
-                return
-            try:
-                await ws.send_str(pending.popleft())
-            except (ConnectionError, RuntimeError):
-                return
 
 
 Handler = Callable[[Session, Request], Any]
@@ -139,7 +126,8 @@ class Gateway:
 
     # -- fan-out --------------------------------------------------------------------------------
     def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
-        tail = ',"event":' + json.dumps(event) + ',"data":' + json.dumps(data, separators=(",", ":"), default=str) + "}"
+        tail = (',"event":' + json.dumps(event) + ',"data":'
+                + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
         for s in self.sessions:
             if s.wants(audience):
                 s.push_event(tail)
@@ -160,8 +148,7 @@ class Gateway:
         # more CPU and memory in the fan-out than it saves on loopback or a LAN.
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
-        session = Session(ws, request.remote or "?", self.max_queue)
-        session.writer = asyncio.get_running_loop().create_task(session.write_loop())
+        session = Session(ws, request.transport, request.remote or "?", self.max_queue)
         self.sessions.add(session)
         try:
             async for msg in ws:
@@ -174,8 +161,6 @@ class Gateway:
         finally:
             self.sessions.discard(session)
             session.close()
-            if session.writer:
-                session.writer.cancel()
         return ws
 
     async def _on_frame(self, s: Session, raw: str) -> None:
