@@ -98,8 +98,10 @@ class Server:
         log.info("cc-console server listening on %s", self.url)
 
     async def stop(self) -> None:
-        await self.ari.stop()
+        self.engine.shutdown()
+        self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()
+        await self.ari.stop()
         for sess in list(self.gateway.sessions):
             await sess.ws.close()
         if self._runner:

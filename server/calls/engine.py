@@ -338,6 +338,15 @@ class CallEngine:
             self._chains[key] = task
             task.add_done_callback(lambda t: self._chains.pop(key, None) if self._chains.get(key) is t else None)
 
+    def shutdown(self) -> None:
+        """Stop every timer: this server is going away (calls stay up in Asterisk; a restart resyncs)."""
+        for t in self._timers.values():
+            t.cancel()
+        self._timers.clear()
+        if self._stats_flush is not None:
+            self._stats_flush.cancel()
+            self._stats_flush = None
+
     async def idle(self) -> None:
         """Wait until no side-effect task is running (tests and shutdown)."""
         while self._tasks:

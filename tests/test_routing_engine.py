@@ -1,0 +1,438 @@
+"""The ACD on the real sandbox Asterisk with real SIP phones: distribution, wrap-up, pauses,
+working hours and overflow, max wait, callback and voicemail by DTMF, announcements, abandon
+stages, and the queue_log it writes."""
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from datetime import datetime, timezone
+
+import pytest
+
+from cc_console.server.acd.queue_log import read_queue_log
+from cc_console.server.app import Server
+
+from .asterisk import until
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.asterisk
+
+TODAY = datetime.now(timezone.utc).date().isoformat()
+
+BASE = """
+sticky_seconds = 300
+
+[queues.support]
+dids = ["5000"]
+skills = ["dutch"]
+ring_timeout = 3
+wrapup = 0
+
+[queues.sales]
+dids = ["5001"]
+priority = 5
+
+[agents.agent1]
+queues = { support = 0, sales = 0 }
+skills = { dutch = 2 }
+
+[agents.agent2]
+queues = { support = 0, sales = 0 }
+skills = { dutch = 8 }
+
+[agents.agent3]
+queues = { support = 0 }
+skills = { dutch = 5 }
+self_login = false
+
+[agents.sup1]
+queues = { support = 0, sales = 0 }
+skills = { dutch = 1 }
+
+[vip]
+"0699999999" = 10
+"""
+
+
+@pytest.fixture
+def routed(settings, tmp_path, clean_asterisk, sandbox):
+    """routed(extra_toml) -> a started Server using BASE plus the extra TOML."""
+    servers: list[Server] = []
+
+    async def make(extra: str = "", base: str = BASE) -> Server:
+        path = tmp_path / f"routing{len(servers)}.toml"
+        path.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(extra))
+        settings.server.routing_file = str(path)
+        srv = Server(settings)
+        await srv.start()
+        servers.append(srv)
+        await asyncio.wait_for(srv.ari.connected.wait(), 10)
+        return srv
+
+    yield make
+    for srv in servers:
+        asyncio.get_event_loop().run_until_complete(srv.stop()) if False else None
+    # stopped in the async finaliser below
+
+
+@pytest.fixture
+async def stop_servers(routed):
+    yield
+    # Servers created through `routed` are stopped by the test's own `async with`-less path:
+    # keep it simple and explicit in each test instead.
+
+
+async def login(connect_to, srv, *users):
+    out = []
+    for u in users:
+        c = await connect_to(srv, u)
+        if u != "sup1" or True:
+            pass
+        out.append(c)
+    return out
+
+
+def call_of(client, agent):
+    a = client.state.agents.get(agent)
+    return client.state.calls.get(a["call_id"]) if a and a.get("call_id") else None
+
+
+def qlog(srv: Server):
+    return read_queue_log(srv.qlog.path)
+
+
+async def test_skill_then_longest_idle_then_sticky(routed, connect_to, pbx, phone):
+    srv = await routed()
+    try:
+        for n in ("1001", "1002"):
+            await phone(n, auto_answer=True)
+        sup, a1, a2 = [await connect_to(srv, u) for u in ("sup1", "agent1", "agent2")]
+        await a1.call("agent.login", {"queues": ["support"]})  # idle longest, but less skilled
+        await a2.call("agent.login", {"queues": ["support"]})
+        call = await pbx.place_call("5000", caller="0611000001")
+        await until(sup, lambda: (c := call_of(sup, "agent2")) and c["state"] == "ringing", what="skill: agent2")
+        assert sup.state.agents["agent1"]["state"] == "ready"
+        await a2.call("call.answer")
+        await until(sup, lambda: (c := call_of(sup, "agent2")) and c["state"] == "connected", what="connected")
+        await pbx.hangup(call.outer)
+        await until(sup, lambda: sup.state.agents["agent2"]["state"] == "ready", what="agent2 ready")
+
+        # The same caller again: sticky to agent2, although agent1 has now been idle longer.
+        call = await pbx.place_call("5000", caller="0611000001")
+        await until(sup, lambda: (c := call_of(sup, "agent2")) and c["state"] == "ringing", what="sticky agent2")
+        c = call_of(sup, "agent2")
+        assert c["sticky_agent"] == "agent2"
+        await a2.call("call.hangup")  # declines: agent2 pauses, the call goes on to agent1
+        await until(sup, lambda: (c := call_of(sup, "agent1")) and c["state"] == "ringing", what="then agent1")
+        assert sup.state.agents["agent2"]["reason"] == "declined"
+        await pbx.hangup(call.outer)
+        await until(sup, lambda: sup.state.agents["agent1"]["state"] == "ready", what="agent1 ready")
+
+        # Equal skill: the longest idle wins. agent2 pauses, agent1 took nothing since its ready.
+        await a2.call("agent.ready")
+        call = await pbx.place_call("5000", caller="0611000002")  # a new caller: no stickiness
+        await until(sup, lambda: (c := call_of(sup, "agent2")) and c["state"] == "ringing", what="skill again")
+        await pbx.hangup(call.outer)
+    finally:
+        await srv.stop()
+
+
+async def test_longest_idle_among_equals_and_vip_first(routed, connect_to, pbx, phone):
+    srv = await routed("""
+    [queues.flat]
+    dids = ["5002"]
+    [agents.agent1]
+    queues = { flat = 0 }
+    [agents.agent2]
+    queues = { flat = 0 }
+    """, base=BASE.replace("[agents.agent1]\nqueues = { support = 0, sales = 0 }\nskills = { dutch = 2 }\n", "")
+                  .replace("[agents.agent2]\nqueues = { support = 0, sales = 0 }\nskills = { dutch = 8 }\n", ""))
+    try:
+        sup, a1, a2 = [await connect_to(srv, u) for u in ("sup1", "agent1", "agent2")]
+        await a2.call("agent.login")
+        await a1.call("agent.login")
+        # Two callers wait (nobody answers yet); a VIP joins last and is offered first.
+        await a1.call("agent.pause", {"reason": "lunch"})
+        await a2.call("agent.pause", {"reason": "break"})
+        c1 = await pbx.place_call("5002", caller="0611000011")
+        await until(sup, lambda: any(c["caller"] == "0611000011" and c["state"] == "queued"
+                                     for c in sup.state.calls.values()), what="c1 queued")
+        vip = await pbx.place_call("5002", caller="0699999999")
+        await until(sup, lambda: any(c["caller"] == "0699999999" and c["state"] == "queued"
+                                     for c in sup.state.calls.values()), what="vip queued")
+        await a2.call("agent.ready")  # agent2 was logged in first but paused later: idle since now
+        await until(sup, lambda: (c := call_of(sup, "agent2")) and c["caller"] == "0699999999",
+                    what="vip offered first")
+        await a1.call("agent.ready")
+        await until(sup, lambda: (c := call_of(sup, "agent1")) and c["caller"] == "0611000011", what="c1 next")
+        for c in (c1, vip):
+            await pbx.hangup(c.outer)
+    finally:
+        await srv.stop()
+
+
+async def test_wrapup_pause_reasons_and_self_login_rule(routed, connect_to, pbx, phone):
+    srv = await routed(base=BASE.replace("wrapup = 0", "wrapup = 2"))
+    try:
+        await phone("1001", auto_answer=True)
+        sup, a1, a3 = [await connect_to(srv, u) for u in ("sup1", "agent1", "agent3")]
+        with pytest.raises(Exception) as exc:
+            await a3.call("agent.login")
+        assert "may not log yourself" in str(exc.value)
+        await sup.call("agent.set_queues", {"agent": "agent3", "queues": ["support"]})
+        await sup.call("agent.set_state", {"agent": "agent3", "state": "paused", "reason": "training"})
+        await a1.call("agent.login", {"queues": ["support"]})
+        call = await pbx.place_call("5000")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="ringing")
+        await a1.call("call.answer")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="connected")
+        await pbx.hangup(call.outer)
+        await until(a1, lambda: a1.state.my_agent["state"] == "wrap_up", what="wrap-up")
+        # Wrap-up ends by itself after 2 s...
+        await until(a1, lambda: a1.state.my_agent["state"] == "ready", timeout=10, what="ready after wrap-up")
+        # ...or early, by the agent.
+        call = await pbx.place_call("5000")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="ringing 2")
+        await a1.call("call.answer")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="connected 2")
+        await a1.call("call.hangup")
+        await until(a1, lambda: a1.state.my_agent["state"] == "wrap_up", what="wrap-up 2")
+        await a1.call("agent.ready")
+        assert a1.state.my_agent["state"] in ("ready", "wrap_up")
+        await until(a1, lambda: a1.state.my_agent["state"] == "ready", what="ended early")
+        states = [e.data["agent"]["state"] for e in srv.store.events(kinds=("agent.state",)) if e.agent_id == "agent1"]
+        assert states[-1] == "ready" and states.count("wrap_up") == 2
+        await a1.call("agent.pause", {"reason": "lunch"})
+        await a1.call("agent.ready")
+        lines = [(l.queue, l.agent, l.event, l.data) for l in qlog(srv)]
+        assert ("support", "agent1", "PAUSE", ["lunch"]) in lines
+        assert ("support", "agent1", "UNPAUSE", ["lunch"]) in lines
+        assert ("support", "agent3", "PAUSE", ["training"]) in lines
+        assert any(l[2] == "AGENTLOGIN" and l[1] == "agent1" and l[0] == "NONE" for l in lines)
+        assert any(l[2] == "ADDMEMBER" and l[1] == "agent3" and l[0] == "support" for l in lines)
+    finally:
+        await srv.stop()
+
+
+def closed_today(queue_extra: str = "") -> str:
+    return f"""
+    [queues.night]
+    dids = ["5003"]
+    exceptions = {{ "{TODAY}" = "closed" }}
+    {queue_extra}
+    """
+
+
+async def test_closed_overflow_to_queue(routed, connect_to, pbx, phone):
+    srv = await routed(closed_today('overflow = { closed = "queue:sales" }'))
+    try:
+        sup = await connect_to(srv, "sup1")
+        await pbx.place_call("5003", caller="0611000021")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "queued"), None),
+                        what="queued in sales")
+        assert c["queue"] == "sales"
+        kinds = [e.kind for e in srv.store.events(call_id=c["id"])]
+        assert kinds[:4] == ["call.entered", "call.closed", "call.overflow", "call.queued"]
+        ov = next(e for e in srv.store.events(call_id=c["id"]) if e.kind == "call.overflow")
+        assert ov.data["when"] == "closed" and ov.data["to"] == "queue:sales"
+        assert [l.event for l in qlog(srv) if l.callid == c["channel"]] == ["ENTERQUEUE"]
+        assert next(l for l in qlog(srv) if l.callid == c["channel"]).queue == "sales"
+    finally:
+        await srv.stop()
+
+
+async def test_closed_overflow_to_agent(routed, connect_to, pbx, phone):
+    srv = await routed(closed_today('overflow = { closed = "agent:agent2" }'))
+    try:
+        await phone("1002", auto_answer=True)
+        sup, a1, a2 = [await connect_to(srv, u) for u in ("sup1", "agent1", "agent2")]
+        await a1.call("agent.login")
+        await a2.call("agent.login")
+        await pbx.place_call("5003")
+        c = await until(a2, lambda: (c := a2.state.my_call) and c["state"] == "ringing" and c, what="agent2 rings")
+        assert c["target_agent"] == "agent2" and a1.state.my_agent["state"] == "ready"
+        await a2.call("call.answer")
+        await until(a2, lambda: (c := a2.state.my_call) and c["state"] == "connected", what="connected")
+    finally:
+        await srv.stop()
+
+
+async def test_closed_overflow_to_external_number(routed, connect_to, pbx, phone):
+    p4 = await phone("1004", auto_answer=True)
+    srv = await routed(closed_today('overflow = { closed = "number:PJSIP/1004" }'))
+    try:
+        sup = await connect_to(srv, "sup1")
+        await pbx.place_call("5003")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "connected"), None),
+                        what="connected to the number")
+        assert c["agent"] is None and c["stage"] == "talk"
+        await p4.wait_call_state("ESTABLISHED", timeout=10)
+        await srv.engine.idle()
+        bridge = await pbx.bridge(c["bridge"])
+        assert c["agent_channel"] in bridge["channels"] and c["channel"] in bridge["channels"]
+    finally:
+        await srv.stop()
+
+
+async def test_closed_overflow_to_voicemail_and_hangup_default(routed, connect_to, pbx, phone, sandbox):
+    srv = await routed(closed_today('overflow = { closed = "voicemail" }') + """
+    [queues.shut]
+    dids = ["5004"]
+    exceptions = { "%s" = "closed" }
+    """ % TODAY)
+    try:
+        sup = await connect_to(srv, "sup1")
+        call = await pbx.place_call("5003", caller="0611000031", exten="tone-700")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "voicemail"), None),
+                        what="leaving a message")
+        # The prompt and beep play, then the bridge records; let the caller speak a little.
+        await until(sup, lambda: False, timeout=4, what="recording") if False else await asyncio.sleep(4)
+        await pbx.hangup(call.outer)
+        await until(sup, lambda: c["id"] not in sup.state.calls, what="ended")
+        items = (await sup.call("callbacks.list"))["items"]
+        vm = next(i for i in items if i["call_id"] == c["id"])
+        assert vm["kind"] == "voicemail" and vm["caller"] == "0611000031" and vm["queue"] == "night"
+        await srv.engine.idle()
+        audio = None
+        for _ in range(30):
+            try:
+                audio = await srv.ari.stored_recording(vm["recording"])
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        assert audio and audio[:4] == b"RIFF" and len(audio) > 8000  # more than half a second of 8 kHz audio
+
+        # No overflow configured: the closed announcement plays and the call ends, not abandoned.
+        await pbx.place_call("5004")
+        ended = await until(sup, lambda: next((e for e in srv.store.events(kinds=("call.ended",))), None),
+                            timeout=20, what="closed and hung up")
+        assert ended.data["outcome"] == "closed"
+    finally:
+        await srv.stop()
+
+
+async def test_no_agents_and_max_length_and_max_wait(routed, connect_to, pbx, phone):
+    srv = await routed("""
+    [queues.tiny]
+    dids = ["5005"]
+    max_length = 1
+    max_wait = 2
+    overflow = { no_agents = "queue:sales", max_length = "queue:sales", max_wait = "queue:sales" }
+    [agents.agent1]
+    queues = { tiny = 0, sales = 0 }
+    """, base=BASE.replace("[agents.agent1]\nqueues = { support = 0, sales = 0 }\nskills = { dutch = 2 }\n", ""))
+    try:
+        sup, a1 = [await connect_to(srv, u) for u in ("sup1", "agent1")]
+        # Nobody logged into tiny: straight to sales.
+        await pbx.place_call("5005", caller="0611000041")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000041"
+                                           and c["state"] == "queued"), None), what="no agents -> sales")
+        assert c["queue"] == "sales"
+        assert any(l.event == "JOINEMPTY" and l.queue == "tiny" for l in qlog(srv))
+        await a1.call("agent.login", {"queues": ["tiny"]})
+        await a1.call("agent.pause", {"reason": "break"})
+        # First call waits in tiny; the second finds it full and goes to sales.
+        await pbx.place_call("5005", caller="0611000042")
+        c2 = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000042"
+                                            and c["state"] == "queued"), None), what="in tiny")
+        assert c2["queue"] == "tiny"
+        await pbx.place_call("5005", caller="0611000043")
+        c3 = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000043"
+                                            and c["state"] == "queued"), None), what="full -> sales")
+        assert c3["queue"] == "sales"
+        assert any(l.event == "FULL" and l.queue == "tiny" for l in qlog(srv))
+        # After max_wait the first leaves tiny with EXITWITHTIMEOUT and waits in sales.
+        await until(sup, lambda: sup.state.calls.get(c2["id"], {}).get("queue") == "sales", timeout=10,
+                    what="max wait -> sales")
+        ev = [l for l in qlog(srv) if l.callid == c2["channel"]]
+        assert [l.event for l in ev] == ["ENTERQUEUE", "EXITWITHTIMEOUT", "ENTERQUEUE"]
+        assert ev[1].queue == "tiny" and ev[1].data[:2] == ["1", "1"] and int(ev[1].data[2]) >= 2
+        assert ev[2].queue == "sales"
+    finally:
+        await srv.stop()
+
+
+async def test_callback_by_dtmf_with_preferred_time(routed, connect_to, pbx):
+    srv = await routed(base=BASE.replace('priority = 5', 'priority = 5\ncallback_key = "1"'))
+    try:
+        sup = await connect_to(srv, "sup1")
+        call = await pbx.place_call("5001", caller="0611000051", exten="dtmf-11430#")
+        item = await until(sup, lambda: next((i for i in [getattr(sup, "_cb", None)] if i), None) or
+                           next((e.data["item"] for e in srv.store.events(kinds=("callback.saved",))), None),
+                           timeout=15, what="callback stored")
+        assert item["kind"] == "callback" and item["caller"] == "0611000051" and item["queue"] == "sales"
+        pref = datetime.fromtimestamp(item["preferred"], timezone.utc)
+        assert (pref.hour, pref.minute) == (14, 30)
+        assert item["enqueued"] <= item["requested"]  # keeps its place in line
+        lines = [l for l in qlog(srv) if l.callid.startswith(call.inner.split(";")[0]) or l.event == "EXITWITHKEY"]
+        key = next(l for l in lines if l.event == "EXITWITHKEY")
+        assert key.data[0] == "1" and key.queue == "sales"
+        await until(sup, lambda: not sup.state.calls, timeout=15, what="caller thanked and hung up")
+        assert (await sup.call("callbacks.list"))["items"][0]["id"] == item["id"]
+    finally:
+        await srv.stop()
+
+
+async def test_position_announcement_and_hangup_during_greeting(routed, connect_to, pbx):
+    srv = await routed(base=BASE.replace('priority = 5', 'priority = 5\nannouncements = { position_every = 1.0 }')
+                       .replace('skills = ["dutch"]', 'skills = ["dutch"]\nannouncements = { greeting = "sound:queue-periodic-announce" }'))
+    try:
+        sup = await connect_to(srv, "sup1")
+        await pbx.place_call("5001", caller="0611000061")
+        await pbx.place_call("5001", caller="0611000062")
+        ann = await until(sup, lambda: [e for e in srv.store.events(kinds=("call.announcement",))
+                                        if e.data["call"]["caller"] == "0611000062"] or None,
+                          timeout=10, what="position announced")
+        assert ann[0].data["position"] == 2
+        # A caller who hangs up during the greeting is lost before the queue, stage announcement.
+        g = await pbx.place_call("5000", caller="0611000063")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000063"), None),
+                        what="entering")
+        assert c["state"] == "entering" and c["stage"] == "announcement"
+        await pbx.hangup(g.outer)
+        await until(sup, lambda: c["id"] not in sup.state.calls, what="gone")
+        ab = list(srv.store.events(call_id=c["id"]))[-1]
+        assert ab.kind == "call.abandoned" and ab.data["stage"] == "announcement"
+        assert not [l for l in qlog(srv) if l.callid == c["channel"]]  # never entered the queue
+    finally:
+        await srv.stop()
+
+
+async def test_queue_log_of_a_scripted_scenario(routed, connect_to, pbx, phone):
+    srv = await routed(base=BASE.replace('skills = ["dutch"]', 'skills = []'))
+    try:
+        await phone("1002", auto_answer=True)
+        a1, a2 = [await connect_to(srv, u) for u in ("agent1", "agent2")]
+        await a1.call("agent.login", {"queues": ["support"]})
+        await a2.call("agent.login", {"queues": ["support"]})
+        call = await pbx.place_call("5000", caller="0611000071")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="agent1 rings")
+        # agent1 lets it ring out (3 s), agent2 answers, talks, hangs up.
+        await until(a2, lambda: (c := a2.state.my_call) and c["state"] == "ringing", timeout=10, what="agent2 rings")
+        await a2.call("call.answer")
+        c = await until(a2, lambda: (c := a2.state.my_call) and c["state"] == "connected" and c, what="talk")
+        await a2.call("call.hangup")
+        await until(a2, lambda: not a2.state.my_call, what="done")
+        await a2.call("agent.pause", {"reason": "break"})
+        await pbx.place_call("5000", caller="0611000072")
+        c2 = await until(a1, lambda: next((c for c in srv.engine.calls.values() if c.caller == "0611000072"), None)
+                         or None, what="second")
+        await a1.call("agent.ready")  # agent1 back; the second call rings it; the caller gives up
+        await until(a1, lambda: (x := a1.state.my_call) and x["state"] == "ringing", what="rings agent1")
+        for ch in await pbx.channel_ids():
+            if ch.startswith("test-") and not ch.endswith(";2") and ch != call.outer:
+                await pbx.hangup(ch)
+        await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_call, what="abandoned")
+        lines = [l for l in qlog(srv) if l.callid in (c["channel"], c2.channel)]
+        first = [l for l in lines if l.callid == c["channel"]]
+        assert [l.event for l in first] == ["ENTERQUEUE", "RINGNOANSWER", "CONNECT", "COMPLETEAGENT"]
+        enter, rna, conn, done = first
+        assert enter.agent == "NONE" and enter.data[:3] == ["", "0611000071", "1"]  # url, callerid, position
+        assert rna.agent == "agent1" and 2500 <= int(rna.data[0]) <= 6000  # ring time in milliseconds
+        assert conn.agent == "agent2" and int(conn.data[0]) >= 3 and conn.data[1] == c["agent_channel"]
+        assert done.agent == "agent2" and done.data[2] == "1" and int(done.data[0]) == int(conn.data[0])
+        second = [l.event for l in lines if l.callid == c2.channel]
+        assert second == ["ENTERQUEUE", "RINGCANCELED", "ABANDON"]
+        assert all(l.time > 1_700_000_000 and l.queue == "support" for l in lines)
+    finally:
+        await srv.stop()
