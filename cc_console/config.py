@@ -121,7 +121,8 @@ def load_settings(path: Path | None = None) -> Settings:
     """Load settings from TOML (default: <config_dir>/config.toml); a missing file means defaults.
 
     Environment overrides for the things tests and CI move: CC_CONSOLE_PBX_ROOT,
-    CC_CONSOLE_ARI_PORT, CC_CONSOLE_SIP_PORT.
+    CC_CONSOLE_ARI_PORT, CC_CONSOLE_SIP_PORT, CC_CONSOLE_RTP_START (so that several sandboxes
+    can run side by side).
     """
     path = path or Path(os.environ.get("CC_CONSOLE_CONFIG") or config_dir() / "config.toml")
     data: dict[str, Any] = {}
@@ -137,4 +138,8 @@ def load_settings(path: Path | None = None) -> Settings:
         pbx.http_port = int(os.environ["CC_CONSOLE_ARI_PORT"])
     if os.environ.get("CC_CONSOLE_SIP_PORT"):
         pbx.sip_port = int(os.environ["CC_CONSOLE_SIP_PORT"])
+    if os.environ.get("CC_CONSOLE_RTP_START"):
+        # A second sandbox beside the first: its own 1000 RTP ports.
+        pbx.rtp_start = int(os.environ["CC_CONSOLE_RTP_START"])
+        pbx.rtp_end = pbx.rtp_start + 999
     return Settings(pbx=pbx, server=server, queues=queues)

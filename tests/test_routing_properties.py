@@ -352,3 +352,11 @@ def test_example_large_random_world_is_consistent():
     for c in calls:
         if c.id not in offered_c:
             assert not [a for a in agents if a.id not in offered_a and spec_eligible(a, c)]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(world_st())
+def test_fast_decide_equals_the_reference(w):
+    from cc_console.server.acd.routing import decide_simple
+    calls, agents, qp = w
+    assert decide(calls, agents, qp) == decide_simple(calls, agents, qp)
