@@ -46,10 +46,19 @@ class PbxSettings:
     # PJSIP endpoints created for agent phones in the sandbox: 1001 .. 1000+agent_endpoints.
     agent_endpoints: int = 8
     endpoint_password: str = "cc-phone-sandbox"
+    # Where uploaded announcements (the general-problem message) are written so that Asterisk can
+    # play them, and the media URI prefix Asterisk knows that folder by. Empty: the sandbox's
+    # <root>/var/lib/asterisk/sounds/custom, played as sound:recordings/<name>.
+    sounds_dir: str = ""
+    sounds_media_prefix: str = "sound:recordings/"
 
     @property
     def root_path(self) -> Path:
         return Path(self.root) if self.root else data_dir() / "pbx" / "root"
+
+    @property
+    def sounds_path(self) -> Path:
+        return Path(self.sounds_dir) if self.sounds_dir else self.root_path / "var/lib/asterisk/sounds/custom"
 
     @property
     def ari_url(self) -> str:

@@ -27,7 +27,9 @@ from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
 
-PAUSE_REASONS = ("Break", "Lunch", "Admin", "Training", "Meeting", "Coaching")
+# Shown only when the server has not (yet) sent its own list of pause reasons (the admin's, in
+# the routing configuration); the server refuses codes it does not know.
+PAUSE_REASONS = ("break", "lunch", "admin", "training", "meeting")
 
 
 class PauseReasonScreen(ModalScreen[str | None]):
@@ -39,12 +41,13 @@ class PauseReasonScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="pause_reason.cancel")]
 
-    def __init__(self, reasons: tuple[str, ...] = PAUSE_REASONS) -> None:
+    def __init__(self, reasons: tuple[str, ...] | list[tuple[str, str]] = PAUSE_REASONS) -> None:
         super().__init__(id="pause-reason")
-        self.reasons = reasons
+        # (code, label) pairs; plain codes are their own labels.
+        self.reasons = [r if isinstance(r, tuple) else (r, r) for r in reasons]
 
     def compose(self) -> ComposeResult:
-        option_list = OptionList(*[Option(r, id=r) for r in self.reasons], id="pause-reasons")
+        option_list = OptionList(*[Option(label, id=code) for code, label in self.reasons], id="pause-reasons")
         option_list.border_title = "Pause reason"
         yield option_list
 
@@ -179,7 +182,8 @@ class AgentScreen(ConsoleScreen):
             if reason:
                 self.send_command("agent.pause", {"reason": reason})
 
-        self.app.push_screen(PauseReasonScreen(), picked)
+        server_reasons = [(r["code"], f'{r["label"]} ({r["kind"]})') for r in self.state.pause_reasons]
+        self.app.push_screen(PauseReasonScreen(server_reasons or PAUSE_REASONS), picked)
 
     def action_login_toggle(self) -> None:
         agent = self.state.my_agent or {}

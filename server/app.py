@@ -66,7 +66,54 @@ class Server:
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
+        app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
         return app
+
+    def _principal(self, request: web.Request, permission: str):
+        from cc_console.protocol import ProtocolError
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            raise web.HTTPUnauthorized(text="send Authorization: Bearer <session token from login>")
+        try:
+            p = self.auth.resume(auth[7:].strip())
+        except ProtocolError as exc:
+            raise web.HTTPUnauthorized(text=exc.message) from None
+        if permission not in p.permissions:
+            raise web.HTTPForbidden(text=f"role {p.role} may not do this")
+        return p
+
+    async def _upload_problem(self, request: web.Request) -> web.Response:
+        """PUT a WAV (8 kHz, 16-bit, mono) as a queue's general-problem message; switch it on with
+        the queue.problem command. The file goes where Asterisk can play it (pbx.sounds_dir)."""
+        import io
+        import wave
+        from cc_console.protocol import P_SUPERVISE
+        p = self._principal(request, P_SUPERVISE)
+        queue = request.match_info["queue"]
+        if queue not in self.engine.cfg.queues:
+            raise web.HTTPNotFound(text=f"no queue {queue!r}")
+        body = await request.content.read(20 * 1024 * 1024 + 1)
+        if len(body) > 20 * 1024 * 1024:
+            raise web.HTTPRequestEntityTooLarge(max_size=20 * 1024 * 1024, actual_size=len(body))
+        try:
+            with wave.open(io.BytesIO(body)) as w:
+                shape = (w.getframerate(), w.getsampwidth(), w.getnchannels())
+                seconds = w.getnframes() / w.getframerate()
+        except (wave.Error, EOFError) as exc:
+            raise web.HTTPBadRequest(text=f"not a WAV file: {exc}") from None
+        if shape != (8000, 2, 1):
+            raise web.HTTPBadRequest(text=f"the WAV must be 8000 Hz, 16-bit, mono; this one is "
+                                          f"{shape[0]} Hz, {shape[1] * 8}-bit, {shape[2]} channel(s)")
+        name = f"cc-problem-{queue}"
+        folder = self.settings.pbx.sounds_path
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.wav.part"
+        tmp.write_bytes(body)
+        tmp.chmod(0o644)
+        tmp.replace(folder / f"{name}.wav")  # atomic: Asterisk never plays half a file
+        media = self.settings.pbx.sounds_media_prefix + name
+        self.engine.set_problem_media(queue, media, by=p.username, seconds=seconds)
+        return web.json_response({"queue": queue, "media": media, "seconds": round(seconds, 2)})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "ari": "up" if self.engine.ari_up else "down",

@@ -13,7 +13,6 @@ from cc_console.server.acd.queue_log import read_queue_log
 from cc_console.server.app import Server
 
 from .asterisk import until
-from .conftest import PASSWORD
 
 pytestmark = pytest.mark.asterisk
 
@@ -69,27 +68,7 @@ def routed(settings, tmp_path, clean_asterisk, sandbox):
         await asyncio.wait_for(srv.ari.connected.wait(), 10)
         return srv
 
-    yield make
-    for srv in servers:
-        asyncio.get_event_loop().run_until_complete(srv.stop()) if False else None
-    # stopped in the async finaliser below
-
-
-@pytest.fixture
-async def stop_servers(routed):
-    yield
-    # Servers created through `routed` are stopped by the test's own `async with`-less path:
-    # keep it simple and explicit in each test instead.
-
-
-async def login(connect_to, srv, *users):
-    out = []
-    for u in users:
-        c = await connect_to(srv, u)
-        if u != "sup1" or True:
-            pass
-        out.append(c)
-    return out
+    return make  # each test stops its server in a finally block
 
 
 def call_of(client, agent):
@@ -285,8 +264,8 @@ async def test_closed_overflow_to_voicemail_and_hangup_default(routed, connect_t
         call = await pbx.place_call("5003", caller="0611000031", exten="tone-700")
         c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "voicemail"), None),
                         what="leaving a message")
-        # The prompt and beep play, then the bridge records; let the caller speak a little.
-        await until(sup, lambda: False, timeout=4, what="recording") if False else await asyncio.sleep(4)
+        # The prompt and beep play, then the bridge records; the caller speaks (a tone) a while.
+        await asyncio.sleep(4)
         await pbx.hangup(call.outer)
         await until(sup, lambda: c["id"] not in sup.state.calls, what="ended")
         items = (await sup.call("callbacks.list"))["items"]
@@ -357,9 +336,10 @@ async def test_callback_by_dtmf_with_preferred_time(routed, connect_to, pbx):
     try:
         sup = await connect_to(srv, "sup1")
         call = await pbx.place_call("5001", caller="0611000051", exten="dtmf-11430#")
-        item = await until(sup, lambda: next((i for i in [getattr(sup, "_cb", None)] if i), None) or
-                           next((e.data["item"] for e in srv.store.events(kinds=("callback.saved",))), None),
-                           timeout=15, what="callback stored")
+        pushed: list[dict] = []
+        sup.add_listener(lambda kind, data: pushed.append(data) if kind == "callback.update" else None)
+        item = await until(sup, lambda: pushed and pushed[0], timeout=15, what="callback stored")
+        assert item == next(e.data["item"] for e in srv.store.events(kinds=("callback.saved",)))
         assert item["kind"] == "callback" and item["caller"] == "0611000051" and item["queue"] == "sales"
         pref = datetime.fromtimestamp(item["preferred"], timezone.utc)
         assert (pref.hour, pref.minute) == (14, 30)
@@ -434,5 +414,92 @@ async def test_queue_log_of_a_scripted_scenario(routed, connect_to, pbx, phone):
         second = [l.event for l in lines if l.callid == c2.channel]
         assert second == ["ENTERQUEUE", "RINGCANCELED", "ABANDON"]
         assert all(l.time > 1_700_000_000 and l.queue == "support" for l in lines)
+    finally:
+        await srv.stop()
+
+
+async def test_general_problem_message_uploaded_switched_on_and_heard(routed, connect_to, pbx, phone, sandbox):
+    import io
+    import math
+    import struct
+    import wave
+
+    import httpx
+
+    from cc_console.server.pbx.phones import tone_level
+    srv = await routed()
+    try:
+        sup = await connect_to(srv, "sup1")
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * 1100 * i / 8000)))
+                                   for i in range(8000 * 3)))
+        base = srv.url.replace("ws://", "http://").rsplit("/", 1)[0]
+        async with httpx.AsyncClient(base_url=base) as http:
+            r = await http.put("/api/queues/support/problem", content=buf.getvalue(),
+                               headers={"Authorization": f"Bearer {sup.token}"})
+            assert r.status_code == 200, r.text
+            assert r.json()["media"] == "sound:recordings/cc-problem-support"
+            # Wrong format, wrong role, no token, unknown queue: each refused clearly.
+            r = await http.put("/api/queues/support/problem", content=b"not a wav",
+                               headers={"Authorization": f"Bearer {sup.token}"})
+            assert r.status_code == 400 and "WAV" in r.text
+            agent = await connect_to(srv, "agent1")
+            r = await http.put("/api/queues/support/problem", content=buf.getvalue(),
+                               headers={"Authorization": f"Bearer {agent.token}"})
+            assert r.status_code == 403
+            r = await http.put("/api/queues/support/problem", content=buf.getvalue())
+            assert r.status_code == 401
+            r = await http.put("/api/queues/nope/problem", content=buf.getvalue(),
+                               headers={"Authorization": f"Bearer {sup.token}"})
+            assert r.status_code == 404
+        res = await sup.call("queue.problem", {"queue": "support", "on": True})
+        assert res["queue"]["problem"] is True
+
+        # A real phone calls the queue and hears the 1100 Hz message before the music on hold.
+        caller = await phone("1005", auto_answer=True)
+        await caller.dial("5000")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "queued"), None),
+                        timeout=15, what="queued after the message")
+        await caller.hangup()
+        await caller.wait_call_state("CLOSED", timeout=10)
+        heard = caller.recorded_wav()
+        assert tone_level(heard, 1100, start=0.3, duration=2.0) > 0.05
+        kinds = [e.kind for e in srv.store.events(call_id=c["id"])]
+        assert kinds[:3] == ["call.entered", "call.announcement", "call.queued"]
+        await sup.call("queue.problem", {"queue": "support", "on": False})
+        assert not srv.engine.problem
+    finally:
+        await srv.stop()
+
+
+async def test_reload_keeps_calls_and_refuses_a_bad_file(routed, connect_to, pbx, settings, tmp_path):
+    from pathlib import Path
+    srv = await routed()
+    try:
+        admin, sup = [await connect_to(srv, u) for u in ("admin1", "sup1")]
+        await pbx.place_call("5000", caller="0611000081")
+        c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "queued"), None),
+                        what="queued")
+        path = Path(settings.server.routing_file)
+        good = path.read_text()
+        path.write_text(good + '\n[queues.extra]\ndids = ["5006"]\n')
+        res = await admin.call("admin.reload")
+        assert "extra" in res["queues"]
+        assert srv.engine.calls[c["id"]].state == "queued"  # the waiting call is untouched
+        await pbx.place_call("5006", caller="0611000082")
+        await until(sup, lambda: any(x["queue"] == "extra" for x in sup.state.calls.values()), what="new DID works")
+        path.write_text(good.replace('dids = ["5001"]', 'dids = ["5000"]'))  # a DID in two queues
+        with pytest.raises(Exception) as exc:
+            await admin.call("admin.reload")
+        assert "5000" in str(exc.value) and "old configuration stays" in str(exc.value)
+        assert "extra" in srv.engine.cfg.queues
+        with pytest.raises(Exception) as exc:
+            await sup.call("admin.reload")
+        assert "may not" in str(exc.value)
+        assert any(l.event == "CONFIGRELOAD" for l in qlog(srv))
     finally:
         await srv.stop()

@@ -196,7 +196,7 @@ async def test_login_toggle_logs_in_when_logged_out_and_pause_reason_picker() ->
         assert isinstance(app.screen, PauseReasonScreen)
         await pilot.press("down", "enter")
         await app.workers.wait_for_complete()
-        assert client.sent == [("agent.login", {}), ("agent.pause", {"reason": "Lunch"})]
+        assert client.sent == [("agent.login", {}), ("agent.pause", {"reason": "lunch"})]
 
 
 async def test_server_error_is_shown_as_a_notification() -> None:

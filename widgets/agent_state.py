@@ -10,7 +10,7 @@ from textual.widget import Widget
 
 from .fmt import long_duration, state_label
 
-STATES = ("logged_out", "ready", "ringing", "on_call", "paused", "unknown")
+STATES = ("logged_out", "ready", "ringing", "on_call", "wrap_up", "paused", "unknown")
 
 
 class AgentStateBadge(Widget):
@@ -27,6 +27,7 @@ class AgentStateBadge(Widget):
     AgentStateBadge.-ringing { background: $warning; color: $background; text-style: bold reverse; }
     AgentStateBadge.-on_call { background: $accent; color: $background; }
     AgentStateBadge.-paused { background: $secondary; color: $background; }
+    AgentStateBadge.-wrap_up { background: $primary; color: $background; }
     AgentStateBadge.-logged_out { background: $panel; color: $text-muted; }
     """
 

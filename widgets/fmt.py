@@ -42,10 +42,13 @@ STATE_LABELS = {
     "ringing": "RINGING",
     "on_call": "ON CALL",
     "paused": "PAUSED",
+    "wrap_up": "WRAP-UP",
 }
 
 CALL_STATE_LABELS = {
+    "entering": "GREETING",
     "queued": "QUEUED",
+    "voicemail": "VOICEMAIL",
     "ringing": "RINGING",
     "connected": "CONNECTED",
     "ended": "ENDED",
@@ -67,6 +70,7 @@ def state_style(state: str | None) -> str:
         "ringing": "bold black on yellow",
         "on_call": "bold cyan",
         "paused": "bold magenta",
+        "wrap_up": "bold blue",
         "logged_out": "dim",
     }.get(state or "", "")
 

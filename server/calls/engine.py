@@ -77,6 +77,7 @@ class CallEngine:
         self.by_channel: dict[str, str] = {}  # caller or agent-leg channel id -> call id
         self.counters: dict[str, QueueCounters] = {name: QueueCounters() for name in routing.queues}
         self.problem: dict[str, str] = {}  # queue -> media of the general-problem message while it is on
+        self.problem_media: dict[str, str] = {}  # queue -> the last uploaded message
         self.last_agent: dict[str, tuple[str, float]] = {}  # caller number -> (agent, when the call ended)
         self.recent_waits: dict[str, deque[float]] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -123,6 +124,14 @@ class CallEngine:
             self.by_channel[call.channel] = call.id
             if call.agent_channel:
                 self.by_channel[call.agent_channel] = call.id
+        # The general-problem message: uploaded media and on/off survive a restart.
+        for ev in self.store.events(kinds=("queue.problem", "queue.problem_uploaded")):
+            if ev.kind == "queue.problem_uploaded":
+                self.problem_media[ev.queue or ""] = ev.data["media"]
+            elif ev.data.get("on"):
+                self.problem[ev.queue or ""] = ev.data["media"]
+            else:
+                self.problem.pop(ev.queue or "", None)
         now = self.clock()
         midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
         sticky_from = now - self.cfg.sticky_seconds
@@ -457,6 +466,7 @@ class CallEngine:
         media = []
         if call.queue in self.problem:
             media.append(self.problem[call.queue])
+            self._record_call("call.announcement", call, what="problem", media=self.problem[call.queue])
         if q.announcements.greeting:
             media.append(q.announcements.greeting)
         if media:
@@ -1086,10 +1096,19 @@ class CallEngine:
             return self.agent_logout(agent_id, by_self=False)
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"cannot set an agent to {state!r}")
 
+    def set_problem_media(self, queue: str, media: str, *, by: str, seconds: float) -> None:
+        """A supervisor uploaded a new general-problem message for the queue."""
+        self.queue(queue)
+        self.problem_media[queue] = media
+        if queue in self.problem:
+            self.problem[queue] = media
+        self.store.record("queue.problem_uploaded", ts=self.clock(), queue=queue,
+                          data={"media": media, "by": by, "seconds": seconds})
+
     def set_problem(self, queue: str, on: bool, media: str = "") -> dict[str, Any]:
         q = self.queue(queue)
         if on:
-            media = media or q.announcements.general_problem
+            media = media or self.problem_media.get(queue) or q.announcements.general_problem
             if not media:
                 raise ProtocolError(ErrorCode.CONFLICT, f"queue {queue!r} has no general-problem message; upload one")
             self.problem[queue] = media
