@@ -225,6 +225,19 @@ def user_totp(username: str, disable: bool = typer.Option(False, "--disable", he
     typer.echo(uri)
 
 
+@admin_app.command("routing-check")
+def routing_check(path: Path = typer.Argument(..., help="The routing TOML to check.")) -> None:
+    """Check a routing file (queues, hours, overflow, agents) without touching a running server."""
+    from cc_console.server.acd.config import load_routing
+    try:
+        cfg = load_routing(path)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"not valid: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: {len(cfg.queues)} queue(s) ({', '.join(cfg.queues)}), {len(cfg.agents)} agent profile(s), "
+               f"{len(cfg.pause_reasons)} pause reason(s); reload a running server with SIGHUP or admin.reload")
+
+
 # -- demo -------------------------------------------------------------------------------------------
 @app.command()
 def demo(config: Optional[Path] = ConfigOpt,

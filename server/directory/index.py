@@ -1,0 +1,178 @@
+"""The in-memory search index: search as you type over tens of thousands of persons.
+
+Every searchable word (name, title, unit and its parents, subjects, e-mail, location) is folded
+(case and diacritics off) into a sorted word list with a posting set per word; a query token
+matches any word it is a prefix of (one ``bisect`` for the range). Phone numbers are indexed as
+digits, with every suffix of three digits or more, so "4590" finds +47 22 24 45 90. Persons are
+numbered in display order (present before gone, then family and given name), so ranking within a
+tier is a sort of small integers.
+
+Tiers (best first):
+
+0. the whole query is the start of the full name ("ola nor" → Ola Nordmann, also "nordmann ola"),
+   or equals a phone number;
+1. every token is the start of a word of the name;
+2. every token is the start of some indexed word (unit, title, subject, …) or part of a number;
+3. (only when there are fewer hits than asked for) every token of 3+ letters is inside the name.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from typing import Any
+
+from .normalize import digits, fold, words
+
+_HIGH = "\U0010ffff"
+
+
+class _Prefix:
+    """Sorted words with posting sets; prefix lookups, with a cache for 1–2 letter prefixes."""
+
+    def __init__(self, postings: dict[str, set[int]]) -> None:
+        self.words = sorted(postings)
+        self.sets = [frozenset(postings[w]) for w in self.words]
+        self._cache: dict[str, frozenset[int]] = {}
+
+    def lookup(self, prefix: str) -> frozenset[int]:
+        hit = self._cache.get(prefix)
+        if hit is not None:
+            return hit
+        lo = bisect_left(self.words, prefix)
+        hi = bisect_left(self.words, prefix + _HIGH, lo)
+        if hi - lo == 1:
+            result = self.sets[lo]
+        elif hi == lo:
+            result = frozenset()
+        else:
+            result = frozenset().union(*self.sets[lo:hi])
+        if len(prefix) <= 2:
+            self._cache[prefix] = result
+        return result
+
+
+class SearchIndex:
+    def __init__(self, persons: Iterable[dict[str, Any]] = (), units: Iterable[dict[str, Any]] = ()) -> None:
+        self.build(persons, units)
+
+    def build(self, persons: Iterable[dict[str, Any]], units: Iterable[dict[str, Any]]) -> None:
+        unit_map = {(u["tenant"], u["id"]): u for u in units}
+        self.unit_map = unit_map
+        plist = sorted(persons, key=lambda p: (bool(p.get("gone")), fold(p.get("family_name") or _last(p["name"])),
+                                               fold(p.get("given_name") or p["name"]), p["tenant"], p["id"]))
+        self.persons: list[dict[str, Any]] = plist
+        self.keys = [f"{p['tenant']}:{p['id']}" for p in plist]
+        self.by_key = {k: i for i, k in enumerate(self.keys)}
+        name_post: dict[str, set[int]] = {}
+        all_post: dict[str, set[int]] = {}
+        full: list[tuple[str, int]] = []
+        self.phones: dict[str, set[int]] = {}
+        self.tenants: dict[str, set[int]] = {}
+        self.haystack: list[str] = []
+        self.units_path: list[list[str]] = []
+        for i, p in enumerate(plist):
+            self.tenants.setdefault(p["tenant"], set()).add(i)
+            nw = words(p["name"]) + words(p.get("given_name", "")) + words(p.get("family_name", ""))
+            for w in nw:
+                name_post.setdefault(w, set()).add(i)
+                all_post.setdefault(w, set()).add(i)
+            fn = " ".join(words(p["name"]))
+            full.append((fn, i))
+            if len(nw) > 1:
+                full.append((" ".join(nw[-1:] + nw[:-1]), i))  # "nordmann ola"
+            path = self.unit_path(p["tenant"], p.get("unit", ""))
+            self.units_path.append(path)
+            other = [p.get("title", ""), p.get("location", ""), *path, *p.get("subjects", []),
+                     (p.get("email") or "").split("@")[0]]
+            for text in other:
+                for w in words(text):
+                    all_post.setdefault(w, set()).add(i)
+            for kind in ("desk", "mobile", "switchboard"):
+                d = digits(p.get(kind) or "")
+                if len(d) >= 3:
+                    self.phones.setdefault(d, set()).add(i)
+                    for k in range(len(d) - 2):
+                        all_post.setdefault(d[k:], set()).add(i)
+            self.haystack.append(fn)
+        self.name_index = _Prefix(name_post)
+        self.all_index = _Prefix(all_post)
+        full.sort()
+        self.full_names = [f for f, _ in full]
+        self.full_ids = [i for _, i in full]
+
+    def unit_path(self, tenant: str, unit_id: str) -> list[str]:
+        """Unit names from the unit up to the top: ["Building permits", "Planning", "City of X"]."""
+        out, seen = [], set()
+        while unit_id and unit_id not in seen:
+            seen.add(unit_id)
+            u = self.unit_map.get((tenant, unit_id))
+            if u is None:
+                break
+            out.append(u["name"])
+            unit_id = u.get("parent") or ""
+        return out
+
+    def __len__(self) -> int:
+        return len(self.persons)
+
+    def search(self, q: str, *, tenant: str | None = None, limit: int = 20) -> list[int]:
+        """Person numbers, best first."""
+        tokens = words(q)
+        if not tokens or limit <= 0:
+            return []
+        allowed = self.tenants.get(tenant, frozenset()) if tenant else None
+        per_token = sorted((self.all_index.lookup(t) for t in tokens), key=len)
+        matched = set(per_token[0])
+        for s in per_token[1:]:
+            matched &= s
+        if allowed is not None:
+            matched &= allowed
+        ranked: list[int] = []
+        taken: set[int] = set()
+
+        def take(candidates: set[int] | frozenset[int]) -> bool:
+            fresh = candidates - taken if taken else candidates
+            for i in sorted(fresh)[: limit - len(ranked)]:
+                ranked.append(i)
+                taken.add(i)
+            return len(ranked) >= limit
+
+        # tier 0: full-name prefix, or a whole phone number
+        phrase = " ".join(tokens)
+        lo = bisect_left(self.full_names, phrase)
+        hi = bisect_left(self.full_names, phrase + _HIGH, lo)
+        tier0 = set(self.full_ids[lo:hi])
+        if len(tokens) == 1 and tokens[0].isdigit():
+            tier0 |= self.phones.get(tokens[0], set())
+        if allowed is not None:
+            tier0 &= allowed
+        if take(tier0 & matched if len(tokens) > 1 else tier0):
+            return ranked
+        # tier 1: every token starts a word of the name
+        names = set(matched)
+        for t in tokens:
+            names &= self.name_index.lookup(t)
+            if not names:
+                break
+        if take(names):
+            return ranked
+        if take(matched):
+            return ranked
+        # tier 3: substrings inside names (e.g. "ansen" for Hansen), only when short of hits
+        long = [t for t in tokens if len(t) >= 3]
+        if long and len(long) == len(tokens):
+            hay = self.haystack
+            pool = allowed if allowed is not None else range(len(hay))
+            for i in pool if allowed is None else sorted(pool):
+                h = hay[i]
+                if i not in taken and all(t in h for t in long):
+                    ranked.append(i)
+                    taken.add(i)
+                    if len(ranked) >= limit:
+                        break
+        return ranked
+
+
+def _last(name: str) -> str:
+    parts = name.split()
+    return parts[-1] if parts else ""
