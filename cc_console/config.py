@@ -51,6 +51,8 @@ class PbxSettings:
     # <root>/var/lib/asterisk/sounds/custom, played as sound:recordings/<name>.
     sounds_dir: str = ""
     sounds_media_prefix: str = "sound:recordings/"
+    # How a bare number (a transfer target, a directory phone number) is dialled.
+    dial_template: str = "PJSIP/{number}"
 
     @property
     def root_path(self) -> Path:

@@ -104,6 +104,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("agent.pause", P_AGENT, {"reason": Arg(str, False)}, "Pause (not ready) with a reason."),
         CommandSpec("call.answer", P_AGENT, {"call_id": Arg(str, False)}, "Answer the call ringing for this agent."),
         CommandSpec("call.hangup", P_AGENT, {"call_id": Arg(str, False)}, "Hang up this agent's call."),
+        CommandSpec("call.transfer", P_AGENT, {"call_id": Arg(str, False), "target": Arg(str), "mode": Arg(str, False)},
+                    "Transfer my connected call: target queue:NAME, agent:ID, a number or a dial string."),
         CommandSpec("agent.set_state", P_SUPERVISE, {"agent": Arg(str), "state": Arg(str), "reason": Arg(str, False)},
                     "Set another agent's state (ready, paused, logged_out)."),
         CommandSpec("agent.set_queues", P_SUPERVISE, {"agent": Arg(str), "queues": Arg(list)},
@@ -113,6 +115,28 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("callbacks.list", P_AGENT, {"state": Arg(str, False)},
                     "Callback requests and voicemails (open by default; 'all' for every state)."),
         CommandSpec("admin.reload", P_ADMIN, {}, "Reload the routing configuration file."),
+        # -- directory and absence (switchboard directory; docs/directory.md) --
+        CommandSpec("directory.search", P_SESSION, {"q": Arg(str), "tenant": Arg(str, False), "limit": Arg(int, False)},
+                    "Search persons as you type (name, unit, title, subject, number); ranked rows with absence."),
+        CommandSpec("directory.person", P_SESSION, {"id": Arg(str)}, "One person's details ('<tenant>:<id>')."),
+        CommandSpec("directory.notes", P_AGENT, {"id": Arg(str), "notes": Arg(str)},
+                    "Set the operator notes on a person (kept only here, never overwritten by imports)."),
+        CommandSpec("directory.message", P_AGENT, {"person_id": Arg(str), "text": Arg(str)},
+                    "E-mail the person a telephone message."),
+        CommandSpec("absence.add", P_AGENT, {"person_id": Arg(str, False), "type": Arg(str),
+                                             "from": Arg((int, float, str)), "until": Arg((int, float, str), False),
+                                             "message": Arg(str, False), "substitute": Arg(str, False)},
+                    "Add an absence: one's own, or (supervise) another person's."),
+        CommandSpec("absence.update", P_AGENT, {"id": Arg(str), "type": Arg(str, False),
+                                                "from": Arg((int, float, str), False),
+                                                "until": Arg((int, float, str), False),
+                                                "message": Arg(str, False), "substitute": Arg(str, False)},
+                    "Change an absence: one's own, or (supervise) another person's."),
+        CommandSpec("absence.delete", P_AGENT, {"id": Arg(str)},
+                    "Delete an absence: one's own, or (supervise) another person's."),
+        # -- transfer (the lead implements it server-side) --
+        CommandSpec("call.transfer", P_AGENT, {"call_id": Arg(str, False), "target": Arg(str), "mode": Arg(str, False)},
+                    "Transfer my call to a number or dial string; mode blind (default) or announced."),
     ]
 }
 

@@ -20,6 +20,7 @@ from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient
 from cc_console.server.auth import Auth
 from cc_console.server.calls.engine import CallEngine
+from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
 from cc_console.server.gateway import Gateway
 from cc_console.server.store import SQLiteStore, Store
 
@@ -39,8 +40,13 @@ class Server:
         self.qlog = QueueLog(s.queue_log_file)
         self.engine = CallEngine(self.ari, self.store, self.load_routing(), ring_timeout=s.ring_timeout,
                                  inbound_context=p.inbound_context, queue_log=self.qlog,
-                                 callback_digit_timeout=s.callback_digit_timeout)
+                                 callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template)
         self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
+        # -- switchboard directory (server/directory; its own database beside the main one) --
+        self.directory = DirectoryService(
+            DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
+            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device})
+        self.gateway.handlers.update(self.directory.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -66,6 +72,7 @@ class Server:
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
+        self.directory.add_routes(app, self.auth)  # GET /api/directory/... (bearer session token)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
         return app
 
@@ -155,6 +162,7 @@ class Server:
             await self._runner.cleanup()
         self.qlog.close()
         self.store.close()
+        self.directory.store.close()
 
     async def __aenter__(self) -> "Server":
         await self.start()

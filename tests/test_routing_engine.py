@@ -503,3 +503,59 @@ async def test_reload_keeps_calls_and_refuses_a_bad_file(routed, connect_to, pbx
         assert any(l.event == "CONFIGRELOAD" for l in qlog(srv))
     finally:
         await srv.stop()
+
+
+async def test_blind_transfer_to_number_agent_and_queue(routed, connect_to, pbx, phone):
+    srv = await routed(base=BASE.replace('skills = ["dutch"]', 'skills = []'))
+    try:
+        await phone("1001", auto_answer=True)
+        p4 = await phone("1004", auto_answer=True)
+        sup, a1, a2 = [await connect_to(srv, u) for u in ("sup1", "agent1", "agent2")]
+        await a1.call("agent.login", {"queues": ["support"]})
+
+        async def take(agent_client):
+            await until(agent_client, lambda: (c := agent_client.state.my_call) and c["state"] == "ringing",
+                        what="ringing")
+            await agent_client.call("call.answer")
+            return await until(agent_client, lambda: (c := agent_client.state.my_call) and c["state"] == "connected"
+                               and c, what="connected")
+
+        call = await pbx.place_call("5000", caller="0611000091")
+        c = await take(a1)
+        from cc_console.protocol import ProtocolError
+        for bad, code in [("queue:nope", "not_found"), ("agent:agent1", "bad_request"), ("@@@", "bad_request"),
+                          ("agent:agent2", "conflict")]:
+            with pytest.raises(ProtocolError) as exc:
+                await a1.call("call.transfer", {"target": bad})
+            assert exc.value.code == code, (bad, exc.value.code)
+        with pytest.raises(ProtocolError) as exc:
+            await a1.call("call.transfer", {"target": "1004", "mode": "announced"})
+        assert exc.value.code == "unavailable"
+        # To a number (the phone 1004): the agent is free at once, the caller talks to 1004.
+        await a1.call("call.transfer", {"target": "1004"})
+        await until(sup, lambda: (x := sup.state.calls.get(c["id"])) and x["state"] == "connected"
+                    and x["agent"] is None, what="connected to 1004")
+        await p4.wait_call_state("ESTABLISHED", timeout=10)
+        assert a1.state.my_agent["state"] == "ready" and a1.state.my_agent["call_id"] is None
+        blind = [l for l in qlog(srv) if l.event == "BLINDTRANSFER"]
+        assert blind and blind[0].agent == "agent1" and blind[0].data[0] == "1004" and blind[0].callid == c["channel"]
+        await pbx.hangup(call.outer)
+        await until(sup, lambda: c["id"] not in sup.state.calls, what="ended")
+
+        # To another agent, then on to a queue.
+        await a2.call("agent.login", {"queues": ["sales"]})
+        call = await pbx.place_call("5000", caller="0611000092")
+        c = await take(a1)
+        await a1.call("call.transfer", {"target": "agent:agent2"})
+        await until(a2, lambda: (x := a2.state.my_call) and x["id"] == c["id"] and x["state"] == "ringing",
+                    what="agent2 rings")
+        await phone("1002", auto_answer=True)
+        await a2.call("call.answer")
+        await until(a2, lambda: (x := a2.state.my_call) and x["state"] == "connected", what="agent2 talks")
+        await a2.call("call.transfer", {"target": "queue:sales"})
+        await until(sup, lambda: (x := sup.state.calls.get(c["id"])) and x["queue"] == "sales", what="in sales")
+        kinds = [e.kind for e in srv.store.events(call_id=c["id"])]
+        assert kinds.count("call.transferred") == 2
+        await pbx.hangup(call.outer)
+    finally:
+        await srv.stop()

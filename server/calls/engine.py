@@ -60,7 +60,8 @@ class CallEngine:
     def __init__(self, ari: AriClient, store: Store, routing: RoutingConfig, *,
                  ring_timeout: float = 15.0, inbound_context: str = "cc-inbound",
                  queue_log: QueueLog | None = None, callback_digit_timeout: float = 5.0,
-                 voicemail_max: int = 120, clock: Callable[[], float] = time.time) -> None:
+                 voicemail_max: int = 120, dial_template: str = "PJSIP/{number}",
+                 clock: Callable[[], float] = time.time) -> None:
         self.ari = ari
         self.store = store
         self.cfg = routing
@@ -70,6 +71,7 @@ class CallEngine:
         self.qlog = queue_log or QueueLog(None)
         self.callback_digit_timeout = callback_digit_timeout
         self.voicemail_max = voicemail_max
+        self.dial_template = dial_template  # how a bare number is dialled (transfers, overflow)
         self.clock = clock
         self.publish: Publisher = lambda event, data, audience: None
         self.agents: dict[str, Agent] = {}
@@ -1082,6 +1084,70 @@ class CallEngine:
         else:
             self._end(call, by="agent")
         return call
+
+    def transfer(self, agent_id: str, target: str, call_id: str | None = None, mode: str = "blind") -> Call:
+        """Blind transfer of my connected call to `queue:NAME`, `agent:ID`, or a number/dial string.
+
+        The caller stays in the call's bridge (music on hold while the target rings); this agent's
+        leg is hung up and the agent goes to wrap-up. queue_log gets BLINDTRANSFER, as app_queue
+        writes it when an agent blind-transfers a queue call."""
+        call = self._my_call(agent_id, call_id)
+        if mode != "blind":
+            raise ProtocolError(ErrorCode.UNAVAILABLE, f"{mode} transfer is not available yet; use blind")
+        if call.state is not CallState.CONNECTED:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; transfer a connected call")
+        kind, _, name = target.partition(":")
+        dialstring = ""
+        if kind == "queue":
+            if name not in self.cfg.queues:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+        elif kind == "agent":
+            other = self.agent(name)
+            if other.id == agent_id:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot transfer a call to yourself")
+            if other.state is AgentState.LOGGED_OUT or not other.device:
+                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is logged out")
+        else:
+            dialstring = self._dialstring(target)
+        agent = self.agents[agent_id]
+        now = self.clock()
+        hold = int((call.answered or now) - call.enqueued)
+        talk = int(now - (call.answered or now))
+        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold, talk, call.position)
+        old_leg = call.agent_channel
+        if old_leg:
+            self.by_channel.pop(old_leg, None)
+            self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
+        call.agent = None
+        call.agent_channel = None
+        self._record_call("call.transferred", call, agent=agent.id, to=target, mode=mode, talk=talk)
+        agent.call_id = None
+        agent.last_call_end = now
+        self._start_wrapup(agent, call)
+        if kind == "queue":
+            call.queue = name
+            call.skills = list(self.cfg.queues[name].skills)
+            call.target_agent = None
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        elif kind == "agent":
+            call.target_agent = name
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        else:
+            self._moh(call)
+            self._dial_number(call, dialstring)
+        return call
+
+    def _dialstring(self, target: str) -> str:
+        target = target.strip()
+        if "/" in target:
+            return target  # already a dial string: PJSIP/1004, PJSIP/0612345678@trunk
+        number = target.replace(" ", "").replace("-", "")
+        if not number.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"transfer target {target!r}: a number, a dial string, "
+                                "queue:NAME or agent:ID")
+        return self.dial_template.format(number=number)
 
     def set_agent_state(self, agent_id: str, state: str, reason: str = "") -> Agent:
         try:

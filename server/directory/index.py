@@ -17,13 +17,15 @@ Tiers (best first):
 """
 from __future__ import annotations
 
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from typing import Any
 
 from .normalize import digits, fold, words
 
 _HIGH = "\U0010ffff"
+_PHONE = re.compile(r"^[\d\s+()./-]+$")
 
 
 class _Prefix:
@@ -94,6 +96,11 @@ class SearchIndex:
                     for k in range(len(d) - 2):
                         all_post.setdefault(d[k:], set()).add(i)
             self.haystack.append(fn)
+        self.corpus = "\n".join(self.haystack)
+        self.offsets, pos = [], 0
+        for h in self.haystack:
+            self.offsets.append(pos)
+            pos += len(h) + 1
         self.name_index = _Prefix(name_post)
         self.all_index = _Prefix(all_post)
         full.sort()
@@ -118,6 +125,8 @@ class SearchIndex:
     def search(self, q: str, *, tenant: str | None = None, limit: int = 20) -> list[int]:
         """Person numbers, best first."""
         tokens = words(q)
+        if _PHONE.match(q) and digits(q):
+            tokens = [digits(q)]
         if not tokens or limit <= 0:
             return []
         allowed = self.tenants.get(tenant, frozenset()) if tenant else None
@@ -159,17 +168,18 @@ class SearchIndex:
         if take(matched):
             return ranked
         # tier 3: substrings inside names (e.g. "ansen" for Hansen), only when short of hits
-        long = [t for t in tokens if len(t) >= 3]
+        long = sorted((t for t in tokens if len(t) >= 3), key=len, reverse=True)
         if long and len(long) == len(tokens):
-            hay = self.haystack
-            pool = allowed if allowed is not None else range(len(hay))
-            for i in pool if allowed is None else sorted(pool):
-                h = hay[i]
-                if i not in taken and all(t in h for t in long):
+            corpus, offsets, hay, first = self.corpus, self.offsets, self.haystack, long[0]
+            pos = corpus.find(first)
+            while pos >= 0:
+                i = bisect_right(offsets, pos) - 1
+                if i not in taken and (allowed is None or i in allowed) and all(t in hay[i] for t in long[1:]):
                     ranked.append(i)
                     taken.add(i)
                     if len(ranked) >= limit:
                         break
+                pos = corpus.find(first, offsets[i] + len(hay[i]) + 1)
         return ranked
 
 

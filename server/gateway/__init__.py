@@ -118,6 +118,8 @@ class Gateway:
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
             "agent.set_queues": self._set_queues,
+            "call.transfer": lambda s, r: {"call": self.engine.transfer(
+                s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", ""))},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},

@@ -1,0 +1,545 @@
+"""Facts -> figures: queue, interval, agent, tenant, category and staffing reports. Pure, no I/O.
+
+Every report is a `Report`: a title, the parameters it was run with, columns and rows (plain
+values), and notes (what a figure means, what does not exist yet). Exports and screens only
+format it.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import erlang
+from .facts import Facts, Segment, Span
+
+INTERVALS = ("15", "30", "60", "hour", "day", "week", "month", "total")
+SL_FORMULAS = ("answered", "offered", "offered_minus_short")
+KINDS = ("queue", "interval", "agent", "tenant", "category", "busiest", "erlang")
+
+
+@dataclass
+class Params:
+    kind: str = "queue"
+    start: float = 0.0  # epoch seconds, inclusive
+    end: float = 0.0  # epoch seconds, exclusive
+    queues: list[str] = field(default_factory=list)  # empty: all (within the user's scope)
+    agents: list[str] = field(default_factory=list)
+    tenants: list[str] = field(default_factory=list)
+    interval: str = "total"  # 15 | 30 | 60 | hour | day | week | month | total
+    tz: str = "UTC"
+    sl_threshold: float | None = None  # seconds; None: each queue's own service_level
+    sl_formula: str = "answered"
+    short_abandon: float = 5.0  # seconds: abandons quicker than this are "short"
+    buckets: list[float] = field(default_factory=lambda: [10, 20, 30, 60, 120])
+    now: float | None = None  # open spans end here (default: end)
+    top: int = 10  # busiest: how many
+    # erlang: explicit traffic (else taken from the store per interval)
+    calls: float | None = None
+    aht: float | None = None
+    target_sl: float = 0.8
+    interval_s: float | None = None
+
+    def header(self) -> dict[str, str]:
+        tz = ZoneInfo(self.tz)
+        f = lambda t: datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+        h = {"report": self.kind, "from": f(self.start), "to": f(self.end), "time zone": self.tz,
+             "interval": self.interval,
+             "queues": ", ".join(self.queues) or "all", "tenants": ", ".join(self.tenants) or "all",
+             "agents": ", ".join(self.agents) or "all",
+             "service level": f"{'per queue' if self.sl_threshold is None else f'{self.sl_threshold:g} s'}, "
+                              f"formula {self.sl_formula}",
+             "short abandon": f"< {self.short_abandon:g} s"}
+        return h
+
+
+@dataclass
+class Report:
+    title: str
+    params: dict[str, str]
+    columns: list[str]
+    rows: list[list[Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+
+# -- time keys ------------------------------------------------------------------------------------
+class Bucketer:
+    """ts -> the start (epoch) of its interval, in a time zone. Exact across DST: every real zone's
+    offset is a multiple of 15 minutes, so a 15-minute block maps to one local label; memoised."""
+
+    def __init__(self, interval: str, tz: str, start: float = 0.0, end: float = 0.0) -> None:
+        if interval not in INTERVALS:
+            raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+        self.interval = interval
+        self.tz = ZoneInfo(tz)
+        self.start, self.end = start, end
+        self._memo: dict[int, float] = {}
+
+    def _compute(self, ts: float) -> float:
+        i = self.interval
+        if i == "total":
+            return self.start
+        d = datetime.fromtimestamp(ts, self.tz)
+        if i in ("15", "30", "60", "hour"):
+            m = 60 if i == "hour" else int(i)
+            d = d.replace(minute=d.minute - d.minute % m, second=0, microsecond=0)
+        elif i == "day":
+            d = d.replace(hour=0, minute=0, second=0, microsecond=0)
+        elif i == "week":  # ISO week: from Monday
+            d = (d - timedelta(days=d.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        elif i == "month":
+            d = d.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        # Re-localise (a day that starts in another DST offset than ts has).
+        return datetime(d.year, d.month, d.day, d.hour, d.minute, tzinfo=self.tz).timestamp()
+
+    def key(self, ts: float) -> float:
+        b = int(ts // 900)
+        k = self._memo.get(b)
+        if k is None:
+            k = self._memo[b] = self._compute(b * 900.0)
+        return k
+
+    def label(self, key: float) -> str:
+        d = datetime.fromtimestamp(key, self.tz)
+        i = self.interval
+        if i == "total":
+            return "total"
+        if i == "day":
+            return d.strftime("%Y-%m-%d")
+        if i == "week":
+            y, w, _ = d.isocalendar()
+            return f"{y}-W{w:02d}"
+        if i == "month":
+            return d.strftime("%Y-%m")
+        return d.strftime("%Y-%m-%d %H:%M")
+
+    def all_keys(self) -> list[float]:
+        """Every interval start in [start, end): empty intervals show as zero rows."""
+        if self.interval == "total":
+            return [self.start]
+        out: list[float] = []
+        t = self.key(self.start)
+        while t < self.end:
+            out.append(t)
+            nxt = t
+            # step: the next interval's start (walk in 15-minute blocks until the key changes)
+            step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600}.get(self.interval, 86400)
+            probe = t + step
+            while self.key(probe) == t:
+                probe += 900
+            nxt = self.key(probe)
+            if nxt <= t:
+                break
+            t = nxt
+        return out
+
+
+def last_complete_interval_end(now: float, interval: str, tz: str) -> float:
+    """Intraday: the end of the last completed interval (at 12:40 with 30 minutes: 12:30)."""
+    return Bucketer(interval, tz).key(now)
+
+
+# -- queue figures ----------------------------------------------------------------------------------
+QUEUE_COLUMNS = [
+    "received", "closed", "offered", "overflow_in", "queued", "answered", "answered_within",
+    "abandoned", "abandoned_announcement", "abandoned_queue", "abandoned_ringing", "short_abandons",
+    "overflowed", "overflowed_no_agents", "overflowed_max_length", "overflowed_max_wait",
+    "callbacks_requested", "callbacks_completed", "voicemails", "ended_other", "in_progress",
+    "transferred_in", "transferred_out", "outbound", "missed",
+    "service_level_pct", "asa_s", "longest_wait_s", "avg_abandon_wait_s",
+    "talk_s", "hold_s", "wrapup_s", "aht_s",
+]
+
+
+class QueueAcc:
+    __slots__ = ("n", "waits_answered", "answered_wait_sum", "abandon_wait_sum", "longest", "talk", "hold",
+                 "wrapup", "bucket_counts", "calls")
+
+    def __init__(self, nb: int) -> None:
+        self.n: dict[str, int] = dict.fromkeys(QUEUE_COLUMNS[:25], 0)
+        self.answered_wait_sum = 0.0
+        self.abandon_wait_sum = 0.0
+        self.longest = 0.0
+        self.talk = self.hold = self.wrapup = 0.0
+        self.bucket_counts = [0] * (nb + 1)
+        self.calls: set[str] = set()
+
+
+def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float], wrap: float) -> None:
+    n = acc.n
+    acc.calls.add(s.call_id)
+    n["received"] += 1
+    o = s.outcome
+    if o == "closed":
+        n["closed"] += 1
+        if s.voicemail:
+            n["voicemails"] += 1
+        return
+    n["offered"] += 1
+    if s.entry == "overflow":
+        n["overflow_in"] += 1
+    if s.queued_ts is not None:
+        n["queued"] += 1
+    n["missed"] += s.missed
+    w = s.wait
+    if o == "answered":
+        n["answered"] += 1
+        if w <= sl:
+            n["answered_within"] += 1
+        acc.answered_wait_sum += w
+        if w > acc.longest:
+            acc.longest = w
+        i = 0
+        for b in buckets:
+            if w <= b:
+                break
+            i += 1
+        acc.bucket_counts[i] += 1
+        acc.talk += s.talk
+        acc.hold += s.hold
+        acc.wrapup += wrap
+    elif o == "abandoned":
+        n["abandoned"] += 1
+        n["abandoned_" + s.stage] += 1
+        if w < short:
+            n["short_abandons"] += 1
+        acc.abandon_wait_sum += w
+        if s.stage != "announcement" and w > acc.longest:
+            acc.longest = w
+    elif o == "overflow":
+        n["overflowed"] += 1
+        if s.overflow_when in ("no_agents", "max_length", "max_wait"):
+            n["overflowed_" + s.overflow_when] += 1
+        if s.queued_ts is not None and w > acc.longest:
+            acc.longest = w
+    elif o == "callback":
+        pass
+    elif o == "voicemail":
+        pass
+    elif o == "ended":
+        n["ended_other"] += 1
+    else:
+        n["in_progress"] += 1
+    if s.callback:
+        n["callbacks_requested"] += 1
+    if s.voicemail:
+        n["voicemails"] += 1
+
+
+def _finish(acc: QueueAcc, formula: str) -> dict[str, Any]:
+    n = dict(acc.n)
+    ans = n["answered"]
+    within = n["answered_within"]
+    if formula == "answered":
+        den = ans
+    elif formula == "offered":
+        den = n["offered"]
+    else:
+        den = n["offered"] - n["short_abandons"]
+    n["service_level_pct"] = round(100.0 * within / den, 2) if den > 0 else None
+    n["asa_s"] = round(acc.answered_wait_sum / ans, 2) if ans else None
+    n["longest_wait_s"] = round(acc.longest, 2)
+    n["avg_abandon_wait_s"] = round(acc.abandon_wait_sum / n["abandoned"], 2) if n["abandoned"] else None
+    n["talk_s"] = round(acc.talk, 2)
+    n["hold_s"] = round(acc.hold, 2)
+    n["wrapup_s"] = round(acc.wrapup, 2)
+    n["aht_s"] = round((acc.talk + acc.hold + acc.wrapup) / ans, 2) if ans else None
+    return n
+
+
+def bucket_labels(buckets: list[float]) -> list[str]:
+    out, lo = [], 0.0
+    for b in buckets:
+        out.append(f"wait_{lo:g}-{b:g}s")
+        lo = b
+    out.append(f"wait_over_{lo:g}s")
+    return out
+
+
+def wrapups(spans: Iterable[Span], now: float) -> dict[str, float]:
+    """call id -> seconds of wrap-up after it (an open wrap-up counts up to `now`)."""
+    out: dict[str, float] = defaultdict(float)
+    for sp in spans:
+        if sp.state == "wrap_up" and sp.call_id:
+            out[sp.call_id] += (sp.end if sp.end is not None else max(now, sp.start)) - sp.start
+    return out
+
+
+def _wraps(facts: Facts, now: float) -> dict[str, float]:
+    if facts.wrapups is not None:
+        return facts.wrapups
+    return wrapups(list(facts.spans) + list(facts.agents_open.values()), now)
+
+
+def _select(facts: Facts, p: Params, tenant_of: dict[str, str]) -> list[Segment]:
+    qs = set(p.queues) if p.queues else None
+    ts = set(p.tenants) if p.tenants else None
+    a, b = p.start, p.end
+    return [s for s in facts.segments if a <= s.offered_ts < b
+            and (qs is None or s.queue in qs) and (ts is None or tenant_of.get(s.queue, "") in ts)]
+
+
+def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[str, float],
+                group: Any) -> dict[Any, QueueAcc]:
+    accs: dict[Any, QueueAcc] = {}
+    nb = len(p.buckets)
+    short = p.short_abandon
+    for s in segs:
+        k = group(s)
+        acc = accs.get(k)
+        if acc is None:
+            acc = accs[k] = QueueAcc(nb)
+        sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(s.queue, 20.0)
+        _add(acc, s, sl, short, p.buckets, wraps.get(s.call_id, 0.0) if s.outcome == "answered" else 0.0)
+    return accs
+
+
+NOT_YET = ["callbacks_completed: callbacks are not worked yet (no completion event exists): always 0",
+           "transferred_in/transferred_out: the engine has no transfers yet: always 0",
+           "outbound: no outbound calls exist yet: always 0",
+           "hold_s: no hold exists yet: always 0 (AHT = talk + hold + wrap-up)"]
+
+
+def _queue_like(rows_by: dict[Any, QueueAcc], keys: list[Any], labels: list[str], first_col: str,
+                p: Params, title: str, extra_notes: list[str] | None = None) -> Report:
+    blabels = bucket_labels(p.buckets)
+    cols = [first_col] + QUEUE_COLUMNS + blabels
+    rows = []
+    for k, label in zip(keys, labels):
+        acc = rows_by.get(k) or QueueAcc(len(p.buckets))
+        f = _finish(acc, p.sl_formula)
+        rows.append([label] + [f[c] for c in QUEUE_COLUMNS] + list(acc.bucket_counts))
+    notes = ["a call counts in the interval in which it was offered to the queue (its arrival, or its "
+             "overflow into the queue), whatever time it was answered or ended",
+             "offered = received - closed; offered = answered + abandoned + overflowed + callbacks + "
+             "voicemails (by key) + ended_other + in_progress",
+             "wait distribution: answered calls by seconds waited in the queue"] + NOT_YET + (extra_notes or [])
+    return Report(title, p.header(), cols, rows, notes)
+
+
+def queue_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    segs = _select(facts, p, tenant_of)
+    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: s.queue)
+    queues = sorted(set(p.queues) if p.queues else set(accs) | {q for q in sl_of if
+                                                                  not p.tenants or tenant_of.get(q) in p.tenants})
+    all_acc = _queue_rows(segs, p, sl_of, wraps, lambda s: "")
+    r = _queue_like({**accs, "*": all_acc.get("")}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
+    return r
+
+
+def interval_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    segs = _select(facts, p, tenant_of)
+    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+    bk = Bucketer(p.interval, p.tz, p.start, p.end)
+    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+    keys = bk.all_keys()
+    return _queue_like(accs, keys, [bk.label(k) for k in keys], "interval", p, f"Intervals ({p.interval})")
+
+
+def busiest_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    segs = _select(facts, p, tenant_of)
+    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+    bk = Bucketer("hour", p.tz, p.start, p.end)
+    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+    keys = sorted(accs, key=lambda k: (-accs[k].n["offered"], k))[: p.top]
+    return _queue_like(accs, keys, [bk.label(k) for k in keys], "hour", p, f"Busiest hours (top {p.top})",
+                       ["ranked by calls offered; ties: the earlier hour first"])
+
+
+def category_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    segs = _select(facts, p, tenant_of)
+    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: s.category or "(none)")
+    keys = sorted(accs)
+    return _queue_like(accs, keys, keys, "category", p, "Categories",
+                       ["category: the call's `category` field (set on the call dict, e.g. by an agent or an "
+                        "IVR; the last value seen wins); calls without one are '(none)'"])
+
+
+TENANT_COLUMNS = ["calls", "received", "closed", "offered", "answered", "abandoned", "short_abandons",
+                  "overflowed", "callbacks_requested", "voicemails", "service_level_pct", "asa_s",
+                  "talk_s", "talk_min_billable", "aht_s"]
+
+
+def tenant_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    segs = _select(facts, p, tenant_of)
+    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: tenant_of.get(s.queue, ""))
+    tenants = sorted(set(p.tenants) if p.tenants else set(accs) | {tenant_of[q] for q in sl_of if q in tenant_of
+                                                                    and (not p.queues or q in p.queues)})
+    rows = []
+    for t in tenants:
+        acc = accs.get(t) or QueueAcc(len(p.buckets))
+        f = _finish(acc, p.sl_formula)
+        f["calls"] = len(acc.calls)
+        f["talk_min_billable"] = sum(math.ceil(s.talk / 60) for s in segs
+                                     if s.outcome == "answered" and tenant_of.get(s.queue, "") == t)
+        rows.append([t] + [f[c] for c in TENANT_COLUMNS])
+    notes = ["calls: distinct calls that reached the tenant's queues; received/offered count presentations "
+             "(a call overflowed between two of the tenant's queues counts once in calls, twice in received)",
+             "closed: calls that arrived outside opening hours (call.closed)",
+             "talk_min_billable: each answered call's talk rounded up to the whole minute, summed"] + NOT_YET
+    return Report("Tenants", p.header(), ["tenant"] + TENANT_COLUMNS, rows, notes)
+
+
+AGENT_COLUMNS = ["logged_in_s", "ready_s", "ringing_s", "talk_s", "hold_s", "wrapup_s", "paused_s",
+                 "pause_work_s", "pause_private_s", "handled", "missed", "declined", "aht_s", "occupancy_pct",
+                 "transfers", "pauses"]
+
+
+def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    a, b = p.start, p.end
+    now = min(p.now if p.now is not None else b, b)
+    agents = set(p.agents) if p.agents else None
+    qs = set(p.queues) if p.queues else None
+    t: dict[str, dict[str, Any]] = {}
+
+    def row(ag: str) -> dict[str, Any]:
+        r = t.get(ag)
+        if r is None:
+            r = t[ag] = {c: 0.0 if c.endswith("_s") else 0 for c in AGENT_COLUMNS}
+            r["pauses"] = []
+            r["_aht_sum"] = 0.0
+        return r
+    spans = list(facts.spans) + list(facts.agents_open.values())
+    for sp in spans:
+        if agents is not None and sp.agent not in agents:
+            continue
+        end = sp.end if sp.end is not None else now
+        lo, hi = max(sp.start, a), min(end, b)
+        if hi <= lo:
+            continue
+        d = hi - lo
+        r = row(sp.agent)
+        st = sp.state
+        if st == "logged_out":
+            continue
+        r["logged_in_s"] += d
+        if st == "ready":
+            r["ready_s"] += d
+        elif st == "ringing":
+            r["ringing_s"] += d
+        elif st == "on_call":
+            r["talk_s"] += d
+        elif st == "wrap_up":
+            r["wrapup_s"] += d
+        elif st == "paused":
+            r["paused_s"] += d
+            r["pause_work_s" if sp.kind == "work" else "pause_private_s"] += d
+            r["pauses"].append({"start": sp.start, "end": sp.end, "reason": sp.reason, "kind": sp.kind,
+                                "seconds": round(d, 2)})
+    wraps = _wraps(facts, now)
+    for s in facts.segments:
+        if s.outcome == "answered" and s.answered_ts is not None and a <= s.answered_ts < b and s.agent \
+                and (agents is None or s.agent in agents) and (qs is None or s.queue in qs):
+            r = row(s.agent)
+            r["handled"] += 1
+            r["_aht_sum"] += s.talk + s.hold + wraps.get(s.call_id, 0.0)
+    for m in facts.misses:
+        if a <= m.ts < b and m.agent and (agents is None or m.agent in agents) and (qs is None or m.queue in qs):
+            r = row(m.agent)
+            r["missed"] += 1
+            if m.why == "declined":
+                r["declined"] += 1
+    rows = []
+    for ag in sorted(t):
+        r = t[ag]
+        r["aht_s"] = round(r["_aht_sum"] / r["handled"], 2) if r["handled"] else None
+        avail = r["logged_in_s"] - r["paused_s"]
+        r["occupancy_pct"] = round(100.0 * (r["talk_s"] + r["hold_s"] + r["wrapup_s"]) / avail, 2) if avail > 0 else None
+        for c in AGENT_COLUMNS:
+            if c.endswith("_s") and c != "aht_s" and isinstance(r[c], float):
+                r[c] = round(r[c], 2)
+        r["pauses"] = "; ".join(f"{x['reason'] or '-'} {x['seconds']:g}s" for x in
+                                sorted(r["pauses"], key=lambda x: x["start"]))
+        rows.append([ag] + [r[c] for c in AGENT_COLUMNS])
+    notes = ["times are the agent's states clipped to the range (logged in = every state but logged_out)",
+             "handled: calls answered in the range; missed: ring-no-answer (incl. declined) in the range",
+             "AHT = (talk + hold + wrap-up) of the calls handled / handled; "
+             "occupancy = (talk + hold + wrap-up) / (logged in - paused)",
+             "hold: none exists yet (0); transfers: none exist yet (0)"]
+    return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS, rows, notes)
+
+
+ERLANG_COLUMNS = ["interval", "calls", "aht_s", "traffic_erl", "agents_needed", "p_wait", "service_level_pct",
+                  "asa_s", "occupancy_pct"]
+
+
+def erlang_report(facts: Facts | None, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    target_s = p.sl_threshold if p.sl_threshold is not None else 20.0
+    rows = []
+    if p.calls is not None:
+        interval_s = p.interval_s or 1800.0
+        aht = p.aht or 180.0
+        best = erlang.agents_needed(p.calls, interval_s, aht, target_s, p.target_sl)
+        for n in range(max(1, best.agents - 2), best.agents + 3):
+            r = erlang.evaluate(n, p.calls, interval_s, aht, target_s)
+            rows.append([f"{n} agents" + (" *" if n == best.agents else ""), p.calls, aht, round(r.traffic, 4), n,
+                         round(r.p_wait, 4), round(100 * r.service_level, 2),
+                         round(r.asa, 2) if math.isfinite(r.asa) else None, round(100 * r.occupancy, 2)])
+    else:
+        assert facts is not None
+        iv = p.interval if p.interval in ("15", "30", "60", "hour") else "30"
+        secs = {"15": 900, "30": 1800, "60": 3600, "hour": 3600}[iv]
+        segs = _select(facts, p, tenant_of)
+        wraps = _wraps(facts, p.now if p.now is not None else p.end)
+        bk = Bucketer(iv, p.tz, p.start, p.end)
+        accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+        for k in bk.all_keys():
+            acc = accs.get(k)
+            calls = acc.n["offered"] if acc else 0
+            ans = acc.n["answered"] if acc else 0
+            aht = p.aht or ((acc.talk + acc.hold + acc.wrapup) / ans if acc and ans else 0.0)
+            r = erlang.agents_needed(calls, secs, aht, target_s, p.target_sl) if calls and aht else None
+            rows.append([bk.label(k), calls, round(aht, 2), round(r.traffic, 4) if r else 0.0, r.agents if r else 0,
+                         round(r.p_wait, 4) if r else 0.0, round(100 * r.service_level, 2) if r else None,
+                         round(r.asa, 2) if r else None, round(100 * r.occupancy, 2) if r else None])
+    notes = [f"Erlang C; target {100 * p.target_sl:g}% answered within {target_s:g} s",
+             "traffic (erlangs) = calls x AHT / interval length"]
+    return Report("Staffing (Erlang C)", p.header(), ERLANG_COLUMNS, rows, notes)
+
+
+BUILDERS = {"queue": queue_report, "interval": interval_report, "agent": agent_report, "tenant": tenant_report,
+            "category": category_report, "busiest": busiest_report, "erlang": erlang_report}
+
+
+def compute(facts: Facts | None, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    if p.kind not in BUILDERS:
+        raise ValueError(f"report kind must be one of {', '.join(KINDS)}")
+    if p.sl_formula not in SL_FORMULAS:
+        raise ValueError(f"service level formula must be one of {', '.join(SL_FORMULAS)}")
+    return BUILDERS[p.kind](facts, p, sl_of, tenant_of)
+
+
+def parse_time(text: str | float | int, tz: str) -> float:
+    """ISO date/time (local to tz if naive), epoch seconds, 'today', 'yesterday'."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    z = ZoneInfo(tz)
+    s = text.strip()
+    if s in ("today", "yesterday"):
+        d = datetime.now(z).replace(hour=0, minute=0, second=0, microsecond=0)
+        if s == "yesterday":
+            d -= timedelta(days=1)
+        return datetime(d.year, d.month, d.day, tzinfo=z).timestamp()
+    if s == "now":
+        return datetime.now(timezone.utc).timestamp()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    d = datetime.fromisoformat(s)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=z)
+    return d.timestamp()
