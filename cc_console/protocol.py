@@ -64,6 +64,7 @@ class Event(StrEnum):
     QUEUE_STATS = "queue.stats"  # data: queue stats dict
     SERVER_STATUS = "server.status"  # data: {"ari": "up"|"down"}
     CALLBACK = "callback.update"  # data: callback/voicemail item
+    MONITOR = "monitor.update"  # data: a supervisor's monitoring session
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,21 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Set another agent's state (ready, paused, logged_out)."),
         CommandSpec("agent.set_queues", P_SUPERVISE, {"agent": Arg(str), "queues": Arg(list)},
                     "Log another agent into exactly these queues (an empty list logs them out)."),
+        CommandSpec("monitor.start", P_SUPERVISE, {"agent": Arg(str), "mode": Arg(str, False)},
+                    "Listen to (listen), coach (whisper) or join (barge) an agent's call on my device; "
+                    "again with another mode switches mode."),
+        CommandSpec("monitor.stop", P_SUPERVISE, {}, "End my monitoring."),
         CommandSpec("queue.problem", P_SUPERVISE, {"queue": Arg(str), "on": Arg(bool), "media": Arg(str, False)},
                     "Switch a queue's general-problem announcement on or off."),
         CommandSpec("callbacks.list", P_AGENT, {"state": Arg(str, False)},
                     "Callback requests and voicemails (open by default; 'all' for every state)."),
         CommandSpec("admin.reload", P_ADMIN, {}, "Reload the routing configuration file."),
+        CommandSpec("report.run", P_SUPERVISE,
+                    {"kind": Arg(str), "from": Arg(str, False), "to": Arg(str, False), "queues": Arg(list, False),
+                     "agents": Arg(list, False), "tenants": Arg(list, False), "interval": Arg(str, False),
+                     "options": Arg(dict, False)},
+                    "Run a report (queue, interval, agent, tenant, category, busiest, erlang) within the "
+                    "user's report scope."),
         # -- directory and absence (switchboard directory; docs/directory.md) --
         CommandSpec("directory.search", P_SESSION, {"q": Arg(str), "tenant": Arg(str, False), "limit": Arg(int, False)},
                     "Search persons as you type (name, unit, title, subject, number); ranked rows with absence."),

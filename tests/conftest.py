@@ -23,7 +23,7 @@ USERS = [
     ("agent1", "agent", "PJSIP/1001", "console"),
     ("agent2", "agent", "PJSIP/1002", "console"),
     ("agent3", "agent", "PJSIP/1003", "phone"),
-    ("sup1", "supervisor", "PJSIP/1009", "console"),
+    ("sup1", "supervisor", "PJSIP/1008", "console"),
     ("wall1", "wallboard", "", "console"),
     ("admin1", "admin", "", "console"),
 ]

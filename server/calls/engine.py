@@ -31,6 +31,8 @@ from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.store import Store
 
+from .monitor import MONITOR, SNOOP, MonitorService
+
 log = logging.getLogger(__name__)
 
 # Publish(event, data, audience): audience is the agent id concerned, or None for everyone.
@@ -94,6 +96,7 @@ class CallEngine:
         self._stats_flush: asyncio.TimerHandle | None = None
         self.stats_interval = 0.25
         self.ari_up = False
+        self.monitors = MonitorService(self)
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -322,6 +325,7 @@ class CallEngine:
             "agents": [a.to_dict() for a in self.agents.values()],
             "calls": [c.to_dict() for c in self.calls.values()],
             "queues": [self.queue_stats(q) for q in self.cfg.queues],
+            "monitors": self.monitors.snapshot(),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
             "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
@@ -412,8 +416,13 @@ class CallEngine:
                 self._new_inbound(ev.channel, ev.args[1] if len(ev.args) > 1 else ev.channel.exten)
             elif ev.args and ev.args[0] == AGENT_LEG:
                 self._agent_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
+            elif ev.args and ev.args[0] in (MONITOR, SNOOP):
+                self.monitors.stasis_start(ev.channel.id, ev.args[0], ev.args[1] if len(ev.args) > 1 else "")
         elif t in ("ChannelDestroyed", "StasisEnd") and ev.channel:
-            self._channel_gone(ev.channel.id, ev.cause)
+            if self.monitors.owns(ev.channel.id):
+                self.monitors.channel_gone(ev.channel.id)
+            else:
+                self._channel_gone(ev.channel.id, ev.cause)
         elif t == "ChannelDtmfReceived" and ev.channel:
             self._dtmf(ev.channel.id, ev.digit)
         elif t == "PlaybackFinished":
@@ -856,6 +865,7 @@ class CallEngine:
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
+        self.monitors.call_ended(call.id)
         self._record_call(kind, call, **data)
         if agent and agent.call_id == call.id:
             agent.call_id = None
@@ -937,9 +947,9 @@ class CallEngine:
             parts = stasis_args.get(ch.id, "").split(",")
             if ch.id not in self.by_channel and parts[0] == self.ari.app and len(parts) > 1 and parts[1] == INBOUND:
                 self._new_inbound(ch, parts[2] if len(parts) > 2 else ch.exten)
-            elif ch.id.startswith(BRIDGE_PREFIX) and ch.id not in self.by_channel:
+            elif ch.id.startswith(BRIDGE_PREFIX) and ch.id not in self.by_channel and not self.monitors.owns(ch.id):
                 self._spawn(self.ari.hangup(ch.id), f"drop stale leg {ch.id}")
-        live = {c.bridge for c in self.calls.values()}
+        live = {c.bridge for c in self.calls.values()} | {m.bridge for m in self.monitors.monitors.values()}
         for b in bridges.values():
             if b.id.startswith(BRIDGE_PREFIX) and b.id not in live:
                 self._spawn(self.ari.destroy_bridge(b.id), f"destroy stale bridge {b.id}")
@@ -1115,6 +1125,7 @@ class CallEngine:
         talk = int(now - (call.answered or now))
         self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold, talk, call.position)
         old_leg = call.agent_channel
+        self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
         if old_leg:
             self.by_channel.pop(old_leg, None)
             self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)

@@ -118,12 +118,17 @@ class Gateway:
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
             "agent.set_queues": self._set_queues,
+            "monitor.start": lambda s, r: {"monitor": self.engine.monitors.start(
+                s.principal.username, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
+            "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.principal.username).to_dict()},
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
                 s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", ""))},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
             "admin.reload": self._admin_reload,
+            "report.run": lambda s, r: __import__("cc_console.server.reports.service", fromlist=["x"])
+            .handle_report_run(self, s, r),
         }
 
     # -- fan-out --------------------------------------------------------------------------------
@@ -141,6 +146,7 @@ class Gateway:
             me = s.principal.username
             snap["agents"] = [a for a in snap["agents"] if a["id"] == me]
             snap["calls"] = [c for c in snap["calls"] if c.get("agent") == me]
+            snap["monitors"] = []
         snap["me"] = s.principal.public()
         return snap
 

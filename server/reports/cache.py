@@ -64,7 +64,6 @@ class ReportCache:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
         uri = f"file:{self.db_path.resolve()}?mode=ro"
-        self.db.execute("ATTACH DATABASE ? AS ev", (uri,)) if False else None
         self.ev = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.ev.execute("PRAGMA busy_timeout=5000")
 

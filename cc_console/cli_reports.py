@@ -1,0 +1,84 @@
+"""`cc-console report queue|agent|tenant|interval|category|busiest|erlang ...`: reports to CSV, xlsx, PDF."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+report_app = typer.Typer(help="Reports and statistics from the event store: CSV, Excel, PDF.",
+                         no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML.", envvar="CC_CONSOLE_CONFIG")
+
+
+def _run(kind: str, config: Optional[Path], frm: str, to: Optional[str], queue: list[str], agent: list[str],
+         tenant: list[str], interval: str, fmt: str, out: Optional[Path], tz: Optional[str],
+         sl: Optional[float], sl_formula: str, short_abandon: float, buckets: Optional[str], db: Optional[Path],
+         intraday: bool, **extra: object) -> None:
+    from cc_console.config import load_settings
+    from cc_console.server.acd.config import from_queue_settings, load_routing
+    from cc_console.server.reports import default_tz, params_from, run
+    from cc_console.server.reports.cache import ReportCache
+    from cc_console.server.reports.export import render, to_csv
+
+    try:
+        s = load_settings(config)
+        routing = Path(s.server.routing_file) if s.server.routing_file else None
+        from cc_console.config import config_dir
+        if routing is None and (config_dir() / "routing.toml").exists():
+            routing = config_dir() / "routing.toml"
+        cfg = load_routing(routing) if routing else from_queue_settings(s.queues)
+        zone = tz or default_tz(cfg)
+        p = params_from(kind, frm, to, tz=zone, intraday=intraday, queues=list(queue), agents=list(agent),
+                        tenants=list(tenant), interval=interval, sl_threshold=sl, sl_formula=sl_formula,
+                        short_abandon=short_abandon,
+                        buckets=[float(b) for b in buckets.split(",")] if buckets else None, **extra)
+        cache = None if kind == "erlang" and extra.get("calls") is not None else ReportCache(db or s.server.db_file)
+        report = run(cache, cfg, p)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    data = render(report, fmt)
+    if out:
+        out.write_bytes(data)
+        typer.echo(f"wrote {out} ({fmt}, {len(report.rows)} rows)")
+    elif fmt == "csv":
+        typer.echo(to_csv(report).decode(), nl=False)
+    else:
+        raise typer.BadParameter("--out is needed for xlsx and pdf")
+
+
+def _common(kind: str):
+    def cmd(config: Optional[Path] = ConfigOpt,
+            frm: str = typer.Option("today", "--from", help="Start: ISO date/time (local to --tz), epoch, today, yesterday."),
+            to: Optional[str] = typer.Option(None, "--to", help="End (exclusive); default now."),
+            queue: list[str] = typer.Option([], "--queue", "-q", help="A queue (repeat); default all."),
+            agent: list[str] = typer.Option([], "--agent", "-a", help="An agent (repeat); default all."),
+            tenant: list[str] = typer.Option([], "--tenant", "-t", help="A tenant (repeat); default all."),
+            interval: str = typer.Option("total" if kind not in ("interval", "erlang") else "30", "--interval",
+                                         help="15, 30, 60, hour, day, week, month or total."),
+            fmt: str = typer.Option("csv", "--format", "-f", help="csv, xlsx or pdf."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (stdout for csv if omitted)."),
+            tz: Optional[str] = typer.Option(None, help="Time zone (default: the first queue's)."),
+            sl: Optional[float] = typer.Option(None, "--sl", help="Service-level threshold, s (default: each queue's)."),
+            sl_formula: str = typer.Option("answered", help="answered, offered or offered_minus_short."),
+            short_abandon: float = typer.Option(5.0, help="Abandons quicker than this (s) are short."),
+            buckets: Optional[str] = typer.Option(None, help="Wait buckets, s, e.g. 10,20,30,60,120."),
+            intraday: bool = typer.Option(False, help="End at the last completed interval."),
+            db: Optional[Path] = typer.Option(None, help="SQLite event store (default from config)."),
+            calls: Optional[float] = typer.Option(None, help="erlang: calls per interval (else from the store)."),
+            aht: Optional[float] = typer.Option(None, help="erlang: average handle time, s."),
+            target: float = typer.Option(0.8, help="erlang: target service level (0..1)."),
+            top: int = typer.Option(10, help="busiest: how many hours.")) -> None:
+        extra: dict[str, object] = {"top": top}
+        if kind == "erlang":
+            secs = {"15": 900.0, "30": 1800.0, "60": 3600.0, "hour": 3600.0}.get(interval, 1800.0)
+            extra.update(calls=calls, aht=aht, target_sl=target, interval_s=secs)
+        _run(kind, config, frm, to, queue, agent, tenant, interval, fmt, out, tz, sl, sl_formula, short_abandon,
+             buckets, db, intraday, **extra)
+    cmd.__doc__ = f"The {kind} report."
+    return cmd
+
+
+for _kind in ("queue", "agent", "tenant", "interval", "category", "busiest", "erlang"):
+    report_app.command(_kind)(_common(_kind))

@@ -1,0 +1,75 @@
+"""The `report.run` protocol command: permissions, parameters, a report computed off the event loop."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from cc_console.protocol import ErrorCode, ProtocolError
+
+from . import default_tz, params_from, run
+from .cache import ReportCache
+from .scope import ScopeError, apply_scope, scope_for
+
+_caches: dict[str, ReportCache] = {}
+_lock = threading.Lock()
+
+OPTION_KEYS = {"tz": str, "sl": (int, float), "sl_formula": str, "short_abandon": (int, float),
+               "buckets": list, "intraday": bool, "calls": (int, float), "aht": (int, float),
+               "target_sl": (int, float), "top": int}
+
+
+def cache_for(path: str) -> ReportCache:
+    with _lock:
+        c = _caches.get(path)
+        if c is None:
+            c = _caches[path] = ReportCache(path)
+        return c
+
+
+def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """Compute a report for a user within their scope. Raises ProtocolError."""
+    queue_tenants = {n: q.tenant for n, q in cfg.queues.items()}
+    scope = scope_for(store.get_user(username), queue_tenants)
+    opts = dict(args.get("options") or {})
+    for k, v in opts.items():
+        t = OPTION_KEYS.get(k)
+        if t is None:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: unknown option {k!r}")
+        if not isinstance(v, t) or (isinstance(v, bool) and t is not bool):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: option {k!r} has the wrong type")
+    agent_queues = {a: list(p.penalties) for a, p in cfg.agents.items()}
+    try:
+        queues = apply_scope(scope, list(args.get("queues") or []), list(args.get("tenants") or []), queue_tenants,
+                             list(args.get("agents") or []), agent_queues)
+    except ScopeError as exc:
+        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+    unknown = [q for q in args.get("queues") or [] if q not in cfg.queues]
+    if unknown:
+        raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {unknown}")
+    kind = args.get("kind", "queue")
+    extra: dict[str, Any] = {}
+    if kind == "erlang":
+        secs = {"15": 900.0, "30": 1800.0, "60": 3600.0, "hour": 3600.0}.get(args.get("interval", "30"), 1800.0)
+        extra = {"calls": opts.get("calls"), "aht": opts.get("aht"), "interval_s": secs,
+                 "target_sl": opts.get("target_sl", 0.8)}
+    try:
+        p = params_from(kind, args.get("from", "today"), args.get("to"), tz=opts.get("tz") or default_tz(cfg),
+                        intraday=bool(opts.get("intraday")), now=now, queues=queues,
+                        agents=list(args.get("agents") or []), tenants=list(args.get("tenants") or []),
+                        interval=args.get("interval") or ("30" if kind in ("interval", "erlang") else "total"),
+                        sl_threshold=opts.get("sl"), sl_formula=opts.get("sl_formula", "answered"),
+                        short_abandon=opts.get("short_abandon", 5.0), buckets=opts.get("buckets"),
+                        top=opts.get("top", 10), **extra)
+        if p.kind == "agent" and scope.queues is not None and not p.agents:
+            p.agents = sorted(a for a, qs in agent_queues.items() if set(qs) & scope.queues)
+        cache = None if kind == "erlang" and p.calls is not None else cache_for(str(store.path))
+        report = run(cache, cfg, p)
+    except (ValueError, KeyError) as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {exc}") from None
+    return {"report": report.to_dict()}
+
+
+async def handle_report_run(gateway: Any, session: Any, req: Any) -> dict[str, Any]:
+    eng = gateway.engine
+    return await asyncio.to_thread(run_for_user, eng.store, eng.cfg, session.principal.username, req.args)

@@ -1,0 +1,112 @@
+"""Supervisor listen, whisper and barge on real phones: who hears whom, measured in the audio.
+
+Three real SIP phones, each sending its own tone: the caller (1005), the agent (1001) and the
+supervisor (1008). Each phone records what it hears; a Goertzel filter tells which tones are in
+each recording during each mode.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from cc_console.protocol import ProtocolError
+from cc_console.server.pbx.phones import phone_tone_freq, tone_level
+
+from .asterisk import until
+
+pytestmark = pytest.mark.asterisk
+
+HEARD = 0.02  # a tone of amplitude 0.3 measures ~0.1-0.3 when heard, under 0.005 when not
+
+
+async def test_listen_whisper_barge_who_hears_whom(server, connect, pbx, phone):
+    caller = await phone("1005", auto_answer=True)
+    agent_phone = await phone("1001", auto_answer=True)
+    sup_phone = await phone("1008", auto_answer=True)
+    f_caller, f_agent, f_sup = (phone_tone_freq(n) for n in (1005, 1001, 1008))
+    assert len({f_caller, f_agent, f_sup}) == 3
+
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await agent.call("agent.login")
+    with pytest.raises(ProtocolError) as exc:
+        await sup.call("monitor.start", {"agent": "agent1"})
+    assert exc.value.code == "conflict"  # not on a call yet
+    with pytest.raises(ProtocolError) as exc:
+        await agent.call("monitor.start", {"agent": "agent1"})
+    assert exc.value.code == "forbidden"
+
+    await caller.dial("5000")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await agent_phone.wait_call_state("ESTABLISHED", timeout=10)
+    t_caller = t_agent = time.monotonic()  # both recordings start about now
+
+    states: list[dict] = []
+    sup.add_listener(lambda kind, data: states.append(data) if kind == "monitor.update" else None)
+    windows: dict[str, tuple[float, float]] = {}
+    t_sup = 0.0
+    for mode in ("listen", "whisper", "barge"):
+        res = await sup.call("monitor.start", {"agent": "agent1", "mode": mode})
+        assert res["monitor"]["mode"] == mode
+        if mode == "listen":
+            await until(sup, lambda: any(s["state"] == "active" for s in states), what="monitor active")
+            await sup_phone.wait_call_state("ESTABLISHED", timeout=10)
+            t_sup = time.monotonic()
+        start = time.monotonic()
+        await asyncio.sleep(2.2)  # let each mode's audio flow; measured from 0.8 s in, for 1.2 s
+        windows[mode] = (start + 0.8, start + 2.0)
+    await sup.call("monitor.stop")
+    await sup_phone.wait_call_state("CLOSED", timeout=10)
+    await caller.hangup()
+    await caller.wait_call_state("CLOSED", timeout=10)
+    await agent_phone.wait_call_state("CLOSED", timeout=10)
+
+    def level(ph, t0, freq, mode):
+        a, b = windows[mode]
+        return tone_level(ph.recorded_wav(), freq, start=a - t0, duration=b - a)
+
+    for mode in ("listen", "whisper", "barge"):
+        # The supervisor always hears both sides.
+        assert level(sup_phone, t_sup, f_caller, mode) > HEARD, mode
+        assert level(sup_phone, t_sup, f_agent, mode) > HEARD, mode
+        # Caller and agent still hear each other.
+        assert level(caller, t_caller, f_agent, mode) > HEARD, mode
+        assert level(agent_phone, t_agent, f_caller, mode) > HEARD, mode
+    # Who hears the supervisor:
+    assert level(agent_phone, t_agent, f_sup, "listen") < HEARD / 4
+    assert level(caller, t_caller, f_sup, "listen") < HEARD / 4
+    assert level(agent_phone, t_agent, f_sup, "whisper") > HEARD
+    assert level(caller, t_caller, f_sup, "whisper") < HEARD / 4
+    assert level(agent_phone, t_agent, f_sup, "barge") > HEARD
+    assert level(caller, t_caller, f_sup, "barge") > HEARD
+
+    kinds = [e.kind for e in server.store.events() if e.kind.startswith("monitor.")]
+    assert kinds[0] == "monitor.dialing" and "monitor.active" in kinds and kinds[-1] == "monitor.ended"
+    await server.engine.idle()
+    assert not [c for c in await pbx.channel_ids() if c.startswith("cc-mon-")]
+
+
+async def test_monitor_ends_with_the_call(server, connect, pbx, phone):
+    await phone("1001", auto_answer=True)
+    sup_phone = await phone("1008", auto_answer=True)
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await agent.call("agent.login")
+    call = await pbx.place_call("5000")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+    states: list[dict] = []
+    sup.add_listener(lambda kind, data: states.append(data) if kind == "monitor.update" else None)
+    await sup.call("monitor.start", {"agent": "agent1"})
+    await until(sup, lambda: any(s["state"] == "active" for s in states), what="active")
+    await pbx.hangup(call.outer)
+    await until(sup, lambda: any(s["state"] == "ended" for s in states), what="ended with the call")
+    await sup_phone.wait_call_state("CLOSED", timeout=10)
+    with pytest.raises(ProtocolError):
+        await sup.call("monitor.stop")
