@@ -37,13 +37,19 @@ are listed on stderr. Leftover channels, active calls and stuck agents are repor
 Output: one figure per line (`name: value [unit]`). Each step prints its block, in order:
     rate_offered (R/s), calls, originate_errors, completed, abandoned, ended_other, lost_events,
     foreign_calls, leftover_channels, active_calls_left, stuck_agents, ring_no_answer,
-    handled_per_s, answer_p50, answer_p99, answer_max, step_seconds
-handled_per_s is completed calls divided by the step's wall time from the first call's arrival at
-the server to the last call's end (so the tail of the last calls counts against it).
+    handled_per_s, answer_p50, answer_p99, answer_max (ms), asterisk_cpu and bench_process_cpu
+    (CPU seconds used during the step by the sandbox Asterisk and by this process: server, bots
+    and callers), loop_lag_max (ms, this process's event loop), step_seconds.
+calls counts the originates Asterisk accepted plus those that timed out but still reached the
+server (an overloaded Asterisk may answer an originate late); foreign_calls are calls the server
+saw that the bench did not place. handled_per_s is completed calls divided by the step's wall time
+from the first call's arrival at the server to the last call's end (the tail counts against it).
 answer_p50/p99 are the server's enqueue-to-connect times (call.connected's `wait`), in ms.
+After a step that is not clean the higher rates are skipped (`skipped_rates:`) unless
+--keep-going: they would only load a struggling PBX further.
 Last come the headline lines: `max_clean_rate: X calls/s` (the highest offered rate whose step
 lost nothing, left nothing behind and had no stuck agent) and `p99: <value> ms` (answer p99 at that
-rate; `p99: nan ms` when no step was clean). Exit status 0 when every step was clean, 1 otherwise.
+rate; `p99: nan ms` when no step was clean). Exit status 0 when every step run was clean, else 1.
 
 Everything is bounded in count and time and stops by itself; channels the bench made that are
 still up at the end are hung up.
@@ -101,6 +107,7 @@ class StepResult:
     lines: list[tuple[str, Any, str]] = field(default_factory=list)
     clean: bool = False
     answer_ms: list[float] = field(default_factory=list)
+    drained: bool = True
 
 
 class Bots:
@@ -196,6 +203,8 @@ class Callers:
         self.tag = tag
         self.n = 0
         self.originate_errors: Counter[str] = Counter()
+        # Originates that failed without an answer from Asterisk (a timeout): the call may exist.
+        self.uncertain: list[Placed] = []
 
     async def place(self, caller: str) -> Placed | None:
         self.n += 1
@@ -207,6 +216,8 @@ class Callers:
             r.raise_for_status()
         except Exception as exc:
             self.originate_errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+            if not isinstance(exc, httpx.HTTPStatusError):
+                self.uncertain.append(Placed(outer, inner, time.monotonic()))
             return None
         return Placed(outer, inner, time.monotonic())
 
@@ -223,6 +234,38 @@ async def _channels(http: httpx.AsyncClient) -> dict[str, str]:
     return {c["id"]: c.get("name", "") for c in r.json()}
 
 
+async def _bridges(http: httpx.AsyncClient) -> set[str]:
+    r = await http.get("/bridges")
+    r.raise_for_status()
+    return {b["id"] for b in r.json()}
+
+
+async def _sweep(http: httpx.AsyncClient, preexisting: set[str]) -> tuple[int, int]:
+    """Hang up every channel and destroy every bridge that was not there before the bench."""
+    chans = [c for c in await _channels(http) if c not in preexisting]
+    for c in chans:
+        try:
+            await http.delete(f"/channels/{c}")
+        except httpx.HTTPError:
+            pass
+    bridges = [b for b in await _bridges(http) if b not in preexisting]
+    for b in bridges:
+        try:
+            await http.delete(f"/bridges/{b}")
+        except httpx.HTTPError:
+            pass
+    return len(chans), len(bridges)
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """utime + stime of a process, in seconds (nan if unknown)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except Exception:
+        return math.nan
+
+
 async def run_step(rate: float, seconds: float, args: argparse.Namespace, server: Any, bots: Bots,
                    callers: Callers, http: httpx.AsyncClient, preexisting: set[str], since: int,
                    step_no: int) -> tuple[StepResult, int]:
@@ -230,6 +273,16 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
 
     res = StepResult(rate)
     n_calls = max(1, int(round(rate * seconds)))
+    callers.uncertain.clear()
+    cpu0 = _cpu_seconds(args.asterisk_pid), _cpu_seconds(os.getpid())
+    lag = [0.0]
+
+    async def sampler() -> None:
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag[0] = max(lag[0], time.monotonic() - t - 0.05)
+    lag_task = asyncio.create_task(sampler())
     placed: list[Placed] = []
     t0 = time.monotonic()
     caller_tasks: list[asyncio.Task[Any]] = []
@@ -263,10 +316,16 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
         if not server.engine.calls and not server.store.active_calls():
             break
         await asyncio.sleep(0.1)
-    await asyncio.wait_for(server.engine.idle(), 10)
+    lag_task.cancel()
+    cpu1 = _cpu_seconds(args.asterisk_pid), _cpu_seconds(os.getpid())
+    drained = not server.engine.calls
+    try:
+        await asyncio.wait_for(server.engine.idle(), 15)
+    except asyncio.TimeoutError:
+        drained = False
+        print(f"step {rate}/s: the engine's ARI side effects still running after the drain", file=sys.stderr)
     # Teardown of channels and bridges is asynchronous: give Asterisk a moment to empty.
     left: dict[str, str] = {}
-    ours = {p.outer for p in placed} | {p.inner for p in placed}
     for _ in range(50):
         left = {k: v for k, v in (await _channels(http)).items() if k not in preexisting}
         if not left:
@@ -300,6 +359,8 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
     q_by_chan: dict[str, list[Any]] = defaultdict(list)
     for l in qlog:
         q_by_chan[l.callid].append(l)
+    # An originate that timed out may still have made its call: check those that reached us.
+    placed += [p for p in callers.uncertain if p.inner in by_chan]
     placed_inner = {p.inner for p in placed}
     foreign = [ch for ch in by_chan if ch not in placed_inner
                and any(e.kind == "call.entered" for e in by_chan[ch])]
@@ -360,7 +421,8 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
     ring_no_answer = sum(1 for e in events if e.kind == "call.ringnoanswer")
     wall = last_out - first_in if last_out > first_in else seconds
     res.answer_ms = answer_ms
-    res.clean = lost == 0 and not left and not active_left and not stuck and len(placed) > 0
+    res.clean = lost == 0 and not left and not active_left and not stuck and len(placed) > 0 and drained
+    res.drained = drained
     res.lines = [
         ("rate_offered", f"{rate:g}/s", ""),
         ("calls", len(placed), ""),
@@ -378,11 +440,15 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
         ("answer_p50", f"{_pct(answer_ms, 50):.1f}", "ms"),
         ("answer_p99", f"{_pct(answer_ms, 99):.1f}", "ms"),
         ("answer_max", f"{max(answer_ms, default=math.nan):.1f}", "ms"),
+        ("asterisk_cpu", f"{cpu1[0] - cpu0[0]:.1f}", "s"),
+        ("bench_process_cpu", f"{cpu1[1] - cpu0[1]:.1f}", "s"),
+        ("loop_lag_max", f"{lag[0] * 1000:.0f}", "ms"),
     ]
     callers.originate_errors.clear()
-    # Leftovers of this step are hung up so the next step starts clean.
-    for ch in left:
-        await callers.hangup(ch)
+    # Leftovers of this step are hung up (and orphan bridges destroyed) so the next step starts clean.
+    if left or not drained:
+        busy = {c.bridge for c in server.engine.calls.values()} | {c.channel for c in server.engine.calls.values()}
+        await _sweep(http, preexisting | busy)
     return res, last_seq
 
 
@@ -435,6 +501,11 @@ async def _run(args: argparse.Namespace) -> int:
     s.ring_timeout = args.ring_timeout
     p = settings.pbx
     print(f"ari: {p.ari_url}", flush=True)
+    try:
+        from cc_console.server.pbx.sandbox import asterisk_pid
+        args.asterisk_pid = asterisk_pid(p)  # for its CPU time (a sandbox on this machine)
+    except Exception:
+        args.asterisk_pid = None
 
     http = httpx.AsyncClient(base_url=p.ari_url, auth=(p.ari_user, p.ari_password), timeout=10,
                              limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
@@ -449,6 +520,7 @@ async def _run(args: argparse.Namespace) -> int:
         preexisting = set(await _channels(http))
         if preexisting:
             print(f"preexisting_channels: {len(preexisting)}", flush=True)
+        preexisting |= await _bridges(http)
         await server.start()
         await asyncio.wait_for(server.ari.connected.wait(), 15)
         await asyncio.wait_for(server.engine.idle(), 15)
@@ -470,6 +542,10 @@ async def _run(args: argparse.Namespace) -> int:
             if bots.hangup_errors:
                 print(f"step {rate}/s: agent command errors: {dict(bots.hangup_errors)}", file=sys.stderr)
                 bots.hangup_errors.clear()
+            if not res.clean and not args.keep_going and i < len(rates):
+                # A higher rate only loads a struggling PBX further: stop here (bounded run).
+                print(f"skipped_rates: {','.join(f'{r:g}' for r in rates[i:])}", flush=True)
+                break
         print(f"agent_unpauses: {bots.unpauses}", flush=True)
         clean = [r for r in results if r.clean]
         best = max(clean, key=lambda r: r.rate) if clean else None
@@ -483,11 +559,14 @@ async def _run(args: argparse.Namespace) -> int:
             await asyncio.wait_for(server.stop(), 30)
         except Exception as exc:
             print(f"server stop: {exc!r}", file=sys.stderr)
-        # Hang up whatever this run left in Asterisk (never what was there before it).
+        # Hang up whatever this run left in Asterisk (never what was there before it): twice, as
+        # requests Asterisk had queued may still create a channel after the first sweep.
         try:
-            for ch in await _channels(http):
-                if ch not in preexisting:
-                    await callers.hangup(ch)
+            for _ in range(2):
+                await asyncio.sleep(1.0)
+                chans, bridges = await _sweep(http, preexisting)
+                if chans or bridges:
+                    print(f"final sweep: hung up {chans} channel(s), destroyed {bridges} bridge(s)", file=sys.stderr)
         except Exception as exc:
             print(f"final hang-up: {exc!r}", file=sys.stderr)
         await http.aclose()
@@ -506,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ring-timeout", type=float, default=10.0, help="the queue's ring timeout")
     ap.add_argument("--drain", type=float, default=60.0, help="at most this long for the calls to end")
     ap.add_argument("--caller-exten", default="silence", help="what the caller's half runs in cc-test-caller")
+    ap.add_argument("--keep-going", action="store_true", help="run the higher rates after an unclean step too")
     args = ap.parse_args(argv)
     if args.agents < 1 or args.seconds <= 0 or (args.rate and args.rate <= 0):
         ap.error("--agents, --seconds and --rate must be positive")

@@ -51,6 +51,7 @@ class PbxSettings:
     # <root>/var/lib/asterisk/sounds/custom, played as sound:recordings/<name>.
     sounds_dir: str = ""
     sounds_media_prefix: str = "sound:recordings/"
+    moh_class: str = "default"  # music on hold for waiting and held callers
     # How a bare number (a transfer target, a directory phone number) is dialled.
     dial_template: str = "PJSIP/{number}"
 

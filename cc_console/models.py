@@ -92,6 +92,10 @@ class Call:
     agent_channel: str | None = None
     offers: int = 0
     ring_start: float = 0.0
+    held: bool = False
+    hold_start: float = 0.0
+    hold_total: float = 0.0
+    muted: bool = False
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""

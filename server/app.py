@@ -40,7 +40,8 @@ class Server:
         self.qlog = QueueLog(s.queue_log_file)
         self.engine = CallEngine(self.ari, self.store, self.load_routing(), ring_timeout=s.ring_timeout,
                                  inbound_context=p.inbound_context, queue_log=self.qlog,
-                                 callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template)
+                                 callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template,
+                                 moh_class=p.moh_class)
         self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
         # -- switchboard directory (server/directory; its own database beside the main one) --
         self.directory = DirectoryService(

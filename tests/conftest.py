@@ -57,6 +57,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) 
     s.server.ari_reconnect_max = 0.5
     s.server.queue_log_path = str(tmp_path / "queue_log")
     s.server.callback_digit_timeout = 1.5
+    s.pbx.moh_class = "cc-tone"  # a steady 350 Hz: music would put energy at every test tone's frequency
     if "sandbox" not in request.fixturenames:
         # Tests that do not ask for Asterisk get none: ARI points at a closed port.
         s.pbx.http_port = 9

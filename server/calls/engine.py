@@ -62,7 +62,7 @@ class CallEngine:
     def __init__(self, ari: AriClient, store: Store, routing: RoutingConfig, *,
                  ring_timeout: float = 15.0, inbound_context: str = "cc-inbound",
                  queue_log: QueueLog | None = None, callback_digit_timeout: float = 5.0,
-                 voicemail_max: int = 120, dial_template: str = "PJSIP/{number}",
+                 voicemail_max: int = 120, dial_template: str = "PJSIP/{number}", moh_class: str = "default",
                  clock: Callable[[], float] = time.time) -> None:
         self.ari = ari
         self.store = store
@@ -74,6 +74,7 @@ class CallEngine:
         self.callback_digit_timeout = callback_digit_timeout
         self.voicemail_max = voicemail_max
         self.dial_template = dial_template  # how a bare number is dialled (transfers, overflow)
+        self.moh_class = moh_class
         self.clock = clock
         self.publish: Publisher = lambda event, data, audience: None
         self.agents: dict[str, Agent] = {}
@@ -406,7 +407,7 @@ class CallEngine:
         self._spawn(go(), f"play {purpose} to {call.id}", call.id)
 
     def _moh(self, call: Call) -> None:
-        self._spawn(self.ari.start_moh(call.bridge), f"moh {call.id}", call.id)
+        self._spawn(self.ari.start_moh(call.bridge, self.moh_class), f"moh {call.id}", call.id)
 
     # == ARI events ===================================================================================
     async def on_event(self, ev: AriEvent) -> None:
@@ -465,7 +466,7 @@ class CallEngine:
         await self.ari.create_bridge(call.bridge)
         await self.ari.add_channel(call.bridge, call.channel)
         if moh and call.state is CallState.QUEUED:
-            await self.ari.start_moh(call.bridge)
+            await self.ari.start_moh(call.bridge, self.moh_class)
 
     # == entering and leaving the queue ===============================================================
     def _enter(self, call: Call) -> None:
@@ -831,8 +832,11 @@ class CallEngine:
         agent = self.agents.get(call.agent or "")
         if prev is CallState.CONNECTED:
             kind = "call.completed"
+            if call.held:  # hung up while on hold: the hold ends with the call
+                call.hold_total += now - call.hold_start
+                call.held = False
             talk = now - (call.answered or now)
-            data.update(talk=talk)
+            data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
             if agent:
                 hold = int((call.answered or now) - call.enqueued)
@@ -1093,6 +1097,57 @@ class CallEngine:
             self._ring_no_answer(call, "declined")
         else:
             self._end(call, by="agent")
+        return call
+
+    def hold(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
+        """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music
+        on hold; unhold puts it back. Hold time is recorded for the handle-time figures."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; hold a connected call")
+        if on == call.held:
+            return call
+        leg = call.agent_channel
+        call.held = on
+        now = self.clock()
+        if on:
+            call.hold_start = now
+            self._record_call("call.hold", call)
+
+            async def go() -> None:
+                await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": leg})
+                await self.ari.start_moh(call.bridge, self.moh_class)
+        else:
+            held_for = now - call.hold_start
+            call.hold_total += held_for
+            self._record_call("call.unhold", call, held=held_for)
+
+            async def go() -> None:
+                await self.ari.stop_moh(call.bridge)
+                await self.ari.add_channel(call.bridge, leg)
+        self._spawn(go(), f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        return call
+
+    def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
+        """Mute the agent's microphone towards the call (the agent still hears the caller)."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; mute a connected call")
+        call.muted = on
+        self._record_call("call.mute" if on else "call.unmute", call)
+        self._spawn(self.ari.request("POST" if on else "DELETE", f"/channels/{call.agent_channel}/mute",
+                                     params={"direction": "in"}), f"mute {call.id}", call.id)
+        return call
+
+    def send_dtmf(self, agent_id: str, digits: str, call_id: str | None = None) -> Call:
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED:
+            raise ProtocolError(ErrorCode.CONFLICT, "send DTMF on a connected call")
+        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits) or len(digits) > 40:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "DTMF digits are 0-9, *, #, A-D (at most 40)")
+        # Played into the caller's channel: the far end (an IVR behind an external number) hears it.
+        self._spawn(self.ari.request("POST", f"/channels/{call.channel}/dtmf", params={"dtmf": digits}),
+                    f"dtmf {call.id}", call.id)
         return call
 
     def transfer(self, agent_id: str, target: str, call_id: str | None = None, mode: str = "blind") -> Call:

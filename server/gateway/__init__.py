@@ -121,6 +121,12 @@ class Gateway:
             "monitor.start": lambda s, r: {"monitor": self.engine.monitors.start(
                 s.principal.username, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
             "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.principal.username).to_dict()},
+            "call.hold": lambda s, r: {"call": self.engine.hold(
+                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+            "call.mute": lambda s, r: {"call": self.engine.mute(
+                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+            "call.dtmf": lambda s, r: {"call": self.engine.send_dtmf(
+                s.principal.username, r.args["digits"], r.args.get("call_id")).to_dict()},
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
                 s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(

@@ -1,0 +1,245 @@
+"""Switchboard directory: import time and search latency per keystroke, server-side and in the TUI.
+
+    python bench/directory.py [--persons 14000] [--orgs 24] [--absences 12] [--queries 600]
+                              [--tui-keystrokes 60] [--no-tui] [--seed 1]
+
+Generated (seeded): `--orgs` organisations, each with a three-level unit tree, `--persons` persons
+spread over them (names with diacritics: Øyvind, Dvořák, IJsselmeer …, titles, subjects, desk and
+mobile numbers, substitutes) written as one units CSV and one persons CSV, and about `--absences`
+absences per person over a year (vacations, sick days, meetings, lunches).
+
+Figures (one per line, `name: value [unit]`):
+  import_*        full import of both files into an empty database, and the index build
+  absences_*      inserting the year of absences, and reloading the service
+  p50/p95/p99/max server-side search per keystroke: DirectoryService.search() (index lookup,
+                  ranking and row building with absence and cover), for every prefix of what an
+                  operator types (a family name, a given + family name, a unit word, a subject, a
+                  number). Headline: `p99: <value> ms`.
+  tui_*           end to end: a real server and client, keys pressed into the directory screen via
+                  Pilot until that query's rows are rendered (includes the ~50 ms typing debounce).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
+
+GIVEN = ["Øyvind", "Kari", "Ola", "Åse", "Antonín", "Jiří", "Zoë", "Anneke", "Sjoerd", "Hélène", "José", "Björn",
+         "Ingrid", "Per", "Marit", "Lars", "Nils", "Siri", "Eirik", "Tove", "Anders", "Hanne", "Jan", "Line",
+         "Mette", "Ørjan", "Ståle", "Kjersti", "Émile", "Łukasz", "Małgorzata", "Dagný", "Þórunn", "Bjørg"]
+FAMILY = ["Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen", "Jensen",
+          "Karlsen", "Dvořák", "Novák", "Svoboda", "IJsselmeer", "van der Berg", "de Vries", "Bakker", "Müller",
+          "Østby", "Aasen", "Brække", "Sæther", "Haugen", "Berg", "Lund", "Strand", "Dahl", "Moen", "Bråthen",
+          "Ødegård", "Kowalski", "Wiśniewski", "Lefèvre", "García", "Jónsdóttir", "Nordmann", "Solberg", "Grøtte"]
+TITLES = ["Rådgiver", "Seniorrådgiver", "Saksbehandler", "Seksjonssjef", "Avdelingsdirektør", "Konsulent",
+          "Jurist", "Arkivar", "Ingeniør", "Controller", "Sekretær", "Direktør"]
+SUBJECTS = ["building permits", "byggesak", "property tax", "eiendomsskatt", "noise", "parking", "schools",
+            "kindergarten", "barnehage", "water", "vann og avløp", "waste", "renovasjon", "zoning", "reguleringsplan",
+            "social services", "NAV", "health", "helse", "culture", "kultur", "sports", "idrett", "roads", "veg"]
+UNIT_WORDS = ["Plan", "Bygg", "Eiendom", "Helse", "Kultur", "Skole", "Barnehage", "Vann", "Avløp", "Renovasjon",
+              "Samferdsel", "Økonomi", "Personal", "IT", "Arkiv", "Juridisk", "Miljø", "Næring", "Sosial", "Idrett"]
+
+
+def generate(n_persons: int, n_orgs: int, seed: int, tmp: Path) -> tuple[Path, Path, list[dict[str, str]]]:
+    rnd = random.Random(seed)
+    units_path, persons_path = tmp / "units.csv", tmp / "persons.csv"
+    units: list[tuple[str, str, str, str]] = []  # tenant, id, name, parent
+    leaves: dict[str, list[str]] = {}
+    for o in range(n_orgs):
+        tenant = f"org{o:02d}"
+        units.append((tenant, "root", f"Organisasjon {o} {rnd.choice(['kommune', 'direktorat', 'etat', 'departement'])}", ""))
+        for d in range(rnd.randint(4, 8)):
+            dep = f"d{d}"
+            units.append((tenant, dep, f"{rnd.choice(UNIT_WORDS)}avdelingen", "root"))
+            for s in range(rnd.randint(2, 5)):
+                sec = f"{dep}s{s}"
+                units.append((tenant, sec, f"Seksjon for {rnd.choice(UNIT_WORDS).lower()}", dep))
+                leaves.setdefault(tenant, []).append(sec)
+    with units_path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["tenant", "id", "name", "parent"])
+        w.writerows(units)
+    persons: list[dict[str, str]] = []
+    per_org: dict[str, list[str]] = {}
+    for i in range(n_persons):
+        tenant = f"org{i % n_orgs:02d}"
+        pid = f"e{i:05d}"
+        per_org.setdefault(tenant, []).append(pid)
+        persons.append({"tenant": tenant, "id": pid, "given_name": rnd.choice(GIVEN), "family_name": rnd.choice(FAMILY),
+                        "title": rnd.choice(TITLES), "unit": rnd.choice(leaves[tenant]),
+                        "desk": f"+47 2{rnd.randint(0, 9)} {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)}",
+                        "mobile": f"+47 9{rnd.randint(0, 9)}{rnd.randint(0, 9)} {rnd.randint(10, 99)} {rnd.randint(100, 999)}",
+                        "email": f"{pid}@{tenant}.example", "location": f"Bygg {rnd.randint(1, 9)}",
+                        "subjects": ";".join(rnd.sample(SUBJECTS, rnd.randint(0, 3))), "substitutes": ""})
+    for p in persons:
+        p["substitutes"] = ";".join(rnd.sample(per_org[p["tenant"]], 2))
+    with persons_path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(persons[0]))
+        w.writeheader()
+        w.writerows(persons)
+    return units_path, persons_path, persons
+
+
+def absences(persons: list[dict[str, str]], per_person: int, start: float, seed: int) -> list[dict]:
+    rnd = random.Random(seed + 1)
+    out = []
+    kinds = [("vacation", 5 * 86400), ("sick", 86400), ("meeting", 3600), ("lunch", 1800), ("course", 2 * 86400),
+             ("travel", 86400)]
+    for p in persons:
+        for _ in range(rnd.randint(per_person // 2, per_person * 3 // 2)):
+            kind, length = rnd.choice(kinds)
+            s = start + rnd.randint(0, 365 * 86400)
+            out.append({"id": f"{p['id']}-{len(out)}", "tenant": p["tenant"], "person": p["id"], "type": kind,
+                        "start": float(s), "until": float(s + length), "message": "", "substitute": "",
+                        "source": "manual", "created_by": "bench", "created": start})
+    return out
+
+
+def keystroke_queries(persons: list[dict[str, str]], n: int, seed: int) -> list[str]:
+    """Every prefix of what operators type, query by query."""
+    rnd = random.Random(seed + 2)
+    out: list[str] = []
+    while len(out) < n:
+        p = rnd.choice(persons)
+        kind = rnd.random()
+        if kind < 0.45:
+            text = p["family_name"]
+        elif kind < 0.75:
+            text = f"{p['given_name']} {p['family_name']}"
+        elif kind < 0.85:
+            text = rnd.choice(SUBJECTS)
+        elif kind < 0.93:
+            text = rnd.choice(UNIT_WORDS).lower()
+        else:
+            text = "".join(c for c in p["desk"] if c.isdigit())[-6:]
+        out += [text[:k] for k in range(1, len(text) + 1)]
+    return out[:n]
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q / 100 * len(s)))]
+
+
+async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
+    from cc_console.client import ConsoleClient
+    from cc_console.config import load_settings
+    from cc_console.screens.directory import DirectoryScreen
+    from cc_console.server.app import Server
+    from cc_console.server.auth import Auth
+    from cc_console.server.store import SQLiteStore
+    from cc_console.tui import CCConsoleApp
+
+    store = SQLiteStore(db)
+    Auth(store).add_user("op1", "bench-password", "agent", name="Operator")
+    store.close()
+    s = load_settings(tmp / "none.toml")
+    s.server.port, s.server.db_path, s.server.queue_log_path = 0, str(db), str(tmp / "queue_log")
+    s.pbx.http_port = 9  # no Asterisk: ARI stays down
+    server = Server(s)
+    await server.start()
+    client = ConsoleClient(server.url, reconnect=False)
+    await client.connect()
+    await client.login("op1", "bench-password")
+    times: list[float] = []
+    try:
+        app = CCConsoleApp(client=client, keymap={})
+        async with app.run_test(size=(140, 40)) as pilot:
+            while not client.state.me:
+                await pilot.pause(0.01)
+            screen = DirectoryScreen()
+            app.push_screen(screen)
+            await pilot.pause()
+            words = [q for q in queries if q and " " not in q and len(q) == 1]
+            typed = 0
+            for q in queries:
+                if len(q) == 1:
+                    await pilot.press("ctrl+u") if screen.query_text else None  # clear the box
+                    while screen.query_text:
+                        await pilot.press("backspace")
+                key = q[-1]
+                t0 = time.perf_counter()
+                await pilot.press("space" if key == " " else key)
+                while screen.rendered_query != screen.query_text or screen.query_text != q:
+                    await asyncio.sleep(0.001)
+                times.append((time.perf_counter() - t0) * 1000)
+                typed += 1
+            del words, typed
+    finally:
+        await client.close()
+        await server.stop()
+    return times
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--persons", type=int, default=14000)
+    ap.add_argument("--orgs", type=int, default=24)
+    ap.add_argument("--absences", type=int, default=12, help="absences per person over the year (average)")
+    ap.add_argument("--queries", type=int, default=3000, help="keystrokes timed server-side")
+    ap.add_argument("--tui-keystrokes", type=int, default=60)
+    ap.add_argument("--no-tui", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="cc-dir-bench-") as d:
+        tmp = Path(d)
+        units_path, persons_path, persons = generate(args.persons, args.orgs, args.seed, tmp)
+        db = tmp / "cc.sqlite3"
+        now = time.time()
+        svc = DirectoryService(DirectoryStore(default_path(db)), clock=lambda: now)
+        t0 = time.perf_counter()
+        report = svc.import_files(units=units_path.read_bytes(), persons=persons_path.read_bytes(), full=True)
+        import_s = time.perf_counter() - t0
+        assert not report.persons.rejected and len(report.persons.added) == args.persons, report.text()
+        print(f"persons: {args.persons}")
+        print(f"organisations: {args.orgs}")
+        print(f"import_s: {import_s:.2f} s  (both files, full, including the index build)")
+        t0 = time.perf_counter()
+        svc.reload()
+        print(f"index_build_ms: {(time.perf_counter() - t0) * 1000:.0f} ms")
+        rows = absences(persons, args.absences, now - 30 * 86400, args.seed)
+        t0 = time.perf_counter()
+        svc.store.insert_absences(rows)
+        print(f"absences: {len(rows)}")
+        print(f"absences_insert_s: {time.perf_counter() - t0:.2f} s")
+        t0 = time.perf_counter()
+        svc.reload()
+        print(f"reload_with_absences_ms: {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+        queries = keystroke_queries(persons, args.queries, args.seed)
+        for q in queries[:200]:  # warm up (1–2 letter prefix caches, as a running server has)
+            svc.search(q, limit=30)
+        times, hits = [], 0
+        for q in queries:
+            t0 = time.perf_counter_ns()
+            res = svc.search(q, limit=30)
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+            hits += bool(res)
+        print(f"keystrokes: {len(times)}")
+        print(f"with_results: {hits / len(times) * 100:.1f} %")
+        print(f"p50: {statistics.median(times):.3f} ms")
+        print(f"p95: {pct(times, 95):.3f} ms")
+        print(f"p99: {pct(times, 99):.3f} ms")
+        print(f"max: {max(times):.3f} ms")
+        svc.store.close()
+
+        if not args.no_tui:
+            tq = keystroke_queries(persons, args.tui_keystrokes, args.seed + 7)
+            tt = asyncio.run(tui_bench(db, tq, tmp))
+            print(f"tui_keystrokes: {len(tt)}")
+            print(f"tui_p50: {statistics.median(tt):.1f} ms  (key press to rows rendered; includes the 50 ms debounce)")
+            print(f"tui_p99: {pct(tt, 99):.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Reports over a year of a 700,000-calls-a-year switchboard.
+
+    python bench/reports.py [--calls 700000] [--days 365] [--agents 60] [--runs 50] [--db PATH] [--seed 1]
+
+Generates the year as real store events (call.entered, call.queued, call.offered, call.connected,
+call.completed, call.abandoned, call.overflow, call.callback..., agent.state with wrap-up),
+written into a SQLite store (SQLiteStore's schema, bulk inserted), folds them once into the
+reports' read model (`<db>.reports`, the incremental refresh the server runs), then times:
+
+  day_15min_*     a busy day's 15-minute interval report, `--runs` times (the headline p99)
+  year_by_month_* the whole year by month (queue figures per month), 3 runs
+  year_agents_*   the whole year's agent report, once
+
+Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`.
+Memory: peak RSS of this process, and the Python heap peak while computing (tracemalloc).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cc_console.server.acd.config import Queue, RoutingConfig  # noqa: E402
+from cc_console.server.reports import params_from, run  # noqa: E402
+from cc_console.server.reports.cache import ReportCache  # noqa: E402
+from cc_console.server.store import SQLiteStore  # noqa: E402
+
+QUEUES = [("support", "acme"), ("sales", "acme"), ("billing", "globex"), ("night", "globex"), ("vip", "initech")]
+
+
+def generate(db: Path, calls: int, days: int, agents: int, seed: int) -> tuple[int, float]:
+    rnd = random.Random(seed)
+    store = SQLiteStore(db)
+    store.close()
+    con = sqlite3.connect(str(db), isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    per_day = calls / days
+    rows: list[tuple] = []
+    n_events = 0
+    free_at = [0.0] * agents
+    dumps = json.dumps
+    cid_n = 0
+    con.execute("BEGIN")
+    for day in range(days):
+        d0 = start + day * 86400
+        weekday = datetime.fromtimestamp(d0, timezone.utc).weekday()
+        n = int(per_day * (1.25 if weekday < 5 else 0.4) + 0.5)
+        arrivals = sorted(d0 + 7 * 3600 + rnd.betavariate(2, 2.5) * 12 * 3600 for _ in range(n))
+        for t in arrivals:
+            cid_n += 1
+            cid = f"c{cid_n:08d}"
+            q, _ = QUEUES[rnd.randrange(len(QUEUES))]
+            call = {"id": cid, "queue": q, "caller": f"06{rnd.randrange(10**8):08d}", "state": "entering",
+                    "stage": "announcement", "agent": None}
+            if rnd.random() < 0.1:
+                call["category"] = rnd.choice(["billing", "outage", "sales"])
+            ev = [(t, "call.entered", None, {"did": "5000"})]
+            r = rnd.random()
+            if r < 0.02:
+                ev.append((t + rnd.uniform(1, 8), "call.abandoned", None,
+                           {"by": "caller", "stage": "announcement", "wait": 3.0}))
+            else:
+                ev.append((t, "call.queued", None, {"stage": "queue", "position": 1}))
+                wait = rnd.expovariate(1 / 25)
+                if r < 0.12:
+                    ev.append((t + wait, "call.abandoned", None, {"by": "caller", "stage": "queue", "wait": wait}))
+                elif r < 0.14:
+                    ev.append((t + wait, "call.callback", None, {"callback": cid}))
+                    ev.append((t + wait + 5, "call.ended", None, {"by": "system", "outcome": "callback"}))
+                else:
+                    a = min(range(agents), key=lambda i: free_at[i])
+                    ag = f"agent{a:03d}"
+                    ta = max(t + wait, free_at[a])
+                    wait = ta - t
+                    talk = rnd.expovariate(1 / 170)
+                    wrap = 10.0
+                    ev.append((ta, "call.offered", ag, {"agent": ag}))
+                    ev.append((ta, "call.connected", ag, {"agent": ag, "wait": wait}))
+                    ev.append((ta + talk, "call.completed", ag, {"by": "caller", "talk": talk}))
+                    free_at[a] = ta + talk + wrap
+                    rows.append((ta, "agent.state", None, ag, None,
+                                 dumps({"from": "ready", "call": cid, "agent": {"id": ag, "state": "on_call"}})))
+                    rows.append((ta + talk, "agent.state", None, ag, None,
+                                 dumps({"from": "on_call", "call": cid, "agent": {"id": ag, "state": "wrap_up"}})))
+                    rows.append((ta + talk + wrap, "agent.state", None, ag, None,
+                                 dumps({"from": "wrap_up", "agent": {"id": ag, "state": "ready"}})))
+            for ts, kind, ag, data in ev:
+                c = dict(call, agent=ag) if ag else call
+                rows.append((ts, kind, cid, ag, q, dumps({**data, "call": c})))
+        if len(rows) > 200_000 or day == days - 1:
+            rows.sort(key=lambda r: r[0])
+            con.executemany("INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)", rows)
+            n_events += len(rows)
+            rows = []
+    con.execute("COMMIT")
+    con.close()
+    return n_events, start
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=700_000)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--agents", type=int, default=60)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
+    a = ap.parse_args()
+    tmp = None
+    if a.db is None:
+        tmp = tempfile.TemporaryDirectory()
+        db = Path(tmp.name) / "cc.sqlite3"
+    else:
+        db = a.db
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    if not db.exists():
+        t = time.perf_counter()
+        n, start = generate(db, a.calls, a.days, a.agents, a.seed)
+        print(f"generate: {time.perf_counter() - t:.1f} s")
+        print(f"events: {n}")
+    print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
+    cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
+    cache = ReportCache(db)
+    t = time.perf_counter()
+    cache.refresh()
+    print(f"fold_all_events: {time.perf_counter() - t:.1f} s")
+    t = time.perf_counter()
+    cache.refresh()
+    print(f"refresh_nothing_new: {(time.perf_counter() - t) * 1000:.2f} ms")
+    print(f"segments: {cache.db.execute('SELECT COUNT(*) FROM segs').fetchone()[0]}")
+
+    day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
+    tracemalloc.start()
+    times = []
+    for _ in range(a.runs):
+        t = time.perf_counter()
+        r = run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), refresh=True)
+        times.append((time.perf_counter() - t) * 1000)
+    _, peak_day = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    offered_day = sum(row[r.columns.index("offered")] for row in r.rows)
+    print(f"day_15min_rows: {len(r.rows)}")
+    print(f"day_15min_offered: {offered_day}")
+    print(f"day_15min_p50: {pct(times, 50):.2f} ms")
+    print(f"day_15min_max: {max(times):.2f} ms")
+    print(f"day_15min_heap_peak: {peak_day / 2**20:.1f} MiB")
+    print(f"p99: {pct(times, 99):.2f} ms")
+
+    ytimes = []
+    for _ in range(3):
+        t = time.perf_counter()
+        r = run(cache, cfg, params_from("interval", start, start + a.days * 86400, tz="UTC", interval="month"))
+        ytimes.append(time.perf_counter() - t)
+    _, peak_year = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    print(f"year_by_month_rows: {len(r.rows)}")
+    print(f"year_by_month_offered: {sum(row[r.columns.index('offered')] for row in r.rows)}")
+    print(f"year_by_month_best: {min(ytimes):.2f} s")
+    print(f"year_by_month_worst: {max(ytimes):.2f} s")
+    print(f"year_by_month_heap_peak: {peak_year / 2**20:.1f} MiB")
+    t = time.perf_counter()
+    r = run(cache, cfg, params_from("agent", start, start + a.days * 86400, tz="UTC"))
+    print(f"year_agents: {time.perf_counter() - t:.2f} s")
+    _, peak_agents = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"year_agents_heap_peak: {peak_agents / 2**20:.1f} MiB")
+    print(f"max_rss: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    cache.close()
+    if tmp:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

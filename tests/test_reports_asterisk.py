@@ -1,0 +1,238 @@
+"""The reference scenario: scripted calls through the real sandbox Asterisk with known outcomes,
+every figure asserted; the same figures recomputed from the queue_log by a small reader here."""
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from collections import Counter, defaultdict
+
+import pytest
+
+from cc_console.server.app import Server
+from cc_console.server.reports import params_from, run
+from cc_console.server.reports.cache import ReportCache
+
+from .asterisk import until
+
+pytestmark = pytest.mark.asterisk
+
+ROUTING = """
+[queues.support]
+dids = ["5000"]
+tenant = "acme"
+service_level = 2
+ring_timeout = 4
+wrapup = 1
+
+[queues.greet]
+dids = ["5002"]
+tenant = "acme"
+announcements = { greeting = "sound:queue-periodic-announce" }
+
+[queues.tiny]
+dids = ["5005"]
+tenant = "globex"
+max_wait = 1
+overflow = { max_wait = "queue:sales" }
+
+[queues.sales]
+dids = ["5001"]
+tenant = "globex"
+callback_key = "1"
+
+[agents.agent1]
+queues = { support = 0 }
+"""
+
+
+@pytest.fixture
+async def srv(settings, tmp_path, clean_asterisk, sandbox):
+    path = tmp_path / "routing.toml"
+    path.write_text(textwrap.dedent(ROUTING))
+    settings.server.routing_file = str(path)
+    s = Server(settings)
+    await s.start()
+    await asyncio.wait_for(s.ari.connected.wait(), 10)
+    yield s
+    await s.stop()
+
+
+def read_qlog(path):
+    """An independent reader: time|callid|queue|agent|event|data..."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        f = line.rstrip("\n").split("|")
+        if len(f) >= 5:
+            out.append((int(f[0]), f[1], f[2], f[3], f[4], f[5:]))
+    return out
+
+
+def qlog_figures(lines, sl_of):
+    fig = defaultdict(Counter)
+    hold = defaultdict(list)
+    for _, _, q, agent, ev, data in lines:
+        c = fig[q]
+        if ev == "ENTERQUEUE":
+            c["queued"] += 1
+        elif ev == "CONNECT":
+            c["answered"] += 1
+            h = int(data[0])
+            hold[q].append(h)
+            if h <= sl_of.get(q, 20):
+                c["answered_within"] += 1
+        elif ev == "ABANDON":
+            c["abandoned_in_queue_or_ringing"] += 1
+        elif ev == "EXITWITHTIMEOUT":
+            c["overflowed_max_wait"] += 1
+        elif ev == "EXITWITHKEY":
+            c["left_with_key"] += 1
+        elif ev == "RINGNOANSWER":
+            c["missed"] += 1
+        elif ev in ("COMPLETECALLER", "COMPLETEAGENT"):
+            c["talk_s"] += int(data[1])
+    return fig, hold
+
+
+async def test_reference_scenario(srv, connect_to, pbx, phone):
+    t0 = time.time() - 1
+    await phone("1001", auto_answer=True)
+    sup, a1 = [await connect_to(srv, u) for u in ("sup1", "agent1")]
+    await a1.call("agent.login", {"queues": ["support"]})
+
+    def by_caller(num):
+        return next((c for c in sup.state.calls.values() if c["caller"] == num), None)
+
+    # c1: answered at once (within the 2 s service level); the caller hangs up after a second.
+    c1 = await pbx.place_call("5000", caller="0611000101")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="c1 rings")
+    await a1.call("call.answer")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="c1 talk")
+    await asyncio.sleep(1)
+    await pbx.hangup(c1.outer)
+    await until(a1, lambda: a1.state.my_agent["state"] == "ready", timeout=10, what="after wrap-up")
+
+    # c2: waits 3.5 s (agent paused), answered late; the agent hangs up.
+    await a1.call("agent.pause", {"reason": "break"})
+    c2 = await pbx.place_call("5000", caller="0611000102")
+    await until(sup, lambda: (c := by_caller("0611000102")) and c["state"] == "queued", what="c2 queued")
+    await asyncio.sleep(3.5)
+    await a1.call("agent.ready")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="c2 rings")
+    await a1.call("call.answer")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="c2 talk")
+    await asyncio.sleep(0.5)
+    await a1.call("call.hangup")
+    await until(a1, lambda: a1.state.my_agent["state"] == "ready", timeout=10, what="after wrap-up 2")
+
+    # c3: abandoned in the queue (agent paused).
+    await a1.call("agent.pause", {"reason": "lunch"})
+    c3 = await pbx.place_call("5000", caller="0611000103")
+    await until(sup, lambda: (c := by_caller("0611000103")) and c["state"] == "queued", what="c3 queued")
+    await asyncio.sleep(0.5)
+    await pbx.hangup(c3.outer)
+    await until(sup, lambda: not by_caller("0611000103"), what="c3 gone")
+
+    # c4: abandoned while ringing the agent.
+    await a1.call("agent.ready")
+    c4 = await pbx.place_call("5000", caller="0611000104")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="c4 rings")
+    await asyncio.sleep(0.5)
+    await pbx.hangup(c4.outer)
+    await until(sup, lambda: not by_caller("0611000104"), what="c4 gone")
+
+    # c5: gone during the greeting (before the queue).
+    c5 = await pbx.place_call("5002", caller="0611000105")
+    await until(sup, lambda: (c := by_caller("0611000105")) and c["stage"] == "announcement", what="c5 greeting")
+    await pbx.hangup(c5.outer)
+    await until(sup, lambda: not by_caller("0611000105"), what="c5 gone")
+
+    # c6: overflowed by max wait from tiny to sales, abandoned there.
+    c6 = await pbx.place_call("5005", caller="0611000106")
+    await until(sup, lambda: (c := by_caller("0611000106")) and c["queue"] == "sales", timeout=10, what="c6 -> sales")
+    await pbx.hangup(c6.outer)
+    await until(sup, lambda: not by_caller("0611000106"), what="c6 gone")
+
+    # c7: asks for a callback with key 1 in sales.
+    await pbx.place_call("5001", caller="0611000107", exten="dtmf-1#")
+    await until(sup, lambda: any(e.kind == "call.callback" for e in srv.store.events(kinds=("call.callback",))),
+                timeout=15, what="callback saved")
+    await until(sup, lambda: not by_caller("0611000107"), timeout=15, what="c7 thanked and gone")
+    await srv.engine.idle()
+    await asyncio.sleep(0.2)
+
+    cache = ReportCache(srv.settings.server.db_file)
+    end = time.time() + 1
+
+    def rep(kind, **kw):
+        r = run(cache, srv.engine.cfg, params_from(kind, t0, end, tz="UTC", **kw))
+        return {row[r.columns[0]]: row for row in r.records()}
+
+    q = rep("queue")
+    zero = dict.fromkeys(["closed", "callbacks_completed", "transferred_in", "transferred_out", "outbound",
+                          "ended_other", "in_progress", "overflowed_no_agents", "overflowed_max_length"], 0)
+    want = {
+        "support": dict(received=4, offered=4, overflow_in=0, queued=4, answered=2, answered_within=1, abandoned=2,
+                        abandoned_announcement=0, abandoned_queue=1, abandoned_ringing=1, short_abandons=2,
+                        overflowed=0, overflowed_max_wait=0, callbacks_requested=0, voicemails=0, missed=0,
+                        service_level_pct=50.0),
+        "greet": dict(received=1, offered=1, overflow_in=0, queued=0, answered=0, answered_within=0, abandoned=1,
+                      abandoned_announcement=1, abandoned_queue=0, abandoned_ringing=0, short_abandons=1,
+                      overflowed=0, overflowed_max_wait=0, callbacks_requested=0, voicemails=0, missed=0,
+                      service_level_pct=None),
+        "tiny": dict(received=1, offered=1, overflow_in=0, queued=1, answered=0, answered_within=0, abandoned=0,
+                     abandoned_announcement=0, abandoned_queue=0, abandoned_ringing=0, short_abandons=0,
+                     overflowed=1, overflowed_max_wait=1, callbacks_requested=0, voicemails=0, missed=0,
+                     service_level_pct=None),
+        "sales": dict(received=2, offered=2, overflow_in=1, queued=2, answered=0, answered_within=0, abandoned=1,
+                      abandoned_announcement=0, abandoned_queue=1, abandoned_ringing=0, short_abandons=1,
+                      overflowed=0, overflowed_max_wait=0, callbacks_requested=1, voicemails=0, missed=0,
+                      service_level_pct=None),
+    }
+    for name, w in want.items():
+        got = {k: q[name][k] for k in {**w, **zero}}
+        assert got == {**w, **zero}, name
+
+    # The time figures, exactly the store's own numbers.
+    events = list(srv.store.events())
+    waits = [e.data["wait"] for e in events if e.kind == "call.connected"]
+    talks = [e.data["talk"] for e in events if e.kind == "call.completed"]
+    assert waits[0] < 2 < 3 < waits[1]
+    assert q["support"]["asa_s"] == round(sum(waits) / 2, 2)
+    assert q["support"]["talk_s"] == round(sum(talks), 2)
+    assert q["support"]["longest_wait_s"] == round(max(waits + [e.data["wait"] for e in events
+                                                                 if e.kind == "call.abandoned"
+                                                                 and e.queue == "support"]), 2)
+    wrap = 0.0
+    states = [e for e in events if e.kind == "agent.state" and e.agent_id == "agent1"]
+    for a, b in zip(states, states[1:]):
+        if a.data["agent"]["state"] == "wrap_up":
+            wrap += b.ts - a.ts
+    assert 1.5 < wrap < 3.5 and q["support"]["wrapup_s"] == round(wrap, 2)
+    assert q["support"]["aht_s"] == round((sum(talks) + wrap) / 2, 2)
+
+    t = rep("tenant")
+    assert (t["acme"]["calls"], t["acme"]["offered"], t["acme"]["answered"], t["acme"]["abandoned"]) == (5, 5, 2, 3)
+    assert (t["globex"]["calls"], t["globex"]["received"], t["globex"]["overflowed"],
+            t["globex"]["callbacks_requested"]) == (2, 3, 1, 1)
+    a = rep("agent")["agent1"]
+    assert (a["handled"], a["missed"], a["transfers"], a["hold_s"]) == (2, 0, 0, 0.0)
+    assert a["pauses"].startswith("break ") and "lunch " in a["pauses"]
+
+    # The queue_log, read independently, agrees.
+    lines = read_qlog(srv.settings.server.queue_log_file)
+    sl_of = {n: qq.service_level for n, qq in srv.engine.cfg.queues.items()}
+    fig, hold = qlog_figures(lines, sl_of)
+    for name in want:
+        f, s = fig[name], q[name]
+        assert f["queued"] == s["queued"], name
+        assert f["answered"] == s["answered"] and f["answered_within"] == s["answered_within"], name
+        assert f["abandoned_in_queue_or_ringing"] == s["abandoned_queue"] + s["abandoned_ringing"], name
+        assert f["overflowed_max_wait"] == s["overflowed_max_wait"], name
+        assert f["left_with_key"] == s["callbacks_requested"] + s["voicemails"], name
+        assert f["missed"] == s["missed"], name
+        # queue_log durations are whole seconds (truncated): within one second a call
+        assert 0 <= s["talk_s"] - f["talk_s"] < max(1, s["answered"]), name
+        if hold[name]:
+            assert 0 <= s["asa_s"] - sum(hold[name]) / len(hold[name]) < 1, name
+    cache.close()
