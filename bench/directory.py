@@ -138,6 +138,8 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
     from cc_console.server.store import SQLiteStore
     from cc_console.tui import CCConsoleApp
 
+    import logging
+    logging.getLogger("cc_console.server.ari").setLevel(logging.CRITICAL)  # no Asterisk here, on purpose
     store = SQLiteStore(db)
     Auth(store).add_user("op1", "bench-password", "agent", name="Operator")
     store.close()
@@ -158,11 +160,8 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
             screen = DirectoryScreen()
             app.push_screen(screen)
             await pilot.pause()
-            words = [q for q in queries if q and " " not in q and len(q) == 1]
-            typed = 0
             for q in queries:
                 if len(q) == 1:
-                    await pilot.press("ctrl+u") if screen.query_text else None  # clear the box
                     while screen.query_text:
                         await pilot.press("backspace")
                 key = q[-1]
@@ -171,8 +170,6 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
                 while screen.rendered_query != screen.query_text or screen.query_text != q:
                     await asyncio.sleep(0.001)
                 times.append((time.perf_counter() - t0) * 1000)
-                typed += 1
-            del words, typed
     finally:
         await client.close()
         await server.stop()

@@ -147,15 +147,22 @@ def main() -> None:
     print(f"refresh_nothing_new: {(time.perf_counter() - t) * 1000:.2f} ms")
     print(f"segments: {cache.db.execute('SELECT COUNT(*) FROM segs').fetchone()[0]}")
 
+    t = time.perf_counter()
+    x = 0
+    for i in range(1_000_000):
+        x += i
+    print(f"cpu_calibration_1M_loop: {(time.perf_counter() - t) * 1000:.0f} ms (about 40 ms on an idle core)")
+    print(f"load_average: {os.getloadavg()[0]:.1f}")
     day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
-    tracemalloc.start()
     times = []
     for _ in range(a.runs):
         t = time.perf_counter()
         r = run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), refresh=True)
         times.append((time.perf_counter() - t) * 1000)
+    tracemalloc.start()
+    run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"))
     _, peak_day = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
+    tracemalloc.stop()
     offered_day = sum(row[r.columns.index("offered")] for row in r.rows)
     print(f"day_15min_rows: {len(r.rows)}")
     print(f"day_15min_offered: {offered_day}")
@@ -169,19 +176,18 @@ def main() -> None:
         t = time.perf_counter()
         r = run(cache, cfg, params_from("interval", start, start + a.days * 86400, tz="UTC", interval="month"))
         ytimes.append(time.perf_counter() - t)
-    _, peak_year = tracemalloc.get_traced_memory()
-    tracemalloc.reset_peak()
     print(f"year_by_month_rows: {len(r.rows)}")
     print(f"year_by_month_offered: {sum(row[r.columns.index('offered')] for row in r.rows)}")
     print(f"year_by_month_best: {min(ytimes):.2f} s")
     print(f"year_by_month_worst: {max(ytimes):.2f} s")
+    tracemalloc.start()
+    run(cache, cfg, params_from("interval", start, start + a.days * 86400, tz="UTC", interval="month"))
+    _, peak_year = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     print(f"year_by_month_heap_peak: {peak_year / 2**20:.1f} MiB")
     t = time.perf_counter()
     r = run(cache, cfg, params_from("agent", start, start + a.days * 86400, tz="UTC"))
     print(f"year_agents: {time.perf_counter() - t:.2f} s")
-    _, peak_agents = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"year_agents_heap_peak: {peak_agents / 2**20:.1f} MiB")
     print(f"max_rss: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     cache.close()
     if tmp:

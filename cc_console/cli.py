@@ -23,6 +23,15 @@ user_app = typer.Typer(help="Users: add, list, passwd, totp.", no_args_is_help=T
                        pretty_exceptions_show_locals=False)
 app.add_typer(pbx_app, name="pbx")
 app.add_typer(admin_app, name="admin")
+
+
+def _mount_optional() -> None:
+    # Sub-apps of whole capabilities; each in its own module.
+    from cc_console.cli_directory import directory_app
+    app.add_typer(directory_app, name="directory")
+
+
+_mount_optional()
 admin_app.add_typer(user_app, name="user")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <config dir>/config.toml).",

@@ -31,6 +31,8 @@ class ConsoleState:
         self.queues: dict[str, dict[str, Any]] = {}
         self.server: dict[str, Any] = {}
         self.pause_reasons: list[dict[str, Any]] = []
+        self.monitors: dict[str, dict[str, Any]] = {}  # supervisor id -> their live monitor
+        self.callbacks: dict[str, dict[str, Any]] = {}  # callback/voicemail id -> item
 
     def load(self, snap: dict[str, Any]) -> None:
         self.me = snap.get("me", {})
@@ -39,6 +41,10 @@ class ConsoleState:
         self.queues = {q["name"]: q for q in snap.get("queues", [])}
         self.server = snap.get("server", {})
         self.pause_reasons = snap.get("pause_reasons", [])
+        self.monitors = {m["supervisor"]: m for m in snap.get("monitors", []) or []
+                         if m.get("state") != "ended"}
+        if "callbacks" in snap:
+            self.callbacks = {c["id"]: c for c in snap.get("callbacks") or []}
 
     def apply(self, event: str, data: dict[str, Any]) -> None:
         if event == "agent.state":
@@ -51,11 +57,24 @@ class ConsoleState:
             self.queues[data["name"]] = data
         elif event == "server.status":
             self.server.update(data)
+        elif event == "monitor.update":
+            if data.get("state") == "ended":
+                if self.monitors.get(data.get("supervisor", ""), {}).get("id") == data.get("id"):
+                    self.monitors.pop(data["supervisor"], None)
+            else:
+                self.monitors[data.get("supervisor", "")] = data
+        elif event == "callback.update":
+            self.callbacks[data["id"]] = data
 
     @property
     def my_agent(self) -> dict[str, Any] | None:
         user = self.me.get("user")
         return self.agents.get(user) if user else None
+
+    @property
+    def my_monitor(self) -> dict[str, Any] | None:
+        user = self.me.get("user")
+        return self.monitors.get(user) if user else None
 
     @property
     def my_call(self) -> dict[str, Any] | None:

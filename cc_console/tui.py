@@ -117,6 +117,7 @@ class CCConsoleApp(App[None]):
         keymap: binding id -> key overrides; None loads ``<config_dir>/keymap.toml``.
         theme: a theme name ("cc-default", "cc-high-contrast", or any Textual theme).
         now: the clock (epoch seconds) used for timers; inject a fixed one for snapshots.
+        wallboard_layout: the wallboard's layout file (default ``<config_dir>/wallboard.toml``).
     """
 
     CSS_PATH = str(CONSOLE_CSS)
@@ -147,12 +148,14 @@ class CCConsoleApp(App[None]):
         keymap: dict[str, str] | None = None,
         theme: str = DEFAULT_THEME.name,
         now: Callable[[], float] | None = None,
+        wallboard_layout: str | Path | None = None,
     ) -> None:
         super().__init__()
+        self.wallboard_layout = wallboard_layout  # None: <config_dir>/wallboard.toml
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)} (or None), not {mode!r}")
         self.url = url or getattr(client, "url", None) or default_url()
-        self.client_factory: ClientFactory = client_factory or (lambda u: ConsoleClient(u))
+        self.client_factory: ClientFactory = client_factory or (lambda u: ConsoleClient(u, reconnect=True))
         self.client: Any | None = None
         self._owns_client = False
         self._client_closed = False
@@ -216,7 +219,7 @@ class CCConsoleApp(App[None]):
         if mode == "supervisor":
             return SupervisorScreen(now=self._now_for_screens())
         if mode == "wallboard":
-            return WallboardScreen(now=self._now_for_screens())
+            return WallboardScreen(now=self._now_for_screens(), layout_path=self.wallboard_layout)
         return AgentScreen(now=self._now_for_screens())
 
     def _now_for_screens(self) -> Callable[[], float] | None:

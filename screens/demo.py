@@ -14,10 +14,21 @@ DEMO_NOW = 1_700_000_000.0
 
 
 def _agent(id: str, name: str, state: str, since: float, queues: list[str], device: str,
-           reason: str = "", call_id: str | None = None) -> dict[str, Any]:
+           reason: str = "", call_id: str | None = None, member: list[str] | None = None) -> dict[str, Any]:
     return {"id": id, "name": name, "device": device, "answer_mode": "console", "state": state,
             "reason": reason, "state_since": DEMO_NOW - since, "queues": queues, "call_id": call_id,
-            "last_call_end": 0.0}
+            "last_call_end": 0.0, "penalties": {q: 0 for q in (member or queues)}, "skills": {},
+            "self_login": True, "wrapup_until": 0.0}
+
+
+def _queue(name: str, waiting: int, longest: float, ready: int, busy: int, paused: int, logged_in: int,
+           offered: int, answered: int, abandoned: int, sl: float | None, wrapup: int = 0,
+           callbacks: int = 0) -> dict[str, Any]:
+    return {"name": name, "tenant": "default", "open": True, "problem": False, "waiting": waiting,
+            "oldest_enqueued": DEMO_NOW - longest if waiting else None, "longest_wait": longest,
+            "agents_ready": ready, "agents_busy": busy, "agents_wrapup": wrapup, "agents_paused": paused,
+            "agents_logged_in": logged_in, "offered": offered, "answered": answered, "abandoned": abandoned,
+            "overflowed": 0, "callbacks": callbacks, "voicemails": 0, "service_level": sl}
 
 
 def _call(id: str, caller: str, did: str, queue: str, state: str, waited: float, agent: str | None = None,
@@ -37,7 +48,7 @@ _SNAPSHOT: dict[str, Any] = {
         _agent("agent2", "Bob Baker", "on_call", 142, ["support"], "PJSIP/1002", call_id="c2"),
         _agent("agent3", "Carol Chen", "ready", 61, ["support", "sales"], "PJSIP/1003"),
         _agent("agent4", "Dan Dorsey", "paused", 630, ["sales"], "PJSIP/1004", reason="Lunch"),
-        _agent("agent5", "Erin Evans", "logged_out", 7200, ["support"], "PJSIP/1005"),
+        _agent("agent5", "Erin Evans", "logged_out", 7200, [], "PJSIP/1005", member=["support"]),
         _agent("agent6", "Frank Ford", "ready", 12, ["billing"], "PJSIP/1006"),
     ],
     "calls": [
@@ -47,16 +58,19 @@ _SNAPSHOT: dict[str, Any] = {
         _call("c4", "+442079460004", "5000", "support", "queued", 18),
     ],
     "queues": [
-        {"name": "support", "tenant": "default", "waiting": 1, "longest_wait": 18, "agents_ready": 1,
-         "agents_busy": 2, "agents_paused": 0, "agents_logged_in": 3, "offered": 58, "answered": 51,
-         "abandoned": 4, "service_level": 0.86},
-        {"name": "sales", "tenant": "default", "waiting": 1, "longest_wait": 75, "agents_ready": 1,
-         "agents_busy": 1, "agents_paused": 1, "agents_logged_in": 3, "offered": 23, "answered": 17,
-         "abandoned": 3, "service_level": 0.65},
-        {"name": "billing", "tenant": "default", "waiting": 0, "longest_wait": 0, "agents_ready": 1,
-         "agents_busy": 0, "agents_paused": 0, "agents_logged_in": 1, "offered": 0, "answered": 0,
-         "abandoned": 0, "service_level": None},
+        _queue("support", 1, 18, 1, 2, 0, 3, 58, 51, 4, 0.86),
+        _queue("sales", 1, 75, 1, 1, 1, 3, 23, 17, 3, 0.65),
+        _queue("billing", 0, 0, 1, 0, 0, 1, 0, 0, 0, None),
     ],
+    "pause_reasons": [{"code": "break", "label": "Break", "kind": "private"},
+                      {"code": "lunch", "label": "Lunch", "kind": "private"},
+                      {"code": "admin", "label": "Admin work", "kind": "work"},
+                      {"code": "training", "label": "Training", "kind": "work"},
+                      {"code": "meeting", "label": "Meeting", "kind": "work"}],
+    "monitors": [],
+    "callbacks": [{"id": "cb1", "kind": "callback", "caller": "+442079460009", "queue": "sales",
+                   "tenant": "default", "call_id": "c9", "requested": DEMO_NOW - 300,
+                   "enqueued": DEMO_NOW - 400, "preferred": None, "state": "open", "agent": None}],
     "server": {"ari": "up", "time": DEMO_NOW},
 }
 

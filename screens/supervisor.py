@@ -1,88 +1,191 @@
-"""The supervisor screen: live agents and queues tables, `/` filter, set an agent's state.
+"""The supervisor screen: live agents and queues, alerts, monitoring and agent/queue actions.
 
-Both tables are DiffTables: events only mark the screen dirty; a timer flushes a few times a
-second and touches only the cells that changed. Ids: #agents (columns id, name, state, reason,
-time, queues, call), #queues, #agent-filter (Input, shown by `/`), #connection.
+Both tables are DiffTables: events only mark the screen dirty; a timer flushes four times a
+second and touches only the cells that changed (rows are re-indexed only when the order changes).
+
+Ids: #connection, #monitor-status (what I am monitoring), #alert-bar (class ``-visible`` while any
+alert is active), #agent-filter (Input, shown by `/`), #agents (columns id, name, state, reason,
+time, handled, missed, queues, call; group header rows have keys ``group:<name>``), #queues,
+#detail (the detail panel, class ``-visible``).
+
+Handled and missed are counted from the events this console has seen since it connected
+(call.ended with the agent and an answer time: handled; the agent paused by the server with a
+no-answer reason: missed) until reports land.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, Input, Label
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
+from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
+from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus
 
-from .base import ConsoleScreen
+from .base import CommandSucceeded, ConsoleScreen
 
 AGENT_COLUMNS = [
     ("id", "Agent", 8),
     ("name", "Name", 12),
     ("state", "State", 10),
     ("reason", "Reason", 8),
-    ("time", "Time", 6),
-    ("queues", "Queues", 12),
-    ("call", "Call", 10),
+    ("time", "Time", 7),
+    ("handled", "Hnd", 3),
+    ("missed", "Mis", 3),
+    ("queues", "Queues", 14),
+    ("call", "Call", 14),
 ]
 
 QUEUE_COLUMNS = [
-    ("name", "Queue", 10),
+    ("name", "Queue", 12),
     ("waiting", "Wait", 4),
     ("longest", "Longest", 7),
-    ("ready", "Rdy", 3),
+    ("ready", "Free", 4),
     ("busy", "Busy", 4),
     ("paused", "Paus", 4),
     ("offered", "Offer", 5),
-    ("answered", "Ans", 4),
+    ("answered", "Hand", 4),
     ("abandoned", "Abn", 4),
     ("sl", "SL%", 4),
+    ("callbacks", "CB", 3),
 ]
 
+# (key, label) cycled by `s`
+SORTS = [("id", "agent"), ("name", "name"), ("state", "state"), ("time", "time in state"),
+         ("handled", "handled"), ("missed", "missed")]
+STATE_ORDER = {"ringing": 0, "on_call": 1, "wrap_up": 2, "paused": 3, "ready": 4, "logged_out": 5}
+# Pause reasons the server sets itself when an offered call was not taken (ring-no-answer).
+MISS_REASONS = frozenset({"no answer", "device unreachable", "declined"})
+DEFAULT_PAUSE_REASONS = [("break", "Break"), ("lunch", "Lunch"), ("admin", "Admin work"),
+                         ("training", "Training"), ("meeting", "Meeting")]
+ALERT_STYLE = "bold white on red"
+GROUP_PREFIX = "group:"
 
-def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: float) -> tuple[Any, ...]:
+
+def agent_group(agent: dict[str, Any]) -> str:
+    queues = agent.get("queues") or sorted(agent.get("penalties") or {})
+    return queues[0] if queues else "(no queue)"
+
+
+def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: float, *,
+              handled: int = 0, missed: int = 0, alerts: set[str] | frozenset[str] = frozenset()) -> tuple[Any, ...]:
     state = agent.get("state", "")
     since = agent.get("state_since") or 0.0
     call = calls.get(agent.get("call_id") or "")
     call_text = (call.get("caller") if call else None) or agent.get("call_id") or ""
+    time_text = long_duration(now - since) if since and state != "logged_out" else ""
     return (
         agent.get("id", ""),
         agent.get("name", ""),
         Text(state_label(state), style=state_style(state)),
         agent.get("reason", "") if state == "paused" else "",
-        long_duration(now - since) if since and state != "logged_out" else "",
+        Text(time_text, style=ALERT_STYLE) if alerts else time_text,
+        str(handled),
+        str(missed),
         ",".join(agent.get("queues") or []),
         call_text,
     )
 
 
-def queue_row(q: dict[str, Any], now: float) -> tuple[Any, ...]:
+def queue_row(q: dict[str, Any], now: float, *, callbacks: int = 0,
+              alerts: set[str] | frozenset[str] = frozenset()) -> tuple[Any, ...]:
     waiting = int(q.get("waiting") or 0)
+    name = q.get("name", "")
+    if q.get("problem"):
+        name_cell: Any = Text(f"{name} ⚑", style="bold yellow")
+    elif q.get("open") is False:
+        name_cell = Text(name, style="dim")
+    else:
+        name_cell = name
+    longest = duration(longest_wait(q, now))
+    sl = percent(q.get("service_level"))
     return (
-        q.get("name", ""),
+        name_cell,
         Text(str(waiting), style="bold black on yellow" if waiting else ""),
-        duration(longest_wait(q, now)),
+        Text(longest, style=ALERT_STYLE) if "wait" in alerts else longest,
         str(q.get("agents_ready", 0)),
         str(q.get("agents_busy", 0)),
         str(q.get("agents_paused", 0)),
         str(q.get("offered", 0)),
         str(q.get("answered", 0)),
         str(q.get("abandoned", 0)),
-        percent(q.get("service_level")),
+        Text(sl, style=ALERT_STYLE) if "sl" in alerts else sl,
+        str(callbacks) if callbacks else "",
     )
+
+
+def open_callbacks(callbacks: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Open callback requests and voicemails per queue."""
+    out: dict[str, int] = {}
+    for item in callbacks.values():
+        if item.get("state", "open") == "open":
+            q = item.get("queue", "")
+            out[q] = out.get(q, 0) + 1
+    return out
+
+
+class AgentTally:
+    """Handled and missed calls per agent, counted from the events seen since the console connected."""
+
+    def __init__(self) -> None:
+        self.handled: dict[str, int] = {}
+        self.missed: dict[str, int] = {}
+        self._last: dict[str, tuple[str, str]] = {}
+        self._ended: set[str] = set()
+
+    def seed(self, agents: dict[str, dict[str, Any]]) -> None:
+        for a in agents.values():
+            self._last[a["id"]] = (a.get("state", ""), a.get("reason", "") or "")
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "call.ended":
+            agent, cid = data.get("agent"), data.get("id")
+            if agent and data.get("answered") and cid not in self._ended:
+                self._ended.add(cid)
+                self.handled[agent] = self.handled.get(agent, 0) + 1
+        elif kind == "agent.state":
+            aid = data.get("id", "")
+            now = (data.get("state", ""), data.get("reason", "") or "")
+            if now[0] == "paused" and now[1] in MISS_REASONS and self._last.get(aid) != now:
+                self.missed[aid] = self.missed.get(aid, 0) + 1
+            self._last[aid] = now
 
 
 class SupervisorScreen(ConsoleScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="supervisor.filter", tooltip="Filter the agents table"),
+        Binding("s", "cycle_sort", "Sort", id="supervisor.sort", tooltip="Cycle the agents' sort column"),
+        Binding("g", "toggle_group", "Group", id="supervisor.group", tooltip="Group agents by their first queue"),
+        Binding("L", "monitor('listen')", "Listen", id="supervisor.listen",
+                tooltip="Listen to the selected agent's call"),
+        Binding("W", "monitor('whisper')", "Whisper", id="supervisor.whisper",
+                tooltip="Talk to the selected agent only"),
+        Binding("B", "monitor('barge')", "Barge", id="supervisor.barge",
+                tooltip="Join the selected agent's call (both hear you)"),
+        Binding("X", "monitor_stop", "End monitor", id="supervisor.monitor_stop", tooltip="Stop monitoring"),
         Binding("r", "set_state('ready')", "Make ready", id="supervisor.agent_ready"),
-        Binding("p", "set_state('paused')", "Pause agent", id="supervisor.agent_pause"),
+        Binding("p", "pause_agent", "Pause agent", id="supervisor.agent_pause",
+                tooltip="Pause the selected agent, picking a reason"),
         Binding("o", "set_state('logged_out')", "Log agent out", id="supervisor.agent_logout"),
+        Binding("q", "agent_queues", "Agent queues", id="supervisor.agent_queues",
+                tooltip="Log the selected agent into or out of their queues"),
+        Binding("a", "queue_problem", "Problem msg", id="supervisor.queue_problem",
+                tooltip="General-problem announcement on/off for the selected queue"),
+        Binding("d", "detail", "Details", id="supervisor.detail",
+                tooltip="Details of the selected agent or queue (also enter)"),
+        Binding("t", "report", "Today's report", id="supervisor.report"),
+        Binding("v", "recordings", "Recordings", id="supervisor.recordings", show=False),
+        Binding("R", "reload_alerts", "Reload alerts", id="supervisor.reload_alerts", show=False,
+                tooltip="Re-read the [alerts] thresholds from supervisor.toml"),
         Binding("w", "wallboard", "Wallboard", id="supervisor.wallboard"),
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
@@ -91,45 +194,180 @@ class SupervisorScreen(ConsoleScreen):
 
     filter_text: reactive[str] = reactive("", init=False)
 
-    def __init__(self, client: Any = None, **kwargs: Any) -> None:
-        super().__init__(client, id="supervisor", **kwargs)
+    def __init__(self, client: Any = None, *, alerts: AlertConfig | None = None,
+                 now: Callable[[], float] | None = None, **kwargs: Any) -> None:
+        super().__init__(client, id="supervisor", now=now, **kwargs)
+        self._alerts_given = alerts
+        self.alert_config = alerts or AlertConfig()
+        self._alert_error = ""
+        if alerts is None:
+            self._load_alerts()
+        self.tracker = AlertTracker()
+        self.tally = AgentTally()
+        self.sort_index = 0
+        self.grouped = False
+        self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
+
+    def _load_alerts(self) -> None:
+        try:
+            self.alert_config = load_alert_config()
+            self._alert_error = ""
+        except (ValueError, OSError) as exc:
+            self.alert_config = AlertConfig()
+            self._alert_error = str(exc)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
         yield ConnectionStatus(id="connection")
+        yield Static("", id="monitor-status")
+        yield Static("", id="alert-bar")
         yield Input(placeholder="filter agents: id, name, state, queue…", id="agent-filter")
-        yield Label("Agents", id="agents-title", classes="section-title")
-        yield DiffTable(AGENT_COLUMNS, sort_column="id", id="agents")
-        yield Label("Queues", id="queues-title", classes="section-title")
-        yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
+        with Horizontal(id="supervisor-body"):
+            with Vertical(id="supervisor-tables"):
+                yield Label("Agents", id="agents-title", classes="section-title")
+                yield DiffTable(AGENT_COLUMNS, id="agents")
+                yield Label("Queues", id="queues-title", classes="section-title")
+                yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
+            yield Static("", id="detail")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.tally.seed(self.state.agents)
         super().on_mount()
         self.query_one("#agents", DiffTable).focus()
+        if self._alert_error:
+            self.notify(self._alert_error, title="supervisor.toml ignored", severity="warning", timeout=10)
 
+    # -- events ------------------------------------------------------------------------------------
+    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "snapshot":
+            self.tally.seed(self.state.agents)
+        else:
+            self.tally.event(kind, data)
+        self.mark_dirty()
+
+    @on(CommandSucceeded)
+    def _command_ok(self, message: CommandSucceeded) -> None:
+        monitor = message.result.get("monitor") if isinstance(message.result, dict) else None
+        if isinstance(monitor, dict) and monitor.get("supervisor"):
+            self.state.apply("monitor.update", monitor)
+            self.mark_dirty()
+
+    # -- rendering -----------------------------------------------------------------------------------
     def refresh_state(self) -> None:
         state = self.state
         now = self.now()
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
+        alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config)
+        onsets = self.tracker.update(alerts)
+        if onsets:
+            self.app.bell()  # once per refresh that brings new alerts, never again while they last
+        agents_rows, order = self._agent_rows(now)
+        callbacks = open_callbacks(state.callbacks)
+        tracker = self.tracker
+        with self.app.batch_update():
+            self.query_one("#agents", DiffTable).sync(agents_rows, order)
+            self.query_one("#queues", DiffTable).sync(
+                {name: queue_row(state.queues[name], now, callbacks=callbacks.get(name, 0),
+                                 alerts=tracker.kinds(name)) for name in sorted(state.queues)})
+            self._show_alerts()
+            self._show_monitor()
+            self._show_detail(now)
+            n_agents = sum(1 for k in agents_rows if not k.startswith(GROUP_PREFIX))
+            total = len(state.agents)
+            title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
+                else f"Agents ({total})"
+            title += f" · sort: {SORTS[self.sort_index][1]}" + (" · by queue" if self.grouped else "")
+            self.query_one("#agents-title", Label).update(title)
+
+    def _agent_rows(self, now: float) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
+        state = self.state
         needle = self.filter_text.lower().strip()
+        tally, tracker = self.tally, self.tracker
+        sort_key = SORTS[self.sort_index][0]
         rows: dict[str, tuple[Any, ...]] = {}
-        for agent_id in sorted(state.agents):
-            row = agent_row(state.agents[agent_id], state.calls, now)
-            if needle and needle not in " ".join(str(getattr(c, "plain", c)) for c in row).lower():
+        keyed: list[tuple[Any, str, str]] = []
+        for agent_id, agent in state.agents.items():
+            row = agent_row(agent, state.calls, now, handled=tally.handled.get(agent_id, 0),
+                            missed=tally.missed.get(agent_id, 0), alerts=tracker.kinds(agent_id))
+            group = agent_group(agent) if self.grouped else ""
+            if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
-        agents = self.query_one("#agents", DiffTable)
-        with self.app.batch_update():
-            agents.sync(rows)
-            self.query_one("#queues", DiffTable).sync(
-                {name: queue_row(state.queues[name], now) for name in sorted(state.queues)})
-        total = len(state.agents)
-        title = f"Agents ({len(rows)}/{total} matching '{self.filter_text}')" if needle else f"Agents ({total})"
-        self.query_one("#agents-title", Label).update(title)
+            keyed.append((self._sort_value(sort_key, agent, now), agent_id, group))
+        keyed.sort(key=lambda t: (t[2], t[0], t[1]))
+        if not self.grouped:
+            return rows, [k for _, k, _ in keyed]
+        out: dict[str, tuple[Any, ...]] = {}
+        order: list[str] = []
+        counts: dict[str, int] = {}
+        for _, _, group in keyed:
+            counts[group] = counts.get(group, 0) + 1
+        blank = ("",) * (len(AGENT_COLUMNS) - 2)
+        for _, agent_id, group in keyed:
+            gkey = GROUP_PREFIX + group
+            if gkey not in out:
+                out[gkey] = (Text(f"▾ {group}", style="bold"), Text(f"{counts[group]} agents", style="dim"), *blank)
+                order.append(gkey)
+            out[agent_id] = rows[agent_id]
+            order.append(agent_id)
+        return out, order
 
-    # -- filter ---------------------------------------------------------------------------------
+    def _sort_value(self, key: str, agent: dict[str, Any], now: float) -> Any:
+        aid = agent.get("id", "")
+        if key == "name":
+            return str(agent.get("name", "")).lower()
+        if key == "state":
+            return STATE_ORDER.get(agent.get("state", ""), 9)
+        if key == "time":
+            since = agent.get("state_since") or 0.0
+            return -(now - since) if since and agent.get("state") != "logged_out" else 0.0
+        if key == "handled":
+            return -self.tally.handled.get(aid, 0)
+        if key == "missed":
+            return -self.tally.missed.get(aid, 0)
+        return aid
+
+    def _show_alerts(self) -> None:
+        bar = self.query_one("#alert-bar", Static)
+        active = list(self.tracker.active.values())
+        if active:
+            bar.update(f"⚠ {len(active)} alert{'s' if len(active) > 1 else ''}: " + " · ".join(a.text for a in active))
+        else:
+            bar.update("")
+        bar.set_class(bool(active), "-visible")
+
+    def _show_monitor(self) -> None:
+        line = self.query_one("#monitor-status", Static)
+        mon = self.state.my_monitor
+        if mon:
+            text = f"🎧 Monitoring {mon.get('agent', '?')} · {str(mon.get('mode', '')).upper()} · " \
+                   f"{mon.get('state', '')}   (X ends)"
+        else:
+            text = "Not monitoring · L listen · W whisper · B barge (on the selected agent)"
+        line.update(text)
+        line.set_class(bool(mon), "-active")
+
+    # -- selection helpers ------------------------------------------------------------------------------
+    @property
+    def selected_agent(self) -> str | None:
+        key = self.query_one("#agents", DiffTable).selected_key
+        if key is None or key.startswith(GROUP_PREFIX):
+            return None
+        return key
+
+    @property
+    def selected_queue(self) -> str | None:
+        return self.query_one("#queues", DiffTable).selected_key
+
+    def _need_agent(self) -> str | None:
+        agent_id = self.selected_agent
+        if not agent_id:
+            self.notify("Select an agent first.", severity="warning")
+        return agent_id
+
+    # -- filter -------------------------------------------------------------------------------------------
     def action_filter(self) -> None:
         box = self.query_one("#agent-filter", Input)
         box.add_class("-visible")
@@ -144,9 +382,14 @@ class SupervisorScreen(ConsoleScreen):
         self.query_one("#agents", DiffTable).focus()
 
     def watch_filter_text(self) -> None:
-        self.refresh_state()
+        self._refresh()
 
     def action_back(self) -> None:
+        detail = self.query_one("#detail", Static)
+        if detail.has_class("-visible"):
+            self.detail_target = None
+            detail.remove_class("-visible")
+            return
         box = self.query_one("#agent-filter", Input)
         if box.has_class("-visible"):
             box.value = ""
@@ -155,16 +398,166 @@ class SupervisorScreen(ConsoleScreen):
             return
         super().action_back()
 
-    # -- supervisor actions ----------------------------------------------------------------------
-    def action_set_state(self, state: str) -> None:
-        agent_id = self.query_one("#agents", DiffTable).selected_key
-        if not agent_id:
-            self.notify("Select an agent first.", severity="warning")
+    def action_cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self._refresh()
+
+    def action_toggle_group(self) -> None:
+        self.grouped = not self.grouped
+        self._refresh()
+
+    # -- detail panel ---------------------------------------------------------------------------------------
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self._open_detail(event.data_table.id or "", str(event.row_key.value))
+
+    def action_detail(self) -> None:
+        focused = self.focused
+        table = focused if isinstance(focused, DiffTable) else self.query_one("#agents", DiffTable)
+        key = table.selected_key
+        if key:
+            self._open_detail(table.id or "", key)
+
+    def _open_detail(self, table_id: str, key: str) -> None:
+        if key.startswith(GROUP_PREFIX):
             return
-        self.send_command("agent.set_state", {"agent": agent_id, "state": state},
-                          ok_message=f"{agent_id}: {state_label(state).lower()}")
+        self.detail_target = ("queue" if table_id == "queues" else "agent", key)
+        self.query_one("#detail", Static).add_class("-visible")
+        self._show_detail(self.now())
+
+    def _show_detail(self, now: float) -> None:
+        target = self.detail_target
+        if target is None:
+            return
+        panel = self.query_one("#detail", Static)
+        kind, key = target
+        lines: list[str] = []
+        if kind == "agent":
+            a = self.state.agents.get(key)
+            if a is None:
+                panel.update(f"{key}: gone")
+                return
+            since = a.get("state_since") or 0.0
+            lines += [f"[b]{a.get('name', '')}[/b] ({key})",
+                      f"State    {state_label(a.get('state'))} {a.get('reason', '') or ''}",
+                      f"For      {long_duration(now - since) if since else '-'}",
+                      f"Device   {a.get('device', '')} ({a.get('answer_mode', '')})",
+                      f"Queues   {', '.join(a.get('queues') or []) or '-'}",
+                      "Member   " + (", ".join(f"{q}:{p}" for q, p in sorted((a.get('penalties') or {}).items())) or "-"),
+                      "Skills   " + (", ".join(f"{s}:{v}" for s, v in sorted((a.get('skills') or {}).items())) or "-"),
+                      f"Handled  {self.tally.handled.get(key, 0)}   Missed {self.tally.missed.get(key, 0)}",
+                      "         (since this console connected)"]
+            call = self.state.calls.get(a.get("call_id") or "")
+            if call:
+                lines.append(f"Call     {call.get('caller', '')} via {call.get('queue', '')} ({call.get('state', '')})")
+            mon = self.state.my_monitor
+            if mon and mon.get("agent") == key:
+                lines.append(f"Monitor  {mon.get('mode', '')} ({mon.get('state', '')})")
+        else:
+            q = self.state.queues.get(key)
+            if q is None:
+                panel.update(f"{key}: gone")
+                return
+            lines += [f"[b]Queue {key}[/b]" + ("  ⚑ problem message ON" if q.get("problem") else ""),
+                      f"Open     {'yes' if q.get('open', True) else 'no (closed)'}",
+                      f"Waiting  {q.get('waiting', 0)}  longest {duration(longest_wait(q, now))}",
+                      f"Agents   {q.get('agents_logged_in', 0)} in: {q.get('agents_ready', 0)} free, "
+                      f"{q.get('agents_busy', 0)} busy, {q.get('agents_wrapup', 0)} wrap, {q.get('agents_paused', 0)} paused",
+                      f"Offered  {q.get('offered', 0)}  handled {q.get('answered', 0)}  abandoned {q.get('abandoned', 0)}",
+                      f"Overflow {q.get('overflowed', 0)}  callbacks {q.get('callbacks', 0)}  voicemail {q.get('voicemails', 0)}",
+                      f"SL today {percent(q.get('service_level'))}% (alert below {percent(self.alert_config.sl_min)}%)"]
+        lines.append("")
+        lines.append("[dim]t today's report · v recordings · esc close[/dim]")
+        panel.update("\n".join(lines))
+
+    # -- supervisor actions ------------------------------------------------------------------------------
+    def action_set_state(self, state: str) -> None:
+        agent_id = self._need_agent()
+        if agent_id:
+            self.send_command("agent.set_state", {"agent": agent_id, "state": state},
+                              ok_message=f"{agent_id}: {state_label(state).lower()}")
+
+    def action_pause_agent(self) -> None:
+        agent_id = self._need_agent()
+        if not agent_id:
+            return
+        reasons = [(r["code"], r.get("label") or r["code"]) for r in self.state.pause_reasons] or DEFAULT_PAUSE_REASONS
+
+        def picked(code: str | None) -> None:
+            if code:
+                self.send_command("agent.set_state", {"agent": agent_id, "state": "paused", "reason": code},
+                                  ok_message=f"{agent_id}: paused ({code})")
+
+        self.app.push_screen(ReasonPicker(reasons, title=f"Pause {agent_id}: reason"), picked)
+
+    def action_agent_queues(self) -> None:
+        agent_id = self._need_agent()
+        if not agent_id:
+            return
+        agent = self.state.agents.get(agent_id, {})
+        member = sorted(agent.get("penalties") or {})
+        for q in agent.get("queues") or []:
+            if q not in member:
+                member.append(q)
+        if not member:
+            self.notify(f"{agent_id} is a member of no queue.", severity="warning")
+            return
+
+        def picked(queues: list[str] | None) -> None:
+            if queues is not None:
+                self.send_command("agent.set_queues", {"agent": agent_id, "queues": queues},
+                                  ok_message=f"{agent_id}: queues {', '.join(queues) or '(none: logged out)'}")
+
+        self.app.push_screen(QueuePicker(agent_id, member, list(agent.get("queues") or [])), picked)
+
+    def action_queue_problem(self) -> None:
+        queue = self.selected_queue
+        if not queue:
+            self.notify("Select a queue first (tab to the queues table).", severity="warning")
+            return
+        on = not bool(self.state.queues.get(queue, {}).get("problem"))
+        self.send_command("queue.problem", {"queue": queue, "on": on},
+                          ok_message=f"{queue}: problem announcement {'on' if on else 'off'}")
+
+    def action_monitor(self, mode: str) -> None:
+        agent_id = self._need_agent()
+        if agent_id:
+            self.send_command("monitor.start", {"agent": agent_id, "mode": mode},
+                              ok_message=f"{mode} on {agent_id}: your phone rings")
+
+    def action_monitor_stop(self) -> None:
+        self.send_command("monitor.stop", {}, ok_message="monitoring ended")
+        mon = self.state.my_monitor
+        if mon:  # the server confirms with monitor.update; show it at once
+            self.state.apply("monitor.update", dict(mon, state="ended"))
+            self.mark_dirty()
+
+    def action_report(self) -> None:
+        try:
+            from .reports import ReportsScreen
+        except ImportError:
+            self.notify("reports: not yet available (not built yet)", title="Today's report", severity="warning")
+            return
+        self.app.push_screen(ReportsScreen(self._client, now=self._now))
+
+    def action_recordings(self) -> None:
+        self.notify("recordings: not yet available (not built yet)", title="Recordings", severity="warning")
+
+    def action_reload_alerts(self) -> None:
+        if self._alerts_given is not None:
+            self.notify("alert thresholds were given by the caller; supervisor.toml not read", timeout=4)
+            return
+        self._load_alerts()
+        if self._alert_error:
+            self.notify(self._alert_error, title="supervisor.toml ignored", severity="warning", timeout=10)
+        else:
+            c = self.alert_config
+            self.notify(f"wait>{c.wait_max:g}s call>{c.call_max:g}s pause>{c.pause_max:g}s "
+                        f"wrap>{c.wrapup_max:g}s SL<{percent(c.sl_min)}%", title="Alert thresholds")
+        self._refresh()
 
     def action_wallboard(self) -> None:
         from .wallboard import WallboardScreen
 
-        self.app.push_screen(WallboardScreen(self._client, now=self._now))
+        self.app.push_screen(WallboardScreen(self._client, now=self._now,
+                                             layout_path=getattr(self.app, "wallboard_layout", None)))

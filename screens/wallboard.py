@@ -1,17 +1,44 @@
 """The wallboard: big-figure tiles for the queues, coloured by thresholds, STALE banner when not live.
 
-Fits 80x24 (4x2 tiles of 6 rows, a per-queue table below when there is room).
-Ids: #tile-waiting, #tile-longest, #tile-sl, #tile-answered, #tile-abandoned, #tile-ready,
-#tile-busy, #tile-paused (Tile: ``.value``, ``.level``), #stale-banner (shown with class
-``-visible`` while disconnected or stale), #wallboard-queues.
+What it shows comes from a layout file (TOML, default ``<config_dir>/wallboard.toml``; another path
+with ``WallboardScreen(layout_path=...)`` / ``cc-console wallboard --layout FILE``), re-read without
+a restart when it changes (checked every 2 s) or on ``R``::
+
+    title = "Support floor"
+    theme = "cc-high-contrast"        # optional; ctrl+t toggles anyway
+    tiles = ["sl", "waiting", "longest", "answered", "abandoned", "ready", "busy", "paused", "callbacks"]
+    queues = ["support", "sales"]     # optional: one set of tiles for these queues (default: all)
+    queue_table = true                # the per-queue table under the tiles, when there is room
+    columns = 0                       # tiles per row; 0 picks what fills the screen best
+
+    [[groups]]                        # optional, instead of `queues`: one set of tiles per group
+    name = "Support"
+    queues = ["support", "billing"]
+
+    [thresholds]                      # see Thresholds below
+    longest_warn = 30
+    longest_alert = 60
+    sl_warn = 0.8
+
+Tile kinds: sl, waiting, longest, answered (handled), abandoned, ready (agents free), busy, paused,
+wrapup, callbacks (callbacks and voicemails waiting). The grid is recomputed on every resize, so
+tiles grow with the terminal (80x24 up to 4K terminals).
+
+Ids: #tiles (Grid), tiles ``#tile-<kind>`` for the first group and ``#tile-<kind>-<n>`` for group n
+>= 1 (Tile: ``.value``, ``.level``), #stale-banner (class ``-visible`` while disconnected or stale),
+#wallboard-title, #wallboard-queues. The screen has class ``-stale`` while the figures are not live.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import math
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid
 from textual.widgets import Footer, Header, Static
 
@@ -20,7 +47,7 @@ from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.tile import Tile
 
 from .base import ConsoleScreen
-from .supervisor import QUEUE_COLUMNS, queue_row
+from .supervisor import QUEUE_COLUMNS, open_callbacks, queue_row
 
 
 @dataclass(frozen=True)
@@ -35,12 +62,16 @@ class Thresholds:
     sl_alert: float = 0.60  # below this: alert
     abandoned_warn: int = 1
     abandoned_alert: int = 10
+    callbacks_warn: int = 1
+    callbacks_alert: int = 10
+    paused_warn: int = 0  # 0: no colour for paused agents
+    paused_alert: int = 0
 
 
 def level_high_bad(value: float, warn: float, alert: float) -> str:
-    if value >= alert:
+    if alert and value >= alert:
         return "alert"
-    if value >= warn:
+    if warn and value >= warn:
         return "warn"
     return "ok"
 
@@ -65,11 +96,14 @@ class Totals:
     ready: int
     busy: int
     paused: int
+    wrapup: int = 0
+    callbacks: int = 0
 
 
-def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], now: float) -> Totals:
+def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], now: float,
+           callbacks: int = 0) -> Totals:
     qs = list(queues)
-    weighted = [(q["service_level"], max(int(q.get("offered") or 0), 1)) for q in qs
+    weighted = [(q["service_level"], max(int(q.get("answered") or q.get("offered") or 0), 1)) for q in qs
                 if q.get("service_level") is not None]
     sl = (sum(v * w for v, w in weighted) / sum(w for _, w in weighted)) if weighted else None
     states = [a.get("state") for a in agents]
@@ -82,70 +116,348 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], n
         ready=states.count("ready"),
         busy=states.count("on_call") + states.count("ringing"),
         paused=states.count("paused"),
+        wrapup=states.count("wrap_up"),
+        callbacks=callbacks,
     )
 
 
+TILE_CAPTIONS = {
+    "sl": "Service level %",
+    "waiting": "Calls waiting",
+    "longest": "Longest wait",
+    "answered": "Handled",
+    "abandoned": "Abandoned",
+    "ready": "Agents free",
+    "busy": "Agents busy",
+    "paused": "Agents paused",
+    "wrapup": "Agents in wrap-up",
+    "callbacks": "Callbacks waiting",
+}
+DEFAULT_TILES = ("sl", "waiting", "longest", "answered", "abandoned", "ready", "busy", "paused", "callbacks")
+
+
+def tile_figure(kind: str, t: Totals, th: Thresholds) -> tuple[str, str]:
+    """(value shown, level) of one tile."""
+    if kind == "sl":
+        return percent(t.service_level), level_low_bad(t.service_level, th.sl_warn, th.sl_alert)
+    if kind == "waiting":
+        return str(t.waiting), level_high_bad(t.waiting, th.waiting_warn, th.waiting_alert)
+    if kind == "longest":
+        return duration(t.longest_wait), level_high_bad(t.longest_wait, th.longest_warn, th.longest_alert)
+    if kind == "answered":
+        return str(t.answered), ""
+    if kind == "abandoned":
+        return str(t.abandoned), level_high_bad(t.abandoned, th.abandoned_warn, th.abandoned_alert)
+    if kind == "ready":
+        return str(t.ready), "ok" if t.ready else ("alert" if t.waiting else "warn")
+    if kind == "busy":
+        return str(t.busy), ""
+    if kind == "paused":
+        lvl = level_high_bad(t.paused, th.paused_warn, th.paused_alert) if (th.paused_warn or th.paused_alert) else ""
+        return str(t.paused), lvl
+    if kind == "wrapup":
+        return str(t.wrapup), ""
+    if kind == "callbacks":
+        return str(t.callbacks), level_high_bad(t.callbacks, th.callbacks_warn, th.callbacks_alert)
+    return "", ""
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    queues: tuple[str, ...] | None  # None: all queues
+
+
+@dataclass(frozen=True)
+class WallboardLayout:
+    title: str = ""
+    theme: str = ""
+    tiles: tuple[str, ...] = DEFAULT_TILES
+    groups: tuple[Group, ...] = (Group("", None),)
+    queue_table: bool = True
+    columns: int = 0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def queue_names(self) -> set[str] | None:
+        if any(g.queues is None for g in self.groups):
+            return None
+        return {q for g in self.groups for q in (g.queues or ())}
+
+
+def default_layout_path() -> Path:
+    from cc_console.config import config_dir
+
+    return config_dir() / "wallboard.toml"
+
+
+def parse_layout(data: dict[str, Any], source: str = "wallboard.toml") -> WallboardLayout:
+    """A layout from parsed TOML; ValueError on anything unknown or wrongly typed."""
+    known = {"title", "theme", "tiles", "queues", "groups", "queue_table", "columns", "thresholds"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s): {', '.join(unknown)}")
+    tiles = data.get("tiles", list(DEFAULT_TILES))
+    if not isinstance(tiles, list) or not tiles or any(t not in TILE_CAPTIONS for t in tiles):
+        raise ValueError(f"{source}: tiles must be a list of {', '.join(TILE_CAPTIONS)}")
+    groups: list[Group] = []
+    for i, g in enumerate(data.get("groups") or []):
+        if not isinstance(g, dict) or not isinstance(g.get("queues"), list):
+            raise ValueError(f"{source}: [[groups]] #{i + 1} needs queues = [...]")
+        groups.append(Group(str(g.get("name") or ", ".join(g["queues"])), tuple(str(q) for q in g["queues"])))
+    if not groups:
+        queues = data.get("queues")
+        if queues is not None and not isinstance(queues, list):
+            raise ValueError(f"{source}: queues must be a list of queue names")
+        groups = [Group("", tuple(str(q) for q in queues) if queues is not None else None)]
+    th_data = data.get("thresholds") or {}
+    th_known = {f.name for f in fields(Thresholds)}
+    bad = sorted(set(th_data) - th_known)
+    if bad:
+        raise ValueError(f"{source}: unknown [thresholds] key(s): {', '.join(bad)}")
+    for k, v in th_data.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{source}: [thresholds] {k} must be a number")
+    columns = data.get("columns", 0)
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 0:
+        raise ValueError(f"{source}: columns must be a whole number >= 0")
+    return WallboardLayout(
+        title=str(data.get("title", "")), theme=str(data.get("theme", "")), tiles=tuple(tiles),
+        groups=tuple(groups), queue_table=bool(data.get("queue_table", True)), columns=columns,
+        thresholds=replace(Thresholds(), **th_data),
+    )
+
+
+def load_layout(path: Path) -> WallboardLayout:
+    """A missing file means the default layout; raises ValueError on a bad one."""
+    if not path.exists():
+        return WallboardLayout()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return parse_layout(data, str(path))
+
+
+MIN_TILE_W, MIN_TILE_H = 20, 6  # a caption, 3 rows of digits, a border
+
+
+def grid_shape(n: int, width: int, height: int, columns: int = 0, *, min_w: int = MIN_TILE_W,
+               min_h: int = MIN_TILE_H, aspect: float = 3.0) -> tuple[int, int, bool]:
+    """(columns, rows, fits) for n tiles in width x height cells: tiles at least min_w x min_h where
+    possible (``fits``), shaped closest to ``aspect`` (width/height in cells), few empty cells."""
+    if n <= 0:
+        return 1, 1, True
+    if columns:
+        cols = min(columns, n)
+        rows = math.ceil(n / cols)
+        return cols, rows, width / cols >= min_w and height / rows >= min_h
+    best: tuple[float, int, int, bool] | None = None
+    for cols in range(1, n + 1):
+        rows = math.ceil(n / cols)
+        w, h = width / cols, max(height, 1) / rows
+        fits = w >= min_w and h >= min_h
+        score = abs(math.log(max(w, 1) / max(h, 1) / aspect)) + 0.15 * (cols * rows - n) + (0 if fits else 100)
+        if best is None or score < best[0]:
+            best = (score, cols, rows, fits)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
 class WallboardScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("R", "reload_layout", "Reload layout", id="wallboard.reload",
+                tooltip="Re-read the wallboard layout file"),
+        Binding("escape", "back", "Back", show=False, id="screen.back"),
+    ]
+
     BATCH_SECONDS = 0.25
+    WATCH_SECONDS = 2.0
 
     def __init__(self, client: Any = None, *, queues: list[str] | None = None,
-                 thresholds: Thresholds | None = None, **kwargs: Any) -> None:
-        super().__init__(client, id="wallboard", **kwargs)
-        self.queue_names = queues
-        self.thresholds = thresholds or Thresholds()
+                 thresholds: Thresholds | None = None, layout: WallboardLayout | None = None,
+                 layout_path: str | Path | None = None, now: Callable[[], float] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(client, id="wallboard", now=now, **kwargs)
+        self._fixed_layout = layout
+        self._overrides = (queues, thresholds)
+        self.layout_path = Path(layout_path) if layout_path else (None if layout else default_layout_path())
+        self._layout_mtime: float | None = None
+        self._layout_error = ""
+        self.board = self._read_layout()
+        self.reloads = 0
+        self._shape: tuple[int, int] = (0, 0)
+
+    # -- layout file ---------------------------------------------------------------------------------
+    def _mtime(self) -> float | None:
+        try:
+            return self.layout_path.stat().st_mtime if self.layout_path else None
+        except OSError:
+            return None
+
+    def _read_layout(self) -> WallboardLayout:
+        layout = self._fixed_layout
+        self._layout_error = ""
+        if layout is None:
+            self._layout_mtime = self._mtime()
+            try:
+                layout = load_layout(self.layout_path) if self.layout_path else WallboardLayout()
+            except (ValueError, OSError) as exc:
+                self._layout_error = str(exc)
+                layout = getattr(self, "board", None) or WallboardLayout()
+        queues, thresholds = self._overrides
+        if queues is not None:
+            layout = replace(layout, groups=(Group("", tuple(queues)),))
+        if thresholds is not None:
+            layout = replace(layout, thresholds=thresholds)
+        return layout
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.board.thresholds
+
+    @property
+    def queue_names(self) -> set[str] | None:
+        return self.board.queue_names
+
+    def _tiles(self) -> list[Tile]:
+        out: list[Tile] = []
+        named = len(self.board.groups) > 1 or bool(self.board.groups[0].name)
+        for gi, group in enumerate(self.board.groups):
+            for kind in self.board.tiles:
+                caption = TILE_CAPTIONS[kind]
+                if named:
+                    caption = f"{group.name}: {caption}"
+                tile_id = f"tile-{kind}" if gi == 0 else f"tile-{kind}-{gi}"
+                value = {"longest": "00:00", "sl": "--"}.get(kind, "0")
+                out.append(Tile(caption, value, id=tile_id, classes=f"-kind-{kind}"))
+        return out
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
         yield Static("", id="stale-banner")
+        yield Static(self.board.title, id="wallboard-title")
         with Grid(id="tiles"):
-            yield Tile("Calls waiting", id="tile-waiting")
-            yield Tile("Longest wait", "00:00", id="tile-longest")
-            yield Tile("Service level %", "--", id="tile-sl")
-            yield Tile("Answered", id="tile-answered")
-            yield Tile("Abandoned", id="tile-abandoned")
-            yield Tile("Agents ready", id="tile-ready")
-            yield Tile("Agents busy", id="tile-busy")
-            yield Tile("Agents paused", id="tile-paused")
+            yield from self._tiles()
         yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="wallboard-queues")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#wallboard-title", Static).display = bool(self.board.title)
+        super().on_mount()
+        self._apply_theme()
+        self.set_interval(self.WATCH_SECONDS, self.check_layout, name="layout-watch")
+        if self._layout_error:
+            self.notify(self._layout_error, title="Wallboard layout ignored", severity="warning", timeout=10)
+
+    def _apply_theme(self) -> None:
+        theme = self.board.theme
+        if theme and theme in self.app.available_themes and self.app.theme != theme:
+            self.app.theme = theme
+
+    async def check_layout(self) -> None:
+        """The timer: reload when the layout file's mtime changed (or it appeared or went)."""
+        if self._fixed_layout is None and self._mtime() != self._layout_mtime:
+            await self.reload_layout()
+
+    async def action_reload_layout(self) -> None:
+        await self.reload_layout(notify=True)
+
+    async def reload_layout(self, notify: bool = False) -> None:
+        old = self.board
+        self.board = self._read_layout()
+        self.reloads += 1
+        if self._layout_error:
+            self.notify(self._layout_error, title="Wallboard layout not reloaded", severity="warning", timeout=10)
+            return
+        if (old.tiles, old.groups) != (self.board.tiles, self.board.groups):
+            grid = self.query_one("#tiles", Grid)
+            await grid.remove_children()
+            await grid.mount_all(self._tiles())
+        title = self.query_one("#wallboard-title", Static)
+        title.update(self.board.title)
+        title.display = bool(self.board.title)
+        self._apply_theme()
+        self._shape = (0, 0)
+        self._refresh()
+        if notify:
+            self.notify(f"layout reloaded from {self.layout_path}" if self.layout_path else "layout reloaded",
+                        timeout=3)
+
+    # -- sizing --------------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._shape = (0, 0)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Size the grid to the screen: the queue table only where the tiles keep their minimum."""
+        width, height = self.size.width, self.size.height
+        if not width or not height:
+            return
+        table = self.query_one("#wallboard-queues", DiffTable)
+        n = len(self.board.tiles) * len(self.board.groups)
+        chrome = 2 + (3 if self.has_class("-stale") else 0) + (1 if self.board.title else 0)
+        table_h = min(table.row_count + 1, max(4, height // 4))
+        show_table = self.board.queue_table
+        if show_table:
+            cols, rows, fits = grid_shape(n, width, height - chrome - table_h, self.board.columns)
+            show_table = fits
+        if not show_table:
+            cols, rows, _ = grid_shape(n, width, height - chrome, self.board.columns)
+        shape = (cols, rows)
+        table.display = show_table
+        table.styles.height = table_h if show_table else 0
+        if shape != self._shape:
+            self._shape = shape
+            grid = self.query_one("#tiles", Grid)
+            grid.styles.grid_size_columns = cols
+            grid.styles.grid_size_rows = rows
+
+    # -- figures ---------------------------------------------------------------------------------------
     def refresh_state(self) -> None:
         state = self.state
-        queues = [q for name, q in sorted(state.queues.items())
-                  if self.queue_names is None or name in self.queue_names]
-        agents = [a for a in state.agents.values()
-                  if self.queue_names is None or set(a.get("queues") or []) & set(self.queue_names)]
         now = self.now()
-        t = totals(queues, agents, now)
         th = self.thresholds
+        callbacks = open_callbacks(state.callbacks)
+        wanted = self.queue_names
         with self.app.batch_update():
             self._banner()
-            self._tile("#tile-waiting", str(t.waiting), level_high_bad(t.waiting, th.waiting_warn, th.waiting_alert))
-            self._tile("#tile-longest", duration(t.longest_wait),
-                       level_high_bad(t.longest_wait, th.longest_warn, th.longest_alert))
-            self._tile("#tile-sl", percent(t.service_level), level_low_bad(t.service_level, th.sl_warn, th.sl_alert))
-            self._tile("#tile-answered", str(t.answered), "")
-            self._tile("#tile-abandoned", str(t.abandoned),
-                       level_high_bad(t.abandoned, th.abandoned_warn, th.abandoned_alert))
-            self._tile("#tile-ready", str(t.ready), "ok" if t.ready else ("alert" if t.waiting else "warn"))
-            self._tile("#tile-busy", str(t.busy), "")
-            self._tile("#tile-paused", str(t.paused), "")
-            self.query_one("#wallboard-queues", DiffTable).sync({q["name"]: queue_row(q, now) for q in queues})
+            for gi, group in enumerate(self.board.groups):
+                names = set(group.queues) if group.queues is not None else None
+                queues = [q for name, q in sorted(state.queues.items()) if names is None or name in names]
+                agents = [a for a in state.agents.values()
+                          if names is None or set(a.get("queues") or []) & names]
+                cbs = sum(n for q, n in callbacks.items() if names is None or q in names)
+                t = totals(queues, agents, now, cbs)
+                for kind in self.board.tiles:
+                    value, level = tile_figure(kind, t, th)
+                    self._tile(f"#tile-{kind}" if gi == 0 else f"#tile-{kind}-{gi}", value, level)
+            self.query_one("#wallboard-queues", DiffTable).sync(
+                {q["name"]: queue_row(q, now, callbacks=callbacks.get(q["name"], 0))
+                 for name, q in sorted(state.queues.items()) if wanted is None or name in wanted})
+            self._fit()
 
     def _tile(self, selector: str, value: str, level: str) -> None:
-        self.query_one(selector, Tile).show(value, level)
+        try:
+            self.query_one(selector, Tile).show(value, level)
+        except Exception:  # mid-reload: the tiles are being replaced
+            pass
 
     def _banner(self) -> None:
         banner = self.query_one("#stale-banner", Static)
         ari_down = self.state.server.get("ari") == "down"
+        stale = not self.connected or self.stale
         if not self.connected:
-            text = "STALE: disconnected from the server, reconnecting. Figures are out of date."
+            text = "⚠ STALE ⚠  disconnected from the server, reconnecting: figures are out of date"
         elif self.stale:
-            text = "STALE: waiting for fresh data from the server. Figures may be out of date."
+            text = "⚠ STALE ⚠  waiting for fresh data from the server: figures may be out of date"
         elif ari_down:
-            text = "PBX DOWN: the telephony server is unreachable."
+            text = "PBX DOWN: the telephony server is unreachable"
         else:
             text = ""
         banner.update(text)
         banner.set_class(bool(text), "-visible")
-        self.set_class(bool(text), "-stale")
+        if stale != self.has_class("-stale"):
+            self.set_class(stale, "-stale")
+            self._shape = (0, 0)

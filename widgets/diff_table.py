@@ -1,7 +1,8 @@
 """A DataTable kept in step with a dict of rows by diffing: only changed cells are touched.
 
-``sync(rows)`` adds new rows, removes gone ones and calls ``update_cell`` (never with
-``update_width``) for cells whose value changed. Column widths are fixed up front so hot paths
+``sync(rows, order=keys)`` adds new rows, removes gone ones and calls ``update_cell`` (never with
+``update_width``) for cells whose value changed; with ``order`` the rows are shown in that order
+(re-indexed only when the order changed; the cursor stays on its row). Column widths are fixed up front so hot paths
 never measure. Cell values may be str or rich Text (Text compares by text and style).
 """
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
 class DiffTable(DataTable):
@@ -22,15 +25,19 @@ class DiffTable(DataTable):
         self._cells: dict[str, tuple[Any, ...]] = {}
         self.cell_updates = 0  # counters for tests and benchmarks
         self.row_adds = 0
+        self.reorders = 0
+        self._order: list[str] = []
 
     def on_mount(self) -> None:
         for key, label, width in self._columns_spec:
             self.add_column(label, key=key, width=width)
 
-    def sync(self, rows: Mapping[str, Sequence[Any]]) -> None:
+    def sync(self, rows: Mapping[str, Sequence[Any]], order: Sequence[str] | None = None) -> None:
         column_keys = [c[0] for c in self._columns_spec]
         added = False
-        for key in [k for k in self._cells if k not in rows]:
+        gone = [k for k in self._cells if k not in rows]
+        selected = self.selected_key if (gone or order is not None) else None
+        for key in gone:
             self.remove_row(key)
             del self._cells[key]
         for key, cells in rows.items():
@@ -46,16 +53,45 @@ class DiffTable(DataTable):
                         self.update_cell(key, col, after)
                         self.cell_updates += 1
             self._cells[key] = cells
-        if added and self._sort_column and len(self._cells) > 1:
+        if order is not None:
+            self._apply_order(list(order), selected)
+        elif added and self._sort_column and len(self._cells) > 1:
             self.sort(self._sort_column, key=lambda v: str(getattr(v, "plain", v)))
+        elif gone and selected in self._cells:
+            self._select(selected)
+
+    def _apply_order(self, order: list[str], selected: str | None) -> None:
+        if order == self._order and len(order) == len(self._row_locations):
+            return
+        self._order = order
+        self.reorders += 1
+        self._row_locations = TwoWayDict({RowKey(k): i for i, k in enumerate(order)})
+        self._update_count += 1
+        self.refresh()
+        if selected is not None and selected in self._cells:
+            self._select(selected)
+
+    def _select(self, key: str) -> None:
+        try:
+            index = self.get_row_index(key)
+        except Exception:
+            return
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False, scroll=False)
 
     def clear_rows(self) -> None:
         self.clear()
         self._cells.clear()
+        self._order = []
 
     @property
     def row_keys(self) -> list[str]:
-        return [str(k.value) for k in self.rows]
+        """Row keys in display order."""
+        locations = self._row_locations
+        return [str(k.value) for k in sorted(self.rows, key=lambda k: locations.get(k) or 0)]
+
+    def cells(self, key: str) -> tuple[Any, ...] | None:
+        return self._cells.get(key)
 
     @property
     def selected_key(self) -> str | None:

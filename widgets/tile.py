@@ -16,9 +16,11 @@ LEVELS = ("ok", "warn", "alert")
 class Tile(Widget):
     DEFAULT_CSS = """
     Tile {
-        height: 6;
+        height: 1fr;
+        min-height: 5;
         border: round $secondary;
         padding: 0 1;
+        align: center middle;
     }
     Tile > Label { width: 1fr; text-align: center; color: $text-muted; text-style: bold; }
     Tile > Digits { width: 1fr; text-align: center; }

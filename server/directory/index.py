@@ -33,10 +33,10 @@ class _Prefix:
 
     def __init__(self, postings: dict[str, set[int]]) -> None:
         self.words = sorted(postings)
-        self.sets = [frozenset(postings[w]) for w in self.words]
-        self._cache: dict[str, frozenset[int]] = {}
+        self.sets = [postings[w] for w in self.words]  # never changed after the build
+        self._cache: dict[str, frozenset[int] | set[int]] = {}
 
-    def lookup(self, prefix: str) -> frozenset[int]:
+    def lookup(self, prefix: str) -> frozenset[int] | set[int]:
         hit = self._cache.get(prefix)
         if hit is not None:
             return hit
@@ -101,6 +101,7 @@ class SearchIndex:
         for h in self.haystack:
             self.offsets.append(pos)
             pos += len(h) + 1
+        self._short: dict[tuple[str, str | None, int], list[int]] = {}
         self.name_index = _Prefix(name_post)
         self.all_index = _Prefix(all_post)
         full.sort()
@@ -129,6 +130,17 @@ class SearchIndex:
             tokens = [digits(q)]
         if not tokens or limit <= 0:
             return []
+        short = sum(map(len, tokens)) <= 2
+        if short:  # the first keystrokes are the broadest queries: their ranking is kept until the next build
+            hit = self._short.get((" ".join(tokens), tenant, limit))
+            if hit is not None:
+                return hit
+        ranked = self._search(tokens, tenant, limit)
+        if short:
+            self._short[(" ".join(tokens), tenant, limit)] = ranked
+        return ranked
+
+    def _search(self, tokens: list[str], tenant: str | None, limit: int) -> list[int]:
         allowed = self.tenants.get(tenant, frozenset()) if tenant else None
         per_token = sorted((self.all_index.lookup(t) for t in tokens), key=len)
         matched = set(per_token[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _SPECIAL = str.maketrans({
     "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "ß": "ss", "ẞ": "ss", "ł": "l", "Ł": "l",
@@ -17,10 +18,11 @@ _SPECIAL = str.maketrans({
 _WORD = re.compile(r"[^\W_]+")
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """Lower case, no diacritics, ASCII where there is a usual transliteration."""
-    if not text:
-        return ""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.translate(_SPECIAL))
     return "".join(c for c in text if not unicodedata.combining(c)).casefold()
 
@@ -30,5 +32,8 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+_NOT_DIGIT = re.compile(r"\D+")
+
+
 def digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    return _NOT_DIGIT.sub("", text)

@@ -1,0 +1,118 @@
+"""The reports screen for supervisors: pick a report and a range, run it (`report.run` on the
+server, within the user's report scope), see it in a DataTable, `e` to export (csv, xlsx, pdf).
+
+Ids: #kind, #interval, #format (Select), #from, #to, #queues (Input), #run (Button), #report
+(DataTable), #params (Label with the report's parameters).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select
+
+from .base import CommandSucceeded, ConsoleScreen
+
+KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang"]
+INTERVALS = ["total", "15", "30", "60", "day", "week", "month"]
+FORMATS = ["csv", "xlsx", "pdf"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+class ReportsScreen(ConsoleScreen):
+    BINDINGS = [
+        Binding("e", "export", "Export"),
+        Binding("r", "run", "Run"),
+    ]
+    DEFAULT_CSS = """
+    ReportsScreen Horizontal { height: auto; }
+    ReportsScreen Select { width: 16; }
+    ReportsScreen Input { width: 22; }
+    ReportsScreen #report { height: 1fr; }
+    """
+
+    def __init__(self, *args: Any, export_dir: Path | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.report: dict[str, Any] | None = None
+        self.export_dir = export_dir or Path.cwd()
+        self.last_export: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield Select([(k, k) for k in KINDS], value="queue", allow_blank=False, id="kind")
+            yield Input(value="today", placeholder="from (ISO, today)", id="from")
+            yield Input(value="", placeholder="to (default now)", id="to")
+            yield Select([(i, i) for i in INTERVALS], value="total", allow_blank=False, id="interval")
+            yield Input(value="", placeholder="queues a,b", id="queues")
+            yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="format")
+            yield Button("Run", id="run")
+        yield Label("", id="params")
+        yield DataTable(id="report", zebra_stripes=True)
+        yield Footer()
+
+    def args(self) -> dict[str, Any]:
+        a: dict[str, Any] = {"kind": str(self.query_one("#kind", Select).value),
+                             "from": self.query_one("#from", Input).value.strip() or "today",
+                             "interval": str(self.query_one("#interval", Select).value)}
+        to = self.query_one("#to", Input).value.strip()
+        if to:
+            a["to"] = to
+        qs = [q.strip() for q in self.query_one("#queues", Input).value.split(",") if q.strip()]
+        if qs:
+            a["queues"] = qs
+        if a["kind"] == "interval" and a["interval"] == "total":
+            a["interval"] = "30"
+        return a
+
+    @on(Button.Pressed, "#run")
+    def _run_pressed(self) -> None:
+        self.action_run()
+
+    def action_run(self) -> None:
+        self.send_command("report.run", self.args())
+
+    @on(CommandSucceeded)
+    def _got(self, msg: CommandSucceeded) -> None:
+        if msg.cmd == "report.run":
+            self.show(msg.result.get("report") or {})
+
+    def show(self, report: dict[str, Any]) -> None:
+        self.report = report
+        t = self.query_one("#report", DataTable)
+        t.clear(columns=True)
+        t.add_columns(*report.get("columns", []))
+        for row in report.get("rows", []):
+            t.add_row(*[_fmt(v) for v in row])
+        p = report.get("params", {})
+        self.query_one("#params", Label).update(
+            f"{report.get('title', '')}: {p.get('from', '')} - {p.get('to', '')} ({p.get('time zone', '')}), "
+            f"queues {p.get('queues', 'all')}")
+
+    def action_export(self) -> None:
+        if not self.report:
+            self.notify("run a report first", severity="warning")
+            return
+        from cc_console.server.reports.export import render
+        from cc_console.server.reports.figures import Report
+        r = Report(**self.report)
+        fmt = str(self.query_one("#format", Select).value)
+        stamp = r.params.get("from", "").replace(" ", "_").replace(":", "")
+        path = self.export_dir / f"report-{r.params.get('report', 'x')}-{stamp}.{fmt}"
+        path.write_bytes(render(r, fmt))
+        self.last_export = path
+        self.notify(f"exported {path}", timeout=4)
+
+    def refresh_state(self) -> None:
+        pass

@@ -1,0 +1,55 @@
+"""`cc-console directory …` straight on the directory database."""
+from __future__ import annotations
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from cc_console.cli_directory import directory_app
+
+from .test_directory_fixtures import PERSONS_CSV, UNITS_CSV, write
+
+app = typer.Typer()
+app.add_typer(directory_app, name="directory")
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, ["directory", *args], catch_exceptions=False)
+
+
+def test_import_search_absence(tmp_path):
+    db = str(tmp_path / "d.sqlite3")
+    units, persons = write(tmp_path, "u.csv", UNITS_CSV), write(tmp_path, "p.csv", PERSONS_CSV)
+    r = run("import", "--units", str(units), "--persons", str(persons), "--tenant", "oslo", "--full", "--db", db)
+    assert r.exit_code == 0, r.output
+    assert "persons: 6 added, 0 changed, 0 unchanged, 0 removed, 0 rejected" in r.output
+    r = run("search", "DVORAK", "--db", db)
+    assert "oslo:p3" in r.output and "Antonín Dvořák" in r.output
+    r = run("absence", "add", "oslo:p3", "--type", "vacation", "--from", "2030-07-01", "--until", "2030-07-15",
+            "--db", db)
+    assert r.exit_code == 0 and "vacation 2030-07-01 00:00" in r.output
+    r = run("absence", "list", "oslo:p3", "--db", db)
+    assert "vacation" in r.output and "manual" in r.output
+    ics = write(tmp_path, "c.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:1\r\n"
+                "DTSTART;VALUE=DATE:20300801\r\nDTEND;VALUE=DATE:20300802\r\nSUMMARY:SICK: flu\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    r = run("absence", "import-ics", "oslo:p3", str(ics), "--db", db)
+    assert r.exit_code == 0, r.output  # (outside the 400-day window today: 0 or 1 found)
+    r = run("absence", "add", "oslo:p3", "--type", "holiday", "--from", "2030-07-01", "--db", db)
+    assert r.exit_code == 1
+
+
+def test_import_rejects_and_refuses(tmp_path):
+    db = str(tmp_path / "d.sqlite3")
+    units = write(tmp_path, "u.csv", UNITS_CSV)
+    bad = write(tmp_path, "p.csv", "id,name,unit\np1,A,NOPE\np2,B,KOM\n")
+    r = run("import", "--units", str(units), "--persons", str(bad), "--tenant", "oslo", "--db", db, "--json")
+    assert r.exit_code == 3
+    rep = json.loads(r.output)
+    assert rep["persons"]["added"] == ["p2"]
+    assert rep["persons"]["rejected"] == [{"where": "line 2", "line": 2, "id": "p1", "reason": "unknown unit 'NOPE'"}]
+    latin = write(tmp_path, "l.csv", "id,name\np9,Åse\n", encoding="latin-1")
+    r = runner.invoke(app, ["directory", "import", "--persons", str(latin), "--tenant", "oslo", "--db", db])
+    assert r.exit_code == 2 and "not valid utf-8 at line 2" in r.output

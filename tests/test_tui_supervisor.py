@@ -1,0 +1,255 @@
+"""Pilot tests of the supervisor screen: alerts (bell once per onset), keys -> commands, the
+monitoring line, the detail panel, sort/group, handled/missed counters. No server: a fake client."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.screens.demo import DEMO_NOW, demo_snapshot
+from cc_console.screens.supervisor import ALERT_STYLE, SupervisorScreen
+from cc_console.widgets.alerts import AlertConfig, load_alert_config
+from cc_console.widgets.diff_table import DiffTable
+from cc_console.widgets.help import HelpScreen
+from cc_console.widgets.pickers import QueuePicker, ReasonPicker
+
+from .test_tui_pilot import FakeClient, make_app
+
+SIZE = (120, 36)
+# Thresholds that the demo data stays just under: no alert at start.
+QUIET = "[alerts]\nwait_max = 100\ncall_max = 300\npause_max = 900\nwrapup_max = 60\nsl_min = 0.5\n"
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CC_CONSOLE_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "supervisor.toml").write_text(QUIET)
+    return tmp_path
+
+
+class Clock:
+    def __init__(self, t: float = DEMO_NOW) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def sup_app(client: FakeClient | None = None, **kw: Any):
+    client = client or FakeClient(demo_snapshot("sup1", "supervisor"))
+    return client, make_app(client, mode="supervisor", **kw)
+
+
+async def settle(pilot: Any) -> None:
+    await pilot.pause()
+    pilot.app.screen.flush()  # what the batch timer does
+    await pilot.pause()
+
+
+def select(screen: SupervisorScreen, table_id: str, key: str) -> None:
+    table = screen.query_one(table_id, DiffTable)
+    table.move_cursor(row=table.get_row_index(key))
+
+
+# -- config -----------------------------------------------------------------------------------------
+def test_alert_config_file(config_dir: Path) -> None:
+    assert load_alert_config() == AlertConfig(100, 300, 900, 60, 0.5)
+    (config_dir / "supervisor.toml").unlink()
+    assert load_alert_config() == AlertConfig()
+    (config_dir / "supervisor.toml").write_text("[alerts]\nsl_min = 80\n")
+    with pytest.raises(ValueError, match="sl_min"):
+        load_alert_config()
+    (config_dir / "supervisor.toml").write_text("[alerts]\nwait_maxx = 3\n")
+    with pytest.raises(ValueError, match="wait_maxx"):
+        load_alert_config()
+
+
+# -- alerts -----------------------------------------------------------------------------------------
+ALERT_CASES = {
+    # kind: (event, data changes, target, table, column)
+    "wait": ("queue.stats", "sales", {"waiting": 1, "oldest_enqueued": DEMO_NOW - 150}, "#queues", "longest"),
+    "sl": ("queue.stats", "support", {"service_level": 0.42}, "#queues", "sl"),
+    "call": ("agent.state", "agent2", {"state_since": DEMO_NOW - 400}, "#agents", "time"),
+    "pause": ("agent.state", "agent4", {"state_since": DEMO_NOW - 1000}, "#agents", "time"),
+    "wrapup": ("agent.state", "agent3", {"state": "wrap_up", "state_since": DEMO_NOW - 90}, "#agents", "time"),
+}
+
+
+@pytest.mark.parametrize("kind", list(ALERT_CASES))
+async def test_each_alert_lights_up_and_rings_once(kind: str) -> None:
+    event, target, changes, table_id, column = ALERT_CASES[kind]
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        bar = screen.query_one("#alert-bar")
+        assert not bar.has_class("-visible") and app.bells == 0
+        base = client.state.queues[target] if event == "queue.stats" else client.state.agents[target]
+        client.emit(event, dict(base, **changes))
+        await settle(pilot)
+        assert (kind, target) in screen.tracker.active
+        assert bar.has_class("-visible") and target in str(bar.render())
+        table = screen.query_one(table_id, DiffTable)
+        col = [c[0] for c in table._columns_spec].index(column)
+        cell = table.cells(target)[col]
+        assert getattr(cell, "style", "") == ALERT_STYLE
+        assert app.bells == 1
+        for _ in range(3):  # still alerting: no more bells
+            screen.on_tick()
+            await settle(pilot)
+        assert app.bells == 1
+        client.emit(event, dict(base))  # back to normal: the alert clears
+        await settle(pilot)
+        assert not bar.has_class("-visible") and app.bells == 1
+        client.emit(event, dict(base, **changes))  # a new onset rings again
+        await settle(pilot)
+        assert app.bells == 2
+
+
+async def test_alert_starts_as_time_passes() -> None:
+    clock = Clock()
+    client, app = sup_app(now=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert app.bells == 0
+        clock.t += 300  # agent4 has been paused 630 s; the limit is 900
+        screen.on_tick()
+        await settle(pilot)
+        assert ("pause", "agent4") in screen.tracker.active and app.bells == 1
+        clock.t += 5
+        screen.on_tick()
+        await settle(pilot)
+        assert app.bells == 1
+
+
+async def test_bad_supervisor_toml_is_reported_and_defaults_used(config_dir: Path) -> None:
+    (config_dir / "supervisor.toml").write_text("[alerts\n")
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.alert_config == AlertConfig()
+        assert any("supervisor.toml" in (n.title or "") for n in app._notifications)
+
+
+# -- keys -> commands ---------------------------------------------------------------------------------
+async def test_supervisor_keys_send_commands() -> None:
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        select(screen, "#agents", "agent2")
+        for key in ("L", "W", "B", "X"):
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+        await pilot.press("r", "o")
+        await app.workers.wait_for_complete()
+        await pilot.press("p")
+        assert isinstance(app.screen, ReasonPicker)
+        await pilot.press("down", "enter")
+        await app.workers.wait_for_complete()
+        select(screen, "#agents", "agent1")
+        await pilot.press("q")
+        assert isinstance(app.screen, QueuePicker)
+        assert app.screen.queues == ["sales", "support"]
+        await pilot.press("space", "enter")  # untick sales, apply
+        await app.workers.wait_for_complete()
+        select(screen, "#queues", "sales")
+        await pilot.press("a")
+        await app.workers.wait_for_complete()
+        assert client.sent == [
+            ("monitor.start", {"agent": "agent2", "mode": "listen"}),
+            ("monitor.start", {"agent": "agent2", "mode": "whisper"}),
+            ("monitor.start", {"agent": "agent2", "mode": "barge"}),
+            ("monitor.stop", {}),
+            ("agent.set_state", {"agent": "agent2", "state": "ready"}),
+            ("agent.set_state", {"agent": "agent2", "state": "logged_out"}),
+            ("agent.set_state", {"agent": "agent2", "state": "paused", "reason": "lunch"}),
+            ("agent.set_queues", {"agent": "agent1", "queues": ["support"]}),
+            ("queue.problem", {"queue": "sales", "on": True}),
+        ]
+
+
+async def test_server_error_shows_in_a_notification() -> None:
+    client, app = sup_app()
+    client.errors["monitor.start"] = ProtocolError(ErrorCode.CONFLICT, "agent3 is not on a call")
+    async with app.run_test(size=SIZE) as pilot:
+        select(app.screen, "#agents", "agent3")
+        await pilot.press("L")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "agent3 is not on a call" in [n.message for n in app._notifications]
+
+
+async def test_monitoring_status_line() -> None:
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        line = app.screen.query_one("#monitor-status")
+        assert "Not monitoring" in str(line.render())
+        mon = {"id": "m1", "supervisor": "sup1", "agent": "agent2", "call_id": "c2", "mode": "whisper",
+               "state": "active"}
+        client.emit("monitor.update", mon)
+        await settle(pilot)
+        assert "agent2" in str(line.render()) and "WHISPER" in str(line.render()) and line.has_class("-active")
+        client.emit("monitor.update", dict(mon, state="ended"))
+        await settle(pilot)
+        assert "Not monitoring" in str(line.render())
+
+
+async def test_help_lists_supervisor_binding_ids() -> None:
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        ids = {r.binding_id for r in app.screen.rows}
+        assert {"supervisor.listen", "supervisor.whisper", "supervisor.barge", "supervisor.monitor_stop",
+                "supervisor.agent_ready", "supervisor.agent_pause", "supervisor.agent_logout",
+                "supervisor.agent_queues", "supervisor.queue_problem", "supervisor.sort", "supervisor.group",
+                "supervisor.filter", "supervisor.detail", "supervisor.report", "supervisor.recordings"} <= ids
+
+
+# -- table behaviour ------------------------------------------------------------------------------------
+async def test_detail_panel_sort_group_and_counters() -> None:
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = screen.query_one("#agents", DiffTable)
+        select(screen, "#agents", "agent4")
+        await pilot.press("enter")
+        detail = screen.query_one("#detail")
+        assert detail.has_class("-visible") and "Dan Dorsey" in str(detail.render())
+        await pilot.press("escape")
+        assert not detail.has_class("-visible")
+
+        await pilot.press("s")  # sort by name
+        await pilot.press("s", "s")  # state, then time in state (longest first)
+        await settle(pilot)
+        assert table.row_keys[0] == "agent4"  # paused 10:30 (logged-out agents have no time)
+        assert table.selected_key == "agent4"  # the cursor follows its row
+        await pilot.press("g")
+        await settle(pilot)
+        keys = table.row_keys
+        assert keys[0] == "group:billing" and "group:support" in keys
+        assert keys.index("group:sales") < keys.index("agent4") < keys.index("group:support")
+
+        # handled: a connected call ended; missed: paused by the server for no answer (once)
+        call = dict(client.state.calls["c2"], state="ended", answered=DEMO_NOW - 100)
+        client.emit("call.ended", call)
+        client.emit("call.ended", call)
+        nope = dict(client.state.agents["agent3"], state="paused", reason="no answer")
+        client.emit("agent.state", nope)
+        client.emit("agent.state", nope)
+        await settle(pilot)
+        assert screen.tally.handled == {"agent2": 1} and screen.tally.missed == {"agent3": 1}
+        assert table.cells("agent2")[5] == "1" and table.cells("agent3")[6] == "1"
+
+
+async def test_report_and_recordings_keys() -> None:
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("v")
+        await pilot.pause()
+        assert any("recordings: not yet available" in n.message for n in app._notifications)
+        await pilot.press("t")
+        await pilot.pause()
+        from cc_console.screens.reports import ReportsScreen
+        assert isinstance(app.screen, ReportsScreen)
