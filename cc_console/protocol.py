@@ -158,8 +158,6 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Mute or unmute my microphone on my call."),
         CommandSpec("call.dtmf", P_AGENT, {"digits": Arg(str), "call_id": Arg(str, False)},
                     "Send DTMF digits on my call."),
-        CommandSpec("call.transfer", P_AGENT, {"call_id": Arg(str, False), "target": Arg(str), "mode": Arg(str, False)},
-                    "Transfer my call to a number or dial string; mode blind (default) or announced."),
     ]
 }
 
