@@ -15,7 +15,7 @@ What runs, all in this process, on loopback:
     once. Each agent is a bot on its own ConsoleClient: it logs in, `agent.login`, and on the
     `call.update` that shows its call connected it sends `call.hangup` after --talk seconds. With
     wrap-up 0 the engine makes it ready again; if the engine pauses it (no answer, device
-    unreachable) the bot sends `agent.ready` (counted: `agent_unpauses`);
+    unreachable) the bot sends `agent.ready` after --unpause-delay (counted: `agent_unpauses`);
   * a supervisor ConsoleClient that watches every call, so each caller knows when it is answered;
   * the callers: Local/5000@cc-inbound/n originated over ARI (as tests/asterisk.py place_call does)
     at --rate calls per second for --seconds; a caller not answered within --patience seconds
@@ -113,10 +113,11 @@ class StepResult:
 class Bots:
     """The agents (one ConsoleClient each) and the supervisor that watches every call."""
 
-    def __init__(self, url: str, agents: list[str], talk: float) -> None:
+    def __init__(self, url: str, agents: list[str], talk: float, unpause_delay: float) -> None:
         self.url = url
         self.agent_ids = agents
         self.talk = talk
+        self.unpause_delay = unpause_delay
         self.clients: dict[str, Any] = {}
         self.sup: Any = None
         self.hung: set[str] = set()  # call ids an agent has scheduled a hangup for
@@ -167,9 +168,10 @@ class Bots:
                     self.hung.add(cid)
                     loop.call_later(self.talk, lambda: self._spawn(self._hangup(client, cid)))
             elif kind == "agent.state" and data.get("id") == aid and data.get("state") == "paused":
-                # The engine paused this agent (no answer / device unreachable): carry on working.
+                # The engine paused this agent (no answer / device unreachable): carry on working
+                # after a moment, as a person would (at once, a failing device would spin).
                 self.unpauses += 1
-                self._spawn(self._ready(client))
+                loop.call_later(self.unpause_delay, lambda: self._spawn(self._ready(client)))
         return on
 
     async def _hangup(self, client: Any, call_id: str) -> None:
@@ -228,16 +230,25 @@ class Callers:
             pass
 
 
+async def _get(http: httpx.AsyncClient, path: str, tries: int = 5) -> Any:
+    """GET with a few retries: a loaded Asterisk drops or times out HTTP requests."""
+    for i in range(tries):
+        try:
+            r = await http.get(path)
+            r.raise_for_status()
+            return r.json()
+        except httpx.HTTPError:
+            if i == tries - 1:
+                raise
+            await asyncio.sleep(0.5 * (i + 1))
+
+
 async def _channels(http: httpx.AsyncClient) -> dict[str, str]:
-    r = await http.get("/channels")
-    r.raise_for_status()
-    return {c["id"]: c.get("name", "") for c in r.json()}
+    return {c["id"]: c.get("name", "") for c in await _get(http, "/channels")}
 
 
 async def _bridges(http: httpx.AsyncClient) -> set[str]:
-    r = await http.get("/bridges")
-    r.raise_for_status()
-    return {b["id"] for b in r.json()}
+    return {b["id"] for b in await _get(http, "/bridges")}
 
 
 async def _sweep(http: httpx.AsyncClient, preexisting: set[str]) -> tuple[int, int]:
@@ -508,7 +519,7 @@ async def _run(args: argparse.Namespace) -> int:
         args.asterisk_pid = None
 
     http = httpx.AsyncClient(base_url=p.ari_url, auth=(p.ari_user, p.ari_password), timeout=10,
-                             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
     tag = f"load{os.getpid()}"
     callers = Callers(http, p.inbound_context, args.caller_exten, tag)
     server = Server(settings)
@@ -524,7 +535,7 @@ async def _run(args: argparse.Namespace) -> int:
         await server.start()
         await asyncio.wait_for(server.ari.connected.wait(), 15)
         await asyncio.wait_for(server.engine.idle(), 15)
-        bots = Bots(server.url, agents, args.talk)
+        bots = Bots(server.url, agents, args.talk, args.unpause_delay)
         await bots.start()
         print(f"agents: {len(agents)}", flush=True)
         print(f"talk: {args.talk:g} s", flush=True)
@@ -532,9 +543,17 @@ async def _run(args: argparse.Namespace) -> int:
         since = max((e.seq for e in server.store.events()), default=0)
         for i, rate in enumerate(rates, 1):
             t_step = time.monotonic()
-            res, since = await asyncio.wait_for(
-                run_step(rate, args.seconds, args, server, bots, callers, http, preexisting, since, i),
-                args.seconds + args.patience + args.drain + 60)
+            try:
+                res, since = await asyncio.wait_for(
+                    run_step(rate, args.seconds, args, server, bots, callers, http, preexisting, since, i),
+                    args.seconds + args.patience + args.drain + 120)
+            except Exception as exc:  # the PBX gave up on us: report the step as failed and stop
+                print(f"rate_offered: {rate:g}/s", flush=True)
+                print(f"step_error: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+                results.append(StepResult(rate))
+                if i < len(rates):
+                    print(f"skipped_rates: {','.join(f'{r:g}' for r in rates[i:])}", flush=True)
+                break
             results.append(res)
             for name, value, unit in res.lines:
                 print(f"{name}: {value}{' ' + unit if unit else ''}", flush=True)
@@ -585,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ring-timeout", type=float, default=10.0, help="the queue's ring timeout")
     ap.add_argument("--drain", type=float, default=60.0, help="at most this long for the calls to end")
     ap.add_argument("--caller-exten", default="silence", help="what the caller's half runs in cc-test-caller")
+    ap.add_argument("--unpause-delay", type=float, default=1.0,
+                    help="seconds before a bot agent the engine paused makes itself ready again")
     ap.add_argument("--keep-going", action="store_true", help="run the higher rates after an unclean step too")
     args = ap.parse_args(argv)
     if args.agents < 1 or args.seconds <= 0 or (args.rate and args.rate <= 0):

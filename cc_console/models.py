@@ -96,6 +96,12 @@ class Call:
     hold_start: float = 0.0
     hold_total: float = 0.0
     muted: bool = False
+    # An attended transfer in progress: {"target", "agent" (target agent id or None), "leg",
+    # "bridge", "state": ringing|talking|conference, "with": caller|target (whom the agent talks to)}
+    consult: dict[str, Any] | None = None
+    # queue_log has closed this call's queue stay (a transfer writes BLINDTRANSFER/ATTENDEDTRANSFER
+    # instead of COMPLETE*, as app_queue does); a new ENTERQUEUE opens another.
+    qlog_closed: bool = False
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""

@@ -232,10 +232,19 @@ class CCConsoleApp(App[None]):
 
     def show_mode_screen(self) -> None:
         screen = self.make_mode_screen()
-        self.sub_title = f"{self.username} · {self.mode or self._mode_from_role()}" if self.username else ""
+        sub_title = f"{self.username} · {self.mode or self._mode_from_role()}" if self.username else ""
         if isinstance(self.screen, LoginScreen):
-            self.switch_screen(screen)
+            # Set the sub-title only once the login screen is gone: its Header's title watcher
+            # would otherwise run while its children are being removed (NoMatches in Textual).
+            done = self.switch_screen(screen)
+
+            async def retitle() -> None:
+                await done
+                self.sub_title = sub_title
+
+            self.run_worker(retitle(), exit_on_error=False)
         else:
+            self.sub_title = sub_title
             self.push_screen(screen)
 
     # -- client --------------------------------------------------------------------------------------

@@ -529,8 +529,8 @@ async def test_blind_transfer_to_number_agent_and_queue(routed, connect_to, pbx,
                 await a1.call("call.transfer", {"target": bad})
             assert exc.value.code == code, (bad, exc.value.code)
         with pytest.raises(ProtocolError) as exc:
-            await a1.call("call.transfer", {"target": "1004", "mode": "announced"})
-        assert exc.value.code == "unavailable"
+            await a1.call("call.transfer", {"target": "1004", "mode": "sideways"})
+        assert exc.value.code == "bad_request"
         # To a number (the phone 1004): the agent is free at once, the caller talks to 1004.
         await a1.call("call.transfer", {"target": "1004"})
         await until(sup, lambda: (x := sup.state.calls.get(c["id"])) and x["state"] == "connected"

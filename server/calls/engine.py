@@ -40,6 +40,7 @@ Publisher = Callable[[str, dict[str, Any], str | None], None]
 
 INBOUND = "inbound"
 AGENT_LEG = "agentleg"
+CONSULT = "consult"
 BRIDGE_PREFIX = "cc-"
 # Pause reasons the server itself sets (not in the admin's list).
 SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
@@ -130,6 +131,8 @@ class CallEngine:
             self.by_channel[call.channel] = call.id
             if call.agent_channel:
                 self.by_channel[call.agent_channel] = call.id
+            if call.consult:
+                self.by_channel[call.consult["leg"]] = call.id
         # The general-problem message: uploaded media and on/off survive a restart.
         for ev in self.store.events(kinds=("queue.problem", "queue.problem_uploaded")):
             if ev.kind == "queue.problem_uploaded":
@@ -417,6 +420,8 @@ class CallEngine:
                 self._new_inbound(ev.channel, ev.args[1] if len(ev.args) > 1 else ev.channel.exten)
             elif ev.args and ev.args[0] == AGENT_LEG:
                 self._agent_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
+            elif ev.args and ev.args[0] == CONSULT:
+                self._consult_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
             elif ev.args and ev.args[0] in (MONITOR, SNOOP):
                 self.monitors.stasis_start(ev.channel.id, ev.args[0], ev.args[1] if len(ev.args) > 1 else "")
         elif t in ("ChannelDestroyed", "StasisEnd") and ev.channel:
@@ -506,6 +511,7 @@ class CallEngine:
         call.enqueued = now
         call.position = waiting + 1
         self.qlog.enterqueue(now, call.channel, call.queue, call.caller, call.position)
+        call.qlog_closed = False
         self._record_call("call.queued", call, stage="queue", position=call.position)
         self._moh(call)
         self._arm_queue_timers(call)
@@ -809,8 +815,14 @@ class CallEngine:
         call = self.calls.get(call_id or "")
         if call is None:
             return
+        if call.consult and channel_id == call.consult["leg"]:
+            self._consult_over(call, "no answer" if call.consult["state"] == "ringing" else "target hung up")
+            return
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)
+        elif channel_id == call.agent_channel and call.consult and call.consult["state"] == "conference" and call.agent:
+            # The agent leaves a conference: the caller and the target go on, as a transfer.
+            self.consult_complete(call.agent, call.id)
         elif channel_id == call.agent_channel:
             if call.state is CallState.RINGING and call.agent:
                 self._ring_no_answer(call, "no answer" if cause in NO_ANSWER_CAUSES else "device unreachable")
@@ -838,7 +850,7 @@ class CallEngine:
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent:
+            if agent and not call.qlog_closed:
                 hold = int((call.answered or now) - call.enqueued)
                 if by == "agent":
                     self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
@@ -870,6 +882,17 @@ class CallEngine:
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
         self.monitors.call_ended(call.id)
+        c = call.consult
+        if c:
+            # The caller hung up during a consultation: the target's leg and the consult bridge go too.
+            self.by_channel.pop(c["leg"], None)
+            data.update(consult=c["state"])
+            if c["agent"] and self.agents[c["agent"]].call_id == call.id:
+                other = self.agents[c["agent"]]
+                other.call_id = None
+                self._set_agent(other, AgentState.READY)
+            self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
+            self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, **data)
         if agent and agent.call_id == call.id:
             agent.call_id = None
@@ -924,6 +947,16 @@ class CallEngine:
                 continue
             leg = call.agent_channel
             bridge = bridges.get(call.bridge)
+            if call.consult:
+                self.by_channel[call.consult["leg"]] = call.id
+                cleg = call.consult["leg"]
+                if cleg not in channels:
+                    self._consult_over(call, "target gone while we were away")
+                elif call.consult["state"] == "ringing" and channels[cleg].state == "Up":
+                    self._consult_leg_up(cleg, call.id)
+                live_consult = call.consult["bridge"] if call.consult else None
+                if live_consult:
+                    bridges.pop(live_consult, None)  # not stale: keep it
             if call.state is CallState.CONNECTED and (not leg or leg not in channels):
                 self._end(call, by="agent")
                 continue
@@ -944,7 +977,8 @@ class CallEngine:
                 self._enqueue(call)  # the greeting's end was lost with the connection
             elif call.state is CallState.ENTERING and call.stage == "callback":
                 self._callback_done(call.id)
-            if call.state is not CallState.ENDED and (bridge is None or call.channel not in bridge.channels):
+            if call.state is not CallState.ENDED and not call.consult and (
+                    bridge is None or call.channel not in bridge.channels):
                 self._spawn(self._hold(call), f"re-hold {call.id}", call.id)
         # Inbound channels that entered our app while we were not listening.
         for ch in channels.values():
@@ -1095,6 +1129,9 @@ class CallEngine:
         if call.state is CallState.RINGING:
             # Declining an offer: back to the queue for someone else; this agent pauses.
             self._ring_no_answer(call, "declined")
+        elif call.consult and call.consult["state"] == "conference":
+            # Leaving a conference: the caller and the consulted party go on without me.
+            self.consult_complete(agent_id, call.id)
         else:
             self._end(call, by="agent")
         return call
@@ -1156,9 +1193,12 @@ class CallEngine:
         The caller stays in the call's bridge (music on hold while the target rings); this agent's
         leg is hung up and the agent goes to wrap-up. queue_log gets BLINDTRANSFER, as app_queue
         writes it when an agent blind-transfers a queue call."""
+        if mode in ("announced", "attended"):
+            # Announced: consult the target first; the agent completes (or cancels) the transfer.
+            return self.consult(agent_id, target, call_id)
         call = self._my_call(agent_id, call_id)
         if mode != "blind":
-            raise ProtocolError(ErrorCode.UNAVAILABLE, f"{mode} transfer is not available yet; use blind")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode is blind or announced, not {mode!r}")
         if call.state is not CallState.CONNECTED:
             raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; transfer a connected call")
         kind, _, name = target.partition(":")
@@ -1179,6 +1219,7 @@ class CallEngine:
         hold = int((call.answered or now) - call.enqueued)
         talk = int(now - (call.answered or now))
         self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold, talk, call.position)
+        call.qlog_closed = True
         old_leg = call.agent_channel
         self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
         if old_leg:
@@ -1203,6 +1244,186 @@ class CallEngine:
         else:
             self._moh(call)
             self._dial_number(call, dialstring)
+        return call
+
+    # -- attended transfer: consult, then complete, cancel, swap or conference ------------------------
+    def consult(self, agent_id: str, target: str, call_id: str | None = None) -> Call:
+        """Put the caller on hold and call the target (agent:ID, a number or a dial string) in a
+        consult bridge of its own. A state machine kept on the call, so it survives our restart."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; consult from a connected call")
+        if call.consult:
+            raise ProtocolError(ErrorCode.CONFLICT, "a consultation is already going on; complete or cancel it")
+        target_agent = None
+        if target.startswith("agent:"):
+            other = self.agent(target[6:])
+            if other.id == agent_id:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot consult yourself")
+            if other.state is not AgentState.READY or other.call_id or not other.device:
+                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is {other.state}; not free to take a consultation")
+            target_agent = other.id
+            dialstring = other.device
+        elif target.startswith("queue:"):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "consult a person or a number; transfer to a queue blindly")
+        else:
+            dialstring = self._dialstring(target)
+        call.offers += 1
+        leg = f"{BRIDGE_PREFIX}{call.id}-t{call.offers}"
+        bridge = f"{call.bridge}-c"
+        call.consult = {"target": target, "agent": target_agent, "leg": leg, "bridge": bridge,
+                        "state": "ringing", "with": "target"}
+        if not call.held:
+            call.held = True
+            call.hold_start = self.clock()
+        self.by_channel[leg] = call.id
+        if target_agent:
+            other = self.agents[target_agent]
+            other.call_id = call.id
+            self._set_agent(other, AgentState.RINGING, call=call.id, consult=True)
+        self._record_call("call.consult", call, agent=agent_id, to=target)
+        agent_leg = call.agent_channel
+        variables = {"CALLERID(name)": f"consult: {agent_id}"}
+        if target_agent and self.agents[target_agent].answer_mode is AnswerMode.CONSOLE:
+            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
+
+        async def go() -> None:
+            await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": agent_leg})
+            await self.ari.start_moh(call.bridge, self.moh_class)
+            await self.ari.create_bridge(bridge)
+            await self.ari.add_channel(bridge, agent_leg)
+            try:
+                await self.ari.originate(dialstring, leg, app_args=f"{CONSULT},{call.id}", timeout=max(
+                    1, int(self._ring_timeout_for(call))), caller_id=f'"{agent_id}" <{call.caller}>',
+                    variables=variables)
+            except AriError:
+                if call.consult and call.consult.get("leg") == leg:
+                    self._consult_over(call, "failed")
+                raise
+        self._spawn(go(), f"consult {call.id}", call.id)
+        return call
+
+    def _consult_leg_up(self, leg: str, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        c = call.consult if call else None
+        if call is None or not c or c["leg"] != leg:
+            self._spawn(self.ari.hangup(leg), f"drop orphan consult leg {leg}")
+            return
+        c["state"] = "talking"
+        if c["agent"]:
+            self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
+        self._record_call("call.consult_answered", call, to=c["target"])
+        self._spawn(self.ari.add_channel(c["bridge"], leg), f"bridge consult {call.id}", call.id)
+
+    def _consult_over(self, call: Call, why: str) -> None:
+        """The target left (no answer, hung up, cancelled): the agent is back with the caller."""
+        c = call.consult
+        if not c:
+            return
+        call.consult = None
+        self.by_channel.pop(c["leg"], None)
+        if c["agent"]:
+            other = self.agents[c["agent"]]
+            if other.call_id == call.id:
+                other.call_id = None
+                other.last_call_end = self.clock()
+                self._set_agent(other, AgentState.READY)
+        if call.held:
+            call.hold_total += self.clock() - call.hold_start
+            call.held = False
+        self._record_call("call.consult_ended", call, why=why)
+        agent_leg = call.agent_channel
+
+        async def back() -> None:
+            await self.ari.hangup(c["leg"])
+            await self.ari.destroy_bridge(c["bridge"])
+            await self.ari.stop_moh(call.bridge)
+            if agent_leg:
+                await self.ari.add_channel(call.bridge, agent_leg)
+        self._spawn(back(), f"consult over {call.id}", call.id)
+        self.route()
+
+    def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
+        call = self._my_call(agent_id, call_id)
+        if not call.consult:
+            raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
+        return call, call.consult
+
+    def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
+        call, _ = self._consult_call(agent_id, call_id)
+        self._consult_over(call, "cancelled")
+        return call
+
+    def consult_swap(self, agent_id: str, call_id: str | None = None) -> Call:
+        """Talk to the other party; the one left waits with music on hold."""
+        call, c = self._consult_call(agent_id, call_id)
+        if c["state"] != "talking":
+            raise ProtocolError(ErrorCode.CONFLICT, f"the consultation is {c['state']}; swap once the target answered")
+        leg = call.agent_channel or ""
+        to_caller = c["with"] == "target"
+        c["with"] = "caller" if to_caller else "target"
+        src, dst = (c["bridge"], call.bridge) if to_caller else (call.bridge, c["bridge"])
+        self._record_call("call.consult_swap", call, talking_with=c["with"])
+
+        async def go() -> None:
+            await self.ari.request("POST", f"/bridges/{src}/removeChannel", params={"channel": leg})
+            await self.ari.stop_moh(dst)
+            await self.ari.start_moh(src, self.moh_class)
+            await self.ari.add_channel(dst, leg)
+        self._spawn(go(), f"swap {call.id}", call.id)
+        return call
+
+    def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
+        """Complete the attended transfer (the target takes the caller, this agent leaves), or
+        make it a three-way conference (everyone in the call's bridge)."""
+        call, c = self._consult_call(agent_id, call_id)
+        if c["state"] not in ("talking", "conference"):
+            raise ProtocolError(ErrorCode.CONFLICT, "the target has not answered yet; wait or cancel")
+        agent = self.agents[agent_id]
+        now = self.clock()
+        target_leg = c["leg"]
+        agent_leg = call.agent_channel or ""
+        if call.held:
+            call.hold_total += now - call.hold_start
+            call.held = False
+        if conference:
+            if c["state"] == "conference":
+                return call
+            c["state"] = "conference"
+            self._record_call("call.conference", call, agent=agent_id, to=c["target"])
+
+            async def conf() -> None:
+                await self.ari.stop_moh(call.bridge)
+                for leg in (target_leg, agent_leg):
+                    await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": leg})
+                    await self.ari.add_channel(call.bridge, leg)
+                await self.ari.destroy_bridge(c["bridge"])
+            self._spawn(conf(), f"conference {call.id}", call.id)
+            return call
+        hold = int((call.answered or now) - call.enqueued)
+        talk = int(now - (call.answered or now))
+        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold, talk,
+                                   call.position)
+        call.qlog_closed = True
+        self.monitors.call_ended(call.id)
+        self.by_channel.pop(agent_leg, None)
+        call.consult = None
+        call.agent = c["agent"]
+        call.agent_channel = target_leg
+        self._record_call("call.transferred", call, agent=agent_id, to=c["target"], mode="attended", talk=talk)
+        agent.call_id = None
+        agent.last_call_end = now
+        self._start_wrapup(agent, call)
+        was_conference = c["state"] == "conference"
+
+        async def handover() -> None:
+            if not was_conference:
+                await self.ari.stop_moh(call.bridge)
+                await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": target_leg})
+                await self.ari.add_channel(call.bridge, target_leg)
+                await self.ari.destroy_bridge(c["bridge"])
+            await self.ari.hangup(agent_leg)
+        self._spawn(handover(), f"complete transfer {call.id}", call.id)
         return call
 
     def _dialstring(self, target: str) -> str:

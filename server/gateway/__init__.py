@@ -127,6 +127,16 @@ class Gateway:
                 s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
             "call.dtmf": lambda s, r: {"call": self.engine.send_dtmf(
                 s.principal.username, r.args["digits"], r.args.get("call_id")).to_dict()},
+            "call.consult": lambda s, r: {"call": self.engine.consult(
+                s.principal.username, r.args["target"], r.args.get("call_id")).to_dict()},
+            "call.consult_complete": lambda s, r: {"call": self.engine.consult_complete(
+                s.principal.username, r.args.get("call_id")).to_dict()},
+            "call.consult_cancel": lambda s, r: {"call": self.engine.consult_cancel(
+                s.principal.username, r.args.get("call_id")).to_dict()},
+            "call.consult_swap": lambda s, r: {"call": self.engine.consult_swap(
+                s.principal.username, r.args.get("call_id")).to_dict()},
+            "call.conference": lambda s, r: {"call": self.engine.consult_complete(
+                s.principal.username, r.args.get("call_id"), conference=True).to_dict()},
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
                 s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(

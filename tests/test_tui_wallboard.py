@@ -1,0 +1,134 @@
+"""Pilot tests of the wallboard: layout file (tiles, groups, thresholds, theme) and its live reload,
+threshold colours, figures on screen within a second of the event, the grid at any size, STALE."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cc_console.screens.demo import demo_client, demo_snapshot
+from cc_console.screens.wallboard import WallboardScreen, grid_shape, load_layout, parse_layout
+from cc_console.widgets.tile import Tile
+
+from .test_tui_pilot import make_app
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CC_CONSOLE_CONFIG_DIR", str(tmp_path))
+    return tmp_path
+
+
+def wb_app(**kw):
+    client = demo_client(demo_snapshot("wb", "wallboard"))
+    return client, make_app(client, mode="wallboard", **kw)
+
+
+def test_layout_parsing(tmp_path: Path) -> None:
+    assert load_layout(tmp_path / "missing.toml").tiles[0] == "sl"
+    lay = parse_layout({"tiles": ["waiting", "sl"], "groups": [{"name": "Sales", "queues": ["sales"]}],
+                        "thresholds": {"longest_alert": 90}})
+    assert lay.tiles == ("waiting", "sl") and lay.groups[0].queues == ("sales",)
+    assert lay.thresholds.longest_alert == 90 and lay.queue_names == {"sales"}
+    for bad in ({"tiles": ["nope"]}, {"colour": 1}, {"thresholds": {"x": 1}}, {"columns": -1}):
+        with pytest.raises(ValueError):
+            parse_layout(bad)
+
+
+def test_grid_shape_fills_the_screen() -> None:
+    assert grid_shape(9, 80, 18)[:2] == (3, 3)
+    assert grid_shape(9, 200, 54)[:2] == (3, 3)
+    cols, rows, fits = grid_shape(9, 400, 110)
+    assert fits and cols * rows >= 9 and 400 / cols >= 20
+    assert grid_shape(8, 80, 18, columns=4) == (4, 2, True)
+
+
+async def test_layout_file_and_live_reload(config_dir: Path) -> None:
+    path = config_dir / "wallboard.toml"
+    path.write_text('title = "Sales floor"\ntiles = ["waiting", "longest"]\nqueues = ["sales"]\n'
+                    '[thresholds]\nlongest_warn = 60\nlongest_alert = 120\n')
+    client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WallboardScreen)
+        assert [t.id for t in screen.query(Tile)] == ["tile-waiting", "tile-longest"]
+        assert screen.query_one("#tile-waiting", Tile).value == "1"  # sales only
+        longest = screen.query_one("#tile-longest", Tile)
+        assert longest.value == "01:15" and longest.level == "warn"
+        path.write_text('theme = "cc-high-contrast"\ntiles = ["sl", "waiting"]\n'
+                        '[[groups]]\nname = "Support"\nqueues = ["support"]\n'
+                        '[[groups]]\nname = "Sales"\nqueues = ["sales"]\n')
+        st = path.stat()
+        os.utime(path, (st.st_atime, st.st_mtime + 5))
+        await screen.check_layout()  # what the 2-second timer does
+        await pilot.pause()
+        assert [t.id for t in screen.query(Tile)] == ["tile-sl", "tile-waiting", "tile-sl-1", "tile-waiting-1"]
+        assert screen.query_one("#tile-sl", Tile).value == "86"
+        assert screen.query_one("#tile-sl-1", Tile).level == "warn"  # sales 65%: below 80, above 60
+        assert app.theme == "cc-high-contrast"
+        path.write_text('tiles = ["waiting"]\n')
+        await pilot.press("R")
+        await pilot.pause()
+        assert [t.id for t in screen.query(Tile)] == ["tile-waiting"]
+        assert screen.query_one("#tile-waiting", Tile).value == "2"
+        path.write_text('tiles = [\n')  # a broken file keeps the current layout
+        await pilot.press("R")
+        await pilot.pause()
+        assert [t.id for t in screen.query(Tile)] == ["tile-waiting"]
+        assert any("layout" in (n.title or "") for n in app._notifications)
+
+
+async def test_layout_path_from_the_app(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('tiles = ["abandoned"]\n')
+    client, app = wb_app(wallboard_layout=path)
+    async with app.run_test(size=(80, 24)):
+        assert [t.id for t in app.screen.query(Tile)] == ["tile-abandoned"]
+
+
+async def test_figures_change_within_a_second_of_the_event() -> None:
+    client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        tile = app.screen.query_one("#tile-waiting", Tile)
+        assert tile.value == "2"
+        data = dict(client.state.queues["support"], waiting=7)
+        client.state.apply("queue.stats", data)
+        client._emit("queue.stats", data)
+        await pilot.pause(0.4)  # the 250 ms batch timer, no manual flush
+        assert tile.value == "8" and tile.level == "alert"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60), (400, 120)])
+async def test_every_tile_is_readable_at_any_size(size: tuple[int, int]) -> None:
+    client, app = wb_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        tiles = list(app.screen.query(Tile))
+        assert len(tiles) == 9
+        for t in tiles:
+            assert t.region.height >= 6 and t.region.width >= 20, (t.id, t.region)
+            assert t.region.bottom <= size[1] - 1  # above the footer
+        if size[0] >= 200:
+            assert max(t.region.height for t in tiles) >= size[1] // 4  # they grow with the screen
+
+
+async def test_stale_banner_and_dimmed_tiles_then_live_again() -> None:
+    client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        banner = screen.query_one("#stale-banner")
+        assert not banner.has_class("-visible") and not screen.has_class("-stale")
+        client.stale = True
+        client.connected.clear()
+        client._emit("connection", {"connected": False})
+        await pilot.pause(0.4)
+        assert banner.has_class("-visible") and screen.has_class("-stale")
+        assert "STALE" in str(banner.render())
+        for t in screen.query(Tile):
+            assert t.region.height >= 6  # the banner pushes the queue table out, not the digits
+        client.connected.set()
+        client.stale = False
+        client._emit("snapshot", demo_snapshot("wb", "wallboard"))
+        await pilot.pause(0.4)
+        assert not banner.has_class("-visible") and not screen.has_class("-stale")
