@@ -135,3 +135,37 @@ async def test_conference_then_the_agent_leaves(server, connect, pbx, phone):
     assert bridge and len(bridge["channels"]) == 2
     await caller.hangup()
     await p4.wait_call_state("CLOSED", timeout=10)
+
+
+async def test_consult_survives_a_restart_of_our_server(settings, clean_asterisk, connect_to, pbx, phone):
+    from cc_console.server.app import Server
+    caller = await phone("1005", auto_answer=True)
+    await phone("1001", auto_answer=True)
+    p4 = await phone("1004", auto_answer=True)
+    first = Server(settings)
+    await first.start()
+    a1 = await connect_to(first, "agent1")
+    await a1.call("agent.login")
+    c = await connected_call(a1, caller)
+    await a1.call("call.consult", {"target": "1004"})
+    await until(a1, lambda: consult_state(a1, c["id"]) == "talking", what="talking to 1004")
+    await first.engine.idle()
+    await first.stop()
+
+    second = Server(settings)
+    await second.start()
+    try:
+        await asyncio.wait_for(second.ari.connected.wait(), 10)
+        rebuilt = second.engine.calls[c["id"]]
+        assert rebuilt.consult and rebuilt.consult["state"] == "talking" and rebuilt.held
+        a1 = await connect_to(second, "agent1")
+        await a1.call("call.consult_complete")
+        await until(a1, lambda: not a1.state.my_agent["call_id"], what="handed over after the restart")
+        await second.engine.idle()
+        bridge = await pbx.bridge(c["bridge"])
+        assert rebuilt.agent_channel in bridge["channels"] and c["channel"] in bridge["channels"]
+        assert len(bridge["channels"]) == 2
+        await caller.hangup()
+        await p4.wait_call_state("CLOSED", timeout=10)
+    finally:
+        await second.stop()
