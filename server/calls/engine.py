@@ -99,6 +99,10 @@ class CallEngine:
         self.stats_interval = 0.25
         self.ari_up = False
         self.monitors = MonitorService(self)
+        # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks:
+        # objects with any of call_connected(call), call_leg_ended(call, agent_id),
+        # call_ended(call, kind). Called synchronously; they spawn their own I/O.
+        self.hooks: list[Any] = []
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -334,6 +338,15 @@ class CallEngine:
                               for r in self.cfg.pause_reasons.values()],
             "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
         }
+
+    def _hook(self, name: str, *args: Any) -> None:
+        for h in self.hooks:
+            fn = getattr(h, name, None)
+            if fn is not None:
+                try:
+                    fn(*args)
+                except Exception:
+                    log.exception("hook %s of %s failed", name, type(h).__name__)
 
     # == tasks and timers =============================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
@@ -809,6 +822,7 @@ class CallEngine:
             await self.ari.stop_moh(call.bridge)
             await self.ari.add_channel(call.bridge, leg)
         self._spawn(bridge(), f"bridge {call.id}", call.id)
+        self._hook("call_connected", call)
 
     def _channel_gone(self, channel_id: str, cause: int | None) -> None:
         call_id = self.by_channel.get(channel_id)
@@ -894,6 +908,7 @@ class CallEngine:
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, **data)
+        self._hook("call_ended", call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
@@ -1228,6 +1243,7 @@ class CallEngine:
         call.agent = None
         call.agent_channel = None
         self._record_call("call.transferred", call, agent=agent.id, to=target, mode=mode, talk=talk)
+        self._hook("call_leg_ended", call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
@@ -1411,6 +1427,8 @@ class CallEngine:
         call.agent = c["agent"]
         call.agent_channel = target_leg
         self._record_call("call.transferred", call, agent=agent_id, to=c["target"], mode="attended", talk=talk)
+        self._hook("call_leg_ended", call, agent_id)
+        self._hook("call_connected", call)  # the target's leg is the call's leg now
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)

@@ -151,16 +151,15 @@ class ReportCache:
                 rows += self.db.execute(f"SELECT {cols} FROM segs WHERE answered_ts >= ? AND answered_ts < ? "
                                         f"AND NOT (offered_ts >= ? AND offered_ts < ?){q}",
                                         [start, end, start, end] + params[2:]).fetchall()
+            wrap = ('(SELECT SUM(w."end" - w.start) FROM spans w WHERE w.call_id = s.call_id '
+                    "AND w.state = 'wrap_up')")
             wr = self.db.execute(
-                'SELECT s.call_id, SUM(w."end" - w.start) FROM segs s JOIN spans w '
-                "ON w.call_id = s.call_id AND w.state = 'wrap_up' "
-                f"WHERE s.outcome = 'answered' AND s.offered_ts >= ? AND s.offered_ts < ?{q.replace('queue', 's.queue')} "
-                "GROUP BY s.call_id", params).fetchall()
+                f"SELECT s.call_id, {wrap} FROM segs s WHERE s.offered_ts >= ? AND s.offered_ts < ?"
+                f"{q.replace('queue', 's.queue')} AND s.outcome = 'answered'", params).fetchall()
             if agents:
                 wr += self.db.execute(
-                    'SELECT s.call_id, SUM(w."end" - w.start) FROM segs s JOIN spans w '
-                    "ON w.call_id = s.call_id AND w.state = 'wrap_up' "
-                    "WHERE s.answered_ts >= ? AND s.answered_ts < ? GROUP BY s.call_id", (start, end)).fetchall()
+                    f"SELECT s.call_id, {wrap} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ?",
+                    (start, end)).fetchall()
             opened = {r[0]: Span(*r) for r in self.db.execute(
                 'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
             spans: list[Span] = []
@@ -173,7 +172,8 @@ class ReportCache:
                     "SELECT ts, agent, call_id, queue, why FROM misses WHERE ts >= ? AND ts < ?", (start, end))]
         wraps: dict[str, float] = defaultdict(float)
         for cid, w in wr:
-            wraps[cid] = w
+            if w is not None:
+                wraps[cid] = w
         for sp in opened.values():
             if sp.state == "wrap_up" and sp.call_id:
                 wraps[sp.call_id] += max(0.0, now - sp.start)
