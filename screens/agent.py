@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cc_console.widgets.agent_state import AgentStateBadge
@@ -59,6 +59,32 @@ class PauseReasonScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class AskScreen(ModalScreen[str | None]):
+    """One line of input: Enter gives it, esc cancels."""
+
+    DEFAULT_CSS = """
+    AskScreen { align: center middle; }
+    AskScreen Input { width: 60; border: thick $primary; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ask.cancel")]
+
+    def __init__(self, title: str) -> None:
+        super().__init__(id="ask")
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        field = Input(placeholder=self.title_text, id="ask-input")
+        field.border_title = self.title_text
+        yield field
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class AgentScreen(ConsoleScreen):
     BINDINGS = [
         Binding("a", "answer", "Answer", id="agent.answer", tooltip="Answer the ringing call"),
@@ -69,6 +95,21 @@ class AgentScreen(ConsoleScreen):
                 tooltip="Pause, picking a reason"),
         Binding("l", "login_toggle", "Log in/out", id="agent.login_toggle",
                 tooltip="Log in to my queues, or log out of them"),
+        Binding("o", "hold", "Hold", id="agent.hold", tooltip="Hold or take back my call (music to the caller)"),
+        Binding("m", "mute", "Mute", id="agent.mute", show=False, tooltip="Mute or unmute my microphone"),
+        Binding("t", "transfer", "Transfer", id="agent.transfer",
+                tooltip="Blind transfer: a number, agent:ID or queue:NAME"),
+        Binding("c", "consult", "Consult", id="agent.consult", tooltip="Consult a number or agent:ID first"),
+        Binding("x", "consult_complete", "Complete", id="agent.consult_complete", show=False,
+                tooltip="Complete the attended transfer"),
+        Binding("k", "consult_cancel", "Cancel consult", id="agent.consult_cancel", show=False,
+                tooltip="Cancel the consultation, back to the caller"),
+        Binding("s", "consult_swap", "Swap", id="agent.consult_swap", show=False,
+                tooltip="Swap between the caller and the consulted party"),
+        Binding("f", "conference", "Conference", id="agent.conference", show=False,
+                tooltip="Three-way conference with the caller and the consulted party"),
+        Binding("d", "dtmf", "DTMF", id="agent.dtmf", show=False, tooltip="Send DTMF digits"),
+        Binding("D", "directory", "Directory", id="agent.directory", tooltip="Search the directory"),
     ]
 
     ringing: reactive[bool] = reactive(False)
@@ -184,6 +225,51 @@ class AgentScreen(ConsoleScreen):
 
         server_reasons = [(r["code"], f'{r["label"]} ({r["kind"]})') for r in self.state.pause_reasons]
         self.app.push_screen(PauseReasonScreen(server_reasons or PAUSE_REASONS), picked)
+
+    def _my_connected(self) -> dict[str, Any] | None:
+        call = self.current_call()
+        return call if call and call.get("state") == "connected" else None
+
+    def action_hold(self) -> None:
+        call = self._my_connected()
+        self.send_command("call.hold", {"on": not (call or {}).get("held", False)})
+
+    def action_mute(self) -> None:
+        call = self._my_connected()
+        self.send_command("call.mute", {"on": not (call or {}).get("muted", False)})
+
+    def _ask(self, title: str, then: Any) -> None:
+        def done(value: str | None) -> None:
+            if value:
+                then(value.strip())
+        self.app.push_screen(AskScreen(title), done)
+
+    def action_transfer(self) -> None:
+        self._ask("Transfer to (number, agent:ID, queue:NAME)",
+                  lambda target: self.send_command("call.transfer", {"target": target}))
+
+    def action_consult(self) -> None:
+        self._ask("Consult (number or agent:ID)",
+                  lambda target: self.send_command("call.consult", {"target": target}))
+
+    def action_consult_complete(self) -> None:
+        self.send_command("call.consult_complete")
+
+    def action_consult_cancel(self) -> None:
+        self.send_command("call.consult_cancel")
+
+    def action_consult_swap(self) -> None:
+        self.send_command("call.consult_swap")
+
+    def action_conference(self) -> None:
+        self.send_command("call.conference")
+
+    def action_dtmf(self) -> None:
+        self._ask("DTMF digits", lambda digits: self.send_command("call.dtmf", {"digits": digits}))
+
+    def action_directory(self) -> None:
+        from .directory import DirectoryScreen
+        self.app.push_screen(DirectoryScreen(self.client))
 
     def action_login_toggle(self) -> None:
         agent = self.state.my_agent or {}

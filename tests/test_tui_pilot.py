@@ -411,3 +411,37 @@ async def test_command_palette_finds_and_runs_screen_actions() -> None:
         await app.workers.wait_for_complete()
         assert isinstance(app.screen, AgentScreen)
         assert client.sent == [("call.answer", {"call_id": "c1"})]
+
+
+async def test_agent_call_control_keys_send_commands() -> None:
+    """o hold, m mute, t transfer (asks the target), c consult, x/k/s/f the consultation, d DTMF."""
+    client = FakeClient()
+    app = make_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, AgentScreen)
+        client.sent.clear()
+        for key in ("o", "m", "x", "k", "s", "f"):
+            await pilot.press(key)
+        await pilot.press("t")
+        await pilot.pause()
+        for ch in "1004":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.press("c")
+        await pilot.pause()
+        for ch in "agent:agent2":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.press("d")
+        await pilot.pause()
+        for ch in "12#":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        cmds = [c for c, _ in client.sent]
+        assert cmds == ["call.hold", "call.mute", "call.consult_complete", "call.consult_cancel", "call.consult_swap",
+                        "call.conference", "call.transfer", "call.consult", "call.dtmf"]
+        assert client.sent[6][1] == {"target": "1004"} and client.sent[7][1] == {"target": "agent:agent2"}
+        assert client.sent[8][1] == {"digits": "12#"}
