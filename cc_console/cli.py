@@ -28,7 +28,9 @@ app.add_typer(admin_app, name="admin")
 def _mount_optional() -> None:
     # Sub-apps of whole capabilities; each in its own module.
     from cc_console.cli_directory import directory_app
+    from cc_console.cli_reports import report_app
     app.add_typer(directory_app, name="directory")
+    app.add_typer(report_app, name="report")
 
 
 _mount_optional()

@@ -88,6 +88,14 @@ class ServerSettings:
     ari_reconnect_max: float = 10.0
     # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
     client_queue_max: int = 2000
+    # Call recording (docs/recordings.md).
+    recordings_dir: str = ""  # empty: <folder of db_path>/recordings
+    recordings_key_file: str = ""  # a 256-bit key (hex): recordings are AES-GCM encrypted at rest
+    recording_retention_days: int = 183  # about 6 months
+    recording_retention: dict[str, int] = field(default_factory=dict)  # "queue:NAME"/"tenant:NAME" -> days
+    recording_optout_users: list[str] = field(default_factory=list)  # agents who may switch recording off
+    recording_skip_prefixes: list[str] = field(default_factory=list)  # destinations (numbers) never recorded
+    recording_purge_interval: float = 3600.0  # seconds between purge runs; 0: only on demand
 
     @property
     def db_file(self) -> Path:

@@ -48,6 +48,14 @@ class Server:
             DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
             devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device})
         self.gateway.handlers.update(self.directory.handlers())
+        # -- call recording (server/recordings; its own database beside the main one) --
+        from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore
+        from cc_console.server.recordings import default_path as recordings_db
+        self.recordings = RecordingService(
+            self.engine, RecordingStore(":memory:" if str(s.db_file) == ":memory:" else recordings_db(s.db_file)),
+            RecordingSettings.from_server(s))
+        self.engine.hooks.append(self.recordings)
+        self.gateway.handlers.update(self.recordings.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -75,6 +83,7 @@ class Server:
         app.router.add_get("/healthz", self._health)
         self.directory.add_routes(app, self.auth)  # GET /api/directory/... (bearer session token)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
+        self.recordings.add_routes(app, self.auth)  # GET /api/recordings/{id}/audio|download (bearer token)
         return app
 
     def _principal(self, request: web.Request, permission: str):
