@@ -75,6 +75,7 @@ class ServerSettings:
     db_path: str = ""  # empty: <data_dir>/cc-console.sqlite3
     queue_log_path: str = ""  # empty: <data_dir>/queue_log
     routing_file: str = ""  # empty: <config_dir>/routing.toml if it exists, else [[queues]] below
+    reports_schedule: str = ""  # empty: <config_dir>/reports.toml if it exists (reports e-mailed on schedule)
     tls_cert: str = ""
     tls_key: str = ""
     # Timers, all short-able in tests.

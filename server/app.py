@@ -159,9 +159,27 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.ari.start()
+        self._start_report_schedule()
         log.info("cc-console server listening on %s", self.url)
 
+    def _start_report_schedule(self) -> None:
+        """Scheduled reports (docs/reports.md), when a schedule file is configured or present."""
+        s = self.settings.server
+        path = Path(s.reports_schedule) if s.reports_schedule else config_dir() / "reports.toml"
+        self.report_scheduler = None
+        if not path.exists():
+            return
+        from cc_console.server.reports.schedule import Scheduler, load_schedule
+        from cc_console.server.reports.service import cache_for, run
+        smtp, jobs = load_schedule(path)
+        db = str(self.settings.server.db_file)
+        self.report_scheduler = Scheduler(smtp, jobs, lambda p: run(cache_for(db), self.engine.cfg, p))
+        self.report_scheduler.start()
+        log.info("report schedule %s: %d job(s)", path, len(jobs))
+
     async def stop(self) -> None:
+        if getattr(self, "report_scheduler", None) is not None:
+            await self.report_scheduler.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()

@@ -5,7 +5,9 @@ slow on purpose, and the suite should not pay for it per test.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from cc_console.config import QueueSettings, Settings, load_settings
 from cc_console.server.app import Server
 from cc_console.server.auth import Auth
 from cc_console.server.store import SQLiteStore
+
+# Hermetic: a developer's own ~/.config/cc-console (routing.toml, keymap, reports.toml) must not
+# leak into the tests. The data dir (where the sandbox chroot lives) is kept.
+os.environ["CC_CONSOLE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="cc-test-config-")
 
 PASSWORD = "secret-pass"
 USERS = [

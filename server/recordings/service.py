@@ -482,7 +482,7 @@ class RecordingService:
             rng = request.headers.get("Range", "")
             m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip()) if rng else None
             # One audit row per listening, not per Range request a player makes while seeking.
-            first = m is None or m.group(1) in ("", "0")
+            first = m is None or m.group(1) == "0"
             rec = guard(p, rec_id, "listen", "stream", audit=first)
             if not first:
                 self.access(p, rec_id, "listen", audit=False)
