@@ -308,7 +308,8 @@ class SupervisorScreen(ConsoleScreen):
         for _, agent_id, group in keyed:
             gkey = GROUP_PREFIX + group
             if gkey not in out:
-                out[gkey] = (Text(f"▾ {group}", style="bold"), Text(f"{counts[group]} agents", style="dim"), *blank)
+                out[gkey] = (Text("▾ queue", style="dim"), Text(group, style="bold"),
+                             Text(f"{counts[group]} agent{'s' if counts[group] != 1 else ''}", style="dim"), *blank[1:])
                 order.append(gkey)
             out[agent_id] = rows[agent_id]
             order.append(agent_id)

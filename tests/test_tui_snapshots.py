@@ -18,7 +18,13 @@ def app_for(mode: str, user: str = "agent1", role: str = "agent", *, live: bool 
     return CCConsoleApp(client=client, mode=mode, now=demo_now, keymap={}, **kwargs)
 
 
-SIZES = {"80x24": (80, 24), "160x48": (160, 48), "200x60": (200, 60)}
+SIZES = {"80x24": (80, 24), "160x48": (160, 48), "200x60": (200, 60), "400x120": (400, 120)}
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path, monkeypatch) -> None:
+    """Default alert thresholds and wallboard layout, whatever the user's config dir holds."""
+    monkeypatch.setenv("CC_CONSOLE_CONFIG_DIR", str(tmp_path))
 
 
 @pytest.mark.parametrize("size", ["80x24", "160x48"])
@@ -32,7 +38,7 @@ def test_agent_on_call_stale(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(80, 24))
 
 
-@pytest.mark.parametrize("size", ["80x24", "160x48"])
+@pytest.mark.parametrize("size", ["80x24", "160x48", "200x60"])
 def test_supervisor(snap_compare, size: str) -> None:
     assert snap_compare(app_for("supervisor", "sup1", "supervisor"), terminal_size=SIZES[size])
 
@@ -42,13 +48,27 @@ def test_supervisor_filtered(snap_compare) -> None:
                         press=["slash", *"support"])
 
 
-@pytest.mark.parametrize("size", ["80x24", "200x60"])
+def test_supervisor_grouped_with_detail(snap_compare) -> None:
+    assert snap_compare(app_for("supervisor", "sup1", "supervisor"), terminal_size=(120, 32),
+                        press=["g", "down", "down", "enter"])
+
+
+def test_supervisor_monitoring_and_alerts(snap_compare) -> None:
+    snap = demo_snapshot("sup1", "supervisor")
+    snap["monitors"] = [{"id": "m1", "supervisor": "sup1", "agent": "agent2", "call_id": "c2",
+                         "mode": "listen", "state": "active"}]
+    snap["agents"][3]["state_since"] -= 600  # paused 20:30: over the 15-minute default
+    assert snap_compare(app_for("supervisor", "sup1", "supervisor", snapshot=snap), terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("size", ["80x24", "200x60", "400x120"])
 def test_wallboard(snap_compare, size: str) -> None:
     assert snap_compare(app_for("wallboard", "wb", "wallboard"), terminal_size=SIZES[size])
 
 
-def test_wallboard_stale(snap_compare) -> None:
-    assert snap_compare(app_for("wallboard", "wb", "wallboard", live=False), terminal_size=(80, 24))
+@pytest.mark.parametrize("size", ["80x24", "200x60"])
+def test_wallboard_stale(snap_compare, size: str) -> None:
+    assert snap_compare(app_for("wallboard", "wb", "wallboard", live=False), terminal_size=SIZES[size])
 
 
 def test_wallboard_high_contrast(snap_compare) -> None:

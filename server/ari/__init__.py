@@ -98,8 +98,12 @@ class AriClient:
         self.base_url = base_url.rstrip("/")
         self.app = app
         self._auth_header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        # Asterisk serves at most `sessionlimit` HTTP sessions (http.conf); a timed-out request keeps
+        # its session there for a while. Capping our connections keeps us well under it, so a busy
+        # Asterisk slows us down instead of refusing every request.
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
-                                      headers={"Authorization": self._auth_header})
+                                      headers={"Authorization": self._auth_header},
+                                      limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
         self.on_event: EventHandler | None = None

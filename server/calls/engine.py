@@ -783,14 +783,24 @@ class CallEngine:
         timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
-            try:
-                await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
-                                         caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
-                                         variables=variables)
-            except AriError:
-                if call.state is CallState.RINGING and call.agent_channel == leg:
-                    self._ring_no_answer(call, "device unreachable")
-                raise
+            for attempt in range(3):
+                try:
+                    await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
+                                             caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
+                                             variables=variables)
+                    return
+                except AriError as exc:
+                    if exc.status == 0 and attempt < 2:
+                        # No answer from ARI (Asterisk busy): the originate may or may not have
+                        # happened. Retry with the same channel id; 409 then means it did.
+                        await asyncio.sleep(0.2 * (attempt + 1))
+                        continue
+                    if exc.status == 409 and attempt > 0:
+                        return
+                    if call.state is CallState.RINGING and call.agent_channel == leg:
+                        # A real refusal from Asterisk (unknown or unreachable device), not a hiccup.
+                        self._ring_no_answer(call, "device unreachable" if exc.status else "pbx not answering")
+                    raise
         self._spawn(go(), f"dial {agent.device} for {call.id}", call.id)
 
     def _agent_leg_up(self, leg: str, call_id: str) -> None:
@@ -819,8 +829,18 @@ class CallEngine:
         leg = call.agent_channel or ""
 
         async def bridge() -> None:
-            await self.ari.stop_moh(call.bridge)
-            await self.ari.add_channel(call.bridge, leg)
+            try:
+                await self.ari.stop_moh(call.bridge)
+            except AriError as exc:  # music still playing is a nuisance; no bridge is no call
+                log.warning("stop moh for %s: %s", call.id, exc)
+            for attempt in range(3):
+                try:
+                    await self.ari.add_channel(call.bridge, leg)
+                    return
+                except AriError as exc:
+                    if exc.status != 0 or attempt == 2:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
         self._spawn(bridge(), f"bridge {call.id}", call.id)
         self._hook("call_connected", call)
 
@@ -939,10 +959,25 @@ class CallEngine:
             self.route()
 
     async def _teardown(self, call: Call) -> None:
-        for ch in (call.channel, call.agent_channel):
-            if ch:
-                await self.ari.hangup(ch)
-        await self.ari.destroy_bridge(call.bridge)
+        # Each step on its own: one failed hang-up (Asterisk busy) must not leave the rest behind.
+        steps: list[Callable[[], Coroutine[Any, Any, Any]]] = [
+            (lambda ch=ch: self.ari.hangup(ch)) for ch in (call.channel, call.agent_channel) if ch]
+        steps.append(lambda: self.ari.destroy_bridge(call.bridge))
+        for make in steps:
+            await self._retrying(make)
+
+    @staticmethod
+    async def _retrying(make: Callable[[], Coroutine[Any, Any, Any]], attempts: int = 3) -> Any:
+        """Run an idempotent ARI call, retrying transport failures (no answer: status 0)."""
+        for attempt in range(attempts):
+            try:
+                return await make()
+            except AriError as exc:
+                if exc.status != 0 or attempt == attempts - 1:
+                    log.warning("%s", exc)
+                    return None
+                await asyncio.sleep(0.2 * (attempt + 1))
+        return None
 
     # == resync after (re)connect ======================================================================
     async def _on_ari_down(self) -> None:

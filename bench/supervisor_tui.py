@@ -1,0 +1,170 @@
+"""The supervisor screen under load: 500 agents, 50 queues, 100 events a second, headless.
+
+    python -m bench.supervisor_tui [--agents 500] [--queues 50] [--rate 100] [--seconds 10]
+
+Events go in the way the network delivers them: applied to the client's ConsoleState, then handed
+to the client's listeners (the app turns them into messages for the screen). Measured:
+
+* CPU of this (the TUI) process over the run, from resource.getrusage, as % of one core;
+* event-to-screen delay: from injection of an agent.state event until the agents DataTable
+  paints after holding the new value (update_cell, then the next render_line of the table).
+
+One figure per line; the headline is ``p99: <value> ms``. Targets: CPU < 30 %, p99 < 250 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import tempfile
+import time
+from typing import Any
+
+from cc_console.client import ConsoleClient
+from cc_console.screens.demo import DEMO_NOW
+from cc_console.screens.supervisor import SupervisorScreen
+from cc_console.tui import CCConsoleApp
+from cc_console.widgets.diff_table import DiffTable
+
+STATES = ["ready", "ringing", "on_call", "wrap_up", "paused", "ready"]
+
+
+def snapshot(n_agents: int, n_queues: int, now: float) -> dict[str, Any]:
+    rnd = random.Random(1)
+    queues = [f"q{i:02d}" for i in range(n_queues)]
+    agents = []
+    for i in range(n_agents):
+        member = rnd.sample(queues, 3)
+        agents.append({"id": f"a{i:03d}", "name": f"Agent {i:03d}", "device": f"PJSIP/{2000 + i}",
+                       "answer_mode": "console", "state": rnd.choice(STATES), "reason": "",
+                       "state_since": now - rnd.uniform(0, 900), "queues": member, "call_id": None,
+                       "last_call_end": 0.0, "penalties": {q: 0 for q in member}, "skills": {}})
+    qs = [{"name": q, "tenant": "t", "open": True, "problem": False, "waiting": 0, "oldest_enqueued": None,
+           "longest_wait": 0, "agents_logged_in": 30, "agents_ready": 10, "agents_busy": 10,
+           "agents_wrapup": 2, "agents_paused": 8, "offered": 100, "answered": 90, "abandoned": 5,
+           "overflowed": 0, "callbacks": 0, "voicemails": 0, "service_level": 0.9} for q in queues]
+    return {"me": {"user": "sup1", "role": "supervisor", "name": "Sup"}, "agents": agents, "calls": [],
+            "queues": qs, "pause_reasons": [], "monitors": [], "server": {"ari": "up", "time": now}}
+
+
+class Probe:
+    """Stamps injections and the first paint of the agents table that shows them."""
+
+    def __init__(self) -> None:
+        self.injected: dict[str, float] = {}  # agent id -> first unshown injection time
+        self.updated: dict[str, float] = {}  # agent id -> injection time, now in the table's data
+        self.delays: list[float] = []
+
+    def install(self) -> None:
+        probe = self
+        orig_update = DiffTable.update_cell
+        orig_render_line = DiffTable.render_line
+
+        def update_cell(table: DiffTable, row_key: Any, column_key: Any, value: Any, **kw: Any) -> None:
+            orig_update(table, row_key, column_key, value, **kw)
+            if table.id == "agents" and column_key == "state":
+                t = probe.injected.pop(str(row_key), None)
+                if t is not None:
+                    probe.updated[str(row_key)] = t
+
+        def render_line(table: DiffTable, y: int) -> Any:
+            if table.id == "agents" and probe.updated:
+                now = time.perf_counter()
+                probe.delays.extend(now - t for t in probe.updated.values())
+                probe.updated.clear()
+            return orig_render_line(table, y)
+
+        DiffTable.update_cell = update_cell  # type: ignore[method-assign]
+        DiffTable.render_line = render_line  # type: ignore[method-assign]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+async def run(n_agents: int, n_queues: int, rate: float, seconds: float) -> dict[str, float]:
+    os.environ["CC_CONSOLE_CONFIG_DIR"] = tempfile.mkdtemp(prefix="cc-bench-")  # default alerts
+    t0 = time.time()
+    clock = lambda: DEMO_NOW + (time.time() - t0)  # noqa: E731
+    client = ConsoleClient("ws://bench.invalid", reconnect=False)
+    client.state.load(snapshot(n_agents, n_queues, DEMO_NOW))
+    client.stale = False
+    client.connected.set()
+    probe = Probe()
+    probe.install()
+    app = CCConsoleApp(client=client, mode="supervisor", keymap={}, now=clock)
+    rnd = random.Random(2)
+    agent_ids = sorted(client.state.agents)
+    queue_names = sorted(client.state.queues)
+    async with app.run_test(size=(200, 60), headless=True) as pilot:
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, SupervisorScreen)
+        table = app.screen.query_one("#agents", DiffTable)
+        assert table.row_count == n_agents
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        w0 = time.perf_counter()
+        sent = 0
+        period = 1.0 / rate
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() - start < seconds:
+            # Mostly agent state changes (measured), one in five queue figures (load only).
+            if sent % 5 == 4:
+                q = dict(client.state.queues[rnd.choice(queue_names)])
+                q["offered"] += 1
+                q["waiting"] = rnd.randint(0, 3)
+                q["oldest_enqueued"] = clock() - rnd.uniform(0, 30) if q["waiting"] else None
+                kind, data = "queue.stats", q
+            else:
+                aid = rnd.choice(agent_ids)
+                a = dict(client.state.agents[aid])
+                a["state"] = rnd.choice([s for s in STATES if s != a["state"]])
+                a["reason"] = "break" if a["state"] == "paused" else ""
+                a["state_since"] = clock()
+                kind, data = "agent.state", a
+                probe.injected.setdefault(aid, time.perf_counter())
+            client.state.apply(kind, data)
+            client._emit(kind, data)
+            sent += 1
+            next_at = start + sent * period
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+        await pilot.pause(0.6)  # let the last batch paint
+        wall = time.perf_counter() - w0
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        refreshes = app.screen.refreshes
+        updates = table.cell_updates
+    d = [x * 1000 for x in probe.delays]
+    return {"p99": pct(d, 99), "p50": pct(d, 50), "max": max(d) if d else float("nan"),
+            "cpu": 100 * cpu / wall, "events": sent, "rate": sent / wall, "measured": len(d),
+            "unmeasured": len(probe.injected) + len(probe.updated), "refreshes": refreshes,
+            "cell_updates": updates, "seconds": wall}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=500)
+    ap.add_argument("--queues", type=int, default=50)
+    ap.add_argument("--rate", type=float, default=100.0, help="events per second")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    a = ap.parse_args(argv)
+    r = asyncio.run(run(a.agents, a.queues, a.rate, a.seconds))
+    print(f"p99: {r['p99']:.1f} ms")
+    print(f"p50: {r['p50']:.1f} ms")
+    print(f"max: {r['max']:.1f} ms")
+    print(f"cpu: {r['cpu']:.1f} % of one core")
+    print(f"events: {r['events']} ({r['rate']:.0f}/s over {r['seconds']:.1f} s)")
+    print(f"measured: {r['measured']} agent updates seen painted ({r['unmeasured']} unpainted at the end)")
+    print(f"screen refreshes: {r['refreshes']}")
+    print(f"cell updates: {r['cell_updates']}")
+    print(f"agents: {a.agents}")
+    print(f"queues: {a.queues}")
+
+
+if __name__ == "__main__":
+    main()
