@@ -27,6 +27,7 @@ from cc_console.screens.demo import DEMO_NOW
 from cc_console.screens.supervisor import SupervisorScreen
 from cc_console.tui import CCConsoleApp
 from cc_console.widgets.diff_table import DiffTable
+from cc_console.widgets.fmt import state_label
 
 STATES = ["ready", "ringing", "on_call", "wrap_up", "paused", "ready"]
 
@@ -53,21 +54,24 @@ class Probe:
     """Stamps injections and the first paint of the agents table that shows them."""
 
     def __init__(self) -> None:
-        self.injected: dict[str, float] = {}  # agent id -> first unshown injection time
+        self.injected: dict[str, tuple[float, str]] = {}  # agent id -> (first unshown injection, label)
         self.updated: dict[str, float] = {}  # agent id -> injection time, now in the table's data
         self.delays: list[float] = []
 
     def install(self) -> None:
         probe = self
-        orig_update = DiffTable.update_cell
+        orig_sync = DiffTable.sync
         orig_render_line = DiffTable.render_line
 
-        def update_cell(table: DiffTable, row_key: Any, column_key: Any, value: Any, **kw: Any) -> None:
-            orig_update(table, row_key, column_key, value, **kw)
-            if table.id == "agents" and column_key == "state":
-                t = probe.injected.pop(str(row_key), None)
-                if t is not None:
-                    probe.updated[str(row_key)] = t
+        def sync(table: DiffTable, rows: Any, order: Any = None) -> None:
+            orig_sync(table, rows, order)
+            if table.id != "agents":
+                return
+            for aid, (t, label) in list(probe.injected.items()):
+                cells = table.cells(aid)
+                if cells is not None and getattr(cells[2], "plain", cells[2]) == label:
+                    probe.updated.setdefault(aid, t)
+                    del probe.injected[aid]
 
         def render_line(table: DiffTable, y: int) -> Any:
             if table.id == "agents" and probe.updated:
@@ -76,7 +80,7 @@ class Probe:
                 probe.updated.clear()
             return orig_render_line(table, y)
 
-        DiffTable.update_cell = update_cell  # type: ignore[method-assign]
+        DiffTable.sync = sync  # type: ignore[method-assign]
         DiffTable.render_line = render_line  # type: ignore[method-assign]
 
 
@@ -127,7 +131,8 @@ async def run(n_agents: int, n_queues: int, rate: float, seconds: float) -> dict
                 a["reason"] = "break" if a["state"] == "paused" else ""
                 a["state_since"] = clock()
                 kind, data = "agent.state", a
-                probe.injected.setdefault(aid, time.perf_counter())
+                t_in = probe.injected.get(aid, (time.perf_counter(), ""))[0]
+                probe.injected[aid] = (t_in, state_label(a["state"]))
             client.state.apply(kind, data)
             client._emit(kind, data)
             sent += 1

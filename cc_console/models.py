@@ -102,6 +102,9 @@ class Call:
     # queue_log has closed this call's queue stay (a transfer writes BLINDTRANSFER/ATTENDEDTRANSFER
     # instead of COMPLETE*, as app_queue does); a new ENTERQUEUE opens another.
     qlog_closed: bool = False
+    direction: str = "inbound"  # inbound | outbound
+    caller_id: str = ""  # outbound: the number shown to the called party
+    record: bool = True  # outbound: record this call (the recording capability reads it)
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""

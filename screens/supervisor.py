@@ -14,6 +14,7 @@ no-answer reason: missed) until reports land.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -190,7 +191,10 @@ class SupervisorScreen(ConsoleScreen):
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
 
-    BATCH_SECONDS = 0.25
+    # Events schedule a refresh at most MIN_GAP after the previous one (so a burst costs one
+    # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
+    BATCH_SECONDS = 1.0
+    MIN_GAP = 0.15
 
     filter_text: reactive[str] = reactive("", init=False)
 
@@ -207,6 +211,9 @@ class SupervisorScreen(ConsoleScreen):
         self.sort_index = 0
         self.grouped = False
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
+        self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._flush_scheduled = False
+        self._last_refresh = 0.0
 
     def _load_alerts(self) -> None:
         try:
@@ -239,6 +246,21 @@ class SupervisorScreen(ConsoleScreen):
             self.notify(self._alert_error, title="supervisor.toml ignored", severity="warning", timeout=10)
 
     # -- events ------------------------------------------------------------------------------------
+    def mark_dirty(self) -> None:
+        self._dirty = True
+        if not self._flush_scheduled and self.is_mounted:
+            self._flush_scheduled = True
+            delay = max(0.02, self._last_refresh + self.MIN_GAP - time.monotonic())
+            self.set_timer(delay, self._scheduled_flush, name="batch")
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
+    def _refresh(self) -> None:
+        self._last_refresh = time.monotonic()
+        super()._refresh()
+
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "snapshot":
             self.tally.seed(self.state.agents)
@@ -288,14 +310,26 @@ class SupervisorScreen(ConsoleScreen):
         sort_key = SORTS[self.sort_index][0]
         rows: dict[str, tuple[Any, ...]] = {}
         keyed: list[tuple[Any, str, str]] = []
+        cache = self._row_cache
+        fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         for agent_id, agent in state.agents.items():
-            row = agent_row(agent, state.calls, now, handled=tally.handled.get(agent_id, 0),
-                            missed=tally.missed.get(agent_id, 0), alerts=tracker.kinds(agent_id))
+            # Rebuild a row only when something it shows changed (the agent dict is replaced on
+            # every agent.state event; the time text changes once a second).
+            since = agent.get("state_since") or 0.0
+            stamp = (agent, state.calls.get(agent.get("call_id") or ""), tally.handled.get(agent_id, 0),
+                     tally.missed.get(agent_id, 0), frozenset(tracker.kinds(agent_id)), int(now - since))
+            hit = cache.get(agent_id)
+            if hit is not None and len(hit[0]) == len(stamp) and all(a is b or a == b for a, b in zip(hit[0], stamp)):
+                row = hit[1]
+            else:
+                row = agent_row(agent, state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
+            fresh[agent_id] = (stamp, row)
             group = agent_group(agent) if self.grouped else ""
             if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
             keyed.append((self._sort_value(sort_key, agent, now), agent_id, group))
+        self._row_cache = fresh
         keyed.sort(key=lambda t: (t[2], t[0], t[1]))
         if not self.grouped:
             return rows, [k for _, k, _ in keyed]

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textual._two_way_dict import TwoWayDict
+from textual.cache import LRUCache
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -27,6 +28,12 @@ class DiffTable(DataTable):
         self.row_adds = 0
         self.reorders = 0
         self._order: list[str] = []
+        # DataTable keys its render caches on a table-wide update counter, so one changed cell
+        # re-renders every visible cell. We key rendered cells on their own version instead.
+        self._versions: dict[tuple[Any, Any], int] = {}
+        self._row_versions: dict[str, int] = {}
+        self._cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(20_000)
+        self._strip_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4_000)
 
     def on_mount(self) -> None:
         for key, label, width in self._columns_spec:
@@ -41,8 +48,11 @@ class DiffTable(DataTable):
             self.remove_row(key)
             del self._cells[key]
         for key, cells in rows.items():
-            cells = tuple(cells)
+            if not isinstance(cells, tuple):
+                cells = tuple(cells)
             old = self._cells.get(key)
+            if old is cells:
+                continue
             if old is None:
                 self.add_row(*cells, key=key)
                 self.row_adds += 1
@@ -78,6 +88,49 @@ class DiffTable(DataTable):
             return
         if index != self.cursor_row:
             self.move_cursor(row=index, animate=False, scroll=False)
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+        k = (str(getattr(row_key, "value", row_key)), str(getattr(column_key, "value", column_key)))
+        self._versions[k] = self._versions.get(k, 0) + 1
+        self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Any) -> Any:
+        """Whole lines cached per row version (DataTable's own line cache empties on any update)."""
+        try:
+            row_key, y_in_row = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        if row_key is self._header_row_key:
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        key = (row_key, y_in_row, row_index, self._row_versions.get(row_key.value, 0), x1, x2,
+               self.size.width, base_style, cursor if cursor.row == row_index else None,
+               hover if hover.row == row_index else None, self.cursor_type, self.show_cursor,
+               self._show_hover_cursor, self._pseudo_class_state)
+        strip = self._strip_cache.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._strip_cache[key] = strip
+        return strip
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Any, width: int,
+                     cursor: bool = False, hover: bool = False) -> Any:
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        version = self._versions.get((row_key.value, column_key.value), 0)
+        key = (row_key, column_key, version, row_index, base_style, width, cursor, hover,
+               self._show_hover_cursor, self._pseudo_class_state)
+        lines = self._cell_cache.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cell_cache[key] = lines
+        return lines
 
     def clear_rows(self) -> None:
         self.clear()

@@ -41,6 +41,8 @@ Publisher = Callable[[str, dict[str, Any], str | None], None]
 INBOUND = "inbound"
 AGENT_LEG = "agentleg"
 CONSULT = "consult"
+OUT_AGENT = "outagent"
+OUT_REMOTE = "outremote"
 BRIDGE_PREFIX = "cc-"
 # Pause reasons the server itself sets (not in the admin's list).
 SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
@@ -91,6 +93,7 @@ class CallEngine:
         self._digits: dict[str, str] = {}  # call id -> digits keyed after the callback key
         self._tasks: set[asyncio.Task[Any]] = set()
         self._chains: dict[str, asyncio.Task[Any]] = {}
+        self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._seq = 0
         self._dirty_queues: set[str] = set()
         self._outbox: dict[tuple[str, str, str | None], tuple[str, dict[str, Any], str | None]] = {}
@@ -433,6 +436,8 @@ class CallEngine:
                 self._new_inbound(ev.channel, ev.args[1] if len(ev.args) > 1 else ev.channel.exten)
             elif ev.args and ev.args[0] == AGENT_LEG:
                 self._agent_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
+            elif ev.args and ev.args[0] in (OUT_AGENT, OUT_REMOTE):
+                self._outbound_leg_up(ev.channel.id, ev.args[0], ev.args[1] if len(ev.args) > 1 else "")
             elif ev.args and ev.args[0] == CONSULT:
                 self._consult_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
             elif ev.args and ev.args[0] in (MONITOR, SNOOP):
@@ -852,6 +857,11 @@ class CallEngine:
         if call.consult and channel_id == call.consult["leg"]:
             self._consult_over(call, "no answer" if call.consult["state"] == "ringing" else "target hung up")
             return
+        if call.direction == "outbound" and call.state is not CallState.CONNECTED:
+            # Before the called party answered: not reached (or the agent dropped the attempt).
+            self._end(call, by="agent" if channel_id == call.agent_channel else "system", cause=cause,
+                      outcome="not_reached")
+            return
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)
         elif channel_id == call.agent_channel and call.consult and call.consult["state"] == "conference" and call.agent:
@@ -884,7 +894,7 @@ class CallEngine:
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent and not call.qlog_closed:
+            if agent and not call.qlog_closed and call.direction == "inbound":
                 hold = int((call.answered or now) - call.enqueued)
                 if by == "agent":
                     self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
@@ -935,7 +945,7 @@ class CallEngine:
             if prev is CallState.CONNECTED:
                 self.last_agent[call.caller] = (agent.id, now)
                 self._start_wrapup(agent, call)
-            elif agent.state is AgentState.RINGING:
+            elif agent.state is AgentState.RINGING or call.direction == "outbound":
                 self._set_agent(agent, AgentState.READY)
         self._spawn(self._teardown(call), f"teardown {call.id}", call.id)
         self.route()
@@ -1176,7 +1186,9 @@ class CallEngine:
 
     def hangup(self, agent_id: str, call_id: str | None = None) -> Call:
         call = self._my_call(agent_id, call_id)
-        if call.state is CallState.RINGING:
+        if call.state is CallState.RINGING and call.direction == "outbound":
+            self._end(call, by="agent", outcome="not_reached")
+        elif call.state is CallState.RINGING:
             # Declining an offer: back to the queue for someone else; this agent pauses.
             self._ring_no_answer(call, "declined")
         elif call.consult and call.consult["state"] == "conference":
@@ -1296,6 +1308,84 @@ class CallEngine:
             self._moh(call)
             self._dial_number(call, dialstring)
         return call
+
+    # -- outbound ---------------------------------------------------------------------------------------
+    def dial_out(self, agent_id: str, number: str, *, caller_id: str = "", record: bool = True,
+                 queue: str = "") -> Call:
+        """An outbound call from the console: the agent's device is called first (auto-answer in
+        console mode), then the number, with the chosen caller id (a queue's number or the
+        department's); both in the call's bridge. Not reached: the call ends as `not_reached`."""
+        agent = self.agent(agent_id)
+        if agent.call_id:
+            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call first")
+        if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
+            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}")
+        if not agent.device:
+            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+        if queue and queue not in self.cfg.queues:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+        if caller_id and not caller_id.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+        dialstring = self._dialstring(number)
+        now = self.clock()
+        call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
+                    created=now, enqueued=now, state=CallState.RINGING, stage="dialing", agent=agent.id,
+                    direction="outbound", caller_id=caller_id, record=record)
+        call.bridge = BRIDGE_PREFIX + call.id
+        call.agent_channel = f"{BRIDGE_PREFIX}{call.id}-a"
+        call.channel = f"{BRIDGE_PREFIX}{call.id}-o"
+        call.ring_start = now
+        self.calls[call.id] = call
+        self.by_channel[call.agent_channel] = call.id
+        self.by_channel[call.channel] = call.id
+        agent.call_id = call.id
+        self._disarm("wrapup", agent.id)
+        self._set_agent(agent, AgentState.ON_CALL, call=call.id, outbound=True)
+        self._record_call("call.outbound", call, agent=agent.id, number=number, caller_id=caller_id)
+        variables = {"CALLERID(name)": f"out: {number}"}
+        if agent.answer_mode is AnswerMode.CONSOLE:
+            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
+            variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://127.0.0.1>;info=alert-autoanswer"
+        call_ref = call
+
+        async def go() -> None:
+            await self.ari.create_bridge(call_ref.bridge)
+            try:
+                await self.ari.originate(agent.device, call_ref.agent_channel or "", app_args=f"{OUT_AGENT},{call_ref.id}",
+                                         caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
+            except AriError:
+                self._end(call_ref, by="system", outcome="agent_unreachable")
+                raise
+        self._spawn(go(), f"outbound {call.id}", call.id)
+        self._pending_dial[call.id] = dialstring
+        return call
+
+    def _outbound_leg_up(self, leg: str, kind: str, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            self._spawn(self.ari.hangup(leg), f"drop orphan outbound leg {leg}")
+            return
+        if kind == OUT_AGENT and leg == call.agent_channel:
+            dialstring = self._pending_dial.pop(call.id, "")
+            self._record_call("call.outbound_dialing", call, number=call.caller)
+
+            async def go() -> None:
+                await self.ari.add_channel(call.bridge, leg)
+                try:
+                    await self.ari.originate(dialstring, call.channel, app_args=f"{OUT_REMOTE},{call.id}",
+                                             caller_id=call.caller_id or "", timeout=45)
+                except AriError:
+                    self._end(call, by="system", outcome="not_reached")
+                    raise
+            self._spawn(go(), f"dial out {call.id}", call.id)
+        elif kind == OUT_REMOTE and leg == call.channel:
+            now = self.clock()
+            call.state = CallState.CONNECTED
+            call.stage = "talk"
+            call.answered = now
+            self._record_call("call.connected", call, agent=call.agent, wait=now - call.enqueued, outbound=True)
+            self._spawn(self.ari.add_channel(call.bridge, leg), f"bridge outbound {call.id}", call.id)
+            self._hook("call_connected", call)
 
     # -- attended transfer: consult, then complete, cancel, swap or conference ------------------------
     def consult(self, agent_id: str, target: str, call_id: str | None = None) -> Call:

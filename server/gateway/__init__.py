@@ -121,6 +121,9 @@ class Gateway:
             "monitor.start": lambda s, r: {"monitor": self.engine.monitors.start(
                 s.principal.username, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
             "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.principal.username).to_dict()},
+            "call.dial": lambda s, r: {"call": self.engine.dial_out(
+                s.principal.username, r.args["number"], caller_id=r.args.get("caller_id", ""),
+                record=r.args.get("record", True), queue=r.args.get("queue", "")).to_dict()},
             "call.hold": lambda s, r: {"call": self.engine.hold(
                 s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
             "call.mute": lambda s, r: {"call": self.engine.mute(
