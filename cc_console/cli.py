@@ -28,8 +28,10 @@ app.add_typer(admin_app, name="admin")
 def _mount_optional() -> None:
     # Sub-apps of whole capabilities; each in its own module.
     from cc_console.cli_directory import directory_app
+    from cc_console.cli_recordings import recordings_app
     from cc_console.cli_reports import report_app
     app.add_typer(directory_app, name="directory")
+    app.add_typer(recordings_app, name="recordings")
     app.add_typer(report_app, name="report")
 
 

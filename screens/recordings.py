@@ -1,7 +1,7 @@
 """Recordings: search, play (python-vlc over the server's authenticated stream), evaluate.
 
-Keys: `s` search, `enter` play the selected recording, `space` pause/resume, `left`/`right` seek
-∓5 s, `[`/`]` slower/faster, `m` pin a note (the text in #note) at the current position, `j`
+Keys: `s` search, `enter` play the selected recording, `space` pause/resume, `b`/`f`
+(shift+left/right) seek ∓5 s, `[`/`]` slower/faster, `m` pin a note (the text in #note) at the current position, `j`
 jump to the selected note, `d` download the WAV into the current folder (needs the download
 right). Ids: #agent, #from, #to, #category (Input), #results (DataTable), #detail (Label),
 #marks (DataTable), #note (Input), #player (PlayerBar).
@@ -36,8 +36,8 @@ class RecordingsScreen(ConsoleScreen):
         Binding("s", "search", "Search", id="recordings.search"),
         Binding("enter", "play", "Play", id="recordings.play"),
         Binding("space", "toggle", "Pause", id="recordings.pause"),
-        Binding("left", "seek(-5)", "−5 s", id="recordings.back"),
-        Binding("right", "seek(5)", "+5 s", id="recordings.forward"),
+        Binding("shift+left,b", "seek(-5)", "−5 s", id="recordings.back"),
+        Binding("shift+right,f", "seek(5)", "+5 s", id="recordings.forward"),
         Binding("left_square_bracket", "speed(-1)", "Slower", id="recordings.slower"),
         Binding("right_square_bracket", "speed(1)", "Faster", id="recordings.faster"),
         Binding("m", "mark", "Pin note", id="recordings.mark"),
@@ -115,6 +115,14 @@ class RecordingsScreen(ConsoleScreen):
             t.add_row(datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M"), r["call_type"], r["status"],
                       r["agent_name"] or r["agent_id"] or "-", r["agent_number"], f"{r['queue_number']} {r['queue']}",
                       r["caller"], f"{r['queue_time']:.0f}s", fmt_time(r["talk"]), r["category"], key=r["id"])
+
+    @on(DataTable.RowSelected, "#results")
+    def _row_selected(self) -> None:
+        self.action_play()
+
+    @on(DataTable.RowSelected, "#marks")
+    def _mark_selected(self) -> None:
+        self.action_jump()
 
     def selected(self) -> dict[str, Any] | None:
         t = self.query_one("#results", DataTable)

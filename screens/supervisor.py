@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
 from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
+from cc_console.widgets.line import Line
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
 from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus
@@ -70,6 +71,7 @@ DEFAULT_PAUSE_REASONS = [("break", "Break"), ("lunch", "Lunch"), ("admin", "Admi
                          ("training", "Training"), ("meeting", "Meeting")]
 ALERT_STYLE = "bold white on red"
 GROUP_PREFIX = "group:"
+NO_ALERTS: frozenset[str] = frozenset()
 
 
 def agent_group(agent: dict[str, Any]) -> str:
@@ -212,6 +214,7 @@ class SupervisorScreen(ConsoleScreen):
         self.grouped = False
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
         self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._texts: dict[str, str] = {}
         self._flush_scheduled = False
         self._last_refresh = 0.0
 
@@ -226,12 +229,12 @@ class SupervisorScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
         yield ConnectionStatus(id="connection")
-        yield Static("", id="monitor-status")
-        yield Static("", id="alert-bar")
+        yield Line("", id="monitor-status")
+        yield Line("", id="alert-bar")
         yield Input(placeholder="filter agents: id, name, state, queue…", id="agent-filter")
         with Horizontal(id="supervisor-body"):
             with Vertical(id="supervisor-tables"):
-                yield Label("Agents", id="agents-title", classes="section-title")
+                yield Line("Agents", id="agents-title", classes="section-title")
                 yield DiffTable(AGENT_COLUMNS, id="agents")
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
@@ -301,7 +304,7 @@ class SupervisorScreen(ConsoleScreen):
             title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
                 else f"Agents ({total})"
             title += f" · sort: {SORTS[self.sort_index][1]}" + (" · by queue" if self.grouped else "")
-            self.query_one("#agents-title", Label).update(title)
+            self._set_text(self.query_one("#agents-title", Line), title)
 
     def _agent_rows(self, now: float) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
         state = self.state
@@ -311,15 +314,18 @@ class SupervisorScreen(ConsoleScreen):
         rows: dict[str, tuple[Any, ...]] = {}
         keyed: list[tuple[Any, str, str]] = []
         cache = self._row_cache
+        calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         for agent_id, agent in state.agents.items():
             # Rebuild a row only when something it shows changed (the agent dict is replaced on
             # every agent.state event; the time text changes once a second).
             since = agent.get("state_since") or 0.0
-            stamp = (agent, state.calls.get(agent.get("call_id") or ""), tally.handled.get(agent_id, 0),
-                     tally.missed.get(agent_id, 0), frozenset(tracker.kinds(agent_id)), int(now - since))
+            kinds = by_target.get(agent_id)
+            stamp = (agent, calls.get(agent.get("call_id") or "") if agent.get("call_id") else None,
+                     handled.get(agent_id, 0), missed.get(agent_id, 0),
+                     frozenset(kinds) if kinds else NO_ALERTS, int(now - since))
             hit = cache.get(agent_id)
-            if hit is not None and len(hit[0]) == len(stamp) and all(a is b or a == b for a, b in zip(hit[0], stamp)):
+            if hit is not None and hit[0] == stamp:  # identity first, element by element, in C
                 row = hit[1]
             else:
                 row = agent_row(agent, state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
@@ -364,24 +370,28 @@ class SupervisorScreen(ConsoleScreen):
             return -self.tally.missed.get(aid, 0)
         return aid
 
+    def _set_text(self, widget: Static | Line, text: str) -> None:
+        """Update only on change: an update re-lays out the screen, which costs at 500 agents."""
+        if self._texts.get(widget.id or "") != text:
+            self._texts[widget.id or ""] = text
+            widget.update(text)
+
     def _show_alerts(self) -> None:
-        bar = self.query_one("#alert-bar", Static)
+        bar = self.query_one("#alert-bar", Line)
         active = list(self.tracker.active.values())
-        if active:
-            bar.update(f"⚠ {len(active)} alert{'s' if len(active) > 1 else ''}: " + " · ".join(a.text for a in active))
-        else:
-            bar.update("")
+        self._set_text(bar, f"⚠ {len(active)} alert{'s' if len(active) > 1 else ''}: "
+                       + " · ".join(a.text for a in active) if active else "")
         bar.set_class(bool(active), "-visible")
 
     def _show_monitor(self) -> None:
-        line = self.query_one("#monitor-status", Static)
+        line = self.query_one("#monitor-status", Line)
         mon = self.state.my_monitor
         if mon:
             text = f"🎧 Monitoring {mon.get('agent', '?')} · {str(mon.get('mode', '')).upper()} · " \
                    f"{mon.get('state', '')}   (X ends)"
         else:
             text = "Not monitoring · L listen · W whisper · B barge (on the selected agent)"
-        line.update(text)
+        self._set_text(line, text)
         line.set_class(bool(mon), "-active")
 
     # -- selection helpers ------------------------------------------------------------------------------
@@ -470,7 +480,7 @@ class SupervisorScreen(ConsoleScreen):
         if kind == "agent":
             a = self.state.agents.get(key)
             if a is None:
-                panel.update(f"{key}: gone")
+                self._set_text(panel, f"{key}: gone")
                 return
             since = a.get("state_since") or 0.0
             lines += [f"[b]{a.get('name', '')}[/b] ({key})",
@@ -491,7 +501,7 @@ class SupervisorScreen(ConsoleScreen):
         else:
             q = self.state.queues.get(key)
             if q is None:
-                panel.update(f"{key}: gone")
+                self._set_text(panel, f"{key}: gone")
                 return
             lines += [f"[b]Queue {key}[/b]" + ("  ⚑ problem message ON" if q.get("problem") else ""),
                       f"Open     {'yes' if q.get('open', True) else 'no (closed)'}",
@@ -503,7 +513,7 @@ class SupervisorScreen(ConsoleScreen):
                       f"SL today {percent(q.get('service_level'))}% (alert below {percent(self.alert_config.sl_min)}%)"]
         lines.append("")
         lines.append("[dim]t today's report · v recordings · esc close[/dim]")
-        panel.update("\n".join(lines))
+        self._set_text(panel, "\n".join(lines))
 
     # -- supervisor actions ------------------------------------------------------------------------------
     def action_set_state(self, state: str) -> None:

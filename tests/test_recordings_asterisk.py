@@ -101,8 +101,10 @@ async def test_queue_not_recorded_and_lost_call_metadata(server, connect, pbx, p
     call = await pbx.place_call("5000", caller="0611000071")
     await asyncio.sleep(1.5)
     await pbx.hangup(call.outer)
-    await server.engine.idle()
-    rows, _ = server.recordings.store.search(caller="0611000071")
+    deadline = time.monotonic() + 10
+    while not (rows := server.recordings.store.search(caller="0611000071")[0]):
+        assert time.monotonic() < deadline, "no row for the lost call"
+        await asyncio.sleep(0.1)
     assert [(r["call_type"], r["status"]) for r in rows] == [("lost", "no_audio")]
     # A queue configured with record = false.
     server.engine.cfg.queues["support"].record = False

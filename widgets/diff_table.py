@@ -101,8 +101,14 @@ class DiffTable(DataTable):
             row_key, y_in_row = self._get_offsets(y)
         except LookupError:
             return super()._render_line(y, x1, x2, base_style)
-        if row_key is self._header_row_key:
-            return super()._render_line(y, x1, x2, base_style)
+        if row_key is self._header_row_key:  # labels never change after mount
+            key = ("header", y_in_row, x1, x2, self.size.width, base_style, self.cursor_type,
+                   self._pseudo_class_state, self._sort_column)
+            strip = self._strip_cache.get(key)
+            if strip is None:
+                strip = super()._render_line(y, x1, x2, base_style)
+                self._strip_cache[key] = strip
+            return strip
         row_index = self._row_locations.get(row_key)
         cursor, hover = self.cursor_coordinate, self.hover_coordinate
         key = (row_key, y_in_row, row_index, self._row_versions.get(row_key.value, 0), x1, x2,

@@ -141,7 +141,9 @@ class RecordingService:
         else:
             row.update(agent_number=_number(self._last_target(call.id)))
         q = self.engine.cfg.queues.get(call.queue)
-        if q is not None and not q.record:
+        if getattr(call, "record", True) is False:
+            row.update(status="not_recorded", reason="the call was placed without recording")
+        elif q is not None and not q.record:
             row.update(status="not_recorded", reason=f"queue {call.queue} is not recorded")
         elif agent is None and self._skip_destination(row["agent_number"]):
             row.update(status="not_recorded", reason=f"destination {row['agent_number']} is not recorded")

@@ -9,6 +9,7 @@ carried over. Deleting the file is always safe: the next refresh rebuilds it fro
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections import defaultdict
@@ -16,8 +17,23 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold
+from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
 
 CHUNK = 200_000
+
+SCHEMA_VERSION = "2"  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
+SLOT = 900  # seconds: the aggregates' grain (15 minutes)
+SLOT_US = 900_000_000
+DAY = 96  # slots in a (UTC) day: the aggregates' second level
+QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
+TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
+          "amiss")
+# each call's closed wrap-up, in microseconds (each span rounded on its own, as figures.us does)
+WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
+            "WHERE w.call_id = s.call_id AND w.state = 'wrap_up')")
+
+_QCOLS = ", ".join(f"{c} INTEGER" for c in QAGG_SUMS) + ", longest REAL"
+_ACOLS = ", ".join(f"{c} INTEGER" for c in AGENT_TIMES)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -34,6 +50,20 @@ CREATE TABLE IF NOT EXISTS misses (ts REAL, agent TEXT, call_id TEXT, queue TEXT
                                    UNIQUE (call_id, ts, agent));
 CREATE INDEX IF NOT EXISTS misses_ts ON misses(ts);
 CREATE TABLE IF NOT EXISTS pending (call_id TEXT PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS segs_overflow ON segs(offered_ts) WHERE seg > 0;
+CREATE INDEX IF NOT EXISTS spans_agent ON spans(agent, start);
+CREATE INDEX IF NOT EXISTS spans_pause ON spans(start) WHERE state = 'paused';
+CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS qagg (lvl INTEGER, t INTEGER, queue TEXT, category TEXT, {_QCOLS},
+                                 PRIMARY KEY (lvl, t, queue, category)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS qhist (lvl INTEGER, t INTEGER, queue TEXT, category TEXT, kind INTEGER, sec INTEGER,
+                                  n INTEGER, PRIMARY KEY (lvl, t, queue, category, kind, sec)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS atime (lvl INTEGER, t INTEGER, agent TEXT, {_ACOLS},
+                                  PRIMARY KEY (lvl, t, agent)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, handled INTEGER, aht INTEGER,
+                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
+                                  PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
 
 
@@ -62,7 +92,16 @@ class ReportCache:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        row = None
+        try:
+            row = self.db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+        except sqlite3.OperationalError:
+            pass
+        if row is None or row[0] != SCHEMA_VERSION:  # an older read model: rebuild it from the events
+            for t in TABLES:
+                self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         uri = f"file:{self.db_path.resolve()}?mode=ro"
         self.ev = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.ev.execute("PRAGMA busy_timeout=5000")
@@ -114,6 +153,13 @@ class ReportCache:
         db.execute("BEGIN IMMEDIATE")
         try:
             calls = {s.call_id for s in facts.segments}
+            touched_q: set[int] = set()  # slots (by offered_ts) whose queue aggregates change
+            touched_a: set[int] = set()  # slots (by answered_ts) whose handled-calls aggregates change
+            for cid in again:
+                for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ?", (cid,)):
+                    touched_q.add(int(off // SLOT))
+                    if ans is not None:
+                        touched_a.add(int(ans // SLOT))
             db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls])
             db.executemany(f"INSERT INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
                            [s.as_row() for s in facts.segments])
@@ -125,12 +171,135 @@ class ReportCache:
                            [(m.ts, m.agent, m.call_id, m.queue, m.why) for m in facts.misses])
             db.executemany("DELETE FROM pending WHERE call_id = ?", [(c,) for c in calls - facts.calls_open])
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in facts.calls_open])
+            for sg in facts.segments:
+                touched_q.add(int(sg.offered_ts // SLOT))
+                if sg.answered_ts is not None:
+                    touched_a.add(int(sg.answered_ts // SLOT))
+            for sp in facts.spans:  # a closed wrap-up changes its call's figures
+                if sp.state == "wrap_up" and sp.call_id:
+                    for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ? "
+                                               "AND outcome = 'answered'", (sp.call_id,)):
+                        touched_q.add(int(off // SLOT))
+                        if ans is not None:
+                            touched_a.add(int(ans // SLOT))
+            self._agg_queue(touched_q)
+            self._agg_handled(touched_a)
+            self._agg_misses({int(m.ts // SLOT) for m in facts.misses})
+            self._agg_times(facts.spans)
+            db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
+                           [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(new[-1].seq),))
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
         return len(rows)
+
+    # -- the aggregates --------------------------------------------------------------------------------
+    # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
+    # (t = slot // 96), the sum of its slots. Queue, handled-call and miss aggregates of a touched slot are
+    # recomputed from the per-call rows (so an outcome that changes, or a wrap-up that closes later, is
+    # exact); agent times are only ever added (a closed span never changes).
+    @staticmethod
+    def _runs(slots: set[int]) -> list[tuple[int, int]]:
+        """Sorted slots -> contiguous runs [lo, hi] (inclusive)."""
+        out: list[tuple[int, int]] = []
+        for x in sorted(slots):
+            if out and x == out[-1][1] + 1:
+                out[-1] = (out[-1][0], x)
+            else:
+                out.append((x, x))
+        return out
+
+    def _days(self, table: str, keys: str, sums: list[str], maxes: list[str], slots: set[int]) -> None:
+        db = self.db
+        agg = ", ".join([f"SUM({c})" for c in sums] + [f"MAX({c})" for c in maxes])
+        for d0, d1 in self._runs({x // DAY for x in slots}):
+            db.execute(f"DELETE FROM {table} WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
+            db.execute(f"INSERT INTO {table} SELECT 1, t / {DAY}, {keys}, {agg} FROM {table} "
+                       f"WHERE lvl = 0 AND t >= ? AND t < ? GROUP BY t / {DAY}, {keys}", (d0 * DAY, (d1 + 1) * DAY))
+
+    def _agg_queue(self, slots: set[int]) -> None:
+        db = self.db
+        cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
+        for s0, s1 in self._runs(slots):
+            accs: dict[tuple[int, str, str], QueueAcc] = {}
+            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
+            for r in db.execute(f"SELECT {cols}, CASE WHEN s.outcome = 'answered' THEN {WRAP_SQL} END FROM segs s "
+                                "WHERE s.offered_ts >= ? AND s.offered_ts < ?", (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                sg = Segment(*r[:-1])
+                k = (int(sg.offered_ts // SLOT), sg.queue, sg.category)
+                acc = accs.get(k)
+                if acc is None:
+                    acc = accs[k] = QueueAcc(0, calls=False)
+                add_raw(acc, sg, r[-1] or 0)
+                if sg.outcome == "answered":
+                    hist[k + (0, ans_class(sg.wait))] += 1
+                elif sg.outcome == "abandoned":
+                    hist[k + (1, aband_class(sg.wait))] += 1
+            db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
+            db.execute("DELETE FROM qhist WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
+            db.executemany(f"INSERT INTO qagg VALUES ({','.join('?' * (len(QAGG_SUMS) + 5))})",
+                           [(0,) + k + tuple(a.n[c] for c in RAW_COUNTS) +
+                            (a.new_calls, a.answered_wait, a.abandon_wait, a.talk, a.hold, a.wrapup, a.talk_min,
+                             a.longest) for k, a in accs.items()])
+            db.executemany("INSERT INTO qhist VALUES (0,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+        if slots:
+            self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
+            self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
+
+    def _agg_handled(self, slots: set[int]) -> None:
+        db = self.db
+        for s0, s1 in self._runs(slots):
+            acc: dict[tuple[int, str, str], list[int]] = {}
+            for ans, agent, queue, talk, hold, wrap in db.execute(
+                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, {WRAP_SQL} FROM segs s "
+                    "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
+                    (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                if not agent:
+                    continue
+                v = acc.setdefault((int(ans // SLOT), agent, queue), [0, 0])
+                v[0] += 1
+                v[1] += us(talk) + us(hold) + (wrap or 0)
+            db.execute("DELETE FROM acalls WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
+            db.executemany("INSERT INTO acalls VALUES (0,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+        if slots:
+            self._days("acalls", "agent, queue", ["handled", "aht"], [], slots)
+
+    def _agg_misses(self, slots: set[int]) -> None:
+        db = self.db
+        for s0, s1 in self._runs(slots):
+            acc: dict[tuple[int, str, str], list[int]] = {}
+            for ts, agent, queue, why in db.execute("SELECT ts, agent, queue, why FROM misses WHERE ts >= ? AND ts < ?",
+                                                    (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                if not agent:
+                    continue
+                v = acc.setdefault((int(ts // SLOT), agent, queue), [0, 0])
+                v[0] += 1
+                v[1] += why == "declined"
+            db.execute("DELETE FROM amiss WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
+            db.executemany("INSERT INTO amiss VALUES (0,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+        if slots:
+            self._days("amiss", "agent, queue", ["missed", "declined"], [], slots)
+
+    def _agg_times(self, spans: list[Span]) -> None:
+        add: dict[tuple[int, int, str], list[int]] = {}
+        idx = {c: i for i, c in enumerate(AGENT_TIMES)}
+        for sp in spans:
+            if sp.state == "logged_out" or sp.end is None:
+                continue
+            a, b = us(sp.start), us(sp.end)
+            for slot in range(a // SLOT_US, (b - 1) // SLOT_US + 1) if b > a else ():
+                d = min(b, (slot + 1) * SLOT_US) - max(a, slot * SLOT_US)
+                for lvl, t in ((0, slot), (1, slot // DAY)):
+                    v = add.get((lvl, t, sp.agent))
+                    if v is None:
+                        v = add[(lvl, t, sp.agent)] = [0] * len(AGENT_TIMES)
+                    for c, x in span_times(sp.state, sp.kind, d):
+                        v[idx[c]] += x
+        sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
+        self.db.executemany(f"INSERT INTO atime VALUES (?,?,?,{','.join('?' * len(AGENT_TIMES))}) "
+                            f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
 
     # -- loading facts for a range --------------------------------------------------------------------
     def facts(self, start: float, end: float, *, queues: list[str] | None = None, agents: bool = False,
@@ -151,8 +320,7 @@ class ReportCache:
                 rows += self.db.execute(f"SELECT {cols} FROM segs WHERE answered_ts >= ? AND answered_ts < ? "
                                         f"AND NOT (offered_ts >= ? AND offered_ts < ?){q}",
                                         [start, end, start, end] + params[2:]).fetchall()
-            wrap = ('(SELECT SUM(w."end" - w.start) FROM spans w WHERE w.call_id = s.call_id '
-                    "AND w.state = 'wrap_up')")
+            wrap = WRAP_SQL
             wr = self.db.execute(
                 f"SELECT s.call_id, {wrap} FROM segs s WHERE s.offered_ts >= ? AND s.offered_ts < ?"
                 f"{q.replace('queue', 's.queue')} AND s.outcome = 'answered'", params).fetchall()
@@ -170,13 +338,13 @@ class ReportCache:
                     (start, end))]
                 misses = [Miss(*r) for r in self.db.execute(
                     "SELECT ts, agent, call_id, queue, why FROM misses WHERE ts >= ? AND ts < ?", (start, end))]
-        wraps: dict[str, float] = defaultdict(float)
+        wraps: dict[str, int] = defaultdict(int)
         for cid, w in wr:
             if w is not None:
                 wraps[cid] = w
         for sp in opened.values():
             if sp.state == "wrap_up" and sp.call_id:
-                wraps[sp.call_id] += max(0.0, now - sp.start)
+                wraps[sp.call_id] += us(max(0.0, now - sp.start))
         segs = [Segment(*r) for r in rows]
         for s in segs:
             s.callback = bool(s.callback)

@@ -85,8 +85,8 @@ class Facts:
     misses: list[Miss] = field(default_factory=list)
     calls_open: set[str] = field(default_factory=set)  # call ids not ended yet
     agents_open: dict[str, Span] = field(default_factory=dict)  # agent -> its open span
-    # call id -> wrap-up seconds, when a loader has summed them already (else taken from spans)
-    wrapups: dict[str, float] | None = None
+    # call id -> wrap-up in microseconds, when a loader has summed them already (else taken from spans)
+    wrapups: dict[str, int] | None = None
 
 
 def _norm_stage(stage: str, seg: Segment) -> str:

@@ -133,7 +133,9 @@ class Bucketer:
             out.append(t)
             nxt = t
             # step: the next interval's start (walk in 15-minute blocks until the key changes)
-            step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600}.get(self.interval, 86400)
+            # (from a little less than the interval's shortest length: a DST day is 23 h, a month 28 days)
+            step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600, "day": 22 * 3600, "week": 7 * 86400 - 7200,
+                    "month": 28 * 86400 - 7200}[self.interval]
             probe = t + step
             while self.key(probe) == t:
                 probe += 900
@@ -159,25 +161,81 @@ QUEUE_COLUMNS = [
     "service_level_pct", "asa_s", "longest_wait_s", "avg_abandon_wait_s",
     "talk_s", "hold_s", "wrapup_s", "aht_s",
 ]
+COUNT_COLUMNS = QUEUE_COLUMNS[:25]
+# The counts that do not depend on a report's parameters (threshold, short abandon, buckets): the read
+# model keeps these per queue per 15 minutes; answered_within / short_abandons / the wait buckets come from
+# its wait histograms.
+RAW_COUNTS = [c for c in COUNT_COLUMNS if c not in ("answered_within", "short_abandons", "callbacks_completed",
+                                                   "transferred_in", "transferred_out", "outbound")]
+
+# Durations are summed in whole microseconds (integers): sums are then exact and independent of the
+# order of addition, so a figure summed from per-interval aggregates equals the one summed call by call.
+US = 1_000_000
+
+
+def us(x: float) -> int:
+    """Seconds -> whole microseconds (rounded; the same rule everywhere)."""
+    return int(x * 1e6 + 0.5)
+
+
+def secs(x_us: int) -> float:
+    return round(x_us / 1e6, 2)
+
+
+# Wait histograms (read model): answered waits by class ceil(w) (0: w <= 0, 1..600, 601: over 600 s) answer
+# "w <= T" exactly for any whole T in 0..600; abandon waits by floor(w) (-1: w < 0, 0..599, 600: 600 s or
+# more) answer "w < S" exactly for any whole S in 0..600.
+HIST_MAX = 600
+
+
+def ans_class(w: float) -> int:
+    return 0 if w <= 0 else (math.ceil(w) if w <= HIST_MAX else HIST_MAX + 1)
+
+
+def aband_class(w: float) -> int:
+    return -1 if w < 0 else (math.floor(w) if w < HIST_MAX else HIST_MAX)
 
 
 class QueueAcc:
-    __slots__ = ("n", "waits_answered", "answered_wait_sum", "abandon_wait_sum", "longest", "talk", "hold",
-                 "wrapup", "bucket_counts", "calls")
+    __slots__ = ("n", "answered_wait", "abandon_wait", "longest", "talk", "hold", "wrapup", "bucket_counts",
+                 "calls", "new_calls", "talk_min")
 
-    def __init__(self, nb: int) -> None:
-        self.n: dict[str, int] = dict.fromkeys(QUEUE_COLUMNS[:25], 0)
-        self.answered_wait_sum = 0.0
-        self.abandon_wait_sum = 0.0
+    def __init__(self, nb: int, calls: bool = True) -> None:
+        self.n: dict[str, int] = dict.fromkeys(COUNT_COLUMNS, 0)
+        self.answered_wait = 0  # microseconds
+        self.abandon_wait = 0
         self.longest = 0.0
-        self.talk = self.hold = self.wrapup = 0.0
+        self.talk = self.hold = self.wrapup = 0  # microseconds
         self.bucket_counts = [0] * (nb + 1)
-        self.calls: set[str] = set()
+        self.calls: set[str] | None = set() if calls else None  # distinct call ids (per-call path)
+        self.new_calls = 0  # segments that are a call's arrival (aggregate path: distinct calls, with overflows apart)
+        self.talk_min = 0  # talk rounded up per call to whole minutes
+
+    def merge(self, o: QueueAcc) -> None:
+        n = self.n
+        for k, v in o.n.items():
+            n[k] += v
+        self.answered_wait += o.answered_wait
+        self.abandon_wait += o.abandon_wait
+        if o.longest > self.longest:
+            self.longest = o.longest
+        self.talk += o.talk
+        self.hold += o.hold
+        self.wrapup += o.wrapup
+        self.bucket_counts = [x + y for x, y in zip(self.bucket_counts, o.bucket_counts)]
+        if self.calls is not None and o.calls is not None:
+            self.calls |= o.calls
+        self.new_calls += o.new_calls
+        self.talk_min += o.talk_min
 
 
-def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float], wrap: float) -> None:
+def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
+    """The parameter-independent part of one segment's figures (`wrap`: the call's wrap-up, microseconds)."""
     n = acc.n
-    acc.calls.add(s.call_id)
+    if acc.calls is not None:
+        acc.calls.add(s.call_id)
+    if s.seg == 0:
+        acc.new_calls += 1
     n["received"] += 1
     o = s.outcome
     if o == "closed":
@@ -194,26 +252,17 @@ def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float
     w = s.wait
     if o == "answered":
         n["answered"] += 1
-        if w <= sl:
-            n["answered_within"] += 1
-        acc.answered_wait_sum += w
+        acc.answered_wait += us(w)
         if w > acc.longest:
             acc.longest = w
-        i = 0
-        for b in buckets:
-            if w <= b:
-                break
-            i += 1
-        acc.bucket_counts[i] += 1
-        acc.talk += s.talk
-        acc.hold += s.hold
+        acc.talk += us(s.talk)
+        acc.hold += us(s.hold)
         acc.wrapup += wrap
+        acc.talk_min += math.ceil(s.talk / 60)
     elif o == "abandoned":
         n["abandoned"] += 1
         n["abandoned_" + s.stage] += 1
-        if w < short:
-            n["short_abandons"] += 1
-        acc.abandon_wait_sum += w
+        acc.abandon_wait += us(w)
         if s.stage != "announcement" and w > acc.longest:
             acc.longest = w
     elif o == "overflow":
@@ -236,8 +285,26 @@ def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float
         n["voicemails"] += 1
 
 
+def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float], wrap: int) -> None:
+    add_raw(acc, s, wrap)
+    o = s.outcome
+    w = s.wait
+    if o == "answered":
+        if w <= sl:
+            acc.n["answered_within"] += 1
+        i = 0
+        for b in buckets:
+            if w <= b:
+                break
+            i += 1
+        acc.bucket_counts[i] += 1
+    elif o == "abandoned":
+        if w < short:
+            acc.n["short_abandons"] += 1
+
+
 def _finish(acc: QueueAcc, formula: str) -> dict[str, Any]:
-    n = dict(acc.n)
+    n: dict[str, Any] = dict(acc.n)
     ans = n["answered"]
     within = n["answered_within"]
     if formula == "answered":
@@ -247,13 +314,13 @@ def _finish(acc: QueueAcc, formula: str) -> dict[str, Any]:
     else:
         den = n["offered"] - n["short_abandons"]
     n["service_level_pct"] = round(100.0 * within / den, 2) if den > 0 else None
-    n["asa_s"] = round(acc.answered_wait_sum / ans, 2) if ans else None
+    n["asa_s"] = round(acc.answered_wait / US / ans, 2) if ans else None
     n["longest_wait_s"] = round(acc.longest, 2)
-    n["avg_abandon_wait_s"] = round(acc.abandon_wait_sum / n["abandoned"], 2) if n["abandoned"] else None
-    n["talk_s"] = round(acc.talk, 2)
-    n["hold_s"] = round(acc.hold, 2)
-    n["wrapup_s"] = round(acc.wrapup, 2)
-    n["aht_s"] = round((acc.talk + acc.hold + acc.wrapup) / ans, 2) if ans else None
+    n["avg_abandon_wait_s"] = round(acc.abandon_wait / US / n["abandoned"], 2) if n["abandoned"] else None
+    n["talk_s"] = secs(acc.talk)
+    n["hold_s"] = secs(acc.hold)
+    n["wrapup_s"] = secs(acc.wrapup)
+    n["aht_s"] = round((acc.talk + acc.hold + acc.wrapup) / US / ans, 2) if ans else None
     return n
 
 
@@ -266,16 +333,17 @@ def bucket_labels(buckets: list[float]) -> list[str]:
     return out
 
 
-def wrapups(spans: Iterable[Span], now: float) -> dict[str, float]:
-    """call id -> seconds of wrap-up after it (an open wrap-up counts up to `now`)."""
-    out: dict[str, float] = defaultdict(float)
+def wrapups(spans: Iterable[Span], now: float) -> dict[str, int]:
+    """call id -> microseconds of wrap-up after it (an open wrap-up counts up to `now`); each span is
+    rounded to whole microseconds on its own (as the read model does)."""
+    out: dict[str, int] = defaultdict(int)
     for sp in spans:
         if sp.state == "wrap_up" and sp.call_id:
-            out[sp.call_id] += (sp.end if sp.end is not None else max(now, sp.start)) - sp.start
+            out[sp.call_id] += us((sp.end if sp.end is not None else max(now, sp.start)) - sp.start)
     return out
 
 
-def _wraps(facts: Facts, now: float) -> dict[str, float]:
+def _wraps(facts: Facts, now: float) -> dict[str, int]:
     if facts.wrapups is not None:
         return facts.wrapups
     return wrapups(list(facts.spans) + list(facts.agents_open.values()), now)
@@ -289,9 +357,9 @@ def _select(facts: Facts, p: Params, tenant_of: dict[str, str]) -> list[Segment]
             and (qs is None or s.queue in qs) and (ts is None or tenant_of.get(s.queue, "") in ts)]
 
 
-def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[str, float],
-                group: Any) -> dict[Any, QueueAcc]:
-    accs: dict[Any, QueueAcc] = {}
+def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[str, int],
+                group: Any, accs: dict[Any, QueueAcc] | None = None) -> dict[Any, QueueAcc]:
+    accs = {} if accs is None else accs
     nb = len(p.buckets)
     short = p.short_abandon
     for s in segs:
@@ -300,8 +368,30 @@ def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: 
         if acc is None:
             acc = accs[k] = QueueAcc(nb)
         sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(s.queue, 20.0)
-        _add(acc, s, sl, short, p.buckets, wraps.get(s.call_id, 0.0) if s.outcome == "answered" else 0.0)
+        _add(acc, s, sl, short, p.buckets, wraps.get(s.call_id, 0) if s.outcome == "answered" else 0)
     return accs
+
+
+class CallSource:
+    """Queue figures grouped one way or another, computed call by call from the facts (the reference)."""
+
+    def __init__(self, facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> None:
+        self.p, self.sl_of, self.tenant_of = p, sl_of, tenant_of
+        self.segs = _select(facts, p, tenant_of)
+        self.wraps = _wraps(facts, p.now if p.now is not None else p.end)
+
+    def accs(self, by: str, bk: Bucketer | None = None) -> dict[Any, QueueAcc]:
+        tenant_of = self.tenant_of
+        group: Any = {"queue": lambda s: s.queue, "all": lambda s: "",
+                      "category": lambda s: s.category or "(none)",
+                      "tenant": lambda s: tenant_of.get(s.queue, "")}.get(by)
+        if by == "interval":
+            assert bk is not None
+            group = lambda s: bk.key(s.offered_ts)  # noqa: E731
+        return _queue_rows(self.segs, self.p, self.sl_of, self.wraps, group)
+
+    def distinct_calls(self, acc: QueueAcc) -> int:
+        return len(acc.calls or ())
 
 
 NOT_YET = ["callbacks_completed: callbacks are not worked yet (no completion event exists): always 0",
@@ -327,40 +417,34 @@ def _queue_like(rows_by: dict[Any, QueueAcc], keys: list[Any], labels: list[str]
     return Report(title, p.header(), cols, rows, notes)
 
 
-def queue_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    segs = _select(facts, p, tenant_of)
-    wraps = _wraps(facts, p.now if p.now is not None else p.end)
-    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: s.queue)
+def queue_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    accs = src.accs("queue")
     queues = sorted(set(p.queues) if p.queues else set(accs) | {q for q in sl_of if
                                                                   not p.tenants or tenant_of.get(q) in p.tenants})
-    all_acc = _queue_rows(segs, p, sl_of, wraps, lambda s: "")
+    all_acc = src.accs("all")
     r = _queue_like({**accs, "*": all_acc.get("")}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
     return r
 
 
-def interval_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    segs = _select(facts, p, tenant_of)
-    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+def interval_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
     bk = Bucketer(p.interval, p.tz, p.start, p.end)
-    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+    accs = src.accs("interval", bk)
     keys = bk.all_keys()
     return _queue_like(accs, keys, [bk.label(k) for k in keys], "interval", p, f"Intervals ({p.interval})")
 
 
-def busiest_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    segs = _select(facts, p, tenant_of)
-    wraps = _wraps(facts, p.now if p.now is not None else p.end)
+def busiest_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
     bk = Bucketer("hour", p.tz, p.start, p.end)
-    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+    accs = src.accs("interval", bk)
+    accs = {k: v for k, v in accs.items() if v.n["received"]}
     keys = sorted(accs, key=lambda k: (-accs[k].n["offered"], k))[: p.top]
     return _queue_like(accs, keys, [bk.label(k) for k in keys], "hour", p, f"Busiest hours (top {p.top})",
                        ["ranked by calls offered; ties: the earlier hour first"])
 
 
-def category_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    segs = _select(facts, p, tenant_of)
-    wraps = _wraps(facts, p.now if p.now is not None else p.end)
-    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: s.category or "(none)")
+def category_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    accs = src.accs("category")
+    accs = {k: v for k, v in accs.items() if v.n["received"]}
     keys = sorted(accs)
     return _queue_like(accs, keys, keys, "category", p, "Categories",
                        ["category: the call's `category` field (set on the call dict, e.g. by an agent or an "
@@ -372,19 +456,16 @@ TENANT_COLUMNS = ["calls", "received", "closed", "offered", "answered", "abandon
                   "talk_s", "talk_min_billable", "aht_s"]
 
 
-def tenant_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    segs = _select(facts, p, tenant_of)
-    wraps = _wraps(facts, p.now if p.now is not None else p.end)
-    accs = _queue_rows(segs, p, sl_of, wraps, lambda s: tenant_of.get(s.queue, ""))
+def tenant_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    accs = src.accs("tenant")
     tenants = sorted(set(p.tenants) if p.tenants else set(accs) | {tenant_of[q] for q in sl_of if q in tenant_of
                                                                     and (not p.queues or q in p.queues)})
     rows = []
     for t in tenants:
         acc = accs.get(t) or QueueAcc(len(p.buckets))
         f = _finish(acc, p.sl_formula)
-        f["calls"] = len(acc.calls)
-        f["talk_min_billable"] = sum(math.ceil(s.talk / 60) for s in segs
-                                     if s.outcome == "answered" and tenant_of.get(s.queue, "") == t)
+        f["calls"] = src.distinct_calls(acc)
+        f["talk_min_billable"] = acc.talk_min
         rows.append([t] + [f[c] for c in TENANT_COLUMNS])
     notes = ["calls: distinct calls that reached the tenant's queues; received/offered count presentations "
              "(a call overflowed between two of the tenant's queues counts once in calls, twice in received)",
@@ -396,6 +477,88 @@ def tenant_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: d
 AGENT_COLUMNS = ["logged_in_s", "ready_s", "ringing_s", "talk_s", "hold_s", "wrapup_s", "paused_s",
                  "pause_work_s", "pause_private_s", "handled", "missed", "declined", "aht_s", "occupancy_pct",
                  "transfers", "pauses"]
+# agent time per state, in microseconds (a row of the read model's per-agent per-15-minute table)
+AGENT_TIMES = ["logged_in", "ready", "ringing", "talk", "wrapup", "paused", "pause_work", "pause_private"]
+_STATE_COL = {"ready": "ready", "ringing": "ringing", "on_call": "talk", "wrap_up": "wrapup", "paused": "paused"}
+
+
+def span_times(state: str, kind: str, d: int) -> list[tuple[str, int]]:
+    """The agent-time columns a span of `d` microseconds in `state` adds to (logged_out adds none)."""
+    if state == "logged_out":
+        return []
+    out = [("logged_in", d)]
+    c = _STATE_COL.get(state)
+    if c:
+        out.append((c, d))
+        if c == "paused":
+            out.append(("pause_work" if kind == "work" else "pause_private", d))
+    return out
+
+
+class AgentRows:
+    """Agent report rows being summed (times in microseconds)."""
+
+    def __init__(self, agents: set[str] | None) -> None:
+        self.agents = agents
+        self.t: dict[str, dict[str, Any]] = {}
+
+    def row(self, ag: str) -> dict[str, Any]:
+        r = self.t.get(ag)
+        if r is None:
+            r = self.t[ag] = dict.fromkeys(AGENT_TIMES, 0)
+            r.update(handled=0, missed=0, declined=0, aht=0, pauses=[])
+        return r
+
+    def span(self, sp: Span, a_us: int, b_us: int, now_us: int, pauses: bool = True) -> None:
+        """One span clipped to [a_us, b_us) (an open one ends at now_us)."""
+        if self.agents is not None and sp.agent not in self.agents:
+            return
+        lo = max(us(sp.start), a_us)
+        hi = min(us(sp.end) if sp.end is not None else now_us, b_us)
+        if hi <= lo:
+            return
+        d = hi - lo
+        r = self.row(sp.agent)
+        for c, v in span_times(sp.state, sp.kind, d):
+            r[c] += v
+        if sp.state == "paused" and pauses:
+            self.pause(sp, d)
+
+    def pause(self, sp: Span, d: int) -> None:
+        self.row(sp.agent)["pauses"].append({"start": sp.start, "end": sp.end, "reason": sp.reason, "kind": sp.kind,
+                                             "seconds": secs(d)})
+
+    def handled(self, agent: str, n: int, aht: int) -> None:
+        if self.agents is None or agent in self.agents:
+            r = self.row(agent)
+            r["handled"] += n
+            r["aht"] += aht
+
+    def missed(self, agent: str, n: int, declined: int) -> None:
+        if self.agents is None or agent in self.agents:
+            r = self.row(agent)
+            r["missed"] += n
+            r["declined"] += declined
+
+    def report(self, p: Params) -> Report:
+        rows = []
+        for ag in sorted(self.t):
+            r = self.t[ag]
+            f: dict[str, Any] = {c + "_s": secs(r[c]) for c in AGENT_TIMES}
+            f["hold_s"] = 0.0
+            f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=0)
+            f["aht_s"] = round(r["aht"] / US / r["handled"], 2) if r["handled"] else None
+            avail = r["logged_in"] - r["paused"]
+            f["occupancy_pct"] = round(100.0 * (r["talk"] + r["wrapup"]) / avail, 2) if avail > 0 else None
+            f["pauses"] = "; ".join(f"{x['reason'] or '-'} {x['seconds']:g}s" for x in
+                                    sorted(r["pauses"], key=lambda x: x["start"]))
+            rows.append([ag] + [f[c] for c in AGENT_COLUMNS])
+        notes = ["times are the agent's states clipped to the range (logged in = every state but logged_out)",
+                 "handled: calls answered in the range; missed: ring-no-answer (incl. declined) in the range",
+                 "AHT = (talk + hold + wrap-up) of the calls handled / handled; "
+                 "occupancy = (talk + hold + wrap-up) / (logged in - paused)",
+                 "hold: none exists yet (0); transfers: none exist yet (0)"]
+        return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS, rows, notes)
 
 
 def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
@@ -403,80 +566,26 @@ def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: di
     now = min(p.now if p.now is not None else b, b)
     agents = set(p.agents) if p.agents else None
     qs = set(p.queues) if p.queues else None
-    t: dict[str, dict[str, Any]] = {}
-
-    def row(ag: str) -> dict[str, Any]:
-        r = t.get(ag)
-        if r is None:
-            r = t[ag] = {c: 0.0 if c.endswith("_s") else 0 for c in AGENT_COLUMNS}
-            r["pauses"] = []
-            r["_aht_sum"] = 0.0
-        return r
-    spans = list(facts.spans) + list(facts.agents_open.values())
-    for sp in spans:
-        if agents is not None and sp.agent not in agents:
-            continue
-        end = sp.end if sp.end is not None else now
-        lo, hi = max(sp.start, a), min(end, b)
-        if hi <= lo:
-            continue
-        d = hi - lo
-        r = row(sp.agent)
-        st = sp.state
-        if st == "logged_out":
-            continue
-        r["logged_in_s"] += d
-        if st == "ready":
-            r["ready_s"] += d
-        elif st == "ringing":
-            r["ringing_s"] += d
-        elif st == "on_call":
-            r["talk_s"] += d
-        elif st == "wrap_up":
-            r["wrapup_s"] += d
-        elif st == "paused":
-            r["paused_s"] += d
-            r["pause_work_s" if sp.kind == "work" else "pause_private_s"] += d
-            r["pauses"].append({"start": sp.start, "end": sp.end, "reason": sp.reason, "kind": sp.kind,
-                                "seconds": round(d, 2)})
+    rows = AgentRows(agents)
+    a_us, b_us, now_us = us(a), us(b), us(now)
+    for sp in list(facts.spans) + list(facts.agents_open.values()):
+        rows.span(sp, a_us, b_us, now_us)
     wraps = _wraps(facts, now)
     for s in facts.segments:
         if s.outcome == "answered" and s.answered_ts is not None and a <= s.answered_ts < b and s.agent \
-                and (agents is None or s.agent in agents) and (qs is None or s.queue in qs):
-            r = row(s.agent)
-            r["handled"] += 1
-            r["_aht_sum"] += s.talk + s.hold + wraps.get(s.call_id, 0.0)
+                and (qs is None or s.queue in qs):
+            rows.handled(s.agent, 1, us(s.talk) + us(s.hold) + wraps.get(s.call_id, 0))
     for m in facts.misses:
-        if a <= m.ts < b and m.agent and (agents is None or m.agent in agents) and (qs is None or m.queue in qs):
-            r = row(m.agent)
-            r["missed"] += 1
-            if m.why == "declined":
-                r["declined"] += 1
-    rows = []
-    for ag in sorted(t):
-        r = t[ag]
-        r["aht_s"] = round(r["_aht_sum"] / r["handled"], 2) if r["handled"] else None
-        avail = r["logged_in_s"] - r["paused_s"]
-        r["occupancy_pct"] = round(100.0 * (r["talk_s"] + r["hold_s"] + r["wrapup_s"]) / avail, 2) if avail > 0 else None
-        for c in AGENT_COLUMNS:
-            if c.endswith("_s") and c != "aht_s" and isinstance(r[c], float):
-                r[c] = round(r[c], 2)
-        r["pauses"] = "; ".join(f"{x['reason'] or '-'} {x['seconds']:g}s" for x in
-                                sorted(r["pauses"], key=lambda x: x["start"]))
-        rows.append([ag] + [r[c] for c in AGENT_COLUMNS])
-    notes = ["times are the agent's states clipped to the range (logged in = every state but logged_out)",
-             "handled: calls answered in the range; missed: ring-no-answer (incl. declined) in the range",
-             "AHT = (talk + hold + wrap-up) of the calls handled / handled; "
-             "occupancy = (talk + hold + wrap-up) / (logged in - paused)",
-             "hold: none exists yet (0); transfers: none exist yet (0)"]
-    return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS, rows, notes)
+        if a <= m.ts < b and m.agent and (qs is None or m.queue in qs):
+            rows.missed(m.agent, 1, 1 if m.why == "declined" else 0)
+    return rows.report(p)
 
 
 ERLANG_COLUMNS = ["interval", "calls", "aht_s", "traffic_erl", "agents_needed", "p_wait", "service_level_pct",
                   "asa_s", "occupancy_pct"]
 
 
-def erlang_report(facts: Facts | None, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+def erlang_report(facts: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
     target_s = p.sl_threshold if p.sl_threshold is not None else 20.0
     rows = []
     if p.calls is not None:
@@ -492,15 +601,13 @@ def erlang_report(facts: Facts | None, p: Params, sl_of: dict[str, float], tenan
         assert facts is not None
         iv = p.interval if p.interval in ("15", "30", "60", "hour") else "30"
         secs = {"15": 900, "30": 1800, "60": 3600, "hour": 3600}[iv]
-        segs = _select(facts, p, tenant_of)
-        wraps = _wraps(facts, p.now if p.now is not None else p.end)
         bk = Bucketer(iv, p.tz, p.start, p.end)
-        accs = _queue_rows(segs, p, sl_of, wraps, lambda s: bk.key(s.offered_ts))
+        accs = facts.accs("interval", bk)
         for k in bk.all_keys():
             acc = accs.get(k)
             calls = acc.n["offered"] if acc else 0
             ans = acc.n["answered"] if acc else 0
-            aht = p.aht or ((acc.talk + acc.hold + acc.wrapup) / ans if acc and ans else 0.0)
+            aht = p.aht or ((acc.talk + acc.hold + acc.wrapup) / US / ans if acc and ans else 0.0)
             r = erlang.agents_needed(calls, secs, aht, target_s, p.target_sl) if calls and aht else None
             rows.append([bk.label(k), calls, round(aht, 2), round(r.traffic, 4) if r else 0.0, r.agents if r else 0,
                          round(r.p_wait, 4) if r else 0.0, round(100 * r.service_level, 2) if r else None,
@@ -514,12 +621,25 @@ BUILDERS = {"queue": queue_report, "interval": interval_report, "agent": agent_r
             "category": category_report, "busiest": busiest_report, "erlang": erlang_report}
 
 
-def compute(facts: Facts | None, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+def check(p: Params) -> None:
     if p.kind not in BUILDERS:
         raise ValueError(f"report kind must be one of {', '.join(KINDS)}")
     if p.sl_formula not in SL_FORMULAS:
         raise ValueError(f"service level formula must be one of {', '.join(SL_FORMULAS)}")
-    return BUILDERS[p.kind](facts, p, sl_of, tenant_of)
+    if p.interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+
+
+def compute(facts: Facts | None, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
+    """A report computed call by call from the facts (the reference; the read model's aggregates must agree)."""
+    check(p)
+    if p.kind == "agent":
+        assert facts is not None
+        return agent_report(facts, p, sl_of, tenant_of)
+    if p.kind == "erlang" and p.calls is not None:
+        return erlang_report(None, p, sl_of, tenant_of)
+    assert facts is not None
+    return BUILDERS[p.kind](CallSource(facts, p, sl_of, tenant_of), p, sl_of, tenant_of)
 
 
 def parse_time(text: str | float | int, tz: str) -> float:
