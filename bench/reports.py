@@ -1,6 +1,7 @@
 """Reports over a year of a 700,000-calls-a-year switchboard.
 
     python bench/reports.py [--calls 700000] [--days 365] [--agents 60] [--runs 50] [--db PATH] [--seed 1]
+                            [--reference]
 
 Generates the year as real store events (call.entered, call.queued, call.offered, call.connected,
 call.completed, call.abandoned, call.overflow, call.callback..., agent.state with wrap-up),
@@ -9,10 +10,16 @@ reports' read model (`<db>.reports`, the incremental refresh the server runs), t
 
   day_15min_*     a busy day's 15-minute interval report, `--runs` times (the headline p99)
   year_by_month_* the whole year by month (queue figures per month), 3 runs
-  year_agents_*   the whole year's agent report, once
+  year_agents_*   the whole year's agent report, 3 runs
+  year_tenant_*, year_by_day_*: the year by tenant, the year by day (once each)
 
-Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`.
-Memory: peak RSS of this process, and the Python heap peak while computing (tracemalloc).
+Reports sum the read model's per-15-minute aggregates (path "auto"). With --reference the same year
+reports are also computed call by call (path "calls", the previous way: every per-call row loaded)
+and the figures are checked identical.
+
+Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`. Times are wall
+clock and CPU (time.process_time: this process only, so a loaded machine shows in wall, not in CPU).
+Memory: RSS (current and peak) after each phase, and the Python heap peak while computing (tracemalloc).
 """
 from __future__ import annotations
 
@@ -115,14 +122,56 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+def rss_now() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+def rss_peak() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Clock:
+    def __enter__(self) -> "Clock":
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.w
+        self.cpu = time.process_time() - self.c
+
+
+def timed(n: int, f) -> tuple[list[float], list[float], object]:
+    walls, cpus, r = [], [], None
+    for _ in range(n):
+        with Clock() as c:
+            r = f()
+        walls.append(c.wall)
+        cpus.append(c.cpu)
+    return walls, cpus, r
+
+
+def heap_peak(f) -> float:
+    tracemalloc.start()
+    f()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=700_000)
+    ap.add_argument("--calls", type=int, default=700_000, help="calls in the generated year")
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--agents", type=int, default=60)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
+    ap.add_argument("--reference", action="store_true",
+                    help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
     tmp = None
     if a.db is None:
@@ -132,63 +181,94 @@ def main() -> None:
         db = a.db
     start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
     if not db.exists():
-        t = time.perf_counter()
-        n, start = generate(db, a.calls, a.days, a.agents, a.seed)
-        print(f"generate: {time.perf_counter() - t:.1f} s")
+        with Clock() as c:
+            n, start = generate(db, a.calls, a.days, a.agents, a.seed)
+        print(f"generate: {c.wall:.1f} s wall, {c.cpu:.1f} s cpu")
         print(f"events: {n}")
     print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
     cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
     cache = ReportCache(db)
-    t = time.perf_counter()
-    cache.refresh()
-    print(f"fold_all_events: {time.perf_counter() - t:.1f} s")
-    t = time.perf_counter()
-    cache.refresh()
-    print(f"refresh_nothing_new: {(time.perf_counter() - t) * 1000:.2f} ms")
-    print(f"segments: {cache.db.execute('SELECT COUNT(*) FROM segs').fetchone()[0]}")
+    with Clock() as c:
+        cache.refresh()
+    print(f"fold_all_events: {c.wall:.1f} s wall, {c.cpu:.1f} s cpu")
+    with Clock() as c:
+        cache.refresh()
+    print(f"refresh_nothing_new: {c.wall * 1000:.2f} ms wall, {c.cpu * 1000:.2f} ms cpu")
+    for t in ("segs", "qagg", "qhist", "atime", "acalls", "amiss"):
+        print(f"rows_{t}: {cache.db.execute(f'SELECT COUNT(*) FROM {t}').fetchone()[0]}")
+    print(f"read_model_size: {os.path.getsize(cache.cache_path) / 2**20:.0f} MiB")
+    print(f"rss_after_fold: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
 
-    t = time.perf_counter()
-    x = 0
-    for i in range(1_000_000):
-        x += i
-    print(f"cpu_calibration_1M_loop: {(time.perf_counter() - t) * 1000:.0f} ms (about 40 ms on an idle core)")
+    with Clock() as c:
+        x = 0
+        for i in range(1_000_000):
+            x += i
+    print(f"cpu_calibration_1M_loop: {c.wall * 1000:.0f} ms wall, {c.cpu * 1000:.0f} ms cpu "
+          "(about 40 ms on an idle core)")
     print(f"load_average: {os.getloadavg()[0]:.1f}")
     day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
-    times = []
-    for _ in range(a.runs):
-        t = time.perf_counter()
-        r = run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), refresh=True)
-        times.append((time.perf_counter() - t) * 1000)
-    tracemalloc.start()
-    run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"))
-    _, peak_day = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+
+    def day_report(path: str = "auto"):
+        return run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), path=path)
+    walls, cpus, r = timed(a.runs, day_report)
     offered_day = sum(row[r.columns.index("offered")] for row in r.rows)
     print(f"day_15min_rows: {len(r.rows)}")
     print(f"day_15min_offered: {offered_day}")
-    print(f"day_15min_p50: {pct(times, 50):.2f} ms")
-    print(f"day_15min_max: {max(times):.2f} ms")
-    print(f"day_15min_heap_peak: {peak_day / 2**20:.1f} MiB")
-    print(f"p99: {pct(times, 99):.2f} ms")
+    print(f"day_15min_p50: {pct(walls, 50) * 1000:.2f} ms wall, {pct(cpus, 50) * 1000:.2f} ms cpu")
+    print(f"day_15min_max: {max(walls) * 1000:.2f} ms wall, {max(cpus) * 1000:.2f} ms cpu")
+    print(f"day_15min_heap_peak: {heap_peak(day_report):.1f} MiB")
+    print(f"p99: {pct(walls, 99) * 1000:.2f} ms")
+    print(f"day_15min_p99_cpu: {pct(cpus, 99) * 1000:.2f} ms")
 
-    ytimes = []
-    for _ in range(3):
-        t = time.perf_counter()
-        r = run(cache, cfg, params_from("interval", start, start + a.days * 86400, tz="UTC", interval="month"))
-        ytimes.append(time.perf_counter() - t)
+    year = (start, start + a.days * 86400)
+
+    def year_month(path: str = "auto"):
+        return run(cache, cfg, params_from("interval", *year, tz="UTC", interval="month"), path=path)
+
+    def year_month_paris(path: str = "auto"):  # month edges at 23:00/22:00 UTC: partial days from slot rows
+        return run(cache, cfg, params_from("interval", *year, tz="Europe/Paris", interval="month"), path=path)
+
+    def year_agents(path: str = "auto"):
+        return run(cache, cfg, params_from("agent", *year, tz="UTC"), path=path)
+
+    def year_tenant(path: str = "auto"):
+        return run(cache, cfg, params_from("tenant", *year, tz="UTC"), path=path)
+
+    def year_day(path: str = "auto"):
+        return run(cache, cfg, params_from("interval", *year, tz="UTC", interval="day"), path=path)
+
+    walls, cpus, r = timed(3, year_month)
+    ym = r
     print(f"year_by_month_rows: {len(r.rows)}")
     print(f"year_by_month_offered: {sum(row[r.columns.index('offered')] for row in r.rows)}")
-    print(f"year_by_month_best: {min(ytimes):.2f} s")
-    print(f"year_by_month_worst: {max(ytimes):.2f} s")
-    tracemalloc.start()
-    run(cache, cfg, params_from("interval", start, start + a.days * 86400, tz="UTC", interval="month"))
-    _, peak_year = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"year_by_month_heap_peak: {peak_year / 2**20:.1f} MiB")
-    t = time.perf_counter()
-    r = run(cache, cfg, params_from("agent", start, start + a.days * 86400, tz="UTC"))
-    print(f"year_agents: {time.perf_counter() - t:.2f} s")
-    print(f"max_rss: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"year_by_month_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
+    print(f"year_by_month_worst: {max(walls):.3f} s wall, {max(cpus):.3f} s cpu")
+    print(f"year_by_month_heap_peak: {heap_peak(year_month):.1f} MiB")
+    walls, cpus, _ = timed(3, year_month_paris)
+    print(f"year_by_month_paris_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
+    walls, cpus, ya = timed(3, year_agents)
+    print(f"year_agents_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
+    print(f"year_agents_worst: {max(walls):.3f} s wall, {max(cpus):.3f} s cpu")
+    print(f"year_agents_heap_peak: {heap_peak(year_agents):.1f} MiB")
+    walls, cpus, yt = timed(1, year_tenant)
+    print(f"year_tenant: {walls[0]:.3f} s wall, {cpus[0]:.3f} s cpu")
+    walls, cpus, yd = timed(1, year_day)
+    print(f"year_by_day: {walls[0]:.3f} s wall, {cpus[0]:.3f} s cpu ({len(yd.rows)} rows)")
+    print(f"rss_after_reports: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
+    if a.reference:
+        same = True
+        for name, f, got in (("year_by_month", year_month, ym), ("year_agents", year_agents, ya),
+                             ("year_tenant", year_tenant, yt), ("day_15min", day_report, None)):
+            with Clock() as c:
+                ref = f("calls")
+            ok = got is None or ref.rows == got.rows
+            if got is None:
+                ok = ref.rows == f().rows
+            same = same and ok
+            print(f"reference_{name}: {c.wall:.3f} s wall, {c.cpu:.3f} s cpu, identical: {ok}")
+        print(f"reference_identical: {same}")
+        print(f"rss_after_reference: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
+    print(f"max_rss: {rss_peak():.0f} MiB")
     cache.close()
     if tmp:
         tmp.cleanup()

@@ -77,7 +77,8 @@ def server(config: Optional[Path] = ConfigOpt,
 
 
 # -- consoles ---------------------------------------------------------------------------------------
-def _console(mode: str, url: Optional[str], user: Optional[str], config: Optional[Path], remember: bool) -> None:
+def _console(mode: str, url: Optional[str], user: Optional[str], config: Optional[Path], remember: bool,
+             layout: Optional[Path] = None) -> None:
     from cc_console.credentials import keyring_status, recall
     from cc_console.credentials import remember as keep
     s = _settings(config)
@@ -96,7 +97,7 @@ def _console(mode: str, url: Optional[str], user: Optional[str], config: Optiona
 
     from cc_console.tui import CCConsoleApp  # the UI is imported only by the commands that show it
     CCConsoleApp(url=url, mode=mode, username=user, password=password,
-                 remember=on_login if remember else None).run()
+                 remember=on_login if remember else None, wallboard_layout=layout).run()
 
 
 UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")
@@ -121,9 +122,12 @@ def supervisor(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, confi
 
 @app.command()
 def wallboard(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
-              remember: bool = RememberOpt) -> None:
+              remember: bool = RememberOpt,
+              layout: Optional[Path] = typer.Option(None, "--layout", help="Wallboard layout TOML: tiles, queues, "
+                                                    "thresholds (default <config dir>/wallboard.toml); reloaded "
+                                                    "while running")) -> None:
     """The wallboard: big figures for a screen across the room."""
-    _console("wallboard", url, user, config, remember)
+    _console("wallboard", url, user, config, remember, layout=layout)
 
 
 # -- pbx --------------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ class SupervisorScreen(ConsoleScreen):
     # Events schedule a refresh at most MIN_GAP after the previous one (so a burst costs one
     # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
     BATCH_SECONDS = 1.0
-    MIN_GAP = 0.15
+    MIN_GAP = 0.18
 
     filter_text: reactive[str] = reactive("", init=False)
 
@@ -586,7 +586,8 @@ class SupervisorScreen(ConsoleScreen):
         self.app.push_screen(ReportsScreen(self._client, now=self._now))
 
     def action_recordings(self) -> None:
-        self.notify("recordings: not yet available (not built yet)", title="Recordings", severity="warning")
+        from .recordings import RecordingsScreen
+        self.app.push_screen(RecordingsScreen(self._client))
 
     def action_reload_alerts(self) -> None:
         if self._alerts_given is not None:

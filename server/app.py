@@ -56,6 +56,13 @@ class Server:
             RecordingSettings.from_server(s))
         self.engine.hooks.append(self.recordings)
         self.gateway.handlers.update(self.recordings.handlers())
+        # -- agent console: contacts, notes, categories, callbacks, figures (server/contacts; own database) --
+        from cc_console.server.contacts import ContactsService, ContactsStore
+        from cc_console.server.contacts import default_path as contacts_db
+        self.contacts = ContactsService.from_config_dir(
+            self.engine, ContactsStore(":memory:" if str(s.db_file) == ":memory:" else contacts_db(s.db_file)),
+            publish=self.gateway.publish)
+        self.gateway.handlers.update(self.contacts.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -191,6 +198,7 @@ class Server:
         self.qlog.close()
         self.store.close()
         self.directory.store.close()
+        self.contacts.store.close()
 
     async def __aenter__(self) -> "Server":
         await self.start()

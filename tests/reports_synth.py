@@ -109,3 +109,146 @@ def write_day(store: Any) -> None:
     s.ev("call.entered", "09:10:00", j, did="1")
     s.ev("call.queued", "09:10:00", j, stage="queue", position=1)
     s.agent("ag1", "09:12:00", "logged_out", prev="ready")
+
+
+# -- a random, seeded stretch of days with every kind of outcome (aggregate path == per-call path) ---------
+def random_routing() -> RoutingConfig:
+    return RoutingConfig(queues={"q1": Queue("q1", tenant="acme", service_level=20.0),
+                                 "q2": Queue("q2", tenant="globex", service_level=30.0),
+                                 "q3": Queue("q3", tenant="acme", service_level=10.0)})
+
+
+def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 150,
+                 day0: float | None = None) -> tuple[float, float]:
+    """Calls over `days` (from 2024-03-30 UTC: across Europe's DST change) with closed calls, abandons at
+    every stage, overflows within and between tenants, callbacks, voicemails, ring-no-answers and
+    declines, categories, pauses (work / private), waits on whole seconds and over 600 s, calls offered on
+    and just before 15-minute edges, a call still waiting, an open wrap-up and an open pause at the end.
+    Returns (first, last) event time."""
+    import random
+    rnd = random.Random(seed)
+    start = day0 if day0 is not None else datetime(2024, 3, 30, tzinfo=timezone.utc).timestamp()
+    evs: list[tuple[float, int, str, dict[str, Any]]] = []  # (ts, order, kind, kwargs)
+    order = [0]
+
+    def add(ts: float, kind: str, **kw: Any) -> None:
+        order[0] += 1
+        evs.append((ts, order[0], kind, kw))
+
+    agents = [f"ag{i}" for i in range(1, 7)]
+    free = {a: 0.0 for a in agents}
+
+    def agent(a: str, ts: float, state: str, prev: str, reason: str = "", **data: Any) -> None:
+        add(ts, "agent.state", agent={"id": a, "state": state, "reason": reason}, data={"from": prev, **data})
+
+    queues = ["q1", "q2", "q3"]
+    cid_n = 0
+    for d in range(days):
+        d0 = start + d * 86400
+        for a in agents:
+            agent(a, d0 + 7 * 3600 + rnd.uniform(0, 600), "ready", "logged_out")
+            free[a] = d0 + 7 * 3600 + 600
+        arrivals = sorted(d0 + rnd.uniform(7.5 * 3600, 19.5 * 3600) for _ in range(calls_per_day))
+        arrivals += [d0 + 9 * 3600, d0 + 10 * 3600 - 0.1, d0 + 10 * 3600 + 900, d0 + 12 * 3600 - 1e-3]
+        for t in sorted(arrivals):
+            cid_n += 1
+            cid = f"r{cid_n:05d}"
+            q = rnd.choice(queues)
+            call: dict[str, Any] = {"id": cid, "queue": q, "caller": f"06{cid_n:08d}", "state": "entering",
+                                    "stage": "announcement", "agent": None}
+            if rnd.random() < 0.2:
+                call["category"] = rnd.choice(["billing", "outage", "sales"])
+
+            def ev(ts: float, kind: str, c: dict[str, Any] = call, **data: Any) -> None:
+                add(ts, kind, call=dict(c), data=data or None, agent_id=c.get("agent"))
+            ev(t, "call.entered", did="1")
+            r = rnd.random()
+            wait = rnd.choice([0.0, 5.0, 10.0, 20.0, 30.0, 4.999, 20.001, 700.0, 600.0, 601.5]) \
+                if rnd.random() < 0.3 else rnd.expovariate(1 / 25)
+            if r < 0.03:
+                ev(t, "call.closed")
+                ev(t, "call.overflow", when="closed", to="hangup", wait=0.0)
+                if rnd.random() < 0.5:
+                    ev(t + 20, "call.voicemail", by="caller", callback="vm")
+                else:
+                    ev(t + 5, "call.ended", by="system", outcome="closed")
+                continue
+            if r < 0.06:
+                ev(t + 2.5, "call.abandoned", by="caller", stage="announcement", wait=rnd.choice([2.5, 5.0, 1.0]))
+                continue
+            ev(t, "call.queued", stage="queue", position=1)
+            cur = call
+            tq = t
+            if r < 0.12:  # overflow to another queue (same tenant or not), then on there
+                to = rnd.choice([x for x in queues if x != q])
+                ev(tq + wait, "call.overflow", {**cur, "stage": "queue"}, when=rnd.choice(
+                    ["max_wait", "no_agents", "max_length"]), to=f"queue:{to}", wait=wait)
+                tq = tq + wait
+                cur = {**cur, "queue": to, "stage": "overflowed"}
+                ev(tq, "call.queued", cur, stage="queue", position=1)
+                wait = rnd.expovariate(1 / 20)
+                r = rnd.uniform(0.3, 1.0)
+            if r < 0.2:
+                ev(tq + wait, "call.abandoned", cur, by="caller", stage="queue", wait=wait)
+            elif r < 0.22:
+                ev(tq + wait, "call.abandoned", {**cur, "stage": "callback"}, by="caller", stage="callback", wait=wait)
+            elif r < 0.25:
+                a = rnd.choice(agents)
+                ev(max(tq, tq + wait - 1), "call.ringnoanswer", cur, agent=a, why=rnd.choice(["no answer", "declined"]))
+                ev(tq + wait, "call.abandoned", cur, by="caller", stage="ringing", wait=wait)
+            elif r < 0.28:
+                ev(tq + wait, "call.callback", {**cur, "stage": "callback"}, callback="cb")
+                ev(tq + wait + 5, "call.ended", cur, by="system", outcome="callback")
+            elif r < 0.31:
+                ev(tq + wait, "call.voicemail_started", {**cur, "stage": "voicemail"})
+                ev(tq + wait + 30, "call.voicemail", cur, by="caller", callback="vm")
+            elif r < 0.33:
+                ev(tq + wait, "call.ended", cur, by="system", outcome="error")
+            else:
+                a = min(agents, key=lambda x: free[x])
+                ta = max(tq + wait, free[a])
+                w = ta - tq
+                if rnd.random() < 0.15:
+                    other = rnd.choice([x for x in agents if x != a])
+                    ev(tq + min(w, 1.0) / 2, "call.ringnoanswer", cur, agent=other,
+                       why=rnd.choice(["no answer", "declined"]))
+                c2 = {**cur, "agent": a}
+                if rnd.random() < 0.3:
+                    c2["category"] = rnd.choice(["billing", "outage"])  # set later: the last value wins
+                talk = rnd.choice([60.0, 300.0]) if rnd.random() < 0.3 else rnd.expovariate(1 / 150)
+                wrap = rnd.choice([0.0, 10.0, 30.0, rnd.uniform(0, 60)])
+                ev(ta, "call.connected", c2, agent=a, wait=w)
+                agent(a, ta, "on_call", "ready", call=cid)
+                ev(ta + talk, "call.completed", c2, by="caller", talk=talk)
+                agent(a, ta + talk, "wrap_up", "on_call", call=cid)
+                agent(a, ta + talk + wrap, "ready", "wrap_up")
+                free[a] = ta + talk + wrap
+                if rnd.random() < 0.08:
+                    p0, p1 = free[a], free[a] + rnd.uniform(60, 1500)
+                    kind = rnd.choice(["work", "private"])
+                    agent(a, p0, "paused", "ready", reason=rnd.choice(["lunch", "training", ""]), kind=kind)
+                    agent(a, p1, "ready", "paused")
+                    free[a] = p1
+        for a in agents:
+            agent(a, max(free[a], d0 + 20 * 3600) + rnd.uniform(0, 60), "logged_out", "ready")
+            free[a] = 0.0
+    # at the end: one call still waiting, one agent in an open wrap-up, one in an open pause
+    end = start + days * 86400 - 3600
+    j = {"id": "rJ", "queue": "q1", "caller": "0611", "state": "entering", "stage": "announcement", "agent": None}
+    add(end, "call.entered", call=j, data={"did": "1"})
+    add(end, "call.queued", call=j, data={"stage": "queue", "position": 1})
+    k = {"id": "rK", "queue": "q2", "caller": "0612", "state": "entering", "stage": "announcement", "agent": None}
+    add(end, "call.entered", call=k, data={"did": "1"})
+    add(end, "call.queued", call=k, data={"stage": "queue", "position": 1})
+    k2 = {**k, "agent": "ag1"}
+    agent("ag1", end + 5, "ready", "logged_out")
+    add(end + 10, "call.connected", call=k2, data={"agent": "ag1", "wait": 10.0}, agent_id="ag1")
+    agent("ag1", end + 10, "on_call", "ready", call="rK")
+    add(end + 70, "call.completed", call=k2, data={"by": "caller", "talk": 60.0}, agent_id="ag1")
+    agent("ag1", end + 70, "wrap_up", "on_call", call="rK")
+    agent("ag2", end + 20, "ready", "logged_out")
+    agent("ag2", end + 30, "paused", "ready", reason="meeting", kind="work")
+    evs.sort(key=lambda e: (e[0], e[1]))
+    for ts, _, kind, kw in evs:
+        store.record(kind, ts=ts, **kw)
+    return evs[0][0], evs[-1][0]

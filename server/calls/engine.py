@@ -337,6 +337,7 @@ class CallEngine:
             "calls": [c.to_dict() for c in self.calls.values()],
             "queues": [self.queue_stats(q) for q in self.cfg.queues],
             "monitors": self.monitors.snapshot(),
+            "callbacks": self.callbacks("open"),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
             "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},

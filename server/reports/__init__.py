@@ -3,7 +3,8 @@
 facts.py   events -> call segments, agent spans, misses (a pure fold)
 figures.py facts -> reports (pure)
 erlang.py  Erlang C staffing (pure)
-cache.py   the read model in <db>.reports (the event store is only read)
+cache.py   the read model in <db>.reports (the event store is only read), with per-15-minute aggregates
+aggregate.py reports summed from those aggregates (exactly the per-call figures)
 export.py  CSV, Excel, PDF
 schedule.py e-mailed reports on a timetable
 scope.py   who may see what
@@ -50,13 +51,25 @@ def params_from(kind: str, start: Any, end: Any, *, tz: str = "UTC", intraday: b
     return p
 
 
-def run(cache: Any, cfg: Any, p: Params, refresh: bool = True) -> Report:
-    """Refresh the read model, load the facts the report needs, compute it."""
+def run(cache: Any, cfg: Any, p: Params, refresh: bool = True, path: str = "auto") -> Report:
+    """Refresh the read model, compute the report.
+
+    path: "auto" sums the read model's per-15-minute aggregates when they answer the parameters exactly
+    (see aggregate.py), else reads the per-call rows; "calls" always reads the per-call rows (the
+    reference); "aggregates" refuses (NotAggregable) what the aggregates cannot answer."""
+    from .aggregate import NotAggregable
+    from .aggregate import compute as compute_agg
     sl_of, tenant_of = config_maps(cfg)
     if p.kind == "erlang" and p.calls is not None:
         return compute(None, p, sl_of, tenant_of)
     if refresh:
         cache.refresh()
+    if path != "calls":
+        try:
+            return compute_agg(cache, p, sl_of, tenant_of)
+        except NotAggregable:
+            if path == "aggregates":
+                raise
     queues = list(p.queues)
     if p.tenants and not queues:
         queues = [q for q, t in tenant_of.items() if t in p.tenants]

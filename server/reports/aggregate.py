@@ -15,13 +15,11 @@ agent report (it lists them); the agents' state at the range's edges.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from .cache import DAY, QAGG_SUMS, SLOT, SLOT_US, ReportCache
-from .facts import SEGMENT_FIELDS, Segment, Span
-from .figures import (AGENT_TIMES, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report, _add,
-                      check, erlang_report, us, BUILDERS)
+from .figures import (AGENT_TIMES, BUILDERS, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report,
+                      _add, check, erlang_report, us)
 
 
 class NotAggregable(Exception):
@@ -282,5 +280,4 @@ def compute(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_of: d
     return BUILDERS[p.kind](src, p, sl_of, tenant_of)
 
 
-__all__ = ["NotAggregable", "aggregable", "compute", "split", "AggSource", "defaultdict", "Segment", "Span",
-           "SEGMENT_FIELDS"]
+__all__ = ["NotAggregable", "aggregable", "compute", "split", "AggSource"]

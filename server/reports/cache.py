@@ -350,3 +350,122 @@ class ReportCache:
             s.callback = bool(s.callback)
             s.voicemail = bool(s.voicemail)
         return Facts(segments=segs, spans=spans, misses=misses, agents_open=opened, wrapups=wraps)
+
+    # -- reading the aggregates (aggregate.py) --------------------------------------------------------------
+    _SPAN_COLS = 'agent, state, start, "end", reason, kind, call_id'
+
+    def _load_iv(self, ivs: list[tuple[int, int, int, int]]) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _iv (lvl INTEGER, lo INTEGER, hi INTEGER, idx INTEGER)")
+        self.db.execute("DELETE FROM _iv")
+        self.db.executemany("INSERT INTO _iv VALUES (?,?,?,?)", ivs)
+
+    def queue_aggregates(self, ivs: list[tuple[int, int, int, int]], queues: list[str], category: bool, p: Any,
+                         sl_of: dict[str, float]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Per (piece's idx, queue, category if asked): the summed counts and sums (QAGG_SUMS, longest), and
+        from the histograms (answered_within, short_abandons, each wait bucket). `ivs`: (lvl, lo, hi, idx)."""
+        if not ivs:
+            return [], []
+        cat = "a.category" if category else "''"
+        qf = f" AND a.queue IN ({','.join('?' * len(queues))})" if queues else ""
+        sums = ", ".join(f"SUM(a.{c})" for c in QAGG_SUMS)
+        nb = len(p.buckets)
+        bexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.buckets)) + f" ELSE {nb} END" \
+            if p.buckets else "0"
+        bsums = ", ".join(f"SUM(CASE WHEN a.kind = 0 AND {bexpr} = {j} THEN a.n ELSE 0 END)" for j in range(nb + 1))
+        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
+        with self._lock:
+            self._load_iv(ivs)
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
+            self.db.execute("DELETE FROM _thr")
+            self.db.executemany("INSERT INTO _thr VALUES (?,?)", thr)
+            join = "FROM _iv iv CROSS JOIN {t} a ON a.lvl = iv.lvl AND a.t >= iv.lo AND a.t < iv.hi"
+            rows = self.db.execute(
+                f"SELECT iv.idx, a.queue, {cat}, {sums}, MAX(a.longest) {join.format(t='qagg')}{qf} "
+                f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+            hrows = self.db.execute(
+                f"SELECT iv.idx, a.queue, {cat}, "
+                f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END), "
+                f"SUM(CASE WHEN a.kind = 1 AND a.sec < {int(p.short_abandon)} THEN a.n ELSE 0 END), {bsums} "
+                f"{join.format(t='qhist')} LEFT JOIN _thr t ON t.queue = a.queue WHERE 1{qf} "
+                f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+        return rows, hrows
+
+    def _sum_pieces(self, table: str, keys: str, sums: list[str], pieces: list[tuple[int, int, int]]) -> list[tuple]:
+        if not pieces:
+            return []
+        with self._lock:
+            self._load_iv([pc + (0,) for pc in pieces])
+            return self.db.execute(
+                f"SELECT {', '.join('a.' + k for k in keys.split(', '))}, {', '.join(f'SUM(a.{c})' for c in sums)} "
+                f"FROM _iv iv CROSS JOIN {table} a ON a.lvl = iv.lvl AND a.t >= iv.lo AND a.t < iv.hi "
+                f"GROUP BY {keys}").fetchall()
+
+    def agent_times(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
+        return self._sum_pieces("atime", "agent", AGENT_TIMES, pieces)
+
+    def handled(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
+        return self._sum_pieces("acalls", "agent, queue", ["handled", "aht"], pieces)
+
+    def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
+        return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)
+
+    def open_spans(self) -> list[Span]:
+        with self._lock:
+            return [Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
+                f"SELECT {self._SPAN_COLS} FROM open_spans")]
+
+    def segments_of(self, call_id: str) -> list[Segment]:
+        with self._lock:
+            return [Segment(*r) for r in self.db.execute(
+                f"SELECT {', '.join(SEGMENT_FIELDS)} FROM segs WHERE call_id = ?", (call_id,))]
+
+    def overflow_segments(self, start: float, end: float) -> list[tuple]:
+        """(call id, queue, the call's arrival queue, its arrival time) of each overflow into a queue in range."""
+        with self._lock:
+            return self.db.execute(
+                "SELECT o.call_id, o.queue, z.queue, z.offered_ts FROM segs o LEFT JOIN segs z "
+                "ON z.call_id = o.call_id AND z.seg = 0 WHERE o.seg > 0 AND o.offered_ts >= ? AND o.offered_ts < ?",
+                (start, end)).fetchall()
+
+    def agent_names(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self.db.execute("SELECT agent FROM agents ORDER BY agent")]
+
+    def _cover(self, agent: str, t: float) -> Span | None:
+        """The agent's closed span that started last before t (the one in force at t, if it ends after)."""
+        r = self.db.execute(f"SELECT {self._SPAN_COLS} FROM spans WHERE agent = ? AND start < ? "
+                            'ORDER BY start DESC, "end" DESC LIMIT 1', (agent, t)).fetchone()
+        return Span(*r) if r else None
+
+    def spans_around(self, agents: list[str], lo: float, hi: float) -> list[Span]:
+        """Each agent's closed spans that may overlap [lo, hi) (an agent's spans follow each other)."""
+        out: list[Span] = []
+        with self._lock:
+            for ag in agents:
+                c = self._cover(ag, lo)
+                if c is not None:
+                    out.append(c)
+                out += [Span(*r) for r in self.db.execute(
+                    f"SELECT {self._SPAN_COLS} FROM spans WHERE agent = ? AND start >= ? AND start < ?",
+                    (ag, lo, hi + 1e-6))]
+        return out
+
+    def pauses_around(self, agents: list[str], start: float, end: float) -> list[Span]:
+        """Closed pauses that may overlap [start, end)."""
+        with self._lock:
+            out = [c for c in (self._cover(ag, start) for ag in agents) if c is not None and c.state == "paused"]
+            out += [Span(*r) for r in self.db.execute(
+                f"SELECT {self._SPAN_COLS} FROM spans WHERE state = 'paused' AND start >= ? AND start < ?",
+                (start, end + 1e-6))]
+        return out
+
+    def agent_present(self, agent: str, start: float, end: float, a_us: int, b_us: int) -> bool:
+        """Has the agent a closed span (any state) overlapping [start, end)?"""
+        with self._lock:
+            c = self._cover(agent, start)
+            cand = [c] if c is not None else []
+            cand += [Span(*r) for r in self.db.execute(
+                f"SELECT {self._SPAN_COLS} FROM spans WHERE agent = ? AND start >= ? AND start < ? "
+                'AND "end" > start LIMIT 3', (agent, start, end + 1e-6))]
+        return any(min(us(sp.end), b_us) > max(us(sp.start), a_us) for sp in cand if sp.end is not None)
