@@ -208,6 +208,17 @@ def main() -> None:
     print(f"load_average: {os.getloadavg()[0]:.1f}")
     day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
 
+    def touch_busy() -> None:  # what a refresh during the day redoes: one busy slot, its day's agent rows
+        from cc_console.server.reports.cache import DAY_S, SLOT
+        cache.db.execute("BEGIN IMMEDIATE")
+        cache._agg_queue({int((day0 + 12 * 3600) // SLOT)})
+        cache._agg_handled({int(day0 // DAY_S)})
+        cache._agg_misses({int(day0 // DAY_S)})
+        cache.db.execute("COMMIT")
+    walls, cpus, _ = timed(10, touch_busy)
+    print(f"refresh_aggregates_busy_slot_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu "
+          "(recompute one busy 15-minute slot + its day's rows, on top of folding the new events)")
+
     def day_report(path: str = "auto"):
         return run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), path=path)
     walls, cpus, r = timed(a.runs, day_report)

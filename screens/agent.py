@@ -1,9 +1,16 @@
-"""The agent screen: my state, the current call, my queues; keys answer, hang up, ready, pause, log in/out.
+"""The agent screen: my state, the current call, the caller's customer records, my queues; every
+action is a key (``?`` lists them, the palette finds them, keymap.toml remaps them by binding id).
 
 Ids a test can read: #agent-state (AgentStateBadge: ``.state``, ``.reason``, ``.label``),
 #call-panel (CallPanel: ``.call``, ``.call_id``, ``.call_state``, ``.summary``),
+#contact-panel (ContactPanel: ``.reg``, ``.matches``, ``.contact``, ``.category``, ``.summary``),
 #my-queues (Static), #connection (ConnectionStatus: ``.level``), #me-details (Static).
-The screen gets the class ``-ringing`` while a call rings for me.
+The screen gets the class ``-ringing`` while a call rings for me and ``-wrapup`` in wrap-up.
+
+Caller identification, notes, categories, the wrap-up registration, history, callbacks, my figures
+and the transfer panel are described in docs/agent.md. The screen looks things up by itself (the
+caller's records when a call rings) only with a client that can (``client.lookups``, true for the
+real ConsoleClient); commands sent by keys always go through ``client.call``.
 """
 from __future__ import annotations
 
@@ -22,8 +29,11 @@ from textual.widgets.option_list import Option
 
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
+from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.status import ConnectionStatus
+
+from cc_console.protocol import ProtocolError
 
 from .base import ConsoleScreen
 
@@ -110,13 +120,46 @@ class AgentScreen(ConsoleScreen):
                 tooltip="Three-way conference with the caller and the consulted party"),
         Binding("d", "dtmf", "DTMF", id="agent.dtmf", show=False, tooltip="Send DTMF digits"),
         Binding("D", "directory", "Directory", id="agent.directory", tooltip="Search the directory"),
+        # -- caller identification and registration (docs/agent.md) --
+        Binding("i", "identify", "Identify", id="agent.identify",
+                tooltip="Pick the caller's customer record (or enter one by hand)"),
+        Binding("e", "edit_contact", "Edit customer", id="agent.edit_contact", show=False,
+                tooltip="Edit the picked customer record, or enter a new one"),
+        Binding("n", "note", "Note", id="agent.note", tooltip="Write the call's note (every save is a version)"),
+        Binding("g", "category", "Category", id="agent.category", tooltip="Set the call's category"),
+        Binding("w", "wrapup", "Register", id="agent.wrapup", show=False,
+                tooltip="The registration form: contact, category and note (wrap-up)"),
+        Binding("y", "history", "History", id="agent.history", show=False,
+                tooltip="Earlier calls with this caller"),
+        Binding("u", "crm", "CRM link", id="agent.crm", show=False, tooltip="The customer's page in the CRM"),
+        Binding("b", "callbacks", "Callbacks", id="agent.callbacks",
+                tooltip="Callback requests, voicemails and missed calls"),
+        Binding("F", "figures", "My figures", id="agent.figures", show=False,
+                tooltip="My handled and lost calls, service level, recent calls"),
+        Binding("T", "transfer_panel", "Transfer panel", id="agent.transfer_panel", show=False,
+                tooltip="Agents, supervisors and lines with their state; transfer or consult"),
     ]
+
+    DEFAULT_CSS = """
+    AgentScreen #agent-middle { height: 1fr; }
+    AgentScreen #agent-middle > #my-queues { width: 1fr; height: 100%; }
+    AgentScreen #agent-middle > #contact-panel { width: 1fr; height: 100%; }
+    AgentScreen.-wrapup #me-panel { border: heavy $primary; }
+    """
+
+    DEFAULT_CATEGORIES = ("Order", "Complaint", "Information", "Technical problem", "Billing", "Other")
 
     ringing: reactive[bool] = reactive(False)
 
     def __init__(self, client: Any = None, **kwargs: Any) -> None:
         super().__init__(client, id="agent", **kwargs)
         self._rung: set[str] = set()
+        # The registration of the current call, or of the last one (wrap-up, after the call).
+        self.reg: dict[str, Any] | None = None
+        self.fields: list[dict[str, Any]] | None = None
+        self.categories: list[str] = list(self.DEFAULT_CATEGORIES)
+        self.crm_url = ""
+        self.lines: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
@@ -127,9 +170,11 @@ class AgentScreen(ConsoleScreen):
                 yield AgentStateBadge(id="agent-state")
                 yield Static("", id="me-details")
             yield CallPanel(id="call-panel")
-        my_queues = Static("", id="my-queues")
-        my_queues.border_title = "My queues"
-        yield my_queues
+        with Horizontal(id="agent-middle"):
+            yield ContactPanel(id="contact-panel")
+            my_queues = Static("", id="my-queues")
+            my_queues.border_title = "My queues"
+            yield my_queues
         yield Footer()
 
     # -- state -> widgets -----------------------------------------------------------------------
@@ -154,6 +199,10 @@ class AgentScreen(ConsoleScreen):
             agent.get("state", "unknown") if agent else "unknown", agent.get("reason", ""),
             agent.get("state_since", 0.0), now)
         self.query_one("#call-panel", CallPanel).show(call, now)
+        self._follow_call(call)
+        wrapup = agent.get("state") == "wrap_up"
+        self.set_class(wrapup, "-wrapup")
+        self.query_one("#contact-panel", ContactPanel).show(self.reg, wrapup)
         self.query_one("#me-details", Static).update(self._me_text(agent))
         self.query_one("#my-queues", Static).update(self._queues_table(agent))
         ringing = bool(call and call.get("state") == "ringing") or agent.get("state") == "ringing"
@@ -277,3 +326,228 @@ class AgentScreen(ConsoleScreen):
             self.send_command("agent.login")
         else:
             self.send_command("agent.logout")
+
+    # -- caller identification and registration ----------------------------------------------------
+    @property
+    def lookups(self) -> bool:
+        """May the screen send requests of its own (not only on keys)? The real client may."""
+        flag = getattr(self.client, "lookups", None)
+        if flag is not None:
+            return bool(flag)
+        from cc_console.client import ConsoleClient
+        return isinstance(self.client, ConsoleClient)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.lookups:
+            self.fetch("contacts.config", {}, self._got_config)
+
+    def _got_config(self, result: dict[str, Any]) -> None:
+        self.fields = result.get("fields") or self.fields
+        self.categories = list(result.get("categories") or self.categories)
+        self.crm_url = result.get("crm_url", "")
+        self.lines = list(result.get("lines") or [])
+
+    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "categories.update":
+            self.categories = list(data.get("categories") or self.categories)
+        super().state_changed(kind, data)
+
+    def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
+        """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the
+        screen's own look-ups are quiet; failures of what a key asked for are shown."""
+        async def go() -> None:
+            try:
+                result = await self.client.call(cmd, args)
+            except ProtocolError as exc:
+                if not quiet:
+                    self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})",
+                                severity="error", timeout=8)
+                return
+            except Exception as exc:  # not connected, a fake client without this command, ...
+                if not quiet:
+                    self.notify(str(exc) or type(exc).__name__, title=f"{cmd} failed", severity="error")
+                return
+            then(result or {})
+            self.mark_dirty()
+        self.run_worker(go(), group="lookups", name=f"fetch:{cmd}", exit_on_error=False)
+
+    def _follow_call(self, call: dict[str, Any] | None) -> None:
+        """A new call for me starts a new registration (and looks up the caller's records)."""
+        if not call or (self.reg and self.reg.get("call_id") == call.get("id")):
+            return
+        self.reg = {"call_id": call["id"], "caller": call.get("caller", ""), "matches": [], "contact": None,
+                    "category": "", "notes": [], "direction": call.get("direction", "inbound")}
+        if self.lookups:
+            self.fetch("contacts.call", {"call_id": call["id"]}, self._got_registration)
+
+    def _got_registration(self, result: dict[str, Any]) -> None:
+        reg = self.reg
+        if not reg or result.get("call_id") != reg["call_id"]:
+            return
+        reg["matches"] = result.get("matches") or []
+        reg["contact"] = result.get("contact") or reg.get("contact")
+        reg["category"] = result.get("category") or reg.get("category", "")
+        reg["notes"] = result.get("notes") or reg.get("notes", [])
+        if reg["contact"] is None and len(reg["matches"]) == 1:
+            reg["suggested"] = reg["matches"][0]["id"]
+
+    def _need_reg(self) -> dict[str, Any] | None:
+        if self.reg is None:
+            self.notify("No call to register yet.", severity="warning", timeout=3)
+        return self.reg
+
+    def _reg_update(self, call_id: str, **fields: Any) -> None:
+        if self.reg and self.reg.get("call_id") == call_id:
+            self.reg.update(fields)
+            self.mark_dirty()
+
+    def _link(self, reg: dict[str, Any], contact: dict[str, Any] | None) -> None:
+        call_id = reg["call_id"]
+        self._reg_update(call_id, contact=contact)
+        self.fetch("contacts.link", {"call_id": call_id, "contact_id": (contact or {}).get("id", "")},
+                   lambda r: self._reg_update(call_id, contact=r.get("contact", contact)), quiet=False)
+
+    def action_identify(self) -> None:
+        from .agent_forms import NEW, NONE, ContactPickScreen
+        reg = self._need_reg()
+        if reg is None:
+            return
+
+        def picked(choice: str | None) -> None:
+            if choice is None:
+                return
+            if choice == NEW:
+                self._edit_contact(reg, {self._phone_field(): reg.get("caller", "")}, link=True)
+            elif choice == NONE:
+                self._link(reg, None)
+            else:
+                self._link(reg, next((m for m in reg["matches"] if str(m.get("id")) == choice), {"id": choice}))
+        current = (reg.get("contact") or {}).get("id") or reg.get("suggested")
+        self.app.push_screen(ContactPickScreen(reg.get("matches") or [], reg.get("caller", ""), current), picked)
+
+    def _phone_field(self) -> str:
+        fields = self.fields or []
+        return next((f["name"] for f in fields if f.get("type") == "phone"), "phone")
+
+    def _edit_contact(self, reg: dict[str, Any] | None, contact: dict[str, Any], *, link: bool) -> None:
+        from .agent_forms import DEFAULT_FIELDS, ContactFormScreen
+
+        def saved(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            call_id = reg["call_id"] if reg else None
+
+            def done(result: dict[str, Any]) -> None:
+                c = result.get("contact")
+                if not c or not reg:
+                    return
+                if link:
+                    reg["matches"] = [m for m in reg.get("matches") or [] if m.get("id") != c["id"]] + [c]
+                    self._link(reg, c)
+                elif (reg.get("contact") or {}).get("id") == c["id"] and call_id:
+                    self._reg_update(call_id, contact=c)
+            self.fetch("contacts.save", {"contact": values}, done, quiet=False)
+        title = "Edit customer record" if contact.get("id") else "New customer record"
+        self.app.push_screen(ContactFormScreen(self.fields or DEFAULT_FIELDS, contact, title), saved)
+
+    def action_edit_contact(self) -> None:
+        reg = self.reg
+        contact = (reg or {}).get("contact")
+        if contact:
+            self._edit_contact(reg, contact, link=False)
+        else:
+            self._edit_contact(reg, {self._phone_field(): (reg or {}).get("caller", "")}, link=reg is not None)
+
+    def _save_note(self, reg: dict[str, Any], text: str) -> None:
+        call_id = reg["call_id"]
+        notes = list(reg.get("notes") or [])
+        notes.append({"call_id": call_id, "version": len(notes) + 1, "text": text,
+                      "author": self.state.me.get("user", ""), "ts": self.now()})
+        self._reg_update(call_id, notes=notes)
+        args: dict[str, Any] = {"call_id": call_id, "text": text}
+        if (reg.get("contact") or {}).get("id"):
+            args["contact_id"] = reg["contact"]["id"]
+        self.fetch("notes.add", args, lambda r: self._reg_update(call_id, notes=r.get("notes") or notes), quiet=False)
+
+    def action_note(self) -> None:
+        from .agent_forms import NoteScreen
+        reg = self._need_reg()
+        if reg is None:
+            return
+
+        def saved(text: str | None) -> None:
+            if text is not None and text.strip():
+                self._save_note(reg, text.strip())
+        self.app.push_screen(NoteScreen(list(reg.get("notes") or []), reg.get("caller", "")), saved)
+
+    def _set_category(self, reg: dict[str, Any], category: str) -> None:
+        call_id = reg["call_id"]
+        self._reg_update(call_id, category=category)
+        self.fetch("call.category", {"call_id": call_id, "category": category},
+                   lambda r: self._reg_update(call_id, category=r.get("category", category)), quiet=False)
+
+    def action_category(self) -> None:
+        from .agent_forms import CategoryScreen
+        reg = self._need_reg()
+        if reg is None:
+            return
+
+        def picked(category: str | None) -> None:
+            if category is not None:
+                self._set_category(reg, category)
+        self.app.push_screen(CategoryScreen(self.categories, reg.get("category", "")), picked)
+
+    def action_wrapup(self) -> None:
+        from .agent_forms import WrapUpScreen
+        reg = self._need_reg()
+        if reg is None:
+            return
+
+        def saved(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            contact_id = values.get("contact_id")
+            if contact_id != (reg.get("contact") or {}).get("id"):
+                contact = next((m for m in reg.get("matches") or [] if m.get("id") == contact_id), None)
+                self._link(reg, contact if contact_id else None)
+            if values.get("category") and values["category"] != reg.get("category"):
+                self._set_category(reg, values["category"])
+            notes = reg.get("notes") or []
+            note = (values.get("note") or "").strip()
+            if note and (not notes or notes[-1]["text"] != note):
+                self._save_note(reg, note)
+            if values.get("ready"):
+                self.send_command("agent.ready")
+        self.app.push_screen(WrapUpScreen(reg, self.categories), saved)
+
+    def action_history(self) -> None:
+        from .agent_forms import HistoryScreen
+        reg = self._need_reg()
+        if reg is None or not reg.get("caller"):
+            return
+        caller = reg["caller"]
+        self.fetch("contacts.history", {"number": caller, "exclude": reg["call_id"]},
+                   lambda r: self.app.push_screen(HistoryScreen(r.get("history") or [], caller)), quiet=False)
+
+    def action_crm(self) -> None:
+        contact = (self.reg or {}).get("contact") or {}
+        link = contact.get("crm_link")
+        if not link:
+            self.notify("This customer has no CRM record." if contact else "No customer picked.",
+                        severity="warning", timeout=4)
+            return
+        self.app.copy_to_clipboard(link)
+        self.notify(link, title="CRM (copied to the clipboard)", timeout=10)
+
+    def action_callbacks(self) -> None:
+        from .agent_callbacks import CallbacksScreen
+        self.app.push_screen(CallbacksScreen(self._client, now=self._now))
+
+    def action_figures(self) -> None:
+        from .agent_figures import FiguresScreen
+        self.app.push_screen(FiguresScreen(self._client, now=self._now))
+
+    def action_transfer_panel(self) -> None:
+        from .agent_transfer import TransferScreen
+        self.app.push_screen(TransferScreen(self._client, now=self._now))

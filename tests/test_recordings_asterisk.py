@@ -149,3 +149,33 @@ async def test_blind_transfer_one_recording_per_leg(server, connect, pbx, phone,
     assert tone_level(w1, f4, start=0.5, duration=2.0) < HEARD / 4
     assert tone_level(w2, f4, start=0.5, duration=2.0) > HEARD
     assert tone_level(w2, f1, start=0.5, duration=2.0) < HEARD / 4
+
+
+async def test_consultation_recorded_as_its_own_leg(server, connect, pbx, phone, tmp_path):
+    """An attended transfer: the caller's leg (hold music while consulting), the consultation
+    (agent and target, recorded in the consult bridge), then the target's leg with the caller."""
+    caller = await phone("1005", auto_answer=True)
+    await phone("1001", auto_answer=True)
+    p4 = await phone("1004", auto_answer=True)
+    f_agent, f_target = phone_tone_freq(1001), phone_tone_freq(1004)
+    agent = await connect("agent1")
+    await agent.call("agent.login")
+    await caller.dial("5000")
+    c = await answered(agent)
+    await agent.call("call.consult", {"target": "1004"})
+    await until(agent, lambda: ((agent.state.calls.get(c["id"]) or {}).get("consult") or {}).get("state") == "talking",
+                what="consulting")
+    await p4.wait_call_state("ESTABLISHED", timeout=10)
+    await asyncio.sleep(3.0)
+    await agent.call("call.consult_complete")
+    await until(agent, lambda: not agent.state.my_agent["call_id"], what="handed over")
+    await asyncio.sleep(1.0)
+    await caller.hangup()
+    rows = await stored(server, c["id"], legs=3)
+    by_type = {r["call_type"]: r for r in rows}
+    assert set(by_type) == {"inbound", "consult"} and len(rows) == 3
+    consult = by_type["consult"]
+    assert consult["status"] == "stored" and consult["agent_id"] == "agent1" and consult["transferred_to"] == "1004"
+    wav = wav_of(server, consult, tmp_path)
+    assert tone_level(wav, f_agent, start=0.8, duration=1.5) > HEARD
+    assert tone_level(wav, f_target, start=0.8, duration=1.5) > HEARD

@@ -248,7 +248,10 @@ async def test_report_and_recordings_keys() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("v")
         await pilot.pause()
-        assert any("recordings: not yet available" in n.message for n in app._notifications)
+        from cc_console.screens.recordings import RecordingsScreen
+        assert isinstance(app.screen, RecordingsScreen)
+        app.pop_screen()
+        await pilot.pause()
         await pilot.press("t")
         await pilot.pause()
         from cc_console.screens.reports import ReportsScreen

@@ -89,7 +89,7 @@ class ContactPanel(Widget):
         if not reg:
             return Text("No call. The caller's customer records show here.", style="italic")
         grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(style="bold", no_wrap=True, width=9)
+        grid.add_column(style="bold", no_wrap=True, width=8)
         grid.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
         contact = self.contact
         if contact:
@@ -102,8 +102,13 @@ class ContactPanel(Widget):
         matches = self.matches
         if not contact or len(matches) > 1:
             if matches:
-                names = ", ".join(contact_line(m) for m in matches[:4]) + (" …" if len(matches) > 4 else "")
-                grid.add_row("Matches", Text(f"{len(matches)}: {names}"))
+                label = f"{len(matches)} found"
+                suggested = reg.get("suggested")
+                for m in matches[:6]:
+                    grid.add_row(label, Text(("▸ " if m.get("id") == suggested else "· ") + contact_line(m)))
+                    label = ""
+                if len(matches) > 6:
+                    grid.add_row("", Text(f"… and {len(matches) - 6} more (i)", style="dim"))
             else:
                 grid.add_row("Matches", Text(f"no record for {reg.get('caller') or 'this caller'}", style="italic"))
         grid.add_row("Category", Text(self.category or "- (g)", style="" if self.category else "dim"))

@@ -1456,12 +1456,14 @@ class CallEngine:
             self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
         self._record_call("call.consult_answered", call, to=c["target"])
         self._spawn(self.ari.add_channel(c["bridge"], leg), f"bridge consult {call.id}", call.id)
+        self._hook("consult_connected", call)
 
     def _consult_over(self, call: Call, why: str) -> None:
         """The target left (no answer, hung up, cancelled): the agent is back with the caller."""
         c = call.consult
         if not c:
             return
+        self._hook("consult_ended", call)
         call.consult = None
         self.by_channel.pop(c["leg"], None)
         if c["agent"]:
@@ -1531,6 +1533,7 @@ class CallEngine:
         if conference:
             if c["state"] == "conference":
                 return call
+            self._hook("consult_ended", call)  # the consult bridge goes; the call's recording goes on
             c["state"] = "conference"
             self._record_call("call.conference", call, agent=agent_id, to=c["target"])
 
@@ -1549,6 +1552,7 @@ class CallEngine:
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
+        self._hook("consult_ended", call)
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg

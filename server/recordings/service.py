@@ -171,10 +171,51 @@ class RecordingService:
                 raise
         self.engine._spawn(start(), f"record {name}", call.id)
 
+    def consult_connected(self, call: Any) -> None:
+        """The consulted party answered: record the consultation (agent and target, in the consult
+        bridge) as a leg of its own, type `consult`."""
+        c = call.consult or {}
+        key = f"{call.id}:consult"
+        if key in self.active or not c.get("bridge"):
+            return
+        n = self.legs.get(key, 0) + 1
+        self.legs[key] = n
+        agent = self.engine.agents.get(call.agent or "")
+        row = self._base_row(call, "consult")
+        name = f"cc-rec-{call.id}-c{n}"
+        row.update(leg=100 + n, name=name, queue_time=0.0, transferred_to=str(c.get("target", "")))
+        if agent is not None:
+            row.update(agent_id=agent.id, agent_name=agent.name, agent_number=_number(agent.device))
+        q = self.engine.cfg.queues.get(call.queue)
+        if getattr(call, "record", True) is False or (q is not None and not q.record):
+            row.update(status="not_recorded", reason="the call is not recorded")
+            self.store.insert(row)
+            return
+        row.update(status="recording")
+        rec = self.store.insert(row)
+        self.active[key] = rec
+        bridge = c["bridge"]
+
+        async def start() -> None:
+            try:
+                await self.engine.ari.request("POST", f"/bridges/{bridge}/record", params={
+                    "name": name, "format": "wav", "maxDurationSeconds": 0, "maxSilenceSeconds": 0,
+                    "beep": "false", "ifExists": "overwrite", "terminateOn": "none"})
+            except Exception as exc:
+                self.store.update(rec["id"], status="failed", reason=f"recording did not start: {exc}")
+                self.active.pop(key, None)
+                raise
+        self.engine._spawn(start(), f"record {name}", call.id)
+
+    def consult_ended(self, call: Any) -> None:
+        self._close_key(f"{call.id}:consult", call.id)
+
     def call_leg_ended(self, call: Any, agent_id: str) -> None:
         self._close_leg(call, transferred_to=self._last_target(call.id))
 
     def call_ended(self, call: Any, kind: str) -> None:
+        self._close_key(f"{call.id}:consult", call.id)
+        self.legs.pop(f"{call.id}:consult", None)
         if call.id in self.active:
             self._close_leg(call)
         elif call.id not in self.legs and kind in ("call.abandoned", "call.ended"):
@@ -189,11 +230,17 @@ class RecordingService:
             self.pending_optout.discard(key)
 
     def _close_leg(self, call: Any, transferred_to: str = "") -> None:
-        rec = self.active.pop(call.id, None)
+        self._close_key(call.id, call.id, transferred_to)
+
+    def _close_key(self, key: str, call_id: str, transferred_to: str | None = None) -> None:
+        rec = self.active.pop(key, None)
         if rec is None:
             return
         now = self.clock()
-        self.store.update(rec["id"], ended=now, talk=max(0.0, now - rec["started"]), transferred_to=transferred_to)
+        fields: dict[str, Any] = {"ended": now, "talk": max(0.0, now - rec["started"])}
+        if transferred_to is not None:
+            fields["transferred_to"] = transferred_to
+        self.store.update(rec["id"], **fields)
         name = rec["name"]
 
         async def stop() -> None:
@@ -201,7 +248,7 @@ class RecordingService:
                 return  # failed to start or opted out meanwhile
             await self.engine.ari.stop_recording(name)
             self.engine._spawn(self._finalize(rec["id"], name), f"store recording {name}", f"rec:{name}")
-        self.engine._spawn(stop(), f"stop recording {name}", call.id)
+        self.engine._spawn(stop(), f"stop recording {name}", call_id)
 
     # == moving the file off the PBX ====================================================================
     async def _finalize(self, rec_id: str, name: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cache import DAY, QAGG_SUMS, SLOT, SLOT_US, ReportCache
+from .cache import DAY, DAY_S, DAY_US, QAGG_SUMS, SLOT, ReportCache
 from .figures import (AGENT_TIMES, BUILDERS, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report,
                       _add, check, erlang_report, us)
 
@@ -206,15 +206,16 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     qs = set(p.queues) if p.queues else None
     rows = AgentRows(agents)
     a_us, b_us, now_us = us(a), us(b), us(now)
-    # states: whole slots from the aggregates (closed spans), the partial slots and open spans from the spans
-    sx, sy = -(-a_us // SLOT_US), b_us // SLOT_US
-    if sx < sy:
-        tpieces = pieces(sx, sy)
-        windows = ([(a_us, sx * SLOT_US)] if a_us < sx * SLOT_US else []) + \
-            ([(sy * SLOT_US, b_us)] if sy * SLOT_US < b_us else [])
+    # states: whole UTC days from the aggregates (closed spans); the partial days at the ends and the open
+    # spans from the spans themselves
+    dx, dy = -(-a_us // DAY_US), b_us // DAY_US
+    if dx < dy:
+        tdays = [(1, dx, dy)]
+        windows = ([(a_us, dx * DAY_US)] if a_us < dx * DAY_US else []) + \
+            ([(dy * DAY_US, b_us)] if dy * DAY_US < b_us else [])
     else:
-        tpieces, windows = [], [(a_us, b_us)]
-    for r in cache.agent_times(tpieces):
+        tdays, windows = [], [(a_us, b_us)]
+    for r in cache.agent_times(tdays):
         ag = r[0]
         if agents is not None and ag not in agents:
             continue
@@ -238,34 +239,36 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     for ag in known:
         if ag not in rows.t and cache.agent_present(ag, a, b, a_us, b_us):
             rows.row(ag)
-    # handled calls (where answered) and misses (where they rang out)
-    hp, hedges = split(a, b)
-    for ag, q, n, aht in cache.handled(hp):
+    # handled calls (where answered) and misses (where they rang out): whole days, then the partial ones
+    fx, fy = int(a // DAY_S) + (1 if a % DAY_S else 0), int(b // DAY_S)
+    if fx < fy:
+        hdays = [(1, fx, fy)]
+        hwin = ([(a, fx * float(DAY_S))] if a < fx * DAY_S else []) + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else [])
+    else:
+        hdays, hwin = [], [(a, b)]
+    for ag, q, n, aht in cache.handled(hdays):
         if qs is None or q in qs:
             rows.handled(ag, n, aht)
-    for ag, q, n, dec in cache.missed(hp):
+    for ag, q, n, dec in cache.missed(hdays):
         if qs is None or q in qs:
             rows.missed(ag, n, dec)
-    whole = (float(_ceil_slot(a) * SLOT), float(int(b // SLOT) * SLOT)) if hp else None
-    if whole:
+    if hdays:
+        lo, hi = fx * float(DAY_S), fy * float(DAY_S)
         for sp in cache.open_spans():
             if sp.state != "wrap_up" or not sp.call_id:
                 continue
             w = us(max(0.0, wrap_now - sp.start))
             for sg in cache.segments_of(sp.call_id):
                 if sg.outcome == "answered" and sg.agent and sg.answered_ts is not None \
-                        and whole[0] <= sg.answered_ts < whole[1] and (qs is None or sg.queue in qs):
+                        and lo <= sg.answered_ts < hi and (qs is None or sg.queue in qs):
                     rows.handled(sg.agent, 0, w)
-    for lo, hi in hedges:
-        f = cache.facts(lo, hi, agents=True, now=wrap_now)
-        wraps = f.wrapups or {}
-        for sg in f.segments:
-            if sg.outcome == "answered" and sg.answered_ts is not None and lo <= sg.answered_ts < hi and sg.agent \
-                    and (qs is None or sg.queue in qs):
-                rows.handled(sg.agent, 1, us(sg.talk) + us(sg.hold) + wraps.get(sg.call_id, 0))
-        for m in f.misses:
-            if lo <= m.ts < hi and m.agent and (qs is None or m.queue in qs):
-                rows.missed(m.agent, 1, 1 if m.why == "declined" else 0)
+    for lo, hi in hwin:
+        for ag, q, aht in cache.answered_in(lo, hi, wrap_now):
+            if qs is None or q in qs:
+                rows.handled(ag, 1, aht)
+        for ag, q, why in cache.misses_in(lo, hi):
+            if qs is None or q in qs:
+                rows.missed(ag, 1, 1 if why == "declined" else 0)
     return rows.report(p)
 
 

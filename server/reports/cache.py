@@ -5,11 +5,14 @@ The event store is opened read-only (ATTACH ... mode=ro); the store's schema is 
 `<db>.reports.sqlite3`: one row per call segment, agent span and ring-no-answer. Calls still in
 progress are folded again from their own events on the next refresh; each agent's open span is
 carried over. Deleting the file is always safe: the next refresh rebuilds it from the events.
+
+It also keeps aggregates (see docs/reports.md, "Aggregates"): per queue per category per 15-minute slot
+the queue counts and sums and wait histograms, per agent per UTC day the agent times, handled calls and
+misses; aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import threading
 from collections import defaultdict
@@ -21,10 +24,12 @@ from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, an
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "2"  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
+SCHEMA_VERSION = "3"  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)
 SLOT_US = 900_000_000
 DAY = 96  # slots in a (UTC) day: the aggregates' second level
+DAY_S = 86400
+DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
           "amiss")
@@ -183,8 +188,8 @@ class ReportCache:
                         if ans is not None:
                             touched_a.add(int(ans // SLOT))
             self._agg_queue(touched_q)
-            self._agg_handled(touched_a)
-            self._agg_misses({int(m.ts // SLOT) for m in facts.misses})
+            self._agg_handled({x // DAY for x in touched_a})
+            self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
             self._agg_times(facts.spans)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
@@ -248,57 +253,56 @@ class ReportCache:
             self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
 
-    def _agg_handled(self, slots: set[int]) -> None:
+    # Agent aggregates are kept per UTC day only (lvl 1): a report's partial days at either end (under a day
+    # each) are computed from the per-call rows and spans directly; per 15 minutes they would be one row per
+    # agent per slot, a whole day long for an agent who stays logged in.
+    def _agg_handled(self, days: set[int]) -> None:
         db = self.db
-        for s0, s1 in self._runs(slots):
+        for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
             for ans, agent, queue, talk, hold, wrap in db.execute(
                     f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, {WRAP_SQL} FROM segs s "
                     "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
-                    (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
                 if not agent:
                     continue
-                v = acc.setdefault((int(ans // SLOT), agent, queue), [0, 0])
+                v = acc.setdefault((int(ans // DAY_S), agent, queue), [0, 0])
                 v[0] += 1
                 v[1] += us(talk) + us(hold) + (wrap or 0)
-            db.execute("DELETE FROM acalls WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.executemany("INSERT INTO acalls VALUES (0,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
-        if slots:
-            self._days("acalls", "agent, queue", ["handled", "aht"], [], slots)
+            db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
+            db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
 
-    def _agg_misses(self, slots: set[int]) -> None:
+    def _agg_misses(self, days: set[int]) -> None:
         db = self.db
-        for s0, s1 in self._runs(slots):
+        for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
             for ts, agent, queue, why in db.execute("SELECT ts, agent, queue, why FROM misses WHERE ts >= ? AND ts < ?",
-                                                    (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                                                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
                 if not agent:
                     continue
-                v = acc.setdefault((int(ts // SLOT), agent, queue), [0, 0])
+                v = acc.setdefault((int(ts // DAY_S), agent, queue), [0, 0])
                 v[0] += 1
                 v[1] += why == "declined"
-            db.execute("DELETE FROM amiss WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.executemany("INSERT INTO amiss VALUES (0,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
-        if slots:
-            self._days("amiss", "agent, queue", ["missed", "declined"], [], slots)
+            db.execute("DELETE FROM amiss WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
+            db.executemany("INSERT INTO amiss VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
 
     def _agg_times(self, spans: list[Span]) -> None:
-        add: dict[tuple[int, int, str], list[int]] = {}
+        add: dict[tuple[int, str], list[int]] = {}
         idx = {c: i for i, c in enumerate(AGENT_TIMES)}
         for sp in spans:
             if sp.state == "logged_out" or sp.end is None:
                 continue
+            cols = [idx[c] for c, _ in span_times(sp.state, sp.kind, 0)]
             a, b = us(sp.start), us(sp.end)
-            for slot in range(a // SLOT_US, (b - 1) // SLOT_US + 1) if b > a else ():
-                d = min(b, (slot + 1) * SLOT_US) - max(a, slot * SLOT_US)
-                for lvl, t in ((0, slot), (1, slot // DAY)):
-                    v = add.get((lvl, t, sp.agent))
-                    if v is None:
-                        v = add[(lvl, t, sp.agent)] = [0] * len(AGENT_TIMES)
-                    for c, x in span_times(sp.state, sp.kind, d):
-                        v[idx[c]] += x
+            for day in range(a // DAY_US, (b - 1) // DAY_US + 1) if b > a else ():
+                d = min(b, (day + 1) * DAY_US) - max(a, day * DAY_US)
+                v = add.get((day, sp.agent))
+                if v is None:
+                    v = add[(day, sp.agent)] = [0] * len(AGENT_TIMES)
+                for i in cols:
+                    v[i] += d
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
-        self.db.executemany(f"INSERT INTO atime VALUES (?,?,?,{','.join('?' * len(AGENT_TIMES))}) "
+        self.db.executemany(f"INSERT INTO atime VALUES (1,?,?,{','.join('?' * len(AGENT_TIMES))}) "
                             f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
 
     # -- loading facts for a range --------------------------------------------------------------------
@@ -469,3 +473,22 @@ class ReportCache:
                 f"SELECT {self._SPAN_COLS} FROM spans WHERE agent = ? AND start >= ? AND start < ? "
                 'AND "end" > start LIMIT 3', (agent, start, end + 1e-6))]
         return any(min(us(sp.end), b_us) > max(us(sp.start), a_us) for sp in cand if sp.end is not None)
+
+    def answered_in(self, start: float, end: float, now: float) -> list[tuple[str, str, int]]:
+        """(agent, queue, talk + hold + wrap-up in microseconds) of each call answered in [start, end) by an agent
+        (an open wrap-up counts up to now)."""
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT s.agent, s.queue, s.talk, s.hold, s.call_id, {WRAP_SQL} FROM segs s "
+                "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'", (start, end)).fetchall()
+            opened = [(r[0], r[1]) for r in self.db.execute(
+                "SELECT call_id, start FROM open_spans WHERE state = 'wrap_up' AND call_id != ''")]
+        extra: dict[str, int] = defaultdict(int)
+        for cid, st in opened:
+            extra[cid] += us(max(0.0, now - st))
+        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get(cid, 0)) for ag, q, talk, hold, cid, w in rows if ag]
+
+    def misses_in(self, start: float, end: float) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return self.db.execute("SELECT agent, queue, why FROM misses WHERE ts >= ? AND ts < ? AND agent != ''",
+                                   (start, end)).fetchall()

@@ -421,8 +421,10 @@ def queue_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[s
     accs = src.accs("queue")
     queues = sorted(set(p.queues) if p.queues else set(accs) | {q for q in sl_of if
                                                                   not p.tenants or tenant_of.get(q) in p.tenants})
-    all_acc = src.accs("all")
-    r = _queue_like({**accs, "*": all_acc.get("")}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
+    all_acc = QueueAcc(len(p.buckets))  # every queue's figures summed (sums, counts, the longest wait)
+    for acc in accs.values():
+        all_acc.merge(acc)
+    r = _queue_like({**accs, "*": all_acc}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
     return r
 
 

@@ -1,0 +1,77 @@
+"""The agent's own figures: handled and lost calls and service level for the last 24 h, 7, 14 and
+30 days, overall and per queue I am logged into; waiting calls per queue now; my recent calls.
+
+Ids: #figures (DataTable), #waiting (Static), #recent (DataTable). Keys: f5 refresh, esc back.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Static
+
+from cc_console.widgets.fmt import duration, percent
+
+from .base import ConsoleScreen
+
+WINDOW_LABELS = {"24h": "24 h", "7d": "7 days", "14d": "14 days", "30d": "30 days"}
+
+
+class FiguresScreen(ConsoleScreen):
+    BINDINGS = [Binding("f5", "reload", "Refresh", id="figures.refresh", tooltip="Reload my figures")]
+    DEFAULT_CSS = """
+    FiguresScreen #figures { height: auto; max-height: 50%; }
+    FiguresScreen #waiting { height: auto; padding: 0 1; background: $panel; }
+    FiguresScreen #recent { height: 1fr; }
+    """
+
+    def __init__(self, client: Any = None, **kwargs: Any) -> None:
+        super().__init__(client, id="figures-screen", **kwargs)
+        self.figures: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="☎")
+        yield DataTable(id="figures", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="waiting")
+        yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#figures", DataTable).add_columns("Period", "Queue", "Handled", "Lost", "SL %", "Outbound")
+        self.query_one("#recent", DataTable).add_columns("When", "Caller", "Queue", "Dir", "Outcome", "Talk")
+        super().on_mount()
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.run_worker(self._load(), group="figures", exclusive=True, exit_on_error=False)
+
+    async def _load(self) -> None:
+        try:
+            result = await self.client.call("agent.figures", {})
+        except Exception as exc:
+            self.notify(str(exc), title="agent.figures failed", severity="error")
+            return
+        self.show((result or {}).get("figures") or {})
+
+    def show(self, fig: dict[str, Any]) -> None:
+        self.figures = fig
+        t = self.query_one("#figures", DataTable)
+        t.clear()
+        for name, w in (fig.get("windows") or {}).items():
+            label = WINDOW_LABELS.get(name, name)
+            rows = [("all queues", w.get("all") or {})] + list((w.get("queues") or {}).items())
+            for queue, f in rows:
+                t.add_row(label, queue, str(f.get("handled", 0)), str(f.get("lost", 0)),
+                          percent(f.get("service_level")), str(f.get("outbound", 0)), key=f"{name}:{queue}")
+                label = ""
+        waiting = fig.get("waiting") or {}
+        self.query_one("#waiting", Static).update(
+            "Waiting now: " + ("  ".join(f"{q} {n}" for q, n in waiting.items()) if waiting else "not in a queue"))
+        r = self.query_one("#recent", DataTable)
+        r.clear()
+        for row in fig.get("recent") or []:
+            r.add_row(datetime.fromtimestamp(row["ts"]).strftime("%d-%m %H:%M"), row.get("caller", ""),
+                      row.get("queue") or "-", "in" if row.get("direction") == "inbound" else "out",
+                      row.get("outcome", ""), duration(row.get("talk") or 0))
