@@ -31,9 +31,14 @@ async def test_agent_console_in_tmux(server, tmp_path):
     cmd = f"{shlex.quote(exe)} agent" if exe else f"{shlex.quote(sys.executable)} -m cc_console.cli agent"
     cmd += f" --url {shlex.quote(server.url)} --user agent1"
     env = {"CC_CONSOLE_PASSWORD": PASSWORD, "CC_CONSOLE_CONFIG_DIR": str(tmp_path / "config"),
-           "CC_CONSOLE_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm-256color"}
+           "CC_CONSOLE_DATA_DIR": str(tmp_path / "data"), "TERM": "xterm-256color",
+           "COLUMNS": "120", "LINES": "40"}  # pytest may have set 80x24 in its environment
     envargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
     await tmux("-L", sock, "new-session", "-d", "-x", "120", "-y", "40", *envargs, cmd)
+    try:  # a detached session may keep tmux's default size: make it 120x40
+        await tmux("-L", sock, "resize-window", "-t", "0", "-x", "120", "-y", "40")
+    except RuntimeError:
+        pass
 
     async def screen() -> str:
         return await tmux("-L", sock, "capture-pane", "-p", "-t", "0")
@@ -60,8 +65,14 @@ async def test_agent_console_in_tmux(server, tmp_path):
         await keys("l")
         await wait_for("READY")
         assert server.engine.agents["agent1"].state == "ready"
+        server.store.save_callback({"id": "cbt", "kind": "callback", "caller": "+442079460042", "queue": "support",
+                                    "tenant": "default", "call_id": "x", "requested": time.time() - 60,
+                                    "enqueued": time.time() - 90, "preferred": None, "state": "open", "agent": None})
         await keys("b")
-        await wait_for("Callbacks, voicemails, missed calls")
+        await wait_for("+442079460042")
+        await keys("c")  # claim it
+        await wait_for("mine")
+        assert server.store.callbacks("all")[0]["agent"] == "agent1"
         await keys("Escape")
         await wait_for("My queues")
         await keys("?")
