@@ -33,8 +33,10 @@ def test_import_linter_contracts_hold(installed):
     # grimp reads packages from disk, so it checks the installed tree, where server/ really is
     # cc_console/server/.
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    r = subprocess.run(["lint-imports", "--config", str(ROOT / "pyproject.toml")], cwd=installed, env=env,
-                       capture_output=True, text=True)
+    # The console script beside this interpreter (a pyenv shim may not know it yet).
+    exe = Path(sys.executable).parent / "lint-imports"
+    r = subprocess.run([str(exe) if exe.exists() else "lint-imports", "--config", str(ROOT / "pyproject.toml")],
+                       cwd=installed, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "KEPT" in r.stdout
 
