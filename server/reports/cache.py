@@ -24,7 +24,8 @@ from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, an
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "3"  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
+SCHEMA_VERSION = "4"  # 4: talk excludes hold, hold from the completed call
+# earlier:  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)
 SLOT_US = 900_000_000
 DAY = 96  # slots in a (UTC) day: the aggregates' second level

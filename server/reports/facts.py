@@ -42,7 +42,7 @@ class Segment:
     agent: str = ""  # answered by
     answered_ts: float | None = None
     talk: float = 0.0
-    hold: float = 0.0  # no hold exists yet: always 0
+    hold: float = 0.0  # seconds on hold (call.hold/unhold), from the completed call
     missed: int = 0  # ring-no-answers in this segment
     callback: bool = False  # a callback was requested (saved) from this segment
     voicemail: bool = False  # a voicemail was left in this segment
@@ -164,7 +164,9 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
                 cur.agent = data.get("agent") or call.get("agent") or ""
         elif kind == "call.completed":
             if cur is not None and cur.outcome == "answered":
-                cur.talk = float(data.get("talk", 0.0))
+                # The engine's talk runs from answer to hang-up, hold included; report them apart.
+                cur.hold = float(data.get("hold", 0.0) or 0.0)
+                cur.talk = max(0.0, float(data.get("talk", 0.0)) - cur.hold)
             st.ended = True
         elif kind == "call.abandoned":
             if cur is not None and cur.outcome == "in_progress":

@@ -395,9 +395,8 @@ class CallSource:
 
 
 NOT_YET = ["callbacks_completed: callbacks are not worked yet (no completion event exists): always 0",
-           "transferred_in/transferred_out: the engine has no transfers yet: always 0",
-           "outbound: no outbound calls exist yet: always 0",
-           "hold_s: no hold exists yet: always 0 (AHT = talk + hold + wrap-up)"]
+           "transferred_in/transferred_out: transfers are recorded (call.transferred) but not counted here yet: always 0",
+           "outbound: outbound calls are recorded (call.outbound) but not counted here yet: always 0"]
 
 
 def _queue_like(rows_by: dict[Any, QueueAcc], keys: list[Any], labels: list[str], first_col: str,
