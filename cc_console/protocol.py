@@ -223,16 +223,6 @@ COMMANDS: dict[str, CommandSpec] = {
                     "My handled/lost calls and service level (24h, 7d, 14d, 30d), waiting calls, recent calls."),
         CommandSpec("transfer.targets", P_AGENT, {},
                     "Agents, supervisors and configured lines with their live state, for the transfer panel."),
-        # -- transfer (the lead implements it server-side) --
-        CommandSpec("call.dial", P_AGENT, {"number": Arg(str), "caller_id": Arg(str, False), "record": Arg(bool, False),
-                                           "queue": Arg(str, False)},
-                    "Call a number from the console: my device first, then the number, with the chosen caller id."),
-        CommandSpec("call.hold", P_AGENT, {"on": Arg(bool), "call_id": Arg(str, False)},
-                    "Hold (music on hold to the caller) or take back my call."),
-        CommandSpec("call.mute", P_AGENT, {"on": Arg(bool), "call_id": Arg(str, False)},
-                    "Mute or unmute my microphone on my call."),
-        CommandSpec("call.dtmf", P_AGENT, {"digits": Arg(str), "call_id": Arg(str, False)},
-                    "Send DTMF digits on my call."),
     ]
 }
 

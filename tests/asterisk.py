@@ -82,3 +82,13 @@ async def until(client: ConsoleClient, pred: Callable[[], Any], timeout: float =
                              f"calls={client.state.calls}") from None
     finally:
         client._listeners.remove(listener)
+
+
+async def connected_call(agent: ConsoleClient, caller_phone: Any, did: str = "5000") -> dict[str, Any]:
+    """A real phone calls the DID; the agent answers from the console; returns the connected call."""
+    await caller_phone.dial(did)
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+    await agent.call("call.answer")
+    c = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected" and c, what="connected")
+    await caller_phone.wait_call_state("ESTABLISHED", timeout=10)
+    return c

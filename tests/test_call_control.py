@@ -10,18 +10,11 @@ import pytest
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 
-from .asterisk import until
+from .asterisk import connected_call, until
 
 pytestmark = pytest.mark.asterisk
 
 
-async def connected_call(agent, caller_phone):
-    await caller_phone.dial("5000")
-    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
-    await agent.call("call.answer")
-    c = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected" and c, what="connected")
-    await caller_phone.wait_call_state("ESTABLISHED", timeout=10)
-    return c
 
 
 async def test_hold_mute_and_dtmf_heard_on_real_phones(server, connect, pbx, phone):

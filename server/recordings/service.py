@@ -157,19 +157,21 @@ class RecordingService:
             log.info("call %s leg %d not recorded: %s", call.id, leg, rec["reason"])
             return
         self.active[call.id] = rec
+        self._record_bridge(call.bridge, name, rec, call.id, call.id)
 
+    def _record_bridge(self, bridge: str, name: str, rec: dict[str, Any], key: str, call_id: str) -> None:
         async def start() -> None:
             try:
                 # terminateOn none: a caller pressing # must not end the recording.
-                await self.engine.ari.request("POST", f"/bridges/{call.bridge}/record", params={
+                await self.engine.ari.request("POST", f"/bridges/{bridge}/record", params={
                     "name": name, "format": "wav", "maxDurationSeconds": 0, "maxSilenceSeconds": 0,
                     "beep": "false", "ifExists": "overwrite", "terminateOn": "none"})
             except Exception as exc:
                 self.store.update(rec["id"], status="failed", reason=f"recording did not start: {exc}")
-                if self.active.get(call.id, {}).get("id") == rec["id"]:
-                    self.active.pop(call.id, None)
+                if self.active.get(key, {}).get("id") == rec["id"]:
+                    self.active.pop(key, None)
                 raise
-        self.engine._spawn(start(), f"record {name}", call.id)
+        self.engine._spawn(start(), f"record {name}", call_id)
 
     def consult_connected(self, call: Any) -> None:
         """The consulted party answered: record the consultation (agent and target, in the consult
@@ -194,18 +196,7 @@ class RecordingService:
         row.update(status="recording")
         rec = self.store.insert(row)
         self.active[key] = rec
-        bridge = c["bridge"]
-
-        async def start() -> None:
-            try:
-                await self.engine.ari.request("POST", f"/bridges/{bridge}/record", params={
-                    "name": name, "format": "wav", "maxDurationSeconds": 0, "maxSilenceSeconds": 0,
-                    "beep": "false", "ifExists": "overwrite", "terminateOn": "none"})
-            except Exception as exc:
-                self.store.update(rec["id"], status="failed", reason=f"recording did not start: {exc}")
-                self.active.pop(key, None)
-                raise
-        self.engine._spawn(start(), f"record {name}", call.id)
+        self._record_bridge(c["bridge"], name, rec, key, call.id)
 
     def consult_ended(self, call: Any) -> None:
         self._close_key(f"{call.id}:consult", call.id)
