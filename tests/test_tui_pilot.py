@@ -445,3 +445,16 @@ async def test_agent_call_control_keys_send_commands() -> None:
                         "call.conference", "call.transfer", "call.consult", "call.dtmf"]
         assert client.sent[6][1] == {"target": "1004"} and client.sent[7][1] == {"target": "agent:agent2"}
         assert client.sent[8][1] == {"digits": "12#"}
+
+
+async def test_call_panel_shows_hold_mute_and_consult() -> None:
+    snap = demo_snapshot()
+    call = next(c for c in snap["calls"] if c["id"] == "c1")
+    call.update(state="connected", held=True, muted=True,
+                consult={"target": "1004", "state": "talking", "with": "target"})
+    client = FakeClient(snap)
+    app = make_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = str(app.screen.query_one(CallPanel).render().columns[1]._cells)
+        assert "ON HOLD" in text and "MUTED" in text and "CONSULT 1004" in text

@@ -96,7 +96,19 @@ class CallPanel(Widget):
         grid.add_row("Caller", Text(call.get("caller") or "unknown", style="bold"))
         grid.add_row("Queue", call.get("queue") or "-")
         grid.add_row("DID", call.get("did") or "-")
-        grid.add_row("State", Text(call_state_label(state), style=state_style))
+        status = Text(call_state_label(state), style=state_style)
+        # What the agent must not forget: the caller on hold, the microphone off, a consultation open.
+        if call.get("held"):
+            status.append("  ON HOLD", style="bold reverse yellow")
+        if call.get("muted"):
+            status.append("  MUTED", style="bold reverse red")
+        consult = call.get("consult")
+        if consult:
+            status.append(f"  CONSULT {consult.get('target', '')} ({consult.get('state', '')}, "
+                          f"talking with {consult.get('with', '')})", style="bold cyan")
+        if call.get("direction") == "outbound":
+            status.append("  OUTBOUND", style="bold")
+        grid.add_row("State", status)
         label, value = self.timer
         grid.add_row(label, value)
         return grid
