@@ -1,0 +1,411 @@
+"""Call control on a connected call: hold, mute, DTMF, blind transfer, outbound calls, and the
+attended transfer as a state machine kept on the call (consult, swap, complete, cancel,
+conference), so that it survives a restart of our server.
+
+A mixin of CallEngine (server/calls/engine.py): it works on the engine's state and uses its
+recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from cc_console.models import AgentState, AnswerMode, Call, CallState
+from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.ari import AriError
+
+from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
+
+if TYPE_CHECKING:
+    from .engine import CallEngine
+
+    _Base = CallEngine
+else:
+    _Base = object
+
+
+class CallControl(_Base):
+    def hold(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
+        """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music
+        on hold; unhold puts it back. Hold time is recorded for the handle-time figures."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; hold a connected call")
+        if on == call.held:
+            return call
+        leg = call.agent_channel
+        call.held = on
+        now = self.clock()
+        if on:
+            call.hold_start = now
+            self._record_call("call.hold", call)
+
+            async def go() -> None:
+                await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": leg})
+                await self.ari.start_moh(call.bridge, self.moh_class)
+        else:
+            held_for = now - call.hold_start
+            call.hold_total += held_for
+            self._record_call("call.unhold", call, held=held_for)
+
+            async def go() -> None:
+                await self.ari.stop_moh(call.bridge)
+                await self.ari.add_channel(call.bridge, leg)
+        self._spawn(go(), f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        return call
+
+    def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
+        """Mute the agent's microphone towards the call (the agent still hears the caller)."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; mute a connected call")
+        call.muted = on
+        self._record_call("call.mute" if on else "call.unmute", call)
+        self._spawn(self.ari.request("POST" if on else "DELETE", f"/channels/{call.agent_channel}/mute",
+                                     params={"direction": "in"}), f"mute {call.id}", call.id)
+        return call
+
+    def send_dtmf(self, agent_id: str, digits: str, call_id: str | None = None) -> Call:
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED:
+            raise ProtocolError(ErrorCode.CONFLICT, "send DTMF on a connected call")
+        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits) or len(digits) > 40:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "DTMF digits are 0-9, *, #, A-D (at most 40)")
+        # Played into the caller's channel: the far end (an IVR behind an external number) hears it.
+        self._spawn(self.ari.request("POST", f"/channels/{call.channel}/dtmf", params={"dtmf": digits}),
+                    f"dtmf {call.id}", call.id)
+        return call
+
+    def transfer(self, agent_id: str, target: str, call_id: str | None = None, mode: str = "blind") -> Call:
+        """Blind transfer of my connected call to `queue:NAME`, `agent:ID`, or a number/dial string.
+
+        The caller stays in the call's bridge (music on hold while the target rings); this agent's
+        leg is hung up and the agent goes to wrap-up. queue_log gets BLINDTRANSFER, as app_queue
+        writes it when an agent blind-transfers a queue call."""
+        if mode in ("announced", "attended"):
+            # Announced: consult the target first; the agent completes (or cancels) the transfer.
+            return self.consult(agent_id, target, call_id)
+        call = self._my_call(agent_id, call_id)
+        if mode != "blind":
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode is blind or announced, not {mode!r}")
+        if call.state is not CallState.CONNECTED:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; transfer a connected call")
+        kind, _, name = target.partition(":")
+        dialstring = ""
+        if kind == "queue":
+            if name not in self.cfg.queues:
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+        elif kind == "agent":
+            other = self.agent(name)
+            if other.id == agent_id:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot transfer a call to yourself")
+            if other.state is AgentState.LOGGED_OUT or not other.device:
+                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is logged out")
+        else:
+            dialstring = self._dialstring(target)
+        agent = self.agents[agent_id]
+        now = self.clock()
+        hold = int((call.answered or now) - call.enqueued)
+        talk = int(now - (call.answered or now))
+        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold, talk, call.position)
+        call.qlog_closed = True
+        old_leg = call.agent_channel
+        self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
+        if old_leg:
+            self.by_channel.pop(old_leg, None)
+            self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
+        call.agent = None
+        call.agent_channel = None
+        self._record_call("call.transferred", call, agent=agent.id, to=target, mode=mode, talk=talk)
+        self._hook("call_leg_ended", call, agent.id)
+        agent.call_id = None
+        agent.last_call_end = now
+        self._start_wrapup(agent, call)
+        if kind == "queue":
+            call.queue = name
+            call.skills = list(self.cfg.queues[name].skills)
+            call.target_agent = None
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        elif kind == "agent":
+            call.target_agent = name
+            call.state = CallState.ENTERING
+            self._enqueue(call)
+        else:
+            self._moh(call)
+            self._dial_number(call, dialstring)
+        return call
+
+    # -- outbound ---------------------------------------------------------------------------------------
+    def dial_out(self, agent_id: str, number: str, *, caller_id: str = "", record: bool = True,
+                 queue: str = "") -> Call:
+        """An outbound call from the console: the agent's device is called first (auto-answer in
+        console mode), then the number, with the chosen caller id (a queue's number or the
+        department's); both in the call's bridge. Not reached: the call ends as `not_reached`."""
+        agent = self.agent(agent_id)
+        if agent.call_id:
+            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call first")
+        if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
+            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}")
+        if not agent.device:
+            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+        if queue and queue not in self.cfg.queues:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+        if caller_id and not caller_id.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+        dialstring = self._dialstring(number)
+        now = self.clock()
+        call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
+                    created=now, enqueued=now, state=CallState.RINGING, stage="dialing", agent=agent.id,
+                    direction="outbound", caller_id=caller_id, record=record)
+        call.bridge = BRIDGE_PREFIX + call.id
+        call.agent_channel = f"{BRIDGE_PREFIX}{call.id}-a"
+        call.channel = f"{BRIDGE_PREFIX}{call.id}-o"
+        call.ring_start = now
+        self.calls[call.id] = call
+        self.by_channel[call.agent_channel] = call.id
+        self.by_channel[call.channel] = call.id
+        agent.call_id = call.id
+        self._disarm("wrapup", agent.id)
+        self._set_agent(agent, AgentState.ON_CALL, call=call.id, outbound=True)
+        self._record_call("call.outbound", call, agent=agent.id, number=number, caller_id=caller_id)
+        variables = {"CALLERID(name)": f"out: {number}"}
+        if agent.answer_mode is AnswerMode.CONSOLE:
+            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
+            variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://127.0.0.1>;info=alert-autoanswer"
+        call_ref = call
+
+        async def go() -> None:
+            await self.ari.create_bridge(call_ref.bridge)
+            try:
+                await self.ari.originate(agent.device, call_ref.agent_channel or "", app_args=f"{OUT_AGENT},{call_ref.id}",
+                                         caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
+            except AriError:
+                self._end(call_ref, by="system", outcome="agent_unreachable")
+                raise
+        self._spawn(go(), f"outbound {call.id}", call.id)
+        self._pending_dial[call.id] = dialstring
+        return call
+
+    def _outbound_leg_up(self, leg: str, kind: str, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            self._spawn(self.ari.hangup(leg), f"drop orphan outbound leg {leg}")
+            return
+        if kind == OUT_AGENT and leg == call.agent_channel:
+            dialstring = self._pending_dial.pop(call.id, "")
+            self._record_call("call.outbound_dialing", call, number=call.caller)
+
+            async def go() -> None:
+                await self.ari.add_channel(call.bridge, leg)
+                try:
+                    await self.ari.originate(dialstring, call.channel, app_args=f"{OUT_REMOTE},{call.id}",
+                                             caller_id=call.caller_id or "", timeout=45)
+                except AriError:
+                    self._end(call, by="system", outcome="not_reached")
+                    raise
+            self._spawn(go(), f"dial out {call.id}", call.id)
+        elif kind == OUT_REMOTE and leg == call.channel:
+            now = self.clock()
+            call.state = CallState.CONNECTED
+            call.stage = "talk"
+            call.answered = now
+            self._record_call("call.connected", call, agent=call.agent, wait=now - call.enqueued, outbound=True)
+            self._spawn(self.ari.add_channel(call.bridge, leg), f"bridge outbound {call.id}", call.id)
+            self._hook("call_connected", call)
+
+    # -- attended transfer: consult, then complete, cancel, swap or conference ------------------------
+    def consult(self, agent_id: str, target: str, call_id: str | None = None) -> Call:
+        """Put the caller on hold and call the target (agent:ID, a number or a dial string) in a
+        consult bridge of its own. A state machine kept on the call, so it survives our restart."""
+        call = self._my_call(agent_id, call_id)
+        if call.state is not CallState.CONNECTED or not call.agent_channel:
+            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; consult from a connected call")
+        if call.consult:
+            raise ProtocolError(ErrorCode.CONFLICT, "a consultation is already going on; complete or cancel it")
+        target_agent = None
+        if target.startswith("agent:"):
+            other = self.agent(target[6:])
+            if other.id == agent_id:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot consult yourself")
+            if other.state is not AgentState.READY or other.call_id or not other.device:
+                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is {other.state}; not free to take a consultation")
+            target_agent = other.id
+            dialstring = other.device
+        elif target.startswith("queue:"):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "consult a person or a number; transfer to a queue blindly")
+        else:
+            dialstring = self._dialstring(target)
+        call.offers += 1
+        leg = f"{BRIDGE_PREFIX}{call.id}-t{call.offers}"
+        bridge = f"{call.bridge}-c"
+        call.consult = {"target": target, "agent": target_agent, "leg": leg, "bridge": bridge,
+                        "state": "ringing", "with": "target"}
+        if not call.held:
+            call.held = True
+            call.hold_start = self.clock()
+        self.by_channel[leg] = call.id
+        if target_agent:
+            other = self.agents[target_agent]
+            other.call_id = call.id
+            self._set_agent(other, AgentState.RINGING, call=call.id, consult=True)
+        self._record_call("call.consult", call, agent=agent_id, to=target)
+        agent_leg = call.agent_channel
+        variables = {"CALLERID(name)": f"consult: {agent_id}"}
+        if target_agent and self.agents[target_agent].answer_mode is AnswerMode.CONSOLE:
+            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
+
+        async def go() -> None:
+            await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": agent_leg})
+            await self.ari.start_moh(call.bridge, self.moh_class)
+            await self.ari.create_bridge(bridge)
+            await self.ari.add_channel(bridge, agent_leg)
+            try:
+                await self.ari.originate(dialstring, leg, app_args=f"{CONSULT},{call.id}", timeout=max(
+                    1, int(self._ring_timeout_for(call))), caller_id=f'"{agent_id}" <{call.caller}>',
+                    variables=variables)
+            except AriError:
+                if call.consult and call.consult.get("leg") == leg:
+                    self._consult_over(call, "failed")
+                raise
+        self._spawn(go(), f"consult {call.id}", call.id)
+        return call
+
+    def _consult_leg_up(self, leg: str, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        c = call.consult if call else None
+        if call is None or not c or c["leg"] != leg:
+            self._spawn(self.ari.hangup(leg), f"drop orphan consult leg {leg}")
+            return
+        c["state"] = "talking"
+        if c["agent"]:
+            self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
+        self._record_call("call.consult_answered", call, to=c["target"])
+        self._spawn(self.ari.add_channel(c["bridge"], leg), f"bridge consult {call.id}", call.id)
+        self._hook("consult_connected", call)
+
+    def _consult_over(self, call: Call, why: str) -> None:
+        """The target left (no answer, hung up, cancelled): the agent is back with the caller."""
+        c = call.consult
+        if not c:
+            return
+        self._hook("consult_ended", call)
+        call.consult = None
+        self.by_channel.pop(c["leg"], None)
+        if c["agent"]:
+            other = self.agents[c["agent"]]
+            if other.call_id == call.id:
+                other.call_id = None
+                other.last_call_end = self.clock()
+                self._set_agent(other, AgentState.READY)
+        if call.held:
+            call.hold_total += self.clock() - call.hold_start
+            call.held = False
+        self._record_call("call.consult_ended", call, why=why)
+        agent_leg = call.agent_channel
+
+        async def back() -> None:
+            await self.ari.hangup(c["leg"])
+            await self.ari.destroy_bridge(c["bridge"])
+            await self.ari.stop_moh(call.bridge)
+            if agent_leg:
+                await self.ari.add_channel(call.bridge, agent_leg)
+        self._spawn(back(), f"consult over {call.id}", call.id)
+        self.route()
+
+    def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
+        call = self._my_call(agent_id, call_id)
+        if not call.consult:
+            raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
+        return call, call.consult
+
+    def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
+        call, _ = self._consult_call(agent_id, call_id)
+        self._consult_over(call, "cancelled")
+        return call
+
+    def consult_swap(self, agent_id: str, call_id: str | None = None) -> Call:
+        """Talk to the other party; the one left waits with music on hold."""
+        call, c = self._consult_call(agent_id, call_id)
+        if c["state"] != "talking":
+            raise ProtocolError(ErrorCode.CONFLICT, f"the consultation is {c['state']}; swap once the target answered")
+        leg = call.agent_channel or ""
+        to_caller = c["with"] == "target"
+        c["with"] = "caller" if to_caller else "target"
+        src, dst = (c["bridge"], call.bridge) if to_caller else (call.bridge, c["bridge"])
+        self._record_call("call.consult_swap", call, talking_with=c["with"])
+
+        async def go() -> None:
+            await self.ari.request("POST", f"/bridges/{src}/removeChannel", params={"channel": leg})
+            await self.ari.stop_moh(dst)
+            await self.ari.start_moh(src, self.moh_class)
+            await self.ari.add_channel(dst, leg)
+        self._spawn(go(), f"swap {call.id}", call.id)
+        return call
+
+    def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
+        """Complete the attended transfer (the target takes the caller, this agent leaves), or
+        make it a three-way conference (everyone in the call's bridge)."""
+        call, c = self._consult_call(agent_id, call_id)
+        if c["state"] not in ("talking", "conference"):
+            raise ProtocolError(ErrorCode.CONFLICT, "the target has not answered yet; wait or cancel")
+        agent = self.agents[agent_id]
+        now = self.clock()
+        target_leg = c["leg"]
+        agent_leg = call.agent_channel or ""
+        if call.held:
+            call.hold_total += now - call.hold_start
+            call.held = False
+        if conference:
+            if c["state"] == "conference":
+                return call
+            self._hook("consult_ended", call)  # the consult bridge goes; the call's recording goes on
+            c["state"] = "conference"
+            self._record_call("call.conference", call, agent=agent_id, to=c["target"])
+
+            async def conf() -> None:
+                await self.ari.stop_moh(call.bridge)
+                for leg in (target_leg, agent_leg):
+                    await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": leg})
+                    await self.ari.add_channel(call.bridge, leg)
+                await self.ari.destroy_bridge(c["bridge"])
+            self._spawn(conf(), f"conference {call.id}", call.id)
+            return call
+        hold = int((call.answered or now) - call.enqueued)
+        talk = int(now - (call.answered or now))
+        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold, talk,
+                                   call.position)
+        call.qlog_closed = True
+        self.monitors.call_ended(call.id)
+        self.by_channel.pop(agent_leg, None)
+        self._hook("consult_ended", call)
+        call.consult = None
+        call.agent = c["agent"]
+        call.agent_channel = target_leg
+        self._record_call("call.transferred", call, agent=agent_id, to=c["target"], mode="attended", talk=talk)
+        self._hook("call_leg_ended", call, agent_id)
+        self._hook("call_connected", call)  # the target's leg is the call's leg now
+        agent.call_id = None
+        agent.last_call_end = now
+        self._start_wrapup(agent, call)
+        was_conference = c["state"] == "conference"
+
+        async def handover() -> None:
+            if not was_conference:
+                await self.ari.stop_moh(call.bridge)
+                await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": target_leg})
+                await self.ari.add_channel(call.bridge, target_leg)
+                await self.ari.destroy_bridge(c["bridge"])
+            await self.ari.hangup(agent_leg)
+        self._spawn(handover(), f"complete transfer {call.id}", call.id)
+        return call
+
+    def _dialstring(self, target: str) -> str:
+        target = target.strip()
+        if "/" in target:
+            return target  # already a dial string: PJSIP/1004, PJSIP/0612345678@trunk
+        number = target.replace(" ", "").replace("-", "")
+        if not number.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"transfer target {target!r}: a number, a dial string, "
+                                "queue:NAME or agent:ID")
+        return self.dial_template.format(number=number)
