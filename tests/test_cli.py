@@ -78,3 +78,15 @@ def test_secure_keyring_used(monkeypatch):
     monkeypatch.setattr(keyring, "get_password", lambda s, k: store.get((s, k)))
     assert credentials.remember("ws://x/ws", "ann", "pw-123456").usable
     assert credentials.recall("ws://x/ws", "ann") == "pw-123456"
+
+
+def test_no_locals_in_tracebacks_anywhere():
+    """Locals can hold passwords and tokens: every Typer app hides them from tracebacks."""
+    import typer
+
+    from cc_console import cli_directory, cli_recordings, cli_reports
+    from cc_console import cli as main_cli
+    apps = [v for m in (main_cli, cli_directory, cli_recordings, cli_reports) for v in vars(m).values()
+            if isinstance(v, typer.Typer)]
+    assert len(apps) >= 7
+    assert all(a.pretty_exceptions_show_locals is False for a in apps)
