@@ -233,18 +233,14 @@ class CCConsoleApp(App[None]):
     def show_mode_screen(self) -> None:
         screen = self.make_mode_screen()
         sub_title = f"{self.username} · {self.mode or self._mode_from_role()}" if self.username else ""
+        # The screen's own sub-title, not the app's: changing the app's would wake the title
+        # watcher of every Header, including the login screen's while it is being removed
+        # (NoMatches HeaderTitle in Textual).
+        self.console_sub_title = sub_title  # screens pushed later show it too (ConsoleScreen)
+        screen.sub_title = sub_title
         if isinstance(self.screen, LoginScreen):
-            # Set the sub-title only once the login screen is gone: its Header's title watcher
-            # would otherwise run while its children are being removed (NoMatches in Textual).
-            done = self.switch_screen(screen)
-
-            async def retitle() -> None:
-                await done
-                self.sub_title = sub_title
-
-            self.run_worker(retitle(), exit_on_error=False)
+            self.switch_screen(screen)
         else:
-            self.sub_title = sub_title
             self.push_screen(screen)
 
     # -- client --------------------------------------------------------------------------------------

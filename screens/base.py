@@ -96,6 +96,10 @@ class ConsoleScreen(Screen):
         return bool(getattr(self.client, "stale", False))
 
     def on_mount(self) -> None:
+        # Every console screen shows who is logged in; set on the screen itself (see
+        # CCConsoleApp.show_mode_screen for why not on the app).
+        if self.sub_title is None:
+            self.sub_title = getattr(self.app, "console_sub_title", None)
         self._refresh()
         self.set_interval(self.TICK_SECONDS, self.on_tick, name="clock")
         if self.BATCH_SECONDS:

@@ -92,3 +92,15 @@ async def connected_call(agent: ConsoleClient, caller_phone: Any, did: str = "50
     c = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected" and c, what="connected")
     await caller_phone.wait_call_state("ESTABLISHED", timeout=10)
     return c
+
+
+async def channels_left(pbx: SandboxPbx, prefix: str = "cc-", timeout: float = 5.0) -> list[str]:
+    """Our channels still in Asterisk once it has had `timeout` to act on our hang-ups (it destroys
+    a channel shortly after answering the DELETE). Empty is what tests want."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = [c for c in await pbx.channel_ids() if c.startswith(prefix)]
+        if not left or loop.time() > deadline:
+            return left
+        await asyncio.sleep(0.05)

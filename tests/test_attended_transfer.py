@@ -11,7 +11,7 @@ from cc_console.protocol import ProtocolError
 from cc_console.server.acd.queue_log import read_queue_log
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 
-from .asterisk import connected_call, until
+from .asterisk import channels_left, connected_call, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -99,7 +99,7 @@ async def test_target_does_not_answer_then_caller_hangs_up_during_consult(server
     await p4.wait_call_state("CLOSED", timeout=10)
     await p1.wait_call_state("CLOSED", timeout=10)
     await server.engine.idle()
-    assert not [ch for ch in await pbx.channel_ids() if ch.startswith("cc-")]
+    assert not await channels_left(pbx)
     bridges = [b["id"] for b in (await pbx.http.get("/bridges")).json()]
     assert not [b for b in bridges if b.startswith("cc-")]
     last = list(server.store.events(call_id=c["id"]))[-1]

@@ -10,7 +10,7 @@ import pytest
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 
-from .asterisk import connected_call, until
+from .asterisk import channels_left, connected_call, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -95,6 +95,6 @@ async def test_hold_unhold_repeated_while_the_caller_hangs_up(server, connect, p
     await until(agent, lambda: not agent.state.my_call and agent.state.my_agent["state"] == "ready", what="ready")
     await server.engine.idle()
     assert c["bridge"] not in [b for b in (await pbx.http.get("/bridges")).json()]
-    assert not [ch for ch in await pbx.channel_ids() if ch.startswith("cc-")]
+    assert not await channels_left(pbx)
     last = list(server.store.events(call_id=c["id"]))[-1]
     assert last.kind == "call.completed" and last.data["by"] == "caller"

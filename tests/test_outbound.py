@@ -6,7 +6,7 @@ import pytest
 
 from cc_console.protocol import ProtocolError
 
-from .asterisk import until
+from .asterisk import channels_left, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -50,4 +50,4 @@ async def test_outbound_call_not_reached(server, connect, pbx, phone):
     last = list(server.store.events(call_id=cid))[-1]
     assert last.kind == "call.ended" and last.data["outcome"] == "not_reached"
     await server.engine.idle()
-    assert not [c for c in await pbx.channel_ids() if c.startswith("cc-")]
+    assert not await channels_left(pbx)

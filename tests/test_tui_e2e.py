@@ -48,7 +48,7 @@ async def test_incoming_call_appears_and_is_answered_with_keys(server, pbx, phon
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_screen(pilot, lambda: app.screen.query("#agent-state"), what="agent screen")
         state = app.screen.query_one("#agent-state")
-        assert state.state == "logged_out"
+        await wait_screen(pilot, lambda: state.state == "logged_out", what="logged out shown")
         await pilot.press("l")  # log in to my queues: ready
         await wait_screen(pilot, lambda: state.state == "ready", what="ready")
 
