@@ -39,6 +39,7 @@ class Monitor:
     snoop: str
     bridge: str
     state: str = "dialing"  # dialing -> active -> ended
+    snoop_ready: bool = False  # the snoop for the current mode is in the bridge: audio flows
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +107,7 @@ class MonitorService:
             return m
         m.mode = mode
         if m.state == "active":
+            m.snoop_ready = False
             old = m.snoop
             n = int(old.rsplit("-", 1)[1]) + 1
             m.snoop = f"{PREFIX}{m.id}-snoop-{n}"
@@ -138,7 +140,12 @@ class MonitorService:
             self._snoop(m)
             self._publish(m)
         elif kind == SNOOP and channel_id == m.snoop:
-            e._spawn(e.ari.add_channel(m.bridge, m.snoop), f"bridge snoop {mid}", mid)
+            async def bridged() -> None:
+                await e.ari.add_channel(m.bridge, m.snoop)
+                if m.snoop == channel_id and m.state == "active":
+                    m.snoop_ready = True
+                    self._publish(m)
+            e._spawn(bridged(), f"bridge snoop {mid}", mid)
 
     def _snoop(self, m: Monitor) -> None:
         e = self.engine
