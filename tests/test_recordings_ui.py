@@ -57,12 +57,10 @@ async def test_screen_search_play_mark_and_jump(server, connect, tmp_path):
         at = screen.marks[0]["at"]
         assert 1.0 <= at <= 3.0
         await pilot.press("f")                        # +5 s
-        await pilot.pause(0.3)
-        assert screen.bar.player.position > at + 4
+        await until(lambda: screen.bar.player.position > at + 4)
         screen.query_one("#marks").focus()
         await pilot.press("j")                        # back to the pinned moment
-        await pilot.pause(0.3)
-        assert abs(screen.bar.player.position - at) < 1.0
+        await until(lambda: abs(screen.bar.player.position - at) < 1.0)
         await pilot.press("right_square_bracket")
         assert screen.bar.player.speed == 1.25
         screen.query_one("#results").focus()
