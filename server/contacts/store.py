@@ -8,6 +8,8 @@ normalised (digits only) in ``contact_phones`` with a matching key (their last N
 """
 from __future__ import annotations
 
+from cc_console.server.store.sqlite_db import connect, migrate
+
 import json
 import re
 import sqlite3
@@ -95,21 +97,13 @@ class ContactsStore:
     def __init__(self, path: str | Path, *, match_digits: int = 9) -> None:
         self.path = str(path)
         self.match_digits = match_digits
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(self.path)
         self._lock = threading.RLock()
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
         self.migrate()
 
     def migrate(self) -> None:
         with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {sql} PRAGMA user_version={i}; COMMIT;")
+            migrate(self._db, MIGRATIONS)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -10,6 +10,8 @@ lives in ``local`` and no import ever writes it.
 """
 from __future__ import annotations
 
+from cc_console.server.store.sqlite_db import connect, migrate
+
 import json
 import sqlite3
 import threading
@@ -77,23 +79,10 @@ def default_path(db_path: str | Path) -> Path:
 class DirectoryStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(self.path, foreign_keys=True)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
-                for stmt in filter(str.strip, sql.split(";")):
-                    self._db.execute(stmt)
-                self._db.execute(f"PRAGMA user_version={i}")
+        with self._lock:
+            migrate(self._db, MIGRATIONS)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

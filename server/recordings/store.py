@@ -6,8 +6,9 @@ in queries; ``INTEGER``/``REAL``/``TEXT`` map one to one, JSON columns become ``
 """
 from __future__ import annotations
 
+from cc_console.server.store.sqlite_db import connect, migrate
+
 import json
-import sqlite3
 import threading
 import time
 import uuid
@@ -110,26 +111,10 @@ def default_path(main_db: Path) -> Path:
 class RecordingStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(self.path)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for stmt in filter(str.strip, sql.split(";")):
-                        self._db.execute(stmt)
-                    self._db.execute(f"PRAGMA user_version={i}")
-                    self._db.execute("COMMIT")
-                except Exception:
-                    self._db.execute("ROLLBACK")
-                    raise
+            migrate(self._db, MIGRATIONS)
 
     def close(self) -> None:
         self._db.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .base import StoredEvent
+from .sqlite_db import connect, migrate
 
 # Each migration runs once, in order; PRAGMA user_version records how far a database has come.
 MIGRATIONS: list[str] = [
@@ -76,15 +77,8 @@ _USER_JSON = ("queues",)
 class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
+        self._db = connect(self.path, foreign_keys=True)
         self._lock = threading.Lock()  # the CLI's admin commands and the server may share a store object
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA foreign_keys=ON")
         self.migrate()
 
     # -- schema -----------------------------------------------------------------------------------
@@ -94,17 +88,7 @@ class SQLiteStore:
 
     def migrate(self) -> None:
         with self._lock:
-            version = self.schema_version
-            for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for stmt in filter(str.strip, sql.split(";")):
-                        self._db.execute(stmt)
-                    self._db.execute(f"PRAGMA user_version={i}")
-                    self._db.execute("COMMIT")
-                except Exception:
-                    self._db.execute("ROLLBACK")
-                    raise
+            migrate(self._db, MIGRATIONS)
 
     # -- event log + projections ------------------------------------------------------------------
     def record(self, kind: str, *, ts: float, call: dict[str, Any] | None = None,
