@@ -17,9 +17,11 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from cc_console.models import Agent, AgentState, Call, CallState
-from cc_console.server.acd.routing import decide
+from cc_console.server.acd.routing import decide, decide_simple
+from cc_console.server.acd.routing_index import RoutingIndex
 
 QUEUES = ["sales", "support", "billing", "vip"]
 SKILLS = ["en", "fr", "de", "tech"]
@@ -357,6 +359,239 @@ def test_example_large_random_world_is_consistent():
 @settings(max_examples=300, deadline=None, database=None)
 @given(world_st())
 def test_fast_decide_equals_the_reference(w):
-    from cc_console.server.acd.routing import decide_simple
     calls, agents, qp = w
     assert decide(calls, agents, qp) == decide_simple(calls, agents, qp)
+
+
+# -- the incremental index (server/acd/routing_index.py) ---------------------------------------------
+# RoutingIndex keeps the free agents and waiting calls per queue as the engine touches them; its
+# decision must be decide_simple's over the whole state, whatever the sequence of changes.
+
+@PROPS
+@given(world_st())
+def test_index_equals_the_reference(w):
+    calls, agents, qp = w
+    index = RoutingIndex({c.id: c for c in calls}, {a.id: a for a in agents}, check=False)
+    assert index.decide(qp) == decide_simple(calls, agents, qp)
+
+
+qp_st = st.dictionaries(st.sampled_from(QUEUES), st.integers(-1, 2), max_size=len(QUEUES))
+
+
+class IndexMachine(RuleBasedStateMachine):
+    """Agents and calls come, change in every field the routing reads, and go; the engine's offers
+    are applied now and then, so settled states (the usual ones) are reached too. The index is
+    told only whom a change concerns, sometimes before the change (as the engine may), and several
+    changes may come between two decisions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, Call] = {}
+        self.agents: dict[str, Agent] = {}
+        self.qp: dict[str, int] = {}
+        self.n = 0
+        self.index = RoutingIndex(self.calls, self.agents, check=False)
+
+    def _ids(self) -> list[str]:
+        return sorted(self.agents) + ["ghost"]
+
+    @initialize(data=st.data())
+    def floor(self, data):
+        for _ in range(data.draw(st.integers(0, 6))):
+            self._new_agent(data)
+        for _ in range(data.draw(st.integers(0, 6))):
+            self._new_call(data)
+        self.qp = data.draw(qp_st)
+
+    def _new_agent(self, data) -> None:
+        self.n += 1
+        a = data.draw(agent_st(self.n))
+        self.agents[a.id] = a
+        self.index.touch_agent(a)
+
+    def _new_call(self, data) -> None:
+        self.n += 1
+        c = data.draw(call_st(self.n, sorted(self.agents)))
+        self.calls[c.id] = c
+        self.index.touch_call(c)
+
+    def _change_agent(self, data) -> None:
+        if not self.agents:
+            return
+        aid = data.draw(st.sampled_from(sorted(self.agents)))
+        a = self.agents[aid]
+        before = data.draw(st.booleans())
+        if before:
+            self.index.touch_agent(a)
+        what = data.draw(st.sampled_from(["state", "call_id", "queues", "skill", "penalty", "since",
+                                          "last_end", "replace", "leave"]))
+        if what == "state":
+            a.state = data.draw(st.sampled_from(list(AgentState)))
+        elif what == "call_id":
+            a.call_id = data.draw(st.sampled_from([None, None, "busy"]))
+        elif what == "queues":
+            q = data.draw(st.sampled_from(QUEUES))
+            if q in a.queues:
+                a.queues.remove(q)  # in place, as the engine's queue logout does
+            else:
+                a.queues.append(q)
+        elif what == "skill":
+            s = data.draw(st.sampled_from(SKILLS))
+            level = data.draw(st.integers(-1, 4))
+            if level < 0:
+                a.skills.pop(s, None)
+            else:
+                a.skills[s] = level
+        elif what == "penalty":
+            a.penalties[data.draw(st.sampled_from(QUEUES))] = data.draw(st.integers(0, 3))
+        elif what == "since":
+            a.state_since = data.draw(small_time)
+        elif what == "last_end":
+            a.last_call_end = data.draw(small_time)
+        elif what == "replace":  # a new object under the same id
+            b = data.draw(agent_st(0))
+            b.id = aid
+            self.agents[aid] = b
+        else:
+            del self.agents[aid]
+        if not before or data.draw(st.booleans()):
+            self.index.touch_agent(aid)
+
+    def _change_call(self, data) -> None:
+        if not self.calls:
+            return
+        cid = data.draw(st.sampled_from(sorted(self.calls)))
+        c = self.calls[cid]
+        before = data.draw(st.booleans())
+        if before:
+            self.index.touch_call(c)
+        what = data.draw(st.sampled_from(["state", "queue", "skills", "priority", "enqueued", "target",
+                                          "sticky", "replace", "leave"]))
+        if what == "state":
+            c.state = data.draw(st.sampled_from(list(CallState)))
+        elif what == "queue":
+            c.queue = data.draw(st.sampled_from(QUEUES))
+        elif what == "skills":
+            c.skills = _subset(data.draw(st.integers(0, ALL_S)), SKILLS)
+        elif what == "priority":
+            c.priority = data.draw(st.integers(0, 2))
+        elif what == "enqueued":
+            c.enqueued = data.draw(small_time)
+        elif what == "target":
+            c.target_agent = data.draw(st.sampled_from([None, None, *self._ids()]))
+        elif what == "sticky":
+            c.sticky_agent = data.draw(st.sampled_from([None, *self._ids()]))
+        elif what == "replace":
+            d = data.draw(call_st(0, sorted(self.agents)))
+            d.id = cid
+            self.calls[cid] = d
+        else:
+            del self.calls[cid]
+        if not before or data.draw(st.booleans()):
+            self.index.touch_call(cid)
+
+    @rule(data=st.data())
+    def agent_arrives(self, data):
+        self._new_agent(data)
+
+    @rule(data=st.data())
+    def call_arrives(self, data):
+        self._new_call(data)
+
+    @rule(data=st.data())
+    def agent_changes(self, data):
+        self._change_agent(data)
+
+    @rule(data=st.data())
+    def call_changes(self, data):
+        self._change_call(data)
+
+    @rule(data=st.data())
+    def several_changes_before_a_decision(self, data):
+        for _ in range(data.draw(st.integers(2, 5))):
+            data.draw(st.sampled_from([self._change_agent, self._change_call, self._new_agent,
+                                       self._new_call]))(data)
+
+    @rule(data=st.data())
+    def queue_priorities_change(self, data):
+        self.qp = data.draw(qp_st)
+
+    @precondition(lambda self: self.calls and self.agents)
+    @rule()
+    def offers_made(self):
+        """What the engine does with a decision: the call and the agent ring."""
+        for cid, aid in decide_simple(self.calls.values(), self.agents.values(), self.qp):
+            call, agent = self.calls[cid], self.agents[aid]
+            call.state, call.agent = CallState.RINGING, aid
+            agent.state, agent.call_id = AgentState.RINGING, cid
+            self.index.touch_call(call)  # the call's agent comes with it
+
+    @invariant()
+    def same_as_the_reference(self):
+        assert self.index.decide(self.qp) == decide_simple(self.calls.values(), self.agents.values(), self.qp)
+
+
+IndexMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
+                                          database=None, suppress_health_check=[HealthCheck.too_slow])
+test_index_follows_any_sequence_of_changes = IndexMachine.TestCase
+
+
+class _Floor(dict):
+    """The engine's dict, counting what the index reads of it."""
+
+    def __init__(self, *a) -> None:
+        super().__init__(*a)
+        self.got: list[str] = []
+        self.whole = 0
+
+    def get(self, key, default=None):
+        self.got.append(key)
+        return super().get(key, default)
+
+    def __iter__(self):
+        self.whole += 1
+        return super().__iter__()
+
+    def values(self):
+        self.whole += 1
+        return super().values()
+
+
+def test_a_decision_after_one_change_reads_only_what_changed():
+    """On a settled floor of 2,000 agents and 500 waiting calls, one agent back from wrap-up costs
+    a look at that agent, not at the floor; the offer is still the full decision's."""
+    rnd = random.Random(3)
+    agents = _Floor({f"a{i:04}": agent(f"a{i:04}", queues=rnd.sample(QUEUES, 2),
+                                       skills={s: rnd.randint(0, 4) for s in SKILLS},
+                                       since=rnd.random(), state=rnd.choice([AgentState.READY, AgentState.WRAP_UP]))
+                     for i in range(2000)})
+    calls = _Floor({f"c{i:03}": call(f"c{i:03}", queue=rnd.choice(QUEUES), skills=rnd.sample(SKILLS, 1),
+                                     enqueued=rnd.random()) for i in range(2500)})
+    index = RoutingIndex(calls, agents, check=False)
+    while offers := index.decide():  # settle: ring every offer, as the engine does
+        for cid, aid in offers:
+            calls[cid].state, calls[cid].agent = CallState.RINGING, aid
+            agents[aid].state, agents[aid].call_id = AgentState.RINGING, cid
+            index.touch_call(calls[cid])
+    assert sum(c.state is CallState.QUEUED for c in calls.values()) >= 500
+    back = next(a for a in agents.values() if a.state is AgentState.WRAP_UP)
+    back.state, back.state_since = AgentState.READY, 9.0
+    agents.got.clear()
+    agents.whole = calls.whole = 0
+    index.touch_agent(back)
+    offers = index.decide()
+    assert (agents.whole, calls.whole, agents.got) == (0, 0, [back.id])
+    assert offers == decide(calls.values(), agents.values()) and len(offers) == 1, offers
+
+
+def test_check_mode_catches_a_change_nobody_touched(caplog):
+    agents = {"a": agent("a", state=AgentState.PAUSED)}
+    calls = {"c": call("c")}
+    index = RoutingIndex(calls, agents, check=True)
+    assert index.decide() == []
+    agents["a"].state = AgentState.READY  # the engine forgot to touch it
+    assert index.decide() == [("c", "a")]  # the full decision is used
+    assert "routing index disagreed" in caplog.text
+    caplog.clear()
+    assert index.decide() == [("c", "a")]  # and the index was rebuilt
+    assert "disagreed" not in caplog.text

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState
 from cc_console.protocol import ErrorCode, Event, ProtocolError
-from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog
+from cc_console.server.acd.routing_index import RoutingIndex
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.store import Store
 
@@ -78,6 +78,8 @@ class CallEngine(CallControl):
         self.publish: Publisher = lambda event, data, audience: None
         self.agents: dict[str, Agent] = {}
         self.calls: dict[str, Call] = {}  # active calls only
+        # Kept up to date by touch_agent/touch_call where an agent's or call's routing changes.
+        self.router = RoutingIndex(self.calls, self.agents)
         self.by_channel: dict[str, str] = {}  # caller or agent-leg channel id -> call id
         self.counters: dict[str, QueueCounters] = {name: QueueCounters() for name in routing.queues}
         self.problem: dict[str, str] = {}  # queue -> media of the general-problem message while it is on
@@ -156,6 +158,7 @@ class CallEngine(CallControl):
                 continue
             if ev.ts >= midnight and ev.queue in self.counters:
                 self._count(ev.kind, ev.queue, ev.data.get("wait", 0.0))
+        self.router.rebuild()
 
     def _apply_profile(self, agent: Agent, user: dict[str, Any]) -> None:
         prof = self.cfg.agents.get(agent.id)
@@ -187,6 +190,7 @@ class CallEngine(CallControl):
             q = routing.queues.get(call.queue)
             if q:
                 call.skills = list(q.skills)
+        self.router.rebuild()
         self.qlog.configreload(self.clock())
         self.store.record("config.reloaded", ts=self.clock(), data={"source": routing.source,
                                                                    "queues": sorted(routing.queues)})
@@ -222,6 +226,7 @@ class CallEngine(CallControl):
             c.voicemails += 1
 
     def _record_call(self, kind: str, call: Call, **data: Any) -> None:
+        self.router.touch_call(call)
         self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data or None, agent_id=call.agent)
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
@@ -231,6 +236,7 @@ class CallEngine(CallControl):
             self._publish_queue(call.queue)
 
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
+        self.router.touch_agent(agent)
         if agent.state is state and agent.reason == reason and not data:
             return
         prev, prev_reason = agent.state, agent.reason
@@ -719,7 +725,7 @@ class CallEngine(CallControl):
     # == routing ======================================================================================
     def route(self) -> None:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
-        for call_id, agent_id in decide(self.calls.values(), self.agents.values(), qp):
+        for call_id, agent_id in self.router.decide(qp):
             self._offer(self.calls[call_id], self.agents[agent_id])
 
     def _ring_timeout_for(self, call: Call) -> float:
@@ -1066,6 +1072,7 @@ class CallEngine(CallControl):
     # queue_log, as Asterisk writes it: AGENTLOGIN/AGENTLOGOFF once per session (queue NONE), and
     # ADDMEMBER/REMOVEMEMBER for each queue joined or left.
     def _queues_login(self, agent: Agent, queues: list[str]) -> None:
+        self.router.touch_agent(agent)
         now = self.clock()
         for q in queues:
             if q not in agent.queues:
@@ -1073,6 +1080,7 @@ class CallEngine(CallControl):
                 self.qlog.addmember(now, q, agent.id)
 
     def _queues_logout(self, agent: Agent, queues: list[str]) -> None:
+        self.router.touch_agent(agent)
         now = self.clock()
         for q in list(queues):
             if q in agent.queues:
