@@ -1,51 +1,53 @@
-"""Routing decision time: `decide()` over a large contact centre, timed call by call.
+"""Routing decision time on a large floor, before (decide() over the whole state, as the engine
+used to call it) and after (the incremental RoutingIndex the engine calls now), event by event.
 
-    python bench/routing.py [--agents 2000] [--calls 500] [--ready 20] [--iterations 2000]
-                            [--queues 50] [--worst-ready 200] [--seed 1] [--profile FILE]
-                            [--impl path/to/file.py|package.module]
+    python bench/routing.py [--floors 2000x500,20000x5000] [--events 1000] [--ready 20]
+                            [--queues 50] [--burst 200] [--bursts 20] [--seed 1]
 
-The state is built once per scenario (seeded, reproducible) and decide() is called on it
-`--iterations` times, each call timed with time.perf_counter_ns(); decide() is pure, so every
-call does the same work. It gets the calls and agents as dict views, as CallEngine.route passes them.
+A floor AxW is A agents and W waiting calls, built once (seeded, reproducible): each agent is logged
+into 2-5 queues of one "department" of 5 (penalty 0 for their home queues, 1-3 for overflow
+queues) and has 2-6 skills (languages and products, levels 0-5). Of them --ready are READY but work
+only quiet queues (no call waits there, so they stay idle and every full decision goes through all
+the waiting calls, as on a real floor with an idle department); the rest are on a call (with the call's CONNECTED call), ringing (with a RINGING call), in wrap-up, paused or
+logged out. The waiting calls are spread unevenly over the queues (a Zipf-like load, the last tenth
+of the queues quiet), need 0-2 of their queue's skills; 5 % are VIP callers, 5 % have a sticky
+agent, 1 % a target. A third of the queues have a priority.
 
-The state: `--agents` agents over `--queues` queues. Each agent is logged into 2-5 queues of one
-"department" (penalty 0 for their home queues, 1-3 for overflow queues) and has 2-6 skills
-(languages and products, levels 0-5). Of them `--ready` are READY; the rest are on a call (with the
-call's CONNECTED call in the call set), ringing (with a RINGING call), in wrap-up, paused or logged
-out. `--calls` calls are QUEUED, spread unevenly over the queues (a Zipf-like load, the last tenth of
-the queues quiet), needing 0-2 skills; 5 % are VIP callers, 5 % have a sticky agent, 1 % a target.
-A third of the queues have a queue priority.
+Then --events events of a busy centre, drawn at random, change the floor one at a time, as the
+engine's events do: an agent comes back from wrap-up or a pause, a call arrives (or, when more than
+W wait, a waiting caller hangs up), a ringing call is answered, a call ends (its agent goes to
+wrap-up), an agent takes a break after wrap-up. The decision after each event is timed
+(time.perf_counter_ns): `before` is decide(calls, agents, queue priorities) over everything;
+`after` is telling the index whom the event changed (touch_agent / touch_call) plus
+RoutingIndex.decide(), which brings the index up to date first. Each runs the whole stream on its
+own copy of the floor (same seed, so the same events and states); their offers, event by event,
+must be the same (the bench stops otherwise). As in timeit, the garbage collector does not run inside a timed
+call (it runs between them). The offers are then made as the engine makes them (call and agent
+ringing); bringing the index up to date with them is paid in the next event's `after`.
 
-Scenarios (each prints its own lines, prefixed):
-  (no prefix)   --ready agents, drawn at random: they can take some of the waiting calls.
-                This is the headline: `p99: <value> ms`.
-  settled_*     the steady state the server actually sees: every waiting call waits because no
-                eligible agent is ready (the --ready agents sit in quiet queues or lack the skills),
-                and one agent just became ready for the busiest queue (the event that triggers the
-                decision). decide() has to look at every waiting call.
-  worst_*       --worst-ready agents READY at random (a shift start, a mass un-pause).
-  nooffer_*     as settled but without the trigger agent: a decision that offers nothing.
+Last, --bursts times --burst agents come back at once (a shift start, a mass un-pause), timed the
+same way (burst_*), then put back.
 
---impl times another module's `decide` (same signature) instead of the server's, to try a
-candidate implementation without touching server/acd/routing.py; it must return the same offers.
-
-Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`.
+Output: one figure per line (`name: value [unit]`), per floor AxW: the floor (agents, waiting,
+ready, offers), index_build (the index built from nothing: start-up, a routing file reload),
+before_AxW_* and after_AxW_* (p50, p90, p99, max, mean), ratio_AxW_p99 (before p99 / after p99),
+and the burst figures. The last two lines are the largest floor's: `ratio: <before p99 / after p99>`
+and the headline `p99: <value> ms`, the incremental decision's p99.
 """
 from __future__ import annotations
 
 import argparse
-import cProfile
 import gc
-import importlib
-import importlib.util
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cc_console.models import Agent, AgentState, Call, CallState
 from cc_console.server.acd.routing import decide
+from cc_console.server.acd.routing_index import RoutingIndex
 
 LANGS = ["en", "fr", "de", "es", "it", "nl"]
 PRODUCTS = ["billing", "tech", "mobile", "broadband", "tv", "retention"]
@@ -54,22 +56,94 @@ SKILLS = LANGS + PRODUCTS
 # share of non-ready agents per state; a busy centre
 BUSY_MIX = [(AgentState.ON_CALL, 0.62), (AgentState.WRAP_UP, 0.10), (AgentState.RINGING, 0.03),
             (AgentState.PAUSED, 0.15), (AgentState.LOGGED_OUT, 0.10)]
+NOW = 100_000.0
 
 
-def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int,
-          settled: bool = False, trigger: bool = True) -> tuple[dict[str, Call], dict[str, Agent], dict[str, int]]:
+class Bag:
+    """A set with a uniform random pick in O(1)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.pos: dict[str, int] = {}
+
+    def add(self, x: str) -> None:
+        if x not in self.pos:
+            self.pos[x] = len(self.items)
+            self.items.append(x)
+
+    def discard(self, x: str) -> None:
+        i = self.pos.pop(x, None)
+        if i is not None:
+            last = self.items.pop()
+            if i < len(self.items):
+                self.items[i] = last
+                self.pos[last] = i
+
+    def pick(self, rnd: random.Random) -> str | None:
+        return rnd.choice(self.items) if self.items else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class Floor:
+    calls: dict[str, Call]
+    agents: dict[str, Agent]
+    qp: dict[str, int]
+    busy_queues: list[str]
+    qweights: list[float]
+    queue_skills: dict[str, list[str]]
+    agent_ids: list[str] = field(default_factory=list)
+    n: int = 0
+    now: float = NOW
+    agents_in: dict[AgentState, Bag] = field(default_factory=dict)
+    calls_in: dict[CallState, Bag] = field(default_factory=dict)
+
+    def new_call(self, rnd: random.Random, enqueued: float) -> Call:
+        self.n += 1
+        q = rnd.choices(self.busy_queues, self.qweights)[0]
+        need = rnd.choices([0, 1, 2], [0.3, 0.5, 0.2])[0]
+        r = rnd.random()
+        ids = self.agent_ids
+        cid = f"call{self.n:06}"
+        return Call(id=cid, caller=f"+4430{self.n:07}", did="5000", queue=q, channel=f"ch-{cid}",
+                    bridge=f"br-{cid}", state=CallState.QUEUED, created=enqueued, enqueued=enqueued,
+                    skills=self.queue_skills[q][:need], priority=rnd.choice([1, 2]) if r < 0.05 else 0,
+                    sticky_agent=rnd.choice(ids) if 0.05 <= r < 0.10 else None,
+                    target_agent=rnd.choice(ids) if 0.10 <= r < 0.11 else None)
+
+    def index_states(self) -> None:
+        self.agents_in = {s: Bag() for s in AgentState}
+        self.calls_in = {s: Bag() for s in CallState}
+        for a in self.agents.values():
+            self.agents_in[a.state].add(a.id)
+        for c in self.calls.values():
+            self.calls_in[c.state].add(c.id)
+
+    def set_agent(self, a: Agent, state: AgentState) -> None:
+        self.agents_in[a.state].discard(a.id)
+        a.state, a.state_since = state, self.now
+        self.agents_in[state].add(a.id)
+
+    def set_call(self, c: Call, state: CallState | None) -> None:
+        self.calls_in[c.state].discard(c.id)
+        if state is None:
+            del self.calls[c.id]
+        else:
+            c.state = state
+            self.calls_in[state].add(c.id)
+
+
+def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int) -> Floor:
     rnd = random.Random(seed)
     queues = [f"q{i:02}" for i in range(n_queues)]
     quiet = queues[n_queues - max(1, n_queues // 10):]  # no calls waiting here
     busy_queues = [q for q in queues if q not in quiet]
-    # departments of 5 queues: agents work their department's queues
-    depts = [queues[i:i + 5] for i in range(0, n_queues, 5)]
+    depts = [queues[i:i + 5] for i in range(0, n_queues, 5)]  # agents work their department's queues
     qp = {q: rnd.choice([1, 2, 5]) for q in rnd.sample(queues, n_queues // 3)}
     queue_skills = {q: rnd.sample(PRODUCTS, 1) + rnd.sample(LANGS, 1) for q in queues}
-    now = 100_000.0
-
-    agents: dict[str, Agent] = {}
-    calls: dict[str, Call] = {}
+    floor = Floor({}, {}, qp, busy_queues, [1 / (k + 1) for k in range(len(busy_queues))], queue_skills)
     states = [s for s, _ in BUSY_MIX]
     weights = [w for _, w in BUSY_MIX]
     ready_ids = set(rnd.sample(range(n_agents), min(n_ready, n_agents)))
@@ -83,77 +157,100 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int,
             for s in queue_skills[q]:
                 skills.setdefault(s, rnd.randint(1, 5))
         state = AgentState.READY if i in ready_ids else rnd.choices(states, weights)[0]
-        aid = f"agent{i:04}"
+        aid = f"agent{i:05}"
+        if state is AgentState.READY:  # idle in a quiet queue: every decision still has them to look at
+            home = rnd.sample(quiet, min(len(quiet), 2))
+            penalties = {q: 0 for q in home}
         agent = Agent(id=aid, name=f"Agent {i}", device=f"PJSIP/{10000 + i}", state=state,
-                      state_since=now - rnd.uniform(0, 3600), last_call_end=now - rnd.uniform(0, 7200),
+                      state_since=NOW - rnd.uniform(0, 3600), last_call_end=NOW - rnd.uniform(0, 7200),
                       queues=list(penalties) if state is not AgentState.LOGGED_OUT else [],
                       penalties=penalties, skills=skills)
         if state in (AgentState.ON_CALL, AgentState.RINGING):
-            cid = f"active{i:04}"
+            cid = f"active{i:05}"
             agent.call_id = cid
-            q = rnd.choice(agent.queues)
-            calls[cid] = Call(id=cid, caller=f"+4420{i:07}", did="5000", queue=q, channel=f"ch-{cid}",
-                              bridge=f"br-{cid}", enqueued=now - rnd.uniform(0, 900), agent=aid,
-                              state=CallState.CONNECTED if state is AgentState.ON_CALL else CallState.RINGING)
-        agents[aid] = agent
-
-    # waiting calls: Zipf-like over the busy queues
-    qweights = [1 / (k + 1) for k in range(len(busy_queues))]
-    agent_ids = list(agents)
-    for i in range(n_calls):
-        q = rnd.choices(busy_queues, qweights)[0]
-        need = rnd.choices([0, 1, 2], [0.3, 0.5, 0.2])[0]
-        cid = f"call{i:04}"
-        r = rnd.random()
-        calls[cid] = Call(id=cid, caller=f"+4430{i:07}", did="5000", queue=q, channel=f"ch-{cid}",
-                          bridge=f"br-{cid}", state=CallState.QUEUED, created=now - 1000,
-                          enqueued=now - rnd.uniform(0, 900), skills=queue_skills[q][:need],
-                          priority=rnd.choice([1, 2]) if r < 0.05 else 0,
-                          sticky_agent=rnd.choice(agent_ids) if 0.05 <= r < 0.10 else None,
-                          target_agent=rnd.choice(agent_ids) if 0.10 <= r < 0.11 else None)
-
-    if settled:
-        # every waiting call waits because nobody eligible is ready: the ready agents work only
-        # the quiet queues; nobody is the target of a waiting call
-        for c in calls.values():
-            if c.state is CallState.QUEUED and c.target_agent and agents[c.target_agent].state is AgentState.READY:
-                c.target_agent = None
-        for a in agents.values():
-            if a.state is AgentState.READY:
-                a.queues = rnd.sample(quiet, min(len(quiet), 2))
-                a.penalties = {q: 0 for q in a.queues}
-        if trigger:  # one agent of the busiest queue comes back from wrap-up
-            top = busy_queues[0]
-            a = next(a for a in agents.values() if top in a.queues and a.state is AgentState.WRAP_UP)
-            a.state, a.state_since = AgentState.READY, now
-            a.skills |= {s: 3 for s in queue_skills[top]}
-        assert len(decide(calls.values(), agents.values(), qp)) == (1 if trigger else 0)
-    return calls, agents, qp
+            floor.calls[cid] = Call(id=cid, caller=f"+4420{i:07}", did="5000", queue=rnd.choice(agent.queues),
+                                    channel=f"ch-{cid}", bridge=f"br-{cid}", enqueued=NOW - rnd.uniform(0, 900),
+                                    agent=aid, state=CallState.CONNECTED if state is AgentState.ON_CALL
+                                    else CallState.RINGING)
+        floor.agents[aid] = agent
+    floor.agent_ids = list(floor.agents)
+    for _ in range(n_calls):
+        c = floor.new_call(rnd, NOW - rnd.uniform(0, 900))
+        floor.calls[c.id] = c
+    floor.index_states()
+    return floor
 
 
-def load_impl(spec: str) -> Callable:
-    if spec.endswith(".py"):
-        mspec = importlib.util.spec_from_file_location("_routing_impl", spec)
-        module = importlib.util.module_from_spec(mspec)
-        mspec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(spec)
-    return module.decide
+def event(floor: Floor, rnd: random.Random, waiting_target: int) -> tuple[list[Agent], list[Call]]:
+    """One event of a busy centre; returns the agents and calls it changed."""
+    floor.now += 0.05
+    kind = rnd.choices(["ready", "call", "answer", "end", "pause"], [25, 30, 15, 20, 10])[0]
+    if kind == "ready":  # back from wrap-up, sometimes from a pause
+        src = AgentState.WRAP_UP if rnd.random() < 0.7 or not floor.agents_in[AgentState.PAUSED] \
+            else AgentState.PAUSED
+        aid = floor.agents_in[src].pick(rnd)
+        if aid:
+            a = floor.agents[aid]
+            floor.set_agent(a, AgentState.READY)
+            return [a], []
+    elif kind == "call":
+        if len(floor.calls_in[CallState.QUEUED]) < waiting_target:
+            c = floor.new_call(rnd, floor.now)
+            floor.calls[c.id] = c
+            floor.calls_in[CallState.QUEUED].add(c.id)
+            return [], [c]
+        cid = floor.calls_in[CallState.QUEUED].pick(rnd)  # a caller hangs up
+        if cid:
+            c = floor.calls[cid]
+            floor.set_call(c, None)
+            return [], [c]
+    elif kind == "answer":
+        cid = floor.calls_in[CallState.RINGING].pick(rnd)
+        if cid:
+            c = floor.calls[cid]
+            floor.set_call(c, CallState.CONNECTED)
+            a = floor.agents[c.agent]
+            floor.set_agent(a, AgentState.ON_CALL)
+            return [a], [c]
+    elif kind == "end":
+        cid = floor.calls_in[CallState.CONNECTED].pick(rnd)
+        if cid:
+            c = floor.calls[cid]
+            floor.set_call(c, None)
+            a = floor.agents[c.agent]
+            a.call_id, a.last_call_end = None, floor.now
+            floor.set_agent(a, AgentState.WRAP_UP)
+            return [a], [c]
+    else:  # a break after wrap-up
+        aid = floor.agents_in[AgentState.WRAP_UP].pick(rnd)
+        if aid:
+            a = floor.agents[aid]
+            floor.set_agent(a, AgentState.PAUSED)
+            return [a], []
+    return [], []
 
 
-def time_decide(calls: dict[str, Call], agents: dict[str, Agent], qp: dict[str, int],
-                iterations: int, decide: Callable = decide) -> tuple[list[int], int]:
-    cv, av = calls.values(), agents.values()
-    offers = len(decide(cv, av, qp))
-    for _ in range(min(50, iterations)):  # warm-up
-        decide(cv, av, qp)
-    samples = []
-    clock: Callable[[], int] = time.perf_counter_ns
-    for _ in range(iterations):
-        t0 = clock()
-        decide(cv, av, qp)
-        samples.append(clock() - t0)
-    return samples, offers
+def make_offers(floor: Floor, index: RoutingIndex, offers: list[tuple[str, str]]) -> None:
+    """As the engine's _offer: the call and the agent ring (the index hears of it, updates later)."""
+    for cid, aid in offers:
+        c, a = floor.calls[cid], floor.agents[aid]
+        floor.set_call(c, CallState.RINGING)
+        c.agent = aid
+        a.call_id = cid
+        floor.set_agent(a, AgentState.RINGING)
+        index.touch_call(c)
+
+
+def timed(fn: Callable[[], list[tuple[str, str]]]) -> tuple[int, list[tuple[str, str]]]:
+    # As timeit does, no garbage collection inside the timed call: a collection started by the
+    # garbage of the other decision (the full one makes plenty) would land on whichever ran next.
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        out = fn()
+        return time.perf_counter_ns() - t0, out
+    finally:
+        gc.enable()
 
 
 def pct(sorted_ns: list[int], p: float) -> float:
@@ -162,66 +259,123 @@ def pct(sorted_ns: list[int], p: float) -> float:
     return sorted_ns[k] / 1e6
 
 
-def report(prefix: str, samples: list[int], offers: int, calls: dict[str, Call], agents: dict[str, Agent]) -> None:
+def figures(prefix: str, samples: list[int]) -> dict[str, float]:
     s = sorted(samples)
-    ready = sum(1 for a in agents.values() if a.state is AgentState.READY and a.call_id is None)
-    waiting = sum(1 for c in calls.values() if c.state is CallState.QUEUED)
-    lines = [("agents", len(agents), ""), ("ready", ready, ""), ("calls_total", len(calls), ""),
-             ("calls_waiting", waiting, ""), ("offers", offers, ""),
-             ("p50", f"{pct(s, 50):.3f}", "ms"), ("p90", f"{pct(s, 90):.3f}", "ms"),
-             ("mean", f"{statistics.fmean(s) / 1e6:.3f}", "ms"), ("max", f"{s[-1] / 1e6:.3f}", "ms")]
-    for name, value, unit in lines:
-        print(f"{prefix}{name}: {value}{' ' + unit if unit else ''}", flush=True)
-    print(f"{prefix}p99: {pct(s, 99):.3f} ms", flush=True)
+    out = {"p50": pct(s, 50), "p90": pct(s, 90), "p99": pct(s, 99), "max": s[-1] / 1e6,
+           "mean": statistics.fmean(s) / 1e6}
+    for name, v in out.items():
+        print(f"{prefix}_{name}: {v:.3f} ms", flush=True)
+    return out
+
+
+@dataclass
+class Pass:
+    """One run of the event stream with one way of deciding."""
+    samples: list[int] = field(default_factory=list)
+    bursts: list[int] = field(default_factory=list)
+    offers: list[list[tuple[str, str]]] = field(default_factory=list)  # per event, to compare the passes
+    waiting: int = 0
+    ready: int = 0
+    build_ms: float = 0.0
+
+
+def run_pass(n_agents: int, n_waiting: int, args: argparse.Namespace, incremental: bool) -> Pass:
+    """The event stream on a fresh floor (the same seed: the same events, states and offers each pass)."""
+    floor = build(n_agents, n_waiting, args.ready, args.queues, args.seed)
+    calls, agents, qp = floor.calls, floor.agents, floor.qp
+    rnd = random.Random(args.seed + 1)
+    out = Pass()
+    t0 = time.perf_counter_ns()
+    index = RoutingIndex(calls, agents, check=False)
+    index.decide(qp)
+    out.build_ms = (time.perf_counter_ns() - t0) / 1e6
+    make_offers(floor, index, decide(calls.values(), agents.values(), qp))  # the initial ready agents
+    gc.collect()
+
+    def decision(touched_agents: list[Agent], touched_calls: list[Call]) -> tuple[int, list[tuple[str, str]]]:
+        if not incremental:
+            return timed(lambda: decide(calls.values(), agents.values(), qp))
+
+        def tell_and_decide() -> list[tuple[str, str]]:
+            for a in touched_agents:
+                index.touch_agent(a)
+            for c in touched_calls:
+                index.touch_call(c)
+            return index.decide(qp)
+        return timed(tell_and_decide)
+
+    for _ in range(args.events):
+        ns, offers = decision(*event(floor, rnd, n_waiting))
+        out.samples.append(ns)
+        out.offers.append(offers)
+        out.waiting += len(floor.calls_in[CallState.QUEUED])
+        out.ready += len(floor.agents_in[AgentState.READY])
+        make_offers(floor, index, offers)
+
+    for _ in range(args.bursts if args.burst else 0):
+        pool = floor.agents_in[AgentState.WRAP_UP].items + floor.agents_in[AgentState.PAUSED].items
+        back = [agents[aid] for aid in rnd.sample(pool, min(args.burst, len(pool)))]
+        was = [(a, a.state, a.state_since) for a in back]
+        for a in back:
+            floor.set_agent(a, AgentState.READY)
+        ns, offers = decision(back, [])
+        out.bursts.append(ns)
+        out.offers.append(offers)
+        for a, state, since in was:  # put back: the next burst starts from the same kind of floor
+            floor.set_agent(a, state)
+            a.state_since = since
+            index.touch_agent(a)
+        index.decide(qp)
+    return out
+
+
+def run_floor(n_agents: int, n_waiting: int, args: argparse.Namespace) -> tuple[float, float]:
+    tag = f"{n_agents}x{n_waiting}"
+    # Two passes rather than both decisions after each event: a 50 ms full decision uses up the
+    # process's time slice on a busy machine, and the preemption then lands in the short one.
+    after = run_pass(n_agents, n_waiting, args, incremental=True)
+    before = run_pass(n_agents, n_waiting, args, incremental=False)
+    for i, (a, b) in enumerate(zip(after.offers, before.offers, strict=True)):
+        if a != b:
+            sys.exit(f"{tag} event {i}: the index decided {a[:5]}..., decide() {b[:5]}...")
+    print(f"floor_{tag}_agents: {n_agents}", flush=True)
+    print(f"floor_{tag}_waiting: {after.waiting / args.events:.0f}", flush=True)
+    print(f"floor_{tag}_ready: {after.ready / args.events:.1f}", flush=True)
+    print(f"floor_{tag}_events: {args.events}", flush=True)
+    print(f"floor_{tag}_offers: {sum(len(o) for o in after.offers[:args.events])}", flush=True)
+    print(f"index_build_{tag}: {after.build_ms:.1f} ms", flush=True)
+    fb = figures(f"before_{tag}", before.samples)
+    fa = figures(f"after_{tag}", after.samples)
+    ratio = fb["p99"] / fa["p99"] if fa["p99"] else float("inf")
+    print(f"ratio_{tag}_p99: {ratio:.0f}", flush=True)
+    if after.bursts:
+        print(f"burst_{tag}_agents: {args.burst}", flush=True)
+        print(f"burst_{tag}_offers: {sum(len(o) for o in after.offers[args.events:]) / len(after.bursts):.0f}",
+              flush=True)
+        for name, p in (("before", before), ("after", after)):
+            s = sorted(p.bursts)
+            print(f"burst_{tag}_{name}_p50: {pct(s, 50):.3f} ms", flush=True)
+            print(f"burst_{tag}_{name}_max: {s[-1] / 1e6:.3f} ms", flush=True)
+    return fa["p99"], ratio
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--agents", type=int, default=2000)
-    ap.add_argument("--calls", type=int, default=500, help="waiting (QUEUED) calls")
-    ap.add_argument("--ready", type=int, default=20, help="READY agents in the headline scenario")
-    ap.add_argument("--worst-ready", type=int, default=200, help="READY agents in the worst_ scenario (0: skip)")
+    ap.add_argument("--floors", default="2000x500,20000x5000", help="AGENTSxWAITING, comma-separated")
+    ap.add_argument("--events", type=int, default=1000)
+    ap.add_argument("--ready", type=int, default=20, help="READY agents when the floor is built")
     ap.add_argument("--queues", type=int, default=50)
-    ap.add_argument("--iterations", type=int, default=2000)
+    ap.add_argument("--burst", type=int, default=200, help="agents back at once in a burst (0: none)")
+    ap.add_argument("--bursts", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", choices=("headline", "settled", "worst", "nooffer"), action="append",
-                    help="run only these scenarios (repeatable)")
-    ap.add_argument("--impl", default="", help="time this module's decide instead (file.py or package.module)")
-    ap.add_argument("--profile", default="", help="write a cProfile of the headline scenario's decide() calls")
     args = ap.parse_args(argv)
-
-    scenarios = [("headline", "", dict(n_ready=args.ready)),
-                 ("settled", "settled_", dict(n_ready=args.ready, settled=True)),
-                 ("nooffer", "nooffer_", dict(n_ready=args.ready, settled=True, trigger=False))]
-    if args.worst_ready:
-        scenarios.append(("worst", "worst_", dict(n_ready=args.worst_ready)))
-    fn = decide
-    if args.impl:
-        fn = load_impl(args.impl)
-        print(f"impl: {args.impl}", flush=True)
-    headline = None
-    for name, prefix, kw in scenarios:
-        if args.only and name not in args.only:
-            continue
-        calls, agents, qp = build(args.agents, args.calls, n_queues=args.queues, seed=args.seed, **kw)
-        if name == "headline" and args.profile:
-            prof = cProfile.Profile()
-            prof.enable()
-            for _ in range(args.iterations):
-                fn(calls.values(), agents.values(), qp)
-            prof.disable()
-            prof.dump_stats(args.profile)
-        gc.collect()
-        if fn is not decide and fn(calls.values(), agents.values(), qp) != decide(calls.values(), agents.values(), qp):
-            print(f"{prefix}error: {args.impl} disagrees with server decide()", file=sys.stderr)
-            return 1
-        samples, offers = time_decide(calls, agents, qp, args.iterations, fn)
-        if name == "headline":
-            headline = (samples, offers, calls, agents)  # printed last, so it is the final p99 line
-        else:
-            report(prefix, samples, offers, calls, agents)
-    if headline:
-        report("", *headline)
+    floors = [tuple(int(x) for x in f.split("x")) for f in args.floors.split(",")]
+    headline = (float("nan"), float("nan"))
+    for n_agents, n_waiting in floors:
+        headline = run_floor(n_agents, n_waiting, args)
+    p99, ratio = headline
+    print(f"ratio: {ratio:.0f}", flush=True)
+    print(f"p99: {p99:.3f} ms", flush=True)
     return 0
 
 

@@ -4,12 +4,14 @@ stages, and the queue_log it writes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import textwrap
 from datetime import datetime, timezone
 
 import pytest
 
 from cc_console.server.acd.queue_log import read_queue_log
+from cc_console.server.acd.routing_index import CHECK_ENV
 from cc_console.server.app import Server
 
 from .asterisk import until
@@ -51,6 +53,18 @@ skills = { dutch = 1 }
 [vip]
 "0699999999" = 10
 """
+
+
+@pytest.fixture(autouse=True)
+def routing_checked(monkeypatch, caplog):
+    """Every decision the engine takes here is compared with the full decide() over its whole state:
+    a change of an agent or a call that the engine did not tell its routing index about fails the
+    test (the index logs the disagreement)."""
+    monkeypatch.setenv(CHECK_ENV, "1")
+    yield
+    wrong = [r.getMessage() for r in caplog.records
+             if r.name == "cc_console.server.acd.routing_index" and r.levelno >= logging.ERROR]
+    assert not wrong, wrong
 
 
 @pytest.fixture

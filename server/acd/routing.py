@@ -1,7 +1,9 @@
 """The routing decision: a pure function of the waiting calls and the agents. No I/O, no clock.
 
-Property tests and bench/routing.py hit it directly. The server calls it after every change that
-could let a call be offered (a call queued, an agent becoming ready, a call ending).
+The server takes the same decision through RoutingIndex (routing_index.py), which keeps its inputs
+per queue as they change instead of reading the whole floor each time; `decide` here is what the
+index is checked against (CC_CONSOLE_ROUTING_CHECK=1) and what bench/routing.py times as "before".
+Property tests hit both.
 
 Order of waiting calls: the queue's priority, then the caller's priority (VIP list), then the
 longest wait. For each call in that order the best eligible agent gets it: the caller's last agent
