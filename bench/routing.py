@@ -22,7 +22,9 @@ wrap-up), an agent takes a break after wrap-up. The decision after each event is
 RoutingIndex.decide(), which brings the index up to date first. Each runs the whole stream on its
 own copy of the floor (same seed, so the same events and states); their offers, event by event,
 must be the same (the bench stops otherwise). As in timeit, the garbage collector does not run inside a timed
-call (it runs between them). The offers are then made as the engine makes them (call and agent
+call (it runs between them). Before each timed decision the bench sleeps 0.2 ms, as the server
+waits in epoll for its next event: a woken task starts on a fresh time slice, where a loop running
+flat out on a shared 2-core machine gets preempted mid-decision by the neighbours' work. The offers are then made as the engine makes them (call and agent
 ringing); bringing the index up to date with them is paid in the next event's `after`.
 
 Last, --bursts times --burst agents come back at once (a shift start, a mass un-pause), timed the
@@ -30,14 +32,17 @@ same way (burst_*), then put back.
 
 Output: one figure per line (`name: value [unit]`), per floor AxW: the floor (agents, waiting,
 ready, offers), index_build (the index built from nothing: start-up, a routing file reload),
-before_AxW_* and after_AxW_* (p50, p90, p99, max, mean), ratio_AxW_p99 (before p99 / after p99),
-and the burst figures. The last two lines are the largest floor's: `ratio: <before p99 / after p99>`
+before_AxW_* and after_AxW_* (p50, p90, p99, max, mean: wall clock), ratio_AxW_p99 (before p99 /
+after p99), before/after_AxW_cpu_p50/p99 (this thread's CPU time, time.thread_time_ns: the
+decision's own cost, whatever the neighbours do), and the burst figures; the load average at the
+start and the end says how busy the machine was. The last two lines are the largest floor's: `ratio: <before p99 / after p99>`
 and the headline `p99: <value> ms`, the incremental decision's p99.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
 import sys
@@ -241,14 +246,22 @@ def make_offers(floor: Floor, index: RoutingIndex, offers: list[tuple[str, str]]
         index.touch_call(c)
 
 
-def timed(fn: Callable[[], list[tuple[str, str]]]) -> tuple[int, list[tuple[str, str]]]:
-    # As timeit does, no garbage collection inside the timed call: a collection started by the
-    # garbage of the other decision (the full one makes plenty) would land on whichever ran next.
+IDLE = 0.0002  # s the bench waits before each timed decision, as the server waits for its next event
+
+
+def timed(fn: Callable[[], list[tuple[str, str]]]) -> tuple[int, int, list[tuple[str, str]]]:
+    """(wall ns, this thread's CPU ns, result) of one decision."""
+    # The server sleeps in epoll until its next event, and a woken task runs on a fresh time slice;
+    # a bench looping flat out would instead be preempted mid-decision by its neighbours' test runs.
+    time.sleep(IDLE)
+    # As timeit does, no garbage collection inside the timed call (it runs between them).
     gc.disable()
     try:
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         out = fn()
-        return time.perf_counter_ns() - t0, out
+        t1 = time.perf_counter_ns()
+        return t1 - t0, time.thread_time_ns() - c0, out
     finally:
         gc.enable()
 
@@ -272,7 +285,9 @@ def figures(prefix: str, samples: list[int]) -> dict[str, float]:
 class Pass:
     """One run of the event stream with one way of deciding."""
     samples: list[int] = field(default_factory=list)
+    cpu: list[int] = field(default_factory=list)
     bursts: list[int] = field(default_factory=list)
+    bursts_cpu: list[int] = field(default_factory=list)
     offers: list[list[tuple[str, str]]] = field(default_factory=list)  # per event, to compare the passes
     waiting: int = 0
     ready: int = 0
@@ -292,7 +307,7 @@ def run_pass(n_agents: int, n_waiting: int, args: argparse.Namespace, incrementa
     make_offers(floor, index, decide(calls.values(), agents.values(), qp))  # the initial ready agents
     gc.collect()
 
-    def decision(touched_agents: list[Agent], touched_calls: list[Call]) -> tuple[int, list[tuple[str, str]]]:
+    def decision(touched_agents: list[Agent], touched_calls: list[Call]) -> tuple[int, int, list[tuple[str, str]]]:
         if not incremental:
             return timed(lambda: decide(calls.values(), agents.values(), qp))
 
@@ -305,8 +320,9 @@ def run_pass(n_agents: int, n_waiting: int, args: argparse.Namespace, incrementa
         return timed(tell_and_decide)
 
     for _ in range(args.events):
-        ns, offers = decision(*event(floor, rnd, n_waiting))
+        ns, cpu_ns, offers = decision(*event(floor, rnd, n_waiting))
         out.samples.append(ns)
+        out.cpu.append(cpu_ns)
         out.offers.append(offers)
         out.waiting += len(floor.calls_in[CallState.QUEUED])
         out.ready += len(floor.agents_in[AgentState.READY])
@@ -318,8 +334,9 @@ def run_pass(n_agents: int, n_waiting: int, args: argparse.Namespace, incrementa
         was = [(a, a.state, a.state_since) for a in back]
         for a in back:
             floor.set_agent(a, AgentState.READY)
-        ns, offers = decision(back, [])
+        ns, cpu_ns, offers = decision(back, [])
         out.bursts.append(ns)
+        out.bursts_cpu.append(cpu_ns)
         out.offers.append(offers)
         for a, state, since in was:  # put back: the next burst starts from the same kind of floor
             floor.set_agent(a, state)
@@ -348,6 +365,10 @@ def run_floor(n_agents: int, n_waiting: int, args: argparse.Namespace) -> tuple[
     fa = figures(f"after_{tag}", after.samples)
     ratio = fb["p99"] / fa["p99"] if fa["p99"] else float("inf")
     print(f"ratio_{tag}_p99: {ratio:.0f}", flush=True)
+    for name, p in (("before", before), ("after", after)):
+        s = sorted(p.cpu)
+        for q in (50, 99):
+            print(f"{name}_{tag}_cpu_p{q}: {pct(s, q):.3f} ms", flush=True)
     if after.bursts:
         print(f"burst_{tag}_agents: {args.burst}", flush=True)
         print(f"burst_{tag}_offers: {sum(len(o) for o in after.offers[args.events:]) / len(after.bursts):.0f}",
@@ -356,6 +377,7 @@ def run_floor(n_agents: int, n_waiting: int, args: argparse.Namespace) -> tuple[
             s = sorted(p.bursts)
             print(f"burst_{tag}_{name}_p50: {pct(s, 50):.3f} ms", flush=True)
             print(f"burst_{tag}_{name}_max: {s[-1] / 1e6:.3f} ms", flush=True)
+            print(f"burst_{tag}_{name}_cpu_p50: {pct(sorted(p.bursts_cpu), 50):.3f} ms", flush=True)
     return fa["p99"], ratio
 
 
@@ -370,10 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
     floors = [tuple(int(x) for x in f.split("x")) for f in args.floors.split(",")]
+    print(f"load_average_at_start: {os.getloadavg()[0]:.1f}", flush=True)
     headline = (float("nan"), float("nan"))
     for n_agents, n_waiting in floors:
         headline = run_floor(n_agents, n_waiting, args)
     p99, ratio = headline
+    print(f"load_average_at_end: {os.getloadavg()[0]:.1f}", flush=True)
     print(f"ratio: {ratio:.0f}", flush=True)
     print(f"p99: {p99:.3f} ms", flush=True)
     return 0
