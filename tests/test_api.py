@@ -274,3 +274,37 @@ def test_bearer_token_parser():
     assert bearer_token({"Authorization": "Basic " + base64.b64encode(b"u:pw").decode()}, basic=True) == "pw"
     assert bearer_token({"Authorization": "Basic %%%"}, basic=True) == ""
     assert bearer_token({}) == ""
+
+
+async def test_cli_api_client_add_list_revoke(tmp_path, settings):
+    """The token the CLI prints works against a server on the same database, until revoked."""
+    from typer.testing import CliRunner
+
+    from cc_console.cli import app
+    from cc_console.server.app import Server
+    runner = CliRunner()
+    db = settings.server.db_path
+    r = runner.invoke(app, ["admin", "api-client", "add", "crm", "--role", "supervisor", "-s", "session",
+                            "-s", "agent.self", "--db", db])
+    assert r.exit_code == 0, r.output
+    token = r.stdout.strip().splitlines()[-1]
+    assert token.startswith("cca_")
+    r = runner.invoke(app, ["admin", "api-client", "add", "bad", "--role", "agent", "-s", "admin", "--db", db])
+    assert r.exit_code == 1 and "cannot be given admin" in r.output
+    r = runner.invoke(app, ["admin", "api-client", "list", "--db", db])
+    assert r.exit_code == 0 and "crm" in r.output and "agent.self session" in r.output and "active" in r.output
+    assert token not in r.output
+    srv = Server(settings)
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{srv.port}") as http:
+            async with http.get(f"{PREFIX}/contacts", headers=auth(token)) as resp:
+                assert resp.status == 200
+            r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", "--db", db])
+            assert r.exit_code == 0, r.output
+            async with http.get(f"{PREFIX}/contacts", headers=auth(token)) as resp:
+                assert resp.status == 401
+    finally:
+        await srv.stop()
+    r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", "--db", db])
+    assert r.exit_code == 1 and "no active API client" in r.output
