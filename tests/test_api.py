@@ -308,3 +308,18 @@ async def test_cli_api_client_add_list_revoke(tmp_path, settings):
         await srv.stop()
     r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", "--db", db])
     assert r.exit_code == 1 and "no active API client" in r.output
+
+
+@pytest.mark.parametrize("field", ["queues", "agents", "tenants"])
+async def test_report_run_with_non_text_names_is_a_bad_request_not_a_crash(server, http, connect, field):
+    """Found by the fuzzer: a list of lists as report queues was a 500 (an internal error on the websocket)."""
+    sup = await login(http, "sup1")
+    async with http.post(f"{PREFIX}/commands/report.run", json={"kind": "queue", field: [[], {}]},
+                         headers=auth(sup)) as r:
+        body = await problem(r, 400, "bad_request")
+        assert field in body["detail"]
+    ws = await connect("sup1")
+    from cc_console.protocol import ProtocolError
+    with pytest.raises(ProtocolError) as err:
+        await ws.call("report.run", {"kind": "queue", field: [1]})
+    assert err.value.code == "bad_request"

@@ -200,11 +200,35 @@ class RestApi:
                 self._rate(request, caller)
                 if route.permission is not None:
                     self._authorize(caller.principal, route)
+            self._check_query(request, route)
             result = await fn(request, caller)
             if isinstance(result, web.StreamResponse):
                 return result
             return self._json(request, result, 201 if route.created else 200)
         return handler
+
+    @staticmethod
+    def _check_query(request: web.Request, route: Route) -> None:
+        """Query parameters as declared (the OpenAPI document says the same): type, range, choices."""
+        unknown = set(request.query) - {p.name for p in route.params}
+        if unknown:  # a misspelt filter would otherwise silently list everything
+            raise _bad(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        for p in route.params:
+            raw = request.query.get(p.name)
+            if raw is None:
+                continue
+            if p.type == "integer":
+                try:
+                    v = int(raw)
+                except ValueError:
+                    raise _bad(f"{p.name} must be a whole number") from None
+                if (p.minimum is not None and v < p.minimum) or (p.maximum is not None and v > p.maximum):
+                    raise _bad(f"{p.name} must be between {p.minimum} and {p.maximum}" if p.maximum is not None
+                               else f"{p.name} must be at least {p.minimum}")
+            elif p.type == "boolean" and raw.lower() not in ("true", "false", "1", "0"):
+                raise _bad(f"{p.name} is true or false")
+            if p.enum and raw not in p.enum:
+                raise _bad(f"{p.name} is one of {', '.join(p.enum)}")
 
     def _principal(self, request: web.Request, *, required: bool) -> Any:
         if not required and "Authorization" not in request.headers:
@@ -246,14 +270,15 @@ class RestApi:
         return await self.commands.run(caller, make_request(cmd, args, rid=uuid.uuid4().hex[:8]))
 
     @staticmethod
-    async def _body(request: web.Request) -> Any:
+    async def _body(request: web.Request, empty: Any = None) -> Any:
+        """The JSON body; ``empty`` when there is none (a command without arguments may send none)."""
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
         raw = await request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
         if not raw.strip():
-            return {}
+            return empty
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -261,6 +286,8 @@ class RestApi:
 
     @staticmethod
     def _obj(body: Any) -> dict[str, Any]:
+        if body is None:
+            raise _bad("send the fields as a JSON object in the body")
         if not isinstance(body, dict):
             raise _bad("the body must be a JSON object")
         return body
@@ -431,7 +458,7 @@ class RestApi:
         name = request.match_info["name"]
         if name not in COMMANDS:
             raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {name!r}")
-        return await self._run(caller, name, await self._body(request))
+        return await self._run(caller, name, await self._body(request, empty={}))
 
     async def openapi(self, request: web.Request, caller: ApiCaller) -> Any:
         if self._openapi_body is None:
