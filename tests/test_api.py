@@ -158,8 +158,8 @@ async def test_rate_limit_answers_429_with_retry_after(server, http):
 
 async def test_contacts_create_read_search_and_note(server, http):
     tok = await login(http, "agent1")
-    async with http.post(f"{PREFIX}/contacts", json={"first_name": "Ann", "last_name": "Smith", "phone": "+44 20 7946 0001"},
-                         headers=auth(tok)) as r:
+    ann = {"first_name": "Ann", "last_name": "Smith", "phone": "+44 20 7946 0001"}
+    async with http.post(f"{PREFIX}/contacts", json=ann, headers=auth(tok)) as r:
         assert r.status == 201, await r.text()
         created = (await r.json())["contact"]
         assert r.headers["Location"] == f"{PREFIX}/contacts/{created['id']}"
@@ -323,3 +323,13 @@ async def test_report_run_with_non_text_names_is_a_bad_request_not_a_crash(serve
     with pytest.raises(ProtocolError) as err:
         await ws.call("report.run", {"kind": "queue", field: [1]})
     assert err.value.code == "bad_request"
+
+
+def test_protocol_doc_permissions_match_the_declarations():
+    """docs/protocol.md is checked against COMMANDS: each command's row names its permission."""
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z_.]+)` \| ([a-z_.]+) \|", doc, re.M))
+    for name, spec in COMMANDS.items():
+        assert rows.get(name) == (spec.permission or "none"), name

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -117,8 +117,6 @@ class ApiCaller:
 
     principal: Any
     remote: str
-    seq: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TokenBuckets:
