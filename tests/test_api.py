@@ -154,6 +154,12 @@ async def test_rate_limit_answers_429_with_retry_after(server, http):
     other = server.api_clients.add("calm", "agent")
     async with http.get(f"{PREFIX}/queues", headers=auth(other)) as r:
         assert r.status == 200
+    # Wrong tokens are counted per address: guessing is limited too.
+    codes = []
+    for _ in range(5):
+        async with http.get(f"{PREFIX}/queues", headers=auth("cca_guess")) as r:
+            codes.append(r.status)
+    assert codes == [401, 401, 401, 429, 429]
 
 
 async def test_contacts_create_read_search_and_note(server, http):

@@ -92,7 +92,7 @@ def only_unavailable_5xx(ctx, response, case):
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_fuzz(case, live):
     case.call_and_validate(base_url=live.base_url, headers={"Authorization": f"Bearer {live.token}"},
                            excluded_checks=[not_a_server_error, positive_data_acceptance],

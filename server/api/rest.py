@@ -194,7 +194,11 @@ class RestApi:
         async def handler(request: web.Request) -> web.StreamResponse:
             caller = ApiCaller(None, request.remote or "?")
             if route.handler != "openapi":
-                caller.principal = self._principal(request, required=route.handler != "command")
+                try:
+                    caller.principal = self._principal(request, required=route.handler != "command")
+                except ProtocolError:
+                    self._rate(request, caller)  # guessing tokens costs the address its requests
+                    raise
                 self._rate(request, caller)
                 if route.permission is not None:
                     self._authorize(caller.principal, route)
