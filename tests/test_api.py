@@ -105,6 +105,16 @@ async def test_session_token_is_the_same_principal(server, http):
         assert [a["id"] for a in (await r.json())["items"]] == ["agent1"]
     async with http.post(f"{PREFIX}/commands/admin.reload", json={}, headers=auth(sup)) as r:
         await problem(r, 403, "forbidden")
+    # The records are what the OpenAPI document says they are.
+    import jsonschema_rs  # schemathesis's own JSON schema validator
+
+    from cc_console.server.api.openapi import SCHEMAS
+    for path, kind in (("agents", "Agent"), ("queues", "Queue")):
+        async with http.get(f"{PREFIX}/{path}", headers=auth(sup)) as r:
+            items = (await r.json())["items"]
+        assert items
+        for item in items:
+            jsonschema_rs.Draft202012Validator(SCHEMAS[kind]).validate(item)
 
 
 async def test_pagination_with_next_link(server, http):

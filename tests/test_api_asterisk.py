@@ -4,8 +4,10 @@ GET /api/v1/calls in each state, and a note about it is added to a customer reco
 from __future__ import annotations
 
 import aiohttp
+import jsonschema_rs  # schemathesis's own JSON schema validator
 import pytest
 
+from cc_console.server.api.openapi import SCHEMAS
 from cc_console.server.api.rest import PREFIX
 
 from .asterisk import SandboxPbx, until
@@ -40,6 +42,8 @@ async def test_call_answered_noted_and_hung_up_through_rest(server, connect, pbx
         await until(sup, lambda: sup.state.calls.get(ringing["id"], {}).get("state") == "connected", what="connected")
         await p1.wait_call_state("ESTABLISHED", timeout=10)
         mine = await calls(h, state="connected")
+        for c in mine:  # a live call as the OpenAPI document describes it
+            jsonschema_rs.Draft202012Validator(SCHEMAS["Call"]).validate(c)
         assert [(c["id"], c["agent"], c["caller"]) for c in mine] == [(ringing["id"], "agent1", "0611111111")]
         # An API client acting as `api:crm` has no calls of its own.
         assert await calls(crm) == []

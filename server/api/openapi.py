@@ -5,8 +5,13 @@
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
+import types
+import typing
 from typing import Any
 
+from cc_console.models import Agent, Call
 from cc_console.protocol import COMMANDS, Arg
 
 from . import problems
@@ -42,10 +47,61 @@ def _problem_responses(*statuses: int) -> dict[str, Any]:
 
 
 _OBJECT = {"type": "object"}
-_PAGE = {"type": "object", "required": ["items", "limit", "offset", "next"],
-         "properties": {"items": {"type": "array", "items": _OBJECT}, "total": {"type": "integer"},
-                        "limit": {"type": "integer"}, "offset": {"type": "integer"},
-                        "next": {"type": ["string", "null"]}}}
+
+
+def _type_schema(t: Any) -> dict[str, Any]:
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        return {"type": "string", "enum": [str(m.value) for m in t]}
+    origin = typing.get_origin(t)
+    if origin in (types.UnionType, typing.Union):
+        inner = [_type_schema(a) for a in typing.get_args(t) if a is not type(None)]
+        nullable = type(None) in typing.get_args(t)
+        if len(inner) == 1 and isinstance(inner[0].get("type"), str):
+            return {**inner[0], "type": [inner[0]["type"], "null"]} if nullable else inner[0]
+        return {"anyOf": inner + ([{"type": "null"}] if nullable else [])}
+    if origin is list or t is list:
+        return {"type": "array"}
+    if origin is dict or t is dict:
+        return {"type": "object"}
+    if t is Any:
+        return {}
+    return {"type": _JSON_TYPES[t]}
+
+
+def dataclass_schema(cls: type) -> dict[str, Any]:
+    """The JSON schema of a record the protocol carries (its ``to_dict``), from its type hints."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    return {"type": "object", "required": names, "properties": {n: _type_schema(hints[n]) for n in names}}
+
+
+_NUM_OR_NULL = {"type": ["number", "null"]}
+QUEUE_STATS = {"type": "object", "required": ["name", "tenant", "open", "waiting"], "properties": {
+    "name": {"type": "string"}, "tenant": {"type": "string"}, "open": {"type": "boolean"},
+    "problem": {"type": "boolean"}, "waiting": {"type": "integer"}, "oldest_enqueued": _NUM_OR_NULL,
+    "longest_wait": {"type": "number"}, "service_level": _NUM_OR_NULL,
+    **{k: {"type": "integer"} for k in ("agents_logged_in", "agents_ready", "agents_busy", "agents_wrapup",
+                                         "agents_paused", "offered", "answered", "abandoned", "overflowed",
+                                         "callbacks", "voicemails")}}}
+SCHEMAS: dict[str, Any] = {"Agent": dataclass_schema(Agent), "Call": dataclass_schema(Call), "Queue": QUEUE_STATS}
+_ITEMS = {"calls": "Call", "agents": "Agent", "queues": "Queue"}
+# Commands whose result is one agent or one call (the rest answer an object of their own shape).
+_RESULT = {**{c: "Agent" for c in ("agent.login", "agent.logout", "agent.ready", "agent.pause", "agent.set_state",
+                                   "agent.set_queues")},
+           **{c: "Call" for c in ("call.answer", "call.hangup", "call.dial", "call.hold", "call.mute", "call.dtmf",
+                                  "call.consult", "call.consult_complete", "call.consult_cancel", "call.consult_swap",
+                                  "call.conference", "call.transfer")}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "limit", "offset", "next"],
+            "properties": {"items": {"type": "array", "items": item}, "total": {"type": "integer"},
+                           "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                           "next": {"type": ["string", "null"]}}}
 # Every operation may be refused for any of these; listing them keeps the document exact for fuzzers.
 _COMMON = (400, 401, 403, 404, 409, 413, 429, 503)
 _TAG = {"calls": "calls", "agents": "agents", "queues": "queues", "callbacks": "callbacks",
@@ -77,7 +133,8 @@ def _operation(route: Route) -> dict[str, Any]:
         op["parameters"] = params
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
-    ok = _PAGE if route.paginated else _OBJECT
+    item = _ITEMS.get(route.path.strip("/"))
+    ok = _page(_ref(item) if item else _OBJECT) if route.paginated else _OBJECT
     status = "201" if route.created else "200"
     op["responses"] = {status: {"description": "done", "content": {"application/json": {"schema": ok}}},
                        **_problem_responses(*_COMMON)}
@@ -89,6 +146,13 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
+def _result(name: str) -> dict[str, Any]:
+    kind = _RESULT.get(name)
+    if kind is None:
+        return _OBJECT
+    return {"type": "object", "required": [kind.lower()], "properties": {kind.lower(): _ref(kind)}}
+
+
 def _command_operation(name: str) -> dict[str, Any]:
     spec = COMMANDS[name]
     perm = f"Needs the `{spec.permission}` permission." if spec.permission else "Needs no login."
@@ -97,7 +161,7 @@ def _command_operation(name: str) -> dict[str, Any]:
         "description": f"The `{name}` console command through REST. {perm}",
         "requestBody": {"required": False, "content": {"application/json": {"schema": command_body(name)}}},
         "responses": {"200": {"description": "the command's result, as the websocket returns it",
-                              "content": {"application/json": {"schema": _OBJECT}}},
+                              "content": {"application/json": {"schema": _result(name)}}},
                       **_problem_responses(*_COMMON)},
     }
     if spec.permission is None:
@@ -134,7 +198,7 @@ def build() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "An API client's token (cc-console admin api-client "
                                                           "add) or a console session token (login)."}},
-            "schemas": {"Problem": problems.SCHEMA},
+            "schemas": {"Problem": problems.SCHEMA, **SCHEMAS},
             "responses": responses,
         },
     }
