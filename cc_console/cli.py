@@ -38,6 +38,14 @@ def _mount_optional() -> None:
 _mount_optional()
 admin_app.add_typer(user_app, name="user")
 
+
+def _mount_api() -> None:
+    from cc_console.cli_api import api_client_app
+    admin_app.add_typer(api_client_app, name="api-client")
+
+
+_mount_api()
+
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <config dir>/config.toml).",
                          envvar="CC_CONSOLE_CONFIG")
 

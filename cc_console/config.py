@@ -97,6 +97,10 @@ class ServerSettings:
     recording_optout_users: list[str] = field(default_factory=list)  # agents who may switch recording off
     recording_skip_prefixes: list[str] = field(default_factory=list)  # destinations (numbers) never recorded
     recording_purge_interval: float = 3600.0  # seconds between purge runs; 0: only on demand
+    # REST API (docs/api.md): each API client or user may make api_rate requests a second on average,
+    # in bursts of up to api_burst.
+    api_rate: float = 20.0
+    api_burst: int = 100
 
     @property
     def db_file(self) -> Path:

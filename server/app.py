@@ -63,6 +63,13 @@ class Server:
             self.engine, ContactsStore(":memory:" if str(s.db_file) == ":memory:" else contacts_db(s.db_file)),
             publish=self.gateway.publish)
         self.gateway.handlers.update(self.contacts.handlers())
+        # -- REST API under /api/v1 (server/api; API clients in their own database) --
+        from cc_console.server.api import ApiClients, Principals, RestApi
+        from cc_console.server.api import default_path as api_db
+        self.api_clients = ApiClients(":memory:" if str(s.db_file) == ":memory:" else api_db(s.db_file))
+        self.principals = Principals(self.auth, self.api_clients)
+        self.rest = RestApi(self.engine, self.gateway.commands, self.principals, contacts=self.contacts,
+                            rate=s.api_rate, burst=s.api_burst)
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -88,18 +95,16 @@ class Server:
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
-        self.directory.add_routes(app, self.auth)  # GET /api/directory/... (bearer session token)
+        self.directory.add_routes(app, self.principals)  # GET /api/directory/... (bearer token)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
-        self.recordings.add_routes(app, self.auth)  # GET /api/recordings/{id}/audio|download (bearer token)
+        self.recordings.add_routes(app, self.principals)  # GET /api/recordings/{id}/audio|download (bearer token)
+        self.rest.add_routes(app)  # /api/v1/... (docs/api.md)
         return app
 
     def _principal(self, request: web.Request, permission: str):
         from cc_console.protocol import ProtocolError
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
-            raise web.HTTPUnauthorized(text="send Authorization: Bearer <session token from login>")
         try:
-            p = self.auth.resume(auth[7:].strip())
+            p = self.principals.from_headers(request.headers)
         except ProtocolError as exc:
             raise web.HTTPUnauthorized(text=exc.message) from None
         if permission not in p.permissions:
@@ -199,6 +204,7 @@ class Server:
         self.store.close()
         self.directory.store.close()
         self.contacts.store.close()
+        self.api_clients.close()
 
     async def __aenter__(self) -> "Server":
         await self.start()

@@ -17,7 +17,9 @@ runner = CliRunner()
 @pytest.mark.parametrize("args", [[], ["server"], ["agent"], ["supervisor"], ["wallboard"], ["pbx"], ["pbx", "up"],
                                   ["pbx", "down"], ["pbx", "status"], ["admin"], ["admin", "user"],
                                   ["admin", "user", "add"], ["admin", "user", "list"], ["admin", "user", "passwd"],
-                                  ["admin", "user", "totp"], ["demo"]])
+                                  ["admin", "user", "totp"], ["admin", "api-client"],
+                                  ["admin", "api-client", "add"], ["admin", "api-client", "list"],
+                                  ["admin", "api-client", "revoke"], ["demo"]])
 def test_every_command_has_help(args):
     r = runner.invoke(app, [*args, "--help"])
     assert r.exit_code == 0, r.output

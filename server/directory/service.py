@@ -406,11 +406,11 @@ class DirectoryService:
         from aiohttp import web
 
         def principal(request: web.Request) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            from cc_console.server.api.bearer import bearer_token
+            token = bearer_token(request.headers)
+            if not token:
                 raise ProtocolError(ErrorCode.UNAUTHENTICATED, "send Authorization: Bearer <session token>")
-            p = auth.resume(token.strip())
+            p = auth.resume(token)
             if P_SESSION not in p.permissions:
                 raise ProtocolError(ErrorCode.FORBIDDEN, "no session permission")
             return p

@@ -29,6 +29,7 @@ from cc_console.protocol import (
 )
 from cc_console.server.auth import Auth, Principal
 from cc_console.server.calls.engine import CallEngine
+from cc_console.server.commands import Commands
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class Gateway:
             "report.run": lambda s, r: __import__("cc_console.server.reports.service", fromlist=["x"])
             .handle_report_run(self, s, r),
         }
+        # The one dispatch (server/commands.py) the REST API shares; capabilities add to the same dict.
+        self.commands = Commands(self.handlers)
 
     # -- fan-out --------------------------------------------------------------------------------
     def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
@@ -195,16 +198,7 @@ class Gateway:
         try:
             req = parse_request(raw)
             rid = req.id
-            perm = req.spec.permission
-            if perm is not None:
-                if s.principal is None:
-                    raise ProtocolError(ErrorCode.UNAUTHENTICATED, f"{req.cmd}: log in first")
-                if perm not in s.principal.permissions:
-                    raise ProtocolError(ErrorCode.FORBIDDEN,
-                                        f"{req.cmd}: role {s.principal.role} may not use this command")
-            result = self.handlers[req.cmd](s, req)
-            if asyncio.iscoroutine(result):
-                result = await result
+            result = await self.commands.run(s, req)
             s.reply(ok(rid, result))
             if req.cmd in ("login", "resume", "snapshot"):
                 s.push_snapshot(self.snapshot_for(s))

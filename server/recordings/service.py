@@ -10,7 +10,6 @@ Asterisk) runs on its own key so it never holds up the call.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import re
@@ -484,16 +483,8 @@ class RecordingService:
         from aiohttp import web
 
         def principal(request: web.Request) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, cred = header.partition(" ")
-            token = ""
-            if scheme.lower() == "bearer":
-                token = cred.strip()
-            elif scheme.lower() == "basic":
-                try:
-                    token = base64.b64decode(cred.strip()).decode().partition(":")[2]
-                except Exception:
-                    token = ""
+            from cc_console.server.api.bearer import bearer_token
+            token = bearer_token(request.headers, basic=True)
             if not token:
                 raise web.HTTPUnauthorized(text="send Authorization: Bearer <session token from login>",
                                            headers={"WWW-Authenticate": 'Bearer, Basic realm="cc-console"'})

@@ -31,6 +31,9 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
     """Compute a report for a user within their scope. Raises ProtocolError."""
     queue_tenants = {n: q.tenant for n, q in cfg.queues.items()}
     scope = scope_for(store.get_user(username), queue_tenants)
+    for key in ("queues", "agents", "tenants"):
+        if not all(isinstance(v, str) for v in args.get(key) or []):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {key} is a list of names")
     opts = dict(args.get("options") or {})
     for k, v in opts.items():
         t = OPTION_KEYS.get(k)

@@ -1,0 +1,57 @@
+"""The server's one reading of ``Authorization`` headers, and who a token belongs to.
+
+Every HTTP route (the REST API, the directory, recording streams, uploads) takes its token from
+:func:`bearer_token` and its principal from :class:`Principals`: a console user's session token
+and an API client's token both work, and give the same kind of principal the websocket has.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.auth import Auth, Principal
+
+from .clients import TOKEN_PREFIX, ApiClients
+
+CHALLENGE = 'Bearer realm="cc-console"'
+
+
+def bearer_token(headers: Any, *, basic: bool = False) -> str:
+    """The token of ``Authorization: Bearer <token>``; with ``basic``, also the password of Basic
+    credentials (media players can send only those). Empty when there is none."""
+    scheme, _, cred = headers.get("Authorization", "").partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return cred.strip()
+    if basic and scheme == "basic":
+        try:
+            return base64.b64decode(cred.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return ""
+
+
+class Principals:
+    """Token -> principal, for session tokens and API-client tokens alike. Has Auth's ``resume``
+    so that the capabilities' routes take either without knowing."""
+
+    def __init__(self, auth: Auth, clients: ApiClients | None) -> None:
+        self.auth = auth
+        self.clients = clients
+
+    def resume(self, token: str) -> Principal:
+        if token.startswith(TOKEN_PREFIX) and self.clients is not None:
+            p = self.clients.principal(token)
+            if p is None:
+                raise ProtocolError(ErrorCode.UNAUTHENTICATED, "this API token is unknown or revoked")
+            return p
+        return self.auth.resume(token)
+
+    def from_headers(self, headers: Any, *, basic: bool = False) -> Principal:
+        token = bearer_token(headers, basic=basic)
+        if not token:
+            raise ProtocolError(ErrorCode.UNAUTHENTICATED,
+                                "send Authorization: Bearer <API token or session token from login>")
+        return self.resume(token)

@@ -1,0 +1,66 @@
+"""The one command dispatch every front door uses: the consoles' websocket and the REST API.
+
+A command is declared once (cc_console.protocol.COMMANDS: arguments and permission) and handled
+once (a handler ``handler(caller, request)`` registered by the gateway or a capability). Whoever
+brings it in — a websocket frame, ``POST /api/v1/commands/{name}``, a REST resource — hands the
+caller (something with a ``principal``: username, role, permissions), the command and its
+arguments to :meth:`Commands.run`, which validates, checks the permission and runs the handler.
+So the same command gives the same result and the same permission decision through any door.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from cc_console.protocol import COMMANDS, ErrorCode, ProtocolError, Request, check_args
+
+
+class Caller(Protocol):
+    """Who runs a command: a websocket Session, or a REST request's stand-in for one."""
+
+    principal: Any
+    remote: str
+
+
+Handler = Callable[[Any, Request], Any]
+
+
+def authorize(principal: Any, cmd: str) -> None:
+    """The permission decision for one command; raises ProtocolError (unauthenticated/forbidden)."""
+    perm = COMMANDS[cmd].permission
+    if perm is None:
+        return
+    if principal is None:
+        raise ProtocolError(ErrorCode.UNAUTHENTICATED, f"{cmd}: log in first")
+    if perm not in principal.permissions:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: role {principal.role} may not use this command")
+
+
+def make_request(cmd: str, args: Any, rid: str = "") -> Request:
+    """A validated Request from a command name and arguments that did not come in a websocket frame;
+    the same argument check the protocol applies to frames."""
+    spec = COMMANDS.get(cmd)
+    if spec is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r}")
+    if not isinstance(args, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "the arguments must be a JSON object")
+    check_args(spec, args)
+    return Request(rid, cmd, args, spec)
+
+
+class Commands:
+    """The command registry: name -> handler, shared (the same dict) by every front door."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.handlers = handlers
+
+    async def run(self, caller: Caller, req: Request) -> dict[str, Any]:
+        authorize(caller.principal, req.cmd)
+        handler = self.handlers.get(req.cmd)
+        if handler is None:  # declared but served by no capability in this server
+            raise ProtocolError(ErrorCode.UNAVAILABLE, f"{req.cmd}: not available on this server")
+        result = handler(caller, req)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
