@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import sys
 import threading
 import uuid
@@ -30,12 +31,13 @@ from cc_console.config import QueueSettings, Settings, data_dir
 DEMO_PASSWORD = "demo-password"
 HUMAN = "agent1"
 BOTS = ["agent2", "agent3"]
-PHONES = (1001, 1002, 1003, 1004)  # the agents' and the supervisor's
+SUP_PHONE = 1008  # the supervisor's, as in the tests
+PHONES = (1001, 1002, 1003, SUP_PHONE)
 USERS = [
     ("agent1", "agent", "Ada (you)", "PJSIP/1001", "console"),
     ("agent2", "agent", "Bob (bot)", "PJSIP/1002", "phone"),
     ("agent3", "agent", "Cleo (bot)", "PJSIP/1003", "phone"),
-    ("sup1", "supervisor", "Sam Supervisor", "PJSIP/1004", "console"),  # listens, whispers, barges on 1004
+    ("sup1", "supervisor", "Sam Supervisor", f"PJSIP/{SUP_PHONE}", "console"),  # listen, whisper, barge
     ("wall1", "wallboard", "Wallboard", "", "console"),
 ]
 
@@ -121,23 +123,27 @@ async def _backend(settings: Settings, every: float, ready: threading.Event, sto
     from cc_console.server.app import Server
     from cc_console.server.pbx.phones import Phone
     phones = [Phone(settings.pbx, n, answermode="auto") for n in PHONES]
-    for ph in phones:
-        await ph.start()
-        await ph.wait_registered(timeout=15)
-    server = Server(settings)
-    await server.start()
-    await asyncio.wait_for(server.ari.connected.wait(), 30)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(_bot(server.url, b, stop)) for b in BOTS]
-    tasks.append(asyncio.create_task(_callers(settings, every, stop)))
-    ready.set()
-    while not stop_flag.is_set():
-        await asyncio.sleep(0.2)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await server.stop()
-    for ph in phones:
-        await ph.stop()
+    server = None
+    try:  # whatever fails on the way up, no phone or server is left running
+        for ph in phones:
+            await ph.start()
+            await ph.wait_registered(timeout=15)
+        server = Server(settings)
+        await server.start()
+        await asyncio.wait_for(server.ari.connected.wait(), 30)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(_bot(server.url, b, stop)) for b in BOTS]
+        tasks.append(asyncio.create_task(_callers(settings, every, stop)))
+        ready.set()
+        while not stop_flag.is_set():
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if server is not None:
+            await server.stop()
+        for ph in phones:
+            await ph.stop()
 
 
 def demo_paths() -> tuple[Path, Path]:
@@ -176,6 +182,12 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
         print("The demo's screens need tmux, which is not installed: run ./scripts/setup "
               "(or apt-get install tmux), or use --layout agent.", file=sys.stderr)
         return 1
+    if layout == "tmux":
+        from cc_console.demo_tmux import DemoTmux
+        if DemoTmux().exists():
+            print(f"A demo is already running (see it with: tmux -L {DemoTmux().socket} attach); stop it first.",
+                  file=sys.stderr)
+            return 1
     print("Bringing up the sandbox Asterisk (the first time builds a Debian sid chroot: about four minutes)…")
     sandbox.up(settings.pbx, log=print)
     demo_dir, demo_config = demo_paths()
@@ -205,20 +217,24 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
             errors.append(exc)
             ready.set()
 
+    def stop_on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a closed terminal or a kill: stop the phones and remove the tmux session too
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop_on_signal)
     thread = threading.Thread(target=backend, name="demo-backend", daemon=True)
     thread.start()
-    if not ready.wait(120) or errors:
-        stop_flag.set()
-        thread.join(30)
-        why = (str(errors[0]) or type(errors[0]).__name__) if errors else "not ready within two minutes"
-        print(f"The demo could not start ({why}); the details are in {log_file}.", file=sys.stderr)
-        return 1
-    print(f"Server at {url}. Users: agent1 (you), sup1 (supervisor, phone 1004: listen, whisper, barge), "
-          f"wall1 — password {DEMO_PASSWORD!r}. A call arrives every ~{calls_every:.0f} s; agent2 and agent3 "
-          f"are bots. The directory (D) has {persons} persons, {away} of them away now.")
-    env = {**{k: v for k, v in os.environ.items() if k.startswith("CC_CONSOLE_")}, "CC_CONSOLE_PASSWORD": DEMO_PASSWORD}
     code = 0
     try:
+        if not ready.wait(120) or errors:
+            why = (str(errors[0]) or type(errors[0]).__name__) if errors else "not ready within two minutes"
+            print(f"The demo could not start ({why}); the details are in {log_file}.", file=sys.stderr)
+            return 1
+        print(f"Server at {url}. Users: agent1 (you), sup1 (supervisor, phone {SUP_PHONE}: listen, whisper, "
+              f"barge), wall1 — password {DEMO_PASSWORD!r}. A call arrives every ~{calls_every:.0f} s; agent2 "
+              f"and agent3 are bots. The directory (D) has {persons} persons, {away} of them away now.")
+        env = {**{k: v for k, v in os.environ.items() if k.startswith("CC_CONSOLE_")},
+               "CC_CONSOLE_PASSWORD": DEMO_PASSWORD}
         if layout == "headless":
             stop_flag.wait(duration or None)
         elif layout == "tmux":

@@ -90,7 +90,7 @@ def generate(persons: int = PERSONS, seed: int = SEED) -> tuple[bytes, bytes]:
                                                ("agent3", "Cleo", "Bot"), ("sup1", "Sam", "Supervisor")]):
         rows.append({"id": user, "given_name": given, "family_name": family,
                      "title": "Teamleder" if user == "sup1" else "Kundeveileder", "unit": switchboard,
-                     "desk": str(1001 + n), "mobile": "", "email": f"{user}@demo-kommune.example",
+                     "desk": str(1008 if user == "sup1" else 1001 + n), "mobile": "", "email": f"{user}@demo-kommune.example",
                      "location": "Rådhuset, 1. etasje", "subjects": "switchboard",
                      "substitutes": "sup1" if user != "sup1" else "agent1", "username": user})
     return _csv(["id", "name", "parent"], units), _csv(list(rows[0]), rows)

@@ -152,8 +152,9 @@ def test_setup_on_stock_debian_12():
         p = in_chroot(".venv/bin/python -c 'import pyaudio, vlc, cc_console; print(cc_console.__file__)'", 120)
         assert p.returncode == 0, p.stdout + p.stderr
         assert p.stdout.strip().startswith(CHECKOUT + "/")
-        p = in_chroot("/usr/bin/python3 -c 'import cc_console'", 60)
-        assert p.returncode != 0, "setup must not install into the system python3"
+        for module in ("cc_console", "textual"):
+            p = in_chroot(f"cd / && /usr/bin/python3 -c 'import {module}'", 60)
+            assert p.returncode != 0, f"setup must not install into the system python3 ({module} is there)"
         # Running setup again is quick and changes nothing.
         p = in_chroot("./scripts/setup", 300)
         assert p.returncode == 0 and "installing" not in p.stdout, p.stdout + p.stderr
