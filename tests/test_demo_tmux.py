@@ -163,8 +163,20 @@ def test_demo_from_a_plain_terminal(demo_env):
         tmux(sock, "kill-server", check=False)
     out = term.text()
     assert "sessions should be nested" not in out
-    assert "Demo stopped" in out and "--config" in out
+    assert "Demo stopped" in out
     assert_no_demo_session(sock, server_gone=True)
+    # The closing message names the config that points the command line at the demo's data.
+    config = Path(demo_env["CC_CONSOLE_DATA_DIR"]) / "demo" / "config.toml"
+    assert f"report queue --config {config}" in out.replace("\r\n", "\n")
+    cli_env = {k: v for k, v in demo_env.items() if k != "CC_CONSOLE_CONFIG"}  # as a person's shell would be
+    report = subprocess.run([sys.executable, "-m", "cc_console.cli", "report", "queue", "--config", str(config)],
+                            env=cli_env, capture_output=True, text=True, timeout=120, check=False)
+    assert report.returncode == 0, report.stderr
+    row = next(line for line in report.stdout.splitlines() if line.startswith("support,"))
+    assert int(row.split(",")[1]) >= 1, report.stdout  # calls received while the demo ran
+    found = subprocess.run([sys.executable, "-m", "cc_console.cli", "directory", "search", "hansen", "--config",
+                            str(config)], env=cli_env, capture_output=True, text=True, timeout=120, check=False)
+    assert found.returncode == 0 and found.stdout.count("Hansen") >= 3, found.stdout + found.stderr
 
 
 @pytest.mark.timeout(600)
@@ -201,6 +213,11 @@ def test_demo_with_a_tmux_server_already_running(demo_env):
     term = InTerminal(demo_argv(), demo_env)
     try:
         assert_signed_in(sock, lambda: term.text()[-3000:])
+        # The supervisor has a phone: listening to a bot on a call gets as far as an active monitor.
+        wait_for(lambda: next((line for line in pane(sock, 1)().splitlines() if line.lstrip().startswith("agent2")), ""),
+                 "ON CALL")
+        tmux(sock, "send-keys", "-t", f"{SESSION}:0.1", "Down", "L")
+        wait_for(pane(sock, 1), "Monitoring agent2 · LISTEN · active")
         tmux(sock, "kill-session", "-t", f"={SESSION}")
         assert term.finish() == 0, term.text()[-3000:]
         assert_no_demo_session(sock, server_gone=False)
