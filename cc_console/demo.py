@@ -100,7 +100,7 @@ async def _callers(settings: Settings, every: float, stop: asyncio.Event) -> Non
                 pass
             try:
                 await asyncio.wait_for(stop.wait(), random.uniform(every * 0.5, every * 1.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         # Leave no caller behind in Asterisk when the demo stops.
         try:
@@ -242,9 +242,12 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
         else:
             from cc_console.tui import CCConsoleApp
             app = CCConsoleApp(url=url, mode="agent", username=HUMAN, password=DEMO_PASSWORD)
+            timer = threading.Timer(duration, lambda: app.call_from_thread(app.exit))
+            timer.daemon = True
             if duration:
-                threading.Timer(duration, lambda: app.call_from_thread(app.exit)).start()
+                timer.start()
             app.run()
+            timer.cancel()
     except KeyboardInterrupt:
         pass
     finally:
