@@ -225,3 +225,22 @@ def test_demo_with_a_tmux_server_already_running(demo_env):
     finally:
         term.kill()
         tmux(sock, "kill-server", check=False)
+
+
+@pytest.mark.timeout(120)
+def test_a_second_demo_says_one_is_running_and_leaves_it_alone(tmp_path):
+    """No Asterisk needed: the check comes before anything starts."""
+    sock = f"cc-demo-test-second-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env.update(CC_CONSOLE_DEMO_TMUX_SOCKET=sock, CC_CONSOLE_DATA_DIR=str(tmp_path / "data"),
+               CC_CONSOLE_CONFIG_DIR=str(tmp_path / "config"), TERM="xterm-256color")
+    tmux(sock, "new-session", "-d", "-s", SESSION, "sleep 600")
+    term = InTerminal(demo_argv(), env)
+    try:
+        assert term.finish(60) == 1
+        assert "A demo is already running" in term.text() and f"tmux -L {sock} attach" in term.text()
+        assert tmux(sock, "has-session", "-t", f"={SESSION}", check=False).returncode == 0
+        assert not (tmp_path / "data" / "demo").exists(), "nothing was started"
+    finally:
+        term.kill()
+        tmux(sock, "kill-server", check=False)
