@@ -31,6 +31,7 @@ from cc_console.config import QueueSettings, Settings, data_dir
 DEMO_PASSWORD = "demo-password"
 HUMAN = "agent1"
 BOTS = ["agent2", "agent3"]
+PANE_ENV = ("CC_CONSOLE_CONFIG", "CC_CONSOLE_CONFIG_DIR", "CC_CONSOLE_DATA_DIR")  # handed to the panes
 SUP_PHONE = 1008  # the supervisor's, as in the tests
 PHONES = (1001, 1002, 1003, SUP_PHONE)
 USERS = [
@@ -233,8 +234,8 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
         print(f"Server at {url}. Users: agent1 (you), sup1 (supervisor, phone {SUP_PHONE}: listen, whisper, "
               f"barge), wall1 — password {DEMO_PASSWORD!r}. A call arrives every ~{calls_every:.0f} s; agent2 "
               f"and agent3 are bots. The directory (D) has {persons} persons, {away} of them away now.")
-        env = {**{k: v for k, v in os.environ.items() if k.startswith("CC_CONSOLE_")},
-               "CC_CONSOLE_PASSWORD": DEMO_PASSWORD}
+        # Only what the consoles read: a pane's command line is visible to others on the machine.
+        env = {**{k: v for k in PANE_ENV if (v := os.environ.get(k))}, "CC_CONSOLE_PASSWORD": DEMO_PASSWORD}
         if layout == "headless":
             stop_flag.wait(duration or None)
         elif layout == "tmux":

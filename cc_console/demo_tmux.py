@@ -13,7 +13,6 @@ import os
 import shlex
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 
 SOCKET = "cc-console-demo"  # `tmux -L` name; $CC_CONSOLE_DEMO_TMUX_SOCKET moves it
@@ -71,12 +70,6 @@ class DemoTmux:
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
         return subprocess.run(["tmux", "-L", self.socket, "attach-session", "-t", f"={self.session}"],
                               env=env, check=False).returncode
-
-    def wait(self, stop: threading.Event) -> None:
-        """Without a terminal to attach: wait until the session ends or the demo is stopped."""
-        while not stop.wait(0.5):
-            if not self.exists():
-                return
 
     def close(self) -> None:
         """Kill the demo's session, and the server when the demo was all it held."""

@@ -214,10 +214,17 @@ def test_demo_with_a_tmux_server_already_running(demo_env):
     try:
         assert_signed_in(sock, lambda: term.text()[-3000:])
         # The supervisor has a phone: listening to a bot on a call gets as far as an active monitor.
-        wait_for(lambda: next((line for line in pane(sock, 1)().splitlines() if line.lstrip().startswith("agent2")), ""),
-                 "ON CALL")
-        tmux(sock, "send-keys", "-t", f"{SESSION}:0.1", "Down", "L")
-        wait_for(pane(sock, 1), "Monitoring agent2 · LISTEN · active")
+        agent2 = lambda: next((ln for ln in pane(sock, 1)().splitlines() if ln.lstrip().startswith("agent2")), "")  # noqa: E731
+        tmux(sock, "send-keys", "-t", f"{SESSION}:0.1", "Down")  # from agent1 to agent2
+        for attempt in range(4):  # the bot may hang up just as L is pressed: then on its next call
+            wait_for(agent2, "ON CALL")
+            tmux(sock, "send-keys", "-t", f"{SESSION}:0.1", "L")
+            try:
+                wait_for(pane(sock, 1), "Monitoring agent2 · LISTEN · active", timeout=15)
+                break
+            except AssertionError:
+                if attempt == 3:
+                    raise
         tmux(sock, "kill-session", "-t", f"={SESSION}")
         assert term.finish() == 0, term.text()[-3000:]
         assert_no_demo_session(sock, server_gone=False)
