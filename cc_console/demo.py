@@ -49,6 +49,8 @@ def seed(settings: Settings) -> None:
     db = settings.server.db_file
     for p in db.parent.glob(db.name + "*"):
         p.unlink()
+    if settings.server.recordings_dir:  # the demo's own (run_demo sets it), never a configured one
+        shutil.rmtree(settings.server.recordings_dir, ignore_errors=True)
     store = SQLiteStore(db)
     auth = Auth(store)
     for name, role, full, device, mode in USERS:
@@ -154,11 +156,12 @@ def demo_paths() -> tuple[Path, Path]:
 
 
 def write_demo_config(settings: Settings, path: Path) -> None:
-    """A config for `cc-console report|directory|admin ... --config <path>`: the demo's database,
-    queue_log and queue, so what the demo recorded can be looked at after it."""
+    """A config for `cc-console report|directory|recordings|admin ... --config <path>`: the demo's
+    database, queue_log, recordings and queue, so what the demo recorded can be looked at after it."""
     import tomli_w
     s = settings.server
-    data = {"server": {"host": s.host, "port": s.port, "db_path": s.db_path, "queue_log_path": s.queue_log_path},
+    data = {"server": {"host": s.host, "port": s.port, "db_path": s.db_path, "queue_log_path": s.queue_log_path,
+                       "recordings_dir": s.recordings_dir},
             "queues": [{"name": q.name, "tenant": q.tenant, "dids": q.dids, "service_level": q.service_level}
                        for q in settings.queues]}
     path.write_text("# Written by `cc-console demo` at each start (the demo's data is wiped then too).\n"
@@ -195,6 +198,7 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
     demo_dir.mkdir(parents=True, exist_ok=True)
     settings.server.db_path = str(demo_dir / "demo.sqlite3")
     settings.server.queue_log_path = str(demo_dir / "queue_log")
+    settings.server.recordings_dir = str(demo_dir / "recordings")
     settings.queues = [QueueSettings(name="support", dids=["5000"], service_level=20)]
     seed(settings)
     from cc_console.demo_directory import seed_directory
