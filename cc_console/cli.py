@@ -271,8 +271,10 @@ def demo(config: Optional[Path] = ConfigOpt,
          calls_every: float = typer.Option(20.0, help="Seconds between generated calls."),
          duration: float = typer.Option(0, help="Stop after this many seconds (0: until Ctrl-C)."),
          ) -> None:
-    """Bring up the sandbox PBX, a server with seeded users and one queue, simulated agent phones,
-    a gentle stream of calls, and open the screens."""
+    """Bring up the sandbox PBX, a server with seeded users, one queue and a directory, phones for
+    the agents and the supervisor, a gentle stream of calls, and open the screens. The demo's data
+    is kept in <data dir>/demo (wiped at each start); its config.toml there points
+    `report`/`directory ... --config` at it."""
     from cc_console.demo import run_demo
     raise typer.Exit(run_demo(_settings(config), layout=layout, calls_every=calls_every, duration=duration))
 

@@ -43,6 +43,15 @@ CALL_EVENTS = {
 }
 
 
+PORTS_PER_PHONE = 16
+PHONES_PER_SANDBOX = 62  # 62 * 16 ports fit in the sandbox's block of 1000
+
+
+def phone_port_base(settings: PbxSettings) -> int:
+    """The first port of this sandbox's phones: 10000 above its RTP range, one block per sandbox."""
+    return settings.rtp_start + 10000
+
+
 def phone_tone_freq(number: int) -> int:
     """Each phone's own tone: 500, 625, 750, ... Hz (never the 440 Hz caller tone or 350 Hz MOH tone)."""
     return 500 + 125 * ((number - 1001) % 24)
@@ -72,13 +81,17 @@ class Phone:
         self.tone_freq = tone_freq if tone_freq is not None else phone_tone_freq(self.number)
         self.tone_amplitude = tone_amplitude
         idx = self.number - 1000
-        if not 1 <= idx <= 999:
-            raise ValueError("phone numbers are 1001..1999")
-        # Ports: all on 127.0.0.1, derived from the sandbox SIP port so parallel sandboxes don't clash.
-        # baresip listens on UDP+TCP at sip_listen and TLS at sip_listen+1, hence the step of 2.
-        self.sip_listen_port = settings.sip_port + 1000 + 2 * idx
-        self.ctrl_port = settings.sip_port + 4000 + idx
-        self.rtp_range = (settings.rtp_end + 1 + (idx - 1) * 10, settings.rtp_end + 10 + (idx - 1) * 10)
+        if not 1 <= idx <= PHONES_PER_SANDBOX:
+            raise ValueError(f"phone numbers are 1001..{1000 + PHONES_PER_SANDBOX}")
+        # Ports: all on 127.0.0.1, in a block of their own per sandbox, keyed on the sandbox's RTP
+        # range: sandboxes side by side get RTP ranges 1000 apart (CC_CONSOLE_RTP_START) but SIP
+        # ports only 1 apart, so ports derived from the SIP port overlapped the next sandbox's phones,
+        # and RTP right above rtp_end was the next sandbox's Asterisk RTP. Per phone: SIP (UDP+TCP,
+        # TLS at +1), ctrl_tcp, 10 RTP ports.
+        base = phone_port_base(settings) + (idx - 1) * PORTS_PER_PHONE
+        self.sip_listen_port = base
+        self.ctrl_port = base + 2
+        self.rtp_range = (base + 4, base + 13)
         self.chroot_dir = f"/tmp/phones/{self.number}"
         self.dir = settings.root_path / self.chroot_dir.lstrip("/")
         self.events: list[dict[str, Any]] = []
