@@ -118,7 +118,8 @@ class CallControl(_Base):
             self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
         call.agent = None
         call.agent_channel = None
-        self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk)
+        held = call.hold_total + (now - call.hold_start if call.held else 0.0)
+        self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
         self._hook("call_leg_ended", call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
@@ -385,7 +386,7 @@ class CallControl(_Base):
         call.agent = c["agent"]
         call.agent_channel = target_leg
         self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
-                          talk=talk)
+                          talk=talk, hold=call.hold_total)
         self._hook("call_leg_ended", call, agent_id)
         self._hook("call_connected", call)  # the target's leg is the call's leg now
         agent.call_id = None

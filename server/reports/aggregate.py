@@ -164,7 +164,7 @@ class AggSource:
                 continue
             w = us(max(0.0, self.now - sp.start))
             for sg in cache.segments_of(sp.call_id):
-                if sg.outcome != "answered" or not self.sel(sg.queue):
+                if sg.outcome != "answered" or sg.agent != sp.agent or not self.sel(sg.queue):
                     continue
                 for i, lo, hi in whole:
                     if lo <= sg.offered_ts < hi:
@@ -178,7 +178,7 @@ class AggSource:
                     continue
                 sl = p.sl_threshold if p.sl_threshold is not None else self.sl_of.get(sg.queue, 20.0)
                 _add(acc_for(gkey(i, sg.queue, sg.category)), sg, sl, p.short_abandon, p.buckets,
-                     wraps.get(sg.call_id, 0) if sg.outcome == "answered" else 0)
+                     wraps.get((sg.call_id, sg.agent), 0) if sg.outcome == "answered" else 0)
         if by == "tenant":
             # distinct calls: each arrival, plus a call overflowed into a tenant's queue whose arrival is not
             # already counted there (in the range, passing the same selection)
@@ -246,9 +246,9 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
         hwin = ([(a, fx * float(DAY_S))] if a < fx * DAY_S else []) + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else [])
     else:
         hdays, hwin = [], [(a, b)]
-    for ag, q, n, aht in cache.handled(hdays):
+    for ag, q, n, aht, hold, tr in cache.handled(hdays):
         if qs is None or q in qs:
-            rows.handled(ag, n, aht)
+            rows.handled(ag, n, aht, hold, tr)
     for ag, q, n, dec in cache.missed(hdays):
         if qs is None or q in qs:
             rows.missed(ag, n, dec)
@@ -259,13 +259,13 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
                 continue
             w = us(max(0.0, wrap_now - sp.start))
             for sg in cache.segments_of(sp.call_id):
-                if sg.outcome == "answered" and sg.agent and sg.answered_ts is not None \
+                if sg.outcome == "answered" and sg.agent == sp.agent and sg.answered_ts is not None \
                         and lo <= sg.answered_ts < hi and (qs is None or sg.queue in qs):
                     rows.handled(sg.agent, 0, w)
     for lo, hi in hwin:
-        for ag, q, aht in cache.answered_in(lo, hi, wrap_now):
+        for ag, q, aht, hold, tr in cache.answered_in(lo, hi, wrap_now):
             if qs is None or q in qs:
-                rows.handled(ag, 1, aht)
+                rows.handled(ag, 1, aht, hold, tr)
         for ag, q, why in cache.misses_in(lo, hi):
             if qs is None or q in qs:
                 rows.missed(ag, 1, 1 if why == "declined" else 0)

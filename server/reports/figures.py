@@ -165,8 +165,7 @@ COUNT_COLUMNS = QUEUE_COLUMNS[:25]
 # The counts that do not depend on a report's parameters (threshold, short abandon, buckets): the read
 # model keeps these per queue per 15 minutes; answered_within / short_abandons / the wait buckets come from
 # its wait histograms.
-RAW_COUNTS = [c for c in COUNT_COLUMNS if c not in ("answered_within", "short_abandons", "callbacks_completed",
-                                                   "transferred_in", "transferred_out", "outbound")]
+RAW_COUNTS = [c for c in COUNT_COLUMNS if c not in ("answered_within", "short_abandons")]
 
 # Durations are summed in whole microseconds (integers): sums are then exact and independent of the
 # order of addition, so a figure summed from per-interval aggregates equals the one summed call by call.
@@ -232,12 +231,15 @@ class QueueAcc:
 def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
     """The parameter-independent part of one segment's figures (`wrap`: the call's wrap-up, microseconds)."""
     n = acc.n
+    o = s.outcome
+    if o == "outbound":  # made by an agent: counted apart, never received or offered
+        n["outbound"] += 1
+        return
     if acc.calls is not None:
         acc.calls.add(s.call_id)
     if s.seg == 0:
         acc.new_calls += 1
     n["received"] += 1
-    o = s.outcome
     if o == "closed":
         n["closed"] += 1
         if s.voicemail:
@@ -246,6 +248,8 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
     n["offered"] += 1
     if s.entry == "overflow":
         n["overflow_in"] += 1
+    elif s.entry == "transfer":
+        n["transferred_in"] += 1
     if s.queued_ts is not None:
         n["queued"] += 1
     n["missed"] += s.missed
@@ -259,6 +263,8 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         acc.hold += us(s.hold)
         acc.wrapup += wrap
         acc.talk_min += math.ceil(s.talk / 60)
+        if s.transferred_out:
+            n["transferred_out"] += 1
     elif o == "abandoned":
         n["abandoned"] += 1
         n["abandoned_" + s.stage] += 1
@@ -281,6 +287,8 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         n["in_progress"] += 1
     if s.callback:
         n["callbacks_requested"] += 1
+        if s.callback_done:
+            n["callbacks_completed"] += 1
     if s.voicemail:
         n["voicemails"] += 1
 
@@ -333,17 +341,18 @@ def bucket_labels(buckets: list[float]) -> list[str]:
     return out
 
 
-def wrapups(spans: Iterable[Span], now: float) -> dict[str, int]:
-    """call id -> microseconds of wrap-up after it (an open wrap-up counts up to `now`); each span is
-    rounded to whole microseconds on its own (as the read model does)."""
-    out: dict[str, int] = defaultdict(int)
+def wrapups(spans: Iterable[Span], now: float) -> dict[tuple[str, str], int]:
+    """(call id, agent) -> microseconds of that agent's wrap-up after the call (an open wrap-up counts up
+    to `now`); each span is rounded to whole microseconds on its own (as the read model does). Per agent:
+    a transferred call has a wrap-up for each agent who answered it."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
     for sp in spans:
         if sp.state == "wrap_up" and sp.call_id:
-            out[sp.call_id] += us((sp.end if sp.end is not None else max(now, sp.start)) - sp.start)
+            out[(sp.call_id, sp.agent)] += us((sp.end if sp.end is not None else max(now, sp.start)) - sp.start)
     return out
 
 
-def _wraps(facts: Facts, now: float) -> dict[str, int]:
+def _wraps(facts: Facts, now: float) -> dict[tuple[str, str], int]:
     if facts.wrapups is not None:
         return facts.wrapups
     return wrapups(list(facts.spans) + list(facts.agents_open.values()), now)
@@ -357,7 +366,7 @@ def _select(facts: Facts, p: Params, tenant_of: dict[str, str]) -> list[Segment]
             and (qs is None or s.queue in qs) and (ts is None or tenant_of.get(s.queue, "") in ts)]
 
 
-def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[str, int],
+def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[tuple[str, str], int],
                 group: Any, accs: dict[Any, QueueAcc] | None = None) -> dict[Any, QueueAcc]:
     accs = {} if accs is None else accs
     nb = len(p.buckets)
@@ -368,7 +377,7 @@ def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: 
         if acc is None:
             acc = accs[k] = QueueAcc(nb)
         sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(s.queue, 20.0)
-        _add(acc, s, sl, short, p.buckets, wraps.get(s.call_id, 0) if s.outcome == "answered" else 0)
+        _add(acc, s, sl, short, p.buckets, wraps.get((s.call_id, s.agent), 0) if s.outcome == "answered" else 0)
     return accs
 
 
@@ -394,9 +403,10 @@ class CallSource:
         return len(acc.calls or ())
 
 
-NOT_YET = ["callbacks_completed: callbacks are not worked yet (no completion event exists): always 0",
-           "transferred_in/transferred_out: transfers are recorded (call.transferred) but not counted here yet: always 0",
-           "outbound: outbound calls are recorded (call.outbound) but not counted here yet: always 0"]
+NOT_YET = ["callbacks_completed: callbacks requested from the queue and since marked done",
+           "transferred_in: presentations by an agent's blind transfer (to the queue or one of its agents); "
+           "transferred_out: answered calls the agent transferred (talk and hold up to the transfer)",
+           "outbound: calls made by agents (with the queue's caller id), counted where made; not in received"]
 
 
 def _queue_like(rows_by: dict[Any, QueueAcc], keys: list[Any], labels: list[str], first_col: str,
@@ -423,7 +433,8 @@ def queue_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[s
     all_acc = QueueAcc(len(p.buckets))  # every queue's figures summed (sums, counts, the longest wait)
     for acc in accs.values():
         all_acc.merge(acc)
-    r = _queue_like({**accs, "*": all_acc}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
+    r = _queue_like({**accs, "*": all_acc}, queues + ["*"], [q or "(no queue)" for q in queues] + ["all"], "queue",
+                    p, "Queues")
     return r
 
 
@@ -507,7 +518,7 @@ class AgentRows:
         r = self.t.get(ag)
         if r is None:
             r = self.t[ag] = dict.fromkeys(AGENT_TIMES, 0)
-            r.update(handled=0, missed=0, declined=0, aht=0, pauses=[])
+            r.update(handled=0, missed=0, declined=0, aht=0, hold=0, transfers=0, pauses=[])
         return r
 
     def span(self, sp: Span, a_us: int, b_us: int, now_us: int, pauses: bool = True) -> None:
@@ -529,11 +540,13 @@ class AgentRows:
         self.row(sp.agent)["pauses"].append({"start": sp.start, "end": sp.end, "reason": sp.reason, "kind": sp.kind,
                                              "seconds": secs(d)})
 
-    def handled(self, agent: str, n: int, aht: int) -> None:
+    def handled(self, agent: str, n: int, aht: int, hold: int = 0, transfers: int = 0) -> None:
         if self.agents is None or agent in self.agents:
             r = self.row(agent)
             r["handled"] += n
             r["aht"] += aht
+            r["hold"] += hold
+            r["transfers"] += transfers
 
     def missed(self, agent: str, n: int, declined: int) -> None:
         if self.agents is None or agent in self.agents:
@@ -546,8 +559,8 @@ class AgentRows:
         for ag in sorted(self.t):
             r = self.t[ag]
             f: dict[str, Any] = {c + "_s": secs(r[c]) for c in AGENT_TIMES}
-            f["hold_s"] = 0.0
-            f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=0)
+            f["hold_s"] = secs(r["hold"])
+            f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=r["transfers"])
             f["aht_s"] = round(r["aht"] / US / r["handled"], 2) if r["handled"] else None
             avail = r["logged_in"] - r["paused"]
             f["occupancy_pct"] = round(100.0 * (r["talk"] + r["wrapup"]) / avail, 2) if avail > 0 else None
@@ -557,8 +570,9 @@ class AgentRows:
         notes = ["times are the agent's states clipped to the range (logged in = every state but logged_out)",
                  "handled: calls answered in the range; missed: ring-no-answer (incl. declined) in the range",
                  "AHT = (talk + hold + wrap-up) of the calls handled / handled; "
-                 "occupancy = (talk + hold + wrap-up) / (logged in - paused)",
-                 "hold: none exists yet (0); transfers: none exist yet (0)"]
+                 "occupancy = (talk + wrap-up) / (logged in - paused), talk being time on a call (hold included)",
+                 "hold: the callers' hold time in the calls handled (as in the queue report); "
+                 "transfers: calls handled that the agent transferred"]
         return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS, rows, notes)
 
 
@@ -575,7 +589,8 @@ def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: di
     for s in facts.segments:
         if s.outcome == "answered" and s.answered_ts is not None and a <= s.answered_ts < b and s.agent \
                 and (qs is None or s.queue in qs):
-            rows.handled(s.agent, 1, us(s.talk) + us(s.hold) + wraps.get(s.call_id, 0))
+            rows.handled(s.agent, 1, us(s.talk) + us(s.hold) + wraps.get((s.call_id, s.agent), 0), us(s.hold),
+                         int(s.transferred_out))
     for m in facts.misses:
         if a <= m.ts < b and m.agent and (qs is None or m.queue in qs):
             rows.missed(m.agent, 1, 1 if m.why == "declined" else 0)
