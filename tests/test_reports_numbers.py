@@ -80,3 +80,60 @@ def test_the_late_events_are_counted_by_a_fresh_read_model_too(hour, tmp_path):
             assert run(fresh, routing(), p).rows == run(cache, routing(), p).rows, kind
     finally:
         fresh.close()
+
+
+# -- what the insurer's tender lists: bands and service level per agent, ring bands, busiest periods ----
+@pytest.mark.parametrize("path", ["calls", "aggregates"])
+def test_service_level_wait_and_ring_bands_per_agent(hour, path):
+    _, cache = hour
+    a = rep(cache, "agent", path, sl_threshold=5.0, buckets=[5, 10], ring_buckets=[1, 2])
+    # ag1 answered X1 after 4 s (rang 2 s) and X2 after 10 s (rang 1 s); ag2 X1 in q2 after 3 s (rang 2 s)
+    ag1, ag2 = a["ag1"], a["ag2"]
+    assert (ag1["answered_within"], ag1["service_level_pct"]) == (1, 50.0)
+    assert (ag1["wait_0-5s"], ag1["wait_5-10s"], ag1["wait_over_10s"]) == (1, 1, 0)
+    assert (ag1["ring_0-1s"], ag1["ring_1-2s"], ag1["ring_over_2s"]) == (1, 1, 0)
+    assert (ag2["answered_within"], ag2["service_level_pct"], ag2["wait_0-5s"], ag2["ring_1-2s"]) == (1, 100.0, 1, 1)
+    # each queue's own threshold (20 s) by default
+    assert rep(cache, "agent", path)["ag1"]["service_level_pct"] == 100.0
+
+
+@pytest.mark.parametrize("path", ["calls", "aggregates"])
+def test_ring_bands_per_queue(hour, path):
+    _, cache = hour
+    q = rep(cache, "queue", path, ring_buckets=[1, 2])
+    assert (q["q1"]["ring_0-1s"], q["q1"]["ring_1-2s"], q["q1"]["ring_over_2s"]) == (1, 1, 0)
+    assert (q["q2"]["ring_0-1s"], q["q2"]["ring_1-2s"]) == (0, 1)
+    assert sum(q["all"][c] for c in ("ring_0-1s", "ring_1-2s", "ring_over_2s")) == q["all"]["answered"]
+
+
+@pytest.mark.parametrize("path", ["calls", "aggregates"])
+def test_busiest_periods_by_a_chosen_interval(hour, path):
+    _, cache = hour
+    b15 = run(cache, routing(), params_from("busiest", A, B, interval="15", top=2), path=path)
+    assert b15.title == "Busiest 15 minutes (top 2)" and b15.columns[0] == "period"
+    assert [(r["period"], r["offered"]) for r in b15.records()] == [("2024-03-04 10:00", 3), ("2024-03-04 10:15", 1)]
+    b30 = rep(cache, "busiest", path, interval="30", top=5)
+    assert {k: v["offered"] for k, v in b30.items()} == {"2024-03-04 10:00": 4}
+    day = rep(cache, "busiest", path, interval="day", top=5)
+    assert {k: v["offered"] for k, v in day.items()} == {"2024-03-04": 4}
+    assert list(rep(cache, "busiest", path)) == ["2024-03-04 10:00"]  # no interval: hours
+
+
+def test_cli_ring_bands_and_busiest_interval(hour, tmp_path):
+    from typer.testing import CliRunner
+
+    from cc_console.cli_reports import report_app
+    store, _ = hour
+    routing_file = tmp_path / "routing.toml"
+    routing_file.write_text('[queues.q1]\ntenant = "acme"\n[queues.q2]\ntenant = "globex"\n')
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[server]\nrouting_file = "{routing_file}"\ndb_path = "{store.path}"\n')
+    common = ["-c", str(cfg), "--from", "2024-03-04T09:45", "--to", "2024-03-04T11:00", "--tz", "UTC"]
+    res = CliRunner().invoke(report_app, ["agent", *common, "--ring-buckets", "1,2", "--sl", "5"])
+    assert res.exit_code == 0, res.output
+    lines = [x for x in res.output.splitlines() if x and not x.startswith(("#", "\"#"))]
+    head = lines[0].split(",")
+    ag1 = dict(zip(head, next(x for x in lines if x.startswith("ag1,")).split(",")))
+    assert (ag1["service_level_pct"], ag1["ring_0-1s"], ag1["ring_1-2s"]) == ("50.0", "1", "1")
+    res = CliRunner().invoke(report_app, ["busiest", *common, "--interval", "15", "--top", "1"])
+    assert res.exit_code == 0 and "2024-03-04 10:00,3,0,3," in res.output, res.output

@@ -34,7 +34,7 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss")
+          "amiss", "ahist")
 # each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
 # figures.us does)
 WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
@@ -72,6 +72,8 @@ CREATE TABLE IF NOT EXISTS atime (lvl INTEGER, t INTEGER, agent TEXT, {_ACOLS},
                                   PRIMARY KEY (lvl, t, agent)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, handled INTEGER, aht INTEGER,
                                    hold INTEGER, transfers INTEGER, PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER, n INTEGER,
+                                  PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
@@ -247,6 +249,7 @@ class ReportCache:
                 add_raw(acc, sg, r[-1] or 0)
                 if sg.outcome == "answered":
                     hist[k + (0, ans_class(sg.wait))] += 1
+                    hist[k + (2, ans_class(sg.ring))] += 1
                 elif sg.outcome == "abandoned":
                     hist[k + (1, aband_class(sg.wait))] += 1
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
@@ -267,19 +270,25 @@ class ReportCache:
         db = self.db
         for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
-            for ans, agent, queue, talk, hold, tr, wrap in db.execute(
-                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, s.transferred_out, {WRAP_SQL} FROM segs s "
-                    "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
+            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
+            for ans, agent, queue, talk, hold, tr, wait, ring, wrap in db.execute(
+                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, s.transferred_out, s.wait, s.ring, "
+                    f"{WRAP_SQL} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
                     (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
                 if not agent:
                     continue
-                v = acc.setdefault((int(ans // DAY_S), agent, queue), [0, 0, 0, 0])
+                k = (int(ans // DAY_S), agent, queue)
+                v = acc.setdefault(k, [0, 0, 0, 0])
                 v[0] += 1
                 v[1] += us(talk) + us(hold) + (wrap or 0)
                 v[2] += us(hold)
                 v[3] += 1 if tr else 0
+                hist[k + (0, ans_class(wait))] += 1
+                hist[k + (2, ans_class(ring))] += 1
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
+            db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
 
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
@@ -387,6 +396,11 @@ class ReportCache:
         bexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.buckets)) + f" ELSE {nb} END" \
             if p.buckets else "0"
         bsums = ", ".join(f"SUM(CASE WHEN a.kind = 0 AND {bexpr} = {j} THEN a.n ELSE 0 END)" for j in range(nb + 1))
+        nr = len(p.ring_buckets)
+        rexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.ring_buckets)) + \
+            f" ELSE {nr} END" if p.ring_buckets else "0"
+        bsums += ", " + ", ".join(f"SUM(CASE WHEN a.kind = 2 AND {rexpr} = {j} THEN a.n ELSE 0 END)"
+                                  for j in range(nr + 1))
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         with self._lock:
@@ -421,6 +435,28 @@ class ReportCache:
 
     def handled(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], pieces)
+
+    def agent_hists(self, pieces: list[tuple[int, int, int]], p: Any, sl_of: dict[str, float]) -> list[tuple]:
+        """Per (agent, queue) over whole days: calls handled within the service level, then by wait band,
+        then by ring band (from the per-agent histograms)."""
+        if not pieces:
+            return []
+        def bands(bounds: list[float], kind: int) -> list[str]:
+            expr = ("CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(bounds)) +
+                    f" ELSE {len(bounds)} END") if bounds else "0"
+            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)" for j in range(len(bounds) + 1)]
+        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
+        cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
+                         bands(p.buckets, 0) + bands(p.ring_buckets, 2))
+        with self._lock:
+            self._load_iv([pc + (0,) for pc in pieces])
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
+            self.db.execute("DELETE FROM _thr")
+            self.db.executemany("INSERT INTO _thr VALUES (?,?)", thr)
+            return self.db.execute(
+                f"SELECT a.agent, a.queue, {cols} FROM _iv iv CROSS JOIN ahist a ON a.lvl = iv.lvl AND a.t >= iv.lo "
+                "AND a.t < iv.hi LEFT JOIN _thr t ON t.queue = a.queue GROUP BY a.agent, a.queue").fetchall()
 
     def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)
@@ -485,20 +521,21 @@ class ReportCache:
                 'AND "end" > start LIMIT 3', (agent, start, end + 1e-6))]
         return any(min(us(sp.end), b_us) > max(us(sp.start), a_us) for sp in cand if sp.end is not None)
 
-    def answered_in(self, start: float, end: float, now: float) -> list[tuple[str, str, int, int, int]]:
-        """(agent, queue, talk + hold + wrap-up in microseconds, hold in microseconds, transferred 0/1) of each
-        call answered in [start, end) by an agent (an open wrap-up counts up to now)."""
+    def answered_in(self, start: float, end: float, now: float) -> list[tuple[Any, ...]]:
+        """(agent, queue, talk + hold + wrap-up in microseconds, hold in microseconds, transferred 0/1, wait, ring)
+        of each call answered in [start, end) by an agent (an open wrap-up counts up to now)."""
         with self._lock:
             rows = self.db.execute(
-                f"SELECT s.agent, s.queue, s.talk, s.hold, s.call_id, s.transferred_out, {WRAP_SQL} FROM segs s "
+                f"SELECT s.agent, s.queue, s.talk, s.hold, s.call_id, s.transferred_out, s.wait, s.ring, {WRAP_SQL} "
+                "FROM segs s "
                 "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'", (start, end)).fetchall()
             opened = [(r[0], r[1], r[2]) for r in self.db.execute(
                 "SELECT call_id, agent, start FROM open_spans WHERE state = 'wrap_up' AND call_id != ''")]
         extra: dict[tuple[str, str], int] = defaultdict(int)
         for cid, ag, st in opened:
             extra[(cid, ag)] += us(max(0.0, now - st))
-        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get((cid, ag), 0), us(hold), 1 if tr else 0)
-                for ag, q, talk, hold, cid, tr, w in rows if ag]
+        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get((cid, ag), 0), us(hold), 1 if tr else 0, wait, ring)
+                for ag, q, talk, hold, cid, tr, wait, ring, w in rows if ag]
 
     def misses_in(self, start: float, end: float) -> list[tuple[str, str, str]]:
         with self._lock:
