@@ -137,3 +137,21 @@ def test_cli_ring_bands_and_busiest_interval(hour, tmp_path):
     assert (ag1["service_level_pct"], ag1["ring_0-1s"], ag1["ring_1-2s"]) == ("50.0", "1", "1")
     res = CliRunner().invoke(report_app, ["busiest", *common, "--interval", "15", "--top", "1"])
     assert res.exit_code == 0 and "2024-03-04 10:00,3,0,3," in res.output, res.output
+
+
+def test_exports_carry_the_new_figures(hour):
+    import io
+
+    from openpyxl import load_workbook
+
+    from cc_console.server.reports.export import render
+    _, cache = hour
+    for kind in ("queue", "agent"):
+        r = run(cache, routing(), params_from(kind, A, B))
+        assert {"ring_0-5s", "ring_over_30s"} <= set(r.columns)
+        csv = render(r, "csv").decode()
+        assert "ring_0-5s" in csv and "ring bands" in csv
+        ws = load_workbook(io.BytesIO(render(r, "xlsx"))).active
+        values = {c.value for row in ws.iter_rows() for c in row}
+        assert {"ring_0-5s", "hold_s", "transfers" if kind == "agent" else "transferred_out"} <= values
+        assert render(r, "pdf").startswith(b"%PDF")
