@@ -340,6 +340,13 @@ async def test_transfers_outbound_callbacks_hold_and_categories(srv, connect_to,
     assert (a["agent2"]["handled"], a["agent2"]["transfers"], a["agent2"]["hold_s"]) == (1, 0, 0.0)
     c = rep("category")
     assert c["Billing"]["received"] == 2  # in support, and transferred, in sales
+    # ring-to-answer and the agent's service level, from the offer and the answer on the real call
+    offered = next(e for e in events if e.kind == "call.offered" and e.data.get("agent") == "agent1")
+    connected = next(e for e in events if e.kind == "call.connected" and e.data.get("agent") == "agent1")
+    ring = connected.ts - offered.ts
+    bands = rep("agent", ring_buckets=[math.floor(ring), math.floor(ring) + 1], sl_threshold=600)["agent1"]
+    assert (bands[f"ring_{math.floor(ring)}-{math.floor(ring) + 1}s"], bands["service_level_pct"]) == (1, 100.0)
+    assert sum(q["support"][k] for k in q["support"] if k.startswith("ring_")) == q["support"]["answered"]
     # agent1's talk ends at the transfer; agent2's runs from its answer
     tr = next(e for e in events if e.kind == "call.transferred")
     assert q["support"]["talk_s"] == round(tr.data["talk"] - held, 2)
