@@ -125,3 +125,15 @@ async def test_durations_are_differences_of_whole_second_clock_readings(srv, con
     assert ev["call.completed"].data["talk"] == pytest.approx(2.95)
     assert (ev["call.queued"].ts, ev["call.connected"].ts, ev["call.completed"].ts) == \
         (base + 0.9, base + 11.1, base + 14.05)
+
+
+async def test_a_caller_without_a_number_enters_as_unknown(srv, connect_to, pbx):
+    sup = await connect_to(srv, "sup1")
+    placed = await pbx.place_call("5000", caller="")
+    call = await until(sup, lambda: next((c for c in srv.engine.calls.values() if c.state == "queued"), None),
+                       what="queued")
+    assert call.caller == ""
+    await pbx.hangup(placed.outer)
+    await until(sup, lambda: call.id not in srv.engine.calls, what="gone")
+    enter = next(d for e, d in lines_of(srv, call.channel) if e == "ENTERQUEUE")
+    assert enter[:3] == ["", "unknown", "1"]  # app_queue: S_OR(caller number, "unknown")

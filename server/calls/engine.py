@@ -541,7 +541,8 @@ class CallEngine(CallControl):
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
-        self.qlog.enterqueue(now, call.channel, call.queue, call.caller, call.position)
+        # app_queue: S_OR(caller number, "unknown")
+        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
         self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
         self._moh(call)
