@@ -318,3 +318,12 @@ def test_memory_mode_writes_no_file(tmp_path, monkeypatch):
     ql.close()
     assert ql.lines == [f"{EPOCH}|NONE|NONE|NONE|QUEUESTART|"]
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_clock_seconds_is_app_queues_difference_of_whole_second_readings():
+    from cc_console.server.acd.queue_log import clock_seconds
+    # time(NULL) at each moment, subtracted: not the exact duration truncated
+    assert clock_seconds(1700000010.9, 1700000021.1) == 11  # 10.2 s exact
+    assert clock_seconds(1700000010.0, 1700000010.99) == 0
+    assert clock_seconds(1700000010.5, 1700000020.4) == 10  # 9.9 s exact
+    assert clock_seconds(1700000010.2, 1700000010.2) == 0

@@ -72,8 +72,8 @@ CREATE TABLE IF NOT EXISTS atime (lvl INTEGER, t INTEGER, agent TEXT, {_ACOLS},
                                   PRIMARY KEY (lvl, t, agent)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, handled INTEGER, aht INTEGER,
                                    hold INTEGER, transfers INTEGER, PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER, n INTEGER,
-                                  PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER,
+                                  n INTEGER, PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
@@ -444,7 +444,8 @@ class ReportCache:
         def bands(bounds: list[float], kind: int) -> list[str]:
             expr = ("CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(bounds)) +
                     f" ELSE {len(bounds)} END") if bounds else "0"
-            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)" for j in range(len(bounds) + 1)]
+            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)"
+                    for j in range(len(bounds) + 1)]
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
@@ -534,8 +535,8 @@ class ReportCache:
         extra: dict[tuple[str, str], int] = defaultdict(int)
         for cid, ag, st in opened:
             extra[(cid, ag)] += us(max(0.0, now - st))
-        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get((cid, ag), 0), us(hold), 1 if tr else 0, wait, ring)
-                for ag, q, talk, hold, cid, tr, wait, ring, w in rows if ag]
+        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get((cid, ag), 0), us(hold), 1 if tr else 0, wait,
+                 ring) for ag, q, talk, hold, cid, tr, wait, ring, w in rows if ag]
 
     def misses_in(self, start: float, end: float) -> list[tuple[str, str, str]]:
         with self._lock:
