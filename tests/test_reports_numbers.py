@@ -155,3 +155,16 @@ def test_exports_carry_the_new_figures(hour):
         values = {c.value for row in ws.iter_rows() for c in row}
         assert {"ring_0-5s", "hold_s", "transfers" if kind == "agent" else "transferred_out"} <= values
         assert render(r, "pdf").startswith(b"%PDF")
+
+
+async def test_ring_bands_and_busiest_interval_over_the_protocol(connect, server):
+    write_transfers_day(server.store)
+    write_transfers_late(server.store)
+    sup = await connect("sup1")
+    res = await sup.call("report.run", {"kind": "agent", "from": str(A), "to": str(B),
+                                        "options": {"tz": "UTC", "ring_buckets": [1, 2], "sl": 5}})
+    rows = {r[0]: dict(zip(res["report"]["columns"], r)) for r in res["report"]["rows"]}
+    assert (rows["ag1"]["ring_0-1s"], rows["ag1"]["ring_1-2s"], rows["ag1"]["service_level_pct"]) == (1, 1, 50.0)
+    res = await sup.call("report.run", {"kind": "busiest", "from": str(A), "to": str(B), "interval": "15",
+                                        "options": {"tz": "UTC", "top": 1}})
+    assert res["report"]["title"] == "Busiest 15 minutes (top 1)" and res["report"]["rows"][0][0] == "2024-03-04 10:00"
