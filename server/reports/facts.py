@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress", "outbound")
+OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress",
+            "outbound")
 STAGES = ("announcement", "queue", "ringing")
 FINAL_KINDS = ("call.completed", "call.abandoned", "call.voicemail", "call.ended", "call.rejected")
 
@@ -280,4 +281,3 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
             facts.calls_open.add(cid)
     facts.agents_open = open_spans
     return facts
-
