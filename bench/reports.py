@@ -194,7 +194,7 @@ def main() -> None:
     with Clock() as c:
         cache.refresh()
     print(f"refresh_nothing_new: {c.wall * 1000:.2f} ms wall, {c.cpu * 1000:.2f} ms cpu")
-    for t in ("segs", "qagg", "qhist", "atime", "acalls", "amiss"):
+    for t in ("segs", "qagg", "qhist", "atime", "acalls", "amiss", "ahist"):
         print(f"rows_{t}: {cache.db.execute(f'SELECT COUNT(*) FROM {t}').fetchone()[0]}")
     print(f"read_model_size: {os.path.getsize(cache.cache_path) / 2**20:.0f} MiB")
     print(f"rss_after_fold: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")

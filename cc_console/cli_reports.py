@@ -15,7 +15,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML.", envvar="CC
 def _run(kind: str, config: Optional[Path], frm: str, to: Optional[str], queue: list[str], agent: list[str],
          tenant: list[str], interval: str, fmt: str, out: Optional[Path], tz: Optional[str],
          sl: Optional[float], sl_formula: str, short_abandon: float, buckets: Optional[str], db: Optional[Path],
-         intraday: bool, **extra: object) -> None:
+         intraday: bool, ring_buckets: Optional[str] = None, **extra: object) -> None:
     from cc_console.config import load_settings
     from cc_console.server.acd.config import from_queue_settings, load_routing
     from cc_console.server.reports import default_tz, params_from, run
@@ -33,7 +33,8 @@ def _run(kind: str, config: Optional[Path], frm: str, to: Optional[str], queue: 
         p = params_from(kind, frm, to, tz=zone, intraday=intraday, queues=list(queue), agents=list(agent),
                         tenants=list(tenant), interval=interval, sl_threshold=sl, sl_formula=sl_formula,
                         short_abandon=short_abandon,
-                        buckets=[float(b) for b in buckets.split(",")] if buckets else None, **extra)
+                        buckets=[float(b) for b in buckets.split(",")] if buckets else None,
+                        ring_buckets=[float(b) for b in ring_buckets.split(",")] if ring_buckets else None, **extra)
         cache = None if kind == "erlang" and extra.get("calls") is not None else ReportCache(db or s.server.db_file)
         report = run(cache, cfg, p)
     except (ValueError, OSError) as exc:
@@ -64,18 +65,20 @@ def _common(kind: str):
             sl_formula: str = typer.Option("answered", help="answered, offered or offered_minus_short."),
             short_abandon: float = typer.Option(5.0, help="Abandons quicker than this (s) are short."),
             buckets: Optional[str] = typer.Option(None, help="Wait buckets, s, e.g. 10,20,30,60,120."),
+            ring_buckets: Optional[str] = typer.Option(None, help="Ring-to-answer bands, s, e.g. 5,10,15,20,30."),
             intraday: bool = typer.Option(False, help="End at the last completed interval."),
             db: Optional[Path] = typer.Option(None, help="SQLite event store (default from config)."),
             calls: Optional[float] = typer.Option(None, help="erlang: calls per interval (else from the store)."),
             aht: Optional[float] = typer.Option(None, help="erlang: average handle time, s."),
             target: float = typer.Option(0.8, help="erlang: target service level (0..1)."),
-            top: int = typer.Option(10, help="busiest: how many hours.")) -> None:
+            top: int = typer.Option(10, help="busiest: how many periods (of --interval 15, 30, hour or day; "
+                                             "default hours).")) -> None:
         extra: dict[str, object] = {"top": top}
         if kind == "erlang":
             secs = {"15": 900.0, "30": 1800.0, "60": 3600.0, "hour": 3600.0}.get(interval, 1800.0)
             extra.update(calls=calls, aht=aht, target_sl=target, interval_s=secs)
         _run(kind, config, frm, to, queue, agent, tenant, interval, fmt, out, tz, sl, sl_formula, short_abandon,
-             buckets, db, intraday, **extra)
+             buckets, db, intraday, ring_buckets, **extra)
     cmd.__doc__ = f"The {kind} report."
     return cmd
 

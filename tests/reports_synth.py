@@ -131,9 +131,11 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
     evs: list[tuple[float, int, str, dict[str, Any]]] = []  # (ts, order, kind, kwargs)
     order = [0]
 
-    def add(ts: float, kind: str, **kw: Any) -> None:
+    def add(ts: float, kind: str, recorded: float | None = None, **kw: Any) -> None:
+        """`recorded`: when the event reaches the store, if not at `ts` (a callback marked done later keeps
+        its request time)."""
         order[0] += 1
-        evs.append((ts, order[0], kind, kw))
+        evs.append((ts if recorded is None else recorded, order[0], kind, {**kw, "ts": ts}))
 
     agents = [f"ag{i}" for i in range(1, 7)]
     free = {a: 0.0 for a in agents}
@@ -199,6 +201,11 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
             elif r < 0.28:
                 ev(tq + wait, "call.callback", {**cur, "stage": "callback"}, callback="cb")
                 ev(tq + wait + 5, "call.ended", cur, by="system", outcome="callback")
+                if rnd.random() < 0.5:  # worked later: the event keeps the request's time
+                    item = {"id": f"cb{cid}", "kind": "callback", "call_id": cid, "queue": cur["queue"],
+                            "requested": tq + wait, "state": "done"}
+                    add(tq + wait, "callback.saved", recorded=tq + wait + rnd.uniform(60, 7200), call_id=cid,
+                        queue=cur["queue"], data={"item": item})
             elif r < 0.31:
                 ev(tq + wait, "call.voicemail_started", {**cur, "stage": "voicemail"})
                 ev(tq + wait + 30, "call.voicemail", cur, by="caller", callback="vm")
@@ -217,12 +224,43 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
                     c2["category"] = rnd.choice(["billing", "outage"])  # set later: the last value wins
                 talk = rnd.choice([60.0, 300.0]) if rnd.random() < 0.3 else rnd.expovariate(1 / 150)
                 wrap = rnd.choice([0.0, 10.0, 30.0, rnd.uniform(0, 60)])
+                hold = rnd.uniform(0, talk) if rnd.random() < 0.15 else 0.0
+                ev(ta - rnd.choice([0.0, 2.0, 4.5]), "call.offered", c2, agent=a)
                 ev(ta, "call.connected", c2, agent=a, wait=w)
                 agent(a, ta, "on_call", "ready", call=cid)
-                ev(ta + talk, "call.completed", c2, by="caller", talk=talk)
+                x = rnd.random()
+                if x < 0.12:  # blind transfer to a queue or an agent, answered there by another agent
+                    to_q = rnd.choice(queues)
+                    b = min((y for y in agents if y != a), key=lambda y: free[y])
+                    target = rnd.choice([f"queue:{to_q}", f"agent:{b}"])
+                    ev(ta + talk, "call.transferred", c2, agent=a, to=target, mode="blind", talk=talk, hold=hold)
+                    c3 = {**cur, "queue": to_q if target.startswith("queue:") else cur["queue"]}
+                    ev(ta + talk, "call.queued", c3, stage="queue", position=1)
+                    tb = max(ta + talk + rnd.expovariate(1 / 15), free[b])
+                    talk2 = rnd.expovariate(1 / 100)
+                    ev(tb, "call.connected", {**c3, "agent": b}, agent=b, wait=tb - ta - talk)
+                    agent(b, tb, "on_call", "ready", call=cid)
+                    ev(tb + talk2, "call.completed", {**c3, "agent": b}, by="caller", talk=talk2, hold=hold)
+                    agent(b, tb + talk2, "wrap_up", "on_call", call=cid)
+                    agent(b, tb + talk2 + 7.5, "ready", "wrap_up")
+                    free[b] = tb + talk2 + 7.5
+                elif x < 0.18:  # attended transfer to a number: the agent's part ends there
+                    ev(ta + talk, "call.transferred", c2, agent=a, to="0612", mode="attended", talk=talk, hold=hold)
+                    ev(ta + talk + 99, "call.completed", c2, by="caller", talk=talk + 99, hold=hold)
+                else:
+                    ev(ta + talk, "call.completed", c2, by="caller", talk=talk, hold=hold)
+                if rnd.random() < 0.1:  # a category picked in the console after the call
+                    add(ta + talk + 1, "call.category", call_id=cid, agent_id=a, queue=cur["queue"],
+                        data={"category": rnd.choice(["billing", "complaint"])})
                 agent(a, ta + talk, "wrap_up", "on_call", call=cid)
                 agent(a, ta + talk + wrap, "ready", "wrap_up")
                 free[a] = ta + talk + wrap
+                if rnd.random() < 0.05:  # an outbound call after it (with a queue's caller id, or none)
+                    o = {"id": f"{cid}o", "queue": rnd.choice(queues + [""]), "caller": "0699", "agent": a,
+                         "direction": "outbound", "state": "ringing"}
+                    add(free[a] + 1, "call.outbound", call=o, data={"agent": a, "number": "0699"}, agent_id=a)
+                    add(free[a] + 20, "call.ended", call=o, data={"by": "system", "outcome": "not_reached"},
+                        agent_id=a)
                 if rnd.random() < 0.08:
                     p0, p1 = free[a], free[a] + rnd.uniform(60, 1500)
                     kind = rnd.choice(["work", "private"])
@@ -249,6 +287,74 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
     agent("ag2", end + 20, "ready", "logged_out")
     agent("ag2", end + 30, "paused", "ready", reason="meeting", kind="work")
     evs.sort(key=lambda e: (e[0], e[1]))
-    for ts, _, kind, kw in evs:
-        store.record(kind, ts=ts, **kw)
-    return evs[0][0], evs[-1][0]
+    for _, _, kind, kw in evs:
+        store.record(kind, **kw)
+    return evs[0][3]["ts"], evs[-1][0]
+
+
+def write_transfers_day(store: Any) -> None:
+    """Transfers (blind to a queue, attended to an agent), hold, outbound calls, a callback worked later and
+    a category set in the console after the call ended; figures in test_reports_numbers.py."""
+    s = Script(store)
+    s.agent("ag1", "09:50:00", "ready", prev="logged_out")
+    s.agent("ag2", "09:50:00", "ready", prev="logged_out")
+    # X1: answered by ag1 after 4 s (rang 2 s), 6 s on hold, blind transfer to q2 after 26 s; ag2 answers
+    # there after 3 s, talks 60 s.
+    x = s.call("X1", "q1")
+    s.ev("call.entered", "10:00:00", x, did="1")
+    s.ev("call.queued", "10:00:00", x, stage="queue", position=1)
+    s.ev("call.offered", "10:00:02", {**x, "agent": "ag1"}, agent="ag1")
+    s.agent("ag1", "10:00:02", "ringing", prev="ready", call="X1")
+    s.agent("ag1", "10:00:04", "on_call", prev="ringing", call="X1")
+    s.ev("call.connected", "10:00:04", {**x, "agent": "ag1"}, agent="ag1", wait=4.0)
+    s.ev("call.hold", "10:00:10", {**x, "agent": "ag1"})
+    s.ev("call.unhold", "10:00:16", {**x, "agent": "ag1"}, held=6.0)
+    s.ev("call.transferred", "10:00:30", x, agent="ag1", to="queue:q2", mode="blind", talk=26.0, hold=6.0)
+    s.agent("ag1", "10:00:30", "wrap_up", prev="on_call", call="X1")
+    s.agent("ag1", "10:00:40", "ready", prev="wrap_up")
+    x2 = {**x, "queue": "q2"}
+    s.ev("call.queued", "10:00:30", x2, stage="queue", position=1)
+    s.ev("call.offered", "10:00:31", {**x2, "agent": "ag2"}, agent="ag2")
+    s.agent("ag2", "10:00:31", "ringing", prev="ready", call="X1")
+    s.agent("ag2", "10:00:33", "on_call", prev="ringing", call="X1")
+    s.ev("call.connected", "10:00:33", {**x2, "agent": "ag2"}, agent="ag2", wait=3.0)
+    s.ev("call.completed", "10:01:33", {**x2, "agent": "ag2"}, by="caller", talk=60.0, hold=6.0)
+    s.agent("ag2", "10:01:33", "wrap_up", prev="on_call", call="X1")
+    s.agent("ag2", "10:01:38", "ready", prev="wrap_up")
+    # X2: answered by ag1 after 10 s, attended transfer to ag2 after 50 s (20 s of it the caller on hold
+    # during the consultation); ag2 talks on to 10:07.
+    y = s.call("X2", "q1")
+    s.ev("call.entered", "10:05:00", y, did="1")
+    s.ev("call.queued", "10:05:00", y, stage="queue", position=1)
+    s.ev("call.offered", "10:05:09", {**y, "agent": "ag1"}, agent="ag1")
+    s.agent("ag1", "10:05:10", "on_call", prev="ready", call="X2")
+    s.ev("call.connected", "10:05:10", {**y, "agent": "ag1"}, agent="ag1", wait=10.0)
+    s.ev("call.transferred", "10:06:00", {**y, "agent": "ag2"}, agent="ag1", to="agent:ag2", mode="attended",
+         talk=50.0, hold=20.0)
+    s.agent("ag1", "10:06:00", "ready", prev="on_call")
+    s.ev("call.completed", "10:07:00", {**y, "agent": "ag2"}, by="caller", talk=110.0, hold=20.0)
+    # X3: outbound by ag1 with q1's caller id; X5: outbound by ag2 with no queue.
+    o = {"id": "X3", "queue": "q1", "caller": "0655", "state": "ringing", "stage": "dialing", "agent": "ag1",
+         "direction": "outbound"}
+    s.ev("call.outbound", "10:10:00", o, agent="ag1", number="0655", caller_id="")
+    s.ev("call.connected", "10:10:05", {**o, "state": "connected"}, agent="ag1", wait=5.0, outbound=True)
+    s.ev("call.completed", "10:11:00", o, by="agent", talk=55.0, hold=0.0)
+    o5 = {**o, "id": "X5", "queue": "", "agent": "ag2"}
+    s.ev("call.outbound", "10:12:00", o5, agent="ag2", number="0656", caller_id="")
+    s.ev("call.ended", "10:12:30", o5, by="system", outcome="not_reached")
+    # X4: a callback by key, worked (done) later.
+    h = s.call("X4", "q1")
+    s.ev("call.entered", "10:15:00", h, did="1")
+    s.ev("call.queued", "10:15:00", h, stage="queue", position=1)
+    s.ev("call.callback_key", "10:15:15", {**h, "stage": "callback"}, key="1")
+    s.ev("call.callback", "10:15:20", {**h, "stage": "callback"}, callback="cbX4", preferred=None)
+    s.ev("call.ended", "10:15:25", h, by="system", outcome="callback")
+
+
+def write_transfers_late(store: Any) -> None:
+    """What comes after those calls ended: X1's category set in the console, X4's callback worked."""
+    store.record("call.category", ts=T("10:20:00"), call_id="X1", agent_id="ag2", queue="q2",
+                 data={"category": "billing", "by": "ag2"})
+    item = {"id": "cbX4", "kind": "callback", "caller": "06X4", "queue": "q1", "call_id": "X4",
+            "requested": T("10:15:20"), "state": "done", "agent": "ag1"}
+    store.record("callback.saved", ts=T("10:15:20"), call_id="X4", agent_id="ag1", queue="q1", data={"item": item})

@@ -318,3 +318,39 @@ def test_memory_mode_writes_no_file(tmp_path, monkeypatch):
     ql.close()
     assert ql.lines == [f"{EPOCH}|NONE|NONE|NONE|QUEUESTART|"]
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_clock_seconds_is_app_queues_difference_of_whole_second_readings():
+    from cc_console.server.acd.queue_log import clock_seconds
+    # time(NULL) at each moment, subtracted: not the exact duration truncated
+    assert clock_seconds(1700000010.9, 1700000021.1) == 11  # 10.2 s exact
+    assert clock_seconds(1700000010.0, 1700000010.99) == 0
+    assert clock_seconds(1700000010.5, 1700000020.4) == 10  # 9.9 s exact
+    assert clock_seconds(1700000010.2, 1700000010.2) == 0
+
+
+def test_the_worked_example_in_docs_reports_md():
+    """docs/reports.md, "Reports and the queue_log": the report counts 1 of 4 within 10 s, a queue_log
+    reader 3 of 4, each right under its rule."""
+    from datetime import datetime, timezone
+
+    from cc_console.server.acd.queue_log import clock_seconds
+
+    def t(hms: str) -> float:
+        h, m, s = hms.split(":")
+        return datetime(2024, 3, 4, int(h), int(m), tzinfo=timezone.utc).timestamp() + float(s)
+    calls = [("08:00:07.90", "08:00:17.95"), ("08:01:03.20", "08:01:13.10"), ("08:02:04.95", "08:02:15.00"),
+             ("08:03:00.10", "08:03:10.60")]
+    ql = QueueLog(None)
+    for i, (entered, answered) in enumerate(calls):
+        a, b = t(entered), t(answered)
+        ql.enterqueue(a, f"c{i}", Q, "0611", 1)
+        ql.connect(b, f"c{i}", Q, AG, clock_seconds(a, b), f"leg{i}", 1)
+    exact = [t(b) - t(a) for a, b in calls]
+    holdtimes = [int(parse_line(x).datum(1)) for x in ql.lines if "|CONNECT|" in x]
+    assert holdtimes == [10, 10, 11, 10]
+    assert [round(w, 2) for w in exact] == [10.05, 9.9, 10.05, 10.5]
+    assert sum(w <= 10 for w in exact) == 1 and sum(h <= 10 for h in holdtimes) == 3
+    # holdtime = CONNECT's time - ENTERQUEUE's time, in the file itself
+    times = [parse_line(x).time for x in ql.lines]
+    assert holdtimes == [times[i + 1] - times[i] for i in range(0, len(times), 2)]

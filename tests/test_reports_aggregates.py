@@ -178,8 +178,8 @@ def test_incremental_refresh_keeps_the_aggregates_exact(tmp_path):
         same(cache, cfg, kind, D0, D0 + 3 * 86400, interval=iv, now=last + 60)
     fresh = ReportCache(tmp_path / "cc.sqlite3", tmp_path / "fresh.reports")
     fresh.refresh()
-    for t in ("qagg", "qhist", "atime", "acalls", "amiss"):
-        q = f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4" + (", 5, 6" if t == "qhist" else "")
+    for t in ("qagg", "qhist", "atime", "acalls", "amiss", "ahist"):
+        q = f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4" + (", 5, 6" if t in ("qhist", "ahist") else "")
         assert cache.db.execute(q).fetchall() == fresh.db.execute(q).fetchall(), t
     fresh.close()
     cache.close()

@@ -64,6 +64,17 @@ Where the fields come from
   RINGNOANSWER is milliseconds (when app_queue computes it from a busy/congestion/hangup it is
   whole seconds times 1000); every other duration is whole seconds.
 
+  How app_queue gets those whole seconds matters to anyone comparing a queue_log with exact
+  figures: it subtracts two ``time(NULL)`` readings (``time(NULL) - qe->start``, ``callstart -
+  qe->start``, ``time(NULL) - callstart``), it does not truncate an exact duration. Entered at
+  .9 and answered 10.2 s later is a holdtime of 11, not 10. ``clock_seconds`` is that rule; the
+  engine passes its results. CONNECT's ringtime is the exception: app_queue derives it from the
+  milliseconds left on the ring timer, so it is the exact ring time truncated.
+
+  Positions: ``position`` / ``origposition`` count every caller in the queue's list, callers
+  being rung included (app_queue removes a caller from the list only when a member answers),
+  and a caller is inserted behind every caller of its priority or higher.
+
 Asterisk itself does not escape ``|`` or newlines in the values it logs (its newer
 ``log_cidname`` option replaces ``|`` with ``_`` in the caller ID name); here every field is
 sanitised: ``|`` becomes ``_`` and CR/LF become a space, so every line parses back into the
@@ -71,6 +82,7 @@ same fields.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -87,6 +99,7 @@ __all__ = [
     "parse_line",
     "read_queue_log",
     "sanitise",
+    "clock_seconds",
 ]
 
 NONE = "NONE"  # what app_queue writes for "no call" / "no queue" / "no agent"
@@ -104,6 +117,12 @@ def sanitise(value: object) -> str:
     if "|" in text or "\n" in text or "\r" in text:
         text = text.replace("|", "_").replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
     return text
+
+
+def clock_seconds(start: float, end: float) -> int:
+    """Whole seconds from ``start`` to ``end`` as app_queue counts them: the difference of two
+    ``time(NULL)`` readings, i.e. ``floor(end) - floor(start)`` (10.9 -> 21.1 is 11 s, 10.0 -> 10.99 is 0 s)."""
+    return math.floor(end) - math.floor(start)
 
 
 def _int(value: int | float) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from cc_console.models import AgentState, AnswerMode, Call, CallState
 from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
@@ -38,7 +39,7 @@ class CallControl(_Base):
         now = self.clock()
         if on:
             call.hold_start = now
-            self._record_call("call.hold", call)
+            self._record_call("call.hold", call, at=now)
 
             async def go() -> None:
                 await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": leg})
@@ -46,7 +47,7 @@ class CallControl(_Base):
         else:
             held_for = now - call.hold_start
             call.hold_total += held_for
-            self._record_call("call.unhold", call, held=held_for)
+            self._record_call("call.unhold", call, at=now, held=held_for)
 
             async def go() -> None:
                 await self.ari.stop_moh(call.bridge)
@@ -105,9 +106,10 @@ class CallControl(_Base):
             dialstring = self._dialstring(target)
         agent = self.agents[agent_id]
         now = self.clock()
-        hold = int((call.answered or now) - call.enqueued)
-        talk = int(now - (call.answered or now))
-        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold, talk, call.position)
+        hold = clock_seconds(call.enqueued, call.answered or now)
+        talk = now - (call.answered or now)
+        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold,
+                                clock_seconds(call.answered or now, now), call.position)
         call.qlog_closed = True
         old_leg = call.agent_channel
         self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
@@ -116,7 +118,8 @@ class CallControl(_Base):
             self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
         call.agent = None
         call.agent_channel = None
-        self._record_call("call.transferred", call, agent=agent.id, to=target, mode=mode, talk=talk)
+        held = call.hold_total + (now - call.hold_start if call.held else 0.0)
+        self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
         self._hook("call_leg_ended", call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
@@ -210,7 +213,7 @@ class CallControl(_Base):
             call.state = CallState.CONNECTED
             call.stage = "talk"
             call.answered = now
-            self._record_call("call.connected", call, agent=call.agent, wait=now - call.enqueued, outbound=True)
+            self._record_call("call.connected", call, at=now, agent=call.agent, wait=now - call.enqueued, outbound=True)
             self._spawn(self.ari.add_channel(call.bridge, leg), f"bridge outbound {call.id}", call.id)
             self._hook("call_connected", call)
 
@@ -371,10 +374,10 @@ class CallControl(_Base):
                 await self.ari.destroy_bridge(c["bridge"])
             self._spawn(conf(), f"conference {call.id}", call.id)
             return call
-        hold = int((call.answered or now) - call.enqueued)
-        talk = int(now - (call.answered or now))
-        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold, talk,
-                                   call.position)
+        hold = clock_seconds(call.enqueued, call.answered or now)
+        talk = now - (call.answered or now)
+        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold,
+                                   clock_seconds(call.answered or now, now), call.position)
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
@@ -382,7 +385,8 @@ class CallControl(_Base):
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg
-        self._record_call("call.transferred", call, agent=agent_id, to=c["target"], mode="attended", talk=talk)
+        self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
+                          talk=talk, hold=call.hold_total)
         self._hook("call_leg_ended", call, agent_id)
         self._hook("call_connected", call)  # the target's leg is the call's leg now
         agent.call_id = None

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
-from cc_console.server.acd.queue_log import QueueLog
+from cc_console.server.acd.queue_log import QueueLog, clock_seconds
 from cc_console.server.acd.routing_index import RoutingIndex
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.store import Store
@@ -225,9 +225,12 @@ class CallEngine(CallControl):
         elif kind == "call.voicemail":
             c.voicemails += 1
 
-    def _record_call(self, kind: str, call: Call, **data: Any) -> None:
+    def _record_call(self, kind: str, call: Call, at: float | None = None, **data: Any) -> None:
         self.router.touch_call(call)
-        self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data or None, agent_id=call.agent)
+        # `at`: the moment the transition used for its figures, so the event's time and the
+        # durations derived from it (wait, talk, queue_log seconds) agree to the microsecond.
+        self.store.record(kind, ts=self.clock() if at is None else at, call=call.to_dict(), data=data or None,
+                          agent_id=call.agent)
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
@@ -264,6 +267,19 @@ class CallEngine(CallControl):
 
     def position(self, call: Call) -> int:
         for i, c in enumerate(self.waiting(call.queue), 1):
+            if c.id == call.id:
+                return i
+        return 0
+
+    def qlog_position(self, call: Call) -> int:
+        """The call's position as app_queue logs it: among every caller in the queue's list, the
+        ones being rung included (app_queue drops a caller from the list only when answered)."""
+        qp = {n: q.priority for n, q in self.cfg.queues.items()}
+        from cc_console.server.acd.routing import waiting_order
+        listed = sorted((c for c in self.calls.values() if c.queue == call.queue and c.direction == "inbound"
+                         and (c.state is CallState.QUEUED or (c.state is CallState.RINGING and c.agent))),
+                        key=lambda c: waiting_order(c, qp))
+        for i, c in enumerate(listed, 1):
             if c.id == call.id:
                 return i
         return 0
@@ -530,10 +546,11 @@ class CallEngine(CallControl):
         call.state = CallState.QUEUED
         call.stage = "queue"
         call.enqueued = now
-        call.position = waiting + 1
-        self.qlog.enterqueue(now, call.channel, call.queue, call.caller, call.position)
+        call.position = self.qlog_position(call)
+        # app_queue: S_OR(caller number, "unknown")
+        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
-        self._record_call("call.queued", call, stage="queue", position=call.position)
+        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
         self._moh(call)
         self._arm_queue_timers(call)
         self.route()
@@ -551,8 +568,8 @@ class CallEngine(CallControl):
     def _leave_queue(self, call: Call, event: str, **data: Any) -> None:
         """Leave the queue without an agent (timeout, key, empty): queue_log and timers."""
         now = self.clock()
-        pos = self.position(call) or call.position
-        wait = int(now - call.enqueued)
+        pos = self.qlog_position(call) or call.position
+        wait = clock_seconds(call.enqueued, now)
         if event == "EXITWITHTIMEOUT":
             self.qlog.exitwithtimeout(now, call.channel, call.queue, pos, call.position, wait)
         elif event == "EXITWITHKEY":
@@ -829,9 +846,9 @@ class CallEngine(CallControl):
         agent = self.agents.get(call.agent or "")
         if agent:
             self._set_agent(agent, AgentState.ON_CALL, call=call.id)
-            self.qlog.connect(now, call.channel, call.queue, agent.id, int(wait), call.agent_channel or "",
-                              int(now - call.ring_start))
-            self._record_call("call.connected", call, agent=agent.id, wait=wait)
+            self.qlog.connect(now, call.channel, call.queue, agent.id, clock_seconds(call.enqueued, now),
+                              call.agent_channel or "", int(now - call.ring_start))
+            self._record_call("call.connected", call, at=now, agent=agent.id, wait=wait)
         else:
             self._record_call("call.external_connected", call, wait=wait)
         leg = call.agent_channel or ""
@@ -883,6 +900,7 @@ class CallEngine(CallControl):
             return
         now = self.clock()
         prev = call.state
+        qpos = self.qlog_position(call)  # before the call leaves the queue's list
         self._disarm_call(call.id)
         self._digits.pop(call.id, None)
         call.state = CallState.ENDED
@@ -898,11 +916,12 @@ class CallEngine(CallControl):
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
             if agent and not call.qlog_closed and call.direction == "inbound":
-                hold = int((call.answered or now) - call.enqueued)
+                hold = clock_seconds(call.enqueued, call.answered or now)
+                calltime = clock_seconds(call.answered or now, now)
                 if by == "agent":
-                    self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
+                    self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
                 else:
-                    self.qlog.completecaller(now, call.channel, call.queue, agent.id, hold, int(talk), call.position)
+                    self.qlog.completecaller(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
         elif prev is CallState.VOICEMAIL:
             kind = "call.voicemail"
             item = self._new_callback("voicemail", call, recording=f"vm-{call.id}")
@@ -922,8 +941,8 @@ class CallEngine(CallControl):
                 if prev is CallState.RINGING and agent:
                     self.qlog.ringcanceled(now, call.channel, call.queue, agent.id,
                                            int((now - call.ring_start) * 1000))
-                self.qlog.abandon(now, call.channel, call.queue, self.position(call) or call.position,
-                                  call.position, int(now - call.enqueued))
+                self.qlog.abandon(now, call.channel, call.queue, qpos or call.position,
+                                  call.position, clock_seconds(call.enqueued, now))
         self.calls.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
@@ -940,7 +959,7 @@ class CallEngine(CallControl):
                 self._set_agent(other, AgentState.READY)
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
-        self._record_call(kind, call, **data)
+        self._record_call(kind, call, at=now, **data)
         self._hook("call_ended", call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None
@@ -1133,7 +1152,7 @@ class CallEngine(CallControl):
         queues = list(agent.queues)
         self._queues_logout(agent, queues)
         now = self.clock()
-        self.qlog.agentlogoff(now, "NONE", agent.id, agent.device, int(now - (agent.logged_in_since or now)))
+        self.qlog.agentlogoff(now, "NONE", agent.id, agent.device, clock_seconds(agent.logged_in_since or now, now))
         self._set_agent(agent, AgentState.LOGGED_OUT, queues=queues)
         for q in queues:
             self._publish_queue(q)

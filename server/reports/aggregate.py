@@ -19,7 +19,7 @@ from typing import Any
 
 from .cache import DAY, DAY_S, DAY_US, QAGG_SUMS, SLOT, ReportCache
 from .figures import (AGENT_TIMES, BUILDERS, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report,
-                      _add, check, erlang_report, us)
+                      _add, agent_bands, check, erlang_report, us)
 
 
 class NotAggregable(Exception):
@@ -39,6 +39,8 @@ def aggregable(p: Params, sl_of: dict[str, float]) -> str | None:
         return f"a short-abandon limit that is not a whole number of seconds from 0 to {HIST_MAX}"
     if not all(_whole(b) for b in p.buckets):
         return f"a wait bucket that is not a whole number of seconds from 0 to {HIST_MAX}"
+    if not all(_whole(b) for b in p.ring_buckets):
+        return f"a ring band that is not a whole number of seconds from 0 to {HIST_MAX}"
     return None
 
 
@@ -108,13 +110,13 @@ class AggSource:
             gkey = lambda i, q, c: c or "(none)"  # noqa: E731
         else:
             raise ValueError(by)
-        nb = len(p.buckets)
+        nb, nr = len(p.buckets), len(p.ring_buckets)
         accs: dict[Any, QueueAcc] = {}
 
         def acc_for(k: Any) -> QueueAcc:
             a = accs.get(k)
             if a is None:
-                a = accs[k] = QueueAcc(nb, calls=False)
+                a = accs[k] = QueueAcc(nb, calls=False, nr=nr)
             return a
         ivs: list[tuple[int, int, int, int]] = []
         edges: list[tuple[int, float, float]] = []
@@ -158,13 +160,16 @@ class AggSource:
             bc = a.bucket_counts
             for j in range(nb + 1):
                 bc[j] += r[5 + j]
+            rc = a.ring_counts
+            for j in range(nr + 1):
+                rc[j] += r[6 + nb + j]
         # open wrap-ups (they end at `now`) of calls answered in the whole slots
         for sp in cache.open_spans():
             if sp.state != "wrap_up" or not sp.call_id:
                 continue
             w = us(max(0.0, self.now - sp.start))
             for sg in cache.segments_of(sp.call_id):
-                if sg.outcome != "answered" or not self.sel(sg.queue):
+                if sg.outcome != "answered" or sg.agent != sp.agent or not self.sel(sg.queue):
                     continue
                 for i, lo, hi in whole:
                     if lo <= sg.offered_ts < hi:
@@ -178,7 +183,7 @@ class AggSource:
                     continue
                 sl = p.sl_threshold if p.sl_threshold is not None else self.sl_of.get(sg.queue, 20.0)
                 _add(acc_for(gkey(i, sg.queue, sg.category)), sg, sl, p.short_abandon, p.buckets,
-                     wraps.get(sg.call_id, 0) if sg.outcome == "answered" else 0)
+                     wraps.get((sg.call_id, sg.agent), 0) if sg.outcome == "answered" else 0, p.ring_buckets)
         if by == "tenant":
             # distinct calls: each arrival, plus a call overflowed into a tenant's queue whose arrival is not
             # already counted there (in the range, passing the same selection)
@@ -204,7 +209,7 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     wrap_now = p.now if p.now is not None else p.end
     agents = set(p.agents) if p.agents else None
     qs = set(p.queues) if p.queues else None
-    rows = AgentRows(agents)
+    rows = AgentRows(agents, len(p.buckets), len(p.ring_buckets))
     a_us, b_us, now_us = us(a), us(b), us(now)
     # states: whole UTC days from the aggregates (closed spans); the partial days at the ends and the open
     # spans from the spans themselves
@@ -246,9 +251,13 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
         hwin = ([(a, fx * float(DAY_S))] if a < fx * DAY_S else []) + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else [])
     else:
         hdays, hwin = [], [(a, b)]
-    for ag, q, n, aht in cache.handled(hdays):
+    for ag, q, n, aht, hold, tr in cache.handled(hdays):
         if qs is None or q in qs:
-            rows.handled(ag, n, aht)
+            rows.handled(ag, n, aht, hold, tr)
+    nb = len(p.buckets)
+    for r in cache.agent_hists(hdays, p, sl_of):
+        if qs is None or r[1] in qs:
+            rows.bands(r[0], r[2], list(r[3:4 + nb]), list(r[4 + nb:]))
     for ag, q, n, dec in cache.missed(hdays):
         if qs is None or q in qs:
             rows.missed(ag, n, dec)
@@ -259,13 +268,14 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
                 continue
             w = us(max(0.0, wrap_now - sp.start))
             for sg in cache.segments_of(sp.call_id):
-                if sg.outcome == "answered" and sg.agent and sg.answered_ts is not None \
+                if sg.outcome == "answered" and sg.agent == sp.agent and sg.answered_ts is not None \
                         and lo <= sg.answered_ts < hi and (qs is None or sg.queue in qs):
                     rows.handled(sg.agent, 0, w)
     for lo, hi in hwin:
-        for ag, q, aht in cache.answered_in(lo, hi, wrap_now):
+        for ag, q, aht, hold, tr, wait, ring in cache.answered_in(lo, hi, wrap_now):
             if qs is None or q in qs:
-                rows.handled(ag, 1, aht)
+                rows.handled(ag, 1, aht, hold, tr)
+                agent_bands(rows, p, sl_of, ag, q, wait, ring)
         for ag, q, why in cache.misses_in(lo, hi):
             if qs is None or q in qs:
                 rows.missed(ag, 1, 1 if why == "declined" else 0)
@@ -276,6 +286,9 @@ def compute(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_of: d
     """A report from the aggregates; raises NotAggregable when it needs the per-call rows."""
     check(p)
     if p.kind == "agent":
+        why = aggregable(p, sl_of)
+        if why:
+            raise NotAggregable(why)
         return agent_report(cache, p, sl_of, tenant_of)
     src = AggSource(cache, p, sl_of, tenant_of)
     if p.kind == "erlang":

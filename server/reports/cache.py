@@ -24,7 +24,8 @@ from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, an
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "4"  # 4: talk excludes hold, hold from the completed call
+SCHEMA_VERSION = "5"  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
+# earlier:  # 4: talk excludes hold, hold from the completed call
 # earlier:  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)
 SLOT_US = 900_000_000
@@ -33,10 +34,13 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss")
-# each call's closed wrap-up, in microseconds (each span rounded on its own, as figures.us does)
+          "amiss", "ahist")
+# each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
+# figures.us does)
 WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
-            "WHERE w.call_id = s.call_id AND w.state = 'wrap_up')")
+            "WHERE w.call_id = s.call_id AND w.agent = s.agent AND w.state = 'wrap_up')")
+# events that may come after the call ended and change its segments: the call is folded again
+LATE_KINDS = ("call.category", "callback.saved")
 
 _QCOLS = ", ".join(f"{c} INTEGER" for c in QAGG_SUMS) + ", longest REAL"
 _ACOLS = ", ".join(f"{c} INTEGER" for c in AGENT_TIMES)
@@ -67,7 +71,9 @@ CREATE TABLE IF NOT EXISTS qhist (lvl INTEGER, t INTEGER, queue TEXT, category T
 CREATE TABLE IF NOT EXISTS atime (lvl INTEGER, t INTEGER, agent TEXT, {_ACOLS},
                                   PRIMARY KEY (lvl, t, agent)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, handled INTEGER, aht INTEGER,
-                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
+                                   hold INTEGER, transfers INTEGER, PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER,
+                                  n INTEGER, PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
@@ -143,6 +149,8 @@ class ReportCache:
         pending = {r[0] for r in self.db.execute("SELECT call_id FROM pending")}
         touched = {e.call_id for e in new if e.call_id}
         again = pending & touched
+        late = {e.call_id for e in new if e.call_id and e.kind in LATE_KINDS} - pending
+        again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
         old: list[Ev] = []
         for cid in again:
             old += [_ev(r) for r in self.ev.execute(
@@ -241,6 +249,7 @@ class ReportCache:
                 add_raw(acc, sg, r[-1] or 0)
                 if sg.outcome == "answered":
                     hist[k + (0, ans_class(sg.wait))] += 1
+                    hist[k + (2, ans_class(sg.ring))] += 1
                 elif sg.outcome == "abandoned":
                     hist[k + (1, aband_class(sg.wait))] += 1
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
@@ -261,17 +270,25 @@ class ReportCache:
         db = self.db
         for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
-            for ans, agent, queue, talk, hold, wrap in db.execute(
-                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, {WRAP_SQL} FROM segs s "
-                    "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
+            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
+            for ans, agent, queue, talk, hold, tr, wait, ring, wrap in db.execute(
+                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, s.transferred_out, s.wait, s.ring, "
+                    f"{WRAP_SQL} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
                     (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
                 if not agent:
                     continue
-                v = acc.setdefault((int(ans // DAY_S), agent, queue), [0, 0])
+                k = (int(ans // DAY_S), agent, queue)
+                v = acc.setdefault(k, [0, 0, 0, 0])
                 v[0] += 1
                 v[1] += us(talk) + us(hold) + (wrap or 0)
+                v[2] += us(hold)
+                v[3] += 1 if tr else 0
+                hist[k + (0, ans_class(wait))] += 1
+                hist[k + (2, ans_class(ring))] += 1
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
+            db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
 
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
@@ -327,11 +344,11 @@ class ReportCache:
                                         [start, end, start, end] + params[2:]).fetchall()
             wrap = WRAP_SQL
             wr = self.db.execute(
-                f"SELECT s.call_id, {wrap} FROM segs s WHERE s.offered_ts >= ? AND s.offered_ts < ?"
+                f"SELECT s.call_id, s.agent, {wrap} FROM segs s WHERE s.offered_ts >= ? AND s.offered_ts < ?"
                 f"{q.replace('queue', 's.queue')} AND s.outcome = 'answered'", params).fetchall()
             if agents:
                 wr += self.db.execute(
-                    f"SELECT s.call_id, {wrap} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ?",
+                    f"SELECT s.call_id, s.agent, {wrap} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ?",
                     (start, end)).fetchall()
             opened = {r[0]: Span(*r) for r in self.db.execute(
                 'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
@@ -343,17 +360,19 @@ class ReportCache:
                     (start, end))]
                 misses = [Miss(*r) for r in self.db.execute(
                     "SELECT ts, agent, call_id, queue, why FROM misses WHERE ts >= ? AND ts < ?", (start, end))]
-        wraps: dict[str, int] = defaultdict(int)
-        for cid, w in wr:
+        wraps: dict[tuple[str, str], int] = defaultdict(int)
+        for cid, ag, w in wr:
             if w is not None:
-                wraps[cid] = w
+                wraps[(cid, ag)] = w
         for sp in opened.values():
             if sp.state == "wrap_up" and sp.call_id:
-                wraps[sp.call_id] += us(max(0.0, now - sp.start))
+                wraps[(sp.call_id, sp.agent)] += us(max(0.0, now - sp.start))
         segs = [Segment(*r) for r in rows]
         for s in segs:
             s.callback = bool(s.callback)
             s.voicemail = bool(s.voicemail)
+            s.transferred_out = bool(s.transferred_out)
+            s.callback_done = bool(s.callback_done)
         return Facts(segments=segs, spans=spans, misses=misses, agents_open=opened, wrapups=wraps)
 
     # -- reading the aggregates (aggregate.py) --------------------------------------------------------------
@@ -377,6 +396,11 @@ class ReportCache:
         bexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.buckets)) + f" ELSE {nb} END" \
             if p.buckets else "0"
         bsums = ", ".join(f"SUM(CASE WHEN a.kind = 0 AND {bexpr} = {j} THEN a.n ELSE 0 END)" for j in range(nb + 1))
+        nr = len(p.ring_buckets)
+        rexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.ring_buckets)) + \
+            f" ELSE {nr} END" if p.ring_buckets else "0"
+        bsums += ", " + ", ".join(f"SUM(CASE WHEN a.kind = 2 AND {rexpr} = {j} THEN a.n ELSE 0 END)"
+                                  for j in range(nr + 1))
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         with self._lock:
@@ -410,7 +434,30 @@ class ReportCache:
         return self._sum_pieces("atime", "agent", AGENT_TIMES, pieces)
 
     def handled(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
-        return self._sum_pieces("acalls", "agent, queue", ["handled", "aht"], pieces)
+        return self._sum_pieces("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], pieces)
+
+    def agent_hists(self, pieces: list[tuple[int, int, int]], p: Any, sl_of: dict[str, float]) -> list[tuple]:
+        """Per (agent, queue) over whole days: calls handled within the service level, then by wait band,
+        then by ring band (from the per-agent histograms)."""
+        if not pieces:
+            return []
+        def bands(bounds: list[float], kind: int) -> list[str]:
+            expr = ("CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(bounds)) +
+                    f" ELSE {len(bounds)} END") if bounds else "0"
+            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)"
+                    for j in range(len(bounds) + 1)]
+        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
+        cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
+                         bands(p.buckets, 0) + bands(p.ring_buckets, 2))
+        with self._lock:
+            self._load_iv([pc + (0,) for pc in pieces])
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
+            self.db.execute("DELETE FROM _thr")
+            self.db.executemany("INSERT INTO _thr VALUES (?,?)", thr)
+            return self.db.execute(
+                f"SELECT a.agent, a.queue, {cols} FROM _iv iv CROSS JOIN ahist a ON a.lvl = iv.lvl AND a.t >= iv.lo "
+                "AND a.t < iv.hi LEFT JOIN _thr t ON t.queue = a.queue GROUP BY a.agent, a.queue").fetchall()
 
     def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)
@@ -475,19 +522,21 @@ class ReportCache:
                 'AND "end" > start LIMIT 3', (agent, start, end + 1e-6))]
         return any(min(us(sp.end), b_us) > max(us(sp.start), a_us) for sp in cand if sp.end is not None)
 
-    def answered_in(self, start: float, end: float, now: float) -> list[tuple[str, str, int]]:
-        """(agent, queue, talk + hold + wrap-up in microseconds) of each call answered in [start, end) by an agent
-        (an open wrap-up counts up to now)."""
+    def answered_in(self, start: float, end: float, now: float) -> list[tuple[Any, ...]]:
+        """(agent, queue, talk + hold + wrap-up in microseconds, hold in microseconds, transferred 0/1, wait, ring)
+        of each call answered in [start, end) by an agent (an open wrap-up counts up to now)."""
         with self._lock:
             rows = self.db.execute(
-                f"SELECT s.agent, s.queue, s.talk, s.hold, s.call_id, {WRAP_SQL} FROM segs s "
+                f"SELECT s.agent, s.queue, s.talk, s.hold, s.call_id, s.transferred_out, s.wait, s.ring, {WRAP_SQL} "
+                "FROM segs s "
                 "WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'", (start, end)).fetchall()
-            opened = [(r[0], r[1]) for r in self.db.execute(
-                "SELECT call_id, start FROM open_spans WHERE state = 'wrap_up' AND call_id != ''")]
-        extra: dict[str, int] = defaultdict(int)
-        for cid, st in opened:
-            extra[cid] += us(max(0.0, now - st))
-        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get(cid, 0)) for ag, q, talk, hold, cid, w in rows if ag]
+            opened = [(r[0], r[1], r[2]) for r in self.db.execute(
+                "SELECT call_id, agent, start FROM open_spans WHERE state = 'wrap_up' AND call_id != ''")]
+        extra: dict[tuple[str, str], int] = defaultdict(int)
+        for cid, ag, st in opened:
+            extra[(cid, ag)] += us(max(0.0, now - st))
+        return [(ag, q, us(talk) + us(hold) + (w or 0) + extra.get((cid, ag), 0), us(hold), 1 if tr else 0, wait,
+                 ring) for ag, q, talk, hold, cid, tr, wait, ring, w in rows if ag]
 
     def misses_in(self, start: float, end: float) -> list[tuple[str, str, str]]:
         with self._lock:

@@ -9,8 +9,18 @@ opens the next. Each segment has exactly one outcome, the first that happens in 
 so that, per segment, offered = answered + abandoned + overflow + callback + voicemail + ended
 + in_progress (closed segments are counted apart: outside opening hours).
 
+A transfer by the agent (call.transferred) ends the agent's part of the segment: it counts as
+transferred out; a blind transfer to a queue or to an agent opens the next segment (entry
+"transfer", like an overflow). An attended transfer or one to a number opens none (the call
+leaves the queues' figures there). An outbound call is a segment of its own with outcome
+"outbound": counted apart, never in received/offered.
+
 Agent *spans* are the time between two agent.state events of one agent (the last one open).
 *Misses* are ring-no-answer events (an agent was offered the call and did not take it).
+
+Events that may arrive after a call has ended (call.category from the agent's console,
+callback.saved when the callback is worked) change the call's segments; the read model folds such
+a call again (cache.LATE_KINDS).
 """
 from __future__ import annotations
 
@@ -18,7 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress")
+OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress",
+            "outbound")
 STAGES = ("announcement", "queue", "ringing")
 FINAL_KINDS = ("call.completed", "call.abandoned", "call.voicemail", "call.ended", "call.rejected")
 
@@ -29,7 +40,7 @@ class Segment:
     seg: int  # 0 for the arrival, 1.. for each overflow into a queue
     queue: str
     offered_ts: float  # when the call reached this queue: the interval it counts in
-    entry: str = "new"  # new | overflow
+    entry: str = "new"  # new | overflow | transfer | outbound
     caller: str = ""
     category: str = ""
     queued_ts: float | None = None  # entered the waiting line (queue_log ENTERQUEUE)
@@ -47,6 +58,9 @@ class Segment:
     callback: bool = False  # a callback was requested (saved) from this segment
     voicemail: bool = False  # a voicemail was left in this segment
     ended_reason: str = ""  # outcome "ended": the engine's outcome
+    transferred_out: bool = False  # answered, then transferred by the agent (talk and hold up to then)
+    callback_done: bool = False  # the callback requested here was worked (marked done)
+    ring: float = 0.0  # answered: seconds the answering agent was offered the call before it connected
 
     def as_row(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in SEGMENT_FIELDS)
@@ -85,8 +99,8 @@ class Facts:
     misses: list[Miss] = field(default_factory=list)
     calls_open: set[str] = field(default_factory=set)  # call ids not ended yet
     agents_open: dict[str, Span] = field(default_factory=dict)  # agent -> its open span
-    # call id -> wrap-up in microseconds, when a loader has summed them already (else taken from spans)
-    wrapups: dict[str, int] | None = None
+    # (call id, agent) -> wrap-up in microseconds, when a loader has summed them already (else from spans)
+    wrapups: dict[tuple[str, str], int] | None = None
 
 
 def _norm_stage(stage: str, seg: Segment) -> str:
@@ -103,6 +117,9 @@ class _CallState:
     cur: Segment | None
     category: str = ""
     ended: bool = False
+    hold_base: float = 0.0  # the call's hold total when the current segment's agent took it over
+    talk_base: float = 0.0  # the call's talk (from its answer) when the current segment's agent took it over
+    offer_ts: float | None = None  # the last call.offered
 
 
 def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> Facts:
@@ -130,6 +147,13 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
                                    str(data.get("call") or a.get("call_id") or "") if state in
                                    ("ringing", "on_call", "wrap_up") else "")
             continue
+        if kind == "callback.saved" and ev.call_id in calls:
+            item = data.get("item") or {}
+            if item.get("state") == "done":
+                done = [s for s in calls[ev.call_id].segs if s.callback]
+                if done:
+                    done[-1].callback_done = True
+            continue
         if not kind.startswith("call.") or not ev.call_id:
             continue
         call = data.get("call") or {}
@@ -138,12 +162,18 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
         if kind == "call.entered":
             seg = Segment(cid, 0, call.get("queue") or ev.queue or "", ev.ts, "new", call.get("caller", ""))
             st = calls[cid] = _CallState([seg], seg)
+        elif kind == "call.outbound":
+            seg = Segment(cid, 0, call.get("queue") or ev.queue or "", ev.ts, "outbound", call.get("caller", ""),
+                          outcome="outbound", outcome_ts=ev.ts, agent=str(data.get("agent") or ""))
+            st = calls[cid] = _CallState([seg], seg)
         elif st is None:
             continue  # a call whose arrival is not in this batch (or a rejected DID): not ours to count
         cat = call.get("category")
         if cat:
             st.category = str(cat)
         cur = st.cur
+        if kind == "call.category":  # set in the agent's console; may come after the call ended
+            st.category = str(data.get("category") or "")
         if kind == "call.closed":
             if cur is not None:
                 cur.outcome = "closed"
@@ -156,18 +186,43 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
             facts.misses.append(Miss(ev.ts, agent, cid, call.get("queue") or ev.queue or "", data.get("why", "")))
             if cur is not None:
                 cur.missed += 1
+        elif kind == "call.offered":
+            st.offer_ts = ev.ts
         elif kind == "call.connected":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "answered"
                 cur.outcome_ts = cur.answered_ts = ev.ts
                 cur.wait = float(data.get("wait", 0.0))
                 cur.agent = data.get("agent") or call.get("agent") or ""
+                if st.offer_ts is not None and st.offer_ts >= cur.offered_ts:
+                    cur.ring = max(0.0, ev.ts - st.offer_ts)
+                st.talk_base = 0.0  # the engine's talk runs from this answer
         elif kind == "call.completed":
-            if cur is not None and cur.outcome == "answered":
+            if cur is not None and cur.outcome == "answered" and not cur.transferred_out:
                 # The engine's talk runs from answer to hang-up, hold included; report them apart.
-                cur.hold = float(data.get("hold", 0.0) or 0.0)
-                cur.talk = max(0.0, float(data.get("talk", 0.0)) - cur.hold)
+                cur.hold = max(0.0, float(data.get("hold", 0.0) or 0.0) - st.hold_base)
+                cur.talk = max(0.0, float(data.get("talk", 0.0)) - st.talk_base - cur.hold)
             st.ended = True
+        elif kind == "call.transferred":
+            if cur is not None and cur.outcome == "answered" and not cur.transferred_out:
+                cur.transferred_out = True
+                hold_total = float(data.get("hold", 0.0) or 0.0)
+                talk_total = float(data.get("talk", 0.0) or 0.0)
+                cur.hold = max(0.0, hold_total - st.hold_base)
+                cur.talk = max(0.0, talk_total - st.talk_base - cur.hold)
+                st.hold_base = hold_total
+                st.talk_base = talk_total  # an attended transfer keeps the call's answer time
+            to = str(data.get("to", ""))
+            target = ""
+            if data.get("mode") != "attended":
+                if to.startswith("queue:"):
+                    target = to[6:]
+                elif to.startswith("agent:"):
+                    target = call.get("queue") or ev.queue or ""  # the engine queues it for the agent there
+            if target:
+                seg = Segment(cid, len(st.segs), target, ev.ts, "transfer", call.get("caller", ""))
+                st.segs.append(seg)
+                st.cur = seg
         elif kind == "call.abandoned":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "abandoned"

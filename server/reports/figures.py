@@ -36,6 +36,8 @@ class Params:
     sl_formula: str = "answered"
     short_abandon: float = 5.0  # seconds: abandons quicker than this are "short"
     buckets: list[float] = field(default_factory=lambda: [10, 20, 30, 60, 120])
+    # ring-to-answer bands, seconds: how long the answering agent was offered the call
+    ring_buckets: list[float] = field(default_factory=lambda: [5, 10, 15, 20, 30])
     now: float | None = None  # open spans end here (default: end)
     top: int = 10  # busiest: how many
     # erlang: explicit traffic (else taken from the store per interval)
@@ -53,7 +55,9 @@ class Params:
              "agents": ", ".join(self.agents) or "all",
              "service level": f"{'per queue' if self.sl_threshold is None else f'{self.sl_threshold:g} s'}, "
                               f"formula {self.sl_formula}",
-             "short abandon": f"< {self.short_abandon:g} s"}
+             "short abandon": f"< {self.short_abandon:g} s",
+             "wait bands": ", ".join(f"{b:g}" for b in self.buckets) + " s",
+             "ring bands": ", ".join(f"{b:g}" for b in self.ring_buckets) + " s"}
         return h
 
 
@@ -165,8 +169,7 @@ COUNT_COLUMNS = QUEUE_COLUMNS[:25]
 # The counts that do not depend on a report's parameters (threshold, short abandon, buckets): the read
 # model keeps these per queue per 15 minutes; answered_within / short_abandons / the wait buckets come from
 # its wait histograms.
-RAW_COUNTS = [c for c in COUNT_COLUMNS if c not in ("answered_within", "short_abandons", "callbacks_completed",
-                                                   "transferred_in", "transferred_out", "outbound")]
+RAW_COUNTS = [c for c in COUNT_COLUMNS if c not in ("answered_within", "short_abandons")]
 
 # Durations are summed in whole microseconds (integers): sums are then exact and independent of the
 # order of addition, so a figure summed from per-interval aggregates equals the one summed call by call.
@@ -198,15 +201,16 @@ def aband_class(w: float) -> int:
 
 class QueueAcc:
     __slots__ = ("n", "answered_wait", "abandon_wait", "longest", "talk", "hold", "wrapup", "bucket_counts",
-                 "calls", "new_calls", "talk_min")
+                 "ring_counts", "calls", "new_calls", "talk_min")
 
-    def __init__(self, nb: int, calls: bool = True) -> None:
+    def __init__(self, nb: int, calls: bool = True, nr: int = 0) -> None:
         self.n: dict[str, int] = dict.fromkeys(COUNT_COLUMNS, 0)
         self.answered_wait = 0  # microseconds
         self.abandon_wait = 0
         self.longest = 0.0
         self.talk = self.hold = self.wrapup = 0  # microseconds
         self.bucket_counts = [0] * (nb + 1)
+        self.ring_counts = [0] * (nr + 1)  # answered calls by ring-to-answer band
         self.calls: set[str] | None = set() if calls else None  # distinct call ids (per-call path)
         self.new_calls = 0  # segments that are a call's arrival (aggregate path: distinct calls, with overflows apart)
         self.talk_min = 0  # talk rounded up per call to whole minutes
@@ -223,6 +227,7 @@ class QueueAcc:
         self.hold += o.hold
         self.wrapup += o.wrapup
         self.bucket_counts = [x + y for x, y in zip(self.bucket_counts, o.bucket_counts)]
+        self.ring_counts = [x + y for x, y in zip(self.ring_counts, o.ring_counts)]
         if self.calls is not None and o.calls is not None:
             self.calls |= o.calls
         self.new_calls += o.new_calls
@@ -232,12 +237,15 @@ class QueueAcc:
 def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
     """The parameter-independent part of one segment's figures (`wrap`: the call's wrap-up, microseconds)."""
     n = acc.n
+    o = s.outcome
+    if o == "outbound":  # made by an agent: counted apart, never received or offered
+        n["outbound"] += 1
+        return
     if acc.calls is not None:
         acc.calls.add(s.call_id)
     if s.seg == 0:
         acc.new_calls += 1
     n["received"] += 1
-    o = s.outcome
     if o == "closed":
         n["closed"] += 1
         if s.voicemail:
@@ -246,6 +254,8 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
     n["offered"] += 1
     if s.entry == "overflow":
         n["overflow_in"] += 1
+    elif s.entry == "transfer":
+        n["transferred_in"] += 1
     if s.queued_ts is not None:
         n["queued"] += 1
     n["missed"] += s.missed
@@ -259,6 +269,8 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         acc.hold += us(s.hold)
         acc.wrapup += wrap
         acc.talk_min += math.ceil(s.talk / 60)
+        if s.transferred_out:
+            n["transferred_out"] += 1
     elif o == "abandoned":
         n["abandoned"] += 1
         n["abandoned_" + s.stage] += 1
@@ -281,23 +293,33 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         n["in_progress"] += 1
     if s.callback:
         n["callbacks_requested"] += 1
+        if s.callback_done:
+            n["callbacks_completed"] += 1
     if s.voicemail:
         n["voicemails"] += 1
 
 
-def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float], wrap: int) -> None:
+def band(x: float, bounds: list[float]) -> int:
+    """The band of x: the first bound it is at most, else the last band (over them all)."""
+    i = 0
+    for b in bounds:
+        if x <= b:
+            break
+        i += 1
+    return i
+
+
+def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float], wrap: int,
+         ring_buckets: list[float] | None = None) -> None:
     add_raw(acc, s, wrap)
     o = s.outcome
     w = s.wait
     if o == "answered":
         if w <= sl:
             acc.n["answered_within"] += 1
-        i = 0
-        for b in buckets:
-            if w <= b:
-                break
-            i += 1
-        acc.bucket_counts[i] += 1
+        acc.bucket_counts[band(w, buckets)] += 1
+        if ring_buckets is not None:
+            acc.ring_counts[band(s.ring, ring_buckets)] += 1
     elif o == "abandoned":
         if w < short:
             acc.n["short_abandons"] += 1
@@ -324,26 +346,27 @@ def _finish(acc: QueueAcc, formula: str) -> dict[str, Any]:
     return n
 
 
-def bucket_labels(buckets: list[float]) -> list[str]:
+def bucket_labels(buckets: list[float], what: str = "wait") -> list[str]:
     out, lo = [], 0.0
     for b in buckets:
-        out.append(f"wait_{lo:g}-{b:g}s")
+        out.append(f"{what}_{lo:g}-{b:g}s")
         lo = b
-    out.append(f"wait_over_{lo:g}s")
+    out.append(f"{what}_over_{lo:g}s")
     return out
 
 
-def wrapups(spans: Iterable[Span], now: float) -> dict[str, int]:
-    """call id -> microseconds of wrap-up after it (an open wrap-up counts up to `now`); each span is
-    rounded to whole microseconds on its own (as the read model does)."""
-    out: dict[str, int] = defaultdict(int)
+def wrapups(spans: Iterable[Span], now: float) -> dict[tuple[str, str], int]:
+    """(call id, agent) -> microseconds of that agent's wrap-up after the call (an open wrap-up counts up
+    to `now`); each span is rounded to whole microseconds on its own (as the read model does). Per agent:
+    a transferred call has a wrap-up for each agent who answered it."""
+    out: dict[tuple[str, str], int] = defaultdict(int)
     for sp in spans:
         if sp.state == "wrap_up" and sp.call_id:
-            out[sp.call_id] += us((sp.end if sp.end is not None else max(now, sp.start)) - sp.start)
+            out[(sp.call_id, sp.agent)] += us((sp.end if sp.end is not None else max(now, sp.start)) - sp.start)
     return out
 
 
-def _wraps(facts: Facts, now: float) -> dict[str, int]:
+def _wraps(facts: Facts, now: float) -> dict[tuple[str, str], int]:
     if facts.wrapups is not None:
         return facts.wrapups
     return wrapups(list(facts.spans) + list(facts.agents_open.values()), now)
@@ -357,7 +380,7 @@ def _select(facts: Facts, p: Params, tenant_of: dict[str, str]) -> list[Segment]
             and (qs is None or s.queue in qs) and (ts is None or tenant_of.get(s.queue, "") in ts)]
 
 
-def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[str, int],
+def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: dict[tuple[str, str], int],
                 group: Any, accs: dict[Any, QueueAcc] | None = None) -> dict[Any, QueueAcc]:
     accs = {} if accs is None else accs
     nb = len(p.buckets)
@@ -366,9 +389,10 @@ def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: 
         k = group(s)
         acc = accs.get(k)
         if acc is None:
-            acc = accs[k] = QueueAcc(nb)
+            acc = accs[k] = QueueAcc(nb, nr=len(p.ring_buckets))
         sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(s.queue, 20.0)
-        _add(acc, s, sl, short, p.buckets, wraps.get(s.call_id, 0) if s.outcome == "answered" else 0)
+        _add(acc, s, sl, short, p.buckets, wraps.get((s.call_id, s.agent), 0) if s.outcome == "answered" else 0,
+             p.ring_buckets)
     return accs
 
 
@@ -394,25 +418,27 @@ class CallSource:
         return len(acc.calls or ())
 
 
-NOT_YET = ["callbacks_completed: callbacks are not worked yet (no completion event exists): always 0",
-           "transferred_in/transferred_out: transfers are recorded (call.transferred) but not counted here yet: always 0",
-           "outbound: outbound calls are recorded (call.outbound) but not counted here yet: always 0"]
+NOT_YET = ["callbacks_completed: callbacks requested from the queue and since marked done",
+           "transferred_in: presentations by an agent's blind transfer (to the queue or one of its agents); "
+           "transferred_out: answered calls the agent transferred (talk and hold up to the transfer)",
+           "outbound: calls made by agents (with the queue's caller id), counted where made; not in received"]
 
 
 def _queue_like(rows_by: dict[Any, QueueAcc], keys: list[Any], labels: list[str], first_col: str,
                 p: Params, title: str, extra_notes: list[str] | None = None) -> Report:
-    blabels = bucket_labels(p.buckets)
+    blabels = bucket_labels(p.buckets) + bucket_labels(p.ring_buckets, "ring")
     cols = [first_col] + QUEUE_COLUMNS + blabels
     rows = []
     for k, label in zip(keys, labels):
-        acc = rows_by.get(k) or QueueAcc(len(p.buckets))
+        acc = rows_by.get(k) or QueueAcc(len(p.buckets), nr=len(p.ring_buckets))
         f = _finish(acc, p.sl_formula)
-        rows.append([label] + [f[c] for c in QUEUE_COLUMNS] + list(acc.bucket_counts))
+        rows.append([label] + [f[c] for c in QUEUE_COLUMNS] + list(acc.bucket_counts) + list(acc.ring_counts))
     notes = ["a call counts in the interval in which it was offered to the queue (its arrival, or its "
              "overflow into the queue), whatever time it was answered or ended",
              "offered = received - closed; offered = answered + abandoned + overflowed + callbacks + "
              "voicemails (by key) + ended_other + in_progress",
-             "wait distribution: answered calls by seconds waited in the queue"] + NOT_YET + (extra_notes or [])
+             "wait distribution: answered calls by seconds waited in the queue; ring distribution: answered "
+             "calls by seconds the answering agent was offered the call"] + NOT_YET + (extra_notes or [])
     return Report(title, p.header(), cols, rows, notes)
 
 
@@ -420,10 +446,11 @@ def queue_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[s
     accs = src.accs("queue")
     queues = sorted(set(p.queues) if p.queues else set(accs) | {q for q in sl_of if
                                                                   not p.tenants or tenant_of.get(q) in p.tenants})
-    all_acc = QueueAcc(len(p.buckets))  # every queue's figures summed (sums, counts, the longest wait)
+    all_acc = QueueAcc(len(p.buckets), nr=len(p.ring_buckets))  # every queue's figures summed
     for acc in accs.values():
         all_acc.merge(acc)
-    r = _queue_like({**accs, "*": all_acc}, queues + ["*"], queues + ["all"], "queue", p, "Queues")
+    r = _queue_like({**accs, "*": all_acc}, queues + ["*"], [q or "(no queue)" for q in queues] + ["all"], "queue",
+                    p, "Queues")
     return r
 
 
@@ -434,13 +461,20 @@ def interval_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dic
     return _queue_like(accs, keys, [bk.label(k) for k in keys], "interval", p, f"Intervals ({p.interval})")
 
 
+BUSIEST_INTERVALS = ("15", "30", "60", "hour", "day")
+
+
 def busiest_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    bk = Bucketer("hour", p.tz, p.start, p.end)
+    """The top N periods by calls offered, periods of the report's interval (15 or 30 minutes, an hour, a
+    day); any other interval (the default `total`) ranks hours."""
+    iv = p.interval if p.interval in BUSIEST_INTERVALS else "hour"
+    bk = Bucketer(iv, p.tz, p.start, p.end)
     accs = src.accs("interval", bk)
     accs = {k: v for k, v in accs.items() if v.n["received"]}
     keys = sorted(accs, key=lambda k: (-accs[k].n["offered"], k))[: p.top]
-    return _queue_like(accs, keys, [bk.label(k) for k in keys], "hour", p, f"Busiest hours (top {p.top})",
-                       ["ranked by calls offered; ties: the earlier hour first"])
+    name = {"15": "15 minutes", "30": "30 minutes", "day": "days"}.get(iv, "hours")
+    return _queue_like(accs, keys, [bk.label(k) for k in keys], "hour" if iv in ("60", "hour") else "period", p,
+                       f"Busiest {name} (top {p.top})", ["ranked by calls offered; ties: the earlier period first"])
 
 
 def category_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
@@ -476,8 +510,8 @@ def tenant_report(src: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[
 
 
 AGENT_COLUMNS = ["logged_in_s", "ready_s", "ringing_s", "talk_s", "hold_s", "wrapup_s", "paused_s",
-                 "pause_work_s", "pause_private_s", "handled", "missed", "declined", "aht_s", "occupancy_pct",
-                 "transfers", "pauses"]
+                 "pause_work_s", "pause_private_s", "handled", "answered_within", "service_level_pct", "missed",
+                 "declined", "aht_s", "occupancy_pct", "transfers", "pauses"]
 # agent time per state, in microseconds (a row of the read model's per-agent per-15-minute table)
 AGENT_TIMES = ["logged_in", "ready", "ringing", "talk", "wrapup", "paused", "pause_work", "pause_private"]
 _STATE_COL = {"ready": "ready", "ringing": "ringing", "on_call": "talk", "wrap_up": "wrapup", "paused": "paused"}
@@ -499,15 +533,17 @@ def span_times(state: str, kind: str, d: int) -> list[tuple[str, int]]:
 class AgentRows:
     """Agent report rows being summed (times in microseconds)."""
 
-    def __init__(self, agents: set[str] | None) -> None:
+    def __init__(self, agents: set[str] | None, nb: int = 0, nr: int = 0) -> None:
         self.agents = agents
+        self.nb, self.nr = nb, nr
         self.t: dict[str, dict[str, Any]] = {}
 
     def row(self, ag: str) -> dict[str, Any]:
         r = self.t.get(ag)
         if r is None:
             r = self.t[ag] = dict.fromkeys(AGENT_TIMES, 0)
-            r.update(handled=0, missed=0, declined=0, aht=0, pauses=[])
+            r.update(handled=0, missed=0, declined=0, aht=0, hold=0, transfers=0, pauses=[], within=0,
+                     waitb=[0] * (self.nb + 1), ringb=[0] * (self.nr + 1))
         return r
 
     def span(self, sp: Span, a_us: int, b_us: int, now_us: int, pauses: bool = True) -> None:
@@ -529,11 +565,21 @@ class AgentRows:
         self.row(sp.agent)["pauses"].append({"start": sp.start, "end": sp.end, "reason": sp.reason, "kind": sp.kind,
                                              "seconds": secs(d)})
 
-    def handled(self, agent: str, n: int, aht: int) -> None:
+    def handled(self, agent: str, n: int, aht: int, hold: int = 0, transfers: int = 0) -> None:
         if self.agents is None or agent in self.agents:
             r = self.row(agent)
             r["handled"] += n
             r["aht"] += aht
+            r["hold"] += hold
+            r["transfers"] += transfers
+
+    def bands(self, agent: str, within: int, waitb: list[int], ringb: list[int]) -> None:
+        """Calls handled within the service level, and by wait band and ring band."""
+        if self.agents is None or agent in self.agents:
+            r = self.row(agent)
+            r["within"] += within
+            r["waitb"] = [x + y for x, y in zip(r["waitb"], waitb)]
+            r["ringb"] = [x + y for x, y in zip(r["ringb"], ringb)]
 
     def missed(self, agent: str, n: int, declined: int) -> None:
         if self.agents is None or agent in self.agents:
@@ -546,20 +592,26 @@ class AgentRows:
         for ag in sorted(self.t):
             r = self.t[ag]
             f: dict[str, Any] = {c + "_s": secs(r[c]) for c in AGENT_TIMES}
-            f["hold_s"] = 0.0
-            f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=0)
+            f["hold_s"] = secs(r["hold"])
+            f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=r["transfers"],
+                     answered_within=r["within"])
+            f["service_level_pct"] = round(100.0 * r["within"] / r["handled"], 2) if r["handled"] else None
             f["aht_s"] = round(r["aht"] / US / r["handled"], 2) if r["handled"] else None
             avail = r["logged_in"] - r["paused"]
             f["occupancy_pct"] = round(100.0 * (r["talk"] + r["wrapup"]) / avail, 2) if avail > 0 else None
             f["pauses"] = "; ".join(f"{x['reason'] or '-'} {x['seconds']:g}s" for x in
                                     sorted(r["pauses"], key=lambda x: x["start"]))
-            rows.append([ag] + [f[c] for c in AGENT_COLUMNS])
+            rows.append([ag] + [f[c] for c in AGENT_COLUMNS] + r["waitb"] + r["ringb"])
         notes = ["times are the agent's states clipped to the range (logged in = every state but logged_out)",
                  "handled: calls answered in the range; missed: ring-no-answer (incl. declined) in the range",
                  "AHT = (talk + hold + wrap-up) of the calls handled / handled; "
-                 "occupancy = (talk + hold + wrap-up) / (logged in - paused)",
-                 "hold: none exists yet (0); transfers: none exist yet (0)"]
-        return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS, rows, notes)
+                 "occupancy = (talk + wrap-up) / (logged in - paused), talk being time on a call (hold included)",
+                 "hold: the callers' hold time in the calls handled (as in the queue report); "
+                 "transfers: calls handled that the agent transferred",
+                 "service level: calls handled within the queue's threshold (or --sl) / handled; wait and ring "
+                 "bands: the calls handled by seconds waited in the queue and seconds offered to the agent"]
+        return Report("Agents", p.header(), ["agent"] + AGENT_COLUMNS + bucket_labels(p.buckets) +
+                      bucket_labels(p.ring_buckets, "ring"), rows, notes)
 
 
 def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
@@ -567,7 +619,7 @@ def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: di
     now = min(p.now if p.now is not None else b, b)
     agents = set(p.agents) if p.agents else None
     qs = set(p.queues) if p.queues else None
-    rows = AgentRows(agents)
+    rows = AgentRows(agents, len(p.buckets), len(p.ring_buckets))
     a_us, b_us, now_us = us(a), us(b), us(now)
     for sp in list(facts.spans) + list(facts.agents_open.values()):
         rows.span(sp, a_us, b_us, now_us)
@@ -575,11 +627,24 @@ def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: di
     for s in facts.segments:
         if s.outcome == "answered" and s.answered_ts is not None and a <= s.answered_ts < b and s.agent \
                 and (qs is None or s.queue in qs):
-            rows.handled(s.agent, 1, us(s.talk) + us(s.hold) + wraps.get(s.call_id, 0))
+            rows.handled(s.agent, 1, us(s.talk) + us(s.hold) + wraps.get((s.call_id, s.agent), 0), us(s.hold),
+                         int(s.transferred_out))
+            agent_bands(rows, p, sl_of, s.agent, s.queue, s.wait, s.ring)
     for m in facts.misses:
         if a <= m.ts < b and m.agent and (qs is None or m.queue in qs):
             rows.missed(m.agent, 1, 1 if m.why == "declined" else 0)
     return rows.report(p)
+
+
+def agent_bands(rows: AgentRows, p: Params, sl_of: dict[str, float], agent: str, queue: str, wait: float,
+                ring: float) -> None:
+    """One handled call's service level, wait band and ring band in the agent's row."""
+    sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(queue, 20.0)
+    waitb = [0] * (len(p.buckets) + 1)
+    waitb[band(wait, p.buckets)] = 1
+    ringb = [0] * (len(p.ring_buckets) + 1)
+    ringb[band(ring, p.ring_buckets)] = 1
+    rows.bands(agent, 1 if wait <= sl else 0, waitb, ringb)
 
 
 ERLANG_COLUMNS = ["interval", "calls", "aht_s", "traffic_erl", "agents_needed", "p_wait", "service_level_pct",

@@ -15,7 +15,7 @@ _caches: dict[str, ReportCache] = {}
 _lock = threading.Lock()
 
 OPTION_KEYS = {"tz": str, "sl": (int, float), "sl_formula": str, "short_abandon": (int, float),
-               "buckets": list, "intraday": bool, "calls": (int, float), "aht": (int, float),
+               "buckets": list, "ring_buckets": list, "intraday": bool, "calls": (int, float), "aht": (int, float),
                "target_sl": (int, float), "top": int}
 
 
@@ -63,6 +63,7 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
                         interval=args.get("interval") or ("30" if kind in ("interval", "erlang") else "total"),
                         sl_threshold=opts.get("sl"), sl_formula=opts.get("sl_formula", "answered"),
                         short_abandon=opts.get("short_abandon", 5.0), buckets=opts.get("buckets"),
+                        ring_buckets=opts.get("ring_buckets"),
                         top=opts.get("top", 10), **extra)
         if p.kind == "agent" and scope.queues is not None and not p.agents:
             p.agents = sorted(a for a, qs in agent_queues.items() if set(qs) & scope.queues)
