@@ -336,8 +336,14 @@ class CallEngine(CallControl):
             "callbacks": self.callbacks("open"),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
-            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
+            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock(), **self.store_status()},
         }
+
+    def store_status(self) -> dict[str, Any]:
+        """Whether events reach the database, as consoles see it (supervisors get an alert)."""
+        health = getattr(self.store, "health", None)
+        h = health() if health else {"ok": True, "problem": None}
+        return {"store": "ok" if h["ok"] else "fault", "store_problem": h["problem"] or ""}
 
     def _hook(self, name: str, *args: Any) -> None:
         for h in self.hooks:
