@@ -7,8 +7,10 @@ it stays in `_pending`, and the reads (events, calls, agents, callbacks) lay the
 over what the database holds, so the server reads its own writes even while the database is
 locked, and after a restart with a non-empty journal.
 
-Users and sessions are read and written directly, on a connection with a short busy timeout: a
-locked database makes a login fail quickly instead of freezing every console.
+Sessions go the same way, so consoles can log in while the database is locked. Users are read
+and written directly, on a connection with a short busy timeout: while the database is locked an
+admin's change to a user (or a TOTP login, which records the code's step) fails quickly instead
+of freezing every console.
 """
 from __future__ import annotations
 
@@ -76,6 +78,11 @@ class BufferedStore:
             self._writer.stop()
         self.base.close()
 
+    @property
+    def _db(self) -> Any:
+        """The loop's own connection (tests and tools inspect tables through it)."""
+        return self.base._db
+
     def health(self) -> dict[str, Any]:
         return {"ok": self.fault is None, "problem": self.fault, "unsaved": len(self._pending),
                 "journaled": self.journaled}
@@ -98,14 +105,19 @@ class BufferedStore:
             self._apply_now(entry)
             return
         if self._closed:
-            log.error("store: event %s after close is lost", entry.get("kind") or entry["op"])
+            log.error("store: %s after close is lost", entry.get("kind") or entry["op"])
             return
         line = json.dumps(entry, default=str, separators=(",", ":"))
         self._pending.append(line)
         self._writer.submit(line)
 
     def _apply_now(self, entry: dict[str, Any]) -> None:
-        if entry["op"] == "callback":
+        if entry["op"] == "session":
+            if entry["expires"] is None:
+                self.base.delete_session(entry["token_hash"])
+            else:
+                self.base.save_session(entry["token_hash"], entry["username"], entry["expires"])
+        elif entry["op"] == "callback":
             self.base.save_callback(entry["item"])
         else:
             self.base.record(entry["kind"], ts=entry["ts"], call=entry["call"], agent=entry["agent"],
@@ -145,7 +157,7 @@ class BufferedStore:
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
         rows = list(self.base.events(since, kinds, call_id))
-        pending = self._pending_entries()
+        pending = [e for e in self._pending_entries() if e.get("eid")]
         if pending:
             # Some pending events may be committed already (the writer's report is on its way).
             written = self.base.committed_eids([e["eid"] for e in pending])
@@ -206,10 +218,15 @@ class BufferedStore:
         return self.base.list_users()
 
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
-        self.base.save_session(token_hash, username, expires)
+        self._submit({"op": "session", "token_hash": token_hash, "username": username, "expires": expires})
 
     def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        for e in reversed(self._pending_entries()):
+            if e["op"] == "session" and e["token_hash"] == token_hash:
+                if e["expires"] is None:
+                    return None
+                return {"token_hash": token_hash, "username": e["username"], "expires": e["expires"]}
         return self.base.get_session(token_hash)
 
     def delete_session(self, token_hash: str) -> None:
-        self.base.delete_session(token_hash)
+        self._submit({"op": "session", "token_hash": token_hash, "username": "", "expires": None})

@@ -240,7 +240,8 @@ def open_store(path: str | Path) -> SQLiteStore:
 
 # -- entries: one write each, as the server queues and journals them ---------------------------------
 # An entry is a JSON-able dict: {"eid", "op": "record", "kind", "ts", "call_id", "agent_id", "queue",
-# "data", "call", "agent"} or {"eid", "op": "callback", "item"}. Built at the moment the server
+# "data", "call", "agent"}, {"eid", "op": "callback", "item"}, or {"op": "session", "token_hash",
+# "username", "expires"} (expires None: the session is deleted). Built at the moment the server
 # decides the change (so "ts" is when it happened, however late it is written).
 
 def record_entry(kind: str, *, ts: float, call: dict[str, Any] | None = None,
@@ -276,6 +277,13 @@ def entry_event(entry: dict[str, Any], seq: int = 0) -> StoredEvent:
 def _apply(db: sqlite3.Connection, entry: dict[str, Any]) -> int:
     """Write one entry inside the caller's transaction: the event and the projection it changes.
     An entry whose eid is in the log already is skipped (0): it was applied before."""
+    if entry["op"] == "session":  # idempotent, no event: applying it twice is harmless
+        if entry["expires"] is None:
+            db.execute("DELETE FROM sessions WHERE token_hash=?", (entry["token_hash"],))
+        else:
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?)",
+                       (entry["token_hash"], entry["username"], entry["expires"]))
+        return 0
     eid = entry.get("eid")
     if eid and db.execute("SELECT 1 FROM events WHERE eid = ?", (eid,)).fetchone():
         return 0

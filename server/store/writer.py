@@ -13,6 +13,7 @@ words why the database cannot be written (None when it can), `journaled` how man
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -100,9 +101,11 @@ class StoreWriter:
             if self._kept:
                 if batch:
                     self._spill(batch)  # behind what already waits: order is kept
+                    self._set(0, self._fault)
                 if time.monotonic() < next_try and not stopping:
                     continue
-                if self._write(self._kept):
+                fault = self._write(self._kept)
+                if fault is None:
                     n = len(self._kept)
                     self._kept = []
                     self._clear_journal()
@@ -110,13 +113,16 @@ class StoreWriter:
                     self._set(n, None)
                     delay = self.retry_min
                 else:
+                    self._set(0, fault)
                     delay = min(delay * 2, self.retry_max)
                     next_try = time.monotonic() + delay
             elif batch:
-                if self._write(batch):
+                fault = self._write(batch)
+                if fault is None:
                     self._set(len(batch), None)
                 else:
                     self._spill(batch)
+                    self._set(0, fault)  # after the spill: whoever hears of the fault finds them journaled
                     delay = self.retry_min
                     next_try = time.monotonic() + delay
         if self._kept:
@@ -125,7 +131,8 @@ class StoreWriter:
         if self._db is not None:
             self._db.close()
 
-    def _write(self, lines: list[str]) -> bool:
+    def _write(self, lines: list[str]) -> str | None:
+        """Apply the entries; None when they are in the database, else why not (in words)."""
         try:
             if self._db is None:
                 self._db = connect(self.path, foreign_keys=True, busy_timeout=self.busy_timeout)
@@ -133,14 +140,19 @@ class StoreWriter:
                 # One transaction per chunk: a chunk's events land together or not at all, and
                 # a chunk already written is skipped by its events' ids when it is tried again.
                 apply_entries(self._db, [json.loads(line) for line in lines[i:i + BATCH_MAX * 20]])
-            return True
+            return None
         except sqlite3.Error as exc:
+            # A fresh connection for the next attempt: nothing of a failed one (a transaction
+            # that could not be rolled back) can make the database look locked for ever.
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                self._db = None
             fault = describe(exc)
             if fault != self._fault:
                 log.error("store: cannot write to %s (%s); events are kept in %s until it can",
                           self.path, exc, self.journal.path)
-            self._set(0, fault)
-            return False
+            return fault
 
     def _spill(self, batch: list[str]) -> None:
         self._kept.extend(batch)
@@ -148,7 +160,6 @@ class StoreWriter:
             self.journal.append(batch)
         except OSError as exc:
             log.error("store: %d event(s) could not be journaled (%s); kept in memory only", len(batch), exc)
-        self._set(0, self._fault)
 
     def _clear_journal(self) -> None:
         try:
