@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import sys
 import time
@@ -19,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from cc_console.server.app import Server
 from cc_console.server.store.journal import journal_path
 
@@ -74,15 +74,14 @@ class Pinger:
 
 
 async def healthz(srv: Server) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://{srv.settings.server.host}:{srv.port}/healthz") as r:
-            assert r.status == 200
-            return await r.json()
+    url = f"http://{srv.settings.server.host}:{srv.port}/healthz"
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        assert r.status == 200
+        return await r.json()
 
 
 def stored(db: Path, call_id: str) -> tuple[str | None, list[tuple[str, dict[str, Any]]]]:
     """The call's state in the calls table and its events, read by a connection of our own."""
-    import json
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         row = con.execute("SELECT state FROM calls WHERE id = ?", (call_id,)).fetchone()

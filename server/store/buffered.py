@@ -48,6 +48,7 @@ class BufferedStore:
         self._committed = 0
         self._writer: StoreWriter | None = None
         self._closed = False
+        self._drained: asyncio.Future[None] | None = None
         kept: list[str] = []
         if self.path != ":memory:":  # a memory database has one connection: written in place
             journal = Journal(journal_path(self.path))
@@ -82,6 +83,12 @@ class BufferedStore:
     def _db(self) -> Any:
         """The loop's own connection (tests and tools inspect tables through it)."""
         return self.base._db
+
+    async def drained(self) -> None:
+        """Wait until every write so far is in the database (tests; a tool that reads it next)."""
+        while self._pending:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
 
     def health(self) -> dict[str, Any]:
         return {"ok": self.fault is None, "problem": self.fault, "unsaved": len(self._pending),
@@ -138,6 +145,8 @@ class BufferedStore:
             self._pending.popleft()
         self._committed = committed
         self.journaled = journaled
+        if not self._pending and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
         if fault != self.fault:
             self.fault = fault
             if fault:
