@@ -1,8 +1,9 @@
 """Call and agent state, driven by ARI events and console commands: the ACD at work.
 
 State changes are synchronous and recorded in the store as they happen (and in queue_log, in
-Asterisk's format); ARI side effects run in tasks ordered per call, so one slow HTTP round trip
-never holds up the event stream and a bridge always exists before a leg is added to it. After a
+Asterisk's format); the server's store hands them to a writer thread, so a locked database never
+makes the engine wait. ARI side effects run in tasks ordered per call, so one slow HTTP round
+trip never holds up the event stream and a bridge always exists before a leg is added to it. After a
 reconnect to ARI (or a restart of this server, which reloads the projections first) `resync`
 reconciles what we believe with what Asterisk has, so a call in progress survives either.
 
