@@ -30,8 +30,8 @@ from .writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
-# Reads and the users/sessions writes on the event loop give up after this long on a lock held
-# elsewhere, so a locked database stalls the loop for no more than this.
+# Reads and user changes on the event loop give up after this long on a lock held elsewhere, so
+# a locked database stalls the loop for no more than this.
 LOOP_BUSY_TIMEOUT = 0.1
 
 
