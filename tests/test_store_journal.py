@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from cc_console.server.store import BufferedStore, SQLiteStore
 from cc_console.server.store.journal import Journal, journal_path
 from cc_console.server.store.sqlite import apply_entries, record_entry
@@ -110,4 +111,21 @@ async def test_replay_after_a_crash_between_commit_and_truncation_applies_each_e
     assert [(r[1], r[3]) for r in rows(db)] == [("call.queued", "e0"), ("call.connected", "e1"),
                                                ("call.completed", "e2")]
     assert store.call("c1")["state"] == "ended" and journal_path(db).read_text() == ""
+    store.close()
+
+
+def test_the_loops_own_connection_gives_up_quickly_on_a_lock(tmp_path: Path) -> None:
+    """User changes still write on the loop: a lock held elsewhere makes them fail fast, not
+    freeze every console for the old five-second busy timeout."""
+    db = tmp_path / "cc.sqlite3"
+    store = BufferedStore(db)
+    store.add_user({"username": "u1", "name": "U", "role": "agent", "password_hash": "x", "created": 1.0})
+    with locked(db):
+        t = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            store.update_user("u1", name="New name")
+        assert time.monotonic() - t < 0.5
+        assert store.get_user("u1")["name"] == "U"  # reads go on (WAL)
+    store.update_user("u1", name="New name")
+    assert store.get_user("u1")["name"] == "New name"
     store.close()
