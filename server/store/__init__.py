@@ -3,4 +3,4 @@ from .base import Store, StoredEvent
 from .buffered import BufferedStore
 from .sqlite import SQLiteStore, open_store
 
-__all__ = ["Store", "StoredEvent", "SQLiteStore", "BufferedStore", "open_store"]
+__all__ = ["BufferedStore", "SQLiteStore", "Store", "StoredEvent", "open_store"]

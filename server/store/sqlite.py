@@ -9,6 +9,7 @@ applies them with `apply_entries` below, in order, each one once (by its event i
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Iterator
 
 from .base import StoredEvent
 from .sqlite_db import connect, migrate
+
+log = logging.getLogger(__name__)
 
 # Each migration runs once, in order; PRAGMA user_version records how far a database has come.
 MIGRATIONS: list[str] = [
@@ -320,7 +323,12 @@ def apply_entries(db: sqlite3.Connection, entries: list[dict[str, Any]]) -> None
     db.execute("BEGIN IMMEDIATE")
     try:
         for entry in entries:
-            _apply(db, entry)
+            try:
+                _apply(db, entry)
+            except (sqlite3.IntegrityError, KeyError, TypeError, ValueError):
+                # A malformed entry can never be written; retrying it would hold up all the
+                # others for ever. The log keeps it.
+                log.exception("store: an entry that can never be written is dropped: %.500s", entry)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

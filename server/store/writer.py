@@ -141,7 +141,7 @@ class StoreWriter:
                 # a chunk already written is skipped by its events' ids when it is tried again.
                 apply_entries(self._db, [json.loads(line) for line in lines[i:i + BATCH_MAX * 20]])
             return None
-        except sqlite3.Error as exc:
+        except Exception as exc:  # this thread must live on: events keep coming
             # A fresh connection for the next attempt: nothing of a failed one (a transaction
             # that could not be rolled back) can make the database look locked for ever.
             if self._db is not None:
@@ -151,7 +151,7 @@ class StoreWriter:
             fault = describe(exc)
             if fault != self._fault:
                 log.error("store: cannot write to %s (%s); events are kept in %s until it can",
-                          self.path, exc, self.journal.path)
+                          self.path, exc, self.journal.path, exc_info=not isinstance(exc, sqlite3.Error))
             return fault
 
     def _spill(self, batch: list[str]) -> None:
