@@ -6,8 +6,9 @@ leave a projection ahead of or behind the log.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)

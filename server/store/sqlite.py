@@ -12,8 +12,9 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .base import StoredEvent
 from .sqlite_db import connect, migrate
