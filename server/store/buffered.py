@@ -165,14 +165,16 @@ class BufferedStore:
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
-        rows = list(self.base.events(since, kinds, call_id))
         pending = [e for e in self._pending_entries() if e.get("eid")]
+        found = self.base.events_with_ids(since, kinds, call_id)
+        rows = [ev for ev, _ in found]
         if pending:
-            # Some pending events may be committed already (the writer's report is on its way).
-            written = self.base.committed_eids([e["eid"] for e in pending])
-            top = self.base.last_seq()
+            # Some pending events may be in the database already (the writer's report is on its
+            # way): those the query returned are not added again; any committed after it are.
+            seen = {eid for _, eid in found if eid}
+            top = max(self.base.last_seq(), rows[-1].seq if rows else 0)
             for e in pending:
-                if e["eid"] in written:
+                if e["eid"] in seen:
                     continue
                 top += 1  # provisional: the seq it will have once written, if nothing else writes
                 ev = entry_event(e, top)

@@ -121,6 +121,12 @@ class SQLiteStore:
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
+        for ev, _eid in self.events_with_ids(since, kinds, call_id):
+            yield ev
+
+    def events_with_ids(self, since: int = 0, kinds: tuple[str, ...] | None = None,
+                        call_id: str | None = None) -> list[tuple[StoredEvent, str | None]]:
+        """The events with their event ids (None for events not written by the server's writer)."""
         sql = "SELECT * FROM events WHERE seq > ?"
         params: list[Any] = [since]
         if kinds:
@@ -132,23 +138,12 @@ class SQLiteStore:
         sql += " ORDER BY seq"
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
-        for r in rows:
-            yield StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
-                              json.loads(r["data"]))
+        return [(StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
+                             json.loads(r["data"])), r["eid"]) for r in rows]
 
     def last_seq(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
-
-    def committed_eids(self, eids: list[str]) -> set[str]:
-        """Which of these event ids are in the log."""
-        found: set[str] = set()
-        with self._lock:
-            for i in range(0, len(eids), 500):
-                chunk = eids[i:i + 500]
-                found.update(r[0] for r in self._db.execute(
-                    f"SELECT eid FROM events WHERE eid IN ({','.join('?' * len(chunk))})", chunk))
-        return found
 
     def active_calls(self) -> list[dict[str, Any]]:
         with self._lock:
