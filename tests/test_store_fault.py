@@ -56,20 +56,23 @@ class Pinger:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.times: list[float] = []
+        # A flag, not task.cancel(): Python 3.11's wait_for (inside client.call) can swallow a
+        # cancellation that arrives as the reply does, and the pinger would run on for ever.
+        self._stop = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stop.is_set():
             t = loop.time()
             await self.client.call("ping")
             self.times.append(loop.time() - t)
-            await asyncio.sleep(0.05)  # pacing, not waiting for anything
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.05)  # pacing, not waiting for anything
 
     async def stop(self) -> list[float]:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stop.set()
+        await self._task
         return self.times
 
 

@@ -149,6 +149,7 @@ class StoreWriter:
                     self._db.close()
                 self._db = None
             fault = describe(exc)
+            log.debug("store: write of %d entries failed: %r", len(lines), exc)
             if fault != self._fault:
                 log.error("store: cannot write to %s (%s); events are kept in %s until it can",
                           self.path, exc, self.journal.path, exc_info=not isinstance(exc, sqlite3.Error))
