@@ -284,7 +284,7 @@ class SupervisorScreen(ConsoleScreen):
         now = self.now()
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
-        alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config)
+        alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config, state.server)
         onsets = self.tracker.update(alerts)
         if onsets:
             self.app.bell()  # once per refresh that brings new alerts, never again while they last

@@ -22,7 +22,7 @@ from cc_console.server.auth import Auth
 from cc_console.server.calls.engine import CallEngine
 from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
 from cc_console.server.gateway import Gateway
-from cc_console.server.store import SQLiteStore, Store
+from cc_console.server.store import BufferedStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Server:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         s, p = settings.server, settings.pbx
-        self.store: Store = store or SQLiteStore(s.db_file)
+        self.store: Store = store or BufferedStore(s.db_file)
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
                          window=s.login_window, totp_window=s.totp_valid_window)
         self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
@@ -43,6 +43,8 @@ class Server:
                                  callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template,
                                  moh_class=p.moh_class)
         self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
+        if isinstance(self.store, BufferedStore):
+            self.store.on_status = self._store_status
         # -- switchboard directory (server/directory; its own database beside the main one) --
         self.directory = DirectoryService(
             DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
@@ -145,8 +147,16 @@ class Server:
         return web.json_response({"queue": queue, "media": media, "seconds": round(seconds, 2)})
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "ari": "up" if self.engine.ari_up else "down",
-                                  "consoles": len(self.gateway.sessions), "calls": len(self.engine.calls)})
+        health = getattr(self.store, "health", None)
+        store = health() if health else {"ok": True, "problem": None, "unsaved": 0, "journaled": 0}
+        return web.json_response({"ok": store["ok"], "ari": "up" if self.engine.ari_up else "down",
+                                  "store": store, "consoles": len(self.gateway.sessions),
+                                  "calls": len(self.engine.calls)})
+
+    def _store_status(self, health: dict[str, Any]) -> None:
+        """The database stopped or started taking writes: tell the consoles (supervisors show it)."""
+        from cc_console.protocol import Event
+        self.engine.publish(Event.SERVER_STATUS, self.engine.store_status(), None)
 
     @property
     def scheme(self) -> str:
@@ -158,6 +168,8 @@ class Server:
 
     async def start(self) -> None:
         s = self.settings.server
+        if isinstance(self.store, BufferedStore):
+            self.store.start()  # first: a journal left by the last run is written at once
         self.engine.load(self.store.list_users())
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -201,7 +213,7 @@ class Server:
         if self._runner:
             await self._runner.cleanup()
         self.qlog.close()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # the writer's last attempt may wait on a lock
         self.directory.store.close()
         self.contacts.store.close()
         self.api_clients.close()

@@ -114,5 +114,6 @@ async def test_resume_with_token_and_logout(connect):
 
 async def test_token_never_stored_in_clear(connect, server):
     c = await connect("agent1")
+    await server.store.drained()  # sessions reach the database through the store's writer thread
     rows = server.store._db.execute("SELECT token_hash FROM sessions").fetchall()
     assert rows and all(r[0] != c.token and len(r[0]) == 64 for r in rows)

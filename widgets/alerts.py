@@ -7,7 +7,8 @@
     wrapup_max = 120   # an agent in wrap-up longer than this
     sl_min = 0.80      # a queue's service level today below this (0..1)
 
-Pure functions (no Textual): ``evaluate(agents, queues, now, cfg)`` returns the active alerts;
+Pure functions (no Textual): ``evaluate(agents, queues, now, cfg, server)`` returns the active alerts
+(``server``: the server's status, which says when call records cannot be saved);
 ``AlertTracker`` tells which of them are new (an onset), so the bell rings once per onset.
 """
 from __future__ import annotations
@@ -68,8 +69,8 @@ def load_alert_config(path: Path | None = None) -> AlertConfig:
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # "wait", "call", "pause", "wrapup", "sl"
-    target: str  # a queue name (wait, sl) or an agent id
+    kind: str  # "wait", "call", "pause", "wrapup", "sl", "store"
+    target: str  # a queue name (wait, sl), an agent id, or "server" (store)
     text: str
 
     @property
@@ -82,8 +83,11 @@ AGENT_RULES = {"on_call": ("call", "call_max", "on a call"), "paused": ("pause",
 
 
 def evaluate(agents: Iterable[dict[str, Any]], queues: Iterable[dict[str, Any]], now: float,
-             cfg: AlertConfig) -> list[Alert]:
+             cfg: AlertConfig, server: dict[str, Any] | None = None) -> list[Alert]:
     out: list[Alert] = []
+    if server and server.get("store") == "fault":
+        why = server.get("store_problem") or "the database cannot be written"
+        out.append(Alert("store", "server", f"call records not saved ({why}); kept until it works again"))
     for q in queues:
         name = q.get("name", "")
         wait = longest_wait(q, now)

@@ -1,8 +1,9 @@
 """Call and agent state, driven by ARI events and console commands: the ACD at work.
 
 State changes are synchronous and recorded in the store as they happen (and in queue_log, in
-Asterisk's format); ARI side effects run in tasks ordered per call, so one slow HTTP round trip
-never holds up the event stream and a bridge always exists before a leg is added to it. After a
+Asterisk's format); the server's store hands them to a writer thread, so a locked database never
+makes the engine wait. ARI side effects run in tasks ordered per call, so one slow HTTP round
+trip never holds up the event stream and a bridge always exists before a leg is added to it. After a
 reconnect to ARI (or a restart of this server, which reloads the projections first) `resync`
 reconciles what we believe with what Asterisk has, so a call in progress survives either.
 
@@ -358,8 +359,14 @@ class CallEngine(CallControl):
             "callbacks": self.callbacks("open"),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
-            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
+            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock(), **self.store_status()},
         }
+
+    def store_status(self) -> dict[str, Any]:
+        """Whether events reach the database, as consoles see it (supervisors get an alert)."""
+        health = getattr(self.store, "health", None)
+        h = health() if health else {"ok": True, "problem": None}
+        return {"store": "ok" if h["ok"] else "fault", "store_problem": h["problem"] or ""}
 
     def _hook(self, name: str, *args: Any) -> None:
         for h in self.hooks:

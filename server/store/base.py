@@ -1,4 +1,4 @@
-"""The storage interface. SQLite implements it now; a PostgreSQL backend implements the same.
+"""The storage interface. SQLite implements it; a PostgreSQL backend would implement the same (none exists yet).
 
 The event log is append-only and is the truth; the projections (current calls, agents, users,
 sessions) are kept in the same transaction as the event that changed them, so a crash can never
@@ -6,8 +6,9 @@ leave a projection ahead of or behind the log.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,25 @@
 """SQLite backend (WAL): the embedded default.
 
-Writes are small and synchronous on purpose: an append is a few tens of microseconds in WAL mode
-with synchronous=NORMAL, cheaper than a hop to a thread, and it keeps the order of events exactly
-the order in which the server decided them.
+`SQLiteStore` writes synchronously: right for the CLI, tests and tools. The server does not
+call it to write events: another process may hold the database's write lock for seconds, and a
+synchronous write would then freeze the event loop. The server's events go through
+`BufferedStore` (server/store/buffered.py) to a writer thread (server/store/writer.py) that
+applies them with `apply_entries` below, in order, each one once (by its event id, `eid`).
 """
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .base import StoredEvent
 from .sqlite_db import connect, migrate
+
+log = logging.getLogger(__name__)
 
 # Each migration runs once, in order; PRAGMA user_version records how far a database has come.
 MIGRATIONS: list[str] = [
@@ -69,15 +75,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX callbacks_state ON callbacks(state, requested);
     """,
+    # Each event written by the server carries its own id, so replaying a journal after a crash
+    # between the database's commit and the journal's truncation applies every event once.
+    """
+    ALTER TABLE events ADD COLUMN eid TEXT;
+    CREATE UNIQUE INDEX events_eid ON events(eid) WHERE eid IS NOT NULL;
+    """,
 ]
 
 _USER_JSON = ("queues",)
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
-        self._db = connect(self.path, foreign_keys=True)
+        self._db = connect(self.path, foreign_keys=True, busy_timeout=busy_timeout)
         self._lock = threading.Lock()  # the CLI's admin commands and the server may share a store object
         self.migrate()
 
@@ -95,38 +107,26 @@ class SQLiteStore:
                agent: dict[str, Any] | None = None, queue: str | None = None,
                data: dict[str, Any] | None = None, call_id: str | None = None,
                agent_id: str | None = None) -> int:
-        payload = dict(data or {})
-        if call is not None:
-            payload.setdefault("call", call)
-            call_id = call_id or call["id"]
-            queue = queue or call.get("queue")
-        if agent is not None:
-            payload.setdefault("agent", agent)
-            agent_id = agent_id or agent["id"]
+        entry = record_entry(kind, ts=ts, call=call, agent=agent, queue=queue, data=data,
+                             call_id=call_id, agent_id=agent_id)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute(
-                    "INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
-                    (ts, kind, call_id, agent_id, queue, json.dumps(payload, default=str)))
-                if call is not None:
-                    self._db.execute(
-                        "INSERT INTO calls(id, state, data) VALUES (?,?,?) "
-                        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                        (call["id"], str(call["state"]), json.dumps(call, default=str)))
-                if agent is not None:
-                    self._db.execute(
-                        "INSERT INTO agents(id, data) VALUES (?,?) "
-                        "ON CONFLICT(id) DO UPDATE SET data=excluded.data",
-                        (agent["id"], json.dumps(agent, default=str)))
+                seq = _apply(self._db, entry)
                 self._db.execute("COMMIT")
             except Exception:
                 self._db.execute("ROLLBACK")
                 raise
-            return int(cur.lastrowid)
+            return seq
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
+        for ev, _eid in self.events_with_ids(since, kinds, call_id):
+            yield ev
+
+    def events_with_ids(self, since: int = 0, kinds: tuple[str, ...] | None = None,
+                        call_id: str | None = None) -> list[tuple[StoredEvent, str | None]]:
+        """The events with their event ids (None for events not written by the server's writer)."""
         sql = "SELECT * FROM events WHERE seq > ?"
         params: list[Any] = [since]
         if kinds:
@@ -138,9 +138,12 @@ class SQLiteStore:
         sql += " ORDER BY seq"
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
-        for r in rows:
-            yield StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
-                              json.loads(r["data"]))
+        return [(StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
+                             json.loads(r["data"])), r["eid"]) for r in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
     def active_calls(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -161,14 +164,12 @@ class SQLiteStore:
     def save_callback(self, item: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO callbacks(id, kind, queue, state, requested, data) VALUES (?,?,?,?,?,?) "
-                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                (item["id"], item["kind"], item["queue"], item["state"], item["requested"], json.dumps(item)))
-            self._db.execute("INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
-                             (item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"),
-                              item["queue"], json.dumps({"item": item})))
-            self._db.execute("COMMIT")
+            try:
+                _apply(self._db, callback_entry(item))
+                self._db.execute("COMMIT")
+            except Exception:
+                self._db.execute("ROLLBACK")
+                raise
 
     def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
         with self._lock:
@@ -234,3 +235,98 @@ class SQLiteStore:
 
 def open_store(path: str | Path) -> SQLiteStore:
     return SQLiteStore(path)
+
+
+# -- entries: one write each, as the server queues and journals them ---------------------------------
+# An entry is a JSON-able dict: {"eid", "op": "record", "kind", "ts", "call_id", "agent_id", "queue",
+# "data", "call", "agent"}, {"eid", "op": "callback", "item"}, or {"op": "session", "token_hash",
+# "username", "expires"} (expires None: the session is deleted). Built at the moment the server
+# decides the change (so "ts" is when it happened, however late it is written).
+
+def record_entry(kind: str, *, ts: float, call: dict[str, Any] | None = None,
+                 agent: dict[str, Any] | None = None, queue: str | None = None,
+                 data: dict[str, Any] | None = None, call_id: str | None = None,
+                 agent_id: str | None = None, eid: str | None = None) -> dict[str, Any]:
+    payload = dict(data or {})
+    if call is not None:
+        payload.setdefault("call", call)
+        call_id = call_id or call["id"]
+        queue = queue or call.get("queue")
+    if agent is not None:
+        payload.setdefault("agent", agent)
+        agent_id = agent_id or agent["id"]
+    return {"eid": eid, "op": "record", "kind": kind, "ts": ts, "call_id": call_id, "agent_id": agent_id,
+            "queue": queue, "data": payload, "call": call, "agent": agent}
+
+
+def callback_entry(item: dict[str, Any], eid: str | None = None) -> dict[str, Any]:
+    return {"eid": eid, "op": "callback", "item": item}
+
+
+def entry_event(entry: dict[str, Any], seq: int = 0) -> StoredEvent:
+    """The event an entry appends, as `events()` returns it (seq: the caller's provisional one)."""
+    if entry["op"] == "callback":
+        item = entry["item"]
+        return StoredEvent(seq, item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"),
+                           item["queue"], {"item": item})
+    return StoredEvent(seq, entry["ts"], entry["kind"], entry["call_id"], entry["agent_id"], entry["queue"],
+                       entry["data"])
+
+
+def _apply(db: sqlite3.Connection, entry: dict[str, Any]) -> int:
+    """Write one entry inside the caller's transaction: the event and the projection it changes.
+    An entry whose eid is in the log already is skipped (0): it was applied before."""
+    if entry["op"] == "session":  # idempotent, no event: applying it twice is harmless
+        if entry["expires"] is None:
+            db.execute("DELETE FROM sessions WHERE token_hash=?", (entry["token_hash"],))
+        else:
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?,?,?)",
+                       (entry["token_hash"], entry["username"], entry["expires"]))
+        return 0
+    eid = entry.get("eid")
+    if eid and db.execute("SELECT 1 FROM events WHERE eid = ?", (eid,)).fetchone():
+        return 0
+    if entry["op"] == "callback":
+        item = entry["item"]
+        db.execute(
+            "INSERT INTO callbacks(id, kind, queue, state, requested, data) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+            (item["id"], item["kind"], item["queue"], item["state"], item["requested"], json.dumps(item, default=str)))
+        cur = db.execute(
+            "INSERT INTO events(ts, kind, call_id, agent_id, queue, data, eid) VALUES (?,?,?,?,?,?,?)",
+            (item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"), item["queue"],
+             json.dumps({"item": item}, default=str), eid))
+        return int(cur.lastrowid or 0)
+    cur = db.execute(
+        "INSERT INTO events(ts, kind, call_id, agent_id, queue, data, eid) VALUES (?,?,?,?,?,?,?)",
+        (entry["ts"], entry["kind"], entry["call_id"], entry["agent_id"], entry["queue"],
+         json.dumps(entry["data"], default=str), eid))
+    call, agent = entry.get("call"), entry.get("agent")
+    if call is not None:
+        db.execute(
+            "INSERT INTO calls(id, state, data) VALUES (?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+            (call["id"], str(call["state"]), json.dumps(call, default=str)))
+    if agent is not None:
+        db.execute(
+            "INSERT INTO agents(id, data) VALUES (?,?) ON CONFLICT(id) DO UPDATE SET data=excluded.data",
+            (agent["id"], json.dumps(agent, default=str)))
+    return int(cur.lastrowid or 0)
+
+
+def apply_entries(db: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
+    """Write entries in order in one transaction (all or none); raises sqlite3.Error as it came."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for entry in entries:
+            try:
+                _apply(db, entry)
+            except (sqlite3.IntegrityError, KeyError, TypeError, ValueError):
+                # A malformed entry can never be written; retrying it would hold up all the
+                # others for ever. The log keeps it.
+                log.exception("store: an entry that can never be written is dropped: %.500s", entry)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

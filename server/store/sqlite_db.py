@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def connect(path: str | Path, *, foreign_keys: bool = False) -> sqlite3.Connection:
+def connect(path: str | Path, *, foreign_keys: bool = False, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """busy_timeout: how long a statement waits for another connection's lock before it fails with
+    "database is locked"; the thread running it waits that long, so keep it short on the event loop."""
     path = str(path)
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -20,7 +22,7 @@ def connect(path: str | Path, *, foreign_keys: bool = False) -> sqlite3.Connecti
     if path != ":memory:":
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     if foreign_keys:
         db.execute("PRAGMA foreign_keys=ON")
     return db
