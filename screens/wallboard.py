@@ -122,7 +122,7 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], n
 
 
 TILE_CAPTIONS = {
-    "sl": "Service level %",
+    "sl": "Service level",
     "waiting": "Calls waiting",
     "longest": "Longest wait",
     "answered": "Handled",
@@ -139,7 +139,8 @@ DEFAULT_TILES = ("sl", "waiting", "longest", "answered", "abandoned", "ready", "
 def tile_figure(kind: str, t: Totals, th: Thresholds) -> tuple[str, str]:
     """(value shown, level) of one tile."""
     if kind == "sl":
-        return percent(t.service_level), level_low_bad(t.service_level, th.sl_warn, th.sl_alert)
+        value = percent(t.service_level)
+        return (value if value == "--" else f"{value}%"), level_low_bad(t.service_level, th.sl_warn, th.sl_alert)
     if kind == "waiting":
         return str(t.waiting), level_high_bad(t.waiting, th.waiting_warn, th.waiting_alert)
     if kind == "longest":

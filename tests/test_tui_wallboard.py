@@ -64,7 +64,7 @@ async def test_layout_file_and_live_reload(config_dir: Path) -> None:
         await screen.check_layout()  # what the 2-second timer does
         await pilot.pause()
         assert [t.id for t in screen.query(Tile)] == ["tile-sl", "tile-waiting", "tile-sl-1", "tile-waiting-1"]
-        assert screen.query_one("#tile-sl", Tile).value == "86"
+        assert screen.query_one("#tile-sl", Tile).value == "86%"
         assert screen.query_one("#tile-sl-1", Tile).level == "warn"  # sales 65%: below 80, above 60
         assert app.theme == "cc-high-contrast"
         path.write_text('tiles = ["waiting"]\n')

@@ -1,4 +1,4 @@
-"""A wallboard tile: a caption over a big figure (Textual Digits), coloured by level class.
+"""A wallboard tile: a caption over a figure in block digits scaled to the tile, coloured by level class.
 
 ``tile.value`` is the figure shown, ``tile.level`` one of "", "ok", "warn", "alert" (CSS classes
 ``-ok``, ``-warn``, ``-alert``).
@@ -8,7 +8,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Digits, Label
+from textual.widgets import Label
+
+from .bigdigits import BigFigure
 
 LEVELS = ("ok", "warn", "alert")
 
@@ -22,14 +24,13 @@ class Tile(Widget):
         padding: 0 1;
         align: center middle;
     }
-    Tile > Label { width: 1fr; text-align: center; color: $text-muted; text-style: bold; }
-    Tile > Digits { width: 1fr; text-align: center; }
+    Tile > Label { width: 1fr; text-align: center; color: $foreground; text-style: bold; }
     Tile.-ok { border: round $success; }
-    Tile.-ok > Digits { color: $success; }
+    Tile.-ok > BigFigure { color: $success; }
     Tile.-warn { border: heavy $warning; }
-    Tile.-warn > Digits { color: $warning; }
+    Tile.-warn > BigFigure { color: $warning; }
     Tile.-alert { border: heavy $error; background: $error 20%; }
-    Tile.-alert > Digits { color: $error; text-style: bold; }
+    Tile.-alert > BigFigure { color: $error; text-style: bold; }
     Tile.-alert > Label { color: $error; }
     """
 
@@ -44,14 +45,14 @@ class Tile(Widget):
 
     def compose(self) -> ComposeResult:
         yield Label(self.caption)
-        yield Digits(self.value)
+        yield BigFigure(self.value)
 
     def show(self, value: str, level: str = "") -> None:
         self.value = value
         self.level = level
 
     def watch_value(self, value: str) -> None:
-        self.query_one(Digits).update(value)
+        self.query_one(BigFigure).update(value)
 
     def watch_level(self, old: str, new: str) -> None:
         if old:
