@@ -8,12 +8,13 @@ a restart when it changes (checked every 2 s) or on ``R``::
     theme = "cc-high-contrast"        # optional; ctrl+t toggles anyway
     tiles = ["sl", "waiting", "longest", "answered", "abandoned", "ready", "busy", "paused", "callbacks"]
     queues = ["support", "sales"]     # optional: one set of tiles for these queues (default: all)
+    tenant = "acme"                   # optional: only this tenant's queues
     queue_table = true                # the per-queue table under the tiles, when there is room
     columns = 0                       # tiles per row; 0 picks what fills the screen best
 
     [[groups]]                        # optional, instead of `queues`: one set of tiles per group
     name = "Support"
-    queues = ["support", "billing"]
+    queues = ["support", "billing"]   # and/or tenant = "acme"
 
     [thresholds]                      # see Thresholds below
     longest_warn = 30
@@ -22,7 +23,11 @@ a restart when it changes (checked every 2 s) or on ``R``::
 
 Tile kinds: sl, waiting, longest, answered (handled), abandoned, ready (agents free), busy, paused,
 wrapup, callbacks (callbacks and voicemails waiting). The grid is recomputed on every resize, so
-tiles grow with the terminal (80x24 up to 4K terminals).
+tiles grow with the terminal (80x24 up to 4K terminals), and each figure is drawn in block digits
+as large as its tile allows (widgets/bigdigits.py).
+
+Which queues one board aggregates: ``BoardFilter`` (queues, tenant, a layout group by name), from
+``cc-console wallboard --queues/--tenant/--group`` or a URL's query (``BoardFilter.from_query``).
 
 Ids: #tiles (Grid), tiles ``#tile-<kind>`` for the first group and ``#tile-<kind>-<n>`` for group n
 >= 1 (Tile: ``.value``, ``.level``), #stale-banner (class ``-visible`` while disconnected or stale),

@@ -150,7 +150,7 @@ def _ink_rows(figure: BigFigure) -> list[int]:
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60), (400, 120)])
 async def test_figures_fill_their_tiles(size: tuple[int, int]) -> None:
-    client, app = wb_app()
+    _client, app = wb_app()
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         tiles = list(app.screen.query(Tile))
@@ -173,7 +173,7 @@ async def test_figures_fill_their_tiles(size: tuple[int, int]) -> None:
 
 
 async def test_a_figure_too_wide_for_block_digits_shows_as_plain_text() -> None:
-    client, app = wb_app()
+    _client, app = wb_app()
     async with app.run_test(size=(80, 24)) as pilot:
         tile = app.screen.query_one("#tile-answered", Tile)
         tile.show("123456789")
@@ -187,7 +187,7 @@ async def test_a_figure_too_wide_for_block_digits_shows_as_plain_text() -> None:
 
 
 async def test_figure_colours_follow_the_thresholds() -> None:
-    client, app = wb_app()
+    _client, app = wb_app()
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -212,7 +212,7 @@ def _figures(screen: WallboardScreen, suffix: str = "") -> dict[str, str]:
 
 
 async def test_a_board_per_tenant_or_queue_list() -> None:
-    client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(tenant="acme"))
+    _client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(tenant="acme"))
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -221,13 +221,13 @@ async def test_a_board_per_tenant_or_queue_list() -> None:
                                     "abandoned": "3", "ready": "2", "busy": "1", "paused": "1", "callbacks": "1"}
         assert sorted(screen.query_one("#wallboard-queues").rows) == ["billing", "sales"]
         assert "acme" in str(screen.query_one("#wallboard-title").render())
-    client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(tenant="default"))
+    _client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(tenant="default"))
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         assert _figures(app.screen) == {"sl": "86%", "waiting": "1", "longest": "00:18", "answered": "51",
                                              "abandoned": "4", "ready": "1", "busy": "2", "paused": "0",
                                              "callbacks": "0"}
-    client, app = wb_app(wallboard_filter=BoardFilter.from_query({"queues": "billing, sales"}))
+    _client, app = wb_app(wallboard_filter=BoardFilter.from_query({"queues": "billing, sales"}))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert _figures(app.screen)["answered"] == "17" and _figures(app.screen)["ready"] == "2"
@@ -239,17 +239,17 @@ async def test_a_board_for_one_group_of_the_layout_file(config_dir: Path) -> Non
         'tiles = ["waiting", "answered"]\n'
         '[[groups]]\nname = "Support"\nqueues = ["support"]\n'
         '[[groups]]\nname = "Acme"\ntenant = "acme"\n')
-    client, app = wb_app(_two_tenants())
+    _client, app = wb_app(_two_tenants())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert _figures(app.screen, "-1") == {"waiting": "1", "answered": "17"}  # the tenant's group
-    client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(group="acme"))
+    _client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(group="acme"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert [t.id for t in app.screen.query(Tile)] == ["tile-waiting", "tile-answered"]
         assert _figures(app.screen) == {"waiting": "1", "answered": "17"}
         assert "Acme" in str(app.screen.query_one("#tile-waiting", Tile).caption)
-    client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(group="Nowhere"))
+    _client, app = wb_app(_two_tenants(), wallboard_filter=BoardFilter(group="Nowhere"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         # A board for a group that is not there shows nothing rather than every queue's figures.
@@ -268,3 +268,20 @@ def test_board_filter_from_a_query_and_layout_tenant() -> None:
     for bad in ({"tenant": 3}, {"groups": [{"name": "x"}]}, {"groups": [{"tenant": ["a"]}]}):
         with pytest.raises(ValueError):
             parse_layout(bad)
+
+
+def test_cli_wallboard_per_queue_list_tenant_or_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cc_console.cli import app as cli
+    from cc_console.tui import CCConsoleApp
+
+    seen: list[CCConsoleApp] = []
+    monkeypatch.setattr(CCConsoleApp, "run", lambda self: seen.append(self))
+    r = CliRunner().invoke(cli, ["wallboard", "--queues", "sales,billing", "--tenant", "acme", "--group", "Floor"])
+    assert r.exit_code == 0, r.output
+    assert seen[0].wallboard_filter == BoardFilter(queues=("sales", "billing"), tenant="acme", group="Floor")
+    screen = seen[0].make_mode_screen("wallboard")
+    assert isinstance(screen, WallboardScreen) and screen.board_filter == seen[0].wallboard_filter
+    r = CliRunner().invoke(cli, ["wallboard", "--help"])
+    assert "--tenant" in r.output and "--queues" in r.output and "--group" in r.output
