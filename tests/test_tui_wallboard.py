@@ -285,3 +285,16 @@ def test_cli_wallboard_per_queue_list_tenant_or_group(monkeypatch: pytest.Monkey
     assert isinstance(screen, WallboardScreen) and screen.board_filter == seen[0].wallboard_filter
     r = CliRunner().invoke(cli, ["wallboard", "--help"])
     assert "--tenant" in r.output and "--queues" in r.output and "--group" in r.output
+
+
+async def test_figures_rescale_when_the_terminal_is_resized() -> None:
+    _client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        fig = app.screen.query_one("#tile-longest", Tile).query_one(BigFigure)
+        await pilot.pause()
+        small = len(_ink_rows(fig))
+        await pilot.resize_terminal(200, 60)
+        await _until(pilot, lambda: len(_ink_rows(fig)) >= 0.6 * fig.parent.content_region.height)
+        assert len(_ink_rows(fig)) >= 4 * small
+        await pilot.resize_terminal(80, 24)
+        await _until(pilot, lambda: len(_ink_rows(fig)) == small)

@@ -12,11 +12,15 @@ The rendering part is pure (no Textual); :class:`BigFigure` is the widget.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import lru_cache
 from typing import NamedTuple
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 # '#' is ink. Glyphs of one font share its height; widths vary (':' and '.' are one pixel wide).
@@ -92,6 +96,18 @@ def _sizes() -> tuple[GlyphSize, ...]:
 
 
 SIZES = _sizes()
+_NEG_ROWS = [-s.rows for s in SIZES]  # ascending: bisect finds the first size no taller than a region
+
+
+@lru_cache(maxsize=1024)
+def figure_lines(text: str, width: int, height: int) -> tuple[str, ...]:
+    """The figure centred in width x height cells, one string of exactly ``width`` per row."""
+    size = pick(text, width, height)
+    rows = render_rows(text, size) if size else (text[:width],)
+    top = max((height - len(rows)) // 2, 0)
+    blank = " " * width
+    return tuple(blank if not top <= y < top + len(rows) else rows[y - top].center(width)[:width]
+                 for y in range(height))
 
 
 def drawable(text: str) -> bool:
@@ -103,8 +119,8 @@ def pick(text: str, width: int, height: int) -> GlyphSize | None:
     """The tallest size at which ``text`` fits width x height cells; None: show it as plain text."""
     if not drawable(text):
         return None
-    for size in SIZES:
-        if size.rows <= height and size.width(text) <= width:
+    for size in SIZES[bisect_left(_NEG_ROWS, -height):]:
+        if size.width(text) <= width:
             return size
     return None
 
@@ -138,7 +154,7 @@ class BigFigure(Widget):
     """
 
     DEFAULT_CSS = """
-    BigFigure { width: 1fr; height: 1fr; content-align: center middle; text-align: left; text-style: bold; }
+    BigFigure { width: 1fr; height: 1fr; text-style: bold; }
     """
 
     value: reactive[str] = reactive("", layout=False)
@@ -160,8 +176,28 @@ class BigFigure(Widget):
         size = self.glyph_size
         return size.rows if size else 1
 
-    def render(self) -> Text:
-        size = self.glyph_size
-        if size is None:
-            return Text(self.value, justify="center")
-        return Text("\n".join(render_rows(self.value, size)), no_wrap=True, overflow="crop")
+    # Lines come as strips straight from caches, the style looked up once per render rather than
+    # per line: a 4K wallboard redraws 35-row figures on every update.
+    _strips: tuple[tuple[str, int, int, Style], tuple[Strip, ...]] | None = None
+
+    def _prepare(self) -> tuple[Strip, ...]:
+        size = self.content_region.size
+        key = (self.value, size.width, size.height, self.rich_style)
+        if self._strips is None or self._strips[0] != key:
+            style = key[3]
+            lines = figure_lines(self.value, size.width, size.height)
+            self._strips = (key, tuple(Strip([Segment(line, style)], size.width) for line in lines))
+        return self._strips[1]
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._prepare()
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        size = self.content_region.size
+        cached = self._strips
+        if cached is None or cached[0][:3] != (self.value, size.width, size.height):
+            strips = self._prepare()
+        else:
+            strips = cached[1]
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(size.width)
