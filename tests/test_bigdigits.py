@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from cc_console.widgets.bigdigits import FONTS, GLYPHS, SIZES, GlyphSize, pick, render_rows
+from cc_console.widgets.bigdigits import (
+    FONTS, GLYPHS, LETTERS_3X5, SIZES, GlyphSize, caption_rows, pick, render_rows,
+)
 
 
 @pytest.mark.parametrize("font", sorted(FONTS))
@@ -75,3 +77,15 @@ def test_rendering_is_cached_and_fast() -> None:
     for _ in range(10_000):  # a wallboard redraws every tile on every update
         render_rows("99:59", pick("99:59", 130, 35))
     assert time.perf_counter() - start < 0.5
+
+
+def test_captions_in_block_capitals_where_there_is_room() -> None:
+    assert all(len(rows) == 5 and len({len(r) for r in rows}) == 1 for rows in LETTERS_3X5.values())
+    assert set("ABCDEFGHIJKLMNOPQRSTUVWXYZ") <= set(LETTERS_3X5)
+    rows = caption_rows("Callbacks waiting", 129, 6)  # a 400x120 tile: 5 rows, pixels condensed to fit
+    assert rows is not None and len(rows) == 5 and len(rows[0]) <= 129
+    assert caption_rows("Longest wait", 129, 4)[0] == caption_rows("LONGEST WAIT", 129, 4)[0]
+    assert len(caption_rows("Longest wait", 129, 4)) == 3
+    assert caption_rows("Longest wait", 129, 2) is None  # less than 3 rows: plain text
+    assert caption_rows("Longest wait", 20, 6) is None  # too narrow
+    assert caption_rows("Queue #1", 129, 6) is None  # no glyph for '#'

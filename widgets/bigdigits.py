@@ -66,8 +66,45 @@ FONT_5X7: dict[str, tuple[str, ...]] = {
     "h": ("#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#"),
 }
 
+# Capitals for the tiles' captions on big screens (3x5 only: a caption gets a few rows at most).
+LETTERS_3X5: dict[str, tuple[str, ...]] = {
+    "A": (".#.", "#.#", "###", "#.#", "#.#"),
+    "B": ("##.", "#.#", "##.", "#.#", "##."),
+    "C": (".##", "#..", "#..", "#..", ".##"),
+    "D": ("##.", "#.#", "#.#", "#.#", "##."),
+    "E": ("###", "#..", "##.", "#..", "###"),
+    "F": ("###", "#..", "##.", "#..", "#.."),
+    "G": (".##", "#..", "#.#", "#.#", ".##"),
+    "H": ("#.#", "#.#", "###", "#.#", "#.#"),
+    "I": ("###", ".#.", ".#.", ".#.", "###"),
+    "J": ("..#", "..#", "..#", "#.#", ".#."),
+    "K": ("#.#", "#.#", "##.", "#.#", "#.#"),
+    "L": ("#..", "#..", "#..", "#..", "###"),
+    "M": ("#...#", "##.##", "#.#.#", "#...#", "#...#"),
+    "N": ("#..#", "##.#", "#.##", "#..#", "#..#"),
+    "O": (".#.", "#.#", "#.#", "#.#", ".#."),
+    "P": ("##.", "#.#", "##.", "#..", "#.."),
+    "Q": (".#.", "#.#", "#.#", "##.", ".##"),
+    "R": ("##.", "#.#", "##.", "#.#", "#.#"),
+    "S": (".##", "#..", ".#.", "..#", "##."),
+    "T": ("###", ".#.", ".#.", ".#.", ".#."),
+    "U": ("#.#", "#.#", "#.#", "#.#", "###"),
+    "V": ("#.#", "#.#", "#.#", "#.#", ".#."),
+    "W": ("#...#", "#...#", "#.#.#", "##.##", "#...#"),
+    "X": ("#.#", "#.#", ".#.", "#.#", "#.#"),
+    "Y": ("#.#", "#.#", ".#.", ".#.", ".#."),
+    "Z": ("###", "..#", ".#.", "#..", "###"),
+    "/": ("..#", "..#", ".#.", "#..", "#.."),
+    ",": (".", ".", ".", "#", "#"),
+    "'": ("#", "#", ".", ".", "."),
+    "&": (".#.", "#.#", ".#.", "#.#", ".##"),
+    "(": (".#", "#.", "#.", "#.", ".#"),
+    ")": ("#.", ".#", ".#", ".#", "#."),
+}
+
 FONTS: dict[str, dict[str, tuple[str, ...]]] = {"3x5": FONT_3X5, "5x7": FONT_5X7}
 GLYPHS = frozenset(FONT_3X5)
+CAPTION_FONT = {**FONT_3X5, **LETTERS_3X5}
 MAX_SCALE = 40  # half rows per pixel: a 5-pixel font 100 rows tall, more than any terminal
 
 
@@ -114,6 +151,22 @@ def drawable(text: str) -> bool:
     return bool(text) and all(c in GLYPHS for c in text)
 
 
+@lru_cache(maxsize=256)
+def caption_rows(caption: str, width: int, max_rows: int) -> tuple[str, ...] | None:
+    """A caption in capitals of the 3x5 font, as tall as max_rows and width allow (3 rows at
+    least; pixels down to half as wide as tall); None when it does not fit or has a character
+    without a glyph."""
+    text = caption.upper()
+    if not text or any(c not in CAPTION_FONT for c in text):
+        return None
+    pixels = sum(len(CAPTION_FONT[c][0]) for c in text) + len(text) - 1
+    for ky in range(min(2 * max_rows // 5, MAX_SCALE), 0, -1):
+        kx = min(ky, width // pixels)
+        if kx >= max(1, (ky + 1) // 2):
+            return _draw(CAPTION_FONT, text, ky, kx)
+    return None
+
+
 @lru_cache(maxsize=4096)
 def pick(text: str, width: int, height: int) -> GlyphSize | None:
     """The tallest size at which ``text`` fits width x height cells; None: show it as plain text."""
@@ -128,17 +181,20 @@ def pick(text: str, width: int, height: int) -> GlyphSize | None:
 @lru_cache(maxsize=1024)
 def render_rows(text: str, size: GlyphSize) -> tuple[str, ...]:
     """The figure as ``size.rows`` lines of equal width, in ``▀ ▄ █`` and spaces."""
-    font = FONTS[size.font]
+    return _draw(FONTS[size.font], text, size.ky, size.kx)
+
+
+def _draw(font: dict[str, tuple[str, ...]], text: str, ky: int, kx: int) -> tuple[str, ...]:
     height = len(font["0"])
     pixel_rows = []
     for r in range(height):
         parts = []
         for i, c in enumerate(text):
             if i:
-                parts.append("." * size.kx)
-            parts.append("".join(p * size.kx for p in font[c][r]))
+                parts.append("." * kx)
+            parts.append("".join(p * kx for p in font[c][r]))
         pixel_rows.append("".join(parts))
-    half_rows = [row for row in pixel_rows for _ in range(size.ky)]
+    half_rows = [row for row in pixel_rows for _ in range(ky)]
     if len(half_rows) % 2:
         half_rows.append("." * len(half_rows[0]))
     cells = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
