@@ -8,7 +8,9 @@ fit both the width and the height (narrower pixels before a smaller size, down t
 tall); text that fits at no size is shown as it is, on one line. Rendered rows are cached per
 (text, size) and the choice per (text, width, height): a wallboard redraws on every update.
 
-The rendering part is pure (no Textual); :class:`BigFigure` is the widget.
+:func:`caption_rows` draws a tile's caption in block capitals (3x5, with letters) where a tile is
+big enough to give it 3 rows or more. The rendering part is pure (no Textual); :class:`BigFigure`
+is the widget.
 """
 from __future__ import annotations
 
