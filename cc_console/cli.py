@@ -6,7 +6,7 @@ import getpass
 import logging
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -86,7 +86,7 @@ def server(config: Optional[Path] = ConfigOpt,
 
 # -- consoles ---------------------------------------------------------------------------------------
 def _console(mode: str, url: Optional[str], user: Optional[str], config: Optional[Path], remember: bool,
-             layout: Optional[Path] = None) -> None:
+             layout: Optional[Path] = None, board_filter: Any = None) -> None:
     from cc_console.credentials import keyring_status, recall
     from cc_console.credentials import remember as keep
     s = _settings(config)
@@ -105,7 +105,8 @@ def _console(mode: str, url: Optional[str], user: Optional[str], config: Optiona
 
     from cc_console.tui import CCConsoleApp  # the UI is imported only by the commands that show it
     CCConsoleApp(url=url, mode=mode, username=user, password=password,
-                 remember=on_login if remember else None, wallboard_layout=layout).run()
+                 remember=on_login if remember else None, wallboard_layout=layout,
+                 wallboard_filter=board_filter).run()
 
 
 UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")
@@ -133,9 +134,16 @@ def wallboard(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config
               remember: bool = RememberOpt,
               layout: Optional[Path] = typer.Option(None, "--layout", help="Wallboard layout TOML: tiles, queues, "
                                                     "thresholds (default <config dir>/wallboard.toml); reloaded "
-                                                    "while running")) -> None:
+                                                    "while running"),
+              queues: Optional[str] = typer.Option(None, "--queues", help="Show only these queues "
+                                                   "(comma-separated names)."),
+              tenant: Optional[str] = typer.Option(None, "--tenant", help="Show only this tenant's queues."),
+              group: Optional[str] = typer.Option(None, "--group", help="Show only this group of the "
+                                                  "layout file ([[groups]] name).")) -> None:
     """The wallboard: big figures for a screen across the room."""
-    _console("wallboard", url, user, config, remember, layout=layout)
+    from cc_console.screens.wallboard import BoardFilter
+    board_filter = BoardFilter.from_query({"queues": queues or "", "tenant": tenant or "", "group": group or ""})
+    _console("wallboard", url, user, config, remember, layout=layout, board_filter=board_filter)
 
 
 # -- pbx --------------------------------------------------------------------------------------------

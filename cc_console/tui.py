@@ -36,7 +36,7 @@ from cc_console.screens.agent import AgentScreen
 from cc_console.screens.base import ConsoleScreen, StateChanged
 from cc_console.screens.login import LoginScreen
 from cc_console.screens.supervisor import SupervisorScreen
-from cc_console.screens.wallboard import WallboardScreen
+from cc_console.screens.wallboard import BoardFilter, WallboardScreen
 from cc_console.themes import CONSOLE_CSS, DEFAULT_THEME, HIGH_CONTRAST_THEME, THEMES
 from cc_console.widgets.help import HelpScreen, collect_bindings
 
@@ -118,6 +118,7 @@ class CCConsoleApp(App[None]):
         theme: a theme name ("cc-default", "cc-high-contrast", or any Textual theme).
         now: the clock (epoch seconds) used for timers; inject a fixed one for snapshots.
         wallboard_layout: the wallboard's layout file (default ``<config_dir>/wallboard.toml``).
+        wallboard_filter: which queues, tenant or layout group the wallboard shows (default all).
     """
 
     CSS_PATH = str(CONSOLE_CSS)
@@ -149,9 +150,11 @@ class CCConsoleApp(App[None]):
         theme: str = DEFAULT_THEME.name,
         now: Callable[[], float] | None = None,
         wallboard_layout: str | Path | None = None,
+        wallboard_filter: BoardFilter | None = None,
     ) -> None:
         super().__init__()
         self.wallboard_layout = wallboard_layout  # None: <config_dir>/wallboard.toml
+        self.wallboard_filter = wallboard_filter
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)} (or None), not {mode!r}")
         self.url = url or getattr(client, "url", None) or default_url()
@@ -219,7 +222,8 @@ class CCConsoleApp(App[None]):
         if mode == "supervisor":
             return SupervisorScreen(now=self._now_for_screens())
         if mode == "wallboard":
-            return WallboardScreen(now=self._now_for_screens(), layout_path=self.wallboard_layout)
+            return WallboardScreen(now=self._now_for_screens(), layout_path=self.wallboard_layout,
+                                   board_filter=self.wallboard_filter)
         return AgentScreen(now=self._now_for_screens())
 
     def _now_for_screens(self) -> Callable[[], float] | None:

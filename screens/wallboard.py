@@ -8,12 +8,13 @@ a restart when it changes (checked every 2 s) or on ``R``::
     theme = "cc-high-contrast"        # optional; ctrl+t toggles anyway
     tiles = ["sl", "waiting", "longest", "answered", "abandoned", "ready", "busy", "paused", "callbacks"]
     queues = ["support", "sales"]     # optional: one set of tiles for these queues (default: all)
+    tenant = "acme"                   # optional: only this tenant's queues
     queue_table = true                # the per-queue table under the tiles, when there is room
     columns = 0                       # tiles per row; 0 picks what fills the screen best
 
     [[groups]]                        # optional, instead of `queues`: one set of tiles per group
     name = "Support"
-    queues = ["support", "billing"]
+    queues = ["support", "billing"]   # and/or tenant = "acme"
 
     [thresholds]                      # see Thresholds below
     longest_warn = 30
@@ -22,7 +23,11 @@ a restart when it changes (checked every 2 s) or on ``R``::
 
 Tile kinds: sl, waiting, longest, answered (handled), abandoned, ready (agents free), busy, paused,
 wrapup, callbacks (callbacks and voicemails waiting). The grid is recomputed on every resize, so
-tiles grow with the terminal (80x24 up to 4K terminals).
+tiles grow with the terminal (80x24 up to 4K terminals), and each figure is drawn in block digits
+as large as its tile allows (widgets/bigdigits.py).
+
+Which queues one board aggregates: ``BoardFilter`` (queues, tenant, a layout group by name), from
+``cc-console wallboard --queues/--tenant/--group`` or a URL's query (``BoardFilter.from_query``).
 
 Ids: #tiles (Grid), tiles ``#tile-<kind>`` for the first group and ``#tile-<kind>-<n>`` for group n
 >= 1 (Tile: ``.value``, ``.level``), #stale-banner (class ``-visible`` while disconnected or stale),
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -122,7 +127,7 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], n
 
 
 TILE_CAPTIONS = {
-    "sl": "Service level %",
+    "sl": "Service level",
     "waiting": "Calls waiting",
     "longest": "Longest wait",
     "answered": "Handled",
@@ -139,7 +144,8 @@ DEFAULT_TILES = ("sl", "waiting", "longest", "answered", "abandoned", "ready", "
 def tile_figure(kind: str, t: Totals, th: Thresholds) -> tuple[str, str]:
     """(value shown, level) of one tile."""
     if kind == "sl":
-        return percent(t.service_level), level_low_bad(t.service_level, th.sl_warn, th.sl_alert)
+        value = percent(t.service_level)
+        return (value if value == "--" else f"{value}%"), level_low_bad(t.service_level, th.sl_warn, th.sl_alert)
     if kind == "waiting":
         return str(t.waiting), level_high_bad(t.waiting, th.waiting_warn, th.waiting_alert)
     if kind == "longest":
@@ -166,6 +172,62 @@ def tile_figure(kind: str, t: Totals, th: Thresholds) -> tuple[str, str]:
 class Group:
     name: str
     queues: tuple[str, ...] | None  # None: all queues
+    tenant: str | None = None  # only this tenant's queues (and the agents who serve them)
+
+    def has(self, name: str, queue: dict[str, Any]) -> bool:
+        return (self.queues is None or name in self.queues) and \
+            (self.tenant is None or str(queue.get("tenant") or "") == self.tenant)
+
+    @property
+    def everything(self) -> bool:
+        return self.queues is None and self.tenant is None
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """Which figures one wallboard aggregates: these queues, this tenant's, or a group named in the
+    layout file. From ``cc-console wallboard --queues a,b --tenant X --group NAME``, or from a URL's
+    query (``?queues=a,b&tenant=X&group=NAME``) through :meth:`from_query`."""
+
+    queues: tuple[str, ...] | None = None
+    tenant: str | None = None
+    group: str | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> BoardFilter:
+        queues = [q.strip() for q in (query.get("queues") or "").split(",") if q.strip()]
+        return cls(queues=tuple(queues) or None, tenant=(query.get("tenant") or "").strip() or None,
+                   group=(query.get("group") or "").strip() or None)
+
+    def __bool__(self) -> bool:
+        return bool(self.queues or self.tenant or self.group)
+
+    def describe(self) -> str:
+        """What the board shows, for its title when the layout has none."""
+        parts = [self.group or "", f"tenant {self.tenant}" if self.tenant else "",
+                 ", ".join(self.queues or ())]
+        return " · ".join(p for p in parts if p)
+
+    def apply(self, layout: WallboardLayout) -> tuple[WallboardLayout, str]:
+        """The layout narrowed to this filter, and a problem to tell the user ("" if none)."""
+        problem = ""
+        groups = layout.groups
+        if self.group:
+            groups = tuple(g for g in groups if g.name.casefold() == self.group.casefold())
+            if not groups:
+                named = ", ".join(g.name for g in layout.groups if g.name) or "none"
+                problem = f"The wallboard layout has no group called {self.group!r} (groups: {named})."
+                groups = (Group(self.group, ()),)  # nothing rather than every queue's figures
+        if self.queues is not None:
+            narrowed = tuple(replace(g, queues=tuple(q for q in self.queues if g.queues is None or q in g.queues))
+                             for g in groups)
+            groups = tuple(g for g in narrowed if g.queues) or (replace(groups[0], queues=()),)
+        if self.tenant is not None:
+            groups = tuple(replace(g, tenant=self.tenant) for g in groups)
+        if len(groups) == 1 and not self.group:
+            groups = (replace(groups[0], name=""),)
+        title = layout.title or self.describe()
+        return replace(layout, groups=groups, title=title), problem
 
 
 @dataclass(frozen=True)
@@ -193,7 +255,7 @@ def default_layout_path() -> Path:
 
 def parse_layout(data: dict[str, Any], source: str = "wallboard.toml") -> WallboardLayout:
     """A layout from parsed TOML; ValueError on anything unknown or wrongly typed."""
-    known = {"title", "theme", "tiles", "queues", "groups", "queue_table", "columns", "thresholds"}
+    known = {"title", "theme", "tiles", "queues", "tenant", "groups", "queue_table", "columns", "thresholds"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{source}: unknown key(s): {', '.join(unknown)}")
@@ -202,14 +264,22 @@ def parse_layout(data: dict[str, Any], source: str = "wallboard.toml") -> Wallbo
         raise ValueError(f"{source}: tiles must be a list of {', '.join(TILE_CAPTIONS)}")
     groups: list[Group] = []
     for i, g in enumerate(data.get("groups") or []):
-        if not isinstance(g, dict) or not isinstance(g.get("queues"), list):
-            raise ValueError(f"{source}: [[groups]] #{i + 1} needs queues = [...]")
-        groups.append(Group(str(g.get("name") or ", ".join(g["queues"])), tuple(str(q) for q in g["queues"])))
+        queues, tenant = (g.get("queues"), g.get("tenant")) if isinstance(g, dict) else (None, None)
+        if (queues is None and tenant is None) or (queues is not None and not isinstance(queues, list)) \
+                or (tenant is not None and not isinstance(tenant, str)):
+            raise ValueError(f"{source}: [[groups]] #{i + 1} needs queues = [...] or tenant = \"...\"")
+        qs = tuple(str(q) for q in queues) if queues is not None else None
+        groups.append(Group(str(g.get("name") or tenant or ", ".join(qs or ())), qs, tenant))
+    tenant = data.get("tenant")
+    if tenant is not None and not isinstance(tenant, str):
+        raise ValueError(f"{source}: tenant must be a tenant name")
     if not groups:
         queues = data.get("queues")
         if queues is not None and not isinstance(queues, list):
             raise ValueError(f"{source}: queues must be a list of queue names")
-        groups = [Group("", tuple(str(q) for q in queues) if queues is not None else None)]
+        groups = [Group("", tuple(str(q) for q in queues) if queues is not None else None, tenant)]
+    elif tenant is not None:
+        groups = [g if g.tenant is not None else replace(g, tenant=tenant) for g in groups]
     th_data = data.get("thresholds") or {}
     th_known = {f.name for f in fields(Thresholds)}
     bad = sorted(set(th_data) - th_known)
@@ -275,13 +345,18 @@ class WallboardScreen(ConsoleScreen):
     BATCH_SECONDS = 0.25
     WATCH_SECONDS = 2.0
 
-    def __init__(self, client: Any = None, *, queues: list[str] | None = None,
+    def __init__(self, client: Any = None, *, queues: Iterable[str] | None = None, tenant: str | None = None,
+                 group: str | None = None, board_filter: BoardFilter | None = None,
                  thresholds: Thresholds | None = None, layout: WallboardLayout | None = None,
                  layout_path: str | Path | None = None, now: Callable[[], float] | None = None,
                  **kwargs: Any) -> None:
+        """``queues``, ``tenant`` and ``group`` (or a ready ``board_filter``, e.g. from a URL's
+        query) narrow what the tiles aggregate; see :class:`BoardFilter`."""
         super().__init__(client, id="wallboard", now=now, **kwargs)
         self._fixed_layout = layout
-        self._overrides = (queues, thresholds)
+        self.board_filter = board_filter or BoardFilter(
+            queues=tuple(queues) if queues is not None else None, tenant=tenant or None, group=group or None)
+        self._thresholds = thresholds
         self.layout_path = Path(layout_path) if layout_path else (None if layout else default_layout_path())
         self._layout_mtime: float | None = None
         self._layout_error = ""
@@ -306,20 +381,19 @@ class WallboardScreen(ConsoleScreen):
             except (ValueError, OSError) as exc:
                 self._layout_error = str(exc)
                 layout = getattr(self, "board", None) or WallboardLayout()
-        queues, thresholds = self._overrides
-        if queues is not None:
-            layout = replace(layout, groups=(Group("", tuple(queues)),))
-        if thresholds is not None:
-            layout = replace(layout, thresholds=thresholds)
+        self._filter_problem = ""
+        if self.board_filter:
+            layout, self._filter_problem = self.board_filter.apply(layout)
+        if self._thresholds is not None:
+            layout = replace(layout, thresholds=self._thresholds)
         return layout
 
     @property
     def thresholds(self) -> Thresholds:
         return self.board.thresholds
 
-    @property
-    def queue_names(self) -> set[str] | None:
-        return self.board.queue_names
+    def shows_queue(self, name: str, queue: dict[str, Any]) -> bool:
+        return any(g.has(name, queue) for g in self.board.groups)
 
     def _tiles(self) -> list[Tile]:
         out: list[Tile] = []
@@ -350,6 +424,11 @@ class WallboardScreen(ConsoleScreen):
         self.set_interval(self.WATCH_SECONDS, self.check_layout, name="layout-watch")
         if self._layout_error:
             self.notify(self._layout_error, title="Wallboard layout ignored", severity="warning", timeout=10)
+        self._tell_filter_problem()
+
+    def _tell_filter_problem(self) -> None:
+        if self._filter_problem:
+            self.notify(self._filter_problem, title="Wallboard shows nothing", severity="warning", timeout=30)
 
     def _apply_theme(self) -> None:
         theme = self.board.theme
@@ -375,6 +454,7 @@ class WallboardScreen(ConsoleScreen):
             grid = self.query_one("#tiles", Grid)
             await grid.remove_children()
             await grid.mount_all(self._tiles())
+        self._tell_filter_problem()
         title = self.query_one("#wallboard-title", Static)
         title.update(self.board.title)
         title.display = bool(self.board.title)
@@ -420,22 +500,23 @@ class WallboardScreen(ConsoleScreen):
         now = self.now()
         th = self.thresholds
         callbacks = open_callbacks(state.callbacks)
-        wanted = self.queue_names
         with self.app.batch_update():
             self._banner()
             for gi, group in enumerate(self.board.groups):
-                names = set(group.queues) if group.queues is not None else None
-                queues = [q for name, q in sorted(state.queues.items()) if names is None or name in names]
+                names = {name for name, q in state.queues.items() if group.has(name, q)}
+                if group.queues is not None and group.tenant is None:
+                    names |= set(group.queues)  # callbacks and agents of a queue with no stats yet
+                queues = [q for name, q in sorted(state.queues.items()) if name in names]
                 agents = [a for a in state.agents.values()
-                          if names is None or set(a.get("queues") or []) & names]
-                cbs = sum(n for q, n in callbacks.items() if names is None or q in names)
+                          if group.everything or set(a.get("queues") or []) & names]
+                cbs = sum(n for q, n in callbacks.items() if group.everything or q in names)
                 t = totals(queues, agents, now, cbs)
                 for kind in self.board.tiles:
                     value, level = tile_figure(kind, t, th)
                     self._tile(f"#tile-{kind}" if gi == 0 else f"#tile-{kind}-{gi}", value, level)
             self.query_one("#wallboard-queues", DiffTable).sync(
                 {q["name"]: queue_row(q, now, callbacks=callbacks.get(q["name"], 0))
-                 for name, q in sorted(state.queues.items()) if wanted is None or name in wanted})
+                 for name, q in sorted(state.queues.items()) if self.shows_queue(name, q)})
             self._fit()
 
     def _tile(self, selector: str, value: str, level: str) -> None:
