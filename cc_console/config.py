@@ -89,6 +89,9 @@ class ServerSettings:
     ari_reconnect_max: float = 10.0
     # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
     client_queue_max: int = 2000
+    # Uploads (the general-problem message): a hard size limit, and how long a chunk may take to arrive.
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_read_timeout: float = 30.0
     # Call recording (docs/recordings.md).
     recordings_dir: str = ""  # empty: <folder of db_path>/recordings
     recordings_key_file: str = ""  # a 256-bit key (hex): recordings are AES-GCM encrypted at rest

@@ -109,35 +109,21 @@ class Server:
     async def _upload_problem(self, request: web.Request) -> web.Response:
         """PUT a WAV (8 kHz, 16-bit, mono) as a queue's general-problem message; switch it on with
         the queue.problem command. The file goes where Asterisk can play it (pbx.sounds_dir)."""
-        import io
-        import wave
         from cc_console.protocol import P_SUPERVISE
+        from cc_console.server import problem_upload
         p = self._principal(request, P_SUPERVISE)
         queue = request.match_info["queue"]
         if queue not in self.engine.cfg.queues:
             raise web.HTTPNotFound(text=f"no queue {queue!r}")
-        body = await request.content.read(20 * 1024 * 1024 + 1)
-        if len(body) > 20 * 1024 * 1024:
-            raise web.HTTPRequestEntityTooLarge(max_size=20 * 1024 * 1024, actual_size=len(body))
-        try:
-            with wave.open(io.BytesIO(body)) as w:
-                shape = (w.getframerate(), w.getsampwidth(), w.getnchannels())
-                seconds = w.getnframes() / w.getframerate()
-        except (wave.Error, EOFError) as exc:
-            raise web.HTTPBadRequest(text=f"not a WAV file: {exc}") from None
-        if shape != (8000, 2, 1):
-            raise web.HTTPBadRequest(text=f"the WAV must be 8000 Hz, 16-bit, mono; this one is "
-                                          f"{shape[0]} Hz, {shape[1] * 8}-bit, {shape[2]} channel(s)")
         name = f"cc-problem-{queue}"
         folder = self.settings.pbx.sounds_path
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.wav.part"
-        tmp.write_bytes(body)
-        tmp.chmod(0o644)
-        tmp.replace(folder / f"{name}.wav")  # atomic: Asterisk never plays half a file
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        s = self.settings.server
+        audio = await problem_upload.receive(request, folder / f"{name}.wav", max_bytes=s.upload_max_bytes,
+                                             read_timeout=s.upload_read_timeout)
         media = self.settings.pbx.sounds_media_prefix + name
-        self.engine.set_problem_media(queue, media, by=p.username, seconds=seconds)
-        return web.json_response({"queue": queue, "media": media, "seconds": round(seconds, 2)})
+        self.engine.set_problem_media(queue, media, by=p.username, seconds=audio.seconds)
+        return web.json_response({"queue": queue, "media": media, "seconds": round(audio.seconds, 2)})
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "ari": "up" if self.engine.ari_up else "down",
