@@ -1,6 +1,8 @@
 """Login: passwords, TOTP (window, replay), rate limiting, sessions and resume."""
 from __future__ import annotations
 
+import asyncio
+
 import pyotp
 import pytest
 
@@ -116,3 +118,29 @@ async def test_token_never_stored_in_clear(connect, server):
     c = await connect("agent1")
     rows = server.store._db.execute("SELECT token_hash FROM sessions").fetchall()
     assert rows and all(r[0] != c.token and len(r[0]) == 64 for r in rows)
+
+
+async def test_logout_ends_other_connections_of_the_session(connect, server):
+    import json
+
+    import websockets
+    c = await connect("agent1")
+    others = []
+    for i in range(2):
+        ws = await websockets.connect(server.url)
+        await ws.send(json.dumps({"v": 1, "type": "req", "id": f"r{i}", "cmd": "resume", "args": {"token": c.token}}))
+        assert json.loads(await ws.recv())["ok"]
+        others.append(ws)
+    bystander = await connect("agent2")  # another session: untouched
+    await c.call("logout")
+    for ws in others:
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:  # the snapshot (and any event) may come first; then the close
+                await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4001
+        assert "sign in again" in ws.close_reason
+    assert (await bystander.call("ping"))["pong"]
+    assert (await c.call("ping"))["pong"]  # the connection that logged out stays, logged out
+    with pytest.raises(ProtocolError) as exc:
+        await c.call("agent.ready")
+    assert exc.value.code == ErrorCode.UNAUTHENTICATED

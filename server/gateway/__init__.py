@@ -32,6 +32,9 @@ from cc_console.server.calls.engine import CallEngine
 
 log = logging.getLogger(__name__)
 
+# Close code for connections whose session was ended by a logout elsewhere (private range 4000-4999).
+SESSION_ENDED = 4001
+
 _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 
@@ -105,6 +108,7 @@ class Gateway:
         self.auth = auth
         self.max_queue = max_queue
         self.sessions: set[Session] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
         engine.publish = self.publish
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
@@ -253,8 +257,17 @@ class Gateway:
 
     def _logout(self, s: Session, r: Request) -> dict[str, Any]:
         assert s.principal is not None
-        self.auth.logout(s.principal.token)
+        token = s.principal.token
+        self.auth.logout(token)
         s.principal = None
+        # Other connections that resumed this session end with it: the token is gone, so must they.
+        for other in [o for o in self.sessions if o is not s and o.principal and o.principal.token == token]:
+            other.principal = None
+            other.closed = True
+            task = asyncio.get_running_loop().create_task(
+                other.ws.close(code=SESSION_ENDED, message=b"signed out; sign in again"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return {}
 
     def _snapshot(self, s: Session, r: Request) -> dict[str, Any]:
