@@ -89,6 +89,9 @@ class ServerSettings:
     ari_reconnect_max: float = 10.0
     # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
     client_queue_max: int = 2000
+    # A connection must send a complete HTTP request (a console: its websocket upgrade) within this
+    # many seconds, and an idle keep-alive HTTP connection is closed after it.
+    handshake_timeout: float = 10.0
     # Uploads (the general-problem message): a hard size limit, and how long a chunk may take to arrive.
     upload_max_bytes: int = 20 * 1024 * 1024
     upload_read_timeout: float = 30.0

@@ -140,7 +140,10 @@ class Server:
     async def start(self) -> None:
         s = self.settings.server
         self.engine.load(self.store.list_users())
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        # keepalive_timeout also runs from the moment a connection is accepted until its first request
+        # is complete, so a silent or half-sent connection is closed after handshake_timeout.
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
+                                     keepalive_timeout=s.handshake_timeout)
         await self._runner.setup()
         ctx = None
         if s.tls_cert:
