@@ -84,6 +84,10 @@ class ServerSettings:
     session_ttl: float = 12 * 3600.0
     login_max_failures: int = 5
     login_window: float = 300.0
+    # Password checks run at most this many at once (argon2 is CPU and memory by design); waiting
+    # sign-ins queue fairly per address, at most login_queue_max, beyond which they are refused.
+    login_hash_workers: int = 2
+    login_queue_max: int = 1000
     totp_valid_window: int = 1
     ari_reconnect_min: float = 0.2
     ari_reconnect_max: float = 10.0

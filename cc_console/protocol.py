@@ -184,7 +184,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Set a recording's category and notes (its agent, or a supervisor)."),
         CommandSpec("recordings.hold", P_SUPERVISE, {"id": Arg(str), "on": Arg(bool)},
                     "Put a recording under legal hold (never purged) or release it."),
-        CommandSpec("recordings.evaluate", P_SUPERVISE, {"id": Arg(str), "scores": Arg(dict, True, (int, float)), "comment": Arg(str, False)},
+        CommandSpec("recordings.evaluate", P_SUPERVISE,
+                    {"id": Arg(str), "scores": Arg(dict, True, (int, float)), "comment": Arg(str, False)},
                     "Score a recording: criterion -> number (one evaluation per evaluator, replaced)."),
         CommandSpec("recordings.mark", P_SUPERVISE, {"id": Arg(str), "at": Arg((int, float)), "text": Arg(str)},
                     "Pin a note to a moment (seconds) of a recording."),
@@ -340,7 +341,8 @@ def _check_value(where: str, value: Any) -> None:
         v, depth = stack.pop()
         if isinstance(v, str):
             if not _clean_str(v):
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: text with an invalid character (a lone surrogate)")
+                raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                    f"{where}: text with an invalid character (a lone surrogate)")
         elif isinstance(v, bool) or v is None:
             pass
         elif isinstance(v, int):

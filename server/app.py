@@ -33,7 +33,8 @@ class Server:
         s, p = settings.server, settings.pbx
         self.store: Store = store or SQLiteStore(s.db_file)
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
-                         window=s.login_window, totp_window=s.totp_valid_window)
+                         window=s.login_window, totp_window=s.totp_valid_window,
+                         hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)
         self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
                              reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max)
         self.routing_path = self._routing_path()
@@ -184,6 +185,7 @@ class Server:
             await sess.ws.close()
         if self._runner:
             await self._runner.cleanup()
+        self.auth.pool.shutdown()
         self.qlog.close()
         self.store.close()
         self.directory.store.close()

@@ -240,9 +240,8 @@ class Gateway:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}")
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
-        # argon2 is deliberately slow: keep it off the event loop.
-        p = await asyncio.to_thread(self.auth.login, r.args["username"], r.args["password"],
-                                    r.args.get("totp"), s.remote)
+        # argon2 is deliberately slow: it runs in the auth's bounded, fair hashing pool.
+        p = await self.auth.login_async(r.args["username"], r.args["password"], r.args.get("totp"), s.remote)
         s.principal = p
         log.info("login %s (%s) from %s", p.username, p.role, s.remote)
         return {"token": p.token, **p.public()}
