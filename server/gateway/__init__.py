@@ -163,12 +163,9 @@ class Gateway:
                 s.push_event(tail)
 
     def snapshot_for(self, s: Session) -> dict[str, Any]:
-        snap = self.engine.snapshot()
         assert s.principal is not None
+        snap = self.engine.snapshot(None if s.sees_all else s.principal.username)
         if not s.sees_all:
-            me = s.principal.username
-            snap["agents"] = [a for a in snap["agents"] if a["id"] == me]
-            snap["calls"] = [c for c in snap["calls"] if c.get("agent") == me]
             snap["monitors"] = []
         snap["me"] = s.principal.public()
         return snap
