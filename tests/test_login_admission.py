@@ -67,7 +67,8 @@ async def test_lockout_does_not_tell_whether_the_user_exists(server):
             assert (await _login(server.url, user, "wrong-password"))["error"]["code"] == ErrorCode.AUTH_FAILED
         res = await _login(server.url, user, PASSWORD)
         answers[user] = (res["error"]["code"], res["error"]["message"].split(" in ")[0])
-    assert answers["agent1"] == answers["nobody-here"] == (ErrorCode.RATE_LIMITED, "Too many failed sign-in attempts. Try again")
+    assert answers["agent1"] == answers["nobody-here"] == (ErrorCode.RATE_LIMITED,
+                                                           "Too many failed sign-in attempts. Try again")
 
 
 def test_limiter_per_user_across_addresses_and_address_slows_not_blocks():
@@ -165,3 +166,86 @@ async def test_old_hash_rehashed_on_login_over_the_wire(server):
     server.store.update_user("agent3", password_hash=old)
     assert (await _login(server.url, "agent3", PASSWORD))["ok"]
     assert "$m=19456,t=2,p=1$" in server.store.get_user("agent3")["password_hash"]
+
+
+async def test_connection_answers_pings_while_its_sign_in_waits(server):
+    """A sign-in queued behind others must not stop the connection from being read: clients close
+    connections whose pings go unanswered (the console's after about 20 s)."""
+    gate = threading.Event()
+    blockers = [asyncio.create_task(server.auth.pool.run("192.0.2.50", gate.wait, 10))
+                for _ in range(server.auth.pool.workers)]
+    try:
+        async with websockets.connect(server.url, ping_interval=None) as ws:
+            await ws.send(json.dumps({"v": 1, "type": "req", "id": "l", "cmd": "login",
+                                      "args": {"username": "agent1", "password": PASSWORD}}))
+            await ws.send(json.dumps({"v": 1, "type": "req", "id": "p", "cmd": "ping"}))
+            while server.auth.pool.queued < 1:
+                await asyncio.sleep(0.01)
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 3)  # answered while the sign-in waits
+            gate.set()
+            frames = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(3)]
+            # Still one ordered stream: login's answer, its snapshot, then the ping's answer.
+            assert [(f["type"], f.get("id")) for f in frames] == [("res", "l"), ("snapshot", None), ("res", "p")]
+            assert frames[0]["ok"] and frames[2]["ok"]
+    finally:
+        gate.set()
+        await asyncio.gather(*blockers)
+
+
+async def test_pipelined_requests_answered_in_order(server):
+    async with websockets.connect(server.url) as ws:
+        for rid, cmd, args in [("1", "login", {"username": "agent1", "password": PASSWORD}),
+                               ("2", "agent.login", {}), ("3", "agent.pause", {"reason": "lunch"}),
+                               ("4", "snapshot", {})]:
+            await ws.send(json.dumps({"v": 1, "type": "req", "id": rid, "cmd": cmd, "args": args}))
+        await ws.send(b"\x00")
+        answers = []
+        while len(answers) < 5:
+            f = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if f["type"] == "res":
+                answers.append(f)
+        assert [a["id"] for a in answers] == ["1", "2", "3", "4", None]
+        assert all(a["ok"] for a in answers[:4]), answers
+        assert answers[2]["result"]["agent"]["state"] == "paused"
+        assert answers[4]["error"]["code"] == ErrorCode.MALFORMED
+
+
+async def test_dropped_connection_leaves_the_sign_in_queue(server):
+    gate = threading.Event()
+    blockers = [asyncio.create_task(server.auth.pool.run("192.0.2.50", gate.wait, 10))
+                for _ in range(server.auth.pool.workers)]
+    try:
+        for i in range(5):
+            ws = await websockets.connect(server.url)
+            await ws.send(json.dumps({"v": 1, "type": "req", "id": "l", "cmd": "login",
+                                      "args": {"username": f"gone{i}", "password": "wrong-password"}}))
+            while server.auth.pool.queued < i + 1:
+                await asyncio.sleep(0.01)
+            await ws.close()
+        while server.gateway.sessions:
+            await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.gather(*blockers)
+        # The five were never checked, and none counts as a failure.
+        assert server.auth.pool.queued == 0
+        assert all(not c.fails and not c.pending for c in server.auth.limiter._counts.values())
+    finally:
+        gate.set()
+
+
+def test_only_a_sign_in_clears_the_count():
+    rl = RateLimiter(3, 300)
+    for _ in range(2):
+        rl.end(rl.begin("carol", "10.1.1.1"), failed=True)
+    rl.end(rl.begin("carol", "10.1.1.1"), failed=False)  # refused unchecked (pool full): no reset
+    rl.end(rl.begin("carol", "10.1.1.1"), failed=True)
+    with pytest.raises(ProtocolError):
+        rl.begin("carol", "10.1.1.1")
+    rl2 = RateLimiter(3, 300)
+    for _ in range(2):
+        rl2.end(rl2.begin("dave", "10.1.1.1"), failed=True)
+    rl2.end(rl2.begin("dave", "10.1.1.1"), failed=False, signed_in=True)
+    for _ in range(2):
+        rl2.end(rl2.begin("dave", "10.1.1.1"), failed=True)
+    rl2.begin("dave", "10.1.1.1")  # the sign-in cleared the earlier failures

@@ -119,23 +119,26 @@ class Auth:
     def login(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in, synchronously (CLI and tests); the server uses login_async."""
         attempt, user = self._begin(username, password, remote)
-        failed = True
+        failed = signed_in = False
         try:
             ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
+            failed = True
             principal = self._finish(attempt, user, ok, new_hash, totp)
-            failed = False
+            failed, signed_in = False, True
             return principal
         except ProtocolError as exc:
-            failed = exc.code != ErrorCode.TOTP_REQUIRED
+            if exc.code == ErrorCode.TOTP_REQUIRED:
+                failed = False
             raise
         finally:
-            self.limiter.end(attempt, failed=failed)
+            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
 
     async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in from the event loop: the attempt is counted before any await, the password is
         checked in the bounded hashing pool, fairly among remote addresses."""
         attempt, user = self._begin(username, password, remote)
-        failed = False  # refused before the password check (pool full, cancelled): not a failure
+        # Refused before the password check (pool full, connection gone): neither failed nor signed in.
+        failed = signed_in = False
         try:
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
@@ -143,14 +146,14 @@ class Auth:
                                                password)
             failed = True
             principal = self._finish(attempt, user, ok, new_hash, totp)
-            failed = False
+            failed, signed_in = False, True
             return principal
         except ProtocolError as exc:
             if exc.code == ErrorCode.TOTP_REQUIRED:
                 failed = False
             raise
         finally:
-            self.limiter.end(attempt, failed=failed)
+            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
 
     def _begin(self, username: str, password: str, remote: str) -> tuple[Attempt, dict[str, Any] | None]:
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:

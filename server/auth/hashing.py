@@ -86,7 +86,15 @@ class HashPool:
             cf = self._executor.submit(_timed, job.fn, *job.args)
             loop = self._loop
             assert loop is not None
-            cf.add_done_callback(lambda f, job=job: loop.call_soon_threadsafe(self._done, job, f))
+            cf.add_done_callback(lambda f, job=job: self._hand_back(loop, job, f))
+
+    def _hand_back(self, loop: asyncio.AbstractEventLoop, job: _Job, cf: Future[Any]) -> None:
+        """On the hashing thread: the result goes to the loop, unless the server already stopped."""
+        if not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._done, job, cf)
+            except RuntimeError:  # closed in between
+                pass
 
     def _done(self, job: _Job, cf: Future[Any]) -> None:
         self._running -= 1

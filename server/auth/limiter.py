@@ -101,10 +101,9 @@ class RateLimiter:
                 counts[k].pending += 1
             return Attempt((ua, u, a), delay)
 
-    def end(self, attempt: Attempt, *, failed: bool) -> None:
-        """The attempt is over: a failure stays counted for `window`; a success clears its
-        (user, address) count. An attempt that never reached the password check ends with
-        failed=False."""
+    def end(self, attempt: Attempt, *, failed: bool, signed_in: bool = False) -> None:
+        """The attempt is over: a failure stays counted for `window`; a sign-in clears its
+        (user, address) count; anything else (never checked, TOTP asked for) just ends."""
         with self._lock:
             if not attempt.open:
                 return
@@ -117,7 +116,7 @@ class RateLimiter:
                 c.pending = max(0, c.pending - 1)
                 if failed:
                     c.fails.append(now)
-            if not failed and attempt.keys[0] in self._counts:
+            if signed_in and attempt.keys[0] in self._counts:
                 self._counts[attempt.keys[0]].fails.clear()
 
     # -- the simple interface, kept for callers that count failures by key -----------------------------

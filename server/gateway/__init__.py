@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from cc_console.protocol import (
     P_SUPERVISE,
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Close code for connections whose session was ended by a logout elsewhere (private range 4000-4999).
 SESSION_ENDED = 4001
+# Requests a console may send ahead of their answers; a console waits for each answer, so more
+# than this is a misbehaving client, and it is disconnected rather than buffered without bound.
+MAX_BACKLOG = 64
 
 _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
@@ -50,6 +54,10 @@ class Session:
         self.max_buffer = max_queue * 1024
         self.closed = False
         self.dropped = False
+        # Frames are handled one at a time, in order, by `worker`, while the connection keeps being
+        # read (so pings are answered during a long sign-in); frames that arrive meanwhile wait here.
+        self.backlog: deque[str | None] = deque()
+        self.worker: asyncio.Task[None] | None = None
 
     @property
     def sees_all(self) -> bool:
@@ -181,15 +189,43 @@ class Gateway:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_frame(session, msg.data)
+                    self._receive(session, msg.data)
                 elif msg.type == WSMsgType.BINARY:
-                    session.reply(error(None, ProtocolError(ErrorCode.MALFORMED, "binary frames are not accepted; send JSON text")))
+                    self._receive(session, None)
                 elif msg.type == WSMsgType.ERROR:
+                    break
+                if len(session.backlog) > MAX_BACKLOG:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                                   message=b"too many requests at once; wait for the answers")
                     break
         finally:
             self.sessions.discard(session)
             session.close()
+            if session.worker is not None:
+                # Nobody is left to answer: a sign-in still waiting for its password check leaves the queue.
+                session.worker.cancel()
         return ws
+
+    def _receive(self, s: Session, raw: str | None) -> None:
+        """Queue one frame (None: a binary one) for the session's worker, starting it if idle."""
+        if s.worker is not None:
+            s.backlog.append(raw)
+            return
+        s.worker = asyncio.get_running_loop().create_task(self._work(s, raw))
+
+    async def _work(self, s: Session, raw: str | None) -> None:
+        try:
+            while True:
+                if raw is None:
+                    s.reply(error(None, ProtocolError(ErrorCode.MALFORMED,
+                                                      "binary frames are not accepted; send JSON text")))
+                else:
+                    await self._on_frame(s, raw)
+                if not s.backlog:
+                    return
+                raw = s.backlog.popleft()
+        finally:
+            s.worker = None
 
     async def _on_frame(self, s: Session, raw: str) -> None:
         rid: Any = None
