@@ -249,3 +249,25 @@ def test_only_a_sign_in_clears_the_count():
     for _ in range(2):
         rl2.end(rl2.begin("dave", "10.1.1.1"), failed=True)
     rl2.begin("dave", "10.1.1.1")  # the sign-in cleared the earlier failures
+
+
+async def test_pool_serves_addresses_with_fewer_failures_first():
+    failures = {"203.0.113.9": 12, "198.51.100.8": 1}
+    pool = HashPool(workers=1, max_queue=100, penalty=lambda remote: failures.get(remote, 0))
+    gate = threading.Event()
+    order: list[str] = []
+
+    def job(tag: str) -> str:
+        gate.wait(5)
+        order.append(tag)
+        return tag
+
+    first = asyncio.create_task(pool.run("203.0.113.9", job, "running"))
+    flood = [asyncio.create_task(pool.run("203.0.113.9", job, f"flood{i}")) for i in range(10)]
+    typo = asyncio.create_task(pool.run("198.51.100.8", job, "typo"))
+    clean = asyncio.create_task(pool.run("192.0.2.77", job, "clean"))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, typo, clean, *flood)
+    assert order[:3] == ["running", "clean", "typo"]
+    pool.shutdown()

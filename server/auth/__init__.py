@@ -89,7 +89,7 @@ class Auth:
         self.totp_window = totp_window
         self.clock = clock
         self.limiter = RateLimiter(max_failures, window)
-        self.pool = HashPool(hash_workers, hash_queue)
+        self.pool = HashPool(hash_workers, hash_queue, penalty=self.limiter.address_failures)
 
     # -- administration (CLI) ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: Role | str, *, name: str = "",
@@ -123,7 +123,7 @@ class Auth:
         try:
             ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
             failed = True
-            principal = self._finish(attempt, user, ok, new_hash, totp)
+            principal = self._finish(user, ok, new_hash, totp)
             failed, signed_in = False, True
             return principal
         except ProtocolError as exc:
@@ -145,7 +145,7 @@ class Auth:
             ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
                                                password)
             failed = True
-            principal = self._finish(attempt, user, ok, new_hash, totp)
+            principal = self._finish(user, ok, new_hash, totp)
             failed, signed_in = False, True
             return principal
         except ProtocolError as exc:
@@ -165,8 +165,7 @@ class Auth:
             self.limiter.end(attempt, failed=False)
             raise
 
-    def _finish(self, attempt: Attempt, user: dict[str, Any] | None, ok: bool, new_hash: str | None,
-                totp: str | None) -> Principal:
+    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None) -> Principal:
         if not user or not ok or user["disabled"]:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
         username = user["username"]

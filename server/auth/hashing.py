@@ -7,8 +7,10 @@ delayed everyone else's sign-in by as much as its backlog.
 
 Here at most `workers` checks run at once; waiting checks queue per remote address and are taken
 round-robin, so one address's backlog delays another address by at most one check per busy
-address. The queue is bounded: an address may hold its fair share of it (and always a few), and
-beyond that an attempt is refused at once with a time to try again rather than held in memory.
+address. Addresses with fewer recent failed sign-ins go first (`penalty`): once a flood has
+failed a few times, an office signing in correctly is served ahead of it. The queue is bounded:
+an address may hold its fair share of it (and always a few), and beyond that an attempt is
+refused at once with a time to try again rather than held in memory.
 """
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ class _Job:
 
 
 class HashPool:
-    def __init__(self, workers: int = 2, max_queue: int = 1000, min_share: int = 4) -> None:
+    def __init__(self, workers: int = 2, max_queue: int = 1000, min_share: int = 4,
+                 penalty: Callable[[str], int] = lambda remote: 0) -> None:
         self.workers = max(1, workers)
+        self.penalty = penalty
         self.max_queue = max_queue
         self.min_share = min_share
         self._executor: ThreadPoolExecutor | None = None
@@ -71,7 +75,9 @@ class HashPool:
 
     def _dispatch(self) -> None:
         while self._running < self.workers and self._queues:
-            remote, q = next(iter(self._queues.items()))
+            # The least-failing address; among equals the first in round-robin order.
+            remote = min(self._queues, key=self.penalty) if len(self._queues) > 1 else next(iter(self._queues))
+            q = self._queues[remote]
             job = q.popleft()
             self._queued -= 1
             if q:

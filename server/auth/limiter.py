@@ -101,6 +101,17 @@ class RateLimiter:
                 counts[k].pending += 1
             return Attempt((ua, u, a), delay)
 
+    def address_failures(self, remote: str) -> int:
+        """Failed sign-ins from this address within the window (for the hashing queue's order)."""
+        with self._lock:
+            c = self._counts.get(f"a:{remote}")
+            if c is None:
+                return 0
+            cutoff = self.clock() - self.window
+            while c.fails and c.fails[0] < cutoff:
+                c.fails.popleft()
+            return len(c.fails)
+
     def end(self, attempt: Attempt, *, failed: bool, signed_in: bool = False) -> None:
         """The attempt is over: a failure stays counted for `window`; a sign-in clears its
         (user, address) count; anything else (never checked, TOTP asked for) just ends."""
