@@ -269,7 +269,10 @@ def parse_request(raw: str | bytes) -> Request:
         frame = json.loads(raw)
     except RecursionError:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "the request is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # also UnicodeDecodeError
+        if "integer string conversion" in str(exc):
+            # Python refuses integers of more than 4300 digits; far beyond int64 anyway.
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "a number out of range") from None
         raise ProtocolError(ErrorCode.MALFORMED, f"frame is not valid JSON: {exc}") from None
     if not isinstance(frame, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "frame must be a JSON object")

@@ -51,6 +51,7 @@ HOSTILE = [
     ("agent1", "big2", _req("big2", "recordings.search", '{"offset":-9223372036854775809}'), "big2"),
     ("agent1", "big3", _req("big3", "contacts.save", '{"contact":{"name":"x","n":99999999999999999999}}'),
      "big3"),
+    ("agent1", "huge", _req("huge", "contacts.search", '{"q":"a","limit":' + "9" * 5000 + "}"), None),
     # A list inside report.run's queues.
     ("sup1", "list", _req("list", "report.run", '{"kind":"queue","queues":[["support"]]}'), "list"),
     ("sup1", "list2", _req("list2", "agent.set_queues", '{"agent":"agent1","queues":[{"a":1}]}'), "list2"),
