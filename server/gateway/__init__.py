@@ -1,9 +1,13 @@
 """The consoles' websocket gateway: sessions, auth, permissions, and event fan-out.
 
 Fan-out is on the hot path (500 consoles, every agent and call change), so an event's JSON body is
-serialised once and each connection only prefixes its own sequence number. Every connection has a
-bounded outbound queue drained by its own writer task: a slow console can never hold up the
-others; one that falls too far behind is disconnected and resumes with a fresh snapshot.
+serialised once and each connection only prefixes its own sequence number. Frames are written
+straight to each socket; a slow console can never hold up the others, and one whose socket buffer
+grows too far is disconnected and resumes with a fresh snapshot.
+
+A connection's requests are handled one at a time, in order, by a task started when one arrives
+and ending when none waits; the connection keeps being read meanwhile, so pings are answered
+while a sign-in waits for its password check.
 """
 from __future__ import annotations
 
