@@ -84,11 +84,21 @@ class ServerSettings:
     session_ttl: float = 12 * 3600.0
     login_max_failures: int = 5
     login_window: float = 300.0
+    # Password checks run at most this many at once (argon2 is CPU and memory by design); waiting
+    # sign-ins queue fairly per address, at most login_queue_max, beyond which they are refused.
+    login_hash_workers: int = 2
+    login_queue_max: int = 1000
     totp_valid_window: int = 1
     ari_reconnect_min: float = 0.2
     ari_reconnect_max: float = 10.0
     # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
     client_queue_max: int = 2000
+    # A connection must send a complete HTTP request (a console: its websocket upgrade) within this
+    # many seconds, and an idle keep-alive HTTP connection is closed after it.
+    handshake_timeout: float = 10.0
+    # Uploads (the general-problem message): a hard size limit, and how long a chunk may take to arrive.
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_read_timeout: float = 30.0
     # Call recording (docs/recordings.md).
     recordings_dir: str = ""  # empty: <folder of db_path>/recordings
     recordings_key_file: str = ""  # a 256-bit key (hex): recordings are AES-GCM encrypted at rest

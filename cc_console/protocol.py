@@ -16,6 +16,7 @@ a client that sees a gap knows it lost something and asks for a snapshot.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -69,8 +70,11 @@ class Event(StrEnum):
 
 @dataclass(frozen=True)
 class Arg:
+    """An argument's JSON type; ``items`` is the type of a list's elements or an object's values."""
+
     type: type | tuple[type, ...]
     required: bool = True
+    items: type | tuple[type, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("ping", None, {}, "Liveness check."),
         CommandSpec("logout", P_SESSION, {}, "End the session."),
         CommandSpec("snapshot", P_SESSION, {}, "Ask for a full state snapshot (after a seq gap)."),
-        CommandSpec("agent.login", P_AGENT, {"queues": Arg(list, False)}, "Log the agent in (ready) to queues."),
+        CommandSpec("agent.login", P_AGENT, {"queues": Arg(list, False, str)}, "Log the agent in (ready) to queues."),
         CommandSpec("agent.logout", P_AGENT, {}, "Log the agent out of all queues."),
         CommandSpec("agent.ready", P_AGENT, {}, "Become ready for calls."),
         CommandSpec("agent.pause", P_AGENT, {"reason": Arg(str, False)}, "Pause (not ready) with a reason."),
@@ -128,7 +132,7 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Transfer my connected call: target queue:NAME, agent:ID, a number or a dial string."),
         CommandSpec("agent.set_state", P_SUPERVISE, {"agent": Arg(str), "state": Arg(str), "reason": Arg(str, False)},
                     "Set another agent's state (ready, paused, logged_out)."),
-        CommandSpec("agent.set_queues", P_SUPERVISE, {"agent": Arg(str), "queues": Arg(list)},
+        CommandSpec("agent.set_queues", P_SUPERVISE, {"agent": Arg(str), "queues": Arg(list, True, str)},
                     "Log another agent into exactly these queues (an empty list logs them out)."),
         CommandSpec("monitor.start", P_SUPERVISE, {"agent": Arg(str), "mode": Arg(str, False)},
                     "Listen to (listen), coach (whisper) or join (barge) an agent's call on my device; "
@@ -140,8 +144,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Callback requests and voicemails (open by default; 'all' for every state)."),
         CommandSpec("admin.reload", P_ADMIN, {}, "Reload the routing configuration file."),
         CommandSpec("report.run", P_SUPERVISE,
-                    {"kind": Arg(str), "from": Arg(str, False), "to": Arg(str, False), "queues": Arg(list, False),
-                     "agents": Arg(list, False), "tenants": Arg(list, False), "interval": Arg(str, False),
+                    {"kind": Arg(str), "from": Arg(str, False), "to": Arg(str, False), "queues": Arg(list, False, str),
+                     "agents": Arg(list, False, str), "tenants": Arg(list, False, str), "interval": Arg(str, False),
                      "options": Arg(dict, False)},
                     "Run a report (queue, interval, agent, tenant, category, busiest, erlang) within the "
                     "user's report scope."),
@@ -180,7 +184,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Set a recording's category and notes (its agent, or a supervisor)."),
         CommandSpec("recordings.hold", P_SUPERVISE, {"id": Arg(str), "on": Arg(bool)},
                     "Put a recording under legal hold (never purged) or release it."),
-        CommandSpec("recordings.evaluate", P_SUPERVISE, {"id": Arg(str), "scores": Arg(dict), "comment": Arg(str, False)},
+        CommandSpec("recordings.evaluate", P_SUPERVISE,
+                    {"id": Arg(str), "scores": Arg(dict, True, (int, float)), "comment": Arg(str, False)},
                     "Score a recording: criterion -> number (one evaluation per evaluator, replaced)."),
         CommandSpec("recordings.mark", P_SUPERVISE, {"id": Arg(str), "at": Arg((int, float)), "text": Arg(str)},
                     "Pin a note to a moment (seconds) of a recording."),
@@ -208,7 +213,7 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("call.category", P_AGENT, {"call_id": Arg(str), "category": Arg(str)},
                     "Set a call's category (during or after the call) from the supervisors' list."),
         CommandSpec("categories.list", P_SESSION, {}, "The call categories."),
-        CommandSpec("categories.set", P_SUPERVISE, {"categories": Arg(list)}, "Replace the call category list."),
+        CommandSpec("categories.set", P_SUPERVISE, {"categories": Arg(list, True, str)}, "Replace the call category list."),
         CommandSpec("callbacks.worklist", P_AGENT, {"state": Arg(str, False)},
                     "Callback requests, voicemails and missed calls to work, each with its caller's history."),
         CommandSpec("callback.claim", P_AGENT, {"id": Arg(str)},
@@ -252,51 +257,131 @@ class Request:
     spec: CommandSpec
 
 
+# Bounds on what a client may send: SQLite stores integers as int64, and nothing we take nests
+# deeper than a few levels (a report's options hold a list of numbers).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_DEPTH = 8
+
+
 def parse_request(raw: str | bytes) -> Request:
     """Parse and validate one client frame. Raises ProtocolError with the request id when known."""
     try:
         frame = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "the request is nested too deeply") from None
+    except ValueError as exc:  # also UnicodeDecodeError
+        if "integer string conversion" in str(exc):
+            # Python refuses integers of more than 4300 digits; far beyond int64 anyway.
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "a number out of range") from None
         raise ProtocolError(ErrorCode.MALFORMED, f"frame is not valid JSON: {exc}") from None
     if not isinstance(frame, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "frame must be a JSON object")
     rid = frame.get("id")
     try:
-        if frame.get("v") != PROTOCOL_VERSION:
-            raise ProtocolError(ErrorCode.BAD_VERSION, f"protocol version {frame.get('v')!r} not supported; "
+        v = frame.get("v")
+        # Exactly the integer: JSON true and 1.0 compare equal to 1 in Python but are not version 1.
+        if type(v) is not int or v != PROTOCOL_VERSION:
+            shown = v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else json.dumps(v)[:20]
+            raise ProtocolError(ErrorCode.BAD_VERSION, f"protocol version {shown!r} not supported; "
                                 f"this server speaks v{PROTOCOL_VERSION}")
         if frame.get("type") != "req":
             raise ProtocolError(ErrorCode.BAD_REQUEST, "clients send frames of type 'req'")
-        if not isinstance(rid, str) or not rid:
+        if not isinstance(rid, str) or not rid or not _clean_str(rid):
             raise ProtocolError(ErrorCode.BAD_REQUEST, "'id' must be a non-empty string")
         cmd = frame.get("cmd")
         if not isinstance(cmd, str):
             raise ProtocolError(ErrorCode.BAD_REQUEST, "'cmd' must be a string")
         spec = COMMANDS.get(cmd)
         if spec is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd!r}")
+            raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, f"unknown command {cmd[:80]!r}")
         args = frame.get("args", {})
         if not isinstance(args, dict):
             raise ProtocolError(ErrorCode.BAD_REQUEST, "'args' must be an object")
         check_args(spec, args)
     except ProtocolError as exc:
-        exc.details.setdefault("id", rid if isinstance(rid, (str, int)) else None)
+        exc.details.setdefault("id", rid if isinstance(rid, (str, int)) and not isinstance(rid, bool)
+                               and _plain(rid) else None)
         raise
     return Request(rid, cmd, args, spec)
 
 
+def _clean_str(s: str) -> bool:
+    """False for a string with lone surrogates ("\\ud800"): valid in JSON, not text, and SQLite refuses it."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain(value: Any) -> bool:
+    """A request id we can echo back as is."""
+    return _clean_str(value) if isinstance(value, str) else INT_MIN <= value <= INT_MAX
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false",
+             "list": "a list", "dict": "an object", "NoneType": "null"}
+    ts = t if isinstance(t, tuple) else (t,)
+    if set(ts) == {int, float}:
+        return "a number"
+    return " or ".join(names.get(x.__name__, x.__name__) for x in ts)
+
+
+def _is(value: Any, t: type | tuple[type, ...]) -> bool:
+    # bool is an int in Python; never accept it where a number is asked for, nor a number for a bool.
+    if isinstance(value, bool):
+        return t is bool or (isinstance(t, tuple) and bool in t)
+    return isinstance(value, t)
+
+
+def _check_value(where: str, value: Any) -> None:
+    """Every string is text, every number fits int64 and is finite, nothing nests too deep.
+
+    Iterative, so a frame that json accepted can never exhaust the stack here."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            if not _clean_str(v):
+                raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                    f"{where}: text with an invalid character (a lone surrogate)")
+        elif isinstance(v, bool) or v is None:
+            pass
+        elif isinstance(v, int):
+            if not INT_MIN <= v <= INT_MAX:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: a number out of range")
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: a number out of range")
+        elif isinstance(v, (list, dict)):
+            if depth >= MAX_DEPTH:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: nested too deeply")
+            if isinstance(v, dict):
+                stack.extend((k, depth) for k in v)
+                stack.extend((x, depth + 1) for x in v.values())
+            else:
+                stack.extend((x, depth + 1) for x in v)
+
+
 def check_args(spec: CommandSpec, args: dict[str, Any]) -> None:
-    unknown = set(args) - set(spec.args)
+    """The one place where every command's arguments are checked against their declared types."""
+    unknown = [k for k in args if k not in spec.args]
     if unknown:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: unknown argument(s) {sorted(unknown)}")
+        shown = sorted(k if _clean_str(k) else repr(k.encode("utf-8", "backslashreplace"))[2:-1] for k in unknown)
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: unknown argument(s) {shown[:5]}")
     for name, arg in spec.args.items():
         if name not in args:
             if arg.required:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: missing argument {name!r}")
             continue
         value = args[name]
-        # bool is an int in Python; never accept it where a number or string is asked for.
-        if isinstance(value, bool) and arg.type is not bool or not isinstance(value, arg.type):
-            want = arg.type.__name__ if isinstance(arg.type, type) else "/".join(t.__name__ for t in arg.type)
-            raise ProtocolError(ErrorCode.BAD_REQUEST,
-                                f"{spec.name}: argument {name!r} must be {want}, not {type(value).__name__}")
+        if not _is(value, arg.type):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: argument {name!r} must be "
+                                f"{_type_name(arg.type)}, not {_type_name(type(value))}")
+        if arg.items is not None:
+            items = value.values() if isinstance(value, dict) else value
+            if not all(_is(x, arg.items) for x in items):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{spec.name}: every item of {name!r} must be "
+                                    f"{_type_name(arg.items)}")
+        _check_value(f"{spec.name}: argument {name!r}", value)

@@ -33,7 +33,8 @@ class Server:
         s, p = settings.server, settings.pbx
         self.store: Store = store or BufferedStore(s.db_file)
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
-                         window=s.login_window, totp_window=s.totp_valid_window)
+                         window=s.login_window, totp_window=s.totp_valid_window,
+                         hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)
         self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
                              reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max)
         self.routing_path = self._routing_path()
@@ -116,35 +117,21 @@ class Server:
     async def _upload_problem(self, request: web.Request) -> web.Response:
         """PUT a WAV (8 kHz, 16-bit, mono) as a queue's general-problem message; switch it on with
         the queue.problem command. The file goes where Asterisk can play it (pbx.sounds_dir)."""
-        import io
-        import wave
         from cc_console.protocol import P_SUPERVISE
+        from cc_console.server import problem_upload
         p = self._principal(request, P_SUPERVISE)
         queue = request.match_info["queue"]
         if queue not in self.engine.cfg.queues:
             raise web.HTTPNotFound(text=f"no queue {queue!r}")
-        body = await request.content.read(20 * 1024 * 1024 + 1)
-        if len(body) > 20 * 1024 * 1024:
-            raise web.HTTPRequestEntityTooLarge(max_size=20 * 1024 * 1024, actual_size=len(body))
-        try:
-            with wave.open(io.BytesIO(body)) as w:
-                shape = (w.getframerate(), w.getsampwidth(), w.getnchannels())
-                seconds = w.getnframes() / w.getframerate()
-        except (wave.Error, EOFError) as exc:
-            raise web.HTTPBadRequest(text=f"not a WAV file: {exc}") from None
-        if shape != (8000, 2, 1):
-            raise web.HTTPBadRequest(text=f"the WAV must be 8000 Hz, 16-bit, mono; this one is "
-                                          f"{shape[0]} Hz, {shape[1] * 8}-bit, {shape[2]} channel(s)")
         name = f"cc-problem-{queue}"
         folder = self.settings.pbx.sounds_path
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.wav.part"
-        tmp.write_bytes(body)
-        tmp.chmod(0o644)
-        tmp.replace(folder / f"{name}.wav")  # atomic: Asterisk never plays half a file
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        s = self.settings.server
+        audio = await problem_upload.receive(request, folder / f"{name}.wav", max_bytes=s.upload_max_bytes,
+                                             read_timeout=s.upload_read_timeout)
         media = self.settings.pbx.sounds_media_prefix + name
-        self.engine.set_problem_media(queue, media, by=p.username, seconds=seconds)
-        return web.json_response({"queue": queue, "media": media, "seconds": round(seconds, 2)})
+        self.engine.set_problem_media(queue, media, by=p.username, seconds=audio.seconds)
+        return web.json_response({"queue": queue, "media": media, "seconds": round(audio.seconds, 2)})
 
     async def _health(self, request: web.Request) -> web.Response:
         health = getattr(self.store, "health", None)
@@ -171,7 +158,10 @@ class Server:
         if isinstance(self.store, BufferedStore):
             self.store.start()  # first: a journal left by the last run is written at once
         self.engine.load(self.store.list_users())
-        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        # keepalive_timeout also runs from the moment a connection is accepted until its first request
+        # is complete, so a silent or half-sent connection is closed after handshake_timeout.
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
+                                     keepalive_timeout=s.handshake_timeout)
         await self._runner.setup()
         ctx = None
         if s.tls_cert:
@@ -212,6 +202,7 @@ class Server:
             await sess.ws.close()
         if self._runner:
             await self._runner.cleanup()
+        self.auth.pool.shutdown()
         self.qlog.close()
         await asyncio.to_thread(self.store.close)  # the writer's last attempt may wait on a lock
         self.directory.store.close()

@@ -1,6 +1,8 @@
 """Login: passwords, TOTP (window, replay), rate limiting, sessions and resume."""
 from __future__ import annotations
 
+import asyncio
+
 import pyotp
 import pytest
 
@@ -13,7 +15,8 @@ from .conftest import PASSWORD
 
 def test_password_hash_is_argon2id_and_verifies():
     h = hash_password("correct horse")
-    assert h.startswith("$argon2id$") and "m=65536" in h
+    # No weaker than OWASP's minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+    assert h.startswith("$argon2id$") and "$m=19456,t=2,p=1$" in h
     assert verify_password(h, "correct horse")
     assert not verify_password(h, "correct horsE")
     assert not verify_password("garbage", "x")
@@ -117,3 +120,29 @@ async def test_token_never_stored_in_clear(connect, server):
     await server.store.drained()  # sessions reach the database through the store's writer thread
     rows = server.store._db.execute("SELECT token_hash FROM sessions").fetchall()
     assert rows and all(r[0] != c.token and len(r[0]) == 64 for r in rows)
+
+
+async def test_logout_ends_other_connections_of_the_session(connect, server):
+    import json
+
+    import websockets
+    c = await connect("agent1")
+    others = []
+    for i in range(2):
+        ws = await websockets.connect(server.url)
+        await ws.send(json.dumps({"v": 1, "type": "req", "id": f"r{i}", "cmd": "resume", "args": {"token": c.token}}))
+        assert json.loads(await ws.recv())["ok"]
+        others.append(ws)
+    bystander = await connect("agent2")  # another session: untouched
+    await c.call("logout")
+    for ws in others:
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:  # the snapshot (and any event) may come first; then the close
+                await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4001
+        assert "sign in again" in ws.close_reason
+    assert (await bystander.call("ping"))["pong"]
+    assert (await c.call("ping"))["pong"]  # the connection that logged out stays, logged out
+    with pytest.raises(ProtocolError) as exc:
+        await c.call("agent.ready")
+    assert exc.value.code == ErrorCode.UNAUTHENTICATED

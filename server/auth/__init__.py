@@ -1,10 +1,11 @@
 """Users, passwords (argon2id), TOTP second factor, sessions and login rate limiting."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -16,10 +17,22 @@ from cc_console.models import ROLE_PERMISSIONS, Role
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.store import Store
 
-# argon2id with RFC 9106's second recommended profile (64 MiB, 3 passes): memory-hard.
-_hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+from .hashing import HashPool
+from .limiter import Attempt, RateLimiter
+
+__all__ = ["Auth", "Principal", "RateLimiter", "HashPool", "hash_password", "verify_password", "needs_rehash"]
+
+log = logging.getLogger(__name__)
+
+# argon2id at OWASP's minimum profile (19 MiB, 2 passes, 1 lane): memory-hard, and cheap enough
+# that a shift of 500 agents signs in within seconds on two cores. Hashes made with other
+# parameters (the earlier 64 MiB, t=3, p=4) still verify and are rehashed at the next sign-in.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # A hash to verify against when the user does not exist, so a missing user costs the same time.
 _DUMMY_HASH = _hasher.hash("not a password")
+# Longer is not a password anyone types; argon2 would still hash it, at the server's expense.
+MAX_PASSWORD = 1024
+MAX_USERNAME = 128
 
 
 def hash_password(password: str) -> str:
@@ -33,6 +46,20 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(stored_hash)
+    except InvalidHashError:
+        return False
+
+
+def _check(stored_hash: str, password: str) -> tuple[bool, str | None]:
+    """Runs on a hashing thread: whether the password matches, and a new hash when the stored one
+    has parameters other than ours."""
+    ok = verify_password(stored_hash, password)
+    return ok, (_hasher.hash(password) if ok and needs_rehash(stored_hash) else None)
 
 
 def token_hash(token: str) -> str:
@@ -53,47 +80,16 @@ class Principal:
                 "permissions": sorted(self.permissions)}
 
 
-class RateLimiter:
-    """Failed logins per key (user name, and remote address) in a sliding window."""
-
-    def __init__(self, max_failures: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self.clock = clock
-        self._fails: dict[str, deque[float]] = defaultdict(deque)
-
-    def _trim(self, key: str) -> deque[float]:
-        q = self._fails[key]
-        cutoff = self.clock() - self.window
-        while q and q[0] < cutoff:
-            q.popleft()
-        return q
-
-    def check(self, *keys: str) -> None:
-        for key in keys:
-            q = self._trim(key)
-            if len(q) >= self.max_failures:
-                retry = max(1, int(q[0] + self.window - self.clock()) + 1)
-                raise ProtocolError(ErrorCode.RATE_LIMITED,
-                                    f"too many failed logins; try again in {retry} s", retry_after=retry)
-
-    def fail(self, *keys: str) -> None:
-        now = self.clock()
-        for key in keys:
-            self._fails[key].append(now)
-
-    def reset(self, key: str) -> None:
-        self._fails.pop(key, None)
-
-
 class Auth:
     def __init__(self, store: Store, *, session_ttl: float = 12 * 3600, max_failures: int = 5,
-                 window: float = 300.0, totp_window: int = 1, clock: Callable[[], float] = time.time) -> None:
+                 window: float = 300.0, totp_window: int = 1, clock: Callable[[], float] = time.time,
+                 hash_workers: int = 2, hash_queue: int = 1000) -> None:
         self.store = store
         self.session_ttl = session_ttl
         self.totp_window = totp_window
         self.clock = clock
         self.limiter = RateLimiter(max_failures, window)
+        self.pool = HashPool(hash_workers, hash_queue, penalty=self.limiter.address_failures)
 
     # -- administration (CLI) ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: Role | str, *, name: str = "",
@@ -121,26 +117,71 @@ class Auth:
 
     # -- login ------------------------------------------------------------------------------------
     def login(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
-        keys = (f"user:{username.lower()}", f"addr:{remote}") if remote else (f"user:{username.lower()}",)
-        self.limiter.check(*keys)
-        user = self.store.get_user(username)
-        ok = verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
-        if not user or not ok or user["disabled"]:
-            self.limiter.fail(*keys)
+        """Sign in, synchronously (CLI and tests); the server uses login_async."""
+        attempt, user = self._begin(username, password, remote)
+        failed = signed_in = False
+        try:
+            ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
+            failed = True
+            principal = self._finish(user, ok, new_hash, totp)
+            failed, signed_in = False, True
+            return principal
+        except ProtocolError as exc:
+            if exc.code == ErrorCode.TOTP_REQUIRED:
+                failed = False
+            raise
+        finally:
+            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
+
+    async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
+        """Sign in from the event loop: the attempt is counted before any await, the password is
+        checked in the bounded hashing pool, fairly among remote addresses."""
+        attempt, user = self._begin(username, password, remote)
+        # Refused before the password check (pool full, connection gone): neither failed nor signed in.
+        failed = signed_in = False
+        try:
+            if attempt.delay:
+                await asyncio.sleep(attempt.delay)
+            ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
+                                               password)
+            failed = True
+            principal = self._finish(user, ok, new_hash, totp)
+            failed, signed_in = False, True
+            return principal
+        except ProtocolError as exc:
+            if exc.code == ErrorCode.TOTP_REQUIRED:
+                failed = False
+            raise
+        finally:
+            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
+
+    def _begin(self, username: str, password: str, remote: str) -> tuple[Attempt, dict[str, Any] | None]:
+        if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
+        attempt = self.limiter.begin(username, remote)
+        try:
+            return attempt, self.store.get_user(username)
+        except BaseException:
+            self.limiter.end(attempt, failed=False)
+            raise
+
+    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None) -> Principal:
+        if not user or not ok or user["disabled"]:
+            raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
+        username = user["username"]
+        if new_hash:
+            self.store.update_user(username, password_hash=new_hash)
+            log.info("password hash of %s renewed with the current parameters", username)
         if user["totp_secret"]:
             if not totp:
                 # Not a failure: the client asks for the code and tries again.
                 raise ProtocolError(ErrorCode.TOTP_REQUIRED, "this account needs a TOTP code")
             step = self._totp_step(user["totp_secret"], totp)
             if step is None:
-                self.limiter.fail(*keys)
                 raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong TOTP code")
             if step <= user["totp_last_step"]:
-                self.limiter.fail(*keys)
                 raise ProtocolError(ErrorCode.TOTP_REPLAYED, "this TOTP code was already used; wait for the next one")
             self.store.update_user(username, totp_last_step=step)
-        self.limiter.reset(keys[0])
         return self._new_session(user)
 
     def _totp_step(self, secret: str, code: str) -> int | None:

@@ -419,7 +419,8 @@ class ContactsService:
             "callback.reschedule": lambda s, r: {"item": self.reschedule(s.principal, r.args["id"], r.args["preferred"])},
             "callback.done": lambda s, r: {"item": self.done(s.principal, r.args["id"])},
             "agent.figures": lambda s, r: {"figures": self.figures(r.args.get("agent") or me(s))
-                                           if not r.args.get("agent") or P_SUPERVISE in s.principal.permissions
+                                           if r.args.get("agent") in (None, "", me(s))
+                                           or P_SUPERVISE in s.principal.permissions
                                            else _forbidden()},
             "transfer.targets": lambda s, r: {"targets": self.targets()},
         }

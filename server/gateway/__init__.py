@@ -1,19 +1,24 @@
 """The consoles' websocket gateway: sessions, auth, permissions, and event fan-out.
 
 Fan-out is on the hot path (500 consoles, every agent and call change), so an event's JSON body is
-serialised once and each connection only prefixes its own sequence number. Every connection has a
-bounded outbound queue drained by its own writer task: a slow console can never hold up the
-others; one that falls too far behind is disconnected and resumes with a fresh snapshot.
+serialised once and each connection only prefixes its own sequence number. Frames are written
+straight to each socket; a slow console can never hold up the others, and one whose socket buffer
+grows too far is disconnected and resumes with a fresh snapshot.
+
+A connection's requests are handled one at a time, in order, by a task started when one arrives
+and ending when none waits; the connection keeps being read meanwhile, so pings are answered
+while a sign-in waits for its password check.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from cc_console.protocol import (
     P_SUPERVISE,
@@ -33,6 +38,12 @@ from cc_console.server.commands import Commands
 
 log = logging.getLogger(__name__)
 
+# Close code for connections whose session was ended by a logout elsewhere (private range 4000-4999).
+SESSION_ENDED = 4001
+# Requests a console may send ahead of their answers; a console waits for each answer, so more
+# than this is a misbehaving client, and it is disconnected rather than buffered without bound.
+MAX_BACKLOG = 64
+
 _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 
@@ -48,6 +59,10 @@ class Session:
         self.max_buffer = max_queue * 1024
         self.closed = False
         self.dropped = False
+        # Frames are handled one at a time, in order, by `worker`, while the connection keeps being
+        # read (so pings are answered during a long sign-in); frames that arrive meanwhile wait here.
+        self.backlog: deque[str | None] = deque()
+        self.worker: asyncio.Task[None] | None = None
 
     @property
     def sees_all(self) -> bool:
@@ -106,6 +121,7 @@ class Gateway:
         self.auth = auth
         self.max_queue = max_queue
         self.sessions: set[Session] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
         engine.publish = self.publish
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
@@ -162,12 +178,9 @@ class Gateway:
                 s.push_event(tail)
 
     def snapshot_for(self, s: Session) -> dict[str, Any]:
-        snap = self.engine.snapshot()
         assert s.principal is not None
+        snap = self.engine.snapshot(None if s.sees_all else s.principal.username)
         if not s.sees_all:
-            me = s.principal.username
-            snap["agents"] = [a for a in snap["agents"] if a["id"] == me]
-            snap["calls"] = [c for c in snap["calls"] if c.get("agent") == me]
             snap["monitors"] = []
         snap["me"] = s.principal.public()
         return snap
@@ -183,15 +196,43 @@ class Gateway:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_frame(session, msg.data)
+                    self._receive(session, msg.data)
                 elif msg.type == WSMsgType.BINARY:
-                    session.reply(error(None, ProtocolError(ErrorCode.MALFORMED, "binary frames are not accepted; send JSON text")))
+                    self._receive(session, None)
                 elif msg.type == WSMsgType.ERROR:
+                    break
+                if len(session.backlog) > MAX_BACKLOG:
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                                   message=b"too many requests at once; wait for the answers")
                     break
         finally:
             self.sessions.discard(session)
             session.close()
+            if session.worker is not None:
+                # Nobody is left to answer: a sign-in still waiting for its password check leaves the queue.
+                session.worker.cancel()
         return ws
+
+    def _receive(self, s: Session, raw: str | None) -> None:
+        """Queue one frame (None: a binary one) for the session's worker, starting it if idle."""
+        if s.worker is not None:
+            s.backlog.append(raw)
+            return
+        s.worker = asyncio.get_running_loop().create_task(self._work(s, raw))
+
+    async def _work(self, s: Session, raw: str | None) -> None:
+        try:
+            while True:
+                if raw is None:
+                    s.reply(error(None, ProtocolError(ErrorCode.MALFORMED,
+                                                      "binary frames are not accepted; send JSON text")))
+                else:
+                    await self._on_frame(s, raw)
+                if not s.backlog:
+                    return
+                raw = s.backlog.popleft()
+        finally:
+            s.worker = None
 
     async def _on_frame(self, s: Session, raw: str) -> None:
         rid: Any = None
@@ -230,9 +271,8 @@ class Gateway:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}")
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
-        # argon2 is deliberately slow: keep it off the event loop.
-        p = await asyncio.to_thread(self.auth.login, r.args["username"], r.args["password"],
-                                    r.args.get("totp"), s.remote)
+        # argon2 is deliberately slow: it runs in the auth's bounded, fair hashing pool.
+        p = await self.auth.login_async(r.args["username"], r.args["password"], r.args.get("totp"), s.remote)
         s.principal = p
         log.info("login %s (%s) from %s", p.username, p.role, s.remote)
         return {"token": p.token, **p.public()}
@@ -247,8 +287,17 @@ class Gateway:
 
     def _logout(self, s: Session, r: Request) -> dict[str, Any]:
         assert s.principal is not None
-        self.auth.logout(s.principal.token)
+        token = s.principal.token
+        self.auth.logout(token)
         s.principal = None
+        # Other connections that resumed this session end with it: the token is gone, so must they.
+        for other in [o for o in self.sessions if o is not s and o.principal and o.principal.token == token]:
+            other.principal = None
+            other.closed = True
+            task = asyncio.get_running_loop().create_task(
+                other.ws.close(code=SESSION_ENDED, message=b"signed out; sign in again"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return {}
 
     def _snapshot(self, s: Session, r: Request) -> dict[str, Any]:
