@@ -179,14 +179,9 @@ class AgentScreen(ConsoleScreen):
 
     # -- state -> widgets -----------------------------------------------------------------------
     def current_call(self) -> dict[str, Any] | None:
-        state = self.state
-        call = state.my_call
-        if call is None:
-            user = state.me.get("user")
-            mine = [c for c in state.calls.values() if user and c.get("agent") == user
-                    and c.get("state") in ("ringing", "connected")]
-            call = mine[0] if mine else None
-        return call
+        # Only the server's word: the call my agent record names. Guessing from the calls that
+        # name me as their agent showed a transferred call as mine long after it had left me.
+        return self.state.my_call
 
     def refresh_state(self) -> None:
         state = self.state

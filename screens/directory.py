@@ -206,14 +206,7 @@ class DirectoryScreen(ConsoleScreen):
 
     # -- transfer ----------------------------------------------------------------------------------
     def my_call(self) -> dict[str, Any] | None:
-        state = self.state
-        call = getattr(state, "my_call", None)
-        if call is None:
-            user = state.me.get("user")
-            mine = [c for c in state.calls.values() if user and c.get("agent") == user
-                    and c.get("state") == "connected"]
-            call = mine[0] if mine else None
-        return call
+        return getattr(self.state, "my_call", None)
 
     def transfer_target(self, row: dict[str, Any], kind: str) -> tuple[str, str]:
         """(number, who) for 'desk', 'mobile' or 'substitute'; ('', reason) when there is none."""

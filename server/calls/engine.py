@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState
+from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
@@ -36,8 +36,10 @@ from .monitor import MONITOR, SNOOP, MonitorService
 
 log = logging.getLogger(__name__)
 
-# Publish(event, data, audience): audience is the agent id concerned, or None for everyone.
-Publisher = Callable[[str, dict[str, Any], str | None], None]
+# Publish(event, data, audience): audience is the agent id concerned, a set of them (supervisors
+# and wallboards see everything anyway), or None for everyone.
+Audience = str | frozenset[str] | None
+Publisher = Callable[[str, dict[str, Any], Audience], None]
 
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 # Pause reasons the server itself sets (not in the admin's list).
@@ -92,7 +94,10 @@ class CallEngine(CallControl):
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._seq = 0
         self._dirty_queues: set[str] = set()
-        self._outbox: dict[tuple[str, str, str | None], tuple[str, dict[str, Any], str | None]] = {}
+        self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}
+        # call id -> the agents its last event went to: an agent the call leaves (a transfer, a
+        # no-answer, leaving a conference) must be told, or its console keeps a ghost of the call.
+        self._call_audience: dict[str, frozenset[str]] = {}
         self._outbox_scheduled = False
         self._stats_flush: asyncio.TimerHandle | None = None
         self.stats_interval = 0.25
@@ -226,7 +231,12 @@ class CallEngine(CallControl):
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
-        self._emit(("call", call.id, call.agent), ev, call.to_dict(), call.agent)
+        data_out = call.to_dict()
+        concerned = call_agents(data_out)
+        before = self._call_audience.pop(call.id, frozenset())
+        if call.state is not CallState.ENDED:
+            self._call_audience[call.id] = concerned
+        self._emit(("call", call.id), ev, data_out, before | concerned)
         if call.queue:
             self._publish_queue(call.queue)
 
@@ -246,7 +256,7 @@ class CallEngine(CallControl):
             for q in agent.queues:
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
-        self._emit(("agent", agent.id, None), Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
 
@@ -289,11 +299,14 @@ class CallEngine(CallControl):
             "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
         }
 
-    def _emit(self, key: tuple[str, str, str | None], event: str, data: dict[str, Any], audience: str | None) -> None:
+    def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
         often moves a call through several states (entered, queued, offered); the store keeps
-        every step, the consoles need only the last, and each frame costs every console."""
-        self._outbox.pop(key, None)
+        every step, the consoles need only the last, and each frame costs every console. Whoever
+        an earlier step was for gets the last one too (it may say the call left them)."""
+        pending = self._outbox.pop(key, None)
+        if pending is not None and isinstance(audience, frozenset) and isinstance(pending[2], frozenset):
+            audience = audience | pending[2]
         self._outbox[key] = (event, data, audience)
         if not self._outbox_scheduled:
             self._outbox_scheduled = True

@@ -27,6 +27,7 @@ from cc_console.protocol import (
     ok,
     parse_request,
 )
+from cc_console.models import call_agents
 from cc_console.server.auth import Auth, Principal
 from cc_console.server.calls.engine import CallEngine
 
@@ -53,9 +54,13 @@ class Session:
         p = self.principal
         return p is not None and (P_SUPERVISE in p.permissions or P_WALLBOARD in p.permissions)
 
-    def wants(self, audience: str | None) -> bool:
+    def wants(self, audience: str | frozenset[str] | None) -> bool:
         p = self.principal
-        return p is not None and (audience is None or self.sees_all or audience == p.username)
+        if p is None:
+            return False
+        if audience is None or self.sees_all:
+            return True
+        return audience == p.username if isinstance(audience, str) else p.username in audience
 
     def push_event(self, tail: bytes) -> None:
         self.seq += 1
@@ -151,7 +156,7 @@ class Gateway:
         }
 
     # -- fan-out --------------------------------------------------------------------------------
-    def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
+    def publish(self, event: str, data: dict[str, Any], audience: str | frozenset[str] | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
         for s in self.sessions:
@@ -164,7 +169,7 @@ class Gateway:
         if not s.sees_all:
             me = s.principal.username
             snap["agents"] = [a for a in snap["agents"] if a["id"] == me]
-            snap["calls"] = [c for c in snap["calls"] if c.get("agent") == me]
+            snap["calls"] = [c for c in snap["calls"] if me in call_agents(c)]
             snap["monitors"] = []
         snap["me"] = s.principal.public()
         return snap
