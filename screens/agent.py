@@ -33,7 +33,6 @@ from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.status import ConnectionStatus
 
-from cc_console.protocol import ProtocolError
 
 from .base import ConsoleScreen
 
@@ -354,14 +353,9 @@ class AgentScreen(ConsoleScreen):
         async def go() -> None:
             try:
                 result = await self.client.call(cmd, args)
-            except ProtocolError as exc:
+            except Exception as exc:  # refused, not connected, a fake client without this command, ...
                 if not quiet:
-                    self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})",
-                                severity="error", timeout=8)
-                return
-            except Exception as exc:  # not connected, a fake client without this command, ...
-                if not quiet:
-                    self.notify(str(exc) or type(exc).__name__, title=f"{cmd} failed", severity="error")
+                    self.notify_refusal(cmd, exc)
                 return
             then(result or {})
             self.mark_dirty()
