@@ -66,6 +66,8 @@ class Agent:
     self_login: bool = True  # may log in and out of queues themselves
     wrapup_until: float = 0.0
     logged_in_since: float = 0.0
+    # A pause asked for during a call (its reason code): it starts when the call and its wrap-up end.
+    pending_pause: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -130,6 +130,7 @@ class CallEngine(CallControl):
                 agent.last_call_end = a.get("last_call_end", 0.0)
                 agent.wrapup_until = a.get("wrapup_until", 0.0)
                 agent.logged_in_since = a.get("logged_in_since", 0.0)
+                agent.pending_pause = a.get("pending_pause", "")
                 agent.queues = [q for q in a.get("queues") or [] if q in agent.penalties]
             self.agents[agent.id] = agent
         for d in self.store.active_calls():
@@ -244,6 +245,8 @@ class CallEngine(CallControl):
         if agent.state is state and agent.reason == reason and not data:
             return
         prev, prev_reason = agent.state, agent.reason
+        if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
+            agent.pending_pause = ""  # only waits while the agent is busy; now over either way
         agent.state = state
         agent.reason = reason
         agent.state_since = self.clock()
@@ -944,7 +947,7 @@ class CallEngine(CallControl):
             if c["agent"] and self.agents[c["agent"]].call_id == call.id:
                 other = self.agents[c["agent"]]
                 other.call_id = None
-                self._set_agent(other, AgentState.READY)
+                self._free(other)
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, **data)
@@ -956,7 +959,7 @@ class CallEngine(CallControl):
                 self.last_agent[call.caller] = (agent.id, now)
                 self._start_wrapup(agent, call)
             elif agent.state is AgentState.RINGING or call.direction == "outbound":
-                self._set_agent(agent, AgentState.READY)
+                self._free(agent)
         self._spawn(self._teardown(call), f"teardown {call.id}", call.id)
         self.route()
 
@@ -968,14 +971,25 @@ class CallEngine(CallControl):
             self._set_agent(agent, AgentState.WRAP_UP, call=call.id)
             self._arm("wrapup", agent.id, wrapup, self._end_wrapup, agent.id)
         else:
+            self._free(agent)
+
+    def _free(self, agent: Agent) -> None:
+        """The agent's call (and wrap-up) is over: ready, or paused if they asked during the call."""
+        code = agent.pending_pause
+        if code:
+            self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code), pending=True)
+        else:
             self._set_agent(agent, AgentState.READY)
+
+    def _pause_kind(self, code: str) -> str:
+        return self.cfg.pause_reasons[code].kind if code in self.cfg.pause_reasons else "work"
 
     def _end_wrapup(self, agent_id: str) -> None:
         agent = self.agents.get(agent_id)
         if agent and agent.state is AgentState.WRAP_UP:
             self._disarm("wrapup", agent_id)
             agent.wrapup_until = 0.0
-            self._set_agent(agent, AgentState.READY)
+            self._free(agent)
             self.route()
 
     async def _teardown(self, call: Call) -> None:
@@ -1146,6 +1160,8 @@ class CallEngine(CallControl):
 
     def agent_ready(self, agent_id: str) -> Agent:
         agent = self.agent(agent_id)
+        if agent.state is AgentState.WRAP_UP:
+            agent.pending_pause = ""  # asked for ready at the end of the call after all
         if agent.state is AgentState.LOGGED_OUT:
             return self.agent_login(agent_id)
         if agent.state is AgentState.WRAP_UP:
@@ -1163,12 +1179,29 @@ class CallEngine(CallControl):
         if code not in self.cfg.pause_reasons and code not in SYSTEM_REASONS:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown pause reason {code!r}; "
                                 f"use one of {', '.join(self.cfg.pause_reasons)}")
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+            # Asked during a call: kept on the agent, applied when the call and its wrap-up end
+            # (no new offer in between: the agent is never ready again until then).
+            self._pending_pause(agent, code)
+            return agent
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
             raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready or in wrap-up")
         self._disarm("wrapup", agent.id)
-        kind = self.cfg.pause_reasons[code].kind if code in self.cfg.pause_reasons else "work"
-        self._set_agent(agent, AgentState.PAUSED, code, kind=kind)
+        self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code))
         return agent
+
+    def agent_pause_cancel(self, agent_id: str) -> Agent:
+        agent = self.agent(agent_id)
+        if not agent.pending_pause:
+            raise ProtocolError(ErrorCode.CONFLICT, "no pause is pending")
+        self._pending_pause(agent, "")
+        return agent
+
+    def _pending_pause(self, agent: Agent, code: str) -> None:
+        agent.pending_pause = code
+        self.store.record("agent.pause_pending", ts=self.clock(), agent=agent.to_dict(),
+                          data={"reason": code, "cancelled": not code})
+        self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
 
     def _my_call(self, agent_id: str, call_id: str | None) -> Call:
         agent = self.agent(agent_id)

@@ -118,6 +118,7 @@ class Gateway:
             "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
             "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
             "agent.pause": lambda s, r: self._agent(self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
+            "agent.pause_cancel": lambda s, r: self._agent(self.engine.agent_pause_cancel(s.principal.username)),
             "call.answer": lambda s, r: {"call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
             "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
