@@ -74,6 +74,13 @@ def _login(message: str) -> str:
     return "You cannot log in to your queues right now."
 
 
+def _as_said(message: str) -> str:
+    """The server's own words, where they are written for a supervisor ("agent3 is not on a call")."""
+    if not message:
+        return "Not possible right now."
+    return message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 _NOT_MINE = "That call is not yours."
 _CALL_OVER = "That call has already ended."
 
@@ -107,7 +114,9 @@ SENTENCES: dict[tuple[str, str], Sentence] = {
     ("agent.login", "forbidden"): "You may not log yourself in or out of queues; ask a supervisor.",
     ("agent.logout", "conflict"): "Finish the current call before logging out.",
     ("agent.logout", "forbidden"): "You may not log yourself in or out of queues; ask a supervisor.",
+    ("monitor.start", "conflict"): _as_said,
     ("monitor.stop", "conflict"): "You are not monitoring anyone.",
+    ("agent.set_state", "conflict"): "Not possible while the agent is on a call.",
     ("callback.claim", "conflict"): "Someone else has this one already, or it is done.",
 }
 
@@ -138,8 +147,7 @@ def sentence(cmd: str, code: str, message: str = "") -> str:
     if code == "not_found" and cmd.startswith("call."):
         return _CALL_OVER
     if code == "bad_request" and message:
-        # What was typed was wrong; the server says what it expects.
-        return message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
+        return _as_said(message)  # what was typed was wrong; the server says what it expects
     return BY_CODE.get(code, "That did not work; try again.")
 
 

@@ -15,9 +15,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 
+from cc_console.widgets.footer import ConsoleFooter
 from .base import ConsoleScreen
 
 KIND_LABEL = {"callback": "callback", "voicemail": "voicemail", "missed": "missed"}
@@ -56,7 +57,7 @@ class CallbacksScreen(ConsoleScreen):
             detail = Static("", id="callback-detail", markup=False)
             detail.border_title = "History"
             yield detail
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)

@@ -10,8 +10,9 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.transfer_panel import Favourites, TransferPanel
 
 from .base import ConsoleScreen
@@ -37,7 +38,7 @@ class TransferScreen(ConsoleScreen):
         yield Header(icon="☎")
         yield Static("Transfer: t blind · c consult · / filter · * favourite · esc back", id="transfer-hint")
         yield TransferPanel(id="transfer-panel")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def panel(self) -> TransferPanel:

@@ -20,9 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label
+from textual.widgets import Header, Input, Label
 
 from cc_console.protocol import ProtocolError
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
 
@@ -105,7 +106,7 @@ class DirectoryScreen(ConsoleScreen):
         with Horizontal(id="directory-body"):
             yield DirectoryResults(id="directory-results")
             yield DirectoryDetail(id="directory-detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

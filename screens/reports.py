@@ -15,8 +15,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select
+from textual.widgets import Button, DataTable, Header, Input, Label, Select
 
+from cc_console.widgets.footer import ConsoleFooter
 from .base import CommandSucceeded, ConsoleScreen
 
 KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang"]
@@ -62,7 +63,7 @@ class ReportsScreen(ConsoleScreen):
             yield Button("Run", id="report-run")
         yield Label("", id="params")
         yield DataTable(id="report", zebra_stripes=True)
-        yield Footer()
+        yield ConsoleFooter()
 
     def args(self) -> dict[str, Any]:
         a: dict[str, Any] = {"kind": str(self.query_one("#report-kind", Select).value),

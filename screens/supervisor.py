@@ -24,8 +24,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.line import Line
@@ -239,7 +240,7 @@ class SupervisorScreen(ConsoleScreen):
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
             yield Static("", id="detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.tally.seed(self.state.agents)

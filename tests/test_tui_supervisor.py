@@ -177,7 +177,7 @@ async def test_server_error_shows_in_a_notification() -> None:
         await pilot.press("L")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "agent3 is not on a call" in [n.message for n in app._notifications]
+        assert [(n.title, n.message) for n in app._notifications] == [("Monitor: not done", "Agent3 is not on a call.")]
 
 
 async def test_monitoring_status_line() -> None:
