@@ -137,3 +137,51 @@ async def test_resume_after_a_reconnect_drops_a_call_that_left_while_away(server
     await until(a1, lambda: not a1.stale, what="resumed")
     await agrees(a1, connect, "resumed")
     assert c["id"] not in a1.state.calls and a1.state.my_call is None
+
+
+async def test_agent_console_after_consult_conference_complete_shows_no_call(server, pbx, phone):
+    """The issue's sequence on the agent console itself, with keys: consult agent2 (c), conference
+    (f), complete (x). The call panel must be empty and `h` must say there is no call."""
+    from cc_console.tui import CCConsoleApp
+
+    from .conftest import PASSWORD
+    from .test_tui_e2e import wait_screen
+
+    caller = await phone("1005", auto_answer=True)
+    await phone("1001", auto_answer=True)
+    p2 = await phone("1002", auto_answer=True)
+    a2 = ConsoleClient(server.url, reconnect=False)
+    await a2.connect()
+    await a2.login("agent2", PASSWORD)
+    app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_screen(pilot, lambda: app.screen.id == "agent" and app.client.state.my_agent,
+                              what="agent screen")
+            panel = app.screen.query_one("#call-panel")
+            await pilot.press("l")
+            await wait_screen(pilot, lambda: app.client.state.my_agent["state"] == "ready", what="ready")
+            await caller.dial("5000")
+            await wait_screen(pilot, lambda: panel.call_state == "ringing", what="ringing")
+            await pilot.press("a")
+            await wait_screen(pilot, lambda: panel.call_state == "connected", what="connected")
+            call_id = panel.call_id
+            await a2.call("agent.login")
+            await pilot.press("c")
+            await pilot.press(*"agent:agent2", "enter")
+            await wait_screen(pilot, lambda: ((panel.call or {}).get("consult") or {}).get("state") == "talking",
+                              what="consult answered")
+            await p2.wait_call_state("ESTABLISHED", timeout=10)
+            await pilot.press("f")
+            await wait_screen(pilot, lambda: ((panel.call or {}).get("consult") or {}).get("state") == "conference",
+                              what="conference")
+            await pilot.press("x")
+            await wait_screen(pilot, lambda: panel.call is None, what="the call left my panel")
+            assert call_id not in app.client.state.calls
+            app.clear_notifications()
+            await pilot.press("h")
+            await wait_screen(pilot, lambda: list(app._notifications), what="a notification")
+            assert [n.message for n in app._notifications] == ["No call to hang up."]
+    finally:
+        await a2.close()
+        await caller.hangup()
