@@ -75,6 +75,12 @@ GROUP_PREFIX = "group:"
 NO_ALERTS: frozenset[str] = frozenset()
 
 
+def is_queue_agent(agent: dict[str, Any]) -> bool:
+    """A member of some queue (or logged in to one): supervisors and admins who take no calls
+    have an agent record too, but are nobody's agents."""
+    return bool(agent.get("penalties") or agent.get("queues"))
+
+
 def agent_group(agent: dict[str, Any]) -> str:
     queues = agent.get("queues") or sorted(agent.get("penalties") or {})
     return queues[0] if queues else "(no queue)"
@@ -301,7 +307,7 @@ class SupervisorScreen(ConsoleScreen):
             self._show_monitor()
             self._show_detail(now)
             n_agents = sum(1 for k in agents_rows if not k.startswith(GROUP_PREFIX))
-            total = len(state.agents)
+            total = sum(1 for a in state.agents.values() if is_queue_agent(a))
             title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
                 else f"Agents ({total})"
             title += f" · sort: {SORTS[self.sort_index][1]}" + (" · by queue" if self.grouped else "")
@@ -318,6 +324,8 @@ class SupervisorScreen(ConsoleScreen):
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         for agent_id, agent in state.agents.items():
+            if not is_queue_agent(agent):
+                continue  # a supervisor or admin in no queue is no queue's agent
             # Rebuild a row only when something it shows changed (the agent dict is replaced on
             # every agent.state event; the time text changes once a second).
             since = agent.get("state_since") or 0.0

@@ -256,3 +256,22 @@ async def test_report_and_recordings_keys() -> None:
         await pilot.pause()
         from cc_console.screens.reports import ReportsScreen
         assert isinstance(app.screen, ReportsScreen)
+
+
+async def test_a_supervisor_in_no_queue_is_not_listed_or_counted_as_an_agent() -> None:
+    snap = demo_snapshot("sup1", "supervisor")
+    snap["agents"].append({"id": "sup1", "name": "Sue Super", "device": "PJSIP/1008", "answer_mode": "console",
+                           "state": "logged_out", "reason": "", "state_since": 0.0, "queues": [], "call_id": None,
+                           "last_call_end": 0.0, "penalties": {}, "skills": {}, "self_login": True,
+                           "wrapup_until": 0.0})
+    client, app = sup_app(FakeClient(snap))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#agents")
+        keys = [str(k.value) for k in table.rows]
+        assert "sup1" not in keys and "agent1" in keys
+        assert "Agents (6)" in str(app.screen.query_one("#agents-title").render())
+        await pilot.press("g")  # grouped by queue: no group for it, no count
+        await settle(pilot)
+        keys = [str(k.value) for k in app.screen.query_one("#agents").rows]
+        assert "sup1" not in keys and "group:(no queue)" not in keys
