@@ -97,7 +97,8 @@ def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: floa
         agent.get("id", ""),
         agent.get("name", ""),
         Text(state_label(state), style=state_style(state)),
-        agent.get("reason", "") if state == "paused" else "",
+        agent.get("reason", "") if state == "paused" else
+        (f"next: {agent['pending_pause']}" if agent.get("pending_pause") else ""),  # pause asked during a call
         Text(time_text, style=ALERT_STYLE) if alerts else time_text,
         str(handled),
         str(missed),

@@ -275,3 +275,11 @@ async def test_a_supervisor_in_no_queue_is_not_listed_or_counted_as_an_agent() -
         await settle(pilot)
         keys = [str(k.value) for k in app.screen.query_one("#agents").rows]
         assert "sup1" not in keys and "group:(no queue)" not in keys
+
+
+def test_agent_row_shows_a_pause_asked_for_during_the_call() -> None:
+    from cc_console.screens.supervisor import agent_row
+    agent = {"id": "agent2", "name": "Bob", "state": "on_call", "reason": "", "state_since": 1.0,
+             "queues": ["support"], "call_id": None, "pending_pause": "lunch"}
+    assert agent_row(agent, {}, 10.0)[3] == "next: lunch"
+    assert agent_row(dict(agent, state="paused", reason="lunch", pending_pause=""), {}, 10.0)[3] == "lunch"
