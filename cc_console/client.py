@@ -228,7 +228,9 @@ class ConsoleClient:
         try:
             await self.call(cmd)
         except Exception as exc:
-            self._emit("error", {"message": f"{cmd}: {exc}"})
+            log.warning("%s failed: %s", cmd, exc)
+            self._emit("error", {"message": "Could not refresh from the server; the screen may be out of date "
+                                            "until the connection recovers.", "cmd": cmd})
 
     async def _reconnect_loop(self) -> None:
         delay = 0.2
@@ -239,7 +241,9 @@ class ConsoleClient:
                     await self.call("resume", {"token": self.token})
                 return
             except ProtocolError as exc:
-                self._emit("error", {"message": f"resume refused: {exc.message}"})
+                log.warning("resume refused: %s (%s)", exc.message, exc.code)
+                self._emit("error", {"message": "Your session has ended: log in again.", "cmd": "resume",
+                                     "code": str(exc.code)})
                 return
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError, ConnectionError):
                 await asyncio.sleep(delay)

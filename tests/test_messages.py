@@ -38,3 +38,16 @@ async def test_keys_refused_by_the_server_say_why_in_an_agents_words(server):
         await pilot.press("s")  # no consultation
         await wait_screen(pilot, lambda: notices(app), what="a notification")
         assert notices(app) == ["Swap: not done|No consultation to swap to."]
+
+
+async def test_a_refused_resume_is_said_in_words(server, connect):
+    import asyncio
+    client = await connect("agent1", reconnect=True)
+    errors: asyncio.Queue = asyncio.Queue()
+    client.add_listener(lambda kind, data: errors.put_nowait(data) if kind == "error" else None)
+    client.token = "not-a-session"  # the server forgot us (expired)
+    await client._ws.close()
+    data = await asyncio.wait_for(errors.get(), 10)
+    assert data["message"] == "Your session has ended: log in again."
+    assert "resume" not in data["message"] and data["code"] == "unauthenticated"
+    client.reconnect = False
