@@ -14,7 +14,16 @@ from typing import Any
 
 import websockets
 
-from cc_console.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError, encode, request
+from cc_console.models import ROLE_PERMISSIONS, call_agents
+from cc_console.protocol import (
+    P_SUPERVISE,
+    P_WALLBOARD,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    ProtocolError,
+    encode,
+    request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +59,12 @@ class ConsoleState:
         if event == "agent.state":
             self.agents[data["id"]] = data
         elif event == "call.update":
-            self.calls[data["id"]] = data
+            if self.sees_all or self.me.get("user") in call_agents(data):
+                self.calls[data["id"]] = data
+            else:
+                # The server's rule (a snapshot holds only the calls that concern me): a call that
+                # moved on to someone else, or back to the queue, is no longer mine to show.
+                self.calls.pop(data["id"], None)
         elif event == "call.ended":
             self.calls.pop(data["id"], None)
         elif event == "queue.stats":
@@ -65,6 +79,15 @@ class ConsoleState:
                 self.monitors[data.get("supervisor", "")] = data
         elif event == "callback.update":
             self.callbacks[data["id"]] = data
+
+    @property
+    def sees_all(self) -> bool:
+        """Supervisors and wallboards get every call; agents only the calls that concern them."""
+        perms = self.me.get("permissions")
+        if perms is None:  # an offline picture (demo, tests) names only the role
+            role = self.me.get("role", "")
+            perms = ROLE_PERMISSIONS.get(role, ()) if role in ROLE_PERMISSIONS else ()
+        return P_SUPERVISE in perms or P_WALLBOARD in perms
 
     @property
     def my_agent(self) -> dict[str, Any] | None:
@@ -205,7 +228,9 @@ class ConsoleClient:
         try:
             await self.call(cmd)
         except Exception as exc:
-            self._emit("error", {"message": f"{cmd}: {exc}"})
+            log.warning("%s failed: %s", cmd, exc)
+            self._emit("error", {"message": "Could not refresh from the server; the screen may be out of date "
+                                            "until the connection recovers.", "cmd": cmd})
 
     async def _reconnect_loop(self) -> None:
         delay = 0.2
@@ -216,7 +241,9 @@ class ConsoleClient:
                     await self.call("resume", {"token": self.token})
                 return
             except ProtocolError as exc:
-                self._emit("error", {"message": f"resume refused: {exc.message}"})
+                log.warning("resume refused: %s (%s)", exc.message, exc.code)
+                self._emit("error", {"message": "Your session has ended: log in again.", "cmd": "resume",
+                                     "code": str(exc.code)})
                 return
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError, ConnectionError):
                 await asyncio.sleep(delay)

@@ -66,6 +66,8 @@ class Agent:
     self_login: bool = True  # may log in and out of queues themselves
     wrapup_until: float = 0.0
     logged_in_since: float = 0.0
+    # A pause asked for during a call (its reason code): it starts when the call and its wrap-up end.
+    pending_pause: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,3 +113,12 @@ class Call:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def call_agents(call: dict[str, Any]) -> frozenset[str]:
+    """The agents a call concerns: the one who has it and an agent consulted on it.
+
+    One rule for the server (whom a call's events go to, what a snapshot holds) and the consoles
+    (which calls they keep): a call that stops concerning an agent leaves that agent's console."""
+    consult = call.get("consult") or {}
+    return frozenset(a for a in (call.get("agent"), consult.get("agent")) if a)

@@ -31,6 +31,7 @@ from textual.screen import Screen
 
 from cc_console.client import ConsoleClient
 from cc_console.config import ServerSettings, config_dir
+from cc_console.messages import refusal
 from cc_console.protocol import ProtocolError
 from cc_console.screens.agent import AgentScreen
 from cc_console.screens.base import ConsoleScreen, StateChanged
@@ -125,8 +126,10 @@ class CCConsoleApp(App[None]):
     TITLE = "cc-console"
 
     BINDINGS = [
-        Binding("question_mark,f1", "help", "Keys", id="app.help", tooltip="Show the keys of this screen"),
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit the console"),
+        # Not in the Footer's list: the console footer pins them at the right (widgets/footer.py).
+        Binding("question_mark,f1", "help", "Keys", id="app.help", show=False, tooltip="Show the keys of this screen"),
+        Binding("q,ctrl+q", "quit", "Quit", id="app.quit", show=False,
+                tooltip="Quit the console (asks first while you are logged in to queues)"),
         Binding("ctrl+t", "toggle_contrast", "High contrast", id="app.toggle_theme", show=False,
                 tooltip="Switch between the default and the high-contrast theme"),
     ]
@@ -377,6 +380,31 @@ class CCConsoleApp(App[None]):
         self.switch_screen(self._login_screen())
 
     async def action_quit(self) -> None:
+        """Quit; while my agent is logged in to queues, ask first: quitting leaves the agent ready
+        (or paused) on the server, and calls keep coming to a console nobody watches."""
+        from cc_console.screens.quit import QuitScreen
+        if isinstance(self.screen, QuitScreen):
+            return
+        agent = (getattr(self.client, "state", None) and self.client.state.my_agent) or {}
+        if self.username and agent.get("state", "logged_out") != "logged_out":
+            self.push_screen(QuitScreen(agent), self._quit_chosen)
+            return
+        await self._quit_now()
+
+    async def _quit_chosen(self, choice: str | None) -> None:
+        if choice == "logout":
+            try:
+                await self.client.call("agent.logout")
+            except Exception as exc:  # refused (a call going on) or not connected: stay
+                code, message = str(getattr(exc, "code", "connection")), getattr(exc, "message", str(exc))
+                title, text = refusal("agent.logout", code, message)
+                self.notify(text, title=title, severity="error", timeout=8)
+                return
+            await self._quit_now()
+        elif choice == "quit":
+            await self._quit_now()
+
+    async def _quit_now(self) -> None:
         if self._owns_client and not self._client_closed:
             await self._close_client()
         self.exit()

@@ -24,16 +24,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
 from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.status import ConnectionStatus
 
-from cc_console.protocol import ProtocolError
 
 from .base import ConsoleScreen
 
@@ -99,8 +99,10 @@ class AgentScreen(ConsoleScreen):
     BINDINGS = [
         Binding("a", "answer", "Answer", id="agent.answer", tooltip="Answer the ringing call"),
         Binding("h", "hangup", "Hang up", id="agent.hangup", tooltip="Hang up my call"),
-        Binding("r", "ready", "Ready", id="agent.ready", tooltip="Become ready for calls"),
-        Binding("p", "pause", "Pause", id="agent.pause", tooltip="Pause (not ready)"),
+        Binding("r", "ready", "Ready", id="agent.ready",
+                tooltip="Become ready for calls; during a call, cancel the pause asked for"),
+        Binding("p", "pause", "Pause", id="agent.pause",
+                tooltip="Pause (not ready); during a call, once the call and its wrap-up end"),
         Binding("P", "pause_reason", "Pause with reason", id="agent.pause_reason", show=False,
                 tooltip="Pause, picking a reason"),
         Binding("l", "login_toggle", "Log in/out", id="agent.login_toggle",
@@ -168,6 +170,7 @@ class AgentScreen(ConsoleScreen):
             with Vertical(id="me-panel") as me:
                 me.border_title = "Me"
                 yield AgentStateBadge(id="agent-state")
+                yield Static("", id="pause-pending")
                 yield Static("", id="me-details")
             yield CallPanel(id="call-panel")
         with Horizontal(id="agent-middle"):
@@ -175,18 +178,13 @@ class AgentScreen(ConsoleScreen):
             my_queues = Static("", id="my-queues")
             my_queues.border_title = "My queues"
             yield my_queues
-        yield Footer()
+        yield ConsoleFooter()
 
     # -- state -> widgets -----------------------------------------------------------------------
     def current_call(self) -> dict[str, Any] | None:
-        state = self.state
-        call = state.my_call
-        if call is None:
-            user = state.me.get("user")
-            mine = [c for c in state.calls.values() if user and c.get("agent") == user
-                    and c.get("state") in ("ringing", "connected")]
-            call = mine[0] if mine else None
-        return call
+        # Only the server's word: the call my agent record names. Guessing from the calls that
+        # name me as their agent showed a transferred call as mine long after it had left me.
+        return self.state.my_call
 
     def refresh_state(self) -> None:
         state = self.state
@@ -198,12 +196,15 @@ class AgentScreen(ConsoleScreen):
         self.query_one("#agent-state", AgentStateBadge).show(
             agent.get("state", "unknown") if agent else "unknown", agent.get("reason", ""),
             agent.get("state_since", 0.0), now)
-        self.query_one("#call-panel", CallPanel).show(call, now)
+        self.query_one("#call-panel", CallPanel).show(call, now, str(state.me.get("user") or ""))
         self._follow_call(call)
         wrapup = agent.get("state") == "wrap_up"
         self.set_class(wrapup, "-wrapup")
         self.query_one("#contact-panel", ContactPanel).show(self.reg, wrapup)
         self.query_one("#me-details", Static).update(self._me_text(agent))
+        pending = agent.get("pending_pause") or ""
+        self.query_one("#pause-pending", Static).update(
+            Text(f"pause pending ({self._reason_label(pending)})", style="bold") if pending else "")
         self.query_one("#my-queues", Static).update(self._queues_table(agent))
         ringing = bool(call and call.get("state") == "ringing") or agent.get("state") == "ringing"
         self.ringing = ringing
@@ -212,6 +213,12 @@ class AgentScreen(ConsoleScreen):
             if key not in self._rung:
                 self._rung.add(key)
                 self.app.bell()
+
+    def _reason_label(self, code: str) -> str:
+        return next((r.get("label") or code for r in self.state.pause_reasons if r.get("code") == code), code)
+
+    def _busy(self) -> bool:
+        return (self.state.my_agent or {}).get("state") in ("ringing", "on_call")
 
     def watch_ringing(self, ringing: bool) -> None:
         self.set_class(ringing, "-ringing")
@@ -262,15 +269,24 @@ class AgentScreen(ConsoleScreen):
         self.send_command("call.hangup", self._call_args(("ringing", "connected", "queued")))
 
     def action_ready(self) -> None:
+        if self._busy() and (self.state.my_agent or {}).get("pending_pause"):
+            # During the call "ready" can only mean: not the pause I asked for.
+            self.send_command("agent.pause_cancel", ok_message="Pause cancelled: ready after this call.")
+            return
         self.send_command("agent.ready")
 
+    def _pause(self, args: dict[str, Any]) -> None:
+        note = "Pause requested: it starts when this call and its wrap-up end (r cancels it)." \
+            if self._busy() else ""
+        self.send_command("agent.pause", args, ok_message=note)
+
     def action_pause(self) -> None:
-        self.send_command("agent.pause")
+        self._pause({})
 
     def action_pause_reason(self) -> None:
         def picked(reason: str | None) -> None:
             if reason:
-                self.send_command("agent.pause", {"reason": reason})
+                self._pause({"reason": reason})
 
         server_reasons = [(r["code"], f'{r["label"]} ({r["kind"]})') for r in self.state.pause_reasons]
         self.app.push_screen(PauseReasonScreen(server_reasons or PAUSE_REASONS), picked)
@@ -359,14 +375,9 @@ class AgentScreen(ConsoleScreen):
         async def go() -> None:
             try:
                 result = await self.client.call(cmd, args)
-            except ProtocolError as exc:
+            except Exception as exc:  # refused, not connected, a fake client without this command, ...
                 if not quiet:
-                    self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})",
-                                severity="error", timeout=8)
-                return
-            except Exception as exc:  # not connected, a fake client without this command, ...
-                if not quiet:
-                    self.notify(str(exc) or type(exc).__name__, title=f"{cmd} failed", severity="error")
+                    self.notify_refusal(cmd, exc)
                 return
             then(result or {})
             self.mark_dirty()

@@ -15,10 +15,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
-from cc_console.protocol import ProtocolError
 
+from cc_console.widgets.footer import ConsoleFooter
 from .base import ConsoleScreen
 
 KIND_LABEL = {"callback": "callback", "voicemail": "voicemail", "missed": "missed"}
@@ -57,7 +57,7 @@ class CallbacksScreen(ConsoleScreen):
             detail = Static("", id="callback-detail", markup=False)
             detail.border_title = "History"
             yield detail
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
@@ -153,11 +153,8 @@ class CallbacksScreen(ConsoleScreen):
     async def _do(self, cmd: str, args: dict[str, Any]) -> None:
         try:
             result = await self.client.call(cmd, args) or {}
-        except ProtocolError as exc:
-            self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})", severity="error", timeout=8)
-            return
-        except Exception as exc:
-            self.notify(str(exc) or type(exc).__name__, title=f"{cmd} failed", severity="error")
+        except Exception as exc:  # refused or not connected: said in the person's words
+            self.notify_refusal(cmd, exc)
             return
         item = result.get("item")
         if item:

@@ -10,8 +10,9 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.fmt import duration, percent
 
 from .base import ConsoleScreen
@@ -36,7 +37,7 @@ class FiguresScreen(ConsoleScreen):
         yield DataTable(id="figures", cursor_type="row", zebra_stripes=True)
         yield Static("", id="waiting")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#figures", DataTable).add_columns("Period", "Queue", "Handled", "Lost", "SL %", "Outbound")

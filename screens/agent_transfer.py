@@ -10,9 +10,9 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 
-from cc_console.protocol import ProtocolError
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.transfer_panel import Favourites, TransferPanel
 
 from .base import ConsoleScreen
@@ -38,7 +38,7 @@ class TransferScreen(ConsoleScreen):
         yield Header(icon="☎")
         yield Static("Transfer: t blind · c consult · / filter · * favourite · esc back", id="transfer-hint")
         yield TransferPanel(id="transfer-panel")
-        yield Footer()
+        yield ConsoleFooter()
 
     @property
     def panel(self) -> TransferPanel:
@@ -108,11 +108,8 @@ class TransferScreen(ConsoleScreen):
     async def _do(self, cmd: str, args: dict[str, Any], target: dict[str, Any]) -> None:
         try:
             await self.client.call(cmd, args)
-        except ProtocolError as exc:
-            self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})", severity="error", timeout=8)
-            return
-        except Exception as exc:
-            self.notify(str(exc) or type(exc).__name__, title=f"{cmd} failed", severity="error")
+        except Exception as exc:  # refused or not connected: said in the person's words
+            self.notify_refusal(cmd, exc)
             return
         verb = "Transferred to" if cmd == "call.transfer" else "Consulting"
         self.notify(f"{verb} {target.get('name')}", timeout=3)

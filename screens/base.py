@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
+from cc_console.messages import refusal
 from cc_console.protocol import ProtocolError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from cc_console.client import ConsoleClient, ConsoleState
@@ -147,18 +151,30 @@ class ConsoleScreen(Screen):
         try:
             result = await self.client.call(cmd, args)
         except ProtocolError as exc:
-            self.notify(exc.message or str(exc.code), title=f"{cmd} refused ({exc.code})",
-                        severity="error", timeout=8)
+            self.notify_refusal(cmd, exc)
             self.post_message(CommandFailed(cmd, str(exc.code), exc.message))
             return
         except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
             msg = str(exc) or "no answer from the server"
-            self.notify(msg, title=f"{cmd} failed: not connected", severity="error", timeout=8)
+            self.notify_refusal(cmd, exc)
             self.post_message(CommandFailed(cmd, "connection", msg))
             return
         if ok_message:
             self.notify(ok_message, timeout=3)
         self.post_message(CommandSucceeded(cmd, args, result or {}))
+
+    def notify_refusal(self, cmd: str, exc: BaseException) -> None:
+        """Tell the person, in their words, that what they asked for did not happen; the command
+        name, the code and the server's own message go to the log."""
+        if isinstance(exc, ProtocolError):
+            code, message = str(exc.code), exc.message
+        elif isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError)):
+            code, message = "connection", str(exc)
+        else:  # a bug on our side, not something the person can act on
+            log.error("%s failed", cmd, exc_info=exc)
+            code, message = "internal", str(exc)
+        title, text = refusal(cmd, code, message)
+        self.notify(text, title=title, severity="error", timeout=8)
 
     # -- navigation ----------------------------------------------------------------------------
     def action_back(self) -> None:

@@ -20,9 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label
+from textual.widgets import Header, Input, Label
 
 from cc_console.protocol import ProtocolError
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
 
@@ -105,7 +106,7 @@ class DirectoryScreen(ConsoleScreen):
         with Horizontal(id="directory-body"):
             yield DirectoryResults(id="directory-results")
             yield DirectoryDetail(id="directory-detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -206,14 +207,7 @@ class DirectoryScreen(ConsoleScreen):
 
     # -- transfer ----------------------------------------------------------------------------------
     def my_call(self) -> dict[str, Any] | None:
-        state = self.state
-        call = getattr(state, "my_call", None)
-        if call is None:
-            user = state.me.get("user")
-            mine = [c for c in state.calls.values() if user and c.get("agent") == user
-                    and c.get("state") == "connected"]
-            call = mine[0] if mine else None
-        return call
+        return getattr(self.state, "my_call", None)
 
     def transfer_target(self, row: dict[str, Any], kind: str) -> tuple[str, str]:
         """(number, who) for 'desk', 'mobile' or 'substitute'; ('', reason) when there is none."""

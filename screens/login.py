@@ -16,7 +16,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from cc_console.widgets.footer import ConsoleFooter
 
 HINTS = {
     "auth_failed": "Check the user name, password and code, then try again.",
@@ -89,7 +91,7 @@ class LoginScreen(Screen):
                     yield RememberCheckbox("Remember password", id="remember")
                 yield Button("Log in", id="login-button", variant="primary")
             yield Static("", id="login-error")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.watch_busy(self.busy)

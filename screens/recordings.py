@@ -16,8 +16,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label
+from textual.widgets import Button, DataTable, Header, Input, Label
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.player import PlayerBar, RecordingPlayer, fmt_time
 
 from .base import CommandSucceeded, ConsoleScreen
@@ -75,7 +76,7 @@ class RecordingsScreen(ConsoleScreen):
         with Horizontal():
             yield Input(placeholder="note to pin at the current position", id="note")
         yield PlayerBar(id="player")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

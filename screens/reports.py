@@ -1,8 +1,10 @@
 """The reports screen for supervisors: pick a report and a range, run it (`report.run` on the
 server, within the user's report scope), see it in a DataTable, `e` to export (csv, xlsx, pdf).
 
-Ids: #kind, #interval, #format (Select), #from, #to, #queues (Input), #run (Button), #report
-(DataTable), #params (Label with the report's parameters).
+Ids: #report-kind, #report-interval, #report-format (Select), #report-from, #report-to,
+#report-queues (Input), #report-run (Button), #report (DataTable), #params (Label with the report's
+parameters). All prefixed: the shared stylesheet styles other screens' #queues and #detail.
+Opened, it runs today's queue report at once (the supervisor's `t`, "today's report").
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select
+from textual.widgets import Button, DataTable, Header, Input, Label, Select
 
+from cc_console.widgets.footer import ConsoleFooter
 from .base import CommandSucceeded, ConsoleScreen
 
 KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang"]
@@ -51,32 +54,32 @@ class ReportsScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            yield Select([(k, k) for k in KINDS], value="queue", allow_blank=False, id="kind")
-            yield Input(value="today", placeholder="from (ISO, today)", id="from")
-            yield Input(value="", placeholder="to (default now)", id="to")
-            yield Select([(i, i) for i in INTERVALS], value="total", allow_blank=False, id="interval")
-            yield Input(value="", placeholder="queues a,b", id="queues")
-            yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="format")
-            yield Button("Run", id="run")
+            yield Select([(k, k) for k in KINDS], value="queue", allow_blank=False, id="report-kind")
+            yield Input(value="today", placeholder="from (ISO, today)", id="report-from")
+            yield Input(value="", placeholder="to (default now)", id="report-to")
+            yield Select([(i, i) for i in INTERVALS], value="total", allow_blank=False, id="report-interval")
+            yield Input(value="", placeholder="queues a,b", id="report-queues")
+            yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="report-format")
+            yield Button("Run", id="report-run")
         yield Label("", id="params")
         yield DataTable(id="report", zebra_stripes=True)
-        yield Footer()
+        yield ConsoleFooter()
 
     def args(self) -> dict[str, Any]:
-        a: dict[str, Any] = {"kind": str(self.query_one("#kind", Select).value),
-                             "from": self.query_one("#from", Input).value.strip() or "today",
-                             "interval": str(self.query_one("#interval", Select).value)}
-        to = self.query_one("#to", Input).value.strip()
+        a: dict[str, Any] = {"kind": str(self.query_one("#report-kind", Select).value),
+                             "from": self.query_one("#report-from", Input).value.strip() or "today",
+                             "interval": str(self.query_one("#report-interval", Select).value)}
+        to = self.query_one("#report-to", Input).value.strip()
         if to:
             a["to"] = to
-        qs = [q.strip() for q in self.query_one("#queues", Input).value.split(",") if q.strip()]
+        qs = [q.strip() for q in self.query_one("#report-queues", Input).value.split(",") if q.strip()]
         if qs:
             a["queues"] = qs
         if a["kind"] == "interval" and a["interval"] == "total":
             a["interval"] = "30"
         return a
 
-    @on(Button.Pressed, "#run")
+    @on(Button.Pressed, "#report-run")
     def _run_pressed(self) -> None:
         self.action_run()
 
@@ -107,12 +110,16 @@ class ReportsScreen(ConsoleScreen):
         from cc_console.server.reports.export import render
         from cc_console.server.reports.figures import Report
         r = Report(**self.report)
-        fmt = str(self.query_one("#format", Select).value)
+        fmt = str(self.query_one("#report-format", Select).value)
         stamp = r.params.get("from", "").replace(" ", "_").replace(":", "")
         path = self.export_dir / f"report-{r.params.get('report', 'x')}-{stamp}.{fmt}"
         path.write_bytes(render(r, fmt))
         self.last_export = path
         self.notify(f"exported {path}", timeout=4)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.action_run()
 
     def refresh_state(self) -> None:
         pass

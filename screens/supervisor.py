@@ -24,8 +24,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.line import Line
@@ -74,6 +75,12 @@ GROUP_PREFIX = "group:"
 NO_ALERTS: frozenset[str] = frozenset()
 
 
+def is_queue_agent(agent: dict[str, Any]) -> bool:
+    """A member of some queue (or logged in to one): supervisors and admins who take no calls
+    have an agent record too, but are nobody's agents."""
+    return bool(agent.get("penalties") or agent.get("queues"))
+
+
 def agent_group(agent: dict[str, Any]) -> str:
     queues = agent.get("queues") or sorted(agent.get("penalties") or {})
     return queues[0] if queues else "(no queue)"
@@ -90,7 +97,8 @@ def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: floa
         agent.get("id", ""),
         agent.get("name", ""),
         Text(state_label(state), style=state_style(state)),
-        agent.get("reason", "") if state == "paused" else "",
+        agent.get("reason", "") if state == "paused" else
+        (f"next: {agent['pending_pause']}" if agent.get("pending_pause") else ""),  # pause asked during a call
         Text(time_text, style=ALERT_STYLE) if alerts else time_text,
         str(handled),
         str(missed),
@@ -239,7 +247,7 @@ class SupervisorScreen(ConsoleScreen):
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
             yield Static("", id="detail")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.tally.seed(self.state.agents)
@@ -300,7 +308,7 @@ class SupervisorScreen(ConsoleScreen):
             self._show_monitor()
             self._show_detail(now)
             n_agents = sum(1 for k in agents_rows if not k.startswith(GROUP_PREFIX))
-            total = len(state.agents)
+            total = sum(1 for a in state.agents.values() if is_queue_agent(a))
             title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
                 else f"Agents ({total})"
             title += f" · sort: {SORTS[self.sort_index][1]}" + (" · by queue" if self.grouped else "")
@@ -317,6 +325,8 @@ class SupervisorScreen(ConsoleScreen):
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         for agent_id, agent in state.agents.items():
+            if not is_queue_agent(agent):
+                continue  # a supervisor or admin in no queue is no queue's agent
             # Rebuild a row only when something it shows changed (the agent dict is replaced on
             # every agent.state event; the time text changes once a second).
             since = agent.get("state_since") or 0.0

@@ -45,8 +45,9 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.tile import Tile
@@ -415,7 +416,7 @@ class WallboardScreen(ConsoleScreen):
         with Grid(id="tiles"):
             yield from self._tiles()
         yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="wallboard-queues")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#wallboard-title", Static).display = bool(self.board.title)

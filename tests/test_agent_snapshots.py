@@ -67,3 +67,48 @@ def test_agent_transfer_panel(snap_compare) -> None:
         await pilot.press("T")
         await _settle(pilot)
     assert snap_compare(app(), terminal_size=(80, 24), run_before=open_panel)
+
+
+# -- consultation and conference at 80x24 (issue 11: labels and states were cut to "C…") -----------
+def _on_call(consult: dict | None = None, *, held: bool = True, pending: str = "", user: str = "agent1",
+             call_agent: str = "agent1") -> dict:
+    from cc_console.screens.demo import DEMO_NOW, demo_snapshot
+    snap = demo_snapshot(user)
+    me = next(a for a in snap["agents"] if a["id"] == user)
+    me.update(state="on_call", call_id="c1", pending_pause=pending, state_since=DEMO_NOW - 95)
+    call = next(c for c in snap["calls"] if c["id"] == "c1")
+    call.update(state="connected", answered=DEMO_NOW - 95, held=held, consult=consult, agent=call_agent)
+    return snap
+
+
+CONSULT = {"target": "agent:agent2", "agent": "agent2", "leg": "cc-c1-t2", "bridge": "cc-c1-c", "state": "talking",
+           "with": "target"}
+CONSULT_STATES = {
+    "ringing_number": (dict(CONSULT, target="+442079460100", agent=None, state="ringing"), True),
+    "talking_with_target": (CONSULT, True),
+    "talking_with_caller": (dict(CONSULT, **{"with": "caller"}), True),
+    "conference": (dict(CONSULT, state="conference"), False),
+}
+
+
+@pytest.mark.parametrize("state", list(CONSULT_STATES))
+def test_agent_consult_states_80x24(snap_compare, state: str) -> None:
+    consult, held = CONSULT_STATES[state]
+    client = AgentDemoClient(_on_call(consult, held=held))
+    assert snap_compare(CCConsoleApp(client=client, mode="agent", now=demo_now, keymap={}),
+                        terminal_size=(80, 24), run_before=_settle)
+
+
+def test_agent_being_consulted_80x24(snap_compare) -> None:
+    """agent2's console while agent1 consults them about agent1's caller."""
+    snap = _on_call(CONSULT, user="agent2", call_agent="agent1")
+    snap["agents"] = [a for a in snap["agents"] if a["id"] != "agent1"]
+    client = AgentDemoClient(snap)
+    assert snap_compare(CCConsoleApp(client=client, mode="agent", now=demo_now, keymap={}),
+                        terminal_size=(80, 24), run_before=_settle)
+
+
+def test_agent_pause_pending_80x24(snap_compare) -> None:
+    client = AgentDemoClient(_on_call(None, held=False, pending="lunch"))
+    assert snap_compare(CCConsoleApp(client=client, mode="agent", now=demo_now, keymap={}),
+                        terminal_size=(80, 24), run_before=_settle)

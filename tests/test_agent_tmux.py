@@ -76,11 +76,13 @@ async def test_agent_console_in_tmux(server, tmp_path):
         await keys("Escape")
         await wait_for("My queues")
         await keys("?")
-        shown = await wait_for("agent.identify")
-        assert "agent.transfer_panel" in shown or "Transfer panel" in shown
+        shown = await wait_for("Identify")
+        assert "Transfer panel" in shown and "agent.identify" not in shown  # keys for people, no binding ids
         await keys("Escape")
         await wait_for("My queues")
         await keys("q")
+        await wait_for("Quit the console?")  # still READY in the queues: it asks first
+        await keys("q")  # quit, stay logged in
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -207,8 +207,8 @@ async def test_server_error_is_shown_as_a_notification() -> None:
         await pilot.press("a")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
-        assert "no call is ringing for agent1" in messages
+        shown = [(n.title, n.message) for n in app._notifications]
+        assert shown == [("Answer: not done", "No call is ringing for you.")]  # no command, no code
 
 
 async def test_events_update_the_agent_screen_and_ring_the_bell_once() -> None:
@@ -457,4 +457,4 @@ async def test_call_panel_shows_hold_mute_and_consult() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         text = str(app.screen.query_one(CallPanel).render().columns[1]._cells)
-        assert "ON HOLD" in text and "MUTED" in text and "CONSULT 1004" in text
+        assert "ON HOLD" in text and "MUTED" in text and "1004 answered" in text and "with 1004" in text

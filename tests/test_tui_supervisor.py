@@ -177,7 +177,7 @@ async def test_server_error_shows_in_a_notification() -> None:
         await pilot.press("L")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "agent3 is not on a call" in [n.message for n in app._notifications]
+        assert [(n.title, n.message) for n in app._notifications] == [("Monitor: not done", "Agent3 is not on a call.")]
 
 
 async def test_monitoring_status_line() -> None:
@@ -256,3 +256,30 @@ async def test_report_and_recordings_keys() -> None:
         await pilot.pause()
         from cc_console.screens.reports import ReportsScreen
         assert isinstance(app.screen, ReportsScreen)
+
+
+async def test_a_supervisor_in_no_queue_is_not_listed_or_counted_as_an_agent() -> None:
+    snap = demo_snapshot("sup1", "supervisor")
+    snap["agents"].append({"id": "sup1", "name": "Sue Super", "device": "PJSIP/1008", "answer_mode": "console",
+                           "state": "logged_out", "reason": "", "state_since": 0.0, "queues": [], "call_id": None,
+                           "last_call_end": 0.0, "penalties": {}, "skills": {}, "self_login": True,
+                           "wrapup_until": 0.0})
+    client, app = sup_app(FakeClient(snap))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#agents")
+        keys = [str(k.value) for k in table.rows]
+        assert "sup1" not in keys and "agent1" in keys
+        assert "Agents (6)" in str(app.screen.query_one("#agents-title").render())
+        await pilot.press("g")  # grouped by queue: no group for it, no count
+        await settle(pilot)
+        keys = [str(k.value) for k in app.screen.query_one("#agents").rows]
+        assert "sup1" not in keys and "group:(no queue)" not in keys
+
+
+def test_agent_row_shows_a_pause_asked_for_during_the_call() -> None:
+    from cc_console.screens.supervisor import agent_row
+    agent = {"id": "agent2", "name": "Bob", "state": "on_call", "reason": "", "state_since": 1.0,
+             "queues": ["support"], "call_id": None, "pending_pause": "lunch"}
+    assert agent_row(agent, {}, 10.0)[3] == "next: lunch"
+    assert agent_row(dict(agent, state="paused", reason="lunch", pending_pause=""), {}, 10.0)[3] == "lunch"

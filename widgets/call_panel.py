@@ -37,13 +37,15 @@ class CallPanel(Widget):
 
     call: reactive[dict[str, Any] | None] = reactive(None)
     now: reactive[float] = reactive(0.0)
+    me = ""  # whose console this is: a call someone else has, consulting me, reads differently
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.border_title = "Current call"
 
-    def show(self, call: dict[str, Any] | None, now: float) -> None:
+    def show(self, call: dict[str, Any] | None, now: float, me: str = "") -> None:
         with self.app.batch_update():
+            self.me = me
             self.call = dict(call) if call else None
             self.now = now
 
@@ -76,39 +78,84 @@ class CallPanel(Widget):
         return (f"{call_state_label(call.get('state'))} {call.get('caller', '')} "
                 f"queue={call.get('queue', '')} did={call.get('did', '')} {label.lower()}={value}")
 
+    @property
+    def consult_lines(self) -> tuple[str, str]:
+        """(who and how far, who is talking with whom) of a consultation, in an agent's words;
+        short enough for the panel at 80 columns."""
+        c = (self.call or {}).get("consult")
+        if not c:
+            return ("", "")
+        other = who(c.get("target", ""))
+        if self.consulted:
+            if c.get("state") == "conference":
+                return (f"from {who(self.call.get('agent') or '')}", "conference: all three of you")
+            return (f"from {who(self.call.get('agent') or '')}", "the caller is on hold")
+        state = c.get("state")
+        if state == "ringing":
+            return (f"{other} ringing", "the caller is on hold")
+        if state == "conference":
+            return (f"{other} in conference", "caller, you and them together")
+        if c.get("with") == "caller":
+            return (f"{other} answered", f"with the caller; {other} on hold")
+        return (f"{other} answered", f"with {other}; the caller on hold")
+
+    @property
+    def consulted(self) -> bool:
+        """This console's agent is the one consulted, not the one who has the call."""
+        call = self.call or {}
+        return bool(self.me and call.get("agent") != self.me
+                    and (call.get("consult") or {}).get("agent") == self.me)
+
     # -- rendering ----------------------------------------------------------------------------
     def watch_call(self, call: dict[str, Any] | None) -> None:
         state = call.get("state") if call else None
         self.set_class(call is None, "-idle")
         self.set_class(state == "ringing", "-ringing")
         self.set_class(state == "connected", "-connected")
-        self.border_title = "INCOMING CALL" if state == "ringing" else "Current call"
+        if state == "ringing":
+            self.border_title = "INCOMING CALL"
+        elif self.consulted:
+            self.border_title = "Consultation"
+        elif call and call.get("consult"):
+            self.border_title = "Current call: consultation"
+        else:
+            self.border_title = "Current call"
 
     def render(self) -> Table | Text:
         call = self.call
         if not call:
             return Text("No call. Calls offered to you ring here.", style="italic")
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
+        grid = Table.grid(padding=(0, 1))
+        # Labels keep their width: at 80 columns the values are cut, never the labels.
+        grid.add_column(style="bold", no_wrap=True, min_width=7)
         grid.add_column(no_wrap=True, overflow="ellipsis")
         state = call.get("state")
         state_style = "bold reverse" if state == "ringing" else "bold"
         grid.add_row("Caller", Text(call.get("caller") or "unknown", style="bold"))
-        grid.add_row("Queue", call.get("queue") or "-")
-        grid.add_row("DID", call.get("did") or "-")
+        where = call.get("queue") or "-"
+        if call.get("did"):
+            where += f" · DID {call['did']}"
+        grid.add_row("Queue", where)
         status = Text(call_state_label(state), style=state_style)
-        # What the agent must not forget: the caller on hold, the microphone off, a consultation open.
+        # What the agent must not forget: the caller on hold, the microphone off.
         if call.get("held"):
-            status.append("  ON HOLD", style="bold reverse yellow")
+            status.append(" ")
+            status.append("ON HOLD", style="bold reverse yellow")
         if call.get("muted"):
-            status.append("  MUTED", style="bold reverse red")
-        consult = call.get("consult")
-        if consult:
-            status.append(f"  CONSULT {consult.get('target', '')} ({consult.get('state', '')}, "
-                          f"talking with {consult.get('with', '')})", style="bold cyan")
+            status.append(" ")
+            status.append("MUTED", style="bold reverse red")
         if call.get("direction") == "outbound":
-            status.append("  OUTBOUND", style="bold")
+            status.append(" OUTBOUND", style="bold")
         grid.add_row("State", status)
+        first, second = self.consult_lines
+        if first:
+            grid.add_row("Consult", Text(first, style="bold cyan"))
+            grid.add_row("", Text(second, style="cyan"))
         label, value = self.timer
         grid.add_row(label, value)
         return grid
+
+
+def who(target: str) -> str:
+    """An agent:ID target as the agent's id; a number as it is."""
+    return target.split(":", 1)[1] if target.startswith("agent:") else target

@@ -300,7 +300,7 @@ class CallControl(_Base):
             if other.call_id == call.id:
                 other.call_id = None
                 other.last_call_end = self.clock()
-                self._set_agent(other, AgentState.READY)
+                self._free(other)
         if call.held:
             call.hold_total += self.clock() - call.hold_start
             call.held = False

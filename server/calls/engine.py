@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState
+from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog, clock_seconds
@@ -37,8 +37,10 @@ from .monitor import MONITOR, SNOOP, MonitorService
 
 log = logging.getLogger(__name__)
 
-# Publish(event, data, audience): audience is the agent id concerned, or None for everyone.
-Publisher = Callable[[str, dict[str, Any], str | None], None]
+# Publish(event, data, audience): audience is the agent id concerned, a set of them (supervisors
+# and wallboards see everything anyway), or None for everyone.
+Audience = str | frozenset[str] | None
+Publisher = Callable[[str, dict[str, Any], Audience], None]
 
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 # Pause reasons the server itself sets (not in the admin's list).
@@ -95,7 +97,10 @@ class CallEngine(CallControl):
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._seq = 0
         self._dirty_queues: set[str] = set()
-        self._outbox: dict[tuple[str, str, str | None], tuple[str, dict[str, Any], str | None]] = {}
+        self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}
+        # call id -> the agents its last event went to: an agent the call leaves (a transfer, a
+        # no-answer, leaving a conference) must be told, or its console keeps a ghost of the call.
+        self._call_audience: dict[str, frozenset[str]] = {}
         self._outbox_scheduled = False
         self._stats_flush: asyncio.TimerHandle | None = None
         self.stats_interval = 0.25
@@ -128,6 +133,7 @@ class CallEngine(CallControl):
                 agent.last_call_end = a.get("last_call_end", 0.0)
                 agent.wrapup_until = a.get("wrapup_until", 0.0)
                 agent.logged_in_since = a.get("logged_in_since", 0.0)
+                agent.pending_pause = a.get("pending_pause", "")
                 agent.queues = [q for q in a.get("queues") or [] if q in agent.penalties]
             self.agents[agent.id] = agent
         for d in self.store.active_calls():
@@ -235,7 +241,12 @@ class CallEngine(CallControl):
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
-        self._emit(("call", call.id, call.agent), ev, call.to_dict(), call.agent)
+        data_out = call.to_dict()
+        concerned = call_agents(data_out)
+        before = self._call_audience.pop(call.id, frozenset())
+        if call.state is not CallState.ENDED:
+            self._call_audience[call.id] = concerned
+        self._emit(("call", call.id), ev, data_out, before | concerned)
         if call.queue:
             self._publish_queue(call.queue)
 
@@ -244,6 +255,8 @@ class CallEngine(CallControl):
         if agent.state is state and agent.reason == reason and not data:
             return
         prev, prev_reason = agent.state, agent.reason
+        if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
+            agent.pending_pause = ""  # only waits while the agent is busy; now over either way
         agent.state = state
         agent.reason = reason
         agent.state_since = self.clock()
@@ -256,7 +269,7 @@ class CallEngine(CallControl):
             for q in agent.queues:
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
-        self._emit(("agent", agent.id, None), Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
 
@@ -312,11 +325,14 @@ class CallEngine(CallControl):
             "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
         }
 
-    def _emit(self, key: tuple[str, str, str | None], event: str, data: dict[str, Any], audience: str | None) -> None:
+    def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
         often moves a call through several states (entered, queued, offered); the store keeps
-        every step, the consoles need only the last, and each frame costs every console."""
-        self._outbox.pop(key, None)
+        every step, the consoles need only the last, and each frame costs every console. Whoever
+        an earlier step was for gets the last one too (it may say the call left them)."""
+        pending = self._outbox.pop(key, None)
+        if pending is not None and isinstance(audience, frozenset) and isinstance(pending[2], frozenset):
+            audience = audience | pending[2]
         self._outbox[key] = (event, data, audience)
         if not self._outbox_scheduled:
             self._outbox_scheduled = True
@@ -354,9 +370,10 @@ class CallEngine(CallControl):
         """Everything, or (`only`) one agent's own record and calls: at shift start hundreds of
         agents sign in at once, and each building every agent's record was most of the cost."""
         agents = self.agents.values() if only is None else [a for a in (self.agents.get(only),) if a]
+        calls = [c.to_dict() for c in self.calls.values()]
         return {
             "agents": [a.to_dict() for a in agents],
-            "calls": [c.to_dict() for c in self.calls.values() if only is None or c.agent == only],
+            "calls": calls if only is None else [c for c in calls if only in call_agents(c)],
             "queues": [self.queue_stats(q) for q in self.cfg.queues],
             "monitors": self.monitors.snapshot(),
             "callbacks": self.callbacks("open"),
@@ -966,7 +983,7 @@ class CallEngine(CallControl):
             if c["agent"] and self.agents[c["agent"]].call_id == call.id:
                 other = self.agents[c["agent"]]
                 other.call_id = None
-                self._set_agent(other, AgentState.READY)
+                self._free(other)
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, at=now, **data)
@@ -978,7 +995,7 @@ class CallEngine(CallControl):
                 self.last_agent[call.caller] = (agent.id, now)
                 self._start_wrapup(agent, call)
             elif agent.state is AgentState.RINGING or call.direction == "outbound":
-                self._set_agent(agent, AgentState.READY)
+                self._free(agent)
         self._spawn(self._teardown(call), f"teardown {call.id}", call.id)
         self.route()
 
@@ -990,14 +1007,25 @@ class CallEngine(CallControl):
             self._set_agent(agent, AgentState.WRAP_UP, call=call.id)
             self._arm("wrapup", agent.id, wrapup, self._end_wrapup, agent.id)
         else:
+            self._free(agent)
+
+    def _free(self, agent: Agent) -> None:
+        """The agent's call (and wrap-up) is over: ready, or paused if they asked during the call."""
+        code = agent.pending_pause
+        if code:
+            self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code), pending=True)
+        else:
             self._set_agent(agent, AgentState.READY)
+
+    def _pause_kind(self, code: str) -> str:
+        return self.cfg.pause_reasons[code].kind if code in self.cfg.pause_reasons else "work"
 
     def _end_wrapup(self, agent_id: str) -> None:
         agent = self.agents.get(agent_id)
         if agent and agent.state is AgentState.WRAP_UP:
             self._disarm("wrapup", agent_id)
             agent.wrapup_until = 0.0
-            self._set_agent(agent, AgentState.READY)
+            self._free(agent)
             self.route()
 
     async def _teardown(self, call: Call) -> None:
@@ -1170,6 +1198,8 @@ class CallEngine(CallControl):
 
     def agent_ready(self, agent_id: str) -> Agent:
         agent = self.agent(agent_id)
+        if agent.state is AgentState.WRAP_UP:
+            agent.pending_pause = ""  # asked for ready at the end of the call after all
         if agent.state is AgentState.LOGGED_OUT:
             return self.agent_login(agent_id)
         if agent.state is AgentState.WRAP_UP:
@@ -1187,12 +1217,29 @@ class CallEngine(CallControl):
         if code not in self.cfg.pause_reasons and code not in SYSTEM_REASONS:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown pause reason {code!r}; "
                                 f"use one of {', '.join(self.cfg.pause_reasons)}")
+        if agent.state in (AgentState.RINGING, AgentState.ON_CALL):
+            # Asked during a call: kept on the agent, applied when the call and its wrap-up end
+            # (no new offer in between: the agent is never ready again until then).
+            self._pending_pause(agent, code)
+            return agent
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
             raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready or in wrap-up")
         self._disarm("wrapup", agent.id)
-        kind = self.cfg.pause_reasons[code].kind if code in self.cfg.pause_reasons else "work"
-        self._set_agent(agent, AgentState.PAUSED, code, kind=kind)
+        self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code))
         return agent
+
+    def agent_pause_cancel(self, agent_id: str) -> Agent:
+        agent = self.agent(agent_id)
+        if not agent.pending_pause:
+            raise ProtocolError(ErrorCode.CONFLICT, "no pause is pending")
+        self._pending_pause(agent, "")
+        return agent
+
+    def _pending_pause(self, agent: Agent, code: str) -> None:
+        agent.pending_pause = code
+        self.store.record("agent.pause_pending", ts=self.clock(), agent=agent.to_dict(),
+                          data={"reason": code, "cancelled": not code})
+        self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
 
     def _my_call(self, agent_id: str, call_id: str | None) -> Call:
         agent = self.agent(agent_id)

@@ -69,9 +69,13 @@ class Session:
         p = self.principal
         return p is not None and (P_SUPERVISE in p.permissions or P_WALLBOARD in p.permissions)
 
-    def wants(self, audience: str | None) -> bool:
+    def wants(self, audience: str | frozenset[str] | None) -> bool:
         p = self.principal
-        return p is not None and (audience is None or self.sees_all or audience == p.username)
+        if p is None:
+            return False
+        if audience is None or self.sees_all:
+            return True
+        return audience == p.username if isinstance(audience, str) else p.username in audience
 
     def push_event(self, tail: bytes) -> None:
         self.seq += 1
@@ -130,6 +134,7 @@ class Gateway:
             "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
             "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
             "agent.pause": lambda s, r: self._agent(self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
+            "agent.pause_cancel": lambda s, r: self._agent(self.engine.agent_pause_cancel(s.principal.username)),
             "call.answer": lambda s, r: {"call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
             "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
@@ -170,7 +175,7 @@ class Gateway:
         self.commands = Commands(self.handlers)
 
     # -- fan-out --------------------------------------------------------------------------------
-    def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
+    def publish(self, event: str, data: dict[str, Any], audience: str | frozenset[str] | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
         for s in self.sessions:
