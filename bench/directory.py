@@ -130,6 +130,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
+    import logging
+
     from cc_console.client import ConsoleClient
     from cc_console.config import load_settings
     from cc_console.screens.directory import DirectoryScreen
@@ -137,8 +139,6 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
     from cc_console.server.auth import Auth
     from cc_console.server.store import SQLiteStore
     from cc_console.tui import CCConsoleApp
-
-    import logging
     logging.getLogger("cc_console.server.ari").setLevel(logging.CRITICAL)  # no Asterisk here, on purpose
     store = SQLiteStore(db)
     Auth(store).add_user("op1", "bench-password", "agent", name="Operator")

@@ -156,7 +156,7 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int) -
         dept = rnd.choice(depts)
         home = rnd.sample(dept, min(len(dept), rnd.randint(1, 3)))
         overflow = rnd.sample([q for q in dept if q not in home], min(len(dept) - len(home), rnd.randint(0, 2)))
-        penalties = {q: 0 for q in home} | {q: rnd.randint(1, 3) for q in overflow}
+        penalties = dict.fromkeys(home, 0) | {q: rnd.randint(1, 3) for q in overflow}
         skills = {s: rnd.randint(0, 5) for s in rnd.sample(SKILLS, rnd.randint(2, 6))}
         for q in home:  # home queues: the agent has their skills, mostly
             for s in queue_skills[q]:
@@ -165,7 +165,7 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int) -
         aid = f"agent{i:05}"
         if state is AgentState.READY:  # idle in a quiet queue: every decision still has them to look at
             home = rnd.sample(quiet, min(len(quiet), 2))
-            penalties = {q: 0 for q in home}
+            penalties = dict.fromkeys(home, 0)
         agent = Agent(id=aid, name=f"Agent {i}", device=f"PJSIP/{10000 + i}", state=state,
                       state_since=NOW - rnd.uniform(0, 3600), last_call_end=NOW - rnd.uniform(0, 7200),
                       queues=list(penalties) if state is not AgentState.LOGGED_OUT else [],

@@ -218,7 +218,7 @@ class ConsoleClient:
             except ProtocolError as exc:
                 self._emit("error", {"message": f"resume refused: {exc.message}"})
                 return
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, OSError, websockets.WebSocketException, ConnectionError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
 

@@ -391,7 +391,7 @@ class CCConsoleApp(App[None]):
         if self.username:
             yield SystemCommand("Log out", "End the session and return to the login form", self.action_logout)
         seen: set[tuple[int, str]] = set()
-        for key, active in screen.active_bindings.items():
+        for _key, active in screen.active_bindings.items():
             binding = active.binding
             if binding.system or not binding.description or binding.action in ("help", "quit"):
                 continue

@@ -151,7 +151,7 @@ class ConsoleScreen(Screen):
                         severity="error", timeout=8)
             self.post_message(CommandFailed(cmd, str(exc.code), exc.message))
             return
-        except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             msg = str(exc) or "no answer from the server"
             self.notify(msg, title=f"{cmd} failed: not connected", severity="error", timeout=8)
             self.post_message(CommandFailed(cmd, "connection", msg))

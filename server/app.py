@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-from pathlib import Path
 
 from cc_console.config import Settings, config_dir
 from cc_console.server.acd.config import RoutingConfig, from_queue_settings, load_routing
@@ -209,7 +208,7 @@ class Server:
         self.contacts.store.close()
         self.api_clients.close()
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         await self.start()
         return self
 

@@ -1,7 +1,7 @@
 """Absences from iCalendar: RRULE, EXDATE, moved occurrences, DST in Europe/Oslo, all-day, codes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,7 @@ from cc_console.server.directory.ics import CalendarError, absences_from_ics, su
 from .test_directory_fixtures import load_sample
 
 OSLO = ZoneInfo("Europe/Oslo")
-UTC = timezone.utc
+UTC = UTC
 
 
 def ical(*events: str) -> bytes:

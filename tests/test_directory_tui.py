@@ -6,13 +6,12 @@ import time
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from cc_console.client import ConsoleState
-from cc_console.protocol import ProtocolError
 from cc_console.screens.directory import DirectoryScreen, MessageScreen, dial_target
 from cc_console.server.directory import DirectoryService, DirectoryStore
 from cc_console.tui import CCConsoleApp
-from textual.widgets import Input
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
 from cc_console.widgets.help import HelpScreen

@@ -34,13 +34,13 @@ from cc_console.server.store import Store
 
 from .control import CallControl
 from .monitor import MONITOR, SNOOP, MonitorService
+from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 
 log = logging.getLogger(__name__)
 
 # Publish(event, data, audience): audience is the agent id concerned, or None for everyone.
 Publisher = Callable[[str, dict[str, Any], str | None], None]
 
-from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 # Pause reasons the server itself sets (not in the admin's list).
 SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
 # Causes with which a ringing leg ends when nobody picked up (not a failure of the device).

@@ -45,7 +45,7 @@ class ContactsService:
         self._claim_lock = threading.Lock()
 
     @classmethod
-    def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> "ContactsService":
+    def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> ContactsService:
         try:
             cfg = load_config()
         except (ValueError, OSError) as exc:

@@ -240,7 +240,7 @@ def _dedupe(cleaned: list[tuple[str, int, dict[str, Any]]], rep: KindReport) -> 
     for item in cleaned:
         seen.setdefault((item[2]["tenant"], item[2]["id"]), []).append(item)
     out = []
-    for key, items in seen.items():
+    for _key, items in seen.items():
         if len(items) == 1:
             out.append(items[0])
             continue
@@ -366,7 +366,7 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
             ur.removed += ids
         # persons
         upserts, gone = [], []
-        for num, p in valid_persons:
+        for _num, p in valid_persons:
             key = (p["tenant"], p["id"])
             old = existing_persons.get(key)
             if p["status"]:

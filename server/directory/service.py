@@ -349,7 +349,7 @@ class DirectoryService:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise ProtocolError(ErrorCode.UNAVAILABLE,
-                                f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: {exc}")
+                                f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: {exc}") from exc
         return {"sent": True, "to": msg["To"], "message_id": msg["Message-ID"]}
 
     # -- protocol -----------------------------------------------------------------------------------

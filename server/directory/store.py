@@ -10,8 +10,6 @@ lives in ``local`` and no import ever writes it.
 """
 from __future__ import annotations
 
-from cc_console.server.store.sqlite_db import connect, migrate
-
 import json
 import sqlite3
 import threading
@@ -19,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from cc_console.server.store.sqlite_db import connect, migrate
 
 MIGRATIONS: list[str] = [
     """

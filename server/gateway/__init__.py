@@ -268,7 +268,7 @@ class Gateway:
         try:
             return self._reload()
         except (ValueError, OSError) as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}")
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}") from exc
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
         # argon2 is deliberately slow: it runs in the auth's bounded, fair hashing pool.

@@ -16,8 +16,8 @@ import signal
 import subprocess
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -493,7 +493,7 @@ def _stop_asterisk(s: PbxSettings, log: Log) -> None:
     deadline = time.monotonic() + STOP_TIMEOUT
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    leftovers = [p for p in _chroot_pids(s.root_path, "asterisk")]
+    leftovers = list(_chroot_pids(s.root_path, "asterisk"))
     if _alive(pid):
         log("Asterisk did not stop; killing it")
         leftovers.append(pid)

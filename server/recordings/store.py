@@ -6,14 +6,15 @@ in queries; ``INTEGER``/``REAL``/``TEXT`` map one to one, JSON columns become ``
 """
 from __future__ import annotations
 
-from cc_console.server.store.sqlite_db import connect, migrate
-
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from cc_console.server.store.sqlite_db import connect, migrate
 
 MIGRATIONS: list[str] = [
     """

@@ -18,8 +18,22 @@ from __future__ import annotations
 from typing import Any
 
 from .cache import DAY, DAY_S, DAY_US, QAGG_SUMS, SLOT, ReportCache
-from .figures import (AGENT_TIMES, BUILDERS, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report,
-                      _add, agent_bands, check, erlang_report, us)
+from .figures import (
+    AGENT_TIMES,
+    BUILDERS,
+    HIST_MAX,
+    RAW_COUNTS,
+    AgentRows,
+    Bucketer,
+    Params,
+    QueueAcc,
+    Report,
+    _add,
+    agent_bands,
+    check,
+    erlang_report,
+    us,
+)
 
 
 class NotAggregable(Exception):

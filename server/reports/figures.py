@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -720,7 +720,7 @@ def parse_time(text: str | float | int, tz: str) -> float:
             d -= timedelta(days=1)
         return datetime(d.year, d.month, d.day, tzinfo=z).timestamp()
     if s == "now":
-        return datetime.now(timezone.utc).timestamp()
+        return datetime.now(UTC).timestamp()
     try:
         return float(s)
     except ValueError:
