@@ -94,7 +94,8 @@ def search(text: str, tenant: str | None = typer.Option(None, "--tenant"),
 
 @absence_app.command("add")
 def absence_add(person: str = typer.Argument(..., help="Person id: <tenant>:<id>."),
-                type_: str = typer.Option(..., "--type", help="lunch, meeting, vacation, sick, travel, course, out, other"),
+                type_: str = typer.Option(..., "--type",
+                                          help="lunch, meeting, vacation, sick, travel, course, out, other"),
                 start: str = typer.Option(..., "--from", help="ISO 8601 (local time if no offset)."),
                 until: str | None = typer.Option(None, "--until", help="ISO 8601 (default: end of that day)."),
                 message: str = typer.Option("", "--message"), substitute: str = typer.Option("", "--substitute"),

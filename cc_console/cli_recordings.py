@@ -169,7 +169,8 @@ def purge(dry_run: bool = typer.Option(False, "--dry-run", help="List what would
 
 
 @recordings_app.command("keygen")
-def keygen(path: Path = typer.Argument(..., help="Key file to create (mode 0600); set it as recordings_key_file.")) -> None:
+def keygen(path: Path = typer.Argument(..., help="Key file to create (mode 0600); set it as recordings_key_file.")
+           ) -> None:
     """Create a 256-bit key for encrypting recordings at rest (AES-GCM)."""
     from cc_console.server.recordings.audio import new_key_file
     try:

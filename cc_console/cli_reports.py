@@ -50,7 +50,8 @@ def _run(kind: str, config: Path | None, frm: str, to: str | None, queue: list[s
 
 def _common(kind: str):
     def cmd(config: Path | None = ConfigOpt,
-            frm: str = typer.Option("today", "--from", help="Start: ISO date/time (local to --tz), epoch, today, yesterday."),
+            frm: str = typer.Option("today", "--from",
+                                    help="Start: ISO date/time (local to --tz), epoch, today, yesterday."),
             to: str | None = typer.Option(None, "--to", help="End (exclusive); default now."),
             queue: list[str] = typer.Option([], "--queue", "-q", help="A queue (repeat); default all."),
             agent: list[str] = typer.Option([], "--agent", "-a", help="An agent (repeat); default all."),

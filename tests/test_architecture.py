@@ -43,6 +43,7 @@ def test_import_linter_contracts_hold(installed):
 
 def test_server_and_core_run_without_textual():
     code = ("import sys; import cc_console.server.app, cc_console.client, cc_console.protocol, cc_console.cli;"
-            "bad=[m for m in sys.modules if m == 'textual' or m.startswith(('textual.','cc_console.screens','cc_console.widgets'))];"
+            "bad=[m for m in sys.modules if m == 'textual' or "
+            "m.startswith(('textual.','cc_console.screens','cc_console.widgets'))];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -51,7 +51,8 @@ async def test_consult_swap_complete_and_the_caller_talks_to_the_target(server, 
     await a1.call("call.consult_complete")
     await until(sup, lambda: sup.state.calls[c["id"]]["agent"] == "agent2" and not sup.state.calls[c["id"]]["consult"],
                 what="handed over")
-    await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_agent["call_id"], what="agent1 free")
+    await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_agent["call_id"],
+                what="agent1 free")
     t0 = time.monotonic()
     await asyncio.sleep(3.0)  # caller and agent2 talk
     await caller.hangup()

@@ -96,8 +96,10 @@ def test_uncoded_cancelled_and_free_events_skipped_private_text_never_kept():
     raw = ical(event("a", "MEETING: secret merger talks", "DTSTART:20250602T080000Z", "DTEND:20250602T090000Z",
                      "DESCRIPTION:very private", "LOCATION:Room 7"),
                event("b", "Dentist", "DTSTART:20250602T100000Z", "DTEND:20250602T110000Z"),
-               event("c", "MEETING: cancelled", "STATUS:CANCELLED", "DTSTART:20250603T100000Z", "DTEND:20250603T110000Z"),
-               event("d", "MEETING: optional", "TRANSP:TRANSPARENT", "DTSTART:20250604T100000Z", "DTEND:20250604T110000Z"),
+               event("c", "MEETING: cancelled", "STATUS:CANCELLED", "DTSTART:20250603T100000Z",
+                     "DTEND:20250603T110000Z"),
+               event("d", "MEETING: optional", "TRANSP:TRANSPARENT", "DTSTART:20250604T100000Z",
+                     "DTEND:20250604T110000Z"),
                event("e", "OUT:", "DTSTART;TZID=Europe/Oslo:20250605T090000", "DURATION:PT2H"))
     got = between(raw, datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, tzinfo=UTC))
     assert [a["type"] for a in got] == ["meeting", "out"]

@@ -130,7 +130,8 @@ async def test_search_as_you_type_debounced_then_transfer_keys(service):
         # s = the substitute: while Øyvind is in, his listed substitute (Kari, from the details)
         await pilot.press("enter")  # details
         await wait_for(pilot, lambda: "oslo:p1" in screen._details)
-        assert screen.query_one("#directory-detail", DirectoryDetail).person["substitutes"][0]["name"] == "Kari Nordmann"
+        detail = screen.query_one("#directory-detail", DirectoryDetail)
+        assert detail.person["substitutes"][0]["name"] == "Kari Nordmann"
         await pilot.press("s")
         await wait_for(pilot, lambda: len([c for c, _ in client.sent if c == "call.transfer"]) == 3)
         assert [a for c, a in client.sent if c == "call.transfer"][-1]["target"] == "+4722244590"

@@ -132,8 +132,10 @@ def test_cache_equals_a_pure_fold_and_refreshes_incrementally(tmp_path):
         pure = compute(fold(store.events()), p, sl_of, tenant_of)
         assert run(cache, routing(), p).rows == pure.rows, kind
     # J (still waiting) ends later: the next refresh re-folds it from its own events.
-    store.record("call.queued", ts=T("09:10:00"), call={"id": "J2", "queue": "q1", "state": "queued"})  # noise without entered
-    store.record("call.abandoned", ts=T("09:11:00"), call={"id": "J", "queue": "q1", "stage": "queue", "state": "ended"},
+    # noise without entered
+    store.record("call.queued", ts=T("09:10:00"), call={"id": "J2", "queue": "q1", "state": "queued"})
+    store.record("call.abandoned", ts=T("09:11:00"),
+                 call={"id": "J", "queue": "q1", "stage": "queue", "state": "ended"},
                  data={"by": "caller", "stage": "queue", "wait": 60.0})
     q1 = by(rep(cache, "queue"))["q1"]
     assert q1["in_progress"] == 0 and q1["abandoned_queue"] == 2 and q1["offered"] == 9

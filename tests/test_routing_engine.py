@@ -370,7 +370,8 @@ async def test_callback_by_dtmf_with_preferred_time(routed, connect_to, pbx):
 
 async def test_position_announcement_and_hangup_during_greeting(routed, connect_to, pbx):
     srv = await routed(base=BASE.replace('priority = 5', 'priority = 5\nannouncements = { position_every = 1.0 }')
-                       .replace('skills = ["dutch"]', 'skills = ["dutch"]\nannouncements = { greeting = "sound:queue-periodic-announce" }'))
+                       .replace('skills = ["dutch"]', 'skills = ["dutch"]\n'
+                                'announcements = { greeting = "sound:queue-periodic-announce" }'))
     try:
         sup = await connect_to(srv, "sup1")
         await pbx.place_call("5001", caller="0611000061")

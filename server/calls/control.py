@@ -181,7 +181,8 @@ class CallControl(_Base):
         async def go() -> None:
             await self.ari.create_bridge(call_ref.bridge)
             try:
-                await self.ari.originate(agent.device, call_ref.agent_channel or "", app_args=f"{OUT_AGENT},{call_ref.id}",
+                await self.ari.originate(agent.device, call_ref.agent_channel or "",
+                                         app_args=f"{OUT_AGENT},{call_ref.id}",
                                          caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
             except AriError:
                 self._end(call_ref, by="system", outcome="agent_unreachable")

@@ -1236,7 +1236,8 @@ class CallEngine(CallControl):
         try:
             target = AgentState(state)
         except ValueError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"state must be ready, paused or logged_out, not {state!r}") from None
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"state must be ready, paused or logged_out, not {state!r}") from None
         if target is AgentState.READY:
             return self.agent_ready(agent_id)
         if target is AgentState.PAUSED:

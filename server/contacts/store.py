@@ -233,7 +233,8 @@ class ContactsStore:
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            db.execute("INSERT INTO settings(key, value) VALUES (?,?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                        (key, json.dumps(value)))
 
     # -- missed calls worked from the console ----------------------------------------------------------

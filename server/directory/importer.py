@@ -103,12 +103,14 @@ def decode(raw: bytes, encoding: str = "utf-8", name: str = "file") -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = raw[exc.start:exc.start + 4].hex(" ")
-        hint = " (it looks like Latin-1/Windows-1252: pass --encoding cp1252)" if encoding.lower().startswith("utf") else ""
+        hint = (" (it looks like Latin-1/Windows-1252: pass --encoding cp1252)"
+                if encoding.lower().startswith("utf") else "")
         raise ImportRefused(f"{name}: not valid {encoding} at line {line}, column {col} (bytes {bad}){hint}; "
                             "nothing was imported") from None
 
 
-def read_rows(raw: bytes, *, fmt: str | None, name: str, encoding: str = "utf-8") -> list[tuple[str, int, dict[str, Any] | str]]:
+def read_rows(raw: bytes, *, fmt: str | None, name: str,
+              encoding: str = "utf-8") -> list[tuple[str, int, dict[str, Any] | str]]:
     """(where, number, row) for each row; row is a str (the reason) when the row is malformed."""
     text = decode(raw, encoding, name)
     fmt = fmt or ("json" if name.lower().endswith(".json") or text.lstrip().startswith(("[", "{")) else "csv")
@@ -357,7 +359,8 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
                 continue
             upserts.append(u)
         if full and units is not None:
-            in_file = {(u["tenant"], u["id"]) for u in valid_units} | {(t, i) for t in tenants for i in rejected_unit_ids}
+            in_file = ({(u["tenant"], u["id"]) for u in valid_units}
+                       | {(t, i) for t in tenants for i in rejected_unit_ids})
             gone += [u for k, u in existing_units.items() if k not in in_file and not u["gone"]]
         store.upsert_units(db, upserts, now)
         for t in tenants:
@@ -382,7 +385,8 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
                 continue
             upserts.append(p)
         if full and persons is not None:
-            in_file = {(p["tenant"], p["id"]) for _, p in valid_persons} | {(t, i) for t in tenants for i in rejected_person_ids}
+            in_file = ({(p["tenant"], p["id"]) for _, p in valid_persons}
+                       | {(t, i) for t in tenants for i in rejected_person_ids})
             gone += [p for k, p in existing_persons.items() if k not in in_file and not p["gone"]]
         store.upsert_persons(db, upserts, now)
         for t in tenants:

@@ -126,12 +126,16 @@ class Gateway:
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
             "snapshot": self._snapshot,
-            "agent.login": lambda s, r: self._agent(self.engine.agent_login(s.principal.username, r.args.get("queues"))),
+            "agent.login": lambda s, r: self._agent(
+                self.engine.agent_login(s.principal.username, r.args.get("queues"))),
             "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
             "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
-            "agent.pause": lambda s, r: self._agent(self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
-            "call.answer": lambda s, r: {"call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
-            "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
+            "agent.pause": lambda s, r: self._agent(
+                self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
+            "call.answer": lambda s, r: {
+                "call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
+            "call.hangup": lambda s, r: {
+                "call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
             "agent.set_queues": self._set_queues,
@@ -268,7 +272,8 @@ class Gateway:
         try:
             return self._reload()
         except (ValueError, OSError) as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}") from exc
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"routing not reloaded, the old configuration stays: {exc}") from exc
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
         # argon2 is deliberately slow: it runs in the auth's bounded, fair hashing pool.

@@ -262,7 +262,8 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     fx, fy = int(a // DAY_S) + (1 if a % DAY_S else 0), int(b // DAY_S)
     if fx < fy:
         hdays = [(1, fx, fy)]
-        hwin = ([(a, fx * float(DAY_S))] if a < fx * DAY_S else []) + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else [])
+        hwin = (([(a, fx * float(DAY_S))] if a < fx * DAY_S else [])
+                + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else []))
     else:
         hdays, hwin = [], [(a, b)]
     for ag, q, n, aht, hold, tr in cache.handled(hdays):
