@@ -69,6 +69,14 @@ class Session:
         p = self.principal
         return p is not None and (P_SUPERVISE in p.permissions or P_WALLBOARD in p.permissions)
 
+    @property
+    def user(self) -> str:
+        """The signed-in user's name. Handlers run only after authorize() let a principal through; a
+        session without one gets the same answer authorize() gives."""
+        if self.principal is None:
+            raise ProtocolError(ErrorCode.UNAUTHENTICATED, "log in first")
+        return self.principal.username
+
     def wants(self, audience: str | None) -> bool:
         p = self.principal
         return p is not None and (audience is None or self.sees_all or audience == p.username)
@@ -127,42 +135,42 @@ class Gateway:
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
             "snapshot": self._snapshot,
             "agent.login": lambda s, r: self._agent(
-                self.engine.agent_login(s.principal.username, r.args.get("queues"))),
-            "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
-            "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
+                self.engine.agent_login(s.user, r.args.get("queues"))),
+            "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.user)),
+            "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.user)),
             "agent.pause": lambda s, r: self._agent(
-                self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
+                self.engine.agent_pause(s.user, r.args.get("reason", ""))),
             "call.answer": lambda s, r: {
-                "call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
+                "call": self.engine.answer(s.user, r.args.get("call_id")).to_dict()},
             "call.hangup": lambda s, r: {
-                "call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
+                "call": self.engine.hangup(s.user, r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
             "agent.set_queues": self._set_queues,
             "monitor.start": lambda s, r: {"monitor": self.engine.monitors.start(
-                s.principal.username, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
-            "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.principal.username).to_dict()},
+                s.user, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
+            "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.user).to_dict()},
             "call.dial": lambda s, r: {"call": self.engine.dial_out(
-                s.principal.username, r.args["number"], caller_id=r.args.get("caller_id", ""),
+                s.user, r.args["number"], caller_id=r.args.get("caller_id", ""),
                 record=r.args.get("record", True), queue=r.args.get("queue", "")).to_dict()},
             "call.hold": lambda s, r: {"call": self.engine.hold(
-                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+                s.user, r.args["on"], r.args.get("call_id")).to_dict()},
             "call.mute": lambda s, r: {"call": self.engine.mute(
-                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+                s.user, r.args["on"], r.args.get("call_id")).to_dict()},
             "call.dtmf": lambda s, r: {"call": self.engine.send_dtmf(
-                s.principal.username, r.args["digits"], r.args.get("call_id")).to_dict()},
+                s.user, r.args["digits"], r.args.get("call_id")).to_dict()},
             "call.consult": lambda s, r: {"call": self.engine.consult(
-                s.principal.username, r.args["target"], r.args.get("call_id")).to_dict()},
+                s.user, r.args["target"], r.args.get("call_id")).to_dict()},
             "call.consult_complete": lambda s, r: {"call": self.engine.consult_complete(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                s.user, r.args.get("call_id")).to_dict()},
             "call.consult_cancel": lambda s, r: {"call": self.engine.consult_cancel(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                s.user, r.args.get("call_id")).to_dict()},
             "call.consult_swap": lambda s, r: {"call": self.engine.consult_swap(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                s.user, r.args.get("call_id")).to_dict()},
             "call.conference": lambda s, r: {"call": self.engine.consult_complete(
-                s.principal.username, r.args.get("call_id"), conference=True).to_dict()},
+                s.user, r.args.get("call_id"), conference=True).to_dict()},
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
-                s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
+                s.user, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", ""))},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
