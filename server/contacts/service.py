@@ -41,7 +41,7 @@ class ContactsService:
         self.config = config or ContactsConfig()
         self.store.match_digits = self.config.match_digits
         self._publish = publish
-        self.clock = clock or getattr(engine, "clock", time.time)
+        self.clock: Callable[[], float] = clock if clock is not None else getattr(engine, "clock", time.time)
         self._claim_lock = threading.Lock()
 
     @classmethod

@@ -192,8 +192,8 @@ def clean_unit(row: dict[str, Any], tenant: str | None) -> dict[str, Any]:
         raise ValueError("no tenant (a 'tenant' column or --tenant)")
     if not name and _str(row, "status").lower() not in GONE_STATUS:
         raise ValueError("missing name")
-    unit = {"tenant": t, "id": uid, "name": name, "parent": _str(row, "parent"),
-            "status": "gone" if _str(row, "status").lower() in GONE_STATUS else ""}
+    unit: dict[str, Any] = {"tenant": t, "id": uid, "name": name, "parent": _str(row, "parent"),
+                            "status": "gone" if _str(row, "status").lower() in GONE_STATUS else ""}
     for k in ("location", "phone"):
         if _str(row, k):
             unit[k] = _str(row, k)
@@ -217,7 +217,8 @@ def clean_person(row: dict[str, Any], tenant: str | None) -> dict[str, Any]:
     status = _str(row, "status").lower()
     if not name and status not in GONE_STATUS:
         raise ValueError("missing name (name, or given_name/family_name)")
-    phones = row.get("phones") if isinstance(row.get("phones"), dict) else {}
+    raw_phones = row.get("phones")
+    phones = raw_phones if isinstance(raw_phones, dict) else {}
     p: dict[str, Any] = {"tenant": t, "id": pid, "name": name, "given_name": given, "family_name": family,
                          "title": _str(row, "title"), "unit": _str(row, "unit"),
                          "email": _str(row, "email"), "location": _str(row, "location"),

@@ -143,7 +143,7 @@ class DirectoryStore:
 
     def absences(self, *, tenant: str | None = None, person: str | None = None,
                  since: float | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM absences WHERE 1=1", []
+        sql, args = "SELECT * FROM absences WHERE 1=1", list[Any]()
         if tenant is not None:
             sql += " AND tenant=?"
             args.append(tenant)

@@ -235,8 +235,9 @@ class RecordingService:
         name = rec["name"]
 
         async def stop() -> None:
-            if self.store.get(rec["id"])["status"] != "recording":
-                return  # failed to start or opted out meanwhile
+            row = self.store.get(rec["id"])
+            if row is None or row["status"] != "recording":
+                return  # failed to start or opted out meanwhile (or the row is gone)
             await self.engine.ari.stop_recording(name)
             self.engine._spawn(self._finalize(rec["id"], name), f"store recording {name}", f"rec:{name}")
         self.engine._spawn(stop(), f"stop recording {name}", call_id)

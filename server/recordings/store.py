@@ -162,7 +162,7 @@ class RecordingStore:
                text: str | None = None, sort: str = "started", desc: bool = True, limit: int = 50,
                offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
         """Rows matching every criterion given, sorted; and whether more follow (no COUNT: cheap)."""
-        where, args = [], []
+        where, args = [], list[Any]()
         for col, val in (("agent_id", agent), ("category", category), ("queue", queue), ("caller", caller),
                          ("call_type", call_type), ("status", status), ("tenant", tenant)):
             if val:
