@@ -6,7 +6,7 @@ import getpass
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
@@ -85,8 +85,8 @@ def server(config: Path | None = ConfigOpt,
 
 
 # -- consoles ---------------------------------------------------------------------------------------
-def _console(mode: str, url: str | None, user: str | None, config: Path | None, remember: bool,
-             layout: Path | None = None, board_filter: Any = None) -> None:
+def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None, user: str | None,
+             config: Path | None, remember: bool, layout: Path | None = None, board_filter: Any = None) -> None:
     from cc_console.credentials import keyring_status, recall
     from cc_console.credentials import remember as keep
     s = _settings(config)

@@ -14,7 +14,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -30,7 +30,7 @@ UserOpt = typer.Option(None, "--user", "-u", help="Log in as this user to get a 
 TokenOpt = typer.Option(None, "--token", envvar="CC_CONSOLE_TOKEN", help="A session token (from login).")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,7 +15,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML.", envvar="CC
 def _run(kind: str, config: Path | None, frm: str, to: str | None, queue: list[str], agent: list[str],
          tenant: list[str], interval: str, fmt: str, out: Path | None, tz: str | None,
          sl: float | None, sl_formula: str, short_abandon: float, buckets: str | None, db: Path | None,
-         intraday: bool, ring_buckets: str | None = None, **extra: object) -> None:
+         intraday: bool, ring_buckets: str | None = None, **extra: Any) -> None:
     from cc_console.config import load_settings
     from cc_console.server.acd.config import from_queue_settings, load_routing
     from cc_console.server.reports import default_tz, params_from, run
@@ -73,7 +74,7 @@ def _common(kind: str):
             target: float = typer.Option(0.8, help="erlang: target service level (0..1)."),
             top: int = typer.Option(10, help="busiest: how many periods (of --interval 15, 30, hour or day; "
                                              "default hours).")) -> None:
-        extra: dict[str, object] = {"top": top}
+        extra: dict[str, Any] = {"top": top}
         if kind == "erlang":
             secs = {"15": 900.0, "30": 1800.0, "60": 3600.0, "hour": 3600.0}.get(interval, 1800.0)
             extra.update(calls=calls, aht=aht, target_sl=target, interval_s=secs)

@@ -180,7 +180,7 @@ class ConsoleClient:
     def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "res":
-            fut = self._pending.get(frame.get("id"))
+            fut = self._pending.get(frame.get("id", ""))
             if fut and not fut.done():
                 fut.set_result(frame)
             return

@@ -15,6 +15,7 @@ a client that sees a gap knows it lost something and asks for a snapshot.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ class Arg:
 
     type: type | tuple[type, ...]
     required: bool = True
-    items: type | tuple[type, ...] | None = None
+    # builtins.type: inside the class body `type` is the field above.
+    items: builtins.type | tuple[builtins.type, ...] | None = None
 
 
 @dataclass(frozen=True)

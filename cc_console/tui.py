@@ -268,7 +268,8 @@ class CCConsoleApp(App[None]):
             self._adopt_client(client, owned=True)
             self.url = url
         connected = getattr(client, "connected", None)
-        is_connected = connected.is_set() if hasattr(connected, "is_set") else bool(connected)
+        is_set = getattr(connected, "is_set", None)
+        is_connected = is_set() if is_set is not None else bool(connected)
         if not is_connected and hasattr(client, "connect"):
             await client.connect()
         return client
@@ -330,7 +331,8 @@ class CCConsoleApp(App[None]):
             self.connected, self.stale = False, True
             return
         ev = getattr(client, "connected", None)
-        self.connected = ev.is_set() if hasattr(ev, "is_set") else bool(ev if ev is not None else True)
+        is_set = getattr(ev, "is_set", None)
+        self.connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
         self.stale = bool(getattr(client, "stale", False))
 
     @on(ClientEvent)

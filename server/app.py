@@ -191,8 +191,9 @@ class Server:
         log.info("report schedule %s: %d job(s)", path, len(jobs))
 
     async def stop(self) -> None:
-        if getattr(self, "report_scheduler", None) is not None:
-            await self.report_scheduler.stop()
+        scheduler = getattr(self, "report_scheduler", None)
+        if scheduler is not None:
+            await scheduler.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()

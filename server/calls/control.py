@@ -18,9 +18,9 @@ from cc_console.server.ari import AriError
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
 
 if TYPE_CHECKING:
-    from .engine import CallEngine
-
-    _Base = CallEngine
+    # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
+    # engine's attributes are unchecked (Any) here.
+    _Base: Any = object
 else:
     _Base = object
 

@@ -14,6 +14,7 @@ connected -> ended; or overflowed to another queue, an agent, an external number
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -1003,7 +1004,7 @@ class CallEngine(CallControl):
     async def _teardown(self, call: Call) -> None:
         # Each step on its own: one failed hang-up (Asterisk busy) must not leave the rest behind.
         steps: list[Callable[[], Coroutine[Any, Any, Any]]] = [
-            (lambda ch=ch: self.ari.hangup(ch)) for ch in (call.channel, call.agent_channel) if ch]
+            functools.partial(self.ari.hangup, ch) for ch in (call.channel, call.agent_channel) if ch]
         steps.append(lambda: self.ari.destroy_bridge(call.bridge))
         for make in steps:
             await self._retrying(make)

@@ -22,7 +22,7 @@ import shutil
 import signal
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cc_console.config import PbxSettings
 
@@ -105,7 +105,7 @@ class Phone:
         self._call_mark = 0  # index in self.events where the current/last call began
         self._rec_index = 1
         self._last_recording: Path | None = None
-        self._log_fh = None
+        self._log_fh: BinaryIO | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -169,7 +169,7 @@ class Phone:
     async def start(self, timeout: float = 10.0) -> Phone:
         self._kill_stale()
         self._write_config()
-        self._log_fh = await asyncio.to_thread(open, self.dir / "baresip.log", "wb")
+        self._log_fh = await asyncio.to_thread(lambda: open(self.dir / "baresip.log", "wb"))
         self._proc = await asyncio.create_subprocess_exec(
             "/usr/sbin/chroot",
             str(self.s.root_path),
