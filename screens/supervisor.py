@@ -143,7 +143,7 @@ class AgentTally:
         self.handled: dict[str, int] = {}
         self.missed: dict[str, int] = {}
         self._last: dict[str, tuple[str, str]] = {}
-        self._ended: set[str] = set()
+        self._ended: set[str | None] = set()
 
     def seed(self, agents: dict[str, dict[str, Any]]) -> None:
         for a in agents.values():
