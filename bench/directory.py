@@ -55,7 +55,8 @@ def generate(n_persons: int, n_orgs: int, seed: int, tmp: Path) -> tuple[Path, P
     leaves: dict[str, list[str]] = {}
     for o in range(n_orgs):
         tenant = f"org{o:02d}"
-        units.append((tenant, "root", f"Organisasjon {o} {rnd.choice(['kommune', 'direktorat', 'etat', 'departement'])}", ""))
+        kind = rnd.choice(['kommune', 'direktorat', 'etat', 'departement'])
+        units.append((tenant, "root", f"Organisasjon {o} {kind}", ""))
         for d in range(rnd.randint(4, 8)):
             dep = f"d{d}"
             units.append((tenant, dep, f"{rnd.choice(UNIT_WORDS)}avdelingen", "root"))
@@ -75,8 +76,10 @@ def generate(n_persons: int, n_orgs: int, seed: int, tmp: Path) -> tuple[Path, P
         per_org.setdefault(tenant, []).append(pid)
         persons.append({"tenant": tenant, "id": pid, "given_name": rnd.choice(GIVEN), "family_name": rnd.choice(FAMILY),
                         "title": rnd.choice(TITLES), "unit": rnd.choice(leaves[tenant]),
-                        "desk": f"+47 2{rnd.randint(0, 9)} {rnd.randint(10, 99)} {rnd.randint(10, 99)} {rnd.randint(10, 99)}",
-                        "mobile": f"+47 9{rnd.randint(0, 9)}{rnd.randint(0, 9)} {rnd.randint(10, 99)} {rnd.randint(100, 999)}",
+                        "desk": f"+47 2{rnd.randint(0, 9)} {rnd.randint(10, 99)} {rnd.randint(10, 99)} "
+                                f"{rnd.randint(10, 99)}",
+                        "mobile": f"+47 9{rnd.randint(0, 9)}{rnd.randint(0, 9)} {rnd.randint(10, 99)} "
+                                  f"{rnd.randint(100, 999)}",
                         "email": f"{pid}@{tenant}.example", "location": f"Bygg {rnd.randint(1, 9)}",
                         "subjects": ";".join(rnd.sample(SUBJECTS, rnd.randint(0, 3))), "substitutes": ""})
     for p in persons:
@@ -130,6 +133,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
+    import logging
+
     from cc_console.client import ConsoleClient
     from cc_console.config import load_settings
     from cc_console.screens.directory import DirectoryScreen
@@ -137,8 +142,6 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
     from cc_console.server.auth import Auth
     from cc_console.server.store import SQLiteStore
     from cc_console.tui import CCConsoleApp
-
-    import logging
     logging.getLogger("cc_console.server.ari").setLevel(logging.CRITICAL)  # no Asterisk here, on purpose
     store = SQLiteStore(db)
     Auth(store).add_user("op1", "bench-password", "agent", name="Operator")

@@ -58,7 +58,7 @@ class _Console(asyncio.Protocol):
     before any parsing: it is when the bytes reached this process's event loop.
     """
 
-    def __init__(self, url: str, compression: bool, sink: "_Sink") -> None:
+    def __init__(self, url: str, compression: bool, sink: _Sink) -> None:
         from websockets.client import ClientProtocol
         from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
         from websockets.uri import parse_uri
@@ -435,7 +435,7 @@ async def _run(args: argparse.Namespace) -> int:
         if child.returncode is None:
             try:
                 await asyncio.wait_for(child.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 child.kill()
                 await child.wait()
         try:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,7 +53,7 @@ def generate(db: Path, calls: int, days: int, agents: int, seed: int) -> tuple[i
     con = sqlite3.connect(str(db), isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    start = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
     per_day = calls / days
     rows: list[tuple] = []
     n_events = 0
@@ -63,7 +63,7 @@ def generate(db: Path, calls: int, days: int, agents: int, seed: int) -> tuple[i
     con.execute("BEGIN")
     for day in range(days):
         d0 = start + day * 86400
-        weekday = datetime.fromtimestamp(d0, timezone.utc).weekday()
+        weekday = datetime.fromtimestamp(d0, UTC).weekday()
         n = int(per_day * (1.25 if weekday < 5 else 0.4) + 0.5)
         arrivals = sorted(d0 + 7 * 3600 + rnd.betavariate(2, 2.5) * 12 * 3600 for _ in range(n))
         for t in arrivals:
@@ -135,7 +135,7 @@ def rss_peak() -> float:
 
 
 class Clock:
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.w, self.c = time.perf_counter(), time.process_time()
         return self
 
@@ -179,7 +179,7 @@ def main() -> None:
         db = Path(tmp.name) / "cc.sqlite3"
     else:
         db = a.db
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    start = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
     if not db.exists():
         with Clock() as c:
             n, start = generate(db, a.calls, a.days, a.agents, a.seed)

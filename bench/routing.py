@@ -8,7 +8,8 @@ A floor AxW is A agents and W waiting calls, built once (seeded, reproducible): 
 into 2-5 queues of one "department" of 5 (penalty 0 for their home queues, 1-3 for overflow
 queues) and has 2-6 skills (languages and products, levels 0-5). Of them --ready are READY but work
 only quiet queues (no call waits there, so they stay idle and every full decision goes through all
-the waiting calls, as on a real floor with an idle department); the rest are on a call (with the call's CONNECTED call), ringing (with a RINGING call), in wrap-up, paused or
+the waiting calls, as on a real floor with an idle department); the rest are on a call (with the
+call's CONNECTED call), ringing (with a RINGING call), in wrap-up, paused or
 logged out. The waiting calls are spread unevenly over the queues (a Zipf-like load, the last tenth
 of the queues quiet), need 0-2 of their queue's skills; 5 % are VIP callers, 5 % have a sticky
 agent, 1 % a target. A third of the queues have a priority.
@@ -24,7 +25,8 @@ own copy of the floor (same seed, so the same events and states); their offers, 
 must be the same (the bench stops otherwise). As in timeit, the garbage collector does not run inside a timed
 call (it runs between them). Before each timed decision the bench sleeps 0.2 ms, as the server
 waits in epoll for its next event: a woken task starts on a fresh time slice, where a loop running
-flat out on a shared 2-core machine gets preempted mid-decision by the neighbours' work. The offers are then made as the engine makes them (call and agent
+flat out on a shared 2-core machine gets preempted mid-decision by the neighbours' work. The offers
+are then made as the engine makes them (call and agent
 ringing); bringing the index up to date with them is paid in the next event's `after`.
 
 Last, --bursts times --burst agents come back at once (a shift start, a mass un-pause), timed the
@@ -35,7 +37,8 @@ ready, offers), index_build (the index built from nothing: start-up, a routing f
 before_AxW_* and after_AxW_* (p50, p90, p99, max, mean: wall clock), ratio_AxW_p99 (before p99 /
 after p99), before/after_AxW_cpu_p50/p99 (this thread's CPU time, time.thread_time_ns: the
 decision's own cost, whatever the neighbours do), and the burst figures; the load average at the
-start and the end says how busy the machine was. The last two lines are the largest floor's: `ratio: <before p99 / after p99>`
+start and the end says how busy the machine was. The last two lines are the largest floor's:
+`ratio: <before p99 / after p99>`
 and the headline `p99: <value> ms`, the incremental decision's p99.
 """
 from __future__ import annotations
@@ -156,7 +159,7 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int) -
         dept = rnd.choice(depts)
         home = rnd.sample(dept, min(len(dept), rnd.randint(1, 3)))
         overflow = rnd.sample([q for q in dept if q not in home], min(len(dept) - len(home), rnd.randint(0, 2)))
-        penalties = {q: 0 for q in home} | {q: rnd.randint(1, 3) for q in overflow}
+        penalties = dict.fromkeys(home, 0) | {q: rnd.randint(1, 3) for q in overflow}
         skills = {s: rnd.randint(0, 5) for s in rnd.sample(SKILLS, rnd.randint(2, 6))}
         for q in home:  # home queues: the agent has their skills, mostly
             for s in queue_skills[q]:
@@ -165,7 +168,7 @@ def build(n_agents: int, n_calls: int, n_ready: int, n_queues: int, seed: int) -
         aid = f"agent{i:05}"
         if state is AgentState.READY:  # idle in a quiet queue: every decision still has them to look at
             home = rnd.sample(quiet, min(len(quiet), 2))
-            penalties = {q: 0 for q in home}
+            penalties = dict.fromkeys(home, 0)
         agent = Agent(id=aid, name=f"Agent {i}", device=f"PJSIP/{10000 + i}", state=state,
                       state_since=NOW - rnd.uniform(0, 3600), last_call_end=NOW - rnd.uniform(0, 7200),
                       queues=list(penalties) if state is not AgentState.LOGGED_OUT else [],

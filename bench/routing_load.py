@@ -313,7 +313,7 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
             await asyncio.wait_for(ev.wait(), args.patience)
             st = bots.by_channel.get(p.inner, {})
             p.answered = st.get("state") == "connected" or bool(st.get("answered"))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             p.abandoned_by_bench = True  # the caller gives up
             await callers.hangup(p.outer)
 
@@ -332,7 +332,7 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
     drained = not server.engine.calls
     try:
         await asyncio.wait_for(server.engine.idle(), 15)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         drained = False
         print(f"step {rate}/s: the engine's ARI side effects still running after the drain", file=sys.stderr)
     # Teardown of channels and bridges is asynchronous: give Asterisk a moment to empty.
@@ -366,10 +366,10 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
             ch = (e.data.get("call") or {}).get("channel")
             if ch:
                 by_chan[ch].append(e)
-    qlog = [l for l in read_queue_log(server.qlog.path)]
+    qlog = list(read_queue_log(server.qlog.path))
     q_by_chan: dict[str, list[Any]] = defaultdict(list)
-    for l in qlog:
-        q_by_chan[l.callid].append(l)
+    for ln in qlog:
+        q_by_chan[ln.callid].append(ln)
     # An originate that timed out may still have made its call: check those that reached us.
     placed += [p for p in callers.uncertain if p.inner in by_chan]
     placed_inner = {p.inner for p in placed}
@@ -393,21 +393,21 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
         if kinds["call.completed"] and kinds["call.connected"] != 1:
             bad.append(f"completed with call.connected x{kinds['call.connected']}")
         ql = q_by_chan.get(p.inner, [])
-        qk = Counter(l.event for l in ql)
+        qk = Counter(ln.event for ln in ql)
         if kinds["call.queued"]:
             if qk["ENTERQUEUE"] != kinds["call.queued"] or qk["ENTERQUEUE"] != 1:
                 bad.append(f"ENTERQUEUE x{qk['ENTERQUEUE']} for call.queued x{kinds['call.queued']}")
-            qt = [l.event for l in ql if l.event in QLOG_TERMINAL]
+            qt = [ln.event for ln in ql if ln.event in QLOG_TERMINAL]
             if len(qt) != 1:
                 bad.append(f"queue_log terminal lines {qt}")
             if kinds["call.connected"] != qk["CONNECT"]:
                 bad.append(f"CONNECT x{qk['CONNECT']} for call.connected x{kinds['call.connected']}")
         elif ql:
-            bad.append(f"queue_log lines for a call never queued: {[l.event for l in ql]}")
+            bad.append(f"queue_log lines for a call never queued: {[ln.event for ln in ql]}")
         if bad:
             lost += 1
             problems.append(f"{p.inner} (call {evs[0].call_id if evs else '?'}): " + "; ".join(bad)
-                            + f" | events {[e.kind for e in evs]} | queue_log {[l.event for l in ql]}")
+                            + f" | events {[e.kind for e in evs]} | queue_log {[ln.event for ln in ql]}")
         for e in evs:
             if e.kind == "call.entered":
                 first_in = min(first_in, e.ts)

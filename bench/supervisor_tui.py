@@ -41,7 +41,7 @@ def snapshot(n_agents: int, n_queues: int, now: float) -> dict[str, Any]:
         agents.append({"id": f"a{i:03d}", "name": f"Agent {i:03d}", "device": f"PJSIP/{2000 + i}",
                        "answer_mode": "console", "state": rnd.choice(STATES), "reason": "",
                        "state_since": now - rnd.uniform(0, 900), "queues": member, "call_id": None,
-                       "last_call_end": 0.0, "penalties": {q: 0 for q in member}, "skills": {}})
+                       "last_call_end": 0.0, "penalties": dict.fromkeys(member, 0), "skills": {}})
     qs = [{"name": q, "tenant": "t", "open": True, "problem": False, "waiting": 0, "oldest_enqueued": None,
            "longest_wait": 0, "agents_logged_in": 30, "agents_ready": 10, "agents_busy": 10,
            "agents_wrapup": 2, "agents_paused": 8, "offered": 100, "answered": 90, "abandoned": 5,

@@ -6,7 +6,7 @@ import getpass
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal
 
 import typer
 
@@ -50,7 +50,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <co
                          envvar="CC_CONSOLE_CONFIG")
 
 
-def _settings(config: Optional[Path]) -> Settings:
+def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except (ValueError, OSError) as exc:
@@ -66,10 +66,10 @@ def _logging(verbose: bool) -> None:
 
 # -- server -----------------------------------------------------------------------------------------
 @app.command()
-def server(config: Optional[Path] = ConfigOpt,
-           host: Optional[str] = typer.Option(None, help="Listen address (default from config: 127.0.0.1)."),
-           port: Optional[int] = typer.Option(None, help="Listen port (default from config: 8765)."),
-           db: Optional[Path] = typer.Option(None, help="SQLite database file."),
+def server(config: Path | None = ConfigOpt,
+           host: str | None = typer.Option(None, help="Listen address (default from config: 127.0.0.1)."),
+           port: int | None = typer.Option(None, help="Listen port (default from config: 8765)."),
+           db: Path | None = typer.Option(None, help="SQLite database file."),
            verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the server: ARI gateway to Asterisk, routing, storage, and the consoles' websocket."""
     from cc_console.server.app import serve
@@ -85,8 +85,8 @@ def server(config: Optional[Path] = ConfigOpt,
 
 
 # -- consoles ---------------------------------------------------------------------------------------
-def _console(mode: str, url: Optional[str], user: Optional[str], config: Optional[Path], remember: bool,
-             layout: Optional[Path] = None, board_filter: Any = None) -> None:
+def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None, user: str | None,
+             config: Path | None, remember: bool, layout: Path | None = None, board_filter: Any = None) -> None:
     from cc_console.credentials import keyring_status, recall
     from cc_console.credentials import remember as keep
     s = _settings(config)
@@ -116,29 +116,29 @@ RememberOpt = typer.Option(False, "--remember", help="Keep the password in the s
 
 
 @app.command()
-def agent(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+def agent(url: str | None = UrlOpt, user: str | None = UserOpt, config: Path | None = ConfigOpt,
           remember: bool = RememberOpt) -> None:
     """The agent console: state, the ringing call, answer and hang up from the keyboard."""
     _console("agent", url, user, config, remember)
 
 
 @app.command()
-def supervisor(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+def supervisor(url: str | None = UrlOpt, user: str | None = UserOpt, config: Path | None = ConfigOpt,
                remember: bool = RememberOpt) -> None:
     """The supervisor console: live agents and queues."""
     _console("supervisor", url, user, config, remember)
 
 
 @app.command()
-def wallboard(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config: Optional[Path] = ConfigOpt,
+def wallboard(url: str | None = UrlOpt, user: str | None = UserOpt, config: Path | None = ConfigOpt,
               remember: bool = RememberOpt,
-              layout: Optional[Path] = typer.Option(None, "--layout", help="Wallboard layout TOML: tiles, queues, "
+              layout: Path | None = typer.Option(None, "--layout", help="Wallboard layout TOML: tiles, queues, "
                                                     "thresholds (default <config dir>/wallboard.toml); reloaded "
                                                     "while running"),
-              queues: Optional[str] = typer.Option(None, "--queues", help="Show only these queues "
+              queues: str | None = typer.Option(None, "--queues", help="Show only these queues "
                                                    "(comma-separated names)."),
-              tenant: Optional[str] = typer.Option(None, "--tenant", help="Show only this tenant's queues."),
-              group: Optional[str] = typer.Option(None, "--group", help="Show only this group of the "
+              tenant: str | None = typer.Option(None, "--tenant", help="Show only this tenant's queues."),
+              group: str | None = typer.Option(None, "--group", help="Show only this group of the "
                                                   "layout file ([[groups]] name).")) -> None:
     """The wallboard: big figures for a screen across the room."""
     from cc_console.screens.wallboard import BoardFilter
@@ -148,7 +148,7 @@ def wallboard(url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, config
 
 # -- pbx --------------------------------------------------------------------------------------------
 @pbx_app.command("up")
-def pbx_up(config: Optional[Path] = ConfigOpt) -> None:
+def pbx_up(config: Path | None = ConfigOpt) -> None:
     """Build (once) and start the sandbox Asterisk; wait until ARI answers. Idempotent."""
     from cc_console.server.pbx import sandbox
     s = _settings(config)
@@ -161,7 +161,7 @@ def pbx_up(config: Optional[Path] = ConfigOpt) -> None:
 
 
 @pbx_app.command("down")
-def pbx_down(config: Optional[Path] = ConfigOpt) -> None:
+def pbx_down(config: Path | None = ConfigOpt) -> None:
     """Stop the sandbox Asterisk and its phones, and unmount the chroot. Idempotent."""
     from cc_console.server.pbx import sandbox
     sandbox.down(_settings(config).pbx, log=lambda m: typer.echo(m, err=True))
@@ -169,7 +169,7 @@ def pbx_down(config: Optional[Path] = ConfigOpt) -> None:
 
 
 @pbx_app.command("status")
-def pbx_status(config: Optional[Path] = ConfigOpt) -> None:
+def pbx_status(config: Path | None = ConfigOpt) -> None:
     """Say whether the sandbox is built, mounted and running, and whether ARI answers."""
     from cc_console.server.pbx import sandbox
     st = sandbox.status(_settings(config).pbx)
@@ -180,7 +180,7 @@ def pbx_status(config: Optional[Path] = ConfigOpt) -> None:
 
 
 # -- admin ------------------------------------------------------------------------------------------
-def _auth(config: Optional[Path], db: Optional[Path]):
+def _auth(config: Path | None, db: Path | None):
     from cc_console.server.auth import Auth
     from cc_console.server.store import SQLiteStore
     s = _settings(config)
@@ -208,7 +208,7 @@ def user_add(username: str, role: str = typer.Option(..., help="admin, superviso
                                              "phone: the phone rings and is picked up there"),
              queue: list[str] = typer.Option([], "--queue", "-q", help="Queue the agent works (repeatable)."),
              password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
-             config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+             config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Add a user."""
     auth = _auth(config, db)
     try:
@@ -221,7 +221,7 @@ def user_add(username: str, role: str = typer.Option(..., help="admin, superviso
 
 
 @user_app.command("list")
-def user_list(config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+def user_list(config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """List users with role, device and whether TOTP is on."""
     for u in _auth(config, db).store.list_users():
         typer.echo(f"{u['username']:<16} {u['role']:<11} {u['device'] or '-':<16} "
@@ -230,7 +230,7 @@ def user_list(config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) ->
 
 @user_app.command("passwd")
 def user_passwd(username: str, password_stdin: bool = typer.Option(False, "--password-stdin"),
-                config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+                config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Set a user's password."""
     try:
         _auth(config, db).set_password(username, _ask_password(password_stdin))
@@ -242,7 +242,7 @@ def user_passwd(username: str, password_stdin: bool = typer.Option(False, "--pas
 
 @user_app.command("totp")
 def user_totp(username: str, disable: bool = typer.Option(False, "--disable", help="Turn the second factor off."),
-              config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+              config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Turn on TOTP for a user and print the otpauth:// URI for their authenticator app."""
     auth = _auth(config, db)
     try:
@@ -273,7 +273,7 @@ def routing_check(path: Path = typer.Argument(..., help="The routing TOML to che
 
 # -- demo -------------------------------------------------------------------------------------------
 @app.command()
-def demo(config: Optional[Path] = ConfigOpt,
+def demo(config: Path | None = ConfigOpt,
          layout: str = typer.Option("tmux", help="tmux: agent, supervisor and wallboard panes; "
                                     "agent: only the agent screen; headless: no screen (CI)"),
          calls_every: float = typer.Option(20.0, help="Seconds between generated calls."),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ DbOpt = typer.Option(None, "--db", help="The main SQLite database file (default 
                      "are kept beside it.")
 
 
-def _clients(config: Optional[Path], db: Optional[Path]):
+def _clients(config: Path | None, db: Path | None):
     from cc_console.cli import _settings
     from cc_console.server.api.clients import ApiClients, default_path
     return ApiClients(default_path(db or _settings(config).server.db_file))
@@ -27,7 +26,7 @@ def add(name: str,
         scope: list[str] = typer.Option([], "--scope", "-s", help="A permission of the role to give (repeatable; "
                                         "default: all of the role's): session, agent.self, supervise, "
                                         "wallboard.view, admin"),
-        config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+        config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Add an API client and print its token (shown this once; only a hash is kept)."""
     clients = _clients(config, db)
     try:
@@ -42,7 +41,7 @@ def add(name: str,
 
 
 @api_client_app.command("list")
-def list_(config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+def list_(config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """List API clients: role, scopes, when added, last used, revoked."""
     from datetime import datetime
 
@@ -56,7 +55,7 @@ def list_(config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> Non
 
 
 @api_client_app.command("revoke")
-def revoke(name: str, config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+def revoke(name: str, config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Revoke an API client's token at once."""
     clients = _clients(config, db)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -27,7 +26,7 @@ DbOpt = typer.Option(None, "--db", help="Directory database (default: <server db
 TzOpt = typer.Option("Europe/Oslo", "--tz", help="Time zone for times without one and all-day events.")
 
 
-def _service(config: Optional[Path], db: Optional[Path], tz: str = "Europe/Oslo"):
+def _service(config: Path | None, db: Path | None, tz: str = "Europe/Oslo"):
     from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
     if db is None:
         try:
@@ -44,13 +43,13 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 @directory_app.command("import")
-def import_(persons: Optional[Path] = typer.Option(None, "--persons", help="Persons file (CSV or JSON)."),
-            units: Optional[Path] = typer.Option(None, "--units", help="Units file (CSV or JSON)."),
+def import_(persons: Path | None = typer.Option(None, "--persons", help="Persons file (CSV or JSON)."),
+            units: Path | None = typer.Option(None, "--units", help="Units file (CSV or JSON)."),
             full: bool = typer.Option(False, "--full", help="The files are complete: mark what is missing as gone."),
-            tenant: Optional[str] = typer.Option(None, "--tenant", help="Organisation for rows without a tenant column."),
+            tenant: str | None = typer.Option(None, "--tenant", help="Organisation for rows without a tenant column."),
             encoding: str = typer.Option("utf-8", "--encoding", help="The files' encoding (e.g. cp1252)."),
             as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-            config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt) -> None:
+            config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Import persons and/or units; prints what was added, changed, removed and rejected (with lines)."""
     from cc_console.server.directory import ImportRefused, import_paths
     if persons is None and units is None:
@@ -74,9 +73,9 @@ def _fmt(t: float, tz: str) -> str:
 
 
 @directory_app.command("search")
-def search(text: str, tenant: Optional[str] = typer.Option(None, "--tenant"),
+def search(text: str, tenant: str | None = typer.Option(None, "--tenant"),
            limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json"),
-           config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt, tz: str = TzOpt) -> None:
+           config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """Search as the operator does: any part of name, unit, title, subject or number."""
     svc = _service(config, db, tz)
     rows = svc.search(text, tenant=tenant, limit=limit)
@@ -95,11 +94,12 @@ def search(text: str, tenant: Optional[str] = typer.Option(None, "--tenant"),
 
 @absence_app.command("add")
 def absence_add(person: str = typer.Argument(..., help="Person id: <tenant>:<id>."),
-                type_: str = typer.Option(..., "--type", help="lunch, meeting, vacation, sick, travel, course, out, other"),
+                type_: str = typer.Option(..., "--type",
+                                          help="lunch, meeting, vacation, sick, travel, course, out, other"),
                 start: str = typer.Option(..., "--from", help="ISO 8601 (local time if no offset)."),
-                until: Optional[str] = typer.Option(None, "--until", help="ISO 8601 (default: end of that day)."),
+                until: str | None = typer.Option(None, "--until", help="ISO 8601 (default: end of that day)."),
                 message: str = typer.Option("", "--message"), substitute: str = typer.Option("", "--substitute"),
-                config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt, tz: str = TzOpt) -> None:
+                config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """Enter an absence by hand."""
     from cc_console.protocol import ProtocolError
     svc = _service(config, db, tz)
@@ -111,9 +111,9 @@ def absence_add(person: str = typer.Argument(..., help="Person id: <tenant>:<id>
 
 
 @absence_app.command("list")
-def absence_list(person: Optional[str] = typer.Argument(None, help="Person id (default: everyone)."),
+def absence_list(person: str | None = typer.Argument(None, help="Person id (default: everyone)."),
                  all_: bool = typer.Option(False, "--all", help="Include past absences."),
-                 config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt, tz: str = TzOpt) -> None:
+                 config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """List absences (current and coming, unless --all)."""
     svc = _service(config, db, tz)
     tenant = pid = None
@@ -127,7 +127,7 @@ def absence_list(person: Optional[str] = typer.Argument(None, help="Person id (d
 @absence_app.command("import-ics")
 def absence_import_ics(person: str = typer.Argument(..., help="Person id: <tenant>:<id>."),
                        source: str = typer.Argument(..., help="An .ics file or an http(s) feed URL."),
-                       config: Optional[Path] = ConfigOpt, db: Optional[Path] = DbOpt, tz: str = TzOpt) -> None:
+                       config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """Replace a person's calendar absences with those of an iCalendar file or feed (coded events only)."""
     from cc_console.protocol import ProtocolError
     from cc_console.server.directory.ics import CalendarError

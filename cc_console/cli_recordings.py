@@ -14,7 +14,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn
 
 import typer
 
@@ -30,12 +30,12 @@ UserOpt = typer.Option(None, "--user", "-u", help="Log in as this user to get a 
 TokenOpt = typer.Option(None, "--token", envvar="CC_CONSOLE_TOKEN", help="A session token (from login).")
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
 
-def _ws_url(url: Optional[str], config: Optional[Path]) -> str:
+def _ws_url(url: str | None, config: Path | None) -> str:
     if url:
         return url
     s = load_settings(config)
@@ -48,7 +48,7 @@ def http_base(ws_url: str) -> str:
     return ("https" if scheme == "wss" else "http") + "://" + rest.split("/", 1)[0]
 
 
-async def _session(ws_url: str, user: Optional[str], token: Optional[str]) -> tuple[Any, str]:
+async def _session(ws_url: str, user: str | None, token: str | None) -> tuple[Any, str]:
     from cc_console.client import ConsoleClient
     c = ConsoleClient(ws_url, reconnect=False)
     await c.connect()
@@ -69,23 +69,23 @@ async def _session(ws_url: str, user: Optional[str], token: Optional[str]) -> tu
         raise
 
 
-def _fmt_time(ts: Optional[float]) -> str:
+def _fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 @recordings_app.command("search")
-def search(agent: Optional[str] = typer.Option(None, "--agent"),
-           date_from: Optional[str] = typer.Option(None, "--from", help="ISO date/time or epoch seconds."),
-           date_to: Optional[str] = typer.Option(None, "--to"),
-           category: Optional[str] = typer.Option(None, "--category"),
-           queue: Optional[str] = typer.Option(None, "--queue"),
-           caller: Optional[str] = typer.Option(None, "--caller"),
-           call_type: Optional[str] = typer.Option(None, "--type", help="inbound, outbound, lost, not_reached"),
-           text: Optional[str] = typer.Option(None, "--text", help="Words in the notes."),
+def search(agent: str | None = typer.Option(None, "--agent"),
+           date_from: str | None = typer.Option(None, "--from", help="ISO date/time or epoch seconds."),
+           date_to: str | None = typer.Option(None, "--to"),
+           category: str | None = typer.Option(None, "--category"),
+           queue: str | None = typer.Option(None, "--queue"),
+           caller: str | None = typer.Option(None, "--caller"),
+           call_type: str | None = typer.Option(None, "--type", help="inbound, outbound, lost, not_reached"),
+           text: str | None = typer.Option(None, "--text", help="Words in the notes."),
            sort: str = typer.Option("started", "--sort"), asc: bool = typer.Option(False, "--asc"),
            limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json"),
-           url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, token: Optional[str] = TokenOpt,
-           config: Optional[Path] = ConfigOpt) -> None:
+           url: str | None = UrlOpt, user: str | None = UserOpt, token: str | None = TokenOpt,
+           config: Path | None = ConfigOpt) -> None:
     """Search recordings (agents see only their own)."""
     args: dict[str, Any] = {"sort": sort, "desc": not asc, "limit": limit}
     for k, v in (("agent", agent), ("from", date_from), ("to", date_to), ("category", category), ("queue", queue),
@@ -119,8 +119,8 @@ def search(agent: Optional[str] = typer.Option(None, "--agent"),
 def fetch(recording_id: str = typer.Argument(..., metavar="ID"),
           out: Path = typer.Option(..., "--out", "-o", help="Where to write the file."),
           fmt: str = typer.Option("", "--format", help="wav or mp3 (default: from --out's suffix, else wav)."),
-          url: Optional[str] = UrlOpt, user: Optional[str] = UserOpt, token: Optional[str] = TokenOpt,
-          config: Optional[Path] = ConfigOpt) -> None:
+          url: str | None = UrlOpt, user: str | None = UserOpt, token: str | None = TokenOpt,
+          config: Path | None = ConfigOpt) -> None:
     """Download a recording (needs the download right; audited), checking its SHA-256."""
     import httpx
     fmt = (fmt or (out.suffix.lstrip(".").lower() if out.suffix.lower() in (".wav", ".mp3") else "wav")).lower()
@@ -148,9 +148,10 @@ def fetch(recording_id: str = typer.Argument(..., metavar="ID"),
 
 @recordings_app.command("purge")
 def purge(dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted."),
-          config: Optional[Path] = ConfigOpt) -> None:
+          config: Path | None = ConfigOpt) -> None:
     """Enforce retention now, on this machine's recordings (the server also does it periodically)."""
     import time
+
     from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore, default_path
     s = load_settings(config).server
     store = RecordingStore(default_path(s.db_file))
@@ -168,7 +169,8 @@ def purge(dry_run: bool = typer.Option(False, "--dry-run", help="List what would
 
 
 @recordings_app.command("keygen")
-def keygen(path: Path = typer.Argument(..., help="Key file to create (mode 0600); set it as recordings_key_file.")) -> None:
+def keygen(path: Path = typer.Argument(..., help="Key file to create (mode 0600); set it as recordings_key_file.")
+           ) -> None:
     """Create a 256-bit key for encrypting recordings at rest (AES-GCM)."""
     from cc_console.server.recordings.audio import new_key_file
     try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
@@ -12,10 +12,10 @@ report_app = typer.Typer(help="Reports and statistics from the event store: CSV,
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML.", envvar="CC_CONSOLE_CONFIG")
 
 
-def _run(kind: str, config: Optional[Path], frm: str, to: Optional[str], queue: list[str], agent: list[str],
-         tenant: list[str], interval: str, fmt: str, out: Optional[Path], tz: Optional[str],
-         sl: Optional[float], sl_formula: str, short_abandon: float, buckets: Optional[str], db: Optional[Path],
-         intraday: bool, ring_buckets: Optional[str] = None, **extra: object) -> None:
+def _run(kind: str, config: Path | None, frm: str, to: str | None, queue: list[str], agent: list[str],
+         tenant: list[str], interval: str, fmt: str, out: Path | None, tz: str | None,
+         sl: float | None, sl_formula: str, short_abandon: float, buckets: str | None, db: Path | None,
+         intraday: bool, ring_buckets: str | None = None, **extra: Any) -> None:
     from cc_console.config import load_settings
     from cc_console.server.acd.config import from_queue_settings, load_routing
     from cc_console.server.reports import default_tz, params_from, run
@@ -50,30 +50,31 @@ def _run(kind: str, config: Optional[Path], frm: str, to: Optional[str], queue: 
 
 
 def _common(kind: str):
-    def cmd(config: Optional[Path] = ConfigOpt,
-            frm: str = typer.Option("today", "--from", help="Start: ISO date/time (local to --tz), epoch, today, yesterday."),
-            to: Optional[str] = typer.Option(None, "--to", help="End (exclusive); default now."),
+    def cmd(config: Path | None = ConfigOpt,
+            frm: str = typer.Option("today", "--from",
+                                    help="Start: ISO date/time (local to --tz), epoch, today, yesterday."),
+            to: str | None = typer.Option(None, "--to", help="End (exclusive); default now."),
             queue: list[str] = typer.Option([], "--queue", "-q", help="A queue (repeat); default all."),
             agent: list[str] = typer.Option([], "--agent", "-a", help="An agent (repeat); default all."),
             tenant: list[str] = typer.Option([], "--tenant", "-t", help="A tenant (repeat); default all."),
             interval: str = typer.Option("total" if kind not in ("interval", "erlang") else "30", "--interval",
                                          help="15, 30, 60, hour, day, week, month or total."),
             fmt: str = typer.Option("csv", "--format", "-f", help="csv, xlsx or pdf."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (stdout for csv if omitted)."),
-            tz: Optional[str] = typer.Option(None, help="Time zone (default: the first queue's)."),
-            sl: Optional[float] = typer.Option(None, "--sl", help="Service-level threshold, s (default: each queue's)."),
+            out: Path | None = typer.Option(None, "--out", "-o", help="Output file (stdout for csv if omitted)."),
+            tz: str | None = typer.Option(None, help="Time zone (default: the first queue's)."),
+            sl: float | None = typer.Option(None, "--sl", help="Service-level threshold, s (default: each queue's)."),
             sl_formula: str = typer.Option("answered", help="answered, offered or offered_minus_short."),
             short_abandon: float = typer.Option(5.0, help="Abandons quicker than this (s) are short."),
-            buckets: Optional[str] = typer.Option(None, help="Wait buckets, s, e.g. 10,20,30,60,120."),
-            ring_buckets: Optional[str] = typer.Option(None, help="Ring-to-answer bands, s, e.g. 5,10,15,20,30."),
+            buckets: str | None = typer.Option(None, help="Wait buckets, s, e.g. 10,20,30,60,120."),
+            ring_buckets: str | None = typer.Option(None, help="Ring-to-answer bands, s, e.g. 5,10,15,20,30."),
             intraday: bool = typer.Option(False, help="End at the last completed interval."),
-            db: Optional[Path] = typer.Option(None, help="SQLite event store (default from config)."),
-            calls: Optional[float] = typer.Option(None, help="erlang: calls per interval (else from the store)."),
-            aht: Optional[float] = typer.Option(None, help="erlang: average handle time, s."),
+            db: Path | None = typer.Option(None, help="SQLite event store (default from config)."),
+            calls: float | None = typer.Option(None, help="erlang: calls per interval (else from the store)."),
+            aht: float | None = typer.Option(None, help="erlang: average handle time, s."),
             target: float = typer.Option(0.8, help="erlang: target service level (0..1)."),
             top: int = typer.Option(10, help="busiest: how many periods (of --interval 15, 30, hour or day; "
                                              "default hours).")) -> None:
-        extra: dict[str, object] = {"top": top}
+        extra: dict[str, Any] = {"top": top}
         if kind == "erlang":
             secs = {"15": 900.0, "30": 1800.0, "60": 3600.0, "hour": 3600.0}.get(interval, 1800.0)
             extra.update(calls=calls, aht=aht, target_sl=target, interval_s=secs)

@@ -203,7 +203,7 @@ class ConsoleClient:
     def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "res":
-            fut = self._pending.get(frame.get("id"))
+            fut = self._pending.get(frame.get("id", ""))
             if fut and not fut.done():
                 fut.set_result(frame)
             return
@@ -245,7 +245,7 @@ class ConsoleClient:
                 self._emit("error", {"message": "Your session has ended: log in again.", "cmd": "resume",
                                      "code": str(exc.code)})
                 return
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, OSError, websockets.WebSocketException, ConnectionError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
 

@@ -73,7 +73,8 @@ def generate(persons: int = PERSONS, seed: int = SEED) -> tuple[bytes, bytes]:
         pid = f"p{i:04d}"
         rows.append({"id": pid, "given_name": given, "family_name": family,
                      "title": "Seksjonssjef" if i < len(sections) else rnd.choice(titles), "unit": unit,
-                     "desk": _number(rnd, "+47 21"), "mobile": _number(rnd, f"+47 9{rnd.randint(0, 9)}{rnd.randint(0, 9)}"),
+                     "desk": _number(rnd, "+47 21"),
+                     "mobile": _number(rnd, f"+47 9{rnd.randint(0, 9)}{rnd.randint(0, 9)}"),
                      "email": f"{given}.{family}.{i}@demo-kommune.example".lower().replace(" ", ""),
                      "location": f"Rådhuset, {rnd.randint(1, 6)}. etasje",
                      "subjects": ";".join(rnd.sample(subjects, rnd.randint(1, 2))), "substitutes": "", "username": ""})
@@ -90,7 +91,8 @@ def generate(persons: int = PERSONS, seed: int = SEED) -> tuple[bytes, bytes]:
                                                ("agent3", "Cleo", "Bot"), ("sup1", "Sam", "Supervisor")]):
         rows.append({"id": user, "given_name": given, "family_name": family,
                      "title": "Teamleder" if user == "sup1" else "Kundeveileder", "unit": switchboard,
-                     "desk": str(1008 if user == "sup1" else 1001 + n), "mobile": "", "email": f"{user}@demo-kommune.example",
+                     "desk": str(1008 if user == "sup1" else 1001 + n), "mobile": "",
+                     "email": f"{user}@demo-kommune.example",
                      "location": "Rådhuset, 1. etasje", "subjects": "switchboard",
                      "substitutes": "sup1" if user != "sup1" else "agent1", "username": user})
     return _csv(["id", "name", "parent"], units), _csv(list(rows[0]), rows)

@@ -15,6 +15,7 @@ a client that sees a gap knows it lost something and asks for a snapshot.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import math
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ class Arg:
 
     type: type | tuple[type, ...]
     required: bool = True
-    items: type | tuple[type, ...] | None = None
+    # builtins.type: inside the class body `type` is the field above.
+    items: builtins.type | tuple[builtins.type, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("recording.optout", P_AGENT, {"call_id": Arg(str, False)},
                     "Switch recording off for my call (users in recording_optout_users, supervisors, admins)."),
         CommandSpec("recordings.search", P_AGENT,
-                    {"agent": Arg(str, False), "from": Arg((int, float, str), False), "to": Arg((int, float, str), False),
+                    {"agent": Arg(str, False), "from": Arg((int, float, str), False),
+                     "to": Arg((int, float, str), False),
                      "category": Arg(str, False), "queue": Arg(str, False), "caller": Arg(str, False),
                      "call_type": Arg(str, False), "status": Arg(str, False), "tenant": Arg(str, False),
                      "text": Arg(str, False), "sort": Arg(str, False), "desc": Arg(bool, False),
@@ -182,7 +185,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Search recordings' metadata (agents: their own)."),
         CommandSpec("recordings.get", P_AGENT, {"id": Arg(str)},
                     "One recording's metadata, my rights on it, its evaluations and time-pinned notes."),
-        CommandSpec("recordings.update", P_AGENT, {"id": Arg(str), "category": Arg(str, False), "notes": Arg(str, False)},
+        CommandSpec("recordings.update", P_AGENT,
+                    {"id": Arg(str), "category": Arg(str, False), "notes": Arg(str, False)},
                     "Set a recording's category and notes (its agent, or a supervisor)."),
         CommandSpec("recordings.hold", P_SUPERVISE, {"id": Arg(str), "on": Arg(bool)},
                     "Put a recording under legal hold (never purged) or release it."),
@@ -198,7 +202,8 @@ COMMANDS: dict[str, CommandSpec] = {
         # -- agent console: contacts, notes, categories, history, callbacks, figures (docs/agent.md) --
         CommandSpec("contacts.config", P_SESSION, {},
                     "The customer-record fields, CRM link template, call categories and transfer lines."),
-        CommandSpec("contacts.search", P_AGENT, {"q": Arg(str, False), "number": Arg(str, False), "limit": Arg(int, False)},
+        CommandSpec("contacts.search", P_AGENT,
+                    {"q": Arg(str, False), "number": Arg(str, False), "limit": Arg(int, False)},
                     "Customer records matching a phone number (normalised) and/or words."),
         CommandSpec("contacts.get", P_AGENT, {"id": Arg(str)}, "One customer record with its CRM link."),
         CommandSpec("contacts.save", P_AGENT, {"contact": Arg(dict)},
@@ -207,7 +212,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Register which customer a call was with (empty contact_id: none)."),
         CommandSpec("contacts.call", P_AGENT, {"call_id": Arg(str)},
                     "A call's registration: matches for the caller, picked contact, category, notes."),
-        CommandSpec("contacts.history", P_AGENT, {"number": Arg(str), "exclude": Arg(str, False), "limit": Arg(int, False)},
+        CommandSpec("contacts.history", P_AGENT,
+                    {"number": Arg(str), "exclude": Arg(str, False), "limit": Arg(int, False)},
                     "Earlier calls with this number, in and out, with agent, category and notes."),
         CommandSpec("notes.add", P_AGENT, {"call_id": Arg(str), "text": Arg(str), "contact_id": Arg(str, False)},
                     "Save a call's note; every save adds a version."),
@@ -215,7 +221,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("call.category", P_AGENT, {"call_id": Arg(str), "category": Arg(str)},
                     "Set a call's category (during or after the call) from the supervisors' list."),
         CommandSpec("categories.list", P_SESSION, {}, "The call categories."),
-        CommandSpec("categories.set", P_SUPERVISE, {"categories": Arg(list, True, str)}, "Replace the call category list."),
+        CommandSpec("categories.set", P_SUPERVISE, {"categories": Arg(list, True, str)},
+                    "Replace the call category list."),
         CommandSpec("callbacks.worklist", P_AGENT, {"state": Arg(str, False)},
                     "Callback requests, voicemails and missed calls to work, each with its caller's history."),
         CommandSpec("callback.claim", P_AGENT, {"id": Arg(str)},

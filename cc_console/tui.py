@@ -271,7 +271,8 @@ class CCConsoleApp(App[None]):
             self._adopt_client(client, owned=True)
             self.url = url
         connected = getattr(client, "connected", None)
-        is_connected = connected.is_set() if hasattr(connected, "is_set") else bool(connected)
+        is_set = getattr(connected, "is_set", None)
+        is_connected = is_set() if is_set is not None else bool(connected)
         if not is_connected and hasattr(client, "connect"):
             await client.connect()
         return client
@@ -333,7 +334,8 @@ class CCConsoleApp(App[None]):
             self.connected, self.stale = False, True
             return
         ev = getattr(client, "connected", None)
-        self.connected = ev.is_set() if hasattr(ev, "is_set") else bool(ev if ev is not None else True)
+        is_set = getattr(ev, "is_set", None)
+        self.connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
         self.stale = bool(getattr(client, "stale", False))
 
     @on(ClientEvent)
@@ -419,7 +421,7 @@ class CCConsoleApp(App[None]):
         if self.username:
             yield SystemCommand("Log out", "End the session and return to the login form", self.action_logout)
         seen: set[tuple[int, str]] = set()
-        for key, active in screen.active_bindings.items():
+        for _key, active in screen.active_bindings.items():
             binding = active.binding
             if binding.system or not binding.description or binding.action in ("help", "quit"):
                 continue

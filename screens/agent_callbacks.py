@@ -51,7 +51,7 @@ class CallbacksScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
         with Horizontal(id="callbacks-body"):
-            table = DataTable(id="callbacks", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Any] = DataTable(id="callbacks", cursor_type="row", zebra_stripes=True)
             table.border_title = "Callbacks, voicemails, missed calls"
             yield table
             detail = Static("", id="callback-detail", markup=False)

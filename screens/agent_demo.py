@@ -75,7 +75,8 @@ def responses() -> dict[str, Any]:
     """Command -> result (a dict, or a callable(args) -> dict) for the agent console's requests."""
     return {
         "contacts.config": {k: v for k, v in CONFIG.items() if v is not None},
-        "contacts.call": lambda a: {"call_id": a["call_id"], "caller": "+442079460001", "matches": copy.deepcopy(CONTACTS),
+        "contacts.call": lambda a: {"call_id": a["call_id"], "caller": "+442079460001",
+                                    "matches": copy.deepcopy(CONTACTS),
                                     "contact": None, "category": "", "notes": []},
         "contacts.history": {"history": copy.deepcopy(HISTORY)},
         "callbacks.worklist": {"items": copy.deepcopy(WORKLIST)},

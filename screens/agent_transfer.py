@@ -53,8 +53,9 @@ class TransferScreen(ConsoleScreen):
         self.set_interval(self.POLL_SECONDS, self.action_reload, name="transfer-poll")
 
     def on_unmount(self) -> None:
-        if getattr(self, "_owned", None) is not None:
-            self._owned.close()
+        owned = getattr(self, "_owned", None)
+        if owned is not None:
+            owned.close()
 
     def action_reload(self) -> None:
         self.run_worker(self._load(), group="transfer-load", exclusive=True, exit_on_error=False)

@@ -154,7 +154,7 @@ class ConsoleScreen(Screen):
             self.notify_refusal(cmd, exc)
             self.post_message(CommandFailed(cmd, str(exc.code), exc.message))
             return
-        except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             msg = str(exc) or "no answer from the server"
             self.notify_refusal(cmd, exc)
             self.post_message(CommandFailed(cmd, "connection", msg))

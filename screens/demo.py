@@ -17,7 +17,7 @@ def _agent(id: str, name: str, state: str, since: float, queues: list[str], devi
            reason: str = "", call_id: str | None = None, member: list[str] | None = None) -> dict[str, Any]:
     return {"id": id, "name": name, "device": device, "answer_mode": "console", "state": state,
             "reason": reason, "state_since": DEMO_NOW - since, "queues": queues, "call_id": call_id,
-            "last_call_end": 0.0, "penalties": {q: 0 for q in (member or queues)}, "skills": {},
+            "last_call_end": 0.0, "penalties": dict.fromkeys(member or queues, 0), "skills": {},
             "self_login": True, "wrapup_until": 0.0}
 
 

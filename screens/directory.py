@@ -11,7 +11,6 @@ whose results are on screen; ``.searches`` counts answers rendered.
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from textual import on, work
@@ -141,7 +140,7 @@ class DirectoryScreen(ConsoleScreen):
             except ProtocolError as exc:
                 self.notify(exc.message, title="Search refused", severity="error")
                 return
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ConnectionError, OSError) as exc:
                 self.notify(str(exc) or "no answer", title="Search failed", severity="error")
                 return
             rows = result.get("results", [])
@@ -193,7 +192,7 @@ class DirectoryScreen(ConsoleScreen):
     async def load_details(self, pid: str) -> None:
         try:
             result = await self.client.call("directory.person", {"id": pid})
-        except (ProtocolError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ProtocolError, ConnectionError, OSError) as exc:
             self.notify(getattr(exc, "message", "") or str(exc), title="Details", severity="error")
             return
         person = result.get("person") or {}

@@ -172,7 +172,7 @@ class RecordingsScreen(ConsoleScreen):
         self.bar.load(player)
         player.play()
 
-    def action_toggle(self) -> None:
+    def action_toggle(self) -> None:  # type: ignore[override]  # play/pause; Textual's toggle(attr) unused here
         if self.bar.player:
             self.bar.player.toggle()
 

@@ -29,8 +29,8 @@ from textual.widgets import DataTable, Header, Input, Label, Static
 from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
-from cc_console.widgets.line import Line
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
+from cc_console.widgets.line import Line
 from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus
 
@@ -151,7 +151,7 @@ class AgentTally:
         self.handled: dict[str, int] = {}
         self.missed: dict[str, int] = {}
         self._last: dict[str, tuple[str, str]] = {}
-        self._ended: set[str] = set()
+        self._ended: set[str | None] = set()
 
     def seed(self, agents: dict[str, dict[str, Any]]) -> None:
         for a in agents.values():
@@ -498,7 +498,8 @@ class SupervisorScreen(ConsoleScreen):
                       f"For      {long_duration(now - since) if since else '-'}",
                       f"Device   {a.get('device', '')} ({a.get('answer_mode', '')})",
                       f"Queues   {', '.join(a.get('queues') or []) or '-'}",
-                      "Member   " + (", ".join(f"{q}:{p}" for q, p in sorted((a.get('penalties') or {}).items())) or "-"),
+                      "Member   "
+                      + (", ".join(f"{q}:{p}" for q, p in sorted((a.get('penalties') or {}).items())) or "-"),
                       "Skills   " + (", ".join(f"{s}:{v}" for s, v in sorted((a.get('skills') or {}).items())) or "-"),
                       f"Handled  {self.tally.handled.get(key, 0)}   Missed {self.tally.missed.get(key, 0)}",
                       "         (since this console connected)"]
@@ -517,9 +518,12 @@ class SupervisorScreen(ConsoleScreen):
                       f"Open     {'yes' if q.get('open', True) else 'no (closed)'}",
                       f"Waiting  {q.get('waiting', 0)}  longest {duration(longest_wait(q, now))}",
                       f"Agents   {q.get('agents_logged_in', 0)} in: {q.get('agents_ready', 0)} free, "
-                      f"{q.get('agents_busy', 0)} busy, {q.get('agents_wrapup', 0)} wrap, {q.get('agents_paused', 0)} paused",
-                      f"Offered  {q.get('offered', 0)}  handled {q.get('answered', 0)}  abandoned {q.get('abandoned', 0)}",
-                      f"Overflow {q.get('overflowed', 0)}  callbacks {q.get('callbacks', 0)}  voicemail {q.get('voicemails', 0)}",
+                      f"{q.get('agents_busy', 0)} busy, {q.get('agents_wrapup', 0)} wrap, "
+                      f"{q.get('agents_paused', 0)} paused",
+                      f"Offered  {q.get('offered', 0)}  handled {q.get('answered', 0)}  "
+                      f"abandoned {q.get('abandoned', 0)}",
+                      f"Overflow {q.get('overflowed', 0)}  callbacks {q.get('callbacks', 0)}  "
+                      f"voicemail {q.get('voicemails', 0)}",
                       f"SL today {percent(q.get('service_level'))}% (alert below {percent(self.alert_config.sl_min)}%)"]
         lines.append("")
         lines.append("[dim]t today's report · v recordings · esc close[/dim]")

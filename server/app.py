@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-from pathlib import Path
 
 from cc_console.config import Settings, config_dir
 from cc_console.server.acd.config import RoutingConfig, from_queue_settings, load_routing
@@ -192,8 +191,9 @@ class Server:
         log.info("report schedule %s: %d job(s)", path, len(jobs))
 
     async def stop(self) -> None:
-        if getattr(self, "report_scheduler", None) is not None:
-            await self.report_scheduler.stop()
+        scheduler = getattr(self, "report_scheduler", None)
+        if scheduler is not None:
+            await scheduler.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()
@@ -209,7 +209,7 @@ class Server:
         self.contacts.store.close()
         self.api_clients.close()
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         await self.start()
         return self
 

@@ -63,4 +63,5 @@ class Commands:
         result = handler(caller, req)
         if asyncio.iscoroutine(result):
             result = await result
-        return result
+        out: dict[str, Any] = result  # every handler answers an object
+        return out

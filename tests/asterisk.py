@@ -77,7 +77,7 @@ async def until(client: ConsoleClient, pred: Callable[[], Any], timeout: float =
     client.add_listener(listener)
     try:
         return await asyncio.wait_for(fut, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"timed out waiting for {what or pred}; state: agents={client.state.agents} "
                              f"calls={client.state.calls}") from None
     finally:

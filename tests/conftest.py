@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +35,17 @@ USERS = [
     ("wall1", "wallboard", "", "console"),
     ("admin1", "admin", "", "console"),
 ]
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (non-editable) install of the repo, as a user would have it: there server/ really is
+    cc_console/server/, which import-linter and mypy need to resolve the package's own imports."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(Path(__file__).resolve().parents[1])],
+                   check=True, capture_output=True)
+    return target
 
 
 @pytest.fixture(scope="session")

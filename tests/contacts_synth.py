@@ -28,16 +28,19 @@ def record_abandoned(store: Any, cid: str, caller: str, ts: float, *, queue: str
     c = call_dict(cid, caller, queue=queue, state="queued", enqueued=ts)
     store.record("call.entered", ts=ts, call=c, data={"did": "5000"})
     if agent:
-        store.record("call.ringnoanswer", ts=ts + 4, call=dict(c, agent=None), data={"agent": agent, "why": "no answer"})
+        store.record("call.ringnoanswer", ts=ts + 4, call=dict(c, agent=None),
+                     data={"agent": agent, "why": "no answer"})
     store.record("call.abandoned", ts=ts + 10, call=dict(c, state="ended", agent=agent if stage == "ringing" else None),
                  data={"by": "caller", "stage": stage, "wait": 10.0}, agent_id=agent if stage == "ringing" else None)
 
 
 def record_outbound(store: Any, cid: str, number: str, agent: str, ts: float, *, talk: float = 30.0) -> None:
     c = call_dict(cid, number, queue="", agent=agent, state="ringing", direction="outbound", enqueued=ts)
-    store.record("call.outbound", ts=ts, call=c, data={"agent": agent, "number": number, "caller_id": ""}, agent_id=agent)
+    store.record("call.outbound", ts=ts, call=c, data={"agent": agent, "number": number, "caller_id": ""},
+                 agent_id=agent)
     c = dict(c, state="connected", answered=ts + 3)
-    store.record("call.connected", ts=ts + 3, call=c, data={"agent": agent, "wait": 3.0, "outbound": True}, agent_id=agent)
+    store.record("call.connected", ts=ts + 3, call=c, data={"agent": agent, "wait": 3.0, "outbound": True},
+                 agent_id=agent)
     store.record("call.completed", ts=ts + 3 + talk, call=dict(c, state="ended"), data={"by": "agent", "talk": talk},
                  agent_id=agent)
 

@@ -1,7 +1,7 @@
 """A scripted day of store events with known figures (shared by the reports tests)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cc_console.server.acd.config import Queue, RoutingConfig
@@ -9,7 +9,7 @@ from cc_console.server.acd.config import Queue, RoutingConfig
 
 def T(hms: str) -> float:
     h, m, s = hms.split(":")
-    return datetime(2024, 3, 4, int(h), int(m), tzinfo=timezone.utc).timestamp() + float(s)
+    return datetime(2024, 3, 4, int(h), int(m), tzinfo=UTC).timestamp() + float(s)
 
 
 class Script:
@@ -127,7 +127,7 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
     Returns (first, last) event time."""
     import random
     rnd = random.Random(seed)
-    start = day0 if day0 is not None else datetime(2024, 3, 30, tzinfo=timezone.utc).timestamp()
+    start = day0 if day0 is not None else datetime(2024, 3, 30, tzinfo=UTC).timestamp()
     evs: list[tuple[float, int, str, dict[str, Any]]] = []  # (ts, order, kind, kwargs)
     order = [0]
 
@@ -138,7 +138,7 @@ def write_random(store: Any, seed: int = 7, days: int = 3, calls_per_day: int = 
         evs.append((ts if recorded is None else recorded, order[0], kind, {**kw, "ts": ts}))
 
     agents = [f"ag{i}" for i in range(1, 7)]
-    free = {a: 0.0 for a in agents}
+    free = dict.fromkeys(agents, 0.0)
 
     def agent(a: str, ts: float, state: str, prev: str, reason: str = "", **data: Any) -> None:
         add(ts, "agent.state", agent={"id": a, "state": state, "reason": reason}, data={"from": prev, **data})

@@ -1,7 +1,7 @@
 """Routing configuration and working hours: parsing, clear errors, time zones and DST."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,16 +23,16 @@ def test_weekly_hours_in_the_queues_time_zone_across_dst():
     # Monday 30 March 2026 is the first Monday of summer time (CEST, UTC+2).
     assert s.is_open(at(2026, 3, 30, 8, 0))
     assert not s.is_open(at(2026, 3, 30, 7, 59))
-    assert s.is_open(datetime(2026, 3, 30, 6, 0, tzinfo=timezone.utc))  # 08:00 local in summer
+    assert s.is_open(datetime(2026, 3, 30, 6, 0, tzinfo=UTC))  # 08:00 local in summer
     # Monday 26 October 2026, back on CET (UTC+1): 07:00 UTC is 08:00 local.
-    assert s.is_open(datetime(2026, 10, 26, 7, 0, tzinfo=timezone.utc))
-    assert not s.is_open(datetime(2026, 10, 26, 6, 59, tzinfo=timezone.utc))
+    assert s.is_open(datetime(2026, 10, 26, 7, 0, tzinfo=UTC))
+    assert not s.is_open(datetime(2026, 10, 26, 6, 59, tzinfo=UTC))
     assert not s.is_open(at(2026, 3, 29, 12, 0))  # Sunday
     assert not s.is_open(at(2026, 3, 31, 12, 0))  # Tuesday: not in the map
 
 
 def test_holidays_and_exceptions_and_24h():
-    s = Schedule.from_config("Europe/Oslo", {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+    s = Schedule.from_config("Europe/Oslo", dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "00:00-24:00"),
                              holidays=["2026-12-25"], exceptions={"2026-12-24": "08:00-12:00",
                                                                   "2026-12-27": "10:00-11:00"})
     assert s.is_open(at(2026, 12, 23, 23, 59))

@@ -227,7 +227,7 @@ async def test_transfer_panel_filter_favourite_and_transfer(tmp_path) -> None:
 
 
 async def test_help_and_palette_list_the_new_actions() -> None:
-    from textual.command import CommandList, CommandPalette
+    from textual.command import CommandList
     app, client = make()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)

@@ -48,7 +48,7 @@ class LiveServer:
         self.loop.run_until_complete(start())
         self.loop.run_forever()
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         assert self.ready.wait(30), "server did not start"
         return self

@@ -6,18 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A real (non-editable) install of the repo, as a user would have it."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(ROOT)], check=True, capture_output=True)
-    return target
+# `installed` (a real, non-editable install of the repo) comes from conftest.py; test_lint.py uses it too.
 
 
 def test_one_namespace_no_bare_packages(installed):
@@ -43,6 +35,7 @@ def test_import_linter_contracts_hold(installed):
 
 def test_server_and_core_run_without_textual():
     code = ("import sys; import cc_console.server.app, cc_console.client, cc_console.protocol, cc_console.cli;"
-            "bad=[m for m in sys.modules if m == 'textual' or m.startswith(('textual.','cc_console.screens','cc_console.widgets'))];"
+            "bad=[m for m in sys.modules if m == 'textual' or "
+            "m.startswith(('textual.','cc_console.screens','cc_console.widgets'))];"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

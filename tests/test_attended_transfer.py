@@ -51,7 +51,8 @@ async def test_consult_swap_complete_and_the_caller_talks_to_the_target(server, 
     await a1.call("call.consult_complete")
     await until(sup, lambda: sup.state.calls[c["id"]]["agent"] == "agent2" and not sup.state.calls[c["id"]]["consult"],
                 what="handed over")
-    await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_agent["call_id"], what="agent1 free")
+    await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_agent["call_id"],
+                what="agent1 free")
     t0 = time.monotonic()
     await asyncio.sleep(3.0)  # caller and agent2 talk
     await caller.hangup()
@@ -66,8 +67,8 @@ async def test_consult_swap_complete_and_the_caller_talks_to_the_target(server, 
     new = tone_level(rec, phone_tone_freq(1002), start=end - 1.8, duration=1.5)
     old = tone_level(rec, phone_tone_freq(1001), start=end - 1.8, duration=1.5)
     assert new > 0.05 and new > 5 * old, (new, old)
-    lines = [l for l in read_queue_log(server.qlog.path) if l.callid == c["channel"]]
-    assert [l.event for l in lines] == ["ENTERQUEUE", "CONNECT", "ATTENDEDTRANSFER"]
+    lines = [ln for ln in read_queue_log(server.qlog.path) if ln.callid == c["channel"]]
+    assert [ln.event for ln in lines] == ["ENTERQUEUE", "CONNECT", "ATTENDEDTRANSFER"]
     at = lines[-1]
     assert at.agent == "agent1" and at.data[0] == "BRIDGE" and at.data[1] == c["bridge"]
     kinds = [e.kind for e in server.store.events(call_id=c["id"])]

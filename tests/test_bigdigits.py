@@ -6,7 +6,14 @@ import time
 import pytest
 
 from cc_console.widgets.bigdigits import (
-    FONTS, GLYPHS, LETTERS_3X5, SIZES, GlyphSize, caption_rows, pick, render_rows,
+    FONTS,
+    GLYPHS,
+    LETTERS_3X5,
+    SIZES,
+    GlyphSize,
+    caption_rows,
+    pick,
+    render_rows,
 )
 
 

@@ -94,7 +94,7 @@ async def test_hold_unhold_repeated_while_the_caller_hangs_up(server, connect, p
     assert 0 < flips < 2000  # it flapped, then was refused once the call had ended
     await until(agent, lambda: not agent.state.my_call and agent.state.my_agent["state"] == "ready", what="ready")
     await server.engine.idle()
-    assert c["bridge"] not in [b for b in (await pbx.http.get("/bridges")).json()]
+    assert c["bridge"] not in list((await pbx.http.get("/bridges")).json())
     assert not await channels_left(pbx)
     last = list(server.store.events(call_id=c["id"]))[-1]
     assert last.kind == "call.completed" and last.data["by"] == "caller"

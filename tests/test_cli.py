@@ -86,8 +86,8 @@ def test_no_locals_in_tracebacks_anywhere():
     """Locals can hold passwords and tokens: every Typer app hides them from tracebacks."""
     import typer
 
-    from cc_console import cli_directory, cli_recordings, cli_reports
     from cc_console import cli as main_cli
+    from cc_console import cli_directory, cli_recordings, cli_reports
     apps = [v for m in (main_cli, cli_directory, cli_recordings, cli_reports) for v in vars(m).values()
             if isinstance(v, typer.Typer)]
     assert len(apps) >= 7

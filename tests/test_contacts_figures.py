@@ -23,7 +23,8 @@ def test_agent_figures_windows_queues_and_service_level():
     evs = [
         Ev(NOW - 100, "call.connected", "a", "me", "support", {"agent": "me", "wait": 10, "call": call("a", "1")}),
         Ev(NOW - 90, "call.completed", "a", "me", "support", {"talk": 80, "call": call("a", "1", agent="me")}),
-        Ev(NOW - 200, "call.connected", "b", "me", "sales", {"agent": "me", "wait": 30, "call": call("b", "2", "sales")}),
+        Ev(NOW - 200, "call.connected", "b", "me", "sales",
+           {"agent": "me", "wait": 30, "call": call("b", "2", "sales")}),
         Ev(NOW - 300, "call.ringnoanswer", "c", None, "support", {"agent": "me", "call": call("c", "3")}),
         Ev(NOW - 400, "call.connected", "d", "you", "support", {"agent": "you", "wait": 1, "call": call("d", "4")}),
         Ev(NOW - 8 * 86400, "call.connected", "e", "me", "support", {"agent": "me", "wait": 1, "call": call("e", "5")}),

@@ -120,7 +120,7 @@ async def test_categories_set_by_supervisor_and_recorded_for_reports(configured,
     assert exc.value.code == "bad_request"
     await a.call("call.category", {"call_id": "call-b", "category": "Refund"})
     await a.call("call.category", {"call_id": "call-b", "category": "Order"})  # changed after the call
-    evs = [e for e in store.events(kinds=("call.category",), call_id="call-b")]
+    evs = list(store.events(kinds=("call.category",), call_id="call-b"))
     assert [e.data["category"] for e in evs] == ["Refund", "Order"] and evs[-1].agent_id == "agent1"
     assert (await a.call("contacts.call", {"call_id": "call-b"}))["category"] == "Order"
 

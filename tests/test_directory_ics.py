@@ -1,7 +1,7 @@
 """Absences from iCalendar: RRULE, EXDATE, moved occurrences, DST in Europe/Oslo, all-day, codes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,7 @@ from cc_console.server.directory.ics import CalendarError, absences_from_ics, su
 from .test_directory_fixtures import load_sample
 
 OSLO = ZoneInfo("Europe/Oslo")
-UTC = timezone.utc
+UTC = UTC
 
 
 def ical(*events: str) -> bytes:
@@ -96,8 +96,10 @@ def test_uncoded_cancelled_and_free_events_skipped_private_text_never_kept():
     raw = ical(event("a", "MEETING: secret merger talks", "DTSTART:20250602T080000Z", "DTEND:20250602T090000Z",
                      "DESCRIPTION:very private", "LOCATION:Room 7"),
                event("b", "Dentist", "DTSTART:20250602T100000Z", "DTEND:20250602T110000Z"),
-               event("c", "MEETING: cancelled", "STATUS:CANCELLED", "DTSTART:20250603T100000Z", "DTEND:20250603T110000Z"),
-               event("d", "MEETING: optional", "TRANSP:TRANSPARENT", "DTSTART:20250604T100000Z", "DTEND:20250604T110000Z"),
+               event("c", "MEETING: cancelled", "STATUS:CANCELLED", "DTSTART:20250603T100000Z",
+                     "DTEND:20250603T110000Z"),
+               event("d", "MEETING: optional", "TRANSP:TRANSPARENT", "DTSTART:20250604T100000Z",
+                     "DTEND:20250604T110000Z"),
                event("e", "OUT:", "DTSTART;TZID=Europe/Oslo:20250605T090000", "DURATION:PT2H"))
     got = between(raw, datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, tzinfo=UTC))
     assert [a["type"] for a in got] == ["meeting", "out"]

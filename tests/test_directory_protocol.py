@@ -126,7 +126,8 @@ async def test_message_by_email_through_a_real_smtp_server(directory, connect):
         directory.smtp_host, directory.smtp_port, directory.smtp_from = "127.0.0.1", port, "sentralbord@oslo.example"
         c = await connect("agent2")
         res = await c.call("directory.message", {"person_id": "oslo:p3",
-                                                  "text": "Per Persen called about the noise complaint, call back on 900 00 000"})
+                                                  "text": "Per Persen called about the noise complaint, "
+                                                          "call back on 900 00 000"})
         assert res["sent"] and res["to"] == "antonin.dvorak@oslo.example"
         for _ in range(50):
             if sink.messages:

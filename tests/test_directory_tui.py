@@ -6,13 +6,12 @@ import time
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from cc_console.client import ConsoleState
-from cc_console.protocol import ProtocolError
 from cc_console.screens.directory import DirectoryScreen, MessageScreen, dial_target
 from cc_console.server.directory import DirectoryService, DirectoryStore
 from cc_console.tui import CCConsoleApp
-from textual.widgets import Input
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
 from cc_console.widgets.help import HelpScreen
@@ -131,7 +130,8 @@ async def test_search_as_you_type_debounced_then_transfer_keys(service):
         # s = the substitute: while Øyvind is in, his listed substitute (Kari, from the details)
         await pilot.press("enter")  # details
         await wait_for(pilot, lambda: "oslo:p1" in screen._details)
-        assert screen.query_one("#directory-detail", DirectoryDetail).person["substitutes"][0]["name"] == "Kari Nordmann"
+        detail = screen.query_one("#directory-detail", DirectoryDetail)
+        assert detail.person["substitutes"][0]["name"] == "Kari Nordmann"
         await pilot.press("s")
         await wait_for(pilot, lambda: len([c for c, _ in client.sent if c == "call.transfer"]) == 3)
         assert [a for c, a in client.sent if c == "call.transfer"][-1]["target"] == "+4722244590"

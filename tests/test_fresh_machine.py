@@ -58,7 +58,8 @@ def _pip_paths() -> list[Path]:
     """Config files and local folders the host's pip reads: pip.conf files, constraints, find-links
     and file:// indexes, whether named in a config file or a PIP_* variable."""
     home = Path(os.environ.get("HOME", "/root"))
-    files = [Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), home / ".config/pip/pip.conf", home / ".pip/pip.conf"]
+    files = [Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"), home / ".config/pip/pip.conf",
+             home / ".pip/pip.conf"]
     if os.environ.get("PIP_CONFIG_FILE"):
         files.append(Path(os.environ["PIP_CONFIG_FILE"]))
     values = [v for k, v in os.environ.items() if k.startswith("PIP_")]

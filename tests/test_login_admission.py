@@ -54,7 +54,7 @@ async def test_concurrent_attempts_cannot_race_the_limit(server):
 async def test_one_persons_failures_do_not_lock_the_office(server):
     limit = server.settings.server.login_max_failures
     for user in ("agent2", "agent3"):  # 2 x limit failures from one address
-        for i in range(limit):
+        for _i in range(limit):
             res = await _login(server.url, user, "wrong-password")
             assert res["error"]["code"] == ErrorCode.AUTH_FAILED
     assert (await _login(server.url, "agent2", PASSWORD))["error"]["code"] == ErrorCode.RATE_LIMITED

@@ -57,7 +57,7 @@ async def test_listen_whisper_barge_who_hears_whom(server, connect, pbx, phone):
             await sup_phone.wait_call_state("ESTABLISHED", timeout=10)
             t_sup = time.monotonic()  # the supervisor's recording starts about now
         # Audio flows once the snoop for this mode is in the monitor bridge.
-        await until(sup, lambda: states and states[-1]["mode"] == mode and states[-1]["snoop_ready"],
+        await until(sup, lambda mode=mode: states and states[-1]["mode"] == mode and states[-1]["snoop_ready"],
                     timeout=15, what=f"{mode} snoop bridged")
         start = time.monotonic()
         await asyncio.sleep(2.2)  # let each mode's audio flow; measured from 0.8 s in, for 1.2 s

@@ -7,6 +7,7 @@ written and compared field by field with it; the file is then read back with the
 """
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -332,13 +333,13 @@ def test_clock_seconds_is_app_queues_difference_of_whole_second_readings():
 def test_the_worked_example_in_docs_reports_md():
     """docs/reports.md, "Reports and the queue_log": the report counts 1 of 4 within 10 s, a queue_log
     reader 3 of 4, each right under its rule."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from cc_console.server.acd.queue_log import clock_seconds
 
     def t(hms: str) -> float:
         h, m, s = hms.split(":")
-        return datetime(2024, 3, 4, int(h), int(m), tzinfo=timezone.utc).timestamp() + float(s)
+        return datetime(2024, 3, 4, int(h), int(m), tzinfo=UTC).timestamp() + float(s)
     calls = [("08:00:07.90", "08:00:17.95"), ("08:01:03.20", "08:01:13.10"), ("08:02:04.95", "08:02:15.00"),
              ("08:03:00.10", "08:03:10.60")]
     ql = QueueLog(None)

@@ -116,7 +116,7 @@ async def test_durations_are_differences_of_whole_second_clock_readings(srv, con
     await until(sup, lambda: call.id not in srv.engine.calls, what="ended")
     await srv.engine.idle()
 
-    lines = {e: d for e, d in lines_of(srv, call.channel)}
+    lines = dict(lines_of(srv, call.channel))
     assert lines["CONNECT"][0] == "11"  # floor(+11.1) - floor(+0.9); a truncated 10.2 would say 10
     assert lines["COMPLETECALLER"][:3] == ["11", "3", "1"]  # talk floor(+14.05) - floor(+11.1); truncated: 2
     # The store keeps the exact durations (what the reports use), at the same moments.

@@ -8,12 +8,12 @@ import wave
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import tone_level
 from cc_console.server.pbx.sandbox import write_tone_wav
-from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore, rights
-from cc_console.server.recordings import audio
+from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore, audio, rights
 
 DAY = 86400.0
 
@@ -100,7 +100,7 @@ def test_encrypted_at_rest_with_checksum(svc, tmp_path):
     assert svc.read_audio(rec) == data
     svc._cache = None
     svc.key = b"\0" * 32
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         svc.read_audio(rec)
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
-from cc_console.server.reports import compute, config_maps, fold, last_complete_interval_end, params_from, run
-from cc_console.server.reports import erlang
+from cc_console.server.reports import compute, config_maps, erlang, fold, last_complete_interval_end, params_from, run
 from cc_console.server.reports.cache import ReportCache
 from cc_console.server.reports.export import render
 from cc_console.server.reports.scope import ScopeError, apply_scope, scope_for
@@ -94,10 +92,10 @@ def test_interval_edges_count_where_offered(day):
 
 
 def test_intraday_up_to_last_completed_interval():
-    now = datetime(2024, 3, 4, 12, 40, tzinfo=timezone.utc).timestamp()
-    assert last_complete_interval_end(now, "30", "UTC") == datetime(2024, 3, 4, 12, 30, tzinfo=timezone.utc).timestamp()
+    now = datetime(2024, 3, 4, 12, 40, tzinfo=UTC).timestamp()
+    assert last_complete_interval_end(now, "30", "UTC") == datetime(2024, 3, 4, 12, 30, tzinfo=UTC).timestamp()
     p = params_from("interval", "2024-03-04T08:00", None, tz="UTC", intraday=True, now=now, interval="30")
-    assert datetime.fromtimestamp(p.end, timezone.utc).strftime("%H:%M") == "12:30"
+    assert datetime.fromtimestamp(p.end, UTC).strftime("%H:%M") == "12:30"
 
 
 def test_agent_figures(day):
@@ -134,8 +132,10 @@ def test_cache_equals_a_pure_fold_and_refreshes_incrementally(tmp_path):
         pure = compute(fold(store.events()), p, sl_of, tenant_of)
         assert run(cache, routing(), p).rows == pure.rows, kind
     # J (still waiting) ends later: the next refresh re-folds it from its own events.
-    store.record("call.queued", ts=T("09:10:00"), call={"id": "J2", "queue": "q1", "state": "queued"})  # noise without entered
-    store.record("call.abandoned", ts=T("09:11:00"), call={"id": "J", "queue": "q1", "stage": "queue", "state": "ended"},
+    # noise without entered
+    store.record("call.queued", ts=T("09:10:00"), call={"id": "J2", "queue": "q1", "state": "queued"})
+    store.record("call.abandoned", ts=T("09:11:00"),
+                 call={"id": "J", "queue": "q1", "stage": "queue", "state": "ended"},
                  data={"by": "caller", "stage": "queue", "wait": 60.0})
     q1 = by(rep(cache, "queue"))["q1"]
     assert q1["in_progress"] == 0 and q1["abandoned_queue"] == 2 and q1["offered"] == 9
@@ -223,9 +223,9 @@ async def test_report_run_over_the_protocol(connect, server):
 
 
 async def test_scheduled_report_is_emailed(day, tmp_path):
+
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
-    from email import message_from_bytes
 
     from cc_console.server.reports.schedule import Scheduler, parse_schedule
 
@@ -243,7 +243,7 @@ async def test_scheduled_report_is_emailed(day, tmp_path):
     ctl.start()
     try:
         _, cache = day
-        at = datetime.fromtimestamp(time.time() + 2, timezone.utc).strftime("%H:%M:%S")
+        at = datetime.fromtimestamp(time.time() + 2, UTC).strftime("%H:%M:%S")
         smtp, jobs = parse_schedule({
             "smtp": {"host": "127.0.0.1", "port": port, "sender": "r@test"},
             "schedule": [{"name": "daily", "at": at, "tz": "UTC", "report": "queue", "range": "today",

@@ -4,7 +4,7 @@ random days; parameters the aggregates cannot answer fall back to the per-call r
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -107,7 +107,7 @@ def rnd(tmp_path_factory):
     store.close()
 
 
-D0 = datetime(2024, 3, 30, tzinfo=timezone.utc).timestamp()
+D0 = datetime(2024, 3, 30, tzinfo=UTC).timestamp()
 RANDOM_RANGES = [(D0 - 3600, D0 + 4 * 86400), (D0 + 8 * 3600 + 433.25, D0 + 2 * 86400 + 15 * 3600 + 61.5),
                  (D0 + 86400 + 9 * 3600, D0 + 86400 + 9 * 3600 + 900), (D0 + 10 * 3600 - 5, D0 + 10 * 3600 + 5)]
 

@@ -76,7 +76,7 @@ def read_qlog(path):
 def qlog_figures(lines, sl_of):
     fig = defaultdict(Counter)
     hold = defaultdict(list)
-    for _, _, q, agent, ev, data in lines:
+    for _, _, q, _agent, ev, data in lines:
         c = fig[q]
         if ev == "ENTERQUEUE":
             c["queued"] += 1
@@ -119,7 +119,7 @@ async def test_reference_scenario(srv, connect_to, pbx, phone):
 
     # c2: waits 3.5 s (agent paused), answered late; the agent hangs up.
     await a1.call("agent.pause", {"reason": "break"})
-    c2 = await pbx.place_call("5000", caller="0611000102")
+    await pbx.place_call("5000", caller="0611000102")
     await until(sup, lambda: (c := by_caller("0611000102")) and c["state"] == "queued", what="c2 queued")
     await asyncio.sleep(3.5)
     await a1.call("agent.ready")

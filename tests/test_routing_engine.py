@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from .asterisk import until
 
 pytestmark = pytest.mark.asterisk
 
-TODAY = datetime.now(timezone.utc).date().isoformat()
+TODAY = datetime.now(UTC).date().isoformat()
 
 BASE = """
 sticky_seconds = 300
@@ -198,12 +198,12 @@ async def test_wrapup_pause_reasons_and_self_login_rule(routed, connect_to, pbx,
         assert states[-1] == "ready" and states.count("wrap_up") == 2
         await a1.call("agent.pause", {"reason": "lunch"})
         await a1.call("agent.ready")
-        lines = [(l.queue, l.agent, l.event, l.data) for l in qlog(srv)]
+        lines = [(ln.queue, ln.agent, ln.event, ln.data) for ln in qlog(srv)]
         assert ("support", "agent1", "PAUSE", ["lunch"]) in lines
         assert ("support", "agent1", "UNPAUSE", ["lunch"]) in lines
         assert ("support", "agent3", "PAUSE", ["training"]) in lines
-        assert any(l[2] == "AGENTLOGIN" and l[1] == "agent1" and l[0] == "NONE" for l in lines)
-        assert any(l[2] == "ADDMEMBER" and l[1] == "agent3" and l[0] == "support" for l in lines)
+        assert any(ln[2] == "AGENTLOGIN" and ln[1] == "agent1" and ln[0] == "NONE" for ln in lines)
+        assert any(ln[2] == "ADDMEMBER" and ln[1] == "agent3" and ln[0] == "support" for ln in lines)
     finally:
         await srv.stop()
 
@@ -229,8 +229,8 @@ async def test_closed_overflow_to_queue(routed, connect_to, pbx, phone):
         assert kinds[:4] == ["call.entered", "call.closed", "call.overflow", "call.queued"]
         ov = next(e for e in srv.store.events(call_id=c["id"]) if e.kind == "call.overflow")
         assert ov.data["when"] == "closed" and ov.data["to"] == "queue:sales"
-        assert [l.event for l in qlog(srv) if l.callid == c["channel"]] == ["ENTERQUEUE"]
-        assert next(l for l in qlog(srv) if l.callid == c["channel"]).queue == "sales"
+        assert [ln.event for ln in qlog(srv) if ln.callid == c["channel"]] == ["ENTERQUEUE"]
+        assert next(ln for ln in qlog(srv) if ln.callid == c["channel"]).queue == "sales"
     finally:
         await srv.stop()
 
@@ -269,11 +269,11 @@ async def test_closed_overflow_to_external_number(routed, connect_to, pbx, phone
 
 
 async def test_closed_overflow_to_voicemail_and_hangup_default(routed, connect_to, pbx, phone, sandbox):
-    srv = await routed(closed_today('overflow = { closed = "voicemail" }') + """
+    srv = await routed(closed_today('overflow = { closed = "voicemail" }') + f"""
     [queues.shut]
     dids = ["5004"]
-    exceptions = { "%s" = "closed" }
-    """ % TODAY)
+    exceptions = {{ "{TODAY}" = "closed" }}
+    """)
     try:
         sup = await connect_to(srv, "sup1")
         call = await pbx.place_call("5003", caller="0611000031", exten="tone-700")
@@ -322,7 +322,7 @@ async def test_no_agents_and_max_length_and_max_wait(routed, connect_to, pbx, ph
         c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000041"
                                            and c["state"] == "queued"), None), what="no agents -> sales")
         assert c["queue"] == "sales"
-        assert any(l.event == "JOINEMPTY" and l.queue == "tiny" for l in qlog(srv))
+        assert any(ln.event == "JOINEMPTY" and ln.queue == "tiny" for ln in qlog(srv))
         await a1.call("agent.login", {"queues": ["tiny"]})
         await a1.call("agent.pause", {"reason": "break"})
         # First call waits in tiny; the second finds it full and goes to sales.
@@ -334,12 +334,12 @@ async def test_no_agents_and_max_length_and_max_wait(routed, connect_to, pbx, ph
         c3 = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["caller"] == "0611000043"
                                             and c["state"] == "queued"), None), what="full -> sales")
         assert c3["queue"] == "sales"
-        assert any(l.event == "FULL" and l.queue == "tiny" for l in qlog(srv))
+        assert any(ln.event == "FULL" and ln.queue == "tiny" for ln in qlog(srv))
         # After max_wait the first leaves tiny with EXITWITHTIMEOUT and waits in sales.
         await until(sup, lambda: sup.state.calls.get(c2["id"], {}).get("queue") == "sales", timeout=10,
                     what="max wait -> sales")
-        ev = [l for l in qlog(srv) if l.callid == c2["channel"]]
-        assert [l.event for l in ev] == ["ENTERQUEUE", "EXITWITHTIMEOUT", "ENTERQUEUE"]
+        ev = [ln for ln in qlog(srv) if ln.callid == c2["channel"]]
+        assert [ln.event for ln in ev] == ["ENTERQUEUE", "EXITWITHTIMEOUT", "ENTERQUEUE"]
         assert ev[1].queue == "tiny" and ev[1].data[:2] == ["1", "1"] and int(ev[1].data[2]) >= 2
         assert ev[2].queue == "sales"
     finally:
@@ -356,11 +356,11 @@ async def test_callback_by_dtmf_with_preferred_time(routed, connect_to, pbx):
         item = await until(sup, lambda: pushed and pushed[0], timeout=15, what="callback stored")
         assert item == next(e.data["item"] for e in srv.store.events(kinds=("callback.saved",)))
         assert item["kind"] == "callback" and item["caller"] == "0611000051" and item["queue"] == "sales"
-        pref = datetime.fromtimestamp(item["preferred"], timezone.utc)
+        pref = datetime.fromtimestamp(item["preferred"], UTC)
         assert (pref.hour, pref.minute) == (14, 30)
         assert item["enqueued"] <= item["requested"]  # keeps its place in line
-        lines = [l for l in qlog(srv) if l.callid.startswith(call.inner.split(";")[0]) or l.event == "EXITWITHKEY"]
-        key = next(l for l in lines if l.event == "EXITWITHKEY")
+        lines = [ln for ln in qlog(srv) if ln.callid.startswith(call.inner.split(";")[0]) or ln.event == "EXITWITHKEY"]
+        key = next(ln for ln in lines if ln.event == "EXITWITHKEY")
         assert key.data[0] == "1" and key.queue == "sales"
         await until(sup, lambda: not sup.state.calls, timeout=15, what="caller thanked and hung up")
         assert (await sup.call("callbacks.list"))["items"][0]["id"] == item["id"]
@@ -370,7 +370,8 @@ async def test_callback_by_dtmf_with_preferred_time(routed, connect_to, pbx):
 
 async def test_position_announcement_and_hangup_during_greeting(routed, connect_to, pbx):
     srv = await routed(base=BASE.replace('priority = 5', 'priority = 5\nannouncements = { position_every = 1.0 }')
-                       .replace('skills = ["dutch"]', 'skills = ["dutch"]\nannouncements = { greeting = "sound:queue-periodic-announce" }'))
+                       .replace('skills = ["dutch"]', 'skills = ["dutch"]\n'
+                                'announcements = { greeting = "sound:queue-periodic-announce" }'))
     try:
         sup = await connect_to(srv, "sup1")
         await pbx.place_call("5001", caller="0611000061")
@@ -388,7 +389,7 @@ async def test_position_announcement_and_hangup_during_greeting(routed, connect_
         await until(sup, lambda: c["id"] not in sup.state.calls, what="gone")
         ab = list(srv.store.events(call_id=c["id"]))[-1]
         assert ab.kind == "call.abandoned" and ab.data["stage"] == "announcement"
-        assert not [l for l in qlog(srv) if l.callid == c["channel"]]  # never entered the queue
+        assert not [ln for ln in qlog(srv) if ln.callid == c["channel"]]  # never entered the queue
     finally:
         await srv.stop()
 
@@ -418,17 +419,17 @@ async def test_queue_log_of_a_scripted_scenario(routed, connect_to, pbx, phone):
             if ch.startswith("test-") and not ch.endswith(";2") and ch != call.outer:
                 await pbx.hangup(ch)
         await until(a1, lambda: a1.state.my_agent["state"] == "ready" and not a1.state.my_call, what="abandoned")
-        lines = [l for l in qlog(srv) if l.callid in (c["channel"], c2.channel)]
-        first = [l for l in lines if l.callid == c["channel"]]
-        assert [l.event for l in first] == ["ENTERQUEUE", "RINGNOANSWER", "CONNECT", "COMPLETEAGENT"]
+        lines = [ln for ln in qlog(srv) if ln.callid in (c["channel"], c2.channel)]
+        first = [ln for ln in lines if ln.callid == c["channel"]]
+        assert [ln.event for ln in first] == ["ENTERQUEUE", "RINGNOANSWER", "CONNECT", "COMPLETEAGENT"]
         enter, rna, conn, done = first
         assert enter.agent == "NONE" and enter.data[:3] == ["", "0611000071", "1"]  # url, callerid, position
         assert rna.agent == "agent1" and 2500 <= int(rna.data[0]) <= 6000  # ring time in milliseconds
         assert conn.agent == "agent2" and int(conn.data[0]) >= 3 and conn.data[1] == c["agent_channel"]
         assert done.agent == "agent2" and done.data[2] == "1" and int(done.data[0]) == int(conn.data[0])
-        second = [l.event for l in lines if l.callid == c2.channel]
+        second = [ln.event for ln in lines if ln.callid == c2.channel]
         assert second == ["ENTERQUEUE", "RINGCANCELED", "ABANDON"]
-        assert all(l.time > 1_700_000_000 and l.queue == "support" for l in lines)
+        assert all(ln.time > 1_700_000_000 and ln.queue == "support" for ln in lines)
     finally:
         await srv.stop()
 
@@ -515,7 +516,7 @@ async def test_reload_keeps_calls_and_refuses_a_bad_file(routed, connect_to, pbx
         with pytest.raises(Exception) as exc:
             await sup.call("admin.reload")
         assert "may not" in str(exc.value)
-        assert any(l.event == "CONFIGRELOAD" for l in qlog(srv))
+        assert any(ln.event == "CONFIGRELOAD" for ln in qlog(srv))
     finally:
         await srv.stop()
 
@@ -552,7 +553,7 @@ async def test_blind_transfer_to_number_agent_and_queue(routed, connect_to, pbx,
                     and x["agent"] is None, what="connected to 1004")
         await p4.wait_call_state("ESTABLISHED", timeout=10)
         assert a1.state.my_agent["state"] == "ready" and a1.state.my_agent["call_id"] is None
-        blind = [l for l in qlog(srv) if l.event == "BLINDTRANSFER"]
+        blind = [ln for ln in qlog(srv) if ln.event == "BLINDTRANSFER"]
         assert blind and blind[0].agent == "agent1" and blind[0].data[0] == "1004" and blind[0].callid == c["channel"]
         await pbx.hangup(call.outer)
         await until(sup, lambda: c["id"] not in sup.state.calls, what="ended")

@@ -234,7 +234,7 @@ async def test_ari_websocket_dropped_and_restored(server, connect, pbx, phone):
     assert k2 == ["call.entered", "call.queued", "call.abandoned"]
     await pbx.hangup(talking.outer)
     await until(agent, lambda: not my_call(agent), what="ended")
-    queued = [e for e in server.store.events(kinds=("call.queued",))]
+    queued = list(server.store.events(kinds=("call.queued",)))
     assert len(queued) == 2
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from cc_console.server.app import Server
 from cc_console.server.store.journal import journal_path
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cc_console.server.store import BufferedStore, SQLiteStore
 from cc_console.server.store.journal import Journal, journal_path
 from cc_console.server.store.sqlite import apply_entries, record_entry

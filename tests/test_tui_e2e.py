@@ -69,5 +69,6 @@ async def test_incoming_call_appears_and_is_answered_with_keys(server, pbx, phon
         await wait_screen(pilot, lambda: state.state == "ready" and panel.call is None, what="ready again")
         kinds = [e.kind for e in server.store.events(call_id=server.store.events(kinds=("call.completed",))
                                                      .__next__().call_id)]
-        assert kinds == ["call.entered", "call.queued", "call.offered", "call.dialing", "call.connected", "call.completed"]
+        assert kinds == ["call.entered", "call.queued", "call.offered", "call.dialing", "call.connected",
+                         "call.completed"]
         assert call.inner not in await pbx.channel_ids()

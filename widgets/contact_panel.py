@@ -84,7 +84,7 @@ class ContactPanel(Widget):
         return (f"caller={reg.get('caller', '')} matches={len(self.matches)} contact={picked} "
                 f"category={self.category or '-'} note={self.note or '-'}")
 
-    def render(self) -> Group | Text:
+    def render(self) -> Group | Table | Text:
         reg = self.reg
         if not reg:
             return Text("No call. The caller's customer records show here.", style="italic")

@@ -31,7 +31,7 @@ class DiffTable(DataTable):
         # DataTable keys its render caches on a table-wide update counter, so one changed cell
         # re-renders every visible cell. We key rendered cells on their own version instead.
         self._versions: dict[tuple[Any, Any], int] = {}
-        self._row_versions: dict[str, int] = {}
+        self._row_versions: dict[str | None, int] = {}
         self._cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(20_000)
         self._strip_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4_000)
 
@@ -102,7 +102,7 @@ class DiffTable(DataTable):
         except LookupError:
             return super()._render_line(y, x1, x2, base_style)
         if row_key is self._header_row_key:  # labels never change after mount
-            key = ("header", y_in_row, x1, x2, self.size.width, base_style, self.cursor_type,
+            key: tuple[Any, ...] = ("header", y_in_row, x1, x2, self.size.width, base_style, self.cursor_type,
                    self._pseudo_class_state, self._sort_column)
             strip = self._strip_cache.get(key)
             if strip is None:

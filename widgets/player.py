@@ -21,7 +21,7 @@ try:
     from textual.widgets import Static
 except ImportError:  # pragma: no cover - the player works without the UI
     Static = object  # type: ignore[assignment,misc]
-    reactive = None  # type: ignore[assignment]
+    reactive = None  # type: ignore[assignment,misc]
 
 
 class _HttpSource:
@@ -86,7 +86,7 @@ class RecordingPlayer:
         src, lock = self.source, self._lock
 
         @cb.MediaOpenCb
-        def on_open(opaque, datap, sizep):  # type: ignore[no-untyped-def]
+        def on_open(opaque, datap, sizep):
             with lock:
                 try:
                     rc = src.open()
@@ -96,7 +96,7 @@ class RecordingPlayer:
             return rc
 
         @cb.MediaReadCb
-        def on_read(opaque, buf, length):  # type: ignore[no-untyped-def]
+        def on_read(opaque, buf, length):
             with lock:
                 try:
                     data = src.read(length)
@@ -107,13 +107,13 @@ class RecordingPlayer:
             return len(data)
 
         @cb.MediaSeekCb
-        def on_seek(opaque, offset):  # type: ignore[no-untyped-def]
+        def on_seek(opaque, offset):
             with lock:
                 src.pos = min(int(offset), src.size)
             return 0
 
         @cb.MediaCloseCb
-        def on_close(opaque):  # type: ignore[no-untyped-def]
+        def on_close(opaque):
             return None
 
         return on_open, on_read, on_seek, on_close
@@ -173,7 +173,7 @@ def fmt_time(seconds: float) -> str:
     return f"{s // 60:d}:{s % 60:02d}"
 
 
-class PlayerBar(Static):  # type: ignore[misc,valid-type]
+class PlayerBar(Static):
     """The position, the length, the speed and the state of a `RecordingPlayer`; refreshed 4× a second."""
 
     DEFAULT_CSS = "PlayerBar { height: 1; padding: 0 1; }"

@@ -65,7 +65,8 @@ def matches(target: dict[str, Any], text: str) -> bool:
     return all(word in hay for word in text.split())
 
 
-def grouped(targets: list[dict[str, Any]], favourites: list[str], text: str = "") -> list[tuple[str, list[dict[str, Any]]]]:
+def grouped(targets: list[dict[str, Any]], favourites: list[str],
+            text: str = "") -> list[tuple[str, list[dict[str, Any]]]]:
     """[(group title, targets)], favourites first, then agents, supervisors and the lines' groups."""
     shown = [t for t in targets if matches(t, text)]
     favs = [t for k in favourites for t in shown if t["key"] == k]

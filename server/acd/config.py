@@ -25,7 +25,7 @@ class Overflow:
     target: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> "Overflow":
+    def parse(cls, text: str) -> Overflow:
         kind, _, target = text.partition(":")
         kind = kind.strip()
         if kind not in OVERFLOW_KINDS:
@@ -149,7 +149,7 @@ def parse_routing(data: dict[str, Any], source: str = "") -> RoutingConfig:
             raise ValueError(f"{source}: agent {agent!r}: unknown key(s) {sorted(bad)}")
         queues = d.get("queues") or {}
         if isinstance(queues, list):
-            queues = {q: 0 for q in queues}
+            queues = dict.fromkeys(queues, 0)
         for qn in queues:
             if qn not in cfg.queues:
                 raise ValueError(f"{source}: agent {agent!r}: unknown queue {qn!r}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -41,7 +41,7 @@ class Schedule:
 
     @classmethod
     def from_config(cls, tz: str = "UTC", hours: dict[str, str] | None = None,
-                    holidays: list[str] | None = None, exceptions: dict[str, str] | None = None) -> "Schedule":
+                    holidays: list[str] | None = None, exceptions: dict[str, str] | None = None) -> Schedule:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
@@ -63,7 +63,7 @@ class Schedule:
         if self.always_open:
             return True
         if not isinstance(when, datetime):
-            when = datetime.fromtimestamp(when, tz=timezone.utc)
+            when = datetime.fromtimestamp(when, tz=UTC)
         local = when.astimezone(ZoneInfo(self.tz))
         day, now = local.date(), local.time()
         if day in self.exceptions:

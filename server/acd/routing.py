@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from heapq import heapify, heappop, heappush
+from typing import Any
 
 from cc_console.models import Agent, AgentState, Call, CallState
 
@@ -112,7 +113,7 @@ def decide(calls: Iterable[Call], agents: Iterable[Agent],
         if t is None:
             if c.queue not in by_queue:
                 continue
-            bkey: object = c.queue
+            bkey: Any = c.queue  # a queue name, or ("@", agent) below
         elif t in ready:
             bkey = ("@", t)
         else:
@@ -126,7 +127,7 @@ def decide(calls: Iterable[Call], agents: Iterable[Agent],
             b.append(item)
     if not buckets:
         return []
-    blists = []
+    blists: list[tuple[Any, list]] = []
     heap = []
     for bkey, b in buckets.items():
         b.sort()  # never compares Call objects: the counter n is unique

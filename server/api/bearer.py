@@ -21,7 +21,8 @@ CHALLENGE = 'Bearer realm="cc-console"'
 def bearer_token(headers: Any, *, basic: bool = False) -> str:
     """The token of ``Authorization: Bearer <token>``; with ``basic``, also the password of Basic
     credentials (media players can send only those). Empty when there is none."""
-    scheme, _, cred = headers.get("Authorization", "").partition(" ")
+    header: str = headers.get("Authorization", "")
+    scheme, _, cred = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":
         return cred.strip()

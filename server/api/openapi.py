@@ -86,11 +86,11 @@ QUEUE_STATS = {"type": "object", "required": ["name", "tenant", "open", "waiting
 SCHEMAS: dict[str, Any] = {"Agent": dataclass_schema(Agent), "Call": dataclass_schema(Call), "Queue": QUEUE_STATS}
 _ITEMS = {"calls": "Call", "agents": "Agent", "queues": "Queue"}
 # Commands whose result is one agent or one call (the rest answer an object of their own shape).
-_RESULT = {**{c: "Agent" for c in ("agent.login", "agent.logout", "agent.ready", "agent.pause", "agent.set_state",
-                                   "agent.set_queues")},
-           **{c: "Call" for c in ("call.answer", "call.hangup", "call.dial", "call.hold", "call.mute", "call.dtmf",
-                                  "call.consult", "call.consult_complete", "call.consult_cancel", "call.consult_swap",
-                                  "call.conference", "call.transfer")}}
+_RESULT = {**dict.fromkeys(("agent.login", "agent.logout", "agent.ready", "agent.pause", "agent.set_state",
+                            "agent.set_queues"), "Agent"),
+           **dict.fromkeys(("call.answer", "call.hangup", "call.dial", "call.hold", "call.mute", "call.dtmf",
+                            "call.consult", "call.consult_complete", "call.consult_cancel", "call.consult_swap",
+                            "call.conference", "call.transfer"), "Call")}
 
 
 def _ref(name: str) -> dict[str, Any]:

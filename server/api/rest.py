@@ -22,8 +22,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from cc_console.protocol import COMMANDS, P_AGENT, P_SESSION, P_SUPERVISE, P_WALLBOARD, ErrorCode, Event, \
-    ProtocolError
+from cc_console.protocol import COMMANDS, P_AGENT, P_SESSION, P_SUPERVISE, P_WALLBOARD, ErrorCode, Event, ProtocolError
 from cc_console.server.commands import Commands, authorize, make_request
 
 from . import problems

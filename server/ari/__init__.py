@@ -42,7 +42,7 @@ class Channel:
     context: str = ""
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Channel":
+    def from_json(cls, d: dict[str, Any]) -> Channel:
         caller = d.get("caller") or {}
         dp = d.get("dialplan") or {}
         return cls(d["id"], d.get("name", ""), d.get("state", ""), caller.get("number", ""),
@@ -56,7 +56,7 @@ class Bridge:
     channels: tuple[str, ...]
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Bridge":
+    def from_json(cls, d: dict[str, Any]) -> Bridge:
         return cls(d["id"], d.get("bridge_type", ""), tuple(d.get("channels", [])))
 
 
@@ -76,7 +76,7 @@ class AriEvent:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "AriEvent":
+    def from_json(cls, d: dict[str, Any]) -> AriEvent:
         ch = d.get("channel")
         br = d.get("bridge")
         peer = d.get("peer")

@@ -6,8 +6,10 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from datetime import UTC
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -217,5 +219,5 @@ class Auth:
 
 
 def _dt(ts: float):
-    from datetime import datetime, timezone
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    from datetime import datetime
+    return datetime.fromtimestamp(ts, tz=UTC)

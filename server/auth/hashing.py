@@ -15,6 +15,7 @@ refused at once with a time to try again rather than held in memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections import OrderedDict, deque
@@ -92,7 +93,7 @@ class HashPool:
             cf = self._executor.submit(_timed, job.fn, *job.args)
             loop = self._loop
             assert loop is not None
-            cf.add_done_callback(lambda f, job=job: self._hand_back(loop, job, f))
+            cf.add_done_callback(functools.partial(self._hand_back, loop, job))
 
     def _hand_back(self, loop: asyncio.AbstractEventLoop, job: _Job, cf: Future[Any]) -> None:
         """On the hashing thread: the result goes to the loop, unless the server already stopped."""

@@ -18,9 +18,9 @@ from cc_console.server.ari import AriError
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
 
 if TYPE_CHECKING:
-    from .engine import CallEngine
-
-    _Base = CallEngine
+    # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
+    # engine's attributes are unchecked (Any) here.
+    _Base: Any = object
 else:
     _Base = object
 
@@ -181,7 +181,8 @@ class CallControl(_Base):
         async def go() -> None:
             await self.ari.create_bridge(call_ref.bridge)
             try:
-                await self.ari.originate(agent.device, call_ref.agent_channel or "", app_args=f"{OUT_AGENT},{call_ref.id}",
+                await self.ari.originate(agent.device, call_ref.agent_channel or "",
+                                         app_args=f"{OUT_AGENT},{call_ref.id}",
                                          caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
             except AriError:
                 self._end(call_ref, by="system", outcome="agent_unreachable")

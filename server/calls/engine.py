@@ -14,6 +14,7 @@ connected -> ended; or overflowed to another queue, an agent, an external number
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -34,6 +35,7 @@ from cc_console.server.store import Store
 
 from .control import CallControl
 from .monitor import MONITOR, SNOOP, MonitorService
+from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 Audience = str | frozenset[str] | None
 Publisher = Callable[[str, dict[str, Any], Audience], None]
 
-from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
 # Pause reasons the server itself sets (not in the admin's list).
 SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
 # Causes with which a ringing leg ends when nobody picked up (not a failure of the device).
@@ -1031,7 +1032,7 @@ class CallEngine(CallControl):
     async def _teardown(self, call: Call) -> None:
         # Each step on its own: one failed hang-up (Asterisk busy) must not leave the rest behind.
         steps: list[Callable[[], Coroutine[Any, Any, Any]]] = [
-            (lambda ch=ch: self.ari.hangup(ch)) for ch in (call.channel, call.agent_channel) if ch]
+            functools.partial(self.ari.hangup, ch) for ch in (call.channel, call.agent_channel) if ch]
         steps.append(lambda: self.ari.destroy_bridge(call.bridge))
         for make in steps:
             await self._retrying(make)
@@ -1283,7 +1284,8 @@ class CallEngine(CallControl):
         try:
             target = AgentState(state)
         except ValueError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"state must be ready, paused or logged_out, not {state!r}") from None
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"state must be ready, paused or logged_out, not {state!r}") from None
         if target is AgentState.READY:
             return self.agent_ready(agent_id)
         if target is AgentState.PAUSED:

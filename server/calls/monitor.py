@@ -46,7 +46,7 @@ class Monitor:
 
 
 class MonitorService:
-    def __init__(self, engine: "CallEngine") -> None:
+    def __init__(self, engine: CallEngine) -> None:
         self.engine = engine
         self.monitors: dict[str, Monitor] = {}
         self.by_channel: dict[str, str] = {}  # supervisor leg / snoop channel -> monitor id

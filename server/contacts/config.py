@@ -21,7 +21,7 @@ Read from ``<config_dir>/contacts.toml`` when it exists (docs/agent.md)::
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

@@ -56,7 +56,8 @@ def agent_figures(events: Iterable[Any], agent_id: str, now: float, *, queues: I
             rows.append((ev.ts, queue, "lost", False))
             recent_rows.append({"call_id": ev.call_id, "ts": ev.ts, "caller": call.get("caller", ""), "queue": queue,
                                 "direction": "inbound", "outcome": "not answered", "talk": 0.0})
-        elif ev.kind == "call.abandoned" and d.get("stage") == "ringing" and (call.get("agent") or ev.agent_id) == agent_id:
+        elif (ev.kind == "call.abandoned" and d.get("stage") == "ringing"
+              and (call.get("agent") or ev.agent_id) == agent_id):
             rows.append((ev.ts, queue, "lost", False))
             recent_rows.append({"call_id": ev.call_id, "ts": ev.ts, "caller": call.get("caller", ""), "queue": queue,
                                 "direction": "inbound", "outcome": "caller hung up", "talk": 0.0})
@@ -109,7 +110,8 @@ def caller_history(events: Iterable[Any], number: str, key: Callable[[str], str]
             other = d.get("number") if ev.kind == "call.outbound" else call.get("caller")
             if key(str(other or call.get("caller") or "")) != want:
                 continue
-            calls[cid] = {"call_id": cid, "ts": ev.ts, "direction": "outbound" if ev.kind == "call.outbound" else "inbound",
+            calls[cid] = {"call_id": cid, "ts": ev.ts,
+                          "direction": "outbound" if ev.kind == "call.outbound" else "inbound",
                           "number": other or call.get("caller", ""), "queue": call.get("queue", ""),
                           "agent": d.get("agent") or call.get("agent") or "", "outcome": "in progress",
                           "talk": 0.0, "category": ""}

@@ -41,11 +41,11 @@ class ContactsService:
         self.config = config or ContactsConfig()
         self.store.match_digits = self.config.match_digits
         self._publish = publish
-        self.clock = clock or getattr(engine, "clock", time.time)
+        self.clock: Callable[[], float] = clock if clock is not None else getattr(engine, "clock", time.time)
         self._claim_lock = threading.Lock()
 
     @classmethod
-    def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> "ContactsService":
+    def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> ContactsService:
         try:
             cfg = load_config()
         except (ValueError, OSError) as exc:
@@ -246,7 +246,8 @@ class ContactsService:
             if item_id in states:  # handled since (no longer listed), still addressable
                 st = states[item_id]
                 call = self.main.call(st["call_id"]) or {}
-                return {"id": item_id, "kind": "missed", "caller": call.get("caller", ""), "queue": call.get("queue", ""),
+                return {"id": item_id, "kind": "missed", "caller": call.get("caller", ""),
+                        "queue": call.get("queue", ""),
                         "tenant": "", "call_id": st["call_id"], "requested": st["updated"], "enqueued": st["updated"],
                         "preferred": st["preferred"], "state": st["state"], "agent": st["agent"]}
         else:
@@ -416,7 +417,8 @@ class ContactsService:
             "callback.claim": lambda s, r: {"item": self.claim(me(s), r.args["id"])},
             "callback.release": lambda s, r: {"item": self.release(s.principal, r.args["id"])},
             "callback.dial": lambda s, r: self.dial(me(s), r.args["id"], r.args.get("caller_id", "")),
-            "callback.reschedule": lambda s, r: {"item": self.reschedule(s.principal, r.args["id"], r.args["preferred"])},
+            "callback.reschedule": lambda s, r: {
+                "item": self.reschedule(s.principal, r.args["id"], r.args["preferred"])},
             "callback.done": lambda s, r: {"item": self.done(s.principal, r.args["id"])},
             "agent.figures": lambda s, r: {"figures": self.figures(r.args.get("agent") or me(s))
                                            if r.args.get("agent") in (None, "", me(s))

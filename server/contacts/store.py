@@ -8,8 +8,6 @@ normalised (digits only) in ``contact_phones`` with a matching key (their last N
 """
 from __future__ import annotations
 
-from cc_console.server.store.sqlite_db import connect, migrate
-
 import json
 import re
 import sqlite3
@@ -19,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from cc_console.server.store.sqlite_db import connect, migrate
 
 MIGRATIONS: list[str] = [
     """
@@ -122,7 +122,7 @@ class ContactsStore:
 
     # -- contacts -----------------------------------------------------------------------------------
     def save_contact(self, data: dict[str, Any], *, phone_fields: list[str], by: str, ts: float) -> dict[str, Any]:
-        data = {k: v for k, v in data.items()}
+        data = dict(data.items())
         cid = str(data.get("id") or "") or uuid.uuid4().hex[:10]
         data["id"] = cid
         search = " ".join(str(v) for k, v in data.items() if v and k != "notes").lower()
@@ -233,7 +233,8 @@ class ContactsStore:
 
     def set_setting(self, key: str, value: Any) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            db.execute("INSERT INTO settings(key, value) VALUES (?,?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                        (key, json.dumps(value)))
 
     # -- missed calls worked from the console ----------------------------------------------------------

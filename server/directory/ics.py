@@ -14,7 +14,7 @@ are skipped. All-day events cover whole days in the directory's local time zone.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,5 +95,5 @@ def absences_from_ics(raw: bytes | str, *, start: datetime, end: datetime,
 
 
 def window(now: float, *, back_days: int = 1, ahead_days: int = 400) -> tuple[datetime, datetime]:
-    t = datetime.fromtimestamp(now, tz=timezone.utc)
+    t = datetime.fromtimestamp(now, tz=UTC)
     return t - timedelta(days=back_days), t + timedelta(days=ahead_days)

@@ -103,12 +103,14 @@ def decode(raw: bytes, encoding: str = "utf-8", name: str = "file") -> str:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = raw[exc.start:exc.start + 4].hex(" ")
-        hint = " (it looks like Latin-1/Windows-1252: pass --encoding cp1252)" if encoding.lower().startswith("utf") else ""
+        hint = (" (it looks like Latin-1/Windows-1252: pass --encoding cp1252)"
+                if encoding.lower().startswith("utf") else "")
         raise ImportRefused(f"{name}: not valid {encoding} at line {line}, column {col} (bytes {bad}){hint}; "
                             "nothing was imported") from None
 
 
-def read_rows(raw: bytes, *, fmt: str | None, name: str, encoding: str = "utf-8") -> list[tuple[str, int, dict[str, Any] | str]]:
+def read_rows(raw: bytes, *, fmt: str | None, name: str,
+              encoding: str = "utf-8") -> list[tuple[str, int, dict[str, Any] | str]]:
     """(where, number, row) for each row; row is a str (the reason) when the row is malformed."""
     text = decode(raw, encoding, name)
     fmt = fmt or ("json" if name.lower().endswith(".json") or text.lstrip().startswith(("[", "{")) else "csv")
@@ -190,8 +192,8 @@ def clean_unit(row: dict[str, Any], tenant: str | None) -> dict[str, Any]:
         raise ValueError("no tenant (a 'tenant' column or --tenant)")
     if not name and _str(row, "status").lower() not in GONE_STATUS:
         raise ValueError("missing name")
-    unit = {"tenant": t, "id": uid, "name": name, "parent": _str(row, "parent"),
-            "status": "gone" if _str(row, "status").lower() in GONE_STATUS else ""}
+    unit: dict[str, Any] = {"tenant": t, "id": uid, "name": name, "parent": _str(row, "parent"),
+                            "status": "gone" if _str(row, "status").lower() in GONE_STATUS else ""}
     for k in ("location", "phone"):
         if _str(row, k):
             unit[k] = _str(row, k)
@@ -215,7 +217,8 @@ def clean_person(row: dict[str, Any], tenant: str | None) -> dict[str, Any]:
     status = _str(row, "status").lower()
     if not name and status not in GONE_STATUS:
         raise ValueError("missing name (name, or given_name/family_name)")
-    phones = row.get("phones") if isinstance(row.get("phones"), dict) else {}
+    raw_phones = row.get("phones")
+    phones = raw_phones if isinstance(raw_phones, dict) else {}
     p: dict[str, Any] = {"tenant": t, "id": pid, "name": name, "given_name": given, "family_name": family,
                          "title": _str(row, "title"), "unit": _str(row, "unit"),
                          "email": _str(row, "email"), "location": _str(row, "location"),
@@ -240,7 +243,7 @@ def _dedupe(cleaned: list[tuple[str, int, dict[str, Any]]], rep: KindReport) -> 
     for item in cleaned:
         seen.setdefault((item[2]["tenant"], item[2]["id"]), []).append(item)
     out = []
-    for key, items in seen.items():
+    for _key, items in seen.items():
         if len(items) == 1:
             out.append(items[0])
             continue
@@ -357,7 +360,8 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
                 continue
             upserts.append(u)
         if full and units is not None:
-            in_file = {(u["tenant"], u["id"]) for u in valid_units} | {(t, i) for t in tenants for i in rejected_unit_ids}
+            in_file = ({(u["tenant"], u["id"]) for u in valid_units}
+                       | {(t, i) for t in tenants for i in rejected_unit_ids})
             gone += [u for k, u in existing_units.items() if k not in in_file and not u["gone"]]
         store.upsert_units(db, upserts, now)
         for t in tenants:
@@ -366,7 +370,7 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
             ur.removed += ids
         # persons
         upserts, gone = [], []
-        for num, p in valid_persons:
+        for _num, p in valid_persons:
             key = (p["tenant"], p["id"])
             old = existing_persons.get(key)
             if p["status"]:
@@ -382,7 +386,8 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
                 continue
             upserts.append(p)
         if full and persons is not None:
-            in_file = {(p["tenant"], p["id"]) for _, p in valid_persons} | {(t, i) for t in tenants for i in rejected_person_ids}
+            in_file = ({(p["tenant"], p["id"]) for _, p in valid_persons}
+                       | {(t, i) for t in tenants for i in rejected_person_ids})
             gone += [p for k, p in existing_persons.items() if k not in in_file and not p["gone"]]
         store.upsert_persons(db, upserts, now)
         for t in tenants:

@@ -42,6 +42,7 @@ class _Prefix:
             return hit
         lo = bisect_left(self.words, prefix)
         hi = bisect_left(self.words, prefix + _HIGH, lo)
+        result: frozenset[int] | set[int]
         if hi - lo == 1:
             result = self.sets[lo]
         elif hi == lo:
@@ -141,7 +142,7 @@ class SearchIndex:
         return ranked
 
     def _search(self, tokens: list[str], tenant: str | None, limit: int) -> list[int]:
-        allowed = self.tenants.get(tenant, frozenset()) if tenant else None
+        allowed = self.tenants.get(tenant, frozenset[int]()) if tenant else None
         per_token = sorted((self.all_index.lookup(t) for t in tokens), key=len)
         matched = set(per_token[0])
         for s in per_token[1:]:

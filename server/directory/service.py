@@ -195,7 +195,8 @@ class DirectoryService:
         d.update(given_name=p.get("given_name", ""), family_name=p.get("family_name", ""),
                  username=p.get("username", ""), notes=local.get("notes", ""),
                  attributes=local.get("attributes", {}), extra=p.get("extra", {}),
-                 substitutes=[s for s in (self._resolve_sub(p["tenant"], ref) for ref in p.get("substitutes", [])) if s],
+                 substitutes=[s for s in (self._resolve_sub(p["tenant"], ref) for ref in p.get("substitutes", []))
+                              if s],
                  absences=[self._absence_public(a) for a in self._absences.get(key, []) if a["until"] > now][:50])
         return d
 
@@ -349,7 +350,8 @@ class DirectoryService:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise ProtocolError(ErrorCode.UNAVAILABLE,
-                                f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: {exc}")
+                                f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: "
+                                f"{exc}") from exc
         return {"sent": True, "to": msg["To"], "message_id": msg["Message-ID"]}
 
     # -- protocol -----------------------------------------------------------------------------------

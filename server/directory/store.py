@@ -10,8 +10,6 @@ lives in ``local`` and no import ever writes it.
 """
 from __future__ import annotations
 
-from cc_console.server.store.sqlite_db import connect, migrate
-
 import json
 import sqlite3
 import threading
@@ -19,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from cc_console.server.store.sqlite_db import connect, migrate
 
 MIGRATIONS: list[str] = [
     """
@@ -143,7 +143,7 @@ class DirectoryStore:
 
     def absences(self, *, tenant: str | None = None, person: str | None = None,
                  since: float | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM absences WHERE 1=1", []
+        sql, args = "SELECT * FROM absences WHERE 1=1", list[Any]()
         if tenant is not None:
             sql += " AND tenant=?"
             args.append(tenant)

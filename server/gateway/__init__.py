@@ -117,6 +117,14 @@ class Session:
 Handler = Callable[[Session, Request], Any]
 
 
+def _user(caller: Any) -> str:
+    """The caller's user name (a console session, or a REST API caller: the handlers are shared).
+    Handlers run only after authorize() let a principal through; without one, the same answer."""
+    if caller.principal is None:
+        raise ProtocolError(ErrorCode.UNAUTHENTICATED, "log in first")
+    return str(caller.principal.username)
+
+
 class Gateway:
     def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000,
                  reload: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -130,40 +138,44 @@ class Gateway:
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
             "snapshot": self._snapshot,
-            "agent.login": lambda s, r: self._agent(self.engine.agent_login(s.principal.username, r.args.get("queues"))),
-            "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(s.principal.username)),
-            "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(s.principal.username)),
-            "agent.pause": lambda s, r: self._agent(self.engine.agent_pause(s.principal.username, r.args.get("reason", ""))),
-            "agent.pause_cancel": lambda s, r: self._agent(self.engine.agent_pause_cancel(s.principal.username)),
-            "call.answer": lambda s, r: {"call": self.engine.answer(s.principal.username, r.args.get("call_id")).to_dict()},
-            "call.hangup": lambda s, r: {"call": self.engine.hangup(s.principal.username, r.args.get("call_id")).to_dict()},
+            "agent.login": lambda s, r: self._agent(
+                self.engine.agent_login(_user(s), r.args.get("queues"))),
+            "agent.logout": lambda s, r: self._agent(self.engine.agent_logout(_user(s))),
+            "agent.ready": lambda s, r: self._agent(self.engine.agent_ready(_user(s))),
+            "agent.pause": lambda s, r: self._agent(
+                self.engine.agent_pause(_user(s), r.args.get("reason", ""))),
+            "agent.pause_cancel": lambda s, r: self._agent(self.engine.agent_pause_cancel(_user(s))),
+            "call.answer": lambda s, r: {
+                "call": self.engine.answer(_user(s), r.args.get("call_id")).to_dict()},
+            "call.hangup": lambda s, r: {
+                "call": self.engine.hangup(_user(s), r.args.get("call_id")).to_dict()},
             "agent.set_state": lambda s, r: self._agent(
                 self.engine.set_agent_state(r.args["agent"], r.args["state"], r.args.get("reason", ""))),
             "agent.set_queues": self._set_queues,
             "monitor.start": lambda s, r: {"monitor": self.engine.monitors.start(
-                s.principal.username, r.args["agent"], r.args.get("mode", "listen")).to_dict()},
-            "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(s.principal.username).to_dict()},
+                _user(s), r.args["agent"], r.args.get("mode", "listen")).to_dict()},
+            "monitor.stop": lambda s, r: {"monitor": self.engine.monitors.stop(_user(s)).to_dict()},
             "call.dial": lambda s, r: {"call": self.engine.dial_out(
-                s.principal.username, r.args["number"], caller_id=r.args.get("caller_id", ""),
+                _user(s), r.args["number"], caller_id=r.args.get("caller_id", ""),
                 record=r.args.get("record", True), queue=r.args.get("queue", "")).to_dict()},
             "call.hold": lambda s, r: {"call": self.engine.hold(
-                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+                _user(s), r.args["on"], r.args.get("call_id")).to_dict()},
             "call.mute": lambda s, r: {"call": self.engine.mute(
-                s.principal.username, r.args["on"], r.args.get("call_id")).to_dict()},
+                _user(s), r.args["on"], r.args.get("call_id")).to_dict()},
             "call.dtmf": lambda s, r: {"call": self.engine.send_dtmf(
-                s.principal.username, r.args["digits"], r.args.get("call_id")).to_dict()},
+                _user(s), r.args["digits"], r.args.get("call_id")).to_dict()},
             "call.consult": lambda s, r: {"call": self.engine.consult(
-                s.principal.username, r.args["target"], r.args.get("call_id")).to_dict()},
+                _user(s), r.args["target"], r.args.get("call_id")).to_dict()},
             "call.consult_complete": lambda s, r: {"call": self.engine.consult_complete(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                _user(s), r.args.get("call_id")).to_dict()},
             "call.consult_cancel": lambda s, r: {"call": self.engine.consult_cancel(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                _user(s), r.args.get("call_id")).to_dict()},
             "call.consult_swap": lambda s, r: {"call": self.engine.consult_swap(
-                s.principal.username, r.args.get("call_id")).to_dict()},
+                _user(s), r.args.get("call_id")).to_dict()},
             "call.conference": lambda s, r: {"call": self.engine.consult_complete(
-                s.principal.username, r.args.get("call_id"), conference=True).to_dict()},
+                _user(s), r.args.get("call_id"), conference=True).to_dict()},
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
-                s.principal.username, r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
+                _user(s), r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", ""))},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
@@ -273,7 +285,8 @@ class Gateway:
         try:
             return self._reload()
         except (ValueError, OSError) as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"routing not reloaded, the old configuration stays: {exc}")
+            raise ProtocolError(ErrorCode.BAD_REQUEST,
+                                f"routing not reloaded, the old configuration stays: {exc}") from exc
 
     async def _login(self, s: Session, r: Request) -> dict[str, Any]:
         # argon2 is deliberately slow: it runs in the auth's bounded, fair hashing pool.

@@ -22,7 +22,7 @@ import shutil
 import signal
 import wave
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cc_console.config import PbxSettings
 
@@ -105,7 +105,7 @@ class Phone:
         self._call_mark = 0  # index in self.events where the current/last call began
         self._rec_index = 1
         self._last_recording: Path | None = None
-        self._log_fh = None
+        self._log_fh: BinaryIO | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -166,10 +166,10 @@ class Phone:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
-    async def start(self, timeout: float = 10.0) -> "Phone":
+    async def start(self, timeout: float = 10.0) -> Phone:
         self._kill_stale()
         self._write_config()
-        self._log_fh = open(self.dir / "baresip.log", "wb")
+        self._log_fh = await asyncio.to_thread(lambda: open(self.dir / "baresip.log", "wb"))
         self._proc = await asyncio.create_subprocess_exec(
             "/usr/sbin/chroot",
             str(self.s.root_path),
@@ -194,7 +194,7 @@ class Phone:
             except OSError:
                 if loop.time() > deadline:
                     await self.stop()
-                    raise PhoneError(f"baresip {self.number}: ctrl_tcp did not come up:\n{self.log_tail()}")
+                    raise PhoneError(f"baresip {self.number}: ctrl_tcp did not come up:\n{self.log_tail()}") from None
                 await asyncio.sleep(0.1)
         self._read_task = asyncio.create_task(self._read_loop(), name=f"phone-{self.number}")
         return self
@@ -215,7 +215,7 @@ class Phone:
                 self._proc.send_signal(signal.SIGTERM)  # baresip finishes calls, unregisters, closes WAVs
             try:
                 await asyncio.wait_for(self._proc.wait(), 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self._proc.kill()
                 await self._proc.wait()
@@ -228,7 +228,7 @@ class Phone:
                 fut.set_exception(PhoneError("phone stopped"))
         self._pending.clear()
 
-    async def __aenter__(self) -> "Phone":
+    async def __aenter__(self) -> Phone:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -316,7 +316,7 @@ class Phone:
         async with self._cond:
             try:
                 await asyncio.wait_for(self._cond.wait_for(lambda: find() is not None), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 seen = [e.get("type") for e in self.events[since:]]
                 raise PhoneError(f"phone {self.number}: no {sorted(wanted)} within {timeout}s (saw {seen})") from None
             return find()  # type: ignore[return-value]

@@ -16,8 +16,8 @@ import signal
 import subprocess
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -56,7 +56,8 @@ MOH_TONE_FREQ = 350  # Hz, the `cc-tone` music-on-hold class
 ARI_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 _HASH_FILE = ".cc-console-config.sha256"
-_MOUNTS = (("proc", "proc", ["-t", "proc", "proc"]), ("sys", "sysfs", ["-t", "sysfs", "sysfs"]), ("dev", "bind", ["--bind", "/dev"]))
+_MOUNTS = (("proc", "proc", ["-t", "proc", "proc"]), ("sys", "sysfs", ["-t", "sysfs", "sysfs"]),
+           ("dev", "bind", ["--bind", "/dev"]))
 
 
 class SandboxError(RuntimeError):
@@ -75,7 +76,8 @@ def _run(cmd: list[str], *, check: bool = True, timeout: float | None = None, **
 
 
 def _chroot(s: PbxSettings, *cmd: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
+           "DEBIAN_FRONTEND": "noninteractive"}
     return _run(["chroot", str(s.root_path), *cmd], check=check, timeout=timeout, env=env)
 
 
@@ -268,11 +270,13 @@ def _build(s: PbxSettings, log: Log) -> None:
     buildlog = root.parent / "build.log"
     log(f"debootstrap {s.suite} into {tmp} (log: {buildlog})")
     with buildlog.open("w") as out:
-        p = subprocess.run(["debootstrap", "--variant=minbase", s.suite, str(tmp), mirror], stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.run(["debootstrap", "--variant=minbase", s.suite, str(tmp), mirror],
+                           stdout=out, stderr=subprocess.STDOUT)
     if p.returncode != 0:
         raise SandboxError(f"debootstrap failed; tail of {buildlog}:\n{_tail(buildlog)}")
     # Snapshot mirrors serve Release files past their Valid-Until date.
-    (tmp / "etc/apt/apt.conf.d/99cc-console").write_text('Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n')
+    (tmp / "etc/apt/apt.conf.d/99cc-console").write_text('Acquire::Check-Valid-Until "false";\n'
+                                                         'APT::Install-Recommends "false";\n')
     policy = tmp / "usr/sbin/policy-rc.d"  # no service starts from package scripts
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
@@ -302,7 +306,8 @@ def _chroot_apt_install(root: Path, packages: list[str], buildlog: Path, log: Lo
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
     try:
         with buildlog.open("a") as out:
-            for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages], ["apt-get", "clean"]):
+            for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+                        ["apt-get", "clean"]):
                 p = subprocess.run(["chroot", str(root), *cmd], stdout=out, stderr=subprocess.STDOUT, env=env)
                 if p.returncode != 0:
                     raise SandboxError(f"{' '.join(cmd)} failed in the chroot; tail of {buildlog}:\n{_tail(buildlog)}")
@@ -421,7 +426,8 @@ def _write_configs(s: PbxSettings, log: Log) -> tuple[bool, bool]:
         resolv.write_text("# cc-console sandbox: no DNS, everything is on 127.0.0.1\n")
     shim_changed = _ensure_shim(s, log)
     # runtime directories
-    _chroot(s, "install", "-d", "-o", "asterisk", "-g", "asterisk", "/run/asterisk", "/var/spool/asterisk/recording", "/var/lib/asterisk/moh-cc-tone")
+    _chroot(s, "install", "-d", "-o", "asterisk", "-g", "asterisk", "/run/asterisk",
+            "/var/spool/asterisk/recording", "/var/lib/asterisk/moh-cc-tone")
     tone = root / "var/lib/asterisk/moh-cc-tone/cc-tone.wav"
     if not tone.exists():
         write_tone_wav(tone, MOH_TONE_FREQ, 30)
@@ -470,7 +476,8 @@ def _start_asterisk(s: PbxSettings, log: Log) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk", "LD_PRELOAD": SHIM},
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/var/lib/asterisk",
+             "LD_PRELOAD": SHIM},
         check=True,
         timeout=60,
     )
@@ -493,7 +500,7 @@ def _stop_asterisk(s: PbxSettings, log: Log) -> None:
     deadline = time.monotonic() + STOP_TIMEOUT
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    leftovers = [p for p in _chroot_pids(s.root_path, "asterisk")]
+    leftovers = list(_chroot_pids(s.root_path, "asterisk"))
     if _alive(pid):
         log("Asterisk did not stop; killing it")
         leftovers.append(pid)

@@ -14,10 +14,11 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cc_console.protocol import ErrorCode, ProtocolError
 
@@ -59,7 +60,7 @@ class RecordingSettings:
     fetch_timeout: float = 15.0
 
     @classmethod
-    def from_server(cls, s: Any) -> "RecordingSettings":
+    def from_server(cls, s: Any) -> RecordingSettings:
         folder = Path(s.recordings_dir) if s.recordings_dir else Path(str(s.db_file)).parent / "recordings"
         return cls(folder=folder, key_file=s.recordings_key_file, retention_days=s.recording_retention_days,
                    retention=dict(s.recording_retention), optout_users=set(s.recording_optout_users),
@@ -234,8 +235,9 @@ class RecordingService:
         name = rec["name"]
 
         async def stop() -> None:
-            if self.store.get(rec["id"])["status"] != "recording":
-                return  # failed to start or opted out meanwhile
+            row = self.store.get(rec["id"])
+            if row is None or row["status"] != "recording":
+                return  # failed to start or opted out meanwhile (or the row is gone)
             await self.engine.ari.stop_recording(name)
             self.engine._spawn(self._finalize(rec["id"], name), f"store recording {name}", f"rec:{name}")
         self.engine._spawn(stop(), f"stop recording {name}", call_id)

@@ -6,14 +6,15 @@ in queries; ``INTEGER``/``REAL``/``TEXT`` map one to one, JSON columns become ``
 """
 from __future__ import annotations
 
-from cc_console.server.store.sqlite_db import connect, migrate
-
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+from cc_console.server.store.sqlite_db import connect, migrate
 
 MIGRATIONS: list[str] = [
     """
@@ -161,7 +162,7 @@ class RecordingStore:
                text: str | None = None, sort: str = "started", desc: bool = True, limit: int = 50,
                offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
         """Rows matching every criterion given, sorted; and whether more follow (no COUNT: cheap)."""
-        where, args = [], []
+        where, args = [], list[Any]()
         for col, val in (("agent_id", agent), ("category", category), ("queue", queue), ("caller", caller),
                          ("call_type", call_type), ("status", status), ("tenant", tenant)):
             if val:

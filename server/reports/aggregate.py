@@ -18,8 +18,22 @@ from __future__ import annotations
 from typing import Any
 
 from .cache import DAY, DAY_S, DAY_US, QAGG_SUMS, SLOT, ReportCache
-from .figures import (AGENT_TIMES, BUILDERS, HIST_MAX, RAW_COUNTS, AgentRows, Bucketer, Params, QueueAcc, Report,
-                      _add, agent_bands, check, erlang_report, us)
+from .figures import (
+    AGENT_TIMES,
+    BUILDERS,
+    HIST_MAX,
+    RAW_COUNTS,
+    AgentRows,
+    Bucketer,
+    Params,
+    QueueAcc,
+    Report,
+    _add,
+    agent_bands,
+    check,
+    erlang_report,
+    us,
+)
 
 
 class NotAggregable(Exception):
@@ -228,6 +242,8 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
         for c, v in zip(AGENT_TIMES, r[1:]):
             row[c] += v
     known = [ag for ag in cache.agent_names() if agents is None or ag in agents]
+    lo: float  # microseconds here, seconds in the handled-calls windows below
+    hi: float
     for lo, hi in windows:
         for sp in cache.spans_around(known, lo / 1e6, hi / 1e6):
             rows.span(sp, lo, hi, now_us, pauses=False)
@@ -235,7 +251,7 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
         rows.span(sp, a_us, b_us, now_us)  # with its pause, clipped to the whole range
     # each pause (closed), clipped to the whole range
     for sp in cache.pauses_around(known, a, b):
-        if agents is not None and sp.agent not in agents:
+        if (agents is not None and sp.agent not in agents) or sp.end is None:  # closed ones only
             continue
         d = min(us(sp.end), b_us) - max(us(sp.start), a_us)
         if d > 0:
@@ -248,7 +264,8 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     fx, fy = int(a // DAY_S) + (1 if a % DAY_S else 0), int(b // DAY_S)
     if fx < fy:
         hdays = [(1, fx, fy)]
-        hwin = ([(a, fx * float(DAY_S))] if a < fx * DAY_S else []) + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else [])
+        hwin = (([(a, fx * float(DAY_S))] if a < fx * DAY_S else [])
+                + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else []))
     else:
         hdays, hwin = [], [(a, b)]
     for ag, q, n, aht, hold, tr in cache.handled(hdays):

@@ -161,7 +161,8 @@ class ReportCache:
             events.sort(key=lambda e: e.seq)
         opened = {r[0]: Span(*r) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
-        opened = {a: Span(sp.agent, sp.state, sp.start, None, sp.reason, sp.kind, sp.call_id) for a, sp in opened.items()}
+        opened = {a: Span(sp.agent, sp.state, sp.start, None, sp.reason, sp.kind, sp.call_id)
+                  for a, sp in opened.items()}
         facts = fold(events, opened)
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -240,7 +241,8 @@ class ReportCache:
             accs: dict[tuple[int, str, str], QueueAcc] = {}
             hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
             for r in db.execute(f"SELECT {cols}, CASE WHEN s.outcome = 'answered' THEN {WRAP_SQL} END FROM segs s "
-                                "WHERE s.offered_ts >= ? AND s.offered_ts < ?", (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
+                                "WHERE s.offered_ts >= ? AND s.offered_ts < ?",
+                                (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
                 sg = Segment(*r[:-1])
                 k = (int(sg.offered_ts // SLOT), sg.queue, sg.category)
                 acc = accs.get(k)
@@ -393,7 +395,8 @@ class ReportCache:
         qf = f" AND a.queue IN ({','.join('?' * len(queues))})" if queues else ""
         sums = ", ".join(f"SUM(a.{c})" for c in QAGG_SUMS)
         nb = len(p.buckets)
-        bexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.buckets)) + f" ELSE {nb} END" \
+        bexpr = "CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(p.buckets)) \
+            + f" ELSE {nb} END" \
             if p.buckets else "0"
         bsums = ", ".join(f"SUM(CASE WHEN a.kind = 0 AND {bexpr} = {j} THEN a.n ELSE 0 END)" for j in range(nb + 1))
         nr = len(p.ring_buckets)

@@ -38,6 +38,7 @@ def to_xlsx(r: Report) -> bytes:
 
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook always has its first sheet
     ws.title = r.title[:31].replace("(", "").replace(")", "") or "Report"
     ws.append([r.title])
     ws["A1"].font = Font(bold=True, size=14)
@@ -50,7 +51,7 @@ def to_xlsx(r: Report) -> bytes:
         c.font = Font(bold=True)
     for row in r.rows:
         ws.append([_cell(v) for v in row])
-    ws.freeze_panes = ws.cell(row=header_row + 1, column=2)
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=2).coordinate
     if r.notes:
         notes = wb.create_sheet("Notes")
         for n in r.notes:

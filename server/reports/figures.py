@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -674,17 +674,20 @@ def erlang_report(facts: Any, p: Params, sl_of: dict[str, float], tenant_of: dic
             calls = acc.n["offered"] if acc else 0
             ans = acc.n["answered"] if acc else 0
             aht = p.aht or ((acc.talk + acc.hold + acc.wrapup) / US / ans if acc and ans else 0.0)
-            r = erlang.agents_needed(calls, secs, aht, target_s, p.target_sl) if calls and aht else None
-            rows.append([bk.label(k), calls, round(aht, 2), round(r.traffic, 4) if r else 0.0, r.agents if r else 0,
-                         round(r.p_wait, 4) if r else 0.0, round(100 * r.service_level, 2) if r else None,
-                         round(r.asa, 2) if r else None, round(100 * r.occupancy, 2) if r else None])
+            need = erlang.agents_needed(calls, secs, aht, target_s, p.target_sl) if calls and aht else None
+            rows.append([bk.label(k), calls, round(aht, 2), round(need.traffic, 4) if need else 0.0,
+                         need.agents if need else 0,
+                         round(need.p_wait, 4) if need else 0.0, round(100 * need.service_level, 2) if need else None,
+                         round(need.asa, 2) if need else None, round(100 * need.occupancy, 2) if need else None])
     notes = [f"Erlang C; target {100 * p.target_sl:g}% answered within {target_s:g} s",
              "traffic (erlangs) = calls x AHT / interval length"]
     return Report("Staffing (Erlang C)", p.header(), ERLANG_COLUMNS, rows, notes)
 
 
-BUILDERS = {"queue": queue_report, "interval": interval_report, "agent": agent_report, "tenant": tenant_report,
-            "category": category_report, "busiest": busiest_report, "erlang": erlang_report}
+# The first argument is the facts, or a read model that answers the same questions (AggSource).
+BUILDERS: dict[str, Callable[[Any, Params, dict[str, float], dict[str, str]], Report]] = {
+    "queue": queue_report, "interval": interval_report, "agent": agent_report, "tenant": tenant_report,
+    "category": category_report, "busiest": busiest_report, "erlang": erlang_report}
 
 
 def check(p: Params) -> None:
@@ -720,7 +723,7 @@ def parse_time(text: str | float | int, tz: str) -> float:
             d -= timedelta(days=1)
         return datetime(d.year, d.month, d.day, tzinfo=z).timestamp()
     if s == "now":
-        return datetime.now(timezone.utc).timestamp()
+        return datetime.now(UTC).timestamp()
     try:
         return float(s)
     except ValueError:

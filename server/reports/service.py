@@ -14,7 +14,9 @@ from .scope import ScopeError, apply_scope, scope_for
 _caches: dict[str, ReportCache] = {}
 _lock = threading.Lock()
 
-OPTION_KEYS = {"tz": str, "sl": (int, float), "sl_formula": str, "short_abandon": (int, float),
+# value: the JSON type(s) an option takes
+OPTION_KEYS: dict[str, type | tuple[type, ...]] = {
+               "tz": str, "sl": (int, float), "sl_formula": str, "short_abandon": (int, float),
                "buckets": list, "ring_buckets": list, "intraday": bool, "calls": (int, float), "aht": (int, float),
                "target_sl": (int, float), "top": int}
 
