@@ -387,14 +387,15 @@ class CCConsoleApp(App[None]):
         from cc_console.screens.quit import QuitScreen
         if isinstance(self.screen, QuitScreen):
             return
-        agent = (getattr(self.client, "state", None) and self.client.state.my_agent) or {}
+        state = getattr(self.client, "state", None)
+        agent = (state.my_agent if state is not None else None) or {}
         if self.username and agent.get("state", "logged_out") != "logged_out":
             self.push_screen(QuitScreen(agent), self._quit_chosen)
             return
         await self._quit_now()
 
     async def _quit_chosen(self, choice: str | None) -> None:
-        if choice == "logout":
+        if choice == "logout" and self.client is not None:
             try:
                 await self.client.call("agent.logout")
             except Exception as exc:  # refused (a call going on) or not connected: stay

@@ -27,12 +27,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from cc_console.protocol import ProtocolError
-from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
 from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen

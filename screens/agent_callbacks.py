@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Static
 
-
 from cc_console.widgets.footer import ConsoleFooter
+
 from .base import ConsoleScreen
 
 KIND_LABEL = {"callback": "callback", "voicemail": "voicemail", "missed": "missed"}

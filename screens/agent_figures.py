@@ -12,8 +12,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Header, Static
 
-from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.fmt import duration, percent
+from cc_console.widgets.footer import ConsoleFooter
 
 from .base import ConsoleScreen
 

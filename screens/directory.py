@@ -22,9 +22,9 @@ from textual.timer import Timer
 from textual.widgets import Header, Input, Label
 
 from cc_console.protocol import ProtocolError
-from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
+from cc_console.widgets.footer import ConsoleFooter
 
 from .base import ConsoleScreen
 

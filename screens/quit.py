@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cc_console.widgets.fmt import state_label
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
+
+from cc_console.widgets.fmt import state_label
 
 
 class QuitScreen(ModalScreen[str | None]):

@@ -18,6 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Header, Input, Label, Select
 
 from cc_console.widgets.footer import ConsoleFooter
+
 from .base import CommandSucceeded, ConsoleScreen
 
 KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang"]

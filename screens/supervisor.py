@@ -26,10 +26,10 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
-from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.line import Line
 from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus

@@ -47,9 +47,9 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.widgets import Header, Static
 
-from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, longest_wait, percent
+from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.tile import Tile
 
 from .base import ConsoleScreen

@@ -82,14 +82,15 @@ class CallPanel(Widget):
     def consult_lines(self) -> tuple[str, str]:
         """(who and how far, who is talking with whom) of a consultation, in an agent's words;
         short enough for the panel at 80 columns."""
-        c = (self.call or {}).get("consult")
+        call = self.call or {}
+        c = call.get("consult")
         if not c:
             return ("", "")
         other = who(c.get("target", ""))
         if self.consulted:
             if c.get("state") == "conference":
-                return (f"from {who(self.call.get('agent') or '')}", "conference: all three of you")
-            return (f"from {who(self.call.get('agent') or '')}", "the caller is on hold")
+                return (f"from {who(call.get('agent') or '')}", "conference: all three of you")
+            return (f"from {who(call.get('agent') or '')}", "the caller is on hold")
         state = c.get("state")
         if state == "ringing":
             return (f"{other} ringing", "the caller is on hold")
