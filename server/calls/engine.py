@@ -227,11 +227,12 @@ class CallEngine(CallControl):
 
     def _record_call(self, kind: str, call: Call, **data: Any) -> None:
         self.router.touch_call(call)
-        self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data or None, agent_id=call.agent)
+        d = call.to_dict()  # one copy for the store and the consoles: neither changes it
+        self.store.record(kind, ts=self.clock(), call=d, data=data or None, agent_id=call.agent)
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
-        self._emit(("call", call.id, call.agent), ev, call.to_dict(), call.agent)
+        self._emit(("call", call.id, call.agent), ev, d, call.agent)
         if call.queue:
             self._publish_queue(call.queue)
 
