@@ -299,7 +299,13 @@ class CallEngine(CallControl):
     def _emit(self, key: tuple[str, str, str | None], event: str, data: dict[str, Any], audience: str | None) -> None:
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
         often moves a call through several states (entered, queued, offered); the store keeps
-        every step, the consoles need only the last, and each frame costs every console."""
+        every step, the consoles need only the last, and each frame costs every console.
+
+        A call's end never replaces its last update: a call that came and went within one tick
+        (the server was behind, the caller hung up at once) would otherwise never have been on
+        any console, and a supervisor would count an abandoned call they never saw."""
+        if event == Event.CALL_ENDED:
+            key = ("ended", key[1], key[2])
         self._outbox.pop(key, None)
         self._outbox[key] = (event, data, audience)
         if not self._outbox_scheduled:

@@ -1,0 +1,46 @@
+"""The engine's per-tick outbox and the gateway's fan-out, on a real server and real consoles
+(no Asterisk: ARI events go straight into the engine, as the fan-out bench does)."""
+from __future__ import annotations
+
+from cc_console.server.ari import AriEvent
+
+from .asterisk import until
+
+
+def _ari(kind: str, channel_id: str, caller: str) -> AriEvent:
+    ch = {"id": channel_id, "name": f"PJSIP/trunk-{channel_id}", "state": "Ring",
+          "caller": {"number": caller, "name": ""},
+          "dialplan": {"context": "cc-inbound", "exten": "5000", "priority": 1}}
+    if kind == "StasisStart":
+        return AriEvent.from_json({"type": "StasisStart", "application": "cc-console",
+                                   "args": ["inbound", "5000"], "channel": ch})
+    return AriEvent.from_json({"type": "ChannelDestroyed", "application": "cc-console", "cause": 16,
+                               "channel": {**ch, "state": "Up"}})
+
+
+async def test_a_call_that_ends_within_one_tick_is_still_shown_before_it_ends(server, connect):
+    sup = await connect("sup1")
+    frames: list[tuple[str, str]] = []
+    sup.add_listener(lambda kind, data: frames.append((kind, data.get("caller", "")))
+                     if kind in ("call.update", "call.ended") else None)
+    # Both events in the same loop tick, as when the server is behind and the ARI socket holds both.
+    await server.engine.on_event(_ari("StasisStart", "ch-burst", "700100"))
+    await server.engine.on_event(_ari("ChannelDestroyed", "ch-burst", "700100"))
+    await until(sup, lambda: ("call.ended", "700100") in frames, timeout=5, what="call.ended")
+    assert [k for k, c in frames if c == "700100"] == ["call.update", "call.ended"]
+    await server.engine.idle()
+
+
+async def test_updates_of_one_call_within_a_tick_are_coalesced_into_the_latest(server, connect):
+    sup = await connect("sup1")
+    updates: list[dict] = []
+    sup.add_listener(lambda kind, data: updates.append(data)
+                     if kind == "call.update" and data.get("caller") == "700200" else None)
+    # Entering and queueing happen in one handler: the consoles get one frame, with the last state.
+    await server.engine.on_event(_ari("StasisStart", "ch-coalesce", "700200"))
+    await until(sup, lambda: updates, timeout=5, what="call.update")
+    await server.engine.on_event(_ari("ChannelDestroyed", "ch-coalesce", "700200"))
+    await until(sup, lambda: "700200" not in {c["caller"] for c in sup.state.calls.values()}, timeout=5,
+                what="call gone")
+    assert [u["state"] for u in updates] == ["queued"]
+    await server.engine.idle()
