@@ -25,3 +25,9 @@ def test_fanout_bench_smoke():
     assert figures["lost_frames"] == "0", out
     assert figures["disconnects"] == "0", out
     assert re.search(r"^server_rss: [0-9.]+ MiB$", out, re.M), out
+    # The floor ran on the same frames and consoles, and the ratios are printed beside ours.
+    assert figures["floor_lost_frames"] == "0", out
+    assert re.fullmatch(r"[0-9.]+ ms", figures["floor_p99"]), out
+    assert re.fullmatch(r"[0-9.]+", figures["p99_ratio"]), out
+    assert re.fullmatch(r"-?[0-9.]+ ms", figures["cpu_per_call_over_floor"]), out
+    assert out.splitlines()[-1].startswith("p99: "), out

@@ -44,3 +44,27 @@ async def test_updates_of_one_call_within_a_tick_are_coalesced_into_the_latest(s
                 what="call gone")
     assert [u["state"] for u in updates] == ["queued"]
     await server.engine.idle()
+
+
+async def test_frames_of_one_tick_reach_a_console_in_one_write_and_in_order(server, connect):
+    sup = await connect("sup1")
+    (session,) = [s for s in server.gateway.sessions if s.principal and s.principal.username == "sup1"]
+    writes: list[bytes] = []
+    transport = session.transport
+    real_write = transport.write
+
+    def counting_write(data: bytes) -> None:
+        writes.append(bytes(data))
+        real_write(data)
+    transport.write = counting_write
+    got: list[tuple[str, str]] = []
+    sup.add_listener(lambda kind, data: got.append((kind, data.get("name", ""))) if kind == "queue.stats" else None)
+    seq_before = session.seq
+    for name in ("a", "b", "c"):
+        server.gateway.publish("queue.stats", {"name": name}, None)
+    assert writes == []  # nothing written yet: the tick is not over
+    await until(sup, lambda: len(got) == 3, timeout=5, what="three frames")
+    assert got == [("queue.stats", "a"), ("queue.stats", "b"), ("queue.stats", "c")]
+    assert len(writes) == 1 and writes[0].count(b'"event":"queue.stats"') == 3
+    assert session.seq == seq_before + 3
+    assert sup.stale is False  # no sequence gap seen by the client

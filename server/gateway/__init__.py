@@ -1,9 +1,10 @@
 """The consoles' websocket gateway: sessions, auth, permissions, and event fan-out.
 
-Fan-out is on the hot path (500 consoles, every agent and call change), so an event's JSON body is
-serialised once and each connection only prefixes its own sequence number. Every connection has a
-bounded outbound queue drained by its own writer task: a slow console can never hold up the
-others; one that falls too far behind is disconnected and resumes with a fresh snapshot.
+Fan-out is on the hot path (2,000 consoles, every agent and call change), so an event's JSON body
+is serialised once and each connection only prefixes its own sequence number. There is no task per
+connection: a tick's frames for a console are joined and written to its socket once, at the end
+of the tick, and asyncio buffers what the socket cannot take yet, so a slow console never holds up
+the others; one whose buffer grows past its limit is disconnected and resumes with a fresh snapshot.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 class Session:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, remote: str,
-                 max_queue: int) -> None:
+                 max_queue: int, want_flush: Callable[[Session], None] | None = None) -> None:
         self.ws = ws
         self.transport = transport
         self.remote = remote
@@ -48,6 +49,9 @@ class Session:
         self.max_buffer = max_queue * 1024
         self.closed = False
         self.dropped = False
+        # Frames of this loop tick, written with one send at its end (Gateway.flush_writes).
+        self._out: list[bytes] = []
+        self._want_flush = want_flush
 
     @property
     def sees_all(self) -> bool:
@@ -70,12 +74,14 @@ class Session:
         self._send(encode(frame).encode())
 
     def _send(self, payload: bytes) -> None:
-        """Write one text frame straight to the socket: no task switch per console per event.
+        """Queue one text frame for this tick's write: no task switch per console per event.
 
-        asyncio buffers what the socket cannot take yet, in order; every write here is a whole
-        frame, so frames never interleave with aiohttp's own (pings, close)."""
-        t = self.transport
-        if self.dropped or self.closed or t is None or t.is_closing():
+        Everything a console gets in one loop tick (a call's update, its agent's state, the queue
+        figures, a reply) goes out in one send: the system call, not the Python around it, is most
+        of what a frame costs, and a server that fell behind catches up with one write per console
+        instead of one per frame. Frames are whole, so they never interleave with aiohttp's own
+        (pings, close)."""
+        if self.dropped or self.closed:
             return
         n = len(payload)
         if n < 126:
@@ -84,7 +90,24 @@ class Session:
             header = bytes((0x81, 126)) + n.to_bytes(2, "big")
         else:
             header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-        t.write(header + payload)
+        out = self._out
+        out.append(header)
+        out.append(payload)
+        if len(out) == 2:
+            if self._want_flush is None:
+                self.flush()
+            else:
+                self._want_flush(self)
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        t = self.transport
+        if self.dropped or self.closed or t is None or t.is_closing():
+            return
+        t.write(b"".join(out))
         if t.get_write_buffer_size() > self.max_buffer:
             # Too far behind to catch up by events: drop it; the client resumes and gets a snapshot.
             self.dropped = True
@@ -106,6 +129,7 @@ class Gateway:
         self.auth = auth
         self.max_queue = max_queue
         self.sessions: set[Session] = set()
+        self._unflushed: list[Session] = []
         engine.publish = self.publish
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
@@ -161,6 +185,21 @@ class Gateway:
             if s.wants(audience):
                 s.push_event(tail)
 
+    def _want_flush(self, s: Session) -> None:
+        if not self._unflushed:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush_writes)
+            except RuntimeError:  # no loop (a synchronous caller): write now
+                s.flush()
+                return
+        self._unflushed.append(s)
+
+    def flush_writes(self) -> None:
+        """End of the tick: each console that got frames gets them in one write."""
+        todo, self._unflushed = self._unflushed, []
+        for s in todo:
+            s.flush()
+
     def snapshot_for(self, s: Session) -> dict[str, Any]:
         snap = self.engine.snapshot()
         assert s.principal is not None
@@ -178,7 +217,7 @@ class Gateway:
         # more CPU and memory in the fan-out than it saves on loopback or a LAN.
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
-        session = Session(ws, request.transport, request.remote or "?", self.max_queue)
+        session = Session(ws, request.transport, request.remote or "?", self.max_queue, self._want_flush)
         self.sessions.add(session)
         try:
             async for msg in ws:
