@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 
+def _header(n: int) -> bytes:
+    """A server's text frame header (FIN, unmasked) for an n-byte payload."""
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big")
+    return b"\x81\x7f" + n.to_bytes(8, "big")
+
+
 class Session:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, remote: str,
                  max_queue: int, want_flush: Callable[[Session], None] | None = None) -> None:
@@ -63,8 +72,17 @@ class Session:
         return p is not None and (audience is None or self.sees_all or audience == p.username)
 
     def push_event(self, tail: bytes) -> None:
-        self.seq += 1
-        self._send(_EVENT_HEAD_B + str(self.seq).encode() + tail)
+        """Queue an event frame whose body after the sequence number is `tail`; the pieces are
+        kept apart until the tick's one join, so the shared tail is copied once per console."""
+        if self.dropped or self.closed:
+            return
+        self.seq = seq = self.seq + 1
+        seq_b = b"%d" % seq
+        out = self._out
+        first = not out
+        out += (_header(len(_EVENT_HEAD_B) + len(seq_b) + len(tail)), _EVENT_HEAD_B, seq_b, tail)
+        if first:
+            self._queued()
 
     def push_snapshot(self, data: dict[str, Any]) -> None:
         self.seq += 1
@@ -83,21 +101,17 @@ class Session:
         (pings, close)."""
         if self.dropped or self.closed:
             return
-        n = len(payload)
-        if n < 126:
-            header = bytes((0x81, n))
-        elif n < 65536:
-            header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((0x81, 127)) + n.to_bytes(8, "big")
         out = self._out
-        out.append(header)
-        out.append(payload)
-        if len(out) == 2:
-            if self._want_flush is None:
-                self.flush()
-            else:
-                self._want_flush(self)
+        first = not out
+        out += (_header(len(payload)), payload)
+        if first:
+            self._queued()
+
+    def _queued(self) -> None:
+        if self._want_flush is None:
+            self.flush()
+        else:
+            self._want_flush(self)
 
     def flush(self) -> None:
         out = self._out
@@ -181,6 +195,11 @@ class Gateway:
     def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
+        if audience is None:
+            for s in self.sessions:
+                if s.principal is not None:
+                    s.push_event(tail)
+            return
         for s in self.sessions:
             if s.wants(audience):
                 s.push_event(tail)
