@@ -1,27 +1,34 @@
-"""Fan-out latency: one ARI event in, one websocket frame out, to N connected consoles.
+"""Fan-out: one ARI event in, one websocket frame out, to N connected consoles; beside the floor.
 
-    python bench/fanout.py [--clients 500] [--rate 20] [--seconds 10] [--warmup 2]
+    python bench/fanout.py [--clients 500] [--rate 20] [--seconds 10] [--warmup 2] [--no-floor]
 
-The server runs in this process: a real `Server` (aiohttp gateway, SQLite store in a temp dir, real
+Ours: a real `Server` in this process (aiohttp gateway, SQLite store in a temp dir, real
 CallEngine) whose ARI client has its REST calls replaced by no-op stubs and whose ARI websocket is
 never started. The driver feeds synthetic ARI events straight into `engine.on_event`: a StasisStart
 (args inbound,5000) with a fresh channel id and caller number, then half an interval later a
-ChannelDestroyed for that channel so the call ends and the state stays bounded.
+ChannelDestroyed for that channel so the call ends and the state stays bounded. Before the
+consoles connect, --fixed-calls calls go through with no console at all: their CPU per call is
+the fixed cost (`fixed_cpu_per_call`).
+
+The floor: a minimal aiohttp websocket broadcast (`ws.send_str` to each client in turn) of the very
+frames our server published at each step of the timeline, to the same number of consoles, on the
+same timeline, after ours. No engine, no store, no per-console sequence or audience check.
 
 The consoles run in a child process (this file with --client-worker): N websocket connections
 driven by the `websockets` sans-I/O protocol on plain asyncio transports (cheap per frame, so the
 client process does not become what is measured), offering permessage-deflate like ConsoleClient
-unless --compression none. One
-logs in with the password (argon2, slow); the others `resume` with its token. Each records
-time.monotonic() (CLOCK_MONOTONIC, shared by all processes on Linux) on receiving the
-`call.update` frame for each injected call, matched by caller number; the driver records
-time.monotonic() just before injecting the event. Latency = receive time - inject time, so it
-includes the engine's work (store append, queue stats), the gateway's fan-out and the client's
-receive path (the client process shares the machine's cores).
+unless --compression none. One logs in with the password (argon2, slow); the others `resume` with
+its token. Each records time.monotonic() (CLOCK_MONOTONIC, shared by all processes on Linux) on
+receiving the `call.update` frame of each call, matched by caller number. An event's time is when
+the timeline says it arrives: if the server falls behind, the wait counts (as it would in the ARI
+socket). Latency = receive time - that time; it includes the engine's work, the fan-out and the
+client's receive path (the client process shares the machine's two cores). `lost_frames` counts
+call.update frames a console should have had and never got.
 
-Output: one figure per line; the headline is `p99: <value> ms`. Everything is on loopback,
-bounded in count and time, and stops by itself. --profile FILE writes a cProfile of the server
-process over the measured phase.
+Output: one figure per line, ours, then the floor's and the ratios (ours / floor); the headline,
+last, is `p99: <value> ms`, event due -> call.update read by the consoles, over all of them.
+Everything is on loopback, bounded in count and time, and stops by itself. --profile FILE writes a
+cProfile (CPU time) of our server over the measured phase.
 """
 from __future__ import annotations
 
@@ -412,12 +419,26 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
         server.gateway.publish = timed_publish
         engine.publish = timed_publish
 
+        # The fixed cost: CPU per call with no console connected (engine, store, serialising
+        # each frame once), what every call costs whatever the number of consoles.
+        fixed = [AriEvent.from_json(_event(kind, f"fixed-{i}", f"7{i:07d}"))
+                 for i in range(args.fixed_calls) for kind in ("StasisStart", "ChannelDestroyed")]
+        engine.publish = publish
+        c0 = time.process_time()
+        for ev in fixed:
+            await engine.on_event(ev)
+            await asyncio.sleep(0)  # the outbox flush, as between two ARI events
+        engine.flush_queue_stats()
+        fixed_cpu = (time.process_time() - c0) * 1000 / max(1, args.fixed_calls)
+        engine.publish = timed_publish
+
         async def inject(i: int, kind: str, caller: str) -> None:
             step[0] = i
             await engine.on_event(events[i])
         r = await _drive(args, server.url, plan, inject,
                          lambda: [s.transport for s in server.gateway.sessions], sent_out, args.profile)
         await engine.idle()
+        r["fixed_cpu_per_call"] = fixed_cpu
         return r
     finally:
         try:
@@ -517,6 +538,7 @@ async def _run(args: argparse.Namespace) -> int:
         ("server_rss_peak", f"{ours['rss_peak']:.1f} MiB"),
         ("server_cpu", f"{ours['cpu']:.1f} %"),
         ("server_cpu_per_call", f"{ours['cpu_per_call']:.2f} ms"),
+        ("fixed_cpu_per_call", f"{ours['fixed_cpu_per_call']:.2f} ms"),
         ("client_cpu", f"{ours['client_cpu']:.1f} %"),
     ]
     if floor is not None:
@@ -545,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="measured phase length")
     ap.add_argument("--events", type=int, default=None, help="measured calls (overrides --seconds)")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured calls first")
+    ap.add_argument("--fixed-calls", type=int, default=300, help="calls with no console, for the fixed cost")
     ap.add_argument("--drain", type=float, default=30.0, help="at most this long to wait for late frames")
     ap.add_argument("--compression", choices=("deflate", "none"), default="deflate",
                     help="consoles' permessage-deflate offer (ConsoleClient's default is deflate)")
