@@ -185,10 +185,12 @@ async def _run(args: argparse.Namespace) -> int:
     auth.add_user(SUPERVISOR[0], PASSWORD, "supervisor", name="Bench Supervisor", queues=["support"])
     auth.add_user(WALLBOARD[0], PASSWORD, "wallboard", name="Bench Wallboard")
     agents = [f"ag{i:03d}" for i in range(args.agents)]
+    # Agents never log in over a socket here: one argon2 hash serves them all (it is slow on purpose).
+    pw_hash = store.get_user(SUPERVISOR[0])["password_hash"]
     for a in agents:
-        # Agents never log in over a socket here: a throwaway password keeps argon2's cost low.
-        auth.add_user(a, PASSWORD, "agent", name=f"Agent {a[2:]}", device=f"PJSIP/{2000 + int(a[2:])}",
-                      queues=["support"])
+        store.add_user({"username": a, "name": f"Agent {a[2:]}", "role": "agent", "password_hash": pw_hash,
+                        "device": f"PJSIP/{2000 + int(a[2:])}", "answer_mode": "console",
+                        "queues": ["support"], "created": time.time()})
     store.close()
     base = load_settings(tdir / "none.toml")
     settings = Settings(pbx=base.pbx, server=base.server,
