@@ -411,9 +411,12 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
 
         def timed_publish(event: str, data: dict[str, Any], audience: str | None) -> None:
             publish(event, data, audience)
-            if event == "call.update" and data.get("caller", "") not in sent_out:
-                # Frame out: publish has written it to every console's socket (or queued it there).
-                sent_out[data.get("caller", "")] = time.monotonic()
+            caller = data.get("caller", "")
+            if event == "call.update" and caller not in sent_out:
+                # Frame out: the gateway writes a tick's frames at its end (a callback scheduled by
+                # the first frame, so before this one): stamp after that write.
+                sent_out[caller] = float("nan")  # only the call's first update is stamped
+                asyncio.get_running_loop().call_soon(lambda: sent_out.__setitem__(caller, time.monotonic()))
             frames[step[0]].append((',"event":' + json.dumps(event) + ',"data":'
                                     + json.dumps(data, separators=(",", ":"), default=str) + "}").encode())
         server.gateway.publish = timed_publish
