@@ -217,7 +217,10 @@ class Gateway:
         """End of the tick: each console that got frames gets them in one write."""
         todo, self._unflushed = self._unflushed, []
         for s in todo:
-            s.flush()
+            try:
+                s.flush()
+            except Exception:  # one broken socket must not leave the others' frames unsent
+                log.exception("writing to console %s failed", s.remote)
 
     def snapshot_for(self, s: Session) -> dict[str, Any]:
         snap = self.engine.snapshot()
