@@ -68,3 +68,19 @@ async def test_frames_of_one_tick_reach_a_console_in_one_write_and_in_order(serv
     assert len(writes) == 1 and writes[0].count(b'"event":"queue.stats"') == 3
     assert session.seq == seq_before + 3
     assert sup.stale is False  # no sequence gap seen by the client
+
+
+def test_record_dicts_are_what_asdict_gave_and_independent_of_the_record():
+    from dataclasses import asdict
+
+    from cc_console.models import Agent, Call
+    call = Call(id="c1", caller="700300", did="5000", queue="support", channel="ch", bridge="b",
+                skills=["fr"], consult={"target": "1002", "state": "ringing"})
+    agent = Agent(id="agent1", name="Agent 1", queues=["support"], penalties={"support": 1}, skills={"fr": 2})
+    for rec in (call, agent):
+        d = rec.to_dict()
+        assert d == asdict(rec) and list(d) == list(asdict(rec))
+    d = call.to_dict()
+    d["skills"].append("de")
+    d["consult"]["state"] = "talking"
+    assert call.skills == ["fr"] and call.consult["state"] == "ringing"  # the store keeps what was sent
