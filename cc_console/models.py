@@ -1,11 +1,27 @@
 """Shared domain types: roles, agent and call states, and the dict shapes the protocol carries."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from cc_console.protocol import P_ADMIN, P_AGENT, P_SESSION, P_SUPERVISE, P_WALLBOARD
+
+
+def _plain(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The record as the dict the protocol and the store carry, what dataclasses.asdict gives.
+
+    asdict recurses and deep-copies every value; on the publish path it was most of the engine's
+    fixed cost per call (about 0.3 ms of CPU for each call's three steps). The records hold only
+    scalars and one level of lists or dicts of scalars (Call.consult, Agent.penalties), so a
+    shallow copy of those containers is the same dict and the caller may keep it."""
+    d = {n: getattr(obj, n) for n in names}
+    for n, v in d.items():
+        if type(v) is list:
+            d[n] = list(v)
+        elif type(v) is dict:
+            d[n] = dict(v)
+    return d
 
 
 class Role(StrEnum):
@@ -70,7 +86,7 @@ class Agent:
     pending_pause: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(self, _FIELDS_OF[type(self)])
 
 
 @dataclass
@@ -112,7 +128,7 @@ class Call:
     end_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(self, _FIELDS_OF[type(self)])
 
 
 def call_agents(call: dict[str, Any]) -> frozenset[str]:
@@ -122,3 +138,6 @@ def call_agents(call: dict[str, Any]) -> frozenset[str]:
     (which calls they keep): a call that stops concerning an agent leaves that agent's console."""
     consult = call.get("consult") or {}
     return frozenset(a for a in (call.get("agent"), consult.get("agent")) if a)
+
+
+_FIELDS_OF: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in (Agent, Call)}

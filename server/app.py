@@ -198,6 +198,7 @@ class Server:
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()
         await self.ari.stop()
+        self.gateway.flush_writes()  # this tick's frames before the close frames, not after
         for sess in list(self.gateway.sessions):
             await sess.ws.close()
         if self._runner:

@@ -25,3 +25,27 @@ def test_fanout_bench_smoke():
     assert figures["lost_frames"] == "0", out
     assert figures["disconnects"] == "0", out
     assert re.search(r"^server_rss: [0-9.]+ MiB$", out, re.M), out
+    # The floor ran on the same frames and consoles, and the ratios are printed beside ours.
+    assert figures["floor_lost_frames"] == "0", out
+    assert re.fullmatch(r"[0-9.]+ ms", figures["floor_p99"]), out
+    assert re.fullmatch(r"[0-9.]+", figures["p99_ratio"]), out
+    assert re.fullmatch(r"-?[0-9.]+ ms", figures["cpu_per_call_over_floor"]), out
+    assert out.splitlines()[-1].startswith("p99: "), out
+
+
+def test_e2e_screens_bench_smoke():
+    """The real supervisor and wallboard apps against a real server: every published change they
+    should show is seen painted, and each figure is printed, the p99 headline last."""
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "e2e_screens.py"), "--agents", "5", "--agent-rate", "10",
+         "--call-rate", "4", "--seconds", "1.5", "--drain", "60", "--timeout", "120"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    for kind in ("supervisor", "wallboard"):
+        seen, total = figures[f"{kind}_measured"].split(" of ")
+        assert seen == total and int(total) > 0, out
+        assert re.fullmatch(r"[0-9.]+ ms", figures[f"{kind}_p99"]), out
+        assert re.fullmatch(r"[0-9.]+ ms", figures[f"{kind}_client_to_frame_p99"]), out
+    assert out.splitlines()[-1].startswith("p99: "), out

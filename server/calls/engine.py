@@ -237,17 +237,17 @@ class CallEngine(CallControl):
         self.router.touch_call(call)
         # `at`: the moment the transition used for its figures, so the event's time and the
         # durations derived from it (wait, talk, queue_log seconds) agree to the microsecond.
-        self.store.record(kind, ts=self.clock() if at is None else at, call=call.to_dict(), data=data or None,
+        d = call.to_dict()  # one copy for the store and the consoles: neither changes it
+        self.store.record(kind, ts=self.clock() if at is None else at, call=d, data=data or None,
                           agent_id=call.agent)
         if call.queue:
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
-        data_out = call.to_dict()
-        concerned = call_agents(data_out)
+        concerned = call_agents(d)
         before = self._call_audience.pop(call.id, frozenset())
         if call.state is not CallState.ENDED:
             self._call_audience[call.id] = concerned
-        self._emit(("call", call.id), ev, data_out, before | concerned)
+        self._emit(("call", call.id), ev, d, before | concerned)
         if call.queue:
             self._publish_queue(call.queue)
 
@@ -330,7 +330,13 @@ class CallEngine(CallControl):
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
         often moves a call through several states (entered, queued, offered); the store keeps
         every step, the consoles need only the last, and each frame costs every console. Whoever
-        an earlier step was for gets the last one too (it may say the call left them)."""
+        an earlier step was for gets the last one too (it may say the call left them).
+
+        A call's end never replaces its last update: a call that came and went within one tick
+        (the server was behind, the caller hung up at once) would otherwise never have been on
+        any console, and a supervisor would count an abandoned call they never saw."""
+        if event == Event.CALL_ENDED:
+            key = ("ended", key[1])
         pending = self._outbox.pop(key, None)
         if pending is not None and isinstance(audience, frozenset) and isinstance(pending[2], frozenset):
             audience = audience | pending[2]

@@ -1,9 +1,10 @@
 """The consoles' websocket gateway: sessions, auth, permissions, and event fan-out.
 
-Fan-out is on the hot path (500 consoles, every agent and call change), so an event's JSON body is
-serialised once and each connection only prefixes its own sequence number. Frames are written
-straight to each socket; a slow console can never hold up the others, and one whose socket buffer
-grows too far is disconnected and resumes with a fresh snapshot.
+Fan-out is on the hot path (2,000 consoles, every agent and call change), so an event's JSON body
+is serialised once and each connection only prefixes its own sequence number. There is no task per
+connection: a tick's frames for a console are joined and written to its socket once, at the end
+of the tick, and asyncio buffers what the socket cannot take yet, so a slow console never holds up
+the others; one whose buffer grows past its limit is disconnected and resumes with a fresh snapshot.
 
 A connection's requests are handled one at a time, in order, by a task started when one arrives
 and ending when none waits; the connection keeps being read meanwhile, so pings are answered
@@ -47,9 +48,18 @@ MAX_BACKLOG = 64
 _EVENT_HEAD_B = b'{"v":%d,"type":"event","seq":' % PROTOCOL_VERSION
 
 
+def _header(n: int) -> bytes:
+    """A server's text frame header (FIN, unmasked) for an n-byte payload."""
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big")
+    return b"\x81\x7f" + n.to_bytes(8, "big")
+
+
 class Session:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, remote: str,
-                 max_queue: int) -> None:
+                 max_queue: int, want_flush: Callable[[Session], None] | None = None) -> None:
         self.ws = ws
         self.transport = transport
         self.remote = remote
@@ -63,6 +73,9 @@ class Session:
         # read (so pings are answered during a long sign-in); frames that arrive meanwhile wait here.
         self.backlog: deque[str | None] = deque()
         self.worker: asyncio.Task[None] | None = None
+        # Frames of this loop tick, written with one send at its end (Gateway.flush_writes).
+        self._out: list[bytes] = []
+        self._want_flush = want_flush
 
     @property
     def sees_all(self) -> bool:
@@ -78,8 +91,17 @@ class Session:
         return audience == p.username if isinstance(audience, str) else p.username in audience
 
     def push_event(self, tail: bytes) -> None:
-        self.seq += 1
-        self._send(_EVENT_HEAD_B + str(self.seq).encode() + tail)
+        """Queue an event frame whose body after the sequence number is `tail`; the pieces are
+        kept apart until the tick's one join, so the shared tail is copied once per console."""
+        if self.dropped or self.closed:
+            return
+        self.seq = seq = self.seq + 1
+        seq_b = b"%d" % seq
+        out = self._out
+        first = not out
+        out += (_header(len(_EVENT_HEAD_B) + len(seq_b) + len(tail)), _EVENT_HEAD_B, seq_b, tail)
+        if first:
+            self._queued()
 
     def push_snapshot(self, data: dict[str, Any]) -> None:
         self.seq += 1
@@ -89,21 +111,36 @@ class Session:
         self._send(encode(frame).encode())
 
     def _send(self, payload: bytes) -> None:
-        """Write one text frame straight to the socket: no task switch per console per event.
+        """Queue one text frame for this tick's write: no task switch per console per event.
 
-        asyncio buffers what the socket cannot take yet, in order; every write here is a whole
-        frame, so frames never interleave with aiohttp's own (pings, close)."""
+        Everything a console gets in one loop tick (a call's update, its agent's state, the queue
+        figures, a reply) goes out in one send: the system call, not the Python around it, is most
+        of what a frame costs, and a server that fell behind catches up with one write per console
+        instead of one per frame. Frames are whole, so they never interleave with aiohttp's own
+        (pings, close)."""
+        if self.dropped or self.closed:
+            return
+        out = self._out
+        first = not out
+        out += (_header(len(payload)), payload)
+        if first:
+            self._queued()
+
+    def _queued(self) -> None:
+        if self._want_flush is None:
+            self.flush()
+        else:
+            self._want_flush(self)
+
+    def flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        self._out = []
         t = self.transport
         if self.dropped or self.closed or t is None or t.is_closing():
             return
-        n = len(payload)
-        if n < 126:
-            header = bytes((0x81, n))
-        elif n < 65536:
-            header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-        t.write(header + payload)
+        t.write(b"".join(out))
         if t.get_write_buffer_size() > self.max_buffer:
             # Too far behind to catch up by events: drop it; the client resumes and gets a snapshot.
             self.dropped = True
@@ -134,6 +171,7 @@ class Gateway:
         self.max_queue = max_queue
         self.sessions: set[Session] = set()
         self._closing: set[asyncio.Task[Any]] = set()
+        self._unflushed: list[Session] = []
         engine.publish = self.publish
         self.handlers: dict[str, Handler] = {
             "login": self._login, "resume": self._resume, "ping": self._ping, "logout": self._logout,
@@ -190,9 +228,32 @@ class Gateway:
     def publish(self, event: str, data: dict[str, Any], audience: str | frozenset[str] | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
+        if audience is None:
+            for s in self.sessions:
+                if s.principal is not None:
+                    s.push_event(tail)
+            return
         for s in self.sessions:
             if s.wants(audience):
                 s.push_event(tail)
+
+    def _want_flush(self, s: Session) -> None:
+        if not self._unflushed:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush_writes)
+            except RuntimeError:  # no loop (a synchronous caller): write now
+                s.flush()
+                return
+        self._unflushed.append(s)
+
+    def flush_writes(self) -> None:
+        """End of the tick: each console that got frames gets them in one write."""
+        todo, self._unflushed = self._unflushed, []
+        for s in todo:
+            try:
+                s.flush()
+            except Exception:  # one broken socket must not leave the others' frames unsent
+                log.exception("writing to console %s failed", s.remote)
 
     def snapshot_for(self, s: Session) -> dict[str, Any]:
         assert s.principal is not None
@@ -208,7 +269,7 @@ class Gateway:
         # more CPU and memory in the fan-out than it saves on loopback or a LAN.
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
-        session = Session(ws, request.transport, request.remote or "?", self.max_queue)
+        session = Session(ws, request.transport, request.remote or "?", self.max_queue, self._want_flush)
         self.sessions.add(session)
         try:
             async for msg in ws:

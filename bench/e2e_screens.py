@@ -1,0 +1,360 @@
+"""Event to screen, end to end: the server publishes, the real supervisor and wallboard apps show it.
+
+    python bench/e2e_screens.py [--agents 100] [--agent-rate 40] [--call-rate 10] [--seconds 10]
+
+The server runs in this process: a real `Server` (aiohttp gateway, SQLite store in a temp dir, real
+CallEngine) whose ARI is stubbed as in bench/fanout.py. The driver works through the engine, as
+consoles and Asterisk would: agents are logged into queue `support` and moved between ready and
+paused (`agent_ready` / `agent_pause`, --agent-rate a second); callers ring queue `sales`, where
+no agent works, and hang up while queued (--call-rate a second), so its abandoned count climbs.
+
+Each screen is the real Textual app (`CCConsoleApp`, logged in over the websocket like a user) in
+its own process, headless (App.run_test), so the server's event loop and each app's loop are
+separate as in production. The two processes share the machine's two cores with the server.
+
+Measured, from the moment the gateway publishes an event (time.monotonic(), CLOCK_MONOTONIC, the
+same clock in every process on Linux) to the first frame the app composes after the widget holds
+the new value (App._display, where a terminal frame is written; headless it writes nothing, so
+the bench renders the frame's segments there as a terminal would get them, then stamps):
+
+* supervisor: an agent.state event -> the agents table (#agents) shows the agent's new state;
+* wallboard: a queue.stats event with a new abandoned count -> the abandoned tile (#tile-abandoned)
+  shows it (or a later count: an update superseded before it was painted counts until then).
+
+Queue figures are coalesced by the server to a few a second before they are published; that wait
+is before the publish and is not part of these figures. One figure per line; the headline
+``p99: <value> ms`` (the worse of the two screens) is last. Target: p99 < 250 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fanout as fb  # noqa: E402  (the ARI stubs and event shapes)
+
+SUPERVISOR = ("benchsup", "supervisor")
+WALLBOARD = ("benchwall", "wallboard")
+PASSWORD = "bench-secret-pass"
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+# =================================================================================================
+# screen side (child process): one app
+# =================================================================================================
+async def _screen_worker(args: argparse.Namespace) -> None:
+    from textual.app import App
+    from textual.geometry import Size
+
+    from cc_console.tui import CCConsoleApp
+    from cc_console.widgets.diff_table import DiffTable
+    from cc_console.widgets.fmt import state_label
+
+    kind = args.screen_worker
+    shown: dict[str, float] = {}  # key -> first frame showing it (or something later)
+    pending: dict[str, list[tuple[str, str]]] = {}  # supervisor: agent -> [(key, label)] not yet shown
+    seen_abandoned = [-1]
+    probe_on = [False]
+
+    def on_frame(app: CCConsoleApp, now: float) -> None:
+        if not probe_on[0]:
+            return
+        screen = app.screen
+        if kind == "supervisor":
+            if not pending:
+                return
+            try:
+                table = screen.query_one("#agents", DiffTable)
+            except Exception:
+                return
+            for aid in list(pending):
+                cells = table.cells(aid)
+                if cells is None:
+                    continue
+                texts = [str(getattr(c, "plain", c)) for c in cells]
+                items = pending[aid]
+                label = items[-1][1]
+                if any(label in t for t in texts):
+                    for key, _label in items:
+                        shown.setdefault(key, now)
+                    del pending[aid]
+        else:
+            try:
+                value = int(screen.query_one("#tile-abandoned").value)
+            except Exception:
+                return
+            for n in range(seen_abandoned[0] + 1, value + 1):
+                shown.setdefault(str(n), now)
+            seen_abandoned[0] = max(seen_abandoned[0], value)
+
+    orig_display = App._display
+
+    def _display(self: App, screen: Any, renderable: Any) -> None:
+        orig_display(self, screen, renderable)
+        if renderable is None or self._batch_count or not probe_on[0]:
+            return
+        render = getattr(renderable, "render_segments", None)
+        if render is not None:
+            render(self.console)  # what a terminal would be sent; headless drops it
+        on_frame(self, time.monotonic())  # type: ignore[arg-type]
+    App._display = _display  # type: ignore[method-assign]
+
+    recv: dict[str, float] = {}  # key -> when the app's client had the event (before the screen)
+
+    def listener(event: str, data: dict[str, Any]) -> None:
+        if not probe_on[0]:
+            return
+        if kind == "supervisor" and event == "agent.state":
+            key = f"{data['id']}@{data['state_since']!r}"
+            recv.setdefault(key, time.monotonic())
+            pending.setdefault(data["id"], []).append((key, state_label(data["state"])))
+        elif kind == "wallboard" and event == "queue.stats" and data.get("name") == "sales":
+            recv.setdefault(str(data["abandoned"]), time.monotonic())
+
+    app = CCConsoleApp(url=args.url, mode=kind, username=args.user, password=PASSWORD, keymap={})
+    loop = asyncio.get_running_loop()
+    size = (200, 60) if kind == "supervisor" else (120, 40)
+    async with app.run_test(size=size, headless=True) as pilot:
+        deadline = time.monotonic() + args.timeout
+        while True:
+            client = getattr(app, "client", None)
+            ready = False
+            if client is not None and app.screen.__class__.__name__.lower().startswith(kind):
+                try:
+                    if kind == "supervisor":
+                        ready = app.screen.query_one("#agents", DiffTable).row_count >= args.agents
+                    else:
+                        ready = "sales" in client.state.queues and bool(app.screen.query_one("#tile-abandoned"))
+                except Exception:
+                    ready = False
+            if ready:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} screen not ready in {args.timeout} s")
+            await pilot.pause(0.05)
+        app.client.add_listener(listener)
+        if kind == "wallboard":
+            seen_abandoned[0] = int(app.screen.query_one("#tile-abandoned").value)
+        probe_on[0] = True
+        assert Size(*size) == app.size
+        cpu0, w0 = _cpu(), time.monotonic()
+        print("READY", flush=True)
+        # "DONE <what the driver published: agent updates or the last abandoned count> <drain s>"
+        _, expected, drain = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+        cpu, wall = _cpu() - cpu0, time.monotonic() - w0
+        until = time.monotonic() + float(drain)
+        while time.monotonic() < until and (
+                (kind == "supervisor" and (pending or len(shown) < int(expected)))
+                or (kind == "wallboard" and seen_abandoned[0] < int(expected))):
+            await pilot.pause(0.05)  # late paints: a slow screen is measured, not cut off
+        Path(args.out).write_text(json.dumps({"shown": shown, "recv": recv,
+                                              "cpu": 100 * cpu / wall if wall else 0.0,
+                                              "unshown": sum(len(v) for v in pending.values())}))
+        await app.client.close()
+        print("RESULTS", flush=True)
+
+
+# =================================================================================================
+# server side (this process)
+# =================================================================================================
+async def _run(args: argparse.Namespace) -> int:
+    from cc_console.config import QueueSettings, Settings, load_settings
+    from cc_console.server.app import Server
+    from cc_console.server.ari import AriEvent
+    from cc_console.server.auth import Auth
+    from cc_console.server.store import SQLiteStore
+
+    tmp = tempfile.TemporaryDirectory(prefix="cc-bench-")
+    tdir = Path(tmp.name)
+    db = tdir / "cc.sqlite3"
+    store = SQLiteStore(db)
+    auth = Auth(store)
+    auth.add_user(SUPERVISOR[0], PASSWORD, "supervisor", name="Bench Supervisor", queues=["support"])
+    auth.add_user(WALLBOARD[0], PASSWORD, "wallboard", name="Bench Wallboard")
+    agents = [f"ag{i:03d}" for i in range(args.agents)]
+    # Agents never log in over a socket here: one argon2 hash serves them all (it is slow on purpose).
+    pw_hash = store.get_user(SUPERVISOR[0])["password_hash"]
+    for a in agents:
+        store.add_user({"username": a, "name": f"Agent {a[2:]}", "role": "agent", "password_hash": pw_hash,
+                        "device": f"PJSIP/{2000 + int(a[2:])}", "answer_mode": "console",
+                        "queues": ["support"], "created": time.time()})
+    store.close()
+    base = load_settings(tdir / "none.toml")
+    settings = Settings(pbx=base.pbx, server=base.server,
+                        queues=[QueueSettings(name="support", dids=["5000"], service_level=20.0),
+                                QueueSettings(name="sales", dids=["5001"], service_level=20.0)])
+    settings.server.host = "127.0.0.1"
+    settings.server.port = 0
+    settings.server.db_path = str(db)
+    settings.server.tls_cert = ""
+    server = Server(settings)
+    fb._stub_ari(server.ari)
+    await server.start()
+    await server.engine.resync()
+    engine = server.engine
+    for a in agents:
+        engine.agent_login(a, ["support"], by_self=False)
+        engine.agent_ready(a)
+
+    published: dict[str, dict[str, float]] = {"supervisor": {}, "wallboard": {}}
+    baseline = [10**9]  # abandoned counts up to this are on the wallboard already
+    publish = server.gateway.publish
+
+    def timed_publish(event: str, data: dict[str, Any], audience: str | None) -> None:
+        publish(event, data, audience)
+        t = time.monotonic()
+        if event == "agent.state":
+            published["supervisor"].setdefault(f"{data['id']}@{data['state_since']!r}", t)
+        elif event == "queue.stats" and data.get("name") == "sales" and data["abandoned"] > baseline[0]:
+            published["wallboard"].setdefault(str(data["abandoned"]), t)
+    server.gateway.publish = timed_publish
+    engine.publish = timed_publish
+
+    env = dict(os.environ, CC_CONSOLE_CONFIG_DIR=str(tdir / "config"))
+    children: dict[str, asyncio.subprocess.Process] = {}
+    outs = {k: tdir / f"{k}.json" for k in ("supervisor", "wallboard")}
+    rc = 1
+    try:
+        for kind, (user, _role) in (("supervisor", SUPERVISOR), ("wallboard", WALLBOARD)):
+            children[kind] = await asyncio.create_subprocess_exec(
+                sys.executable, os.path.abspath(__file__), "--screen-worker", kind, "--url", server.url,
+                "--user", user, "--out", str(outs[kind]), "--agents", str(args.agents),
+                "--timeout", str(args.timeout), env=env,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        for kind, child in children.items():
+            assert child.stdout
+            line = await asyncio.wait_for(child.stdout.readline(), args.timeout + 10)
+            if not line.startswith(b"READY"):
+                raise RuntimeError(f"{kind} app failed to get ready (exit {await child.wait()})")
+        # Only what is published from now on is measured.
+        for v in published.values():
+            v.clear()
+        baseline[0] = engine.counters["sales"].abandoned
+
+        rnd = random.Random(1)
+        loop = asyncio.get_running_loop()
+        cpu0, w0 = _cpu(), time.monotonic()
+        start = loop.time()
+        steps: list[tuple[float, str, int]] = []
+        n_agent = int(args.seconds * args.agent_rate)
+        n_call = int(args.seconds * args.call_rate)
+        steps += [(i / args.agent_rate, "agent", i) for i in range(n_agent)]
+        steps += [(i / args.call_rate, "call", i) for i in range(n_call)]
+        steps += [(i / args.call_rate + 0.3, "hangup", i) for i in range(n_call)]
+        steps.sort()
+        for at, what, i in steps:
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if what == "agent":
+                a = engine.agents[rnd.choice(agents)]
+                if a.state.value == "ready":
+                    engine.agent_pause(a.id)
+                else:
+                    engine.agent_ready(a.id)
+            else:
+                ev = fb._event("StasisStart" if what == "call" else "ChannelDestroyed", f"e2e-{i}", f"7{i:06d}")
+                if what == "call":
+                    ev["args"] = ["inbound", "5001"]
+                    ev["channel"]["dialplan"]["exten"] = "5001"
+                await engine.on_event(AriEvent.from_json(ev))
+        engine.flush_queue_stats()  # the last queue figures now, not a stats interval later
+        await asyncio.sleep(0)
+        server_cpu = 100 * (_cpu() - cpu0) / (time.monotonic() - w0)
+
+        results: dict[str, Any] = {}
+        for kind, child in children.items():
+            assert child.stdin and child.stdout
+            pub = published[kind]
+            expected = len(pub) if kind == "supervisor" else max((int(k) for k in pub), default=0)
+            child.stdin.write(f"DONE {expected} {args.drain}\n".encode())
+            await child.stdin.drain()
+            line = await asyncio.wait_for(child.stdout.readline(), 60)
+            if not line.startswith(b"RESULTS"):
+                raise RuntimeError(f"{kind} app failed (exit {await child.wait()})")
+            results[kind] = json.loads(outs[kind].read_text())
+
+        figures: list[tuple[str, str]] = [("agents", str(args.agents)),
+                                          ("agent_events", str(len(published["supervisor"]))),
+                                          ("queue_events", str(len(published["wallboard"])))]
+        worst = 0.0
+        for kind in ("supervisor", "wallboard"):
+            pub, shown = published[kind], results[kind]["shown"]
+            lat = sorted((shown[k] - t) * 1000 for k, t in pub.items() if k in shown)
+            # The split: publish -> the app's client has it (server write, kernel, client read), and
+            # the client has it -> the frame (the screen's batching, diffing and painting).
+            recv = results[kind]["recv"]
+            net = sorted((recv[k] - t) * 1000 for k, t in pub.items() if k in recv)
+            paint = sorted((shown[k] - recv[k]) * 1000 for k in pub if k in recv and k in shown)
+            worst = max(worst, fb._pct(lat, 99))
+            figures += [
+                (f"{kind}_measured", f"{len(lat)} of {len(pub)}"),
+                (f"{kind}_p50", f"{fb._pct(lat, 50):.1f} ms"),
+                (f"{kind}_p90", f"{fb._pct(lat, 90):.1f} ms"),
+                (f"{kind}_p99", f"{fb._pct(lat, 99):.1f} ms"),
+                (f"{kind}_max", f"{lat[-1] if lat else float('nan'):.1f} ms"),
+                (f"{kind}_to_client_p50", f"{fb._pct(net, 50):.1f} ms"),
+                (f"{kind}_to_client_p99", f"{fb._pct(net, 99):.1f} ms"),
+                (f"{kind}_client_to_frame_p50", f"{fb._pct(paint, 50):.1f} ms"),
+                (f"{kind}_client_to_frame_p99", f"{fb._pct(paint, 99):.1f} ms"),
+                (f"{kind}_cpu", f"{results[kind]['cpu']:.1f} % of one core"),
+            ]
+            if len(lat) < len(pub):
+                worst = float("nan")
+        figures.append(("server_cpu", f"{server_cpu:.1f} % of one core"))
+        figures.append(("load_average", f"{os.getloadavg()[0]:.1f}"))
+        figures.append(("p99", f"{worst:.1f} ms"))
+        for k, v in figures:
+            print(f"{k}: {v}", flush=True)
+        rc = 0 if worst == worst else 2
+    finally:
+        for child in children.values():
+            if child.returncode is None:
+                try:
+                    await asyncio.wait_for(child.wait(), 15)
+                except TimeoutError:
+                    child.kill()
+                    await child.wait()
+        try:
+            await asyncio.wait_for(server.stop(), 30)
+        finally:
+            tmp.cleanup()
+    return rc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--agents", type=int, default=100)
+    ap.add_argument("--agent-rate", type=float, default=40.0, help="agent state changes a second")
+    ap.add_argument("--call-rate", type=float, default=10.0, help="callers a second (each hangs up queued)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--timeout", type=float, default=120.0, help="limit on an app getting ready")
+    ap.add_argument("--drain", type=float, default=30.0, help="at most this long to wait for late paints")
+    ap.add_argument("--screen-worker", choices=("supervisor", "wallboard"), help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--user", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.screen_worker:
+        asyncio.run(_screen_worker(args))
+        return 0
+    import logging
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
