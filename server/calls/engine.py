@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Publish(event, data, audience): audience is the agent id concerned, or None for everyone.
 Publisher = Callable[[str, dict[str, Any], str | None], None]
 
-from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
+from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 # Pause reasons the server itself sets (not in the admin's list).
 SYSTEM_REASONS = ("no answer", "declined", "device unreachable")
 # Causes with which a ringing leg ends when nobody picked up (not a failure of the device).
@@ -1042,7 +1042,7 @@ class CallEngine(CallControl):
             parts = stasis_args.get(ch.id, "").split(",")
             if ch.id not in self.by_channel and parts[0] == self.ari.app and len(parts) > 1 and parts[1] == INBOUND:
                 self._new_inbound(ch, parts[2] if len(parts) > 2 else ch.exten)
-            elif ch.id.startswith(BRIDGE_PREFIX) and ch.id not in self.by_channel and not self.monitors.owns(ch.id):
+            elif ch.id.startswith(BRIDGE_PREFIX) and not self._ours_live(ch.id):
                 self._spawn(self.ari.hangup(ch.id), f"drop stale leg {ch.id}")
         live = {c.bridge for c in self.calls.values()} | {m.bridge for m in self.monitors.monitors.values()}
         for b in bridges.values():
@@ -1055,6 +1055,11 @@ class CallEngine(CallControl):
         self.ari_up = True
         self.publish(Event.SERVER_STATUS, {"ari": "up"}, None)
         self.route()
+
+    def _ours_live(self, channel_id: str) -> bool:
+        """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""
+        owner = leg_owner(channel_id)
+        return any(c in self.by_channel or self.monitors.owns(c) for c in (channel_id, owner))
 
     # == console commands =============================================================================
     def agent(self, agent_id: str) -> Agent:
