@@ -29,10 +29,12 @@ from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
+from cc_console.server.ari.breaker import retrying, transient
 from cc_console.server.store import Store
 
 from .control import CallControl
 from .monitor import MONITOR, SNOOP, MonitorService
+from .overload import OverloadGuard
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,13 @@ class QueueCounters:
     voicemails: int = 0
 
 
-class CallEngine(CallControl):
+class CallEngine(CallControl, OverloadGuard):
     def __init__(self, ari: AriClient, store: Store, routing: RoutingConfig, *,
                  ring_timeout: float = 15.0, inbound_context: str = "cc-inbound",
                  queue_log: QueueLog | None = None, callback_digit_timeout: float = 5.0,
                  voicemail_max: int = 120, dial_template: str = "PJSIP/{number}", moh_class: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, reconcile_interval: float = 5.0,
+                 offer_failures_max: int = 3, offer_backoff: float = 10.0) -> None:
         self.ari = ari
         self.store = store
         self.cfg = routing
@@ -105,6 +108,7 @@ class CallEngine(CallControl):
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
+        self._init_overload(reconcile_interval, offer_failures_max, offer_backoff)
 
     # == start-up and configuration ===================================================================
     def load(self, users: list[dict[str, Any]]) -> None:
@@ -336,7 +340,7 @@ class CallEngine(CallControl):
             "callbacks": self.callbacks("open"),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
-            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock()},
+            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock(), "overload": self.overload},
         }
 
     def _hook(self, name: str, *args: Any) -> None:
@@ -378,6 +382,7 @@ class CallEngine(CallControl):
         if self._stats_flush is not None:
             self._stats_flush.cancel()
             self._stats_flush = None
+        self._stop_reconcile()
 
     async def idle(self) -> None:
         """Wait until no side-effect task is running (tests and shutdown)."""
@@ -631,6 +636,7 @@ class CallEngine(CallControl):
         self._record_call("call.dialing", call, number=dialstring, leg=leg)
 
         async def go() -> None:
+            self._originating.add(leg)
             try:
                 await self.ari.originate(dialstring, leg, app_args=f"{AGENT_LEG},{call.id}",
                                          caller_id=f'"{call.queue}" <{call.caller}>', timeout=60)
@@ -638,6 +644,8 @@ class CallEngine(CallControl):
                 if call.agent_channel == leg and call.state is CallState.RINGING:
                     self._end(call, by="system", outcome="overflow_failed")
                 raise
+            finally:
+                self._originating.discard(leg)
         self._spawn(go(), f"dial {dialstring} for {call.id}", call.id)
 
     def _voicemail(self, call: Call) -> None:
@@ -719,7 +727,8 @@ class CallEngine(CallControl):
     # == routing ======================================================================================
     def route(self) -> None:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
-        for call_id, agent_id in decide(self.calls.values(), self.agents.values(), qp):
+        calls, agents = self._routable()  # under overload, fewer or none (server/calls/overload.py)
+        for call_id, agent_id in decide(calls, agents, qp):
             self._offer(self.calls[call_id], self.agents[agent_id])
 
     def _ring_timeout_for(self, call: Call) -> float:
@@ -764,7 +773,10 @@ class CallEngine(CallControl):
         self._record_call("call.ringnoanswer", call, agent=agent.id if agent else None, why=why)
         if agent:
             agent.call_id = None
-            self._set_agent(agent, AgentState.PAUSED, why)
+            # Asterisk not answering is not the agent's doing: ready again, rested by _offer_failed.
+            self._set_agent(agent, AgentState.READY if why == "pbx not answering" else AgentState.PAUSED,
+                            "" if why == "pbx not answering" else why)
+        self._offer_failed(call, agent, why)
         self._moh(call)
         q = self.cfg.queues.get(call.queue)
         if q and q.announcements.position_every:
@@ -785,24 +797,28 @@ class CallEngine(CallControl):
         timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
-            for attempt in range(3):
-                try:
-                    await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
-                                             caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
-                                             variables=variables)
-                    return
-                except AriError as exc:
-                    if exc.status == 0 and attempt < 2:
-                        # No answer from ARI (Asterisk busy): the originate may or may not have
-                        # happened. Retry with the same channel id; 409 then means it did.
-                        await asyncio.sleep(0.2 * (attempt + 1))
-                        continue
-                    if exc.status == 409 and attempt > 0:
-                        return
-                    if call.state is CallState.RINGING and call.agent_channel == leg:
-                        # A real refusal from Asterisk (unknown or unreachable device), not a hiccup.
-                        self._ring_no_answer(call, "device unreachable" if exc.status else "pbx not answering")
-                    raise
+            self._originating.add(leg)
+            try:
+                # No answer from ARI (Asterisk busy): the originate may or may not have happened.
+                # Retried with the same channel id, a 409 then means it did.
+                async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
+                    with attempt:
+                        try:
+                            await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
+                                                     caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
+                                                     variables=variables)
+                        except AriError as exc:
+                            if exc.status == 409 and attempt.num > 1:
+                                return
+                            raise
+            except AriError as exc:
+                if call.state is CallState.RINGING and call.agent_channel == leg:
+                    # An answer is a real refusal (unknown or unreachable device); no answer at
+                    # all after the retries is Asterisk's trouble, not the device's.
+                    self._ring_no_answer(call, "pbx not answering" if transient(exc) else "device unreachable")
+                raise
+            finally:
+                self._originating.discard(leg)
         self._spawn(go(), f"dial {agent.device} for {call.id}", call.id)
 
     def _agent_leg_up(self, leg: str, call_id: str) -> None:
@@ -816,6 +832,7 @@ class CallEngine(CallControl):
     def _connect(self, call: Call) -> None:
         now = self.clock()
         self._disarm_call(call.id)
+        self._offer_settled(call.id)
         call.state = CallState.CONNECTED
         call.stage = "talk"
         call.answered = now
@@ -835,14 +852,9 @@ class CallEngine(CallControl):
                 await self.ari.stop_moh(call.bridge)
             except AriError as exc:  # music still playing is a nuisance; no bridge is no call
                 log.warning("stop moh for %s: %s", call.id, exc)
-            for attempt in range(3):
-                try:
+            async for attempt in retrying():
+                with attempt:
                     await self.ari.add_channel(call.bridge, leg)
-                    return
-                except AriError as exc:
-                    if exc.status != 0 or attempt == 2:
-                        raise
-                    await asyncio.sleep(0.2 * (attempt + 1))
         self._spawn(bridge(), f"bridge {call.id}", call.id)
         self._hook("call_connected", call)
 
@@ -878,6 +890,7 @@ class CallEngine(CallControl):
         now = self.clock()
         prev = call.state
         self._disarm_call(call.id)
+        self._offer_settled(call.id)
         self._digits.pop(call.id, None)
         call.state = CallState.ENDED
         call.ended = now
@@ -975,15 +988,13 @@ class CallEngine(CallControl):
 
     @staticmethod
     async def _retrying(make: Callable[[], Coroutine[Any, Any, Any]], attempts: int = 3) -> Any:
-        """Run an idempotent ARI call, retrying transport failures (no answer: status 0)."""
-        for attempt in range(attempts):
-            try:
-                return await make()
-            except AriError as exc:
-                if exc.status != 0 or attempt == attempts - 1:
-                    log.warning("%s", exc)
-                    return None
-                await asyncio.sleep(0.2 * (attempt + 1))
+        """Run an idempotent ARI call, retrying when Asterisk does not answer (server/ari/breaker.py)."""
+        try:
+            async for attempt in retrying(attempts=attempts):
+                with attempt:
+                    return await make()
+        except AriError as exc:
+            log.warning("%s", exc)
         return None
 
     # == resync after (re)connect ======================================================================
@@ -1054,6 +1065,8 @@ class CallEngine(CallControl):
                 self._arm("wrapup", agent.id, agent.wrapup_until - now, self._end_wrapup, agent.id)
         self.ari_up = True
         self.publish(Event.SERVER_STATUS, {"ari": "up"}, None)
+        self._missing, self._strays = set(), set()
+        self._start_reconcile()
         self.route()
 
     def _ours_live(self, channel_id: str) -> bool:

@@ -1,0 +1,69 @@
+"""Is Asterisk keeping up? A circuit breaker on ARI's HTTP failures, and the retry policy for them.
+
+An overloaded Asterisk answers late or not at all ("HTTP session count exceeded" closes the
+connection; a busy one times out). Every request we add then makes it worse, so the engine stops
+starting new work (offers, originates) while the breaker is open and lets only the work that ends
+or repairs calls through. The breaker closes on the first success once `cooldown` has passed
+since the last failure; the engine's periodic reconcile (GET /channels) is the probe.
+
+Retries of idempotent requests use stamina (exponential backoff with jitter, bounded in attempts
+and time) rather than our own loops: many calls retrying in step is what keeps a struggling
+Asterisk down, and jitter is what spreads them out.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import stamina
+
+from . import AriError
+
+
+def transient(exc: Exception) -> bool:
+    """A failure worth retrying: no answer from Asterisk (timeout, connection refused or closed by
+    its session limit) or "unavailable" from something in between. Any other status is Asterisk's
+    real answer (a 500 "Allocation failed" is an unreachable device); retrying cannot help."""
+    return isinstance(exc, AriError) and exc.status in (0, 502, 503, 504)
+
+
+def retrying(attempts: int = 3, timeout: float = 15.0) -> Any:
+    """`async for attempt in retrying(): with attempt: await ...` for one idempotent ARI request."""
+    return stamina.retry_context(on=transient, attempts=attempts, timeout=timeout,
+                                 wait_initial=0.2, wait_max=2.0, wait_jitter=0.3)
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int = 5, cooldown: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0  # in a row
+        self.last_failure = 0.0
+        self.is_open = False
+        self.opened = 0  # how many times it has opened (figures, tests)
+        self.on_change: Callable[[bool], None] | None = None
+
+    def failure(self) -> None:
+        self.failures += 1
+        self.last_failure = self.clock()
+        if not self.is_open and self.failures >= self.threshold:
+            self.is_open = True
+            self.opened += 1
+            if self.on_change:
+                self.on_change(True)
+
+    def success(self) -> None:
+        self.failures = 0
+        if self.is_open and self.clock() - self.last_failure >= self.cooldown:
+            self.is_open = False
+            if self.on_change:
+                self.on_change(False)
+
+    def record(self, exc: Exception | None) -> None:
+        if exc is None or (isinstance(exc, AriError) and not transient(exc)):
+            self.success()
+        else:
+            self.failure()
