@@ -1,0 +1,69 @@
+"""The ARI circuit breaker and what counts as Asterisk failing (server/ari/breaker.py). No Asterisk:
+a closed port is a PBX that does not answer."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from cc_console.server.ari import AriClient, AriError
+from cc_console.server.ari.breaker import CircuitBreaker, transient
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_opens_after_failures_in_a_row_and_closes_after_cooldown() -> None:
+    clock = Clock()
+    changes: list[bool] = []
+    b = CircuitBreaker(threshold=3, cooldown=5.0, clock=clock)
+    b.on_change = changes.append
+    b.failure()
+    b.failure()
+    b.success()  # an answer in between: the count starts again
+    b.failure()
+    b.failure()
+    assert not b.is_open
+    b.failure()
+    assert b.is_open and changes == [True]
+    clock.t += 1
+    b.success()  # too soon after the last failure: one lucky answer does not close it
+    assert b.is_open
+    clock.t += 5
+    b.success()
+    assert not b.is_open and changes == [True, False] and b.opened == 1
+
+
+def test_answers_are_not_failures() -> None:
+    """A 500 "Allocation failed" (an unreachable device) or a 404 is Asterisk answering."""
+    assert transient(AriError(0, "ReadTimeout")) and transient(AriError(503, "unavailable"))
+    assert not transient(AriError(500, "Allocation failed")) and not transient(AriError(404, "not found"))
+    b = CircuitBreaker(threshold=1)
+    b.record(AriError(500, "Allocation failed"))
+    assert not b.is_open
+    b.record(AriError(0, "ConnectError"))
+    assert b.is_open
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_client_requests_that_get_no_answer_open_it() -> None:
+    ari = AriClient(f"http://127.0.0.1:{_closed_port()}/ari", "u", "p", "app", timeout=0.5)
+    ari.breaker.threshold = 2
+    try:
+        for _ in range(2):
+            with pytest.raises(AriError) as err:
+                await ari.channels()
+            assert err.value.status == 0
+        assert ari.breaker.is_open and ari.breaker.opened == 1
+    finally:
+        await ari.stop()
