@@ -224,10 +224,16 @@ class Callers:
         return Placed(outer, inner, time.monotonic())
 
     async def hangup(self, channel_id: str) -> None:
-        try:
-            await self.http.delete(f"/channels/{channel_id}")
-        except Exception:
-            pass
+        """The caller gives up; a loaded Asterisk may drop the request, so it is tried again (a
+        caller who "gave up" but stays on the line would wait in the queue for ever)."""
+        for i in range(4):
+            try:
+                r = await self.http.delete(f"/channels/{channel_id}")
+                if r.status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5 * (i + 1))
 
 
 async def _get(http: httpx.AsyncClient, path: str, tries: int = 5) -> Any:

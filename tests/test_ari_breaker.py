@@ -18,10 +18,10 @@ class Clock:
         return self.t
 
 
-def test_opens_after_failures_in_a_row_and_closes_after_cooldown() -> None:
+def test_opens_after_failures_in_a_row_and_closes_after_cooldown_and_answers() -> None:
     clock = Clock()
     changes: list[bool] = []
-    b = CircuitBreaker(threshold=3, cooldown=5.0, clock=clock)
+    b = CircuitBreaker(threshold=3, cooldown=5.0, close_after=2, clock=clock)
     b.on_change = changes.append
     b.failure()
     b.failure()
@@ -31,12 +31,30 @@ def test_opens_after_failures_in_a_row_and_closes_after_cooldown() -> None:
     assert not b.is_open
     b.failure()
     assert b.is_open and changes == [True]
-    clock.t += 1
-    b.success()  # too soon after the last failure: one lucky answer does not close it
+    b.success()
+    b.success()  # answers, but too soon after it opened: no flapping
     assert b.is_open
     clock.t += 5
+    b.failure()  # a failure again, then one answer: still open
     b.success()
+    assert b.is_open
+    b.success()  # two answers in a row after the cooldown
     assert not b.is_open and changes == [True, False] and b.opened == 1
+
+
+async def test_partial_failure_does_not_keep_it_open_forever() -> None:
+    """One request in three lost after it opened: answers in a row still come, and close it."""
+    clock = Clock()
+    b = CircuitBreaker(threshold=3, cooldown=1.0, close_after=2, clock=clock)
+    for _ in range(3):
+        b.failure()
+    assert b.is_open
+    for i in range(12):
+        clock.t += 0.25
+        b.success() if i % 3 else b.failure()
+        if not b.is_open:
+            break
+    assert not b.is_open
 
 
 def test_answers_are_not_failures() -> None:

@@ -3,8 +3,8 @@
 An overloaded Asterisk answers late or not at all ("HTTP session count exceeded" closes the
 connection; a busy one times out). Every request we add then makes it worse, so the engine stops
 starting new work (offers, originates) while the breaker is open and lets only the work that ends
-or repairs calls through. The breaker closes on the first success once `cooldown` has passed
-since the last failure; the engine's periodic reconcile (GET /channels) is the probe.
+or repairs calls through. The breaker closes when, `cooldown` after it opened, a few requests in a
+row were answered; the engine's periodic reconcile (GET /channels) is a probe when nothing else is.
 
 Retries of idempotent requests use stamina (exponential backoff with jitter, bounded in attempts
 and time) rather than our own loops: many calls retrying in step is what keeps a struggling
@@ -35,29 +35,38 @@ def retrying(attempts: int = 3, timeout: float = 15.0) -> Any:
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int = 5, cooldown: float = 5.0,
+    """Opens after `threshold` failures in a row; closes once it has been open `cooldown` seconds
+    and `close_after` requests in a row were answered. Not "no failure for a while": under a
+    partial failure (one request in ten lost) that would never come, and no call would ever be
+    offered again, while a few answers in a row show that Asterisk copes again."""
+
+    def __init__(self, threshold: int = 5, cooldown: float = 5.0, close_after: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
+        self.close_after = close_after
         self.clock = clock
         self.failures = 0  # in a row
-        self.last_failure = 0.0
+        self.successes = 0  # in a row
+        self.opened_at = 0.0
         self.is_open = False
         self.opened = 0  # how many times it has opened (figures, tests)
         self.on_change: Callable[[bool], None] | None = None
 
     def failure(self) -> None:
         self.failures += 1
-        self.last_failure = self.clock()
+        self.successes = 0
         if not self.is_open and self.failures >= self.threshold:
             self.is_open = True
             self.opened += 1
+            self.opened_at = self.clock()
             if self.on_change:
                 self.on_change(True)
 
     def success(self) -> None:
         self.failures = 0
-        if self.is_open and self.clock() - self.last_failure >= self.cooldown:
+        self.successes += 1
+        if self.is_open and self.successes >= self.close_after and self.clock() - self.opened_at >= self.cooldown:
             self.is_open = False
             if self.on_change:
                 self.on_change(False)
