@@ -45,7 +45,7 @@ from typing import Any
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from routing_load import PASSWORD, Rig, StepResult, _pct, add_load_arguments  # noqa: E402
+from routing_load import PASSWORD, Rig, StepResult, _pct, add_load_arguments
 
 TERMINAL = ("call.completed", "call.abandoned", "call.ended")
 
@@ -134,6 +134,17 @@ def _print(name: str, value: Any, unit: str = "") -> None:
     print(f"{name}: {value}{' ' + unit if unit else ''}", flush=True)
 
 
+async def _step(rig: Rig, rate: float, seconds: float, step_no: int) -> StepResult:
+    """A routing_load step; a PBX that gives up on us fails the step instead of the run, so the
+    settle checks and the consoles' figures are still printed."""
+    try:
+        return await rig.step(rate, seconds, step_no)
+    except Exception as exc:
+        res = StepResult(rate)
+        res.lines = [("rate_offered", f"{rate:g}/s", ""), ("error", f"{type(exc).__name__}: {str(exc)[:200]}", "")]
+        return res
+
+
 async def _stuck(rig: Rig) -> tuple[int, int, int]:
     from routing_load import _channels
     eng = rig.server.engine
@@ -163,7 +174,7 @@ async def _run(args: argparse.Namespace) -> int:
             best = 0.0
             for r in [float(x) for x in args.find_rates.split(",") if x.strip()]:
                 step_no += 1
-                res = await rig.step(r, args.find_seconds, step_no)
+                res = await _step(rig, r, args.find_seconds, step_no)
                 _print(f"probe_{r:g}_clean", "yes" if res.clean else "no")
                 if not res.clean:
                     break
@@ -186,7 +197,7 @@ async def _run(args: argparse.Namespace) -> int:
         sampler = asyncio.create_task(sample())
         step_no += 1
         t0 = time.monotonic()
-        steady = await rig.step(rate, args.seconds, step_no)
+        steady = await _step(rig, rate, args.seconds, step_no)
         sampler.cancel()
         rss.append(_rss_mb(os.getpid()))
         ast_rss.append(_rss_mb(args.asterisk_pid))
@@ -199,7 +210,7 @@ async def _run(args: argparse.Namespace) -> int:
         args.drain = args.settle
         step_no += 1
         t1 = time.monotonic()
-        burst: StepResult = await rig.step(burst_rate, args.burst_seconds, step_no)
+        burst = await _step(rig, burst_rate, args.burst_seconds, step_no)
         for name, value, unit in burst.lines:
             _print(f"burst_{name}", value, unit)
         calls_left, agents_left, chans_left = await _stuck(rig)
@@ -244,11 +255,10 @@ async def _run(args: argparse.Namespace) -> int:
         ok = (steady.clean and burst.clean and not (calls_left or agents_left or chans_left)
               and not (drops or gaps or lost or dup) and flat)
     finally:
-        for w in watchers:
-            try:
-                await asyncio.wait_for(w.close(), 5)
-            except Exception:
-                pass
+        try:  # all at once and bounded: one by one, a swamped loop made this take minutes
+            await asyncio.wait_for(asyncio.gather(*(w.close() for w in watchers), return_exceptions=True), 15)
+        except asyncio.TimeoutError:
+            print("consoles: some did not close within 15 s", file=sys.stderr)
         await rig.close()
     return 0 if ok else 1
 
