@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from cc_console.server.ari import AriClient, AriError
-from cc_console.server.ari.breaker import CircuitBreaker, transient
+from cc_console.server.ari.breaker import CircuitBreaker, transient, worth_retrying
 
 
 class Clock:
@@ -66,6 +66,14 @@ def test_answers_are_not_failures() -> None:
     assert not b.is_open
     b.record(AriError(0, "ConnectError"))
     assert b.is_open
+
+
+def test_no_retry_after_a_read_timeout() -> None:
+    """Asterisk has that request and works on it; a retry only holds one more of its sessions."""
+    assert worth_retrying(AriError(0, "ConnectError")) and worth_retrying(AriError(0, "RemoteProtocolError"))
+    assert worth_retrying(AriError(503, "unavailable"))
+    assert not worth_retrying(AriError(0, "ReadTimeout")) and not worth_retrying(AriError(500, "Allocation failed"))
+    assert transient(AriError(0, "ReadTimeout"))  # still a failure for the breaker
 
 
 def _closed_port() -> int:

@@ -799,8 +799,8 @@ class CallEngine(CallControl, OverloadGuard):
         async def go() -> None:
             self._originating.add(leg)
             try:
-                # No answer from ARI (Asterisk busy): the originate may or may not have happened.
-                # Retried with the same channel id, a 409 then means it did.
+                # A refused connection is retried with the same channel id (a 409 then means an
+                # earlier try did get through); a read timeout is not (server/ari/breaker.py).
                 async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
                     with attempt:
                         try:
