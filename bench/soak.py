@@ -149,8 +149,12 @@ async def _stuck(rig: Rig) -> tuple[int, int, int]:
     from routing_load import _channels
     eng = rig.server.engine
     agents = sum(1 for a in eng.agents.values() if str(a.state) in ("ringing", "on_call") or a.call_id)
-    chans = [c for c in await _channels(rig.http) if c not in rig.preexisting]
-    return len(eng.calls), agents, len(chans)
+    try:
+        chans = len([c for c in await _channels(rig.http) if c not in rig.preexisting])
+    except Exception as exc:  # Asterisk not answering is itself a figure, not the end of the run
+        print(f"stuck_channels_error: {type(exc).__name__}", flush=True)
+        chans = -1
+    return len(eng.calls), agents, chans
 
 
 async def _run(args: argparse.Namespace) -> int:
