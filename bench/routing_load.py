@@ -224,10 +224,16 @@ class Callers:
         return Placed(outer, inner, time.monotonic())
 
     async def hangup(self, channel_id: str) -> None:
-        try:
-            await self.http.delete(f"/channels/{channel_id}")
-        except Exception:
-            pass
+        """The caller gives up; a loaded Asterisk may drop the request, so it is tried again (a
+        caller who "gave up" but stays on the line would wait in the queue for ever)."""
+        for i in range(4):
+            try:
+                r = await self.http.delete(f"/channels/{channel_id}")
+                if r.status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5 * (i + 1))
 
 
 async def _get(http: httpx.AsyncClient, path: str, tries: int = 5) -> Any:
@@ -475,14 +481,15 @@ def _routing_toml(agents: list[str], ring_timeout: float) -> str:
     return out
 
 
-def _seed_users(db: Path, agents: list[str]) -> None:
+def _seed_users(db: Path, agents: list[str], supervisors: list[str] | None = None) -> None:
     """One argon2 hash for every user (hashing is slow on purpose); written through the store."""
     from cc_console.server.auth import hash_password
     from cc_console.server.store import SQLiteStore
     store = SQLiteStore(db)
     h = hash_password(PASSWORD)
     now = time.time()
-    users = [(SUPERVISOR, "supervisor", "", [QUEUE])] + [(a, "agent", AGENT_DEVICE, [QUEUE]) for a in agents]
+    users = [(name, "supervisor", "", [QUEUE]) for name in [SUPERVISOR, *(supervisors or [])]]
+    users += [(a, "agent", AGENT_DEVICE, [QUEUE]) for a in agents]
     for name, role, device, queues in users:
         store.add_user({"username": name, "name": name, "role": role, "password_hash": h, "device": device,
                         "answer_mode": "phone" if role == "agent" else "console", "queues": queues,
@@ -490,63 +497,107 @@ def _seed_users(db: Path, agents: list[str]) -> None:
     store.close()
 
 
-async def _run(args: argparse.Namespace) -> int:
-    from cc_console.config import Settings, load_settings
-    from cc_console.server.app import Server
+class Rig:
+    """What every load bench runs on: a real Server (temp store, queue_log and routing file) on the
+    sandbox Asterisk, the bot agents and their supervisor, the callers and an ARI HTTP client.
+    bench/soak.py uses it too. `close` leaves nothing of the run behind in Asterisk."""
 
-    rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",") if r.strip()]
-    tmp = tempfile.TemporaryDirectory(prefix="cc-load-")
-    tdir = Path(tmp.name)
-    agents = [f"lagent{i:03d}" for i in range(1, args.agents + 1)]
-    db = tdir / "cc.sqlite3"
-    _seed_users(db, agents)
-    (tdir / "routing.toml").write_text(_routing_toml(agents, args.ring_timeout))
+    def __init__(self, args: argparse.Namespace, supervisors: list[str] | None = None) -> None:
+        self.args = args
+        self.supervisors = supervisors or []
+        self.tmp = tempfile.TemporaryDirectory(prefix="cc-load-")
+        self.agents = [f"lagent{i:03d}" for i in range(1, args.agents + 1)]
+        self.server: Any = None
+        self.bots: Bots | None = None
+        self.preexisting: set[str] = set()
+        self.since = 0
 
-    base = load_settings(tdir / "none.toml")  # defaults + the CC_CONSOLE_* environment overrides
-    settings = Settings(pbx=base.pbx, server=base.server, queues=base.queues)
-    s = settings.server
-    s.host, s.port, s.tls_cert = "127.0.0.1", 0, ""
-    s.db_path = str(db)
-    s.queue_log_path = str(tdir / "queue_log")
-    s.routing_file = str(tdir / "routing.toml")
-    s.ring_timeout = args.ring_timeout
-    p = settings.pbx
-    print(f"ari: {p.ari_url}", flush=True)
-    try:
-        from cc_console.server.pbx.sandbox import asterisk_pid
-        args.asterisk_pid = asterisk_pid(p)  # for its CPU time (a sandbox on this machine)
-    except Exception:
-        args.asterisk_pid = None
+    async def start(self) -> None:
+        from cc_console.config import Settings, load_settings
+        from cc_console.server.app import Server
 
-    http = httpx.AsyncClient(base_url=p.ari_url, auth=(p.ari_user, p.ari_password), timeout=10,
-                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
-    tag = f"load{os.getpid()}"
-    callers = Callers(http, p.inbound_context, args.caller_exten, tag)
-    server = Server(settings)
-    bots: Bots | None = None
-    results: list[StepResult] = []
-    rc = 1
-    preexisting: set[str] = set()
-    try:
-        preexisting = set(await _channels(http))
-        if preexisting:
-            print(f"preexisting_channels: {len(preexisting)}", flush=True)
-        preexisting |= await _bridges(http)
-        await server.start()
-        await asyncio.wait_for(server.ari.connected.wait(), 15)
-        await asyncio.wait_for(server.engine.idle(), 15)
-        bots = Bots(server.url, agents, args.talk, args.unpause_delay)
-        await bots.start()
-        print(f"agents: {len(agents)}", flush=True)
+        args, tdir = self.args, Path(self.tmp.name)
+        db = tdir / "cc.sqlite3"
+        _seed_users(db, self.agents, self.supervisors)
+        (tdir / "routing.toml").write_text(_routing_toml(self.agents, args.ring_timeout))
+        base = load_settings(tdir / "none.toml")  # defaults + the CC_CONSOLE_* environment overrides
+        settings = Settings(pbx=base.pbx, server=base.server, queues=base.queues)
+        s = settings.server
+        s.host, s.port, s.tls_cert = "127.0.0.1", 0, ""
+        s.db_path = str(db)
+        s.queue_log_path = str(tdir / "queue_log")
+        s.routing_file = str(tdir / "routing.toml")
+        s.ring_timeout = args.ring_timeout
+        p = settings.pbx
+        print(f"ari: {p.ari_url}", flush=True)
+        try:
+            from cc_console.server.pbx.sandbox import asterisk_pid
+            args.asterisk_pid = asterisk_pid(p)  # for its CPU time (a sandbox on this machine)
+        except Exception:
+            args.asterisk_pid = None
+        self.http = httpx.AsyncClient(base_url=p.ari_url, auth=(p.ari_user, p.ari_password), timeout=10,
+                                      limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
+        self.callers = Callers(self.http, p.inbound_context, args.caller_exten, f"load{os.getpid()}")
+        self.server = Server(settings)
+        self.preexisting = set(await _channels(self.http))
+        if self.preexisting:
+            print(f"preexisting_channels: {len(self.preexisting)}", flush=True)
+        self.preexisting |= await _bridges(self.http)
+        await self.server.start()
+        await asyncio.wait_for(self.server.ari.connected.wait(), 15)
+        await asyncio.wait_for(self.server.engine.idle(), 15)
+        self.bots = Bots(self.server.url, self.agents, args.talk, args.unpause_delay)
+        await self.bots.start()
+        print(f"agents: {len(self.agents)}", flush=True)
         print(f"talk: {args.talk:g} s", flush=True)
         print(f"patience: {args.patience:g} s", flush=True)
-        since = max((e.seq for e in server.store.events()), default=0)
+        self.since = max((e.seq for e in self.server.store.events()), default=0)
+
+    async def step(self, rate: float, seconds: float, step_no: int) -> StepResult:
+        """One step of offered load, checked call by call (run_step), bounded in time."""
+        args = self.args
+        assert self.bots is not None
+        res, self.since = await asyncio.wait_for(
+            run_step(rate, seconds, args, self.server, self.bots, self.callers, self.http, self.preexisting,
+                     self.since, step_no),
+            seconds + args.patience + args.drain + 120)
+        return res
+
+    async def close(self) -> None:
+        if self.bots is not None:
+            await self.bots.close()
+        if self.server is not None:
+            try:
+                await asyncio.wait_for(self.server.stop(), 30)
+            except Exception as exc:
+                print(f"server stop: {exc!r}", file=sys.stderr)
+        # Hang up whatever this run left in Asterisk (never what was there before it): twice, as
+        # requests Asterisk had queued may still create a channel after the first sweep.
+        try:
+            for _ in range(2):
+                await asyncio.sleep(1.0)
+                chans, bridges = await _sweep(self.http, self.preexisting)
+                if chans or bridges:
+                    print(f"final sweep: hung up {chans} channel(s), destroyed {bridges} bridge(s)", file=sys.stderr)
+        except Exception as exc:
+            print(f"final hang-up: {exc!r}", file=sys.stderr)
+        await self.http.aclose()
+        self.tmp.cleanup()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",") if r.strip()]
+    rig = Rig(args)
+    results: list[StepResult] = []
+    rc = 1
+    try:
+        await rig.start()
+        bots = rig.bots
+        assert bots is not None
         for i, rate in enumerate(rates, 1):
             t_step = time.monotonic()
             try:
-                res, since = await asyncio.wait_for(
-                    run_step(rate, args.seconds, args, server, bots, callers, http, preexisting, since, i),
-                    args.seconds + args.patience + args.drain + 120)
+                res = await rig.step(rate, args.seconds, i)
             except Exception as exc:  # the PBX gave up on us: report the step as failed and stop
                 print(f"rate_offered: {rate:g}/s", flush=True)
                 print(f"step_error: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
@@ -572,33 +623,13 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"p99: {_pct(best.answer_ms, 99) if best else math.nan:.1f} ms", flush=True)
         rc = 0 if results and all(r.clean for r in results) else 1
     finally:
-        if bots is not None:
-            await bots.close()
-        try:
-            await asyncio.wait_for(server.stop(), 30)
-        except Exception as exc:
-            print(f"server stop: {exc!r}", file=sys.stderr)
-        # Hang up whatever this run left in Asterisk (never what was there before it): twice, as
-        # requests Asterisk had queued may still create a channel after the first sweep.
-        try:
-            for _ in range(2):
-                await asyncio.sleep(1.0)
-                chans, bridges = await _sweep(http, preexisting)
-                if chans or bridges:
-                    print(f"final sweep: hung up {chans} channel(s), destroyed {bridges} bridge(s)", file=sys.stderr)
-        except Exception as exc:
-            print(f"final hang-up: {exc!r}", file=sys.stderr)
-        await http.aclose()
-        tmp.cleanup()
+        await rig.close()
     return rc
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_load_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every load bench shares (bench/soak.py adds its own)."""
     ap.add_argument("--agents", type=int, default=20)
-    ap.add_argument("--rates", default="2,5,10,20", help="offered rates, calls/s, one step each")
-    ap.add_argument("--rate", type=float, default=0.0, help="one step at this rate (overrides --rates)")
-    ap.add_argument("--seconds", type=float, default=15.0, help="offering time per step")
     ap.add_argument("--talk", type=float, default=1.0, help="seconds an agent talks before hanging up")
     ap.add_argument("--patience", type=float, default=20.0, help="a caller not answered by then hangs up")
     ap.add_argument("--ring-timeout", type=float, default=10.0, help="the queue's ring timeout")
@@ -606,6 +637,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--caller-exten", default="silence", help="what the caller's half runs in cc-test-caller")
     ap.add_argument("--unpause-delay", type=float, default=1.0,
                     help="seconds before a bot agent the engine paused makes itself ready again")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_load_arguments(ap)
+    ap.add_argument("--rates", default="2,5,10,20", help="offered rates, calls/s, one step each")
+    ap.add_argument("--rate", type=float, default=0.0, help="one step at this rate (overrides --rates)")
+    ap.add_argument("--seconds", type=float, default=15.0, help="offering time per step")
     ap.add_argument("--keep-going", action="store_true", help="run the higher rates after an unclean step too")
     args = ap.parse_args(argv)
     if args.agents < 1 or args.seconds <= 0 or (args.rate and args.rate <= 0):

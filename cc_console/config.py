@@ -91,6 +91,15 @@ class ServerSettings:
     totp_valid_window: int = 1
     ari_reconnect_min: float = 0.2
     ari_reconnect_max: float = 10.0
+    # Overload (docs/ARCHITECTURE.md, "Overload"): how long one ARI request may take, how many
+    # failures in a row open the breaker and how long it stays open, how often the engine checks
+    # its calls and agents against Asterisk's channels, and how re-offers of a call are bounded.
+    ari_timeout: float = 10.0
+    ari_breaker_failures: int = 5
+    ari_breaker_cooldown: float = 5.0
+    reconcile_interval: float = 5.0
+    offer_failures_max: int = 3  # failed offers in a row before a call waits offer_backoff
+    offer_backoff: float = 10.0  # seconds a call (or an agent whose device failed) is not offered
     # Per-connection outbound buffer; a client that falls this far behind is dropped and resumes.
     client_queue_max: int = 2000
     # A connection must send a complete HTTP request (a console: its websocket upgrade) within this

@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
-from cc_console.widgets.alerts import AlertConfig, AlertTracker, evaluate, load_alert_config
+from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
 from cc_console.widgets.footer import ConsoleFooter
@@ -293,6 +293,8 @@ class SupervisorScreen(ConsoleScreen):
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
         alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config, state.server)
+        if overload := state.server.get("overload"):  # the server's own word: it is degrading under load
+            alerts.insert(0, Alert("overload", "server", str(overload)))
         onsets = self.tracker.update(alerts)
         if onsets:
             self.app.bell()  # once per refresh that brings new alerts, never again while they last

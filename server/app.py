@@ -35,13 +35,16 @@ class Server:
                          window=s.login_window, totp_window=s.totp_valid_window,
                          hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)
         self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
-                             reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max)
+                             reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max,
+                             timeout=s.ari_timeout)
+        self.ari.breaker.threshold, self.ari.breaker.cooldown = s.ari_breaker_failures, s.ari_breaker_cooldown
         self.routing_path = self._routing_path()
         self.qlog = QueueLog(s.queue_log_file)
         self.engine = CallEngine(self.ari, self.store, self.load_routing(), ring_timeout=s.ring_timeout,
                                  inbound_context=p.inbound_context, queue_log=self.qlog,
                                  callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template,
-                                 moh_class=p.moh_class)
+                                 moh_class=p.moh_class, reconcile_interval=s.reconcile_interval,
+                                 offer_failures_max=s.offer_failures_max, offer_backoff=s.offer_backoff)
         self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status

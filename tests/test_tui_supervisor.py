@@ -107,6 +107,21 @@ async def test_each_alert_lights_up_and_rings_once(kind: str) -> None:
         assert app.bells == 2
 
 
+async def test_server_overload_alert_shows_and_rings_once() -> None:
+    client, app = sup_app()
+    text = "The phone system is not keeping up: waiting calls stay in the queue until it recovers"
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        bar = screen.query_one("#alert-bar")
+        client.emit("server.status", {"overload": text})
+        await settle(pilot)
+        assert bar.has_class("-visible") and "not keeping up" in str(bar.render())
+        assert app.bells == 1
+        client.emit("server.status", {"overload": ""})  # all well again
+        await settle(pilot)
+        assert not bar.has_class("-visible") and app.bells == 1
+
+
 async def test_alert_starts_as_time_passes() -> None:
     clock = Clock()
     client, app = sup_app(now=clock)

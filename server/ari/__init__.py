@@ -117,6 +117,9 @@ class AriClient:
         # Cleared, it holds the next reconnect back (tests use it to act while we are deaf).
         self.reconnect_gate = asyncio.Event()
         self.reconnect_gate.set()
+        from .breaker import CircuitBreaker
+        # Every REST outcome feeds it; the engine reads it before starting new work.
+        self.breaker = CircuitBreaker()
 
     # -- events -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -195,13 +198,17 @@ class AriClient:
         try:
             r = await self.http.request(method, path, params=params, json=json_body)
         except httpx.HTTPError as exc:
+            self.breaker.failure()
             raise AriError(0, f"{type(exc).__name__}", path) from None
         if r.status_code >= 400:
             try:
                 msg = r.json().get("message", r.text)
             except ValueError:
                 msg = r.text
-            raise AriError(r.status_code, msg, path)
+            err = AriError(r.status_code, msg, path)
+            self.breaker.record(err)
+            raise err
+        self.breaker.success()
         if r.status_code == 204 or not r.content:
             return None
         return r.json()

@@ -27,15 +27,18 @@ from zoneinfo import ZoneInfo
 
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
 from cc_console.protocol import ErrorCode, Event, ProtocolError
+from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog, clock_seconds
 from cc_console.server.acd.routing_index import RoutingIndex
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
+from cc_console.server.ari.breaker import retrying, transient
 from cc_console.server.store import Store
 
 from .control import CallControl
 from .monitor import MONITOR, SNOOP, MonitorService
-from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE
+from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
+from .overload import OverloadGuard
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +64,13 @@ class QueueCounters:
     voicemails: int = 0
 
 
-class CallEngine(CallControl):
+class CallEngine(CallControl, OverloadGuard):
     def __init__(self, ari: AriClient, store: Store, routing: RoutingConfig, *,
                  ring_timeout: float = 15.0, inbound_context: str = "cc-inbound",
                  queue_log: QueueLog | None = None, callback_digit_timeout: float = 5.0,
                  voicemail_max: int = 120, dial_template: str = "PJSIP/{number}", moh_class: str = "default",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, reconcile_interval: float = 5.0,
+                 offer_failures_max: int = 3, offer_backoff: float = 10.0) -> None:
         self.ari = ari
         self.store = store
         self.cfg = routing
@@ -114,6 +118,7 @@ class CallEngine(CallControl):
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
+        self._init_overload(reconcile_interval, offer_failures_max, offer_backoff)
 
     # == start-up and configuration ===================================================================
     def load(self, users: list[dict[str, Any]]) -> None:
@@ -386,7 +391,8 @@ class CallEngine(CallControl):
             "callbacks": self.callbacks("open"),
             "pause_reasons": [{"code": r.code, "label": r.label, "kind": r.kind}
                               for r in self.cfg.pause_reasons.values()],
-            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock(), **self.store_status()},
+            "server": {"ari": "up" if self.ari_up else "down", "time": self.clock(), "overload": self.overload,
+                       **self.store_status()},
         }
 
     def store_status(self) -> dict[str, Any]:
@@ -434,6 +440,7 @@ class CallEngine(CallControl):
         if self._stats_flush is not None:
             self._stats_flush.cancel()
             self._stats_flush = None
+        self._stop_reconcile()
 
     async def idle(self) -> None:
         """Wait until no side-effect task is running (tests and shutdown)."""
@@ -688,6 +695,7 @@ class CallEngine(CallControl):
         self._record_call("call.dialing", call, number=dialstring, leg=leg)
 
         async def go() -> None:
+            self._originating.add(leg)
             try:
                 await self.ari.originate(dialstring, leg, app_args=f"{AGENT_LEG},{call.id}",
                                          caller_id=f'"{call.queue}" <{call.caller}>', timeout=60)
@@ -695,6 +703,8 @@ class CallEngine(CallControl):
                 if call.agent_channel == leg and call.state is CallState.RINGING:
                     self._end(call, by="system", outcome="overflow_failed")
                 raise
+            finally:
+                self._originating.discard(leg)
         self._spawn(go(), f"dial {dialstring} for {call.id}", call.id)
 
     def _voicemail(self, call: Call) -> None:
@@ -776,7 +786,14 @@ class CallEngine(CallControl):
     # == routing ======================================================================================
     def route(self) -> None:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
-        for call_id, agent_id in self.router.decide(qp):
+        if self.ari.breaker.is_open or self._holdoff:  # type: ignore[attr-defined]
+            # Under overload (server/calls/overload.py) some calls and agents are held back: the
+            # plain decision over what may be paired now; the index catches up from the touches.
+            calls, agents = self._routable()
+            offers = decide(calls, agents, qp) if calls and agents else []
+        else:
+            offers = self.router.decide(qp)
+        for call_id, agent_id in offers:
             self._offer(self.calls[call_id], self.agents[agent_id])
 
     def _ring_timeout_for(self, call: Call) -> float:
@@ -821,7 +838,10 @@ class CallEngine(CallControl):
         self._record_call("call.ringnoanswer", call, agent=agent.id if agent else None, why=why)
         if agent:
             agent.call_id = None
-            self._set_agent(agent, AgentState.PAUSED, why)
+            # Asterisk not answering is not the agent's doing: ready again, rested by _offer_failed.
+            self._set_agent(agent, AgentState.READY if why == "pbx not answering" else AgentState.PAUSED,
+                            "" if why == "pbx not answering" else why)
+        self._offer_failed(call, agent, why)
         self._moh(call)
         q = self.cfg.queues.get(call.queue)
         if q and q.announcements.position_every:
@@ -842,24 +862,28 @@ class CallEngine(CallControl):
         timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
-            for attempt in range(3):
-                try:
-                    await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
-                                             caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
-                                             variables=variables)
-                    return
-                except AriError as exc:
-                    if exc.status == 0 and attempt < 2:
-                        # No answer from ARI (Asterisk busy): the originate may or may not have
-                        # happened. Retry with the same channel id; 409 then means it did.
-                        await asyncio.sleep(0.2 * (attempt + 1))
-                        continue
-                    if exc.status == 409 and attempt > 0:
-                        return
-                    if call.state is CallState.RINGING and call.agent_channel == leg:
-                        # A real refusal from Asterisk (unknown or unreachable device), not a hiccup.
-                        self._ring_no_answer(call, "device unreachable" if exc.status else "pbx not answering")
-                    raise
+            self._originating.add(leg)
+            try:
+                # A refused connection is retried with the same channel id (a 409 then means an
+                # earlier try did get through); a read timeout is not (server/ari/breaker.py).
+                async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
+                    with attempt:
+                        try:
+                            await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
+                                                     caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
+                                                     variables=variables)
+                        except AriError as exc:
+                            if exc.status == 409 and attempt.num > 1:
+                                return
+                            raise
+            except AriError as exc:
+                if call.state is CallState.RINGING and call.agent_channel == leg:
+                    # An answer is a real refusal (unknown or unreachable device); no answer at
+                    # all after the retries is Asterisk's trouble, not the device's.
+                    self._ring_no_answer(call, "pbx not answering" if transient(exc) else "device unreachable")
+                raise
+            finally:
+                self._originating.discard(leg)
         self._spawn(go(), f"dial {agent.device} for {call.id}", call.id)
 
     def _agent_leg_up(self, leg: str, call_id: str) -> None:
@@ -873,6 +897,7 @@ class CallEngine(CallControl):
     def _connect(self, call: Call) -> None:
         now = self.clock()
         self._disarm_call(call.id)
+        self._offer_settled(call.id)
         call.state = CallState.CONNECTED
         call.stage = "talk"
         call.answered = now
@@ -892,14 +917,9 @@ class CallEngine(CallControl):
                 await self.ari.stop_moh(call.bridge)
             except AriError as exc:  # music still playing is a nuisance; no bridge is no call
                 log.warning("stop moh for %s: %s", call.id, exc)
-            for attempt in range(3):
-                try:
+            async for attempt in retrying():
+                with attempt:
                     await self.ari.add_channel(call.bridge, leg)
-                    return
-                except AriError as exc:
-                    if exc.status != 0 or attempt == 2:
-                        raise
-                    await asyncio.sleep(0.2 * (attempt + 1))
         self._spawn(bridge(), f"bridge {call.id}", call.id)
         self._hook("call_connected", call)
 
@@ -936,6 +956,7 @@ class CallEngine(CallControl):
         prev = call.state
         qpos = self.qlog_position(call)  # before the call leaves the queue's list
         self._disarm_call(call.id)
+        self._offer_settled(call.id)
         self._digits.pop(call.id, None)
         call.state = CallState.ENDED
         call.ended = now
@@ -1045,15 +1066,13 @@ class CallEngine(CallControl):
 
     @staticmethod
     async def _retrying(make: Callable[[], Coroutine[Any, Any, Any]], attempts: int = 3) -> Any:
-        """Run an idempotent ARI call, retrying transport failures (no answer: status 0)."""
-        for attempt in range(attempts):
-            try:
-                return await make()
-            except AriError as exc:
-                if exc.status != 0 or attempt == attempts - 1:
-                    log.warning("%s", exc)
-                    return None
-                await asyncio.sleep(0.2 * (attempt + 1))
+        """Run an idempotent ARI call, retrying when Asterisk does not answer (server/ari/breaker.py)."""
+        try:
+            async for attempt in retrying(attempts=attempts):
+                with attempt:
+                    return await make()
+        except AriError as exc:
+            log.warning("%s", exc)
         return None
 
     # == resync after (re)connect ======================================================================
@@ -1112,7 +1131,7 @@ class CallEngine(CallControl):
             parts = stasis_args.get(ch.id, "").split(",")
             if ch.id not in self.by_channel and parts[0] == self.ari.app and len(parts) > 1 and parts[1] == INBOUND:
                 self._new_inbound(ch, parts[2] if len(parts) > 2 else ch.exten)
-            elif ch.id.startswith(BRIDGE_PREFIX) and ch.id not in self.by_channel and not self.monitors.owns(ch.id):
+            elif ch.id.startswith(BRIDGE_PREFIX) and not self._ours_live(ch.id):
                 self._spawn(self.ari.hangup(ch.id), f"drop stale leg {ch.id}")
         live = {c.bridge for c in self.calls.values()} | {m.bridge for m in self.monitors.monitors.values()}
         for b in bridges.values():
@@ -1124,7 +1143,14 @@ class CallEngine(CallControl):
                 self._arm("wrapup", agent.id, agent.wrapup_until - now, self._end_wrapup, agent.id)
         self.ari_up = True
         self.publish(Event.SERVER_STATUS, {"ari": "up"}, None)
+        self._missing, self._strays = set(), set()
+        self._start_reconcile()
         self.route()
+
+    def _ours_live(self, channel_id: str) -> bool:
+        """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""
+        owner = leg_owner(channel_id)
+        return any(c in self.by_channel or self.monitors.owns(c) for c in (channel_id, owner))
 
     # == console commands =============================================================================
     def agent(self, agent_id: str) -> Agent:
