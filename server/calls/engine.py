@@ -786,7 +786,7 @@ class CallEngine(CallControl, OverloadGuard):
     # == routing ======================================================================================
     def route(self) -> None:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
-        if self.ari.breaker.is_open or self._holdoff:  # type: ignore[attr-defined]
+        if self.ari.breaker.is_open or self._holdoff:
             # Under overload (server/calls/overload.py) some calls and agents are held back: the
             # plain decision over what may be paired now; the index catches up from the touches.
             calls, agents = self._routable()
