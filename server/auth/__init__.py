@@ -6,7 +6,8 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -82,6 +83,12 @@ class Principal:
                 "permissions": sorted(self.permissions)}
 
 
+@dataclass
+class _Outcome:
+    failed: bool = False
+    signed_in: bool = False
+
+
 class Auth:
     def __init__(self, store: Store, *, session_ttl: float = 12 * 3600, max_failures: int = 5,
                  window: float = 300.0, totp_window: int = 1, clock: Callable[[], float] = time.time,
@@ -121,41 +128,41 @@ class Auth:
     def login(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in, synchronously (CLI and tests); the server uses login_async."""
         attempt, user = self._begin(username, password, remote)
-        failed = signed_in = False
-        try:
+        with self._counted(attempt) as outcome:
             ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
-            failed = True
-            principal = self._finish(user, ok, new_hash, totp)
-            failed, signed_in = False, True
-            return principal
-        except ProtocolError as exc:
-            if exc.code == ErrorCode.TOTP_REQUIRED:
-                failed = False
-            raise
-        finally:
-            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
+            return self._checked(outcome, user, ok, new_hash, totp)
 
     async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in from the event loop: the attempt is counted before any await, the password is
         checked in the bounded hashing pool, fairly among remote addresses."""
         attempt, user = self._begin(username, password, remote)
-        # Refused before the password check (pool full, connection gone): neither failed nor signed in.
-        failed = signed_in = False
-        try:
+        with self._counted(attempt) as outcome:
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
             ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
                                                password)
-            failed = True
-            principal = self._finish(user, ok, new_hash, totp)
-            failed, signed_in = False, True
-            return principal
+            return self._checked(outcome, user, ok, new_hash, totp)
+
+    @contextmanager
+    def _counted(self, attempt: Attempt) -> Iterator[_Outcome]:
+        """Tell the limiter how an attempt ended. Refused before the password check (pool full,
+        connection gone) or waiting for its second factor: neither failed nor signed in."""
+        outcome = _Outcome()
+        try:
+            yield outcome
         except ProtocolError as exc:
             if exc.code == ErrorCode.TOTP_REQUIRED:
-                failed = False
+                outcome.failed = False
             raise
         finally:
-            self.limiter.end(attempt, failed=failed, signed_in=signed_in)
+            self.limiter.end(attempt, failed=outcome.failed, signed_in=outcome.signed_in)
+
+    def _checked(self, outcome: _Outcome, user: dict[str, Any] | None, ok: bool, new_hash: str | None,
+                 totp: str | None) -> Principal:
+        outcome.failed = True
+        principal = self._finish(user, ok, new_hash, totp)
+        outcome.failed, outcome.signed_in = False, True
+        return principal
 
     def _begin(self, username: str, password: str, remote: str) -> tuple[Attempt, dict[str, Any] | None]:
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
