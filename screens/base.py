@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,10 @@ class ConsoleScreen(Screen):
     # None: refresh on every state change. A number: mark dirty and refresh at most this often
     # (event bursts cost one refresh per period; tables are diffed, never rebuilt).
     BATCH_SECONDS: float | None = None
+    # With BATCH_SECONDS: a change schedules a refresh at most MIN_GAP after the previous one, so a
+    # burst costs one refresh and a lone event shows within MIN_GAP (not up to a whole period);
+    # the BATCH_SECONDS interval is then only a safety net. None: the interval alone.
+    MIN_GAP: float | None = None
 
     def __init__(self, client: ConsoleClient | Any | None = None, *, now: Callable[[], float] | None = None,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -68,6 +73,8 @@ class ConsoleScreen(Screen):
         self._now = now
         self._dirty = False
         self.refreshes = 0
+        self._flush_scheduled = False
+        self._last_refresh = 0.0
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -116,10 +123,18 @@ class ConsoleScreen(Screen):
         self.mark_dirty()
 
     def mark_dirty(self) -> None:
-        if self.BATCH_SECONDS:
-            self._dirty = True
-        else:
+        if not self.BATCH_SECONDS:
             self._refresh()
+            return
+        self._dirty = True
+        if self.MIN_GAP is not None and not self._flush_scheduled and self.is_mounted:
+            self._flush_scheduled = True
+            delay = max(0.02, self._last_refresh + self.MIN_GAP - time.monotonic())
+            self.set_timer(delay, self._scheduled_flush, name="batch")
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def flush(self) -> None:
         """Refresh now if anything changed since the last refresh."""
@@ -127,6 +142,7 @@ class ConsoleScreen(Screen):
             self._refresh()
 
     def _refresh(self) -> None:
+        self._last_refresh = time.monotonic()
         self._dirty = False
         self.refreshes += 1
         self.refresh_state()

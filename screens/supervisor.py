@@ -14,7 +14,6 @@ no-answer reason: missed) until reports land.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -223,8 +222,6 @@ class SupervisorScreen(ConsoleScreen):
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
         self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._texts: dict[str, str] = {}
-        self._flush_scheduled = False
-        self._last_refresh = 0.0
 
     def _load_alerts(self) -> None:
         try:
@@ -257,21 +254,6 @@ class SupervisorScreen(ConsoleScreen):
             self.notify(self._alert_error, title="supervisor.toml ignored", severity="warning", timeout=10)
 
     # -- events ------------------------------------------------------------------------------------
-    def mark_dirty(self) -> None:
-        self._dirty = True
-        if not self._flush_scheduled and self.is_mounted:
-            self._flush_scheduled = True
-            delay = max(0.02, self._last_refresh + self.MIN_GAP - time.monotonic())
-            self.set_timer(delay, self._scheduled_flush, name="batch")
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
-
-    def _refresh(self) -> None:
-        self._last_refresh = time.monotonic()
-        super()._refresh()
-
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "snapshot":
             self.tally.seed(self.state.agents)

@@ -343,7 +343,10 @@ class WallboardScreen(ConsoleScreen):
         Binding("escape", "back", "Back", show=False, id="screen.back"),
     ]
 
-    BATCH_SECONDS = 0.25
+    # A change shows within MIN_GAP (across a room the figures must follow the calls), while a
+    # burst of events still costs one redraw per gap.
+    BATCH_SECONDS = 1.0
+    MIN_GAP = 0.1
     WATCH_SECONDS = 2.0
 
     def __init__(self, client: Any = None, *, queues: Iterable[str] | None = None, tenant: str | None = None,
