@@ -27,8 +27,9 @@ first sample after a warm-up fifth to the last), then the server's own state (be
 the size of every dict/set/list/deque the engine, routing index, gateway, store, ARI client, auth,
 recordings and monitors hold, the consoles' send backlogs, the ARI requests waiting, the asyncio
 tasks): server_state_first/last at those two memory samples, server_state_quiet_before/after at the
-quiet points around the load (before the steady phase, after the settle), gc_objects_quiet_before/
-after, calls_between_quiet_points and state_leaks: the structures that grew between the quiet points
+quiet points around the steady phase (before it, and once its calls have drained),
+server_state_after_settle (after the burst: stuck calls show there), gc_objects_quiet_before/after,
+calls_between_quiet_points and state_leaks: the structures that grew between the quiet points
 by more than 1 % of the calls handled (at least 2), or between the two samples under load by more
 than the live calls can explain: state ended calls left behind. memory_flat is yes when RSS grew
 under 10 % and state_leaks is none. Then asterisk_rss_mb_first/last, and last the headline
@@ -265,6 +266,9 @@ async def _run(args: argparse.Namespace) -> int:
         steady = await _step(rig, rate, args.seconds, step_no)
         sampler.cancel()
         sample_now()
+        # the steady step has drained: the second quiet point (the burst is about overload, and an
+        # Asterisk it swamps can leave calls behind that say nothing about memory)
+        quiet_after = (bots.ended_calls, server_state.sizes(rig.server), server_state.objects())
         for name, value, unit in steady.lines:
             _print(f"steady_{name}", value, unit)
         _print("steady_seconds", f"{time.monotonic() - t0:.1f}", "s")
@@ -310,14 +314,14 @@ async def _run(args: argparse.Namespace) -> int:
         _print("rss_mb_last", f"{warm[-1]:.0f}" if warm else "nan", "MB")
         _print("rss_growth_pct", f"{growth:.1f}", "%")
         # The server's own state: at the first and last memory samples (under load), and at the
-        # two quiet points around the load (before the steady phase, after the settle), where
+        # two quiet points around the steady phase (before it, once its calls have drained), where
         # every per-call structure must be back to where it was.
-        quiet_after = (bots.ended_calls, server_state.sizes(rig.server), server_state.objects())
         (n0, s0), (n1, s1) = states[min(first, len(states) - 1)], states[-1]
         _print("server_state_first", _fmt_state(s0))
         _print("server_state_last", _fmt_state(s1))
         _print("server_state_quiet_before", _fmt_state(quiet_before[1]))
         _print("server_state_quiet_after", _fmt_state(quiet_after[1]))
+        _print("server_state_after_settle", _fmt_state(server_state.sizes(rig.server)))
         _print("gc_objects_quiet_before", quiet_before[2])
         _print("gc_objects_quiet_after", quiet_after[2])
         handled = quiet_after[0] - quiet_before[0]
