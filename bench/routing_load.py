@@ -65,7 +65,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ DID = "5000"
 QUEUE = "support"
 AGENT_DEVICE = "Local/silence@cc-test-caller/n"
 TERMINAL_EVENTS = ("call.completed", "call.abandoned", "call.ended")
+FORGET_AFTER = 120.0  # seconds an ended call's state is kept for the caller that placed it
 QLOG_TERMINAL = ("COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY")
 
 
@@ -126,6 +127,10 @@ class Bots:
         self.by_channel: dict[str, dict[str, Any]] = {}  # caller channel -> the call's last state
         self.waiters: dict[str, asyncio.Event] = {}  # caller channel -> set when answered or gone
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Ended calls are forgotten FORGET_AFTER seconds after their end (the caller that placed one
+        # may read its state until then), so a long run holds only the calls of the last minutes.
+        self.ended_calls = 0
+        self._ended: deque[tuple[float, str]] = deque()  # (when, caller channel), oldest first
 
     def _spawn(self, coro: Any) -> None:
         t = asyncio.get_running_loop().create_task(coro)
@@ -154,9 +159,25 @@ class Bots:
                 self.waiters[ch].set()
         elif kind == "call.ended":
             ch = data.get("channel", "")
-            self.by_channel[ch] = data
+            # only what the caller reads, not the whole call
+            self.by_channel[ch] = {"state": data.get("state"), "answered": data.get("answered"), "ended": True}
             if ch in self.waiters:
                 self.waiters[ch].set()
+            self.hung.discard(data.get("id", ""))
+            self.ended_calls += 1
+            now = time.monotonic()
+            self._ended.append((now, ch))
+            while self._ended and self._ended[0][0] < now - FORGET_AFTER:
+                _, old = self._ended.popleft()
+                if self.by_channel.get(old, {}).get("ended"):
+                    del self.by_channel[old]
+                self.waiters.pop(old, None)
+
+    def done_with(self, channel: str) -> None:
+        """The caller has read its call's outcome: an ended call's state is no longer needed."""
+        self.waiters.pop(channel, None)
+        if self.by_channel.get(channel, {}).get("ended"):
+            del self.by_channel[channel]
 
     def _agent_listener(self, aid: str, client: Any):
         loop = asyncio.get_running_loop()
@@ -322,6 +343,8 @@ async def run_step(rate: float, seconds: float, args: argparse.Namespace, server
         except TimeoutError:
             p.abandoned_by_bench = True  # the caller gives up
             await callers.hangup(p.outer)
+        finally:
+            bots.done_with(p.inner)
 
     for i in range(n_calls):
         caller_tasks.append(asyncio.create_task(one(i)))

@@ -23,9 +23,23 @@ event_p50/p99 (ms from the call's end in the server to a console reading it), st
 stuck_agents, stuck_channels (after the settle), settle_seconds, overload_alerts, breaker_opened,
 reconcile_repairs, rss_mb_first/rss_mb_last/rss_growth_pct of this process (server, bots, consoles
 and callers: memory sampled every --rss-every seconds through the steady phase, growth from the
-first sample after a warm-up fifth to the last) and memory_flat (growth under 10 %),
-asterisk_rss_mb_first/last, and last the headline `p99: <value> ms`: the answer p99 of the steady
-phase. Exit status 0 when every check held.
+first sample after a warm-up fifth to the last), then the server's own state (bench/server_state.py:
+the size of every dict/set/list/deque the engine, routing index, gateway, store, ARI client, auth,
+recordings and monitors hold, the consoles' send backlogs, the ARI requests waiting, the asyncio
+tasks): server_state_first/last at those two memory samples, server_state_quiet_before/after at the
+quiet points around the steady phase (before it, and once its calls have drained),
+server_state_after_settle (after the burst: stuck calls show there), gc_objects_quiet_before/after,
+calls_between_quiet_points and state_leaks: the structures that grew between the quiet points
+by more than 1 % of the calls handled (at least 2), or between the two samples under load by more
+than the live calls can explain: state ended calls left behind. memory_flat is yes when RSS grew
+under 10 % and state_leaks is none. Then asterisk_rss_mb_first/last, and last the headline
+`p99: <value> ms`: the answer p99 of the steady phase. Exit status 0 when every check held.
+
+The bench's own bookkeeping is bounded, so RSS growth is the server's and the allocator's: each
+console folds a call's end into counters (a count and a digest of the ended calls' ids, checked
+against the server's list) and remembers its id only two minutes to catch a duplicate; event
+latencies are a histogram of 1 ms buckets; the bots forget an ended call once its caller has read
+the outcome (at most two minutes after its end).
 
 This machine is shared: the figures hold for the load there was beside the run.
 """
@@ -33,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -45,9 +60,15 @@ from typing import Any
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import server_state
 from routing_load import PASSWORD, Rig, StepResult, _pct, add_load_arguments
 
 TERMINAL = ("call.completed", "call.abandoned", "call.ended")
+FORGET_AFTER = 120.0  # seconds a console remembers an ended call, to catch a second call.ended
+
+
+def _id_hash(call_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=8).digest(), "big")
 
 
 def _rss_mb(pid: int | None) -> float:
@@ -62,19 +83,47 @@ def _rss_mb(pid: int | None) -> float:
 
 class Watcher:
     """One console as the server sees it: a logged-in supervisor on its own websocket. Frames are
-    only counted, not turned into state, so a few hundred of them fit beside the server."""
+    only counted, not turned into state, so a few hundred of them fit beside the server.
+
+    Bounded however long the run: the sequence is checked frame by frame, and a call's end is kept
+    only FORGET_AFTER seconds (to catch a duplicate call.ended) before it folds into counters: how
+    many distinct calls ended and an order-independent digest of their ids, which `lost` compares
+    with the server's own list of ended calls."""
 
     def __init__(self, url: str, user: str, latencies: Counter[int]) -> None:
         self.url = url
         self.user = user
-        self.latencies = latencies  # ms -> count, shared by all watchers
+        self.latencies = latencies  # ms -> count (1 ms buckets), shared by all watchers
         self.last_seq = 0
         self.gaps = 0
-        self.ended: Counter[str] = Counter()  # call id -> call.ended frames seen
+        self.ended = 0  # distinct calls whose call.ended came
+        self.digest = 0  # sum of their ids' hashes, mod 2**64
+        self.duplicated = 0  # call.ended frames for a call already ended
+        self._recent: dict[str, float] = {}  # call id -> when its call.ended came, oldest first
         self.closed = False
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
         self._logged_in = asyncio.Event()
+
+    def _ended(self, call_id: str) -> None:
+        now = time.monotonic()
+        if call_id in self._recent:
+            self.duplicated += 1
+            return
+        self._recent[call_id] = now
+        self.ended += 1
+        self.digest = (self.digest + _id_hash(call_id)) % 2**64
+        while self._recent:
+            oldest = next(iter(self._recent))
+            if self._recent[oldest] >= now - FORGET_AFTER:
+                break
+            del self._recent[oldest]
+
+    def lost(self, expected: int, digest: int) -> int:
+        """Calls of the server's `expected` ended calls (with that digest) this console missed. A
+        missed call hidden by an extra one still shows: the digests differ."""
+        missing = max(0, expected - self.ended)
+        return missing or (1 if digest != self.digest else 0)
 
     async def start(self) -> None:
         self._ws = await websockets.connect(self.url, max_size=2**22, ping_interval=None)
@@ -102,7 +151,7 @@ class Watcher:
                 self.last_seq = seq
                 if f.get("event") == "call.ended":
                     d = f.get("data") or {}
-                    self.ended[d.get("id", "")] += 1
+                    self._ended(d.get("id", ""))
                     if d.get("ended"):
                         self.latencies[max(0, int((time.time() - float(d["ended"])) * 1000))] += 1
         except websockets.ConnectionClosed:
@@ -128,6 +177,11 @@ def _hist_pct(hist: Counter[int], p: float) -> float:
         if seen >= rank:
             return float(ms)
     return float(max(hist))
+
+
+def _fmt_state(sizes: dict[str, int]) -> str:
+    """Every non-empty structure, name=size (the empty ones are left out to keep the line short)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(sizes.items()) if v) or "all empty"
 
 
 def _print(name: str, value: Any, unit: str = "") -> None:
@@ -192,19 +246,29 @@ async def _run(args: argparse.Namespace) -> int:
         # 2. steady, with memory sampled on the side
         rss: list[float] = []
         ast_rss: list[float] = []
+        states: list[tuple[int, dict[str, int]]] = []  # (calls ended so far, the server's state sizes)
+        assert rig.bots is not None
+        bots = rig.bots
+        quiet_before = (bots.ended_calls, server_state.sizes(rig.server), server_state.objects())
+
+        def sample_now() -> None:
+            rss.append(_rss_mb(os.getpid()))
+            ast_rss.append(_rss_mb(args.asterisk_pid))
+            states.append((bots.ended_calls, server_state.sizes(rig.server)))
 
         async def sample() -> None:
             while True:
-                rss.append(_rss_mb(os.getpid()))
-                ast_rss.append(_rss_mb(args.asterisk_pid))
+                sample_now()
                 await asyncio.sleep(args.rss_every)
         sampler = asyncio.create_task(sample())
         step_no += 1
         t0 = time.monotonic()
         steady = await _step(rig, rate, args.seconds, step_no)
         sampler.cancel()
-        rss.append(_rss_mb(os.getpid()))
-        ast_rss.append(_rss_mb(args.asterisk_pid))
+        sample_now()
+        # the steady step has drained: the second quiet point (the burst is about overload, and an
+        # Asterisk it swamps can leave calls behind that say nothing about memory)
+        quiet_after = (bots.ended_calls, server_state.sizes(rig.server), server_state.objects())
         for name, value, unit in steady.lines:
             _print(f"steady_{name}", value, unit)
         _print("steady_seconds", f"{time.monotonic() - t0:.1f}", "s")
@@ -226,10 +290,9 @@ async def _run(args: argparse.Namespace) -> int:
         # the consoles: every call's end reached every console once, in sequence
         await asyncio.sleep(0.5)  # the last call.ended frames are on the wire
         ended = {e.call_id for e in rig.server.store.events(kinds=TERMINAL) if e.call_id}
-        lost = dup = 0
-        for w in watchers:
-            lost += sum(1 for c in ended if w.ended[c] == 0)
-            dup += sum(1 for c in ended if w.ended[c] > 1)
+        digest = sum(_id_hash(c) for c in ended) % 2**64
+        lost = sum(w.lost(len(ended), digest) for w in watchers)
+        dup = sum(w.duplicated for w in watchers)
         drops = sum(1 for w in watchers if w.closed)
         gaps = sum(w.gaps for w in watchers)
         _print("calls_ended", len(ended))
@@ -244,18 +307,37 @@ async def _run(args: argparse.Namespace) -> int:
         _print("overload_alerts", sum(1 for e in onsets if e.data.get("on")))
         _print("breaker_opened", rig.server.ari.breaker.opened)
         _print("reconcile_repairs", eng.repaired)
-        warm = rss[max(0, len(rss) // 5):] or rss
+        first = max(0, len(rss) // 5)
+        warm = rss[first:] or rss
         growth = (warm[-1] - warm[0]) / warm[0] * 100 if warm and warm[0] else math.nan
         _print("rss_mb_first", f"{warm[0]:.0f}" if warm else "nan", "MB")
         _print("rss_mb_last", f"{warm[-1]:.0f}" if warm else "nan", "MB")
         _print("rss_growth_pct", f"{growth:.1f}", "%")
-        flat = growth < 10
+        # The server's own state: at the first and last memory samples (under load), and at the
+        # two quiet points around the steady phase (before it, once its calls have drained), where
+        # every per-call structure must be back to where it was.
+        (n0, s0), (n1, s1) = states[min(first, len(states) - 1)], states[-1]
+        _print("server_state_first", _fmt_state(s0))
+        _print("server_state_last", _fmt_state(s1))
+        _print("server_state_quiet_before", _fmt_state(quiet_before[1]))
+        _print("server_state_quiet_after", _fmt_state(quiet_after[1]))
+        _print("server_state_after_settle", _fmt_state(server_state.sizes(rig.server)))
+        _print("gc_objects_quiet_before", quiet_before[2])
+        _print("gc_objects_quiet_after", quiet_after[2])
+        handled = quiet_after[0] - quiet_before[0]
+        _print("calls_between_quiet_points", handled)
+        leaked = server_state.leaks(quiet_before[1], quiet_after[1], handled)
+        # under load the live calls come and go: only growth in step with the calls handled counts
+        grew = server_state.leaks(s0, s1, 0)
+        under_load = {k: v for k, v in grew.items() if v[1] - v[0] > max(4 * args.agents + 20, (n1 - n0) // 10)}
+        leaked.update({f"{k} (under load)": v for k, v in under_load.items() if k not in leaked})
+        _print("state_leaks", ", ".join(f"{k} {a}->{b}" for k, (a, b) in sorted(leaked.items())) or "none")
+        flat = growth < 10 and not leaked
         _print("memory_flat", "yes" if flat else "no")
         awarm = ast_rss[max(0, len(ast_rss) // 5):] or ast_rss
         _print("asterisk_rss_mb_first", f"{awarm[0]:.0f}" if awarm else "nan", "MB")
         _print("asterisk_rss_mb_last", f"{awarm[-1]:.0f}" if awarm else "nan", "MB")
-        assert rig.bots is not None
-        _print("agent_unpauses", rig.bots.unpauses)
+        _print("agent_unpauses", bots.unpauses)
         _print("p99", f"{_pct(steady.answer_ms, 99):.1f}", "ms")
         ok = (steady.clean and burst.clean and not (calls_left or agents_left or chans_left)
               and not (drops or gaps or lost or dup) and flat)

@@ -32,4 +32,8 @@ def test_soak_bench_smoke(sandbox):
     assert int(figures["steady_calls"]) == 8 and int(figures["burst_calls"]) == 6, out
     assert int(figures["calls_ended"]) == 14, out
     assert re.search(r"^memory_flat: (yes|no)$", out, re.M), out
+    # the server's own state: measured, and nothing an ended call left behind
+    assert "engine.agents=" in figures["server_state_first"] and "engine.agents=" in figures["server_state_last"], out
+    assert int(figures["calls_between_quiet_points"]) == 8, out  # the steady phase's
+    assert figures["state_leaks"] == "none", out
     assert re.search(r"^p99: [0-9.]+ ms$", out, re.M), out

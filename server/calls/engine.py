@@ -167,7 +167,7 @@ class CallEngine(CallControl, OverloadGuard):
             if ev.kind == "call.completed":
                 call = ev.data.get("call", {})
                 if ev.ts >= sticky_from and call.get("agent") and call.get("caller"):
-                    self.last_agent[call["caller"]] = (call["agent"], ev.ts)
+                    self._remember_agent(call["caller"], call["agent"], ev.ts)
                 continue
             if ev.ts >= midnight and ev.queue in self.counters:
                 self._count(ev.kind, ev.queue, ev.data.get("wait", 0.0))
@@ -1020,12 +1020,30 @@ class CallEngine(CallControl, OverloadGuard):
             agent.call_id = None
             agent.last_call_end = now
             if prev is CallState.CONNECTED:
-                self.last_agent[call.caller] = (agent.id, now)
+                self._remember_agent(call.caller, agent.id, now)
                 self._start_wrapup(agent, call)
             elif agent.state is AgentState.RINGING or call.direction == "outbound":
                 self._free(agent)
         self._spawn(self._teardown(call), f"teardown {call.id}", call.id)
         self.route()
+
+    def _remember_agent(self, caller: str, agent_id: str, now: float) -> None:
+        """The caller's last agent, for sticky routing. Kept only as long as it can matter: every
+        caller ever answered would otherwise stay in memory for the server's lifetime."""
+        window = self.cfg.sticky_seconds
+        if not window:
+            self.last_agent.clear()  # sticky routing off (perhaps by a reload): nothing to remember
+            return
+        if not caller:
+            return
+        self.last_agent.pop(caller, None)  # re-inserted last, so the dict stays in order of time
+        self.last_agent[caller] = (agent_id, now)
+        cutoff = now - window
+        while self.last_agent:  # the oldest first: each entry is dropped once, so amortised O(1)
+            old = next(iter(self.last_agent))
+            if self.last_agent[old][1] >= cutoff:
+                break
+            del self.last_agent[old]
 
     def _start_wrapup(self, agent: Agent, call: Call) -> None:
         q = self.cfg.queues.get(call.queue)
