@@ -7,9 +7,11 @@ Hanging up the test's half is the caller hanging up.
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,3 +106,15 @@ async def channels_left(pbx: SandboxPbx, prefix: str = "cc-", timeout: float = 5
         if not left or loop.time() > deadline:
             return left
         await asyncio.sleep(0.05)
+
+
+async def start_routed(settings: Any, routing_toml: str, path: Path) -> Any:
+    """A started Server whose routing file (written to `path`) is `routing_toml`, connected to ARI."""
+    from cc_console.server.app import Server
+
+    path.write_text(textwrap.dedent(routing_toml))
+    settings.server.routing_file = str(path)
+    srv = Server(settings)
+    await srv.start()
+    await asyncio.wait_for(srv.ari.connected.wait(), 10)
+    return srv

@@ -8,17 +8,14 @@
 """
 from __future__ import annotations
 
-import asyncio
 import math
-import textwrap
 import time
 
 import pytest
 
 from cc_console.server.acd.queue_log import read_queue_log
-from cc_console.server.app import Server
 
-from .asterisk import until
+from .asterisk import start_routed, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -35,12 +32,7 @@ queues = { support = 0 }
 
 @pytest.fixture
 async def srv(settings, tmp_path, clean_asterisk, sandbox):
-    path = tmp_path / "routing.toml"
-    path.write_text(textwrap.dedent(ROUTING))
-    settings.server.routing_file = str(path)
-    s = Server(settings)
-    await s.start()
-    await asyncio.wait_for(s.ari.connected.wait(), 10)
+    s = await start_routed(settings, ROUTING, tmp_path / "routing.toml")
     yield s
     await s.stop()
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import textwrap
 import time
 from collections import Counter, defaultdict
 
 import pytest
 
-from cc_console.server.app import Server
 from cc_console.server.reports import params_from, run
 from cc_console.server.reports.cache import ReportCache
 
-from .asterisk import until
+from .asterisk import start_routed, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -53,12 +51,7 @@ queues = { sales = 0 }
 
 @pytest.fixture
 async def srv(settings, tmp_path, clean_asterisk, sandbox):
-    path = tmp_path / "routing.toml"
-    path.write_text(textwrap.dedent(ROUTING))
-    settings.server.routing_file = str(path)
-    s = Server(settings)
-    await s.start()
-    await asyncio.wait_for(s.ari.connected.wait(), 10)
+    s = await start_routed(settings, ROUTING, tmp_path / "routing.toml")
     yield s
     await s.stop()
 

@@ -14,7 +14,7 @@ from cc_console.server.acd.queue_log import read_queue_log
 from cc_console.server.acd.routing_index import CHECK_ENV
 from cc_console.server.app import Server
 
-from .asterisk import until
+from .asterisk import start_routed, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -74,13 +74,9 @@ def routed(settings, tmp_path, clean_asterisk, sandbox):
     servers: list[Server] = []
 
     async def make(extra: str = "", base: str = BASE) -> Server:
-        path = tmp_path / f"routing{len(servers)}.toml"
-        path.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(extra))
-        settings.server.routing_file = str(path)
-        srv = Server(settings)
-        await srv.start()
+        srv = await start_routed(settings, textwrap.dedent(base) + "\n" + textwrap.dedent(extra),
+                                 tmp_path / f"routing{len(servers)}.toml")
         servers.append(srv)
-        await asyncio.wait_for(srv.ari.connected.wait(), 10)
         return srv
 
     return make  # each test stops its server in a finally block
