@@ -9,9 +9,11 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
+
+_T = TypeVar("_T")
 
 APP_NAME = "cc-console"
 
@@ -144,6 +146,14 @@ class Settings:
     pbx: PbxSettings = field(default_factory=PbxSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     queues: list[QueueSettings] = field(default_factory=lambda: [QueueSettings()])
+    # Every other top-level table ([crm], [chat], [ivr], ...): a capability's own settings section,
+    # read by that capability with section() against its own dataclass (server/capability.py).
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str, cls: type[_T]) -> _T:
+        """A capability's settings section as its dataclass; unknown keys are refused by name."""
+        built: _T = _build(cls, self.sections.get(name, {}))
+        return built
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
@@ -186,4 +196,5 @@ def load_settings(path: Path | None = None) -> Settings:
         # A second sandbox beside the first: its own 1000 RTP ports.
         pbx.rtp_start = int(os.environ["CC_CONSOLE_RTP_START"])
         pbx.rtp_end = pbx.rtp_start + 999
-    return Settings(pbx=pbx, server=server, queues=queues)
+    sections = {k: v for k, v in data.items() if k not in ("pbx", "server", "queues") and isinstance(v, dict)}
+    return Settings(pbx=pbx, server=server, queues=queues, sections=sections)

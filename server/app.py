@@ -75,6 +75,14 @@ class Server:
         self.principals = Principals(self.auth, self.api_clients)
         self.rest = RestApi(self.engine, self.gateway.commands, self.principals, contacts=self.contacts,
                             rate=s.api_rate, burst=s.api_burst)
+        # -- capabilities as plugins (server/registry.py lists them; server/capability.py the contract) --
+        from cc_console.server import registry
+        from cc_console.server.capability import Context
+        self.ctx = Context(settings, self.engine, self.store, self.gateway.publish, self.principals,
+                           self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what))
+        self.capabilities = registry.build(self.ctx)
+        for cap in self.capabilities.values():
+            self.gateway.handlers.update(cap.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -104,6 +112,8 @@ class Server:
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
         self.recordings.add_routes(app, self.principals)  # GET /api/recordings/{id}/audio|download (bearer token)
         self.rest.add_routes(app)  # /api/v1/... (docs/api.md)
+        for cap in self.capabilities.values():
+            cap.add_routes(app)
         return app
 
     def _principal(self, request: web.Request, permission: str):
@@ -175,6 +185,8 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.ari.start()
+        for cap in self.capabilities.values():
+            await cap.start()
         self._start_report_schedule()
         log.info("cc-console server listening on %s", self.url)
 
@@ -197,6 +209,11 @@ class Server:
         scheduler = getattr(self, "report_scheduler", None)
         if scheduler is not None:
             await scheduler.stop()
+        for cap in reversed(list(self.capabilities.values())):
+            try:
+                await cap.stop()
+            except Exception:
+                log.exception("capability %s did not stop cleanly", cap.name)
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()

@@ -811,6 +811,7 @@ class CallEngine(CallControl, OverloadGuard):
         agent.call_id = call.id
         self._set_agent(agent, AgentState.RINGING, call=call.id)
         self._record_call("call.offered", call, agent=agent.id)
+        self._hook("call_offered", call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
         if agent.answer_mode is AnswerMode.PHONE:
             self._dial_agent(call, agent)

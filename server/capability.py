@@ -1,0 +1,111 @@
+"""Capabilities as plugins: what a capability folder declares, and what the server gives it.
+
+A capability (server/<name>/) is one folder with its services, its Asterisk side, its HTTP routes,
+its command declarations, its settings section and its storage. It is listed once in
+server/registry.py as ``"<name>": "cc_console.server.<name>.plugin"``; that module has
+
+- ``COMMANDS``: a tuple of cc_console.protocol.CommandSpec (arguments and permission), merged into
+  the one command table that the websocket gateway, the REST API, docs/protocol.md and the OpenAPI
+  document all read;
+- ``EVENTS``: the event names it pushes to consoles or webhooks (documentation and checks);
+- ``make(ctx: Context) -> Capability``: builds the running capability.
+
+The server builds every listed capability at start-up, registers its command handlers, lets it add
+its HTTP routes, starts it after the engine and stops it before the engine. A capability reaches
+calls only through :class:`CallHooks` (called by the engine) and the Context's typed members, never
+another capability's internals.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cc_console.config import Settings
+from cc_console.protocol import CommandSpec, Request
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from cc_console.models import Call
+
+
+Handler = Callable[[Any, Request], Any]
+Publish = Callable[[str, dict[str, Any], Any], None]
+
+
+class CallHooks:
+    """What the call engine tells other capabilities about calls; override what you need.
+
+    Called synchronously on the event loop: do no I/O here, spawn it (Context.spawn) or queue it.
+    """
+
+    def call_offered(self, call: Call, agent_id: str) -> None:
+        """A call starts ringing an agent (a queue offer, a transfer or consultation target)."""
+
+    def call_connected(self, call: Call) -> None:
+        """The call's agent leg is connected (also after a transfer: the new agent's leg)."""
+
+    def call_leg_ended(self, call: Call, agent_id: str) -> None:
+        """An agent left a call that goes on (transfer, conference leg)."""
+
+    def call_ended(self, call: Call, kind: str) -> None:
+        """The call is over (kind: answered, abandoned, ...)."""
+
+    def consult_connected(self, call: Call) -> None:
+        """A consultation leg of the call was answered."""
+
+    def consult_ended(self, call: Call) -> None:
+        """The consultation ended (cancelled or completed)."""
+
+
+@dataclass
+class Context:
+    """What the server gives a capability when it is built."""
+
+    settings: Settings
+    engine: Any  # the call engine: read calls/agents through it; act through its public methods
+    store: Any  # the main event store (cc_console.server.store.Store)
+    publish: Publish  # push an event to consoles: publish(event, data, audience)
+    principals: Any  # bearer tokens and API clients -> principal (server/api)
+    commands: Any  # the one command dispatch (server/commands.Commands)
+    spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
+    capabilities: dict[str, Capability] = field(default_factory=dict)
+
+    def db_path(self, name: str) -> str:
+        """A capability's own SQLite file beside the main database (":memory:" in tests)."""
+        db = str(self.settings.server.db_file)
+        if db == ":memory:":
+            return ":memory:"
+        p = Path(db)
+        return str(p.with_name(f"{p.stem}-{name}{p.suffix or '.db'}"))
+
+    def add_hooks(self, hooks: CallHooks) -> None:
+        self.engine.hooks.append(hooks)
+
+
+class Capability:
+    """A running capability; override what it has."""
+
+    name: str = ""
+
+    def handlers(self) -> dict[str, Handler]:
+        """Command name -> handler(caller, request) for the commands this capability declared."""
+        return {}
+
+    def add_routes(self, app: web.Application) -> None:
+        """Its HTTP routes on the server's one aiohttp application."""
+
+    async def start(self) -> None:
+        """After the engine has loaded and the HTTP site listens."""
+
+    async def stop(self) -> None:
+        """Before the engine stops; close its own storage."""
+
+
+def check_commands(name: str, specs: tuple[CommandSpec, ...], taken: dict[str, CommandSpec]) -> None:
+    """A capability's commands must not take a name already declared elsewhere."""
+    for spec in specs:
+        if spec.name in taken and taken[spec.name] is not spec:
+            raise ValueError(f"capability {name}: command {spec.name!r} is already declared")
