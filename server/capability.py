@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cc_console.config import Settings
@@ -78,8 +77,7 @@ class Context:
         db = str(self.settings.server.db_file)
         if db == ":memory:":
             return ":memory:"
-        p = Path(db)
-        return str(p.with_name(f"{p.stem}-{name}{p.suffix or '.db'}"))
+        return f"{db}.{name}.sqlite3"  # as the directory, contacts and recordings databases are named
 
     def add_hooks(self, hooks: CallHooks) -> None:
         self.engine.hooks.append(hooks)
