@@ -140,7 +140,8 @@ class AuditLog:
         """Entries in order of id; `action` may end with '*' (a prefix: "recording.*"). Entries
         recorded before the call are included (it waits for the writer)."""
         self.flush()
-        where, args = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        args: list[Any] = [after_id]
         for col, val in (("actor", actor), ("target", target), ("outcome", outcome)):
             if val is not None:
                 where.append(f"{col} = ?")

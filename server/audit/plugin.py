@@ -25,7 +25,7 @@ COMMANDS = (
         "action": Arg(str, False), "target": Arg(str, False), "outcome": Arg(str, False),
         "after_id": Arg(int, False), "limit": Arg(int, False)},
         "Audit entries, oldest first (action may end with * for a prefix; page with after_id)."),
-    CommandSpec("audit.verify", P_ADMIN, {}, "Check the audit log's hash chain; names the first entry that does not hold."),
+    CommandSpec("audit.verify", P_ADMIN, {}, "Check the audit log's hash chain; names the first broken entry."),
 )
 EVENTS: tuple[str, ...] = ()
 
