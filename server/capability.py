@@ -8,6 +8,8 @@ server/registry.py as ``"<name>": "cc_console.server.<name>.plugin"``; that modu
   the one command table that the websocket gateway, the REST API, docs/protocol.md and the OpenAPI
   document all read;
 - ``EVENTS``: the event names it pushes to consoles or webhooks (documentation and checks);
+- ``OPENAPI_PATHS`` (optional): the OpenAPI path items of its own HTTP routes, merged into
+  /api/v1/openapi.json (its commands are there already, as /api/v1/commands/<name>);
 - ``make(ctx: Context) -> Capability``: builds the running capability.
 
 The server builds every listed capability at start-up, registers its command handlers, lets it add
@@ -71,6 +73,7 @@ class Context:
     commands: Any  # the one command dispatch (server/commands.Commands)
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
+    auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

@@ -266,6 +266,11 @@ async def test_openapi_document_covers_every_command_and_route(server, http):
     served = {(res.method, res.resource.canonical) for res in server._runner.app.router.routes()
               if res.resource is not None and res.resource.canonical.startswith(PREFIX)}
     declared = {(r.method, PREFIX + r.path) for r in ROUTES}
+    from cc_console.server import registry
+    for name in registry.CAPABILITIES:  # and the routes each capability declares for itself
+        for path, item in getattr(registry.plugin(name), "OPENAPI_PATHS", {}).items():
+            assert path in doc["paths"], path
+            declared |= {(m.upper(), path) for m in item if path.startswith(PREFIX)}
     assert served - {("HEAD", p) for _, p in served} == declared
 
 

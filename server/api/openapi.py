@@ -179,8 +179,11 @@ def build() -> dict[str, Any]:
             op["security"] = []
             op["responses"] = {"200": op["responses"]["200"], "304": op["responses"]["304"]}
         paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op
-    for name in COMMANDS:
+    from cc_console.server import registry
+    for name in registry.load_commands():
         paths[f"{PREFIX}/commands/{name}"] = {"post": _command_operation(name)}
+    for name in registry.CAPABILITIES:  # a capability's own HTTP routes, as its plugin declares them
+        paths.update(getattr(registry.plugin(name), "OPENAPI_PATHS", {}))
     problem_content = {problems.PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses = {f"P{st}": {"description": problems.TITLES[st], "content": problem_content} for st in _COMMON}
     for st in (401,):
