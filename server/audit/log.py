@@ -80,6 +80,11 @@ class ChainCheck:
 
 
 class AuditLog:
+    @staticmethod
+    def path_for(db_file: str) -> str:
+        """The audit log beside a main database (as Context.db_path("audit") names it)."""
+        return ":memory:" if db_file == ":memory:" else f"{db_file}.audit.sqlite3"
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._db = connect(path)
@@ -109,13 +114,22 @@ class AuditLog:
 
     def _append(self, e: AuditEntry) -> AuditEntry:
         with self._lock:
-            row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            prev = row[0] if row else self._anchor()
-            h = entry_hash(prev, e)
-            cur = self._db.execute(
-                "INSERT INTO audit(ts,actor,remote,action,target,outcome,detail,prev,hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                (e.ts, e.actor, e.remote, e.action, e.target, e.outcome,
-                 json.dumps(e.detail, sort_keys=True, ensure_ascii=False), prev, h))
+            # One transaction from reading the last hash to the insert: the server and an admin's CLI
+            # may append at the same time, and the chain must stay one line.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+                prev = row[0] if row else self._anchor()
+                h = entry_hash(prev, e)
+                cur = self._db.execute(
+                    "INSERT INTO audit(ts,actor,remote,action,target,outcome,detail,prev,hash) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (e.ts, e.actor, e.remote, e.action, e.target, e.outcome,
+                     json.dumps(e.detail, sort_keys=True, ensure_ascii=False), prev, h))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             return AuditEntry(e.ts, e.actor, e.remote, e.action, e.target, e.outcome, e.detail,
                               cur.lastrowid or 0, prev, h)
 

@@ -21,7 +21,9 @@ from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.store import Store
 
 from .hashing import HashPool
+from .ldap import DirectoryDown, DirectoryRefused, DirectoryUser, LdapDirectory
 from .limiter import Attempt, RateLimiter
+from .policy import AccessPolicy, PasswordRefused
 
 __all__ = ["Auth", "Principal", "RateLimiter", "HashPool", "hash_password", "verify_password", "needs_rehash"]
 
@@ -99,6 +101,8 @@ class Auth:
         self.clock = clock
         self.limiter = RateLimiter(max_failures, window)
         self.pool = HashPool(hash_workers, hash_queue, penalty=self.limiter.address_failures)
+        self.policy = AccessPolicy()  # office networks and password rules ([access]; server/identity)
+        self.directory: LdapDirectory | None = None  # Active Directory / LDAP sign-in ([ldap])
 
     # -- administration (CLI) ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: Role | str, *, name: str = "",
@@ -106,12 +110,29 @@ class Auth:
         role = Role(role)
         if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError("a user name is letters, digits, '.', '-' or '_'")
+        self.policy.check_password(password, username)
         self.store.add_user({"username": username, "name": name or username, "role": str(role),
                              "password_hash": hash_password(password), "device": device,
-                             "answer_mode": answer_mode, "queues": queues or [], "created": self.clock()})
+                             "answer_mode": answer_mode, "queues": queues or [], "created": self.clock(),
+                             "password_changed": self.clock()})
 
     def set_password(self, username: str, password: str) -> None:
-        self.store.update_user(username, password_hash=hash_password(password))
+        """A new local password, checked against the policy and the account's last passwords."""
+        user = self.store.get_user(username)
+        if user is None:
+            raise KeyError(username)
+        if user.get("source", "local") != "local":
+            raise PasswordRefused("This account's password is kept in the sign-in directory; change it there.")
+        self.policy.check_password(password, username)
+        keep = self.policy.settings.password_history
+        old = [user["password_hash"], *user.get("password_history", [])][:keep]
+        if keep and any(verify_password(h, password) for h in old):
+            raise PasswordRefused(f"A new password may not be one of the last {keep} passwords.")
+        self.store.update_user(username, password_hash=hash_password(password), password_history=old[:keep],
+                               password_changed=self.clock())
+
+    def delete_user(self, username: str) -> None:
+        self.store.delete_user(username)
 
     def enable_totp(self, username: str) -> str:
         """Give the user a new TOTP secret; returns the provisioning URI for an authenticator app."""
@@ -129,8 +150,12 @@ class Auth:
         """Sign in, synchronously (CLI and tests); the server uses login_async."""
         attempt, user = self._begin(username, password, remote)
         with self._counted(attempt) as outcome:
-            ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
-            return self._checked(outcome, user, ok, new_hash, totp)
+            if self._by_directory(user):
+                ok, new_hash = self._directory_result(username, user, self._ask_directory(username, password)), None
+                user = self.store.get_user(username) if ok else None
+            else:
+                ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
+            return self._checked(outcome, user, ok, new_hash, totp, remote)
 
     async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in from the event loop: the attempt is counted before any await, the password is
@@ -139,9 +164,47 @@ class Auth:
         with self._counted(attempt) as outcome:
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
-            ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
-                                               password)
-            return self._checked(outcome, user, ok, new_hash, totp)
+            if self._by_directory(user):
+                # The directory is asked over the network: in the same bounded, fair pool as hashes.
+                found = await self.pool.run(remote, self._ask_directory, username, password)
+                ok, new_hash = self._directory_result(username, user, found), None
+                user = self.store.get_user(username) if ok else None
+            else:
+                ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
+                                                   password)
+            return self._checked(outcome, user, ok, new_hash, totp, remote)
+
+    # -- sign-in against a directory (Active Directory, LDAP) ------------------------------------------
+    def _by_directory(self, user: dict[str, Any] | None) -> bool:
+        """A directory is configured and the account is not a local one (unknown users are tried there)."""
+        return self.directory is not None and (user is None or user.get("source", "local") != "local")
+
+    def _ask_directory(self, username: str, password: str) -> DirectoryUser | None:
+        """Runs in the pool: the user as the directory knows them, None when it says no."""
+        assert self.directory is not None
+        try:
+            return self.directory.authenticate(username, password)
+        except DirectoryRefused as exc:
+            log.info("directory refused %s: %s", username, exc)
+            return None
+        except DirectoryDown as exc:
+            log.warning("the sign-in directory cannot be reached: %s", exc)
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "The sign-in directory cannot be reached just now; try again in a moment") from None
+
+    def _directory_result(self, username: str, user: dict[str, Any] | None, found: DirectoryUser | None) -> bool:
+        """Keep the local copy of a directory account as the directory says (name, role, tenant/site/team)."""
+        if found is None:
+            return False
+        fields = {"name": found.name, "role": found.role, "attrs": {**found.attrs, "dn": found.dn}}
+        if user is None:
+            self.store.add_user({"username": username, "password_hash": "!directory", "source": "ldap",
+                                 "device": "", "answer_mode": "console", "queues": [], "created": self.clock(),
+                                 **fields})
+            log.info("account %s created from the directory as %s", username, found.role)
+        elif any(user.get(k) != v for k, v in fields.items()):
+            self.store.update_user(username, **fields)
+        return True
 
     @contextmanager
     def _counted(self, attempt: Attempt) -> Iterator[_Outcome]:
@@ -158,9 +221,9 @@ class Auth:
             self.limiter.end(attempt, failed=outcome.failed, signed_in=outcome.signed_in)
 
     def _checked(self, outcome: _Outcome, user: dict[str, Any] | None, ok: bool, new_hash: str | None,
-                 totp: str | None) -> Principal:
+                 totp: str | None, remote: str = "") -> Principal:
         outcome.failed = True
-        principal = self._finish(user, ok, new_hash, totp)
+        principal = self._finish(user, ok, new_hash, totp, remote)
         outcome.failed, outcome.signed_in = False, True
         return principal
 
@@ -174,14 +237,19 @@ class Auth:
             self.limiter.end(attempt, failed=False)
             raise
 
-    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None) -> Principal:
+    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None,
+                remote: str = "") -> Principal:
         if not user or not ok or user["disabled"]:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
         username = user["username"]
         if new_hash:
             self.store.update_user(username, password_hash=new_hash)
             log.info("password hash of %s renewed with the current parameters", username)
-        if user["totp_secret"]:
+        outside = self.policy.needs_second_factor(remote)
+        if outside and not user["totp_secret"]:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Signing in from outside the office needs a second factor, "
+                                                     "and this account has none yet: ask an administrator")
+        if user["totp_secret"] and outside is not False:
             if not totp:
                 # Not a failure: the client asks for the code and tries again.
                 raise ProtocolError(ErrorCode.TOTP_REQUIRED, "this account needs a TOTP code")

@@ -228,6 +228,9 @@ class BufferedStore:
     def list_users(self) -> list[dict[str, Any]]:
         return self.base.list_users()
 
+    def delete_user(self, username: str) -> None:
+        self.base.delete_user(username)
+
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
         self._submit({"op": "session", "token_hash": token_hash, "username": username, "expires": expires})
 

@@ -81,9 +81,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN eid TEXT;
     CREATE UNIQUE INDEX events_eid ON events(eid) WHERE eid IS NOT NULL;
     """,
+    # Identity (docs/identity.md): where an account comes from (local, or a directory such as LDAP
+    # or Active Directory, which then owns its password, name and role), the attributes the
+    # directory gives (tenant, site, team), and the local password's history for the policy.
+    """
+    ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE users ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE users ADD COLUMN password_history TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE users ADD COLUMN password_changed REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
-_USER_JSON = ("queues",)
+_USER_JSON = ("queues", "attrs", "password_history")
 
 
 class SQLiteStore:
@@ -214,6 +223,14 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM users ORDER BY username").fetchall()
         return [self._user(r) for r in rows]
+
+    def delete_user(self, username: str) -> None:
+        """The account and its sessions (a session of a deleted account resumes nothing anyway)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM users WHERE username=?", (username,))
+            self._db.execute("DELETE FROM sessions WHERE username=?", (username,))
+        if cur.rowcount == 0:
+            raise KeyError(username)
 
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
         with self._lock:

@@ -1,0 +1,115 @@
+"""The identity capability: configures sign-in ([ldap], [access]) and serves user administration."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cc_console.config import Settings
+from cc_console.models import Role
+from cc_console.protocol import P_ADMIN, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.server.auth import Auth
+from cc_console.server.auth.ldap import LdapDirectory, LdapSettings
+from cc_console.server.auth.policy import AccessPolicy, AccessSettings, PasswordRefused
+from cc_console.server.capability import Capability, Context, Handler
+
+COMMANDS = (
+    CommandSpec("users.list", P_ADMIN, {}, "Every account: name, role, where it comes from, disabled, second factor."),
+    CommandSpec("user.update", P_ADMIN, {"username": Arg(str), "name": Arg(str, False), "role": Arg(str, False),
+                                         "disabled": Arg(bool, False), "team": Arg(str, False),
+                                         "site": Arg(str, False), "tenant": Arg(str, False),
+                                         "queues": Arg(list, False, str)},
+                "Change an account: name, role, disabled, team, site, tenant, queues."),
+    CommandSpec("user.delete", P_ADMIN, {"username": Arg(str)}, "Delete an account and end its sessions."),
+    CommandSpec("user.password", P_ADMIN, {"username": Arg(str), "password": Arg(str)},
+                "Set a local account's password (the password policy applies)."),
+)
+EVENTS: tuple[str, ...] = ()
+
+_PUBLIC = ("username", "name", "role", "source", "disabled", "device", "answer_mode", "queues", "created")
+
+
+def configure(auth: Auth, settings: Settings) -> None:
+    """Apply [access] and [ldap] to an Auth (the server's, or the CLI's for admin commands)."""
+    auth.policy = AccessPolicy(settings.section("access", AccessSettings))
+    ldap = settings.section("ldap", LdapSettings)
+    auth.directory = LdapDirectory(ldap) if ldap.url else None
+
+
+def public_user(u: dict[str, Any]) -> dict[str, Any]:
+    attrs = u.get("attrs") or {}
+    return {**{k: u.get(k) for k in _PUBLIC}, "disabled": bool(u.get("disabled")),
+            "second_factor": bool(u.get("totp_secret")), "team": attrs.get("team", ""),
+            "site": attrs.get("site", ""), "tenant": attrs.get("tenant", "")}
+
+
+class Identity(Capability):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.auth: Auth = ctx.auth
+        configure(self.auth, ctx.settings)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"users.list": self._list, "user.update": self._update, "user.delete": self._delete,
+                "user.password": self._password}
+
+    def _user(self, username: str) -> dict[str, Any]:
+        u = self.auth.store.get_user(username)
+        if u is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"No account {username!r}")
+        return dict(u)
+
+    async def _list(self, caller: Any, req: Request) -> dict[str, Any]:
+        users = await asyncio.to_thread(self.auth.store.list_users)
+        return {"users": [public_user(u) for u in users]}
+
+    async def _update(self, caller: Any, req: Request) -> dict[str, Any]:
+        a = req.args
+        u = self._user(a["username"])
+        fields: dict[str, Any] = {}
+        if "name" in a:
+            fields["name"] = a["name"]
+        if "role" in a:
+            try:
+                fields["role"] = str(Role(a["role"]))
+            except ValueError:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"No role {a['role']!r}: admin, supervisor, agent "
+                                                           "or wallboard") from None
+            if u.get("source", "local") != "local":
+                raise ProtocolError(ErrorCode.CONFLICT, "This account's role comes from the sign-in directory's "
+                                                        "groups; change the groups there")
+        if "disabled" in a:
+            fields["disabled"] = int(a["disabled"])
+        if "queues" in a:
+            fields["queues"] = list(a["queues"])
+        attrs = dict(u.get("attrs") or {})
+        for k in ("team", "site", "tenant"):
+            if k in a:
+                attrs[k] = a[k]
+        if attrs != (u.get("attrs") or {}):
+            fields["attrs"] = attrs
+        if a["username"] == caller.principal.username and (fields.get("disabled") or
+                                                            fields.get("role", "admin") != "admin"):
+            raise ProtocolError(ErrorCode.CONFLICT, "You cannot disable yourself or take away your own admin role")
+        if fields:
+            await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
+        return {"user": public_user(self._user(a["username"]))}
+
+    async def _delete(self, caller: Any, req: Request) -> dict[str, Any]:
+        username = req.args["username"]
+        self._user(username)
+        if username == caller.principal.username:
+            raise ProtocolError(ErrorCode.CONFLICT, "You cannot delete your own account")
+        await asyncio.to_thread(self.auth.delete_user, username)
+        return {"deleted": username}
+
+    async def _password(self, caller: Any, req: Request) -> dict[str, Any]:
+        self._user(req.args["username"])
+        try:
+            await asyncio.to_thread(self.auth.set_password, req.args["username"], req.args["password"])
+        except PasswordRefused as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        return {"username": req.args["username"], "changed": True}
+
+
+def make(ctx: Context) -> Identity:
+    return Identity(ctx)
