@@ -34,9 +34,9 @@ class Server:
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
                          window=s.login_window, totp_window=s.totp_valid_window,
                          hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)
-        self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
+        self.ari = AriClient(p.ari_tls_url if p.ari_tls else p.ari_url, p.ari_user, p.ari_password, p.app,
                              reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max,
-                             timeout=s.ari_timeout)
+                             timeout=s.ari_timeout, ssl_context=self._ari_tls() if p.ari_tls else None)
         self.ari.breaker.threshold, self.ari.breaker.cooldown = s.ari_breaker_failures, s.ari_breaker_cooldown
         self.routing_path = self._routing_path()
         self.qlog = QueueLog(s.queue_log_file)
@@ -85,6 +85,13 @@ class Server:
             self.gateway.handlers.update(cap.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
+
+    def _ari_tls(self) -> ssl.SSLContext:
+        """ARI over HTTPS/WSS: Asterisk's certificate checked against pbx.ari_ca_file, TLS 1.2 or newer."""
+        p = self.settings.pbx
+        ctx = ssl.create_default_context(cafile=str(p.ari_ca_path))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
 
     def _routing_path(self) -> Path | None:
         s = self.settings.server

@@ -341,8 +341,15 @@ class DirectoryService:
         return msg
 
     def _send(self, msg: EmailMessage) -> None:
-        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
-            smtp.send_message(msg)
+        # The shared sender (server/mail.py): STARTTLS with the certificate checked when
+        # CC_CONSOLE_SMTP_TLS=starttls; in clear to the local relay by default.
+        from cc_console.server.mail import MailRefused, MailSettings, send
+        try:
+            send(MailSettings(self.smtp_host, self.smtp_port, self.smtp_from,
+                              tls=os.environ.get("CC_CONSOLE_SMTP_TLS", "none"),
+                              ca_file=os.environ.get("CC_CONSOLE_SMTP_CA", ""), timeout=10), msg)
+        except MailRefused as exc:
+            raise OSError(str(exc)) from None
 
     async def send_message(self, key: str, text: str, taken_by: str) -> dict[str, Any]:
         msg = self.build_message(key, text, taken_by)
