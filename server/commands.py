@@ -38,6 +38,11 @@ def authorize(principal: Any, cmd: str) -> None:
         raise ProtocolError(ErrorCode.UNAUTHENTICATED, f"{cmd}: log in first")
     if perm not in principal.permissions:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: role {principal.role} may not use this command")
+    # A custom role (server/auth/roles.py) holds the fine permissions it was given, and no others.
+    from cc_console.server.auth.roles import COMMAND_FINE
+    fine = COMMAND_FINE.get(cmd)
+    if fine and getattr(principal, "custom", False) and fine not in principal.permissions:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: the role {principal.role_name} does not include {fine}")
 
 
 def make_request(cmd: str, args: Any, rid: str = "") -> Request:

@@ -282,3 +282,50 @@ def test_cli_user_administration_is_audited_and_tampering_shows(tmp_path, monkey
     assert r.exit_code == 1 and "TAMPERED at entry 3" in r.output
     r = run(app, ["admin", "audit", "purge", "--days", "30", "--db", db])
     assert r.exit_code == 1 and "six months" in r.output
+
+
+async def test_a_custom_role_holds_exactly_its_permissions(server, connect):
+    """A team leader: a supervisor who may listen to recordings but not download them, runs reports
+    only for the queue sales, and handles no callbacks."""
+    admin = await connect("admin1")
+    with pytest.raises(ProtocolError) as e:
+        await admin.call("role.set", {"name": "leader", "base": "agent", "permissions": ["supervise"]})
+    assert e.value.code == ErrorCode.BAD_REQUEST and "cannot have: supervise" in e.value.message
+    got = await admin.call("role.set", {"name": "leader", "base": "supervisor", "queues": ["sales"],
+                                        "permissions": ["agent.self", "supervise", "wallboard.view",
+                                                        "recordings.listen", "reports"]})
+    assert got["role"]["queues"] == ["sales"]
+    await admin.call("user.update", {"username": "sup1", "role": "leader"})
+    sup = await connect("sup1")
+    # Reports: only within the role's queues.
+    ok = await sup.call("report.run", {"kind": "queue", "queues": ["sales"]})
+    assert ok["report"]["rows"] is not None
+    with pytest.raises(ProtocolError) as e:
+        await sup.call("report.run", {"kind": "queue", "queues": ["support"]})
+    assert e.value.code == ErrorCode.FORBIDDEN
+    # Callbacks: not in the role.
+    with pytest.raises(ProtocolError) as e:
+        await sup.call("callbacks.worklist")
+    assert e.value.code == ErrorCode.FORBIDDEN and "callbacks" in e.value.message
+    # Queues: an agent may be put only into the role's queues.
+    with pytest.raises(ProtocolError) as e:
+        await sup.call("agent.set_queues", {"agent": "agent1", "queues": ["support"]})
+    assert e.value.code == ErrorCode.FORBIDDEN and "support" in e.value.message
+    # Recording rights: listen, not download.
+    from cc_console.server.recordings.service import rights
+    p = server.auth.resume(sup.token)
+    assert p.role == "supervisor" and p.role_name == "leader"
+    assert rights(p) == {"listen"}
+    # A role in use cannot be deleted; a user's report filter narrows further.
+    with pytest.raises(ProtocolError) as e:
+        await admin.call("role.delete", {"name": "leader"})
+    assert e.value.code == ErrorCode.CONFLICT and "sup1" in e.value.message
+    await admin.call("user.update", {"username": "sup1", "role": "supervisor", "report_queues": ["support"]})
+    sup2 = await connect("sup1")
+    await sup2.call("report.run", {"kind": "queue", "queues": ["support"]})
+    with pytest.raises(ProtocolError) as e:
+        await sup2.call("report.run", {"kind": "queue", "queues": ["sales"]})
+    assert e.value.code == ErrorCode.FORBIDDEN
+    assert (await admin.call("role.delete", {"name": "leader"}))["deleted"] == "leader"
+    names = [r["name"] for r in (await admin.call("roles.list"))["roles"]]
+    assert names == ["admin", "supervisor", "agent", "wallboard"]

@@ -17,13 +17,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from cc_console.models import ROLE_PERMISSIONS, Role
-from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.protocol import P_SESSION, ErrorCode, ProtocolError
 from cc_console.server.store import Store
 
 from .hashing import HashPool
 from .ldap import DirectoryDown, DirectoryRefused, DirectoryUser, LdapDirectory
 from .limiter import Attempt, RateLimiter
 from .policy import AccessPolicy, PasswordRefused
+from .roles import FINE
 
 __all__ = ["Auth", "Principal", "RateLimiter", "HashPool", "hash_password", "verify_password", "needs_rehash"]
 
@@ -76,13 +77,20 @@ def token_hash(token: str) -> str:
 class Principal:
     username: str
     name: str
-    role: Role
+    role: Role  # a custom role's base (server/auth/roles.py): what the consoles and engine go by
     permissions: frozenset[str]
     token: str
+    role_name: str = ""  # a custom role's own name; empty for a built-in role
+    queues: frozenset[str] | None = None  # a custom role limited to these queues; None: all
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.role_name)
 
     def public(self) -> dict[str, Any]:
         return {"user": self.username, "name": self.name, "role": str(self.role),
-                "permissions": sorted(self.permissions)}
+                "role_name": self.role_name or str(self.role), "permissions": sorted(self.permissions),
+                **({"queues": sorted(self.queues)} if self.queues is not None else {})}
 
 
 @dataclass
@@ -107,11 +115,11 @@ class Auth:
     # -- administration (CLI) ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: Role | str, *, name: str = "",
                  device: str = "", answer_mode: str = "console", queues: list[str] | None = None) -> None:
-        role = Role(role)
+        role = self.role_name(str(role))
         if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError("a user name is letters, digits, '.', '-' or '_'")
         self.policy.check_password(password, username)
-        self.store.add_user({"username": username, "name": name or username, "role": str(role),
+        self.store.add_user({"username": username, "name": name or username, "role": role,
                              "password_hash": hash_password(password), "device": device,
                              "answer_mode": answer_mode, "queues": queues or [], "created": self.clock(),
                              "password_changed": self.clock()})
@@ -130,6 +138,12 @@ class Auth:
             raise PasswordRefused(f"A new password may not be one of the last {keep} passwords.")
         self.store.update_user(username, password_hash=hash_password(password), password_history=old[:keep],
                                password_changed=self.clock())
+
+    def role_name(self, role: str) -> str:
+        """A built-in role, or a custom role that exists; ValueError otherwise."""
+        if role in {str(r) for r in Role} or self.store.get_role(role) is not None:
+            return role
+        raise ValueError(f"no role {role!r}: admin, supervisor, agent, wallboard or a role made with role.set")
 
     def delete_user(self, username: str) -> None:
         self.store.delete_user(username)
@@ -277,8 +291,23 @@ class Auth:
         return self._principal(user, token)
 
     def _principal(self, user: dict[str, Any], token: str) -> Principal:
-        role = Role(user["role"])
+        try:
+            role = Role(user["role"])
+        except ValueError:
+            return self._custom_principal(user, token)
         return Principal(user["username"], user["name"], role, ROLE_PERMISSIONS[role], token)
+
+    def _custom_principal(self, user: dict[str, Any], token: str) -> Principal:
+        r = self.store.get_role(user["role"])
+        if r is None:  # the role was deleted or mistyped: the least a session can be
+            log.warning("user %s has the unknown role %r; signed in with no permissions",
+                        user["username"], user["role"])
+            return Principal(user["username"], user["name"], Role.WALLBOARD, frozenset({P_SESSION}), token,
+                             role_name=user["role"], queues=frozenset())
+        base = Role(r["base"])
+        perms = frozenset(r["permissions"]) & (ROLE_PERMISSIONS[base] | FINE)
+        return Principal(user["username"], user["name"], base, perms | {P_SESSION}, token, role_name=r["name"],
+                         queues=frozenset(r["queues"]) if r["queues"] is not None else None)
 
     def resume(self, token: str) -> Principal:
         sess = self.store.get_session(token_hash(token))

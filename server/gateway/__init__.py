@@ -336,6 +336,10 @@ class Gateway:
 
     def _set_queues(self, s: Session, r: Request) -> dict[str, Any]:
         queues = r.args["queues"]
+        allowed = getattr(s.principal, "queues", None)  # a custom role limited to some queues
+        if allowed is not None and not set(queues) <= allowed:
+            outside = ", ".join(sorted(set(queues) - allowed))
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"Your role does not cover the queue(s) {outside}")
         if not queues:
             return self._agent(self.engine.agent_logout(r.args["agent"], by_self=False))
         return self._agent(self.engine.agent_login(r.args["agent"], queues, by_self=False))

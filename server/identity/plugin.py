@@ -5,11 +5,12 @@ import asyncio
 from typing import Any
 
 from cc_console.config import Settings
-from cc_console.models import Role
+from cc_console.models import ROLE_PERMISSIONS, Role
 from cc_console.protocol import P_ADMIN, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.auth import Auth
 from cc_console.server.auth.ldap import LdapDirectory, LdapSettings
 from cc_console.server.auth.policy import AccessPolicy, AccessSettings, PasswordRefused
+from cc_console.server.auth.roles import FINE, builtin_fine, check_role
 from cc_console.server.capability import Capability, Context, Handler
 
 COMMANDS = (
@@ -17,11 +18,17 @@ COMMANDS = (
     CommandSpec("user.update", P_ADMIN, {"username": Arg(str), "name": Arg(str, False), "role": Arg(str, False),
                                          "disabled": Arg(bool, False), "team": Arg(str, False),
                                          "site": Arg(str, False), "tenant": Arg(str, False),
-                                         "queues": Arg(list, False, str)},
-                "Change an account: name, role, disabled, team, site, tenant, queues."),
+                                         "queues": Arg(list, False, str), "report_queues": Arg(list, False, str),
+                                         "report_tenants": Arg(list, False, str)},
+                "Change an account: name, role, disabled, team, site, tenant, queues, report filter."),
     CommandSpec("user.delete", P_ADMIN, {"username": Arg(str)}, "Delete an account and end its sessions."),
     CommandSpec("user.password", P_ADMIN, {"username": Arg(str), "password": Arg(str)},
                 "Set a local account's password (the password policy applies)."),
+    CommandSpec("roles.list", P_ADMIN, {}, "The built-in roles and the roles made here, with their permissions."),
+    CommandSpec("role.set", P_ADMIN, {"name": Arg(str), "base": Arg(str), "permissions": Arg(list, True, str),
+                                      "queues": Arg(list, False, str)},
+                "Make or change a role: a built-in base role, its permissions, the queues it is limited to."),
+    CommandSpec("role.delete", P_ADMIN, {"name": Arg(str)}, "Delete a role that nobody has."),
 )
 EVENTS: tuple[str, ...] = ()
 
@@ -38,6 +45,7 @@ def configure(auth: Auth, settings: Settings) -> None:
 def public_user(u: dict[str, Any]) -> dict[str, Any]:
     attrs = u.get("attrs") or {}
     return {**{k: u.get(k) for k in _PUBLIC}, "disabled": bool(u.get("disabled")),
+            "report_scope": u.get("report_scope") or {},
             "second_factor": bool(u.get("totp_secret")), "team": attrs.get("team", ""),
             "site": attrs.get("site", ""), "tenant": attrs.get("tenant", "")}
 
@@ -50,7 +58,34 @@ class Identity(Capability):
 
     def handlers(self) -> dict[str, Handler]:
         return {"users.list": self._list, "user.update": self._update, "user.delete": self._delete,
-                "user.password": self._password}
+                "user.password": self._password, "roles.list": self._roles, "role.set": self._role_set,
+                "role.delete": self._role_delete}
+
+    async def _roles(self, caller: Any, req: Request) -> dict[str, Any]:
+        builtin = [{"name": str(r), "base": str(r), "builtin": True,
+                    "permissions": sorted(ROLE_PERMISSIONS[r] | builtin_fine(r)), "queues": None} for r in Role]
+        made = await asyncio.to_thread(self.auth.store.roles)
+        return {"roles": builtin + [{**r, "builtin": False} for r in made], "fine_permissions": sorted(FINE)}
+
+    async def _role_set(self, caller: Any, req: Request) -> dict[str, Any]:
+        a = req.args
+        try:
+            role = check_role(a["name"], a["base"], list(a["permissions"]), a.get("queues"))
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        await asyncio.to_thread(self.auth.store.save_role, {"name": role.name, "base": str(role.base),
+                                                            "permissions": sorted(role.permissions),
+                                                            "queues": role.queues})
+        return {"role": role.public()}
+
+    async def _role_delete(self, caller: Any, req: Request) -> dict[str, Any]:
+        try:
+            await asyncio.to_thread(self.auth.store.delete_role, req.args["name"])
+        except KeyError:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"No role {req.args['name']!r}") from None
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
+        return {"deleted": req.args["name"]}
 
     def _user(self, username: str) -> dict[str, Any]:
         u = self.auth.store.get_user(username)
@@ -70,10 +105,9 @@ class Identity(Capability):
             fields["name"] = a["name"]
         if "role" in a:
             try:
-                fields["role"] = str(Role(a["role"]))
-            except ValueError:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"No role {a['role']!r}: admin, supervisor, agent "
-                                                           "or wallboard") from None
+                fields["role"] = self.auth.role_name(a["role"])
+            except ValueError as exc:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
             if u.get("source", "local") != "local":
                 raise ProtocolError(ErrorCode.CONFLICT, "This account's role comes from the sign-in directory's "
                                                         "groups; change the groups there")
@@ -81,6 +115,12 @@ class Identity(Capability):
             fields["disabled"] = int(a["disabled"])
         if "queues" in a:
             fields["queues"] = list(a["queues"])
+        if "report_queues" in a or "report_tenants" in a:
+            scope = dict(u.get("report_scope") or {})
+            for arg, key in (("report_queues", "queues"), ("report_tenants", "tenants")):
+                if arg in a:
+                    scope[key] = list(a[arg])
+            fields["report_scope"] = {k: v for k, v in scope.items() if v}
         attrs = dict(u.get("attrs") or {})
         for k in ("team", "site", "tenant"):
             if k in a:

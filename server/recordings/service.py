@@ -41,6 +41,10 @@ OPTOUT_ROLES = frozenset({"supervisor", "admin"})
 def rights(principal: Any, rec: dict[str, Any] | None = None) -> set[str]:
     """What this user may do with this recording: a subset of {listen, download, evaluate, hold, purge}."""
     r = set(RIGHTS.get(str(principal.role), frozenset()))
+    if getattr(principal, "custom", False):
+        # A custom role: exactly the recording rights it lists (recordings.listen, ...), on top of
+        # an agent's own legs where its base is agent.
+        r = {p.split(".", 1)[1] for p in principal.permissions if p.startswith("recordings.")} | (r & {"listen_own"})
     if "listen_own" in r:
         r.discard("listen_own")
         if rec is not None and rec.get("agent_id") == principal.username:

@@ -90,9 +90,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE users ADD COLUMN password_history TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE users ADD COLUMN password_changed REAL NOT NULL DEFAULT 0;
     """,
+    # Roles as sets of permissions (server/auth/roles.py), and each user's report filter.
+    """
+    CREATE TABLE roles (
+        name        TEXT PRIMARY KEY,
+        base        TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        queues      TEXT
+    );
+    ALTER TABLE users ADD COLUMN report_scope TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
-_USER_JSON = ("queues", "attrs", "password_history")
+_USER_JSON = ("queues", "attrs", "password_history", "report_scope")
 
 
 class SQLiteStore:
@@ -231,6 +241,29 @@ class SQLiteStore:
             self._db.execute("DELETE FROM sessions WHERE username=?", (username,))
         if cur.rowcount == 0:
             raise KeyError(username)
+
+    def roles(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM roles ORDER BY name").fetchall()
+        return [{"name": r["name"], "base": r["base"], "permissions": json.loads(r["permissions"]),
+                 "queues": json.loads(r["queues"]) if r["queues"] is not None else None} for r in rows]
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        return next((r for r in self.roles() if r["name"] == name), None)
+
+    def save_role(self, role: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO roles VALUES (?,?,?,?)",
+                             (role["name"], role["base"], json.dumps(sorted(role["permissions"])),
+                              json.dumps(sorted(role["queues"])) if role.get("queues") is not None else None))
+
+    def delete_role(self, name: str) -> None:
+        with self._lock:
+            users = self._db.execute("SELECT username FROM users WHERE role=?", (name,)).fetchall()
+            if users:
+                raise ValueError(f"the role {name} is still given to: {', '.join(u[0] for u in users)}")
+            if self._db.execute("DELETE FROM roles WHERE name=?", (name,)).rowcount == 0:
+                raise KeyError(name)
 
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
         with self._lock:
