@@ -194,6 +194,8 @@ class SupervisorScreen(ConsoleScreen):
                 tooltip="Details of the selected agent or queue (also enter)"),
         Binding("t", "report", "Today's report", id="supervisor.report"),
         Binding("v", "recordings", "Recordings", id="supervisor.recordings", show=False),
+        Binding("T", "team", "My team", id="supervisor.team", show=False,
+                tooltip="The agents of my team: site, team, disable, delete"),
         Binding("R", "reload_alerts", "Reload alerts", id="supervisor.reload_alerts", show=False,
                 tooltip="Re-read the [alerts] thresholds from supervisor.toml"),
         Binding("w", "wallboard", "Wallboard", id="supervisor.wallboard"),
@@ -582,6 +584,10 @@ class SupervisorScreen(ConsoleScreen):
             self.notify("reports: not yet available (not built yet)", title="Today's report", severity="warning")
             return
         self.app.push_screen(ReportsScreen(self._client, now=self._now))
+
+    def action_team(self) -> None:
+        from .team import TeamScreen
+        self.app.push_screen(TeamScreen(self._client, now=self._now))
 
     def action_recordings(self) -> None:
         from .recordings import RecordingsScreen

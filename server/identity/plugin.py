@@ -6,7 +6,7 @@ from typing import Any
 
 from cc_console.config import Settings
 from cc_console.models import ROLE_PERMISSIONS, Role
-from cc_console.protocol import P_ADMIN, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.auth import Auth
 from cc_console.server.auth.ldap import LdapDirectory, LdapSettings
 from cc_console.server.auth.policy import AccessPolicy, AccessSettings, PasswordRefused
@@ -29,6 +29,12 @@ COMMANDS = (
                                       "queues": Arg(list, False, str)},
                 "Make or change a role: a built-in base role, its permissions, the queues it is limited to."),
     CommandSpec("role.delete", P_ADMIN, {"name": Arg(str)}, "Delete a role that nobody has."),
+    CommandSpec("team.members", P_SUPERVISE, {}, "The accounts of my team (admins: everyone), for the team screen."),
+    CommandSpec("team.member.update", P_SUPERVISE, {"username": Arg(str), "name": Arg(str, False),
+                                                    "site": Arg(str, False), "team": Arg(str, False),
+                                                    "disabled": Arg(bool, False)},
+                "Change an agent of my team: name, site, team (one I lead), disabled."),
+    CommandSpec("team.member.delete", P_SUPERVISE, {"username": Arg(str)}, "Delete an agent account of my team."),
 )
 EVENTS: tuple[str, ...] = ()
 
@@ -59,7 +65,62 @@ class Identity(Capability):
     def handlers(self) -> dict[str, Handler]:
         return {"users.list": self._list, "user.update": self._update, "user.delete": self._delete,
                 "user.password": self._password, "roles.list": self._roles, "role.set": self._role_set,
-                "role.delete": self._role_delete}
+                "role.delete": self._role_delete, "team.members": self._team_members,
+                "team.member.update": self._team_update, "team.member.delete": self._team_delete}
+
+    # -- a supervisor's own team (the team screen) -------------------------------------------------
+    def _teams_led(self, caller: Any) -> set[str] | None:
+        """The teams a supervisor leads (their own team, and any in their `leads` attribute); None: all (admin)."""
+        p = caller.principal
+        if P_ADMIN in p.permissions:
+            return None
+        me = self.auth.store.get_user(p.username) or {}
+        attrs = me.get("attrs") or {}
+        teams = {attrs.get("team", "")} | set(attrs.get("leads") or [])
+        return {t for t in teams if t}
+
+    def _member(self, caller: Any, username: str) -> dict[str, Any]:
+        u = self._user(username)
+        led = self._teams_led(caller)
+        if led is not None:
+            if username == caller.principal.username or (u.get("attrs") or {}).get("team", "") not in led:
+                raise ProtocolError(ErrorCode.FORBIDDEN, f"{username} is not in a team you lead")
+            if u["role"] != "agent":
+                raise ProtocolError(ErrorCode.FORBIDDEN, f"{username} is not an agent: ask an administrator")
+        return u
+
+    async def _team_members(self, caller: Any, req: Request) -> dict[str, Any]:
+        led = self._teams_led(caller)
+        users = await asyncio.to_thread(self.auth.store.list_users)
+        mine = [u for u in users if led is None or (
+            (u.get("attrs") or {}).get("team", "") in led and u["username"] != caller.principal.username)]
+        return {"teams": sorted(led) if led is not None else None, "users": [public_user(u) for u in mine]}
+
+    async def _team_update(self, caller: Any, req: Request) -> dict[str, Any]:
+        a = req.args
+        u = self._member(caller, a["username"])
+        led = self._teams_led(caller)
+        if "team" in a and led is not None and a["team"] not in led:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"You do not lead the team {a['team']!r}")
+        fields: dict[str, Any] = {}
+        if "name" in a:
+            fields["name"] = a["name"]
+        if "disabled" in a:
+            fields["disabled"] = int(a["disabled"])
+        attrs = dict(u.get("attrs") or {})
+        for k in ("site", "team"):
+            if k in a:
+                attrs[k] = a[k]
+        if attrs != (u.get("attrs") or {}):
+            fields["attrs"] = attrs
+        if fields:
+            await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
+        return {"user": public_user(self._user(a["username"]))}
+
+    async def _team_delete(self, caller: Any, req: Request) -> dict[str, Any]:
+        self._member(caller, req.args["username"])
+        await asyncio.to_thread(self.auth.delete_user, req.args["username"])
+        return {"deleted": req.args["username"]}
 
     async def _roles(self, caller: Any, req: Request) -> dict[str, Any]:
         builtin = [{"name": str(r), "base": str(r), "builtin": True,
