@@ -74,6 +74,8 @@ class Context:
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
     auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
+    # Close an account's live console connections (it was disabled or deleted): end_sessions(user, why)
+    end_sessions: Callable[[str, str], int] = field(default=lambda username, why: 0)
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

@@ -173,7 +173,12 @@ async def test_user_administration_over_the_console_and_rest(server, connect):
     assert users["agent1"]["role"] == "agent" and "password_hash" not in users["agent1"]
     got = await admin.call("user.update", {"username": "agent2", "team": "blue", "site": "Bergen"})
     assert got["user"]["team"] == "blue" and got["user"]["site"] == "Bergen"
+    live = await connect("agent2")
+    gone = asyncio.Event()
+    live.add_listener(lambda kind, data: gone.set() if kind == "connection" and not data.get("connected") else None)
     await admin.call("user.update", {"username": "agent2", "disabled": True})
+    # Its console connection ends at once, not at its next reconnect.
+    await asyncio.wait_for(gone.wait(), 5)
     c = await connect()
     with pytest.raises(ProtocolError):
         await c.login("agent2", PASSWORD)

@@ -225,6 +225,18 @@ class Gateway:
         self.commands = Commands(self.handlers)
 
     # -- fan-out --------------------------------------------------------------------------------
+    def end_sessions_of(self, username: str, why: str) -> int:
+        """Close every console connection of an account (disabled or deleted): it must not keep working
+        until its next reconnect. Returns how many were closed."""
+        ended = [s for s in self.sessions if s.principal is not None and s.principal.username == username]
+        for s in ended:
+            s.principal = None
+            s.closed = True
+            task = asyncio.get_running_loop().create_task(s.ws.close(code=SESSION_ENDED, message=why.encode()[:120]))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return len(ended)
+
     def publish(self, event: str, data: dict[str, Any], audience: str | frozenset[str] | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()

@@ -115,11 +115,14 @@ class Identity(Capability):
             fields["attrs"] = attrs
         if fields:
             await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
+        if fields.get("disabled"):
+            self.ctx.end_sessions(a["username"], "your account was disabled")
         return {"user": public_user(self._user(a["username"]))}
 
     async def _team_delete(self, caller: Any, req: Request) -> dict[str, Any]:
         self._member(caller, req.args["username"])
         await asyncio.to_thread(self.auth.delete_user, req.args["username"])
+        self.ctx.end_sessions(req.args["username"], "your account was deleted")
         return {"deleted": req.args["username"]}
 
     async def _roles(self, caller: Any, req: Request) -> dict[str, Any]:
@@ -193,6 +196,8 @@ class Identity(Capability):
             raise ProtocolError(ErrorCode.CONFLICT, "You cannot disable yourself or take away your own admin role")
         if fields:
             await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
+        if fields.get("disabled"):
+            self.ctx.end_sessions(a["username"], "your account was disabled")
         return {"user": public_user(self._user(a["username"]))}
 
     async def _delete(self, caller: Any, req: Request) -> dict[str, Any]:
@@ -201,6 +206,7 @@ class Identity(Capability):
         if username == caller.principal.username:
             raise ProtocolError(ErrorCode.CONFLICT, "You cannot delete your own account")
         await asyncio.to_thread(self.auth.delete_user, username)
+        self.ctx.end_sessions(username, "your account was deleted")
         return {"deleted": username}
 
     async def _password(self, caller: Any, req: Request) -> dict[str, Any]:
