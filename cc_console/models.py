@@ -126,6 +126,9 @@ class Call:
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""
+    # Who the caller proved to be before the call (server/verified): {"kind": "yivi"|"light",
+    # "attributes": {label: value}, "at": epoch, "source": ...}; None: not verified, never a badge.
+    verified: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self, _FIELDS_OF[type(self)])

@@ -14,6 +14,7 @@ from cc_console.server.capability import Capability, Context, check_commands
 CAPABILITIES: dict[str, str] = {
     "identity": "cc_console.server.identity.plugin",
     "audit": "cc_console.server.audit.plugin",
+    "verified": "cc_console.server.verified.plugin",
 }
 
 

@@ -133,6 +133,10 @@ class CallPanel(Widget):
         state = call.get("state")
         state_style = "bold reverse" if state == "ringing" else "bold"
         grid.add_row("Caller", Text(call.get("caller") or "unknown", style="bold"))
+        ident = identity_line(call)
+        if ident is not None:
+            grid.add_row("Identity", ident[0])
+            grid.add_row("", ident[1])
         where = call.get("queue") or "-"
         if call.get("did"):
             where += f" · DID {call['did']}"
@@ -155,6 +159,24 @@ class CallPanel(Widget):
         label, value = self.timer
         grid.add_row(label, value)
         return grid
+
+
+def identity_line(call: dict[str, Any]) -> tuple[Text, Text] | None:
+    """The badge of a caller who proved who they are (server/verified), and what was proved, when.
+    A call that was not verified has no line at all: an unverified caller never looks verified."""
+    v = call.get("verified")
+    if not v:
+        return None
+    import time as _time
+    when = _time.strftime("%H:%M", _time.localtime(float(v.get("at") or 0)))
+    if v.get("kind") == "yivi":
+        badge = Text(" ✔ VERIFIED ", style="bold reverse green")
+        badge.append(f" with Yivi at {when}", style="green")
+    else:
+        badge = Text(" ✔ IDENTIFIED ", style="bold reverse cyan")
+        badge.append(f" by id and password at {when}", style="cyan")
+    detail = Text(" · ".join(f"{k}: {val}" for k, val in (v.get("attributes") or {}).items()), style="bold")
+    return badge, detail
 
 
 def who(target: str) -> str:

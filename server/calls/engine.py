@@ -256,6 +256,15 @@ class CallEngine(CallControl, OverloadGuard):
         if call.queue:
             self._publish_queue(call.queue)
 
+    def note_call(self, call_id: str, kind: str, **data: Any) -> bool:
+        """Another capability changed a call's own data (its verification, ...): store the event and
+        push the call to the consoles concerned. False when there is no such live call."""
+        call = self.calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return False
+        self._record_call(kind, call, **data)
+        return True
+
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
         self.router.touch_agent(agent)
         if agent.state is state and agent.reason == reason and not data:
