@@ -84,6 +84,9 @@ class Agent:
     logged_in_since: float = 0.0
     # A pause asked for during a call (its reason code): it starts when the call and its wrap-up end.
     pending_pause: str = ""
+    # Where the agent belongs, for supervisors' grouping (the routing file's agent profile).
+    team: str = ""
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self, _FIELDS_OF[type(self)])

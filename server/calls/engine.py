@@ -179,6 +179,7 @@ class CallEngine(CallControl, OverloadGuard):
             agent.penalties = dict(prof.penalties)
             agent.skills = dict(prof.skills)
             agent.self_login = prof.self_login
+            agent.team, agent.site = prof.team, prof.site
         else:  # no routing profile: the queues given when the user was added, penalty 0
             agent.penalties = {q: 0 for q in user.get("queues") or [] if q in self.cfg.queues}
             agent.skills = {}
