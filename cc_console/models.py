@@ -77,6 +77,8 @@ class Agent:
     queues: list[str] = field(default_factory=list)  # the queues the agent is logged into now
     call_id: str | None = None
     last_call_end: float = 0.0
+    # The call that ended last: a console (re)started during wrap-up registers it by this id.
+    last_call_id: str = ""
     penalties: dict[str, int] = field(default_factory=dict)  # queues the agent may work -> penalty
     skills: dict[str, int] = field(default_factory=dict)  # skill -> level
     self_login: bool = True  # may log in and out of queues themselves

@@ -480,7 +480,10 @@ class AgentScreen(ConsoleScreen):
 
     def _follow_call(self, call: dict[str, Any] | None) -> None:
         """A new call for me starts a new registration (and looks up the caller's records)."""
-        if not call or (self.reg and self.reg.get("call_id") == call.get("id")):
+        if not call:
+            self._recover_wrapup()
+            return
+        if self.reg and self.reg.get("call_id") == call.get("id"):
             return
         self.reg = {"call_id": call["id"], "caller": call.get("caller", ""), "matches": [], "contact": None,
                     "category": "", "notes": [], "direction": call.get("direction", "inbound")}
@@ -491,10 +494,25 @@ class AgentScreen(ConsoleScreen):
                 self.fetch("contacts.history", {"number": caller, "exclude": call_id, "limit": 10},
                            lambda r: self._got_history(call_id, caller, r))
 
+    def _recover_wrapup(self) -> None:
+        """In wrap-up with no registration (this console started after the call ended): the call
+        is the one my agent record names as ended last; its registration comes from the server."""
+        agent = self.state.my_agent or {}
+        call_id = agent.get("last_call_id")
+        if self.reg is not None or agent.get("state") != "wrap_up" or not call_id or not self.lookups:
+            return
+        self.reg = {"call_id": call_id, "caller": "", "matches": [], "contact": None, "category": "",
+                    "notes": [], "direction": "inbound"}
+        self.fetch("contacts.call", {"call_id": call_id}, self._got_registration)
+
     def _got_registration(self, result: dict[str, Any]) -> None:
         reg = self.reg
         if not reg or result.get("call_id") != reg["call_id"]:
             return
+        if not reg.get("caller") and result.get("caller"):  # a registration recovered after a restart
+            reg["caller"] = result["caller"]
+            self.fetch("contacts.history", {"number": reg["caller"], "exclude": reg["call_id"], "limit": 10},
+                       lambda r: self._got_history(reg["call_id"], reg["caller"], r))
         reg["matches"] = result.get("matches") or []
         reg["contact"] = result.get("contact") or reg.get("contact")
         reg["category"] = result.get("category") or reg.get("category", "")

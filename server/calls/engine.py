@@ -137,6 +137,7 @@ class CallEngine(CallControl, OverloadGuard):
                 agent.state_since = a.get("state_since", 0.0)
                 agent.call_id = a.get("call_id")
                 agent.last_call_end = a.get("last_call_end", 0.0)
+                agent.last_call_id = a.get("last_call_id", "")
                 agent.wrapup_until = a.get("wrapup_until", 0.0)
                 agent.logged_in_since = a.get("logged_in_since", 0.0)
                 agent.pending_pause = a.get("pending_pause", "")
@@ -1021,6 +1022,7 @@ class CallEngine(CallControl, OverloadGuard):
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
+            agent.last_call_id = call.id
             if prev is CallState.CONNECTED:
                 self._remember_agent(call.caller, agent.id, now)
                 self._start_wrapup(agent, call)
