@@ -86,6 +86,7 @@ def responses() -> dict[str, Any]:
         "callbacks.worklist": {"items": copy.deepcopy(WORKLIST)},
         "agent.figures": {"figures": copy.deepcopy(FIGURES)},
         "transfer.targets": {"targets": copy.deepcopy(TARGETS)},
+        "transfer.watch": lambda a: {"targets": copy.deepcopy(TARGETS) if a.get("on") else []},
         "recordings.search": {"recordings": copy.deepcopy(RECORDINGS), "more": False},
     }
 

@@ -59,6 +59,9 @@ class CallHooks:
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
 
+    def agent_changed(self, agent: Any, previous: Any) -> None:
+        """An agent's state changed (``previous``: the AgentState before)."""
+
 
 @dataclass
 class Context:

@@ -280,6 +280,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
+        self._hook("agent_changed", agent, prev)
 
     def waiting(self, queue: str) -> list[Call]:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
