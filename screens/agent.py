@@ -665,8 +665,8 @@ class AgentScreen(ConsoleScreen):
             self.notify("This customer has no CRM record." if contact else "No customer picked.",
                         severity="warning", timeout=4)
             return
-        self.app.copy_to_clipboard(link)
-        self.notify(link, title="CRM (copied to the clipboard)", timeout=10)
+        from cc_console.widgets.links import open_link
+        self.run_worker(open_link(self.app, link, "CRM"), group="links", exit_on_error=False)
 
     def action_callbacks(self) -> None:
         from .agent_callbacks import CallbacksScreen
