@@ -62,6 +62,9 @@ class CallHooks:
     def agent_changed(self, agent: Any, previous: Any) -> None:
         """An agent's state changed (``previous``: the AgentState before)."""
 
+    def resynced(self) -> None:
+        """The engine has reconciled its calls with Asterisk after a (re)connect or a restart."""
+
 
 @dataclass
 class Context:

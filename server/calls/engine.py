@@ -1169,6 +1169,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._missing, self._strays = set(), set()
         self._start_reconcile()
         self.route()
+        self._hook("resynced")
 
     def _ours_live(self, channel_id: str) -> bool:
         """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""
