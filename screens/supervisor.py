@@ -588,15 +588,14 @@ class SupervisorScreen(ConsoleScreen):
         """Today's report of the selected row: the agent's (agent report) or the queue's (queue
         report), filtered to it; the queues table when it has the focus, else the agents table."""
         from .reports import ReportsScreen
-        kind, key = "queue", None
+        queues: list[str] = []
+        agents: list[str] = []
         if isinstance(self.focused, DiffTable) and self.focused.id == "queues":
-            key = self.selected_queue
-            filters = {"queues": [key]} if key else {}
-        else:
-            key = self.selected_agent
-            kind = "agent" if key else "queue"
-            filters = {"agents": [key]} if key else {}
-        self.app.push_screen(ReportsScreen(self._client, now=self._now, kind=kind, **filters))
+            queues = [q] if (q := self.selected_queue) else []
+        elif a := self.selected_agent:
+            agents = [a]
+        self.app.push_screen(ReportsScreen(self._client, now=self._now, kind="agent" if agents else "queue",
+                                           queues=queues, agents=agents))
 
     def action_recordings(self) -> None:
         from .recordings import RecordingsScreen
