@@ -256,8 +256,11 @@ class AgentScreen(ConsoleScreen):
         self.query_one("#desk-summary", Static).update(self._desk_line(history, due))
         busy = agent.get("state") in ("ringing", "on_call")
         if self._was_busy and not busy and self.lookups:
-            # A call of mine just ended: it belongs in my recent calls now.
+            # A call of mine just ended: it belongs in my recent calls now, and the work list may have
+            # changed without an event (a missed call is one only once it is over, and leaves it
+            # once the number was reached).
             self.fetch("agent.figures", {}, self._got_figures)
+            self.fetch("callbacks.worklist", {}, self._got_worklist)
         self._was_busy = busy
 
     def _desk_line(self, history: list[dict[str, Any]] | None, due: list[dict[str, Any]] | None) -> Text:

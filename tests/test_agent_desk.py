@@ -82,6 +82,7 @@ async def test_pushed_callback_update_and_end_of_call_keep_the_desk_current() ->
         emit(client, "agent.state", dict(me, state="wrap_up", call_id=None))
         await settle(app, pilot)
         assert len(sent(client, "agent.figures")) == 2  # my finished call is fetched into my recent calls
+        assert len(sent(client, "callbacks.worklist")) == 2  # and the work list afresh
 
 
 def test_due_soon_keeps_open_and_mine_due_within_the_window() -> None:
