@@ -16,8 +16,17 @@ from cc_console.screens.recordings_evaluate import Criterion, EvaluationScreen, 
 from .test_recordings import add, tone_bytes
 
 
+def _need_libvlc() -> None:
+    """Playback is the point of this test: without libvlc it fails and says so (never skips)."""
+    try:
+        import vlc
+        vlc.Instance("--aout=dummy").release()
+    except Exception as exc:
+        pytest.fail(f"libvlc is needed to play recordings (./scripts/setup installs python-vlc and libvlc5): {exc}")
+
+
 async def test_evaluate_a_recording_with_comments_and_jumps(server, connect, tmp_path):
-    pytest.importorskip("vlc")
+    _need_libvlc()
     from cc_console.screens.agent import AskScreen
     from cc_console.screens.recordings import RecordingsScreen
     rec = add(server.recordings, tone_bytes(tmp_path, 1000, 12.0), agent_id="agent1", category="billing")
