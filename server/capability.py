@@ -60,6 +60,12 @@ class CallHooks:
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
 
+    def agent_changed(self, agent: Any, previous: Any) -> None:
+        """An agent's state changed (``previous``: the AgentState before)."""
+
+    def resynced(self) -> None:
+        """The engine has reconciled its calls with Asterisk after a (re)connect or a restart."""
+
 
 @dataclass
 class Context:

@@ -137,6 +137,7 @@ class CallEngine(CallControl, OverloadGuard):
                 agent.state_since = a.get("state_since", 0.0)
                 agent.call_id = a.get("call_id")
                 agent.last_call_end = a.get("last_call_end", 0.0)
+                agent.last_call_id = a.get("last_call_id", "")
                 agent.wrapup_until = a.get("wrapup_until", 0.0)
                 agent.logged_in_since = a.get("logged_in_since", 0.0)
                 agent.pending_pause = a.get("pending_pause", "")
@@ -179,6 +180,7 @@ class CallEngine(CallControl, OverloadGuard):
             agent.penalties = dict(prof.penalties)
             agent.skills = dict(prof.skills)
             agent.self_login = prof.self_login
+            agent.team, agent.site = prof.team, prof.site
         else:  # no routing profile: the queues given when the user was added, penalty 0
             agent.penalties = {q: 0 for q in user.get("queues") or [] if q in self.cfg.queues}
             agent.skills = {}
@@ -287,6 +289,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         for q in agent.queues:
             self._publish_queue(q)
+        self._hook("agent_changed", agent, prev)
 
     def waiting(self, queue: str) -> list[Call]:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
@@ -1029,6 +1032,7 @@ class CallEngine(CallControl, OverloadGuard):
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
+            agent.last_call_id = call.id
             if prev is CallState.CONNECTED:
                 self._remember_agent(call.caller, agent.id, now)
                 self._start_wrapup(agent, call)
@@ -1174,6 +1178,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._missing, self._strays = set(), set()
         self._start_reconcile()
         self.route()
+        self._hook("resynced")
 
     def _ours_live(self, channel_id: str) -> bool:
         """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""

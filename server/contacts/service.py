@@ -18,6 +18,7 @@ from cc_console.protocol import P_SUPERVISE, ErrorCode, ProtocolError
 
 from .config import ContactsConfig, load_config
 from .figures import FIGURE_KINDS, HISTORY_KINDS, agent_figures, caller_history, missed_calls
+from .presence import TransferPresence
 from .store import ContactsStore, phone_key
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ class ContactsService:
         self._publish = publish
         self.clock: Callable[[], float] = clock if clock is not None else getattr(engine, "clock", time.time)
         self._claim_lock = threading.Lock()
+        self.presence = TransferPresence(self.targets, self.target_states, self.publish)
+        hooks = getattr(engine, "hooks", None)
+        if isinstance(hooks, list):  # the engine tells the panel's watchers of state changes
+            hooks.append(self.presence)
 
     @classmethod
     def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> ContactsService:
@@ -392,6 +397,14 @@ class ContactsService:
                         "state": "busy" if self.key(ln.number) in busy_numbers else "free"})
         return out
 
+    def target_states(self) -> dict[str, str]:
+        """Every target's state from the engine's memory (no database read: called on each change)."""
+        out = {f"agent:{a.id}": _presence(str(a.state)) for a in self.engine.agents.values()}
+        busy_numbers = {self.key(c.caller) for c in self.engine.calls.values() if c.direction == "outbound"}
+        for ln in self.config.lines:
+            out[f"line:{ln.number}"] = "busy" if self.key(ln.number) in busy_numbers else "free"
+        return out
+
     # -- gateway handlers -------------------------------------------------------------------------------
     def handlers(self) -> dict[str, Callable[[Any, Any], Any]]:
         me = lambda s: s.principal.username  # noqa: E731
@@ -425,6 +438,7 @@ class ContactsService:
                                            or P_SUPERVISE in s.principal.permissions
                                            else _forbidden()},
             "transfer.targets": lambda s, r: {"targets": self.targets()},
+            "transfer.watch": lambda s, r: {"targets": self.presence.watch(me(s), bool(r.args["on"]))},
         }
 
 
