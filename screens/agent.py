@@ -29,6 +29,7 @@ from textual.widgets.option_list import Option
 
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
+from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
@@ -139,6 +140,9 @@ class AgentScreen(ConsoleScreen):
                 tooltip="My handled and lost calls, service level, recent calls"),
         Binding("T", "transfer_panel", "Transfer panel", id="agent.transfer_panel", show=False,
                 tooltip="Agents, supervisors and lines with their state; transfer or consult"),
+        # -- chats (widgets/chats.py; docs/chat.md): one key per chat --
+        *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
+                  tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
     ]
 
     DEFAULT_CSS = """
@@ -177,6 +181,7 @@ class AgentScreen(ConsoleScreen):
             my_queues = Static("", id="my-queues")
             my_queues.border_title = "My queues"
             yield my_queues
+            yield ChatsPanel(id="chats")
         yield ConsoleFooter()
 
     # -- state -> widgets -----------------------------------------------------------------------
@@ -366,7 +371,12 @@ class AgentScreen(ConsoleScreen):
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "categories.update":
             self.categories = list(data.get("categories") or self.categories)
+        if kind.startswith("chat.") or kind == "snapshot":
+            self.query_one(ChatsPanel).chat_event(kind, data)
         super().state_changed(kind, data)
+
+    def action_chat(self, n: int) -> None:
+        self.query_one(ChatsPanel).pick(n)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
         """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the
