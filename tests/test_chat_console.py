@@ -45,3 +45,29 @@ async def test_agent_handles_two_chats_with_number_keys(server, connect):
     found = (await server.capabilities["chat"].store.run(server.capabilities["chat"].store.search, "", "", "", 10))
     closed = next(c for c in found if c["id"] == v2.id)
     assert closed["category"] == "question" and closed["notes"] == "solved"
+
+
+async def test_wallboard_shows_chat_figures(server, connect, tmp_path):
+    base = f"http://127.0.0.1:{server.port}"
+    layout = tmp_path / "wallboard.toml"
+    layout.write_text('tiles = ["waiting", "chats_waiting", "chats_handled", "chats_abandoned", "chats_sl"]\n')
+    app = CCConsoleApp(url=server.url, mode="wallboard", username="wall1", password=PASSWORD, keymap={},
+                       wallboard_layout=layout)
+    a1 = await connect("agent1")
+    async with app.run_test(size=(140, 40)) as pilot, Visitor(base) as v1, Visitor(base) as v2:
+        await wait_screen(pilot, lambda: app.screen.id == "wallboard", what="wallboard")
+        board = app.screen
+        tile = lambda kind: board.query_one(f"#tile-{kind}").value  # noqa: E731
+        await v1.start()
+        await v2.start()
+        await wait_screen(pilot, lambda: tile("chats_waiting") == "2", what="two chats waiting")
+        assert tile("waiting") == "0", "the calls' tile counts calls only"
+        await v2.send(op="end")
+        await a1.call("agent.login", {})
+        await wait_screen(pilot, lambda: tile("chats_abandoned") == "1" and tile("chats_waiting") == "0",
+                          what="one abandoned, none waiting")
+        chats = (await a1.call("chat.list"))["chats"]
+        await a1.call("chat.accept", {"id": chats[0]["id"]})
+        await a1.call("chat.close", {"id": chats[0]["id"]})
+        await wait_screen(pilot, lambda: tile("chats_handled") == "1", what="one handled")
+        assert tile("chats_sl") == "50%", "one of two chats accepted in time"
