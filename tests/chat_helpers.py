@@ -50,7 +50,7 @@ class Visitor:
         await self.ws.send_str(json.dumps(frame))
 
     async def expect(self, op: str, pred: Callable[[dict[str, Any]], Any] = lambda f: True,
-                     timeout: float = 5.0, start: int = 0) -> dict[str, Any]:
+                     timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:
             seen = start
             while True:
@@ -88,7 +88,7 @@ class Events:
         return len(self.seen)
 
     async def expect(self, kind: str, pred: Callable[[dict[str, Any]], Any] = lambda d: True,
-                     timeout: float = 5.0, start: int = 0) -> dict[str, Any]:
+                     timeout: float = 10.0, start: int = 0) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:
             seen = start
             while True:

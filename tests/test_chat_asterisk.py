@@ -21,6 +21,7 @@ async def test_no_chat_to_an_agent_on_a_call_then_offered_when_the_call_ends(ser
     await phone("1001", auto_answer=True)
     a1 = await connect("agent1")
     ev = Events(a1)
+    ticks = Events(await connect("sup1"))  # chat.stats, pushed to supervisors on every routing tick
     await a1.call("agent.login", {})
     placed = await pbx.place_call("5000", caller="0611110000")
     await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="ringing")
@@ -31,7 +32,7 @@ async def test_no_chat_to_an_agent_on_a_call_then_offered_when_the_call_ends(ser
         await v.expect("position", lambda f: f["position"] == 1)
         mark = ev.mark()
         for _ in range(3):  # three routing rounds (ticks) pass with the agent on the call
-            await ev.expect("chat.stats", start=ev.mark())
+            await ticks.expect("chat.stats", start=ticks.mark())
         assert not [k for k, _ in ev.seen[mark:] if k == "chat.offer"], "a chat was offered during a call"
         await pbx.hangup(placed.outer)
         offer = await ev.expect("chat.offer", lambda d: d["id"] == v.id, timeout=15)
@@ -43,6 +44,7 @@ async def test_an_agent_full_of_chats_still_gets_a_call(server, connect, pbx, ph
     await phone("1001", auto_answer=True)
     a1 = await connect("agent1")
     ev = Events(a1)
+    ticks = Events(await connect("sup1"))  # chat.stats, pushed to supervisors on every routing tick
     await a1.call("agent.login", {})
     base = f"http://127.0.0.1:{server.port}"
     async with Visitor(base) as v1, Visitor(base) as v2, Visitor(base) as v3:
@@ -61,7 +63,7 @@ async def test_an_agent_full_of_chats_still_gets_a_call(server, connect, pbx, ph
         mark = ev.mark()
         await a1.call("chat.close", {"id": v1.id})
         for _ in range(3):
-            await ev.expect("chat.stats", start=ev.mark())
+            await ticks.expect("chat.stats", start=ticks.mark())
         assert not [d for k, d in ev.seen[mark:] if k == "chat.offer"]
         await pbx.hangup(placed.outer)
         await ev.expect("chat.offer", lambda d: d["id"] == v3.id, timeout=15)

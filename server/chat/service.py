@@ -647,7 +647,9 @@ class ChatService:
 
     def _push_stats(self) -> None:
         self._stats_soon = False
-        self.publish("chat.stats", self.stats(), None)
+        # supervisors and wallboards only: a hundred agents' consoles need not parse the floor's
+        # figures a few times a second (an agent asks chat.stats for their own)
+        self.publish("chat.stats", self.stats(), frozenset())
 
     def _save(self, c: Conversation) -> None:
         self.store_task(self.store.run(self.store.save_conversation, c.row()))
