@@ -22,7 +22,8 @@ agents' capacity (--capacity chats each) must hold every chat: agents x capacity
 
 Output: one figure per line (`name: value [unit]`): chats accepted, messages, lost (sent and never
 echoed by the end), set-up time, delivery p50/p90/p99/max, server RSS (now and peak) and CPU over
-the measured phase, the load average; the headline, last, is `p99: <value> ms`.
+the measured phase (and the client process's: when it nears 100 % the clients, not the server, set
+the pace), the load average; the headline, last, is `p99: <value> ms`.
 """
 from __future__ import annotations
 
@@ -127,8 +128,10 @@ async def _client_worker(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.1)
     setup = time.monotonic() - t0
     print(json.dumps({"phase": "measuring", "accepted": out["accepted"]}), flush=True)
+    cpu0, w0 = time.process_time(), time.monotonic()
     go.set()
     await asyncio.gather(*visitors, return_exceptions=True)
+    out["cpu"] = 100 * (time.process_time() - cpu0) / max(1e-9, time.monotonic() - w0)
     stop.set()
     for a in agents:
         a.cancel()
@@ -211,6 +214,7 @@ async def _run(args: argparse.Namespace) -> int:
         ("delivery_max", f"{lat[-1] if lat else float('nan'):.1f} ms"),
         ("server_rss_start", f"{rss_start:.1f} MiB"), ("server_rss_with_chats", f"{rss_setup:.1f} MiB"),
         ("server_rss_peak", f"{max(peak, rss_end):.1f} MiB"), ("server_cpu", f"{cpu:.0f} %"),
+        ("clients_cpu", f"{done['cpu']:.0f} %"),
         ("loadavg", " ".join(f"{x:.2f}" for x in os.getloadavg())),
         ("p99", f"{_pct(lat, 99):.1f} ms"),
     ]

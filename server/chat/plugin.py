@@ -100,7 +100,7 @@ class ChatCapability(Capability):
             "chat.accept": wrap(lambda s, a: conv(svc.accept(_who(s)[0], a["id"]))),
             "chat.send": wrap(lambda s, a: {"message": svc.send(_who(s)[0], a["id"], a["text"],
                                                                 supervise=_who(s)[1])}),
-            "chat.typing": wrap(lambda s, a: svc.typing(_who(s)[0], a["id"], a["on"]) or {}),
+            "chat.typing": wrap(self._typing),
             "chat.transfer": wrap(lambda s, a: conv(svc.transfer(_who(s)[0], a["id"], agent=a.get("agent", ""),
                                                                  queue=a.get("queue", ""), supervise=_who(s)[1]))),
             "chat.invite": wrap(lambda s, a: conv(svc.invite(_who(s)[0], a["id"], a["user"], supervise=_who(s)[1]))),
@@ -117,6 +117,10 @@ class ChatCapability(Capability):
             "chat.bot_handover": wrap(lambda s, a: conv(self.service.handover(self._bot_conv(s, a["id"]),
                                                                               a.get("queue", "")))),
         }
+
+    def _typing(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
+        self.service.typing(_who(s)[0], a["id"], a["on"])
+        return {}
 
     async def _search(self, q: str, contact: str, agent: str, limit: int) -> dict[str, Any]:
         return {"chats": await self.store.run(self.store.search, q, contact, agent, limit)}
