@@ -249,3 +249,107 @@ async def test_closed_queue_refuses_a_chat(server):
         await v.send(op="start", name="Late")
         err = await v.expect("error")
         assert "closed" in err["message"]
+
+
+async def test_open_chats_survive_a_restart_of_our_server(settings, clean_asterisk, connect_to):
+    from cc_console.server.app import Server
+    first = Server(settings)
+    await first.start()
+    try:
+        a1 = await connect_to(first, "agent1")
+        ev = Events(a1)
+        await a1.call("agent.login", {})
+        v = Visitor(base(first))
+        async with v, Visitor(base(first)) as waiting:
+            await v.start()
+            await ev.expect("chat.offer", lambda d: d["id"] == v.id)
+            await a1.call("chat.accept", {"id": v.id})
+            await v.send(op="say", text="before the restart")
+            await ev.expect("chat.message", lambda d: d["message"]["text"] == "before the restart")
+            await waiting.start(name="Offered Only")
+            await ev.expect("chat.offer", lambda d: d["id"] == waiting.id)
+    finally:
+        await first.stop()
+    settings.server.port = 0
+    second = Server(settings)
+    await second.start()
+    try:
+        async with Visitor(base(second)) as again:
+            await again.send(op="resume", token=v.token)
+            f = await again.expect("resumed")
+            assert f["conversation"]["state"] == "active" and f["conversation"]["agent"] == "agent1"
+            assert [m["text"] for m in f["messages"] if m["sender"] == "visitor"] == ["before the restart"]
+            a1 = await connect_to(second, "agent1")
+            ev = Events(a1)
+            chats = {c["id"]: c for c in (await a1.call("chat.list"))["chats"]}
+            assert chats[v.id]["state"] == "active"
+            if waiting.id not in chats:  # offered again (not kept from before), now or a moment later
+                await ev.expect("chat.offer", lambda d: d["id"] == waiting.id)
+            else:
+                assert chats[waiting.id]["state"] == "offered"
+            await a1.call("chat.send", {"id": v.id, "text": "after the restart"})
+            await again.expect("message", lambda f: f["message"]["text"] == "after the restart")
+    finally:
+        await second.stop()
+
+
+async def test_retention_deletes_old_conversations_and_their_words(server, connect):
+    a1, ev = await agent(connect)
+    async with Visitor(base(server)) as v:
+        await v.start(email="old@example.org")
+        await v.send(op="say", text="ancient zebra words")
+        await ev.expect("chat.offer")
+        await a1.call("chat.accept", {"id": v.id})
+        await a1.call("chat.close", {"id": v.id})
+    store = server.capabilities["chat"].store
+    assert (await a1.call("chat.search", {"q": "zebra"}))["chats"]
+    assert await store.run(store.purge, 0.0) == 0, "nothing is older than the epoch"
+    import time
+    assert await store.run(store.purge, time.time() + 1) == 1
+    assert (await a1.call("chat.search", {"q": "zebra"}))["chats"] == []
+    assert await store.run(lambda: store.db.execute("SELECT count(*) FROM messages_fts").fetchone()[0]) == 0
+
+
+async def test_sticky_agent_gets_the_returning_visitor(server, connect):
+    a1, ev1 = await agent(connect, "agent1")
+    a2, ev2 = await agent(connect, "agent2")
+    base_url = base(server)
+    async with Visitor(base_url) as v, Visitor(base_url) as other, Visitor(base_url) as again:
+        await v.start(email="back@example.org")
+        first = await ev1.expect("chat.offer", lambda d: d["id"] == v.id)
+        assert first["agent"] == "agent1"  # idle longest
+        await a1.call("chat.accept", {"id": v.id})
+        await a1.call("chat.close", {"id": v.id})
+        await other.start()  # agent1 now idle the longest again: give them a chat so agent2 ranks first
+        await ev1.expect("chat.offer", lambda d: d["id"] == other.id)
+        await a1.call("chat.accept", {"id": other.id})
+        await again.start(email="back@example.org")
+        offer = await ev1.expect("chat.offer", lambda d: d["id"] == again.id)
+        assert offer["agent"] == "agent1", "the visitor's last agent, though agent2 has fewer chats"
+    assert not [(d["id"], d["name"]) for k, d in ev2.seen if k == "chat.offer"], (v.id, other.id, again.id)
+
+
+async def test_escalate_to_a_callback(server, connect):
+    a1, ev = await agent(connect)
+    async with Visitor(base(server)) as v:
+        await v.start()
+        await ev.expect("chat.offer")
+        await a1.call("chat.accept", {"id": v.id})
+        res = await a1.call("chat.escalate", {"id": v.id, "mode": "callback", "number": "+4712345678"})
+        assert res["callback"]["caller"] == "+4712345678" and res["callback"]["queue"] == "support"
+        await v.expect("message", lambda f: "call you back" in f["message"]["text"])
+        items = (await a1.call("callbacks.list", {}))
+        assert any(i["caller"] == "+4712345678" for i in items.get("items", items.get("callbacks", [])))
+
+
+async def test_bot_handover_outside_working_hours_is_refused(server, connect):
+    from cc_console.server.acd.hours import Schedule
+    token = server.api_clients.add("nightbot", "agent")
+    server.engine.cfg.queues["support"].schedule = Schedule.from_config("UTC", {"mon": "closed"})
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        api = f"{base(server)}/api/v1/commands/"
+        async with http.post(api + "chat.bot_start", json={"name": "Night Owl"}) as r:
+            cid = (await r.json())["id"]
+        async with http.post(api + "chat.bot_handover", json={"id": cid}) as r:
+            assert r.status == 409
+            assert "closed" in (await r.json())["detail"]

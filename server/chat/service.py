@@ -64,6 +64,7 @@ class Conversation:
     target: str | None = None  # transferred to this agent
     sticky: str | None = None
     overflowed: bool = False
+    looking_up: bool = False  # the customer's last agent is being read: not routed until known
     visitor_left: float | None = None  # when the last visitor socket went away
     messages: list[dict[str, Any]] = field(default_factory=list)
     ring: asyncio.TimerHandle | None = None
@@ -112,6 +113,7 @@ class ChatService:
         self.wrapups: dict[str, list[tuple[str, float]]] = {}  # agent -> (channel, until)
         self.day: dict[tuple[str, str], _Day] = {}
         self.mine: dict[str, int] = {}  # agent -> chats handled today
+        self.last_agent: dict[str, str] = {}  # contact -> the agent of their last chat (sticky routing)
         self._day_start = self._midnight(clock())
         self._route_soon = False
         self._stats_soon = False
@@ -121,10 +123,26 @@ class ChatService:
 
     # -- life ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        for row in await self.store.run(self.store.open_conversations):
+            self._take_up(row)
         rows = await self.store.run(self.store.day_figures, self._day_start)
         for r in rows:
             self._count_closed(r["channel"], r["queue"], r["agent"], r["enqueued"], r["accepted"], r["outcome"])
         self._task = asyncio.create_task(self._ticker(), name="chat-tick")
+
+    def _take_up(self, row: dict[str, Any]) -> None:
+        """An open conversation from before a restart: its visitor resumes with their token, a
+        chat that was only offered waits again, an accepted one stays with its agent."""
+        c = Conversation(row["id"], row["channel"], row["queue"], row["name"], row["email"], row["token_hash"],
+                         row["created"], bot=row["bot"], state=row["state"], agent=row["agent"],
+                         agents=list(row["agents"]), enqueued=row["enqueued"], accepted=row["accepted"],
+                         category=row["category"], notes=row["notes"], visitor_left=self.clock())
+        c.messages = [self._numbered(m, i) for i, m in enumerate(row["messages"], 1)]
+        if c.state == "offered" or c.queue not in self.engine.cfg.queues:
+            c.state, c.agent = "queued", None
+            c.queue = c.queue if c.queue in self.engine.cfg.queues else self.s.queue
+        self.live[c.id] = c
+        self.by_token[c.token_hash] = c.id
 
     async def stop(self) -> None:
         if self._task:
@@ -177,13 +195,18 @@ class ChatService:
     def _enqueue(self, c: Conversation, now: float) -> None:
         c.state, c.enqueued = "queued", c.enqueued or now
         self._dayof(c).offered += 1
-        if c.email:
-            self.store_task(self._set_sticky(c))
+        if c.email and c.sticky is None:
+            c.sticky = self.last_agent.get(c.email)
+            if c.sticky is None:
+                c.looking_up = True  # routed once the store says who it was (a few ms)
+                self.store_task(self._set_sticky(c))
         self._changed(c)
 
     async def _set_sticky(self, c: Conversation) -> None:
-        c.sticky = await self.store.run(self.store.last_agent, c.email)
-        if c.sticky and c.state == "queued":
+        try:
+            c.sticky = await self.store.run(self.store.last_agent, c.email)
+        finally:
+            c.looking_up = False
             self.want_route()
 
     def conversation_for(self, token: str) -> Conversation | None:
@@ -478,7 +501,7 @@ class ChatService:
         cfg = self.engine.cfg
         items = [WorkItem(c.id, c.channel, c.queue, list(cfg.queues[c.queue].skills) if c.queue in cfg.queues else [],
                           0, c.enqueued or c.created, c.target, c.sticky)
-                 for c in self.live.values() if c.state == "queued"]
+                 for c in self.live.values() if c.state == "queued" and not c.looking_up]
         if items:
             now = self.clock()
             paused = {a: frozenset(CHANNELS[1:]) for a, until in self.paused.items() if until > now}
@@ -528,6 +551,10 @@ class ChatService:
         if outcome == "abandoned":
             c.agent = None
         self._count_closed(c.channel, c.queue, c.agent, c.enqueued, c.accepted, outcome)
+        if c.agent and c.email:
+            if len(self.last_agent) > 100_000:  # bounded: the store still knows the older ones
+                self.last_agent.clear()
+            self.last_agent[c.email] = c.agent
         self._tell(c, {"op": "closed", "outcome": outcome})
         self.publish("chat.update", c.public(), audience)
         self._save(c)

@@ -107,6 +107,16 @@ class ChatStore:
                             (token_hash(token),)).fetchone()
         return self._conv(r) if r else None
 
+    def open_conversations(self) -> list[dict[str, Any]]:
+        """Conversations not closed (a restart takes them up again), with their token hash."""
+        out = []
+        for r in self.db.execute("SELECT * FROM conversations WHERE closed IS NULL ORDER BY created"):
+            d = self._conv(r)
+            d["token_hash"] = r["token_hash"]
+            d["messages"] = self.messages(d["id"])
+            out.append(d)
+        return out
+
     def messages(self, conv: str, after: int = 0) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute(
             "SELECT id, at, sender, author, text FROM messages WHERE conv = ? AND id > ? ORDER BY id", (conv, after))]
