@@ -53,7 +53,7 @@ class ChatsPanel(Vertical):
         reply = Input(placeholder="Pick a chat with its number key", id="chat-input")
         reply.can_focus = False  # not before there is a chat: it would take the console's keys
         yield reply
-        yield Static(HINT, id="chat-hint")
+        yield Static(HINT, id="chat-hint", markup=False)
 
     def on_mount(self) -> None:
         self.reload()
@@ -210,8 +210,12 @@ class ChatsPanel(Vertical):
         if not self.is_mounted:
             return
         self.display = bool(self.order)
-        self.query_one("#chat-input", Input).can_focus = bool(self.order)
-        now = time.time()
+        reply = self.query_one("#chat-input", Input)
+        reply.can_focus = bool(self.order)
+        shown = self.chats.get(self.current or "")
+        reply.placeholder = f"Write to {shown.get('name', '')}" if shown else "Pick a chat with its number key"
+        clock = getattr(self.screen, "now", None)
+        now = clock() if callable(clock) else time.time()  # the screen's clock (frozen in snapshots)
         lines = Text()
         for i, cid in enumerate(self.order, 1):
             c = self.chats[cid]
@@ -221,7 +225,7 @@ class ChatsPanel(Vertical):
             style = "bold reverse" if c.get("state") == "offered" else ("bold" if cid == self.current else "")
             lines.append(f"{mark}{i} {c.get('name', '')} · {duration(now - since)}"
                          + (f" · {state}" if state else "")
-                         + (" · typing…" if now - self.typing.get(cid, 0) < 6 else "") + "\n", style=style)
+                         + (" · typing…" if time.time() - self.typing.get(cid, 0) < 6 else "") + "\n", style=style)
         self.query_one("#chat-list", Static).update(lines)
         log = Text()
         chat = self.chats.get(self.current or "")
