@@ -353,3 +353,18 @@ async def test_bot_handover_outside_working_hours_is_refused(server, connect):
         async with http.post(api + "chat.bot_handover", json={"id": cid}) as r:
             assert r.status == 409
             assert "closed" in (await r.json())["detail"]
+
+
+async def test_chats_started_from_one_address_are_limited(server):
+    server.capabilities["chat"].service.s.starts_per_minute = 2
+    async with Visitor(base(server)) as a, Visitor(base(server)) as b, Visitor(base(server)) as c:
+        await a.start()
+        await b.start()
+        await c.send(op="start", name="Third")
+        err = await c.expect("error")
+        assert err["message"] == "Too many chats from here just now; please try again in a minute."
+    server.capabilities["chat"].service.s.max_open = len(server.capabilities["chat"].service.live)
+    server.capabilities["chat"].visitors._starts.clear()
+    async with Visitor(base(server)) as d:
+        await d.send(op="start", name="Too many")
+        assert "busy" in (await d.expect("error"))["message"]

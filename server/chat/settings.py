@@ -24,6 +24,8 @@ class ChatSettings:
     retention_days: int = 180
     tick: float = 1.0  # how often wait limits, pauses and wrap-ups are looked at
     max_message: int = 4000  # characters
+    starts_per_minute: int = 30  # new chats from one address (an office behind one NAT address: not 1)
+    max_open: int = 5000  # open conversations in all; past it new visitors are asked to come back
     categories: list[str] = field(default_factory=lambda: ["question", "complaint", "order", "other"])
     smtp_host: str = ""  # transcripts by e-mail; empty: not offered
     smtp_port: int = 25

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from importlib import resources
 from typing import Any
 
@@ -35,6 +37,7 @@ class Visitors:
         self.service = service
         self.principals = principals
         self._files = {name: _static(name) for name in _STATIC}  # read once: small, and never on the loop again
+        self._starts: dict[str, deque[float]] = {}  # address -> its chats started in the last minute
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/chat/ws", self.handle)
@@ -79,6 +82,8 @@ class Visitors:
                     sink({"op": "error", "message": "Something went wrong; please reload the page."})
                     continue
                 try:
+                    if frame.get("op") == "start" and not bot:
+                        self._admit(request.remote or "")
                     conv = await self._op(frame, conv, sink, bot)
                 except ChatError as exc:
                     sink({"op": "error", "code": exc.code, "message": exc.message, "for": frame.get("op")})
@@ -88,6 +93,21 @@ class Visitors:
             outbox.put_nowait(None)
             await wtask
         return ws
+
+    def _admit(self, remote: str) -> None:
+        """A visitor's new chat: refused past starts_per_minute from one address, or max_open in all."""
+        s = self.service.s
+        if len(self.service.live) >= s.max_open:
+            raise ChatError("unavailable", "All our agents are busy. Please try again in a few minutes.")
+        now = time.monotonic()
+        if len(self._starts) > 10_000:  # forget quiet addresses
+            self._starts = {a: d for a, d in self._starts.items() if d and now - d[-1] < 60}
+        starts = self._starts.setdefault(remote, deque())
+        while starts and now - starts[0] > 60:
+            starts.popleft()
+        if len(starts) >= s.starts_per_minute:
+            raise ChatError("rate_limited", "Too many chats from here just now; please try again in a minute.")
+        starts.append(now)
 
     async def _op(self, f: dict[str, Any], conv: Conversation | None, sink: Any, bot: bool) -> Conversation | None:
         svc = self.service
