@@ -368,3 +368,23 @@ async def test_chats_started_from_one_address_are_limited(server):
     async with Visitor(base(server)) as d:
         await d.send(op="start", name="Too many")
         assert "busy" in (await d.expect("error"))["message"]
+
+
+async def test_agents_own_chat_figures(server, connect):
+    a1, ev = await agent(connect)
+    async with Visitor(base(server)) as v:
+        await v.start()
+        await ev.expect("chat.offer")
+        await a1.call("chat.accept", {"id": v.id})
+        await a1.call("chat.close", {"id": v.id})
+    store = server.capabilities["chat"].store
+    await store.run(lambda: None)  # the close is written (the store's thread runs in order)
+    f = await a1.call("chat.figures")
+    assert f["windows"]["24h"]["handled"] == 1 and f["windows"]["30d"]["service_level"] == 100.0
+    assert f["windows"]["24h"]["queues"]["chat:support"]["handled"] == 1
+    a2 = await connect("agent2")
+    with pytest.raises(ProtocolError):
+        await a2.call("chat.figures", {"agent": "agent1"})
+    assert (await a2.call("chat.figures"))["windows"]["7d"]["handled"] == 0
+    sup = await connect("sup1")
+    assert (await sup.call("chat.figures", {"agent": "agent1"}))["windows"]["24h"]["handled"] == 1

@@ -34,6 +34,8 @@ COMMANDS = (
     CommandSpec("chat.transcript", P_AGENT, {"id": Arg(str), "email": Arg(str, False)},
                 "A conversation's messages; with email, also sent there."),
     CommandSpec("chat.stats", P_SESSION, {}, "Chat figures per channel and queue, and per agent."),
+    CommandSpec("chat.figures", P_AGENT, {"agent": Arg(str, False)},
+                "An agent's own chat figures over 24 h, 7, 14 and 30 days (another agent's: supervisors)."),
     CommandSpec("chat.bot_start", P_AGENT, {"name": Arg(str), "email": Arg(str, False), "queue": Arg(str, False),
                                             "text": Arg(str, False)},
                 "Chatbot: start a conversation (the bot answers until it hands over); returns id and token."),
@@ -111,6 +113,7 @@ class ChatCapability(Capability):
             "chat.search": wrap(search),
             "chat.transcript": wrap(lambda s, a: self._transcript(s, a)),
             "chat.stats": wrap(lambda s, a: svc.stats()),
+            "chat.figures": wrap(self._figures),
             "chat.bot_start": wrap(self._bot_start),
             "chat.bot_say": wrap(self._bot_say),
             "chat.bot_read": wrap(self._bot_read),
@@ -121,6 +124,16 @@ class ChatCapability(Capability):
     def _typing(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
         self.service.typing(_who(s)[0], a["id"], a["on"])
         return {}
+
+    async def _figures(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
+        user, sup = _who(s)
+        agent = a.get("agent") or user
+        if agent != user and not sup:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Only supervisors see other agents' figures.")
+        windows = await self.store.run(self.store.agent_figures, agent, self.service.clock(),
+                                       self.settings.service_level)
+        return {"agent": agent, "windows": windows, "chats_now": self.service.stats()["agents"]
+                .get(agent, {}).get("chats", 0)}
 
     async def _search(self, q: str, contact: str, agent: str, limit: int) -> dict[str, Any]:
         return {"chats": await self.store.run(self.store.search, q, contact, agent, limit)}

@@ -144,6 +144,23 @@ class ChatStore:
         sql += " ORDER BY c.created DESC LIMIT ?"
         return [self._conv(r) for r in self.db.execute(sql, (*args, limit))]
 
+    def agent_figures(self, agent: str, now: float, service_level: float) -> dict[str, Any]:
+        """An agent's own chat figures over 24 h, 7, 14 and 30 days, in all and per queue:
+        handled, and the service level (accepted within `service_level` seconds of waiting)."""
+        out: dict[str, Any] = {}
+        for name, days in (("24h", 1), ("7d", 7), ("14d", 14), ("30d", 30)):
+            rows = self.db.execute(
+                "SELECT channel, queue, count(*), sum(CASE WHEN accepted - enqueued <= ? THEN 1 ELSE 0 END) "
+                "FROM conversations WHERE agent = ? AND outcome = 'handled' AND closed >= ? "
+                "GROUP BY channel, queue", (service_level, agent, now - days * 86400)).fetchall()
+            queues = {f"{r[0]}:{r[1]}": {"channel": r[0], "queue": r[1], "handled": r[2],
+                                         "service_level": round(100.0 * r[3] / r[2], 1)} for r in rows}
+            handled = sum(q["handled"] for q in queues.values())
+            in_sl = sum(r[3] for r in rows)
+            out[name] = {"handled": handled, "service_level": round(100.0 * in_sl / handled, 1) if handled else None,
+                         "queues": queues}
+        return out
+
     def day_figures(self, since: float) -> list[dict[str, Any]]:
         """Closed conversations since `since`, for the day's figures after a restart."""
         return [dict(r) for r in self.db.execute(
