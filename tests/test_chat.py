@@ -388,3 +388,36 @@ async def test_agents_own_chat_figures(server, connect):
     assert (await a2.call("chat.figures"))["windows"]["7d"]["handled"] == 0
     sup = await connect("sup1")
     assert (await sup.call("chat.figures", {"agent": "agent1"}))["windows"]["24h"]["handled"] == 1
+
+
+async def test_a_flood_of_frames_is_refused_and_a_new_chat_can_follow_an_ended_one(server, connect, monkeypatch):
+    a1, ev = await agent(connect)
+    async with Visitor(base(server)) as v:
+        await v.start()
+        for i in range(40):
+            await v.send(op="typing", on=bool(i % 2))
+        err = await v.expect("error", lambda f: f.get("code") == "rate_limited")
+        assert err["message"] == "Please slow down a little."
+        from cc_console.server.chat import visitors
+        monkeypatch.setattr(visitors, "_RATE", 10_000.0)  # the bucket refills at once from here on
+        await ev.expect("chat.offer", lambda d: d["id"] == v.id)
+        await a1.call("chat.accept", {"id": v.id})
+        await a1.call("chat.close", {"id": v.id})
+        await v.expect("closed")
+        first = v.id
+        mark = len(v.frames)
+        await v.send(op="start", name="Vera again")
+        started = await v.expect("started", start=mark)
+        assert started["id"] != first
+        await ev.expect("chat.offer", lambda d: d["id"] == started["id"])
+
+
+async def test_a_bot_conversation_that_ends_with_the_bot_is_no_abandoned_chat(server, connect):
+    token = server.api_clients.add("selfservice", "agent")
+    async with Visitor(base(server), {"Authorization": f"Bearer {token}"}) as bot:
+        await bot.start(name="Quick Question", bot=True)
+        await bot.send(op="reply", text="The opening hours are 8 to 16.")
+        await bot.send(op="end")
+        await bot.expect("closed", lambda f: f["outcome"] == "self_served")
+    stats = await (await connect("sup1")).call("chat.stats")
+    assert all(q["abandoned"] == 0 for q in stats["queues"])

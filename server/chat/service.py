@@ -255,7 +255,9 @@ class ChatService:
             self.publish("chat.typing", {"id": c.id, "who": "visitor", "on": bool(on)}, self._audience(c))
 
     def visitor_end(self, c: Conversation) -> None:
-        if c.state in ("bot", "queued", "offered"):
+        if c.state == "bot":
+            self._close(c, "self_served")  # the bot's own conversation: no queue's figure
+        elif c.state in ("queued", "offered"):
             self._close(c, "abandoned")
         elif c.state == "active":
             self._add(c, "system", "", f"{c.name} left the conversation.")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _STATIC = {"widget.js": "application/javascript", "widget.css": "text/css", "index.html": "text/html"}
 _MAX_FRAME = 16 * 1024
+_RATE, _BURST = 5.0, 20  # frames a second from one socket, and the burst allowed
 
 
 def _static(name: str) -> bytes:
@@ -71,9 +72,18 @@ class Visitors:
                     return
         wtask = asyncio.create_task(writer())
         try:
+            allowance, last = float(_BURST), time.monotonic()
             async for msg in ws:
                 if msg.type is not WSMsgType.TEXT:
                     break
+                # a token bucket per socket: a person types a few frames a second, a flood is refused
+                now = time.monotonic()
+                allowance = min(float(_BURST), allowance + (now - last) * _RATE)
+                last = now
+                if allowance < 1:
+                    sink({"op": "error", "code": "rate_limited", "message": "Please slow down a little."})
+                    continue
+                allowance -= 1
                 try:
                     frame = json.loads(msg.data)
                     if not isinstance(frame, dict):
@@ -113,8 +123,10 @@ class Visitors:
         svc = self.service
         op = f.get("op")
         if op == "start":
-            if conv is not None:
+            if conv is not None and conv.state != "closed":
                 raise ChatError("conflict", "You are already chatting.")
+            if conv is not None:  # a new chat after the last one ended, on the same socket
+                svc.detach(conv, sink)
             c, token = svc.start_conversation(_s(f, "name"), _s(f, "email"), _s(f, "queue"),
                                               bot=bot and bool(f.get("bot")), text=_s(f, "text"))
             sink({"op": "started", "id": c.id, "token": token, "conversation": c.public()})

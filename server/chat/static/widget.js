@@ -111,6 +111,8 @@
     switch (f.op) {
       case "started":
         localStorage.setItem(KEY, f.token);
+        log.textContent = "";
+        compose.hidden = end.hidden = false;
         chatting(true);
         say("Waiting for an agent\u2026");
         break;
@@ -156,6 +158,8 @@
     compose.hidden = true;
     end.hidden = true;
     typing.hidden = true;
+    form.hidden = false;  // the transcript stays above; a new chat can start
+    go.textContent = "Start a new chat";
     say(text);
   }
 
