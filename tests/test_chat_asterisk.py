@@ -67,3 +67,25 @@ async def test_an_agent_full_of_chats_still_gets_a_call(server, connect, pbx, ph
         assert not [d for k, d in ev.seen[mark:] if k == "chat.offer"]
         await pbx.hangup(placed.outer)
         await ev.expect("chat.offer", lambda d: d["id"] == v3.id, timeout=15)
+
+
+async def test_escalate_a_chat_to_a_phone_call(server, connect, pbx, phone):
+    """The agent calls the visitor from the chat: the agent's phone and the visitor's number are
+    bridged; the visitor reads that we are calling; the chat stays open beside the call."""
+    await phone("1001", auto_answer=True)
+    visitor_phone = await phone("1004", auto_answer=True)
+    a1 = await connect("agent1")
+    ev = Events(a1)
+    await a1.call("agent.login", {})
+    async with Visitor(f"http://127.0.0.1:{server.port}") as v:
+        await v.start()
+        await ev.expect("chat.offer", lambda d: d["id"] == v.id)
+        await a1.call("chat.accept", {"id": v.id})
+        res = await a1.call("chat.escalate", {"id": v.id, "mode": "call", "number": "1004"})
+        cid = res["call"]["id"]
+        await v.expect("message", lambda f: f["message"]["text"] == "We are calling you now.")
+        await until(a1, lambda: (c := a1.state.calls.get(cid)) and c["state"] == "connected", what="reached")
+        await visitor_phone.wait_call_state("ESTABLISHED", timeout=10)
+        assert [c["id"] for c in (await a1.call("chat.list"))["chats"]] == [v.id]
+        await a1.call("call.hangup")
+        await until(a1, lambda: not a1.state.my_agent["call_id"], what="call over")
