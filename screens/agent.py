@@ -37,6 +37,7 @@ from textual.widgets.option_list import Option
 from cc_console.widgets.agent_desk import CallbacksDuePanel, CallerHistoryPanel, RecentCallsPanel, due_soon
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
+from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
@@ -151,6 +152,9 @@ class AgentScreen(ConsoleScreen):
                 tooltip="Give the customer's side less room"),
         Binding("greater_than_sign", "split(1)", "Wider", id="agent.widen", show=False,
                 tooltip="Give the customer's side more room"),
+        # -- chats (widgets/chats.py; docs/chat.md): one key per chat --
+        *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
+                  tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
     ]
 
     # Below this many rows the desk panels do not fit beside the call: they fold into one line.
@@ -204,7 +208,8 @@ class AgentScreen(ConsoleScreen):
                 yield my_queues
                 yield CallbacksDuePanel(id="callbacks-due")
                 yield RecentCallsPanel(id="recent-calls")
-                yield Vertical(id="agent-extras")
+                with Vertical(id="agent-extras"):  # other capabilities' panels
+                    yield ChatsPanel(id="chats")
         yield Static("", id="desk-summary")
         yield ConsoleFooter()
 
@@ -465,7 +470,12 @@ class AgentScreen(ConsoleScreen):
         elif kind == "callback.update" and data.get("id") and self.worklist is not None:
             before = next((it for it in self.worklist if it.get("id") == data["id"]), {})
             self.worklist = [it for it in self.worklist if it.get("id") != data["id"]] + [{**before, **data}]
+        if kind.startswith("chat.") or kind == "snapshot":
+            self.query_one(ChatsPanel).chat_event(kind, data)
         super().state_changed(kind, data)
+
+    def action_chat(self, n: int) -> None:
+        self.query_one(ChatsPanel).pick(n)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
         """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the

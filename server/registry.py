@@ -15,6 +15,7 @@ CAPABILITIES: dict[str, str] = {
     "identity": "cc_console.server.identity.plugin",
     "audit": "cc_console.server.audit.plugin",
     "verified": "cc_console.server.verified.plugin",
+    "chat": "cc_console.server.chat.plugin",
 }
 
 
