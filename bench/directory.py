@@ -15,8 +15,12 @@ Figures (one per line, `name: value [unit]`):
                   ranking and row building with absence and cover), for every prefix of what an
                   operator types (a family name, a given + family name, a unit word, a subject, a
                   number). Headline: `p99: <value> ms`.
-  tui_*           end to end: a real server and client, keys pressed into the directory screen via
-                  Pilot until that query's rows are rendered (includes the ~50 ms typing debounce).
+  tui_*           keystroke to rows, end to end: a real server and websocket client, each key handed to
+                  the directory screen as the terminal driver hands it over, until that query's rows
+                  are in the results table and its visible lines are rendered (Textual's headless
+                  mode does not paint, so the bench renders the table's lines itself). Pilot's own
+                  settling waits after a key press are not timed: an operator's terminal has none.
+                  Headline: `tui_p99: <value> ms` (the target is under 50 ms at 14,000 persons).
 """
 from __future__ import annotations
 
@@ -135,6 +139,9 @@ def pct(values: list[float], q: float) -> float:
 async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
     import logging
 
+    from textual import events
+    from textual.geometry import Region
+
     from cc_console.client import ConsoleClient
     from cc_console.config import load_settings
     from cc_console.screens.directory import DirectoryScreen
@@ -142,6 +149,7 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
     from cc_console.server.auth import Auth
     from cc_console.server.store import SQLiteStore
     from cc_console.tui import CCConsoleApp
+    from cc_console.widgets.directory_results import DirectoryResults
     logging.getLogger("cc_console.server.ari").setLevel(logging.CRITICAL)  # no Asterisk here, on purpose
     store = SQLiteStore(db)
     Auth(store).add_user("op1", "bench-password", "agent", name="Operator")
@@ -163,16 +171,24 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
             screen = DirectoryScreen()
             app.push_screen(screen)
             await pilot.pause()
+            table = screen.query_one("#directory-results", DirectoryResults)
+            driver = app._driver
+            assert driver is not None
             for q in queries:
                 if len(q) == 1:
                     while screen.query_text:
                         await pilot.press("backspace")
-                key = q[-1]
+                    await pilot.pause()
+                char = q[-1]
+                key = events.Key("space" if char == " " else char, char)
+                key.set_sender(app)
                 t0 = time.perf_counter()
-                await pilot.press("space" if key == " " else key)
-                while screen.rendered_query != screen.query_text or screen.query_text != q:
-                    await asyncio.sleep(0.001)
+                driver.send_message(key)
+                while screen.rendered_query != q:
+                    await asyncio.sleep(0.0005)
+                table.render_lines(Region(0, 0, table.size.width, table.size.height))
                 times.append((time.perf_counter() - t0) * 1000)
+                await pilot.pause()
     finally:
         await client.close()
         await server.stop()
@@ -236,7 +252,7 @@ def main() -> int:
             tq = keystroke_queries(persons, args.tui_keystrokes, args.seed + 7)
             tt = asyncio.run(tui_bench(db, tq, tmp))
             print(f"tui_keystrokes: {len(tt)}")
-            print(f"tui_p50: {statistics.median(tt):.1f} ms  (key press to rows rendered; includes the 50 ms debounce)")
+            print(f"tui_p50: {statistics.median(tt):.1f} ms  (key press to rows rendered)")
             print(f"tui_p99: {pct(tt, 99):.1f} ms")
     return 0
 

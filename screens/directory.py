@@ -1,8 +1,10 @@
 """The switchboard directory: type a few letters, see who, whether they are in, who covers; transfer.
 
-Search runs on the server (``directory.search``) in a worker, debounced (~50 ms) while typing;
-only the latest query's answer is shown. In the search box Down or Enter moves to the results;
-there t/m/s transfer the current call (blind) to the person's desk, mobile or substitute
+Search runs on the server (``directory.search``) in a worker, at once on a keystroke; keystrokes
+that come while an answer is awaited are coalesced into one search for what is typed by then (one
+request in flight per console, no fixed typing delay). Only the latest query's answer is shown; a
+``directory.changed`` push (a calendar sync, an import) searches again. In the search box Down or
+Enter moves to the results; there t/m/s transfer the current call (blind) to the person's desk, mobile or substitute
 (T/M/S: announced), Enter shows details, e e-mails them a message, / goes back to the search box.
 
 Ids a test can read: #directory-search (Input), #directory-results (DirectoryResults: ``.rows_data``,
@@ -18,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.timer import Timer
 from textual.widgets import Header, Input, Label
 
 from cc_console.protocol import ProtocolError
@@ -27,8 +28,6 @@ from cc_console.widgets.directory_results import DirectoryResults
 from cc_console.widgets.footer import ConsoleFooter
 
 from .base import ConsoleScreen
-
-DEBOUNCE_SECONDS = 0.05
 
 
 def dial_target(number: str) -> str:
@@ -96,7 +95,8 @@ class DirectoryScreen(ConsoleScreen):
         self.query_text = ""
         self.rendered_query: str | None = None
         self.searches = 0
-        self._debounce: Timer | None = None
+        self._searching = False  # a search is in flight; its worker searches again for newer text
+        self._stale = False  # what is shown may be out of date (state changed during a search)
         self._details: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
@@ -113,43 +113,54 @@ class DirectoryScreen(ConsoleScreen):
 
     def refresh_state(self) -> None:
         if self.query_text and self.is_mounted:
-            self._fire()
+            self._kick()
 
     # -- search as you type ----------------------------------------------------------------------
     @on(Input.Changed, "#directory-search")
     def _typed(self, event: Input.Changed) -> None:
         self.query_text = event.value
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._fire)
+        self._kick()
 
-    def _fire(self) -> None:
-        self._debounce = None
+    def _kick(self) -> None:
+        if self._searching:
+            self._stale = True  # the worker in flight searches again when its answer is in
+            return
+        self._searching = True
         self.run_search(self.query_text)
 
-    @work(exclusive=True, group="directory-search", exit_on_error=False)
-    async def run_search(self, q: str) -> None:
+    async def _fetch(self, q: str) -> list[dict[str, Any]] | None:
         if not q.strip():
-            rows: list[dict[str, Any]] = []
-        else:
-            args: dict[str, Any] = {"q": q, "limit": self.limit}
-            if self.tenant:
-                args["tenant"] = self.tenant
-            try:
-                result = await self.client.call("directory.search", args)
-            except ProtocolError as exc:
-                self.notify(exc.message, title="Search refused", severity="error")
-                return
-            except (TimeoutError, ConnectionError, OSError) as exc:
-                self.notify(str(exc) or "no answer", title="Search failed", severity="error")
-                return
-            rows = result.get("results", [])
-        if q != self.query_text:
-            return  # typed on meanwhile; a newer search is coming
-        self.query_one("#directory-results", DirectoryResults).show(rows, self.now())
-        self.rendered_query = q
-        self.searches += 1
-        self._show_detail(rows[0] if rows else None)
+            return []
+        args: dict[str, Any] = {"q": q, "limit": self.limit}
+        if self.tenant:
+            args["tenant"] = self.tenant
+        try:
+            result = await self.client.call("directory.search", args)
+        except ProtocolError as exc:
+            self.notify(exc.message, title="Search refused", severity="error")
+            return None
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            self.notify(str(exc) or "no answer", title="Search failed", severity="error")
+            return None
+        rows: list[dict[str, Any]] = result.get("results", [])
+        return rows
+
+    @work(group="directory-search", exit_on_error=False)
+    async def run_search(self, q: str) -> None:
+        try:
+            while True:
+                self._stale = False
+                rows = await self._fetch(q)
+                if rows is not None and q == self.query_text:
+                    self.query_one("#directory-results", DirectoryResults).show(rows, self.now())
+                    self.rendered_query = q
+                    self.searches += 1
+                    self._show_detail(rows[0] if rows else None)
+                if q == self.query_text and not self._stale:
+                    return
+                q = self.query_text
+        finally:
+            self._searching = False
 
     @on(Input.Submitted, "#directory-search")
     def _submitted(self) -> None:

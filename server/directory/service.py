@@ -64,8 +64,9 @@ class DirectoryService:
     def __init__(self, store: DirectoryStore, *, clock: Callable[[], float] = time.time,
                  devices: Callable[[], dict[str, str]] | None = None, tz: str = "Europe/Oslo",
                  smtp_host: str | None = None, smtp_port: int | None = None,
-                 smtp_from: str | None = None) -> None:
+                 smtp_from: str | None = None, country_code: str = "47") -> None:
         self.store = store
+        self.country_code = country_code  # for national numbers in search (normalize.phone_keys)
         self.clock = clock
         self.devices = devices or (lambda: {})
         self.tz = ZoneInfo(tz)
@@ -81,7 +82,7 @@ class DirectoryService:
     def reload(self) -> None:
         """(Re)build the search index and the absence lists from the database."""
         persons = self.store.persons()
-        self.index = SearchIndex(persons, self.store.units())
+        self.index = SearchIndex(persons, self.store.units(), country_code=self.country_code)
         self._by_username = {}
         for key, p in zip(self.index.keys, self.index.persons):
             if p.get("username"):
