@@ -1,7 +1,12 @@
-"""`cc-console directory …`: import, search and absences, straight on the directory database.
+"""`cc-console directory …`: import and absences straight on the directory database; search asks
+the running server.
 
-No server is needed; a running server sees the changes after it reloads (imports made through
-the server reload at once). Mounted in cli.py with ``app.add_typer(directory_app, name="directory")``.
+Imports and absences need no server; a running server sees them within its watch interval (it
+watches the database for other writers, docs/directory.md) and pushes them to the consoles.
+`search` asks the running server's index over the websocket (``--url``, ``--token`` or ``--user``
+as for `cc-console recordings`) instead of building an index of its own on every call; with
+``--db`` it searches that database file itself (no server needed). Mounted in cli.py with
+``app.add_typer(directory_app, name="directory")``.
 """
 from __future__ import annotations
 
@@ -72,13 +77,46 @@ def _fmt(t: float, tz: str) -> str:
     return datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def _ask_server(text: str, tenant: str | None, limit: int, url: str | None, user: str | None,
+                token: str | None, config: Path | None) -> list[dict]:
+    import asyncio
+
+    from cc_console.cli_recordings import _session, _ws_url
+    from cc_console.protocol import ProtocolError
+
+    async def go() -> list[dict]:
+        c, _ = await _session(_ws_url(url, config), user, token)
+        try:
+            args: dict = {"q": text, "limit": limit}
+            if tenant:
+                args["tenant"] = tenant
+            return (await c.call("directory.search", args))["results"]
+        finally:
+            await c.close()
+    try:
+        return asyncio.run(go())
+    except ProtocolError as exc:
+        _fail(f"search refused: {exc.message}")
+    except OSError as exc:
+        _fail(f"cannot reach the server ({exc}); give --url, or --db to search a database file yourself")
+    return []
+
+
 @directory_app.command("search")
 def search(text: str, tenant: str | None = typer.Option(None, "--tenant"),
            limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json"),
-           config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
-    """Search as the operator does: any part of name, unit, title, subject or number."""
-    svc = _service(config, db, tz)
-    rows = svc.search(text, tenant=tenant, limit=limit)
+           url: str | None = typer.Option(None, "--url", help="Server websocket URL (default from config)."),
+           user: str | None = typer.Option(None, "--user", "-u", help="Log in as this user."),
+           token: str | None = typer.Option(None, "--token", envvar="CC_CONSOLE_TOKEN",
+                                            help="A session token (from login)."),
+           config: Path | None = ConfigOpt,
+           db: Path | None = typer.Option(None, "--db", help="Search this directory database file here instead "
+                                          "of asking the running server."), tz: str = TzOpt) -> None:
+    """Search as the operator does (name, unit, title, subject or number), on the running server."""
+    if db is not None:
+        rows = _service(config, db, tz).search(text, tenant=tenant, limit=limit)
+    else:
+        rows = _ask_server(text, tenant, limit, url, user, token, config)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

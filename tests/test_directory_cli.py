@@ -53,3 +53,20 @@ def test_import_rejects_and_refuses(tmp_path):
     latin = write(tmp_path, "l.csv", "id,name\np9,Åse\n", encoding="latin-1")
     r = runner.invoke(app, ["directory", "import", "--persons", str(latin), "--tenant", "oslo", "--db", db])
     assert r.exit_code == 2 and "not valid utf-8 at line 2" in r.output
+
+
+async def test_search_asks_the_running_server(server, monkeypatch):
+    """No --db: the answer comes from the running server's index (its directory is not on disk here)."""
+    import asyncio
+
+    from .conftest import PASSWORD
+    from .test_directory_fixtures import load_sample
+    load_sample(server.directory)
+    monkeypatch.setenv("CC_CONSOLE_PASSWORD", PASSWORD)
+    r = await asyncio.to_thread(run, "search", "dvorak", "--url", server.url, "--user", "agent1", "--json")
+    assert r.exit_code == 0, r.output
+    assert [row["id"] for row in json.loads(r.output)] == ["oslo:p3"]
+    r = await asyncio.to_thread(run, "search", "hnasen", "--url", server.url, "--user", "agent1")
+    assert "oslo:p1" in r.output and "Øyvind Hansen" in r.output
+    r = await asyncio.to_thread(run, "search", "x", "--url", "ws://127.0.0.1:9/ws", "--user", "agent1")
+    assert r.exit_code == 1 and "cannot reach the server" in r.output
