@@ -73,8 +73,14 @@ def import_(persons: Path | None = typer.Option(None, "--persons", help="Persons
 
 
 def _fmt(t: float, tz: str) -> str:
+    """Local time; in the hour that happens twice (clocks going back) with its UTC offset."""
     from zoneinfo import ZoneInfo
-    return datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    dt = datetime.fromtimestamp(t, ZoneInfo(tz))
+    text = dt.strftime("%Y-%m-%d %H:%M")
+    if dt.replace(fold=1 - dt.fold).utcoffset() != dt.utcoffset():
+        z = dt.strftime("%z")
+        text += f"{z[:3]}:{z[3:]}"
+    return text
 
 
 def _ask_server(text: str, tenant: str | None, limit: int, url: str | None, user: str | None,

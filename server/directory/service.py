@@ -64,8 +64,11 @@ class DirectoryService:
     def __init__(self, store: DirectoryStore, *, clock: Callable[[], float] = time.time,
                  devices: Callable[[], dict[str, str]] | None = None, tz: str = "Europe/Oslo",
                  smtp_host: str | None = None, smtp_port: int | None = None,
-                 smtp_from: str | None = None, country_code: str = "47") -> None:
+                 smtp_from: str | None = None, country_code: str = "47",
+                 codes: dict[str, dict[str, str]] | None = None) -> None:
         self.store = store
+        # each organisation's own subject codes ("Ferie:" -> vacation) on top of the defaults
+        self.codes = {tenant: ics_mod.codes_table(words) for tenant, words in (codes or {}).items()}
         self.country_code = country_code  # for national numbers in search (normalize.phone_keys)
         self.clock = clock
         self.devices = devices or (lambda: {})
@@ -292,7 +295,7 @@ class DirectoryService:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
         now = self.clock() if now is None else now
         start, end = ics_mod.window(now)
-        found = ics_mod.absences_from_ics(raw, start=start, end=end, tz=self.tz)
+        found = ics_mod.absences_from_ics(raw, start=start, end=end, tz=self.tz, codes=self.codes.get(tenant))
         created = self.clock()
         rows = [{"id": uuid.uuid4().hex, "tenant": tenant, "person": pid, "type": a["type"], "start": a["start"],
                  "until": a["until"], "message": "", "substitute": "", "source": "ics", "created_by": "ics",
