@@ -246,17 +246,28 @@ class SearchIndex:
     def _near(self, tokens: list[str], allowed: set[int] | frozenset[int] | None, limit: int,
               ranked: list[int], taken: set[int]) -> None:
         """Loose spellings, then one edit, then two: each level adds its matches, in display order."""
-        levels: list[list[set[int] | frozenset[int]]] = []  # per token: exact+loose, +1 edit, +2 edits
+        # per token: what it matches at each level (exact+loose, +1 edit, +2 edits); a token that
+        # has no other spelling and is too short to guess at matches the same at every level
+        levels: list[list[set[int] | frozenset[int]]] = []
+        widened = False
         for t in tokens:
-            acc: set[int] = set(self.all_index.lookup(t)) | self.loose_index.lookup(loose(t))
-            per = [frozenset(acc)]
+            exact = self.all_index.lookup(t)
+            lt = loose(t)
             max_edits = 0 if len(t) < 4 or t.isdigit() else (1 if len(t) < 7 else 2)
+            if lt == t and not max_edits:
+                levels.append([exact, exact, exact])
+                continue
+            widened = True
+            acc: set[int] | frozenset[int] = exact | self.loose_index.lookup(lt)
+            per = [acc]
             for s in self._typos(t, max_edits) if max_edits else []:
-                acc |= s
-                per.append(frozenset(acc))
+                acc = acc | s
+                per.append(acc)
             while len(per) < 3:
                 per.append(per[-1])
             levels.append(per)
+        if not widened:
+            return  # nothing to add to what the exact tiers found
         for level in range(3):
             sets = sorted((per[level] for per in levels), key=len)
             found = set(sets[0])
