@@ -30,9 +30,9 @@ QUERY = (b'<?xml version="1.0" encoding="utf-8"?><c:calendar-query xmlns:d="DAV:
 
 async def _request(http: aiohttp.ClientSession, feed: Feed, method: str, url: str, body: bytes,
                    depth: str) -> bytes:
-    headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"}
+    headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8", **feed.auth()}
     try:
-        async with http.request(method, url, data=body, headers=headers, auth=feed.auth(),
+        async with http.request(method, url, data=body, headers=headers,
                                 timeout=aiohttp.ClientTimeout(total=feed.timeout)) as r:
             if r.status != 207:
                 raise FeedError(f"{method} {url}: HTTP {r.status}")

@@ -80,8 +80,9 @@ class Feed:
                 return None
         return self.url.format(**values)
 
-    def auth(self) -> aiohttp.BasicAuth | None:
-        return aiohttp.BasicAuth(self.username, self.password) if self.username else None
+    def auth(self) -> dict[str, str]:
+        """The Authorization header for basic auth, if the feed has credentials."""
+        return {"Authorization": aiohttp.encode_basic_auth(self.username, self.password)} if self.username else {}
 
 
 @dataclass
@@ -117,14 +118,13 @@ class Validators:
 
 async def fetch_ics(http: aiohttp.ClientSession, feed: Feed, url: str, seen: Validators) -> bytes | None:
     """The feed's body, or None when it has not changed since ``seen`` (which is updated)."""
-    headers = {"Accept": "text/calendar"}
+    headers = {"Accept": "text/calendar", **feed.auth()}
     if seen.etag:
         headers["If-None-Match"] = seen.etag
     if seen.last_modified:
         headers["If-Modified-Since"] = seen.last_modified
     try:
-        async with http.get(url, headers=headers, auth=feed.auth(),
-                            timeout=aiohttp.ClientTimeout(total=feed.timeout)) as r:
+        async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=feed.timeout)) as r:
             if r.status == 304:
                 return None
             if r.status != 200:

@@ -15,6 +15,7 @@ leaves this module; subjects, bodies and attendees are not even asked for (``$se
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -32,10 +33,15 @@ class TokenCache:
     def __init__(self) -> None:
         self.token = ""
         self.expires = 0.0
+        self._lock = asyncio.Lock()  # calendars fetched at once share one token request
 
     async def get(self, http: aiohttp.ClientSession, feed: Feed) -> str:
-        if self.token and time.monotonic() < self.expires - 60:
-            return self.token
+        async with self._lock:
+            if self.token and time.monotonic() < self.expires - 60:
+                return self.token
+            return await self._fetch(http, feed)
+
+    async def _fetch(self, http: aiohttp.ClientSession, feed: Feed) -> str:
         url = feed.token_url or f"https://login.microsoftonline.com/{feed.tenant_id}/oauth2/v2.0/token"
         form = {"client_id": feed.client_id, "client_secret": feed.client_secret,
                 "scope": "https://graph.microsoft.com/.default", "grant_type": "client_credentials"}
