@@ -88,8 +88,8 @@ def check_content_lines(raw: bytes | str) -> None:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise CalendarError(f"line {line}: not UTF-8 (bytes {raw[exc.start:exc.start + 4].hex(' ')})") from None
+            at = raw.count(b"\n", 0, exc.start) + 1
+            raise CalendarError(f"line {at}: not UTF-8 (bytes {raw[exc.start:exc.start + 4].hex(' ')})") from None
     else:
         text = raw
     physical = text.split("\n")

@@ -260,8 +260,8 @@ class SearchIndex:
             widened = True
             acc: set[int] | frozenset[int] = exact | self.loose_index.lookup(lt)
             per = [acc]
-            for s in self._typos(t, max_edits) if max_edits else []:
-                acc = acc | s
+            for near in self._typos(t, max_edits) if max_edits else []:
+                acc = acc | near
                 per.append(acc)
             while len(per) < 3:
                 per.append(per[-1])
