@@ -188,3 +188,52 @@ def absence_import_ics(person: str = typer.Argument(..., help="Person id: <tenan
     except Exception as exc:  # httpx errors
         _fail(f"cannot fetch {source}: {exc}")
     typer.echo(f"{len(found)} absences from the calendar for {person}")
+
+
+@directory_app.command("sync")
+def sync(feed_name: str | None = typer.Option(None, "--feed", help="Only this feed (its name in config.toml)."),
+         config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Poll the calendar feeds of [[directory.feeds]] once, now, and print each calendar's outcome.
+
+    What a running server does on its schedule; use it to try a feed (a CalDAV server, an
+    iCalendar or Domino export, a Microsoft 365 tenant through Graph) before the server polls it.
+    Changes go to the directory database; a running server picks them up and pushes them.
+    """
+    import asyncio
+
+    from cc_console.server.directory.feeds import DirectorySettings
+    from cc_console.server.directory.live import DirectoryLive
+    try:
+        s = load_settings(config)
+        ds = s.section("directory", DirectorySettings)
+        feeds = ds.feed_list()
+    except (ValueError, OSError) as exc:
+        _fail(str(exc), 2)
+    chosen = [f for f in feeds if feed_name in (None, f.name)]
+    if not chosen:
+        _fail(f"no feed {feed_name!r} in [[directory.feeds]]" if feed_name else "no [[directory.feeds]] configured", 2)
+    from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
+    svc = DirectoryService(DirectoryStore(db or default_path(s.server.db_file)), tz=ds.tz,
+                           country_code=ds.country_code, codes=ds.codes)
+    ds.watch_interval = 0  # one round, no watching
+    live = DirectoryLive(svc, ds, lambda *a: None)
+    live.feeds = chosen
+
+    async def once() -> None:
+        await live.start_http()
+        try:
+            for f in chosen:
+                await live.poll(f)
+        finally:
+            await live.stop()
+    asyncio.run(once())
+    failed = 0
+    for row in live.status():
+        outcome = row["error"] or ("changed" if row["changed"] else "unchanged")
+        failed += bool(row["error"])
+        typer.echo(f"{row['feed']:<20} {row['person']:<24} {outcome}")
+    if not live.status():
+        typer.echo("no person of the feeds' organisations has a calendar address", err=True)
+    svc.store.close()
+    if failed:
+        raise typer.Exit(3)

@@ -348,3 +348,29 @@ async def test_cli_import_and_absence_reach_the_running_server(live, settings, t
     await asyncio.sleep(1.0)  # five watch intervals: a reload would have come by now
     assert srv.directory_live.reloads == 2
     await c.close()
+
+
+async def test_cli_sync_polls_the_configured_feeds_once(feed_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from cc_console.cli import app as cli
+    from cc_console.server.directory import DirectoryService, DirectoryStore
+    feed, base = feed_server
+    now = datetime.now(UTC).replace(microsecond=0)
+    feed.set(vcal(vevent("a", "Ferie: Kreta", now - timedelta(hours=1), "DURATION:PT3H")))
+    db = tmp_path / "cc.sqlite3"
+    svc = DirectoryService(DirectoryStore(default_path(db)))
+    load_sample(svc)
+    svc.store.close()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[server]\ndb_path = "{db}"\n\n[directory.codes.oslo]\nFerie = "vacation"\n\n'
+                   f'[[directory.feeds]]\nname = "oslo-ics"\ntenant = "oslo"\nkind = "domino"\n'
+                   f'calendars = {{ p3 = "{base}/cal/dvorak.ics", p1 = "{base}/nothing-here.ics" }}\n')
+    r = await asyncio.to_thread(CliRunner().invoke, cli, ["directory", "sync", "--config", str(cfg)])
+    assert r.exit_code == 3, r.output  # one calendar failed
+    lines = sorted(r.output.split("\n"))
+    assert any(ln.split()[1:] == ["oslo:p3", "changed"] for ln in lines if ln), r.output
+    assert any("oslo:p1" in ln and "HTTP 404" in ln for ln in lines), r.output
+    svc = DirectoryService(DirectoryStore(default_path(db)))
+    assert [a["type"] for a in svc.store.absences(tenant="oslo", person="p3")] == ["vacation"]
+    svc.store.close()

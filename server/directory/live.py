@@ -65,9 +65,15 @@ class DirectoryLive:
         if self.settings.watch_interval > 0:
             self._tasks.append(asyncio.create_task(self._watch(), name="directory-watch"))
         if self.feeds:
-            self._http = aiohttp.ClientSession()
+            await self.start_http()
             for feed in self.feeds:
                 self._tasks.append(asyncio.create_task(self._poll_forever(feed), name=f"directory-feed-{feed.name}"))
+
+    async def start_http(self) -> None:
+        """The feeds' HTTP client (also for a single round: ``cc-console directory sync``)."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+            self._tokens = {f.name: graph.TokenCache() for f in self.feeds if f.kind == "graph"}
 
     async def stop(self) -> None:
         for t in self._tasks:
