@@ -65,7 +65,7 @@ async def test_search_asks_the_running_server(server, monkeypatch):
     monkeypatch.setenv("CC_CONSOLE_PASSWORD", PASSWORD)
     r = await asyncio.to_thread(run, "search", "dvorak", "--url", server.url, "--user", "agent1", "--json")
     assert r.exit_code == 0, r.output
-    assert [row["id"] for row in json.loads(r.output)] == ["oslo:p3"]
+    assert [row["id"] for row in json.loads(r.stdout)] == ["oslo:p3"], r.output
     r = await asyncio.to_thread(run, "search", "hnasen", "--url", server.url, "--user", "agent1")
     assert "oslo:p1" in r.output and "Øyvind Hansen" in r.output
     r = await asyncio.to_thread(run, "search", "x", "--url", "ws://127.0.0.1:9/ws", "--user", "agent1")
