@@ -119,10 +119,11 @@ class SearchIndex:
         self._short: dict[tuple[str, str | None, int], list[int]] = {}
         self.name_index = _Prefix(name_post)
         self.all_index = _Prefix(all_post)
+        # only the words that a loose spelling changes: the others are found in all_index as they are
         loose_post: dict[str, set[int]] = {}
         for w, ids in all_post.items():
-            if not w[0].isdigit():
-                loose_post.setdefault(loose(w), set()).update(ids)
+            if not w[0].isdigit() and (lw := loose(w)) != w:
+                loose_post.setdefault(lw, set()).update(ids)
         self.loose_index = _Prefix(loose_post)
         self._name_sets = dict(zip(self.name_index.words, self.name_index.sets))
         self._prefixes: dict[int, tuple[list[str], list[set[int]]]] = {}
@@ -258,7 +259,7 @@ class SearchIndex:
                 levels.append([exact, exact, exact])
                 continue
             widened = True
-            acc: set[int] | frozenset[int] = exact | self.loose_index.lookup(lt)
+            acc: set[int] | frozenset[int] = exact | self.all_index.lookup(lt) | self.loose_index.lookup(lt)
             per = [acc]
             for near in self._typos(t, max_edits) if max_edits else []:
                 acc = acc | near
