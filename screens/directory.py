@@ -13,6 +13,7 @@ whose results are on screen; ``.searches`` counts answers rendered.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from textual import on, work
@@ -35,6 +36,21 @@ def dial_target(number: str) -> str:
     number = (number or "").strip()
     digits = "".join(c for c in number if c.isdigit())
     return ("+" + digits) if number.startswith("+") and digits else digits
+
+
+_frozen = False
+
+
+def _freeze_heap() -> None:
+    """Once per process, when the operator first opens the directory: what the console built so far
+    (the app, its screens and styles) moves out of the garbage collector's sight. Every full
+    collection otherwise walks it all, 300 ms and more on a busy machine, in the middle of a
+    keystroke (bench/directory.py showed it as the whole tail of keystroke-to-rows)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 class MessageScreen(ModalScreen[str | None]):
@@ -110,6 +126,7 @@ class DirectoryScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#directory-search", Input).focus()
+        _freeze_heap()
 
     def refresh_state(self) -> None:
         if self.query_text and self.is_mounted:
