@@ -22,6 +22,8 @@ Figures (one per line, `name: value [unit]`):
                   mode does not paint, so the bench renders the table's lines itself). Pilot's own
                   settling waits after a key press are not timed: an operator's terminal has none.
                   Headline: `tui_p99: <value> ms` (the target is under 50 ms at 14,000 persons).
+  cli_search_*    `cc-console directory search` as a new process: asking the running server, and
+                  with --db on the database file (which builds the index itself).
 """
 from __future__ import annotations
 
@@ -208,11 +210,32 @@ async def tui_bench(db: Path, queries: list[str], tmp: Path) -> list[float]:
                 table.render_lines(Region(0, 0, table.size.width, table.size.height))
                 times.append((time.perf_counter() - t0) * 1000)
                 await pilot.pause()
+        await client.close()
+        cli_times = await asyncio.to_thread(cli_search, url, db)
+        print(f"cli_search_server_s: {statistics.median(cli_times[:-1]):.2f} s  (`cc-console directory search` "
+              "asking the running server; median of 5, a new process each)")
+        print(f"cli_search_local_s: {cli_times[-1]:.2f} s  (the same with --db: builds the index itself)")
     finally:
         await client.close()
         proc.terminate()
         await asyncio.to_thread(proc.wait, 30)
     return times
+
+
+def cli_search(url: str, db: Path) -> list[float]:
+    """Wall time of `cc-console directory search` (process start included): five times asking the
+    server, then once on the database file."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CC_CONSOLE_")},
+           "CC_CONSOLE_PASSWORD": "bench-password"}
+    cmd = [sys.executable, "-m", "cc_console.cli", "directory", "search", "hansen"]
+    out = []
+    for args in [["--url", url, "--user", "op1"]] * 5 + [["--db", str(default_path(db))]]:
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd + args, env=env, capture_output=True, text=True)
+        out.append(time.perf_counter() - t0)
+        if r.returncode != 0 or "Hansen" not in r.stdout:
+            raise SystemExit(f"cc-console directory search failed: {r.stderr[-300:]}")
+    return out
 
 
 def main() -> int:

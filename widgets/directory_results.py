@@ -136,9 +136,7 @@ class DirectoryResults(ScrollView, can_focus=True):
         self.cursor_row = 0
         self.virtual_size = Size(sum(w + 2 for w in widths), len(rows) + 1)
         self.scroll_to(y=0, animate=False)
-        self.refresh()
-        if rows:
-            self.post_message(self.RowHighlighted(self, 0))
+        self.refresh()  # no RowHighlighted: whoever shows new rows shows the first one's details
 
     @property
     def row_count(self) -> int:
