@@ -49,10 +49,15 @@ class Server:
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status
         # -- switchboard directory (server/directory; its own database beside the main one) --
+        from cc_console.server.directory.feeds import DirectorySettings
+        from cc_console.server.directory.live import DirectoryLive
+        ds = settings.section("directory", DirectorySettings)
         self.directory = DirectoryService(
             DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
-            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device})
+            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device},
+            tz=ds.tz, country_code=ds.country_code, codes=ds.codes)
         self.gateway.handlers.update(self.directory.handlers())
+        self.directory_live = DirectoryLive(self.directory, ds, self.gateway.publish)  # feeds, outside changes
         # -- call recording (server/recordings; its own database beside the main one) --
         from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore
         from cc_console.server.recordings import default_path as recordings_db
@@ -193,6 +198,7 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.ari.start()
+        await self.directory_live.start()
         for cap in self.capabilities.values():
             await cap.start()
         self._start_report_schedule()
@@ -222,6 +228,7 @@ class Server:
                 await cap.stop()
             except Exception:
                 log.exception("capability %s did not stop cleanly", cap.name)
+        await self.directory_live.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()
