@@ -1,0 +1,248 @@
+"""IVR trees on the real sandbox Asterisk with a real SIP phone as the caller: keys through three
+levels into the right queue with the caller's tags, the timeout and wrong-key paths, a spoken
+prompt the caller hears, and the abandon stages before and in the IVR in the IVR report."""
+from __future__ import annotations
+
+import asyncio
+import math
+import textwrap
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .asterisk import start_routed, until
+
+pytestmark = pytest.mark.asterisk
+
+ROUTING = """
+[queues.support]
+dids = ["5000"]
+ring_timeout = 5
+wrapup = 0
+[queues.sales]
+dids = ["5001"]
+[agents.agent1]
+queues = { support = 0, sales = 0 }
+skills = { car = 5 }
+[agents.sup1]
+queues = { support = 0 }
+"""
+
+SPOKEN = "This is the insurer. Your call matters to us, please hold the line."
+
+TREES = f"""
+[trees.main]
+tenant = "insurer"
+dids = ["5100"]
+queue = "support"
+language = "en"
+start = "root"
+timeout = 1.0
+retries = 1
+
+[trees.main.nodes.root]
+prompt = "Main menu. Press one for claims."
+options = {{ "1" = "goto:claims", "2" = "goto:hello" }}
+on_timeout = "queue:sales"
+on_invalid = "hangup"
+
+[trees.main.nodes.claims]
+prompt = "Claims. Press one for cars."
+tags = {{ problem = "claims" }}
+options = {{ "1" = "goto:car", "0" = "goto:root" }}
+
+[trees.main.nodes.car]
+prompt = "Cars. Press one for an expert."
+tags = {{ product = "car" }}
+skills = ["car"]
+priority = 5
+options = {{ "1" = "queue:support", "9" = "voicemail" }}
+
+[trees.main.nodes.hello]
+prompt = "{SPOKEN}"
+next = "queue:sales"
+
+[trees.welcomed]
+tenant = "insurer"
+dids = ["5101"]
+queue = "support"
+welcome = "Welcome to the insurer. Calls are recorded for training and quality purposes."
+[trees.welcomed.nodes.main]
+prompt = "Press one."
+options = {{ "1" = "queue:support" }}
+"""
+
+
+@pytest.fixture
+async def ivr_server(settings, tmp_path, clean_asterisk, sandbox):
+    tree = tmp_path / "ivr.toml"
+    tree.write_text(textwrap.dedent(TREES))
+    settings.sections["ivr"] = {"file": str(tree)}
+    srv = await start_routed(settings, ROUTING, tmp_path / "routing.toml")
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def ivr_event(srv: Any, kind: str, timeout: float = 20.0, **match: Any) -> Any:
+    """The first stored event of that kind whose data has these values (waits for it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        for ev in srv.store.events(kinds=(kind,)):
+            if all(ev.data.get(k) == v for k, v in match.items()):
+                return ev
+        if loop.time() > deadline:
+            seen = [(e.kind, e.data) for e in srv.store.events() if e.kind.startswith("ivr.")]
+            raise AssertionError(f"no {kind} {match} within {timeout}s; IVR events: {seen}")
+        await asyncio.sleep(0.05)
+
+
+async def test_keys_through_three_levels_reach_the_queue_with_the_tags(ivr_server, connect_to, phone):
+    srv = ivr_server
+    agent = await connect_to(srv, "agent1")
+    await agent.call("agent.login", {"queues": ["support"]})
+    await agent.call("agent.ready")
+    caller = await phone("1005")
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("1")
+    await ivr_event(srv, "ivr.node", node="claims")
+    await caller.send_dtmf("1")
+    await ivr_event(srv, "ivr.node", node="car")
+    await caller.send_dtmf("1")
+    # The agent (who has the car skill the path asked for) is offered the call, with the tags.
+    call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
+                       what="the call offered to the agent")
+    assert call["queue"] == "support"
+    assert call["tags"] == {"problem": "claims", "product": "car"}
+    assert call["skills"] == ["car"] and call["priority"] == 5
+    left = await ivr_event(srv, "ivr.left", outcome="queue:support")
+    assert left.data["path"] == "root/claims/car"
+    # Stored with the call, not only shown.
+    stored = srv.store.call(call["id"])
+    assert stored["tags"] == {"problem": "claims", "product": "car"}
+    choices = [(e.data["node"], e.data["key"]) for e in srv.store.events(kinds=("ivr.choice",))]
+    assert choices == [("root", "1"), ("claims", "1"), ("car", "1")]
+    await caller.hangup()
+
+
+async def test_timeout_and_wrong_keys_take_their_paths(ivr_server, connect_to, phone):
+    srv = ivr_server
+    sup = await connect_to(srv, "sup1")
+    caller = await phone("1005")
+    # Nothing pressed: the prompt again (retries = 1), then on_timeout sends the call to sales.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["queue"] == "sales"
+                                       and c["state"] == "queued"), None), timeout=30, what="queued in sales")
+    timeouts = [e.data for e in srv.store.events(kinds=("ivr.timeout",))]
+    assert [t["tries"] for t in timeouts] == [1, 2] and {t["node"] for t in timeouts} == {"root"}
+    assert c["tags"] == {}
+    await caller.hangup()
+    await until(sup, lambda: c["id"] not in sup.state.calls, what="the first call ended")
+
+    # A key the menu does not have, twice: the prompt again, then on_invalid hangs up.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    second = await ivr_event(srv, "ivr.entered", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    while second.call_id == c["id"]:  # the first call's entry: take the new one
+        second = next(e for e in srv.store.events(kinds=("ivr.entered",)) if e.call_id != c["id"])
+    await caller.send_dtmf("7")
+    await ivr_event(srv, "ivr.invalid", tries=1)
+    await caller.send_dtmf("7")
+    await caller.wait_call_state("CLOSED", timeout=10)
+    ended = await ivr_event(srv, "call.ended", outcome="ivr_hangup")
+    assert ended.call_id == second.call_id
+    invalid = [e.data["key"] for e in srv.store.events(kinds=("ivr.invalid",))]
+    assert invalid == ["7", "7"]
+
+
+def _envelope(path: Path, frame: float = 0.02) -> list[float]:
+    """Energy per 20 ms of a 16-bit mono WAV at 8 kHz: enough to recognise a sentence's rhythm."""
+    import array
+    with wave.open(str(path), "rb") as w:
+        assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (8000, 2, 1), path
+        data = array.array("h", w.readframes(w.getnframes()))
+    n = int(8000 * frame)
+    return [math.sqrt(sum(x * x for x in data[i:i + n]) / n) for i in range(0, len(data) - n + 1, n)]
+
+
+def _best_correlation(heard: list[float], prompt: list[float]) -> float:
+    """The highest normalised correlation of the prompt's envelope at any offset in what was heard."""
+    # Without the prompt's silent ends: the caller's recording stops when the call does.
+    loud = [i for i, x in enumerate(prompt) if x > 50]
+    prompt = prompt[loud[0]:loud[-1] + 1]
+    m = len(prompt)
+    pm = sum(prompt) / m
+    pd = [x - pm for x in prompt]
+    pn = math.sqrt(sum(x * x for x in pd))
+    best = 0.0
+    for off in range(0, len(heard) - m + 1):
+        seg = heard[off:off + m]
+        sm = sum(seg) / m
+        sd = [x - sm for x in seg]
+        sn = math.sqrt(sum(x * x for x in sd))
+        if sn and pn:
+            best = max(best, sum(a * b for a, b in zip(sd, pd, strict=True)) / (sn * pn))
+    return best
+
+
+async def test_the_caller_hears_the_spoken_prompt(ivr_server, phone):
+    srv = ivr_server
+    caller = await phone("1005")
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("2")
+    # The message node goes on to the queue once its prompt has played to the end.
+    await ivr_event(srv, "ivr.left", outcome="queue:sales", timeout=30)
+    await caller.hangup()
+    await caller.wait_call_state("CLOSED", timeout=10)
+    ivr = srv.capabilities["ivr"]
+    spoken = ivr.tts.path(SPOKEN, "en")
+    other = ivr.tts.path("Main menu. Press one for claims.", "en")
+    heard = _envelope(caller.recorded_wav())
+    match = _best_correlation(heard, _envelope(spoken))
+    # Control: a prompt of another text (played to this caller too, but cut short by the key).
+    unrelated = _best_correlation(heard, _envelope(ivr.tts.path("Cars. Press one for an expert.", "en")))
+    assert other.exists()
+    assert match > 0.9, (match, unrelated)
+    assert unrelated < match - 0.2, (match, unrelated)
+
+
+async def test_abandons_before_and_in_the_ivr_are_reported(ivr_server, connect_to, phone):
+    srv = ivr_server
+    sup = await connect_to(srv, "sup1")
+    caller = await phone("1005")
+    t0 = srv.engine.clock()
+    # Hangs up during the tree's welcome: lost before the IVR.
+    await caller.dial("5101")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    first = await ivr_event(srv, "ivr.entered", tree="welcomed")
+    await caller.hangup()
+    await ivr_event(srv, "ivr.left", outcome="abandoned", stage="before_ivr")
+    # Hangs up in the claims menu: lost in the IVR, at that node.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("1")
+    await ivr_event(srv, "ivr.node", node="claims")
+    await caller.hangup()
+    await ivr_event(srv, "ivr.left", outcome="abandoned", stage="ivr")
+    stages = {e.call_id: e.data["stage"] for e in srv.store.events(kinds=("call.abandoned",))}
+    assert stages[first.call_id] == "before_ivr" and sorted(stages.values()) == ["before_ivr", "ivr"]
+
+    report = await sup.call("ivr.report", {"from": t0 - 1, "to": srv.engine.clock() + 1})
+    assert report["entered"] == 2
+    assert report["abandoned_before_ivr"] == 1
+    assert report["abandoned_in_ivr"] == 1
+    assert report["abandoned_in_ivr_by_node"] == {"main/claims": 1}
+    assert report["choices"]["main/root"] == {"1": 1}
+    paths = {(p["tree"], p["path"], p["outcome"]): p["calls"] for p in report["paths"]}
+    assert paths == {("welcomed", "", "abandoned"): 1, ("main", "root/claims", "abandoned"): 1}
