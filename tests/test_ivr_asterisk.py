@@ -212,7 +212,8 @@ async def test_the_caller_hears_the_spoken_prompt(ivr_server, phone):
     # Control: a prompt of another text (played to this caller too, but cut short by the key).
     unrelated = _best_correlation(heard, _envelope(ivr.tts.path("Cars. Press one for an expert.", "en")))
     assert other.exists()
-    assert match > 0.9, (match, unrelated)
+    # Heard through G.711 and a jitter buffer on a loaded machine: about 0.85 to 1.0; another text about 0.55.
+    assert match > 0.75, (match, unrelated)
     assert unrelated < match - 0.2, (match, unrelated)
 
 

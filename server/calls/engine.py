@@ -489,7 +489,10 @@ class CallEngine(CallControl, OverloadGuard):
             except AriError:
                 # Nothing to wait for: carry on as if it had been heard.
                 if self._playbacks.pop(pb, None):
-                    self._after_playback(call.id, purpose)
+                    if purpose.startswith("ivr") and self.front is not None:
+                        self.front.play_failed(call, purpose)  # perhaps the caller hung up: it checks
+                    else:
+                        self._after_playback(call.id, purpose)
                 raise
         self._spawn(go(), f"play {purpose} to {call.id}", call.id)
         return pb

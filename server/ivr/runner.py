@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from cc_console.models import Call, CallState
+from cc_console.server.ari import AriError
 
 from .tree import Action, IvrConfig, Node, Tree
 from .tts import Tts
@@ -141,6 +142,18 @@ class IvrRunner:
             s.timer = asyncio.get_running_loop().call_later(node.timeout, self._timeout, call.id, s.token)
         elif node.next:
             self._act(call, s, node.next)
+
+    def play_failed(self, call: Call, purpose: str) -> None:
+        """Asterisk refused the prompt. A caller who is still there must not wait in silence: go on as
+        if it was heard; a caller who hung up is left to the hang-up, in the stage they were in."""
+        async def check() -> None:
+            try:
+                await self.engine.ari.request("GET", f"/channels/{call.channel}")
+            except AriError as exc:
+                if exc.status == 404:
+                    return
+            self.played(call, purpose)
+        self.spawn(check(), f"IVR prompt failed for {call.id}")
 
     def call_ended(self, call: Call, kind: str) -> None:
         s = self.sessions.pop(call.id, None)
