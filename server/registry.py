@@ -13,6 +13,7 @@ from cc_console.server.capability import Capability, Context, check_commands
 # name -> the module with COMMANDS, EVENTS and make(ctx)
 CAPABILITIES: dict[str, str] = {
     "ivr": "cc_console.server.ivr.plugin",
+    "voicemail": "cc_console.server.voicemail.plugin",
 }
 
 

@@ -247,3 +247,66 @@ async def test_abandons_before_and_in_the_ivr_are_reported(ivr_server, connect_t
     assert report["choices"]["main/root"] == {"1": 1}
     paths = {(p["tree"], p["path"], p["outcome"]): p["calls"] for p in report["paths"]}
     assert paths == {("welcomed", "", "abandoned"): 1, ("main", "root/claims", "abandoned"): 1}
+
+
+async def test_a_voicemail_left_in_the_ivr_is_listed_played_and_called_back(ivr_server, connect_to, phone,
+                                                                              tmp_path):
+    vlc = pytest.importorskip("vlc")  # noqa: F841 - python-vlc is in the audio extra scripts/setup installs
+    from cc_console.server.pbx.phones import tone_level
+    from cc_console.widgets.player import RecordingPlayer
+    srv = ivr_server
+    agent = await connect_to(srv, "agent1")
+    items: list[dict[str, Any]] = []
+    agent.add_listener(lambda kind, data: items.append(data) if kind == "callback.update" else None)
+    agent_phone = await phone("1001")
+    caller = await phone("1005")
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    for node, key in (("root", "1"), ("claims", "1"), ("car", "9")):
+        await ivr_event(srv, "ivr.node", node=node)
+        await caller.send_dtmf(key)
+    started = await ivr_event(srv, "call.voicemail_started")
+    name = f"vm-{started.call_id}"
+    # The prompt and the beep play, then Asterisk records: the caller "speaks" (the phone's tone).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while (await srv.ari.http.get(f"/recordings/live/{name}")).status_code != 200:
+        assert loop.time() < deadline, "the message was never recorded"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.5)  # the length of the message itself
+    await caller.hangup()
+    vm = await until(agent, lambda: next((i for i in items if i.get("call_id") == started.call_id
+                                          and i.get("audio")), None), timeout=30, what="the voicemail stored")
+    assert vm["kind"] == "voicemail" and vm["caller"] == "1005" and vm["queue"] == "support"
+    assert 1.5 < vm["duration"] < 6, vm
+    left_on_pbx = await srv.ari.http.get(f"/recordings/stored/{name}")
+    assert left_on_pbx.status_code == 404, "the message was left on the PBX"
+    listed = (await agent.call("voicemail.list"))["items"]
+    assert [i["id"] for i in listed] == [vm["id"]] and listed[0]["duration"] == vm["duration"]
+
+    # Played in the console's player (python-vlc over the authenticated stream), into a file here.
+    out = tmp_path / "played.wav"
+    p = RecordingPlayer(f"http://127.0.0.1:{srv.port}", agent.token or "", vm["id"], kind="voicemails",
+                        vlc_args=("--aout=afile", f"--audiofile-file={out}", "--audiofile-format=s16",
+                                  "--audiofile-channels=1"))
+    try:
+        p.play()
+        deadline = loop.time() + 20
+        while not p.ended:
+            assert loop.time() < deadline and not p.source.error, p.source.error
+            await asyncio.sleep(0.05)
+    finally:
+        p.close()
+    assert tone_level(out, caller.tone_freq, start=0.5, duration=1.0) > 0.05
+
+    # Called back from the work list: the agent's phone, then the caller's, connected.
+    await agent.call("agent.login", {"queues": ["support"]})
+    r = await agent.call("callback.dial", {"id": vm["id"]})
+    assert r["item"]["state"] == "taken" and r["item"]["agent"] == "agent1"
+    await caller.wait_call_state("ESTABLISHED", timeout=20)
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="called back")
+    await agent.call("call.hangup")
+    done = await agent.call("callback.done", {"id": vm["id"]})
+    assert done["item"]["state"] == "done"
+    assert (await agent.call("voicemail.list"))["items"] == []
+    await agent_phone.wait_call_state("CLOSED", timeout=10)
