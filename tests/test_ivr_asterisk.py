@@ -7,6 +7,7 @@ import asyncio
 import math
 import textwrap
 import wave
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ retries = 1
 
 [trees.main.nodes.root]
 prompt = "Main menu. Press one for claims."
-options = {{ "1" = "goto:claims", "2" = "goto:hello" }}
+options = {{ "1" = "goto:claims", "2" = "goto:hello", "3" = "goto:status", "4" = "goto:night", "5" = "tree:other" }}
 on_timeout = "queue:sales"
 on_invalid = "hangup"
 
@@ -64,6 +65,28 @@ options = {{ "1" = "queue:support", "9" = "voicemail" }}
 prompt = "{SPOKEN}"
 next = "queue:sales"
 
+[trees.main.nodes.status]
+next = "queue:support"
+[trees.main.nodes.status.lookup]
+url = "http://127.0.0.1:LOOKUP_PORT/applications?phone={{caller}}"
+say = "Your application was received on {{received}}."
+fallback = "We could not find your application."
+timeout = 2
+
+[trees.main.nodes.night]
+prompt = "Never heard: this node is closed today."
+timezone = "UTC"
+exceptions = {{ "TODAY" = "closed" }}
+closed = "callback"
+options = {{ "1" = "queue:support" }}
+
+[trees.other]
+tenant = "insurer"
+queue = "sales"
+[trees.other.nodes.main]
+prompt = "The other tree."
+next = "queue:sales"
+
 [trees.welcomed]
 tenant = "insurer"
 dids = ["5101"]
@@ -75,12 +98,41 @@ options = {{ "1" = "queue:support" }}
 """
 
 
+RECEIVED = "the twelfth of March"
+
+
 @pytest.fixture
-async def ivr_server(settings, tmp_path, clean_asterisk, sandbox):
+async def lookup_port():
+    """The insurer's internal system: answers an application's date for a phone number."""
+    from aiohttp import web
+    asked: list[str] = []
+
+    async def applications(request: web.Request) -> web.Response:
+        asked.append(request.query.get("phone", ""))
+        return web.json_response({"received": RECEIVED, "phone": request.query.get("phone")})
+    app = web.Application()
+    app.router.add_get("/applications", applications)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield port
+    await runner.cleanup()
+
+
+def trees_text(port: int) -> str:
+    today = datetime.now(UTC).date().isoformat()
+    return textwrap.dedent(TREES).replace("LOOKUP_PORT", str(port)).replace("TODAY", today)
+
+
+@pytest.fixture
+async def ivr_server(settings, tmp_path, clean_asterisk, sandbox, lookup_port):
     tree = tmp_path / "ivr.toml"
-    tree.write_text(textwrap.dedent(TREES))
+    tree.write_text(trees_text(lookup_port))
     settings.sections["ivr"] = {"file": str(tree)}
     srv = await start_routed(settings, ROUTING, tmp_path / "routing.toml")
+    srv.tree_file = tree
     try:
         yield srv
     finally:
@@ -310,3 +362,89 @@ async def test_a_voicemail_left_in_the_ivr_is_listed_played_and_called_back(ivr_
     assert done["item"]["state"] == "done"
     assert (await agent.call("voicemail.list"))["items"] == []
     await agent_phone.wait_call_state("CLOSED", timeout=10)
+
+
+async def test_a_lookup_answer_is_spoken_to_the_caller(ivr_server, phone):
+    srv = ivr_server
+    caller = await phone("1005")
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("3")
+    lookup = await ivr_event(srv, "ivr.lookup", node="status")
+    assert lookup.data["ok"] is True
+    await ivr_event(srv, "ivr.left", outcome="queue:support", timeout=30)
+    await caller.hangup()
+    await caller.wait_call_state("CLOSED", timeout=10)
+    tts = srv.capabilities["ivr"].tts
+    said = tts.path(f"Your application was received on {RECEIVED}.", "en")
+    heard = _envelope(caller.recorded_wav())
+    match = _best_correlation(heard, _envelope(said))
+    fallback = _best_correlation(heard, _envelope(await tts.render("We could not find your application.", "en")))
+    assert match > 0.75 and fallback < match - 0.2, (match, fallback)
+
+
+async def test_a_closed_node_and_another_tree(ivr_server, connect_to, phone):
+    srv = ivr_server
+    sup = await connect_to(srv, "sup1")
+    caller = await phone("1005")
+    # The night node is closed today: its closed action (a callback request) is taken, no prompt.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("4")
+    closed = await ivr_event(srv, "ivr.closed", node="night")
+    assert closed.data["to"] == "callback"
+    await caller.wait_call_state("CLOSED", timeout=15)
+    items = (await sup.call("callbacks.list"))["items"]
+    assert [(i["kind"], i["caller"], i["call_id"]) for i in items] == [("callback", "1005", closed.call_id)]
+    assert not [e for e in srv.store.events(kinds=("ivr.node",)) if e.data["node"] == "night"]
+    # Key 5 goes on in another tree, from its start node, to that tree's queue.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root", tree="main")
+    await caller.send_dtmf("5")
+    left = await ivr_event(srv, "ivr.left", outcome="queue:sales", timeout=20)
+    assert left.data["tree"] == "other" and left.data["path"] == "root/other:/main"
+    await caller.hangup()
+
+
+async def test_a_reload_keeps_the_tree_a_caller_is_in(ivr_server, connect_to, phone, lookup_port):
+    srv = ivr_server
+    admin = await connect_to(srv, "admin1")
+    sup = await connect_to(srv, "sup1")
+    first = await phone("1005")
+    await first.dial("5100")
+    await first.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    # A file with a problem is refused whole; the trees in force stay.
+    srv.tree_file.write_text(trees_text(lookup_port).replace('"1" = "goto:claims"', '"1" = "goto:nowhere"'))
+    with pytest.raises(Exception, match="goto:nowhere - no such node"):
+        await admin.call("ivr.reload")
+    # The new version: key 1 at the root now goes straight to sales.
+    srv.tree_file.write_text(trees_text(lookup_port).replace('"1" = "goto:claims"',
+                                                             '"1" = "queue:sales", "6" = "goto:claims"'))
+    r = await admin.call("ivr.reload")
+    assert "main" in r["trees"]
+    # The caller already in the tree keeps the version they started with: 1 still means claims.
+    await first.send_dtmf("1")
+    await ivr_event(srv, "ivr.node", node="claims")
+    # A new caller gets the new version.
+    second = await phone("1006")
+    await second.dial("5100")
+    await second.wait_call_state("ESTABLISHED", timeout=10)
+    entered = [e.call_id for e in srv.store.events(kinds=("ivr.entered",))]
+    while len(entered) < 2:
+        await ivr_event(srv, "ivr.entered")
+        entered = [e.call_id for e in srv.store.events(kinds=("ivr.entered",))]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while not [e for e in srv.store.events(kinds=("ivr.node",)) if e.call_id == entered[1]]:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    await second.send_dtmf("1")
+    left = await ivr_event(srv, "ivr.left", outcome="queue:sales")
+    assert left.call_id == entered[1] and left.data["path"] == "root"
+    await until(sup, lambda: any(c["queue"] == "sales" for c in sup.state.calls.values()), what="in sales")
+    await first.hangup()
+    await second.hangup()
