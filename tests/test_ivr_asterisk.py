@@ -155,6 +155,7 @@ async def ivr_event(srv: Any, kind: str, timeout: float = 20.0, **match: Any) ->
 
 async def test_keys_through_three_levels_reach_the_queue_with_the_tags(ivr_server, connect_to, phone):
     srv = ivr_server
+    await phone("1001")  # agent1's device answers when the agent takes the call
     agent = await connect_to(srv, "agent1")
     await agent.call("agent.login", {"queues": ["support"]})
     await agent.call("agent.ready")
@@ -180,6 +181,18 @@ async def test_keys_through_three_levels_reach_the_queue_with_the_tags(ivr_serve
     assert stored["tags"] == {"problem": "claims", "product": "car"}
     choices = [(e.data["node"], e.data["key"]) for e in srv.store.events(kinds=("ivr.choice",))]
     assert choices == [("root", "1"), ("claims", "1"), ("car", "1")]
+    # Answered: the IVR report's wait runs from IVR entry to the answer (the tender's definition).
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+    entered = await ivr_event(srv, "ivr.entered")
+    connected = await ivr_event(srv, "call.connected")
+    sup = await connect_to(srv, "sup1")
+    report = await sup.call("ivr.report", {"from": entered.ts - 1, "to": entered.ts + 60})
+    wait = connected.ts - entered.ts
+    band = "0-10" if wait <= 10 else "10-20" if wait <= 20 else "20-30" if wait <= 30 else "30+"
+    assert report["answered"] == 1
+    assert report["wait_from_ivr_entry"]["per_queue"] == {"support": {band: 1}}
+    assert report["wait_from_ivr_entry"]["per_agent"] == {"agent1": {band: 1}}
     await caller.hangup()
 
 
@@ -448,3 +461,38 @@ async def test_a_reload_keeps_the_tree_a_caller_is_in(ivr_server, connect_to, ph
     await until(sup, lambda: any(c["queue"] == "sales" for c in sup.state.calls.values()), what="in sales")
     await first.hangup()
     await second.hangup()
+
+
+async def test_an_uploaded_recorded_prompt_replaces_the_spoken_one(ivr_server, connect_to, phone, tmp_path):
+    import httpx
+
+    from cc_console.server.pbx.phones import tone_level
+    from cc_console.server.pbx.sandbox import write_tone_wav
+    srv = ivr_server
+    admin = await connect_to(srv, "admin1")
+    agent = await connect_to(srv, "agent1")
+    wav = tmp_path / "recorded.wav"
+    write_tone_wav(wav, 1200, 3.0)
+    url = f"http://127.0.0.1:{srv.port}/api/ivr/main/hello/prompt"
+    async with httpx.AsyncClient() as http:
+        refused = await http.put(url, content=wav.read_bytes(), headers={"Authorization": f"Bearer {agent.token}"})
+        assert refused.status_code == 403
+        r = await http.put(url, content=wav.read_bytes(), headers={"Authorization": f"Bearer {admin.token}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["seconds"] == pytest.approx(3.0, abs=0.05)
+        try:
+            caller = await phone("1005")
+            await caller.dial("5100")
+            await caller.wait_call_state("ESTABLISHED", timeout=10)
+            await ivr_event(srv, "ivr.node", node="root")
+            await caller.send_dtmf("2")
+            await ivr_event(srv, "ivr.left", outcome="queue:sales", timeout=30)
+            await caller.hangup()
+            await caller.wait_call_state("CLOSED", timeout=10)
+            heard = caller.recorded_wav()
+            assert tone_level(heard, 1200) > 0.1  # the recorded prompt, most of the call
+            spoken = _best_correlation(_envelope(heard), _envelope(srv.capabilities["ivr"].tts.path(SPOKEN, "en")))
+            assert spoken < 0.75, spoken
+        finally:
+            gone = await http.delete(url, headers={"Authorization": f"Bearer {admin.token}"})
+            assert gone.status_code == 200 and gone.json()["spoken"] is True

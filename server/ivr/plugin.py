@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from cc_console.config import Settings, config_dir
 from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import CallHooks, Capability, Context, Handler
@@ -15,7 +17,7 @@ from cc_console.server.capability import CallHooks, Capability, Context, Handler
 from .report import ivr_report
 from .runner import IvrRunner
 from .tree import IvrConfig, TreeError, check, load_trees
-from .tts import Tts
+from .tts import Tts, recorded_name
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,49 @@ class Ivr(Capability):
 
     def handlers(self) -> dict[str, Handler]:
         return {"ivr.reload": self._reload, "ivr.report": self._report}
+
+    def add_routes(self, app: web.Application) -> None:
+        # Beside the general-problem message's upload (PUT /api/queues/{queue}/problem), which it follows.
+        app.router.add_put("/api/ivr/{tree}/{node}/prompt", self._upload_prompt)
+        app.router.add_delete("/api/ivr/{tree}/{node}/prompt", self._delete_prompt)
+
+    def _admin(self, request: web.Request) -> Any:
+        try:
+            p = self.ctx.principals.from_headers(request.headers)
+        except ProtocolError as exc:
+            raise web.HTTPUnauthorized(text=exc.message) from None
+        if P_ADMIN not in p.permissions:
+            raise web.HTTPForbidden(text="only an admin may change the IVR's prompts")
+        return p
+
+    def _prompt_file(self, request: web.Request) -> tuple[str, str, Path]:
+        tree, node = request.match_info["tree"], request.match_info["node"]
+        t = self.runner.cfg.trees.get(tree)
+        if t is None or node not in t.nodes:
+            raise web.HTTPNotFound(text=f"no node {node!r} in an IVR tree {tree!r}")
+        return tree, node, self.tts.folder / f"{recorded_name(tree, node)}.wav"
+
+    async def _upload_prompt(self, request: web.Request) -> web.Response:
+        """PUT a WAV (8 kHz, 16-bit, mono): the node plays it instead of its spoken prompt."""
+        from cc_console.server import problem_upload
+        p = self._admin(request)
+        tree, node, dest = self._prompt_file(request)
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        s = self.ctx.settings.server
+        audio = await problem_upload.receive(request, dest, max_bytes=s.upload_max_bytes,
+                                             read_timeout=s.upload_read_timeout)
+        self.ctx.store.record("ivr.prompt_uploaded", ts=self.ctx.engine.clock(),
+                              data={"tree": tree, "node": node, "by": p.username, "seconds": audio.seconds})
+        return web.json_response({"tree": tree, "node": node, "seconds": round(audio.seconds, 2)})
+
+    async def _delete_prompt(self, request: web.Request) -> web.Response:
+        """Back to the spoken prompt."""
+        p = self._admin(request)
+        tree, node, dest = self._prompt_file(request)
+        await asyncio.to_thread(dest.unlink, missing_ok=True)
+        self.ctx.store.record("ivr.prompt_removed", ts=self.ctx.engine.clock(),
+                              data={"tree": tree, "node": node, "by": p.username})
+        return web.json_response({"tree": tree, "node": node, "spoken": True})
 
     async def start(self) -> None:
         try:
