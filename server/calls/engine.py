@@ -476,6 +476,11 @@ class CallEngine(CallControl, OverloadGuard):
         a purpose starting with "ivr" goes back to the front (the IVR) as played(call, purpose)."""
         return self._play(call, media, purpose)
 
+    def stop_play(self, call: Call, playback: str) -> None:
+        """Stop a playback started with play (a caller's key cuts an IVR prompt short): in the call's
+        order of effects, so a stop never overtakes the play it is meant for."""
+        self._spawn(self.ari.stop_playback(playback), f"stop playback {playback}", call.id)
+
     def _play(self, call: Call, media: list[str], purpose: str) -> str:
         """Play to the caller (the call's bridge holds only the caller while it waits)."""
         self._seq += 1

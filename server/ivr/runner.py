@@ -112,7 +112,7 @@ class IvrRunner:
             return True  # a welcome or a message: keys do nothing here, and never reach the queue
         self._cancel(s)
         if s.playback and not s.waiting:  # the caller knows the menu: stop the prompt at once
-            self.spawn(self.engine.ari.stop_playback(s.playback), f"stop IVR prompt for {call.id}")
+            self.engine.stop_play(call, s.playback)
         s.token += 1
         action = node.options.get(digit)
         if action is not None:
