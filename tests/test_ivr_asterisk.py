@@ -313,6 +313,19 @@ async def test_abandons_before_and_in_the_ivr_are_reported(ivr_server, connect_t
     paths = {(p["tree"], p["path"], p["outcome"]): p["calls"] for p in report["paths"]}
     assert paths == {("welcomed", "", "abandoned"): 1, ("main", "root/claims", "abandoned"): 1}
 
+    # The queue report splits the lost calls the same way, in the trees' home queue.
+    args = {"kind": "queue", "from": str(t0 - 1), "to": str(srv.engine.clock() + 1), "queues": ["support"]}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:  # the report reads what the store's writer has committed
+        report = (await sup.call("report.run", args))["report"]
+        row = dict(zip(report["columns"], report["rows"][0], strict=True))
+        if row["abandoned"] == 2 or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert (row["abandoned"], row["abandoned_before_ivr"], row["abandoned_ivr"], row["abandoned_announcement"]) \
+        == (2, 1, 1, 0), row
+
 
 async def test_a_voicemail_left_in_the_ivr_is_listed_played_and_called_back(ivr_server, connect_to, phone,
                                                                               tmp_path):
