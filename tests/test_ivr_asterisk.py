@@ -327,12 +327,49 @@ async def test_abandons_before_and_in_the_ivr_are_reported(ivr_server, connect_t
         == (2, 1, 1, 0), row
 
 
+@pytest.fixture
+async def smtp_sink():
+    """A minimal SMTP server on a free port that keeps the messages it is sent."""
+    messages: list[bytes] = []
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink\r\n")
+        body: list[bytes] | None = None
+        while line := await reader.readline():
+            if body is not None:
+                if line == b".\r\n":
+                    messages.append(b"".join(body))
+                    body = None
+                    writer.write(b"250 queued\r\n")
+                else:
+                    body.append(line)
+            elif line[:4].upper() == b"DATA":
+                body = []
+                writer.write(b"354 go on\r\n")
+            elif line[:4].upper() == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    server.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    server.messages = messages  # type: ignore[attr-defined]
+    yield server
+    server.close()
+    await server.wait_closed()
+
+
 async def test_a_voicemail_left_in_the_ivr_is_listed_played_and_called_back(ivr_server, connect_to, phone,
-                                                                              tmp_path):
+                                                                              tmp_path, smtp_sink):
     vlc = pytest.importorskip("vlc")  # noqa: F841 - python-vlc is in the audio extra scripts/setup installs
     from cc_console.server.pbx.phones import tone_level
     from cc_console.widgets.player import RecordingPlayer
     srv = ivr_server
+    notices = srv.capabilities["voicemail"].s
+    notices.notify_to, notices.smtp_port = "desk@insurer.example", smtp_sink.port
     agent = await connect_to(srv, "agent1")
     items: list[dict[str, Any]] = []
     agent.add_listener(lambda kind, data: items.append(data) if kind == "callback.update" else None)
@@ -359,6 +396,13 @@ async def test_a_voicemail_left_in_the_ivr_is_listed_played_and_called_back(ivr_
     assert 1.5 < vm["duration"] < 6, vm
     left_on_pbx = await srv.ari.http.get(f"/recordings/stored/{name}")
     assert left_on_pbx.status_code == 404, "the message was left on the PBX"
+    deadline = loop.time() + 10
+    while not smtp_sink.messages:  # the notice goes out once the message is stored
+        assert loop.time() < deadline, "no e-mail notice"
+        await asyncio.sleep(0.05)
+    assert len(smtp_sink.messages) == 1
+    notice = smtp_sink.messages[0].decode()
+    assert "To: desk@insurer.example" in notice and "Subject: Voicemail from 1005 (support)" in notice
     listed = (await agent.call("voicemail.list"))["items"]
     assert [i["id"] for i in listed] == [vm["id"]] and listed[0]["duration"] == vm["duration"]
 

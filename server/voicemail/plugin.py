@@ -95,7 +95,7 @@ class Voicemail(Capability, CallHooks):
         self.ctx.publish(Event.CALLBACK, item, None)
         log.info("voicemail %s from %s stored (%.1f s)", item["id"], item.get("caller"), seconds)
         if self.s.notify_to:
-            await asyncio.to_thread(self._notify, item)
+            await asyncio.to_thread(self._notify, dict(item))
 
     async def _fetch(self, name: str) -> bytes | None:
         ari = self.engine.ari
