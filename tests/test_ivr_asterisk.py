@@ -45,9 +45,16 @@ retries = 1
 
 [trees.main.nodes.root]
 prompt = "Main menu. Press one for claims."
-options = {{ "1" = "goto:claims", "2" = "goto:hello", "3" = "goto:status", "4" = "goto:night", "5" = "tree:other" }}
 on_timeout = "queue:sales"
 on_invalid = "hangup"
+[trees.main.nodes.root.options]
+"1" = "goto:claims"
+"2" = "goto:hello"
+"3" = "goto:status"
+"4" = "goto:night"
+"5" = "tree:other"
+"8" = "number:1002"
+"9" = "agent:agent1"
 
 [trees.main.nodes.claims]
 prompt = "Claims. Press one for cars."
@@ -493,7 +500,7 @@ async def test_a_reload_keeps_the_tree_a_caller_is_in(ivr_server, connect_to, ph
         await admin.call("ivr.reload")
     # The new version: key 1 at the root now goes straight to sales.
     srv.tree_file.write_text(trees_text(lookup_port).replace('"1" = "goto:claims"',
-                                                             '"1" = "queue:sales", "6" = "goto:claims"'))
+                                                             '"1" = "queue:sales"\n"6" = "goto:claims"'))
     r = await admin.call("ivr.reload")
     assert "main" in r["trees"]
     # The caller already in the tree keeps the version they started with: 1 still means claims.
@@ -553,3 +560,41 @@ async def test_an_uploaded_recorded_prompt_replaces_the_spoken_one(ivr_server, c
         finally:
             gone = await http.delete(url, headers={"Authorization": f"Bearer {admin.token}"})
             assert gone.status_code == 200 and gone.json()["spoken"] is True
+
+
+async def test_number_and_agent_actions(ivr_server, connect_to, phone):
+    srv = ivr_server
+    await phone("1001")  # agent1's device
+    agent = await connect_to(srv, "agent1")
+    await agent.call("agent.login", {"queues": ["sales"]})  # not in support: only a direct target reaches it
+    await agent.call("agent.ready")
+    desk = await phone("1002")  # an external line the tree dials
+    caller = await phone("1005")
+    # Key 8: dialled out and bridged; the caller hears the desk's phone.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    await ivr_event(srv, "ivr.node", node="root")
+    await caller.send_dtmf("8")
+    await desk.wait_call_state("ESTABLISHED", timeout=15)
+    left = await ivr_event(srv, "ivr.left", outcome="number:1002")
+    dialing = await ivr_event(srv, "call.dialing")
+    assert dialing.call_id == left.call_id and dialing.data["number"] == "PJSIP/1002"
+    await caller.hangup()
+    await desk.wait_call_state("CLOSED", timeout=10)
+    await caller.wait_call_state("CLOSED", timeout=10)
+    await ivr_event(srv, "call.completed")  # the first call is over on our side too
+    # Key 9: waits for that one agent, who is offered it although not logged into the home queue.
+    await caller.dial("5100")
+    await caller.wait_call_state("ESTABLISHED", timeout=10)
+    second = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while second is None:
+        second = next((e for e in srv.store.events(kinds=("ivr.node",)) if e.call_id != left.call_id), None)
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    await caller.send_dtmf("9")
+    call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
+                       what="offered to the agent the tree named")
+    assert call["id"] == second.call_id and call["target_agent"] == "agent1" and call["queue"] == "support"
+    await caller.hangup()
