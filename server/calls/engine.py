@@ -116,7 +116,8 @@ class CallEngine(CallControl, OverloadGuard):
         # call_ended(call, kind). Called synchronously; they spawn their own I/O.
         self.hooks: list[Any] = []
         # The IVR (server/ivr) when loaded: takes inbound calls before the queue and hands them back
-        # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit), played(call, purpose).
+        # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit) (True: the IVR
+        # took the key), played(call, purpose) and play_failed(call, purpose) for its prompts.
         self.front: Any = None
         ari.on_event = self.on_event
         ari.on_connect = self.resync

@@ -60,6 +60,7 @@ class IvrRunner:
         self.clock = clock
         self.spawn = spawn
         self.cfg = IvrConfig()
+        self.dids: dict[str, str] = {}  # number -> tree, of the trees in force
         self.sessions: dict[str, Session] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -67,6 +68,7 @@ class IvrRunner:
     def use(self, cfg: IvrConfig) -> None:
         """A new version of the trees: new calls get it, calls in a tree keep theirs."""
         self.cfg = cfg
+        self.dids = cfg.did_map()
 
     async def close(self) -> None:
         for s in self.sessions.values():
@@ -77,8 +79,7 @@ class IvrRunner:
 
     # -- the engine's front interface ------------------------------------------------------------------
     def home_queue(self, did: str) -> str | None:
-        name = self.cfg.did_map().get(did)
-        tree = self.cfg.trees.get(name or "")
+        tree = self.cfg.trees.get(self.dids.get(did, ""))
         return tree.queue if tree and tree.queue in self.engine.cfg.queues else None
 
     def take(self, call: Call) -> bool:
@@ -90,7 +91,7 @@ class IvrRunner:
             if old.node is not None:
                 self._start_node(call, old, old.node, again=True)
             return True
-        tree = self.cfg.trees.get(self.cfg.did_map().get(call.did, ""))
+        tree = self.cfg.trees.get(self.dids.get(call.did, ""))
         if tree is None or tree.start not in tree.nodes or tree.queue not in self.engine.cfg.queues:
             return False
         s = Session(call.id, tree, self.clock())
