@@ -49,7 +49,9 @@ _mount_identity()
 
 def _mount_api() -> None:
     from cc_console.cli_api import api_client_app
+    from cc_console.cli_ivr import ivr_app
     admin_app.add_typer(api_client_app, name="api-client")
+    admin_app.add_typer(ivr_app, name="ivr")
 
 
 _mount_api()

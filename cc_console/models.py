@@ -128,6 +128,8 @@ class Call:
     direction: str = "inbound"  # inbound | outbound
     caller_id: str = ""  # outbound: the number shown to the called party
     record: bool = True  # outbound: record this call (the recording capability reads it)
+    # What the caller chose in the IVR (e.g. {"problem": "claims"}): shown to the agent, stored with the call.
+    tags: dict[str, str] = field(default_factory=dict)
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""

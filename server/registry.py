@@ -16,6 +16,8 @@ CAPABILITIES: dict[str, str] = {
     "audit": "cc_console.server.audit.plugin",
     "verified": "cc_console.server.verified.plugin",
     "chat": "cc_console.server.chat.plugin",
+    "ivr": "cc_console.server.ivr.plugin",
+    "voicemail": "cc_console.server.voicemail.plugin",
 }
 
 

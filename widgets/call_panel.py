@@ -141,6 +141,9 @@ class CallPanel(Widget):
         if call.get("did"):
             where += f" · DID {call['did']}"
         grid.add_row("Queue", where)
+        if call.get("tags"):
+            # What the caller chose in the IVR: the agent need not ask again.
+            grid.add_row("Chose", Text(", ".join(f"{k}: {v}" for k, v in call["tags"].items()), style="bold cyan"))
         status = Text(call_state_label(state), style=state_style)
         # What the agent must not forget: the caller on hold, the microphone off.
         if call.get("held"):

@@ -115,6 +115,10 @@ class CallEngine(CallControl, OverloadGuard):
         # objects with any of call_connected(call), call_leg_ended(call, agent_id),
         # call_ended(call, kind). Called synchronously; they spawn their own I/O.
         self.hooks: list[Any] = []
+        # The IVR (server/ivr) when loaded: takes inbound calls before the queue and hands them back
+        # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit) (True: the IVR
+        # took the key), played(call, purpose) and play_failed(call, purpose) for its prompts.
+        self.front: Any = None
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -480,7 +484,17 @@ class CallEngine(CallControl, OverloadGuard):
         for kind in ("ring", "max_wait", "position", "digits"):
             self._disarm(kind, call_id)
 
-    def _play(self, call: Call, media: list[str], purpose: str) -> None:
+    def play(self, call: Call, media: list[str], purpose: str) -> str:
+        """Play to a caller not yet with an agent (the IVR); returns the playback id. When it ends,
+        a purpose starting with "ivr" goes back to the front (the IVR) as played(call, purpose)."""
+        return self._play(call, media, purpose)
+
+    def stop_play(self, call: Call, playback: str) -> None:
+        """Stop a playback started with play (a caller's key cuts an IVR prompt short): in the call's
+        order of effects, so a stop never overtakes the play it is meant for."""
+        self._spawn(self.ari.stop_playback(playback), f"stop playback {playback}", call.id)
+
+    def _play(self, call: Call, media: list[str], purpose: str) -> str:
         """Play to the caller (the call's bridge holds only the caller while it waits)."""
         self._seq += 1
         pb = f"pb-{call.id}-{self._seq}"
@@ -493,9 +507,13 @@ class CallEngine(CallControl, OverloadGuard):
             except AriError:
                 # Nothing to wait for: carry on as if it had been heard.
                 if self._playbacks.pop(pb, None):
-                    self._after_playback(call.id, purpose)
+                    if purpose.startswith("ivr") and self.front is not None:
+                        self.front.play_failed(call, purpose)  # perhaps the caller hung up: it checks
+                    else:
+                        self._after_playback(call.id, purpose)
                 raise
         self._spawn(go(), f"play {purpose} to {call.id}", call.id)
+        return pb
 
     def _moh(self, call: Call) -> None:
         self._spawn(self.ari.start_moh(call.bridge, self.moh_class), f"moh {call.id}", call.id)
@@ -531,7 +549,7 @@ class CallEngine(CallControl, OverloadGuard):
         if ch.id in self.by_channel:
             return  # seen already (a resync found it before its StasisStart reached us)
         now = self.clock()
-        qname = self.did_to_queue.get(did)
+        qname = (self.front and self.front.home_queue(did)) or self.did_to_queue.get(did)
         call = Call(id=uuid.uuid4().hex[:16], caller=ch.caller_number, did=did, queue=qname or "",
                     channel=ch.id, bridge="", created=now, enqueued=now, state=CallState.ENTERING,
                     stage="announcement")
@@ -554,7 +572,8 @@ class CallEngine(CallControl, OverloadGuard):
         self.by_channel[ch.id] = call.id
         self._record_call("call.entered", call, did=did)
         self._spawn(self._hold(call, moh=False), f"hold {call.id}", call.id)
-        self._enter(call)
+        if self.front is None or not self.front.take(call):
+            self._enter(call)
 
     async def _hold(self, call: Call, moh: bool = True) -> None:
         await self.ari.answer(call.channel)
@@ -658,7 +677,9 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
             return
-        if purpose == "greeting" and call.state is CallState.ENTERING:
+        if purpose.startswith("ivr") and self.front is not None:
+            self.front.played(call, purpose)
+        elif purpose == "greeting" and call.state is CallState.ENTERING:
             self._enqueue(call)
         elif purpose in ("position", "key") and call.state is CallState.QUEUED:
             self._moh(call)
@@ -732,6 +753,8 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(self.by_channel.get(channel_id, ""))
         if call is None or channel_id != call.channel:
             return
+        if self.front is not None and self.front.dtmf(call, digit):
+            return
         q = self.cfg.queues.get(call.queue)
         if q is None:
             return
@@ -758,6 +781,32 @@ class CallEngine(CallControl, OverloadGuard):
             if call.state is CallState.QUEUED:
                 self._leave_queue(call, "EXITWITHKEY", key=digit)
             self._voicemail(call)
+
+    def leave_ivr(self, call: Call, kind: str, target: str = "") -> None:
+        """The IVR is done with a call: queue:NAME, agent:ID, number:DIAL, voicemail, callback or hangup.
+        Skills, priority and tags the caller's path set are already on the call."""
+        call.stage = "announcement"
+        if kind == "queue":
+            if target not in self.cfg.queues:
+                log.warning("IVR sent call %s to unknown queue %r; it stays in %s", call.id, target, call.queue)
+            else:
+                call.queue = target
+            call.skills = call.skills or list(self.cfg.queues[call.queue].skills)
+            self._enter(call)
+        elif kind == "agent":
+            call.target_agent = target
+            self._enqueue(call)
+        elif kind == "number":
+            self._dial_number(call, target if "/" in target else self.dial_template.format(number=target))
+        elif kind == "voicemail":
+            self._voicemail(call)
+        elif kind == "callback":
+            item = self._new_callback("callback", call, preferred=None, digits="")
+            self._record_call("call.callback", call, callback=item["id"], preferred=None)
+            call.end_reason = "callback"
+            self._play(call, [self.cfg.queues[call.queue].announcements.callback_thanks], "then_hangup")
+        else:
+            self._end(call, by="system", outcome="ivr_hangup")
 
     def _callback_done(self, call_id: str) -> None:
         call = self.calls.get(call_id)
@@ -1151,6 +1200,9 @@ class CallEngine(CallControl, OverloadGuard):
                 self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
             elif call.state is CallState.QUEUED:
                 self._arm_queue_timers(call)
+            elif call.state is CallState.ENTERING and call.stage in ("ivr", "before_ivr"):
+                if self.front is None or not self.front.take(call):  # its menu starts again
+                    self._enter(call)
             elif call.state is CallState.ENTERING and call.stage == "announcement":
                 self._enqueue(call)  # the greeting's end was lost with the connection
             elif call.state is CallState.ENTERING and call.stage == "callback":

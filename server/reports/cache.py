@@ -24,7 +24,8 @@ from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, an
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "5"  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
+SCHEMA_VERSION = "6"  # 6: abandons before and in the IVR
+# earlier:  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
 # earlier:  # 4: talk excludes hold, hold from the completed call
 # earlier:  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)

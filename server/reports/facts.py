@@ -30,7 +30,8 @@ from typing import Any
 
 OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress",
             "outbound")
-STAGES = ("announcement", "queue", "ringing")
+# before_ivr and ivr: the caller hung up in an IVR tree's welcome or in its menus (docs/ivr.md).
+STAGES = ("announcement", "queue", "ringing", "before_ivr", "ivr")
 FINAL_KINDS = ("call.completed", "call.abandoned", "call.voicemail", "call.ended", "call.rejected")
 
 
@@ -46,7 +47,7 @@ class Segment:
     queued_ts: float | None = None  # entered the waiting line (queue_log ENTERQUEUE)
     outcome: str = "in_progress"
     outcome_ts: float | None = None
-    stage: str = ""  # abandoned: announcement | queue | ringing
+    stage: str = ""  # abandoned: announcement | queue | ringing | before_ivr | ivr
     overflow_when: str = ""  # overflow: closed | no_agents | max_wait | max_length
     overflow_to: str = ""
     wait: float = 0.0  # seconds waited in the queue up to the outcome (greeting time for an announcement abandon)
@@ -174,6 +175,10 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
         cur = st.cur
         if kind == "call.category":  # set in the agent's console; may come after the call ended
             st.category = str(data.get("category") or "")
+        if (kind in ("call.closed", "call.queued") and cur is not None and cur.entry == "new"
+                and cur.queued_ts is None and call.get("queue") and call["queue"] != cur.queue):
+            # The IVR chose the queue: the call counts there, not in its tree's home queue.
+            cur.queue = str(call["queue"])
         if kind == "call.closed":
             if cur is not None:
                 cur.outcome = "closed"

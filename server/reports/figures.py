@@ -158,14 +158,15 @@ def last_complete_interval_end(now: float, interval: str, tz: str) -> float:
 # -- queue figures ----------------------------------------------------------------------------------
 QUEUE_COLUMNS = [
     "received", "closed", "offered", "overflow_in", "queued", "answered", "answered_within",
-    "abandoned", "abandoned_announcement", "abandoned_queue", "abandoned_ringing", "short_abandons",
+    "abandoned", "abandoned_announcement", "abandoned_queue", "abandoned_ringing", "abandoned_before_ivr",
+    "abandoned_ivr", "short_abandons",
     "overflowed", "overflowed_no_agents", "overflowed_max_length", "overflowed_max_wait",
     "callbacks_requested", "callbacks_completed", "voicemails", "ended_other", "in_progress",
     "transferred_in", "transferred_out", "outbound", "missed",
     "service_level_pct", "asa_s", "longest_wait_s", "avg_abandon_wait_s",
     "talk_s", "hold_s", "wrapup_s", "aht_s",
 ]
-COUNT_COLUMNS = QUEUE_COLUMNS[:25]
+COUNT_COLUMNS = QUEUE_COLUMNS[:QUEUE_COLUMNS.index("service_level_pct")]
 # The counts that do not depend on a report's parameters (threshold, short abandon, buckets): the read
 # model keeps these per queue per 15 minutes; answered_within / short_abandons / the wait buckets come from
 # its wait histograms.
@@ -275,7 +276,7 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         n["abandoned"] += 1
         n["abandoned_" + s.stage] += 1
         acc.abandon_wait += us(w)
-        if s.stage != "announcement" and w > acc.longest:
+        if s.stage in ("queue", "ringing") and w > acc.longest:
             acc.longest = w
     elif o == "overflow":
         n["overflowed"] += 1
