@@ -12,14 +12,14 @@ misses; aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections import defaultdict
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold
+from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
 
 CHUNK = 200_000
@@ -79,18 +79,9 @@ CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT
 """
 
 
-class Ev(NamedTuple):
-    seq: int
-    ts: float
-    kind: str
-    call_id: str | None
-    agent_id: str | None
-    queue: str | None
-    data: dict[str, Any]
-
-
-def _ev(r: tuple[Any, ...]) -> Ev:
-    return Ev(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+EV_COLS = "seq, ts, kind, call_id, agent_id, queue, data"
+seg_row = attrgetter(*SEGMENT_FIELDS)
+span_row = attrgetter("agent", "state", "start", "end", "reason", "kind", "call_id")
 
 
 class ReportCache:
@@ -141,29 +132,25 @@ class ReportCache:
 
     def _refresh_chunk(self) -> int:
         mark = self.watermark
-        rows = self.ev.execute("SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events "
-                               "WHERE seq > ? ORDER BY seq LIMIT ?", (mark, CHUNK)).fetchall()
+        rows = self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (mark, CHUNK)).fetchall()
         if not rows:
             return 0
-        new = [_ev(r) for r in rows]
+        last, n = rows[-1][0], len(rows)
         pending = {r[0] for r in self.db.execute("SELECT call_id FROM pending")}
-        touched = {e.call_id for e in new if e.call_id}
+        touched = {r[3] for r in rows if r[3]}
         again = pending & touched
-        late = {e.call_id for e in new if e.call_id and e.kind in LATE_KINDS} - pending
+        late = {r[3] for r in rows if r[3] and r[2] in LATE_KINDS} - pending
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
-        old: list[Ev] = []
-        for cid in again:
-            old += [_ev(r) for r in self.ev.execute(
-                "SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events WHERE call_id = ? AND seq <= ?",
-                (cid, mark))]
-        events = sorted(old, key=lambda e: e.seq) + new if old else new
-        if old:
-            events.sort(key=lambda e: e.seq)
-        opened = {r[0]: Span(*r) for r in self.db.execute(
+        if again:  # calls folded before and touched now: folded again from all their events
+            for cid in again:
+                rows += self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE call_id = ? AND seq <= ?",
+                                        (cid, mark)).fetchall()
+            rows.sort(key=itemgetter(0))
+        opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
-        opened = {a: Span(sp.agent, sp.state, sp.start, None, sp.reason, sp.kind, sp.call_id)
-                  for a, sp in opened.items()}
-        facts = fold(events, opened)
+        facts = fold_rows(rows, opened)
+        del rows
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -175,25 +162,32 @@ class ReportCache:
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
                         touched_a.add(int(ans // SLOT))
-            db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls])
+            # Only a call folded again can have rows already: one that arrived in this batch has none.
+            db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
             db.executemany(f"INSERT INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
-                           [s.as_row() for s in facts.segments])
-            db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", [s.as_row() for s in facts.spans])
+                           map(seg_row, facts.segments))
+            db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
             db.execute("DELETE FROM open_spans")
-            db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)",
-                           [s.as_row() for s in facts.agents_open.values()])
+            db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.agents_open.values()))
             db.executemany("INSERT OR IGNORE INTO misses VALUES (?,?,?,?,?)",
                            [(m.ts, m.agent, m.call_id, m.queue, m.why) for m in facts.misses])
-            db.executemany("DELETE FROM pending WHERE call_id = ?", [(c,) for c in calls - facts.calls_open])
+            db.executemany("DELETE FROM pending WHERE call_id = ?",
+                           [(c,) for c in (calls & pending) - facts.calls_open])
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in facts.calls_open])
+            answered: dict[str, list[Segment]] = {}  # this batch's answered segments by call
             for sg in facts.segments:
                 touched_q.add(int(sg.offered_ts // SLOT))
                 if sg.answered_ts is not None:
                     touched_a.add(int(sg.answered_ts // SLOT))
+                    if sg.outcome == "answered":
+                        answered.setdefault(sg.call_id, []).append(sg)
             for sp in facts.spans:  # a closed wrap-up changes its call's figures
                 if sp.state == "wrap_up" and sp.call_id:
-                    for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ? "
-                                               "AND outcome = 'answered'", (sp.call_id,)):
+                    here = answered.get(sp.call_id)
+                    offs = ([(sg.offered_ts, sg.answered_ts) for sg in here] if here is not None else db.execute(
+                        "SELECT offered_ts, answered_ts FROM segs WHERE call_id = ? AND outcome = 'answered'",
+                        (sp.call_id,)))
+                    for off, ans in offs:
                         touched_q.add(int(off // SLOT))
                         if ans is not None:
                             touched_a.add(int(ans // SLOT))
@@ -203,12 +197,12 @@ class ReportCache:
             self._agg_times(facts.spans)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(new[-1].seq),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(last),))
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
-        return len(rows)
+        return n
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
