@@ -15,16 +15,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import defaultdict
+from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
+from .levels import FAN, KINDS, TOP, at_most, bands, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "5"  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
+SCHEMA_VERSION = "6"  # 6: blocks of days (levels 2..5), cumulative wait histograms (hcum)
+# earlier:  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
 # earlier:  # 4: talk excludes hold, hold from the completed call
 # earlier:  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)
@@ -34,7 +37,7 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss", "ahist")
+          "amiss", "ahist", "hcum")
 # each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
 # figures.us does)
 WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
@@ -74,6 +77,8 @@ CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEX
                                    hold INTEGER, transfers INTEGER, PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER,
                                   n INTEGER, PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hcum (h INTEGER, lvl INTEGER, t INTEGER, k1 TEXT, k2 TEXT, cum BLOB,
+                                 PRIMARY KEY (h, lvl, t, k1, k2)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
@@ -228,6 +233,46 @@ class ReportCache:
             db.execute(f"INSERT INTO {table} SELECT 1, t / {DAY}, {keys}, {agg} FROM {table} "
                        f"WHERE lvl = 0 AND t >= ? AND t < ? GROUP BY t / {DAY}, {keys}", (d0 * DAY, (d1 + 1) * DAY))
 
+    def _blocks(self, table: str, keys: str, sums: list[str], maxes: list[str], days: set[int]) -> None:
+        """The blocks (levels 2..TOP) over these days, each summed from its four children."""
+        db = self.db
+        agg = ", ".join([f"SUM({c})" for c in sums] + [f"MAX({c})" for c in maxes])
+        touched = set(days)
+        for lvl in range(2, TOP + 1):
+            touched = {t // FAN for t in touched}
+            for b0, b1 in self._runs(touched):
+                db.execute(f"DELETE FROM {table} WHERE lvl = ? AND t >= ? AND t <= ?", (lvl, b0, b1))
+                db.execute(f"INSERT INTO {table} SELECT ?, t / {FAN}, {keys}, {agg} FROM {table} "
+                           f"WHERE lvl = ? AND t >= ? AND t < ? GROUP BY t / {FAN}, {keys}",
+                           (lvl, lvl - 1, b0 * FAN, (b1 + 1) * FAN))
+
+    def _cum(self, h: int, days: set[int]) -> None:
+        """The cumulative wait histograms (hcum, h 0: per queue and category from qhist, 1: per agent and
+        queue from ahist) of these days, and of the blocks over them."""
+        db = self.db
+        table, keys = ("qhist", "queue, category") if h == 0 else ("ahist", "agent, queue")
+        for d0, d1 in self._runs(days):
+            db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ?", (h, d0, d1))
+            out = []
+            for (t, k1, k2), rows in groupby(db.execute(
+                    f"SELECT t, {keys}, kind, sec, n FROM {table} WHERE lvl = 1 AND t >= ? AND t <= ? "
+                    f"ORDER BY t, {keys}, kind, sec", (d0, d1)), key=itemgetter(0, 1, 2)):
+                per: list[list[tuple[int, int]]] = [[] for _ in range(KINDS)]
+                for r in rows:
+                    per[r[3]].append((r[4], r[5]))
+                out.append((h, t, k1, k2, pack([cumulate(x) for x in per])))
+            db.executemany("INSERT INTO hcum VALUES (?, 1, ?, ?, ?, ?)", out)
+        touched = set(days)
+        for lvl in range(2, TOP + 1):
+            touched = {t // FAN for t in touched}
+            for b0, b1 in self._runs(touched):
+                db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ?", (h, lvl, b0, b1))
+                rows = db.execute("SELECT t / ?, k1, k2, cum FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t < ? "
+                                  "ORDER BY t / ?, k1, k2", (FAN, h, lvl - 1, b0 * FAN, (b1 + 1) * FAN, FAN))
+                db.executemany("INSERT INTO hcum VALUES (?, ?, ?, ?, ?, ?)",
+                               [(h, lvl, t, k1, k2, sum_blobs(r[3] for r in grp))
+                                for (t, k1, k2), grp in groupby(rows.fetchall(), key=itemgetter(0, 1, 2))])
+
     def _agg_queue(self, slots: set[int]) -> None:
         db = self.db
         cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
@@ -258,6 +303,9 @@ class ReportCache:
         if slots:
             self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
+            days = {x // DAY for x in slots}
+            self._blocks("qagg", "queue, category", QAGG_SUMS, ["longest"], days)
+            self._cum(0, days)
 
     # Agent aggregates are kept per UTC day only (lvl 1): a report's partial days at either end (under a day
     # each) are computed from the per-call rows and spans directly; per 15 minutes they would be one row per
@@ -285,6 +333,9 @@ class ReportCache:
             db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
             db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+        if days:
+            self._blocks("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], [], days)
+            self._cum(1, days)
 
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
@@ -299,6 +350,8 @@ class ReportCache:
                 v[1] += why == "declined"
             db.execute("DELETE FROM amiss WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO amiss VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+        if days:
+            self._blocks("amiss", "agent, queue", ["missed", "declined"], [], days)
 
     def _agg_times(self, spans: list[Span]) -> None:
         add: dict[tuple[int, str], list[int]] = {}
@@ -318,6 +371,8 @@ class ReportCache:
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
         self.db.executemany(f"INSERT INTO atime VALUES (1,?,?,{','.join('?' * len(AGENT_TIMES))}) "
                             f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
+        if add:
+            self._blocks("atime", "agent", AGENT_TIMES, [], {d for d, _ in add})
 
     # -- loading facts for a range --------------------------------------------------------------------
     def facts(self, start: float, end: float, *, queues: list[str] | None = None, agents: bool = False,
@@ -400,6 +455,7 @@ class ReportCache:
                                   for j in range(nr + 1))
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
+        slots = [iv for iv in ivs if iv[0] == 0]  # the histograms' slot rows; days and blocks are in hcum
         with self._lock:
             self._load_iv(ivs)
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
@@ -409,13 +465,38 @@ class ReportCache:
             rows = self.db.execute(
                 f"SELECT iv.idx, a.queue, {cat}, {sums}, MAX(a.longest) {join.format(t='qagg')}{qf} "
                 f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
-            hrows = self.db.execute(
-                f"SELECT iv.idx, a.queue, {cat}, "
-                f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END), "
-                f"SUM(CASE WHEN a.kind = 1 AND a.sec < {int(p.short_abandon)} THEN a.n ELSE 0 END), {bsums} "
-                f"{join.format(t='qhist')} LEFT JOIN _thr t ON t.queue = a.queue WHERE 1{qf} "
-                f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+            hrows = []
+            if slots:
+                self._load_iv(slots)
+                hrows = self.db.execute(
+                    f"SELECT iv.idx, a.queue, {cat}, "
+                    f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END), "
+                    f"SUM(CASE WHEN a.kind = 1 AND a.sec < {int(p.short_abandon)} THEN a.n ELSE 0 END), {bsums} "
+                    f"{join.format(t='qhist')} LEFT JOIN _thr t ON t.queue = a.queue WHERE 1{qf} "
+                    f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+            blobs = self._cum_rows(0, [iv for iv in ivs if iv[0] > 0], queues)
+        thr_of = dict(thr)
+        for i, q, c, blob in blobs:
+            v = unpack(blob)
+            t = thr_of.get(q, dflt)
+            hrows.append((i, q, c if category else "", at_most(v[0], t), at_most(v[1], int(p.short_abandon) - 1),
+                          *bands(v[0], p.buckets), *bands(v[2], p.ring_buckets)))
         return rows, hrows
+
+    def _cum_rows(self, h: int, ivs: list[tuple[int, int, int, int]], k1s: list[str] | None = None,
+                  k2s: list[str] | None = None) -> list[tuple[Any, ...]]:
+        """(piece's idx, k1, k2, cumulative blob) of each hcum row in the pieces (levels >= 1)."""
+        if not ivs:
+            return []
+        self._load_iv(ivs)
+        f = ""
+        if k1s:
+            f += f" AND c.k1 IN ({','.join('?' * len(k1s))})"
+        if k2s:
+            f += f" AND c.k2 IN ({','.join('?' * len(k2s))})"
+        return self.db.execute(
+            "SELECT iv.idx, c.k1, c.k2, c.cum FROM _iv iv CROSS JOIN hcum c ON c.h = ? AND c.lvl = iv.lvl "
+            f"AND c.t >= iv.lo AND c.t < iv.hi WHERE 1{f}", [h] + list(k1s or []) + list(k2s or [])).fetchall()
 
     def _sum_pieces(self, table: str, keys: str, sums: list[str], pieces: list[tuple[int, int, int]]) -> list[tuple]:
         if not pieces:
@@ -435,26 +516,18 @@ class ReportCache:
 
     def agent_hists(self, pieces: list[tuple[int, int, int]], p: Any, sl_of: dict[str, float]) -> list[tuple]:
         """Per (agent, queue) over whole days: calls handled within the service level, then by wait band,
-        then by ring band (from the per-agent histograms)."""
-        if not pieces:
-            return []
-        def bands(bounds: list[float], kind: int) -> list[str]:
-            expr = ("CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(bounds)) +
-                    f" ELSE {len(bounds)} END") if bounds else "0"
-            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)"
-                    for j in range(len(bounds) + 1)]
+        then by ring band (from the per-agent cumulative histograms)."""
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
-        thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
-        cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
-                         bands(p.buckets, 0) + bands(p.ring_buckets, 2))
+        thr_of = {} if p.sl_threshold is not None else {q: int(v) for q, v in sl_of.items()}
         with self._lock:
-            self._load_iv([pc + (0,) for pc in pieces])
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
-            self.db.execute("DELETE FROM _thr")
-            self.db.executemany("INSERT INTO _thr VALUES (?,?)", thr)
-            return self.db.execute(
-                f"SELECT a.agent, a.queue, {cols} FROM _iv iv CROSS JOIN ahist a ON a.lvl = iv.lvl AND a.t >= iv.lo "
-                "AND a.t < iv.hi LEFT JOIN _thr t ON t.queue = a.queue GROUP BY a.agent, a.queue").fetchall()
+            blobs = self._cum_rows(1, [pc + (0,) for pc in pieces])
+        acc: dict[tuple[str, str], list[int]] = {}
+        for _, ag, q, blob in blobs:
+            v = unpack(blob)
+            new = [at_most(v[0], thr_of.get(q, dflt)), *bands(v[0], p.buckets), *bands(v[2], p.ring_buckets)]
+            old = acc.get((ag, q))
+            acc[(ag, q)] = new if old is None else [x + y for x, y in zip(old, new)]
+        return [(ag, q, *v) for (ag, q), v in acc.items()]
 
     def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)
