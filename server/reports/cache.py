@@ -8,7 +8,8 @@ carried over. Deleting the file is always safe: the next refresh rebuilds it fro
 
 It also keeps aggregates (see docs/reports.md, "Aggregates"): per queue per category per 15-minute slot
 the queue counts and sums and wait histograms, per agent per UTC day the agent times, handled calls and
-misses; aggregate.py sums them for a report.
+misses; each also per block of days, and the histograms as cumulative counts from the day up (levels.py);
+aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
@@ -211,7 +212,8 @@ class ReportCache:
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
-    # (t = slot // 96), the sum of its slots. Queue, handled-call and miss aggregates of a touched slot are
+    # (t = slot // 96), the sum of its slots, lvl 2..5 = a block of 4, 16, 64, 256 days (t = day // its
+    # size), the sum of its four children. Queue, handled-call and miss aggregates of a touched slot are
     # recomputed from the per-call rows (so an outcome that changes, or a wrap-up that closes later, is
     # exact); agent times are only ever added (a closed span never changes).
     @staticmethod
