@@ -258,16 +258,34 @@ def main() -> None:
     print(f"load_average: {os.getloadavg()[0]:.1f}")
     day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
 
-    def touch_busy() -> None:  # what a refresh during the day redoes: one busy slot, its day's agent rows
-        from cc_console.server.reports.cache import DAY_S, SLOT
-        cache.db.execute("BEGIN IMMEDIATE")
-        cache._agg_queue({int((day0 + 12 * 3600) // SLOT)})
-        cache._agg_handled({int(day0 // DAY_S)})
-        cache._agg_misses({int(day0 // DAY_S)})
-        cache.db.execute("COMMIT")
-    walls, cpus, _ = timed(10, touch_busy)
-    print(f"refresh_aggregates_busy_slot_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu "
-          "(recompute one busy 15-minute slot + its day's rows, on top of folding the new events)")
+    last_day = start + 86400 * (a.days - 1)
+    live = sqlite3.connect(str(db), isolation_level=None)
+    extra = [0]
+
+    def one_call() -> None:  # a refresh during the day: one call answered, completed and wrapped up since
+        extra[0] += 1
+        t, ag, cid = last_day + 20 * 3600 + extra[0] * 60, f"agent{extra[0] % a.agents:03d}", f"x{extra[0]:07d}"
+        call = {"id": cid, "queue": "support", "caller": "0600000000", "state": "entering", "agent": None}
+        ev = [(t, "call.entered", cid, None, {"did": "5000", "call": call}),
+              (t, "call.queued", cid, None, {"stage": "queue", "call": call}),
+              (t + 7, "call.offered", cid, ag, {"agent": ag, "call": call}),
+              (t + 7, "call.connected", cid, ag, {"agent": ag, "wait": 7.0, "call": call}),
+              (t + 7, "agent.state", None, ag, {"call": cid, "agent": {"id": ag, "state": "on_call"}}),
+              (t + 40, "call.completed", cid, ag, {"talk": 33.0, "call": call}),
+              (t + 40, "agent.state", None, ag, {"call": cid, "agent": {"id": ag, "state": "wrap_up"}}),
+              (t + 50, "agent.state", None, ag, {"agent": {"id": ag, "state": "ready"}})]
+        live.executemany("INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
+                         [(ts, k, c, g, "support" if c else None, json.dumps(d)) for ts, k, c, g, d in ev])
+        with Clock() as c:
+            cache.refresh()
+        walls.append(c.wall)
+        cpus.append(c.cpu)
+    walls, cpus = [], []
+    for _ in range(10):
+        one_call()
+    live.close()
+    print(f"refresh_one_new_call_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu "
+          "(fold it, recompute its slot, day and blocks; adds 10 calls to the store's last day)")
 
     def day_report(path: str = "auto"):
         return run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), path=path)

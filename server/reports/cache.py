@@ -90,6 +90,12 @@ seg_row = attrgetter(*SEGMENT_FIELDS)
 span_row = attrgetter("agent", "state", "start", "end", "reason", "kind", "call_id")
 
 
+def _diff(old_rows: Any, new: dict[tuple[int, str, str, int, int], int]) -> set[tuple[str, str]]:
+    """The keys (the histogram rows' 2nd and 3rd columns) whose rows differ between old and new."""
+    old = {r[:5]: r[5] for r in old_rows}
+    return {k[1:3] for k in old.keys() ^ new.keys()} | {k[1:3] for k, n in new.items() if old.get(k) != n}
+
+
 class ReportCache:
     def __init__(self, db_path: str | Path, cache_path: str | Path | None = None) -> None:
         self.db_path = Path(db_path)
@@ -248,17 +254,25 @@ class ReportCache:
                            f"WHERE lvl = ? AND t >= ? AND t < ? GROUP BY t / {FAN}, {keys}",
                            (lvl, lvl - 1, b0 * FAN, (b1 + 1) * FAN))
 
-    def _cum(self, h: int, days: set[int]) -> None:
+    def _cum(self, h: int, days: set[int], keys: set[tuple[str, str]]) -> None:
         """The cumulative wait histograms (hcum, h 0: per queue and category from qhist, 1: per agent and
-        queue from ahist) of these days, and of the blocks over them."""
+        queue from ahist) of these keys on these days, and of the blocks over them (a refresh during the
+        day changes a few agents' rows: only theirs are summed again, not every agent's year)."""
+        if not keys:
+            return
         db = self.db
-        table, keys = ("qhist", "queue, category") if h == 0 else ("ahist", "agent, queue")
+        table, cols = ("qhist", ("queue", "category")) if h == 0 else ("ahist", ("agent", "queue"))
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS _keys (k1 TEXT, k2 TEXT, PRIMARY KEY (k1, k2))")
+        db.execute("DELETE FROM _keys")
+        db.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
         for d0, d1 in self._runs(days):
-            db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ?", (h, d0, d1))
+            db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ? "
+                       "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, d0, d1))
             out = []
             for (t, k1, k2), rows in groupby(db.execute(
-                    f"SELECT t, {keys}, kind, sec, n FROM {table} WHERE lvl = 1 AND t >= ? AND t <= ? "
-                    f"ORDER BY t, {keys}, kind, sec", (d0, d1)), key=itemgetter(0, 1, 2)):
+                    f"SELECT a.t, a.{cols[0]}, a.{cols[1]}, a.kind, a.sec, a.n FROM {table} a CROSS JOIN _keys k "
+                    f"ON a.{cols[0]} = k.k1 AND a.{cols[1]} = k.k2 WHERE a.lvl = 1 AND a.t >= ? AND a.t <= ? "
+                    "ORDER BY 1, 2, 3, 4, 5", (d0, d1)), key=itemgetter(0, 1, 2)):
                 per: list[list[tuple[int, int]]] = [[] for _ in range(KINDS)]
                 for r in rows:
                     per[r[3]].append((r[4], r[5]))
@@ -268,9 +282,11 @@ class ReportCache:
         for lvl in range(2, TOP + 1):
             touched = {t // FAN for t in touched}
             for b0, b1 in self._runs(touched):
-                db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ?", (h, lvl, b0, b1))
-                rows = db.execute("SELECT t / ?, k1, k2, cum FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t < ? "
-                                  "ORDER BY t / ?, k1, k2", (FAN, h, lvl - 1, b0 * FAN, (b1 + 1) * FAN, FAN))
+                db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ? "
+                           "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, lvl, b0, b1))
+                rows = db.execute("SELECT c.t / ?, c.k1, c.k2, c.cum FROM hcum c CROSS JOIN _keys k ON c.k1 = k.k1 "
+                                  "AND c.k2 = k.k2 WHERE c.h = ? AND c.lvl = ? AND c.t >= ? AND c.t < ? "
+                                  "ORDER BY 1, 2, 3", (FAN, h, lvl - 1, b0 * FAN, (b1 + 1) * FAN))
                 db.executemany("INSERT INTO hcum VALUES (?, ?, ?, ?, ?, ?)",
                                [(h, lvl, t, k1, k2, sum_blobs(r[3] for r in grp))
                                 for (t, k1, k2), grp in groupby(rows.fetchall(), key=itemgetter(0, 1, 2))])
@@ -278,6 +294,7 @@ class ReportCache:
     def _agg_queue(self, slots: set[int]) -> None:
         db = self.db
         cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
+        changed: set[tuple[str, str]] = set()  # (queue, category) whose histogram rows changed
         for s0, s1 in self._runs(slots):
             accs: dict[tuple[int, str, str], QueueAcc] = {}
             hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
@@ -295,6 +312,8 @@ class ReportCache:
                     hist[k + (2, ans_class(sg.ring))] += 1
                 elif sg.outcome == "abandoned":
                     hist[k + (1, aband_class(sg.wait))] += 1
+            changed |= _diff(db.execute("SELECT t, queue, category, kind, sec, n FROM qhist WHERE lvl = 0 AND t >= ? "
+                                        "AND t <= ?", (s0, s1)), hist)
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
             db.execute("DELETE FROM qhist WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
             db.executemany(f"INSERT INTO qagg VALUES ({','.join('?' * (len(QAGG_SUMS) + 5))})",
@@ -307,13 +326,14 @@ class ReportCache:
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
             days = {x // DAY for x in slots}
             self._blocks("qagg", "queue, category", QAGG_SUMS, ["longest"], days)
-            self._cum(0, days)
+            self._cum(0, days, changed)
 
     # Agent aggregates are kept per UTC day only (lvl 1): a report's partial days at either end (under a day
     # each) are computed from the per-call rows and spans directly; per 15 minutes they would be one row per
     # agent per slot, a whole day long for an agent who stays logged in.
     def _agg_handled(self, days: set[int]) -> None:
         db = self.db
+        changed: set[tuple[str, str]] = set()  # (agent, queue) whose histogram rows changed
         for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
             hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
@@ -333,11 +353,13 @@ class ReportCache:
                 hist[k + (2, ans_class(ring))] += 1
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            changed |= _diff(db.execute("SELECT t, agent, queue, kind, sec, n FROM ahist WHERE lvl = 1 AND t >= ? "
+                                        "AND t <= ?", (d0, d1)), hist)
             db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
         if days:
             self._blocks("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], [], days)
-            self._cum(1, days)
+            self._cum(1, days, changed)
 
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
