@@ -54,7 +54,7 @@ class EventData(msgspec.Struct):
 EMPTY_CALL = CallData()
 EMPTY_AGENT = AgentData()
 _decoder = msgspec.json.Decoder(EventData)
-_STRUCTS = {"call": CallData, "agent": AgentData, "item": ItemData}
+_STRUCTS: dict[str, type[msgspec.Struct]] = {"call": CallData, "agent": AgentData, "item": ItemData}
 
 
 def decode(raw: str | bytes) -> EventData:
