@@ -23,7 +23,7 @@ from typing import Any
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
-from .levels import FAN, KINDS, TOP, at_most, bands, cumulate, pack, sum_blobs, unpack
+from .levels import FAN, KINDS, TOP, Cuts, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
 
@@ -500,11 +500,17 @@ class ReportCache:
                     f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
             blobs = self._cum_rows(0, [iv for iv in ivs if iv[0] > 0], queues)
         thr_of = dict(thr)
+        short = Cuts([int(p.short_abandon) - 1], [])
+        rings = Cuts([], p.ring_buckets)
+        waits: dict[int, Cuts] = {}  # by threshold
         for i, q, c, blob in blobs:
             v = unpack(blob)
             t = thr_of.get(q, dflt)
-            hrows.append((i, q, c if category else "", at_most(v[0], t), at_most(v[1], int(p.short_abandon) - 1),
-                          *bands(v[0], p.buckets), *bands(v[2], p.ring_buckets)))
+            w = waits.get(t)
+            if w is None:
+                w = waits[t] = Cuts([t], p.buckets)
+            wv = w(v[0])
+            hrows.append((i, q, c if category else "", wv[0], short(v[1])[0], *wv[1:], *rings(v[2])))
         return rows, hrows
 
     def _cum_rows(self, h: int, ivs: list[tuple[int, int, int, int]], k1s: list[str] | None = None,
@@ -546,9 +552,15 @@ class ReportCache:
         with self._lock:
             blobs = self._cum_rows(1, [pc + (0,) for pc in pieces])
         acc: dict[tuple[str, str], list[int]] = {}
+        rings = Cuts([], p.ring_buckets)
+        waits: dict[int, Cuts] = {}  # by threshold
         for _, ag, q, blob in blobs:
             v = unpack(blob)
-            new = [at_most(v[0], thr_of.get(q, dflt)), *bands(v[0], p.buckets), *bands(v[2], p.ring_buckets)]
+            t = thr_of.get(q, dflt)
+            w = waits.get(t)
+            if w is None:
+                w = waits[t] = Cuts([t], p.buckets)
+            new = w(v[0]) + rings(v[2])
             old = acc.get((ag, q))
             acc[(ag, q)] = new if old is None else [x + y for x, y in zip(old, new)]
         return [(ag, q, *v) for (ag, q), v in acc.items()]

@@ -82,30 +82,40 @@ def unpack(blob: bytes) -> list[array]:
     return out
 
 
-def at_most(vec: array, b: int) -> int:
-    """How many entries have a class <= b."""
-    i = b + 1
-    if i < 0 or not vec:
-        return 0
-    return vec[i] if i < len(vec) else vec[-1]
+class Cuts:
+    """The lookups a report makes in one cumulative vector, planned once for all its vectors: the count at
+    or below each class in `first`, then the count in each band of `bounds` as the SQL CASE over the
+    per-second rows cuts them (the first bound a class is at or below wins; a bound not above an earlier
+    one takes nothing; the last band is the rest)."""
 
+    def __init__(self, first: list[int], bounds: list[float]) -> None:
+        self.nf = len(first)
+        bs = [int(b) for b in bounds]
+        self.idx = [c + 1 for c in first] + [b + 1 for b in bs]
+        self.plan: list[tuple[int, int]] = []  # per band: (its position in idx, the position to subtract or -1)
+        top = -1  # position of the largest bound so far
+        for j, b in enumerate(bs):
+            pos = self.nf + j
+            if top < 0:
+                self.plan.append((pos, -1))
+                top = pos
+            elif b > bs[top - self.nf]:
+                self.plan.append((pos, top))
+                top = pos
+            else:
+                self.plan.append((-1, -1))
+        self.top = top
 
-def bands(vec: array, bounds: list[float]) -> list[int]:
-    """Counts per band as the SQL CASE cuts them (the first bound a class is <= wins; the rest last)."""
-    out = []
-    prev = None  # the largest bound so far: what it took is not counted again
-    for b in bounds:
-        b = int(b)
-        if prev is None:
-            out.append(at_most(vec, b))
-            prev = b
-        elif b > prev:
-            out.append(at_most(vec, b) - at_most(vec, prev))
-            prev = b
-        else:
-            out.append(0)
-    out.append((vec[-1] if vec else 0) - (at_most(vec, prev) if prev is not None else 0))
-    return out
+    def __call__(self, vec: array) -> list[int]:
+        n = len(vec)
+        if not n:
+            return [0] * (self.nf + len(self.plan) + 1)
+        last = vec[-1]
+        c = [vec[i] if i < n else last for i in self.idx]
+        out = c[:self.nf]
+        out += [(c[p] - (c[q] if q >= 0 else 0)) if p >= 0 else 0 for p, q in self.plan]
+        out.append(last - (c[self.top] if self.top >= 0 else 0))
+        return out
 
 
 def sum_blobs(blobs: Iterable[bytes]) -> bytes:
