@@ -294,3 +294,17 @@ def test_ivr_abandon_stages_and_the_queue_the_ivr_chose():
     assert (segs["b"].queue, segs["b"].stage) == ("home", "ivr")
     assert (segs["c"].queue, segs["c"].stage) == ("sales", "queue")
     assert {"abandoned_before_ivr", "abandoned_ivr"} <= set(COUNT_COLUMNS)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "America/St_Johns", "Asia/Kolkata", "America/Santiago",
+                                "Australia/Lord_Howe"])
+def test_interval_starts_by_the_calendar_are_every_start_in_the_range(tz):
+    """Days, weeks and months step by the calendar (not 15 minutes at a time): the same starts as
+    every 15-minute block's own interval start, across DST changes, over a year."""
+    from cc_console.server.reports.figures import Bucketer
+    a = datetime(2024, 1, 3, 5, 0, tzinfo=UTC).timestamp()
+    b = a + 370 * 86400
+    for interval in ("day", "week", "month"):
+        bk = Bucketer(interval, tz, a, b)
+        every = sorted({bk.key(a)} | {bk.key(float(t)) for t in range(int(a // 900 + 1) * 900, int(b), 900)})
+        assert bk.all_keys() == every, (tz, interval)
