@@ -281,7 +281,7 @@ def test_ivr_abandon_stages_and_the_queue_the_ivr_chose():
 
     def ev(kind, ts, cid, queue, **data):
         call = {"id": cid, "queue": queue, "caller": "0611", "state": "entering", "stage": "ivr", "agent": None}
-        return SimpleNamespace(kind=kind, ts=ts, call_id=cid, agent_id=None, queue=queue,
+        return SimpleNamespace(seq=0, kind=kind, ts=ts, call_id=cid, agent_id=None, queue=queue,
                                data={"call": call, **data})
     events = [
         ev("call.entered", 1.0, "a", "home"), ev("call.abandoned", 3.0, "a", "home", stage="before_ivr", wait=2.0),
