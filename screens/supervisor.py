@@ -242,6 +242,8 @@ class SupervisorScreen(ConsoleScreen):
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "snapshot":
             self.tally.seed(self.state.agents)
+            if self.is_mounted and self.tally.loaded:  # back after a reconnect: figures from now
+                self.fetch_figures()
         elif self.tally.changes(kind, data) and not self._figures_due and self.is_mounted:
             self._figures_due = True
             self.set_timer(self.FIGURES_GAP, self.fetch_figures, name="figures-soon")
