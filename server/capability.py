@@ -28,7 +28,7 @@ from cc_console.protocol import CommandSpec, Request
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from cc_console.models import Call
+    from cc_console.models import Agent, Call
 
 
 Handler = Callable[[Any, Request], Any]
@@ -59,6 +59,12 @@ class CallHooks:
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
 
+    def agent_state(self, agent: Agent, previous: str) -> None:
+        """An agent's state changed (previous: the state it left)."""
+
+    def callback_created(self, item: dict[str, Any]) -> None:
+        """The engine made a callback request or voicemail item (the caller asked in the queue)."""
+
 
 @dataclass
 class Context:
@@ -72,6 +78,9 @@ class Context:
     commands: Any  # the one command dispatch (server/commands.Commands)
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
+    # Services not yet moved into capabilities (read through their typed methods only).
+    contacts: Any = None  # server/contacts ContactsService
+    recordings: Any = None  # server/recordings RecordingService
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""
