@@ -41,7 +41,10 @@ admin_app.add_typer(user_app, name="user")
 
 def _mount_api() -> None:
     from cc_console.cli_api import api_client_app
+    from cc_console.cli_crm import deliveries_app, webhooks_app
     admin_app.add_typer(api_client_app, name="api-client")
+    admin_app.add_typer(deliveries_app, name="deliveries")
+    admin_app.add_typer(webhooks_app, name="webhooks")
 
 
 _mount_api()

@@ -129,3 +129,43 @@ async def test_dead_letters_are_listed_and_replayed(server, connect, http, setti
     async with http.get(f"{PREFIX}/crm/deliveries", headers={"Authorization": "Bearer nope"}) as r:
         assert r.status == 401
     await rx.stop()
+
+
+async def test_admin_cli_subscribes_lists_and_replays(server, connect, settings):
+    from typer.testing import CliRunner
+
+    from cc_console.cli import app
+    run = CliRunner()
+    db = ["--db", settings.server.db_path]
+    rx = Receiver()  # down for now
+    r = run.invoke(app, ["admin", "webhooks", "add", rx.url + "/cli", "-e", "agent.state", *db])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip().splitlines()[-1]
+    r = run.invoke(app, ["admin", "webhooks", "list", *db])
+    assert rx.url + "/cli" in r.output and secret not in r.output
+    svc = crm(server)
+    svc.settings.dead_after = 0.3
+    a1 = await connect("agent1")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not svc.webhooks.subs:  # the running server picks up the CLI's subscription within [crm] poll
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    await a1.call("agent.login")
+    while not (await svc.db(svc.store.counts)).get("dead"):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.05)
+    r = run.invoke(app, ["admin", "deliveries", "dead", *db])
+    assert "agent.state" in r.output and "Connect" in r.output, r.output
+    seq = r.output.split()[0]
+    r = run.invoke(app, ["admin", "deliveries", "show", seq, *db])
+    assert "try 1" in r.output, r.output
+    svc.settings.dead_after = 60
+    await rx.start()
+    r = run.invoke(app, ["admin", "deliveries", "replay", *db])
+    assert r.output.startswith("1 dead letter"), r.output
+    await rx.until(lambda: len(rx.got) == 1, what="the replayed letter")
+    assert verify(secret, rx.got[0].headers, rx.got[0].body)
+    r = run.invoke(app, ["admin", "deliveries", "list", "--state", "delivered", *db])
+    assert "delivered: 1" in r.output
+    await rx.stop()

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from cc_console.client import ConsoleClient
 from cc_console.server.api.clients import ApiClients

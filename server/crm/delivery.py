@@ -33,8 +33,11 @@ def backoff(attempts: int, lo: float, hi: float) -> float:
 
 class Deliverer:
     def __init__(self, store: CrmStore, settings: CrmSettings, db: Db, sign: Sign,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 refresh: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store, self.s, self.db, self.sign, self.clock = store, settings, db, sign, clock
+        self.refresh = refresh  # every poll: what admins changed beside the server (subscriptions)
+        self._refreshed = 0.0
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -58,6 +61,12 @@ class Deliverer:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            if self.refresh is not None and time.monotonic() - self._refreshed >= self.s.poll:
+                self._refreshed = time.monotonic()
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("CRM subscriptions not reloaded")
             try:
                 heads = await self.db(self.store.heads, set(self._busy), 0)
             except Exception:

@@ -43,7 +43,8 @@ class CrmService(CallHooks):
         self.cti = CtiFeed(self)
         self.webhooks = Webhooks(self)
         self.cases = Cases(self)
-        self.deliverer = Deliverer(store, settings, self.db, self._sign, clock=clock)
+        self.deliverer = Deliverer(store, settings, self.db, self._sign, clock=clock,
+                                   refresh=self.reload_subscriptions)
         # Loaded before the engine replays anything, so a contact left open by the last run is stopped.
         self.cti.load(store.cti_open())
         self.webhooks.load(store.subscriptions())
