@@ -5,6 +5,7 @@ before answering; closed with an outcome and then handed to the records system t
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,6 @@ class Cases:
         contacts = self.svc.contacts
         if contacts is None or not case["caller"]:
             return
-        import asyncio
         found = await asyncio.to_thread(contacts.store.by_number, case["caller"])
         if found and not case.get("contact_id"):
             case["contact_id"] = found[0]["id"]
@@ -98,6 +98,11 @@ class Cases:
         if case is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "There is no case for this call." if call_id
                                 else "That case does not exist.")
+        contacts = self.svc.contacts
+        if case.get("contact_id") and contacts is not None:
+            contact = await asyncio.to_thread(contacts.store.contact, case["contact_id"])
+            if contact is not None:
+                case["contact"] = {k: v for k, v in contact.items() if not k.startswith("_")}
         return case
 
     @staticmethod
@@ -122,7 +127,6 @@ class Cases:
             raise ProtocolError(ErrorCode.CONFLICT, "This case is closed.")
         changed = {k: v for k, v in changes.items() if k in EDITABLE and v is not None and case.get(k) != v}
         if "contact_id" in changed and changed["contact_id"] and self.svc.contacts is not None:
-            import asyncio
             contact = await asyncio.to_thread(self.svc.contacts.store.contact, changed["contact_id"])
             if contact is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, "That contact does not exist.")
