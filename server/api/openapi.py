@@ -174,7 +174,7 @@ def _command_operation(name: str) -> dict[str, Any]:
     return op
 
 
-def _capability_routes() -> list[Route]:
+def capability_routes() -> list[Route]:
     """The REST routes capabilities declare beside their commands (a plugin's ROUTES)."""
     from cc_console.server import registry
     registry.load_commands()
@@ -191,7 +191,7 @@ def build() -> dict[str, Any]:
             op["security"] = []
             op["responses"] = {"200": op["responses"]["200"], "304": op["responses"]["304"]}
         paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op
-    for r in _capability_routes():
+    for r in capability_routes():
         paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = _operation(r)
     for name in COMMANDS:
         paths[f"{PREFIX}/commands/{name}"] = {"post": _command_operation(name)}
