@@ -41,8 +41,8 @@ def ndjson(*recs):
 
 
 async def test_bulk_load_and_delta_are_idempotent(server, http, hdr):
-    recs = [{"external_id": f"INS-{i}", "first_name": f"Name{i}", "last_name": "Novak", "phone": f"+420 601 000 {i:03d}"}
-            for i in range(50)]
+    recs = [{"external_id": f"INS-{i}", "first_name": f"Name{i}", "last_name": "Novak",
+             "phone": f"+420 601 000 {i:03d}"} for i in range(50)]
     assert await post(http, "bulk", ndjson(*recs), "application/x-ndjson", hdr) == \
         {"upserted": 50, "deleted": 0, "lines": 50}
     assert await post(http, "bulk", ndjson(*recs), "application/x-ndjson", hdr) == \
