@@ -123,7 +123,7 @@ async def test_dead_letters_are_listed_and_replayed(server, connect, http, setti
         assert one["item"]["state"] == "dead" and len(one["log"]) == one["item"]["attempts"] >= 1
     svc.settings.dead_after = 60
     await rx.start()
-    async with http.post(f"{PREFIX}/crm/deliveries/replay", json={"ids": [dead_id]}, headers=hdr) as r:
+    async with http.post(f"{PREFIX}/crm/replay", json={"ids": [dead_id]}, headers=hdr) as r:
         assert (await r.json()) == {"replayed": 1}
     await rx.until(lambda: dead_id in rx.ids(), what="the replayed dead letter")
     async with http.get(f"{PREFIX}/crm/deliveries", headers={"Authorization": "Bearer nope"}) as r:

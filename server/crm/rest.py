@@ -43,7 +43,7 @@ ROUTES: list[Route] = [
                   Param("after", "integer", "Items after this number (the last one of the previous page).", minimum=0),
                   Param("limit", "integer", "Items per page (1-500, default 100).", minimum=1, maximum=500))),
     Route("GET", "/crm/deliveries/{id}", "delivery", "One outbox item and its delivery log.", P_ADMIN),
-    Route("POST", "/crm/deliveries/replay", "replay", "Send dead letters again (the given ids, or all).", P_ADMIN,
+    Route("POST", "/crm/replay", "replay", "Send dead letters again (the given ids, or all).", P_ADMIN,
           body={"type": "object", "additionalProperties": False,
                 "properties": {"ids": {"type": "array", "items": {"type": "string", "maxLength": 64}}}}),
     Route("POST", "/crm/contacts/bulk", "bulk", "Initial load of contacts, streamed as NDJSON or CSV, keyed by "
