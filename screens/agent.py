@@ -366,6 +366,9 @@ class AgentScreen(ConsoleScreen):
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "categories.update":
             self.categories = list(data.get("categories") or self.categories)
+        elif kind == "crm.open" and data.get("url"):
+            from cc_console.widgets.crm_page import open_crm_page
+            open_crm_page(self.app, str(data["url"]))
         super().state_changed(kind, data)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
