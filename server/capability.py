@@ -63,7 +63,13 @@ class CallHooks:
         """An agent's state changed (previous: the state it left)."""
 
     def callback_created(self, item: dict[str, Any]) -> None:
-        """The engine made a callback request or voicemail item (the caller asked in the queue)."""
+        """A callback request or voicemail item was made (the caller asked in the queue, or over REST)."""
+
+    def callback_done(self, item: dict[str, Any]) -> None:
+        """An agent marked a callback, voicemail or missed call done."""
+
+    def recording_ready(self, rec: dict[str, Any]) -> None:
+        """A call's recording is stored off the PBX and can be fetched."""
 
 
 @dataclass

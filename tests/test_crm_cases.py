@@ -48,6 +48,8 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
                                  "test")
     a1, a2 = await connect("agent1"), await connect("agent2")
     seen1, seen2 = collect(a1), collect(a2)
+    await server.capabilities["crm"].service.subscribe(rx.url + "/hooks", ["call.offered", "call.connected",
+                                                                          "call.ended"])
     await a1.call("agent.login")
     await a2.call("agent.login")
     c = await connected_call(a1, caller)
@@ -76,8 +78,8 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
     assert closed["state"] == "closed" and closed["outcome"] == "refund"
     assert [h["what"] for h in closed["history"]] == ["opened", "edited", "to level 2", "edited", "closed"]
 
-    await rx.until(lambda: len(rx.got) == 1, what="the hand-off to the records system")
-    sent = rx.got[0]
+    await rx.until(lambda: [g for g in rx.got if g.path == "/records"], what="the hand-off to the records system")
+    sent = [g for g in rx.got if g.path == "/records"][0]
     assert sent.path == "/records" and sent.headers["Authorization"] == "Bearer tok-records-123"
     body = json.loads(sent.body)
     assert body["case"]["id"] == case["id"] and body["case"]["outcome"] == "refund"
@@ -87,3 +89,10 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
     with pytest.raises(ProtocolError) as exc:
         await a2.call("case.update", {"id": case["id"], "notes": "late"})
     assert exc.value.code == "conflict"
+    # The same call as webhooks: offered and connected at each level, then ended once.
+    await rx.until(lambda: len([g for g in rx.got if g.path == "/hooks"]) == 5, what="the call's webhooks")
+    hooks = [json.loads(g.body) for g in rx.got if g.path == "/hooks"]
+    assert [(h["event"], h["data"].get("agent")) for h in hooks] == [
+        ("call.offered", "agent1"), ("call.connected", "agent1"), ("call.offered", "agent2"),
+        ("call.connected", "agent2"), ("call.ended", None)]
+    assert all(h["data"]["call"]["id"] == c["id"] for h in hooks) and hooks[-1]["data"]["kind"] == "call.completed"

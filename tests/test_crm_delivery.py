@@ -169,3 +169,24 @@ async def test_admin_cli_subscribes_lists_and_replays(server, connect, settings)
     r = run.invoke(app, ["admin", "deliveries", "list", "--state", "delivered", *db])
     assert "delivered: 1" in r.output
     await rx.stop()
+
+
+async def test_callback_created_and_done_are_webhooks(server, connect, http):
+    rx = await Receiver().start()
+    token = server.api_clients.add("crm-admin", "admin")
+    await subscribe(http, token, rx.url + "/cb", ["callback.created", "callback.done"])
+    agent_token = server.api_clients.add("portal", "agent")
+    async with http.post(f"{PREFIX}/callbacks", json={"caller": "+420601000009", "queue": "support"},
+                         headers={"Authorization": f"Bearer {agent_token}"}) as r:
+        assert r.status == 201, await r.text()
+        item = (await r.json())["item"]
+    a1 = await connect("agent1")
+    await a1.call("callback.claim", {"id": item["id"]})
+    await a1.call("callback.done", {"id": item["id"]})
+    await rx.until(lambda: len(rx.got) == 2, what="created and done")
+    bodies = [json.loads(g.body) for g in rx.got]
+    assert [b["event"] for b in bodies] == ["callback.created", "callback.done"]
+    assert bodies[0]["data"]["callback"]["caller"] == "+420601000009"
+    assert bodies[1]["data"]["callback"]["id"] == item["id"] and bodies[1]["data"]["callback"]["state"] == "done"
+    assert bodies[1]["data"]["callback"]["done_by"] == "agent1"
+    await rx.stop()

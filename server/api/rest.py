@@ -397,6 +397,7 @@ class RestApi:
                 "requested_by": caller.principal.username}
         self.engine.store.save_callback(item)
         self.engine.publish(Event.CALLBACK, item, None)  # consoles see it at once, as a caller's own request
+        self.engine._hook("callback_created", item)
         return {"item": item, "location": f"{PREFIX}/callbacks?state=all"}
 
     async def contacts(self, request: web.Request, caller: ApiCaller) -> Any:

@@ -330,7 +330,11 @@ class ContactsService:
             self._check_owner(principal, item)
             item.update(state="done", agent=item.get("agent") or principal.username, done=self.clock(),
                         done_by=principal.username)
-            return self._save(item)
+            saved = self._save(item)
+        hook = getattr(self.engine, "_hook", None)  # other capabilities (the CRM's webhooks) hear of it
+        if hook is not None:
+            hook("callback_done", saved)
+        return saved
 
     def dial(self, agent: str, item_id: str, caller_id: str = "") -> dict[str, Any]:
         """Claim (if not mine yet) and call the number back from my device."""

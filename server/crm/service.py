@@ -156,6 +156,14 @@ class CrmService(CallHooks):
     def callback_created(self, item: dict[str, Any]) -> None:
         self.webhooks.emit("callback.created", {"callback": item})
 
+    def callback_done(self, item: dict[str, Any]) -> None:
+        self.webhooks.emit("callback.done", {"callback": {k: v for k, v in item.items() if k != "history"}})
+
+    def recording_ready(self, rec: dict[str, Any]) -> None:
+        keep = ("id", "call_id", "agent", "caller", "queue", "started", "ended", "duration", "size", "sha256")
+        self.webhooks.emit("recording.ready", {"recording": {k: rec.get(k) for k in keep},
+                                               "audio": f"/api/recordings/{rec.get('id')}/audio"})
+
     # -- subscriptions ---------------------------------------------------------------------------------
     async def subscribe(self, url: str, events: list[str], secret: str = "") -> tuple[Subscription, str]:
         unknown = [e for e in events if e not in WEBHOOK_EVENTS and e != "*"]

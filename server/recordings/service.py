@@ -264,7 +264,8 @@ class RecordingService:
                 log.warning("recording %s: the PBX did not deliver the file in time", name)
                 return
             await asyncio.sleep(0.2)
-        self.save(rec_id, data)
+        saved = self.save(rec_id, data)
+        self.engine._hook("recording_ready", saved)
         try:
             await ari.request("DELETE", f"/recordings/stored/{name}")
         except Exception as exc:
