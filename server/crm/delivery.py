@@ -121,6 +121,13 @@ class Deliverer:
                           next_at=now + backoff(item.attempts + 1, self.s.retry_min, self.s.retry_max), dead=dead)
         except Exception:
             log.exception("delivery %s failed unexpectedly; tried again later", item.id)
+            try:  # still counted and pushed back, so one bad item cannot spin the loop
+                now = self.clock()
+                await self.db(self.store.attempted, item, ok=False, status=None, error="internal error (logged)",
+                              ms=0.0, now=now, next_at=now + backoff(item.attempts + 1, self.s.retry_min,
+                                                                     self.s.retry_max), dead=False)
+            except Exception:
+                log.exception("delivery %s: attempt not recorded", item.id)
         finally:
             self._busy.pop(item.stream, None)
             self._wake.set()

@@ -40,6 +40,7 @@ class CrmService(CallHooks):
         self.clock = clock
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="crm-db")
         self._pending: set[asyncio.Future[Any]] = set()
+        self._closed = False
         self.cti = CtiFeed(self)
         self.webhooks = Webhooks(self)
         self.cases = Cases(self)
@@ -67,6 +68,9 @@ class CrmService(CallHooks):
 
     def write(self, items: list[NewItem], **state: Any) -> None:
         """Queue a write on the writer thread (from a hook: no waiting); deliveries start once committed."""
+        if self._closed:
+            log.warning("CRM stopped: %d delivery(ies) not written", len(items))
+            return
         fut = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(
             self.store.add, items, self.clock(), **state))
         self._pending.add(fut)
@@ -96,8 +100,8 @@ class CrmService(CallHooks):
 
     def spawn(self, aw: Coroutine[Any, Any, Any], what: str) -> None:
         task = asyncio.get_running_loop().create_task(aw, name=what)
-        self._pending.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._pending.discard)  # type: ignore[arg-type]
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _sign(self, item: OutboxItem, body: bytes) -> dict[str, str] | None:
         if item.kind == "webhook":
@@ -122,6 +126,7 @@ class CrmService(CallHooks):
 
     async def stop(self) -> None:
         await self.idle()
+        self._closed = True
         await self.deliverer.stop()
         self._pool.shutdown(wait=True)
         self.store.close()

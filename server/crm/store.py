@@ -218,7 +218,8 @@ class CrmStore:
 
     def items(self, state: str | None = None, stream: str | None = None, limit: int = 100,
               after: int = 0) -> list[OutboxItem]:
-        sql, args = "SELECT * FROM outbox WHERE seq > ?", [after]
+        sql = "SELECT * FROM outbox WHERE seq > ?"
+        args: list[Any] = [after]
         if state:
             sql += " AND state=?"
             args.append(state)
