@@ -26,7 +26,8 @@ async def rx():
 @pytest.fixture
 def settings(settings, rx):
     settings.sections["crm"] = {"retry_min": 0.05, "retry_max": 0.4, "poll": 0.2, "level2_queues": ["sales"],
-                                "records_url": rx.url + "/records", "records_token": "tok-records-123"}
+                                "records_url": rx.url + "/records", "records_token": "tok-records-123",
+                                "cti": [{"url": rx.url + "/cti"}]}
     from cc_console.server.store import SQLiteStore
     store = SQLiteStore(settings.server.db_path)
     store.update_user("agent2", queues=["sales"])  # agent2 works level 2
@@ -96,3 +97,9 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
         ("call.offered", "agent1"), ("call.connected", "agent1"), ("call.offered", "agent2"),
         ("call.connected", "agent2"), ("call.ended", None)]
     assert all(h["data"]["call"]["id"] == c["id"] for h in hooks) and hooks[-1]["data"]["kind"] == "call.completed"
+    # The blind transfer to the level-2 queue: agent1's contact stops, agent2's starts when it answers.
+    await rx.until(lambda: len([g for g in rx.got if g.path == "/cti"]) == 4, what="the CTI pairs")
+    cti = [(g.query["userid"], g.query["action"]) for g in rx.got if g.path == "/cti"]
+    assert [a for u, a in cti if u == "agent1"] == ["CTIEventStartContact", "CTIEventStopContact"]
+    assert [a for u, a in cti if u == "agent2"] == ["CTIEventStartContact", "CTIEventStopContact"]
+    assert cti.index(("agent1", "CTIEventStopContact")) < cti.index(("agent2", "CTIEventStartContact"))

@@ -48,3 +48,16 @@ async def test_crm_open_over_ssh_copies_and_on_a_desktop_opens(monkeypatch, env,
         toasts = [n.message for n in app._notifications]
         assert URL in toasts
         assert (browsed == [URL]) is opened and (copied == [URL]) is (not opened)
+
+
+@pytest.mark.parametrize("args", [["admin", "deliveries"], ["admin", "deliveries", "list"],
+                                  ["admin", "deliveries", "dead"], ["admin", "deliveries", "show"],
+                                  ["admin", "deliveries", "replay"], ["admin", "webhooks"],
+                                  ["admin", "webhooks", "add"], ["admin", "webhooks", "list"],
+                                  ["admin", "webhooks", "remove"]])
+def test_every_crm_admin_command_has_help(args):
+    from typer.testing import CliRunner
+
+    from cc_console.cli import app
+    r = CliRunner().invoke(app, [*args, "--help"])
+    assert r.exit_code == 0 and "Usage" in r.output, r.output
