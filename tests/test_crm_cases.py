@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 
 from cc_console.protocol import ProtocolError
@@ -51,6 +52,7 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
     seen1, seen2 = collect(a1), collect(a2)
     await server.capabilities["crm"].service.subscribe(rx.url + "/hooks", ["call.offered", "call.connected",
                                                                           "call.ended"])
+    await server.capabilities["crm"].service.subscribe(rx.url + "/rec", ["recording.ready"])
     await a1.call("agent.login")
     await a2.call("agent.login")
     c = await connected_call(a1, caller)
@@ -103,3 +105,16 @@ async def test_a_case_follows_the_call_from_level_1_to_level_2(server, connect, 
     assert [a for u, a in cti if u == "agent1"] == ["CTIEventStartContact", "CTIEventStopContact"]
     assert [a for u, a in cti if u == "agent2"] == ["CTIEventStartContact", "CTIEventStopContact"]
     assert cti.index(("agent1", "CTIEventStopContact")) < cti.index(("agent2", "CTIEventStartContact"))
+
+    # Each leg's recording is announced once stored, and the nightly export refers to the same ones.
+    legs = await rx.until(lambda: (r := [json.loads(g.body) for g in rx.got if g.path == "/rec"]) and len(r) == 2
+                          and r, what="recording.ready for both legs")
+    rec_ids = {r["data"]["recording"]["id"] for r in legs}
+    assert {r["data"]["recording"]["call_id"] for r in legs} == {c["id"]}
+    assert all(r["data"]["audio"] == f"/api/recordings/{r['data']['recording']['id']}/audio" for r in legs)
+    token = server.api_clients.add("insurer", "admin")
+    async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{server.port}/api/v1/crm/export", headers={"Authorization": f"Bearer {token}"}) as r:
+        rows = [json.loads(x) for x in (await r.text()).splitlines()]
+    [row] = [x for x in rows if x["call_id"] == c["id"]]
+    assert set(row["recordings"]) == rec_ids and row["agent"] == "agent2" and row["outcome"] == "completed"
