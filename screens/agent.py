@@ -369,6 +369,9 @@ class AgentScreen(ConsoleScreen):
         elif kind == "crm.open" and data.get("url"):
             from cc_console.widgets.crm_page import open_crm_page
             open_crm_page(self.app, str(data["url"]))
+        elif kind == "case.update" and isinstance(data.get("case"), dict):
+            from cc_console.widgets.crm_page import show_case
+            show_case(self.app, data["case"])
         super().state_changed(kind, data)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:

@@ -61,3 +61,23 @@ def test_every_crm_admin_command_has_help(args):
     from cc_console.cli import app
     r = CliRunner().invoke(app, [*args, "--help"])
     assert r.exit_code == 0 and "Usage" in r.output, r.output
+
+
+async def test_a_level_2_case_is_shown_while_it_rings_once():
+    client = AgentDemoClient()
+    app = CCConsoleApp(client=client, mode="agent", now=demo_now, keymap={})
+    case = {"id": "k1", "call_id": "c1", "caller": "+420601000007", "level": 2, "state": "open",
+            "subject": "Invoice question", "notes": "Asked about May", "contact": {"first_name": "Ada",
+                                                                                   "last_name": "Lovelace"}}
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        client._emit("case.update", {"case": {**case, "level": 1}})  # level 1's own case: no toast
+        client._emit("case.update", {"case": case})
+        client._emit("case.update", {"case": case})  # the same case again: shown once
+        for _ in range(50):
+            if app._notifications:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        toasts = [n.message for n in app._notifications]
+        assert toasts == ["Ada Lovelace (+420601000007)\nInvoice question\nAsked about May"]
