@@ -190,3 +190,21 @@ async def test_callback_created_and_done_are_webhooks(server, connect, http):
     assert bodies[1]["data"]["callback"]["id"] == item["id"] and bodies[1]["data"]["callback"]["state"] == "done"
     assert bodies[1]["data"]["callback"]["done_by"] == "agent1"
     await rx.stop()
+
+
+async def test_delivered_items_are_forgotten_after_keep_delivered_days(server, connect, http):
+    rx = await Receiver().start()
+    token = server.api_clients.add("crm-admin", "admin")
+    await subscribe(http, token, rx.url + "/hooks", ["agent.state"])
+    a1 = await connect("agent1")
+    await a1.call("agent.login")
+    await rx.until(lambda: len(rx.got) == 1, what="one delivery")
+    svc = crm(server)
+    await all_delivered(svc)
+    svc.settings.keep_delivered_days = 30
+    await svc.reload_subscriptions()
+    assert (await svc.db(svc.store.counts)) == {"delivered": 1}  # young: kept
+    svc.settings.keep_delivered_days = 0
+    await svc.reload_subscriptions()
+    assert (await svc.db(svc.store.counts)) == {}
+    await rx.stop()

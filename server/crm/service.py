@@ -122,6 +122,10 @@ class CrmService(CallHooks):
         self.publish("crm.open", {"call_id": call.id, "url": url}, agent)
 
     async def start(self) -> None:
+        # Calls that went on while we were away keep their case (the engine has reloaded them).
+        for case in await self.db(self.store.open_cases):
+            if case["call_id"] in self.engine.calls:
+                self.cases.by_call[case["call_id"]] = case
         self.deliverer.start()
 
     async def stop(self) -> None:
@@ -187,4 +191,6 @@ class CrmService(CallHooks):
         return bool(gone)
 
     async def reload_subscriptions(self) -> None:
+        """Every [crm] poll: subscriptions an admin changed beside the server; old deliveries forgotten."""
         self.webhooks.load(await self.db(self.store.subscriptions))
+        await self.db(self.store.purge_delivered, self.clock() - self.settings.keep_delivered_days * 86400)

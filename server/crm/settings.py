@@ -44,6 +44,7 @@ class CrmSettings:
     timeout: float = 10.0  # one HTTP request to a receiver
     poll: float = 5.0  # how often the outbox is looked at for items an admin replayed
     parallel: int = 8  # streams (agents, subscriptions) delivered at once
+    keep_delivered_days: float = 30.0  # delivered items and their log are kept this long (dead letters stay)
     cases: bool = True  # a case is opened for each inbound call
     level2_queues: list[str] = field(default_factory=list)  # queues whose agents work level 2 (docs/crm.md)
     # Cases handed to an external records system: POSTed as JSON to this URL when closed ("" = off).

@@ -255,6 +255,13 @@ class CrmStore:
             return db.execute("UPDATE outbox SET state='pending', next_at=?, created=? WHERE state='dead'",
                               (now, now)).rowcount
 
+    def purge_delivered(self, before: float) -> int:
+        """Forget delivered items (and their log) written before ``before``: the log is kept, not hoarded."""
+        with self.tx() as db:
+            db.execute("DELETE FROM deliveries WHERE outbox_seq IN (SELECT seq FROM outbox WHERE state='delivered' "
+                       "AND created < ?)", (before,))
+            return int(db.execute("DELETE FROM outbox WHERE state='delivered' AND created < ?", (before,)).rowcount)
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
@@ -314,6 +321,11 @@ class CrmStore:
             row = self._db.execute("SELECT * FROM cases WHERE call_id=? ORDER BY created DESC LIMIT 1",
                                    (call_id,)).fetchone()
         return self._case(row) if row else None
+
+    def open_cases(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM cases WHERE state='open'").fetchall()
+        return [self._case(r) for r in rows]
 
     def cases_of(self, contact_id: str = "", caller: str = "", limit: int = 50) -> list[dict[str, Any]]:
         with self._lock:
