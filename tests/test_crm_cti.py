@@ -104,3 +104,31 @@ def test_the_most_specific_target_wins_and_bad_tables_are_refused():
         CrmSettings(cti=[{"url": "http://a/", "qeues": []}]).targets()
     with pytest.raises(ValueError, match="GET or POST"):
         CrmSettings(cti=[{"url": "http://a/", "method": "PUT"}]).targets()
+
+
+async def test_a_conference_keeps_both_contacts_until_each_leaves(server, connect, pbx, phone, rx):
+    caller = await phone("1005", auto_answer=True)
+    await phone("1001", auto_answer=True)
+    await phone("1002", auto_answer=True)
+    a1, a2 = await connect("agent1"), await connect("agent2")
+    await a1.call("agent.login")
+    c = await connected_call(a1, caller)
+    await a2.call("agent.login")
+    await a1.call("call.consult", {"target": "agent:agent2"})
+    await until(a1, lambda: ((a1.state.calls.get(c["id"]) or {}).get("consult") or {}).get("state") == "talking",
+                what="consult answered")
+    await a1.call("call.conference")
+    await until(a1, lambda: ((a1.state.calls.get(c["id"]) or {}).get("consult") or {}).get("state") == "conference",
+                what="conference")
+    svc = server.capabilities["crm"].service
+    await rx.until(lambda: len(cti(rx, "kcc-ben")) == 1, what="agent2's start")
+    await delivered(svc)
+    assert cti(rx, "kcc-ben") == [("CTIEventStartContact", None)] and (c["id"], "agent2") in svc.cti.open
+    await a1.call("call.hangup")  # agent1 leaves; the caller and agent2 go on
+    await rx.until(lambda: len(cti(rx, "kcc-anna")) == 2, what="agent1's stop")
+    await delivered(svc)
+    assert len(cti(rx, "kcc-ben")) == 1
+    await caller.hangup()
+    await rx.until(lambda: len(cti(rx, "kcc-ben")) == 2, what="agent2's stop")
+    assert [a for a, _ in cti(rx, "kcc-anna")] == [a for a, _ in cti(rx, "kcc-ben")] == [
+        "CTIEventStartContact", "CTIEventStopContact"]
