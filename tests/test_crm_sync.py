@@ -102,3 +102,14 @@ async def test_export_of_a_period_resumes_by_cursor(server, http, hdr):
         assert r.content_type == "text/csv" and r.headers["X-Next-Cursor"] == ""
     assert [t["call_id"] for t in table] == ["c0", "c1", "c2", "c3", "c4"]
     assert json.loads(table[1]["notes"])[0]["text"] == "wants a refund"
+
+
+async def test_crm_routes_are_rate_limited(server, http, hdr):
+    server.capabilities["crm"].rest.limits.rate, server.capabilities["crm"].rest.limits.burst = 0.5, 3
+    statuses = []
+    for _ in range(5):
+        async with http.get(f"{PREFIX}/crm/webhooks", headers=hdr) as r:
+            statuses.append(r.status)
+            if r.status == 429:
+                assert int(r.headers["Retry-After"]) >= 1
+    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, P_AGENT, ErrorCode, ProtocolError
-from cc_console.server.api.rest import PREFIX, Param, RestApi, Route
+from cc_console.server.api.rest import PREFIX, Param, RestApi, Route, TokenBuckets
 
 from . import sync
 from .webhooks import WEBHOOK_EVENTS
@@ -81,6 +81,15 @@ class CrmRest:
     def __init__(self, svc: CrmService, ctx: Context) -> None:
         self.svc = svc
         self.ctx = ctx
+        s = ctx.settings.server
+        self.limits = TokenBuckets(s.api_rate, s.api_burst)  # the same limits as the rest of the API
+
+    def _rate(self, key: str) -> None:
+        wait = self.limits.take(key)
+        if wait:
+            secs = max(1, int(wait + 0.999))
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many requests; try again in {secs} s",
+                                retry_after=secs)
 
     def add_routes(self, app: web.Application) -> None:
         for r in ROUTES:
@@ -90,7 +99,12 @@ class CrmRest:
         fn = getattr(self, route.handler)
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            principal = self.ctx.principals.from_headers(request.headers)
+            try:
+                principal = self.ctx.principals.from_headers(request.headers)
+            except ProtocolError:
+                self._rate(f"addr:{request.remote}")  # guessing tokens costs the address its requests
+                raise
+            self._rate(f"p:{principal.username}")
             if route.permission not in principal.permissions:
                 raise ProtocolError(ErrorCode.FORBIDDEN, f"role {principal.role} may not use {route.method} "
                                     f"{PREFIX}{route.path}")
