@@ -208,3 +208,29 @@ async def test_delivered_items_are_forgotten_after_keep_delivered_days(server, c
     await svc.reload_subscriptions()
     assert (await svc.db(svc.store.counts)) == {}
     await rx.stop()
+
+
+async def test_a_planned_stop_lets_the_delivery_under_way_finish(settings, clean_asterisk, connect_to):
+    from cc_console.server.app import Server
+    rx = await Receiver().start()
+    rx.gate.clear()
+    first = Server(settings)
+    await first.start()
+    svc = crm(first)
+    await svc.subscribe(rx.url + "/hooks", ["agent.state"], "s3cret-s3cret-s3cret")
+    a1 = await connect_to(first, "agent1")
+    await a1.call("agent.login")
+    await rx.until(lambda: len(rx.got) == 1, what="a delivery under way")
+    stopping = asyncio.create_task(first.stop())
+    while not svc._closed:  # the stop has reached the CRM capability
+        await asyncio.sleep(0.01)
+    rx.gate.set()
+    await stopping
+    second = Server(settings)
+    await second.start()
+    try:
+        assert (await crm(second).db(crm(second).store.counts)) == {"delivered": 1}
+        assert len(rx.got) == 1
+    finally:
+        await second.stop()
+        await rx.stop()

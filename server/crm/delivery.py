@@ -51,10 +51,17 @@ class Deliverer:
         self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # in-flight items stay pending: sent again
+        if self._task is not None:
+            self._task.cancel()  # nothing new starts
+            await asyncio.gather(self._task, return_exceptions=True)
+        # A delivery under way is let finish (up to one request's timeout) so that a planned restart
+        # does not send it twice; one cut off stays pending and is sent again with its id.
+        busy = list(self._busy.values())
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self.s.timeout)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
