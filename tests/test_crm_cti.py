@@ -3,8 +3,6 @@ consultation that is cancelled and one that becomes an attended transfer give ea
 start/stop pairs, with the CRM's user ids, the caller's number and durations."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from cc_console.server.crm.settings import CrmSettings
@@ -35,11 +33,7 @@ def settings(settings, rx):
 
 
 async def delivered(svc, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (await svc.db(svc.store.counts)).get("pending"):
-        assert loop.time() < deadline
-        await asyncio.sleep(0.05)
+    await svc.until(lambda counts: not counts.get("pending"), timeout)
 
 
 def cti(rx, userid):

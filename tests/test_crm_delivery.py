@@ -44,15 +44,7 @@ async def subscribe(http, token, url, events, secret="s3cret-s3cret-s3cret"):
 
 
 async def all_delivered(svc, timeout=20.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        await svc.idle()
-        counts = await svc.db(svc.store.counts)
-        if not counts.get("pending") and not counts.get("dead"):
-            return counts
-        assert loop.time() < deadline, counts
-        await asyncio.sleep(0.05)
+    return await svc.until(lambda counts: not counts.get("pending") and not counts.get("dead"), timeout)
 
 
 async def test_receiver_down_then_back_every_event_once_and_in_order(server, connect, http):
@@ -109,11 +101,7 @@ async def test_dead_letters_are_listed_and_replayed(server, connect, http, setti
     await subscribe(http, token, rx.url + "/hooks", ["agent.state"])
     a1 = await connect("agent1")
     await a1.call("agent.login")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while not (await svc.db(svc.store.counts)).get("dead"):
-        assert loop.time() < deadline
-        await asyncio.sleep(0.05)
+    await svc.until(lambda counts: counts.get("dead"), 10)
     async with http.get(f"{PREFIX}/crm/deliveries", params={"state": "dead"}, headers=hdr) as r:
         body = await r.json()
         assert r.status == 200 and body["items"] and body["items"][0]["last_error"]
@@ -146,15 +134,9 @@ async def test_admin_cli_subscribes_lists_and_replays(server, connect, settings)
     svc = crm(server)
     svc.settings.dead_after = 0.3
     a1 = await connect("agent1")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while not svc.webhooks.subs:  # the running server picks up the CLI's subscription within [crm] poll
-        assert loop.time() < deadline
-        await asyncio.sleep(0.05)
+    await svc.until(lambda counts: bool(svc.webhooks.subs), 10)  # picked up from the CLI within [crm] poll
     await a1.call("agent.login")
-    while not (await svc.db(svc.store.counts)).get("dead"):
-        assert loop.time() < deadline
-        await asyncio.sleep(0.05)
+    await svc.until(lambda counts: counts.get("dead"), 10)
     r = run.invoke(app, ["admin", "deliveries", "dead", *db])
     assert "agent.state" in r.output and "Connect" in r.output, r.output
     seq = r.output.split()[0]
@@ -222,8 +204,8 @@ async def test_a_planned_stop_lets_the_delivery_under_way_finish(settings, clean
     await a1.call("agent.login")
     await rx.until(lambda: len(rx.got) == 1, what="a delivery under way")
     stopping = asyncio.create_task(first.stop())
-    while not svc._closed:  # the stop has reached the CRM capability
-        await asyncio.sleep(0.01)
+    async with svc.deliverer.changed:  # the stop has reached the CRM capability when it is closed
+        await asyncio.wait_for(svc.deliverer.changed.wait_for(lambda: svc._closed), 10)
     rx.gate.set()
     await stopping
     second = Server(settings)

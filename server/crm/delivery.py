@@ -38,6 +38,7 @@ class Deliverer:
         self.store, self.s, self.db, self.sign, self.clock = store, settings, db, sign, clock
         self.refresh = refresh  # every poll: what admins changed beside the server (subscriptions)
         self._refreshed = 0.0
+        self.changed = asyncio.Condition()  # notified after every attempt and refresh (waiters: tests, tools)
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -74,6 +75,7 @@ class Deliverer:
                     await self.refresh()
                 except Exception:
                     log.exception("CRM subscriptions not reloaded")
+                await self.notify()
             try:
                 heads = await self.db(self.store.heads, set(self._busy), 0)
             except Exception:
@@ -138,6 +140,11 @@ class Deliverer:
         finally:
             self._busy.pop(item.stream, None)
             self._wake.set()
+            await self.notify()
+
+    async def notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
 
 
 def _host(url: str) -> str:

@@ -95,6 +95,25 @@ class CrmService(CallHooks):
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
+    async def until(self, pred: Callable[[dict[str, int]], bool], timeout: float = 20.0) -> dict[str, int]:
+        """Wait until ``pred(outbox counts by state)`` holds, woken by each delivery attempt (and each
+        refresh of the subscriptions), not by polling; the counts it last saw."""
+        seen: dict[str, int] = {}
+
+        async def go() -> dict[str, int]:
+            while True:
+                await self.idle()
+                async with self.deliverer.changed:
+                    seen.clear()
+                    seen.update(await self.db(self.store.counts))
+                    if pred(seen):
+                        return dict(seen)
+                    await self.deliverer.changed.wait()
+        try:
+            return await asyncio.wait_for(go(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"the outbox did not get there in {timeout} s: {seen}") from None
+
     def publish(self, event: str, data: dict[str, Any], audience: str | None) -> None:
         self.ctx.publish(event, data, audience)
 
@@ -131,6 +150,7 @@ class CrmService(CallHooks):
     async def stop(self) -> None:
         await self.idle()
         self._closed = True
+        await self.deliverer.notify()
         await self.deliverer.stop()
         self._pool.shutdown(wait=True)
         self.store.close()
