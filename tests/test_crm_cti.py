@@ -126,3 +126,33 @@ async def test_a_conference_keeps_both_contacts_until_each_leaves(server, connec
     await rx.until(lambda: len(cti(rx, "kcc-ben")) == 2, what="agent2's stop")
     assert [a for a, _ in cti(rx, "kcc-anna")] == [a for a, _ in cti(rx, "kcc-ben")] == [
         "CTIEventStartContact", "CTIEventStopContact"]
+
+
+async def test_a_contact_open_across_our_restart_is_stopped_with_its_whole_duration(
+        settings, clean_asterisk, connect_to, pbx, phone, rx):
+    import time
+
+    from cc_console.server.app import Server
+    caller = await phone("1005", auto_answer=True)
+    await phone("1001", auto_answer=True)
+    first = Server(settings)
+    await first.start()
+    a1 = await connect_to(first, "agent1")
+    await a1.call("agent.login")
+    c = await connected_call(a1, caller)
+    t0 = time.time()
+    await rx.until(lambda: cti(rx, "kcc-anna") == [("CTIEventStartContact", None)], what="the start")
+    await first.stop()
+    second = Server(settings)
+    await second.start()
+    try:
+        assert (c["id"], "agent1") in second.capabilities["crm"].service.cti.open
+        a1 = await connect_to(second, "agent1")
+        await until(a1, lambda: (m := a1.state.my_call) and m["state"] == "connected", what="the call goes on")
+        await caller.hangup()
+        await rx.until(lambda: len(cti(rx, "kcc-anna")) == 2, what="the stop after the restart")
+        took = time.time() - t0
+        (_, d), = [x for x in cti(rx, "kcc-anna") if x[0] == "CTIEventStopContact"]
+        assert int(d) >= int(took) - 1, (d, took)  # counted from the start before the restart
+    finally:
+        await second.stop()
