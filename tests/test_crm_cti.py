@@ -26,6 +26,7 @@ def settings(settings, rx):
     settings.sections["crm"] = {
         "retry_min": 0.05, "retry_max": 0.4, "poll": 0.2,
         "users": {"agent1": "kcc-anna", "agent2": "kcc-ben"},
+        "page_url": "https://crm.example/kcc/contact?callerid={callerid}&userid={userid}",
         "cti": [{"url": rx.url + "/cti/other", "method": "GET"},
                 {"url": rx.url + "/cti/support?tenant=x", "method": "POST", "queues": ["support"],
                  "redirect": True}]}
@@ -105,12 +106,20 @@ async def test_a_conference_keeps_both_contacts_until_each_leaves(server, connec
     await phone("1001", auto_answer=True)
     await phone("1002", auto_answer=True)
     a1, a2 = await connect("agent1"), await connect("agent2")
+    pages: list[tuple[str, dict]] = []
+    for who, client in (("agent1", a1), ("agent2", a2)):
+        client.add_listener(lambda kind, data, who=who: pages.append((who, data)) if kind == "crm.open" else None)
     await a1.call("agent.login")
     c = await connected_call(a1, caller)
     await a2.call("agent.login")
     await a1.call("call.consult", {"target": "agent:agent2"})
     await until(a1, lambda: ((a1.state.calls.get(c["id"]) or {}).get("consult") or {}).get("state") == "talking",
                 what="consult answered")
+    await until(a2, lambda: [p for p in pages if p[0] == "agent2"], what="agent2's CRM page")
+    from urllib.parse import quote
+    assert pages == [(who, {"call_id": c["id"], "url": f"https://crm.example/kcc/contact?callerid="
+                                                       f"{quote(c['caller'], safe='')}&userid={uid}"})
+                     for who, uid in (("agent1", "kcc-anna"), ("agent2", "kcc-ben"))]
     await a1.call("call.conference")
     await until(a1, lambda: ((a1.state.calls.get(c["id"]) or {}).get("consult") or {}).get("state") == "conference",
                 what="conference")
