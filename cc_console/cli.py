@@ -52,6 +52,9 @@ def _mount_api() -> None:
     from cc_console.cli_ivr import ivr_app
     admin_app.add_typer(api_client_app, name="api-client")
     admin_app.add_typer(ivr_app, name="ivr")
+    from cc_console.cli_crm import deliveries_app, webhooks_app
+    admin_app.add_typer(deliveries_app, name="deliveries")
+    admin_app.add_typer(webhooks_app, name="webhooks")
 
 
 _mount_api()

@@ -472,6 +472,12 @@ class AgentScreen(ConsoleScreen):
             self.worklist = [it for it in self.worklist if it.get("id") != data["id"]] + [{**before, **data}]
         if kind.startswith("chat.") or kind == "snapshot":
             self.query_one(ChatsPanel).chat_event(kind, data)
+        if kind == "crm.open" and data.get("url"):
+            from cc_console.widgets.crm_page import open_crm_page
+            open_crm_page(self.app, str(data["url"]))
+        elif kind == "case.update" and isinstance(data.get("case"), dict):
+            from cc_console.widgets.crm_page import show_case
+            show_case(self.app, data["case"])
         super().state_changed(kind, data)
 
     def action_chat(self, n: int) -> None:

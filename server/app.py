@@ -85,7 +85,8 @@ class Server:
         from cc_console.server.capability import Context
         self.ctx = Context(settings, self.engine, self.store, self.gateway.publish, self.principals,
                            self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what), auth=self.auth,
-                           end_sessions=self.gateway.end_sessions_of)
+                           end_sessions=self.gateway.end_sessions_of, contacts=self.contacts,
+                           recordings=self.recordings)
         self.capabilities = registry.build(self.ctx)
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())

@@ -29,7 +29,7 @@ from cc_console.protocol import CommandSpec, Request
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from cc_console.models import Call
+    from cc_console.models import Agent, Call
 
 
 Handler = Callable[[Any, Request], Any]
@@ -65,6 +65,17 @@ class CallHooks:
 
     def resynced(self) -> None:
         """The engine has reconciled its calls with Asterisk after a (re)connect or a restart."""
+    def agent_state(self, agent: Agent, previous: str) -> None:
+        """An agent's state changed (previous: the state it left)."""
+
+    def callback_created(self, item: dict[str, Any]) -> None:
+        """A callback request or voicemail item was made (the caller asked in the queue, or over REST)."""
+
+    def callback_done(self, item: dict[str, Any]) -> None:
+        """An agent marked a callback, voicemail or missed call done."""
+
+    def recording_ready(self, rec: dict[str, Any]) -> None:
+        """A call's recording is stored off the PBX and can be fetched."""
 
 
 @dataclass
@@ -82,6 +93,9 @@ class Context:
     auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
     # Close an account's live console connections (it was disabled or deleted): end_sessions(user, why)
     end_sessions: Callable[[str, str], int] = field(default=lambda username, why: 0)
+    # Services not yet moved into capabilities (read through their typed methods only).
+    contacts: Any = None  # server/contacts ContactsService
+    recordings: Any = None  # server/recordings RecordingService
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

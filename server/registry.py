@@ -18,6 +18,7 @@ CAPABILITIES: dict[str, str] = {
     "chat": "cc_console.server.chat.plugin",
     "ivr": "cc_console.server.ivr.plugin",
     "voicemail": "cc_console.server.voicemail.plugin",
+    "crm": "cc_console.server.crm.plugin",
 }
 
 

@@ -291,6 +291,7 @@ class CallEngine(CallControl, OverloadGuard):
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._hook("agent_state", agent, str(prev))
         for q in agent.queues:
             self._publish_queue(q)
         self._hook("agent_changed", agent, prev)
@@ -842,6 +843,7 @@ class CallEngine(CallControl, OverloadGuard):
                 "agent": None, **extra}
         self.store.save_callback(item)
         self.publish(Event.CALLBACK, item, None)
+        self._hook("callback_created", item)
         return item
 
     # == routing ======================================================================================

@@ -302,6 +302,7 @@ class RecordingService:
         if after_restart and saved.get("duration"):
             # Our clock lost the leg's end: the file's own length is the better account of the talk.
             self.store.update(rec_id, talk=saved["duration"], ended=saved["started"] + saved["duration"])
+        self.engine._hook("recording_ready", saved)
         try:
             await ari.request("DELETE", f"/recordings/stored/{name}")
         except Exception as exc:
