@@ -17,7 +17,8 @@ another capability's internals.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
     from cc_console.models import Call
 
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Request], Any]
 Publish = Callable[[str, dict[str, Any], Any], None]
@@ -58,6 +61,57 @@ class CallHooks:
 
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
+
+
+class CallHookList(CallHooks):
+    """The engine's hooks: itself a CallHooks that tells every registered one, in order.
+
+    The engine calls ``self.hooks.call_connected(call)``, checked by mypy against CallHooks; one
+    capability whose hook fails is logged and does not keep the call, nor the other hooks, back.
+    A new hook is a method on CallHooks (this class fans it out without a line of its own).
+    """
+
+    def __init__(self) -> None:
+        self._hooks: list[CallHooks] = []
+
+    def append(self, hooks: CallHooks) -> None:
+        if not isinstance(hooks, CallHooks):
+            raise TypeError(f"{type(hooks).__name__} is not a CallHooks")
+        self._hooks.append(hooks)
+
+    def remove(self, hooks: CallHooks) -> None:
+        self._hooks.remove(hooks)
+
+    def __iter__(self) -> Iterator[CallHooks]:
+        return iter(self._hooks)
+
+    def __len__(self) -> int:
+        return len(self._hooks)
+
+    def tell(self, name: str, *args: Any) -> None:
+        """Call hook ``name`` (a CallHooks method) on every registered hook."""
+        if name not in HOOK_NAMES:
+            raise AttributeError(f"CallHooks has no hook {name!r}")
+        for h in self._hooks:
+            try:
+                getattr(h, name)(*args)
+            except Exception:
+                log.exception("hook %s of %s failed", name, type(h).__name__)
+
+
+HOOK_NAMES = frozenset(n for n, v in vars(CallHooks).items() if callable(v) and not n.startswith("_"))
+
+
+def _fan_out(name: str) -> Callable[..., None]:
+    def tell_all(self: CallHookList, *args: Any) -> None:
+        self.tell(name, *args)
+    tell_all.__name__ = name
+    tell_all.__doc__ = getattr(CallHooks, name).__doc__
+    return tell_all
+
+
+for _name in HOOK_NAMES:
+    setattr(CallHookList, _name, _fan_out(_name))
 
 
 @dataclass

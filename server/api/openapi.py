@@ -170,6 +170,8 @@ def _command_operation(name: str) -> dict[str, Any]:
 
 
 def build() -> dict[str, Any]:
+    from cc_console.server.registry import load_commands
+    load_commands()  # every capability's commands are in the document, whoever asks first
     paths: dict[str, Any] = {}
     for r in ROUTES:
         if r.handler == "command":

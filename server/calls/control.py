@@ -120,7 +120,7 @@ class CallControl(_Base):
         call.agent_channel = None
         held = call.hold_total + (now - call.hold_start if call.held else 0.0)
         self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
-        self._hook("call_leg_ended", call, agent.id)
+        self.hooks.call_leg_ended(call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
@@ -216,7 +216,7 @@ class CallControl(_Base):
             call.answered = now
             self._record_call("call.connected", call, at=now, agent=call.agent, wait=now - call.enqueued, outbound=True)
             self._spawn(self.ari.add_channel(call.bridge, leg), f"bridge outbound {call.id}", call.id)
-            self._hook("call_connected", call)
+            self.hooks.call_connected(call)
 
     # -- attended transfer: consult, then complete, cancel, swap or conference ------------------------
     def consult(self, agent_id: str, target: str, call_id: str | None = None) -> Call:
@@ -286,14 +286,14 @@ class CallControl(_Base):
             self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
         self._record_call("call.consult_answered", call, to=c["target"])
         self._spawn(self.ari.add_channel(c["bridge"], leg), f"bridge consult {call.id}", call.id)
-        self._hook("consult_connected", call)
+        self.hooks.consult_connected(call)
 
     def _consult_over(self, call: Call, why: str) -> None:
         """The target left (no answer, hung up, cancelled): the agent is back with the caller."""
         c = call.consult
         if not c:
             return
-        self._hook("consult_ended", call)
+        self.hooks.consult_ended(call)
         call.consult = None
         self.by_channel.pop(c["leg"], None)
         if c["agent"]:
@@ -363,7 +363,7 @@ class CallControl(_Base):
         if conference:
             if c["state"] == "conference":
                 return call
-            self._hook("consult_ended", call)  # the consult bridge goes; the call's recording goes on
+            self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
             c["state"] = "conference"
             self._record_call("call.conference", call, agent=agent_id, to=c["target"])
 
@@ -382,14 +382,14 @@ class CallControl(_Base):
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
-        self._hook("consult_ended", call)
+        self.hooks.consult_ended(call)
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg
         self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
                           talk=talk, hold=call.hold_total)
-        self._hook("call_leg_ended", call, agent_id)
-        self._hook("call_connected", call)  # the target's leg is the call's leg now
+        self.hooks.call_leg_ended(call, agent_id)
+        self.hooks.call_connected(call)  # the target's leg is the call's leg now
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)

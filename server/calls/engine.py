@@ -33,6 +33,7 @@ from cc_console.server.acd.queue_log import QueueLog, clock_seconds
 from cc_console.server.acd.routing_index import RoutingIndex
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.ari.breaker import retrying, transient
+from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
@@ -111,10 +112,9 @@ class CallEngine(CallControl, OverloadGuard):
         self.stats_interval = 0.25
         self.ari_up = False
         self.monitors = MonitorService(self)
-        # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks:
-        # objects with any of call_connected(call), call_leg_ended(call, agent_id),
-        # call_ended(call, kind). Called synchronously; they spawn their own I/O.
-        self.hooks: list[Any] = []
+        # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks
+        # (server/capability.py CallHooks). Called synchronously; they spawn their own I/O.
+        self.hooks = CallHookList()
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -402,13 +402,8 @@ class CallEngine(CallControl, OverloadGuard):
         return {"store": "ok" if h["ok"] else "fault", "store_problem": h["problem"] or ""}
 
     def _hook(self, name: str, *args: Any) -> None:
-        for h in self.hooks:
-            fn = getattr(h, name, None)
-            if fn is not None:
-                try:
-                    fn(*args)
-                except Exception:
-                    log.exception("hook %s of %s failed", name, type(h).__name__)
+        """Tell the hooks by name; ``self.hooks.<name>(...)`` is the typed spelling of the same."""
+        self.hooks.tell(name, *args)
 
     # == tasks and timers =============================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
@@ -811,7 +806,7 @@ class CallEngine(CallControl, OverloadGuard):
         agent.call_id = call.id
         self._set_agent(agent, AgentState.RINGING, call=call.id)
         self._record_call("call.offered", call, agent=agent.id)
-        self._hook("call_offered", call, agent.id)
+        self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
         if agent.answer_mode is AnswerMode.PHONE:
             self._dial_agent(call, agent)
@@ -922,7 +917,7 @@ class CallEngine(CallControl, OverloadGuard):
                 with attempt:
                     await self.ari.add_channel(call.bridge, leg)
         self._spawn(bridge(), f"bridge {call.id}", call.id)
-        self._hook("call_connected", call)
+        self.hooks.call_connected(call)
 
     def _channel_gone(self, channel_id: str, cause: int | None) -> None:
         call_id = self.by_channel.get(channel_id)
@@ -1016,7 +1011,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, at=now, **data)
-        self._hook("call_ended", call, kind)
+        self.hooks.call_ended(call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.capability import CallHooks
 
 from . import audio
 from .store import RecordingStore
@@ -87,7 +88,7 @@ def parse_time(v: Any) -> float | None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"not a time: {v!r} (epoch seconds or ISO 8601)") from None
 
 
-class RecordingService:
+class RecordingService(CallHooks):
     def __init__(self, engine: Any, store: RecordingStore, settings: RecordingSettings, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine

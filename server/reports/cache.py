@@ -1,6 +1,8 @@
 """The reports' read model: facts folded from the event store, kept in a separate SQLite file.
 
-The event store is opened read-only (ATTACH ... mode=ro); the store's schema is never touched.
+The events are read through the store's interface (``Store.event_reader()``: a read-only reader of
+its own for the thread that refreshes), never by opening the store's file; the store's schema is
+never touched. A tool without a running store (the CLI, a bench) gives the database file instead.
 `refresh()` folds the events after the last one seen (a watermark) and keeps the facts in
 `<db>.reports.sqlite3`: one row per call segment, agent span and ring-no-answer. Calls still in
 progress are folded again from their own events on the next refresh; each agent's open span is
@@ -18,6 +20,8 @@ import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from cc_console.server.store import EventReader, SQLiteEventReader, Store
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
@@ -94,11 +98,15 @@ def _ev(r: tuple[Any, ...]) -> Ev:
 
 
 class ReportCache:
-    def __init__(self, db_path: str | Path, cache_path: str | Path | None = None) -> None:
-        self.db_path = Path(db_path)
-        if not self.db_path.exists():
-            raise FileNotFoundError(f"no event store at {self.db_path}")
-        self.cache_path = Path(cache_path) if cache_path else self.db_path.with_name(self.db_path.name + ".reports")
+    def __init__(self, source: Store | str | Path, cache_path: str | Path | None = None) -> None:
+        """``source``: the event store (its reader and the place beside it), or its database file."""
+        if isinstance(source, (str, Path)):
+            self.ev: EventReader = SQLiteEventReader(source)
+            default = str(source) + ".reports"
+        else:
+            self.ev = source.event_reader()
+            default = source.beside(".reports")
+        self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
         self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -114,9 +122,6 @@ class ReportCache:
                 self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        uri = f"file:{self.db_path.resolve()}?mode=ro"
-        self.ev = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self.ev.execute("PRAGMA busy_timeout=5000")
 
     def close(self) -> None:
         with self._lock:
@@ -141,8 +146,7 @@ class ReportCache:
 
     def _refresh_chunk(self) -> int:
         mark = self.watermark
-        rows = self.ev.execute("SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events "
-                               "WHERE seq > ? ORDER BY seq LIMIT ?", (mark, CHUNK)).fetchall()
+        rows = self.ev.rows_after(mark, CHUNK)
         if not rows:
             return 0
         new = [_ev(r) for r in rows]
@@ -153,9 +157,7 @@ class ReportCache:
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
         old: list[Ev] = []
         for cid in again:
-            old += [_ev(r) for r in self.ev.execute(
-                "SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events WHERE call_id = ? AND seq <= ?",
-                (cid, mark))]
+            old += [_ev(r) for r in self.ev.rows_of_call(cid, mark)]
         events = sorted(old, key=lambda e: e.seq) + new if old else new
         if old:
             events.sort(key=lambda e: e.seq)
