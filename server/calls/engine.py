@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cc_console import service_level
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd import decide
@@ -225,8 +226,7 @@ class CallEngine(CallControl, OverloadGuard):
             c.offered += 1
         elif kind == "call.connected":
             c.answered += 1
-            q = self.cfg.queues.get(queue)
-            if wait <= (q.service_level if q else 20.0):
+            if service_level.within(wait, service_level.threshold(queue, self.cfg.thresholds)):
                 c.answered_in_sl += 1
             self.recent_waits.setdefault(queue, deque(maxlen=20)).append(wait)
         elif kind == "call.abandoned":
@@ -328,7 +328,7 @@ class CallEngine(CallControl, OverloadGuard):
             "agents_paused": sum(a.state is AgentState.PAUSED for a in members),
             "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned,
             "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
-            "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
+            "service_level": service_level.ratio(c.answered_in_sl, c.answered),
         }
 
     def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:

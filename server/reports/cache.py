@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cc_console import service_level
 from cc_console.server.store import EventReader, SQLiteEventReader, Store
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold
@@ -406,7 +407,7 @@ class ReportCache:
             f" ELSE {nr} END" if p.ring_buckets else "0"
         bsums += ", " + ", ".join(f"SUM(CASE WHEN a.kind = 2 AND {rexpr} = {j} THEN a.n ELSE 0 END)"
                                   for j in range(nr + 1))
-        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        dflt = int(service_level.threshold(None, {}, p.sl_threshold))
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         with self._lock:
             self._load_iv(ivs)
@@ -451,7 +452,7 @@ class ReportCache:
                     f" ELSE {len(bounds)} END") if bounds else "0"
             return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)"
                     for j in range(len(bounds) + 1)]
-        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        dflt = int(service_level.threshold(None, {}, p.sl_threshold))
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
                          bands(p.buckets, 0) + bands(p.ring_buckets, 2))
