@@ -1,6 +1,7 @@
 """Call control on a connected call: hold, mute, DTMF, blind transfer, outbound calls, and the
 attended transfer as a state machine kept on the call (consult, swap, complete, cancel,
-conference), so that it survives a restart of our server.
+conference; server/calls/states.py has its states and transitions), so that it survives a restart of
+our server.
 
 A mixin of CallEngine (server/calls/engine.py): it works on the engine's state and uses its
 recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
@@ -16,6 +17,7 @@ from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
+from .states import ConsultEvent, ConsultRefused, ConsultState, consult_next
 
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
@@ -128,11 +130,11 @@ class CallControl(_Base):
             call.queue = name
             call.skills = list(self.cfg.queues[name].skills)
             call.target_agent = None
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif kind == "agent":
             call.target_agent = name
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         else:
             self._moh(call)
@@ -211,7 +213,7 @@ class CallControl(_Base):
             self._spawn(go(), f"dial out {call.id}", call.id)
         elif kind == OUT_REMOTE and leg == call.channel:
             now = self.clock()
-            call.state = CallState.CONNECTED
+            self._call_to(call, CallState.CONNECTED)
             call.stage = "talk"
             call.answered = now
             self._record_call("call.connected", call, at=now, agent=call.agent, wait=now - call.enqueued, outbound=True)
@@ -244,7 +246,7 @@ class CallControl(_Base):
         leg = f"{BRIDGE_PREFIX}{call.id}-t{call.offers}"
         bridge = f"{call.bridge}-c"
         call.consult = {"target": target, "agent": target_agent, "leg": leg, "bridge": bridge,
-                        "state": "ringing", "with": "target"}
+                        "state": ConsultState.RINGING, "with": "target"}
         if not call.held:
             call.held = True
             call.hold_start = self.clock()
@@ -281,7 +283,10 @@ class CallControl(_Base):
         if call is None or not c or c["leg"] != leg:
             self._spawn(self.ari.hangup(leg), f"drop orphan consult leg {leg}")
             return
-        c["state"] = "talking"
+        try:
+            c["state"] = consult_next(c["state"], ConsultEvent.ANSWERED)
+        except ConsultRefused:  # a second StasisStart of a leg already up (a resync): nothing new
+            return
         if c["agent"]:
             self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
         self._record_call("call.consult_answered", call, to=c["target"])
@@ -293,6 +298,7 @@ class CallControl(_Base):
         c = call.consult
         if not c:
             return
+        consult_next(c["state"], ConsultEvent.CANCEL if why == "cancelled" else ConsultEvent.TARGET_GONE)
         self.hooks.consult_ended(call)
         call.consult = None
         self.by_channel.pop(c["leg"], None)
@@ -323,6 +329,14 @@ class CallControl(_Base):
             raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
         return call, call.consult
 
+    @staticmethod
+    def _consult_step(c: dict[str, Any], event: ConsultEvent) -> ConsultState:
+        """The consultation's next state for an agent's command, or the conflict the agent reads."""
+        try:
+            return consult_next(c["state"], event)
+        except ConsultRefused as exc:
+            raise ProtocolError(ErrorCode.CONFLICT, exc.message) from None
+
     def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
         call, _ = self._consult_call(agent_id, call_id)
         self._consult_over(call, "cancelled")
@@ -331,8 +345,7 @@ class CallControl(_Base):
     def consult_swap(self, agent_id: str, call_id: str | None = None) -> Call:
         """Talk to the other party; the one left waits with music on hold."""
         call, c = self._consult_call(agent_id, call_id)
-        if c["state"] != "talking":
-            raise ProtocolError(ErrorCode.CONFLICT, f"the consultation is {c['state']}; swap once the target answered")
+        self._consult_step(c, ConsultEvent.SWAP)
         leg = call.agent_channel or ""
         to_caller = c["with"] == "target"
         c["with"] = "caller" if to_caller else "target"
@@ -351,8 +364,7 @@ class CallControl(_Base):
         """Complete the attended transfer (the target takes the caller, this agent leaves), or
         make it a three-way conference (everyone in the call's bridge)."""
         call, c = self._consult_call(agent_id, call_id)
-        if c["state"] not in ("talking", "conference"):
-            raise ProtocolError(ErrorCode.CONFLICT, "the target has not answered yet; wait or cancel")
+        self._consult_step(c, ConsultEvent.CONFERENCE if conference else ConsultEvent.COMPLETE)
         agent = self.agents[agent_id]
         now = self.clock()
         target_leg = c["leg"]
@@ -361,10 +373,10 @@ class CallControl(_Base):
             call.hold_total += now - call.hold_start
             call.held = False
         if conference:
-            if c["state"] == "conference":
+            if c["state"] == ConsultState.CONFERENCE:
                 return call
             self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
-            c["state"] = "conference"
+            c["state"] = ConsultState.CONFERENCE
             self._record_call("call.conference", call, agent=agent_id, to=c["target"])
 
             async def conf() -> None:
@@ -393,7 +405,7 @@ class CallControl(_Base):
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
-        was_conference = c["state"] == "conference"
+        was_conference = c["state"] == ConsultState.CONFERENCE
 
         async def handover() -> None:
             if not was_conference:

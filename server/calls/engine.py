@@ -41,6 +41,7 @@ from .control import CallControl
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
+from .states import ConsultState, TransitionCounter
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class CallEngine(CallControl, OverloadGuard):
         # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks
         # (server/capability.py CallHooks). Called synchronously; they spawn their own I/O.
         self.hooks = CallHookList()
+        # Every call and agent move is checked against the state tables (server/calls/states.py).
+        self.transitions = TransitionCounter()
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -256,6 +259,11 @@ class CallEngine(CallControl, OverloadGuard):
         if call.queue:
             self._publish_queue(call.queue)
 
+    def _call_to(self, call: Call, state: CallState) -> None:
+        """Move a call to ``state``, checked against the call state table."""
+        self.transitions.check_call(call.id, call.state, state)
+        call.state = state
+
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
         self.router.touch_agent(agent)
         if agent.state is state and agent.reason == reason and not data:
@@ -263,6 +271,7 @@ class CallEngine(CallControl, OverloadGuard):
         prev, prev_reason = agent.state, agent.reason
         if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
             agent.pending_pause = ""  # only waits while the agent is busy; now over either way
+        self.transitions.check_agent(agent.id, prev, state)
         agent.state = state
         agent.reason = reason
         agent.state_since = self.clock()
@@ -520,7 +529,7 @@ class CallEngine(CallControl, OverloadGuard):
                     stage="announcement")
         call.bridge = BRIDGE_PREFIX + call.id
         if qname is None:
-            call.state = CallState.ENDED
+            self._call_to(call, CallState.ENDED)
             call.ended = now
             call.end_reason = "unknown_did"
             self.store.record("call.rejected", ts=now, call=call.to_dict(), data={"did": did})
@@ -579,7 +588,7 @@ class CallEngine(CallControl, OverloadGuard):
             self.qlog.write(now, call.channel, call.queue, "NONE", "FULL", "", call.caller)
             self._overflow(call, "max_length", announce="")
             return
-        call.state = CallState.QUEUED
+        self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
@@ -662,11 +671,11 @@ class CallEngine(CallControl, OverloadGuard):
             call.stage = "overflowed-twice" if call.stage == "overflowed" else "overflowed"
             call.queue = ov.target
             call.skills = list(self.cfg.queues[ov.target].skills)
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif ov.kind == "agent":
             call.target_agent = ov.target
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif ov.kind == "number":
             self._dial_number(call, ov.target)
@@ -680,7 +689,7 @@ class CallEngine(CallControl, OverloadGuard):
                 self._end(call, by="system", outcome=when)
 
     def _dial_number(self, call: Call, dialstring: str) -> None:
-        call.state = CallState.RINGING
+        self._call_to(call, CallState.RINGING)
         call.stage = "external"
         call.agent = None
         call.offers += 1
@@ -704,7 +713,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     def _voicemail(self, call: Call) -> None:
         q = self.cfg.queues[call.queue]
-        call.state = CallState.VOICEMAIL
+        self._call_to(call, CallState.VOICEMAIL)
         call.stage = "voicemail"
         self._disarm_call(call.id)
         self._record_call("call.voicemail_started", call)
@@ -730,7 +739,7 @@ class CallEngine(CallControl, OverloadGuard):
         if q.callback_key and digit == q.callback_key:
             if call.state is CallState.QUEUED:
                 self._leave_queue(call, "EXITWITHKEY", key=digit)
-            call.state = CallState.ENTERING  # out of the queue, not yet gone
+            self._call_to(call, CallState.ENTERING)  # out of the queue, not yet gone
             call.stage = "callback"
             self._digits[call.id] = ""
             self._record_call("call.callback_key", call, key=digit)
@@ -797,7 +806,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     def _offer(self, call: Call, agent: Agent) -> None:
         self._disarm("position", call.id)
-        call.state = CallState.RINGING
+        self._call_to(call, CallState.RINGING)
         call.stage = "ringing"
         call.agent = agent.id
         call.offers += 1
@@ -827,7 +836,7 @@ class CallEngine(CallControl, OverloadGuard):
         now = self.clock()
         if agent:
             self.qlog.ringnoanswer(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
-        call.state = CallState.QUEUED
+        self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.agent = None
         call.agent_channel = None
@@ -894,7 +903,7 @@ class CallEngine(CallControl, OverloadGuard):
         now = self.clock()
         self._disarm_call(call.id)
         self._offer_settled(call.id)
-        call.state = CallState.CONNECTED
+        self._call_to(call, CallState.CONNECTED)
         call.stage = "talk"
         call.answered = now
         wait = now - call.enqueued
@@ -925,7 +934,8 @@ class CallEngine(CallControl, OverloadGuard):
         if call is None:
             return
         if call.consult and channel_id == call.consult["leg"]:
-            self._consult_over(call, "no answer" if call.consult["state"] == "ringing" else "target hung up")
+            self._consult_over(call, "no answer" if call.consult["state"] == ConsultState.RINGING
+                                else "target hung up")
             return
         if call.direction == "outbound" and call.state is not CallState.CONNECTED:
             # Before the called party answered: not reached (or the agent dropped the attempt).
@@ -934,7 +944,8 @@ class CallEngine(CallControl, OverloadGuard):
             return
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)
-        elif channel_id == call.agent_channel and call.consult and call.consult["state"] == "conference" and call.agent:
+        elif channel_id == call.agent_channel and call.consult and call.consult["state"] == ConsultState.CONFERENCE \
+                and call.agent:
             # The agent leaves a conference: the caller and the target go on, as a transfer.
             self.consult_complete(call.agent, call.id)
         elif channel_id == call.agent_channel:
@@ -954,7 +965,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._disarm_call(call.id)
         self._offer_settled(call.id)
         self._digits.pop(call.id, None)
-        call.state = CallState.ENDED
+        self._call_to(call, CallState.ENDED)
         call.ended = now
         data: dict[str, Any] = {"by": by, "cause": cause}
         agent = self.agents.get(call.agent or "")
@@ -1112,7 +1123,7 @@ class CallEngine(CallControl, OverloadGuard):
                 cleg = call.consult["leg"]
                 if cleg not in channels:
                     self._consult_over(call, "target gone while we were away")
-                elif call.consult["state"] == "ringing" and channels[cleg].state == "Up":
+                elif call.consult["state"] == ConsultState.RINGING and channels[cleg].state == "Up":
                     self._consult_leg_up(cleg, call.id)
                 live_consult = call.consult["bridge"] if call.consult else None
                 if live_consult:
@@ -1319,7 +1330,7 @@ class CallEngine(CallControl, OverloadGuard):
         elif call.state is CallState.RINGING:
             # Declining an offer: back to the queue for someone else; this agent pauses.
             self._ring_no_answer(call, "declined")
-        elif call.consult and call.consult["state"] == "conference":
+        elif call.consult and call.consult["state"] == ConsultState.CONFERENCE:
             # Leaving a conference: the caller and the consulted party go on without me.
             self.consult_complete(agent_id, call.id)
         else:
