@@ -234,8 +234,8 @@ class RestApi:
                 raise _bad(f"{p.name} is one of {', '.join(p.enum)}")
 
     def _principal(self, request: web.Request, *, required: bool) -> Any:
-        if not required and "Authorization" not in request.headers:
-            return None  # login, resume and ping need no token; the dispatch decides for the others
+        if not required:  # login, resume and ping need no token; the dispatch decides for the others
+            return self.principals.maybe_from_headers(request.headers)
         return self.principals.from_headers(request.headers)
 
     def _rate(self, request: web.Request, caller: ApiCaller) -> None:

@@ -486,15 +486,11 @@ class RecordingService(CallHooks):
         from aiohttp import web
 
         def principal(request: web.Request) -> Any:
-            from cc_console.server.api.bearer import bearer_token
-            token = bearer_token(request.headers, basic=True)
-            if not token:
-                raise web.HTTPUnauthorized(text="send Authorization: Bearer <session token from login>",
-                                           headers={"WWW-Authenticate": 'Bearer, Basic realm="cc-console"'})
-            try:
-                return auth.resume(token)
+            try:  # the server's one reading of Authorization (server/api/bearer.py), Basic allowed
+                return auth.from_headers(request.headers, basic=True)
             except ProtocolError as exc:
-                raise web.HTTPUnauthorized(text=exc.message) from None
+                raise web.HTTPUnauthorized(text=exc.message,
+                                           headers={"WWW-Authenticate": 'Bearer, Basic realm="cc-console"'}) from None
 
         def guard(p: Any, rec_id: str, action: str, detail: str = "", audit: bool = True) -> dict[str, Any]:
             try:
