@@ -38,6 +38,7 @@ from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
+from .effects import EffectRunner
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
@@ -100,8 +101,9 @@ class CallEngine(CallControl, OverloadGuard):
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._playbacks: dict[str, tuple[str, str]] = {}  # playback id -> (call id, purpose)
         self._digits: dict[str, str] = {}  # call id -> digits keyed after the callback key
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._chains: dict[str, asyncio.Task[Any]] = {}
+        self.effects = EffectRunner()
+        self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
+        self._chains = self.effects.chains
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._seq = 0
         self._dirty_queues: set[str] = set()
@@ -416,25 +418,9 @@ class CallEngine(CallControl, OverloadGuard):
 
     # == tasks and timers =============================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
-        """Run an ARI side effect. Effects with the same key (a call id) run in order, one at a time:
-        the bridge must exist before the agent's leg is added to it."""
-        prev = self._chains.get(key) if key else None
-
-        async def guarded() -> None:
-            if prev is not None:
-                await asyncio.wait([prev])
-            try:
-                await coro
-            except AriError as exc:
-                log.warning("%s: %s", what, exc)
-            except Exception:
-                log.exception("%s failed", what)
-        task = asyncio.get_running_loop().create_task(guarded(), name=what)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if key:
-            self._chains[key] = task
-            task.add_done_callback(lambda t: self._chains.pop(key, None) if self._chains.get(key) is t else None)
+        """Run a side effect (server/calls/effects.py): effects with the same key (a call id) run in
+        order, one at a time."""
+        self.effects.run(coro, what, key)
 
     def shutdown(self) -> None:
         """Stop every timer: this server is going away (calls stay up in Asterisk; a restart resyncs)."""
@@ -448,8 +434,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     async def idle(self) -> None:
         """Wait until no side-effect task is running (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.effects.idle()
 
     def _arm(self, kind: str, key: str, delay: float, fn: Callable[..., None], *args: Any) -> None:
         self._disarm(kind, key)
