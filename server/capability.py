@@ -21,15 +21,18 @@ import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cc_console.config import Settings
 from cc_console.protocol import CommandSpec, Request
+from cc_console.server.commands import Commands
+from cc_console.server.store import Store
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from cc_console.models import Call
+    from cc_console.models import Agent, Call
+    from cc_console.server.acd.config import RoutingConfig
 
 
 log = logging.getLogger(__name__)
@@ -114,16 +117,36 @@ for _name in HOOK_NAMES:
     setattr(CallHookList, _name, _fan_out(_name))
 
 
+class Engine(Protocol):
+    """What a capability may use of the call engine: its live calls and agents, the routing
+    configuration as it is now (a reload swaps it), the clock, the hooks; it acts through the
+    engine's public methods (dial_out, queue_stats, ...), which are not listed here."""
+
+    agents: dict[str, Agent]
+    calls: dict[str, Call]
+    cfg: RoutingConfig
+    hooks: CallHookList
+    clock: Callable[[], float]
+
+
+class PrincipalSource(Protocol):
+    """Bearer token or request headers -> the principal (server/api/bearer.py Principals)."""
+
+    def resume(self, token: str) -> Any: ...
+
+    def from_headers(self, headers: Any, *, basic: bool = False) -> Any: ...
+
+
 @dataclass
 class Context:
     """What the server gives a capability when it is built."""
 
     settings: Settings
-    engine: Any  # the call engine: read calls/agents through it; act through its public methods
-    store: Any  # the main event store (cc_console.server.store.Store)
+    engine: Engine  # the call engine: read calls/agents through it; act through its public methods
+    store: Store  # the main event store
     publish: Publish  # push an event to consoles: publish(event, data, audience)
-    principals: Any  # bearer tokens and API clients -> principal (server/api)
-    commands: Any  # the one command dispatch (server/commands.Commands)
+    principals: PrincipalSource  # bearer tokens and API clients -> principal (server/api)
+    commands: Commands  # the one command dispatch
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
 
