@@ -49,7 +49,8 @@ def _stub(ari: AriClient) -> list[tuple[str, tuple[Any, ...]]]:
 
 class Floor:
     def __init__(self, tmp_path, mode: str = "phone") -> None:
-        routing = parse_routing({"queues": {"support": {"dids": ["5000"], "wrapup": 0},
+        routing = parse_routing({"queues": {"support": {"dids": ["5000"], "wrapup": 0, "callback_key": "1",
+                                                        "voicemail_key": "2"},
                                             "sales": {"dids": ["5001"], "wrapup": 0}},
                                  "agents": {"a1": {"queues": {"support": 0, "sales": 0}},
                                             "a2": {"queues": {"support": 0, "sales": 0}}}})
@@ -214,6 +215,40 @@ async def test_outbound_call_rings_then_connects(floor):
     assert call.state is C.CONNECTED
     floor.eng.hangup("a1", call.id)
     assert floor.path(call.id) == ["ringing", "connected", "ended"]
+    assert not _off_table(floor)
+
+
+async def test_declining_an_offer_on_the_console_sends_the_call_back(tmp_path):
+    f = Floor(tmp_path, mode="console")
+    try:
+        f.eng.agent_login("a1", ["support"])
+        cid = await f.inbound()
+        assert f.eng.calls[cid].state is C.RINGING  # the console rings; no device leg yet
+        f.eng.hangup("a1", cid)
+        assert f.path(cid) == ["entering", "queued", "ringing", "queued"]
+        assert f.path("a1") == ["logged_out", "ready", "ringing", "paused"]
+        assert not _off_table(f)
+    finally:
+        await f.idle()
+        f.close()
+
+
+async def test_the_callers_callback_key_ends_the_call_with_a_callback(floor):
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="1")
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="#")
+    assert floor.eng.calls[cid].end_reason == "callback"  # thanked, then hung up by us
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "entering", "ended"]
+    assert floor.eng.callbacks("open")
+    assert not _off_table(floor)
+
+
+async def test_the_callers_voicemail_key_then_hanging_up(floor):
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="2")
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "voicemail", "ended"]
     assert not _off_table(floor)
 
 
