@@ -1,7 +1,8 @@
-"""The server process: wires storage, auth, the ARI client, the call engine and the gateway.
+"""The server process: wires storage, auth, the ARI client, the call engine, the gateway, the REST
+API and every capability listed in server/registry.py (docs/ARCHITECTURE.md, "Capabilities").
 
-One aiohttp application serves the consoles' websocket (/ws) and HTTP (/healthz now; recording
-streams and the REST API later) on one port, with TLS when a certificate is configured.
+One aiohttp application serves the consoles' websocket (/ws), /healthz, the REST API (/api/v1) and
+the capabilities' own routes on one port, with TLS when a certificate is configured.
 """
 from __future__ import annotations
 
