@@ -281,3 +281,35 @@ def test_consultation_transitions():
         consult_next(ConsultState.RINGING, ConsultEvent.COMPLETE)
     with pytest.raises(ConsultRefused):
         consult_next(ConsultState.OVER, ConsultEvent.ANSWERED)
+
+
+def test_the_consultations_transitions_return_their_ari_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import conference_effects, consult_over_effects, consult_swap_effects
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller"}
+    assert consult_over_effects("cc-1", c, "cc-1-a") == [
+        Ari(Op.HANGUP, "cc-1-t1"), Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.STOP_MOH, "cc-1"),
+        Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
+    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None)  # no agent leg to put back
+    # swapped to the caller: the agent leaves the consult bridge, whose target now hears the music
+    assert consult_swap_effects("cc-1", c, "cc-1-a", "cc-tone") == [
+        Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-a"), Ari(Op.STOP_MOH, "cc-1"), Ari(Op.START_MOH, "cc-1-c", "cc-tone"),
+        Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
+    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[0] == \
+        Ari(Op.REMOVE_CHANNEL, "cc-1", "cc-1-a")
+    conf = conference_effects("cc-1", c, "cc-1-a")
+    assert conf[0] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
+    assert {e.arg for e in conf if e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
+
+
+async def test_the_engine_performs_a_swaps_requests_in_order(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    await floor.event("StasisStart", call.consult["leg"], "consult", cid)
+    await floor.idle()
+    floor.sent.clear()
+    floor.eng.consult_swap("a1", cid)
+    await floor.idle()
+    assert [name for name, _ in floor.sent] == ["request", "stop_moh", "start_moh", "add_channel"]
+    assert floor.sent[0][1] == ("POST", f"/bridges/{call.consult['bridge']}/removeChannel")

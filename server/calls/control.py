@@ -17,7 +17,15 @@ from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
-from .states import ConsultEvent, ConsultRefused, ConsultState, consult_next
+from .states import (
+    ConsultEvent,
+    ConsultRefused,
+    ConsultState,
+    conference_effects,
+    consult_next,
+    consult_over_effects,
+    consult_swap_effects,
+)
 
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
@@ -312,15 +320,8 @@ class CallControl(_Base):
             call.hold_total += self.clock() - call.hold_start
             call.held = False
         self._record_call("call.consult_ended", call, why=why)
-        agent_leg = call.agent_channel
-
-        async def back() -> None:
-            await self.ari.hangup(c["leg"])
-            await self.ari.destroy_bridge(c["bridge"])
-            await self.ari.stop_moh(call.bridge)
-            if agent_leg:
-                await self.ari.add_channel(call.bridge, agent_leg)
-        self._spawn(back(), f"consult over {call.id}", call.id)
+        self.effects.perform(self.ari, consult_over_effects(call.bridge, c, call.agent_channel),
+                             f"consult over {call.id}", call.id)
         self.route()
 
     def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
@@ -346,18 +347,10 @@ class CallControl(_Base):
         """Talk to the other party; the one left waits with music on hold."""
         call, c = self._consult_call(agent_id, call_id)
         self._consult_step(c, ConsultEvent.SWAP)
-        leg = call.agent_channel or ""
-        to_caller = c["with"] == "target"
-        c["with"] = "caller" if to_caller else "target"
-        src, dst = (c["bridge"], call.bridge) if to_caller else (call.bridge, c["bridge"])
+        c["with"] = "caller" if c["with"] == "target" else "target"
         self._record_call("call.consult_swap", call, talking_with=c["with"])
-
-        async def go() -> None:
-            await self.ari.request("POST", f"/bridges/{src}/removeChannel", params={"channel": leg})
-            await self.ari.stop_moh(dst)
-            await self.ari.start_moh(src, self.moh_class)
-            await self.ari.add_channel(dst, leg)
-        self._spawn(go(), f"swap {call.id}", call.id)
+        self.effects.perform(self.ari, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
+                             f"swap {call.id}", call.id)
         return call
 
     def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
@@ -378,14 +371,8 @@ class CallControl(_Base):
             self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
             c["state"] = ConsultState.CONFERENCE
             self._record_call("call.conference", call, agent=agent_id, to=c["target"])
-
-            async def conf() -> None:
-                await self.ari.stop_moh(call.bridge)
-                for leg in (target_leg, agent_leg):
-                    await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": leg})
-                    await self.ari.add_channel(call.bridge, leg)
-                await self.ari.destroy_bridge(c["bridge"])
-            self._spawn(conf(), f"conference {call.id}", call.id)
+            self.effects.perform(self.ari, conference_effects(call.bridge, c, agent_leg), f"conference {call.id}",
+                                 call.id)
             return call
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
