@@ -302,6 +302,23 @@ def test_the_consultations_transitions_return_their_ari_requests():
     assert {e.arg for e in conf if e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
 
 
+async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):
+    from cc_console.server.calls.effects import Ari, Op
+    cid = await _connected(floor)
+    await floor.idle()
+    call = floor.eng.calls[cid]
+    floor.sent.clear()
+    floor.eng.hold("a1", True, cid)
+    await floor.idle()
+    assert [name for name, _ in floor.sent] == ["request", "start_moh"]
+    floor.sent.clear()
+    floor.eng.hold("a1", False, cid)
+    await floor.idle()
+    assert floor.sent == [("stop_moh", (call.bridge,)), ("add_channel", (call.bridge, call.agent_channel))]
+    from cc_console.server.calls.states import hold_effects
+    assert hold_effects("b", "l", True, "m") == [Ari(Op.REMOVE_CHANNEL, "b", "l"), Ari(Op.START_MOH, "b", "m")]
+
+
 async def test_the_engine_performs_a_swaps_requests_in_order(floor):
     cid = await _connected(floor)
     floor.eng.agent_login("a2", ["support"])

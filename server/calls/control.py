@@ -25,6 +25,7 @@ from .states import (
     consult_next,
     consult_over_effects,
     consult_swap_effects,
+    hold_effects,
 )
 
 if TYPE_CHECKING:
@@ -50,19 +51,12 @@ class CallControl(_Base):
         if on:
             call.hold_start = now
             self._record_call("call.hold", call, at=now)
-
-            async def go() -> None:
-                await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": leg})
-                await self.ari.start_moh(call.bridge, self.moh_class)
         else:
             held_for = now - call.hold_start
             call.hold_total += held_for
             self._record_call("call.unhold", call, at=now, held=held_for)
-
-            async def go() -> None:
-                await self.ari.stop_moh(call.bridge)
-                await self.ari.add_channel(call.bridge, leg)
-        self._spawn(go(), f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        self.effects.perform(self.ari, hold_effects(call.bridge, leg, on, self.moh_class),
+                             f"{'hold' if on else 'unhold'} {call.id}", call.id)
         return call
 
     def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:

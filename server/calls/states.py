@@ -136,6 +136,14 @@ def consult_next(state: ConsultState | str, event: ConsultEvent) -> ConsultState
     return nxt
 
 
+def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str) -> list[Ari]:
+    """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music on
+    hold; taking the call back undoes both."""
+    if on:
+        return [Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg), Ari(Op.START_MOH, call_bridge, moh_class)]
+    return [Ari(Op.STOP_MOH, call_bridge), Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+
+
 # What the consultation's transitions ask of Asterisk, as data the effect runner performs. The call's
 # own bridge holds the caller; the consultation's bridge (``consult["bridge"]``) the target's leg.
 
