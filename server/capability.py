@@ -107,7 +107,12 @@ HOOK_NAMES = frozenset(n for n, v in vars(CallHooks).items() if callable(v) and 
 
 def _fan_out(name: str) -> Callable[..., None]:
     def tell_all(self: CallHookList, *args: Any) -> None:
-        self.tell(name, *args)
+        # per call event on the hot path: the name was checked when the class was made
+        for h in self._hooks:
+            try:
+                getattr(h, name)(*args)
+            except Exception:
+                log.exception("hook %s of %s failed", name, type(h).__name__)
     tell_all.__name__ = name
     tell_all.__doc__ = getattr(CallHooks, name).__doc__
     return tell_all
