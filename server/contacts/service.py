@@ -386,9 +386,8 @@ class ContactsService:
     def figures(self, agent_id: str) -> dict[str, Any]:
         agent = self.engine.agents.get(agent_id)
         queues = list(agent.queues) if agent else []
-        thresholds = {n: q.service_level for n, q in self.engine.cfg.queues.items()}
         out = agent_figures(self.main.events(kinds=FIGURE_KINDS), agent_id, self.clock(), queues=queues,
-                            sl_threshold=thresholds)
+                            sl_threshold=self.engine.cfg.thresholds)
         out["queues"] = queues
         out["waiting"] = {q: self.engine.queue_stats(q)["waiting"] for q in queues if q in self.engine.cfg.queues}
         return out
