@@ -90,6 +90,8 @@ class IvrRunner:
             self.sessions[call.id] = old
             if old.node is not None:
                 self._start_node(call, old, old.node, again=True)
+            else:
+                self._say(call, old, [("text", old.tree.welcome)])
             return True
         tree = self.cfg.trees.get(self.dids.get(call.did, ""))
         if tree is None or tree.start not in tree.nodes or tree.queue not in self.engine.cfg.queues:
@@ -99,7 +101,7 @@ class IvrRunner:
         call.stage = "before_ivr"
         self._record("ivr.entered", call, tree=tree.name)
         if tree.welcome:
-            self._say(call, s, [("text", tree.welcome)], then="welcome")
+            self._say(call, s, [("text", tree.welcome)])
         else:
             self._start_node(call, s, tree.nodes[tree.start])
         return True
@@ -198,9 +200,11 @@ class IvrRunner:
             parts.append(("media", node.media))
         elif node.prompt:
             parts.append(("node", node.prompt))
-        self._say(call, s, parts, then="node")
+        self._say(call, s, parts)
 
-    def _say(self, call: Call, s: Session, parts: list[tuple[str, str]], *, then: str) -> None:
+    def _say(self, call: Call, s: Session, parts: list[tuple[str, str]]) -> None:
+        """Speak the parts (texts, the node's prompt, a lookup's answer, recorded media) as one playback;
+        its end comes back through played()."""
         s.token += 1
         token = s.token
         lang = s.tree.language
