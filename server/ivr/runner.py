@@ -326,4 +326,9 @@ class IvrRunner:
         return text
 
     def _record(self, kind: str, call: Call, **data: Any) -> None:
-        self.store.record(kind, ts=self.clock(), call_id=call.id, queue=call.queue, data=data)
+        if kind in ("ivr.entered", "ivr.node"):
+            # With the call's record: its stage (before_ivr, ivr) survives a restart of this server,
+            # whose resync then hands the call back to the IVR instead of queueing it.
+            self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data)
+        else:
+            self.store.record(kind, ts=self.clock(), call_id=call.id, queue=call.queue, data=data)
