@@ -46,7 +46,7 @@ class ContactsService:
         self._claim_lock = threading.Lock()
         self.presence = TransferPresence(self.targets, self.target_states, self.publish)
         hooks = getattr(engine, "hooks", None)
-        if isinstance(hooks, list):  # the engine tells the panel's watchers of state changes
+        if hooks is not None and hasattr(hooks, "append"):  # the engine tells the panel's watchers of changes
             hooks.append(self.presence)
 
     @classmethod
