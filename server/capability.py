@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cc_console.config import Settings
@@ -152,6 +151,10 @@ class Engine(Protocol):
     cfg: RoutingConfig
     hooks: CallHookList
     clock: Callable[[], float]
+    ari: Any  # the ARI client, for a capability's own media (prompts, voicemail files)
+    front: Any  # the IVR in front of inbound calls, when loaded (server/ivr)
+
+    def note_call(self, call_id: str, kind: str, **data: Any) -> bool: ...
 
 
 class PrincipalSource(Protocol):
