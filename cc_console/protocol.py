@@ -97,6 +97,24 @@ P_SUPERVISE = "supervise"  # see all agents and calls, act on others
 P_WALLBOARD = "wallboard.view"
 P_ADMIN = "admin"
 
+# Fine permissions (roles as permission sets, server/auth/roles.py): held by the built-in roles as
+# their coarse permission always allowed, and given or withheld one by one to custom roles.
+P_REC_LISTEN = "recordings.listen"
+P_REC_DOWNLOAD = "recordings.download"
+P_REC_EVALUATE = "recordings.evaluate"
+P_REC_HOLD = "recordings.hold"
+P_REC_PURGE = "recordings.purge"
+P_CALLBACKS = "callbacks"
+P_REPORTS = "reports"
+FINE = frozenset({P_REC_LISTEN, P_REC_DOWNLOAD, P_REC_EVALUATE, P_REC_HOLD, P_REC_PURGE, P_CALLBACKS, P_REPORTS})
+# The fine permission a command needs besides its coarse one (checked for custom roles).
+COMMAND_FINE: dict[str, str] = {
+    "callbacks.list": P_CALLBACKS, "callbacks.worklist": P_CALLBACKS, "callback.claim": P_CALLBACKS,
+    "callback.release": P_CALLBACKS, "callback.dial": P_CALLBACKS, "callback.reschedule": P_CALLBACKS,
+    "callback.done": P_CALLBACKS, "report.run": P_REPORTS, "recordings.evaluate": P_REC_EVALUATE,
+    "recordings.mark": P_REC_EVALUATE, "recordings.hold": P_REC_HOLD, "recordings.purge": P_REC_PURGE,
+}
+
 # The call engine's and the gateway's own commands. Each capability (server/<name>/plugin.py) declares
 # its own; cc_console.server.registry.load_commands() merges them into this one table, which the
 # gateway, the REST API, the OpenAPI document and docs/protocol.md all read.

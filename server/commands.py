@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cc_console.protocol import COMMANDS, ErrorCode, ProtocolError, Request, check_args
+from cc_console.protocol import COMMAND_FINE, COMMANDS, ErrorCode, ProtocolError, Request, check_args
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ def authorize(principal: Any, cmd: str) -> None:
     if perm not in principal.permissions:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: role {principal.role} may not use this command")
     # A custom role (server/auth/roles.py) holds the fine permissions it was given, and no others.
-    from cc_console.server.auth.roles import COMMAND_FINE
     fine = COMMAND_FINE.get(cmd)
     if fine and getattr(principal, "custom", False) and fine not in principal.permissions:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: the role {principal.role_name} does not include {fine}")

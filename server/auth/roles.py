@@ -12,27 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cc_console.models import ROLE_PERMISSIONS, Role
-from cc_console.protocol import P_SESSION
 
-# Fine permissions, held by the built-in roles as their RIGHTS and commands imply, and given or
-# withheld one by one to custom roles.
-P_REC_LISTEN = "recordings.listen"
-P_REC_DOWNLOAD = "recordings.download"
-P_REC_EVALUATE = "recordings.evaluate"
-P_REC_HOLD = "recordings.hold"
-P_REC_PURGE = "recordings.purge"
-P_CALLBACKS = "callbacks"
-P_REPORTS = "reports"
-FINE = frozenset({P_REC_LISTEN, P_REC_DOWNLOAD, P_REC_EVALUATE, P_REC_HOLD, P_REC_PURGE, P_CALLBACKS, P_REPORTS})
+# The fine permissions and which command needs which live in the core (cc_console.protocol), where
+# the one command dispatch reads them.
+from cc_console.protocol import (  # noqa: E402
+    COMMAND_FINE,
+    FINE,
+    P_CALLBACKS,
+    P_REC_DOWNLOAD,
+    P_REC_EVALUATE,
+    P_REC_HOLD,
+    P_REC_LISTEN,
+    P_REC_PURGE,
+    P_REPORTS,
+    P_SESSION,
+)
 
-# The fine permission a command needs besides its coarse one (checked for custom roles; the
-# built-in roles hold what their coarse permission always allowed).
-COMMAND_FINE: dict[str, str] = {
-    "callbacks.list": P_CALLBACKS, "callbacks.worklist": P_CALLBACKS, "callback.claim": P_CALLBACKS,
-    "callback.release": P_CALLBACKS, "callback.dial": P_CALLBACKS, "callback.reschedule": P_CALLBACKS,
-    "callback.done": P_CALLBACKS, "report.run": P_REPORTS, "recordings.evaluate": P_REC_EVALUATE,
-    "recordings.mark": P_REC_EVALUATE, "recordings.hold": P_REC_HOLD, "recordings.purge": P_REC_PURGE,
-}
+__all__ = ["COMMAND_FINE", "FINE", "P_CALLBACKS", "P_REC_DOWNLOAD", "P_REC_EVALUATE", "P_REC_HOLD", "P_REC_LISTEN",
+           "P_REC_PURGE", "P_REPORTS", "RoleDef", "builtin_fine", "check_role"]
 
 
 @dataclass(frozen=True)
