@@ -28,7 +28,7 @@ from cc_console.protocol import CommandSpec, Request
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from cc_console.models import Call
+    from cc_console.models import Agent, Call
 
 
 Handler = Callable[[Any, Request], Any]
@@ -58,6 +58,9 @@ class CallHooks:
 
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
+
+    def agent_changed(self, agent: Agent) -> None:
+        """An agent's state changed (ready, ringing, on a call, wrap-up, paused, logged out)."""
 
 
 @dataclass

@@ -276,6 +276,7 @@ class CallEngine(CallControl, OverloadGuard):
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._hook("agent_changed", agent)
         for q in agent.queues:
             self._publish_queue(q)
 
