@@ -24,8 +24,9 @@ def base(server) -> str:
 
 async def agent(connect, user: str = "agent1"):
     c = await connect(user)
+    ev = Events(c)  # before logging in: a waiting chat is offered the moment the agent is ready
     await c.call("agent.login", {})
-    return c, Events(c)
+    return c, ev
 
 
 async def test_visitor_and_agent_chat_both_ways(server, connect):

@@ -5,6 +5,7 @@ through REST they are POST /api/v1/commands/chat.bot_start and so on, in the Ope
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
@@ -85,7 +86,7 @@ class ChatCapability(Capability):
 
     async def stop(self) -> None:
         await self.service.stop()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # waits for the writes still queued
 
     def handlers(self) -> dict[str, Any]:
         svc = self.service

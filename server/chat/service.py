@@ -633,7 +633,7 @@ class ChatService:
         self._tell(c, {"op": "message", "message": m})
         if c.agent or c.invited:
             self.publish("chat.message", {"id": c.id, "message": m}, self._audience(c))
-        self.store_task(self.store.run(self.store.add_message, c.id, m["at"], sender, author, text))
+        self.store_task(self.store.submit(self.store.add_message, c.id, m["at"], sender, author, text))
         return m
 
     def _tell(self, c: Conversation, frame: dict[str, Any]) -> None:
@@ -681,7 +681,7 @@ class ChatService:
         self.publish("chat.stats", self.stats(), frozenset())
 
     def _save(self, c: Conversation) -> None:
-        self.store_task(self.store.run(self.store.save_conversation, c.row()))
+        self.store_task(self.store.submit(self.store.save_conversation, c.row()))
 
     def store_task(self, aw: Any) -> None:
         task = asyncio.ensure_future(aw)
