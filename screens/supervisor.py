@@ -29,6 +29,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
+from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
 from cc_console.widgets.footer import ConsoleFooter
@@ -177,6 +178,9 @@ class SupervisorScreen(ConsoleScreen):
                 tooltip="Re-read the [alerts] thresholds from supervisor.toml"),
         Binding("w", "wallboard", "Wallboard", id="supervisor.wallboard"),
         Binding("escape", "back", "Back", show=False, id="screen.back"),
+        # -- chats I was invited into (widgets/chats.py; docs/chat.md): one key per chat --
+        *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"supervisor.chat{n}", show=False,
+                  tooltip=f"Chat number {n}: show it and write in it") for n in range(1, 10)],
     ]
 
     # Events schedule a refresh at most MIN_GAP after the previous one (so a burst costs one
@@ -227,6 +231,7 @@ class SupervisorScreen(ConsoleScreen):
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
             yield Static("", id="detail")
+            yield ChatsPanel(id="chats")
         yield ConsoleFooter()
 
     def on_mount(self) -> None:
@@ -240,6 +245,9 @@ class SupervisorScreen(ConsoleScreen):
 
     # -- events ------------------------------------------------------------------------------------
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind.startswith("chat."):
+            self.query_one(ChatsPanel).chat_event(kind, data)
+            return
         if kind == "snapshot":
             self.tally.seed(self.state.agents)
             if self.is_mounted and self.tally.loaded:  # back after a reconnect: figures from now
@@ -262,6 +270,9 @@ class SupervisorScreen(ConsoleScreen):
         if period == self.tally.key:
             self.tally.show((result or {}).get("report") or {})
             self.mark_dirty()
+
+    def action_chat(self, n: int) -> None:
+        self.query_one(ChatsPanel).pick(n)
 
     @on(CommandSucceeded)
     def _command_ok(self, message: CommandSucceeded) -> None:

@@ -24,8 +24,9 @@ def base(server) -> str:
 
 async def agent(connect, user: str = "agent1"):
     c = await connect(user)
+    ev = Events(c)  # before logging in: a waiting chat is offered the moment the agent is ready
     await c.call("agent.login", {})
-    return c, Events(c)
+    return c, ev
 
 
 async def test_visitor_and_agent_chat_both_ways(server, connect):
@@ -421,3 +422,12 @@ async def test_a_bot_conversation_that_ends_with_the_bot_is_no_abandoned_chat(se
         await bot.expect("closed", lambda f: f["outcome"] == "self_served")
     stats = await (await connect("sup1")).call("chat.stats")
     assert all(q["abandoned"] == 0 for q in stats["queues"])
+
+
+def test_capacity_settings_are_checked():
+    from cc_console.server.chat.settings import ChatSettings
+    assert ChatSettings(capacity={"call": 1, "chat": 4}).capacity_rule().limit("chat") == 4
+    for bad in ({"capacity": {"chats": 3}}, {"exclusive": {"chat": ["phone"]}}, {"capacity": {"chat": -1}},
+                {"capacity": {"chat": "3"}}):
+        with pytest.raises(ValueError, match=r"\[chat\]"):
+            ChatSettings(**bad).capacity_rule()

@@ -89,3 +89,21 @@ async def test_escalate_a_chat_to_a_phone_call(server, connect, pbx, phone):
         assert [c["id"] for c in (await a1.call("chat.list"))["chats"]] == [v.id]
         await a1.call("call.hangup")
         await until(a1, lambda: not a1.state.my_agent["call_id"], what="call over")
+
+
+async def test_a_call_ending_offers_the_waiting_chat_at_once(server, connect, pbx, phone):
+    """Not at the next routing tick: the agent's change of state (the engine's agent_changed hook)."""
+    server.capabilities["chat"].service.s.tick = 60.0  # no tick comes during this test
+    await phone("1001", auto_answer=True)
+    a1 = await connect("agent1")
+    ev = Events(a1)
+    await a1.call("agent.login", {})
+    placed = await pbx.place_call("5000", caller="0633330000")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="ringing")
+    await a1.call("call.answer")
+    await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="connected")
+    async with Visitor(f"http://127.0.0.1:{server.port}") as v:
+        await v.start()
+        await v.expect("position", lambda f: f["position"] == 1)
+        await pbx.hangup(placed.outer)
+        await ev.expect("chat.offer", lambda d: d["id"] == v.id, timeout=10)

@@ -71,3 +71,24 @@ async def test_wallboard_shows_chat_figures(server, connect, tmp_path):
         await a1.call("chat.close", {"id": chats[0]["id"]})
         await wait_screen(pilot, lambda: tile("chats_handled") == "1", what="one handled")
         assert tile("chats_sl") == "50%", "one of two chats accepted in time"
+
+
+async def test_supervisor_invited_into_a_chat_writes_from_the_console(server, connect):
+    base = f"http://127.0.0.1:{server.port}"
+    a1 = await connect("agent1")
+    await a1.call("agent.login", {})
+    app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
+    async with app.run_test(size=(160, 40)) as pilot, Visitor(base) as v, Visitor(base) as other:
+        await wait_screen(pilot, lambda: app.screen.query("#chats"), what="supervisor screen")
+        panel = app.screen.query_one("#chats")
+        await v.start()
+        await other.start(name="Not Invited")
+        chats = (await a1.call("chat.list"))["chats"]
+        for c in chats:
+            await a1.call("chat.accept", {"id": c["id"]})
+        await a1.call("chat.invite", {"id": v.id, "user": "sup1"})
+        await wait_screen(pilot, lambda: panel.order == [v.id], what="the invited chat only")
+        await pilot.press("1")
+        await pilot.press(*"Supervisor here", "enter")
+        await v.expect("message", lambda f: f["message"]["text"] == "Supervisor here"
+                       and f["message"]["author"] == "Sup1")

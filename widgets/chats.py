@@ -70,7 +70,9 @@ class ChatsPanel(Vertical):
         self._run("chat.list", {}, self._loaded, quiet=True)
 
     def _loaded(self, result: dict[str, Any]) -> None:
-        self.chats = {c["id"]: c for c in result.get("chats", [])}
+        me = self._me()  # a supervisor's chat.list has every chat: the panel keeps their own
+        self.chats = {c["id"]: c for c in result.get("chats", [])
+                      if c.get("agent") == me or me in c.get("invited", [])}
         self.order = [cid for cid in self.order if cid in self.chats] + \
             [cid for cid in self.chats if cid not in self.order]
         self.show()

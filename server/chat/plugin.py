@@ -5,10 +5,11 @@ through REST they are POST /api/v1/commands/chat.bot_start and so on, in the Ope
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
-from cc_console.server.capability import Capability, Context
+from cc_console.server.capability import CallHooks, Capability, Context
 
 from .service import ChatError, ChatService, Conversation
 from .settings import ChatSettings
@@ -56,12 +57,25 @@ def _who(s: Any) -> tuple[str, bool]:
     return s.principal.username, P_SUPERVISE in s.principal.permissions
 
 
+class _Hooks(CallHooks):
+    """An agent who becomes free for chats (a call and its wrap-up over, back from a pause, logged
+    in) is offered the next waiting chat at once, not at the next tick."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
+
+    def agent_changed(self, agent: Any, previous: Any = None) -> None:
+        if any(c.state == "queued" for c in self.service.live.values()):
+            self.service.want_route()
+
+
 class ChatCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         self.settings = ctx.settings.section("chat", ChatSettings)
         self.store = ChatStore(ctx.db_path("chat"))
         self.service = ChatService(self.settings, self.store, ctx.engine, ctx.publish)
         self.visitors = Visitors(self.service, ctx.principals)
+        ctx.add_hooks(_Hooks(self.service))
         self.bots: dict[str, str] = {}  # conversation id -> the API client that started it
 
     def add_routes(self, app: Any) -> None:
@@ -72,7 +86,7 @@ class ChatCapability(Capability):
 
     async def stop(self) -> None:
         await self.service.stop()
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # waits for the writes still queued
 
     def handlers(self) -> dict[str, Any]:
         svc = self.service

@@ -23,6 +23,7 @@ from cc_console.models import AgentState
 from cc_console.protocol import Event
 from cc_console.server.acd.routing_work import CHANNELS, WorkItem, decide_work
 
+from .figures import DayFigures
 from .settings import ChatSettings
 from .store import ChatStore, token_hash
 
@@ -85,17 +86,6 @@ class Conversation:
         return {**self.public(), "token_hash": self.token_hash, "contact": self.contact}
 
 
-@dataclass
-class _Day:
-    """Today's figures of one (channel, queue)."""
-
-    offered: int = 0
-    handled: int = 0
-    abandoned: int = 0
-    overflowed: int = 0
-    in_sl: int = 0
-
-
 class ChatService:
     def __init__(self, settings: ChatSettings, store: ChatStore, engine: Any,
                  publish: Callable[[str, dict[str, Any], Any], None], *,
@@ -111,8 +101,7 @@ class ChatService:
         self.sinks: dict[str, set[Sink]] = {}
         self.paused: dict[str, float] = {}  # agent -> chats paused until (no answer in time)
         self.wrapups: dict[str, list[tuple[str, float]]] = {}  # agent -> (channel, until)
-        self.day: dict[tuple[str, str], _Day] = {}
-        self.mine: dict[str, int] = {}  # agent -> chats handled today
+        self.figures = DayFigures(settings.service_level)
         self.last_agent: dict[str, str] = {}  # contact -> the agent of their last chat (sticky routing)
         self._day_start = self._midnight(clock())
         self._route_soon = False
@@ -127,7 +116,7 @@ class ChatService:
             self._take_up(row)
         rows = await self.store.run(self.store.day_figures, self._day_start)
         for r in rows:
-            self._count_closed(r["channel"], r["queue"], r["agent"], r["enqueued"], r["accepted"], r["outcome"])
+            self.figures.closed(r["channel"], r["queue"], r["agent"], r["enqueued"], r["accepted"], r["outcome"])
         self._task = asyncio.create_task(self._ticker(), name="chat-tick")
 
     def _take_up(self, row: dict[str, Any]) -> None:
@@ -194,7 +183,7 @@ class ChatService:
 
     def _enqueue(self, c: Conversation, now: float) -> None:
         c.state, c.enqueued = "queued", c.enqueued or now
-        self._dayof(c).offered += 1
+        self.figures.offered(c.channel, c.queue)
         if c.email and c.sticky is None:
             c.sticky = self.last_agent.get(c.email)
             if c.sticky is None:
@@ -432,46 +421,15 @@ class ChatService:
                 if supervise or user == c.agent or user in c.invited]
 
     # -- figures ------------------------------------------------------------------------------------------
-    def _dayof(self, c: Conversation) -> _Day:
-        return self.day.setdefault((c.channel, c.queue), _Day())
-
-    def _count_closed(self, channel: str, queue: str, agent: str | None, enqueued: float | None,
-                      accepted: float | None, outcome: str) -> None:
-        d = self.day.setdefault((channel, queue), _Day())
-        if outcome == "handled":
-            d.handled += 1
-            if agent:
-                self.mine[agent] = self.mine.get(agent, 0) + 1
-            if enqueued is not None and accepted is not None and accepted - enqueued <= self.s.service_level:
-                d.in_sl += 1
-        elif outcome == "abandoned":
-            d.abandoned += 1
-        elif outcome == "overflow":
-            d.overflowed += 1
-
     def stats(self) -> dict[str, Any]:
-        """Figures per channel and queue: waiting, longest wait, handled, abandoned, service level
-        (accepted within service_level seconds, of those handled or abandoned today)."""
+        """Today's figures per channel and queue, and per agent (figures.py)."""
         now = self.clock()
         waiting: dict[tuple[str, str], list[float]] = {}
         for c in self.live.values():
             if c.state == "queued" and c.enqueued is not None:
                 waiting.setdefault((c.channel, c.queue), []).append(now - c.enqueued)
-        out = []
-        for key in sorted(set(self.day) | set(waiting)):
-            d = self.day.get(key, _Day())
-            w = waiting.get(key, [])
-            done = d.handled + d.abandoned
-            out.append({"channel": key[0], "queue": key[1], "waiting": len(w),
-                        "longest_wait": round(max(w), 1) if w else 0.0, "offered": d.offered,
-                        "handled": d.handled, "abandoned": d.abandoned, "overflowed": d.overflowed,
-                        "service_level": round(100.0 * d.in_sl / done, 1) if done else None})
-        active: dict[str, int] = {}
-        for c in self.live.values():
-            if c.state in ("offered", "active") and c.agent:
-                active[c.agent] = active.get(c.agent, 0) + 1
-        return {"queues": out, "agents": {a: {"chats": active.get(a, 0), "handled": self.mine.get(a, 0)}
-                                          for a in sorted(set(active) | set(self.mine))}}
+        return self.figures.stats(waiting, (c.agent for c in self.live.values()
+                                            if c.state in ("offered", "active") and c.agent))
 
     # -- routing ------------------------------------------------------------------------------------------
     def want_route(self) -> None:
@@ -552,7 +510,7 @@ class ChatService:
         c.state, c.outcome, c.closed = "closed", outcome, self.clock()
         if outcome == "abandoned":
             c.agent = None
-        self._count_closed(c.channel, c.queue, c.agent, c.enqueued, c.accepted, outcome)
+        self.figures.closed(c.channel, c.queue, c.agent, c.enqueued, c.accepted, outcome)
         if c.agent and c.email:
             if len(self.last_agent) > 100_000:  # bounded: the store still knows the older ones
                 self.last_agent.clear()
@@ -584,8 +542,7 @@ class ChatService:
         now = self.clock()
         if self._midnight(now) != self._day_start:
             self._day_start = self._midnight(now)
-            self.day.clear()
-            self.mine.clear()
+            self.figures.reset()
         for aid in [a for a, until in self.paused.items() if until <= now]:
             del self.paused[aid]
         for c in list(self.live.values()):
@@ -602,16 +559,15 @@ class ChatService:
 
     def _overflow(self, c: Conversation) -> None:
         where = self.s.overflow.get(c.queue, "close")
-        self._dayof(c).overflowed += 1
         c.overflowed = True
         kind, _, target = where.partition(":")
         if kind == "queue" and target in self.engine.cfg.queues:
+            self.figures.overflowed(c.channel, c.queue)
             c.queue = target
             self._add(c, "system", "", "All our agents are still busy; we moved you to another team.")
             self._changed(c)
             return
         self._add(c, "system", "", "All our agents are busy. Please try again later or write us an e-mail.")
-        self._dayof(c).overflowed -= 1  # counted once, by its outcome
         self._close(c, "overflow")
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -633,7 +589,7 @@ class ChatService:
         self._tell(c, {"op": "message", "message": m})
         if c.agent or c.invited:
             self.publish("chat.message", {"id": c.id, "message": m}, self._audience(c))
-        self.store_task(self.store.run(self.store.add_message, c.id, m["at"], sender, author, text))
+        self.store_task(self.store.submit(self.store.add_message, c.id, m["at"], sender, author, text))
         return m
 
     def _tell(self, c: Conversation, frame: dict[str, Any]) -> None:
@@ -681,7 +637,7 @@ class ChatService:
         self.publish("chat.stats", self.stats(), frozenset())
 
     def _save(self, c: Conversation) -> None:
-        self.store_task(self.store.run(self.store.save_conversation, c.row()))
+        self.store_task(self.store.submit(self.store.save_conversation, c.row()))
 
     def store_task(self, aw: Any) -> None:
         task = asyncio.ensure_future(aw)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cc_console.server.acd.routing_work import Capacity
+from cc_console.server.acd.routing_work import CHANNELS, Capacity
 
 
 @dataclass
@@ -32,4 +32,11 @@ class ChatSettings:
     mail_from: str = "chat@localhost"
 
     def capacity_rule(self) -> Capacity:
+        """The [chat] capacity and exclusive settings, checked: a typo must not silently mean 0."""
+        for name in [*self.capacity, *self.exclusive, *(c for v in self.exclusive.values() for c in v)]:
+            if name not in CHANNELS:
+                raise ValueError(f"[chat] capacity/exclusive: unknown channel {name!r}; use {', '.join(CHANNELS)}")
+        for name, n in self.capacity.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"[chat] capacity: {name} = {n!r} must be a whole number, 0 or more")
         return Capacity(dict(self.capacity), {k: frozenset(v) for k, v in self.exclusive.items()})
