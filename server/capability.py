@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cc_console.config import Settings
 from cc_console.protocol import CommandSpec, Request
@@ -155,6 +155,14 @@ class Engine(Protocol):
     front: Any  # the IVR in front of inbound calls, when loaded (server/ivr)
 
     def note_call(self, call_id: str, kind: str, **data: Any) -> bool: ...
+
+
+@runtime_checkable
+class CodeChecker(Protocol):
+    """A capability that checks a code a caller keys in (verified calling: the one-time code from
+    its start page); the IVR's code nodes ask it. True: the call is now marked."""
+
+    def check_code(self, call: Any, code: str) -> bool: ...
 
 
 class PrincipalSource(Protocol):

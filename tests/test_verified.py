@@ -131,13 +131,35 @@ async def test_the_start_page_flow_over_http(settings, yivi, tmp_path):
         await server.stop()
 
 
+CODE_TREE = """
+[trees.verified]
+dids = ["5999"]
+queue = "support"
+language = "en"
+start = "code"
+[trees.verified.nodes.code]
+prompt = "Please key the code from the web page."
+code = 6
+timeout = 8
+retries = 1
+next = "queue:support"
+on_invalid = "queue:support"
+on_timeout = "queue:support"
+"""
+
+
 @pytest.mark.asterisk
-async def test_from_the_start_page_in_chromium_to_a_verified_call(settings, sandbox, yivi, tmp_path, connect_to,
-                                                                  phone):
+async def test_from_the_start_page_in_chromium_to_a_call_keying_the_code(settings, sandbox, yivi, tmp_path,
+                                                                         connect_to, phone):
+    """The citizen verifies on the page, calls the line and keys the code in the IVR: the agent's call
+    rings with the verified attributes. The pooled number shown too is then used up."""
     from playwright.async_api import async_playwright
 
     from cc_console.server.app import Server
     _verified_settings(settings, yivi, tmp_path)
+    tree = tmp_path / "ivr.toml"
+    tree.write_text(CODE_TREE)
+    settings.sections["ivr"] = {"file": str(tree)}
     server = Server(settings)
     await server.start()
     # Kept as test artefacts (build/ is not in git): what the citizen saw.
@@ -158,11 +180,52 @@ async def test_from_the_start_page_in_chromium_to_a_verified_call(settings, sand
             pointer = __import__("json").loads(unquote((await link.get_attribute("href") or "").split("#", 1)[1]))
             await page.screenshot(path=str(shots / "1-scan.png"))
             await _disclose(yivi, pointer, CITIZEN)  # what the citizen's Yivi app does
-            await page.locator("#number").wait_for(state="visible", timeout=10_000)
+            await page.locator("#code").wait_for(state="visible", timeout=10_000)
             number = await page.locator("#number").inner_text()
+            code = await page.locator("#code").inner_text()
             await page.screenshot(path=str(shots / "2-verified.png"))
             await browser.close()
-        assert number == "5900"
+        assert number == "5900" and len(code) == 6
+        caller = await phone("1005", auto_answer=True)
+        await phone("1001", auto_answer=True)
+        agent = await connect_to(server, "agent1")
+        await agent.call("agent.login")
+        await caller.dial("5999")  # the line with the code, answered by the IVR
+        await caller.wait_call_state("ESTABLISHED", timeout=10)
+        await caller.send_dtmf(code)
+        call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c.get("verified")
+                           and c, what="a verified call ringing")
+        assert call["verified"]["kind"] == "yivi" and call["verified"]["via"] == "code in the IVR"
+        assert call["verified"]["attributes"] == {"Name": "Jan de Vries", "Citizen service number": "999990019"}
+        await agent.call("call.answer")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+        await agent.call("call.hangup")
+        # The verification is used: the pooled number from the same page verifies no second call.
+        await caller.dial(number)
+        call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
+                           what="a second call ringing")
+        assert call.get("verified") is None
+        await agent.call("call.answer")
+        await agent.call("call.hangup")
+    finally:
+        await server.stop()
+
+
+@pytest.mark.asterisk
+async def test_a_pooled_number_verifies_the_call_to_it_once(settings, sandbox, yivi, tmp_path, connect_to, phone):
+    from cc_console.server.app import Server
+    _verified_settings(settings, yivi, tmp_path)
+    server = Server(settings)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+            async with http.post("/verified/session") as r:
+                s = await r.json()
+            from urllib.parse import unquote
+            pointer = __import__("json").loads(unquote(s["app_link"].split("#", 1)[1]))
+            await _disclose(yivi, pointer, CITIZEN)
+            async with http.get(f"/verified/session/{s['id']}") as r:
+                number = (await r.json())["number"]
         caller = await phone("1005", auto_answer=True)
         await phone("1001", auto_answer=True)
         agent = await connect_to(server, "agent1")
@@ -170,12 +233,10 @@ async def test_from_the_start_page_in_chromium_to_a_verified_call(settings, sand
         await caller.dial(number)
         call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c.get("verified")
                            and c, what="a verified call ringing")
-        assert call["verified"]["kind"] == "yivi"
-        assert call["verified"]["attributes"] == {"Name": "Jan de Vries", "Citizen service number": "999990019"}
+        assert call["verified"]["via"] == f"number {number}"
         await agent.call("call.answer")
         await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
         await agent.call("call.hangup")
-        # The same number again: used, so the next call is not verified.
         await caller.dial(number)
         call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
                            what="a second call ringing")

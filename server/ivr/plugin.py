@@ -12,7 +12,7 @@ from aiohttp import web
 
 from cc_console.config import Settings, config_dir
 from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
-from cc_console.server.capability import CallHooks, Capability, Context, Handler
+from cc_console.server.capability import CallHooks, Capability, CodeChecker, Context, Handler
 
 from .report import ivr_report
 from .runner import IvrRunner
@@ -66,6 +66,10 @@ class Ivr(Capability):
         self.tts = Tts(pbx.sounds_path, self.settings.media_prefix, speed=self.settings.speed)
         self.runner = IvrRunner(ctx.engine, ctx.store, self.tts, clock=ctx.engine.clock, spawn=ctx.spawn)
         ctx.engine.front = self.runner
+        # Code nodes ask the verified-calling capability, through its one typed method, when it is loaded.
+        verified = ctx.capabilities.get("verified")
+        if isinstance(verified, CodeChecker):
+            self.runner.code_checker = verified.check_code
         ctx.add_hooks(_Hooks(self.runner))
         # The first load now, as the routing file's is, so the trees are there before the first
         # resync (a call in a tree across a restart goes back into it); reloads run in a thread.

@@ -44,6 +44,7 @@ class Session:
     skills: tuple[str, ...] = ()
     priority: int | None = None
     timer: asyncio.TimerHandle | None = None
+    digits: str = ""  # a code node's digits so far
 
 
 class _Fields(dict[str, str]):
@@ -59,6 +60,8 @@ class IvrRunner:
         self.tts = tts
         self.clock = clock
         self.spawn = spawn
+        # A code node's check (the verified-calling capability's check_code, when it is loaded).
+        self.code_checker: Callable[[Call, str], bool] | None = None
         self.cfg = IvrConfig()
         self.dids: dict[str, str] = {}  # number -> tree, of the trees in force
         self.sessions: dict[str, Session] = {}
@@ -111,6 +114,8 @@ class IvrRunner:
         if s is None:
             return False
         node = s.node
+        if node is not None and node.code:
+            return self._code_digit(call, s, node, digit)
         if node is None or not node.options:
             return True  # a welcome or a message: keys do nothing here, and never reach the queue
         self._cancel(s)
@@ -130,6 +135,35 @@ class IvrRunner:
             self._prompt(call, s, invalid=True)
         return True
 
+    def _code_digit(self, call: Call, s: Session, node: Node, digit: str) -> bool:
+        """A code node: collect the digits, then have them checked (the code is never stored as a key)."""
+        if s.playback and not s.waiting:
+            self.engine.stop_play(call, s.playback)
+            s.playback = ""
+        self._cancel(s)
+        if digit != "#":
+            s.digits += digit
+        if digit != "#" and len(s.digits) < node.code:
+            s.token += 1  # a timeout counts from the last key
+            s.waiting = True
+            s.timer = asyncio.get_running_loop().call_later(node.timeout, self._timeout, call.id, s.token)
+            return True
+        code, s.digits = s.digits, ""
+        s.token += 1
+        ok = bool(code) and self.code_checker is not None and self.code_checker(call, code)
+        if ok:
+            self._record("ivr.choice", call, tree=s.tree.name, node=node.name, key="code", to=str(node.next))
+            assert node.next is not None
+            self._act(call, s, node.next)
+            return True
+        s.tries += 1
+        self._record("ivr.invalid", call, tree=s.tree.name, node=node.name, key="code", tries=s.tries)
+        if s.tries > node.retries:
+            self._act(call, s, node.on_invalid)
+        else:
+            self._prompt(call, s, invalid=True)
+        return True
+
     def played(self, call: Call, purpose: str) -> None:
         s = self.sessions.get(call.id)
         if s is None or purpose != f"ivr:{s.token}":
@@ -140,7 +174,7 @@ class IvrRunner:
             return
         node = s.node
         assert node is not None
-        if node.options:
+        if node.options or node.code:
             s.waiting = True
             s.timer = asyncio.get_running_loop().call_later(node.timeout, self._timeout, call.id, s.token)
         elif node.next:
@@ -246,6 +280,7 @@ class IvrRunner:
         if s is None or call is None or s.token != token or s.node is None:
             return
         s.timer = None
+        s.digits = ""
         s.tries += 1
         self._record("ivr.timeout", call, tree=s.tree.name, node=s.node.name, tries=s.tries)
         if s.tries > s.node.retries:

@@ -78,13 +78,17 @@ class Node:
     schedule: Schedule | None = None  # opening hours of this node; None: always open
     closed: Action | None = None  # where a caller goes when the node is closed
     lookup: Lookup | None = None
+    # A code node: collects this many digits (or up to #) and has them checked by the verified-calling
+    # capability (docs/verified.md); a right code marks the call verified and goes on to `next`, a
+    # wrong one counts as a wrong key.
+    code: int = 0
 
     def edges(self) -> list[tuple[str, Action]]:
         """(why, action) for every way out of this node."""
         out = [(f"key {k}", a) for k, a in self.options.items()]
         if self.next:
             out.append(("next", self.next))
-        if self.options:
+        if self.options or self.code:
             out += [("on_timeout", self.on_timeout), ("on_invalid", self.on_invalid)]
         if self.closed:
             out.append(("closed", self.closed))
@@ -114,7 +118,7 @@ class IvrConfig:
 
 _NODE_KEYS = {"prompt", "media", "options", "next", "timeout", "retries", "on_timeout", "on_invalid",
               "invalid_prompt", "tags", "skills", "priority", "timezone", "hours", "holidays", "exceptions",
-              "closed", "lookup"}
+              "closed", "lookup", "code"}
 _TREE_KEYS = {"tenant", "dids", "queue", "language", "start", "welcome", "timeout", "retries", "nodes"}
 
 
@@ -155,8 +159,11 @@ def _node(tree: str, name: str, d: dict[str, Any], defaults: dict[str, Any]) -> 
         timeout = float(d.get("timeout", defaults.get("timeout", 5.0)))
         retries = int(d.get("retries", defaults.get("retries", 2)))
         priority = int(d["priority"]) if "priority" in d else None
+        code = int(d.get("code", 0))
     except (TypeError, ValueError):
-        raise TreeError(f"{where}: timeout, retries and priority are numbers") from None
+        raise TreeError(f"{where}: timeout, retries, priority and code are numbers") from None
+    if not 0 <= code <= 12:
+        raise TreeError(f"{where}: code is the number of digits to collect (1-12)")
     if timeout <= 0 or retries < 0:
         raise TreeError(f"{where}: timeout must be above 0 and retries 0 or more")
     return Node(name=name, prompt=str(d.get("prompt", "")), media=str(d.get("media", "")), options=options,
@@ -165,7 +172,7 @@ def _node(tree: str, name: str, d: dict[str, Any], defaults: dict[str, Any]) -> 
                 invalid_prompt=str(d.get("invalid_prompt", "")),
                 tags={str(k): str(v) for k, v in (d.get("tags") or {}).items()},
                 skills=tuple(str(s) for s in d.get("skills") or ()), priority=priority, schedule=schedule,
-                closed=act("closed"), lookup=lookup)
+                closed=act("closed"), lookup=lookup, code=code)
 
 
 def parse_trees(data: dict[str, Any], source: str = "") -> IvrConfig:
@@ -238,6 +245,8 @@ def _check_tree(cfg: IvrConfig, tree: Tree, queues: set[str] | None, sounds: Pat
         where = f"{t}, node {node.name}"
         if node.options and node.next:
             problems.append(f"{where}: has both options and next; a menu waits for a key, a message goes on")
+        if node.code and (node.options or not node.next):
+            problems.append(f"{where}: a code node collects digits and goes on to next; give it next, no options")
         if not node.options and not node.next:
             problems.append(f"{where}: leads nowhere; give it options or next")
         if not node.prompt and not node.media and not node.lookup:

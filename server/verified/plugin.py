@@ -84,6 +84,17 @@ class Verified(Capability, CallHooks):
             return
         self._mark(call, {"kind": "yivi", "attributes": v.attributes, "at": v.verified_at, "via": f"number {call.did}"})
 
+    def check_code(self, call: Any, code: str) -> bool:
+        """The code a caller keyed in the IVR (a code node): the call is marked verified if it is right."""
+        if call.verified is not None:
+            return True
+        v = self.store.claim(code="".join(ch for ch in code if ch.isdigit()), call_id=call.id, now=time.time(),
+                             pooled=False)
+        if v is None:
+            return False
+        self._mark(call, {"kind": "yivi", "attributes": v.attributes, "at": v.verified_at, "via": "code in the IVR"})
+        return True
+
     def _mark(self, call: Any, verified: dict[str, Any]) -> None:
         call.verified = verified
         self.ctx.engine.note_call(call.id, "call.verified" if verified["kind"] == "yivi" else "call.identified",
