@@ -330,3 +330,17 @@ async def test_the_engine_performs_a_swaps_requests_in_order(floor):
     await floor.idle()
     assert [name for name, _ in floor.sent] == ["request", "stop_moh", "start_moh", "add_channel"]
     assert floor.sent[0][1] == ("POST", f"/bridges/{call.consult['bridge']}/removeChannel")
+
+
+async def test_a_callback_asked_for_by_a_verified_caller_records_that_they_were_identified(floor):
+    cid = await floor.inbound()
+    floor.eng.calls[cid].verified = {"kind": "yivi", "attributes": {"Name": "Jan"}, "at": 1.0, "via": "number 5900"}
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="1")
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="#")
+    item = next(i for i in floor.eng.callbacks("open") if i["call_id"] == cid)
+    assert item["identified"] == {"kind": "yivi", "at": 1.0, "via": "number 5900"}
+    assert "Jan" not in str(item)  # that they were identified, not who
+    cid2 = await floor.inbound("caller-2")
+    await floor.event("ChannelDtmfReceived", "caller-2", digit="1")
+    await floor.event("ChannelDtmfReceived", "caller-2", digit="#")
+    assert "identified" not in next(i for i in floor.eng.callbacks("open") if i["call_id"] == cid2)

@@ -830,6 +830,8 @@ class CallEngine(CallControl, OverloadGuard):
                 "tenant": self.cfg.queues[call.queue].tenant if call.queue in self.cfg.queues else "",
                 "call_id": call.id, "requested": self.clock(), "enqueued": call.enqueued, "state": "open",
                 "agent": None, **extra}
+        if call.verified:  # the caller proved who they are before asking (server/verified): say so, not what
+            item["identified"] = {k: call.verified.get(k) for k in ("kind", "at", "via")}
         self.store.save_callback(item)
         self.publish(Event.CALLBACK, item, None)
         self._hook("callback_created", item)

@@ -52,12 +52,15 @@ class Cases:
             case = {"id": uuid.uuid4().hex[:12], "call_id": call.id, "channel": "phone", "caller": call.caller or "",
                     "contact_id": None, "subject": "", "notes": "", "level": self.level(queue), "queue": queue,
                     "agent": agent_id, "state": "open", "outcome": "", "created": now, "updated": now,
-                    "closed": None, "history": []}
+                    "closed": None, "history": [], "identified": _identified(call)}
             self._note(case, "opened", "system", queue=queue, agent=agent_id)
             self.by_call[call.id] = case
             self.svc.write([], cases=(dict(case),))
             self.svc.spawn(self._match(case, agent_id), f"case {case['id']}: match the caller")
-        elif case["agent"] != agent_id or case["queue"] != queue:
+        elif _identified(call) and not case.get("identified"):
+            case["identified"] = _identified(call)  # verified since the case was opened (e.g. by id and password)
+            self.svc.write([], cases=(dict(case),))
+        if case["agent"] != agent_id or case["queue"] != queue:
             level = self.level(queue)
             self._note(case, "to level 2" if level > case["level"] else "offered", "system", queue=queue,
                        agent=agent_id, level=level)
@@ -166,3 +169,10 @@ class Cases:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "Say whose cases: a contact or a phone number.")
         cases = await self.svc.db(self.svc.store.cases_of, contact_id, number, limit)
         return {"cases": cases}
+
+
+def _identified(call: Call) -> dict[str, Any] | None:
+    """How the caller proved who they are (server/verified puts it on the call): the kind, when and how,
+    never the attributes themselves (they stay with the call, and are deleted after their keeping time)."""
+    v = getattr(call, "verified", None)
+    return {k: v.get(k) for k in ("kind", "at", "via")} if v else None
