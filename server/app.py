@@ -79,7 +79,8 @@ class Server:
         from cc_console.server import registry
         from cc_console.server.capability import Context
         self.ctx = Context(settings, self.engine, self.store, self.gateway.publish, self.principals,
-                           self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what))
+                           self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what),
+                           directory=self.directory)
         self.capabilities = registry.build(self.ctx)
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())

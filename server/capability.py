@@ -72,6 +72,7 @@ class Context:
     commands: Any  # the one command dispatch (server/commands.Commands)
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
+    directory: Any = None  # the switchboard directory service (server/directory), until it is a capability
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

@@ -12,6 +12,7 @@ from cc_console.server.capability import Capability, Context, check_commands
 
 # name -> the module with COMMANDS, EVENTS and make(ctx)
 CAPABILITIES: dict[str, str] = {
+    "web": "cc_console.server.web.plugin",
 }
 
 
