@@ -1,0 +1,149 @@
+"""The web front doors in real Chromium: the public search, the absence page, and the consoles served
+to the browser by `cc-console web` (textual-serve) against the real server and sandbox Asterisk.
+
+Screenshots are kept in build/test-artefacts/web/.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from cc_console.models import AgentState
+from cc_console.server.app import Server
+from cc_console.web_consoles import WebConsoles
+
+from .browser import chromium, eventually, shot, steady
+from .conftest import PASSWORD
+from .test_directory_fixtures import load_sample
+
+
+@pytest.fixture
+async def web(settings, clean_asterisk):
+    srv = Server(settings)
+    load_sample(srv.directory)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+def base(srv: Server) -> str:
+    return f"http://127.0.0.1:{srv.port}"
+
+
+async def test_public_search_finds_oyvind_as_you_type(web):
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(base(web) + "/web/directory")
+        await page.get_by_label("Name, unit, title or number").press_sequentially("oyvind", delay=40)
+        names = page.locator("#results .name")
+        await names.filter(has_text="Øyvind Hansen").wait_for(timeout=10_000)
+        assert "Øyvind Hansen" in await names.all_inner_texts()
+        assert await page.locator("#result-count").inner_text() == "2 found"
+        await shot(page, "public-search-oyvind")
+
+
+async def test_absence_entered_on_the_page_shows_in_the_console(web, connect_to):
+    console = await connect_to(web, "agent2")  # a colleague's console searching the directory
+    row = (await console.call("directory.search", {"q": "hansen"}))["results"][0]
+    assert row["status"] == "in"
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(base(web) + "/web/absences")
+        await page.get_by_label("User name").fill("agent1")  # Øyvind Hansen
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.keyboard.press("Enter")
+        await page.get_by_role("heading", name="Absences: Øyvind Hansen").wait_for()
+        await page.get_by_label("What").select_option("course")
+        until = time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() + 2 * 3600))
+        await page.get_by_label("Until").first.fill(until)
+        await page.get_by_label("Message for callers").fill("At a course, back tomorrow")
+        await page.get_by_role("button", name="Save absence").click()
+        await page.get_by_role("cell", name="At a course, back tomorrow").wait_for()
+        await shot(page, "absence-page-entered")
+    row = (await console.call("directory.search", {"q": "hansen"}))["results"][0]
+    assert row["status"] == "absent" and row["absence"]["type"] == "course"
+    assert row["absence"]["message"] == "At a course, back tomorrow"
+    assert row["substitute"]["name"] == "Kari Nordmann"
+
+
+@pytest.fixture
+async def consoles(server):
+    wc = WebConsoles(server.url, port=0, wallboard_user="wall1", wallboard_password=PASSWORD,
+                     wallboard_token="tv-token-for-the-test")
+    await wc.start()
+    try:
+        yield wc
+    finally:
+        await wc.stop()
+
+
+@pytest.mark.asterisk
+async def test_agent_console_in_the_browser_rings_answers_and_hangs_up_by_key(server, consoles, pbx, phone):
+    await phone("1001", auto_answer=True)
+    agent = server.engine.agents["agent1"]
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1200, "height": 800})
+        await page.goto(f"http://127.0.0.1:{consoles.port}/agent")
+        await eventually(lambda: consoles.sessions, what="a console process for the page")
+        # The console's own sign-in form (focus on the user field): same users and passwords as ever.
+        await page.wait_for_selector("body.-first-byte", timeout=30_000)
+        await page.locator(".xterm-helper-textarea").focus()  # keys go to the terminal, as after a click
+        terminal = page.locator("#terminal")
+        await asyncio.wait_for(steady(terminal), 30)
+        await shot(page, "agent-console-sign-in-form")
+        await page.keyboard.type("agent1")
+        await page.keyboard.press("Tab")
+        # Textual moves the focus a message later: keys typed at machine speed right after Tab would
+        # still land in the user field (a person's typing never outruns it).
+        await steady(terminal)
+        await page.keyboard.type(PASSWORD)
+        await steady(terminal)
+        await shot(page, "agent-console-sign-in-typed")
+        await page.keyboard.press("Enter")
+        await eventually(lambda: any(s.principal and s.principal.username == "agent1"
+                                     for s in server.gateway.sessions), timeout=30, what="agent1 signed in")
+        await steady(terminal)
+        await shot(page, "agent-console-signed-in")
+        await page.keyboard.press("l")  # log in to my queues: ready
+        await eventually(lambda: agent.state == AgentState.READY, what="ready")
+        await pbx.place_call("5000", caller="0612340000")
+        await eventually(lambda: agent.state == AgentState.RINGING, what="ringing")
+        await steady(terminal)
+        await shot(page, "agent-console-ringing")
+        await page.keyboard.press("a")
+        await eventually(lambda: agent.state == AgentState.ON_CALL, what="connected")
+        await steady(terminal)
+        await shot(page, "agent-console-on-call")
+        await page.keyboard.press("h")
+        await eventually(lambda: agent.state != AgentState.ON_CALL and agent.call_id is None, what="hung up")
+        await steady(terminal)
+        await shot(page, "agent-console-hung-up")
+    kinds = [e.kind for e in server.store.events(kinds=("call.connected", "call.completed"))]
+    assert kinds == ["call.connected", "call.completed"]
+
+
+@pytest.mark.asterisk
+async def test_kiosk_wallboard_changes_within_a_second_of_a_call(server, consoles, pbx):
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        refused = await page.goto(f"http://127.0.0.1:{consoles.port}/wallboard?token=wrong")
+        assert refused.status == 403
+        await page.goto(f"http://127.0.0.1:{consoles.port}/wallboard?token=tv-token-for-the-test")
+        await eventually(lambda: any(s.principal and s.principal.username == "wall1"
+                                     for s in server.gateway.sessions), timeout=30, what="the TV signed in")
+        terminal = page.locator("#terminal")
+        before = await asyncio.wait_for(steady(terminal), 30)
+        await shot(page, "wallboard-before-call")
+        t0 = time.monotonic()
+        await pbx.place_call("5000", caller="0612340001")
+        changed = None
+        while time.monotonic() - t0 < 5:
+            if await terminal.screenshot() != before:
+                changed = time.monotonic() - t0
+                break
+        await shot(page, "wallboard-after-call")
+        assert changed is not None and changed < 1.0, f"the wallboard changed after {changed} s"
