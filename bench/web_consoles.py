@@ -1,0 +1,238 @@
+"""Browser consoles: N agent consoles open at once in real Chromium through `cc-console web`.
+
+    python bench/web_consoles.py [--consoles 20] [--keys 30] [--settle 10]
+
+In this process: a real `Server` (ARI pointed at a closed port: no calls are needed) with N agents,
+and the browser front door (cc_console.web_consoles.WebConsoles, textual-serve's app service: one
+console process per browser session). Debian's /usr/bin/chromium, driven by Playwright, opens N
+pages of /agent at once, each in its own browser context.
+
+Keystroke to screen: in each page, a capture listener notes the time of a keydown, and the first
+websocket frame from the console after it is timed to the animation frame that follows it (the
+frame in which xterm.js paints it). Each console types ``--keys`` letters into its sign-in form,
+one after the other, all consoles at the same time; p50/p99 are over every key of every console.
+
+Then every console signs in (the agent screen, live) and for ``--settle`` seconds the console
+processes' CPU time and memory (PSS) are read from /proc: per console, and for the server and
+front door process (this one) and the browser.
+
+Output: one figure per line; the headline is `p99: <value> ms` keystroke to screen.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PASSWORD = "bench-secret-pass"
+TICK = os.sysconf("SC_CLK_TCK")
+
+# Keydown -> first frame from the console -> the next animation frame: the update is on screen.
+PROBE = """
+(() => {
+  window.__lat = [];
+  let pending = null;
+  document.addEventListener("keydown", () => { pending = performance.now(); }, true);
+  const Native = window.WebSocket;
+  function Probed(url, protocols) {
+    const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    ws.addEventListener("message", () => {
+      if (pending === null) return;
+      const t0 = pending; pending = null;
+      requestAnimationFrame(() => window.__lat.push(performance.now() - t0));
+    });
+    return ws;
+  }
+  Probed.prototype = Native.prototype;
+  Object.assign(Probed, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  window.WebSocket = Probed;
+})();
+"""
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of pid (from /proc's parent links)."""
+    by_parent: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        by_parent.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for c in by_parent.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def usage(pids: list[int]) -> tuple[float, int]:
+    """CPU seconds (user + system) and proportional set size (PSS: shared pages divided among the
+    processes that share them, so a sum over Chromium's processes is not counted many times over)."""
+    cpu, pss = 0.0, 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / TICK
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+        except (OSError, IndexError, ValueError):
+            continue
+    return cpu, pss
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+async def steady(locator, every: float = 0.25, timeout: float = 60.0) -> None:
+    last = await locator.screenshot()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(every)
+        now = await locator.screenshot()
+        if now == last:
+            return
+        last = now
+
+
+async def main(args: argparse.Namespace) -> int:
+    from playwright.async_api import async_playwright
+
+    from cc_console.config import QueueSettings, Settings, load_settings
+    from cc_console.server.app import Server
+    from cc_console.server.auth import hash_password
+    from cc_console.web_consoles import WebConsoles
+    from tests.browser import FLAGS, chromium_path
+
+    tmp = Path(tempfile.mkdtemp(prefix="cc-web-bench-"))
+    os.environ["CC_CONSOLE_CONFIG_DIR"] = str(tmp)  # no developer's keymap in the consoles
+    base = load_settings(tmp / "none.toml")
+    s = Settings(pbx=base.pbx, server=base.server, queues=[QueueSettings(name="support", dids=["5000"])])
+    s.server.port = 0
+    s.server.db_path = str(tmp / "cc.sqlite3")
+    s.server.queue_log_path = str(tmp / "queue_log")
+    s.pbx.http_port = 9
+    srv = Server(s)
+    one_hash = hash_password(PASSWORD)
+    for i in range(args.consoles):
+        srv.store.add_user({"username": f"agent{i:03d}", "name": f"Agent {i}", "role": "agent",
+                            "password_hash": one_hash, "device": "", "answer_mode": "console",
+                            "queues": ["support"], "created": time.time()})
+    await srv.start()
+    front = WebConsoles(srv.url, port=0, max_sessions=args.consoles + 5)
+    await front.start()
+    url = f"http://127.0.0.1:{front.port}/agent"
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium_path(), args=FLAGS, headless=True)
+            pages = []
+            for _ in range(args.consoles):
+                ctx = await browser.new_context(viewport={"width": 1000, "height": 700})
+                await ctx.add_init_script(PROBE)
+                pages.append(await ctx.new_page())
+            t_open = time.monotonic()
+            await asyncio.gather(*(p.goto(url) for p in pages))
+            await asyncio.gather(*(p.wait_for_selector("body.-first-byte", timeout=120_000) for p in pages))
+            await asyncio.gather(*(p.locator(".xterm-helper-textarea").focus() for p in pages))
+            await asyncio.gather(*(steady(p.locator("#terminal")) for p in pages))
+            opened = time.monotonic() - t_open
+
+            async def type_keys(page) -> None:
+                for k in range(args.keys):
+                    before = await page.evaluate("window.__lat.length")
+                    await page.keyboard.press("abcdefghij"[k % 10] if k % 4 != 3 else "Backspace")
+                    for _ in range(400):
+                        if await page.evaluate("window.__lat.length") > before:
+                            break
+                        await asyncio.sleep(0.005)
+
+            t_keys = time.monotonic()
+            await asyncio.gather(*(type_keys(p) for p in pages))
+            typing = time.monotonic() - t_keys
+            lat: list[float] = []
+            for p in pages:
+                lat += await p.evaluate("window.__lat")
+
+            async def sign_in(i: int, page) -> None:
+                terminal = page.locator("#terminal")
+                for _ in range(args.keys):
+                    await page.keyboard.press("Backspace")
+                await steady(terminal)
+                await page.keyboard.type(f"agent{i:03d}")
+                await steady(terminal)
+                await page.keyboard.press("Tab")  # Textual moves the focus a message later
+                await steady(terminal)
+                await page.keyboard.type(PASSWORD)
+                await steady(terminal)
+                await page.keyboard.press("Enter")
+
+            await asyncio.gather(*(sign_in(i, p) for i, p in enumerate(pages)))
+            deadline = time.monotonic() + 120
+            while sum(1 for x in srv.gateway.sessions if x.principal) < args.consoles:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            signed_in = sum(1 for x in srv.gateway.sessions if x.principal)
+
+            me = os.getpid()
+            everything = children(me)
+            consoles = [pid for pid in everything if ("cc_console" in cmdline(pid) or "cc-console" in cmdline(pid))
+                        and not cmdline(pid).startswith("/bin/sh")]
+            browser_pids = [pid for pid in everything if "chrom" in cmdline(pid)]
+            c0, _ = usage(consoles)
+            b0, _ = usage(browser_pids)
+            s0, _ = usage([me])
+            await asyncio.sleep(args.settle)
+            c1, c_rss = usage(consoles)
+            b1, b_rss = usage(browser_pids)
+            s1, s_rss = usage([me])
+            await browser.close()
+    finally:
+        await front.stop()
+        await srv.stop()
+
+    lat.sort()
+    n = len(lat)
+    per = max(1, args.consoles)
+    print(f"consoles: {args.consoles} (signed in: {signed_in}); console processes: {len(consoles)}")
+    print(f"opened_all: {opened:.1f} s; typing: {typing:.1f} s for {n} keys")
+    if n:
+        print(f"p50: {statistics.median(lat):.1f} ms")
+        print(f"p90: {lat[int(0.9 * (n - 1))]:.1f} ms")
+        print(f"max: {lat[-1]:.1f} ms")
+    print(f"console_cpu_per_console: {100 * (c1 - c0) / args.settle / per:.2f} % of a core (signed in, idle screen)")
+    print(f"console_pss_per_console: {c_rss / per / 2**20:.1f} MiB")
+    print(f"browser_cpu_per_console: {100 * (b1 - b0) / args.settle / per:.2f} % of a core")
+    print(f"browser_pss_per_console: {b_rss / per / 2**20:.1f} MiB (PSS summed over Chromium's processes)")
+    print(f"server_and_front_door: {100 * (s1 - s0) / args.settle:.2f} % of a core, {s_rss / 2**20:.1f} MiB")
+    if n:
+        print(f"p99: {lat[int(0.99 * (n - 1))]:.1f} ms")
+    return 0 if n and signed_in == args.consoles else 1
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--consoles", type=int, default=20)
+    ap.add_argument("--keys", type=int, default=30, help="keys each console types")
+    ap.add_argument("--settle", type=float, default=10.0, help="seconds of CPU/memory measurement")
+    sys.exit(asyncio.run(main(ap.parse_args())))
