@@ -5,10 +5,13 @@ driver and relays its output to xterm.js in the page; this module is the aiohttp
 around it: one URL per console, our own page (textual-serve's template fetches a web font from
 the internet; ours loads nothing from elsewhere), a cap on sessions, TLS, and the kiosk wallboard.
 
-Sign-in is the console's own login form, against the server: the same users, passwords, second
-factor and roles as in the terminal. A TV in kiosk mode opens ``/wallboard?token=<kiosk token>``
-and is signed in as the configured wallboard user without a form; the password never leaves this
-process (it is handed to that one console process in its environment).
+Sign-in comes first, on an HTML form (``/login``) checked by the server's own ``login`` (the same
+users, passwords, second factor and roles as in the terminal); no console process starts for
+anyone who has not signed in, and a console opens only for a role that may use it. The session
+token is kept in an HttpOnly cookie and handed to that session's console process, which resumes
+the session instead of showing its own form. A TV in kiosk mode opens
+``/wallboard?token=<kiosk token>`` and is signed in as the configured wallboard user; that
+password never leaves this process (it is handed to that one console process in its environment).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
+from cc_console.client import ConsoleClient
+from cc_console.protocol import ErrorCode, ProtocolError
+
 log = logging.getLogger(__name__)
 
 CONSOLES = ("agent", "supervisor", "wallboard")
@@ -35,7 +41,10 @@ TITLES = {"agent": "Agent console", "supervisor": "Supervisor console", "wallboa
 STATIC = Path(textual_serve.__file__).parent / "static"  # xterm.js and its glue, shipped in the package
 # Credentials a browser session must never inherit from the environment of `cc-console web`.
 KIOSK_COOKIE = "cc_kiosk"
-SECRET_ENV = ("CC_CONSOLE_PASSWORD", "CC_CONSOLE_WALLBOARD_PASSWORD", "CC_CONSOLE_WALLBOARD_TOKEN")
+SESSION_COOKIE = "cc_console_session"
+# What a role needs to open each console (cc_console.protocol's permissions).
+NEEDS = {"agent": "agent.self", "supervisor": "supervise", "wallboard": "wallboard.view"}
+SECRET_ENV = ("CC_CONSOLE_TOKEN", "CC_CONSOLE_PASSWORD", "CC_CONSOLE_WALLBOARD_PASSWORD", "CC_CONSOLE_WALLBOARD_TOKEN")
 
 
 class ConsoleProcess(AppService):
@@ -75,6 +84,33 @@ PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+LOGIN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
+<style>
+  body {{ font: 1.1rem/1.6 system-ui, sans-serif; margin: 2rem auto; max-width: 28rem; color: #1a1a1a; }}
+  label {{ display: block; font-weight: 600; margin-top: .75rem; }}
+  input, button {{ font: inherit; padding: .4rem .5rem; width: 100%; border: 1px solid #555; border-radius: 3px; }}
+  button {{ margin-top: 1rem; background: #0b4f8a; color: #fff; }}
+  :focus-visible {{ outline: 3px solid #f5a623; outline-offset: 2px; }}
+  .error {{ color: #9b0000; font-weight: 600; }}
+</style></head>
+<body>
+<h1>Sign in to the {title}</h1>
+{error}
+<form method="post" action="/login">
+  <input type="hidden" name="next" value="{next}">
+  <label for="username">User name</label>
+  <input id="username" name="username" value="{username}" autocomplete="username" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  {totp}
+  <button type="submit">Sign in</button>
+</form>
+</body></html>
+"""
+TOTP_FIELD = """<label for="totp">Code from your authenticator app</label>
+  <input id="totp" name="totp" inputmode="numeric" autocomplete="one-time-code">"""
 
 INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Contact centre consoles</title></head>
@@ -123,6 +159,73 @@ class WebConsoles:
             return True
         raise web.HTTPForbidden(text="This wallboard link is not valid. Ask a supervisor for the current one.")
 
+    # -- the server's own login ---------------------------------------------------------------------
+    async def _ask(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        client = ConsoleClient(self.server_url, reconnect=False)
+        await client.connect()
+        try:
+            return await client.call(cmd, args)
+        finally:
+            await client.close()
+
+    async def who(self, request: web.Request, console: str) -> str | None:
+        """The session token of a signed-in user who may open this console; None when not signed in."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token:
+            return None
+        try:
+            me = await self._ask("resume", {"token": token})
+        except ProtocolError:
+            return None
+        except (OSError, TimeoutError):
+            log.warning("the server at %s is not reachable", self.server_url)
+            raise web.HTTPServiceUnavailable(text="The contact centre server is not reachable right now.") from None
+        if NEEDS[console] not in me.get("permissions", []):
+            raise web.HTTPForbidden(text=f"Your role may not open the {TITLES[console].lower()}.")
+        return token
+
+    async def login_page(self, request: web.Request, *, error: str = "", username: str = "", totp: bool = False,
+                         status: int = 200, nxt: str = "") -> web.Response:
+        nxt = nxt or request.query.get("next", "/agent")
+        if nxt not in {f"/{c}" for c in CONSOLES}:
+            nxt = "/agent"
+        text = LOGIN.format(title=TITLES[nxt[1:]].lower(), next=nxt, username=html.escape(username, quote=True),
+                            error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
+                            totp=TOTP_FIELD if totp else "")
+        return web.Response(text=text, status=status, content_type="text/html",
+                            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                                                "form-action 'self'; frame-ancestors 'none'"})
+
+    async def login_post(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        username, password = str(form.get("username", "")), str(form.get("password", ""))
+        totp = str(form.get("totp", "")).replace(" ", "")
+        nxt = str(form.get("next", "/agent"))
+        nxt = nxt if nxt in {f"/{c}" for c in CONSOLES} else "/agent"
+        args: dict[str, Any] = {"username": username, "password": password}
+        if totp:
+            args["totp"] = totp
+        try:
+            me = await self._ask("login", args)
+        except ProtocolError as exc:
+            log.info("browser sign-in refused for %s from %s: %s", username, request.remote, exc.code)
+            say = {ErrorCode.TOTP_REQUIRED: "Enter the code from your authenticator app.",
+                   ErrorCode.TOTP_REPLAYED: "That code was already used; wait for the next one.",
+                   ErrorCode.RATE_LIMITED: "Too many attempts; wait a few minutes and try again."}
+            need_code = exc.code in (ErrorCode.TOTP_REQUIRED, ErrorCode.TOTP_REPLAYED) or bool(totp)
+            return await self.login_page(request, error=say.get(exc.code, "Wrong user name, password or code."),
+                                         username=username, totp=need_code, nxt=nxt,
+                                         status=200 if exc.code == ErrorCode.TOTP_REQUIRED else 401)
+        except (OSError, TimeoutError):
+            log.warning("browser sign-in: the server at %s is not reachable", self.server_url)
+            return await self.login_page(request, error="The contact centre server is not reachable right now.",
+                                         username=username, status=503, nxt=nxt)
+        log.info("browser sign-in %s (%s) from %s", me.get("user"), me.get("role"), request.remote)
+        resp = web.HTTPSeeOther(nxt)
+        resp.set_cookie(SESSION_COOKIE, me["token"], httponly=True, samesite="Strict", secure=request.secure,
+                        path="/")
+        raise resp
+
     # -- routes ---------------------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.Response:
         links = "".join(f'<li><a href="/{c}">{TITLES[c]}</a></li>' for c in CONSOLES)
@@ -131,6 +234,8 @@ class WebConsoles:
     async def page(self, request: web.Request) -> web.Response:
         console = request.match_info["console"]
         kiosk = self.kiosk(request, console)  # a wrong token is refused here, before any process starts
+        if not kiosk and await self.who(request, console) is None:
+            raise web.HTTPSeeOther(f"/login?next=/{console}")
         scheme = "wss" if request.secure else "ws"
         ws_url = f"{scheme}://{request.host}/{console}/ws"
         try:
@@ -151,13 +256,16 @@ class WebConsoles:
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         console = request.match_info["console"]
         kiosk = self.kiosk(request, console)
+        token = None if kiosk else await self.who(request, console)
+        if not kiosk and token is None:
+            raise web.HTTPUnauthorized(text="Sign in first.")
         if len(self.sessions) >= self.max_sessions:
             raise web.HTTPServiceUnavailable(text="Too many consoles are open on this server right now.")
         ws = web.WebSocketResponse(heartbeat=15)
         await ws.prepare(request)
         width = _int(request.query.get("width"), 80)
         height = _int(request.query.get("height"), 24)
-        env = {"CC_CONSOLE_PASSWORD": self.wallboard_password} if kiosk else {}
+        env = {"CC_CONSOLE_PASSWORD": self.wallboard_password} if kiosk else {"CC_CONSOLE_TOKEN": token or ""}
         service = ConsoleProcess(self.command(console, kiosk), env=env, write_bytes=ws.send_bytes,
                                  write_str=ws.send_str, close=ws.close, download_manager=self.download_manager)
         self.sessions.add(service)
@@ -190,6 +298,8 @@ class WebConsoles:
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.index)
+        app.router.add_get("/login", self.login_page)
+        app.router.add_post("/login", self.login_post)
         app.router.add_static("/static", STATIC)
         app.router.add_get("/{console:agent|supervisor|wallboard}", self.page)
         app.router.add_get("/{console:agent|supervisor|wallboard}/ws", self.websocket)

@@ -88,27 +88,23 @@ async def test_agent_console_in_the_browser_rings_answers_and_hangs_up_by_key(se
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1200, "height": 800})
         await page.goto(f"http://127.0.0.1:{consoles.port}/agent")
-        await eventually(lambda: consoles.sessions, what="a console process for the page")
-        # The console's own sign-in form (focus on the user field): same users and passwords as ever.
+        # Signed out: the server's own sign-in comes first, on a form, before any console process starts.
+        assert page.url.endswith("/login?next=/agent") and not consoles.sessions
+        await page.get_by_label("User name").fill("agent1")
+        await page.get_by_label("Password").fill("not-the-password")
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("alert").filter(has_text="Wrong user name, password or code.").wait_for()
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/agent")
         await page.wait_for_selector("body.-first-byte", timeout=30_000)
         await page.locator(".xterm-helper-textarea").focus()  # keys go to the terminal, as after a click
         terminal = page.locator("#terminal")
-        await asyncio.wait_for(steady(terminal), 30)
-        await shot(page, "agent-console-sign-in-form")
-        await page.keyboard.type("agent1")
-        await page.keyboard.press("Tab")
-        # Textual moves the focus a message later: keys typed at machine speed right after Tab would
-        # still land in the user field (a person's typing never outruns it).
-        await steady(terminal)
-        await page.keyboard.type(PASSWORD)
-        await steady(terminal)
-        await shot(page, "agent-console-sign-in-typed")
-        await page.keyboard.press("Enter")
         await eventually(lambda: any(s.principal and s.principal.username == "agent1"
                                      for s in server.gateway.sessions), timeout=30, what="agent1 signed in")
         await steady(terminal)
         await shot(page, "agent-console-signed-in")
-        await page.keyboard.press("l")  # log in to my queues: ready
+        await page.keyboard.press("l")  # log in to my queues: ready (the console resumed the page's session)
         await eventually(lambda: agent.state == AgentState.READY, what="ready")
         await pbx.place_call("5000", caller="0612340000")
         await eventually(lambda: agent.state == AgentState.RINGING, what="ringing")
@@ -124,6 +120,27 @@ async def test_agent_console_in_the_browser_rings_answers_and_hangs_up_by_key(se
         await shot(page, "agent-console-hung-up")
     kinds = [e.kind for e in server.store.events(kinds=("call.connected", "call.completed"))]
     assert kinds == ["call.connected", "call.completed"]
+
+
+async def test_browser_consoles_open_only_after_sign_in_and_for_a_role_that_may(server, consoles):
+    import aiohttp
+    front = f"http://127.0.0.1:{consoles.port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(front + "/supervisor", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/login?next=/supervisor"
+        async with http.get(front + "/agent/ws") as r:
+            assert r.status == 401 and not consoles.sessions
+        async with http.post(front + "/login", data={"username": "agent1", "password": PASSWORD,
+                                                     "next": "/agent"}, allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/agent"
+            cookie = r.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        async with http.get(front + "/agent") as r:
+            assert r.status == 200 and 'aria-label="Agent console"' in await r.text()
+        async with http.get(front + "/supervisor") as r:  # an agent's role may not
+            assert r.status == 403 and "may not open the supervisor console" in await r.text()
+        async with http.get(front + "/supervisor/ws") as r:
+            assert r.status == 403 and not consoles.sessions
 
 
 @pytest.mark.asterisk

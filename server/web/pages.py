@@ -55,7 +55,8 @@ class WebPages:
         self.auth = auth
         self.engine = engine
         self.clock = clock
-        self.tz = ZoneInfo(tz)
+        # The directory reads a form's times without a zone in its own zone: show them in the same one.
+        self.tz = getattr(directory, "tz", None) or ZoneInfo(tz)
         self.links = LinkStore(db_path)
         self.base_url = (settings.base_url or server_url).rstrip("/")
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.public_networks]
@@ -184,7 +185,8 @@ class WebPages:
         found = self.directory.search(q, limit=20) if (q and for_others) else []
         return self.render("absences.html", status=status, me=p, person=person, own=own, for_others=for_others,
                            q=q, found=found, types=self.directory_types(), error=error,
-                           form_token=sessions.form_token(p.token), now=self.when(self.clock(), "%Y-%m-%dT%H:%M"))
+                           form_token=sessions.form_token(p.token), now=self.when(self.clock(), "%Y-%m-%dT%H:%M"),
+                           tz=self.tz.key)
 
     @staticmethod
     def directory_types() -> list[tuple[str, str]]:
