@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pyotp
@@ -150,8 +151,9 @@ async def test_sign_in_needs_the_password_and_the_second_factor(web):
         async with http.post(base(web) + "/web/login", data={"username": "sup1", "password": PASSWORD}) as r:
             page = await r.text()
         assert r.url.path == "/web/login" and 'id="totp"' in page and "authenticator app" in page
-        async with http.get(base(web) + "/web/absences", allow_redirects=False) as r:
-            assert r.status == 303 and r.headers["Location"].startswith("/web/login")
+        async with http.get(base(web) + "/web/absences?person=oslo:p1&q=x", allow_redirects=False) as r:
+            assert r.status == 303  # back to the whole address after signing in, query and all
+            assert parse_qs(urlsplit(r.headers["Location"]).query) == {"next": ["/web/absences?person=oslo:p1&q=x"]}
     http = await signed_in(web, "sup1", totp=pyotp.TOTP(secret).now())
     async with http:
         async with http.get(base(web) + "/web/absences") as r:

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -114,7 +115,7 @@ class WebPages:
     def principal(self, request: web.Request) -> Any:
         p = sessions.principal_of(request, self.auth)
         if p is None:
-            raise web.HTTPSeeOther(f"/web/login?next={request.path_qs}")
+            raise web.HTTPSeeOther(f"/web/login?next={quote(request.path_qs, safe='/')}")
         return p
 
     def may_edit_directory(self, principal: Any, tenant: str) -> bool:
