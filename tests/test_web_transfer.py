@@ -95,3 +95,14 @@ async def test_transferred_call_link_by_mail_page_with_caller_and_note_then_expi
     finally:
         if smtp is not None:
             smtp.stop()
+
+
+def test_refusals_of_sending_the_link_read_as_sentences_about_mail_not_the_phone_system():
+    from cc_console.messages import refusal
+    assert refusal("transfer.share", "unavailable", "the mail server did not take the message") == (
+        "Send the caller's details: not done", "The mail server did not take the message; try again in a moment.")
+    assert refusal("transfer.share", "conflict", "X has no e-mail address")[1].startswith("This person has no e-mail")
+    assert refusal("transfer.share", "not_found", "no person 'oslo:x' in the directory")[1] == \
+        "That person is not in the directory."
+    assert refusal("transfer.share", "not_found", "no such call in progress")[1] == "That call has already ended."
+    assert refusal("transfer.share", "forbidden", "this is not your call")[1] == "That call is not yours."
