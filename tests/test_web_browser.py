@@ -164,3 +164,51 @@ async def test_kiosk_wallboard_changes_within_a_second_of_a_call(server, console
                 break
         await shot(page, "wallboard-after-call")
         assert changed is not None and changed < 1.0, f"the wallboard changed after {changed} s"
+
+
+CHECK_PAGE = """
+() => {
+  const unlabelled = [...document.querySelectorAll("input, select, textarea")]
+    .filter(e => e.type !== "hidden" && !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
+    .map(e => e.name || e.id);
+  function rgb(c) { return c.match(/[0-9.]+/g).slice(0, 3).map(Number); }
+  function lum(c) {
+    const [r, g, b] = rgb(c).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  function bg(e) {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && !c.startsWith("rgba(0, 0, 0, 0)") && c !== "transparent") return c;
+    }
+    return "rgb(255, 255, 255)";
+  }
+  const low = [];
+  for (const e of document.querySelectorAll("body *")) {
+    if (!e.childNodes.length || ![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    if (!e.offsetParent && getComputedStyle(e).position !== "fixed") continue;
+    const a = lum(getComputedStyle(e).color), b = lum(bg(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(e.tagName + "." + e.className + " " + ratio.toFixed(2));
+  }
+  return {unlabelled, low};
+}
+"""
+
+
+async def test_pages_work_by_keyboard_alone_every_field_labelled_text_contrast_aa(web):
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(base(web) + "/web/directory?q=hansen")
+        assert await page.evaluate(CHECK_PAGE) == {"unlabelled": [], "low": []}
+        await page.goto(base(web) + "/web/login?next=/web/absences")
+        assert await page.evaluate(CHECK_PAGE) == {"unlabelled": [], "low": []}
+        await page.keyboard.type("sup1")  # the user field has the focus
+        await page.keyboard.press("Tab")
+        await page.keyboard.type(PASSWORD)
+        await page.keyboard.press("Enter")
+        await page.get_by_role("heading", name="Absences: Anneke IJsselmeer").wait_for()
+        assert await page.evaluate(CHECK_PAGE) == {"unlabelled": [], "low": []}
+        await page.keyboard.press("Tab")  # the first stop is the skip link, then into the content
+        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+        await shot(page, "absence-page-keyboard")
