@@ -61,6 +61,9 @@ async def test_transferred_call_link_by_mail_page_with_caller_and_note_then_expi
             call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected" and c,
                                what="connected")
 
+            # What the verified capability puts on a call whose caller disclosed attributes with their app.
+            srv.engine.calls[call["id"]].verified = {"kind": "yivi", "attributes": {"Full name": "Jan Jansen",
+                                                                                    "BSN": "999990019"}}
             res = await agent.call("transfer.share", {"call_id": call["id"], "person_id": "oslo:p3",
                                                       "note": "Asks about the noise complaint <b>urgent</b>"})
             assert res["sent"] and res["to"] == "antonin.dvorak@oslo.example"
@@ -73,6 +76,7 @@ async def test_transferred_call_link_by_mail_page_with_caller_and_note_then_expi
                     page = await r.text()
                 assert r.status == 200 and "0612340000" in page and "Agent1" in page
                 assert "Asks about the noise complaint &lt;b&gt;urgent&lt;/b&gt;" in page  # escaped, not markup
+                assert "Verified identity" in page and "<dt>Full name</dt><dd>Jan Jansen</dd>" in page
                 assert r.headers["Referrer-Policy"] == "no-referrer"
                 async with http.get(url.rsplit("/", 1)[0] + "/not-a-token") as r:
                     assert r.status == 410

@@ -296,10 +296,11 @@ class WebPages:
         if not person.get("email"):
             raise ProtocolError(ErrorCode.CONFLICT, f"{person['name']} has no e-mail address in the directory")
         agent = self.engine.agents.get(principal.username)
+        # The verified capability marks an identity-verified call: call.verified = {"kind", "attributes", ...}.
+        verified = getattr(call, "verified", None) or {}
         data = {"caller": call.caller, "queue": call.queue, "did": call.did, "since": call.created or self.clock(),
                 "agent": agent.name if agent else principal.name, "note": note.strip(), "to": person["name"],
-                # The identity capability puts the attributes the caller disclosed on the call.
-                "verified": dict(getattr(call, "verified", None) or {})}
+                "verified": {str(k): str(v) for k, v in (verified.get("attributes") or {}).items()}}
         return data, person["email"]
 
     def mail(self, data: dict[str, Any], to: str, url: str, expires: float) -> EmailMessage:
