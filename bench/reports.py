@@ -5,21 +5,26 @@
 
 Generates the year as real store events (call.entered, call.queued, call.offered, call.connected,
 call.completed, call.abandoned, call.overflow, call.callback..., agent.state with wrap-up),
-written into a SQLite store (SQLiteStore's schema, bulk inserted), folds them once into the
-reports' read model (`<db>.reports`, the incremental refresh the server runs), then times:
+written into a SQLite store (SQLiteStore's schema, bulk inserted), builds the reports' read model
+(`<db>.reports`, the incremental refresh the server runs) from nothing in a child process (its own CPU
+time and peak RSS), then times:
 
+  first_build_*   the read model's first build; its floor: only reading and decoding every event
   day_15min_*     a busy day's 15-minute interval report, `--runs` times (the headline p99)
-  year_by_month_* the whole year by month (queue figures per month), 3 runs
-  year_agents_*   the whole year's agent report, 3 runs
-  year_tenant_*, year_by_day_*: the year by tenant, the year by day (once each)
+  year_by_month_* the whole year by month (queue figures per month), `--year-runs` runs
+  year_tenant_*, year_agents_*: the year by tenant, the year's agent report, likewise
+  year_by_day_*   the year by day (once)
+  floor_*         plain SQL: one sum over the read model's own day rows by month, and one count over
+                  the raw events by month; each year figure's ratio to the first is printed beside it
 
 Reports sum the read model's per-15-minute aggregates (path "auto"). With --reference the same year
 reports are also computed call by call (path "calls", the previous way: every per-call row loaded)
 and the figures are checked identical.
 
-Output: one figure per line (`name: value [unit]`); the headline is `p99: <value> ms`. Times are wall
-clock and CPU (time.process_time: this process only, so a loaded machine shows in wall, not in CPU).
-Memory: RSS (current and peak) after each phase, and the Python heap peak while computing (tracemalloc).
+Output: one figure per line (`name: value [unit]`); the headline, last, is `p99: <value> ms` (the busy
+day's 15-minute report). Times are wall clock and CPU (time.process_time: this process only, so a loaded
+machine shows in wall, not in CPU); the load average is printed beside them. Memory: RSS (current and
+peak) after each phase, and the Python heap peak while computing (tracemalloc).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import os
 import random
 import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -162,6 +168,40 @@ def heap_peak(f) -> float:
     return peak / 2**20
 
 
+def build_child(db: Path) -> None:
+    """The first build of the read model, alone in this process (the parent reads its rusage)."""
+    rp = Path(str(db) + ".reports")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(rp) + suffix).unlink(missing_ok=True)
+    cache = ReportCache(db)
+    cache.refresh()
+    cache.close()
+
+
+def first_build(db: Path) -> tuple[float, float, float]:
+    """(wall s, cpu s, peak RSS MiB) of a child process that builds the read model from nothing."""
+    t = time.perf_counter()
+    child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)])
+    _, status, ru = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"the read model's build failed ({child.returncode})")
+    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def floor_read_decode(db: Path) -> tuple[float, float]:
+    """What any build does at least: read every event and decode the fields the fold needs."""
+    from cc_console.server.reports.decode import decode
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    with Clock() as c:
+        cur = con.execute("SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events ORDER BY seq")
+        while rows := cur.fetchmany(100_000):
+            for r in rows:
+                decode(r[6])
+    con.close()
+    return c.wall, c.cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=700_000, help="calls in the generated year")
@@ -170,9 +210,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
+    ap.add_argument("--year-runs", type=int, default=5)
+    ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reference", action="store_true",
                     help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
+    if a.build_only:
+        build_child(a.db)
+        return
     tmp = None
     if a.db is None:
         tmp = tempfile.TemporaryDirectory()
@@ -187,17 +232,22 @@ def main() -> None:
         print(f"events: {n}")
     print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
     cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
+    print(f"load_average_before_build: {os.getloadavg()[0]:.1f}")
+    wall, cpu, peak = first_build(db)
+    print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu")
+    print(f"first_build_peak_rss: {peak:.0f} MiB")
+    fw, fc = floor_read_decode(db)
+    print(f"floor_read_decode_events: {fw:.1f} s wall, {fc:.1f} s cpu")
+    print(f"first_build_cpu_ratio_to_floor: {cpu / fc:.2f}")
+    print(f"load_average_after_build: {os.getloadavg()[0]:.1f}")
     cache = ReportCache(db)
     with Clock() as c:
         cache.refresh()
-    print(f"fold_all_events: {c.wall:.1f} s wall, {c.cpu:.1f} s cpu")
-    with Clock() as c:
-        cache.refresh()
     print(f"refresh_nothing_new: {c.wall * 1000:.2f} ms wall, {c.cpu * 1000:.2f} ms cpu")
-    for t in ("segs", "qagg", "qhist", "atime", "acalls", "amiss", "ahist"):
+    for t in ("segs", "qagg", "qhist", "atime", "acalls", "amiss", "ahist", "hcum"):
         print(f"rows_{t}: {cache.db.execute(f'SELECT COUNT(*) FROM {t}').fetchone()[0]}")
     print(f"read_model_size: {os.path.getsize(cache.cache_path) / 2**20:.0f} MiB")
-    print(f"rss_after_fold: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
+    print(f"rss_after_open: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
 
     with Clock() as c:
         x = 0
@@ -208,16 +258,34 @@ def main() -> None:
     print(f"load_average: {os.getloadavg()[0]:.1f}")
     day0 = start + 86400 * min(a.days - 1, 9)  # a Wednesday in January: a busy weekday
 
-    def touch_busy() -> None:  # what a refresh during the day redoes: one busy slot, its day's agent rows
-        from cc_console.server.reports.cache import DAY_S, SLOT
-        cache.db.execute("BEGIN IMMEDIATE")
-        cache._agg_queue({int((day0 + 12 * 3600) // SLOT)})
-        cache._agg_handled({int(day0 // DAY_S)})
-        cache._agg_misses({int(day0 // DAY_S)})
-        cache.db.execute("COMMIT")
-    walls, cpus, _ = timed(10, touch_busy)
-    print(f"refresh_aggregates_busy_slot_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu "
-          "(recompute one busy 15-minute slot + its day's rows, on top of folding the new events)")
+    last_day = start + 86400 * (a.days - 1)
+    live = sqlite3.connect(str(db), isolation_level=None)
+    extra = [0]
+
+    def one_call() -> None:  # a refresh during the day: one call answered, completed and wrapped up since
+        extra[0] += 1
+        t, ag, cid = last_day + 20 * 3600 + extra[0] * 60, f"agent{extra[0] % a.agents:03d}", f"x{extra[0]:07d}"
+        call = {"id": cid, "queue": "support", "caller": "0600000000", "state": "entering", "agent": None}
+        ev = [(t, "call.entered", cid, None, {"did": "5000", "call": call}),
+              (t, "call.queued", cid, None, {"stage": "queue", "call": call}),
+              (t + 7, "call.offered", cid, ag, {"agent": ag, "call": call}),
+              (t + 7, "call.connected", cid, ag, {"agent": ag, "wait": 7.0, "call": call}),
+              (t + 7, "agent.state", None, ag, {"call": cid, "agent": {"id": ag, "state": "on_call"}}),
+              (t + 40, "call.completed", cid, ag, {"talk": 33.0, "call": call}),
+              (t + 40, "agent.state", None, ag, {"call": cid, "agent": {"id": ag, "state": "wrap_up"}}),
+              (t + 50, "agent.state", None, ag, {"agent": {"id": ag, "state": "ready"}})]
+        live.executemany("INSERT INTO events(ts, kind, call_id, agent_id, queue, data) VALUES (?,?,?,?,?,?)",
+                         [(ts, k, c, g, "support" if c else None, json.dumps(d)) for ts, k, c, g, d in ev])
+        with Clock() as c:
+            cache.refresh()
+        walls.append(c.wall)
+        cpus.append(c.cpu)
+    walls, cpus = [], []
+    for _ in range(10):
+        one_call()
+    live.close()
+    print(f"refresh_one_new_call_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu "
+          "(fold it, recompute its slot, day and blocks; adds 10 calls to the store's last day)")
 
     def day_report(path: str = "auto"):
         return run(cache, cfg, params_from("interval", day0, day0 + 86400, tz="UTC", interval="15"), path=path)
@@ -228,7 +296,7 @@ def main() -> None:
     print(f"day_15min_p50: {pct(walls, 50) * 1000:.2f} ms wall, {pct(cpus, 50) * 1000:.2f} ms cpu")
     print(f"day_15min_max: {max(walls) * 1000:.2f} ms wall, {max(cpus) * 1000:.2f} ms cpu")
     print(f"day_15min_heap_peak: {heap_peak(day_report):.1f} MiB")
-    print(f"p99: {pct(walls, 99) * 1000:.2f} ms")
+    headline = pct(walls, 99) * 1000
     print(f"day_15min_p99_cpu: {pct(cpus, 99) * 1000:.2f} ms")
 
     year = (start, start + a.days * 86400)
@@ -248,21 +316,36 @@ def main() -> None:
     def year_day(path: str = "auto"):
         return run(cache, cfg, params_from("interval", *year, tz="UTC", interval="day"), path=path)
 
-    walls, cpus, r = timed(3, year_month)
-    ym = r
-    print(f"year_by_month_rows: {len(r.rows)}")
-    print(f"year_by_month_offered: {sum(row[r.columns.index('offered')] for row in r.rows)}")
-    print(f"year_by_month_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
-    print(f"year_by_month_worst: {max(walls):.3f} s wall, {max(cpus):.3f} s cpu")
+    con = cache.db
+    mon = "strftime('%Y-%m', t * 86400, 'unixepoch')"
+
+    def floor_daily():  # one SQL sum over the read model's own day rows, by month
+        return con.execute(f"SELECT {mon}, SUM(received), SUM(answered), SUM(abandoned), SUM(talk) FROM qagg "
+                           "WHERE lvl = 1 AND t >= ? AND t < ? GROUP BY 1",
+                           (int(year[0] // 86400), int(year[1] // 86400))).fetchall()
+
+    def floor_events():  # one count over the raw events, by month
+        return cache.ev.execute("SELECT strftime('%Y-%m', ts, 'unixepoch'), COUNT(*) FROM events "
+                                "WHERE kind = 'call.entered' AND ts >= ? AND ts < ? GROUP BY 1", year).fetchall()
+
+    walls, cpus, _ = timed(a.year_runs, floor_daily)
+    floor_ms = pct(walls, 50) * 1000
+    print(f"floor_sql_daily_rows_by_month_p50: {floor_ms:.2f} ms wall, {pct(cpus, 50) * 1000:.2f} ms cpu")
+    walls, cpus, _ = timed(1, floor_events)
+    print(f"floor_sql_raw_events_by_month: {walls[0] * 1000:.0f} ms wall, {cpus[0] * 1000:.0f} ms cpu")
+    results = {}
+    for name, f in (("year_by_month", year_month), ("year_tenant", year_tenant), ("year_agents", year_agents)):
+        walls, cpus, results[name] = timed(a.year_runs, f)
+        print(f"{name}_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu")
+        print(f"{name}_max: {max(walls) * 1000:.1f} ms wall, {max(cpus) * 1000:.1f} ms cpu")
+        print(f"{name}_ratio_to_floor: {pct(walls, 50) * 1000 / floor_ms:.1f}")
+    ym, ya, yt = results["year_by_month"], results["year_agents"], results["year_tenant"]
+    print(f"year_by_month_rows: {len(ym.rows)}")
+    print(f"year_by_month_offered: {sum(row[ym.columns.index('offered')] for row in ym.rows)}")
     print(f"year_by_month_heap_peak: {heap_peak(year_month):.1f} MiB")
-    walls, cpus, _ = timed(3, year_month_paris)
-    print(f"year_by_month_paris_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
-    walls, cpus, ya = timed(3, year_agents)
-    print(f"year_agents_best: {min(walls):.3f} s wall, {min(cpus):.3f} s cpu")
-    print(f"year_agents_worst: {max(walls):.3f} s wall, {max(cpus):.3f} s cpu")
     print(f"year_agents_heap_peak: {heap_peak(year_agents):.1f} MiB")
-    walls, cpus, yt = timed(1, year_tenant)
-    print(f"year_tenant: {walls[0]:.3f} s wall, {cpus[0]:.3f} s cpu")
+    walls, cpus, _ = timed(a.year_runs, year_month_paris)
+    print(f"year_by_month_paris_p50: {pct(walls, 50) * 1000:.1f} ms wall, {pct(cpus, 50) * 1000:.1f} ms cpu")
     walls, cpus, yd = timed(1, year_day)
     print(f"year_by_day: {walls[0]:.3f} s wall, {cpus[0]:.3f} s cpu ({len(yd.rows)} rows)")
     print(f"rss_after_reports: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
@@ -280,6 +363,8 @@ def main() -> None:
         print(f"reference_identical: {same}")
         print(f"rss_after_reference: {rss_now():.0f} MiB (peak {rss_peak():.0f} MiB)")
     print(f"max_rss: {rss_peak():.0f} MiB")
+    print(f"load_average_end: {os.getloadavg()[0]:.1f}")
+    print(f"p99: {headline:.2f} ms")
     cache.close()
     if tmp:
         tmp.cleanup()

@@ -39,9 +39,22 @@ _mount_optional()
 admin_app.add_typer(user_app, name="user")
 
 
+def _mount_identity() -> None:
+    from cc_console.cli_identity import audit_app
+    admin_app.add_typer(audit_app, name="audit")
+
+
+_mount_identity()
+
+
 def _mount_api() -> None:
     from cc_console.cli_api import api_client_app
+    from cc_console.cli_ivr import ivr_app
     admin_app.add_typer(api_client_app, name="api-client")
+    admin_app.add_typer(ivr_app, name="ivr")
+    from cc_console.cli_crm import deliveries_app, webhooks_app
+    admin_app.add_typer(deliveries_app, name="deliveries")
+    admin_app.add_typer(webhooks_app, name="webhooks")
 
 
 _mount_api()
@@ -208,9 +221,17 @@ def pbx_status(config: Path | None = ConfigOpt) -> None:
 # -- admin ------------------------------------------------------------------------------------------
 def _auth(config: Path | None, db: Path | None):
     from cc_console.server.auth import Auth
+    from cc_console.server.identity.plugin import configure
     from cc_console.server.store import SQLiteStore
     s = _settings(config)
-    return Auth(SQLiteStore(db or s.server.db_file))
+    auth = Auth(SQLiteStore(db or s.server.db_file))
+    configure(auth, s)  # the password policy of [access] applies to accounts made here too
+    return auth
+
+
+def _audited(config: Path | None, db: Path | None, action: str, target: str, outcome: str = "ok") -> None:
+    from cc_console.cli_identity import audited
+    audited(config, db, action, target, outcome)
 
 
 DbOpt = typer.Option(None, "--db", help="SQLite database file (default from config).")
@@ -241,8 +262,10 @@ def user_add(username: str, role: str = typer.Option(..., help="admin, superviso
         auth.add_user(username, _ask_password(password_stdin), role, name=name, device=device,
                       answer_mode=answer_mode, queues=queue)
     except ValueError as exc:
+        _audited(config, db, "user.add", username, "refused")
         typer.echo(f"cannot add user: {exc}", err=True)
         raise typer.Exit(1) from None
+    _audited(config, db, "user.add", username)
     typer.echo(f"added {username} ({role})")
 
 
@@ -261,8 +284,10 @@ def user_passwd(username: str, password_stdin: bool = typer.Option(False, "--pas
     try:
         _auth(config, db).set_password(username, _ask_password(password_stdin))
     except (KeyError, ValueError) as exc:
+        _audited(config, db, "user.password", username, "refused")
         typer.echo(f"cannot set password: {exc}", err=True)
         raise typer.Exit(1) from None
+    _audited(config, db, "user.password", username)
     typer.echo(f"password of {username} changed")
 
 
@@ -274,14 +299,72 @@ def user_totp(username: str, disable: bool = typer.Option(False, "--disable", he
     try:
         if disable:
             auth.disable_totp(username)
+            _audited(config, db, "user.totp_off", username)
             typer.echo(f"TOTP off for {username}")
             return
         uri = auth.enable_totp(username)
+        _audited(config, db, "user.totp_on", username)
     except KeyError:
         typer.echo(f"no user {username!r}", err=True)
         raise typer.Exit(1) from None
     typer.echo("Scan or enter this in the user's authenticator app (shown once):")
     typer.echo(uri)
+
+
+def _user_change(username: str, config: Path | None, db: Path | None, action: str, **fields: object) -> None:
+    auth = _auth(config, db)
+    try:
+        if action == "user.delete":
+            auth.delete_user(username)
+        else:
+            user = auth.store.get_user(username)
+            if user is None:
+                raise KeyError(username)
+            if "attrs" in fields:
+                fields["attrs"] = {**(user.get("attrs") or {}), **fields["attrs"]}  # type: ignore[dict-item]
+            auth.store.update_user(username, **fields)
+    except KeyError:
+        typer.echo(f"no user {username!r}", err=True)
+        raise typer.Exit(1) from None
+    _audited(config, db, action, username)
+
+
+@user_app.command("disable")
+def user_disable(username: str, config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Disable an account: it can no longer sign in or resume a session."""
+    _user_change(username, config, db, "user.disable", disabled=1)
+    typer.echo(f"{username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(username: str, config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Enable a disabled account again."""
+    _user_change(username, config, db, "user.enable", disabled=0)
+    typer.echo(f"{username} enabled")
+
+
+@user_app.command("delete")
+def user_delete(username: str, yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+                config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Delete an account (its history in reports and the audit log stays)."""
+    if not yes and not typer.confirm(f"Delete the account {username}?"):
+        raise typer.Exit(1)
+    _user_change(username, config, db, "user.delete")
+    typer.echo(f"{username} deleted")
+
+
+@user_app.command("set")
+def user_set(username: str, team: str = typer.Option(None, help="The agent's team (the supervisor groups by it)."),
+             site: str = typer.Option(None, help="The agent's site."),
+             tenant: str = typer.Option(None, help="The tenant (organisation) the user belongs to."),
+             config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Set a user's team, site or tenant."""
+    attrs = {k: v for k, v in (("team", team), ("site", site), ("tenant", tenant)) if v is not None}
+    if not attrs:
+        typer.echo("nothing to set: give --team, --site or --tenant", err=True)
+        raise typer.Exit(1)
+    _user_change(username, config, db, "user.update", attrs=attrs)
+    typer.echo(f"{username}: " + ", ".join(f"{k}={v}" for k, v in attrs.items()))
 
 
 @admin_app.command("routing-check")

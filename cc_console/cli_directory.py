@@ -1,7 +1,12 @@
-"""`cc-console directory …`: import, search and absences, straight on the directory database.
+"""`cc-console directory …`: import and absences straight on the directory database; search asks
+the running server.
 
-No server is needed; a running server sees the changes after it reloads (imports made through
-the server reload at once). Mounted in cli.py with ``app.add_typer(directory_app, name="directory")``.
+Imports and absences need no server; a running server sees them within its watch interval (it
+watches the database for other writers, docs/directory.md) and pushes them to the consoles.
+`search` asks the running server's index over the websocket (``--url``, ``--token`` or ``--user``
+as for `cc-console recordings`) instead of building an index of its own on every call; with
+``--db`` it searches that database file itself (no server needed). Mounted in cli.py with
+``app.add_typer(directory_app, name="directory")``.
 """
 from __future__ import annotations
 
@@ -68,17 +73,56 @@ def import_(persons: Path | None = typer.Option(None, "--persons", help="Persons
 
 
 def _fmt(t: float, tz: str) -> str:
+    """Local time; in the hour that happens twice (clocks going back) with its UTC offset."""
     from zoneinfo import ZoneInfo
-    return datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    dt = datetime.fromtimestamp(t, ZoneInfo(tz))
+    text = dt.strftime("%Y-%m-%d %H:%M")
+    if dt.replace(fold=1 - dt.fold).utcoffset() != dt.utcoffset():
+        z = dt.strftime("%z")
+        text += f"{z[:3]}:{z[3:]}"
+    return text
+
+
+def _ask_server(text: str, tenant: str | None, limit: int, url: str | None, user: str | None,
+                token: str | None, config: Path | None) -> list[dict]:
+    import asyncio
+
+    from cc_console.cli_recordings import _session, _ws_url
+    from cc_console.protocol import ProtocolError
+
+    async def go() -> list[dict]:
+        c, _ = await _session(_ws_url(url, config), user, token)
+        try:
+            args: dict = {"q": text, "limit": limit}
+            if tenant:
+                args["tenant"] = tenant
+            return (await c.call("directory.search", args))["results"]
+        finally:
+            await c.close()
+    try:
+        return asyncio.run(go())
+    except ProtocolError as exc:
+        _fail(f"search refused: {exc.message}")
+    except OSError as exc:
+        _fail(f"cannot reach the server ({exc}); give --url, or --db to search a database file yourself")
+    return []
 
 
 @directory_app.command("search")
 def search(text: str, tenant: str | None = typer.Option(None, "--tenant"),
            limit: int = typer.Option(20, "--limit"), as_json: bool = typer.Option(False, "--json"),
-           config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
-    """Search as the operator does: any part of name, unit, title, subject or number."""
-    svc = _service(config, db, tz)
-    rows = svc.search(text, tenant=tenant, limit=limit)
+           url: str | None = typer.Option(None, "--url", help="Server websocket URL (default from config)."),
+           user: str | None = typer.Option(None, "--user", "-u", help="Log in as this user."),
+           token: str | None = typer.Option(None, "--token", envvar="CC_CONSOLE_TOKEN",
+                                            help="A session token (from login)."),
+           config: Path | None = ConfigOpt,
+           db: Path | None = typer.Option(None, "--db", help="Search this directory database file here instead "
+                                          "of asking the running server."), tz: str = TzOpt) -> None:
+    """Search as the operator does (name, unit, title, subject or number), on the running server."""
+    if db is not None:
+        rows = _service(config, db, tz).search(text, tenant=tenant, limit=limit)
+    else:
+        rows = _ask_server(text, tenant, limit, url, user, token, config)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -144,3 +188,52 @@ def absence_import_ics(person: str = typer.Argument(..., help="Person id: <tenan
     except Exception as exc:  # httpx errors
         _fail(f"cannot fetch {source}: {exc}")
     typer.echo(f"{len(found)} absences from the calendar for {person}")
+
+
+@directory_app.command("sync")
+def sync(feed_name: str | None = typer.Option(None, "--feed", help="Only this feed (its name in config.toml)."),
+         config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Poll the calendar feeds of [[directory.feeds]] once, now, and print each calendar's outcome.
+
+    What a running server does on its schedule; use it to try a feed (a CalDAV server, an
+    iCalendar or Domino export, a Microsoft 365 tenant through Graph) before the server polls it.
+    Changes go to the directory database; a running server picks them up and pushes them.
+    """
+    import asyncio
+
+    from cc_console.server.directory.feeds import DirectorySettings
+    from cc_console.server.directory.live import DirectoryLive
+    try:
+        s = load_settings(config)
+        ds = s.section("directory", DirectorySettings)
+        feeds = ds.feed_list()
+    except (ValueError, OSError) as exc:
+        _fail(str(exc), 2)
+    chosen = [f for f in feeds if feed_name in (None, f.name)]
+    if not chosen:
+        _fail(f"no feed {feed_name!r} in [[directory.feeds]]" if feed_name else "no [[directory.feeds]] configured", 2)
+    from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
+    svc = DirectoryService(DirectoryStore(db or default_path(s.server.db_file)), tz=ds.tz,
+                           country_code=ds.country_code, codes=ds.codes)
+    ds.watch_interval = 0  # one round, no watching
+    live = DirectoryLive(svc, ds, lambda *a: None)
+    live.feeds = chosen
+
+    async def once() -> None:
+        await live.start_http()
+        try:
+            for f in chosen:
+                await live.poll(f)
+        finally:
+            await live.stop()
+    asyncio.run(once())
+    failed = 0
+    for row in live.status():
+        outcome = row["error"] or ("changed" if row["changed"] else "unchanged")
+        failed += bool(row["error"])
+        typer.echo(f"{row['feed']:<20} {row['person']:<24} {outcome}")
+    if not live.status():
+        typer.echo("no person of the feeds' organisations has a calendar address", err=True)
+    svc.store.close()
+    if failed:
+        raise typer.Exit(3)

@@ -56,6 +56,23 @@ class PbxSettings:
     moh_class: str = "default"  # music on hold for waiting and held callers
     # How a bare number (a transfer target, a directory phone number) is dialled.
     dial_template: str = "PJSIP/{number}"
+    # ARI over HTTPS and WSS (docs/identity.md). The sandbox always serves TLS beside plain HTTP, on
+    # http_port + 1 unless set, with a certificate from a CA of its own (<root>/etc/asterisk/keys).
+    ari_tls: bool = False
+    ari_tls_port: int = 0
+    ari_ca_file: str = ""  # the CA that signed Asterisk's certificate; empty: the sandbox's own
+
+    @property
+    def tls_port(self) -> int:
+        return self.ari_tls_port or self.http_port + 1
+
+    @property
+    def ari_tls_url(self) -> str:
+        return f"https://{self.host}:{self.tls_port}/ari"
+
+    @property
+    def ari_ca_path(self) -> Path:
+        return Path(self.ari_ca_file) if self.ari_ca_file else self.root_path / "etc/asterisk/keys/ca.pem"
 
     @property
     def root_path(self) -> Path:

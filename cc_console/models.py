@@ -77,6 +77,8 @@ class Agent:
     queues: list[str] = field(default_factory=list)  # the queues the agent is logged into now
     call_id: str | None = None
     last_call_end: float = 0.0
+    # The call that ended last: a console (re)started during wrap-up registers it by this id.
+    last_call_id: str = ""
     penalties: dict[str, int] = field(default_factory=dict)  # queues the agent may work -> penalty
     skills: dict[str, int] = field(default_factory=dict)  # skill -> level
     self_login: bool = True  # may log in and out of queues themselves
@@ -84,6 +86,9 @@ class Agent:
     logged_in_since: float = 0.0
     # A pause asked for during a call (its reason code): it starts when the call and its wrap-up end.
     pending_pause: str = ""
+    # Where the agent belongs, for supervisors' grouping (the routing file's agent profile).
+    team: str = ""
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self, _FIELDS_OF[type(self)])
@@ -123,9 +128,14 @@ class Call:
     direction: str = "inbound"  # inbound | outbound
     caller_id: str = ""  # outbound: the number shown to the called party
     record: bool = True  # outbound: record this call (the recording capability reads it)
+    # What the caller chose in the IVR (e.g. {"problem": "claims"}): shown to the agent, stored with the call.
+    tags: dict[str, str] = field(default_factory=dict)
     answered: float | None = None
     ended: float | None = None
     end_reason: str = ""
+    # Who the caller proved to be before the call (server/verified): {"kind": "yivi"|"light",
+    # "attributes": {label: value}, "at": epoch, "source": ...}; None: not verified, never a badge.
+    verified: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self, _FIELDS_OF[type(self)])

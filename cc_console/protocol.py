@@ -67,6 +67,7 @@ class Event(StrEnum):
     SERVER_STATUS = "server.status"  # data: {"ari": "up"|"down"}
     CALLBACK = "callback.update"  # data: callback/voicemail item
     MONITOR = "monitor.update"  # data: a supervisor's monitoring session
+    TRANSFER = "transfer.update"  # data: {"targets": [{"key", "state"}]}, to consoles watching the panel
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ COMMANDS: dict[str, CommandSpec] = {
                     "My handled/lost calls and service level (24h, 7d, 14d, 30d), waiting calls, recent calls."),
         CommandSpec("transfer.targets", P_AGENT, {},
                     "Agents, supervisors and configured lines with their live state, for the transfer panel."),
+        CommandSpec("transfer.watch", P_AGENT, {"on": Arg(bool)},
+                    "Have the transfer panel's state changes pushed (transfer.update) while it is open."),
     ]
 }
 

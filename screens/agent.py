@@ -4,8 +4,15 @@ action is a key (``?`` lists them, the palette finds them, keymap.toml remaps th
 Ids a test can read: #agent-state (AgentStateBadge: ``.state``, ``.reason``, ``.label``),
 #call-panel (CallPanel: ``.call``, ``.call_id``, ``.call_state``, ``.summary``),
 #contact-panel (ContactPanel: ``.reg``, ``.matches``, ``.contact``, ``.category``, ``.summary``),
-#my-queues (Static), #connection (ConnectionStatus: ``.level``), #me-details (Static).
+#my-queues (Static), #connection (ConnectionStatus: ``.level``), #me-details (Static), the desk
+panels #caller-history, #recent-calls and #callbacks-due (widgets/agent_desk.py: ``.rows``,
+``.summary``) and #desk-summary (Static: the one line that stands for them on a short screen).
 The screen gets the class ``-ringing`` while a call rings for me and ``-wrapup`` in wrap-up.
+
+Layout: the customer and the caller's history on the left, my queues, callbacks due soon and my
+recent calls on the right; ``<`` and ``>`` move the split. Below 36 rows (``-short``, e.g. 80x24)
+the desk panels fold into #desk-summary. #agent-extras (a Vertical under the right column, empty
+and zero rows high by default) is where other capabilities mount their own small panels.
 
 Caller identification, notes, categories, the wrap-up registration, history, callbacks, my figures
 and the transfer panel are described in docs/agent.md. The screen looks things up by itself (the
@@ -27,8 +34,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from cc_console.widgets.agent_desk import CallbacksDuePanel, CallerHistoryPanel, RecentCallsPanel, due_soon
 from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
+from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
@@ -139,18 +148,31 @@ class AgentScreen(ConsoleScreen):
                 tooltip="My handled and lost calls, service level, recent calls"),
         Binding("T", "transfer_panel", "Transfer panel", id="agent.transfer_panel", show=False,
                 tooltip="Agents, supervisors and lines with their state; transfer or consult"),
+        Binding("less_than_sign", "split(-1)", "Narrower", id="agent.narrow", show=False,
+                tooltip="Give the customer's side less room"),
+        Binding("greater_than_sign", "split(1)", "Wider", id="agent.widen", show=False,
+                tooltip="Give the customer's side more room"),
+        # -- chats (widgets/chats.py; docs/chat.md): one key per chat --
+        *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
+                  tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
     ]
+
+    # Below this many rows the desk panels do not fit beside the call: they fold into one line.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    SPLIT_MIN, SPLIT_MAX, SPLIT_PARTS = 2, 8, 10
 
     DEFAULT_CSS = """
     AgentScreen #agent-middle { height: 1fr; }
-    AgentScreen #agent-middle > #my-queues { width: 1fr; height: 100%; }
-    AgentScreen #agent-middle > #contact-panel { width: 1fr; height: 100%; }
+    AgentScreen #agent-left, AgentScreen #agent-right { width: 1fr; height: 100%; }
+    AgentScreen #agent-extras { height: auto; }
     AgentScreen.-wrapup #me-panel { border: heavy $primary; }
     """
 
     DEFAULT_CATEGORIES = ("Order", "Complaint", "Information", "Technical problem", "Billing", "Other")
 
     ringing: reactive[bool] = reactive(False)
+    # The left column's share of the width, in tenths (``<`` and ``>``).
+    split: reactive[int] = reactive(5)
 
     def __init__(self, client: Any = None, **kwargs: Any) -> None:
         super().__init__(client, id="agent", **kwargs)
@@ -161,6 +183,10 @@ class AgentScreen(ConsoleScreen):
         self.categories: list[str] = list(self.DEFAULT_CATEGORIES)
         self.crm_url = ""
         self.lines: list[dict[str, Any]] = []
+        # The desk's data: None until the server answered.
+        self.recent: list[dict[str, Any]] | None = None
+        self.worklist: list[dict[str, Any]] | None = None
+        self._was_busy = False
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
@@ -173,10 +199,18 @@ class AgentScreen(ConsoleScreen):
                 yield Static("", id="me-details")
             yield CallPanel(id="call-panel")
         with Horizontal(id="agent-middle"):
-            yield ContactPanel(id="contact-panel")
-            my_queues = Static("", id="my-queues")
-            my_queues.border_title = "My queues"
-            yield my_queues
+            with Vertical(id="agent-left"):
+                yield ContactPanel(id="contact-panel")
+                yield CallerHistoryPanel(id="caller-history")
+            with Vertical(id="agent-right"):
+                my_queues = Static("", id="my-queues")
+                my_queues.border_title = "My queues"
+                yield my_queues
+                yield CallbacksDuePanel(id="callbacks-due")
+                yield RecentCallsPanel(id="recent-calls")
+                with Vertical(id="agent-extras"):  # other capabilities' panels
+                    yield ChatsPanel(id="chats")
+        yield Static("", id="desk-summary")
         yield ConsoleFooter()
 
     # -- state -> widgets -----------------------------------------------------------------------
@@ -205,6 +239,7 @@ class AgentScreen(ConsoleScreen):
         self.query_one("#pause-pending", Static).update(
             Text(f"pause pending ({self._reason_label(pending)})", style="bold") if pending else "")
         self.query_one("#my-queues", Static).update(self._queues_table(agent))
+        self._show_desk(agent, now)
         ringing = bool(call and call.get("state") == "ringing") or agent.get("state") == "ringing"
         self.ringing = ringing
         if ringing:
@@ -212,6 +247,69 @@ class AgentScreen(ConsoleScreen):
             if key not in self._rung:
                 self._rung.add(key)
                 self.app.bell()
+
+    # -- the desk: caller's history, callbacks due, my recent calls -------------------------------
+    def _show_desk(self, agent: dict[str, Any], now: float) -> None:
+        reg = self.reg
+        history = None if reg is None else reg.get("history")
+        self.query_one("#caller-history", CallerHistoryPanel).show(
+            [] if reg is None else history, now,
+            "" if reg else "No call. Earlier calls with the caller show here.")
+        due = None if self.worklist is None else due_soon(self.worklist, now, str(self.state.me.get("user") or ""))
+        self.query_one("#callbacks-due", CallbacksDuePanel).show(due, now)
+        self.query_one("#recent-calls", RecentCallsPanel).show(self.recent, now)
+        self.query_one("#desk-summary", Static).update(self._desk_line(history, due))
+        busy = agent.get("state") in ("ringing", "on_call")
+        if self._was_busy and not busy and self.lookups:
+            # A call of mine just ended: it belongs in my recent calls now, and the work list may have
+            # changed without an event (a missed call is one only once it is over, and leaves it
+            # once the number was reached).
+            self.fetch("agent.figures", {}, self._got_figures)
+            self.fetch("callbacks.worklist", {}, self._got_worklist)
+        self._was_busy = busy
+
+    def _desk_line(self, history: list[dict[str, Any]] | None, due: list[dict[str, Any]] | None) -> Text:
+        bits = []
+        if self.reg is not None and history is not None:
+            bits.append(f"{len(history)} earlier call{'s' if len(history) != 1 else ''} (y)" if history
+                        else "first call from this number")
+        if due is not None:
+            bits.append(f"{len(due)} callback{'s' if len(due) != 1 else ''} due (b)" if due else "no callbacks due")
+        if self.recent:
+            bits.append("my recent calls (F)")
+        return Text(" · ".join(bits), style="dim")
+
+    def _got_figures(self, result: dict[str, Any]) -> None:
+        self.recent = list((result.get("figures") or {}).get("recent") or [])
+
+    def _got_worklist(self, result: dict[str, Any]) -> None:
+        self.worklist = list(result.get("items") or [])
+
+    def _got_history(self, call_id: str, caller: str, result: dict[str, Any]) -> None:
+        if not self.reg or self.reg.get("call_id") != call_id:
+            return
+        self.reg["history"] = list(result.get("history") or [])
+        if self.reg["history"]:
+            # Mark the calls a recording of which I may hear (agents: their own; supervisors: all).
+            self.fetch("recordings.search", {"caller": caller, "limit": 100},
+                       lambda r: self._got_recordings(call_id, r))
+
+    def _got_recordings(self, call_id: str, result: dict[str, Any]) -> None:
+        if not self.reg or self.reg.get("call_id") != call_id:
+            return
+        recorded = {r.get("call_id"): r.get("id") for r in result.get("recordings") or []}
+        for row in self.reg.get("history") or []:
+            if row.get("call_id") in recorded:
+                row["recording"] = recorded[row["call_id"]]
+
+    def watch_split(self, split: int) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#agent-left").styles.width = f"{split}fr"
+        self.query_one("#agent-right").styles.width = f"{self.SPLIT_PARTS - split}fr"
+
+    def action_split(self, step: int) -> None:
+        self.split = max(self.SPLIT_MIN, min(self.SPLIT_MAX, self.split + step))
 
     def _reason_label(self, code: str) -> str:
         return next((r.get("label") or code for r in self.state.pause_reasons if r.get("code") == code), code)
@@ -354,8 +452,11 @@ class AgentScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.watch_split(self.split)
         if self.lookups:
             self.fetch("contacts.config", {}, self._got_config)
+            self.fetch("callbacks.worklist", {}, self._got_worklist)
+            self.fetch("agent.figures", {}, self._got_figures)
 
     def _got_config(self, result: dict[str, Any]) -> None:
         self.fields = result.get("fields") or self.fields
@@ -366,7 +467,21 @@ class AgentScreen(ConsoleScreen):
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "categories.update":
             self.categories = list(data.get("categories") or self.categories)
+        elif kind == "callback.update" and data.get("id") and self.worklist is not None:
+            before = next((it for it in self.worklist if it.get("id") == data["id"]), {})
+            self.worklist = [it for it in self.worklist if it.get("id") != data["id"]] + [{**before, **data}]
+        if kind.startswith("chat.") or kind == "snapshot":
+            self.query_one(ChatsPanel).chat_event(kind, data)
+        if kind == "crm.open" and data.get("url"):
+            from cc_console.widgets.crm_page import open_crm_page
+            open_crm_page(self.app, str(data["url"]))
+        elif kind == "case.update" and isinstance(data.get("case"), dict):
+            from cc_console.widgets.crm_page import show_case
+            show_case(self.app, data["case"])
         super().state_changed(kind, data)
+
+    def action_chat(self, n: int) -> None:
+        self.query_one(ChatsPanel).pick(n)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
         """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the
@@ -384,17 +499,39 @@ class AgentScreen(ConsoleScreen):
 
     def _follow_call(self, call: dict[str, Any] | None) -> None:
         """A new call for me starts a new registration (and looks up the caller's records)."""
-        if not call or (self.reg and self.reg.get("call_id") == call.get("id")):
+        if not call:
+            self._recover_wrapup()
+            return
+        if self.reg and self.reg.get("call_id") == call.get("id"):
             return
         self.reg = {"call_id": call["id"], "caller": call.get("caller", ""), "matches": [], "contact": None,
                     "category": "", "notes": [], "direction": call.get("direction", "inbound")}
         if self.lookups:
-            self.fetch("contacts.call", {"call_id": call["id"]}, self._got_registration)
+            call_id, caller = call["id"], call.get("caller", "")
+            self.fetch("contacts.call", {"call_id": call_id}, self._got_registration)
+            if caller:
+                self.fetch("contacts.history", {"number": caller, "exclude": call_id, "limit": 10},
+                           lambda r: self._got_history(call_id, caller, r))
+
+    def _recover_wrapup(self) -> None:
+        """In wrap-up with no registration (this console started after the call ended): the call
+        is the one my agent record names as ended last; its registration comes from the server."""
+        agent = self.state.my_agent or {}
+        call_id = agent.get("last_call_id")
+        if self.reg is not None or agent.get("state") != "wrap_up" or not call_id or not self.lookups:
+            return
+        self.reg = {"call_id": call_id, "caller": "", "matches": [], "contact": None, "category": "",
+                    "notes": [], "direction": "inbound"}
+        self.fetch("contacts.call", {"call_id": call_id}, self._got_registration)
 
     def _got_registration(self, result: dict[str, Any]) -> None:
         reg = self.reg
         if not reg or result.get("call_id") != reg["call_id"]:
             return
+        if not reg.get("caller") and result.get("caller"):  # a registration recovered after a restart
+            reg["caller"] = result["caller"]
+            self.fetch("contacts.history", {"number": reg["caller"], "exclude": reg["call_id"], "limit": 10},
+                       lambda r: self._got_history(reg["call_id"], reg["caller"], r))
         reg["matches"] = result.get("matches") or []
         reg["contact"] = result.get("contact") or reg.get("contact")
         reg["category"] = result.get("category") or reg.get("category", "")
@@ -547,8 +684,8 @@ class AgentScreen(ConsoleScreen):
             self.notify("This customer has no CRM record." if contact else "No customer picked.",
                         severity="warning", timeout=4)
             return
-        self.app.copy_to_clipboard(link)
-        self.notify(link, title="CRM (copied to the clipboard)", timeout=10)
+        from cc_console.widgets.links import open_link
+        self.run_worker(open_link(self.app, link, "CRM"), group="links", exit_on_error=False)
 
     def action_callbacks(self) -> None:
         from .agent_callbacks import CallbacksScreen

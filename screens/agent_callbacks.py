@@ -1,7 +1,8 @@
 """The agent's work list: callback requests, voicemails and missed calls, with the caller's history.
 
 Keys: c claim, d dial (claims it if needed), s reschedule (asks a time: HH:MM, +30m, ISO), x done,
-u give back, f5 refresh, esc back. Two agents cannot take the same item: the server says
+p listen to a voicemail (p again stops it; python-vlc over the server's stream), u give back,
+f5 refresh, esc back. Two agents cannot take the same item: the server says
 ``conflict`` to the second (shown as a notification). ``callback.update`` events refresh the list.
 
 Ids: #callbacks (DataTable, row keys are item ids), #callback-detail (Static: the selected item's
@@ -34,6 +35,7 @@ class CallbacksScreen(ConsoleScreen):
         Binding("d", "dial", "Dial", id="callbacks.dial", tooltip="Call the selected caller back (claims it)"),
         Binding("s", "reschedule", "Reschedule", id="callbacks.reschedule", tooltip="Set a new preferred time"),
         Binding("x", "done", "Done", id="callbacks.done", tooltip="Mark the selected item done"),
+        Binding("p", "play", "Listen", id="callbacks.play", tooltip="Play the selected voicemail (p again: stop)"),
         Binding("u", "release", "Give back", id="callbacks.release", show=False,
                 tooltip="Give a taken item back to the list"),
         Binding("f5", "reload", "Refresh", id="callbacks.refresh", show=False, tooltip="Reload the list"),
@@ -44,9 +46,42 @@ class CallbacksScreen(ConsoleScreen):
     CallbacksScreen #callback-detail { width: 1fr; height: 100%; border: round $secondary; padding: 0 1; }
     """
 
-    def __init__(self, client: Any = None, **kwargs: Any) -> None:
+    def __init__(self, client: Any = None, *, vlc_args: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(client, id="callbacks-screen", **kwargs)
         self.items: list[dict[str, Any]] = []
+        self.vlc_args = vlc_args  # tests: --aout=afile (a file instead of the sound card)
+        self.player: Any = None
+
+    def action_play(self) -> None:
+        if self.player is not None:
+            self._stop()
+            return
+        it = self.selected()
+        if not it or it.get("kind") != "voicemail":
+            self.notify("Only a voicemail can be listened to.", severity="warning")
+            return
+        if not it.get("audio"):
+            self.notify("This message is still on its way from the phone system; try again in a moment.",
+                        severity="warning")
+            return
+        try:
+            from cc_console.widgets.player import RecordingPlayer
+
+            from .recordings import http_base
+            self.player = RecordingPlayer(http_base(self.client.url), self.client.token or "", it["id"],
+                                          kind="voicemails", vlc_args=self.vlc_args)
+        except Exception as exc:  # no libvlc here
+            self.notify(f"Cannot play here: {exc}", severity="error")
+            return
+        self.player.play()
+
+    def _stop(self) -> None:
+        if self.player is not None:
+            self.player.close()
+            self.player = None
+
+    def on_unmount(self) -> None:
+        self._stop()
 
     def compose(self) -> ComposeResult:
         yield Header(icon="☎")
@@ -131,6 +166,8 @@ class CallbacksScreen(ConsoleScreen):
             return
         lines = [f"{it.get('caller', '')}  ({it.get('kind')}, {it.get('queue', '')})",
                  f"requested {_when(it.get('requested'))}; preferred {_when(it.get('preferred'))}"]
+        if it.get("duration"):
+            lines.append(f"message: {it['duration']:.0f} s (p to listen)")
         if it.get("attempts"):
             lines.append(f"attempts: {it['attempts']}")
         lines.append("")

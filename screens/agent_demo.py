@@ -31,6 +31,10 @@ HISTORY = [
      "contact_id": "k1", "note": "", "note_author": "", "note_version": 0},
 ]
 
+# The caller's calls a recording of which the agent may hear (h1: see HISTORY).
+RECORDINGS = [{"id": "rec-h1", "call_id": "h1", "caller": "+442079460001", "agent_id": "agent2",
+               "started": DEMO_NOW - 86400 * 2, "duration": 312.0, "status": "stored"}]
+
 WORKLIST = [
     {"id": "cb1", "kind": "callback", "caller": "+442079460009", "queue": "sales", "tenant": "default",
      "call_id": "c9", "requested": DEMO_NOW - 300, "enqueued": DEMO_NOW - 400, "preferred": None, "state": "open",
@@ -82,6 +86,8 @@ def responses() -> dict[str, Any]:
         "callbacks.worklist": {"items": copy.deepcopy(WORKLIST)},
         "agent.figures": {"figures": copy.deepcopy(FIGURES)},
         "transfer.targets": {"targets": copy.deepcopy(TARGETS)},
+        "transfer.watch": lambda a: {"targets": copy.deepcopy(TARGETS) if a.get("on") else []},
+        "recordings.search": {"recordings": copy.deepcopy(RECORDINGS), "more": False},
     }
 
 

@@ -1,7 +1,8 @@
 """The transfer panel as a screen (``T`` on the agent screen): every agent, supervisor and
 configured line with live state (free, busy, ringing, paused, logged out), grouped, favourites
 first. Keys: / filter (Enter back to the list, esc clears), * favourite, t transfer (blind),
-c consult (attended), f5 refresh, esc back. The list refreshes every two seconds.
+c consult (attended), f5 refresh, esc back. States are pushed: while the screen is open the server
+sends ``transfer.update`` for each change (``transfer.watch``), so a state shows as it changes.
 """
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ class TransferScreen(ConsoleScreen):
         Binding("f5", "reload", "Refresh", id="transfer.refresh", show=False, tooltip="Reload the list"),
         Binding("escape", "back", "Back", id="transfer.back", show=False),
     ]
-    POLL_SECONDS = 2.0
-
     def __init__(self, client: Any = None, *, favourites: Favourites | None = None, **kwargs: Any) -> None:
         super().__init__(client, id="transfer-screen", **kwargs)
         self._favourites = favourites
@@ -50,22 +49,39 @@ class TransferScreen(ConsoleScreen):
         super().on_mount()
         self.panel.option_list.focus()
         self.action_reload()
-        self.set_interval(self.POLL_SECONDS, self.action_reload, name="transfer-poll")
 
     def on_unmount(self) -> None:
         owned = getattr(self, "_owned", None)
         if owned is not None:
             owned.close()
+        unwatch = self.client.call("transfer.watch", {"on": False})
+        self.app.run_worker(self._quietly(unwatch), group="transfer-unwatch", exit_on_error=False)
+
+    @staticmethod
+    async def _quietly(aw: Any) -> None:
+        try:
+            await aw
+        except Exception:  # disconnected: a stale watch costs only a few pushed frames to this user
+            pass
 
     def action_reload(self) -> None:
+        """The whole list, and from then on pushed changes (also after a reconnect: f5 or a snapshot)."""
         self.run_worker(self._load(), group="transfer-load", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
         try:
-            result = await self.client.call("transfer.targets", {})
-        except Exception:
+            result = await self.client.call("transfer.watch", {"on": True})
+        except Exception as exc:
+            self.notify_refusal("transfer.watch", exc)
             return
         self.panel.set_targets((result or {}).get("targets") or [])
+
+    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "transfer.update":
+            self.panel.update_states(list(data.get("targets") or []))
+        elif kind == "snapshot":  # a new session after a reconnect: watch again
+            self.action_reload()
+        super().state_changed(kind, data)
 
     def action_filter(self) -> None:
         f = self.query_one("#transfer-filter", Input)

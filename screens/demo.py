@@ -14,11 +14,12 @@ DEMO_NOW = 1_700_000_000.0
 
 
 def _agent(id: str, name: str, state: str, since: float, queues: list[str], device: str,
-           reason: str = "", call_id: str | None = None, member: list[str] | None = None) -> dict[str, Any]:
+           reason: str = "", call_id: str | None = None, member: list[str] | None = None,
+           team: str = "", site: str = "") -> dict[str, Any]:
     return {"id": id, "name": name, "device": device, "answer_mode": "console", "state": state,
             "reason": reason, "state_since": DEMO_NOW - since, "queues": queues, "call_id": call_id,
             "last_call_end": 0.0, "penalties": dict.fromkeys(member or queues, 0), "skills": {},
-            "self_login": True, "wrapup_until": 0.0}
+            "self_login": True, "wrapup_until": 0.0, "team": team, "site": site}
 
 
 def _queue(name: str, waiting: int, longest: float, ready: int, busy: int, paused: int, logged_in: int,
@@ -44,12 +45,16 @@ def _call(id: str, caller: str, did: str, queue: str, state: str, waited: float,
 _SNAPSHOT: dict[str, Any] = {
     "me": {"user": "agent1", "role": "agent", "name": "Alice Archer"},
     "agents": [
-        _agent("agent1", "Alice Archer", "ringing", 5, ["support", "sales"], "PJSIP/1001", call_id="c1"),
-        _agent("agent2", "Bob Baker", "on_call", 142, ["support"], "PJSIP/1002", call_id="c2"),
-        _agent("agent3", "Carol Chen", "ready", 61, ["support", "sales"], "PJSIP/1003"),
-        _agent("agent4", "Dan Dorsey", "paused", 630, ["sales"], "PJSIP/1004", reason="Lunch"),
-        _agent("agent5", "Erin Evans", "logged_out", 7200, [], "PJSIP/1005", member=["support"]),
-        _agent("agent6", "Frank Ford", "ready", 12, ["billing"], "PJSIP/1006"),
+        _agent("agent1", "Alice Archer", "ringing", 5, ["support", "sales"], "PJSIP/1001", call_id="c1",
+               team="Blue", site="London"),
+        _agent("agent2", "Bob Baker", "on_call", 142, ["support"], "PJSIP/1002", call_id="c2",
+               team="Blue", site="Leeds"),
+        _agent("agent3", "Carol Chen", "ready", 61, ["support", "sales"], "PJSIP/1003", team="Green", site="London"),
+        _agent("agent4", "Dan Dorsey", "paused", 630, ["sales"], "PJSIP/1004", reason="Lunch",
+               team="Green", site="Leeds"),
+        _agent("agent5", "Erin Evans", "logged_out", 7200, [], "PJSIP/1005", member=["support"],
+               team="Blue", site="London"),
+        _agent("agent6", "Frank Ford", "ready", 12, ["billing"], "PJSIP/1006", site="London"),
     ],
     "calls": [
         _call("c1", "+442079460001", "5000", "support", "ringing", 42, agent="agent1"),
@@ -82,9 +87,30 @@ def demo_snapshot(user: str = "agent1", role: str = "agent") -> dict[str, Any]:
     return snap
 
 
+# Today's agent report as the server gives it (report.run kind agent), for the supervisor's
+# handled and missed columns; only the columns the screen reads.
+AGENT_REPORT = {"title": "Agents", "params": {}, "columns": ["agent", "handled", "missed"],
+                "rows": [["agent1", 14, 1], ["agent2", 11, 0], ["agent3", 9, 2], ["agent4", 6, 0],
+                         ["agent6", 3, 0]], "notes": []}
+
+
+class DemoClient(ConsoleClient):
+    """A ConsoleClient that never connects; the few commands the screens send by themselves that the
+    demo answers (``responses``) are answered from fixed data, the rest fail as unconnected."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, reconnect=False)
+        self.responses: dict[str, Any] = {"report.run": {"report": AGENT_REPORT}}
+
+    async def call(self, cmd: str, args: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        if cmd == "report.run" and (args or {}).get("kind") == "agent":
+            return copy.deepcopy(self.responses[cmd])
+        return await super().call(cmd, args, timeout)
+
+
 def demo_client(snapshot: dict[str, Any] | None = None, *, url: str = "ws://demo.invalid",
                 live: bool = True) -> ConsoleClient:
-    client = ConsoleClient(url, reconnect=False)
+    client = DemoClient(url)
     client.state.load(copy.deepcopy(snapshot) if snapshot is not None else demo_snapshot())
     if live:
         client.stale = False

@@ -1,8 +1,10 @@
 """The switchboard directory: type a few letters, see who, whether they are in, who covers; transfer.
 
-Search runs on the server (``directory.search``) in a worker, debounced (~50 ms) while typing;
-only the latest query's answer is shown. In the search box Down or Enter moves to the results;
-there t/m/s transfer the current call (blind) to the person's desk, mobile or substitute
+Search runs on the server (``directory.search``) in a worker, at once on a keystroke; keystrokes
+that come while an answer is awaited are coalesced into one search for what is typed by then (one
+request in flight per console, no fixed typing delay). Only the latest query's answer is shown; a
+``directory.changed`` push (a calendar sync, an import) searches again. In the search box Down or
+Enter moves to the results; there t/m/s transfer the current call (blind) to the person's desk, mobile or substitute
 (T/M/S: announced), Enter shows details, e e-mails them a message, / goes back to the search box.
 
 Ids a test can read: #directory-search (Input), #directory-results (DirectoryResults: ``.rows_data``,
@@ -11,6 +13,7 @@ whose results are on screen; ``.searches`` counts answers rendered.
 """
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from textual import on, work
@@ -18,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.timer import Timer
 from textual.widgets import Header, Input, Label
 
 from cc_console.protocol import ProtocolError
@@ -28,14 +30,27 @@ from cc_console.widgets.footer import ConsoleFooter
 
 from .base import ConsoleScreen
 
-DEBOUNCE_SECONDS = 0.05
-
 
 def dial_target(number: str) -> str:
     """What we dial for a directory number: digits, with a leading + kept."""
     number = (number or "").strip()
     digits = "".join(c for c in number if c.isdigit())
     return ("+" + digits) if number.startswith("+") and digits else digits
+
+
+_frozen = False
+
+
+def _freeze_heap() -> None:
+    """Once per process, when the operator first opens the directory: what the console built so far
+    (the app, its screens and styles) moves out of the garbage collector's sight. Every full
+    collection otherwise walks it all, 300 ms and more on a busy machine, in the middle of a
+    keystroke (bench/directory.py showed it as the whole tail of keystroke-to-rows)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 class MessageScreen(ModalScreen[str | None]):
@@ -96,7 +111,8 @@ class DirectoryScreen(ConsoleScreen):
         self.query_text = ""
         self.rendered_query: str | None = None
         self.searches = 0
-        self._debounce: Timer | None = None
+        self._searching = False  # a search is in flight; its worker searches again for newer text
+        self._stale = False  # what is shown may be out of date (state changed during a search)
         self._details: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
@@ -110,46 +126,58 @@ class DirectoryScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#directory-search", Input).focus()
+        _freeze_heap()
 
     def refresh_state(self) -> None:
         if self.query_text and self.is_mounted:
-            self._fire()
+            self._kick()
 
     # -- search as you type ----------------------------------------------------------------------
     @on(Input.Changed, "#directory-search")
     def _typed(self, event: Input.Changed) -> None:
         self.query_text = event.value
-        if self._debounce is not None:
-            self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._fire)
+        self._kick()
 
-    def _fire(self) -> None:
-        self._debounce = None
+    def _kick(self) -> None:
+        if self._searching:
+            self._stale = True  # the worker in flight searches again when its answer is in
+            return
+        self._searching = True
         self.run_search(self.query_text)
 
-    @work(exclusive=True, group="directory-search", exit_on_error=False)
-    async def run_search(self, q: str) -> None:
+    async def _fetch(self, q: str) -> list[dict[str, Any]] | None:
         if not q.strip():
-            rows: list[dict[str, Any]] = []
-        else:
-            args: dict[str, Any] = {"q": q, "limit": self.limit}
-            if self.tenant:
-                args["tenant"] = self.tenant
-            try:
-                result = await self.client.call("directory.search", args)
-            except ProtocolError as exc:
-                self.notify(exc.message, title="Search refused", severity="error")
-                return
-            except (TimeoutError, ConnectionError, OSError) as exc:
-                self.notify(str(exc) or "no answer", title="Search failed", severity="error")
-                return
-            rows = result.get("results", [])
-        if q != self.query_text:
-            return  # typed on meanwhile; a newer search is coming
-        self.query_one("#directory-results", DirectoryResults).show(rows, self.now())
-        self.rendered_query = q
-        self.searches += 1
-        self._show_detail(rows[0] if rows else None)
+            return []
+        args: dict[str, Any] = {"q": q, "limit": self.limit}
+        if self.tenant:
+            args["tenant"] = self.tenant
+        try:
+            result = await self.client.call("directory.search", args)
+        except ProtocolError as exc:
+            self.notify(exc.message, title="Search refused", severity="error")
+            return None
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            self.notify(str(exc) or "no answer", title="Search failed", severity="error")
+            return None
+        rows: list[dict[str, Any]] = result.get("results", [])
+        return rows
+
+    @work(group="directory-search", exit_on_error=False)
+    async def run_search(self, q: str) -> None:
+        try:
+            while True:
+                self._stale = False
+                rows = await self._fetch(q)
+                if rows is not None and q == self.query_text:
+                    self.query_one("#directory-results", DirectoryResults).show(rows, self.now())
+                    self.rendered_query = q
+                    self.searches += 1
+                    self._show_detail(rows[0] if rows else None)
+                if q == self.query_text and not self._stale:
+                    return
+                q = self.query_text
+        finally:
+            self._searching = False
 
     @on(Input.Submitted, "#directory-search")
     def _submitted(self) -> None:

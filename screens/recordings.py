@@ -3,7 +3,8 @@
 Keys: `s` search, `enter` play the selected recording, `space` pause/resume, `b`/`f`
 (shift+left/right) seek ∓5 s, `[`/`]` slower/faster, `m` pin a note (the text in #note) at the current position, `j`
 jump to the selected note, `d` download the WAV into the current folder (needs the download
-right). Ids: #agent, #from, #to, #category (Input), #results (DataTable), #detail (Label),
+right), `e` the evaluation form of the selected recording (screens/recordings_evaluate.py).
+Ids: #agent, #from, #to, #category (Input), #results (DataTable), #detail (Label),
 #marks (DataTable), #note (Input), #player (PlayerBar).
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ class RecordingsScreen(ConsoleScreen):
         Binding("m", "mark", "Pin note", id="recordings.mark"),
         Binding("j", "jump", "Jump to note", id="recordings.jump"),
         Binding("d", "download", "Download", id="recordings.download"),
+        Binding("e", "evaluate", "Evaluate", id="recordings.evaluate",
+                tooltip="Score the selected recording, with comments at moments of the call"),
     ]
     DEFAULT_CSS = """
     RecordingsScreen Horizontal { height: auto; }
@@ -200,6 +203,16 @@ class RecordingsScreen(ConsoleScreen):
         t = self.query_one("#marks", DataTable)
         if self.bar.player and self.marks and t.cursor_row is not None and t.cursor_row < len(self.marks):
             self.bar.player.seek(self.marks[t.cursor_row]["at"])
+
+    def action_evaluate(self) -> None:
+        from .recordings_evaluate import EvaluationScreen
+        rec = self.selected()
+        if rec is None:
+            self.notify("Search and select a recording first.", severity="warning", timeout=3)
+            return
+        if self.bar.player and self.bar.player.playing:
+            self.bar.player.pause()  # one recording playing at a time
+        self.app.push_screen(EvaluationScreen(self._client, recording_id=rec["id"], vlc_args=self.vlc_args))
 
     def action_download(self) -> None:
         rec = self.selected()

@@ -2,9 +2,10 @@
 server, within the user's report scope), see it in a DataTable, `e` to export (csv, xlsx, pdf).
 
 Ids: #report-kind, #report-interval, #report-format (Select), #report-from, #report-to,
-#report-queues (Input), #report-run (Button), #report (DataTable), #params (Label with the report's
-parameters). All prefixed: the shared stylesheet styles other screens' #queues and #detail.
-Opened, it runs today's queue report at once (the supervisor's `t`, "today's report").
+#report-queues, #report-agents (Input), #report-run (Button), #report (DataTable), #params (Label
+with the report's parameters). All prefixed: the shared stylesheet styles other screens' #queues
+and #detail. Opened, it runs today's report at once: the queue report, or (the supervisor's `t` on
+a row, "today's report") that agent's or queue's, filtered to it (``kind``, ``queues``, ``agents``).
 """
 from __future__ import annotations
 
@@ -42,12 +43,16 @@ class ReportsScreen(ConsoleScreen):
     DEFAULT_CSS = """
     ReportsScreen Horizontal { height: auto; }
     ReportsScreen Select { width: 16; }
-    ReportsScreen Input { width: 22; }
+    ReportsScreen Input { width: 20; }
     ReportsScreen #report { height: 1fr; }
     """
 
-    def __init__(self, *args: Any, export_dir: Path | None = None, **kw: Any) -> None:
+    def __init__(self, *args: Any, export_dir: Path | None = None, kind: str = "queue",
+                 queues: list[str] | None = None, agents: list[str] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
+        self.start_kind = kind if kind in KINDS else "queue"
+        self.start_queues = list(queues or [])
+        self.start_agents = list(agents or [])
         self.report: dict[str, Any] | None = None
         self.export_dir = export_dir or Path.cwd()
         self.last_export: Path | None = None
@@ -55,11 +60,12 @@ class ReportsScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            yield Select([(k, k) for k in KINDS], value="queue", allow_blank=False, id="report-kind")
+            yield Select([(k, k) for k in KINDS], value=self.start_kind, allow_blank=False, id="report-kind")
             yield Input(value="today", placeholder="from (ISO, today)", id="report-from")
             yield Input(value="", placeholder="to (default now)", id="report-to")
             yield Select([(i, i) for i in INTERVALS], value="total", allow_blank=False, id="report-interval")
-            yield Input(value="", placeholder="queues a,b", id="report-queues")
+            yield Input(value=",".join(self.start_queues), placeholder="queues a,b", id="report-queues")
+            yield Input(value=",".join(self.start_agents), placeholder="agents a,b", id="report-agents")
             yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="report-format")
             yield Button("Run", id="report-run")
         yield Label("", id="params")
@@ -73,9 +79,10 @@ class ReportsScreen(ConsoleScreen):
         to = self.query_one("#report-to", Input).value.strip()
         if to:
             a["to"] = to
-        qs = [q.strip() for q in self.query_one("#report-queues", Input).value.split(",") if q.strip()]
-        if qs:
-            a["queues"] = qs
+        for key in ("queues", "agents"):
+            names = [n.strip() for n in self.query_one(f"#report-{key}", Input).value.split(",") if n.strip()]
+            if names:
+                a[key] = names
         if a["kind"] == "interval" and a["interval"] == "total":
             a["interval"] = "30"
         return a
@@ -102,7 +109,8 @@ class ReportsScreen(ConsoleScreen):
         p = report.get("params", {})
         self.query_one("#params", Label).update(
             f"{report.get('title', '')}: {p.get('from', '')} - {p.get('to', '')} ({p.get('time zone', '')}), "
-            f"queues {p.get('queues', 'all')}")
+            f"queues {p.get('queues', 'all')}"
+            + (f", agents {p['agents']}" if p.get("agents") not in (None, "", "all") else ""))
 
     def action_export(self) -> None:
         if not self.report:

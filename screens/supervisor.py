@@ -8,12 +8,15 @@ alert is active), #agent-filter (Input, shown by `/`), #agents (columns id, name
 time, handled, missed, queues, call; group header rows have keys ``group:<name>``), #queues,
 #detail (the detail panel, class ``-visible``).
 
-Handled and missed are counted from the events this console has seen since it connected
-(call.ended with the agent and an answer time: handled; the agent paused by the server with a
-no-answer reason: missed) until reports land.
+Handled and missed are the server's figures for the chosen period (`P` cycles today, yesterday,
+the last 7 and 30 days): its agent report (`report.run`), asked for when the screen opens, after a
+call ends or an offer is missed (at most every FIGURES_GAP seconds) and every FIGURES_SECONDS.
+`g` groups the agents by first queue, team or site (the team and site of the routing file's
+agent profile). `t` opens the report of the selected agent or queue, filtered to it, for today.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +37,9 @@ from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import CommandSucceeded, ConsoleScreen
+from .supervisor_figures import GROUPINGS, AgentFigures, group_of, period_args
+
+log = logging.getLogger(__name__)
 
 AGENT_COLUMNS = [
     ("id", "Agent", 8),
@@ -65,8 +71,6 @@ QUEUE_COLUMNS = [
 SORTS = [("id", "agent"), ("name", "name"), ("state", "state"), ("time", "time in state"),
          ("handled", "handled"), ("missed", "missed")]
 STATE_ORDER = {"ringing": 0, "on_call": 1, "wrap_up": 2, "paused": 3, "ready": 4, "logged_out": 5}
-# Pause reasons the server sets itself when an offered call was not taken (ring-no-answer).
-MISS_REASONS = frozenset({"no answer", "device unreachable", "declined"})
 DEFAULT_PAUSE_REASONS = [("break", "Break"), ("lunch", "Lunch"), ("admin", "Admin work"),
                          ("training", "Training"), ("meeting", "Meeting")]
 ALERT_STYLE = "bold white on red"
@@ -80,13 +84,9 @@ def is_queue_agent(agent: dict[str, Any]) -> bool:
     return bool(agent.get("penalties") or agent.get("queues"))
 
 
-def agent_group(agent: dict[str, Any]) -> str:
-    queues = agent.get("queues") or sorted(agent.get("penalties") or {})
-    return queues[0] if queues else "(no queue)"
-
-
 def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: float, *,
-              handled: int = 0, missed: int = 0, alerts: set[str] | frozenset[str] = frozenset()) -> tuple[Any, ...]:
+              handled: int | None = 0, missed: int | None = 0,
+              alerts: set[str] | frozenset[str] = frozenset()) -> tuple[Any, ...]:
     state = agent.get("state", "")
     since = agent.get("state_since") or 0.0
     call = calls.get(agent.get("call_id") or "")
@@ -99,8 +99,8 @@ def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: floa
         agent.get("reason", "") if state == "paused" else
         (f"next: {agent['pending_pause']}" if agent.get("pending_pause") else ""),  # pause asked during a call
         Text(time_text, style=ALERT_STYLE) if alerts else time_text,
-        str(handled),
-        str(missed),
+        "" if handled is None else str(handled),  # None: the server has not said yet
+        "" if missed is None else str(missed),
         ",".join(agent.get("queues") or []),
         call_text,
     )
@@ -143,38 +143,14 @@ def open_callbacks(callbacks: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-class AgentTally:
-    """Handled and missed calls per agent, counted from the events seen since the console connected."""
-
-    def __init__(self) -> None:
-        self.handled: dict[str, int] = {}
-        self.missed: dict[str, int] = {}
-        self._last: dict[str, tuple[str, str]] = {}
-        self._ended: set[str | None] = set()
-
-    def seed(self, agents: dict[str, dict[str, Any]]) -> None:
-        for a in agents.values():
-            self._last[a["id"]] = (a.get("state", ""), a.get("reason", "") or "")
-
-    def event(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "call.ended":
-            agent, cid = data.get("agent"), data.get("id")
-            if agent and data.get("answered") and cid not in self._ended:
-                self._ended.add(cid)
-                self.handled[agent] = self.handled.get(agent, 0) + 1
-        elif kind == "agent.state":
-            aid = data.get("id", "")
-            now = (data.get("state", ""), data.get("reason", "") or "")
-            if now[0] == "paused" and now[1] in MISS_REASONS and self._last.get(aid) != now:
-                self.missed[aid] = self.missed.get(aid, 0) + 1
-            self._last[aid] = now
-
-
 class SupervisorScreen(ConsoleScreen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="supervisor.filter", tooltip="Filter the agents table"),
         Binding("s", "cycle_sort", "Sort", id="supervisor.sort", tooltip="Cycle the agents' sort column"),
-        Binding("g", "toggle_group", "Group", id="supervisor.group", tooltip="Group agents by their first queue"),
+        Binding("g", "toggle_group", "Group", id="supervisor.group",
+                tooltip="Group agents by first queue, then team, then site, then not"),
+        Binding("P", "cycle_period", "Period", id="supervisor.period", show=False,
+                tooltip="Handled and missed for today, yesterday, the last 7 or 30 days"),
         Binding("L", "monitor('listen')", "Listen", id="supervisor.listen",
                 tooltip="Listen to the selected agent's call"),
         Binding("W", "monitor('whisper')", "Whisper", id="supervisor.whisper",
@@ -192,8 +168,11 @@ class SupervisorScreen(ConsoleScreen):
                 tooltip="General-problem announcement on/off for the selected queue"),
         Binding("d", "detail", "Details", id="supervisor.detail",
                 tooltip="Details of the selected agent or queue (also enter)"),
-        Binding("t", "report", "Today's report", id="supervisor.report"),
+        Binding("t", "report", "Today's report", id="supervisor.report",
+                tooltip="Today's report of the selected agent or queue"),
         Binding("v", "recordings", "Recordings", id="supervisor.recordings", show=False),
+        Binding("T", "team", "My team", id="supervisor.team", show=False,
+                tooltip="The agents of my team: site, team, disable, delete"),
         Binding("R", "reload_alerts", "Reload alerts", id="supervisor.reload_alerts", show=False,
                 tooltip="Re-read the [alerts] thresholds from supervisor.toml"),
         Binding("w", "wallboard", "Wallboard", id="supervisor.wallboard"),
@@ -204,6 +183,9 @@ class SupervisorScreen(ConsoleScreen):
     # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
     BATCH_SECONDS = 1.0
     MIN_GAP = 0.18
+    # The per-agent figures: asked for again at most this often after calls end, and this often anyway.
+    FIGURES_GAP = 2.0
+    FIGURES_SECONDS = 60.0
 
     filter_text: reactive[str] = reactive("", init=False)
 
@@ -216,9 +198,10 @@ class SupervisorScreen(ConsoleScreen):
         if alerts is None:
             self._load_alerts()
         self.tracker = AlertTracker()
-        self.tally = AgentTally()
+        self.tally = AgentFigures()
+        self._figures_due = False
         self.sort_index = 0
-        self.grouped = False
+        self.grouping = 0  # index into GROUPINGS
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
         self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self._texts: dict[str, str] = {}
@@ -249,6 +232,8 @@ class SupervisorScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.tally.seed(self.state.agents)
         super().on_mount()
+        self.fetch_figures()
+        self.set_interval(self.FIGURES_SECONDS, self.fetch_figures, name="figures")
         self.query_one("#agents", DiffTable).focus()
         if self._alert_error:
             self.notify(self._alert_error, title="supervisor.toml ignored", severity="warning", timeout=10)
@@ -257,9 +242,26 @@ class SupervisorScreen(ConsoleScreen):
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "snapshot":
             self.tally.seed(self.state.agents)
-        else:
-            self.tally.event(kind, data)
+            if self.is_mounted and self.tally.loaded:  # back after a reconnect: figures from now
+                self.fetch_figures()
+        elif self.tally.changes(kind, data) and not self._figures_due and self.is_mounted:
+            self._figures_due = True
+            self.set_timer(self.FIGURES_GAP, self.fetch_figures, name="figures-soon")
         self.mark_dirty()
+
+    def fetch_figures(self) -> None:
+        self._figures_due = False
+        self.run_worker(self._load_figures(self.tally.key), group="figures", exclusive=True, exit_on_error=False)
+
+    async def _load_figures(self, period: str) -> None:
+        try:
+            result = await self.client.call("report.run", {"kind": "agent", **period_args(period, self.now())})
+        except Exception as exc:  # not connected, or no report scope: the columns stay empty
+            log.info("agent figures not loaded: %s", exc)
+            return
+        if period == self.tally.key:
+            self.tally.show((result or {}).get("report") or {})
+            self.mark_dirty()
 
     @on(CommandSucceeded)
     def _command_ok(self, message: CommandSucceeded) -> None:
@@ -295,7 +297,9 @@ class SupervisorScreen(ConsoleScreen):
             total = sum(1 for a in state.agents.values() if is_queue_agent(a))
             title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
                 else f"Agents ({total})"
-            title += f" · sort: {SORTS[self.sort_index][1]}" + (" · by queue" if self.grouped else "")
+            by = GROUPINGS[self.grouping][1]
+            title += f" · sort: {SORTS[self.sort_index][1]}" + (f" · by {by}" if by else "") \
+                + f" · handled/missed: {self.tally.label}"
             self._set_text(self.query_one("#agents-title", Line), title)
 
     def _agent_rows(self, now: float) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
@@ -307,6 +311,8 @@ class SupervisorScreen(ConsoleScreen):
         keyed: list[tuple[Any, str, str]] = []
         cache = self._row_cache
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
+        zero = 0 if tally.loaded else None
+        grouping = GROUPINGS[self.grouping][0]
         fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         for agent_id, agent in state.agents.items():
             if not is_queue_agent(agent):
@@ -316,7 +322,7 @@ class SupervisorScreen(ConsoleScreen):
             since = agent.get("state_since") or 0.0
             kinds = by_target.get(agent_id)
             stamp = (agent, calls.get(agent.get("call_id") or "") if agent.get("call_id") else None,
-                     handled.get(agent_id, 0), missed.get(agent_id, 0),
+                     handled.get(agent_id, zero), missed.get(agent_id, zero),
                      frozenset(kinds) if kinds else NO_ALERTS, int(now - since))
             hit = cache.get(agent_id)
             if hit is not None and hit[0] == stamp:  # identity first, element by element, in C
@@ -324,14 +330,14 @@ class SupervisorScreen(ConsoleScreen):
             else:
                 row = agent_row(agent, state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
             fresh[agent_id] = (stamp, row)
-            group = agent_group(agent) if self.grouped else ""
+            group = group_of(agent, grouping) if grouping else ""
             if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
             keyed.append((self._sort_value(sort_key, agent, now), agent_id, group))
         self._row_cache = fresh
         keyed.sort(key=lambda t: (t[2], t[0], t[1]))
-        if not self.grouped:
+        if not grouping:
             return rows, [k for _, k, _ in keyed]
         out: dict[str, tuple[Any, ...]] = {}
         order: list[str] = []
@@ -342,7 +348,7 @@ class SupervisorScreen(ConsoleScreen):
         for _, agent_id, group in keyed:
             gkey = GROUP_PREFIX + group
             if gkey not in out:
-                out[gkey] = (Text("▾ queue", style="dim"), Text(group, style="bold"),
+                out[gkey] = (Text(f"▾ {grouping}", style="dim"), Text(group, style="bold"),
                              Text(f"{counts[group]} agent{'s' if counts[group] != 1 else ''}", style="dim"), *blank[1:])
                 order.append(gkey)
             out[agent_id] = rows[agent_id]
@@ -442,7 +448,13 @@ class SupervisorScreen(ConsoleScreen):
         self._refresh()
 
     def action_toggle_group(self) -> None:
-        self.grouped = not self.grouped
+        self.grouping = (self.grouping + 1) % len(GROUPINGS)
+        self._refresh()
+
+    def action_cycle_period(self) -> None:
+        self.tally.cycle()
+        self.notify(f"Handled and missed: {self.tally.label}", timeout=2)
+        self.fetch_figures()
         self._refresh()
 
     # -- detail panel ---------------------------------------------------------------------------------------
@@ -485,8 +497,9 @@ class SupervisorScreen(ConsoleScreen):
                       "Member   "
                       + (", ".join(f"{q}:{p}" for q, p in sorted((a.get('penalties') or {}).items())) or "-"),
                       "Skills   " + (", ".join(f"{s}:{v}" for s, v in sorted((a.get('skills') or {}).items())) or "-"),
-                      f"Handled  {self.tally.handled.get(key, 0)}   Missed {self.tally.missed.get(key, 0)}",
-                      "         (since this console connected)"]
+                      f"Team     {a.get('team') or '-'}   Site {a.get('site') or '-'}",
+                      f"Handled  {self.tally.handled.get(key, 0)}   Missed {self.tally.missed.get(key, 0)}"
+                      f"   ({self.tally.label})" if self.tally.loaded else "Handled  (asking the server…)"]
             call = self.state.calls.get(a.get("call_id") or "")
             if call:
                 lines.append(f"Call     {call.get('caller', '')} via {call.get('queue', '')} ({call.get('state', '')})")
@@ -576,12 +589,21 @@ class SupervisorScreen(ConsoleScreen):
             self.mark_dirty()
 
     def action_report(self) -> None:
-        try:
-            from .reports import ReportsScreen
-        except ImportError:
-            self.notify("reports: not yet available (not built yet)", title="Today's report", severity="warning")
-            return
-        self.app.push_screen(ReportsScreen(self._client, now=self._now))
+        """Today's report of the selected row: the agent's (agent report) or the queue's (queue
+        report), filtered to it; the queues table when it has the focus, else the agents table."""
+        from .reports import ReportsScreen
+        queues: list[str] = []
+        agents: list[str] = []
+        if isinstance(self.focused, DiffTable) and self.focused.id == "queues":
+            queues = [q] if (q := self.selected_queue) else []
+        elif a := self.selected_agent:
+            agents = [a]
+        self.app.push_screen(ReportsScreen(self._client, now=self._now, kind="agent" if agents else "queue",
+                                           queues=queues, agents=agents))
+
+    def action_team(self) -> None:
+        from .team import TeamScreen
+        self.app.push_screen(TeamScreen(self._client, now=self._now))
 
     def action_recordings(self) -> None:
         from .recordings import RecordingsScreen

@@ -22,7 +22,8 @@ a restart when it changes (checked every 2 s) or on ``R``::
     sl_warn = 0.8
 
 Tile kinds: sl, waiting, longest, answered (handled), abandoned, ready (agents free), busy, paused,
-wrapup, callbacks (callbacks and voicemails waiting). The grid is recomputed on every resize, so
+wrapup, callbacks (callbacks and voicemails waiting); for chats (docs/chat.md): chats_sl,
+chats_waiting, chats_longest, chats_handled, chats_abandoned. The grid is recomputed on every resize, so
 tiles grow with the terminal (80x24 up to 4K terminals), and each figure is drawn in block digits
 as large as its tile allows (widgets/bigdigits.py).
 
@@ -104,10 +105,30 @@ class Totals:
     paused: int
     wrapup: int = 0
     callbacks: int = 0
+    # written channels (server/chat: chat.stats rows of channel chat)
+    chats_waiting: int = 0
+    chats_longest: float = 0.0
+    chats_handled: int = 0
+    chats_abandoned: int = 0
+    chats_sl: float | None = None
+
+
+def chat_totals(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The chat figures of several queues (chat.stats rows): sums, the longest wait, the service
+    level weighted by the chats it counts (handled + abandoned)."""
+    rs = [r for r in rows if r.get("channel", "chat") == "chat"]
+    weighted = [(r["service_level"] / 100, int(r.get("handled", 0)) + int(r.get("abandoned", 0))) for r in rs
+                if r.get("service_level") is not None]
+    total = sum(w for _, w in weighted)
+    return {"chats_waiting": sum(int(r.get("waiting", 0)) for r in rs),
+            "chats_longest": max((float(r.get("longest_wait", 0)) for r in rs), default=0.0),
+            "chats_handled": sum(int(r.get("handled", 0)) for r in rs),
+            "chats_abandoned": sum(int(r.get("abandoned", 0)) for r in rs),
+            "chats_sl": sum(v * w for v, w in weighted) / total if total else None}
 
 
 def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], now: float,
-           callbacks: int = 0) -> Totals:
+           callbacks: int = 0, chats: Iterable[dict[str, Any]] = ()) -> Totals:
     qs = list(queues)
     weighted = [(q["service_level"], max(int(q.get("answered") or q.get("offered") or 0), 1)) for q in qs
                 if q.get("service_level") is not None]
@@ -124,6 +145,7 @@ def totals(queues: Iterable[dict[str, Any]], agents: Iterable[dict[str, Any]], n
         paused=states.count("paused"),
         wrapup=states.count("wrap_up"),
         callbacks=callbacks,
+        **chat_totals(chats),
     )
 
 
@@ -138,6 +160,11 @@ TILE_CAPTIONS = {
     "paused": "Agents paused",
     "wrapup": "Agents in wrap-up",
     "callbacks": "Callbacks waiting",
+    "chats_sl": "Chat service level",
+    "chats_waiting": "Chats waiting",
+    "chats_longest": "Longest chat wait",
+    "chats_handled": "Chats handled",
+    "chats_abandoned": "Chats abandoned",
 }
 DEFAULT_TILES = ("sl", "waiting", "longest", "answered", "abandoned", "ready", "busy", "paused", "callbacks")
 
@@ -166,6 +193,18 @@ def tile_figure(kind: str, t: Totals, th: Thresholds) -> tuple[str, str]:
         return str(t.wrapup), ""
     if kind == "callbacks":
         return str(t.callbacks), level_high_bad(t.callbacks, th.callbacks_warn, th.callbacks_alert)
+    # chats: the calls' thresholds apply (a wait is a wait, whatever the channel)
+    if kind == "chats_sl":
+        value = percent(t.chats_sl)
+        return (value if value == "--" else f"{value}%"), level_low_bad(t.chats_sl, th.sl_warn, th.sl_alert)
+    if kind == "chats_waiting":
+        return str(t.chats_waiting), level_high_bad(t.chats_waiting, th.waiting_warn, th.waiting_alert)
+    if kind == "chats_longest":
+        return duration(t.chats_longest), level_high_bad(t.chats_longest, th.longest_warn, th.longest_alert)
+    if kind == "chats_handled":
+        return str(t.chats_handled), ""
+    if kind == "chats_abandoned":
+        return str(t.chats_abandoned), level_high_bad(t.chats_abandoned, th.abandoned_warn, th.abandoned_alert)
     return "", ""
 
 
@@ -363,6 +402,7 @@ class WallboardScreen(ConsoleScreen):
         self._thresholds = thresholds
         self.layout_path = Path(layout_path) if layout_path else (None if layout else default_layout_path())
         self._layout_mtime: float | None = None
+        self.chat_rows: list[dict[str, Any]] = []  # the last chat.stats per queue (chat tiles)
         self._layout_error = ""
         self.board = self._read_layout()
         self.reloads = 0
@@ -429,6 +469,21 @@ class WallboardScreen(ConsoleScreen):
         if self._layout_error:
             self.notify(self._layout_error, title="Wallboard layout ignored", severity="warning", timeout=10)
         self._tell_filter_problem()
+        if any(k.startswith("chats_") for k in self.board.tiles):
+            self.run_worker(self._fetch_chats(), group="chats", exit_on_error=False)
+
+    async def _fetch_chats(self) -> None:
+        """The chat figures until the next chat.stats event (a server without chats: none)."""
+        try:
+            self.chat_rows = list((await self.client.call("chat.stats", {})).get("queues", []))
+        except Exception:
+            return
+        self.mark_dirty()
+
+    def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "chat.stats":
+            self.chat_rows = list(data.get("queues", []))
+        super().state_changed(kind, data)
 
     def _tell_filter_problem(self) -> None:
         if self._filter_problem:
@@ -514,7 +569,8 @@ class WallboardScreen(ConsoleScreen):
                 agents = [a for a in state.agents.values()
                           if group.everything or set(a.get("queues") or []) & names]
                 cbs = sum(n for q, n in callbacks.items() if group.everything or q in names)
-                t = totals(queues, agents, now, cbs)
+                chats = [r for r in self.chat_rows if group.everything or r.get("queue") in names]
+                t = totals(queues, agents, now, cbs, chats)
                 for kind in self.board.tiles:
                     value, level = tile_figure(kind, t, th)
                     self._tile(f"#tile-{kind}" if gi == 0 else f"#tile-{kind}-{gi}", value, level)

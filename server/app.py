@@ -34,9 +34,9 @@ class Server:
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
                          window=s.login_window, totp_window=s.totp_valid_window,
                          hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)
-        self.ari = AriClient(p.ari_url, p.ari_user, p.ari_password, p.app,
+        self.ari = AriClient(p.ari_tls_url if p.ari_tls else p.ari_url, p.ari_user, p.ari_password, p.app,
                              reconnect_min=s.ari_reconnect_min, reconnect_max=s.ari_reconnect_max,
-                             timeout=s.ari_timeout)
+                             timeout=s.ari_timeout, ssl_context=self._ari_tls() if p.ari_tls else None)
         self.ari.breaker.threshold, self.ari.breaker.cooldown = s.ari_breaker_failures, s.ari_breaker_cooldown
         self.routing_path = self._routing_path()
         self.qlog = QueueLog(s.queue_log_file)
@@ -49,10 +49,15 @@ class Server:
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status
         # -- switchboard directory (server/directory; its own database beside the main one) --
+        from cc_console.server.directory.feeds import DirectorySettings
+        from cc_console.server.directory.live import DirectoryLive
+        ds = settings.section("directory", DirectorySettings)
         self.directory = DirectoryService(
             DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
-            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device})
+            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device},
+            tz=ds.tz, country_code=ds.country_code, codes=ds.codes)
         self.gateway.handlers.update(self.directory.handlers())
+        self.directory_live = DirectoryLive(self.directory, ds, self.gateway.publish)  # feeds, outside changes
         # -- call recording (server/recordings; its own database beside the main one) --
         from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore
         from cc_console.server.recordings import default_path as recordings_db
@@ -79,13 +84,21 @@ class Server:
         from cc_console.server import registry
         from cc_console.server.capability import Context
         self.ctx = Context(settings, self.engine, self.store, self.gateway.publish, self.principals,
-                           self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what),
-                           directory=self.directory)
+                           self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what), auth=self.auth,
+                           end_sessions=self.gateway.end_sessions_of, contacts=self.contacts,
+                           recordings=self.recordings, directory=self.directory)
         self.capabilities = registry.build(self.ctx)
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())
         self._runner: web.AppRunner | None = None
         self.port = s.port
+
+    def _ari_tls(self) -> ssl.SSLContext:
+        """ARI over HTTPS/WSS: Asterisk's certificate checked against pbx.ari_ca_file, TLS 1.2 or newer."""
+        p = self.settings.pbx
+        ctx = ssl.create_default_context(cafile=str(p.ari_ca_path))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
 
     def _routing_path(self) -> Path | None:
         s = self.settings.server
@@ -186,6 +199,7 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.ari.start()
+        await self.directory_live.start()
         for cap in self.capabilities.values():
             await cap.start()
         self._start_report_schedule()
@@ -215,6 +229,7 @@ class Server:
                 await cap.stop()
             except Exception:
                 log.exception("capability %s did not stop cleanly", cap.name)
+        await self.directory_live.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()

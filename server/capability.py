@@ -8,6 +8,8 @@ server/registry.py as ``"<name>": "cc_console.server.<name>.plugin"``; that modu
   the one command table that the websocket gateway, the REST API, docs/protocol.md and the OpenAPI
   document all read;
 - ``EVENTS``: the event names it pushes to consoles or webhooks (documentation and checks);
+- ``OPENAPI_PATHS`` (optional): the OpenAPI path items of its own HTTP routes, merged into
+  /api/v1/openapi.json (its commands are there already, as /api/v1/commands/<name>);
 - ``make(ctx: Context) -> Capability``: builds the running capability.
 
 The server builds every listed capability at start-up, registers its command handlers, lets it add
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cc_console.config import Settings
@@ -28,7 +29,7 @@ from cc_console.protocol import CommandSpec, Request
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from cc_console.models import Call
+    from cc_console.models import Agent, Call
 
 
 Handler = Callable[[Any, Request], Any]
@@ -59,6 +60,23 @@ class CallHooks:
     def consult_ended(self, call: Call) -> None:
         """The consultation ended (cancelled or completed)."""
 
+    def agent_changed(self, agent: Any, previous: Any) -> None:
+        """An agent's state changed (``previous``: the AgentState before)."""
+
+    def resynced(self) -> None:
+        """The engine has reconciled its calls with Asterisk after a (re)connect or a restart."""
+    def agent_state(self, agent: Agent, previous: str) -> None:
+        """An agent's state changed (previous: the state it left)."""
+
+    def callback_created(self, item: dict[str, Any]) -> None:
+        """A callback request or voicemail item was made (the caller asked in the queue, or over REST)."""
+
+    def callback_done(self, item: dict[str, Any]) -> None:
+        """An agent marked a callback, voicemail or missed call done."""
+
+    def recording_ready(self, rec: dict[str, Any]) -> None:
+        """A call's recording is stored off the PBX and can be fetched."""
+
 
 @dataclass
 class Context:
@@ -72,6 +90,12 @@ class Context:
     commands: Any  # the one command dispatch (server/commands.Commands)
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
+    auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
+    # Close an account's live console connections (it was disabled or deleted): end_sessions(user, why)
+    end_sessions: Callable[[str, str], int] = field(default=lambda username, why: 0)
+    # Services not yet moved into capabilities (read through their typed methods only).
+    contacts: Any = None  # server/contacts ContactsService
+    recordings: Any = None  # server/recordings RecordingService
     directory: Any = None  # the switchboard directory service (server/directory), until it is a capability
 
     def db_path(self, name: str) -> str:
@@ -79,8 +103,7 @@ class Context:
         db = str(self.settings.server.db_file)
         if db == ":memory:":
             return ":memory:"
-        p = Path(db)
-        return str(p.with_name(f"{p.stem}-{name}{p.suffix or '.db'}"))
+        return f"{db}.{name}.sqlite3"  # as the directory, contacts and recordings databases are named
 
     def add_hooks(self, hooks: CallHooks) -> None:
         self.engine.hooks.append(hooks)

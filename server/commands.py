@@ -10,10 +10,13 @@ So the same command gives the same result and the same permission decision throu
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from cc_console.protocol import COMMANDS, ErrorCode, ProtocolError, Request, check_args
+
+log = logging.getLogger(__name__)
 
 
 class Caller(Protocol):
@@ -35,6 +38,11 @@ def authorize(principal: Any, cmd: str) -> None:
         raise ProtocolError(ErrorCode.UNAUTHENTICATED, f"{cmd}: log in first")
     if perm not in principal.permissions:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: role {principal.role} may not use this command")
+    # A custom role (server/auth/roles.py) holds the fine permissions it was given, and no others.
+    from cc_console.server.auth.roles import COMMAND_FINE
+    fine = COMMAND_FINE.get(cmd)
+    if fine and getattr(principal, "custom", False) and fine not in principal.permissions:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{cmd}: the role {principal.role_name} does not include {fine}")
 
 
 def make_request(cmd: str, args: Any, rid: str = "") -> Request:
@@ -54,14 +62,32 @@ class Commands:
 
     def __init__(self, handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
+        # Told of every command run and how it ended ("ok" or the refusal's code): the audit log.
+        # Called synchronously after the command; an observer must not block or raise.
+        self.observers: list[Callable[[Caller, Request, str], None]] = []
 
     async def run(self, caller: Caller, req: Request) -> dict[str, Any]:
-        authorize(caller.principal, req.cmd)
-        handler = self.handlers.get(req.cmd)
-        if handler is None:  # declared but served by no capability in this server
-            raise ProtocolError(ErrorCode.UNAVAILABLE, f"{req.cmd}: not available on this server")
-        result = handler(caller, req)
-        if asyncio.iscoroutine(result):
-            result = await result
+        try:
+            authorize(caller.principal, req.cmd)
+            handler = self.handlers.get(req.cmd)
+            if handler is None:  # declared but served by no capability in this server
+                raise ProtocolError(ErrorCode.UNAVAILABLE, f"{req.cmd}: not available on this server")
+            result = handler(caller, req)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except ProtocolError as exc:
+            self._observe(caller, req, str(exc.code))
+            raise
+        except Exception:
+            self._observe(caller, req, "error")
+            raise
+        self._observe(caller, req, "ok")
         out: dict[str, Any] = result  # every handler answers an object
         return out
+
+    def _observe(self, caller: Caller, req: Request, outcome: str) -> None:
+        for fn in self.observers:
+            try:
+                fn(caller, req, outcome)
+            except Exception:
+                log.exception("command observer %r failed", fn)

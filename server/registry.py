@@ -12,6 +12,13 @@ from cc_console.server.capability import Capability, Context, check_commands
 
 # name -> the module with COMMANDS, EVENTS and make(ctx)
 CAPABILITIES: dict[str, str] = {
+    "identity": "cc_console.server.identity.plugin",
+    "audit": "cc_console.server.audit.plugin",
+    "verified": "cc_console.server.verified.plugin",
+    "chat": "cc_console.server.chat.plugin",
+    "ivr": "cc_console.server.ivr.plugin",
+    "voicemail": "cc_console.server.voicemail.plugin",
+    "crm": "cc_console.server.crm.plugin",
     "web": "cc_console.server.web.plugin",
 }
 

@@ -20,7 +20,7 @@ def chromium_path() -> str:
     path = shutil.which(CHROMIUM) or CHROMIUM
     if not Path(path).exists():
         raise AssertionError(f"Debian's chromium is missing at {CHROMIUM}: run ./scripts/setup "
-                             "(scripts/debian-packages.d/web.txt lists it)")
+                             "(scripts/debian-packages.d/browser.txt lists it)")
     return path
 
 

@@ -59,7 +59,7 @@ def test_bad_ranges_are_explained(text, msg):
     ({"queues": {"a": {"overflow": {"closed": "number:"}}}}, "say which number"),
     ({"queues": {"a": {"callback_key": "1", "voicemail_key": "1"}}}, "must differ"),
     ({"queues": {"a": {}}, "agents": {"x": {"queues": {"b": 0}}}}, "unknown queue 'b'"),
-    ({"queues": {"a": {}}, "agents": {"x": {"team": "red"}}}, "unknown key"),
+    ({"queues": {"a": {}}, "agents": {"x": {"colour": "red"}}}, "unknown key"),
     ({"pause_reasons": [{"code": "nap", "kind": "sleep"}]}, "work or private"),
 ])
 def test_bad_routing_is_refused_with_the_reason(data, msg):
@@ -92,3 +92,23 @@ def test_routing_check_command(tmp_path):
     bad.write_text('[queues.a\n')
     r = CliRunner().invoke(app, ["admin", "routing-check", str(bad)])
     assert r.exit_code == 1 and "not valid TOML" in r.output
+
+
+def test_agents_team_and_site_reach_the_consoles(tmp_path):
+    """Supervisors group agents by team and site: the routing file's agent profile carries them to
+    the agent record every console gets (and a reload changes them)."""
+    from cc_console.server.ari import AriClient
+    from cc_console.server.calls.engine import CallEngine
+    from cc_console.server.store import SQLiteStore
+    data = {"queues": {"a": {"dids": ["1"]}},
+            "agents": {"ann": {"queues": ["a"], "team": "Blue", "site": "Utrecht"}, "bob": {"queues": ["a"]}}}
+    cfg = parse_routing(data)
+    assert (cfg.agents["ann"].team, cfg.agents["ann"].site) == ("Blue", "Utrecht")
+    eng = CallEngine(AriClient("http://127.0.0.1:9", "u", "p", "app"), SQLiteStore(tmp_path / "e.sqlite3"), cfg)
+    users = [{"username": u, "name": u, "device": "", "role": "agent"} for u in ("ann", "bob")]
+    eng.load(users)
+    assert {k: eng.agents["ann"].to_dict()[k] for k in ("team", "site")} == {"team": "Blue", "site": "Utrecht"}
+    assert (eng.agents["bob"].team, eng.agents["bob"].site) == ("", "")
+    data["agents"]["bob"].update(team="Green", site="Leeds")
+    eng.reload(parse_routing(data), users)
+    assert (eng.agents["bob"].team, eng.agents["bob"].site) == ("Green", "Leeds")

@@ -268,5 +268,44 @@ async def test_history_with_the_caller() -> None:
         await pilot.press("y")
         await settle(app, pilot)
         assert isinstance(app.screen, HistoryScreen)
-        assert sent(client, "contacts.history") == [{"number": "+442079460001", "exclude": "c1"}]
+        # The desk asked for the last few when the call came in; y asks for the whole history.
+        assert sent(client, "contacts.history")[-1] == {"number": "+442079460001", "exclude": "c1"}
         assert app.screen.query_one("#history-table").row_count == 2
+
+
+# -- the CRM link opened (issue 26) ------------------------------------------------------------------------
+async def _press_crm(pilot: Any, app: CCConsoleApp) -> None:
+    await settle(app, pilot)
+    await pilot.press("i", "enter")  # Ann Archer, who has a CRM record
+    await settle(app, pilot)
+    await pilot.press("u")
+    await settle(app, pilot)
+
+
+async def test_crm_link_opens_in_the_browser_of_a_desktop_session(tmp_path, monkeypatch) -> None:
+    import webbrowser
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\necho \"$1\" > {opened}\n")
+    browser.chmod(0o755)
+    for var in ("SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("BROWSER", str(browser))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read BROWSER afresh (the module caches it)
+    app, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await _press_crm(pilot, app)
+        await wait_until(pilot, opened.exists)
+        assert opened.read_text().strip() == "https://crm.example/customer/A-77"
+        assert any("opened in the browser" in str(n.title) for n in app._notifications)
+
+
+async def test_crm_link_over_ssh_is_shown_and_copied_with_osc52(monkeypatch) -> None:
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")
+    monkeypatch.setenv("DISPLAY", ":0")  # forwarded X or not: over SSH the person's own terminal has the clipboard
+    app, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await _press_crm(pilot, app)
+        assert app.clipboard == "https://crm.example/customer/A-77"
+        assert "https://crm.example/customer/A-77" in [n.message for n in app._notifications]

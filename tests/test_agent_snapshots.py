@@ -112,3 +112,28 @@ def test_agent_pause_pending_80x24(snap_compare) -> None:
     client = AgentDemoClient(_on_call(None, held=False, pending="lunch"))
     assert snap_compare(CCConsoleApp(client=client, mode="agent", now=demo_now, keymap={}),
                         terminal_size=(80, 24), run_before=_settle)
+
+
+def test_agent_chats_panel(snap_compare) -> None:
+    """Two chats beside the call: one offered (new), one picked with its messages (widgets/chats.py)."""
+    async def chats(pilot) -> None:
+        from cc_console.widgets.chats import ChatsPanel
+        await _settle(pilot)
+        now = demo_now()
+        panel = pilot.app.screen.query_one(ChatsPanel)
+        base = {"channel": "chat", "queue": "support", "email": "", "agents": [], "invited": [], "bot": False}
+        panel.chat_event("chat.offer", {**base, "id": "c1", "name": "Vera Visitor", "state": "active",
+                                        "agent": "agent1", "created": now - 200, "enqueued": now - 200,
+                                        "accepted": now - 185, "messages": [
+                                            {"n": 1, "at": now - 190, "sender": "visitor", "author": "Vera Visitor",
+                                             "text": "My invoice shows the wrong address"},
+                                            {"n": 2, "at": now - 185, "sender": "system", "author": "",
+                                             "text": "Agent1 joined the conversation."},
+                                            {"n": 3, "at": now - 180, "sender": "agent", "author": "Agent1",
+                                             "text": "I can fix that. Which address should it be?"}]})
+        panel.chat_event("chat.offer", {**base, "id": "c2", "name": "Walt Waiting", "state": "offered",
+                                        "agent": "agent1", "created": now - 12, "enqueued": now - 12,
+                                        "accepted": None, "messages": []})
+        await pilot.press("1")
+        await _settle(pilot)
+    assert snap_compare(app(), terminal_size=SIZES["160x48"], run_before=chats)

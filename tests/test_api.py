@@ -265,7 +265,15 @@ async def test_openapi_document_covers_every_command_and_route(server, http):
     # Every route the server answers under /api/v1 is declared (nothing served undocumented).
     served = {(res.method, res.resource.canonical) for res in server._runner.app.router.routes()
               if res.resource is not None and res.resource.canonical.startswith(PREFIX)}
-    declared = {(r.method, PREFIX + r.path) for r in ROUTES}
+    from cc_console.server import registry
+    from cc_console.server.api.openapi import capability_routes
+    declared = {(r.method, PREFIX + r.path) for r in [*ROUTES, *capability_routes()]}
+    for route in capability_routes():
+        assert route.method.lower() in doc["paths"][PREFIX + route.path], route.path
+    for name in registry.CAPABILITIES:  # and the routes each capability declares for itself
+        for path, item in getattr(registry.plugin(name), "OPENAPI_PATHS", {}).items():
+            assert path in doc["paths"], path
+            declared |= {(m.upper(), path) for m in item if path.startswith(PREFIX)}
     assert served - {("HEAD", p) for _, p in served} == declared
 
 

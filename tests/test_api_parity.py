@@ -39,8 +39,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "recordings.evaluate": {"id": "nope", "scores": {"tone": 3}},
     "recordings.mark": {"id": "nope", "at": 1, "text": "x"},
 }
-VOLATILE = {"token", "id", "time", "created", "updated", "ts", "requested", "state_since", "logged_in_since",
-            "generated", "last_call_end", "contact_id"}
+VOLATILE = {"token", "id", "ident_id", "password", "time", "created", "updated", "ts", "requested", "state_since",
+            "logged_in_since", "generated", "last_call_end", "contact_id"}
 
 
 def args_for(cmd: str, user: str, token: str) -> dict[str, Any]:

@@ -93,3 +93,49 @@ async def test_client_requests_that_get_no_answer_open_it() -> None:
         assert ari.breaker.is_open and ari.breaker.opened == 1
     finally:
         await ari.stop()
+
+
+async def _attempts(outcomes: list[Exception | None], attempts: int = 3) -> tuple[int, object]:
+    """Run retrying() over a request that fails or answers as `outcomes` says, in turn."""
+    from cc_console.server.ari.breaker import retrying
+    calls = [0]
+
+    async def request() -> str:
+        calls[0] += 1
+        exc = outcomes[calls[0] - 1]
+        if exc is not None:
+            raise exc
+        return "answer"
+    try:
+        async for attempt in retrying(attempts=attempts):
+            with attempt:
+                answer = await request()
+                return calls[0], answer
+    except AriError as exc:
+        return calls[0], exc
+    return calls[0], None
+
+
+async def test_a_request_answered_at_once_builds_no_retry_context(monkeypatch):
+    """Nearly every ARI request is answered at once: stamina's retry context (about 50 us to set up,
+    on every request of every call) is only built once a first attempt failed and is worth retrying."""
+    import stamina
+    built = []
+    real = stamina.retry_context
+    monkeypatch.setattr(stamina, "retry_context", lambda **kw: built.append(kw) or real(**kw))
+    assert await _attempts([None]) == (1, "answer")
+    assert built == []
+    stamina.set_testing(True, attempts=3, cap=True)  # no waits, the attempts asked for
+    try:
+        assert await _attempts([AriError(0, "ConnectError"), None]) == (2, "answer")
+        assert len(built) == 1 and built[0]["attempts"] == 2  # the first attempt counts
+        n, exc = await _attempts([AriError(503, "unavailable")] * 3)
+        assert n == 3 and isinstance(exc, AriError) and exc.status == 503
+        n, exc = await _attempts([AriError(0, "ReadTimeout"), None])  # Asterisk has it: never again
+        assert n == 1 and isinstance(exc, AriError) and exc.message == "ReadTimeout"
+        n, exc = await _attempts([AriError(500, "Allocation failed"), None])
+        assert n == 1 and exc.status == 500
+        n, exc = await _attempts([AriError(0, "ConnectError"), None], attempts=1)
+        assert n == 1 and exc.message == "ConnectError"
+    finally:
+        stamina.set_testing(False)

@@ -77,7 +77,7 @@ def test_a_capability_database_sits_beside_the_main_one(tmp_path):
     s = Settings()
     s.server.db_path = str(tmp_path / "cc.db")
     ctx = Context(s, None, None, lambda *a: None, None, None)
-    assert ctx.db_path("crm") == str(tmp_path / "cc-crm.db")
+    assert ctx.db_path("crm") == str(tmp_path / "cc.db.crm.sqlite3")
     s.server.db_path = ":memory:"
     assert ctx.db_path("crm") == ":memory:"
 

@@ -11,6 +11,7 @@ import pytest
 from cc_console.protocol import ProtocolError
 from cc_console.server.contacts import ContactsConfig, Line, parse_config
 
+from .asterisk import until as pushed
 from .contacts_synth import record_abandoned, record_answered, record_outbound
 
 
@@ -318,3 +319,29 @@ def test_contacts_config_file(tmp_path):
     with pytest.raises(ValueError, match="type must be"):
         load_config(p)
     assert load_config(tmp_path / "missing.toml") == ContactsConfig()
+
+
+async def test_transfer_panel_states_are_pushed_to_its_watchers_only(configured, connect):
+    """issue 26: the panel is pushed (transfer.update), not polled; consoles without it open get nothing."""
+    a = await connect("agent1")
+    other = await connect("agent3")
+    got: list[dict] = []
+    elsewhere: list[dict] = []
+    a.add_listener(lambda kind, data: got.append(data) if kind == "transfer.update" else None)
+    other.add_listener(lambda kind, data: elsewhere.append(data) if kind == "transfer.update" else None)
+    targets = {t["key"]: t for t in (await a.call("transfer.watch", {"on": True}))["targets"]}
+    assert targets["agent:agent2"]["state"] == "logged out" and targets["line:1004"]["state"] == "free"
+    b = await connect("agent2")
+    await b.call("agent.login")
+    await pushed(a, lambda: any({"key": "agent:agent2", "state": "free"} in d["targets"] for d in got),
+                what="agent2 free pushed")
+    configured.engine.set_agent_state("agent2", "paused", "")
+    await pushed(a, lambda: any({"key": "agent:agent2", "state": "paused"} in d["targets"] for d in got),
+                what="agent2 paused pushed")
+    assert elsewhere == []
+    assert await a.call("transfer.watch", {"on": False}) == {"targets": []}
+    n = len(got)
+    configured.engine.set_agent_state("agent2", "ready", "")
+    await pushed(b, lambda: b.state.my_agent["state"] == "ready", what="agent2 ready")
+    await a.call("transfer.targets")  # a round trip: anything pushed before it has arrived
+    assert len(got) == n

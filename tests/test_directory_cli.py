@@ -53,3 +53,37 @@ def test_import_rejects_and_refuses(tmp_path):
     latin = write(tmp_path, "l.csv", "id,name\np9,Åse\n", encoding="latin-1")
     r = runner.invoke(app, ["directory", "import", "--persons", str(latin), "--tenant", "oslo", "--db", db])
     assert r.exit_code == 2 and "not valid utf-8 at line 2" in r.output
+
+
+async def test_search_asks_the_running_server(server, monkeypatch):
+    """No --db: the answer comes from the running server's index (its directory is not on disk here)."""
+    import asyncio
+
+    from .conftest import PASSWORD
+    from .test_directory_fixtures import load_sample
+    load_sample(server.directory)
+    monkeypatch.setenv("CC_CONSOLE_PASSWORD", PASSWORD)
+    r = await asyncio.to_thread(run, "search", "dvorak", "--url", server.url, "--user", "agent1", "--json")
+    assert r.exit_code == 0, r.output
+    assert [row["id"] for row in json.loads(r.stdout)] == ["oslo:p3"], r.output
+    r = await asyncio.to_thread(run, "search", "hnasen", "--url", server.url, "--user", "agent1")
+    assert "oslo:p1" in r.output and "Øyvind Hansen" in r.output
+    r = await asyncio.to_thread(run, "search", "x", "--url", "ws://127.0.0.1:9/ws", "--user", "agent1")
+    assert r.exit_code == 1 and "cannot reach the server" in r.output
+
+
+def test_ambiguous_local_times_carry_their_utc_offset():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cc_console.cli_directory import _fmt
+    from cc_console.widgets.directory_results import hhmm
+    oslo = ZoneInfo("Europe/Oslo")
+    first = datetime(2025, 10, 26, 2, 30, tzinfo=oslo)  # 02:30 happens twice that night
+    second = first.replace(fold=1)
+    assert second.timestamp() - first.timestamp() == 3600
+    assert _fmt(first.timestamp(), "Europe/Oslo") == "2025-10-26 02:30+02:00"
+    assert _fmt(second.timestamp(), "Europe/Oslo") == "2025-10-26 02:30+01:00"
+    assert _fmt(datetime(2025, 10, 26, 4, 30, tzinfo=oslo).timestamp(), "Europe/Oslo") == "2025-10-26 04:30"
+    assert hhmm(first) == "02:30+02:00" and hhmm(second) == "02:30+01:00"
+    assert hhmm(datetime(2025, 10, 26, 12, 0, tzinfo=oslo)) == "12:00"

@@ -180,3 +180,14 @@ def test_semicolon_csv_with_bom(svc):
     data = "\ufeffid;name;parent\nA;Ålesund kommune;\n".encode()
     r = svc.import_files(units=data, tenant="aal")
     assert r.units.added == ["A"] and svc.store.units("aal")[0]["name"] == "Ålesund kommune"
+
+
+def test_gone_rows_with_unknown_ids_are_rejected_not_dropped(svc):
+    svc.import_files(units=UNITS_CSV.encode(), persons=PERSONS_CSV.encode(), tenant="oslo", full=True)
+    r = svc.import_files(persons=b"id,name,status\np1,,gone\np99,,gone\n", units=b"id,name,status\nNOPE,,gone\n",
+                         tenant="oslo")
+    assert r.persons.removed == ["p1"]
+    assert [(x.where, x.id, x.reason) for x in r.persons.rejected] == [
+        ("line 3", "p99", "marked gone, but the directory has no person with this id")]
+    assert [(x.where, x.id) for x in r.units.rejected] == [("line 2", "NOPE")]
+    assert "1 rejected" in r.persons.summary()

@@ -269,3 +269,42 @@ async def test_scheduled_report_is_emailed(day, tmp_path):
         assert p0.start <= time.time()
     finally:
         ctl.stop()
+
+
+def test_ivr_abandon_stages_and_the_queue_the_ivr_chose():
+    """A caller lost in an IVR tree's welcome or menus is counted as such in the tree's home queue;
+    a call the IVR sends to another queue counts in that queue (not in the home queue)."""
+    from types import SimpleNamespace
+
+    from cc_console.server.reports.facts import fold
+    from cc_console.server.reports.figures import COUNT_COLUMNS
+
+    def ev(kind, ts, cid, queue, **data):
+        call = {"id": cid, "queue": queue, "caller": "0611", "state": "entering", "stage": "ivr", "agent": None}
+        return SimpleNamespace(seq=0, kind=kind, ts=ts, call_id=cid, agent_id=None, queue=queue,
+                               data={"call": call, **data})
+    events = [
+        ev("call.entered", 1.0, "a", "home"), ev("call.abandoned", 3.0, "a", "home", stage="before_ivr", wait=2.0),
+        ev("call.entered", 4.0, "b", "home"), ev("call.abandoned", 9.0, "b", "home", stage="ivr", wait=5.0),
+        ev("call.entered", 10.0, "c", "home"), ev("call.queued", 14.0, "c", "sales"),
+        ev("call.abandoned", 20.0, "c", "sales", stage="queue", wait=10.0),
+    ]
+    segs = {s.call_id: s for s in fold(events).segments}
+    assert (segs["a"].queue, segs["a"].stage) == ("home", "before_ivr")
+    assert (segs["b"].queue, segs["b"].stage) == ("home", "ivr")
+    assert (segs["c"].queue, segs["c"].stage) == ("sales", "queue")
+    assert {"abandoned_before_ivr", "abandoned_ivr"} <= set(COUNT_COLUMNS)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Paris", "America/St_Johns", "Asia/Kolkata", "America/Santiago",
+                                "Australia/Lord_Howe"])
+def test_interval_starts_by_the_calendar_are_every_start_in_the_range(tz):
+    """Days, weeks and months step by the calendar (not 15 minutes at a time): the same starts as
+    every 15-minute block's own interval start, across DST changes, over a year."""
+    from cc_console.server.reports.figures import Bucketer
+    a = datetime(2024, 1, 3, 5, 0, tzinfo=UTC).timestamp()
+    b = a + 370 * 86400
+    for interval in ("day", "week", "month"):
+        bk = Bucketer(interval, tz, a, b)
+        every = sorted({bk.key(a)} | {bk.key(float(t)) for t in range(int(a // 900 + 1) * 900, int(b), 900)})
+        assert bk.all_keys() == every, (tz, interval)

@@ -11,6 +11,7 @@ import pytest
 from cc_console.server.reports import compute, config_maps, fold, params_from, run
 from cc_console.server.reports.aggregate import NotAggregable
 from cc_console.server.reports.cache import ReportCache
+from cc_console.server.reports.levels import BLOCK_DAYS, day_pieces
 from cc_console.server.store import SQLiteStore
 
 from .reports_synth import T, random_routing, routing, write_day, write_random
@@ -178,9 +179,75 @@ def test_incremental_refresh_keeps_the_aggregates_exact(tmp_path):
         same(cache, cfg, kind, D0, D0 + 3 * 86400, interval=iv, now=last + 60)
     fresh = ReportCache(tmp_path / "cc.sqlite3", tmp_path / "fresh.reports")
     fresh.refresh()
-    for t in ("qagg", "qhist", "atime", "acalls", "amiss", "ahist"):
-        q = f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4" + (", 5, 6" if t in ("qhist", "ahist") else "")
+    for t in ("qagg", "qhist", "atime", "acalls", "amiss", "ahist", "hcum"):
+        q = f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4" + (", 5, 6" if t in ("qhist", "ahist") else "") + \
+            (", 5" if t == "hcum" else "")
         assert cache.db.execute(q).fetchall() == fresh.db.execute(q).fetchall(), t
     fresh.close()
     cache.close()
     store.close()
+
+
+def test_day_pieces_cover_a_run_of_days_with_few_blocks():
+    for dx in range(0, 300, 7):
+        for n in (1, 3, 4, 15, 16, 17, 63, 64, 65, 200, 365, 700):
+            got = day_pieces(dx, dx + n)
+            days = [d for lvl, lo, hi in got for b in range(lo, hi)
+                    for d in range(b * BLOCK_DAYS[lvl], (b + 1) * BLOCK_DAYS[lvl])]
+            assert days == list(range(dx, dx + n)), (dx, n, got)
+            assert all(hi - lo <= 6 for lvl, lo, hi in got if lvl < 5) and len(got) <= 2 * 5, (dx, n, got)
+
+
+@pytest.fixture(scope="module")
+def weeks(tmp_path_factory):
+    """A hundred days of calls, folded in steps (chunk edges, calls finishing a refresh later)."""
+    import cc_console.server.reports.cache as cache_mod
+    d = tmp_path_factory.mktemp("weeks")
+    src = SQLiteStore(d / "src.sqlite3")
+    first, last = write_random(src, seed=5, days=100, calls_per_day=7)
+    events = list(src.events())
+    src.close()
+    store = SQLiteStore(d / "cc.sqlite3")
+    cache = ReportCache(d / "cc.sqlite3")
+    old_chunk = cache_mod.CHUNK
+    cache_mod.CHUNK = 211
+    try:
+        for i in range(0, len(events), 997):
+            for e in events[i:i + 997]:
+                store.record(e.kind, ts=e.ts, data=e.data, call_id=e.call_id, agent_id=e.agent_id, queue=e.queue)
+            cache.refresh()
+    finally:
+        cache_mod.CHUNK = old_chunk
+    yield store, cache, first, last
+    cache.close()
+    store.close()
+
+
+def test_weeks_and_months_sum_blocks_of_days_exactly(weeks):
+    """Ranges of weeks and months are summed from blocks of 4, 16 and 64 days and their cumulative wait
+    histograms, and give exactly the per-call figures for any whole-second threshold and band."""
+    store, cache, first, last = weeks
+    cfg = random_routing()
+    now = last + 600
+    ranges = [(D0, D0 + 100 * 86400), (D0 + 86400 + 3 * 3600 + 17.5, D0 + 96 * 86400 + 5 * 3600),
+              (D0 + 5 * 86400, D0 + 37 * 86400), (D0 - 86400, D0 + 120 * 86400)]
+    assert max(lvl for lvl, _, _ in day_pieces(int(D0 // 86400), int(D0 // 86400) + 100)) >= 4
+    for a, b in ranges:
+        for tz in ("UTC", "Europe/Paris"):
+            kw = dict(tz=tz, now=now)
+            same(cache, cfg, "queue", a, b, **kw)
+            same(cache, cfg, "queue", a, b, sl_threshold=15.0, short_abandon=0.0, buckets=[30, 5, 600, 0],
+                 ring_buckets=[0, 3, 3, 1], sl_formula="offered_minus_short", **kw)
+            same(cache, cfg, "tenant", a, b, **kw)
+            same(cache, cfg, "category", a, b, short_abandon=10.0, **kw)
+            for iv in ("day", "week", "month"):
+                same(cache, cfg, "interval", a, b, interval=iv, **kw)
+            same(cache, cfg, "agent", a, b, **kw)
+            same(cache, cfg, "agent", a, b, sl_threshold=7.0, buckets=[600, 2], ring_buckets=[], queues=["q2"],
+                 agents=["ag1", "ag3"], **kw)
+    fresh = ReportCache(store.path if hasattr(store, "path") else cache.db_path, cache.db_path.with_name("fresh.rep"))
+    fresh.refresh()
+    for t in ("qagg", "atime", "acalls", "amiss", "hcum"):
+        q = f"SELECT * FROM {t} WHERE lvl >= 2 ORDER BY 1, 2, 3, 4" + (", 5" if t == "hcum" else "")
+        assert cache.db.execute(q).fetchall() == fresh.db.execute(q).fetchall(), t
+    fresh.close()

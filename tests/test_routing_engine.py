@@ -282,15 +282,12 @@ async def test_closed_overflow_to_voicemail_and_hangup_default(routed, connect_t
         items = (await sup.call("callbacks.list"))["items"]
         vm = next(i for i in items if i["call_id"] == c["id"])
         assert vm["kind"] == "voicemail" and vm["caller"] == "0611000031" and vm["queue"] == "night"
-        await srv.engine.idle()
-        audio = None
-        for _ in range(30):
-            try:
-                audio = await srv.ari.stored_recording(vm["recording"])
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
-        assert audio and audio[:4] == b"RIFF" and len(audio) > 8000  # more than half a second of 8 kHz audio
+        # The message is moved off the PBX into the voicemail inbox (server/voicemail).
+        vm = await until(sup, lambda: next((i for i in srv.store.callbacks("all")
+                                            if i["id"] == vm["id"] and i.get("audio")), None),
+                         timeout=30, what="the message stored off the PBX")
+        audio = srv.capabilities["voicemail"].path(vm["id"]).read_bytes()
+        assert audio[:4] == b"RIFF" and len(audio) > 8000  # more than half a second of 8 kHz audio
 
         # No overflow configured: the closed announcement plays and the call ends, not abandoned.
         await pbx.place_call("5004")

@@ -15,7 +15,7 @@ from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.help import HelpScreen
 from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 
-from .test_tui_pilot import FakeClient, make_app
+from .test_tui_pilot import FakeClient, make_app, wait_until
 
 SIZE = (120, 36)
 # Thresholds that the demo data stays just under: no alert at start.
@@ -171,7 +171,8 @@ async def test_supervisor_keys_send_commands() -> None:
         select(screen, "#queues", "sales")
         await pilot.press("a")
         await app.workers.wait_for_complete()
-        assert client.sent == [
+        assert client.sent[0] == ("report.run", {"kind": "agent", "from": "today"})  # the Hnd/Mis figures
+        assert [s for s in client.sent if s[0] != "report.run"] == [
             ("monitor.start", {"agent": "agent2", "mode": "listen"}),
             ("monitor.start", {"agent": "agent2", "mode": "whisper"}),
             ("monitor.start", {"agent": "agent2", "mode": "barge"}),
@@ -246,16 +247,18 @@ async def test_detail_panel_sort_group_and_counters() -> None:
         assert keys[0] == "group:billing" and "group:support" in keys
         assert keys.index("group:sales") < keys.index("agent4") < keys.index("group:support")
 
-        # handled: a connected call ended; missed: paused by the server for no answer (once)
-        call = dict(client.state.calls["c2"], state="ended", answered=DEMO_NOW - 100)
-        client.emit("call.ended", call)
-        client.emit("call.ended", call)
-        nope = dict(client.state.agents["agent3"], state="paused", reason="no answer")
-        client.emit("agent.state", nope)
-        client.emit("agent.state", nope)
+        await pilot.press("g")  # by team
         await settle(pilot)
-        assert screen.tally.handled == {"agent2": 1} and screen.tally.missed == {"agent3": 1}
-        assert table.cells("agent2")[5] == "1" and table.cells("agent3")[6] == "1"
+        keys = table.row_keys
+        assert keys[:3] == ["group:(no team)", "agent6", "group:Blue"], keys
+        assert keys.index("agent4") > keys.index("group:Green")
+        await pilot.press("g")  # by site
+        await settle(pilot)
+        assert "group:Leeds" in table.row_keys and "group:London" in table.row_keys
+        assert "by site" in str(screen.query_one("#agents-title").render())
+        await pilot.press("g")  # not grouped
+        await settle(pilot)
+        assert not [k for k in table.row_keys if k.startswith("group:")]
 
 
 async def test_report_and_recordings_keys() -> None:
@@ -298,3 +301,76 @@ def test_agent_row_shows_a_pause_asked_for_during_the_call() -> None:
              "queues": ["support"], "call_id": None, "pending_pause": "lunch"}
     assert agent_row(agent, {}, 10.0)[3] == "next: lunch"
     assert agent_row(dict(agent, state="paused", reason="lunch", pending_pause=""), {}, 10.0)[3] == "lunch"
+
+
+# -- handled and missed: the server's figures for a period (issue 26) -------------------------------------
+class ReportClient(FakeClient):
+    """Answers report.run with an agent report whose figures grow with each request."""
+
+    def __init__(self) -> None:
+        super().__init__(demo_snapshot("sup1", "supervisor"))
+        self.handled = 7
+
+    async def call(self, cmd: str, args: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        await super().call(cmd, args, timeout)
+        if cmd != "report.run":
+            return {}
+        rows = [["agent2", self.handled, 1], ["agent3", 4, 2]]
+        return {"report": {"columns": ["agent", "logged_in_s", "handled", "missed"],
+                           "rows": [[a, 100.0, h, m] for a, h, m in rows]}}
+
+
+async def test_handled_and_missed_are_the_servers_figures_for_the_period() -> None:
+    client = ReportClient()
+    _, app = sup_app(client)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.FIGURES_GAP = 0.05
+        table = screen.query_one("#agents", DiffTable)
+        await wait_until(pilot, lambda: screen.tally.loaded)
+        await settle(pilot)
+        # Today's figures from the server, whenever this console connected.
+        assert table.cells("agent2")[5:7] == ("7", "1") and table.cells("agent3")[5:7] == ("4", "2")
+        assert table.cells("agent4")[5:7] == ("0", "0")
+        assert "handled/missed: today" in str(screen.query_one("#agents-title").render())
+        # A call ends: the figures are asked for again (once for a burst) and shown.
+        client.handled = 8
+        call = dict(client.state.calls["c2"], state="ended", answered=DEMO_NOW - 100)
+        client.emit("call.ended", call)
+        client.emit("call.ended", call)
+        await wait_until(pilot, lambda: len([s for s in client.sent if s[0] == "report.run"]) == 2)
+        await wait_until(pilot, lambda: screen.tally.handled.get("agent2") == 8)
+        await settle(pilot)
+        assert table.cells("agent2")[5] == "8"
+        # P: another period.
+        await pilot.press("P")
+        await wait_until(pilot, lambda: screen.tally.loaded)
+        assert client.sent[-1] == ("report.run", {"kind": "agent", "from": "yesterday", "to": "today"})
+        await settle(pilot)
+        assert "handled/missed: yesterday" in str(screen.query_one("#agents-title").render())
+
+
+async def test_report_for_today_from_a_row_opens_it_filtered() -> None:
+    from cc_console.screens.reports import ReportsScreen
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        select(screen, "#agents", "agent3")
+        await pilot.press("t")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        report = app.screen
+        assert isinstance(report, ReportsScreen)
+        assert client.sent[-1] == ("report.run", {"kind": "agent", "from": "today", "interval": "total",
+                                                  "agents": ["agent3"]})
+        assert report.query_one("#report-agents").value == "agent3"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        screen.query_one("#queues", DiffTable).focus()
+        select(screen, "#queues", "sales")
+        await pilot.press("t")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert client.sent[-1] == ("report.run", {"kind": "queue", "from": "today", "interval": "total",
+                                                  "queues": ["sales"]})

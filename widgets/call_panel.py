@@ -133,10 +133,17 @@ class CallPanel(Widget):
         state = call.get("state")
         state_style = "bold reverse" if state == "ringing" else "bold"
         grid.add_row("Caller", Text(call.get("caller") or "unknown", style="bold"))
+        ident = identity_line(call)
+        if ident is not None:
+            grid.add_row("Identity", ident[0])
+            grid.add_row("", ident[1])
         where = call.get("queue") or "-"
         if call.get("did"):
             where += f" · DID {call['did']}"
         grid.add_row("Queue", where)
+        if call.get("tags"):
+            # What the caller chose in the IVR: the agent need not ask again.
+            grid.add_row("Chose", Text(", ".join(f"{k}: {v}" for k, v in call["tags"].items()), style="bold cyan"))
         status = Text(call_state_label(state), style=state_style)
         # What the agent must not forget: the caller on hold, the microphone off.
         if call.get("held"):
@@ -155,6 +162,24 @@ class CallPanel(Widget):
         label, value = self.timer
         grid.add_row(label, value)
         return grid
+
+
+def identity_line(call: dict[str, Any]) -> tuple[Text, Text] | None:
+    """The badge of a caller who proved who they are (server/verified), and what was proved, when.
+    A call that was not verified has no line at all: an unverified caller never looks verified."""
+    v = call.get("verified")
+    if not v:
+        return None
+    import time as _time
+    when = _time.strftime("%H:%M", _time.localtime(float(v.get("at") or 0)))
+    if v.get("kind") == "yivi":
+        badge = Text(" ✔ VERIFIED ", style="bold reverse green")
+        badge.append(f" with Yivi at {when}", style="green")
+    else:
+        badge = Text(" ✔ IDENTIFIED ", style="bold reverse cyan")
+        badge.append(f" by id and password at {when}", style="cyan")
+    detail = Text(" · ".join(f"{k}: {val}" for k, val in (v.get("attributes") or {}).items()), style="bold")
+    return badge, detail
 
 
 def who(target: str) -> str:

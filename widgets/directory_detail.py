@@ -63,5 +63,7 @@ class DirectoryDetail(Static):
         self.person: dict[str, Any] | None = None
 
     def show(self, person: dict[str, Any] | None, now: float) -> None:
+        if person == self.person and person is not None:
+            return  # typing on often keeps the same first row: no new layout for the same text
         self.person = person
         self.update(detail_text(person, now))

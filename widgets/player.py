@@ -69,10 +69,12 @@ class _HttpSource:
 
 
 class RecordingPlayer:
-    def __init__(self, base_url: str, token: str, recording_id: str, *, vlc_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, base_url: str, token: str, recording_id: str, *, vlc_args: tuple[str, ...] = (),
+                 kind: str = "recordings") -> None:
         import vlc
         self._vlc = vlc
-        self.url = f"{base_url.rstrip('/')}/api/recordings/{recording_id}/audio"
+        # kind "voicemails": a voicemail from the work list (the same stream, server/voicemail)
+        self.url = f"{base_url.rstrip('/')}/api/{kind}/{recording_id}/audio"
         self.source = _HttpSource(self.url, token)
         self.instance = vlc.Instance("--no-video", "--quiet", "--intf=dummy", *vlc_args)
         self._lock = threading.Lock()

@@ -118,6 +118,18 @@ class TransferPanel(Widget):
         self.targets = list(targets)
         self.rebuild()
 
+    def update_states(self, changes: list[dict[str, Any]]) -> bool:
+        """Apply pushed state changes (``key``, ``state``); True if any target shown here changed."""
+        states = {c.get("key"): c.get("state") for c in changes}
+        hit = False
+        for i, t in enumerate(self.targets):
+            if t["key"] in states and t.get("state") != states[t["key"]]:
+                self.targets[i] = {**t, "state": states[t["key"]]}
+                hit = True
+        if hit:
+            self.rebuild()
+        return hit
+
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self.rebuild()

@@ -76,6 +76,8 @@ class AgentProfile:
     penalties: dict[str, int] = field(default_factory=dict)  # queue -> penalty (lower is offered first)
     skills: dict[str, int] = field(default_factory=dict)  # skill -> level (higher is better)
     self_login: bool = True  # may the agent log in and out of queues themselves
+    team: str = ""  # for supervisors' grouping; routing ignores both
+    site: str = ""
 
 
 @dataclass
@@ -144,7 +146,7 @@ def parse_routing(data: dict[str, Any], source: str = "") -> RoutingConfig:
             if ov.kind == "queue" and ov.target not in cfg.queues:
                 raise ValueError(f"{source}: queue {q.name!r}: overflow.{when} names unknown queue {ov.target!r}")
     for agent, d in (data.get("agents") or {}).items():
-        bad = set(d) - {"queues", "skills", "self_login"}
+        bad = set(d) - {"queues", "skills", "self_login", "team", "site"}
         if bad:
             raise ValueError(f"{source}: agent {agent!r}: unknown key(s) {sorted(bad)}")
         queues = d.get("queues") or {}
@@ -155,7 +157,8 @@ def parse_routing(data: dict[str, Any], source: str = "") -> RoutingConfig:
                 raise ValueError(f"{source}: agent {agent!r}: unknown queue {qn!r}")
         cfg.agents[agent] = AgentProfile({k: int(v) for k, v in queues.items()},
                                          {k: int(v) for k, v in (d.get("skills") or {}).items()},
-                                         bool(d.get("self_login", True)))
+                                         bool(d.get("self_login", True)), str(d.get("team") or ""),
+                                         str(d.get("site") or ""))
     reasons = data.get("pause_reasons")
     if reasons is None:
         cfg.pause_reasons = {r.code: r for r in DEFAULT_PAUSE_REASONS}

@@ -105,7 +105,8 @@ def _page(item: dict[str, Any]) -> dict[str, Any]:
 # Every operation may be refused for any of these; listing them keeps the document exact for fuzzers.
 _COMMON = (400, 401, 403, 404, 409, 413, 429, 503)
 _TAG = {"calls": "calls", "agents": "agents", "queues": "queues", "callbacks": "callbacks",
-        "contacts": "contacts", "recordings": "recordings", "reports": "reports", "commands": "commands"}
+        "contacts": "contacts", "recordings": "recordings", "reports": "reports", "commands": "commands",
+        "crm": "crm"}
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -133,11 +134,15 @@ def _operation(route: Route) -> dict[str, Any]:
         op["parameters"] = params
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+    if route.media:
+        op["requestBody"] = {"required": True, "content": {m: {"schema": {"type": "string"}} for m in route.media}}
     item = _ITEMS.get(route.path.strip("/"))
     ok = _page(_ref(item) if item else _OBJECT) if route.paginated else _OBJECT
     status = "201" if route.created else "200"
-    op["responses"] = {status: {"description": "done", "content": {"application/json": {"schema": ok}}},
-                       **_problem_responses(*_COMMON)}
+    content = {m: {"schema": {"type": "string"}} for m in route.produces} or {"application/json": {"schema": ok}}
+    op["responses"] = {status: {"description": "done", "content": content}, **_problem_responses(*_COMMON)}
+    if route.headers:
+        op["responses"][status]["headers"] = {h: {"schema": {"type": "string"}} for h in route.headers}
     if route.method == "GET":
         op["responses"]["304"] = {"description": "not modified (If-None-Match matched the ETag)"}
     perm = f" Needs the `{route.permission}` permission." if route.permission else ""
@@ -169,6 +174,13 @@ def _command_operation(name: str) -> dict[str, Any]:
     return op
 
 
+def capability_routes() -> list[Route]:
+    """The REST routes capabilities declare beside their commands (a plugin's ROUTES)."""
+    from cc_console.server import registry
+    registry.load_commands()
+    return [r for name in registry.CAPABILITIES for r in getattr(registry.plugin(name), "ROUTES", ())]
+
+
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for r in ROUTES:
@@ -179,8 +191,13 @@ def build() -> dict[str, Any]:
             op["security"] = []
             op["responses"] = {"200": op["responses"]["200"], "304": op["responses"]["304"]}
         paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op
-    for name in COMMANDS:
+    for r in capability_routes():
+        paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = _operation(r)
+    from cc_console.server import registry
+    for name in registry.load_commands():
         paths[f"{PREFIX}/commands/{name}"] = {"post": _command_operation(name)}
+    for name in registry.CAPABILITIES:  # a capability's own HTTP routes, as its plugin declares them
+        paths.update(getattr(registry.plugin(name), "OPENAPI_PATHS", {}))
     problem_content = {problems.PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses = {f"P{st}": {"description": problems.TITLES[st], "content": problem_content} for st in _COMMON}
     for st in (401,):

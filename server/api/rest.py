@@ -58,6 +58,9 @@ class Route:
     body: dict[str, Any] | None = None  # JSON schema of the request body
     paginated: bool = False
     created: bool = False  # answers 201
+    media: tuple[str, ...] = ()  # a streamed, non-JSON request body in these media types (text)
+    produces: tuple[str, ...] = ()  # answers in these media types instead of JSON
+    headers: tuple[str, ...] = ()  # response headers it sets
 
 
 PAGE = (Param("limit", "integer", "Items per page (1-500, default 50).", minimum=1, maximum=MAX_LIMIT),
@@ -394,6 +397,7 @@ class RestApi:
                 "requested_by": caller.principal.username}
         self.engine.store.save_callback(item)
         self.engine.publish(Event.CALLBACK, item, None)  # consoles see it at once, as a caller's own request
+        self.engine._hook("callback_created", item)
         return {"item": item, "location": f"{PREFIX}/callbacks?state=all"}
 
     async def contacts(self, request: web.Request, caller: ApiCaller) -> Any:

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,8 +95,11 @@ Hook = Callable[[], Awaitable[None]]
 
 class AriClient:
     def __init__(self, base_url: str, user: str, password: str, app: str, *,
-                 reconnect_min: float = 0.2, reconnect_max: float = 10.0, timeout: float = 10.0) -> None:
+                 reconnect_min: float = 0.2, reconnect_max: float = 10.0, timeout: float = 10.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # https:// URLs: Asterisk's certificate checked against this context (TLS 1.2 or newer).
+        self.ssl_context = ssl_context
         self.app = app
         self._auth_header = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         # Asterisk serves at most `sessionlimit` HTTP sessions (http.conf); a timed-out request keeps
@@ -103,6 +107,7 @@ class AriClient:
         # Asterisk slows us down instead of refusing every request.
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
                                       headers={"Authorization": self._auth_header},
+                                      verify=ssl_context if ssl_context is not None else True,
                                       limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
@@ -143,6 +148,10 @@ class AriClient:
         if self._ws is not None:
             await self._ws.close()
 
+    def _ws_ssl(self) -> ssl.SSLContext | None:
+        """wss://: our context (Asterisk's CA); None lets websockets use the system's for wss, nothing for ws."""
+        return self.ssl_context if self.base_url.startswith("https") else None
+
     def _ws_url(self) -> str:
         scheme = "wss" if self.base_url.startswith("https") else "ws"
         rest = self.base_url.split("://", 1)[1]
@@ -154,7 +163,8 @@ class AriClient:
             try:
                 # The credentials go in a header, never in the URL, so they cannot end up in a log line.
                 async with websockets.connect(self._ws_url(), additional_headers={"Authorization": self._auth_header},
-                                              max_size=2**24, ping_interval=5, ping_timeout=5) as ws:
+                                              max_size=2**24, ping_interval=5, ping_timeout=5,
+                                              ssl=self._ws_ssl()) as ws:
                     self._ws = ws
                     self.connections += 1
                     delay = self.reconnect_min

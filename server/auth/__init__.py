@@ -17,11 +17,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from cc_console.models import ROLE_PERMISSIONS, Role
-from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.protocol import P_SESSION, ErrorCode, ProtocolError
 from cc_console.server.store import Store
 
 from .hashing import HashPool
+from .ldap import DirectoryDown, DirectoryRefused, DirectoryUser, LdapDirectory
 from .limiter import Attempt, RateLimiter
+from .policy import AccessPolicy, PasswordRefused
+from .roles import FINE
 
 __all__ = ["Auth", "Principal", "RateLimiter", "HashPool", "hash_password", "verify_password", "needs_rehash"]
 
@@ -74,13 +77,20 @@ def token_hash(token: str) -> str:
 class Principal:
     username: str
     name: str
-    role: Role
+    role: Role  # a custom role's base (server/auth/roles.py): what the consoles and engine go by
     permissions: frozenset[str]
     token: str
+    role_name: str = ""  # a custom role's own name; empty for a built-in role
+    queues: frozenset[str] | None = None  # a custom role limited to these queues; None: all
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.role_name)
 
     def public(self) -> dict[str, Any]:
         return {"user": self.username, "name": self.name, "role": str(self.role),
-                "permissions": sorted(self.permissions)}
+                "role_name": self.role_name or str(self.role), "permissions": sorted(self.permissions),
+                **({"queues": sorted(self.queues)} if self.queues is not None else {})}
 
 
 @dataclass
@@ -99,19 +109,44 @@ class Auth:
         self.clock = clock
         self.limiter = RateLimiter(max_failures, window)
         self.pool = HashPool(hash_workers, hash_queue, penalty=self.limiter.address_failures)
+        self.policy = AccessPolicy()  # office networks and password rules ([access]; server/identity)
+        self.directory: LdapDirectory | None = None  # Active Directory / LDAP sign-in ([ldap])
 
     # -- administration (CLI) ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: Role | str, *, name: str = "",
                  device: str = "", answer_mode: str = "console", queues: list[str] | None = None) -> None:
-        role = Role(role)
+        role = self.role_name(str(role))
         if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError("a user name is letters, digits, '.', '-' or '_'")
-        self.store.add_user({"username": username, "name": name or username, "role": str(role),
+        self.policy.check_password(password, username)
+        self.store.add_user({"username": username, "name": name or username, "role": role,
                              "password_hash": hash_password(password), "device": device,
-                             "answer_mode": answer_mode, "queues": queues or [], "created": self.clock()})
+                             "answer_mode": answer_mode, "queues": queues or [], "created": self.clock(),
+                             "password_changed": self.clock()})
 
     def set_password(self, username: str, password: str) -> None:
-        self.store.update_user(username, password_hash=hash_password(password))
+        """A new local password, checked against the policy and the account's last passwords."""
+        user = self.store.get_user(username)
+        if user is None:
+            raise KeyError(username)
+        if user.get("source", "local") != "local":
+            raise PasswordRefused("This account's password is kept in the sign-in directory; change it there.")
+        self.policy.check_password(password, username)
+        keep = self.policy.settings.password_history
+        old = [user["password_hash"], *user.get("password_history", [])][:keep]
+        if keep and any(verify_password(h, password) for h in old):
+            raise PasswordRefused(f"A new password may not be one of the last {keep} passwords.")
+        self.store.update_user(username, password_hash=hash_password(password), password_history=old[:keep],
+                               password_changed=self.clock())
+
+    def role_name(self, role: str) -> str:
+        """A built-in role, or a custom role that exists; ValueError otherwise."""
+        if role in {str(r) for r in Role} or self.store.get_role(role) is not None:
+            return role
+        raise ValueError(f"no role {role!r}: admin, supervisor, agent, wallboard or a role made with role.set")
+
+    def delete_user(self, username: str) -> None:
+        self.store.delete_user(username)
 
     def enable_totp(self, username: str) -> str:
         """Give the user a new TOTP secret; returns the provisioning URI for an authenticator app."""
@@ -129,8 +164,12 @@ class Auth:
         """Sign in, synchronously (CLI and tests); the server uses login_async."""
         attempt, user = self._begin(username, password, remote)
         with self._counted(attempt) as outcome:
-            ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
-            return self._checked(outcome, user, ok, new_hash, totp)
+            if self._by_directory(user):
+                ok, new_hash = self._directory_result(username, user, self._ask_directory(username, password)), None
+                user = self.store.get_user(username) if ok else None
+            else:
+                ok, new_hash = _check(user["password_hash"] if user else _DUMMY_HASH, password)
+            return self._checked(outcome, user, ok, new_hash, totp, remote)
 
     async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in from the event loop: the attempt is counted before any await, the password is
@@ -139,9 +178,47 @@ class Auth:
         with self._counted(attempt) as outcome:
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
-            ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
-                                               password)
-            return self._checked(outcome, user, ok, new_hash, totp)
+            if self._by_directory(user):
+                # The directory is asked over the network: in the same bounded, fair pool as hashes.
+                found = await self.pool.run(remote, self._ask_directory, username, password)
+                ok, new_hash = self._directory_result(username, user, found), None
+                user = self.store.get_user(username) if ok else None
+            else:
+                ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
+                                                   password)
+            return self._checked(outcome, user, ok, new_hash, totp, remote)
+
+    # -- sign-in against a directory (Active Directory, LDAP) ------------------------------------------
+    def _by_directory(self, user: dict[str, Any] | None) -> bool:
+        """A directory is configured and the account is not a local one (unknown users are tried there)."""
+        return self.directory is not None and (user is None or user.get("source", "local") != "local")
+
+    def _ask_directory(self, username: str, password: str) -> DirectoryUser | None:
+        """Runs in the pool: the user as the directory knows them, None when it says no."""
+        assert self.directory is not None
+        try:
+            return self.directory.authenticate(username, password)
+        except DirectoryRefused as exc:
+            log.info("directory refused %s: %s", username, exc)
+            return None
+        except DirectoryDown as exc:
+            log.warning("the sign-in directory cannot be reached: %s", exc)
+            raise ProtocolError(ErrorCode.UNAVAILABLE,
+                                "The sign-in directory cannot be reached just now; try again in a moment") from None
+
+    def _directory_result(self, username: str, user: dict[str, Any] | None, found: DirectoryUser | None) -> bool:
+        """Keep the local copy of a directory account as the directory says (name, role, tenant/site/team)."""
+        if found is None:
+            return False
+        fields = {"name": found.name, "role": found.role, "attrs": {**found.attrs, "dn": found.dn}}
+        if user is None:
+            self.store.add_user({"username": username, "password_hash": "!directory", "source": "ldap",
+                                 "device": "", "answer_mode": "console", "queues": [], "created": self.clock(),
+                                 **fields})
+            log.info("account %s created from the directory as %s", username, found.role)
+        elif any(user.get(k) != v for k, v in fields.items()):
+            self.store.update_user(username, **fields)
+        return True
 
     @contextmanager
     def _counted(self, attempt: Attempt) -> Iterator[_Outcome]:
@@ -158,9 +235,9 @@ class Auth:
             self.limiter.end(attempt, failed=outcome.failed, signed_in=outcome.signed_in)
 
     def _checked(self, outcome: _Outcome, user: dict[str, Any] | None, ok: bool, new_hash: str | None,
-                 totp: str | None) -> Principal:
+                 totp: str | None, remote: str = "") -> Principal:
         outcome.failed = True
-        principal = self._finish(user, ok, new_hash, totp)
+        principal = self._finish(user, ok, new_hash, totp, remote)
         outcome.failed, outcome.signed_in = False, True
         return principal
 
@@ -174,14 +251,19 @@ class Auth:
             self.limiter.end(attempt, failed=False)
             raise
 
-    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None) -> Principal:
+    def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None,
+                remote: str = "") -> Principal:
         if not user or not ok or user["disabled"]:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
         username = user["username"]
         if new_hash:
             self.store.update_user(username, password_hash=new_hash)
             log.info("password hash of %s renewed with the current parameters", username)
-        if user["totp_secret"]:
+        outside = self.policy.needs_second_factor(remote)
+        if outside and not user["totp_secret"]:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Signing in from outside the office needs a second factor, "
+                                                     "and this account has none yet: ask an administrator")
+        if user["totp_secret"] and outside is not False:
             if not totp:
                 # Not a failure: the client asks for the code and tries again.
                 raise ProtocolError(ErrorCode.TOTP_REQUIRED, "this account needs a TOTP code")
@@ -209,8 +291,23 @@ class Auth:
         return self._principal(user, token)
 
     def _principal(self, user: dict[str, Any], token: str) -> Principal:
-        role = Role(user["role"])
+        try:
+            role = Role(user["role"])
+        except ValueError:
+            return self._custom_principal(user, token)
         return Principal(user["username"], user["name"], role, ROLE_PERMISSIONS[role], token)
+
+    def _custom_principal(self, user: dict[str, Any], token: str) -> Principal:
+        r = self.store.get_role(user["role"])
+        if r is None:  # the role was deleted or mistyped: the least a session can be
+            log.warning("user %s has the unknown role %r; signed in with no permissions",
+                        user["username"], user["role"])
+            return Principal(user["username"], user["name"], Role.WALLBOARD, frozenset({P_SESSION}), token,
+                             role_name=user["role"], queues=frozenset())
+        base = Role(r["base"])
+        perms = frozenset(r["permissions"]) & (ROLE_PERMISSIONS[base] | FINE)
+        return Principal(user["username"], user["name"], base, perms | {P_SESSION}, token, role_name=r["name"],
+                         queues=frozenset(r["queues"]) if r["queues"] is not None else None)
 
     def resume(self, token: str) -> Principal:
         sess = self.store.get_session(token_hash(token))

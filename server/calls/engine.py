@@ -115,6 +115,10 @@ class CallEngine(CallControl, OverloadGuard):
         # objects with any of call_connected(call), call_leg_ended(call, agent_id),
         # call_ended(call, kind). Called synchronously; they spawn their own I/O.
         self.hooks: list[Any] = []
+        # The IVR (server/ivr) when loaded: takes inbound calls before the queue and hands them back
+        # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit) (True: the IVR
+        # took the key), played(call, purpose) and play_failed(call, purpose) for its prompts.
+        self.front: Any = None
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -137,6 +141,7 @@ class CallEngine(CallControl, OverloadGuard):
                 agent.state_since = a.get("state_since", 0.0)
                 agent.call_id = a.get("call_id")
                 agent.last_call_end = a.get("last_call_end", 0.0)
+                agent.last_call_id = a.get("last_call_id", "")
                 agent.wrapup_until = a.get("wrapup_until", 0.0)
                 agent.logged_in_since = a.get("logged_in_since", 0.0)
                 agent.pending_pause = a.get("pending_pause", "")
@@ -179,6 +184,7 @@ class CallEngine(CallControl, OverloadGuard):
             agent.penalties = dict(prof.penalties)
             agent.skills = dict(prof.skills)
             agent.self_login = prof.self_login
+            agent.team, agent.site = prof.team, prof.site
         else:  # no routing profile: the queues given when the user was added, penalty 0
             agent.penalties = {q: 0 for q in user.get("queues") or [] if q in self.cfg.queues}
             agent.skills = {}
@@ -256,6 +262,15 @@ class CallEngine(CallControl, OverloadGuard):
         if call.queue:
             self._publish_queue(call.queue)
 
+    def note_call(self, call_id: str, kind: str, **data: Any) -> bool:
+        """Another capability changed a call's own data (its verification, ...): store the event and
+        push the call to the consoles concerned. False when there is no such live call."""
+        call = self.calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return False
+        self._record_call(kind, call, **data)
+        return True
+
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
         self.router.touch_agent(agent)
         if agent.state is state and agent.reason == reason and not data:
@@ -276,8 +291,10 @@ class CallEngine(CallControl, OverloadGuard):
                 self.qlog.unpause(now, q, agent.id, prev_reason)
         self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
+        self._hook("agent_state", agent, str(prev))
         for q in agent.queues:
             self._publish_queue(q)
+        self._hook("agent_changed", agent, prev)
 
     def waiting(self, queue: str) -> list[Call]:
         qp = {n: q.priority for n, q in self.cfg.queues.items()}
@@ -468,7 +485,17 @@ class CallEngine(CallControl, OverloadGuard):
         for kind in ("ring", "max_wait", "position", "digits"):
             self._disarm(kind, call_id)
 
-    def _play(self, call: Call, media: list[str], purpose: str) -> None:
+    def play(self, call: Call, media: list[str], purpose: str) -> str:
+        """Play to a caller not yet with an agent (the IVR); returns the playback id. When it ends,
+        a purpose starting with "ivr" goes back to the front (the IVR) as played(call, purpose)."""
+        return self._play(call, media, purpose)
+
+    def stop_play(self, call: Call, playback: str) -> None:
+        """Stop a playback started with play (a caller's key cuts an IVR prompt short): in the call's
+        order of effects, so a stop never overtakes the play it is meant for."""
+        self._spawn(self.ari.stop_playback(playback), f"stop playback {playback}", call.id)
+
+    def _play(self, call: Call, media: list[str], purpose: str) -> str:
         """Play to the caller (the call's bridge holds only the caller while it waits)."""
         self._seq += 1
         pb = f"pb-{call.id}-{self._seq}"
@@ -481,9 +508,13 @@ class CallEngine(CallControl, OverloadGuard):
             except AriError:
                 # Nothing to wait for: carry on as if it had been heard.
                 if self._playbacks.pop(pb, None):
-                    self._after_playback(call.id, purpose)
+                    if purpose.startswith("ivr") and self.front is not None:
+                        self.front.play_failed(call, purpose)  # perhaps the caller hung up: it checks
+                    else:
+                        self._after_playback(call.id, purpose)
                 raise
         self._spawn(go(), f"play {purpose} to {call.id}", call.id)
+        return pb
 
     def _moh(self, call: Call) -> None:
         self._spawn(self.ari.start_moh(call.bridge, self.moh_class), f"moh {call.id}", call.id)
@@ -519,7 +550,7 @@ class CallEngine(CallControl, OverloadGuard):
         if ch.id in self.by_channel:
             return  # seen already (a resync found it before its StasisStart reached us)
         now = self.clock()
-        qname = self.did_to_queue.get(did)
+        qname = (self.front and self.front.home_queue(did)) or self.did_to_queue.get(did)
         call = Call(id=uuid.uuid4().hex[:16], caller=ch.caller_number, did=did, queue=qname or "",
                     channel=ch.id, bridge="", created=now, enqueued=now, state=CallState.ENTERING,
                     stage="announcement")
@@ -542,7 +573,8 @@ class CallEngine(CallControl, OverloadGuard):
         self.by_channel[ch.id] = call.id
         self._record_call("call.entered", call, did=did)
         self._spawn(self._hold(call, moh=False), f"hold {call.id}", call.id)
-        self._enter(call)
+        if self.front is None or not self.front.take(call):
+            self._enter(call)
 
     async def _hold(self, call: Call, moh: bool = True) -> None:
         await self.ari.answer(call.channel)
@@ -646,7 +678,9 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
             return
-        if purpose == "greeting" and call.state is CallState.ENTERING:
+        if purpose.startswith("ivr") and self.front is not None:
+            self.front.played(call, purpose)
+        elif purpose == "greeting" and call.state is CallState.ENTERING:
             self._enqueue(call)
         elif purpose in ("position", "key") and call.state is CallState.QUEUED:
             self._moh(call)
@@ -720,6 +754,8 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(self.by_channel.get(channel_id, ""))
         if call is None or channel_id != call.channel:
             return
+        if self.front is not None and self.front.dtmf(call, digit):
+            return
         q = self.cfg.queues.get(call.queue)
         if q is None:
             return
@@ -746,6 +782,32 @@ class CallEngine(CallControl, OverloadGuard):
             if call.state is CallState.QUEUED:
                 self._leave_queue(call, "EXITWITHKEY", key=digit)
             self._voicemail(call)
+
+    def leave_ivr(self, call: Call, kind: str, target: str = "") -> None:
+        """The IVR is done with a call: queue:NAME, agent:ID, number:DIAL, voicemail, callback or hangup.
+        Skills, priority and tags the caller's path set are already on the call."""
+        call.stage = "announcement"
+        if kind == "queue":
+            if target not in self.cfg.queues:
+                log.warning("IVR sent call %s to unknown queue %r; it stays in %s", call.id, target, call.queue)
+            else:
+                call.queue = target
+            call.skills = call.skills or list(self.cfg.queues[call.queue].skills)
+            self._enter(call)
+        elif kind == "agent":
+            call.target_agent = target
+            self._enqueue(call)
+        elif kind == "number":
+            self._dial_number(call, target if "/" in target else self.dial_template.format(number=target))
+        elif kind == "voicemail":
+            self._voicemail(call)
+        elif kind == "callback":
+            item = self._new_callback("callback", call, preferred=None, digits="")
+            self._record_call("call.callback", call, callback=item["id"], preferred=None)
+            call.end_reason = "callback"
+            self._play(call, [self.cfg.queues[call.queue].announcements.callback_thanks], "then_hangup")
+        else:
+            self._end(call, by="system", outcome="ivr_hangup")
 
     def _callback_done(self, call_id: str) -> None:
         call = self.calls.get(call_id)
@@ -781,6 +843,7 @@ class CallEngine(CallControl, OverloadGuard):
                 "agent": None, **extra}
         self.store.save_callback(item)
         self.publish(Event.CALLBACK, item, None)
+        self._hook("callback_created", item)
         return item
 
     # == routing ======================================================================================
@@ -1020,6 +1083,7 @@ class CallEngine(CallControl, OverloadGuard):
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
+            agent.last_call_id = call.id
             if prev is CallState.CONNECTED:
                 self._remember_agent(call.caller, agent.id, now)
                 self._start_wrapup(agent, call)
@@ -1138,6 +1202,9 @@ class CallEngine(CallControl, OverloadGuard):
                 self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
             elif call.state is CallState.QUEUED:
                 self._arm_queue_timers(call)
+            elif call.state is CallState.ENTERING and call.stage in ("ivr", "before_ivr"):
+                if self.front is None or not self.front.take(call):  # its menu starts again
+                    self._enter(call)
             elif call.state is CallState.ENTERING and call.stage == "announcement":
                 self._enqueue(call)  # the greeting's end was lost with the connection
             elif call.state is CallState.ENTERING and call.stage == "callback":
@@ -1165,6 +1232,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._missing, self._strays = set(), set()
         self._start_reconcile()
         self.route()
+        self._hook("resynced")
 
     def _ours_live(self, channel_id: str) -> bool:
         """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""

@@ -84,7 +84,13 @@ class ContactsConfig:
     source: str = ""
 
     def field(self, name: str) -> FieldSpec | None:
-        return next((f for f in self.fields if f.name == name), None)
+        # A dict, built again only when the field list is replaced: a bulk load asks a million times.
+        cached = self.__dict__.get("_by_name")
+        if cached is None or cached[0] is not self.fields:
+            cached = (self.fields, {f.name: f for f in self.fields})
+            self.__dict__["_by_name"] = cached
+        found: FieldSpec | None = cached[1].get(name)
+        return found
 
     @property
     def phone_fields(self) -> list[str]:

@@ -18,6 +18,7 @@ from cc_console.protocol import P_SUPERVISE, ErrorCode, ProtocolError
 
 from .config import ContactsConfig, load_config
 from .figures import FIGURE_KINDS, HISTORY_KINDS, agent_figures, caller_history, missed_calls
+from .presence import TransferPresence
 from .store import ContactsStore, phone_key
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ class ContactsService:
         self._publish = publish
         self.clock: Callable[[], float] = clock if clock is not None else getattr(engine, "clock", time.time)
         self._claim_lock = threading.Lock()
+        self.presence = TransferPresence(self.targets, self.target_states, self.publish)
+        hooks = getattr(engine, "hooks", None)
+        if isinstance(hooks, list):  # the engine tells the panel's watchers of state changes
+            hooks.append(self.presence)
 
     @classmethod
     def from_config_dir(cls, engine: Any, store: ContactsStore, **kw: Any) -> ContactsService:
@@ -119,6 +124,20 @@ class ContactsService:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no contact {clean['id']!r}")
         return self.present(self.store.save_contact(clean, phone_fields=self.config.phone_fields, by=by,
                                                     ts=self.clock()))
+
+    def bulk_upsert(self, records: list[dict[str, Any]], by: str) -> int:
+        """Records from another system (blocking: run it off the event loop). Each is validated as
+        contacts.save validates (a bad one raises with its field), then all are written at once."""
+        clean = []
+        for rec in records:
+            c = self.validate(rec)
+            if not c.get("id"):
+                raise _bad("every record needs its id")
+            clean.append(c)
+        return self.store.bulk_upsert(clean, phone_fields=self.config.phone_fields, by=by, ts=self.clock())
+
+    def delete_many(self, ids: list[str]) -> int:
+        return self.store.delete_many(ids)
 
     def contact(self, cid: str) -> dict[str, Any]:
         c = self.store.contact(cid)
@@ -316,7 +335,11 @@ class ContactsService:
             self._check_owner(principal, item)
             item.update(state="done", agent=item.get("agent") or principal.username, done=self.clock(),
                         done_by=principal.username)
-            return self._save(item)
+            saved = self._save(item)
+        hook = getattr(self.engine, "_hook", None)  # other capabilities (the CRM's webhooks) hear of it
+        if hook is not None:
+            hook("callback_done", saved)
+        return saved
 
     def dial(self, agent: str, item_id: str, caller_id: str = "") -> dict[str, Any]:
         """Claim (if not mine yet) and call the number back from my device."""
@@ -392,6 +415,14 @@ class ContactsService:
                         "state": "busy" if self.key(ln.number) in busy_numbers else "free"})
         return out
 
+    def target_states(self) -> dict[str, str]:
+        """Every target's state from the engine's memory (no database read: called on each change)."""
+        out = {f"agent:{a.id}": _presence(str(a.state)) for a in self.engine.agents.values()}
+        busy_numbers = {self.key(c.caller) for c in self.engine.calls.values() if c.direction == "outbound"}
+        for ln in self.config.lines:
+            out[f"line:{ln.number}"] = "busy" if self.key(ln.number) in busy_numbers else "free"
+        return out
+
     # -- gateway handlers -------------------------------------------------------------------------------
     def handlers(self) -> dict[str, Callable[[Any, Any], Any]]:
         me = lambda s: s.principal.username  # noqa: E731
@@ -425,6 +456,7 @@ class ContactsService:
                                            or P_SUPERVISE in s.principal.permissions
                                            else _forbidden()},
             "transfer.targets": lambda s, r: {"targets": self.targets()},
+            "transfer.watch": lambda s, r: {"targets": self.presence.watch(me(s), bool(r.args["on"]))},
         }
 
 

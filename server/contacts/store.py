@@ -145,6 +145,35 @@ class ContactsStore:
                                (cid, digits, phone_key(digits, self.match_digits)))
         return self.contact(cid) or data
 
+    def bulk_upsert(self, rows: list[dict[str, Any]], *, phone_fields: list[str], by: str, ts: float) -> int:
+        """Insert or replace many records by id in one transaction (a synchronisation from another
+        system: its record is the whole truth, so fields it no longer sends are dropped). Idempotent."""
+        recs, phones = [], []
+        for data in rows:
+            cid = str(data["id"])
+            recs.append((cid, json.dumps(data), " ".join(str(v) for k, v in data.items() if v and k != "notes").lower(),
+                         ts, ts, by))
+            for name in phone_fields:
+                digits = phone_digits(str(data.get(name) or ""))
+                if digits:
+                    phones.append((cid, digits, phone_key(digits, self.match_digits)))
+        with self.tx() as db:
+            db.executemany("INSERT INTO contacts(id, data, search, created, updated, updated_by) VALUES (?,?,?,?,?,?) "
+                           "ON CONFLICT(id) DO UPDATE SET data=excluded.data, search=excluded.search, "
+                           "updated=excluded.updated, updated_by=excluded.updated_by", recs)
+            db.executemany("DELETE FROM contact_phones WHERE contact_id=?", [(r[0],) for r in recs])
+            db.executemany("INSERT INTO contact_phones(contact_id, digits, key) VALUES (?,?,?)", phones)
+        return len(recs)
+
+    def delete_many(self, ids: list[str]) -> int:
+        """Delete records by id (a synchronisation's deletions); ids not here are no error. Idempotent."""
+        with self.tx() as db:
+            n = 0
+            for cid in ids:
+                n += db.execute("DELETE FROM contacts WHERE id=?", (cid,)).rowcount
+                db.execute("DELETE FROM contact_phones WHERE contact_id=?", (cid,))
+        return n
+
     def contact(self, cid: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT data, updated, updated_by FROM contacts WHERE id=?", (cid,)).fetchone()

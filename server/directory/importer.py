@@ -12,7 +12,8 @@ Rules:
   in them are marked *gone*: they stay findable (the operator can name the successor) but show as
   gone. Rows that were rejected do not count as missing.
 * Incremental (default): rows are added or updated; a row with ``status`` ``gone``/``deleted``
-  marks that id gone.
+  marks that id gone. Such a row whose id the directory does not know is rejected (a typo in an
+  id must not pass as done).
 * What only we keep (operator notes, local attributes) is never touched.
 """
 from __future__ import annotations
@@ -314,6 +315,9 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
     valid_units = []
     for where, num, u in ucleaned:
         key = (u["tenant"], u["id"])
+        if u["status"] and key not in existing_units:
+            ur.rejected.append(Rejected(where, num, u["id"], "marked gone, but the directory has no unit with this id"))
+            continue
         if u["parent"] and (u["tenant"], u["parent"]) not in live_units:
             ur.rejected.append(Rejected(where, num, u["id"], f"unknown parent unit {u['parent']!r}"))
             live_units.discard(key)
@@ -335,6 +339,10 @@ def import_files(store: DirectoryStore, *, persons: bytes | None = None, units: 
 
     valid_persons = []
     for where, num, p in pcleaned:
+        if p["status"] and (p["tenant"], p["id"]) not in existing_persons:
+            pr.rejected.append(Rejected(where, num, p["id"],
+                                        "marked gone, but the directory has no person with this id"))
+            continue
         if p["unit"] and (p["tenant"], p["unit"]) not in live_units and not p["status"]:
             pr.rejected.append(Rejected(where, num, p["id"], f"unknown unit {p['unit']!r}"))
             continue

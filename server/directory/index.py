@@ -13,7 +13,16 @@ Tiers (best first):
    or equals a phone number;
 1. every token is the start of a word of the name;
 2. every token is the start of some indexed word (unit, title, subject, …) or part of a number;
-3. (only when there are fewer hits than asked for) every token of 3+ letters is inside the name.
+3. (only when there are fewer hits than asked for) every token of 3+ letters is inside the name;
+4. (still short of hits) the same with old and digraph spellings (``loose``: "aasen" → Åsen,
+   "saether" → Sæther, "groettum" → Grøttum), then with typos: a token of 4+ letters within one
+   edit (7+ letters: two) of a name word or of the start of one ("hnasen" → Hansen, "petersen" →
+   Pettersen), nearer first. Edits are optimal string alignment (a swap of two letters is one):
+   RapidFuzz's C implementation scores a token against every name word in well under a millisecond
+   at 14,000 persons, which a Python loop does not.
+
+Numbers are indexed by :func:`~.normalize.phone_keys` (as written and international), so any
+national or international form of the number finds it.
 """
 from __future__ import annotations
 
@@ -22,7 +31,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from typing import Any
 
-from .normalize import digits, fold, words
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from .normalize import digits, fold, loose, phone_keys, phone_query, words
 
 _HIGH = "\U0010ffff"
 _PHONE = re.compile(r"^[\d\s+()./-]+$")
@@ -55,7 +67,9 @@ class _Prefix:
 
 
 class SearchIndex:
-    def __init__(self, persons: Iterable[dict[str, Any]] = (), units: Iterable[dict[str, Any]] = ()) -> None:
+    def __init__(self, persons: Iterable[dict[str, Any]] = (), units: Iterable[dict[str, Any]] = (), *,
+                 country_code: str = "47") -> None:
+        self.country_code = country_code
         self.build(persons, units)
 
     def build(self, persons: Iterable[dict[str, Any]], units: Iterable[dict[str, Any]]) -> None:
@@ -91,11 +105,11 @@ class SearchIndex:
                 for w in words(text):
                     all_post.setdefault(w, set()).add(i)
             for kind in ("desk", "mobile", "switchboard"):
-                d = digits(p.get(kind) or "")
-                if len(d) >= 3:
-                    self.phones.setdefault(d, set()).add(i)
-                    for k in range(len(d) - 2):
-                        all_post.setdefault(d[k:], set()).add(i)
+                for d in phone_keys(p.get(kind) or "", self.country_code):
+                    if len(d) >= 3:
+                        self.phones.setdefault(d, set()).add(i)
+                        for k in range(len(d) - 2):
+                            all_post.setdefault(d[k:], set()).add(i)
             self.haystack.append(fn)
         self.corpus = "\n".join(self.haystack)
         self.offsets, pos = [], 0
@@ -105,6 +119,14 @@ class SearchIndex:
         self._short: dict[tuple[str, str | None, int], list[int]] = {}
         self.name_index = _Prefix(name_post)
         self.all_index = _Prefix(all_post)
+        # only the words that a loose spelling changes: the others are found in all_index as they are
+        loose_post: dict[str, set[int]] = {}
+        for w, ids in all_post.items():
+            if not w[0].isdigit() and (lw := loose(w)) != w:
+                loose_post.setdefault(lw, set()).update(ids)
+        self.loose_index = _Prefix(loose_post)
+        self._name_sets = dict(zip(self.name_index.words, self.name_index.sets))
+        self._prefixes: dict[int, tuple[list[str], list[set[int]]]] = {}
         full.sort()
         self.full_names = [f for f, _ in full]
         self.full_ids = [i for _, i in full]
@@ -128,7 +150,7 @@ class SearchIndex:
         """Person numbers, best first."""
         tokens = words(q)
         if _PHONE.match(q) and digits(q):
-            tokens = [digits(q)]
+            tokens = [phone_query(q)]
         if not tokens or limit <= 0:
             return []
         short = sum(map(len, tokens)) <= 2
@@ -193,7 +215,72 @@ class SearchIndex:
                     if len(ranked) >= limit:
                         break
                 pos = corpus.find(first, offsets[i] + len(hay[i]) + 1)
+        if len(ranked) < limit and not tokens[0].isdigit():
+            self._near(tokens, allowed, limit, ranked, taken)
         return ranked
+
+    # -- tier 4: spellings and typos -------------------------------------------------------------------
+    def _prefix_sets(self, n: int) -> tuple[list[str], list[set[int]]]:
+        """The distinct n-letter starts of name words, each with its persons (built once per length)."""
+        hit = self._prefixes.get(n)
+        if hit is None:
+            by: dict[str, set[int]] = {}
+            for w, ids in self._name_sets.items():
+                if len(w) > n:
+                    by.setdefault(w[:n], set()).update(ids)
+            hit = self._prefixes[n] = (list(by), list(by.values()))
+        return hit
+
+    def _typos(self, token: str, max_edits: int) -> list[set[int]]:
+        """Persons per edit distance 1..max_edits: a name word, or a name word's start, that near."""
+        out: list[set[int]] = [set() for _ in range(max_edits)]
+        words_ = self.name_index.words
+        for _w, d, j in process.extract(token, words_, scorer=OSA.distance, score_cutoff=max_edits, limit=None):
+            if d:
+                out[int(d) - 1] |= self.name_index.sets[j]
+        starts, sets = self._prefix_sets(len(token))
+        for _w, d, j in process.extract(token, starts, scorer=OSA.distance, score_cutoff=max_edits, limit=None):
+            if d:
+                out[int(d) - 1] |= sets[j]
+        return out
+
+    def _near(self, tokens: list[str], allowed: set[int] | frozenset[int] | None, limit: int,
+              ranked: list[int], taken: set[int]) -> None:
+        """Loose spellings, then one edit, then two: each level adds its matches, in display order."""
+        # per token: what it matches at each level (exact+loose, +1 edit, +2 edits); a token that
+        # has no other spelling and is too short to guess at matches the same at every level
+        levels: list[list[set[int] | frozenset[int]]] = []
+        widened = False
+        for t in tokens:
+            exact = self.all_index.lookup(t)
+            lt = loose(t)
+            max_edits = 0 if len(t) < 4 or t.isdigit() else (1 if len(t) < 7 else 2)
+            if lt == t and not max_edits:
+                levels.append([exact, exact, exact])
+                continue
+            widened = True
+            acc: set[int] | frozenset[int] = exact | self.all_index.lookup(lt) | self.loose_index.lookup(lt)
+            per = [acc]
+            for near in self._typos(t, max_edits) if max_edits else []:
+                acc = acc | near
+                per.append(acc)
+            while len(per) < 3:
+                per.append(per[-1])
+            levels.append(per)
+        if not widened:
+            return  # nothing to add to what the exact tiers found
+        for level in range(3):
+            sets = sorted((per[level] for per in levels), key=len)
+            found = set(sets[0])
+            for s in sets[1:]:
+                found &= s
+            if allowed is not None:
+                found &= allowed
+            for i in sorted(found - taken)[: limit - len(ranked)]:
+                ranked.append(i)
+                taken.add(i)
+            if len(ranked) >= limit:
+                return
 
 
 def _last(name: str) -> str:

@@ -64,8 +64,12 @@ class DirectoryService:
     def __init__(self, store: DirectoryStore, *, clock: Callable[[], float] = time.time,
                  devices: Callable[[], dict[str, str]] | None = None, tz: str = "Europe/Oslo",
                  smtp_host: str | None = None, smtp_port: int | None = None,
-                 smtp_from: str | None = None) -> None:
+                 smtp_from: str | None = None, country_code: str = "47",
+                 codes: dict[str, dict[str, str]] | None = None) -> None:
         self.store = store
+        # each organisation's own subject codes ("Ferie:" -> vacation) on top of the defaults
+        self.codes = {tenant: ics_mod.codes_table(words) for tenant, words in (codes or {}).items()}
+        self.country_code = country_code  # for national numbers in search (normalize.phone_keys)
         self.clock = clock
         self.devices = devices or (lambda: {})
         self.tz = ZoneInfo(tz)
@@ -80,16 +84,25 @@ class DirectoryService:
     # -- memory -------------------------------------------------------------------------------------
     def reload(self) -> None:
         """(Re)build the search index and the absence lists from the database."""
-        persons = self.store.persons()
-        self.index = SearchIndex(persons, self.store.units())
-        self._by_username = {}
-        for key, p in zip(self.index.keys, self.index.persons):
+        self.install(self.load())
+
+    def load(self) -> dict[str, Any]:
+        """Everything reload() builds, without touching the running service: a running server
+        builds it in a thread (14,000 persons take seconds) and installs it on the loop."""
+        index = SearchIndex(self.store.persons(), self.store.units(), country_code=self.country_code)
+        by_username: dict[str, list[str]] = {}
+        for key, p in zip(index.keys, index.persons):
             if p.get("username"):
-                self._by_username.setdefault(p["username"], []).append(key)
-        self._absences = {}
+                by_username.setdefault(p["username"], []).append(key)
+        absences: dict[str, list[dict[str, Any]]] = {}
         for a in self.store.absences(since=self.clock() - KEEP_PAST):
-            self._absences.setdefault(f"{a['tenant']}:{a['person']}", []).append(a)
-        self._base_rows = [self._base_row(i) for i in range(len(self.index))]
+            absences.setdefault(f"{a['tenant']}:{a['person']}", []).append(a)
+        return {"index": index, "by_username": by_username, "absences": absences,
+                "base_rows": [self._base_row(i, index) for i in range(len(index))]}
+
+    def install(self, state: dict[str, Any]) -> None:
+        self.index, self._by_username = state["index"], state["by_username"]
+        self._absences, self._base_rows = state["absences"], state["base_rows"]
 
     def _resort(self, key: str) -> None:
         lst = self._absences.get(key)
@@ -97,10 +110,11 @@ class DirectoryService:
             lst.sort(key=lambda a: a["start"])
 
     # -- search -------------------------------------------------------------------------------------
-    def _base_row(self, i: int) -> dict[str, Any]:
-        p = self.index.persons[i]
-        path = self.index.units_path[i]
-        return {"id": self.index.keys[i], "tenant": p["tenant"], "name": p["name"], "title": p.get("title", ""),
+    def _base_row(self, i: int, index: SearchIndex | None = None) -> dict[str, Any]:
+        index = index or self.index
+        p = index.persons[i]
+        path = index.units_path[i]
+        return {"id": index.keys[i], "tenant": p["tenant"], "name": p["name"], "title": p.get("title", ""),
                 "unit": path[0] if path else "", "unit_path": path, "desk": p.get("desk", ""),
                 "mobile": p.get("mobile", ""), "switchboard": p.get("switchboard", ""),
                 "email": p.get("email", ""), "location": p.get("location", ""),
@@ -284,22 +298,42 @@ class DirectoryService:
         self._absences[key] = [x for x in self._absences.get(key, []) if x["id"] != aid]
         return {"deleted": aid}
 
-    def import_ics(self, key: str, raw: bytes | str, *, now: float | None = None) -> list[dict[str, Any]]:
-        """Replace the person's calendar absences with those in this iCalendar file or feed."""
-        tenant, pid = split_key(key)
+    def import_ics(self, key: str, raw: bytes | str, *, now: float | None = None,
+                   source: str = "ics") -> list[dict[str, Any]]:
+        """Replace the person's calendar absences with those in this iCalendar file or feed; a
+        calendar that is refused (ics.CalendarError) changes nothing."""
+        tenant, _pid = split_key(key)
         if key not in self.index.by_key:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
-        now = self.clock() if now is None else now
-        start, end = ics_mod.window(now)
-        found = ics_mod.absences_from_ics(raw, start=start, end=end, tz=self.tz)
-        created = self.clock()
-        rows = [{"id": uuid.uuid4().hex, "tenant": tenant, "person": pid, "type": a["type"], "start": a["start"],
-                 "until": a["until"], "message": "", "substitute": "", "source": "ics", "created_by": "ics",
-                 "created": created} for a in found]
-        self.store.replace_source_absences(tenant, pid, "ics", rows)
-        self._absences[key] = [a for a in self._absences.get(key, []) if a.get("source") != "ics"] + rows
-        self._resort(key)
+        found = self.parse_calendar(tenant, raw, now=now)
+        rows = self.calendar_rows(key, found, source)
+        self.store.replace_source_absences(tenant, key.partition(":")[2], source, rows)
+        self.remember_calendar(key, rows, source)
         return [self._absence_public(a) for a in rows]
+
+    def parse_calendar(self, tenant: str, raw: bytes | str, *, now: float | None = None) -> list[dict[str, Any]]:
+        """The absences in a calendar for one of the organisation's persons (blocking: CPU only)."""
+        start, end = ics_mod.window(self.clock() if now is None else now)
+        return ics_mod.absences_from_ics(raw, start=start, end=end, tz=self.tz, codes=self.codes.get(tenant))
+
+    def calendar_rows(self, key: str, found: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+        tenant, pid = split_key(key)
+        created = self.clock()
+        return [{"id": uuid.uuid4().hex, "tenant": tenant, "person": pid, "type": a["type"], "start": a["start"],
+                 "until": a["until"], "message": "", "substitute": "", "source": source, "created_by": source,
+                 "created": created} for a in found]
+
+    def calendar_differs(self, key: str, found: list[dict[str, Any]], source: str) -> bool:
+        """Whether these absences differ from what the person has from this source now."""
+        have = sorted((a["type"], a["start"], a["until"]) for a in self._absences.get(key, [])
+                      if a.get("source") == source and a["until"] > self.clock() - KEEP_PAST)
+        want = sorted((a["type"], a["start"], a["until"]) for a in found if a["until"] > self.clock() - KEEP_PAST)
+        return have != want
+
+    def remember_calendar(self, key: str, rows: list[dict[str, Any]], source: str) -> None:
+        """After the store took them: the in-memory absences follow (on the loop)."""
+        self._absences[key] = [a for a in self._absences.get(key, []) if a.get("source") != source] + rows
+        self._resort(key)
 
     # -- imports ------------------------------------------------------------------------------------
     def import_files(self, **kwargs: Any) -> ImportReport:
@@ -354,8 +388,15 @@ class DirectoryService:
         return msg
 
     def _send(self, msg: EmailMessage) -> None:
-        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
-            smtp.send_message(msg)
+        # The shared sender (server/mail.py): STARTTLS with the certificate checked when
+        # CC_CONSOLE_SMTP_TLS=starttls; in clear to the local relay by default.
+        from cc_console.server.mail import MailRefused, MailSettings, send
+        try:
+            send(MailSettings(self.smtp_host, self.smtp_port, self.smtp_from,
+                              tls=os.environ.get("CC_CONSOLE_SMTP_TLS", "none"),
+                              ca_file=os.environ.get("CC_CONSOLE_SMTP_CA", ""), timeout=10), msg)
+        except MailRefused as exc:
+            raise OSError(str(exc)) from None
 
     async def send_message(self, key: str, text: str, taken_by: str) -> dict[str, Any]:
         msg = self.build_message(key, text, taken_by)

@@ -100,6 +100,12 @@ class DirectoryStore:
         with self._lock:
             self._db.close()
 
+    def data_version(self) -> int:
+        """Changes when another connection (the CLI, another process) commits to this database;
+        this connection's own commits leave it alone (SQLite's PRAGMA data_version)."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     # -- reading ------------------------------------------------------------------------------------
     @staticmethod
     def _person(row: sqlite3.Row) -> dict[str, Any]:

@@ -225,6 +225,18 @@ class Gateway:
         self.commands = Commands(self.handlers)
 
     # -- fan-out --------------------------------------------------------------------------------
+    def end_sessions_of(self, username: str, why: str) -> int:
+        """Close every console connection of an account (disabled or deleted): it must not keep working
+        until its next reconnect. Returns how many were closed."""
+        ended = [s for s in self.sessions if s.principal is not None and s.principal.username == username]
+        for s in ended:
+            s.principal = None
+            s.closed = True
+            task = asyncio.get_running_loop().create_task(s.ws.close(code=SESSION_ENDED, message=why.encode()[:120]))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return len(ended)
+
     def publish(self, event: str, data: dict[str, Any], audience: str | frozenset[str] | None) -> None:
         tail = (',"event":' + json.dumps(event) + ',"data":'
                 + json.dumps(data, separators=(",", ":"), default=str) + "}").encode()
@@ -336,6 +348,10 @@ class Gateway:
 
     def _set_queues(self, s: Session, r: Request) -> dict[str, Any]:
         queues = r.args["queues"]
+        allowed = getattr(s.principal, "queues", None)  # a custom role limited to some queues
+        if allowed is not None and not set(queues) <= allowed:
+            outside = ", ".join(sorted(set(queues) - allowed))
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"Your role does not cover the queue(s) {outside}")
         if not queues:
             return self._agent(self.engine.agent_logout(r.args["agent"], by_self=False))
         return self._agent(self.engine.agent_login(r.args["agent"], queues, by_self=False))

@@ -366,6 +366,7 @@ def render_configs(s: PbxSettings) -> dict[str, str]:
     values: dict[str, object] = {
         "host": s.host,
         "http_port": s.http_port,
+        "http_tls_port": s.tls_port,
         "ari_user": s.ari_user,
         "ari_password": s.ari_password,
         "app": s.app,
@@ -404,10 +405,54 @@ def write_tone_wav(path: Path, freq: float, seconds: float, rate: int = 8000, am
         w.writeframes(data * whole + data[: frac * 2])
 
 
+def _ensure_tls_keys(s: PbxSettings, keys: Path) -> None:
+    """A CA of the sandbox's own and a certificate for Asterisk's HTTPS (ARI over TLS), made once."""
+    if (keys / "asterisk.pem").exists() and (keys / "ca.pem").exists():
+        return
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cc-console sandbox CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    if s.host not in ("127.0.0.1", "localhost"):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(s.host)))
+        except ValueError:
+            names.append(x509.DNSName(s.host))
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cc-console sandbox Asterisk")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    keys.mkdir(parents=True, exist_ok=True)
+    (keys / "asterisk.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                                          serialization.NoEncryption()))
+    (keys / "asterisk.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (keys / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    os.chmod(keys / "asterisk.key", 0o640)
+    _chroot(s, "chown", "-R", "root:asterisk", "/etc/asterisk/keys")
+
+
 def _write_configs(s: PbxSettings, log: Log) -> tuple[bool, bool]:
     """Write configs into <root>/etc/asterisk. Returns (anything changed, modules.conf changed)."""
     root = s.root_path
     etc = root / "etc/asterisk"
+    _ensure_tls_keys(s, etc / "keys")
     configs = render_configs(s)
     digest = hashlib.sha256("".join(f"{k}\0{v}\0" for k, v in sorted(configs.items())).encode()).hexdigest()
     mod_digest = hashlib.sha256(configs["modules.conf"].encode()).hexdigest()

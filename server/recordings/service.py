@@ -41,6 +41,10 @@ OPTOUT_ROLES = frozenset({"supervisor", "admin"})
 def rights(principal: Any, rec: dict[str, Any] | None = None) -> set[str]:
     """What this user may do with this recording: a subset of {listen, download, evaluate, hold, purge}."""
     r = set(RIGHTS.get(str(principal.role), frozenset()))
+    if getattr(principal, "custom", False):
+        # A custom role: exactly the recording rights it lists (recordings.listen, ...), on top of
+        # an agent's own legs where its base is agent.
+        r = {p.split(".", 1)[1] for p in principal.permissions if p.startswith("recordings.")} | (r & {"listen_own"})
     if "listen_own" in r:
         r.discard("listen_own")
         if rec is not None and rec.get("agent_id") == principal.username:
@@ -242,8 +246,38 @@ class RecordingService:
             self.engine._spawn(self._finalize(rec["id"], name), f"store recording {name}", f"rec:{name}")
         self.engine._spawn(stop(), f"stop recording {name}", call_id)
 
+    # == after a restart: live recordings we lost track of ===============================================
+    def resynced(self) -> None:
+        """The engine knows again which calls are live (after our restart or a reconnect to ARI).
+        A leg still recording (its row says so) that this process is not following was started
+        before a restart: if its call goes on, follow it again so that its end stores the file as
+        usual; if the call ended meanwhile, Asterisk has stopped the recording and left the file in
+        its spool, so fetch it now (then delete it there). Done once per reconnect, in a task."""
+        self.engine._spawn(self._sweep(), "sweep recordings left by a restart", "rec:sweep")
+
+    async def _sweep(self) -> None:
+        following = {r["id"] for r in self.active.values()}
+        rows = await asyncio.to_thread(self.store.search, status="recording", limit=1000)
+        for rec in rows[0]:
+            if rec["id"] in following:
+                continue
+            consult = rec["leg"] >= 100
+            key = f"{rec['call_id']}:consult" if consult else rec["call_id"]
+            call = self.engine.calls.get(rec["call_id"])
+            live = call is not None and (bool(call.consult) if consult else str(call.state) == "connected")
+            if live and key not in self.active:
+                self.active[key] = rec
+                self.legs[key] = max(self.legs.get(key, 0), rec["leg"] - 100 if consult else rec["leg"])
+                log.info("recording %s (call %s) followed again after a restart", rec["name"], rec["call_id"])
+                continue
+            self.store.update(rec["id"], ended=self.clock(), talk=max(0.0, self.clock() - rec["started"]))
+            log.info("recording %s (call %s) ended while we were away: fetching it from the PBX",
+                     rec["name"], rec["call_id"])
+            self.engine._spawn(self._finalize(rec["id"], rec["name"], after_restart=True),
+                               f"store recording {rec['name']}", f"rec:{rec['name']}")
+
     # == moving the file off the PBX ====================================================================
-    async def _finalize(self, rec_id: str, name: str) -> None:
+    async def _finalize(self, rec_id: str, name: str, after_restart: bool = False) -> None:
         ari = self.engine.ari
         deadline = time.monotonic() + self.s.fetch_timeout
         data = b""
@@ -264,7 +298,11 @@ class RecordingService:
                 log.warning("recording %s: the PBX did not deliver the file in time", name)
                 return
             await asyncio.sleep(0.2)
-        self.save(rec_id, data)
+        saved = self.save(rec_id, data)
+        if after_restart and saved.get("duration"):
+            # Our clock lost the leg's end: the file's own length is the better account of the talk.
+            self.store.update(rec_id, talk=saved["duration"], ended=saved["started"] + saved["duration"])
+        self.engine._hook("recording_ready", saved)
         try:
             await ari.request("DELETE", f"/recordings/stored/{name}")
         except Exception as exc:

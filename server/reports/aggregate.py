@@ -34,6 +34,7 @@ from .figures import (
     erlang_report,
     us,
 )
+from .levels import day_pieces
 
 
 class NotAggregable(Exception):
@@ -72,11 +73,11 @@ def split(x: float, y: float) -> tuple[list[tuple[int, int, int]], list[tuple[fl
 
 
 def pieces(sx: int, sy: int) -> list[tuple[int, int, int]]:
-    """Slots [sx, sy) as whole days (lvl 1) plus the slots around them (lvl 0)."""
+    """Slots [sx, sy) as whole days and blocks of days (levels 1..) plus the slots around them (lvl 0)."""
     dx, dy = -(-sx // DAY), sy // DAY
     if dx >= dy:
         return [(0, sx, sy)]
-    out = [(1, dx, dy)]
+    out = day_pieces(dx, dy)
     if sx < dx * DAY:
         out.append((0, sx, dx * DAY))
     if dy * DAY < sy:
@@ -229,7 +230,7 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     # spans from the spans themselves
     dx, dy = -(-a_us // DAY_US), b_us // DAY_US
     if dx < dy:
-        tdays = [(1, dx, dy)]
+        tdays = day_pieces(dx, dy)
         windows = ([(a_us, dx * DAY_US)] if a_us < dx * DAY_US else []) + \
             ([(dy * DAY_US, b_us)] if dy * DAY_US < b_us else [])
     else:
@@ -263,7 +264,7 @@ def agent_report(cache: ReportCache, p: Params, sl_of: dict[str, float], tenant_
     # handled calls (where answered) and misses (where they rang out): whole days, then the partial ones
     fx, fy = int(a // DAY_S) + (1 if a % DAY_S else 0), int(b // DAY_S)
     if fx < fy:
-        hdays = [(1, fx, fy)]
+        hdays = day_pieces(fx, fy)
         hwin = (([(a, fx * float(DAY_S))] if a < fx * DAY_S else [])
                 + ([(fy * float(DAY_S), b)] if fy * DAY_S < b else []))
     else:

@@ -8,23 +8,28 @@ carried over. Deleting the file is always safe: the next refresh rebuilds it fro
 
 It also keeps aggregates (see docs/reports.md, "Aggregates"): per queue per category per 15-minute slot
 the queue counts and sums and wait histograms, per agent per UTC day the agent times, handled calls and
-misses; aggregate.py sums them for a report.
+misses; each also per block of days, and the histograms as cumulative counts from the day up (levels.py);
+aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections import defaultdict
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold
+from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
+from .levels import FAN, KINDS, TOP, Cuts, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "5"  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
+SCHEMA_VERSION = "7"  # 7: abandons before and in the IVR (stages before_ivr, ivr)
+# earlier:  # 6: blocks of days (levels 2..5), cumulative wait histograms (hcum)
+# earlier:  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
 # earlier:  # 4: talk excludes hold, hold from the completed call
 # earlier:  # 2: per-15-minute aggregates (qagg, qhist, atime, acalls, amiss), microsecond sums
 SLOT = 900  # seconds: the aggregates' grain (15 minutes)
@@ -34,7 +39,7 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss", "ahist")
+          "amiss", "ahist", "hcum")
 # each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
 # figures.us does)
 WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
@@ -74,23 +79,22 @@ CREATE TABLE IF NOT EXISTS acalls (lvl INTEGER, t INTEGER, agent TEXT, queue TEX
                                    hold INTEGER, transfers INTEGER, PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ahist (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, kind INTEGER, sec INTEGER,
                                   n INTEGER, PRIMARY KEY (lvl, t, agent, queue, kind, sec)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hcum (h INTEGER, lvl INTEGER, t INTEGER, k1 TEXT, k2 TEXT, cum BLOB,
+                                 PRIMARY KEY (h, lvl, t, k1, k2)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT, missed INTEGER, declined INTEGER,
                                   PRIMARY KEY (lvl, t, agent, queue)) WITHOUT ROWID;
 """
 
 
-class Ev(NamedTuple):
-    seq: int
-    ts: float
-    kind: str
-    call_id: str | None
-    agent_id: str | None
-    queue: str | None
-    data: dict[str, Any]
+EV_COLS = "seq, ts, kind, call_id, agent_id, queue, data"
+seg_row = attrgetter(*SEGMENT_FIELDS)
+span_row = attrgetter("agent", "state", "start", "end", "reason", "kind", "call_id")
 
 
-def _ev(r: tuple[Any, ...]) -> Ev:
-    return Ev(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+def _diff(old_rows: Any, new: dict[tuple[int, str, str, int, int], int]) -> set[tuple[str, str]]:
+    """The keys (the histogram rows' 2nd and 3rd columns) whose rows differ between old and new."""
+    old = {r[:5]: r[5] for r in old_rows}
+    return {k[1:3] for k in old.keys() ^ new.keys()} | {k[1:3] for k, n in new.items() if old.get(k) != n}
 
 
 class ReportCache:
@@ -141,29 +145,25 @@ class ReportCache:
 
     def _refresh_chunk(self) -> int:
         mark = self.watermark
-        rows = self.ev.execute("SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events "
-                               "WHERE seq > ? ORDER BY seq LIMIT ?", (mark, CHUNK)).fetchall()
+        rows = self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (mark, CHUNK)).fetchall()
         if not rows:
             return 0
-        new = [_ev(r) for r in rows]
+        last, n = rows[-1][0], len(rows)
         pending = {r[0] for r in self.db.execute("SELECT call_id FROM pending")}
-        touched = {e.call_id for e in new if e.call_id}
+        touched = {r[3] for r in rows if r[3]}
         again = pending & touched
-        late = {e.call_id for e in new if e.call_id and e.kind in LATE_KINDS} - pending
+        late = {r[3] for r in rows if r[3] and r[2] in LATE_KINDS} - pending
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
-        old: list[Ev] = []
-        for cid in again:
-            old += [_ev(r) for r in self.ev.execute(
-                "SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events WHERE call_id = ? AND seq <= ?",
-                (cid, mark))]
-        events = sorted(old, key=lambda e: e.seq) + new if old else new
-        if old:
-            events.sort(key=lambda e: e.seq)
-        opened = {r[0]: Span(*r) for r in self.db.execute(
+        if again:  # calls folded before and touched now: folded again from all their events
+            for cid in again:
+                rows += self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE call_id = ? AND seq <= ?",
+                                        (cid, mark)).fetchall()
+            rows.sort(key=itemgetter(0))
+        opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
-        opened = {a: Span(sp.agent, sp.state, sp.start, None, sp.reason, sp.kind, sp.call_id)
-                  for a, sp in opened.items()}
-        facts = fold(events, opened)
+        facts = fold_rows(rows, opened)
+        del rows
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -175,25 +175,32 @@ class ReportCache:
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
                         touched_a.add(int(ans // SLOT))
-            db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls])
+            # Only a call folded again can have rows already: one that arrived in this batch has none.
+            db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
             db.executemany(f"INSERT INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
-                           [s.as_row() for s in facts.segments])
-            db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", [s.as_row() for s in facts.spans])
+                           map(seg_row, facts.segments))
+            db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
             db.execute("DELETE FROM open_spans")
-            db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)",
-                           [s.as_row() for s in facts.agents_open.values()])
+            db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.agents_open.values()))
             db.executemany("INSERT OR IGNORE INTO misses VALUES (?,?,?,?,?)",
                            [(m.ts, m.agent, m.call_id, m.queue, m.why) for m in facts.misses])
-            db.executemany("DELETE FROM pending WHERE call_id = ?", [(c,) for c in calls - facts.calls_open])
+            db.executemany("DELETE FROM pending WHERE call_id = ?",
+                           [(c,) for c in (calls & pending) - facts.calls_open])
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in facts.calls_open])
+            answered: dict[str, list[Segment]] = {}  # this batch's answered segments by call
             for sg in facts.segments:
                 touched_q.add(int(sg.offered_ts // SLOT))
                 if sg.answered_ts is not None:
                     touched_a.add(int(sg.answered_ts // SLOT))
+                    if sg.outcome == "answered":
+                        answered.setdefault(sg.call_id, []).append(sg)
             for sp in facts.spans:  # a closed wrap-up changes its call's figures
                 if sp.state == "wrap_up" and sp.call_id:
-                    for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ? "
-                                               "AND outcome = 'answered'", (sp.call_id,)):
+                    here = answered.get(sp.call_id)
+                    offs = ([(sg.offered_ts, sg.answered_ts) for sg in here] if here is not None else db.execute(
+                        "SELECT offered_ts, answered_ts FROM segs WHERE call_id = ? AND outcome = 'answered'",
+                        (sp.call_id,)))
+                    for off, ans in offs:
                         touched_q.add(int(off // SLOT))
                         if ans is not None:
                             touched_a.add(int(ans // SLOT))
@@ -203,16 +210,17 @@ class ReportCache:
             self._agg_times(facts.spans)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(new[-1].seq),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(last),))
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
-        return len(rows)
+        return n
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
-    # (t = slot // 96), the sum of its slots. Queue, handled-call and miss aggregates of a touched slot are
+    # (t = slot // 96), the sum of its slots, lvl 2..5 = a block of 4, 16, 64, 256 days (t = day // its
+    # size), the sum of its four children. Queue, handled-call and miss aggregates of a touched slot are
     # recomputed from the per-call rows (so an outcome that changes, or a wrap-up that closes later, is
     # exact); agent times are only ever added (a closed span never changes).
     @staticmethod
@@ -234,9 +242,60 @@ class ReportCache:
             db.execute(f"INSERT INTO {table} SELECT 1, t / {DAY}, {keys}, {agg} FROM {table} "
                        f"WHERE lvl = 0 AND t >= ? AND t < ? GROUP BY t / {DAY}, {keys}", (d0 * DAY, (d1 + 1) * DAY))
 
+    def _blocks(self, table: str, keys: str, sums: list[str], maxes: list[str], days: set[int]) -> None:
+        """The blocks (levels 2..TOP) over these days, each summed from its four children."""
+        db = self.db
+        agg = ", ".join([f"SUM({c})" for c in sums] + [f"MAX({c})" for c in maxes])
+        touched = set(days)
+        for lvl in range(2, TOP + 1):
+            touched = {t // FAN for t in touched}
+            for b0, b1 in self._runs(touched):
+                db.execute(f"DELETE FROM {table} WHERE lvl = ? AND t >= ? AND t <= ?", (lvl, b0, b1))
+                db.execute(f"INSERT INTO {table} SELECT ?, t / {FAN}, {keys}, {agg} FROM {table} "
+                           f"WHERE lvl = ? AND t >= ? AND t < ? GROUP BY t / {FAN}, {keys}",
+                           (lvl, lvl - 1, b0 * FAN, (b1 + 1) * FAN))
+
+    def _cum(self, h: int, days: set[int], keys: set[tuple[str, str]]) -> None:
+        """The cumulative wait histograms (hcum, h 0: per queue and category from qhist, 1: per agent and
+        queue from ahist) of these keys on these days, and of the blocks over them (a refresh during the
+        day changes a few agents' rows: only theirs are summed again, not every agent's year)."""
+        if not keys:
+            return
+        db = self.db
+        table, cols = ("qhist", ("queue", "category")) if h == 0 else ("ahist", ("agent", "queue"))
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS _keys (k1 TEXT, k2 TEXT, PRIMARY KEY (k1, k2))")
+        db.execute("DELETE FROM _keys")
+        db.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
+        for d0, d1 in self._runs(days):
+            db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ? "
+                       "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, d0, d1))
+            out = []
+            for (t, k1, k2), rows in groupby(db.execute(
+                    f"SELECT a.t, a.{cols[0]}, a.{cols[1]}, a.kind, a.sec, a.n FROM {table} a CROSS JOIN _keys k "
+                    f"ON a.{cols[0]} = k.k1 AND a.{cols[1]} = k.k2 WHERE a.lvl = 1 AND a.t >= ? AND a.t <= ? "
+                    "ORDER BY 1, 2, 3, 4, 5", (d0, d1)), key=itemgetter(0, 1, 2)):
+                per: list[list[tuple[int, int]]] = [[] for _ in range(KINDS)]
+                for r in rows:
+                    per[r[3]].append((r[4], r[5]))
+                out.append((h, t, k1, k2, pack([cumulate(x) for x in per])))
+            db.executemany("INSERT INTO hcum VALUES (?, 1, ?, ?, ?, ?)", out)
+        touched = set(days)
+        for lvl in range(2, TOP + 1):
+            touched = {t // FAN for t in touched}
+            for b0, b1 in self._runs(touched):
+                db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ? "
+                           "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, lvl, b0, b1))
+                rows = db.execute("SELECT c.t / ?, c.k1, c.k2, c.cum FROM hcum c CROSS JOIN _keys k ON c.k1 = k.k1 "
+                                  "AND c.k2 = k.k2 WHERE c.h = ? AND c.lvl = ? AND c.t >= ? AND c.t < ? "
+                                  "ORDER BY 1, 2, 3", (FAN, h, lvl - 1, b0 * FAN, (b1 + 1) * FAN))
+                db.executemany("INSERT INTO hcum VALUES (?, ?, ?, ?, ?, ?)",
+                               [(h, lvl, t, k1, k2, sum_blobs(r[3] for r in grp))
+                                for (t, k1, k2), grp in groupby(rows.fetchall(), key=itemgetter(0, 1, 2))])
+
     def _agg_queue(self, slots: set[int]) -> None:
         db = self.db
         cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
+        changed: set[tuple[str, str]] = set()  # (queue, category) whose histogram rows changed
         for s0, s1 in self._runs(slots):
             accs: dict[tuple[int, str, str], QueueAcc] = {}
             hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
@@ -254,6 +313,8 @@ class ReportCache:
                     hist[k + (2, ans_class(sg.ring))] += 1
                 elif sg.outcome == "abandoned":
                     hist[k + (1, aband_class(sg.wait))] += 1
+            changed |= _diff(db.execute("SELECT t, queue, category, kind, sec, n FROM qhist WHERE lvl = 0 AND t >= ? "
+                                        "AND t <= ?", (s0, s1)), hist)
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
             db.execute("DELETE FROM qhist WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
             db.executemany(f"INSERT INTO qagg VALUES ({','.join('?' * (len(QAGG_SUMS) + 5))})",
@@ -264,12 +325,16 @@ class ReportCache:
         if slots:
             self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
+            days = {x // DAY for x in slots}
+            self._blocks("qagg", "queue, category", QAGG_SUMS, ["longest"], days)
+            self._cum(0, days, changed)
 
     # Agent aggregates are kept per UTC day only (lvl 1): a report's partial days at either end (under a day
     # each) are computed from the per-call rows and spans directly; per 15 minutes they would be one row per
     # agent per slot, a whole day long for an agent who stays logged in.
     def _agg_handled(self, days: set[int]) -> None:
         db = self.db
+        changed: set[tuple[str, str]] = set()  # (agent, queue) whose histogram rows changed
         for d0, d1 in self._runs(days):
             acc: dict[tuple[int, str, str], list[int]] = {}
             hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
@@ -289,8 +354,13 @@ class ReportCache:
                 hist[k + (2, ans_class(ring))] += 1
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            changed |= _diff(db.execute("SELECT t, agent, queue, kind, sec, n FROM ahist WHERE lvl = 1 AND t >= ? "
+                                        "AND t <= ?", (d0, d1)), hist)
             db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+        if days:
+            self._blocks("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], [], days)
+            self._cum(1, days, changed)
 
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
@@ -305,6 +375,8 @@ class ReportCache:
                 v[1] += why == "declined"
             db.execute("DELETE FROM amiss WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
             db.executemany("INSERT INTO amiss VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+        if days:
+            self._blocks("amiss", "agent, queue", ["missed", "declined"], [], days)
 
     def _agg_times(self, spans: list[Span]) -> None:
         add: dict[tuple[int, str], list[int]] = {}
@@ -324,6 +396,8 @@ class ReportCache:
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
         self.db.executemany(f"INSERT INTO atime VALUES (1,?,?,{','.join('?' * len(AGENT_TIMES))}) "
                             f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
+        if add:
+            self._blocks("atime", "agent", AGENT_TIMES, [], {d for d, _ in add})
 
     # -- loading facts for a range --------------------------------------------------------------------
     def facts(self, start: float, end: float, *, queues: list[str] | None = None, agents: bool = False,
@@ -406,6 +480,7 @@ class ReportCache:
                                   for j in range(nr + 1))
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
+        slots = [iv for iv in ivs if iv[0] == 0]  # the histograms' slot rows; days and blocks are in hcum
         with self._lock:
             self._load_iv(ivs)
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
@@ -415,13 +490,44 @@ class ReportCache:
             rows = self.db.execute(
                 f"SELECT iv.idx, a.queue, {cat}, {sums}, MAX(a.longest) {join.format(t='qagg')}{qf} "
                 f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
-            hrows = self.db.execute(
-                f"SELECT iv.idx, a.queue, {cat}, "
-                f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END), "
-                f"SUM(CASE WHEN a.kind = 1 AND a.sec < {int(p.short_abandon)} THEN a.n ELSE 0 END), {bsums} "
-                f"{join.format(t='qhist')} LEFT JOIN _thr t ON t.queue = a.queue WHERE 1{qf} "
-                f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+            hrows = []
+            if slots:
+                self._load_iv(slots)
+                hrows = self.db.execute(
+                    f"SELECT iv.idx, a.queue, {cat}, "
+                    f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END), "
+                    f"SUM(CASE WHEN a.kind = 1 AND a.sec < {int(p.short_abandon)} THEN a.n ELSE 0 END), {bsums} "
+                    f"{join.format(t='qhist')} LEFT JOIN _thr t ON t.queue = a.queue WHERE 1{qf} "
+                    f"GROUP BY iv.idx, a.queue{', a.category' if category else ''}", queues).fetchall()
+            blobs = self._cum_rows(0, [iv for iv in ivs if iv[0] > 0], queues)
+        thr_of = dict(thr)
+        short = Cuts([int(p.short_abandon) - 1], [])
+        rings = Cuts([], p.ring_buckets)
+        waits: dict[int, Cuts] = {}  # by threshold
+        for i, q, c, blob in blobs:
+            v = unpack(blob)
+            t = thr_of.get(q, dflt)
+            w = waits.get(t)
+            if w is None:
+                w = waits[t] = Cuts([t], p.buckets)
+            wv = w(v[0])
+            hrows.append((i, q, c if category else "", wv[0], short(v[1])[0], *wv[1:], *rings(v[2])))
         return rows, hrows
+
+    def _cum_rows(self, h: int, ivs: list[tuple[int, int, int, int]], k1s: list[str] | None = None,
+                  k2s: list[str] | None = None) -> list[tuple[Any, ...]]:
+        """(piece's idx, k1, k2, cumulative blob) of each hcum row in the pieces (levels >= 1)."""
+        if not ivs:
+            return []
+        self._load_iv(ivs)
+        f = ""
+        if k1s:
+            f += f" AND c.k1 IN ({','.join('?' * len(k1s))})"
+        if k2s:
+            f += f" AND c.k2 IN ({','.join('?' * len(k2s))})"
+        return self.db.execute(
+            "SELECT iv.idx, c.k1, c.k2, c.cum FROM _iv iv CROSS JOIN hcum c ON c.h = ? AND c.lvl = iv.lvl "
+            f"AND c.t >= iv.lo AND c.t < iv.hi WHERE 1{f}", [h] + list(k1s or []) + list(k2s or [])).fetchall()
 
     def _sum_pieces(self, table: str, keys: str, sums: list[str], pieces: list[tuple[int, int, int]]) -> list[tuple]:
         if not pieces:
@@ -441,26 +547,24 @@ class ReportCache:
 
     def agent_hists(self, pieces: list[tuple[int, int, int]], p: Any, sl_of: dict[str, float]) -> list[tuple]:
         """Per (agent, queue) over whole days: calls handled within the service level, then by wait band,
-        then by ring band (from the per-agent histograms)."""
-        if not pieces:
-            return []
-        def bands(bounds: list[float], kind: int) -> list[str]:
-            expr = ("CASE " + " ".join(f"WHEN a.sec <= {int(b)} THEN {j}" for j, b in enumerate(bounds)) +
-                    f" ELSE {len(bounds)} END") if bounds else "0"
-            return [f"SUM(CASE WHEN a.kind = {kind} AND {expr} = {j} THEN a.n ELSE 0 END)"
-                    for j in range(len(bounds) + 1)]
+        then by ring band (from the per-agent cumulative histograms)."""
         dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
-        thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
-        cols = ", ".join([f"SUM(CASE WHEN a.kind = 0 AND a.sec <= COALESCE(t.thr, {dflt}) THEN a.n ELSE 0 END)"] +
-                         bands(p.buckets, 0) + bands(p.ring_buckets, 2))
+        thr_of = {} if p.sl_threshold is not None else {q: int(v) for q, v in sl_of.items()}
         with self._lock:
-            self._load_iv([pc + (0,) for pc in pieces])
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _thr (queue TEXT PRIMARY KEY, thr INTEGER)")
-            self.db.execute("DELETE FROM _thr")
-            self.db.executemany("INSERT INTO _thr VALUES (?,?)", thr)
-            return self.db.execute(
-                f"SELECT a.agent, a.queue, {cols} FROM _iv iv CROSS JOIN ahist a ON a.lvl = iv.lvl AND a.t >= iv.lo "
-                "AND a.t < iv.hi LEFT JOIN _thr t ON t.queue = a.queue GROUP BY a.agent, a.queue").fetchall()
+            blobs = self._cum_rows(1, [pc + (0,) for pc in pieces])
+        acc: dict[tuple[str, str], list[int]] = {}
+        rings = Cuts([], p.ring_buckets)
+        waits: dict[int, Cuts] = {}  # by threshold
+        for _, ag, q, blob in blobs:
+            v = unpack(blob)
+            t = thr_of.get(q, dflt)
+            w = waits.get(t)
+            if w is None:
+                w = waits[t] = Cuts([t], p.buckets)
+            new = w(v[0]) + rings(v[2])
+            old = acc.get((ag, q))
+            acc[(ag, q)] = new if old is None else [x + y for x, y in zip(old, new)]
+        return [(ag, q, *v) for (ag, q), v in acc.items()]
 
     def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)

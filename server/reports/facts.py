@@ -28,9 +28,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .decode import EMPTY_AGENT, EMPTY_CALL, AgentData, CallData, EventData, decode, from_dict
+
 OUTCOMES = ("answered", "abandoned", "overflow", "callback", "voicemail", "closed", "ended", "in_progress",
             "outbound")
-STAGES = ("announcement", "queue", "ringing")
+# before_ivr and ivr: the caller hung up in an IVR tree's welcome or in its menus (docs/ivr.md).
+STAGES = ("announcement", "queue", "ringing", "before_ivr", "ivr")
 FINAL_KINDS = ("call.completed", "call.abandoned", "call.voicemail", "call.ended", "call.rejected")
 
 
@@ -46,7 +49,7 @@ class Segment:
     queued_ts: float | None = None  # entered the waiting line (queue_log ENTERQUEUE)
     outcome: str = "in_progress"
     outcome_ts: float | None = None
-    stage: str = ""  # abandoned: announcement | queue | ringing
+    stage: str = ""  # abandoned: announcement | queue | ringing | before_ivr | ivr
     overflow_when: str = ""  # overflow: closed | no_agents | max_wait | max_length
     overflow_to: str = ""
     wait: float = 0.0  # seconds waited in the queue up to the outcome (greeting time for an announcement abandon)
@@ -122,133 +125,155 @@ class _CallState:
     offer_ts: float | None = None  # the last call.offered
 
 
+def _id(v: Any) -> str:
+    """An agent (or call) named by an event: an id, or a record with one."""
+    if isinstance(v, str):
+        return v
+    return (v.id or "") if isinstance(v, AgentData) else ""
+
+
 def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> Facts:
-    """Fold events (objects with ts, kind, call_id, agent_id, queue, data; in store order) into facts.
+    """Fold events (objects with seq, ts, kind, call_id, agent_id, queue, data; in store order) into facts.
 
     `agents_open` carries each agent's open span from an earlier fold (incremental use)."""
+    return fold_rows(((e.seq, e.ts, e.kind, e.call_id, e.agent_id, e.queue, e.data) for e in events), agents_open)
+
+
+def fold_rows(rows: Iterable[tuple[Any, ...]], agents_open: dict[str, Span] | None = None) -> Facts:
+    """fold() over rows (seq, ts, kind, call_id, agent_id, queue, data) as the events table holds them.
+
+    `data` may be the stored JSON text (decoded here, one row at a time: a batch of events is never
+    held decoded all at once), a dict, or a decode.EventData."""
     facts = Facts()
     calls: dict[str, _CallState] = {}
     open_spans: dict[str, Span] = dict(agents_open or {})
-    for ev in events:
-        kind = ev.kind
-        data = ev.data
+    misses = facts.misses
+    spans = facts.spans
+    for _seq, ts, kind, call_id, agent_id, queue, d in rows:
+        if type(d) is not EventData:
+            d = decode(d) if isinstance(d, (str, bytes)) else from_dict(d)
         if kind == "agent.state":
-            a = data.get("agent") or {}
-            aid = ev.agent_id or a.get("id")
+            a = d.agent if isinstance(d.agent, AgentData) else EMPTY_AGENT
+            aid = agent_id or a.id
             if not aid:
                 continue
             prev = open_spans.get(aid)
             if prev is not None:
-                prev.end = ev.ts
-                facts.spans.append(prev)
-            state = str(a.get("state", ""))
-            open_spans[aid] = Span(aid, state, ev.ts, None, str(a.get("reason") or "") if state == "paused" else "",
-                                   str(data.get("kind") or "") if state == "paused" else "",
-                                   str(data.get("call") or a.get("call_id") or "") if state in
-                                   ("ringing", "on_call", "wrap_up") else "")
+                prev.end = ts
+                spans.append(prev)
+            state = a.state or ""
+            if state == "paused":
+                sp = Span(aid, state, ts, None, a.reason or "", d.kind or "")
+            elif state in ("ringing", "on_call", "wrap_up"):
+                sp = Span(aid, state, ts, None, "", "", (d.call if isinstance(d.call, str) else "") or a.call_id
+                          or "")
+            else:
+                sp = Span(aid, state, ts)
+            open_spans[aid] = sp
             continue
-        if kind == "callback.saved" and ev.call_id in calls:
-            item = data.get("item") or {}
-            if item.get("state") == "done":
-                done = [s for s in calls[ev.call_id].segs if s.callback]
+        if kind == "callback.saved" and call_id in calls:
+            if d.item is not None and d.item.state == "done":
+                done = [s for s in calls[call_id].segs if s.callback]
                 if done:
                     done[-1].callback_done = True
             continue
-        if not kind.startswith("call.") or not ev.call_id:
+        if not kind.startswith("call.") or not call_id:
             continue
-        call = data.get("call") or {}
-        cid = ev.call_id
+        call = d.call if isinstance(d.call, CallData) else EMPTY_CALL
+        cid = call_id
         st = calls.get(cid)
         if kind == "call.entered":
-            seg = Segment(cid, 0, call.get("queue") or ev.queue or "", ev.ts, "new", call.get("caller", ""))
+            seg = Segment(cid, 0, call.queue or queue or "", ts, "new", call.caller or "")
             st = calls[cid] = _CallState([seg], seg)
         elif kind == "call.outbound":
-            seg = Segment(cid, 0, call.get("queue") or ev.queue or "", ev.ts, "outbound", call.get("caller", ""),
-                          outcome="outbound", outcome_ts=ev.ts, agent=str(data.get("agent") or ""))
+            seg = Segment(cid, 0, call.queue or queue or "", ts, "outbound", call.caller or "",
+                          outcome="outbound", outcome_ts=ts, agent=_id(d.agent))
             st = calls[cid] = _CallState([seg], seg)
         elif st is None:
             continue  # a call whose arrival is not in this batch (or a rejected DID): not ours to count
-        cat = call.get("category")
-        if cat:
-            st.category = str(cat)
+        if call.category:
+            st.category = call.category
         cur = st.cur
-        if kind == "call.category":  # set in the agent's console; may come after the call ended
-            st.category = str(data.get("category") or "")
-        if kind == "call.closed":
-            if cur is not None:
-                cur.outcome = "closed"
-                cur.outcome_ts = ev.ts
-        elif kind == "call.queued":
+        if (kind in ("call.closed", "call.queued") and cur is not None and cur.entry == "new"
+                and cur.queued_ts is None and call.queue and call.queue != cur.queue):
+            # The IVR chose the queue: the call counts there, not in its tree's home queue.
+            cur.queue = call.queue
+        if kind == "call.queued":
             if cur is not None and cur.queued_ts is None:
-                cur.queued_ts = ev.ts
-        elif kind == "call.ringnoanswer":
-            agent = data.get("agent") or ""
-            facts.misses.append(Miss(ev.ts, agent, cid, call.get("queue") or ev.queue or "", data.get("why", "")))
-            if cur is not None:
-                cur.missed += 1
+                cur.queued_ts = ts
         elif kind == "call.offered":
-            st.offer_ts = ev.ts
+            st.offer_ts = ts
         elif kind == "call.connected":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "answered"
-                cur.outcome_ts = cur.answered_ts = ev.ts
-                cur.wait = float(data.get("wait", 0.0))
-                cur.agent = data.get("agent") or call.get("agent") or ""
+                cur.outcome_ts = cur.answered_ts = ts
+                cur.wait = d.wait or 0.0
+                cur.agent = _id(d.agent) or call.agent or ""
                 if st.offer_ts is not None and st.offer_ts >= cur.offered_ts:
-                    cur.ring = max(0.0, ev.ts - st.offer_ts)
+                    cur.ring = max(0.0, ts - st.offer_ts)
                 st.talk_base = 0.0  # the engine's talk runs from this answer
         elif kind == "call.completed":
             if cur is not None and cur.outcome == "answered" and not cur.transferred_out:
                 # The engine's talk runs from answer to hang-up, hold included; report them apart.
-                cur.hold = max(0.0, float(data.get("hold", 0.0) or 0.0) - st.hold_base)
-                cur.talk = max(0.0, float(data.get("talk", 0.0)) - st.talk_base - cur.hold)
+                cur.hold = max(0.0, (d.hold or 0.0) - st.hold_base)
+                cur.talk = max(0.0, (d.talk or 0.0) - st.talk_base - cur.hold)
             st.ended = True
+        elif kind == "call.category":  # set in the agent's console; may come after the call ended
+            st.category = d.category or ""
+        elif kind == "call.closed":
+            if cur is not None:
+                cur.outcome = "closed"
+                cur.outcome_ts = ts
+        elif kind == "call.ringnoanswer":
+            misses.append(Miss(ts, _id(d.agent), cid, call.queue or queue or "", d.why or ""))
+            if cur is not None:
+                cur.missed += 1
         elif kind == "call.transferred":
             if cur is not None and cur.outcome == "answered" and not cur.transferred_out:
                 cur.transferred_out = True
-                hold_total = float(data.get("hold", 0.0) or 0.0)
-                talk_total = float(data.get("talk", 0.0) or 0.0)
+                hold_total = d.hold or 0.0
+                talk_total = d.talk or 0.0
                 cur.hold = max(0.0, hold_total - st.hold_base)
                 cur.talk = max(0.0, talk_total - st.talk_base - cur.hold)
                 st.hold_base = hold_total
                 st.talk_base = talk_total  # an attended transfer keeps the call's answer time
-            to = str(data.get("to", ""))
+            to = d.to or ""
             target = ""
-            if data.get("mode") != "attended":
+            if d.mode != "attended":
                 if to.startswith("queue:"):
                     target = to[6:]
                 elif to.startswith("agent:"):
-                    target = call.get("queue") or ev.queue or ""  # the engine queues it for the agent there
+                    target = call.queue or queue or ""  # the engine queues it for the agent there
             if target:
-                seg = Segment(cid, len(st.segs), target, ev.ts, "transfer", call.get("caller", ""))
+                seg = Segment(cid, len(st.segs), target, ts, "transfer", call.caller or "")
                 st.segs.append(seg)
                 st.cur = seg
         elif kind == "call.abandoned":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "abandoned"
-                cur.outcome_ts = ev.ts
-                cur.stage = _norm_stage(str(data.get("stage", "")), cur)
-                cur.wait = float(data.get("wait", 0.0))
+                cur.outcome_ts = ts
+                cur.stage = _norm_stage(d.stage or "", cur)
+                cur.wait = d.wait or 0.0
             st.ended = True
         elif kind == "call.overflow":
-            when = str(data.get("when", ""))
-            to = str(data.get("to", ""))
+            when = d.when or ""
+            to = d.to or ""
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "overflow"
-                cur.outcome_ts = ev.ts
+                cur.outcome_ts = ts
                 cur.overflow_when = when
                 cur.overflow_to = to
-                cur.wait = float(data.get("wait", 0.0))
+                cur.wait = d.wait or 0.0
             elif cur is not None and cur.outcome == "closed":
                 cur.overflow_when = when
                 cur.overflow_to = to
             target = ""
-            if to.startswith("queue:") and call.get("stage") != "overflowed-twice":
+            if to.startswith("queue:") and call.stage != "overflowed-twice":
                 target = to[6:]
             elif to.startswith("agent:"):
-                target = call.get("queue") or ev.queue or ""
+                target = call.queue or queue or ""
             if target:
-                seg = Segment(cid, len(st.segs), target, ev.ts, "overflow", call.get("caller", ""))
+                seg = Segment(cid, len(st.segs), target, ts, "overflow", call.caller or "")
                 st.segs.append(seg)
                 st.cur = seg
         elif kind == "call.callback":
@@ -256,13 +281,13 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
                 cur.callback = True
                 if cur.outcome == "in_progress":
                     cur.outcome = "callback"
-                    cur.outcome_ts = ev.ts
-                    cur.wait = (ev.ts - cur.queued_ts) if cur.queued_ts is not None else 0.0
+                    cur.outcome_ts = ts
+                    cur.wait = (ts - cur.queued_ts) if cur.queued_ts is not None else 0.0
         elif kind == "call.voicemail_started":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "voicemail"
-                cur.outcome_ts = ev.ts
-                cur.wait = (ev.ts - cur.queued_ts) if cur.queued_ts is not None else 0.0
+                cur.outcome_ts = ts
+                cur.wait = (ts - cur.queued_ts) if cur.queued_ts is not None else 0.0
         elif kind == "call.voicemail":
             if cur is not None:
                 cur.voicemail = True
@@ -270,8 +295,8 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
         elif kind == "call.ended":
             if cur is not None and cur.outcome == "in_progress":
                 cur.outcome = "ended"
-                cur.outcome_ts = ev.ts
-                cur.ended_reason = str(data.get("outcome", ""))
+                cur.outcome_ts = ts
+                cur.ended_reason = d.outcome or ""
             st.ended = True
     for cid, st in calls.items():
         for s in st.segs:

@@ -127,6 +127,19 @@ class Bucketer:
             return d.strftime("%Y-%m")
         return d.strftime("%Y-%m-%d %H:%M")
 
+    def _calendar_next(self, t: float) -> float | None:
+        """The next day, week or month start after the interval starting at t, by the calendar (the
+        15-minute walk costs a few hundred datetime conversions a month: most of a year-by-month report)."""
+        if self.interval not in ("day", "week", "month"):
+            return None
+        d = datetime.fromtimestamp(t, self.tz).date()
+        if self.interval == "month":
+            d = d.replace(year=d.year + d.month // 12, month=d.month % 12 + 1, day=1)
+        else:
+            d += timedelta(days=7 if self.interval == "week" else 1)
+        nxt = datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp()
+        return nxt if nxt > t and self.key(nxt) == nxt else None
+
     def all_keys(self) -> list[float]:
         """Every interval start in [start, end): empty intervals show as zero rows."""
         if self.interval == "total":
@@ -140,10 +153,12 @@ class Bucketer:
             # (from a little less than the interval's shortest length: a DST day is 23 h, a month 28 days)
             step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600, "day": 22 * 3600, "week": 7 * 86400 - 7200,
                     "month": 28 * 86400 - 7200}[self.interval]
-            probe = t + step
-            while self.key(probe) == t:
-                probe += 900
-            nxt = self.key(probe)
+            nxt = self._calendar_next(t)
+            if nxt is None:
+                probe = t + step
+                while self.key(probe) == t:
+                    probe += 900
+                nxt = self.key(probe)
             if nxt <= t:
                 break
             t = nxt
@@ -158,14 +173,15 @@ def last_complete_interval_end(now: float, interval: str, tz: str) -> float:
 # -- queue figures ----------------------------------------------------------------------------------
 QUEUE_COLUMNS = [
     "received", "closed", "offered", "overflow_in", "queued", "answered", "answered_within",
-    "abandoned", "abandoned_announcement", "abandoned_queue", "abandoned_ringing", "short_abandons",
+    "abandoned", "abandoned_announcement", "abandoned_queue", "abandoned_ringing", "abandoned_before_ivr",
+    "abandoned_ivr", "short_abandons",
     "overflowed", "overflowed_no_agents", "overflowed_max_length", "overflowed_max_wait",
     "callbacks_requested", "callbacks_completed", "voicemails", "ended_other", "in_progress",
     "transferred_in", "transferred_out", "outbound", "missed",
     "service_level_pct", "asa_s", "longest_wait_s", "avg_abandon_wait_s",
     "talk_s", "hold_s", "wrapup_s", "aht_s",
 ]
-COUNT_COLUMNS = QUEUE_COLUMNS[:25]
+COUNT_COLUMNS = QUEUE_COLUMNS[:QUEUE_COLUMNS.index("service_level_pct")]
 # The counts that do not depend on a report's parameters (threshold, short abandon, buckets): the read
 # model keeps these per queue per 15 minutes; answered_within / short_abandons / the wait buckets come from
 # its wait histograms.
@@ -275,7 +291,7 @@ def add_raw(acc: QueueAcc, s: Segment, wrap: int) -> None:
         n["abandoned"] += 1
         n["abandoned_" + s.stage] += 1
         acc.abandon_wait += us(w)
-        if s.stage != "announcement" and w > acc.longest:
+        if s.stage in ("queue", "ringing") and w > acc.longest:
             acc.longest = w
     elif o == "overflow":
         n["overflowed"] += 1

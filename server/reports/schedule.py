@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 import time
 import tomllib
 from collections.abc import Callable
@@ -53,6 +52,7 @@ class Smtp:
     user: str = ""
     password: str = ""
     starttls: bool = False
+    ca_file: str = ""  # the CA of the mail server's certificate (STARTTLS); empty: the system's
 
 
 @dataclass
@@ -148,12 +148,11 @@ def build_message(smtp: Smtp, job: Job, report: Report) -> EmailMessage:
 
 
 def send(smtp: Smtp, msg: EmailMessage) -> None:
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as s:
-        if smtp.starttls:
-            s.starttls()
-        if smtp.user:
-            s.login(smtp.user, smtp.password)
-        s.send_message(msg)
+    # The shared sender: STARTTLS checks the mail server's certificate (smtplib alone would not).
+    from cc_console.server.mail import MailSettings
+    from cc_console.server.mail import send as send_mail
+    send_mail(MailSettings(smtp.host, smtp.port, smtp.sender, smtp.user, smtp.password,
+                           "starttls" if smtp.starttls else "none", smtp.ca_file), msg)
 
 
 class Scheduler:

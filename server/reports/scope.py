@@ -25,13 +25,17 @@ class Scope:
         return self.queues is None or q in self.queues
 
 
-def scope_for(user: dict[str, Any] | None, queue_tenants: dict[str, str]) -> Scope:
+def scope_for(user: dict[str, Any] | None, queue_tenants: dict[str, str],
+              role_queues: frozenset[str] | None = None) -> Scope:
+    """The user's own report filter (report_scope), within the queues their role is limited to."""
     rs = (user or {}).get("report_scope")
     if not rs:
-        return Scope(None)
+        return Scope(role_queues)
     qs = set(rs.get("queues") or [])
     tenants = set(rs.get("tenants") or [])
     qs |= {q for q, t in queue_tenants.items() if t in tenants}
+    if role_queues is not None:
+        qs &= role_queues
     return Scope(frozenset(qs))
 
 

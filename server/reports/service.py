@@ -32,7 +32,10 @@ def cache_for(path: str) -> ReportCache:
 def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     """Compute a report for a user within their scope. Raises ProtocolError."""
     queue_tenants = {n: q.tenant for n, q in cfg.queues.items()}
-    scope = scope_for(store.get_user(username), queue_tenants)
+    user = store.get_user(username)
+    role = store.get_role(user["role"]) if user and hasattr(store, "get_role") else None
+    role_queues = frozenset(role["queues"]) if role and role.get("queues") is not None else None
+    scope = scope_for(user, queue_tenants, role_queues)
     for key in ("queues", "agents", "tenants"):
         if not all(isinstance(v, str) for v in args.get(key) or []):
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {key} is a list of names")

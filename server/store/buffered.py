@@ -228,6 +228,21 @@ class BufferedStore:
     def list_users(self) -> list[dict[str, Any]]:
         return self.base.list_users()
 
+    def delete_user(self, username: str) -> None:
+        self.base.delete_user(username)
+
+    def roles(self) -> list[dict[str, Any]]:
+        return self.base.roles()
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        return self.base.get_role(name)
+
+    def save_role(self, role: dict[str, Any]) -> None:
+        self.base.save_role(role)
+
+    def delete_role(self, name: str) -> None:
+        self.base.delete_role(name)
+
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
         self._submit({"op": "session", "token_hash": token_hash, "username": username, "expires": expires})
 

@@ -81,9 +81,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE events ADD COLUMN eid TEXT;
     CREATE UNIQUE INDEX events_eid ON events(eid) WHERE eid IS NOT NULL;
     """,
+    # Identity (docs/identity.md): where an account comes from (local, or a directory such as LDAP
+    # or Active Directory, which then owns its password, name and role), the attributes the
+    # directory gives (tenant, site, team), and the local password's history for the policy.
+    """
+    ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE users ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE users ADD COLUMN password_history TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE users ADD COLUMN password_changed REAL NOT NULL DEFAULT 0;
+    """,
+    # Roles as sets of permissions (server/auth/roles.py), and each user's report filter.
+    """
+    CREATE TABLE roles (
+        name        TEXT PRIMARY KEY,
+        base        TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        queues      TEXT
+    );
+    ALTER TABLE users ADD COLUMN report_scope TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
-_USER_JSON = ("queues",)
+_USER_JSON = ("queues", "attrs", "password_history", "report_scope")
 
 
 class SQLiteStore:
@@ -214,6 +233,37 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM users ORDER BY username").fetchall()
         return [self._user(r) for r in rows]
+
+    def delete_user(self, username: str) -> None:
+        """The account and its sessions (a session of a deleted account resumes nothing anyway)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM users WHERE username=?", (username,))
+            self._db.execute("DELETE FROM sessions WHERE username=?", (username,))
+        if cur.rowcount == 0:
+            raise KeyError(username)
+
+    def roles(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM roles ORDER BY name").fetchall()
+        return [{"name": r["name"], "base": r["base"], "permissions": json.loads(r["permissions"]),
+                 "queues": json.loads(r["queues"]) if r["queues"] is not None else None} for r in rows]
+
+    def get_role(self, name: str) -> dict[str, Any] | None:
+        return next((r for r in self.roles() if r["name"] == name), None)
+
+    def save_role(self, role: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO roles VALUES (?,?,?,?)",
+                             (role["name"], role["base"], json.dumps(sorted(role["permissions"])),
+                              json.dumps(sorted(role["queues"])) if role.get("queues") is not None else None))
+
+    def delete_role(self, name: str) -> None:
+        with self._lock:
+            users = self._db.execute("SELECT username FROM users WHERE role=?", (name,)).fetchall()
+            if users:
+                raise ValueError(f"the role {name} is still given to: {', '.join(u[0] for u in users)}")
+            if self._db.execute("DELETE FROM roles WHERE name=?", (name,)).rowcount == 0:
+                raise KeyError(name)
 
     def save_session(self, token_hash: str, username: str, expires: float) -> None:
         with self._lock:

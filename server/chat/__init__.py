@@ -1,0 +1,1 @@
+"""Webchat and the chatbot API: written conversations as work items in the same ACD (docs/chat.md)."""

@@ -1,0 +1,1 @@
+"""IVR trees, spoken prompts and the IVR report (docs/ivr.md)."""

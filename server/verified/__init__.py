@@ -1,0 +1,1 @@
+"""Identity-verified calling (Yivi) and light identification: docs/verified.md."""

@@ -1,0 +1,32 @@
+"""The reports benchmark runs end to end with tiny parameters (no timing assertions): the read model
+is built in a child process, every figure is printed with its floor, the aggregate path gives the
+per-call figures, and the p99 headline is last."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_reports_bench_smoke():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "reports.py"), "--calls", "3000", "--days", "40", "--agents", "8",
+         "--runs", "3", "--year-runs", "2", "--reference"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    assert re.fullmatch(r"[0-9.]+ s wall, [0-9.]+ s cpu", figures["first_build"]), out
+    assert re.fullmatch(r"[0-9.]+ MiB", figures["first_build_peak_rss"]), out
+    assert re.fullmatch(r"[0-9.]+", figures["first_build_cpu_ratio_to_floor"]), out
+    for name in ("year_by_month", "year_tenant", "year_agents"):
+        assert re.fullmatch(r"[0-9.]+ ms wall, [0-9.]+ ms cpu", figures[f"{name}_p50"]), out
+        assert re.fullmatch(r"[0-9.]+", figures[f"{name}_ratio_to_floor"]), out
+    assert re.fullmatch(r"[0-9.]+ ms wall, [0-9.]+ ms cpu", figures["floor_sql_daily_rows_by_month_p50"]), out
+    assert int(figures["year_by_month_offered"]) > 2500, out
+    assert int(figures["rows_hcum"]) > 0, out
+    assert figures["reference_identical"] == "True", out
+    assert out.splitlines()[-1].startswith("p99: "), out
