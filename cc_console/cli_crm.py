@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,7 +27,8 @@ def _store(config: Path | None, db: Path | None):
     s = _settings(config)
     if db:
         s.server.db_path = str(db)
-    return CrmStore(Context(s, None, None, lambda *a: None, None, None).db_path("crm"))
+    nothing: Any = None  # the shell needs only where the CRM's database is, not a running server
+    return CrmStore(Context(s, nothing, nothing, lambda *a: None, nothing, nothing).db_path("crm"))
 
 
 def _when(ts: float | None) -> str:

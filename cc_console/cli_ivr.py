@@ -36,15 +36,18 @@ def check(path: Path = typer.Argument(..., help="The IVR tree file (TOML) to che
           config: Path = ConfigOpt) -> None:
     """Find unreachable nodes, loops without exit, missing prompts and unknown targets."""
     from cc_console.config import load_settings
+    from cc_console.server.ivr.plugin import IvrSettings
     from cc_console.server.ivr.tree import TreeError, check, load_trees
     try:
         cfg = load_trees(path)
         queues = _routing_queues(config, routing)
-        pbx = load_settings(config).pbx
+        settings = load_settings(config)
+        prefix = IvrSettings.from_settings(settings).media_prefix
     except (TreeError, ValueError, OSError) as exc:
         typer.echo(f"not valid: {exc}", err=True)
         raise typer.Exit(1) from None
-    problems = check(cfg, queues=queues, sounds=pbx.sounds_path, media_prefix=pbx.sounds_media_prefix)
+    # The same check the server makes before it loads the trees.
+    problems = check(cfg, queues=queues, sounds=settings.pbx.sounds_path, media_prefix=prefix)
     for p in problems:
         typer.echo(f"error: {p}", err=True)
     if problems:
@@ -52,7 +55,7 @@ def check(path: Path = typer.Argument(..., help="The IVR tree file (TOML) to che
         raise typer.Exit(1)
     nodes = sum(len(t.nodes) for t in cfg.trees.values())
     typer.echo(f"ok: {len(cfg.trees)} tree(s) ({', '.join(cfg.trees)}), {nodes} node(s); "
-               "reload a running server with SIGHUP or admin.reload")
+               "load them into a running server with the ivr.reload command")
 
 
 @ivr_app.command("show")

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import platformdirs
 
+from cc_console.service_level import DEFAULT_THRESHOLD
+
 _T = TypeVar("_T")
 
 APP_NAME = "cc-console"
@@ -155,7 +157,7 @@ class QueueSettings:
     tenant: str = "default"
     dids: list[str] = field(default_factory=lambda: ["5000"])
     ring_timeout: float | None = None  # None: the server's ring_timeout
-    service_level: float = 20.0
+    service_level: float = DEFAULT_THRESHOLD
 
 
 @dataclass

@@ -165,6 +165,8 @@ class AgentScreen(ConsoleScreen):
     AgentScreen #agent-middle { height: 1fr; }
     AgentScreen #agent-left, AgentScreen #agent-right { width: 1fr; height: 100%; }
     AgentScreen #agent-extras { height: auto; }
+    AgentScreen #agent-extras > #chats { height: 18; }
+    AgentScreen.-short #agent-extras > #chats { height: 10; }
     AgentScreen.-wrapup #me-panel { border: heavy $primary; }
     """
 

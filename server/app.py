@@ -1,7 +1,8 @@
-"""The server process: wires storage, auth, the ARI client, the call engine and the gateway.
+"""The server process: wires storage, auth, the ARI client, the call engine, the gateway, the REST
+API and every capability listed in server/registry.py (docs/ARCHITECTURE.md, "Capabilities").
 
-One aiohttp application serves the consoles' websocket (/ws) and HTTP (/healthz now; recording
-streams and the REST API later) on one port, with TLS when a certificate is configured.
+One aiohttp application serves the consoles' websocket (/ws), /healthz, the REST API (/api/v1) and
+the capabilities' own routes on one port, with TLS when a certificate is configured.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from cc_console.server.acd.queue_log import QueueLog
 from cc_console.server.ari import AriClient
 from cc_console.server.auth import Auth
 from cc_console.server.calls.engine import CallEngine
-from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
 from cc_console.server.gateway import Gateway
 from cc_console.server.store import BufferedStore, Store
 
@@ -48,48 +48,24 @@ class Server:
         self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status
-        # -- switchboard directory (server/directory; its own database beside the main one) --
-        from cc_console.server.directory.feeds import DirectorySettings
-        from cc_console.server.directory.live import DirectoryLive
-        ds = settings.section("directory", DirectorySettings)
-        self.directory = DirectoryService(
-            DirectoryStore(":memory:" if str(s.db_file) == ":memory:" else default_path(s.db_file)),
-            devices=lambda: {a.device: str(a.state) for a in self.engine.agents.values() if a.device},
-            tz=ds.tz, country_code=ds.country_code, codes=ds.codes)
-        self.gateway.handlers.update(self.directory.handlers())
-        self.directory_live = DirectoryLive(self.directory, ds, self.gateway.publish)  # feeds, outside changes
-        # -- call recording (server/recordings; its own database beside the main one) --
-        from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore
-        from cc_console.server.recordings import default_path as recordings_db
-        self.recordings = RecordingService(
-            self.engine, RecordingStore(":memory:" if str(s.db_file) == ":memory:" else recordings_db(s.db_file)),
-            RecordingSettings.from_server(s))
-        self.engine.hooks.append(self.recordings)
-        self.gateway.handlers.update(self.recordings.handlers())
-        # -- agent console: contacts, notes, categories, callbacks, figures (server/contacts; own database) --
-        from cc_console.server.contacts import ContactsService, ContactsStore
-        from cc_console.server.contacts import default_path as contacts_db
-        self.contacts = ContactsService.from_config_dir(
-            self.engine, ContactsStore(":memory:" if str(s.db_file) == ":memory:" else contacts_db(s.db_file)),
-            publish=self.gateway.publish)
-        self.gateway.handlers.update(self.contacts.handlers())
         # -- REST API under /api/v1 (server/api; API clients in their own database) --
         from cc_console.server.api import ApiClients, Principals, RestApi
         from cc_console.server.api import default_path as api_db
         self.api_clients = ApiClients(":memory:" if str(s.db_file) == ":memory:" else api_db(s.db_file))
         self.principals = Principals(self.auth, self.api_clients)
-        self.rest = RestApi(self.engine, self.gateway.commands, self.principals, contacts=self.contacts,
-                            rate=s.api_rate, burst=s.api_burst)
         # -- capabilities as plugins (server/registry.py lists them; server/capability.py the contract) --
         from cc_console.server import registry
         from cc_console.server.capability import Context
         self.ctx = Context(settings, self.engine, self.store, self.gateway.publish, self.principals,
                            self.gateway.commands, spawn=lambda aw, what: self.engine._spawn(aw, what), auth=self.auth,
-                           end_sessions=self.gateway.end_sessions_of, contacts=self.contacts,
-                           recordings=self.recordings, directory=self.directory)
+                           end_sessions=self.gateway.end_sessions_of)
         self.capabilities = registry.build(self.ctx)
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())
+        contacts = getattr(self.capabilities.get("contacts"), "service", None)
+        self.rest = RestApi(self.engine, self.gateway.commands, self.principals,
+                            parse_time=contacts.parse_time if contacts is not None else None,
+                            rate=s.api_rate, burst=s.api_burst)
         self._runner: web.AppRunner | None = None
         self.port = s.port
 
@@ -99,6 +75,19 @@ class Server:
         ctx = ssl.create_default_context(cafile=str(p.ari_ca_path))
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
+
+    # The services of the capabilities that tests, tools and the demo reach by name.
+    @property
+    def directory(self) -> Any:
+        return self.capabilities["directory"].service  # type: ignore[attr-defined]
+
+    @property
+    def recordings(self) -> Any:
+        return self.capabilities["recordings"].service  # type: ignore[attr-defined]
+
+    @property
+    def contacts(self) -> Any:
+        return self.capabilities["contacts"].service  # type: ignore[attr-defined]
 
     def _routing_path(self) -> Path | None:
         s = self.settings.server
@@ -122,9 +111,7 @@ class Server:
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
-        self.directory.add_routes(app, self.principals)  # GET /api/directory/... (bearer token)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
-        self.recordings.add_routes(app, self.principals)  # GET /api/recordings/{id}/audio|download (bearer token)
         self.rest.add_routes(app)  # /api/v1/... (docs/api.md)
         for cap in self.capabilities.values():
             cap.add_routes(app)
@@ -199,37 +186,16 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.ari.start()
-        await self.directory_live.start()
         for cap in self.capabilities.values():
             await cap.start()
-        self._start_report_schedule()
         log.info("cc-console server listening on %s", self.url)
 
-    def _start_report_schedule(self) -> None:
-        """Scheduled reports (docs/reports.md), when a schedule file is configured or present."""
-        s = self.settings.server
-        path = Path(s.reports_schedule) if s.reports_schedule else config_dir() / "reports.toml"
-        self.report_scheduler = None
-        if not path.exists():
-            return
-        from cc_console.server.reports.schedule import Scheduler, load_schedule
-        from cc_console.server.reports.service import cache_for, run
-        smtp, jobs = load_schedule(path)
-        db = str(self.settings.server.db_file)
-        self.report_scheduler = Scheduler(smtp, jobs, lambda p: run(cache_for(db), self.engine.cfg, p))
-        self.report_scheduler.start()
-        log.info("report schedule %s: %d job(s)", path, len(jobs))
-
     async def stop(self) -> None:
-        scheduler = getattr(self, "report_scheduler", None)
-        if scheduler is not None:
-            await scheduler.stop()
         for cap in reversed(list(self.capabilities.values())):
             try:
                 await cap.stop()
             except Exception:
                 log.exception("capability %s did not stop cleanly", cap.name)
-        await self.directory_live.stop()
         self.engine.shutdown()
         self.ari.on_event = None  # events still in flight are not ours to handle any more
         await self.engine.idle()
@@ -242,8 +208,6 @@ class Server:
         self.auth.pool.shutdown()
         self.qlog.close()
         await asyncio.to_thread(self.store.close)  # the writer's last attempt may wait on a lock
-        self.directory.store.close()
-        self.contacts.store.close()
         self.api_clients.close()
 
     async def __aenter__(self) -> Server:

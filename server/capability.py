@@ -19,18 +19,24 @@ another capability's internals.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cc_console.config import Settings
 from cc_console.protocol import CommandSpec, Request
+from cc_console.server.commands import Commands
+from cc_console.server.store import Store
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from cc_console.models import Agent, Call
+    from cc_console.server.acd.config import RoutingConfig
 
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Request], Any]
 Publish = Callable[[str, dict[str, Any], Any], None]
@@ -65,6 +71,7 @@ class CallHooks:
 
     def resynced(self) -> None:
         """The engine has reconciled its calls with Asterisk after a (re)connect or a restart."""
+
     def agent_state(self, agent: Agent, previous: str) -> None:
         """An agent's state changed (previous: the state it left)."""
 
@@ -78,16 +85,96 @@ class CallHooks:
         """A call's recording is stored off the PBX and can be fetched."""
 
 
+class CallHookList(CallHooks):
+    """The engine's hooks: itself a CallHooks that tells every registered one, in order.
+
+    The engine calls ``self.hooks.call_connected(call)``, checked by mypy against CallHooks; one
+    capability whose hook fails is logged and does not keep the call, nor the other hooks, back.
+    A new hook is a method on CallHooks (this class fans it out without a line of its own).
+    """
+
+    def __init__(self) -> None:
+        self._hooks: list[CallHooks] = []
+
+    def append(self, hooks: CallHooks) -> None:
+        if not isinstance(hooks, CallHooks):
+            raise TypeError(f"{type(hooks).__name__} is not a CallHooks")
+        self._hooks.append(hooks)
+
+    def remove(self, hooks: CallHooks) -> None:
+        self._hooks.remove(hooks)
+
+    def __iter__(self) -> Iterator[CallHooks]:
+        return iter(self._hooks)
+
+    def __len__(self) -> int:
+        return len(self._hooks)
+
+    def tell(self, name: str, *args: Any) -> None:
+        """Call hook ``name`` (a CallHooks method) on every registered hook."""
+        if name not in HOOK_NAMES:
+            raise AttributeError(f"CallHooks has no hook {name!r}")
+        for h in self._hooks:
+            try:
+                getattr(h, name)(*args)
+            except Exception:
+                log.exception("hook %s of %s failed", name, type(h).__name__)
+
+
+HOOK_NAMES = frozenset(n for n, v in vars(CallHooks).items() if callable(v) and not n.startswith("_"))
+
+
+def _fan_out(name: str) -> Callable[..., None]:
+    def tell_all(self: CallHookList, *args: Any) -> None:
+        # per call event on the hot path: the name was checked when the class was made
+        for h in self._hooks:
+            try:
+                getattr(h, name)(*args)
+            except Exception:
+                log.exception("hook %s of %s failed", name, type(h).__name__)
+    tell_all.__name__ = name
+    tell_all.__doc__ = getattr(CallHooks, name).__doc__
+    return tell_all
+
+
+for _name in HOOK_NAMES:
+    setattr(CallHookList, _name, _fan_out(_name))
+
+
+class Engine(Protocol):
+    """What a capability may use of the call engine: its live calls and agents, the routing
+    configuration as it is now (a reload swaps it), the clock, the hooks; it acts through the
+    engine's public methods (dial_out, queue_stats, ...), which are not listed here."""
+
+    agents: dict[str, Agent]
+    calls: dict[str, Call]
+    cfg: RoutingConfig
+    hooks: CallHookList
+    clock: Callable[[], float]
+    ari: Any  # the ARI client, for a capability's own media (prompts, voicemail files)
+    front: Any  # the IVR in front of inbound calls, when loaded (server/ivr)
+
+    def note_call(self, call_id: str, kind: str, **data: Any) -> bool: ...
+
+
+class PrincipalSource(Protocol):
+    """Bearer token or request headers -> the principal (server/api/bearer.py Principals)."""
+
+    def resume(self, token: str) -> Any: ...
+
+    def from_headers(self, headers: Any, *, basic: bool = False) -> Any: ...
+
+
 @dataclass
 class Context:
     """What the server gives a capability when it is built."""
 
     settings: Settings
-    engine: Any  # the call engine: read calls/agents through it; act through its public methods
-    store: Any  # the main event store (cc_console.server.store.Store)
+    engine: Engine  # the call engine: read calls/agents through it; act through its public methods
+    store: Store  # the main event store
     publish: Publish  # push an event to consoles: publish(event, data, audience)
-    principals: Any  # bearer tokens and API clients -> principal (server/api)
-    commands: Any  # the one command dispatch (server/commands.Commands)
+    principals: PrincipalSource  # bearer tokens and API clients -> principal (server/api)
+    commands: Commands  # the one command dispatch
     spawn: Callable[[Coroutine[Any, Any, Any], str], None] = field(default=lambda aw, what: None)
     capabilities: dict[str, Capability] = field(default_factory=dict)
     auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
@@ -96,7 +183,6 @@ class Context:
     # Services not yet moved into capabilities (read through their typed methods only).
     contacts: Any = None  # server/contacts ContactsService
     recordings: Any = None  # server/recordings RecordingService
-    directory: Any = None  # the switchboard directory service (server/directory), until it is a capability
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

@@ -12,6 +12,10 @@ from cc_console.server.capability import Capability, Context, check_commands
 
 # name -> the module with COMMANDS, EVENTS and make(ctx)
 CAPABILITIES: dict[str, str] = {
+    "directory": "cc_console.server.directory.plugin",
+    "recordings": "cc_console.server.recordings.plugin",
+    "contacts": "cc_console.server.contacts.plugin",
+    "reports": "cc_console.server.reports.plugin",
     "identity": "cc_console.server.identity.plugin",
     "audit": "cc_console.server.audit.plugin",
     "verified": "cc_console.server.verified.plugin",

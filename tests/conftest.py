@@ -17,9 +17,14 @@ import pytest
 
 from cc_console.client import ConsoleClient
 from cc_console.config import QueueSettings, Settings, load_settings
+from cc_console.server import registry
 from cc_console.server.app import Server
 from cc_console.server.auth import Auth
 from cc_console.server.store import SQLiteStore
+
+# The capabilities' commands join cc_console.protocol.COMMANDS as a server does at start-up, so the
+# tests that walk the command table (fuzzers, parity, docs) see every command from the start.
+registry.load_commands()
 
 # Hermetic: a developer's own ~/.config/cc-console (routing.toml, keymap, reports.toml) must not
 # leak into the tests. The data dir (where the sandbox chroot lives) is kept.

@@ -71,6 +71,15 @@ def normal(v: Any) -> Any:
     return v
 
 
+@pytest.fixture
+def settings(settings):
+    """Every command of every capability, twice per role, is more than one client's burst of requests:
+    the rate limit is not what this test compares."""
+    settings.server.api_burst = 100_000
+    settings.server.api_rate = 100_000.0
+    return settings
+
+
 def reset(server) -> None:
     for a in list(server.engine.agents.values()):
         if a.state is not AgentState.LOGGED_OUT:

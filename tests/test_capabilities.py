@@ -98,3 +98,52 @@ def test_a_settings_section_is_read_by_its_dataclass(tmp_path):
     cfg.write_text('[crm]\nulr = "typo"\n')
     with pytest.raises(ValueError, match="ulr"):
         load_settings(cfg).section("crm", CrmSettings)
+
+
+def test_the_existing_capabilities_are_plugins_with_their_own_commands():
+    """directory, recordings, contacts and reports are registry entries: each declares its own
+    commands (no longer in the protocol's base table) and the server serves them by its handlers."""
+    from cc_console.server.app import Server
+    for name in ("directory", "recordings", "contacts", "reports"):
+        assert name in registry.CAPABILITIES
+    owner = {spec.name: name for name in registry.CAPABILITIES for spec in registry.plugin(name).COMMANDS}
+    assert owner["directory.search"] == "directory" and owner["absence.add"] == "directory"
+    assert owner["recordings.search"] == "recordings" and owner["recording.optout"] == "recordings"
+    assert owner["contacts.save"] == "contacts" and owner["agent.figures"] == "contacts"
+    assert owner["report.run"] == "reports"
+    settings = Settings()
+    settings.server.db_path = ":memory:"
+    server = Server(settings)
+    for cmd, name in owner.items():
+        assert COMMANDS[cmd] is next(s for s in registry.plugin(name).COMMANDS if s.name == cmd)
+        assert cmd in server.capabilities[name].handlers(), cmd
+        assert cmd in server.gateway.handlers, cmd
+    # the recording service follows calls through the engine's typed hooks
+    assert server.recordings in list(server.engine.hooks)
+
+
+def test_call_hooks_are_typed_and_one_failing_hook_does_not_stop_the_others(caplog):
+    from cc_console.server.capability import CallHookList, CallHooks
+
+    class Broken(CallHooks):
+        def call_connected(self, call):
+            raise RuntimeError("boom")
+
+    class Seen(CallHooks):
+        def __init__(self):
+            self.calls = []
+
+        def call_connected(self, call):
+            self.calls.append(call)
+
+    hooks, seen = CallHookList(), Seen()
+    hooks.append(Broken())
+    hooks.append(seen)
+    hooks.call_connected("c1")  # typed: the method exists on CallHooks
+    hooks.call_ended("c1", "answered")  # a hook nobody overrides: nothing happens
+    assert seen.calls == ["c1"]
+    assert "hook call_connected of Broken failed" in caplog.text
+    with pytest.raises(TypeError):
+        hooks.append(object())  # not a CallHooks: refused when registered, not ignored at call time
+    with pytest.raises(AttributeError):
+        hooks.tell("call_conected", "c1")  # a misspelt hook name is an error, not a silent no-op

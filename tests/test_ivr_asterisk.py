@@ -598,3 +598,33 @@ async def test_number_and_agent_actions(ivr_server, connect_to, phone):
                        what="offered to the agent the tree named")
     assert call["id"] == second.call_id and call["target_agent"] == "agent1" and call["queue"] == "support"
     await caller.hangup()
+
+
+async def test_a_caller_in_a_tree_stays_through_a_restart_of_our_server(settings, tmp_path, clean_asterisk, sandbox,
+                                                                         lookup_port, phone):
+    tree = tmp_path / "ivr.toml"
+    tree.write_text(trees_text(lookup_port))
+    settings.sections["ivr"] = {"file": str(tree)}
+    srv = await start_routed(settings, ROUTING, tmp_path / "routing.toml")
+    try:
+        caller = await phone("1005")
+        await caller.dial("5100")
+        await caller.wait_call_state("ESTABLISHED", timeout=10)
+        first = await ivr_event(srv, "ivr.node", node="root")
+    finally:
+        await srv.stop()
+    # The call lives on in Asterisk's bridge; the next server's resync hands it to the IVR again.
+    srv = await start_routed(settings, ROUTING, tmp_path / "routing2.toml")
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while len([e for e in srv.store.events(kinds=("ivr.node",)) if e.call_id == first.call_id]) < 2:
+            assert loop.time() < deadline, "the menu did not start again after the restart"
+            await asyncio.sleep(0.05)
+        await caller.send_dtmf("1")
+        claims = await ivr_event(srv, "ivr.node", node="claims")
+        assert claims.call_id == first.call_id and caller.call_state == "CALL_ESTABLISHED"
+        await caller.hangup()
+        await ivr_event(srv, "ivr.left", outcome="abandoned", node="claims")
+    finally:
+        await srv.stop()

@@ -142,6 +142,15 @@ def test_cli_check_and_show(tmp_path):
     r = runner.invoke(app, ["admin", "ivr", "check", str(good), "--routing", str(routing)])
     assert r.exit_code == 1
     assert "error: tree main, node car, key 1: queue:sales - not in the routing file" in r.output
+    # A recorded prompt the PBX's sounds folder lacks: named with the node.
+    recorded = _write(tmp_path, GOOD.replace('prompt = "Thank you."', 'media = "sound:/p/cc-ivr-thanks"'))
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(f'[pbx]\nsounds_dir = "{tmp_path}"\n[ivr]\nmedia_prefix = "sound:/p/"\n')
+    r = runner.invoke(app, ["admin", "ivr", "check", str(recorded), "--config", str(cfg_file)])
+    assert r.exit_code == 1 and "node apps: missing prompt file" in r.output
+    (tmp_path / "cc-ivr-thanks.wav").write_bytes(b"RIFF")
+    r = runner.invoke(app, ["admin", "ivr", "check", str(recorded), "--config", str(cfg_file)])
+    assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["admin", "ivr", "show", str(good)])
     assert r.exit_code == 0 and "key 2 → apps" in r.output
     r = runner.invoke(app, ["admin", "ivr", "show", str(good), "--tree", "nope"])

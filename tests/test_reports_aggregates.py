@@ -245,7 +245,7 @@ def test_weeks_and_months_sum_blocks_of_days_exactly(weeks):
             same(cache, cfg, "agent", a, b, **kw)
             same(cache, cfg, "agent", a, b, sl_threshold=7.0, buckets=[600, 2], ring_buckets=[], queues=["q2"],
                  agents=["ag1", "ag3"], **kw)
-    fresh = ReportCache(store.path if hasattr(store, "path") else cache.db_path, cache.db_path.with_name("fresh.rep"))
+    fresh = ReportCache(store.path, cache.cache_path.with_name("fresh.rep"))
     fresh.refresh()
     for t in ("qagg", "atime", "acalls", "amiss", "hcum"):
         q = f"SELECT * FROM {t} WHERE lvl >= 2 ORDER BY 1, 2, 3, 4" + (", 5" if t == "hcum" else "")

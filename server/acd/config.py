@@ -7,11 +7,13 @@ dropping calls: a bad file is refused whole with a clear message and the old one
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cc_console.config import QueueSettings
+from cc_console.service_level import DEFAULT_THRESHOLD
 
 from .hours import Schedule
 
@@ -60,7 +62,7 @@ class Queue:
     priority: int = 0  # higher: its calls are offered first to agents in several queues
     ring_timeout: float | None = None  # None: the server's
     wrapup: float = 0.0  # seconds of wrap-up after each call
-    service_level: float = 20.0
+    service_level: float = DEFAULT_THRESHOLD
     max_wait: float = 0.0  # 0: no limit
     max_length: int = 0  # waiting calls; 0: no limit
     schedule: Schedule = field(default_factory=Schedule)
@@ -87,6 +89,20 @@ class PauseReason:
     kind: str = "private"  # work | private
 
 
+class _Thresholds(Mapping[str, float]):
+    def __init__(self, queues: dict[str, Queue]) -> None:
+        self._queues = queues
+
+    def __getitem__(self, name: str) -> float:
+        return self._queues[name].service_level
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._queues)
+
+    def __len__(self) -> int:
+        return len(self._queues)
+
+
 @dataclass
 class RoutingConfig:
     queues: dict[str, Queue] = field(default_factory=dict)
@@ -95,6 +111,11 @@ class RoutingConfig:
     vip: dict[str, int] = field(default_factory=dict)  # caller number -> priority
     sticky_seconds: float = 0.0  # a caller who calls again within this goes to their last agent if ready
     source: str = ""
+
+    @property
+    def thresholds(self) -> Mapping[str, float]:
+        """Queue -> its service-level threshold in seconds (a view: no copy per call)."""
+        return _Thresholds(self.queues)
 
     def did_map(self) -> dict[str, str]:
         return {did: q.name for q in self.queues.values() for did in q.dids}

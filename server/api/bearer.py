@@ -56,3 +56,9 @@ class Principals:
             raise ProtocolError(ErrorCode.UNAUTHENTICATED,
                                 "send Authorization: Bearer <API token or session token from login>")
         return self.resume(token)
+
+    def maybe_from_headers(self, headers: Any) -> Principal | None:
+        """None when the request has no Authorization header at all (commands that need no login)."""
+        if "Authorization" not in headers:
+            return None
+        return self.from_headers(headers)

@@ -182,6 +182,8 @@ def capability_routes() -> list[Route]:
 
 
 def build() -> dict[str, Any]:
+    from cc_console.server.registry import load_commands
+    load_commands()  # every capability's commands are in the document, whoever asks first
     paths: dict[str, Any] = {}
     for r in ROUTES:
         if r.handler == "command":

@@ -157,12 +157,14 @@ def _matches(header: str, tag: str) -> bool:
 
 
 class RestApi:
-    def __init__(self, engine: Any, commands: Commands, principals: Principals, *, contacts: Any = None,
-                 rate: float = 20.0, burst: int = 100, openapi: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(self, engine: Any, commands: Commands, principals: Principals, *,
+                 parse_time: Callable[[Any], float] | None = None, rate: float = 20.0, burst: int = 100,
+                 openapi: Callable[[], dict[str, Any]] | None = None) -> None:
         self.engine = engine
         self.commands = commands
         self.principals = principals
-        self.contacts_service = contacts
+        # a callback's preferred time, read as the contacts capability reads it (none without it)
+        self.parse_time = parse_time
         self.limits = TokenBuckets(rate, burst)
         self._openapi = openapi
         self._openapi_body: bytes | None = None
@@ -235,8 +237,8 @@ class RestApi:
                 raise _bad(f"{p.name} is one of {', '.join(p.enum)}")
 
     def _principal(self, request: web.Request, *, required: bool) -> Any:
-        if not required and "Authorization" not in request.headers:
-            return None  # login, resume and ping need no token; the dispatch decides for the others
+        if not required:  # login, resume and ping need no token; the dispatch decides for the others
+            return self.principals.maybe_from_headers(request.headers)
         return self.principals.from_headers(request.headers)
 
     def _rate(self, request: web.Request, caller: ApiCaller) -> None:
@@ -387,9 +389,9 @@ class RestApi:
         preferred = None
         if "preferred" in body:
             p = body["preferred"]
-            if isinstance(p, bool) or not isinstance(p, (int, float, str)) or self.contacts_service is None:
+            if isinstance(p, bool) or not isinstance(p, (int, float, str)) or self.parse_time is None:
                 raise _bad("preferred is an epoch, ISO 8601, HH:MM or +30m")
-            preferred = self.contacts_service.parse_time(p)
+            preferred = self.parse_time(p)
         now = self.engine.clock()
         item = {"id": uuid.uuid4().hex[:12], "kind": "callback", "caller": caller_no.strip(), "queue": queue,
                 "tenant": self.engine.cfg.queues[queue].tenant, "call_id": None, "requested": now, "enqueued": now,

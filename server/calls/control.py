@@ -1,6 +1,7 @@
 """Call control on a connected call: hold, mute, DTMF, blind transfer, outbound calls, and the
 attended transfer as a state machine kept on the call (consult, swap, complete, cancel,
-conference), so that it survives a restart of our server.
+conference; server/calls/states.py has its states and transitions), so that it survives a restart of
+our server.
 
 A mixin of CallEngine (server/calls/engine.py): it works on the engine's state and uses its
 recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
@@ -16,6 +17,16 @@ from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
+from .states import (
+    ConsultEvent,
+    ConsultRefused,
+    ConsultState,
+    conference_effects,
+    consult_next,
+    consult_over_effects,
+    consult_swap_effects,
+    hold_effects,
+)
 
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
@@ -40,19 +51,12 @@ class CallControl(_Base):
         if on:
             call.hold_start = now
             self._record_call("call.hold", call, at=now)
-
-            async def go() -> None:
-                await self.ari.request("POST", f"/bridges/{call.bridge}/removeChannel", params={"channel": leg})
-                await self.ari.start_moh(call.bridge, self.moh_class)
         else:
             held_for = now - call.hold_start
             call.hold_total += held_for
             self._record_call("call.unhold", call, at=now, held=held_for)
-
-            async def go() -> None:
-                await self.ari.stop_moh(call.bridge)
-                await self.ari.add_channel(call.bridge, leg)
-        self._spawn(go(), f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        self.effects.perform(self.ari, hold_effects(call.bridge, leg, on, self.moh_class),
+                             f"{'hold' if on else 'unhold'} {call.id}", call.id)
         return call
 
     def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
@@ -120,7 +124,7 @@ class CallControl(_Base):
         call.agent_channel = None
         held = call.hold_total + (now - call.hold_start if call.held else 0.0)
         self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
-        self._hook("call_leg_ended", call, agent.id)
+        self.hooks.call_leg_ended(call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
@@ -128,11 +132,11 @@ class CallControl(_Base):
             call.queue = name
             call.skills = list(self.cfg.queues[name].skills)
             call.target_agent = None
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif kind == "agent":
             call.target_agent = name
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         else:
             self._moh(call)
@@ -211,12 +215,12 @@ class CallControl(_Base):
             self._spawn(go(), f"dial out {call.id}", call.id)
         elif kind == OUT_REMOTE and leg == call.channel:
             now = self.clock()
-            call.state = CallState.CONNECTED
+            self._call_to(call, CallState.CONNECTED)
             call.stage = "talk"
             call.answered = now
             self._record_call("call.connected", call, at=now, agent=call.agent, wait=now - call.enqueued, outbound=True)
             self._spawn(self.ari.add_channel(call.bridge, leg), f"bridge outbound {call.id}", call.id)
-            self._hook("call_connected", call)
+            self.hooks.call_connected(call)
 
     # -- attended transfer: consult, then complete, cancel, swap or conference ------------------------
     def consult(self, agent_id: str, target: str, call_id: str | None = None) -> Call:
@@ -244,7 +248,7 @@ class CallControl(_Base):
         leg = f"{BRIDGE_PREFIX}{call.id}-t{call.offers}"
         bridge = f"{call.bridge}-c"
         call.consult = {"target": target, "agent": target_agent, "leg": leg, "bridge": bridge,
-                        "state": "ringing", "with": "target"}
+                        "state": ConsultState.RINGING, "with": "target"}
         if not call.held:
             call.held = True
             call.hold_start = self.clock()
@@ -281,19 +285,23 @@ class CallControl(_Base):
         if call is None or not c or c["leg"] != leg:
             self._spawn(self.ari.hangup(leg), f"drop orphan consult leg {leg}")
             return
-        c["state"] = "talking"
+        try:
+            c["state"] = consult_next(c["state"], ConsultEvent.ANSWERED)
+        except ConsultRefused:  # a second StasisStart of a leg already up (a resync): nothing new
+            return
         if c["agent"]:
             self._set_agent(self.agents[c["agent"]], AgentState.ON_CALL, call=call.id, consult=True)
         self._record_call("call.consult_answered", call, to=c["target"])
         self._spawn(self.ari.add_channel(c["bridge"], leg), f"bridge consult {call.id}", call.id)
-        self._hook("consult_connected", call)
+        self.hooks.consult_connected(call)
 
     def _consult_over(self, call: Call, why: str) -> None:
         """The target left (no answer, hung up, cancelled): the agent is back with the caller."""
         c = call.consult
         if not c:
             return
-        self._hook("consult_ended", call)
+        consult_next(c["state"], ConsultEvent.CANCEL if why == "cancelled" else ConsultEvent.TARGET_GONE)
+        self.hooks.consult_ended(call)
         call.consult = None
         self.by_channel.pop(c["leg"], None)
         if c["agent"]:
@@ -306,15 +314,8 @@ class CallControl(_Base):
             call.hold_total += self.clock() - call.hold_start
             call.held = False
         self._record_call("call.consult_ended", call, why=why)
-        agent_leg = call.agent_channel
-
-        async def back() -> None:
-            await self.ari.hangup(c["leg"])
-            await self.ari.destroy_bridge(c["bridge"])
-            await self.ari.stop_moh(call.bridge)
-            if agent_leg:
-                await self.ari.add_channel(call.bridge, agent_leg)
-        self._spawn(back(), f"consult over {call.id}", call.id)
+        self.effects.perform(self.ari, consult_over_effects(call.bridge, c, call.agent_channel),
+                             f"consult over {call.id}", call.id)
         self.route()
 
     def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
@@ -322,6 +323,14 @@ class CallControl(_Base):
         if not call.consult:
             raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
         return call, call.consult
+
+    @staticmethod
+    def _consult_step(c: dict[str, Any], event: ConsultEvent) -> ConsultState:
+        """The consultation's next state for an agent's command, or the conflict the agent reads."""
+        try:
+            return consult_next(c["state"], event)
+        except ConsultRefused as exc:
+            raise ProtocolError(ErrorCode.CONFLICT, exc.message) from None
 
     def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
         call, _ = self._consult_call(agent_id, call_id)
@@ -331,28 +340,18 @@ class CallControl(_Base):
     def consult_swap(self, agent_id: str, call_id: str | None = None) -> Call:
         """Talk to the other party; the one left waits with music on hold."""
         call, c = self._consult_call(agent_id, call_id)
-        if c["state"] != "talking":
-            raise ProtocolError(ErrorCode.CONFLICT, f"the consultation is {c['state']}; swap once the target answered")
-        leg = call.agent_channel or ""
-        to_caller = c["with"] == "target"
-        c["with"] = "caller" if to_caller else "target"
-        src, dst = (c["bridge"], call.bridge) if to_caller else (call.bridge, c["bridge"])
+        self._consult_step(c, ConsultEvent.SWAP)
+        c["with"] = "caller" if c["with"] == "target" else "target"
         self._record_call("call.consult_swap", call, talking_with=c["with"])
-
-        async def go() -> None:
-            await self.ari.request("POST", f"/bridges/{src}/removeChannel", params={"channel": leg})
-            await self.ari.stop_moh(dst)
-            await self.ari.start_moh(src, self.moh_class)
-            await self.ari.add_channel(dst, leg)
-        self._spawn(go(), f"swap {call.id}", call.id)
+        self.effects.perform(self.ari, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
+                             f"swap {call.id}", call.id)
         return call
 
     def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
         """Complete the attended transfer (the target takes the caller, this agent leaves), or
         make it a three-way conference (everyone in the call's bridge)."""
         call, c = self._consult_call(agent_id, call_id)
-        if c["state"] not in ("talking", "conference"):
-            raise ProtocolError(ErrorCode.CONFLICT, "the target has not answered yet; wait or cancel")
+        self._consult_step(c, ConsultEvent.CONFERENCE if conference else ConsultEvent.COMPLETE)
         agent = self.agents[agent_id]
         now = self.clock()
         target_leg = c["leg"]
@@ -361,19 +360,13 @@ class CallControl(_Base):
             call.hold_total += now - call.hold_start
             call.held = False
         if conference:
-            if c["state"] == "conference":
+            if c["state"] == ConsultState.CONFERENCE:
                 return call
-            self._hook("consult_ended", call)  # the consult bridge goes; the call's recording goes on
-            c["state"] = "conference"
+            self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
+            c["state"] = ConsultState.CONFERENCE
             self._record_call("call.conference", call, agent=agent_id, to=c["target"])
-
-            async def conf() -> None:
-                await self.ari.stop_moh(call.bridge)
-                for leg in (target_leg, agent_leg):
-                    await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": leg})
-                    await self.ari.add_channel(call.bridge, leg)
-                await self.ari.destroy_bridge(c["bridge"])
-            self._spawn(conf(), f"conference {call.id}", call.id)
+            self.effects.perform(self.ari, conference_effects(call.bridge, c, agent_leg), f"conference {call.id}",
+                                 call.id)
             return call
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
@@ -382,18 +375,18 @@ class CallControl(_Base):
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
-        self._hook("consult_ended", call)
+        self.hooks.consult_ended(call)
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg
         self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
                           talk=talk, hold=call.hold_total)
-        self._hook("call_leg_ended", call, agent_id)
-        self._hook("call_connected", call)  # the target's leg is the call's leg now
+        self.hooks.call_leg_ended(call, agent_id)
+        self.hooks.call_connected(call)  # the target's leg is the call's leg now
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
-        was_conference = c["state"] == "conference"
+        was_conference = c["state"] == ConsultState.CONFERENCE
 
         async def handover() -> None:
             if not was_conference:

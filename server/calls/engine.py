@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cc_console import service_level
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
 from cc_console.protocol import ErrorCode, Event, ProtocolError
 from cc_console.server.acd import decide
@@ -33,12 +34,15 @@ from cc_console.server.acd.queue_log import QueueLog, clock_seconds
 from cc_console.server.acd.routing_index import RoutingIndex
 from cc_console.server.ari import AriClient, AriError, AriEvent, Channel
 from cc_console.server.ari.breaker import retrying, transient
+from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
+from .effects import EffectRunner
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
+from .states import ConsultState, TransitionCounter
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +101,9 @@ class CallEngine(CallControl, OverloadGuard):
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._playbacks: dict[str, tuple[str, str]] = {}  # playback id -> (call id, purpose)
         self._digits: dict[str, str] = {}  # call id -> digits keyed after the callback key
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._chains: dict[str, asyncio.Task[Any]] = {}
+        self.effects = EffectRunner()
+        self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
+        self._chains = self.effects.chains
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._seq = 0
         self._dirty_queues: set[str] = set()
@@ -111,10 +116,11 @@ class CallEngine(CallControl, OverloadGuard):
         self.stats_interval = 0.25
         self.ari_up = False
         self.monitors = MonitorService(self)
-        # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks:
-        # objects with any of call_connected(call), call_leg_ended(call, agent_id),
-        # call_ended(call, kind). Called synchronously; they spawn their own I/O.
-        self.hooks: list[Any] = []
+        # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks
+        # (server/capability.py CallHooks). Called synchronously; they spawn their own I/O.
+        self.hooks = CallHookList()
+        # Every call and agent move is checked against the state tables (server/calls/states.py).
+        self.transitions = TransitionCounter()
         # The IVR (server/ivr) when loaded: takes inbound calls before the queue and hands them back
         # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit) (True: the IVR
         # took the key), played(call, purpose) and play_failed(call, purpose) for its prompts.
@@ -231,8 +237,7 @@ class CallEngine(CallControl, OverloadGuard):
             c.offered += 1
         elif kind == "call.connected":
             c.answered += 1
-            q = self.cfg.queues.get(queue)
-            if wait <= (q.service_level if q else 20.0):
+            if service_level.within(wait, service_level.threshold(queue, self.cfg.thresholds)):
                 c.answered_in_sl += 1
             self.recent_waits.setdefault(queue, deque(maxlen=20)).append(wait)
         elif kind == "call.abandoned":
@@ -271,6 +276,11 @@ class CallEngine(CallControl, OverloadGuard):
         self._record_call(kind, call, **data)
         return True
 
+    def _call_to(self, call: Call, state: CallState) -> None:
+        """Move a call to ``state``, checked against the call state table."""
+        self.transitions.check_call(call.id, call.state, state)
+        call.state = state
+
     def _set_agent(self, agent: Agent, state: AgentState, reason: str = "", **data: Any) -> None:
         self.router.touch_agent(agent)
         if agent.state is state and agent.reason == reason and not data:
@@ -278,6 +288,7 @@ class CallEngine(CallControl, OverloadGuard):
         prev, prev_reason = agent.state, agent.reason
         if state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
             agent.pending_pause = ""  # only waits while the agent is busy; now over either way
+        self.transitions.check_agent(agent.id, prev, state)
         agent.state = state
         agent.reason = reason
         agent.state_since = self.clock()
@@ -345,7 +356,7 @@ class CallEngine(CallControl, OverloadGuard):
             "agents_paused": sum(a.state is AgentState.PAUSED for a in members),
             "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned,
             "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
-            "service_level": (c.answered_in_sl / c.answered) if c.answered else None,
+            "service_level": service_level.ratio(c.answered_in_sl, c.answered),
         }
 
     def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:
@@ -419,35 +430,14 @@ class CallEngine(CallControl, OverloadGuard):
         return {"store": "ok" if h["ok"] else "fault", "store_problem": h["problem"] or ""}
 
     def _hook(self, name: str, *args: Any) -> None:
-        for h in self.hooks:
-            fn = getattr(h, name, None)
-            if fn is not None:
-                try:
-                    fn(*args)
-                except Exception:
-                    log.exception("hook %s of %s failed", name, type(h).__name__)
+        """Tell the hooks by name; ``self.hooks.<name>(...)`` is the typed spelling of the same."""
+        self.hooks.tell(name, *args)
 
     # == tasks and timers =============================================================================
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
-        """Run an ARI side effect. Effects with the same key (a call id) run in order, one at a time:
-        the bridge must exist before the agent's leg is added to it."""
-        prev = self._chains.get(key) if key else None
-
-        async def guarded() -> None:
-            if prev is not None:
-                await asyncio.wait([prev])
-            try:
-                await coro
-            except AriError as exc:
-                log.warning("%s: %s", what, exc)
-            except Exception:
-                log.exception("%s failed", what)
-        task = asyncio.get_running_loop().create_task(guarded(), name=what)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if key:
-            self._chains[key] = task
-            task.add_done_callback(lambda t: self._chains.pop(key, None) if self._chains.get(key) is t else None)
+        """Run a side effect (server/calls/effects.py): effects with the same key (a call id) run in
+        order, one at a time."""
+        self.effects.run(coro, what, key)
 
     def shutdown(self) -> None:
         """Stop every timer: this server is going away (calls stay up in Asterisk; a restart resyncs)."""
@@ -461,8 +451,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     async def idle(self) -> None:
         """Wait until no side-effect task is running (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.effects.idle()
 
     def _arm(self, kind: str, key: str, delay: float, fn: Callable[..., None], *args: Any) -> None:
         self._disarm(kind, key)
@@ -556,7 +545,7 @@ class CallEngine(CallControl, OverloadGuard):
                     stage="announcement")
         call.bridge = BRIDGE_PREFIX + call.id
         if qname is None:
-            call.state = CallState.ENDED
+            self._call_to(call, CallState.ENDED)
             call.ended = now
             call.end_reason = "unknown_did"
             self.store.record("call.rejected", ts=now, call=call.to_dict(), data={"did": did})
@@ -616,7 +605,7 @@ class CallEngine(CallControl, OverloadGuard):
             self.qlog.write(now, call.channel, call.queue, "NONE", "FULL", "", call.caller)
             self._overflow(call, "max_length", announce="")
             return
-        call.state = CallState.QUEUED
+        self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
@@ -701,11 +690,11 @@ class CallEngine(CallControl, OverloadGuard):
             call.stage = "overflowed-twice" if call.stage == "overflowed" else "overflowed"
             call.queue = ov.target
             call.skills = list(self.cfg.queues[ov.target].skills)
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif ov.kind == "agent":
             call.target_agent = ov.target
-            call.state = CallState.ENTERING
+            self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         elif ov.kind == "number":
             self._dial_number(call, ov.target)
@@ -719,7 +708,7 @@ class CallEngine(CallControl, OverloadGuard):
                 self._end(call, by="system", outcome=when)
 
     def _dial_number(self, call: Call, dialstring: str) -> None:
-        call.state = CallState.RINGING
+        self._call_to(call, CallState.RINGING)
         call.stage = "external"
         call.agent = None
         call.offers += 1
@@ -743,7 +732,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     def _voicemail(self, call: Call) -> None:
         q = self.cfg.queues[call.queue]
-        call.state = CallState.VOICEMAIL
+        self._call_to(call, CallState.VOICEMAIL)
         call.stage = "voicemail"
         self._disarm_call(call.id)
         self._record_call("call.voicemail_started", call)
@@ -771,7 +760,7 @@ class CallEngine(CallControl, OverloadGuard):
         if q.callback_key and digit == q.callback_key:
             if call.state is CallState.QUEUED:
                 self._leave_queue(call, "EXITWITHKEY", key=digit)
-            call.state = CallState.ENTERING  # out of the queue, not yet gone
+            self._call_to(call, CallState.ENTERING)  # out of the queue, not yet gone
             call.stage = "callback"
             self._digits[call.id] = ""
             self._record_call("call.callback_key", call, key=digit)
@@ -865,7 +854,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     def _offer(self, call: Call, agent: Agent) -> None:
         self._disarm("position", call.id)
-        call.state = CallState.RINGING
+        self._call_to(call, CallState.RINGING)
         call.stage = "ringing"
         call.agent = agent.id
         call.offers += 1
@@ -874,7 +863,7 @@ class CallEngine(CallControl, OverloadGuard):
         agent.call_id = call.id
         self._set_agent(agent, AgentState.RINGING, call=call.id)
         self._record_call("call.offered", call, agent=agent.id)
-        self._hook("call_offered", call, agent.id)
+        self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
         if agent.answer_mode is AnswerMode.PHONE:
             self._dial_agent(call, agent)
@@ -895,7 +884,7 @@ class CallEngine(CallControl, OverloadGuard):
         now = self.clock()
         if agent:
             self.qlog.ringnoanswer(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
-        call.state = CallState.QUEUED
+        self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.agent = None
         call.agent_channel = None
@@ -962,7 +951,7 @@ class CallEngine(CallControl, OverloadGuard):
         now = self.clock()
         self._disarm_call(call.id)
         self._offer_settled(call.id)
-        call.state = CallState.CONNECTED
+        self._call_to(call, CallState.CONNECTED)
         call.stage = "talk"
         call.answered = now
         wait = now - call.enqueued
@@ -985,7 +974,7 @@ class CallEngine(CallControl, OverloadGuard):
                 with attempt:
                     await self.ari.add_channel(call.bridge, leg)
         self._spawn(bridge(), f"bridge {call.id}", call.id)
-        self._hook("call_connected", call)
+        self.hooks.call_connected(call)
 
     def _channel_gone(self, channel_id: str, cause: int | None) -> None:
         call_id = self.by_channel.get(channel_id)
@@ -993,7 +982,8 @@ class CallEngine(CallControl, OverloadGuard):
         if call is None:
             return
         if call.consult and channel_id == call.consult["leg"]:
-            self._consult_over(call, "no answer" if call.consult["state"] == "ringing" else "target hung up")
+            self._consult_over(call, "no answer" if call.consult["state"] == ConsultState.RINGING
+                                else "target hung up")
             return
         if call.direction == "outbound" and call.state is not CallState.CONNECTED:
             # Before the called party answered: not reached (or the agent dropped the attempt).
@@ -1002,7 +992,8 @@ class CallEngine(CallControl, OverloadGuard):
             return
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)
-        elif channel_id == call.agent_channel and call.consult and call.consult["state"] == "conference" and call.agent:
+        elif channel_id == call.agent_channel and call.consult and call.consult["state"] == ConsultState.CONFERENCE \
+                and call.agent:
             # The agent leaves a conference: the caller and the target go on, as a transfer.
             self.consult_complete(call.agent, call.id)
         elif channel_id == call.agent_channel:
@@ -1022,7 +1013,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._disarm_call(call.id)
         self._offer_settled(call.id)
         self._digits.pop(call.id, None)
-        call.state = CallState.ENDED
+        self._call_to(call, CallState.ENDED)
         call.ended = now
         data: dict[str, Any] = {"by": by, "cause": cause}
         agent = self.agents.get(call.agent or "")
@@ -1079,7 +1070,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, at=now, **data)
-        self._hook("call_ended", call, kind)
+        self.hooks.call_ended(call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now
@@ -1181,7 +1172,7 @@ class CallEngine(CallControl, OverloadGuard):
                 cleg = call.consult["leg"]
                 if cleg not in channels:
                     self._consult_over(call, "target gone while we were away")
-                elif call.consult["state"] == "ringing" and channels[cleg].state == "Up":
+                elif call.consult["state"] == ConsultState.RINGING and channels[cleg].state == "Up":
                     self._consult_leg_up(cleg, call.id)
                 live_consult = call.consult["bridge"] if call.consult else None
                 if live_consult:
@@ -1392,7 +1383,7 @@ class CallEngine(CallControl, OverloadGuard):
         elif call.state is CallState.RINGING:
             # Declining an offer: back to the queue for someone else; this agent pauses.
             self._ring_no_answer(call, "declined")
-        elif call.consult and call.consult["state"] == "conference":
+        elif call.consult and call.consult["state"] == ConsultState.CONFERENCE:
             # Leaving a conference: the caller and the consulted party go on without me.
             self.consult_complete(agent_id, call.id)
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from cc_console import service_level
+
 WINDOWS: dict[str, float] = {"24h": 86400.0, "7d": 7 * 86400.0, "14d": 14 * 86400.0, "30d": 30 * 86400.0}
 
 # The kinds each function reads (so the service asks the store for just these).
@@ -22,7 +24,7 @@ def _call(ev: Any) -> dict[str, Any]:
 
 
 def agent_figures(events: Iterable[Any], agent_id: str, now: float, *, queues: Iterable[str] = (),
-                  sl_threshold: dict[str, float] | None = None, default_sl: float = 20.0,
+                  sl_threshold: dict[str, float] | None = None,
                   windows: dict[str, float] | None = None, recent: int = 10) -> dict[str, Any]:
     """Handled and lost calls and service level for the agent, per window, overall and per queue.
 
@@ -51,7 +53,8 @@ def agent_figures(events: Iterable[Any], agent_id: str, now: float, *, queues: I
                 rows.append((ev.ts, queue, "outbound", False))
             else:
                 wait = float(d.get("wait") or 0.0)
-                rows.append((ev.ts, queue, "handled", wait <= sl_threshold.get(queue, default_sl)))
+                rows.append((ev.ts, queue, "handled",
+                             service_level.within(wait, service_level.threshold(queue, sl_threshold))))
         elif ev.kind == "call.ringnoanswer" and d.get("agent") == agent_id:
             rows.append((ev.ts, queue, "lost", False))
             recent_rows.append({"call_id": ev.call_id, "ts": ev.ts, "caller": call.get("caller", ""), "queue": queue,
@@ -77,7 +80,7 @@ def agent_figures(events: Iterable[Any], agent_id: str, now: float, *, queues: I
         lost = sum(1 for r in selected if r[2] == "lost")
         within = sum(1 for r in selected if r[2] == "handled" and r[3])
         return {"handled": handled, "lost": lost, "outbound": sum(1 for r in selected if r[2] == "outbound"),
-                "service_level": (within / (handled + lost)) if handled + lost else None}
+                "service_level": service_level.ratio(within, handled + lost)}
 
     out: dict[str, Any] = {"agent": agent_id, "now": now, "windows": {}}
     for name, span in windows.items():

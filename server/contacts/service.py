@@ -46,7 +46,7 @@ class ContactsService:
         self._claim_lock = threading.Lock()
         self.presence = TransferPresence(self.targets, self.target_states, self.publish)
         hooks = getattr(engine, "hooks", None)
-        if isinstance(hooks, list):  # the engine tells the panel's watchers of state changes
+        if hooks is not None and hasattr(hooks, "append"):  # the engine tells the panel's watchers of changes
             hooks.append(self.presence)
 
     @classmethod
@@ -386,9 +386,8 @@ class ContactsService:
     def figures(self, agent_id: str) -> dict[str, Any]:
         agent = self.engine.agents.get(agent_id)
         queues = list(agent.queues) if agent else []
-        thresholds = {n: q.service_level for n, q in self.engine.cfg.queues.items()}
         out = agent_figures(self.main.events(kinds=FIGURE_KINDS), agent_id, self.clock(), queues=queues,
-                            sl_threshold=thresholds)
+                            sl_threshold=self.engine.cfg.thresholds)
         out["queues"] = queues
         out["waiting"] = {q: self.engine.queue_stats(q)["waiting"] for q in queues if q in self.engine.cfg.queues}
         return out

@@ -458,15 +458,12 @@ class DirectoryService:
     # -- REST -----------------------------------------------------------------------------------------
     def add_routes(self, app: Any, auth: Any) -> None:
         """GET /api/directory/search?q=&tenant=&limit= and /api/directory/persons/{id}, with
-        ``Authorization: Bearer <session token>`` (the token ``login`` returns)."""
+        ``Authorization: Bearer <session token>`` (the token ``login`` returns) or an API client's token;
+        ``auth`` is the server's Principals (server/api/bearer.py)."""
         from aiohttp import web
 
         def principal(request: web.Request) -> Any:
-            from cc_console.server.api.bearer import bearer_token
-            token = bearer_token(request.headers)
-            if not token:
-                raise ProtocolError(ErrorCode.UNAUTHENTICATED, "send Authorization: Bearer <session token>")
-            p = auth.resume(token)
+            p = auth.from_headers(request.headers)  # the server's one reading of Authorization
             if P_SESSION not in p.permissions:
                 raise ProtocolError(ErrorCode.FORBIDDEN, "no session permission")
             return p

@@ -218,8 +218,6 @@ class Gateway:
                 r.args["queue"], r.args["on"], r.args.get("media", ""))},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
             "admin.reload": self._admin_reload,
-            "report.run": lambda s, r: __import__("cc_console.server.reports.service", fromlist=["x"])
-            .handle_report_run(self, s, r),
         }
         # The one dispatch (server/commands.py) the REST API shares; capabilities add to the same dict.
         self.commands = Commands(self.handlers)

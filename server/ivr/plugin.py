@@ -67,6 +67,12 @@ class Ivr(Capability):
         self.runner = IvrRunner(ctx.engine, ctx.store, self.tts, clock=ctx.engine.clock, spawn=ctx.spawn)
         ctx.engine.front = self.runner
         ctx.add_hooks(_Hooks(self.runner))
+        # The first load now, as the routing file's is, so the trees are there before the first
+        # resync (a call in a tree across a restart goes back into it); reloads run in a thread.
+        try:
+            self.runner.use(self._load())
+        except (TreeError, OSError) as exc:
+            log.error("IVR trees not loaded, calls go straight to their queues: %s", exc)
 
     def handlers(self) -> dict[str, Handler]:
         return {"ivr.reload": self._reload, "ivr.report": self._report}
@@ -114,30 +120,28 @@ class Ivr(Capability):
                               data={"tree": tree, "node": node, "by": p.username})
         return web.json_response({"tree": tree, "node": node, "spoken": True})
 
-    async def start(self) -> None:
-        try:
-            await self.reload()
-        except TreeError as exc:
-            log.error("IVR trees not loaded, calls go straight to their queues: %s", exc)
-
     async def stop(self) -> None:
         await self.runner.close()
 
-    async def reload(self) -> IvrConfig:
-        """Load and check the tree file; raises TreeError (with every problem) and keeps the old trees."""
+    def _load(self) -> IvrConfig:
+        """Load and check the tree file (blocking); raises TreeError naming every problem."""
         path = self.settings.tree_path
-        if not await asyncio.to_thread(path.exists):
+        if not path.exists():
             if self.settings.file:
                 raise TreeError(f"the IVR tree file {path} does not exist")
             return self.runner.cfg
-        cfg = await asyncio.to_thread(load_trees, path)
-        pbx = self.ctx.settings.pbx
-        problems = await asyncio.to_thread(check, cfg, queues=set(self.ctx.engine.cfg.queues),
-                                           sounds=pbx.sounds_path, media_prefix=self.settings.media_prefix)
+        cfg = load_trees(path)
+        problems = check(cfg, queues=set(self.ctx.engine.cfg.queues), sounds=self.ctx.settings.pbx.sounds_path,
+                         media_prefix=self.settings.media_prefix)
         if problems:
             raise TreeError("; ".join(problems))
-        self.runner.use(cfg)
         log.info("IVR: %d tree(s) from %s", len(cfg.trees), path)
+        return cfg
+
+    async def reload(self) -> IvrConfig:
+        """Load the tree file again; a file with problems raises TreeError and the old trees stay."""
+        cfg = await asyncio.to_thread(self._load)
+        self.runner.use(cfg)
         return cfg
 
     async def _reload(self, caller: Any, r: Request) -> dict[str, Any]:

@@ -90,6 +90,8 @@ class IvrRunner:
             self.sessions[call.id] = old
             if old.node is not None:
                 self._start_node(call, old, old.node, again=True)
+            else:
+                self._say(call, old, [("text", old.tree.welcome)])
             return True
         tree = self.cfg.trees.get(self.dids.get(call.did, ""))
         if tree is None or tree.start not in tree.nodes or tree.queue not in self.engine.cfg.queues:
@@ -99,7 +101,7 @@ class IvrRunner:
         call.stage = "before_ivr"
         self._record("ivr.entered", call, tree=tree.name)
         if tree.welcome:
-            self._say(call, s, [("text", tree.welcome)], then="welcome")
+            self._say(call, s, [("text", tree.welcome)])
         else:
             self._start_node(call, s, tree.nodes[tree.start])
         return True
@@ -198,9 +200,11 @@ class IvrRunner:
             parts.append(("media", node.media))
         elif node.prompt:
             parts.append(("node", node.prompt))
-        self._say(call, s, parts, then="node")
+        self._say(call, s, parts)
 
-    def _say(self, call: Call, s: Session, parts: list[tuple[str, str]], *, then: str) -> None:
+    def _say(self, call: Call, s: Session, parts: list[tuple[str, str]]) -> None:
+        """Speak the parts (texts, the node's prompt, a lookup's answer, recorded media) as one playback;
+        its end comes back through played()."""
         s.token += 1
         token = s.token
         lang = s.tree.language
@@ -322,4 +326,9 @@ class IvrRunner:
         return text
 
     def _record(self, kind: str, call: Call, **data: Any) -> None:
-        self.store.record(kind, ts=self.clock(), call_id=call.id, queue=call.queue, data=data)
+        if kind in ("ivr.entered", "ivr.node"):
+            # With the call's record: its stage (before_ivr, ivr) survives a restart of this server,
+            # whose resync then hands the call back to the IVR instead of queueing it.
+            self.store.record(kind, ts=self.clock(), call=call.to_dict(), data=data)
+        else:
+            self.store.record(kind, ts=self.clock(), call_id=call.id, queue=call.queue, data=data)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.capability import CallHooks
 
 from . import audio
 from .store import RecordingStore
@@ -91,7 +92,7 @@ def parse_time(v: Any) -> float | None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"not a time: {v!r} (epoch seconds or ISO 8601)") from None
 
 
-class RecordingService:
+class RecordingService(CallHooks):
     def __init__(self, engine: Any, store: RecordingStore, settings: RecordingSettings, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
@@ -523,15 +524,11 @@ class RecordingService:
         from aiohttp import web
 
         def principal(request: web.Request) -> Any:
-            from cc_console.server.api.bearer import bearer_token
-            token = bearer_token(request.headers, basic=True)
-            if not token:
-                raise web.HTTPUnauthorized(text="send Authorization: Bearer <session token from login>",
-                                           headers={"WWW-Authenticate": 'Bearer, Basic realm="cc-console"'})
-            try:
-                return auth.resume(token)
+            try:  # the server's one reading of Authorization (server/api/bearer.py), Basic allowed
+                return auth.from_headers(request.headers, basic=True)
             except ProtocolError as exc:
-                raise web.HTTPUnauthorized(text=exc.message) from None
+                raise web.HTTPUnauthorized(text=exc.message,
+                                           headers={"WWW-Authenticate": 'Bearer, Basic realm="cc-console"'}) from None
 
         def guard(p: Any, rec_id: str, action: str, detail: str = "", audit: bool = True) -> dict[str, Any]:
             try:

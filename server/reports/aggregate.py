@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cc_console import service_level
+from cc_console.service_level import DEFAULT_THRESHOLD
+
 from .cache import DAY, DAY_S, DAY_US, QAGG_SUMS, SLOT, ReportCache
 from .figures import (
     AGENT_TIMES,
@@ -47,7 +50,7 @@ def _whole(x: float | None) -> bool:
 
 def aggregable(p: Params, sl_of: dict[str, float]) -> str | None:
     """None if the aggregates answer these parameters exactly, else why not."""
-    thresholds = [p.sl_threshold] if p.sl_threshold is not None else list(sl_of.values()) + [20.0]
+    thresholds = [p.sl_threshold] if p.sl_threshold is not None else list(sl_of.values()) + [DEFAULT_THRESHOLD]
     if not all(_whole(t) for t in thresholds):
         return f"a service-level threshold that is not a whole number of seconds from 0 to {HIST_MAX}"
     if not _whole(p.short_abandon):
@@ -196,7 +199,7 @@ class AggSource:
             for sg in f.segments:
                 if not self.sel(sg.queue):
                     continue
-                sl = p.sl_threshold if p.sl_threshold is not None else self.sl_of.get(sg.queue, 20.0)
+                sl = service_level.threshold(sg.queue, self.sl_of, p.sl_threshold)
                 _add(acc_for(gkey(i, sg.queue, sg.category)), sg, sl, p.short_abandon, p.buckets,
                      wraps.get((sg.call_id, sg.agent), 0) if sg.outcome == "answered" else 0, p.ring_buckets)
         if by == "tenant":

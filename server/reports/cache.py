@@ -1,6 +1,8 @@
 """The reports' read model: facts folded from the event store, kept in a separate SQLite file.
 
-The event store is opened read-only (ATTACH ... mode=ro); the store's schema is never touched.
+The events are read through the store's interface (``Store.event_reader()``: a read-only reader of
+its own for the thread that refreshes), never by opening the store's file; the store's schema is
+never touched. A tool without a running store (the CLI, a bench) gives the database file instead.
 `refresh()` folds the events after the last one seen (a watermark) and keeps the facts in
 `<db>.reports.sqlite3`: one row per call segment, agent span and ring-no-answer. Calls still in
 progress are folded again from their own events on the next refresh; each agent's open span is
@@ -20,6 +22,9 @@ from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
+
+from cc_console import service_level
+from cc_console.server.store import EventReader, SQLiteEventReader, Store
 
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
 from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
@@ -98,11 +103,15 @@ def _diff(old_rows: Any, new: dict[tuple[int, str, str, int, int], int]) -> set[
 
 
 class ReportCache:
-    def __init__(self, db_path: str | Path, cache_path: str | Path | None = None) -> None:
-        self.db_path = Path(db_path)
-        if not self.db_path.exists():
-            raise FileNotFoundError(f"no event store at {self.db_path}")
-        self.cache_path = Path(cache_path) if cache_path else self.db_path.with_name(self.db_path.name + ".reports")
+    def __init__(self, source: Store | str | Path, cache_path: str | Path | None = None) -> None:
+        """``source``: the event store (its reader and the place beside it), or its database file."""
+        if isinstance(source, (str, Path)):
+            self.ev: EventReader = SQLiteEventReader(source)
+            default = str(source) + ".reports"
+        else:
+            self.ev = source.event_reader()
+            default = source.beside(".reports")
+        self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
         self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -118,9 +127,6 @@ class ReportCache:
                 self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        uri = f"file:{self.db_path.resolve()}?mode=ro"
-        self.ev = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self.ev.execute("PRAGMA busy_timeout=5000")
 
     def close(self) -> None:
         with self._lock:
@@ -145,8 +151,7 @@ class ReportCache:
 
     def _refresh_chunk(self) -> int:
         mark = self.watermark
-        rows = self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                               (mark, CHUNK)).fetchall()
+        rows = self.ev.rows_after(mark, CHUNK)
         if not rows:
             return 0
         last, n = rows[-1][0], len(rows)
@@ -157,8 +162,7 @@ class ReportCache:
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
         if again:  # calls folded before and touched now: folded again from all their events
             for cid in again:
-                rows += self.ev.execute(f"SELECT {EV_COLS} FROM events WHERE call_id = ? AND seq <= ?",
-                                        (cid, mark)).fetchall()
+                rows += self.ev.rows_of_call(cid, mark)
             rows.sort(key=itemgetter(0))
         opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
@@ -478,7 +482,7 @@ class ReportCache:
             f" ELSE {nr} END" if p.ring_buckets else "0"
         bsums += ", " + ", ".join(f"SUM(CASE WHEN a.kind = 2 AND {rexpr} = {j} THEN a.n ELSE 0 END)"
                                   for j in range(nr + 1))
-        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        dflt = int(service_level.threshold(None, {}, p.sl_threshold))
         thr = [] if p.sl_threshold is not None else [(q, int(v)) for q, v in sl_of.items()]
         slots = [iv for iv in ivs if iv[0] == 0]  # the histograms' slot rows; days and blocks are in hcum
         with self._lock:
@@ -548,7 +552,7 @@ class ReportCache:
     def agent_hists(self, pieces: list[tuple[int, int, int]], p: Any, sl_of: dict[str, float]) -> list[tuple]:
         """Per (agent, queue) over whole days: calls handled within the service level, then by wait band,
         then by ring band (from the per-agent cumulative histograms)."""
-        dflt = int(p.sl_threshold if p.sl_threshold is not None else 20)
+        dflt = int(service_level.threshold(None, {}, p.sl_threshold))
         thr_of = {} if p.sl_threshold is not None else {q: int(v) for q, v in sl_of.items()}
         with self._lock:
             blobs = self._cum_rows(1, [pc + (0,) for pc in pieces])

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cc_console import service_level
+
 from . import erlang
 from .facts import Facts, Segment, Span
 
@@ -148,17 +150,18 @@ class Bucketer:
         t = self.key(self.start)
         while t < self.end:
             out.append(t)
-            nxt = t
             # step: the next interval's start (walk in 15-minute blocks until the key changes)
             # (from a little less than the interval's shortest length: a DST day is 23 h, a month 28 days)
             step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600, "day": 22 * 3600, "week": 7 * 86400 - 7200,
                     "month": 28 * 86400 - 7200}[self.interval]
-            nxt = self._calendar_next(t)
-            if nxt is None:
+            cal = self._calendar_next(t)
+            if cal is None:
                 probe = t + step
                 while self.key(probe) == t:
                     probe += 900
                 nxt = self.key(probe)
+            else:
+                nxt = cal
             if nxt <= t:
                 break
             t = nxt
@@ -331,7 +334,7 @@ def _add(acc: QueueAcc, s: Segment, sl: float, short: float, buckets: list[float
     o = s.outcome
     w = s.wait
     if o == "answered":
-        if w <= sl:
+        if service_level.within(w, sl):
             acc.n["answered_within"] += 1
         acc.bucket_counts[band(w, buckets)] += 1
         if ring_buckets is not None:
@@ -351,7 +354,7 @@ def _finish(acc: QueueAcc, formula: str) -> dict[str, Any]:
         den = n["offered"]
     else:
         den = n["offered"] - n["short_abandons"]
-    n["service_level_pct"] = round(100.0 * within / den, 2) if den > 0 else None
+    n["service_level_pct"] = service_level.percent(within, den)
     n["asa_s"] = round(acc.answered_wait / US / ans, 2) if ans else None
     n["longest_wait_s"] = round(acc.longest, 2)
     n["avg_abandon_wait_s"] = round(acc.abandon_wait / US / n["abandoned"], 2) if n["abandoned"] else None
@@ -406,7 +409,7 @@ def _queue_rows(segs: list[Segment], p: Params, sl_of: dict[str, float], wraps: 
         acc = accs.get(k)
         if acc is None:
             acc = accs[k] = QueueAcc(nb, nr=len(p.ring_buckets))
-        sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(s.queue, 20.0)
+        sl = service_level.threshold(s.queue, sl_of, p.sl_threshold)
         _add(acc, s, sl, short, p.buckets, wraps.get((s.call_id, s.agent), 0) if s.outcome == "answered" else 0,
              p.ring_buckets)
     return accs
@@ -611,7 +614,7 @@ class AgentRows:
             f["hold_s"] = secs(r["hold"])
             f.update(handled=r["handled"], missed=r["missed"], declined=r["declined"], transfers=r["transfers"],
                      answered_within=r["within"])
-            f["service_level_pct"] = round(100.0 * r["within"] / r["handled"], 2) if r["handled"] else None
+            f["service_level_pct"] = service_level.percent(r["within"], r["handled"])
             f["aht_s"] = round(r["aht"] / US / r["handled"], 2) if r["handled"] else None
             avail = r["logged_in"] - r["paused"]
             f["occupancy_pct"] = round(100.0 * (r["talk"] + r["wrapup"]) / avail, 2) if avail > 0 else None
@@ -655,12 +658,12 @@ def agent_report(facts: Facts, p: Params, sl_of: dict[str, float], tenant_of: di
 def agent_bands(rows: AgentRows, p: Params, sl_of: dict[str, float], agent: str, queue: str, wait: float,
                 ring: float) -> None:
     """One handled call's service level, wait band and ring band in the agent's row."""
-    sl = p.sl_threshold if p.sl_threshold is not None else sl_of.get(queue, 20.0)
+    sl = service_level.threshold(queue, sl_of, p.sl_threshold)
     waitb = [0] * (len(p.buckets) + 1)
     waitb[band(wait, p.buckets)] = 1
     ringb = [0] * (len(p.ring_buckets) + 1)
     ringb[band(ring, p.ring_buckets)] = 1
-    rows.bands(agent, 1 if wait <= sl else 0, waitb, ringb)
+    rows.bands(agent, 1 if service_level.within(wait, sl) else 0, waitb, ringb)
 
 
 ERLANG_COLUMNS = ["interval", "calls", "aht_s", "traffic_erl", "agents_needed", "p_wait", "service_level_pct",
@@ -668,7 +671,7 @@ ERLANG_COLUMNS = ["interval", "calls", "aht_s", "traffic_erl", "agents_needed", 
 
 
 def erlang_report(facts: Any, p: Params, sl_of: dict[str, float], tenant_of: dict[str, str]) -> Report:
-    target_s = p.sl_threshold if p.sl_threshold is not None else 20.0
+    target_s = service_level.threshold(None, {}, p.sl_threshold)
     rows = []
     if p.calls is not None:
         interval_s = p.interval_s or 1800.0

@@ -1,11 +1,11 @@
 """The `report.run` protocol command: permissions, parameters, a report computed off the event loop."""
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
 from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.server.store import Store
 
 from . import default_tz, params_from, run
 from .cache import ReportCache
@@ -21,11 +21,13 @@ OPTION_KEYS: dict[str, type | tuple[type, ...]] = {
                "target_sl": (int, float), "top": int}
 
 
-def cache_for(path: str) -> ReportCache:
+def cache_for(store: Store) -> ReportCache:
+    """The read model beside this store (one per store: its refreshes are serialised by its lock)."""
+    key = store.beside(".reports")
     with _lock:
-        c = _caches.get(path)
+        c = _caches.get(key)
         if c is None:
-            c = _caches[path] = ReportCache(path)
+            c = _caches[key] = ReportCache(store)
         return c
 
 
@@ -72,13 +74,9 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
                         top=opts.get("top", 10), **extra)
         if p.kind == "agent" and scope.queues is not None and not p.agents:
             p.agents = sorted(a for a, qs in agent_queues.items() if set(qs) & scope.queues)
-        cache = None if kind == "erlang" and p.calls is not None else cache_for(str(store.path))
+        cache = None if kind == "erlang" and p.calls is not None else cache_for(store)
         report = run(cache, cfg, p)
     except (ValueError, KeyError) as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {exc}") from None
     return {"report": report.to_dict()}
 
-
-async def handle_report_run(gateway: Any, session: Any, req: Any) -> dict[str, Any]:
-    eng = gateway.engine
-    return await asyncio.to_thread(run_for_user, eng.store, eng.cfg, session.principal.username, req.args)

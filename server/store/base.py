@@ -22,6 +22,18 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+class EventReader(Protocol):
+    """The event log read in order from a worker thread (a read model's refresh), never writing."""
+
+    def rows_after(self, seq: int, limit: int) -> list[tuple[Any, ...]]:
+        """(seq, ts, kind, call_id, agent_id, queue, data JSON) of the next events after ``seq``."""
+
+    def rows_of_call(self, call_id: str, upto: int) -> list[tuple[Any, ...]]:
+        """The same rows for one call's events up to ``upto``."""
+
+    def close(self) -> None: ...
+
+
 class Store(Protocol):
     # event log + projections ------------------------------------------------------------------
     def record(self, kind: str, *, ts: float, call: dict[str, Any] | None = None,
@@ -55,5 +67,12 @@ class Store(Protocol):
     def save_session(self, token_hash: str, username: str, expires: float) -> None: ...
     def get_session(self, token_hash: str) -> dict[str, Any] | None: ...
     def delete_session(self, token_hash: str) -> None: ...
+
+    # read models ----------------------------------------------------------------------------------
+    def event_reader(self) -> EventReader:
+        """A reader of the event log for another thread (its own read-only connection)."""
+
+    def beside(self, suffix: str) -> str:
+        """Where a read model derived from this store keeps its own file (``<db><suffix>``)."""
 
     def close(self) -> None: ...

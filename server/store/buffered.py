@@ -25,6 +25,7 @@ from typing import Any
 
 from .base import StoredEvent
 from .journal import Journal, journal_path
+from .reader import SQLiteEventReader
 from .sqlite import SQLiteStore, callback_entry, entry_event, record_entry
 from .writer import StoreWriter
 
@@ -78,6 +79,13 @@ class BufferedStore:
                 self._writer.start()
             self._writer.stop()
         self.base.close()
+
+    def event_reader(self) -> SQLiteEventReader:
+        """Reads only what is committed: a read model sees an event once the writer wrote it."""
+        return self.base.event_reader()
+
+    def beside(self, suffix: str) -> str:
+        return self.base.beside(suffix)
 
     @property
     def _db(self) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import StoredEvent
+from .reader import SQLiteEventReader
 from .sqlite_db import connect, migrate
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,13 @@ class SQLiteStore:
     def delete_session(self, token_hash: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+    # -- read models --------------------------------------------------------------------------------
+    def event_reader(self) -> SQLiteEventReader:
+        return SQLiteEventReader(self.path)
+
+    def beside(self, suffix: str) -> str:
+        return self.path + suffix
 
     def close(self) -> None:
         with self._lock:

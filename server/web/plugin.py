@@ -24,11 +24,11 @@ EVENTS: tuple[str, ...] = ()
 
 
 def directory_of(ctx: Context) -> Any:
-    """The switchboard directory service, wherever the server keeps it."""
+    """The switchboard directory's service (the directory capability, listed before this one)."""
     cap = ctx.capabilities.get("directory")
-    if cap is not None:
-        return getattr(cap, "service", cap)
-    return ctx.directory
+    if cap is None:
+        raise RuntimeError("the web capability needs the directory capability listed before it")
+    return getattr(cap, "service", cap)
 
 
 class Web(Capability):
@@ -36,7 +36,7 @@ class Web(Capability):
         s = ctx.settings.server
         scheme = "https" if s.tls_cert else "http"
         self.pages = WebPages(ctx.settings.section("web", WebSettings), directory=directory_of(ctx),
-                              auth=ctx.principals.auth, engine=ctx.engine, db_path=ctx.db_path("web"),
+                              auth=ctx.auth, engine=ctx.engine, db_path=ctx.db_path("web"),
                               server_url=f"{scheme}://{s.host}:{s.port}")
 
     def handlers(self) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""The effect runner: the side effects of the engine's state changes (ARI requests, a recording's
+storage), run as tasks so a slow HTTP round trip never holds up the event stream.
+
+A transition may return its ARI requests as data (:class:`Ari`, see server/calls/states.py for the
+consultation's); :meth:`EffectRunner.perform` runs them in order. Older code still hands the runner
+a coroutine (:meth:`EffectRunner.run`); both go through the same per-call ordering.
+
+Effects with the same key (a call id) run one at a time, in the order they were asked for: the
+bridge must exist before the agent's leg is added to it. Effects with different keys (or none) run
+side by side. A failing effect is logged and does not stop the next one of its call. Retrying is
+the ARI client's (stamina's jittered backoff for idempotent requests, server/ari/breaker.py), not
+the runner's: a request that is not safe to repeat must not be repeated here either.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from cc_console.server.ari import AriClient, AriError
+
+log = logging.getLogger(__name__)
+
+
+class Op(StrEnum):
+    HANGUP = "hangup"
+    CREATE_BRIDGE = "create_bridge"
+    DESTROY_BRIDGE = "destroy_bridge"
+    ADD_CHANNEL = "add_channel"
+    REMOVE_CHANNEL = "remove_channel"
+    START_MOH = "start_moh"
+    STOP_MOH = "stop_moh"
+
+
+@dataclass(frozen=True)
+class Ari:
+    """One ARI request a transition asks for, as data: a test can read what a transition would do
+    without an Asterisk, and the runner performs it. ``target`` is the bridge (or the channel, for
+    hangup); ``arg`` the channel to add or remove, or the music-on-hold class."""
+
+    op: Op
+    target: str
+    arg: str = ""
+
+    async def perform(self, ari: AriClient) -> None:
+        match self.op:
+            case Op.HANGUP:
+                await ari.hangup(self.target)
+            case Op.CREATE_BRIDGE:
+                await ari.create_bridge(self.target)
+            case Op.DESTROY_BRIDGE:
+                await ari.destroy_bridge(self.target)
+            case Op.ADD_CHANNEL:
+                await ari.add_channel(self.target, self.arg)
+            case Op.REMOVE_CHANNEL:
+                await ari.request("POST", f"/bridges/{self.target}/removeChannel", params={"channel": self.arg})
+            case Op.START_MOH:
+                await ari.start_moh(self.target, self.arg or "default")
+            case Op.STOP_MOH:
+                await ari.stop_moh(self.target)
+
+
+async def perform_all(ari: AriClient, effects: Sequence[Ari]) -> None:
+    """In order; a request that fails stops the ones after it (they depended on it), as one go() did."""
+    for effect in effects:
+        await effect.perform(ari)
+
+
+class EffectRunner:
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.chains: dict[str, asyncio.Task[None]] = {}  # key -> its last effect (the next one waits for it)
+
+    def run(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
+        """Run ``coro`` after the effects already asked for with ``key``; ``what`` names it in the log."""
+        prev = self.chains.get(key) if key else None
+
+        async def guarded() -> None:
+            if prev is not None:
+                await asyncio.wait([prev])
+            try:
+                await coro
+            except AriError as exc:
+                log.warning("%s: %s", what, exc)
+            except Exception:
+                log.exception("%s failed", what)
+        task = asyncio.get_running_loop().create_task(guarded(), name=what)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        if key:
+            chains = self.chains
+            chains[key] = task
+            task.add_done_callback(lambda t: chains.pop(key, None) if chains.get(key) is t else None)
+
+    def perform(self, ari: AriClient, effects: Sequence[Ari], what: str, key: str | None = None) -> None:
+        """Perform a transition's ARI requests, in order, after the call's earlier effects."""
+        if effects:
+            self.run(perform_all(ari, list(effects)), what, key)
+
+    async def idle(self) -> None:
+        """Wait until no effect is running (tests and shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)

@@ -1,0 +1,176 @@
+"""The call, agent and consultation states as explicit state machines: which moves are allowed.
+
+A table per machine (state -> the states it may move to) is the one account of the flows; the
+engine checks every move against it (:func:`check_call`, :func:`check_agent`). A move the table
+does not allow is logged as an error and counted, never refused: a call in progress must not be
+dropped because the table missed a path that Asterisk took; the fast tests
+(tests/test_call_states.py) walk every flow the real-Asterisk tests cover and assert that none is
+off the table.
+
+The attended transfer's consultation is a machine of its own (:class:`ConsultState`), kept on the
+call (``call.consult["state"]``, persisted with it and shown to consoles as the same strings); its
+transitions are events (:class:`ConsultEvent`) that :func:`consult_next` turns into the next state
+or refuses with a sentence the agent reads.
+"""
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from cc_console.models import AgentState, CallState
+
+from .effects import Ari, Op
+
+log = logging.getLogger(__name__)
+
+C, A = CallState, AgentState
+
+# A call's life: entering (greeting, checks) -> queued -> ringing an agent (or a number) -> connected -> ended;
+# any state but voicemail may end; a transfer or an overflow sends a call back to entering.
+CALL_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    C.ENTERING: frozenset({C.QUEUED, C.RINGING, C.CONNECTED, C.VOICEMAIL, C.ENDED}),
+    # out of the queue: a callback request or an overflow re-enters; an overflow may ring a number
+    C.QUEUED: frozenset({C.ENTERING, C.RINGING, C.VOICEMAIL, C.ENDED}),
+    # not answered (RONA) -> back to the queue; a transferred-to number that rings
+    C.RINGING: frozenset({C.CONNECTED, C.QUEUED, C.ENTERING, C.VOICEMAIL, C.ENDED}),
+    # a blind transfer: to a queue or an agent (entering again), to a number (ringing)
+    C.CONNECTED: frozenset({C.ENTERING, C.RINGING, C.ENDED}),
+    C.VOICEMAIL: frozenset({C.ENDED}),
+    C.ENDED: frozenset(),
+}
+
+# An agent's: logged out <-> ready/paused; ready -> ringing -> on a call -> wrap-up -> ready (or the
+# pause asked for during the call). A supervisor may set ready, paused or logged out from anywhere; an
+# outbound call may start from any state but ringing or on a call.
+_ANYWHERE = frozenset({A.READY, A.PAUSED, A.LOGGED_OUT})
+AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
+    A.LOGGED_OUT: _ANYWHERE | {A.ON_CALL},
+    A.READY: _ANYWHERE | {A.RINGING, A.ON_CALL},
+    A.RINGING: _ANYWHERE | {A.ON_CALL},
+    A.ON_CALL: _ANYWHERE | {A.WRAP_UP},
+    A.WRAP_UP: _ANYWHERE | {A.ON_CALL},
+    A.PAUSED: _ANYWHERE | {A.ON_CALL},
+}
+
+
+class TransitionCounter:
+    """Moves off the table, as the engine met them (tests read it; the log has each one)."""
+
+    def __init__(self) -> None:
+        self.off_table: list[tuple[str, str, str, str]] = []  # (machine, id, from, to)
+
+    def _off(self, machine: str, ident: str, old: str, new: str) -> None:
+        self.off_table.append((machine, ident, old, new))
+        if len(self.off_table) > 1000:  # a long-running server keeps the latest, not all
+            del self.off_table[:500]
+        log.error("%s %s moved from %s to %s, which the %s state table does not allow",
+                  machine, ident, old, new, machine)
+
+    def check_call(self, call_id: str, old: CallState, new: CallState) -> bool:
+        if old is new or new in CALL_TRANSITIONS[old]:
+            return True
+        self._off("call", call_id, old, new)
+        return False
+
+    def check_agent(self, agent_id: str, old: AgentState, new: AgentState) -> bool:
+        if old is new or new in AGENT_TRANSITIONS[old]:
+            return True
+        self._off("agent", agent_id, old, new)
+        return False
+
+
+# -- the consultation (attended transfer) ------------------------------------------------------------
+
+
+class ConsultState(StrEnum):
+    RINGING = "ringing"  # the target is being called; the caller waits with music on hold
+    TALKING = "talking"  # the agent talks with the target (or, swapped, with the caller)
+    CONFERENCE = "conference"  # caller, target and agent in the call's bridge
+    OVER = "over"  # cancelled, completed, or a party left: no consultation any more (call.consult is None)
+
+
+class ConsultEvent(StrEnum):
+    ANSWERED = "answered"  # the target's leg came up
+    SWAP = "swap"  # the agent switches between caller and target
+    CONFERENCE = "conference"  # the agent joins all three
+    COMPLETE = "complete"  # the target takes the caller; the agent leaves
+    CANCEL = "cancel"  # the agent goes back to the caller
+    TARGET_GONE = "target_gone"  # the target did not answer, hung up, or its originate failed
+    CALLER_GONE = "caller_gone"  # the caller hung up
+
+
+S, E = ConsultState, ConsultEvent
+_ENDS = {E.CANCEL: S.OVER, E.TARGET_GONE: S.OVER, E.CALLER_GONE: S.OVER}
+CONSULT_TRANSITIONS: dict[ConsultState, dict[ConsultEvent, ConsultState]] = {
+    S.RINGING: {E.ANSWERED: S.TALKING, **_ENDS},
+    S.TALKING: {E.SWAP: S.TALKING, E.CONFERENCE: S.CONFERENCE, E.COMPLETE: S.OVER, **_ENDS},
+    S.CONFERENCE: {E.CONFERENCE: S.CONFERENCE, E.COMPLETE: S.OVER, **_ENDS},
+    S.OVER: {},
+}
+
+# What the agent reads when a command comes at the wrong moment (the protocol's conflict message).
+_REFUSED = {
+    (S.RINGING, E.SWAP): "the consultation is ringing; swap once the target answered",
+    (S.CONFERENCE, E.SWAP): "the consultation is a conference; swap once the target answered",
+    (S.RINGING, E.COMPLETE): "the target has not answered yet; wait or cancel",
+    (S.RINGING, E.CONFERENCE): "the target has not answered yet; wait or cancel",
+}
+
+
+class ConsultRefused(Exception):
+    """A consultation event not allowed in its current state; ``message`` is for the agent."""
+
+    def __init__(self, state: ConsultState, event: ConsultEvent) -> None:
+        self.state, self.event = state, event
+        self.message = _REFUSED.get((state, event), f"the consultation is {state}; cannot {event} now")
+        super().__init__(self.message)
+
+
+def consult_next(state: ConsultState | str, event: ConsultEvent) -> ConsultState:
+    """The consultation's next state after ``event``, or ConsultRefused."""
+    cur = ConsultState(state)
+    nxt = CONSULT_TRANSITIONS[cur].get(event)
+    if nxt is None:
+        raise ConsultRefused(cur, event)
+    return nxt
+
+
+def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str) -> list[Ari]:
+    """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music on
+    hold; taking the call back undoes both."""
+    if on:
+        return [Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg), Ari(Op.START_MOH, call_bridge, moh_class)]
+    return [Ari(Op.STOP_MOH, call_bridge), Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+
+
+# What the consultation's transitions ask of Asterisk, as data the effect runner performs. The call's
+# own bridge holds the caller; the consultation's bridge (``consult["bridge"]``) the target's leg.
+
+
+def consult_over_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str | None) -> list[Ari]:
+    """Cancelled, or the target gone: drop the target's leg and the consult bridge, the caller's
+    music stops and the agent's leg goes back into the call's bridge."""
+    out = [Ari(Op.HANGUP, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"]), Ari(Op.STOP_MOH, call_bridge)]
+    if agent_leg:
+        out.append(Ari(Op.ADD_CHANNEL, call_bridge, agent_leg))
+    return out
+
+
+def consult_swap_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str, moh_class: str) -> list[Ari]:
+    """The agent moves to the party named by ``consult["with"]`` (after the swap); the one left
+    hears music on hold."""
+    to_caller = consult["with"] == "caller"
+    src, dst = (consult["bridge"], call_bridge) if to_caller else (call_bridge, consult["bridge"])
+    return [Ari(Op.REMOVE_CHANNEL, src, agent_leg), Ari(Op.STOP_MOH, dst), Ari(Op.START_MOH, src, moh_class),
+            Ari(Op.ADD_CHANNEL, dst, agent_leg)]
+
+
+def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str) -> list[Ari]:
+    """Everyone into the call's bridge: the music stops, the target's and the agent's legs move over,
+    the consult bridge goes."""
+    out = [Ari(Op.STOP_MOH, call_bridge)]
+    for leg in (consult["leg"], agent_leg):
+        out += [Ari(Op.REMOVE_CHANNEL, consult["bridge"], leg), Ari(Op.ADD_CHANNEL, call_bridge, leg)]
+    out.append(Ari(Op.DESTROY_BRIDGE, consult["bridge"]))
+    return out

@@ -1,0 +1,65 @@
+"""Reports as a capability: the ``report.run`` command (within the user's report scope) and the
+e-mailed reports on a timetable (docs/reports.md). Figures come from the event store's events,
+folded into the read model beside it; every report is computed off the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from cc_console.config import config_dir
+from cc_console.protocol import P_SUPERVISE, Arg, CommandSpec, Request
+from cc_console.server.capability import Capability, Context, Handler
+
+log = logging.getLogger(__name__)
+
+COMMANDS = (
+    CommandSpec("report.run", P_SUPERVISE,
+                {"kind": Arg(str), "from": Arg(str, False), "to": Arg(str, False), "queues": Arg(list, False, str),
+                 "agents": Arg(list, False, str), "tenants": Arg(list, False, str), "interval": Arg(str, False),
+                 "options": Arg(dict, False)},
+                "Run a report (queue, interval, agent, tenant, category, busiest, erlang) within the "
+                "user's report scope."),
+)
+EVENTS: tuple[str, ...] = ()
+
+
+class ReportsCapability(Capability):
+    name = "reports"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.scheduler: Any = None
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"report.run": self._run}
+
+    async def _run(self, caller: Any, req: Request) -> dict[str, Any]:
+        from .service import run_for_user
+        engine = self.ctx.engine  # the routing configuration as it is now (a reload swaps it)
+        return await asyncio.to_thread(run_for_user, self.ctx.store, engine.cfg, caller.principal.username,
+                                       req.args)
+
+    async def start(self) -> None:
+        """Scheduled reports, when a schedule file is configured or present."""
+        s = self.ctx.settings.server
+        path = Path(s.reports_schedule) if s.reports_schedule else config_dir() / "reports.toml"
+        if not path.exists():
+            return
+        from .schedule import Scheduler, load_schedule
+        from .service import cache_for, run
+        smtp, jobs = load_schedule(path)
+        store, engine = self.ctx.store, self.ctx.engine
+        self.scheduler = Scheduler(smtp, jobs, lambda p: run(cache_for(store), engine.cfg, p))
+        self.scheduler.start()
+        log.info("report schedule %s: %d job(s)", path, len(jobs))
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+
+
+def make(ctx: Context) -> ReportsCapability:
+    return ReportsCapability(ctx)

@@ -1,0 +1,332 @@
+"""The call, agent and consultation state machines (server/calls/states.py), fast: no Asterisk.
+
+The engine runs against an ARI client whose REST calls are instant no-ops and is fed the ARI
+events Asterisk would send, for each flow the real-Asterisk tests cover (test_routing_engine,
+test_call_control, test_attended_transfer, test_outbound, test_pending_pause): every move it makes
+must be on the tables, and the flows must take the moves written down here.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from cc_console.models import AgentState, CallState
+from cc_console.protocol import ProtocolError
+from cc_console.server.acd.config import parse_routing
+from cc_console.server.ari import AriClient, AriEvent, Channel
+from cc_console.server.calls.engine import CallEngine
+from cc_console.server.calls.states import (
+    AGENT_TRANSITIONS,
+    CALL_TRANSITIONS,
+    CONSULT_TRANSITIONS,
+    ConsultEvent,
+    ConsultRefused,
+    ConsultState,
+    consult_next,
+)
+from cc_console.server.store import SQLiteStore
+
+C, A = CallState, AgentState
+
+
+def _stub(ari: AriClient) -> list[tuple[str, tuple[Any, ...]]]:
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def rec(name: str, result: Any = None) -> Any:
+        async def call(*a: Any, **k: Any) -> Any:
+            sent.append((name, a))
+            return result
+        return call
+    for name in ("answer", "hangup", "originate", "create_bridge", "destroy_bridge", "add_channel", "start_moh",
+                 "stop_moh", "play_on_bridge", "record_bridge"):
+        setattr(ari, name, rec(name))
+    for name in ("request", "channels", "bridges"):
+        setattr(ari, name, rec(name, []))
+    return sent
+
+
+class Floor:
+    def __init__(self, tmp_path, mode: str = "phone") -> None:
+        routing = parse_routing({"queues": {"support": {"dids": ["5000"], "wrapup": 0, "callback_key": "1",
+                                                        "voicemail_key": "2"},
+                                            "sales": {"dids": ["5001"], "wrapup": 0}},
+                                 "agents": {"a1": {"queues": {"support": 0, "sales": 0}},
+                                            "a2": {"queues": {"support": 0, "sales": 0}}}})
+        self.ari = AriClient("http://127.0.0.1:9", "u", "p", "app")
+        self.sent = _stub(self.ari)
+        self.eng = CallEngine(self.ari, SQLiteStore(tmp_path / "e.sqlite3"), routing, ring_timeout=30)
+        self.eng.load([{"username": a, "name": a, "device": f"PJSIP/10{i}", "role": "agent", "answer_mode": mode,
+                        "queues": ["support"]} for i, a in enumerate(("a1", "a2"))])
+        self.moves: list[tuple[str, str, str]] = []  # (call or agent id, from, to)
+        check_call, check_agent = self.eng.transitions.check_call, self.eng.transitions.check_agent
+
+        def spy_call(cid: str, old: CallState, new: CallState) -> bool:
+            if old is not new:
+                self.moves.append((cid, str(old), str(new)))
+            return check_call(cid, old, new)
+
+        def spy_agent(aid: str, old: AgentState, new: AgentState) -> bool:
+            if old is not new:
+                self.moves.append((aid, str(old), str(new)))
+            return check_agent(aid, old, new)
+        self.eng.transitions.check_call = spy_call  # type: ignore[method-assign]
+        self.eng.transitions.check_agent = spy_agent  # type: ignore[method-assign]
+
+    async def event(self, kind: str, channel: str, *args: str, cause: int | None = None, digit: str = "") -> None:
+        await self.eng.on_event(AriEvent(kind, channel=Channel(channel, channel, "Up", "0612345678", "", "5000"),
+                                         args=tuple(args), cause=cause, digit=digit))
+        await asyncio.sleep(0)
+
+    async def inbound(self, ch: str = "caller-1", did: str = "5000") -> str:
+        await self.event("StasisStart", ch, "inbound", did)
+        return self.eng.by_channel[ch]
+
+    def path(self, who: str) -> list[str]:
+        out: list[str] = []
+        for w, old, new in self.moves:
+            if w == who:
+                out += [old, new] if not out else [new]
+        return out
+
+    async def idle(self) -> None:
+        await self.eng.idle()
+
+    def close(self) -> None:
+        self.eng.shutdown()
+        self.eng.store.close()
+
+
+@pytest.fixture
+async def floor(tmp_path):
+    f = Floor(tmp_path)
+    yield f
+    await f.idle()
+    f.close()
+
+
+async def _connected(f: Floor, agent: str = "a1", ch: str = "caller-1") -> str:
+    f.eng.agent_login(agent, ["support"])
+    cid = await f.inbound(ch)
+    call = f.eng.calls[cid]
+    assert call.state is C.RINGING and call.agent == agent
+    await f.event("StasisStart", call.agent_channel, "agentleg", cid)
+    assert call.state is C.CONNECTED
+    return cid
+
+
+def _off_table(f: Floor) -> list[tuple[str, str, str, str]]:
+    return f.eng.transitions.off_table
+
+
+async def test_inbound_answered_and_ended_by_the_caller(floor):
+    cid = await _connected(floor)
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "ringing", "connected", "ended"]
+    assert floor.path("a1")[:4] == ["logged_out", "ready", "ringing", "on_call"]
+    assert floor.path("a1")[4] in ("wrap_up", "ready")
+    assert not _off_table(floor)
+
+
+async def test_ring_no_answer_sends_the_call_back_and_pauses_the_agent(floor):
+    floor.eng.agent_login("a1", ["support"])
+    cid = await floor.inbound()
+    leg = floor.eng.calls[cid].agent_channel
+    await floor.event("ChannelDestroyed", leg, cause=19)  # the device did not answer
+    assert floor.path(cid) == ["entering", "queued", "ringing", "queued"]
+    assert floor.path("a1") == ["logged_out", "ready", "ringing", "paused"]
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)  # then the caller gives up
+    assert floor.path(cid)[-1] == "ended"
+    assert not _off_table(floor)
+
+
+async def test_a_caller_who_hangs_up_in_the_queue_abandons(floor):
+    cid = await floor.inbound()
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "ended"]
+    assert not _off_table(floor)
+
+
+async def test_blind_transfer_to_a_queue_enters_again(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["sales"])
+    floor.eng.transfer("a1", "queue:sales", cid)
+    assert floor.path(cid)[-4:] == ["connected", "entering", "queued", "ringing"]
+    assert floor.eng.calls[cid].agent == "a2"
+    assert not _off_table(floor)
+
+
+async def test_blind_transfer_to_a_number_rings_it(floor):
+    cid = await _connected(floor)
+    floor.eng.transfer("a1", "0201234567", cid)
+    assert floor.path(cid)[-2:] == ["connected", "ringing"]
+    assert not _off_table(floor)
+
+
+async def test_attended_transfer_consult_answer_complete(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    assert call.consult["state"] is ConsultState.RINGING
+    with pytest.raises(ProtocolError, match="swap once the target answered"):
+        floor.eng.consult_swap("a1", cid)
+    with pytest.raises(ProtocolError, match="has not answered yet"):
+        floor.eng.consult_complete("a1", cid)
+    await floor.event("StasisStart", call.consult["leg"], "consult", cid)
+    assert call.consult["state"] is ConsultState.TALKING
+    floor.eng.consult_swap("a1", cid)
+    assert call.consult["with"] == "caller"
+    floor.eng.consult_complete("a1", cid)
+    assert call.consult is None and call.agent == "a2" and call.state is C.CONNECTED
+    assert floor.path("a2") == ["logged_out", "ready", "ringing", "on_call"]
+    assert not _off_table(floor)
+
+
+async def test_consult_cancelled_and_conference(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    floor.eng.consult_cancel("a1", cid)
+    assert call.consult is None and floor.eng.agents["a2"].state is A.READY
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    await floor.event("StasisStart", call.consult["leg"], "consult", cid)
+    floor.eng.consult_complete("a1", cid, conference=True)
+    assert call.consult["state"] is ConsultState.CONFERENCE
+    floor.eng.hangup("a1", cid)  # the agent leaves the conference: the others go on
+    assert call.consult is None and call.agent == "a2"
+    assert not _off_table(floor)
+
+
+async def test_the_consulted_target_not_answering_ends_the_consultation(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    await floor.event("ChannelDestroyed", call.consult["leg"], cause=19)
+    assert call.consult is None and call.state is C.CONNECTED
+    assert not _off_table(floor)
+
+
+async def test_outbound_call_rings_then_connects(floor):
+    floor.eng.agent_login("a1", ["support"])
+    call = floor.eng.dial_out("a1", "0201234567")
+    await floor.event("StasisStart", call.agent_channel, "outagent", call.id)
+    await floor.event("StasisStart", call.channel, "outremote", call.id)
+    assert call.state is C.CONNECTED
+    floor.eng.hangup("a1", call.id)
+    assert floor.path(call.id) == ["ringing", "connected", "ended"]
+    assert not _off_table(floor)
+
+
+async def test_declining_an_offer_on_the_console_sends_the_call_back(tmp_path):
+    f = Floor(tmp_path, mode="console")
+    try:
+        f.eng.agent_login("a1", ["support"])
+        cid = await f.inbound()
+        assert f.eng.calls[cid].state is C.RINGING  # the console rings; no device leg yet
+        f.eng.hangup("a1", cid)
+        assert f.path(cid) == ["entering", "queued", "ringing", "queued"]
+        assert f.path("a1") == ["logged_out", "ready", "ringing", "paused"]
+        assert not _off_table(f)
+    finally:
+        await f.idle()
+        f.close()
+
+
+async def test_the_callers_callback_key_ends_the_call_with_a_callback(floor):
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="1")
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="#")
+    assert floor.eng.calls[cid].end_reason == "callback"  # thanked, then hung up by us
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "entering", "ended"]
+    assert floor.eng.callbacks("open")
+    assert not _off_table(floor)
+
+
+async def test_the_callers_voicemail_key_then_hanging_up(floor):
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="2")
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "voicemail", "ended"]
+    assert not _off_table(floor)
+
+
+async def test_a_move_off_the_table_is_logged_and_counted_not_refused(floor, caplog):
+    cid = await floor.inbound()
+    call = floor.eng.calls[cid]
+    floor.eng._call_to(call, C.VOICEMAIL)
+    floor.eng._call_to(call, C.QUEUED)  # voicemail only ends
+    assert call.state is C.QUEUED
+    assert _off_table(floor) == [("call", cid, "voicemail", "queued")]
+    assert "which the call state table does not allow" in caplog.text
+
+
+def test_the_tables_are_complete_and_ended_is_final():
+    assert set(CALL_TRANSITIONS) == set(CallState) and set(AGENT_TRANSITIONS) == set(AgentState)
+    assert set(CONSULT_TRANSITIONS) == set(ConsultState)
+    assert CALL_TRANSITIONS[C.ENDED] == frozenset() and CALL_TRANSITIONS[C.VOICEMAIL] == {C.ENDED}
+    assert C.QUEUED not in CALL_TRANSITIONS[C.CONNECTED]  # back to a queue only by entering again
+    assert A.RINGING not in AGENT_TRANSITIONS[A.PAUSED] and A.WRAP_UP not in AGENT_TRANSITIONS[A.READY]
+
+
+def test_consultation_transitions():
+    assert consult_next("ringing", ConsultEvent.ANSWERED) is ConsultState.TALKING
+    assert consult_next(ConsultState.TALKING, ConsultEvent.CONFERENCE) is ConsultState.CONFERENCE
+    assert consult_next(ConsultState.CONFERENCE, ConsultEvent.COMPLETE) is ConsultState.OVER
+    for state in (ConsultState.RINGING, ConsultState.TALKING, ConsultState.CONFERENCE):
+        for ev in (ConsultEvent.CANCEL, ConsultEvent.TARGET_GONE, ConsultEvent.CALLER_GONE):
+            assert consult_next(state, ev) is ConsultState.OVER
+    with pytest.raises(ConsultRefused):
+        consult_next(ConsultState.RINGING, ConsultEvent.COMPLETE)
+    with pytest.raises(ConsultRefused):
+        consult_next(ConsultState.OVER, ConsultEvent.ANSWERED)
+
+
+def test_the_consultations_transitions_return_their_ari_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import conference_effects, consult_over_effects, consult_swap_effects
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller"}
+    assert consult_over_effects("cc-1", c, "cc-1-a") == [
+        Ari(Op.HANGUP, "cc-1-t1"), Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.STOP_MOH, "cc-1"),
+        Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
+    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None)  # no agent leg to put back
+    # swapped to the caller: the agent leaves the consult bridge, whose target now hears the music
+    assert consult_swap_effects("cc-1", c, "cc-1-a", "cc-tone") == [
+        Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-a"), Ari(Op.STOP_MOH, "cc-1"), Ari(Op.START_MOH, "cc-1-c", "cc-tone"),
+        Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
+    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[0] == \
+        Ari(Op.REMOVE_CHANNEL, "cc-1", "cc-1-a")
+    conf = conference_effects("cc-1", c, "cc-1-a")
+    assert conf[0] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
+    assert {e.arg for e in conf if e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
+
+
+async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):
+    from cc_console.server.calls.effects import Ari, Op
+    cid = await _connected(floor)
+    await floor.idle()
+    call = floor.eng.calls[cid]
+    floor.sent.clear()
+    floor.eng.hold("a1", True, cid)
+    await floor.idle()
+    assert [name for name, _ in floor.sent] == ["request", "start_moh"]
+    floor.sent.clear()
+    floor.eng.hold("a1", False, cid)
+    await floor.idle()
+    assert floor.sent == [("stop_moh", (call.bridge,)), ("add_channel", (call.bridge, call.agent_channel))]
+    from cc_console.server.calls.states import hold_effects
+    assert hold_effects("b", "l", True, "m") == [Ari(Op.REMOVE_CHANNEL, "b", "l"), Ari(Op.START_MOH, "b", "m")]
+
+
+async def test_the_engine_performs_a_swaps_requests_in_order(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    await floor.event("StasisStart", call.consult["leg"], "consult", cid)
+    await floor.idle()
+    floor.sent.clear()
+    floor.eng.consult_swap("a1", cid)
+    await floor.idle()
+    assert [name for name, _ in floor.sent] == ["request", "stop_moh", "start_moh", "add_channel"]
+    assert floor.sent[0][1] == ("POST", f"/bridges/{call.consult['bridge']}/removeChannel")
