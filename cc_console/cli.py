@@ -119,7 +119,7 @@ def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None,
     from cc_console.tui import CCConsoleApp  # the UI is imported only by the commands that show it
     CCConsoleApp(url=url, mode=mode, username=user, password=password,
                  remember=on_login if remember else None, wallboard_layout=layout,
-                 wallboard_filter=board_filter).run()
+                 wallboard_filter=board_filter, token=os.environ.get("CC_CONSOLE_TOKEN") or None).run()
 
 
 UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")
@@ -157,6 +157,32 @@ def wallboard(url: str | None = UrlOpt, user: str | None = UserOpt, config: Path
     from cc_console.screens.wallboard import BoardFilter
     board_filter = BoardFilter.from_query({"queues": queues or "", "tenant": tenant or "", "group": group or ""})
     _console("wallboard", url, user, config, remember, layout=layout, board_filter=board_filter)
+
+
+@app.command()
+def web(url: str | None = UrlOpt, config: Path | None = ConfigOpt,
+        host: str = typer.Option("127.0.0.1", help="Listen address."),
+        port: int = typer.Option(8766, help="Listen port."),
+        max_sessions: int = typer.Option(50, help="Browser consoles open at once (each is one process)."),
+        wallboard_user: str = typer.Option("", help="Kiosk TVs sign in as this wallboard user; its password "
+                                           "from $CC_CONSOLE_WALLBOARD_PASSWORD, the TV's token from "
+                                           "$CC_CONSOLE_WALLBOARD_TOKEN."),
+        tls_cert: str = typer.Option("", help="TLS certificate (default: the server's [server] tls_cert)."),
+        tls_key: str = typer.Option("", help="TLS key (default: the server's [server] tls_key)."),
+        verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """The agent, supervisor and wallboard consoles in a browser: /agent, /supervisor, /wallboard."""
+    from cc_console.web_consoles import WebConsoles, from_environment, serve
+    s = _settings(config)
+    scheme = "wss" if s.server.tls_cert else "ws"
+    _logging(verbose)
+    consoles = WebConsoles(url or f"{scheme}://{s.server.host}:{s.server.port}/ws", host=host, port=port,
+                           max_sessions=max_sessions, wallboard_user=wallboard_user,
+                           tls_cert=tls_cert or s.server.tls_cert, tls_key=tls_key or s.server.tls_key,
+                           config=config, **from_environment())
+    if wallboard_user and not consoles.wallboard_token:
+        typer.echo("--wallboard-user needs $CC_CONSOLE_WALLBOARD_TOKEN (the TV's secret)", err=True)
+        raise typer.Exit(2)
+    asyncio.run(serve(consoles))
 
 
 # -- pbx --------------------------------------------------------------------------------------------

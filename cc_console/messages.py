@@ -28,6 +28,7 @@ ACTIONS: dict[str, str] = {
     "callback.release": "Give back", "callback.dial": "Call back", "callback.reschedule": "Reschedule",
     "callback.done": "Done", "agent.figures": "My figures", "transfer.targets": "Transfer panel",
     "recording.optout": "Recording", "directory.search": "Directory", "admin.reload": "Reload",
+    "transfer.share": "Send the caller's details",
 }
 
 Sentence = str | Callable[[str], str]
@@ -81,6 +82,12 @@ def _as_said(message: str) -> str:
     return message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
+def _share_missing(message: str) -> str:
+    if "no person" in message:
+        return "That person is not in the directory."
+    return "That call has already ended."
+
+
 _NOT_MINE = "That call is not yours."
 _CALL_OVER = "That call has already ended."
 
@@ -118,6 +125,10 @@ SENTENCES: dict[tuple[str, str], Sentence] = {
     ("monitor.stop", "conflict"): "You are not monitoring anyone.",
     ("agent.set_state", "conflict"): "Not possible while the agent is on a call.",
     ("callback.claim", "conflict"): "Someone else has this one already, or it is done.",
+    ("transfer.share", "conflict"): "This person has no e-mail address in the directory; tell them by phone.",
+    ("transfer.share", "unavailable"): "The mail server did not take the message; try again in a moment.",
+    ("transfer.share", "forbidden"): _NOT_MINE,
+    ("transfer.share", "not_found"): _share_missing,
 }
 
 BY_CODE: dict[str, str] = {

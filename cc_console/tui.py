@@ -154,6 +154,7 @@ class CCConsoleApp(App[None]):
         now: Callable[[], float] | None = None,
         wallboard_layout: str | Path | None = None,
         wallboard_filter: BoardFilter | None = None,
+        token: str | None = None,
     ) -> None:
         super().__init__()
         self.wallboard_layout = wallboard_layout  # None: <config_dir>/wallboard.toml
@@ -167,6 +168,7 @@ class CCConsoleApp(App[None]):
         self._client_closed = False
         self.mode: Mode | None = mode
         self._credentials = (username, password, totp)
+        self._token = token  # a session from the server's login elsewhere (the browser front door)
         self.remember = remember
         self._keymap_override = keymap
         self._theme_name = theme
@@ -196,6 +198,11 @@ class CCConsoleApp(App[None]):
             self.username = self.client.state.me.get("user", "")
             self._sync_connection()
             self.show_mode_screen()
+        elif self._token:
+            login = self._login_screen(username=username or "")
+            self.push_screen(login)
+            login.set_busy(True)
+            self.do_resume(self.url, self._token)
         elif username and password:
             login = self._login_screen(username=username)
             self.push_screen(login)
@@ -305,6 +312,21 @@ class CCConsoleApp(App[None]):
             except Exception as exc:
                 self.notify(str(exc), title="Could not remember the password", severity="warning")
         self.post_message(LoggedIn(url, username, result or {}))
+
+    @work(exclusive=True, group="login", exit_on_error=False)
+    async def do_resume(self, url: str, token: str) -> None:
+        """Take over a session signed in elsewhere; when it has ended, the sign-in form stays."""
+        try:
+            client = await self.ensure_client(url)
+            result = await client.call("resume", {"token": token})
+            client.token = token
+        except ProtocolError as exc:
+            self.post_message(LoginFailed(str(exc.code), "Your session has ended: sign in again."))
+            return
+        except Exception as exc:  # the server is not there
+            self.post_message(LoginFailed("connection", f"cannot reach {url}: {str(exc) or type(exc).__name__}"))
+            return
+        self.post_message(LoggedIn(url, result.get("user", ""), result))
 
     @on(LoginScreen.Submitted)
     def _login_submitted(self, message: LoginScreen.Submitted) -> None:

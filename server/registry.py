@@ -23,6 +23,7 @@ CAPABILITIES: dict[str, str] = {
     "ivr": "cc_console.server.ivr.plugin",
     "voicemail": "cc_console.server.voicemail.plugin",
     "crm": "cc_console.server.crm.plugin",
+    "web": "cc_console.server.web.plugin",
 }
 
 

@@ -43,6 +43,13 @@ VOLATILE = {"token", "id", "ident_id", "password", "time", "created", "updated",
             "logged_in_since", "generated", "last_call_end", "contact_id"}
 
 
+@pytest.fixture(autouse=True)
+def no_rate_limit(settings):
+    """One REST request per command per role: more commands than the default burst (the rate limit
+    has its own tests; this one compares the front doors)."""
+    settings.server.api_burst = 10_000
+
+
 def args_for(cmd: str, user: str, token: str) -> dict[str, Any]:
     if cmd == "login":
         return {"username": user, "password": PASSWORD}

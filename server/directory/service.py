@@ -354,6 +354,19 @@ class DirectoryService:
             self.index.persons[i]["local"] = local
         return {"id": key, "notes": notes}
 
+    def set_local_fields(self, key: str, *, notes: str, attributes: dict[str, str]) -> dict[str, Any]:
+        """What only we keep about a person (the web page's maintenance form): notes and attributes."""
+        tenant, pid = split_key(key)
+        p = self.store.person(tenant, pid)
+        if p is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+        local = dict(p["local"], notes=notes, attributes=dict(attributes))
+        self.store.set_local(tenant, pid, local, self.clock())
+        i = self.index.by_key.get(key)
+        if i is not None:
+            self.index.persons[i]["local"] = local
+        return {"id": key, "notes": notes, "attributes": local["attributes"]}
+
     # -- messages -----------------------------------------------------------------------------------
     def build_message(self, key: str, text: str, taken_by: str) -> EmailMessage:
         i = self.index.by_key.get(key)

@@ -1,0 +1,1 @@
+"""Web pages on the server's own aiohttp application (docs/web.md)."""
