@@ -97,6 +97,10 @@ P_SUPERVISE = "supervise"  # see all agents and calls, act on others
 P_WALLBOARD = "wallboard.view"
 P_ADMIN = "admin"
 
+# The switchboard directory's absence types: the directory checks them, the consoles and the web
+# pages offer them (docs/directory.md).
+ABSENCE_TYPES = ("lunch", "meeting", "vacation", "sick", "travel", "course", "out", "other")
+
 # Fine permissions (roles as permission sets, server/auth/roles.py): held by the built-in roles as
 # their coarse permission always allowed, and given or withheld one by one to custom roles.
 P_REC_LISTEN = "recordings.listen"

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, P_AGENT, ErrorCode, ProtocolError
-from cc_console.server.api.rest import PREFIX, Param, RestApi, Route, TokenBuckets
+from cc_console.server.api.rest import PREFIX, Param, RestApi, Route
+from cc_console.server.ratelimit import TokenBuckets
 
 from . import sync
 from .webhooks import WEBHOOK_EVENTS

@@ -33,11 +33,14 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
+from cc_console.protocol import ABSENCE_TYPES as SHARED_TYPES
+
 from .normalize import fold
 
 CODES = {"LUNCH": "lunch", "MEETING": "meeting", "VACATION": "vacation", "SICK": "sick",
          "TRAVEL": "travel", "COURSE": "course", "OUT": "out"}
 ABSENCE_TYPES = tuple(dict.fromkeys(CODES.values())) + ("other",)
+assert ABSENCE_TYPES == SHARED_TYPES, "the absence types the consoles and pages offer are the ones checked here"
 _CODE = re.compile(r"^\s*([^\W\d_]+)\s*:")
 _DEFAULT_CODES = {fold(k): v for k, v in CODES.items()}
 NOT_ABSENT = {"FREE", "TENTATIVE"}  # Exchange busy statuses that leave the person reachable

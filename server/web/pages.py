@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
-from cc_console.protocol import P_ADMIN, P_SUPERVISE, ErrorCode, ProtocolError
-from cc_console.server.api.rest import TokenBuckets
+from cc_console.protocol import ABSENCE_TYPES, P_ADMIN, P_SUPERVISE, ErrorCode, ProtocolError
+from cc_console.server.ratelimit import TokenBuckets
 
 from . import sessions
 from .links import LinkStore
@@ -191,7 +191,6 @@ class WebPages:
 
     @staticmethod
     def directory_types() -> list[tuple[str, str]]:
-        from cc_console.server.directory.service import ABSENCE_TYPES
         return [(t, ABSENCE_LABELS.get(t, t)) for t in ABSENCE_TYPES]
 
     async def _absence_action(self, request: web.Request,
