@@ -153,12 +153,13 @@ class Bucketer:
             # (from a little less than the interval's shortest length: a DST day is 23 h, a month 28 days)
             step = {"15": 900, "30": 1800, "60": 3600, "hour": 3600, "day": 22 * 3600, "week": 7 * 86400 - 7200,
                     "month": 28 * 86400 - 7200}[self.interval]
-            nxt = self._calendar_next(t)
-            if nxt is None:
+            cal = self._calendar_next(t)
+            if cal is None:
                 probe = t + step
                 while self.key(probe) == t:
                     probe += 900
-                nxt = self.key(probe)
+                cal = self.key(probe)
+            nxt = cal
             if nxt <= t:
                 break
             t = nxt
