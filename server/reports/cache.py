@@ -174,9 +174,10 @@ class ReportCache:
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
                         touched_a.add(int(ans // SLOT))
-            # Only a call folded again can have rows already: one that arrived in this batch has none.
+            # Only a call folded again has rows to delete; one that arrived in this batch has none, unless its
+            # id was used before (then its rows are replaced: a refresh never stops on it).
             db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
-            db.executemany(f"INSERT INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
+            db.executemany(f"INSERT OR REPLACE INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
                            map(seg_row, facts.segments))
             db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
             db.execute("DELETE FROM open_spans")
