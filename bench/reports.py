@@ -264,7 +264,8 @@ def main() -> None:
 
     def one_call() -> None:  # a refresh during the day: one call answered, completed and wrapped up since
         extra[0] += 1
-        t, ag, cid = last_day + 20 * 3600 + extra[0] * 60, f"agent{extra[0] % a.agents:03d}", f"x{extra[0]:07d}"
+        t, ag = last_day + 20 * 3600 + extra[0] * 60, f"agent{extra[0] % a.agents:03d}"
+        cid = f"x{os.getpid()}-{time.time_ns()}"  # a store reused by --db keeps earlier runs' calls
         call = {"id": cid, "queue": "support", "caller": "0600000000", "state": "entering", "agent": None}
         ev = [(t, "call.entered", cid, None, {"did": "5000", "call": call}),
               (t, "call.queued", cid, None, {"stage": "queue", "call": call}),

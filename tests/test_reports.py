@@ -308,3 +308,20 @@ def test_interval_starts_by_the_calendar_are_every_start_in_the_range(tz):
         bk = Bucketer(interval, tz, a, b)
         every = sorted({bk.key(a)} | {bk.key(float(t)) for t in range(int(a // 900 + 1) * 900, int(b), 900)})
         assert bk.all_keys() == every, (tz, interval)
+
+
+def test_a_call_id_used_again_later_does_not_stop_the_refresh(tmp_path):
+    """A call id that comes back in a later batch (a replayed or duplicated arrival) replaces its rows;
+    the refresh goes on instead of failing on the segments' key at every refresh from then on."""
+    store = SQLiteStore(tmp_path / "cc.sqlite3")
+    cache = ReportCache(tmp_path / "cc.sqlite3")
+    call = {"id": "dup", "queue": "q1", "caller": "0611", "state": "entering", "agent": None}
+    for base in (T("08:00:00"), T("10:00:00")):
+        store.record("call.entered", ts=base, call=call, data={"did": "1"})
+        store.record("call.abandoned", ts=base + 3, call=call, data={"stage": "queue", "wait": 3.0})
+        cache.refresh()
+    store.record("call.entered", ts=T("11:00:00"), call=dict(call, id="next"), data={"did": "1"})
+    cache.refresh()
+    assert cache.db.execute("SELECT COUNT(*) FROM segs WHERE call_id = 'next'").fetchone()[0] == 1
+    cache.close()
+    store.close()

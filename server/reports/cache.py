@@ -179,9 +179,10 @@ class ReportCache:
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
                         touched_a.add(int(ans // SLOT))
-            # Only a call folded again can have rows already: one that arrived in this batch has none.
+            # Only a call folded again has rows to delete; one that arrived in this batch has none, unless its
+            # id was used before (then its rows are replaced: a refresh never stops on it).
             db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
-            db.executemany(f"INSERT INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
+            db.executemany(f"INSERT OR REPLACE INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
                            map(seg_row, facts.segments))
             db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
             db.execute("DELETE FROM open_spans")
@@ -556,7 +557,7 @@ class ReportCache:
         thr_of = {} if p.sl_threshold is not None else {q: int(v) for q, v in sl_of.items()}
         with self._lock:
             blobs = self._cum_rows(1, [pc + (0,) for pc in pieces])
-        acc: dict[tuple[str, str], list[int]] = {}
+        acc: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
         rings = Cuts([], p.ring_buckets)
         waits: dict[int, Cuts] = {}  # by threshold
         for _, ag, q, blob in blobs:
@@ -565,10 +566,8 @@ class ReportCache:
             w = waits.get(t)
             if w is None:
                 w = waits[t] = Cuts([t], p.buckets)
-            new = w(v[0]) + rings(v[2])
-            old = acc.get((ag, q))
-            acc[(ag, q)] = new if old is None else [x + y for x, y in zip(old, new)]
-        return [(ag, q, *v) for (ag, q), v in acc.items()]
+            acc[(ag, q)].append(w(v[0]) + rings(v[2]))
+        return [(ag, q, *map(sum, zip(*parts))) for (ag, q), parts in acc.items()]
 
     def missed(self, pieces: list[tuple[int, int, int]]) -> list[tuple]:
         return self._sum_pieces("amiss", "agent, queue", ["missed", "declined"], pieces)

@@ -159,9 +159,8 @@ class Bucketer:
                 probe = t + step
                 while self.key(probe) == t:
                     probe += 900
-                nxt = self.key(probe)
-            else:
-                nxt = cal
+                cal = self.key(probe)
+            nxt = cal
             if nxt <= t:
                 break
             t = nxt
