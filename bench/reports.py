@@ -325,8 +325,10 @@ def main() -> None:
                            "WHERE lvl = 1 AND t >= ? AND t < ? GROUP BY 1",
                            (int(year[0] // 86400), int(year[1] // 86400))).fetchall()
 
+    raw = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)  # the event store itself
+
     def floor_events():  # one count over the raw events, by month
-        return cache.ev.execute("SELECT strftime('%Y-%m', ts, 'unixepoch'), COUNT(*) FROM events "
+        return raw.execute("SELECT strftime('%Y-%m', ts, 'unixepoch'), COUNT(*) FROM events "
                                 "WHERE kind = 'call.entered' AND ts >= ? AND ts < ? GROUP BY 1", year).fetchall()
 
     walls, cpus, _ = timed(a.year_runs, floor_daily)
