@@ -259,7 +259,7 @@ async def test_http_feed_with_etag_and_broken_feeds_refused_with_nothing_lost(li
     await c.close()
 
 
-async def test_graph_calendar_view_on_recorded_responses(live):
+async def test_graph_calendar_view_on_responses_in_graphs_documented_shape(live):
     """Microsoft Graph is not reachable here: a local server answers with responses written in the
     shape Graph documents for calendarView and the token endpoint (tests/data/graph/; not captured
     from a real tenant), and checks what the adapter asks."""
