@@ -259,7 +259,7 @@ async def test_http_feed_with_etag_and_broken_feeds_refused_with_nothing_lost(li
     await c.close()
 
 
-async def test_graph_calendar_view_on_recorded_responses(live):
+async def test_graph_calendar_view_on_responses_in_graphs_documented_shape(live):
     """Microsoft Graph is not reachable here: a local server answers with responses written in the
     shape Graph documents for calendarView and the token endpoint (tests/data/graph/; not captured
     from a real tenant), and checks what the adapter asks."""
@@ -374,3 +374,17 @@ async def test_cli_sync_polls_the_configured_feeds_once(feed_server, tmp_path):
     svc = DirectoryService(DirectoryStore(default_path(db)))
     assert [a["type"] for a in svc.store.absences(tenant="oslo", person="p3")] == ["vacation"]
     svc.store.close()
+
+
+@pytest.mark.parametrize("feed,says", [
+    ({"tenant": "oslo", "kind": "ics", "url": "http://x/{id}.ics", "interval": 0}, "interval is at least 1 second"),
+    ({"tenant": "oslo", "kind": "exchange", "url": "http://x"}, "kind must be one of"),
+    ({"kind": "ics", "url": "http://x"}, "give the organisation"),
+    ({"tenant": "oslo", "kind": "graph", "client_id": "a"}, "Graph needs tenant_id, client_id and client_secret"),
+    ({"tenant": "oslo", "kind": "ics", "url": "http://x", "passwd": "x"}, "unknown setting(s) passwd"),
+])
+def test_bad_feed_settings_are_refused_by_name(feed, says):
+    from cc_console.server.directory.feeds import DirectorySettings
+    with pytest.raises(ValueError) as exc:
+        DirectorySettings(feeds=[feed]).feed_list()
+    assert says in str(exc.value)

@@ -66,4 +66,5 @@ class DirectoryDetail(Static):
         if person == self.person and person is not None:
             return  # typing on often keeps the same first row: no new layout for the same text
         self.person = person
-        self.update(detail_text(person, now))
+        # its size is fixed by its CSS, whatever the text: no layout of the whole screen per keystroke
+        self.update(detail_text(person, now), layout=False)

@@ -55,6 +55,8 @@ class Feed:
             raise ValueError(f"feed {feed.name}: kind must be one of {', '.join(KINDS)}, not {feed.kind!r}")
         if not feed.tenant:
             raise ValueError(f"feed {feed.name}: give the organisation (tenant)")
+        if not feed.interval >= 1:  # also refuses NaN: a feed polled in a busy loop
+            raise ValueError(f"feed {feed.name}: interval is at least 1 second")
         if feed.kind != "graph" and not (feed.url or feed.calendars):
             raise ValueError(f"feed {feed.name}: give url (a template) or calendars")
         if feed.kind == "graph" and not (feed.client_id and feed.client_secret and (feed.tenant_id or feed.token_url)):

@@ -8,6 +8,7 @@ Person ids on the wire are ``"<tenant>:<id>"`` (ids are unique per organisation 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import smtplib
@@ -36,6 +37,7 @@ ABSENCE_TYPES = ics_mod.ABSENCE_TYPES
 LINE_STATES = {"ready": "free", "ringing": "ringing", "on_call": "busy", "wrap_up": "wrap-up",
                "paused": "paused", "logged_out": "logged out"}
 KEEP_PAST = 24 * 3600.0  # absences ended longer ago than this are not kept in memory
+FREEZE_AT = 1000  # persons from which the loaded directory is kept out of the garbage collector's scans
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -103,6 +105,12 @@ class DirectoryService:
     def install(self, state: dict[str, Any]) -> None:
         self.index, self._by_username = state["index"], state["by_username"]
         self._absences, self._base_rows = state["absences"], state["base_rows"]
+        if len(self.index) >= FREEZE_AT:
+            # Millions of objects that live until the next reload: out of the cyclic collector's
+            # sight, or every full collection walks them (about 0.7 s at 14,000 persons and a year
+            # of absences, a pause of the whole server, every console's events with it). None of
+            # them is in a reference cycle, so the previous index is still freed when replaced.
+            gc.freeze()
 
     def _resort(self, key: str) -> None:
         lst = self._absences.get(key)
