@@ -148,6 +148,19 @@ on_timeout = "queue:support"
 """
 
 
+async def _answer_then_call_again_unverified(agent, caller, number: str) -> None:
+    """The verified call answered and ended; the same number called again rings unverified (used once)."""
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+    await agent.call("call.hangup")
+    await caller.dial(number)
+    call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
+                       what="a second call ringing")
+    assert call.get("verified") is None
+    await agent.call("call.answer")
+    await agent.call("call.hangup")
+
+
 @pytest.mark.asterisk
 async def test_from_the_start_page_in_chromium_to_a_call_keying_the_code(settings, sandbox, yivi, tmp_path,
                                                                          connect_to, phone):
@@ -197,16 +210,8 @@ async def test_from_the_start_page_in_chromium_to_a_call_keying_the_code(setting
                            and c, what="a verified call ringing")
         assert call["verified"]["kind"] == "yivi" and call["verified"]["via"] == "code in the IVR"
         assert call["verified"]["attributes"] == {"Name": "Jan de Vries", "Citizen service number": "999990019"}
-        await agent.call("call.answer")
-        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
-        await agent.call("call.hangup")
         # The verification is used: the pooled number from the same page verifies no second call.
-        await caller.dial(number)
-        call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
-                           what="a second call ringing")
-        assert call.get("verified") is None
-        await agent.call("call.answer")
-        await agent.call("call.hangup")
+        await _answer_then_call_again_unverified(agent, caller, number)
     finally:
         await server.stop()
 
@@ -234,15 +239,7 @@ async def test_a_pooled_number_verifies_the_call_to_it_once(settings, sandbox, y
         call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c.get("verified")
                            and c, what="a verified call ringing")
         assert call["verified"]["via"] == f"number {number}"
-        await agent.call("call.answer")
-        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
-        await agent.call("call.hangup")
-        await caller.dial(number)
-        call = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c,
-                           what="a second call ringing")
-        assert call.get("verified") is None
-        await agent.call("call.answer")
-        await agent.call("call.hangup")
+        await _answer_then_call_again_unverified(agent, caller, number)
     finally:
         await server.stop()
 
