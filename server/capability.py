@@ -188,6 +188,9 @@ class Context:
     auth: Any = None  # users, passwords, second factor, sessions (server/auth.Auth)
     # Close an account's live console connections (it was disabled or deleted): end_sessions(user, why)
     end_sessions: Callable[[str, str], int] = field(default=lambda username, why: 0)
+    # Write an entry in the audit log (the audit capability sets it when loaded; listed before the
+    # others): audit(actor, action, target=..., outcome=..., remote=..., detail={...}).
+    audit: Callable[..., Any] = field(default=lambda actor, action, **kw: None)
     # Services not yet moved into capabilities (read through their typed methods only).
     contacts: Any = None  # server/contacts ContactsService
     recordings: Any = None  # server/recordings RecordingService

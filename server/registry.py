@@ -12,12 +12,12 @@ from cc_console.server.capability import Capability, Context, check_commands
 
 # name -> the module with COMMANDS, EVENTS and make(ctx)
 CAPABILITIES: dict[str, str] = {
+    "audit": "cc_console.server.audit.plugin",  # first: the others write to it through ctx.audit
     "directory": "cc_console.server.directory.plugin",
     "recordings": "cc_console.server.recordings.plugin",
     "contacts": "cc_console.server.contacts.plugin",
     "reports": "cc_console.server.reports.plugin",
     "identity": "cc_console.server.identity.plugin",
-    "audit": "cc_console.server.audit.plugin",
     "verified": "cc_console.server.verified.plugin",
     "chat": "cc_console.server.chat.plugin",
     "ivr": "cc_console.server.ivr.plugin",

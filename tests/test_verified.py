@@ -240,6 +240,12 @@ async def test_a_pooled_number_verifies_the_call_to_it_once(settings, sandbox, y
                            and c, what="a verified call ringing")
         assert call["verified"]["via"] == f"number {number}"
         await _answer_then_call_again_unverified(agent, caller, number)
+        # Audited: the page's session, its verified result, and the call it marked (not the values).
+        audit = server.capabilities["audit"].log
+        assert [e.action for e in audit.query(action="verified.*")] == ["verified.start", "verified.result"]
+        marked = audit.query(action="call.verified")
+        assert len(marked) == 1 and marked[0].target == call["id"] and marked[0].actor == "agent1"
+        assert "Jan de Vries" not in str([e.detail for e in audit.query()])
     finally:
         await server.stop()
 

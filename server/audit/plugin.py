@@ -53,6 +53,7 @@ class Audit(Capability):
         self.log = AuditLog(ctx.db_path("audit"))
         self._purger: asyncio.Task[None] | None = None
         ctx.commands.observers.append(self.command_ran)
+        ctx.audit = self.log.record  # what capabilities do outside commands (verified calling's page, ...)
 
     # -- what is audited --------------------------------------------------------------------------
     def command_ran(self, caller: Any, req: Request, outcome: str) -> None:

@@ -97,6 +97,8 @@ class Verified(Capability, CallHooks):
 
     def _mark(self, call: Any, verified: dict[str, Any]) -> None:
         call.verified = verified
+        self.ctx.audit(call.agent or "-", f"call.{'verified' if verified['kind'] == 'yivi' else 'identified'}",
+                       target=call.id, detail={"via": verified.get("via", ""), "what": sorted(verified["attributes"])})
         self.ctx.engine.note_call(call.id, "call.verified" if verified["kind"] == "yivi" else "call.identified",
                                   how=verified["kind"], labels=sorted(verified["attributes"]))
 
@@ -183,6 +185,7 @@ class Verified(Capability, CallHooks):
             raise web.HTTPServiceUnavailable(text="The identity service cannot be reached just now; try again "
                                                   "in a moment, or call us the usual way") from None
         page = PageSession(secrets.token_urlsafe(16), session.token, session.pointer, time.time())
+        self.ctx.audit("citizen", "verified.start", remote=request.remote or "", target=page.id)
         self.pages[page.id] = page
         pointer = json.dumps(session.pointer, separators=(",", ":"))
         import segno
@@ -219,8 +222,11 @@ class Verified(Capability, CallHooks):
                                         self.s.code_digits, labels, self.s.valid_seconds, time.time())
         except (ResultRefused, ValueError) as exc:
             log.warning("verified: result refused: %s", exc)
+            self.ctx.audit("citizen", "verified.result", target=page.id, outcome="refused", detail={"why": str(exc)})
             page.state, page.reason = "failed", "Your identity could not be verified; please start again"
             return
+        self.ctx.audit("citizen", "verified.result", target=page.id,
+                       detail={"number": v.number, "what": sorted(labels), "valid_until": v.valid_until})
         page.state, page.number, page.code, page.valid_until = "done", v.number, v.code, v.valid_until
 
     def _forget_old(self) -> None:
