@@ -118,7 +118,10 @@ class RecordingStore:
             migrate(self._db, MIGRATIONS)
 
     def close(self) -> None:
-        self._db.close()
+        # Under the lock: a purge still running in its thread when the server stops must not have the
+        # connection closed under a statement (SQLite crashes the process then); it gets an error instead.
+        with self._lock:
+            self._db.close()
 
     # -- recordings ---------------------------------------------------------------------------------
     def insert(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -182,13 +185,15 @@ class RecordingStore:
         limit = max(1, min(int(limit), 1000))
         sql = ("SELECT * FROM recordings" + (" WHERE " + " AND ".join(where) if where else "")
                + f" ORDER BY {sort} {'DESC' if desc else 'ASC'}, id LIMIT ? OFFSET ?")
-        rows = [dict(r) for r in self._db.execute(sql, [*args, limit + 1, max(0, int(offset))])]
+        with self._lock:
+            rows = [dict(r) for r in self._db.execute(sql, [*args, limit + 1, max(0, int(offset))])]
         return rows[:limit], len(rows) > limit
 
     def expired(self, now: float) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._db.execute(
-            "SELECT * FROM recordings WHERE expires < ? AND legal_hold = 0 AND status <> 'purged' "
-            "AND status <> 'recording'", (now,))]
+        with self._lock:
+            return [dict(r) for r in self._db.execute(
+                "SELECT * FROM recordings WHERE expires < ? AND legal_hold = 0 AND status <> 'purged' "
+                "AND status <> 'recording'", (now,))]
 
     # -- evaluations and marks ---------------------------------------------------------------------
     def evaluate(self, rec_id: str, evaluator: str, scores: dict[str, float], comment: str = "") -> dict[str, Any]:

@@ -86,7 +86,8 @@ class VerifiedStore:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # never under a statement still running in a worker thread
+            self._db.close()
 
     def token_used(self, yivi_token: str) -> bool:
         with self._lock:
