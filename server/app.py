@@ -82,6 +82,11 @@ class Server:
         return self.capabilities["directory"].service  # type: ignore[attr-defined]
 
     @property
+    def directory_live(self) -> Any:
+        """The directory's live sync (calendar feeds, outside changes)."""
+        return self.capabilities["directory"].live  # type: ignore[attr-defined]
+
+    @property
     def recordings(self) -> Any:
         return self.capabilities["recordings"].service  # type: ignore[attr-defined]
 
