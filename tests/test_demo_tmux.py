@@ -174,8 +174,14 @@ def test_demo_from_a_plain_terminal(demo_env):
     assert report.returncode == 0, report.stderr
     row = next(line for line in report.stdout.splitlines() if line.startswith("support,"))
     assert int(row.split(",")[1]) >= 1, report.stdout  # calls received while the demo ran
+    # The demo's server has stopped: the directory is searched in its database file (--db); with a
+    # running server the command asks the server.
+    from cc_console.config import load_settings
+    from cc_console.server.directory import default_path
+    directory_db = default_path(load_settings(config).server.db_file)
     found = subprocess.run([sys.executable, "-m", "cc_console.cli", "directory", "search", "hansen", "--config",
-                            str(config)], env=cli_env, capture_output=True, text=True, timeout=120, check=False)
+                            str(config), "--db", str(directory_db)], env=cli_env, capture_output=True, text=True,
+                           timeout=120, check=False)
     assert found.returncode == 0 and found.stdout.count("Hansen") >= 3, found.stdout + found.stderr
 
 
