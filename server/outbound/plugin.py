@@ -1,0 +1,174 @@
+"""Outbound campaigns as a capability (server/capability.py): supervisors make, start, pause and
+finish campaigns, import their lists, keep the do-not-call list; the dialer (dialer.py) calls the
+contacts of running campaigns for the free agents of each campaign's queue. docs/outbound.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cc_console.protocol import P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.server.capability import Capability, Context, Handler
+
+from .campaigns import CampaignError, CampaignNotFound
+from .lists import ListError
+from .service import OutboundService
+from .store import OutboundStore
+
+_CAMPAIGN_ARGS = {
+    "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
+    "caller_id": Arg(str, False), "timezone": Arg(str, False), "window": Arg(dict, False),
+    "retries": Arg(dict, False), "mapping": Arg(dict, False, str), "script": Arg(str, False),
+}
+COMMANDS = (
+    CommandSpec("campaign.create", P_SUPERVISE, {**_CAMPAIGN_ARGS, "name": Arg(str), "queue": Arg(str)},
+                "Make a campaign (draft): queue, dial mode, priority, caller ID, window, retries, mapping, script."),
+    CommandSpec("campaign.update", P_SUPERVISE, {"id": Arg(str), **_CAMPAIGN_ARGS},
+                "Change a campaign's settings (not its state); also while it runs."),
+    CommandSpec("campaign.list", P_SUPERVISE, {}, "Every campaign, highest priority first."),
+    CommandSpec("campaign.get", P_SUPERVISE, {"id": Arg(str)}, "One campaign with its progress."),
+    CommandSpec("campaign.start", P_SUPERVISE, {"id": Arg(str)}, "Start (or resume) a campaign."),
+    CommandSpec("campaign.pause", P_SUPERVISE, {"id": Arg(str)}, "Pause a running campaign."),
+    CommandSpec("campaign.finish", P_SUPERVISE, {"id": Arg(str)}, "Finish a campaign for good."),
+    CommandSpec("campaign.import", P_SUPERVISE,
+                {"id": Arg(str), "format": Arg(str), "data": Arg(str), "mapping": Arg(dict, False, str)},
+                "Add a CSV (text) or Excel (base64) list through the campaign's column mapping."),
+    CommandSpec("campaign.contacts", P_SUPERVISE, {"id": Arg(str)}, "A campaign's contacts with attempts and outcome."),
+    CommandSpec("campaign.contact_remove", P_SUPERVISE, {"id": Arg(str), "contact": Arg(int)},
+                "Take a contact off a campaign's list (not while it is being called)."),
+    CommandSpec("dnc.add", P_SUPERVISE, {"number": Arg(str), "reason": Arg(str, False)},
+                "Put a number on the do-not-call list."),
+    CommandSpec("dnc.remove", P_SUPERVISE, {"number": Arg(str)}, "Take a number off the do-not-call list."),
+    CommandSpec("dnc.list", P_SUPERVISE, {}, "The do-not-call list."),
+)
+EVENTS = ("campaign.update",)
+
+
+@dataclass
+class OutboundSettings:
+    """[outbound] in config.toml."""
+
+    tick: float = 1.0  # seconds between the dialer's looks at free agents and due contacts
+    ring_timeout: int = 25  # seconds a contact's phone rings before the attempt is no answer
+    context: str = ""  # dialplan context the contacts' calls go out through (empty: the engine's)
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Domain errors -> protocol errors with the service's own (supervisor-readable) message."""
+    @functools.wraps(fn)
+    async def run(*args: Any) -> Any:
+        try:
+            return await fn(*args)
+        except CampaignNotFound as exc:
+            raise ProtocolError(ErrorCode.NOT_FOUND, str(exc)) from None
+        except ListError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        except CampaignError as exc:
+            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
+    return run
+
+
+class Outbound(Capability):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings.section("outbound", OutboundSettings)
+        self.store = OutboundStore(ctx.db_path("outbound"))
+        self.service = OutboundService(self.store)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    def _publish(self, campaign: dict[str, Any]) -> None:
+        # an empty audience reaches only the consoles that see everything: the supervisors
+        self.ctx.publish("campaign.update", campaign, frozenset())
+
+    @_errors
+    async def _create(self, s: Any, r: Request) -> dict[str, Any]:
+        c = (await self._run(self.service.create, dict(r.args))).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _update(self, s: Any, r: Request) -> dict[str, Any]:
+        values = {k: v for k, v in r.args.items() if k != "id"}
+        c = (await self._run(self.service.update, r.args["id"], values)).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _act(self, action: str, s: Any, r: Request) -> dict[str, Any]:
+        c = (await self._run(self.service.act, r.args["id"], action)).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _list(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"campaigns": [c.to_dict() for c in await self._run(self.service.campaigns)]}
+
+    @_errors
+    async def _get(self, s: Any, r: Request) -> dict[str, Any]:
+        c = await self._run(self.service.get, r.args["id"])
+        progress = await self._run(self.service.progress, r.args["id"])
+        return {"campaign": c.to_dict(), "progress": progress.to_dict()}
+
+    @_errors
+    async def _import(self, s: Any, r: Request) -> dict[str, Any]:
+        fmt = r.args["format"].lower()
+        if fmt == "xlsx":
+            try:
+                data = base64.b64decode(r.args["data"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ListError("An Excel list is sent base64-encoded") from None
+        else:
+            data = r.args["data"].encode("utf-8")
+        result = await self._run(self.service.import_list, r.args["id"], data, fmt, r.args.get("mapping"))
+        return result.to_dict()
+
+    @_errors
+    async def _contacts(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"contacts": await self._run(self.service.contacts, r.args["id"])}
+
+    @_errors
+    async def _contact_remove(self, s: Any, r: Request) -> dict[str, Any]:
+        await self._run(self.service.remove_contact, r.args["id"], r.args["contact"])
+        return {}
+
+    @_errors
+    async def _dnc_add(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        number = await self._run(self.service.dnc_add, r.args["number"], r.args.get("reason", ""), who)
+        return {"number": number}
+
+    @_errors
+    async def _dnc_remove(self, s: Any, r: Request) -> dict[str, Any]:
+        if not await self._run(self.service.dnc_remove, r.args["number"]):
+            raise CampaignNotFound("The number is not on the do-not-call list")
+        return {}
+
+    @_errors
+    async def _dnc_list(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"numbers": await self._run(self.store.dnc_list)}
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "campaign.create": self._create, "campaign.update": self._update,
+            "campaign.list": self._list, "campaign.get": self._get,
+            "campaign.start": functools.partial(self._act, "start"),
+            "campaign.pause": functools.partial(self._act, "pause"),
+            "campaign.finish": functools.partial(self._act, "finish"),
+            "campaign.import": self._import, "campaign.contacts": self._contacts,
+            "campaign.contact_remove": self._contact_remove,
+            "dnc.add": self._dnc_add, "dnc.remove": self._dnc_remove, "dnc.list": self._dnc_list,
+        }
+
+    async def stop(self) -> None:
+        self.store.close()
+
+
+def make(ctx: Context) -> Capability:
+    return Outbound(ctx)

@@ -1,0 +1,225 @@
+"""Campaigns, their lists, the do-not-call list and the outcome of each attempt: the outbound
+capability's service. Blocking (SQLite): the plugin runs it through asyncio.to_thread.
+
+A contact is ``pending`` (with the time it may be called next), ``dialing``, ``done`` (answered),
+``closed`` (no attempts left) or ``dnc`` (on the do-not-call list when its turn came).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .campaigns import Campaign, CampaignError, CampaignNotFound, CampaignState, DialMode, transition
+from .lists import ImportResult, ListError, check_mapping, normalise_number, read_list
+from .retries import Outcome, RetryError, RetryRules
+from .scripts import ScriptError, parse_and_check
+from .store import OutboundStore
+from .windows import Window, WindowError, may_call, zone
+
+CONTACT_STATES = ("pending", "dialing", "done", "closed", "dnc")
+# What a supervisor may change on a campaign after it was made (the state has its own commands).
+EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "timezone", "window", "retries", "mapping", "script")
+
+
+@dataclass
+class Progress:
+    campaign: str
+    state: str
+    contacts: int
+    by_state: dict[str, int]
+    by_outcome: dict[str, int]
+    attempts: int
+
+    @property
+    def settled(self) -> bool:
+        """Every contact accounted for: none waiting or being dialled."""
+        return self.by_state.get("pending", 0) == 0 and self.by_state.get("dialing", 0) == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"campaign": self.campaign, "state": self.state, "contacts": self.contacts,
+                "by_state": self.by_state, "by_outcome": self.by_outcome, "attempts": self.attempts,
+                "settled": self.settled}
+
+
+class OutboundService:
+    def __init__(self, store: OutboundStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- campaigns -----------------------------------------------------------------------------------
+    def _get(self, cid: str) -> Campaign:
+        c = self.store.campaign(cid)
+        if c is None:
+            raise CampaignNotFound("No such campaign")
+        return c
+
+    def get(self, cid: str) -> Campaign:
+        return self._get(cid)
+
+    def campaigns(self) -> list[Campaign]:
+        return self.store.campaigns()
+
+    def _apply(self, c: Campaign, values: dict[str, Any]) -> None:
+        """Check and set editable fields; CampaignError names the first one that is wrong."""
+        for key, value in values.items():
+            if key not in EDITABLE:
+                continue
+            try:
+                if key == "mode":
+                    value = DialMode(value)
+                elif key == "priority":
+                    value = int(value)
+                elif key == "timezone":
+                    zone(str(value))
+                elif key == "window":
+                    value = Window.from_dict(value).to_dict()
+                elif key == "retries":
+                    value = RetryRules.from_dict(value).to_dict()
+                elif key == "mapping":
+                    value = check_mapping(value)
+                elif key == "script":
+                    if value:
+                        parse_and_check(str(value))
+                elif key in ("name", "queue") and not str(value).strip():
+                    raise CampaignError(f"The campaign needs a {key}")
+            except ValueError as exc:  # WindowError, RetryError, ListError, ScriptError, bad enum
+                if isinstance(exc, (WindowError, RetryError, ListError, ScriptError)):
+                    raise CampaignError(str(exc)) from None
+                raise CampaignError(f"Not a valid {key}: {value}") from None
+            setattr(c, key, value)
+
+    def create(self, values: dict[str, Any]) -> Campaign:
+        now = self.clock()
+        c = Campaign(id=uuid.uuid4().hex[:12], name=str(values.get("name", "")), queue=str(values.get("queue", "")),
+                     created=now, updated=now, window=Window().to_dict(), retries=RetryRules.from_dict({}).to_dict())
+        self._apply(c, {"name": c.name, "queue": c.queue, **values})
+        self.store.save_campaign(c)
+        return c
+
+    def update(self, cid: str, values: dict[str, Any]) -> Campaign:
+        c = self._get(cid)
+        if c.state == CampaignState.FINISHED:
+            raise CampaignError("The campaign is finished")
+        self._apply(c, values)
+        c.updated = self.clock()
+        self.store.save_campaign(c)
+        return c
+
+    def act(self, cid: str, action: str) -> Campaign:
+        c = self._get(cid)
+        c.state = transition(c.state, action)
+        c.updated = self.clock()
+        self.store.save_campaign(c)
+        return c
+
+    def running(self) -> list[Campaign]:
+        """Running campaigns, highest priority first."""
+        return [c for c in self.store.campaigns() if c.state == CampaignState.RUNNING]
+
+    # -- lists ---------------------------------------------------------------------------------------
+    def import_list(self, cid: str, data: bytes, fmt: str, mapping: dict[str, str] | None = None) -> ImportResult:
+        """Add a list's rows to the campaign (also while it runs); a mapping given is saved for the next list."""
+        c = self._get(cid)
+        if c.state == CampaignState.FINISHED:
+            raise CampaignError("The campaign is finished")
+        if mapping:
+            c.mapping = check_mapping(mapping)
+        if not c.mapping:
+            raise ListError("Set the campaign's column mapping first (which column holds the number)")
+        result = read_list(data, fmt, c.mapping)
+        self.store.add_contacts(cid, [(r.number, r.name, r.timezone, r.extra) for r in result.rows], self.clock())
+        if mapping:
+            c.updated = self.clock()
+            self.store.save_campaign(c)
+        return result
+
+    def contacts(self, cid: str) -> list[dict[str, Any]]:
+        self._get(cid)
+        return self.store.contacts(cid)
+
+    def remove_contact(self, cid: str, seq: int) -> None:
+        self._get(cid)
+        if not self.store.remove_contact(cid, seq):
+            raise CampaignError("No such contact waiting in this campaign (one being called stays)")
+
+    # -- do-not-call ---------------------------------------------------------------------------------
+    def dnc_add(self, number: str, reason: str = "", by: str = "") -> str:
+        n = normalise_number(number)
+        if not n:
+            raise CampaignError("No phone number to add")
+        self.store.dnc_add(n, reason, by, self.clock())
+        return n
+
+    def dnc_remove(self, number: str) -> bool:
+        return self.store.dnc_remove(normalise_number(number))
+
+    # -- dialing -------------------------------------------------------------------------------------
+    def next_contacts(self, cid: str, n: int = 1) -> list[dict[str, Any]]:
+        """Up to ``n`` contacts to call now, marked ``dialing``: due, inside the calling window where
+        the campaign and the contact are, and not on the do-not-call list (those are closed as ``dnc``)."""
+        c = self._get(cid)
+        if c.state != CampaignState.RUNNING or n <= 0:
+            return []
+        now = self.clock()
+        window = Window.from_dict(c.window)
+        if not window.open_at(now, c.timezone):
+            return []
+        picked: list[dict[str, Any]] = []
+        for contact in self.store.due(cid, now, limit=max(50, n * 4)):
+            if self.store.dnc_has(contact["number"]):
+                self.store.update_contact(contact["id"], now, state="dnc", outcome="dnc")
+                continue
+            if not may_call(window, now, c.timezone, contact["timezone"]):
+                continue
+            self.store.update_contact(contact["id"], now, state="dialing")
+            contact["state"] = "dialing"
+            picked.append(contact)
+            if len(picked) >= n:
+                break
+        return picked
+
+    def record_outcome(self, seq: int, outcome: Outcome | str, call_id: str = "", agent: str = "") -> dict[str, Any]:
+        """An attempt ended: log it, then close the contact or schedule it again by the campaign's rules."""
+        contact = self.store.contact(seq)
+        if contact is None:
+            raise CampaignError("No such contact")
+        c = self._get(contact["campaign"])
+        outcome = Outcome(outcome)
+        now = self.clock()
+        attempts = contact["attempts"] + 1
+        self.store.add_attempt(seq, c.id, now, str(outcome), call_id, agent)
+        if outcome == Outcome.ANSWERED:
+            state, next_at = "done", contact["next_at"]
+        else:
+            nxt = RetryRules.from_dict(c.retries).next_attempt(outcome, attempts, now)
+            state, next_at = ("pending", nxt) if nxt is not None else ("closed", contact["next_at"])
+        self.store.update_contact(seq, now, state=state, attempts=attempts, next_at=next_at, outcome=str(outcome),
+                                  call_id=call_id, agent=agent)
+        updated = self.store.contact(seq)
+        assert updated is not None
+        return updated
+
+    def reschedule(self, seq: int, when: float) -> dict[str, Any]:
+        contact = self.store.contact(seq)
+        if contact is None:
+            raise CampaignError("No such contact")
+        if contact["state"] == "dialing":
+            raise CampaignError("The contact is being called now")
+        self.store.update_contact(seq, self.clock(), state="pending", next_at=float(when))
+        updated = self.store.contact(seq)
+        assert updated is not None
+        return updated
+
+    def progress(self, cid: str) -> Progress:
+        c = self._get(cid)
+        contacts = self.store.contacts(cid)
+        by_state = dict.fromkeys(CONTACT_STATES, 0)
+        by_outcome: dict[str, int] = {}
+        for x in contacts:
+            by_state[x["state"]] = by_state.get(x["state"], 0) + 1
+            if x["outcome"]:
+                by_outcome[x["outcome"]] = by_outcome.get(x["outcome"], 0) + 1
+        return Progress(c.id, str(c.state), len(contacts), by_state, by_outcome, len(self.store.attempts(cid)))
