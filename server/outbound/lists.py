@@ -88,6 +88,13 @@ def read_list(data: bytes, fmt: str, mapping: dict[str, str]) -> ImportResult:
         rows = _xlsx_rows(data)
     else:
         raise ListError("Lists are imported from CSV or Excel (.xlsx) files")
+    try:
+        return _read(rows, mapping)
+    except csv.Error as exc:
+        raise ListError(f"The CSV file cannot be read: {exc}") from None
+
+
+def _read(rows: Iterator[list[str]], mapping: dict[str, str]) -> ImportResult:
     heading = [h.strip() for h in next(rows, [])]
     if not any(heading):
         raise ListError("The file is empty: line 1 must hold the column headings")

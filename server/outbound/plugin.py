@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cc_console.protocol import P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import Capability, Context, Handler
 
 from .campaigns import CampaignError, CampaignNotFound
@@ -45,6 +45,10 @@ COMMANDS = (
                 "Put a number on the do-not-call list."),
     CommandSpec("dnc.remove", P_SUPERVISE, {"number": Arg(str)}, "Take a number off the do-not-call list."),
     CommandSpec("dnc.list", P_SUPERVISE, {}, "The do-not-call list."),
+    CommandSpec("script.get", P_AGENT, {"call_id": Arg(str)},
+                "The call script of a campaign call: questions, answers given so far, the question to ask now."),
+    CommandSpec("script.answer", P_AGENT, {"call_id": Arg(str), "question": Arg(str), "answer": Arg(str)},
+                "Store the callee's answer to a script question; the script as it goes on."),
 )
 EVENTS = ("campaign.update",)
 
@@ -154,6 +158,15 @@ class Outbound(Capability):
     async def _dnc_list(self, s: Any, r: Request) -> dict[str, Any]:
         return {"numbers": await self._run(self.store.dnc_list)}
 
+    @_errors
+    async def _script_get(self, s: Any, r: Request) -> dict[str, Any]:
+        return dict(await self._run(self.service.script_for_call, r.args["call_id"]))
+
+    @_errors
+    async def _script_answer(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        return dict(await self._run(self.service.answer, r.args["call_id"], r.args["question"], r.args["answer"], who))
+
     def handlers(self) -> dict[str, Handler]:
         return {
             "campaign.create": self._create, "campaign.update": self._update,
@@ -164,6 +177,7 @@ class Outbound(Capability):
             "campaign.import": self._import, "campaign.contacts": self._contacts,
             "campaign.contact_remove": self._contact_remove,
             "dnc.add": self._dnc_add, "dnc.remove": self._dnc_remove, "dnc.list": self._dnc_list,
+            "script.get": self._script_get, "script.answer": self._script_answer,
         }
 
     async def stop(self) -> None:

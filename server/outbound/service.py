@@ -15,7 +15,7 @@ from typing import Any
 from .campaigns import Campaign, CampaignError, CampaignNotFound, CampaignState, DialMode, transition
 from .lists import ImportResult, ListError, check_mapping, normalise_number, read_list
 from .retries import Outcome, RetryError, RetryRules
-from .scripts import ScriptError, parse_and_check
+from .scripts import END, ScriptError, parse_and_check
 from .store import OutboundStore
 from .windows import Window, WindowError, may_call, zone
 
@@ -85,9 +85,9 @@ class OutboundService:
                         parse_and_check(str(value))
                 elif key in ("name", "queue") and not str(value).strip():
                     raise CampaignError(f"The campaign needs a {key}")
-            except ValueError as exc:  # WindowError, RetryError, ListError, ScriptError, bad enum
-                if isinstance(exc, (WindowError, RetryError, ListError, ScriptError)):
-                    raise CampaignError(str(exc)) from None
+            except (WindowError, RetryError, ListError, ScriptError) as exc:
+                raise CampaignError(str(exc)) from None
+            except (ValueError, TypeError):  # a bad enum value, a list where an object belongs
                 raise CampaignError(f"Not a valid {key}: {value}") from None
             setattr(c, key, value)
 
@@ -223,3 +223,37 @@ class OutboundService:
             if x["outcome"]:
                 by_outcome[x["outcome"]] = by_outcome.get(x["outcome"], 0) + 1
         return Progress(c.id, str(c.state), len(contacts), by_state, by_outcome, len(self.store.attempts(cid)))
+
+    # -- call scripts --------------------------------------------------------------------------------
+    def _call(self, call_id: str) -> tuple[dict[str, Any], Campaign]:
+        contact = self.store.contact_by_call(call_id)
+        if contact is None:
+            raise CampaignNotFound("This call is not part of a campaign")
+        return contact, self._get(contact["campaign"])
+
+    def script_for_call(self, call_id: str) -> dict[str, Any]:
+        """The campaign's script for an agent on one of its calls, with the answers given so far and
+        the question to ask now (empty when the script has ended, or there is none)."""
+        contact, c = self._call(call_id)
+        answers = self.store.answers(c.id, call_id)
+        if not c.script:
+            return {"campaign": c.id, "contact": contact, "script": None, "answers": answers, "current": ""}
+        script = parse_and_check(c.script)
+        current = script.start
+        given = {a["question"]: a["answer"] for a in answers}
+        while current != END and current in given:
+            current = script.next_after(current, given[current])
+        return {"campaign": c.id, "contact": contact, "script": script.to_dict(), "answers": answers,
+                "current": "" if current == END else current}
+
+    def answer(self, call_id: str, question: str, answer: str, agent: str) -> dict[str, Any]:
+        """Store an agent's answer to a script question on a campaign call; the script as it goes on."""
+        contact, c = self._call(call_id)
+        if not c.script:
+            raise CampaignError("The campaign has no call script")
+        try:
+            parse_and_check(c.script).next_after(question, answer)
+        except ScriptError as exc:
+            raise CampaignError(str(exc)) from None
+        self.store.save_answer(call_id, c.id, contact["id"], question, answer, agent, self.clock())
+        return self.script_for_call(call_id)

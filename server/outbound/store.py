@@ -160,6 +160,11 @@ class OutboundStore:
             r = self._db.execute("SELECT * FROM contacts WHERE seq = ?", (seq,)).fetchone()
         return _contact(r) if r else None
 
+    def contact_by_call(self, call_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            r = self._db.execute("SELECT * FROM contacts WHERE call_id = ?", (call_id,)).fetchone()
+        return _contact(r) if r else None
+
     def remove_contact(self, cid: str, seq: int) -> bool:
         with self.tx() as db:
             # one being dialled stays: its outcome has to land somewhere
@@ -214,7 +219,10 @@ class OutboundStore:
             db.execute("INSERT OR REPLACE INTO answers (call_id, campaign, contact, question, answer, agent, ts)"
                        " VALUES (?,?,?,?,?,?,?)", (call_id, cid, contact, question, answer, agent, ts))
 
-    def answers(self, cid: str) -> list[dict[str, Any]]:
+    def answers(self, cid: str, call_id: str = "") -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self._db.execute(
-                "SELECT * FROM answers WHERE campaign = ? ORDER BY ts", (cid,)).fetchall()]
+            if call_id:
+                rows = self._db.execute("SELECT * FROM answers WHERE call_id = ? ORDER BY ts", (call_id,))
+            else:
+                rows = self._db.execute("SELECT * FROM answers WHERE campaign = ? ORDER BY ts", (cid,))
+            return [dict(r) for r in rows.fetchall()]
