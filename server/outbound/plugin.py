@@ -16,6 +16,7 @@ from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCod
 from cc_console.server.capability import Capability, Context, Handler
 
 from .campaigns import CampaignError, CampaignNotFound
+from .dialer import Dialer
 from .lists import ListError
 from .service import OutboundService
 from .store import OutboundStore
@@ -57,9 +58,10 @@ EVENTS = ("campaign.update",)
 class OutboundSettings:
     """[outbound] in config.toml."""
 
-    tick: float = 1.0  # seconds between the dialer's looks at free agents and due contacts
-    ring_timeout: int = 25  # seconds a contact's phone rings before the attempt is no answer
-    context: str = ""  # dialplan context the contacts' calls go out through (empty: the engine's)
+    tick: float = 1.0  # seconds between the dialer's looks at due contacts (a freed agent wakes it at once)
+    # How a contact's number is dialled, {number} in it (empty: as the agent's own outbound calls,
+    # through the server's dial template); the sandbox's simulated callees: Local/{number}@cc-callees/n
+    dial_template: str = ""
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,6 +85,8 @@ class Outbound(Capability):
         self.settings = ctx.settings.section("outbound", OutboundSettings)
         self.store = OutboundStore(ctx.db_path("outbound"))
         self.service = OutboundService(self.store)
+        self.dialer = Dialer(ctx, self.service, tick=self.settings.tick, dial_template=self.settings.dial_template)
+        ctx.add_hooks(self.dialer)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
@@ -180,7 +184,11 @@ class Outbound(Capability):
             "script.get": self._script_get, "script.answer": self._script_answer,
         }
 
+    async def start(self) -> None:
+        await self.dialer.start()
+
     async def stop(self) -> None:
+        await self.dialer.stop()
         self.store.close()
 
 

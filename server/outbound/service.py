@@ -181,6 +181,20 @@ class OutboundService:
                 break
         return picked
 
+    def dialing(self, seq: int, call_id: str, agent: str) -> None:
+        self.store.update_contact(seq, self.clock(), call_id=call_id, agent=agent)
+
+    def release(self, seq: int) -> None:
+        """The call could not be placed or was dropped on our side: the contact waits again, no attempt counted."""
+        self.store.update_contact(seq, self.clock(), state="pending")
+
+    def finish_if_settled(self, cid: str) -> Campaign | None:
+        """A running campaign whose every contact is accounted for finishes; the campaign then, else None."""
+        c = self._get(cid)
+        if c.state != CampaignState.RUNNING or not self.progress(cid).settled:
+            return None
+        return self.act(cid, "finish")
+
     def record_outcome(self, seq: int, outcome: Outcome | str, call_id: str = "", agent: str = "") -> dict[str, Any]:
         """An attempt ended: log it, then close the contact or schedule it again by the campaign's rules."""
         contact = self.store.contact(seq)

@@ -184,6 +184,11 @@ class OutboundStore:
         with self.tx() as db:
             db.execute(f"UPDATE contacts SET {cols}, updated = ? WHERE seq = ?", (*values.values(), now, seq))
 
+    def release_dialing(self) -> int:
+        """Contacts left ``dialing`` by a server that stopped: waiting again (the attempt is not counted)."""
+        with self.tx() as db:
+            return db.execute("UPDATE contacts SET state = 'pending' WHERE state = 'dialing'").rowcount
+
     def add_attempt(self, seq: int, cid: str, ts: float, outcome: str, call_id: str, agent: str) -> None:
         with self.tx() as db:
             db.execute("INSERT INTO attempts (contact, campaign, ts, outcome, call_id, agent) VALUES (?,?,?,?,?,?)",
