@@ -12,6 +12,7 @@ from openpyxl import Workbook
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.outbound.campaigns import CampaignError, CampaignState, transition
+from cc_console.server.outbound.dialer import outcome_of
 from cc_console.server.outbound.lists import ListError, read_list
 from cc_console.server.outbound.retries import Outcome, RetryRules
 from cc_console.server.outbound.service import OutboundService
@@ -190,3 +191,27 @@ async def test_supervisor_runs_a_campaign_through_the_commands(server, connect) 
     assert err.value.code == ErrorCode.FORBIDDEN
     await sup.call("dnc.add", {"number": "555 0101", "reason": "asked"})
     assert [n["number"] for n in (await sup.call("dnc.list"))["numbers"]] == ["5550101"]
+
+
+def test_attempt_outcome_from_the_hang_up_cause() -> None:
+    assert outcome_of("call.completed", None, None) is Outcome.ANSWERED
+    assert outcome_of("call.ended", 17, "system") is Outcome.BUSY
+    assert outcome_of("call.ended", 19, "system") is Outcome.NO_ANSWER
+    assert outcome_of("call.ended", 34, "system") is Outcome.FAILED
+    assert outcome_of("call.ended", None, None) is Outcome.FAILED  # Asterisk refused the originate
+    assert outcome_of("call.ended", 16, "agent") is None  # the agent's side: not the contact's attempt
+
+
+def test_contacts_being_dialled_when_the_server_stopped_wait_again(tmp_path) -> None:
+    path = str(tmp_path / "outbound.sqlite3")
+    svc = OutboundService(OutboundStore(path), clock=Clock(WED_10_CPH))
+    c = svc.create({"name": "Restart", "queue": "sales", "timezone": "Europe/Copenhagen", "mapping": MAPPING})
+    svc.import_list(c.id, b"Phone,Customer,Zone,Policy no\n111111,A,,1\n", "csv")
+    svc.act(c.id, "start")
+    assert len(svc.next_contacts(c.id, 1)) == 1
+    svc.store.close()
+    again = OutboundService(OutboundStore(path), clock=Clock(WED_10_CPH))
+    assert again.store.release_dialing() == 1
+    (contact,) = again.contacts(c.id)
+    assert (contact["state"], contact["attempts"]) == ("pending", 0)
+    assert again.get(c.id).state is CampaignState.RUNNING
