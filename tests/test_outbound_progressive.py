@@ -38,7 +38,7 @@ async def test_progressive_campaign_runs_to_the_end(settings, connect_to, pbx, s
         updates: list[dict] = []
         sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
         created = await sup.call("campaign.create", {
-            "name": "Sandbox run", "queue": "support", "mode": "progressive", "caller_id": "5000",
+            "name": "Sandbox run", "queue": "support", "mode": "progressive", "caller_id": "5000", "record": False,
             "window": ALL_WEEK, "mapping": {"number": "Phone", "name": "Name"},
             "retries": {"busy": {"delay": 0, "max_attempts": 2}, "no_answer": {"delay": 0, "max_attempts": 2},
                         "failed": {"delay": 0, "max_attempts": 1}}})
@@ -61,6 +61,9 @@ async def test_progressive_campaign_runs_to_the_end(settings, connect_to, pbx, s
         # The answered calls are the engine's outbound calls, connected to an agent.
         kinds = [e.kind for e in srv.store.events(call_id=contacts["712"]["call_id"])]
         assert "call.connected" in kinds and kinds[-1] == "call.completed"
+        # placed with the campaign's caller ID and recording choice
+        placed = srv.store.call(contacts["712"]["call_id"])
+        assert placed is not None and placed["caller_id"] == "5000" and placed["record"] is False
         await srv.engine.idle()
         assert await channels_left(pbx) == []
     finally:

@@ -69,6 +69,7 @@ class Campaign:
     priority: int = 0  # higher first when several campaigns want the same free agent
     state: CampaignState = CampaignState.DRAFT
     caller_id: str = ""
+    record: bool = True  # the campaign's calls are recorded (as the queue's rules allow)
     timezone: str = "UTC"  # the campaign's own window is read in this zone
     window: dict[str, Any] = field(default_factory=dict)  # calling window, windows.Window.from_dict
     retries: dict[str, Any] = field(default_factory=dict)  # retry rules, retries.RetryRules.from_dict
@@ -80,6 +81,7 @@ class Campaign:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "queue": self.queue, "mode": str(self.mode),
                 "priority": self.priority, "state": str(self.state), "caller_id": self.caller_id,
+                "record": self.record,
                 "timezone": self.timezone, "window": self.window, "retries": self.retries,
                 "mapping": self.mapping, "has_script": bool(self.script),
                 "created": self.created, "updated": self.updated}

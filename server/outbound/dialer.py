@@ -98,7 +98,8 @@ class Dialer(CallHooks):
         call = None
         for agent in free:
             try:
-                call = self.ctx.engine.dial_out(agent.id, target, caller_id=c.caller_id, queue=c.queue)  # type: ignore[attr-defined]
+                call = self.ctx.engine.dial_out(  # type: ignore[attr-defined]
+                    agent.id, target, caller_id=c.caller_id, queue=c.queue, record=c.record)
                 break
             except ProtocolError as exc:
                 log.info("campaign %s: agent %s cannot take %s now: %s", c.id, agent.id, contact["id"], exc.message)

@@ -23,7 +23,7 @@ from .store import OutboundStore
 
 _CAMPAIGN_ARGS = {
     "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
-    "caller_id": Arg(str, False), "timezone": Arg(str, False), "window": Arg(dict, False),
+    "caller_id": Arg(str, False), "record": Arg(bool, False), "timezone": Arg(str, False), "window": Arg(dict, False),
     "retries": Arg(dict, False), "mapping": Arg(dict, False, str), "script": Arg(str, False),
 }
 COMMANDS = (

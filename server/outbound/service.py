@@ -21,7 +21,8 @@ from .windows import Window, WindowError, may_call, zone
 
 CONTACT_STATES = ("pending", "dialing", "done", "closed", "dnc")
 # What a supervisor may change on a campaign after it was made (the state has its own commands).
-EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "timezone", "window", "retries", "mapping", "script")
+EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "record", "timezone", "window", "retries", "mapping",
+            "script")
 
 
 @dataclass
@@ -72,6 +73,8 @@ class OutboundService:
                     value = DialMode(value)
                 elif key == "priority":
                     value = int(value)
+                elif key == "record":
+                    value = bool(value)
                 elif key == "timezone":
                     zone(str(value))
                 elif key == "window":

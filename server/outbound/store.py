@@ -77,12 +77,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (call_id, question)
     );
     """,
+    "ALTER TABLE campaigns ADD COLUMN record INTEGER NOT NULL DEFAULT 1",
 ]
 
 
 def _campaign(r: sqlite3.Row) -> Campaign:
     return Campaign(id=r["id"], name=r["name"], queue=r["queue"], mode=DialMode(r["mode"]),
                     priority=r["priority"], state=CampaignState(r["state"]), caller_id=r["caller_id"],
+                    record=bool(r["record"]),
                     timezone=r["timezone"], window=json.loads(r["window"]), retries=json.loads(r["retries"]),
                     mapping=json.loads(r["mapping"]), script=r["script"], created=r["created"],
                     updated=r["updated"])
@@ -121,9 +123,9 @@ class OutboundStore:
     def save_campaign(self, c: Campaign) -> None:
         with self.tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO campaigns (id, name, queue, mode, priority, state, caller_id, timezone,"
-                " window, retries, mapping, script, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (c.id, c.name, c.queue, str(c.mode), c.priority, str(c.state), c.caller_id, c.timezone,
+                "INSERT OR REPLACE INTO campaigns (id, name, queue, mode, priority, state, caller_id, record, timezone,"
+                " window, retries, mapping, script, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (c.id, c.name, c.queue, str(c.mode), c.priority, str(c.state), c.caller_id, int(c.record), c.timezone,
                  json.dumps(c.window), json.dumps(c.retries), json.dumps(c.mapping), c.script,
                  c.created, c.updated))
 
