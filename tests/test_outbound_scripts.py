@@ -89,3 +89,30 @@ def test_answers_are_stored_and_move_the_script_on() -> None:
         ("interest", "yes", "agent1"), ("budget", "about 300 a year", "agent1")]
     with pytest.raises(CampaignError, match="not part of a campaign"):
         svc.script_for_call("call-0")
+
+
+def test_campaign_report_counts_outcomes_reach_and_script_answers() -> None:
+    svc = OutboundService(OutboundStore(":memory:"))
+    c = svc.create({"name": "Home", "queue": "sales", "script": GOOD, "mapping": {"number": "Phone"},
+                    "retries": {"busy": {"delay": 0, "max_attempts": 2}},
+                    "window": {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri",
+                                                                          "sat", "sun"]}})
+    svc.import_list(c.id, b"Phone\n5550101\n5550102\n5550103\n", "csv")
+    assert svc.report(c.id)["reach_rate"] is None
+    svc.act(c.id, "start")
+    a, b, d = svc.next_contacts(c.id, 3)
+    svc.dialing(a["id"], "call-a", "agent1")
+    svc.record_outcome(a["id"], "answered", "call-a", "agent1")
+    svc.answer("call-a", "interest", "no", "agent1")
+    svc.record_outcome(b["id"], "busy", "call-b", "agent2")
+    (b2,) = svc.next_contacts(c.id, 3)
+    svc.dialing(b2["id"], "call-b2", "agent2")
+    svc.record_outcome(b2["id"], "answered", "call-b2", "agent2")
+    svc.answer("call-b2", "interest", "yes", "agent2")
+    svc.record_outcome(d["id"], "abandoned", "call-d", "")
+    r = svc.report(c.id)
+    assert r["attempts"] == 4 and r["outcomes"] == {"answered": 2, "busy": 1, "abandoned": 1}
+    assert r["contacts_tried"] == 3 and r["reached"] == 2 and r["reach_rate"] == pytest.approx(2 / 3)
+    assert r["abandon_rate"] == pytest.approx(1 / 3)
+    assert r["answered_by_agent"] == {"agent1": 1, "agent2": 1}
+    assert r["answers"] == {"interest": {"no": 1, "yes": 1}}

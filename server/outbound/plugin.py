@@ -33,6 +33,8 @@ COMMANDS = (
                 "Change a campaign's settings (not its state); also while it runs."),
     CommandSpec("campaign.list", P_SUPERVISE, {}, "Every campaign, highest priority first."),
     CommandSpec("campaign.get", P_SUPERVISE, {"id": Arg(str)}, "One campaign with its progress."),
+    CommandSpec("campaign.report", P_SUPERVISE, {"id": Arg(str)},
+                "A campaign's figures: attempts, outcomes, reach and abandonment rates, script answers."),
     CommandSpec("campaign.start", P_SUPERVISE, {"id": Arg(str)}, "Start (or resume) a campaign."),
     CommandSpec("campaign.pause", P_SUPERVISE, {"id": Arg(str)}, "Pause a running campaign."),
     CommandSpec("campaign.finish", P_SUPERVISE, {"id": Arg(str)}, "Finish a campaign for good."),
@@ -125,6 +127,10 @@ class Outbound(Capability):
         return {"campaign": c.to_dict(), "progress": progress.to_dict()}
 
     @_errors
+    async def _report(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"report": await self._run(self.service.report, r.args["id"])}
+
+    @_errors
     async def _import(self, s: Any, r: Request) -> dict[str, Any]:
         fmt = r.args["format"].lower()
         if fmt == "xlsx":
@@ -174,7 +180,7 @@ class Outbound(Capability):
     def handlers(self) -> dict[str, Handler]:
         return {
             "campaign.create": self._create, "campaign.update": self._update,
-            "campaign.list": self._list, "campaign.get": self._get,
+            "campaign.list": self._list, "campaign.get": self._get, "campaign.report": self._report,
             "campaign.start": functools.partial(self._act, "start"),
             "campaign.pause": functools.partial(self._act, "pause"),
             "campaign.finish": functools.partial(self._act, "finish"),

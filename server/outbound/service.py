@@ -241,6 +241,30 @@ class OutboundService:
                 by_outcome[x["outcome"]] = by_outcome.get(x["outcome"], 0) + 1
         return Progress(c.id, str(c.state), len(contacts), by_state, by_outcome, len(self.store.attempts(cid)))
 
+    def report(self, cid: str) -> dict[str, Any]:
+        """The campaign's figures: attempts and their outcomes, reach rate, abandonment, the answers
+        given to its script, and the answered calls per agent."""
+        p = self.progress(cid)
+        attempts = self.store.attempts(cid)
+        outcomes: dict[str, int] = {}
+        per_agent: dict[str, int] = {}
+        for a in attempts:
+            outcomes[a["outcome"]] = outcomes.get(a["outcome"], 0) + 1
+            if a["outcome"] == Outcome.ANSWERED and a["agent"]:
+                per_agent[a["agent"]] = per_agent.get(a["agent"], 0) + 1
+        tried = len({a["contact"] for a in attempts})
+        reached = p.by_state.get("done", 0)
+        people = outcomes.get(Outcome.ANSWERED, 0) + outcomes.get(Outcome.ABANDONED, 0)
+        answers: dict[str, dict[str, int]] = {}
+        for a in self.store.answers(cid):
+            q = answers.setdefault(a["question"], {})
+            q[a["answer"]] = q.get(a["answer"], 0) + 1
+        return {"campaign": cid, "state": p.state, "contacts": p.contacts, "by_state": p.by_state,
+                "attempts": len(attempts), "outcomes": outcomes, "contacts_tried": tried, "reached": reached,
+                "reach_rate": reached / tried if tried else None,
+                "abandon_rate": outcomes.get(Outcome.ABANDONED, 0) / people if people else None,
+                "answered_by_agent": per_agent, "answers": answers}
+
     # -- call scripts --------------------------------------------------------------------------------
     def _call(self, call_id: str) -> tuple[dict[str, Any], Campaign]:
         contact = self.store.contact_by_call(call_id)
