@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from cc_console.protocol import ErrorCode, ProtocolError
-from cc_console.server.outbound.campaigns import CampaignError, CampaignState, transition
+from cc_console.server.outbound.campaigns import CampaignError, CampaignNotFound, CampaignState, transition
 from cc_console.server.outbound.dialer import outcome_of
 from cc_console.server.outbound.lists import ListError, read_list
 from cc_console.server.outbound.retries import Outcome, RetryRules
@@ -215,3 +215,29 @@ def test_contacts_being_dialled_when_the_server_stopped_wait_again(tmp_path) -> 
     (contact,) = again.contacts(c.id)
     assert (contact["state"], contact["attempts"]) == ("pending", 0)
     assert again.get(c.id).state is CampaignState.RUNNING
+
+
+def test_agent_reschedules_a_contact_for_themselves_within_the_hours(svc: OutboundService) -> None:
+    c = svc.create({"name": "Callbacks", "queue": "sales", "timezone": "Europe/Copenhagen", "mapping": MAPPING})
+    svc.import_list(c.id, b"Phone,Customer,Zone,Policy no\n111111,A,,1\n", "csv")
+    svc.act(c.id, "start")
+    (contact,) = svc.next_contacts(c.id, 1)
+    svc.dialing(contact["id"], "call-1", "agent1")
+    thursday_11 = "2026-11-26T11:00"  # the campaign's zone: Copenhagen
+    with pytest.raises(CampaignNotFound, match="not one of yours"):
+        svc.reschedule("call-1", thursday_11, "agent2")
+    with pytest.raises(CampaignError, match="in the future"):
+        svc.reschedule("call-1", "2026-11-24T11:00", "agent1")
+    with pytest.raises(CampaignError, match="outside the campaign's calling hours"):
+        svc.reschedule("call-1", "2026-11-26T22:00", "agent1")
+    with pytest.raises(CampaignError, match="team is not working"):
+        svc.reschedule("call-1", thursday_11, "agent1", team_open=lambda t: False)
+    moved = svc.reschedule("call-1", thursday_11, "agent1", mine=True)
+    agreed = dt.datetime(2026, 11, 26, 11, 0, tzinfo=ZoneInfo("Europe/Copenhagen")).timestamp()
+    assert (moved["next_at"], moved["owner"], moved["state"]) == (agreed, "agent1", "dialing")
+    # the call ends answered: the contact waits for the agreed time instead of being done
+    after = svc.record_outcome(contact["id"], "answered", "call-1", "agent1")
+    assert (after["state"], after["next_at"]) == ("pending", agreed)
+    svc.clock.t = agreed  # type: ignore[attr-defined]
+    assert svc.next_contacts(c.id, 1, free=frozenset({"agent2"})) == []  # kept for agent1
+    assert [x["id"] for x in svc.next_contacts(c.id, 1, free=frozenset({"agent1"}))] == [contact["id"]]

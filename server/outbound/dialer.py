@@ -86,13 +86,14 @@ class Dialer(CallHooks):
             free = self._free_agents(c.queue)
             if not free:
                 continue
-            contacts = await asyncio.to_thread(self.service.next_contacts, c.id, len(free))
+            contacts = await asyncio.to_thread(self.service.next_contacts, c.id, len(free),
+                                               frozenset(a.id for a in free))
             for contact in contacts:
                 await self._dial(c, contact)
 
     async def _dial(self, c: Campaign, contact: dict[str, Any]) -> None:
         # Agents are looked at again after the thread hop: one may have taken an inbound call meanwhile.
-        free = self._free_agents(c.queue)
+        free = [a for a in self._free_agents(c.queue) if not contact["owner"] or a.id == contact["owner"]]
         number = contact["number"]
         target = self.dial_template.format(number=number) if self.dial_template else number
         call = None

@@ -48,6 +48,10 @@ COMMANDS = (
                 "Put a number on the do-not-call list."),
     CommandSpec("dnc.remove", P_SUPERVISE, {"number": Arg(str)}, "Take a number off the do-not-call list."),
     CommandSpec("dnc.list", P_SUPERVISE, {}, "The do-not-call list."),
+    CommandSpec("campaign.reschedule", P_AGENT,
+                {"call_id": Arg(str), "when": Arg((int, float, str)), "mine": Arg(bool, False)},
+                "Have a campaign call's contact called again then (by me, or by the team); checked against "
+                "the calling hours and the team's."),
     CommandSpec("script.get", P_AGENT, {"call_id": Arg(str)},
                 "The call script of a campaign call: questions, answers given so far, the question to ask now."),
     CommandSpec("script.answer", P_AGENT, {"call_id": Arg(str), "question": Arg(str), "answer": Arg(str)},
@@ -177,6 +181,19 @@ class Outbound(Capability):
         who = getattr(s.principal, "username", "")
         return dict(await self._run(self.service.answer, r.args["call_id"], r.args["question"], r.args["answer"], who))
 
+    @_errors
+    async def _reschedule(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        c = await self._run(self.service.campaign_of_call, r.args["call_id"])
+        queue = self.ctx.engine.cfg.queues.get(c.queue)
+
+        def team_open(at: float) -> bool:
+            return queue is None or queue.schedule.is_open(at)
+        contact = await asyncio.to_thread(self.service.reschedule, r.args["call_id"], r.args["when"], who,
+                                          mine=bool(r.args.get("mine", False)), team_open=team_open,
+                                          supervisor=P_SUPERVISE in getattr(s.principal, "permissions", ()))
+        return {"contact": contact}
+
     def handlers(self) -> dict[str, Handler]:
         return {
             "campaign.create": self._create, "campaign.update": self._update,
@@ -187,6 +204,7 @@ class Outbound(Capability):
             "campaign.import": self._import, "campaign.contacts": self._contacts,
             "campaign.contact_remove": self._contact_remove,
             "dnc.add": self._dnc_add, "dnc.remove": self._dnc_remove, "dnc.list": self._dnc_list,
+            "campaign.reschedule": self._reschedule,
             "script.get": self._script_get, "script.answer": self._script_answer,
         }
 

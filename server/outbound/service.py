@@ -6,6 +6,7 @@ A contact is ``pending`` (with the time it may be called next), ``dialing``, ``d
 """
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
@@ -160,9 +161,10 @@ class OutboundService:
         return self.store.dnc_remove(normalise_number(number))
 
     # -- dialing -------------------------------------------------------------------------------------
-    def next_contacts(self, cid: str, n: int = 1) -> list[dict[str, Any]]:
+    def next_contacts(self, cid: str, n: int = 1, free: frozenset[str] | None = None) -> list[dict[str, Any]]:
         """Up to ``n`` contacts to call now, marked ``dialing``: due, inside the calling window where
-        the campaign and the contact are, and not on the do-not-call list (those are closed as ``dnc``)."""
+        the campaign and the contact are, and not on the do-not-call list (those are closed as ``dnc``).
+        A contact an agent kept for themselves waits until that agent is among ``free`` (None: any)."""
         c = self._get(cid)
         if c.state != CampaignState.RUNNING or n <= 0:
             return []
@@ -176,6 +178,8 @@ class OutboundService:
                 self.store.update_contact(contact["id"], now, state="dnc", outcome="dnc")
                 continue
             if not may_call(window, now, c.timezone, contact["timezone"]):
+                continue
+            if contact["owner"] and free is not None and contact["owner"] not in free:
                 continue
             self.store.update_contact(contact["id"], now, state="dialing")
             contact["state"] = "dialing"
@@ -208,27 +212,54 @@ class OutboundService:
         now = self.clock()
         attempts = contact["attempts"] + 1
         self.store.add_attempt(seq, c.id, now, str(outcome), call_id, agent)
-        if outcome == Outcome.ANSWERED:
+        if contact.get("rescheduled"):
+            # the agent agreed a new time with the contact during this call: that is the next attempt
+            state, next_at = "pending", contact["next_at"]
+        elif outcome == Outcome.ANSWERED:
             state, next_at = "done", contact["next_at"]
         else:
             nxt = RetryRules.from_dict(c.retries).next_attempt(outcome, attempts, now)
             state, next_at = ("pending", nxt) if nxt is not None else ("closed", contact["next_at"])
         self.store.update_contact(seq, now, state=state, attempts=attempts, next_at=next_at, outcome=str(outcome),
-                                  call_id=call_id, agent=agent)
+                                  call_id=call_id, agent=agent, rescheduled=0)
         updated = self.store.contact(seq)
         assert updated is not None
         return updated
 
-    def reschedule(self, seq: int, when: float) -> dict[str, Any]:
-        contact = self.store.contact(seq)
-        if contact is None:
-            raise CampaignError("No such contact")
-        if contact["state"] == "dialing":
-            raise CampaignError("The contact is being called now")
-        self.store.update_contact(seq, self.clock(), state="pending", next_at=float(when))
-        updated = self.store.contact(seq)
+    def reschedule(self, call_id: str, when: float | str, agent: str, *, mine: bool = False,
+                   team_open: Callable[[float], bool] = lambda t: True, supervisor: bool = False) -> dict[str, Any]:
+        """An agent asks for the contact of a campaign call to be called again at ``when`` (epoch, or
+        ISO 8601; without an offset in the campaign's zone), by themselves (``mine``) or the team.
+        Refused when that time is past, outside the calling window where the contact is, or when the
+        campaign's queue is closed then (nobody of the team is there)."""
+        contact, c = self._call(call_id)
+        if not supervisor and contact["agent"] != agent:
+            raise CampaignNotFound("This call is not one of yours")
+        at = self._time(when, c.timezone)
+        if at <= self.clock():
+            raise CampaignError("Pick a time in the future")
+        if not may_call(Window.from_dict(c.window), at, c.timezone, contact["timezone"]):
+            raise CampaignError("That time is outside the campaign's calling hours for this contact")
+        if not team_open(at):
+            raise CampaignError("The team is not working at that time (the queue is closed)")
+        state = "dialing" if contact["state"] == "dialing" else "pending"
+        self.store.update_contact(contact["id"], self.clock(), next_at=at, owner=agent if mine else "",
+                                  state=state, rescheduled=1)
+        updated = self.store.contact(contact["id"])
         assert updated is not None
         return updated
+
+    @staticmethod
+    def _time(when: float | str, tz: str) -> float:
+        if isinstance(when, (int, float)):
+            return float(when)
+        try:
+            parsed = dt.datetime.fromisoformat(str(when))
+        except ValueError:
+            raise CampaignError(f"Not a date and time: {when}") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone(tz))
+        return parsed.timestamp()
 
     def progress(self, cid: str) -> Progress:
         c = self._get(cid)
@@ -271,6 +302,9 @@ class OutboundService:
         if contact is None:
             raise CampaignNotFound("This call is not part of a campaign")
         return contact, self._get(contact["campaign"])
+
+    def campaign_of_call(self, call_id: str) -> Campaign:
+        return self._call(call_id)[1]
 
     def script_for_call(self, call_id: str) -> dict[str, Any]:
         """The campaign's script for an agent on one of its calls, with the answers given so far and

@@ -78,6 +78,10 @@ MIGRATIONS: list[str] = [
     );
     """,
     "ALTER TABLE campaigns ADD COLUMN record INTEGER NOT NULL DEFAULT 1",
+    # an agent who rescheduled a contact for themselves: only they call it back
+    "ALTER TABLE contacts ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    # set while the call on which an agent rescheduled the contact goes on: its end keeps that time
+    "ALTER TABLE contacts ADD COLUMN rescheduled INTEGER NOT NULL DEFAULT 0",
 ]
 
 
