@@ -241,3 +241,19 @@ def test_agent_reschedules_a_contact_for_themselves_within_the_hours(svc: Outbou
     svc.clock.t = agreed  # type: ignore[attr-defined]
     assert svc.next_contacts(c.id, 1, free=frozenset({"agent2"})) == []  # kept for agent1
     assert [x["id"] for x in svc.next_contacts(c.id, 1, free=frozenset({"agent1"}))] == [contact["id"]]
+
+
+def test_rescheduled_after_the_call_the_next_attempt_follows_the_rules(svc: OutboundService) -> None:
+    c = svc.create({"name": "Later", "queue": "sales", "timezone": "Europe/Copenhagen", "mapping": MAPPING,
+                    "retries": {"no_answer": {"delay": 60, "max_attempts": 3}}})
+    svc.import_list(c.id, b"Phone,Customer,Zone,Policy no\n111111,A,,1\n", "csv")
+    svc.act(c.id, "start")
+    (contact,) = svc.next_contacts(c.id, 1)
+    svc.dialing(contact["id"], "call-1", "agent1")
+    svc.record_outcome(contact["id"], "answered", "call-1", "agent1")
+    svc.reschedule("call-1", svc.clock() + 3600, "agent1")
+    svc.clock.t += 3600  # type: ignore[attr-defined]
+    (again,) = svc.next_contacts(c.id, 1)
+    svc.dialing(again["id"], "call-2", "agent1")
+    after = svc.record_outcome(again["id"], "no_answer", "call-2", "agent1")
+    assert (after["state"], after["next_at"]) == ("pending", svc.clock() + 60)  # the rule, not the old time

@@ -242,9 +242,9 @@ class OutboundService:
             raise CampaignError("That time is outside the campaign's calling hours for this contact")
         if not team_open(at):
             raise CampaignError("The team is not working at that time (the queue is closed)")
-        state = "dialing" if contact["state"] == "dialing" else "pending"
+        on_call = contact["state"] == "dialing"
         self.store.update_contact(contact["id"], self.clock(), next_at=at, owner=agent if mine else "",
-                                  state=state, rescheduled=1)
+                                  state="dialing" if on_call else "pending", rescheduled=int(on_call))
         updated = self.store.contact(contact["id"])
         assert updated is not None
         return updated
