@@ -116,3 +116,9 @@ def test_campaign_report_counts_outcomes_reach_and_script_answers() -> None:
     assert r["abandon_rate"] == pytest.approx(1 / 3)
     assert r["answered_by_agent"] == {"agent1": 1, "agent2": 1}
     assert r["answers"] == {"interest": {"no": 1, "yes": 1}}
+
+
+def test_a_dead_end_is_reported_once_as_an_unknown_target_not_as_a_loop() -> None:
+    script = load_script('start = "a"\n[questions.a]\ntext = "A"\nanswers = { yes = "b", no = "end" }\n'
+                         '[questions.b]\ntext = "B"\nnext = "c"\n')
+    assert check(script) == ["question b leads to an unknown question: c"]

@@ -113,13 +113,14 @@ def check(script: Script) -> list[str]:
     for k in qs:
         if k not in seen:
             problems.append(f"question {k} is never reached")
-    # questions that can reach the end (backwards from every question that leads there)
+    # questions that can reach the end (backwards from every question that leads there); an unknown
+    # target counts as an end here, as it is reported above and is no loop
     ends: set[str] = set()
     changed = True
     while changed:
         changed = False
         for q in qs.values():
-            if q.key not in ends and any(t == END or t in ends for t in q.targets()):
+            if q.key not in ends and any(t == END or t in ends or t not in qs for t in q.targets()):
                 ends.add(q.key)
                 changed = True
     for k in qs:
