@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cc_console.protocol import ProtocolError
 from cc_console.server.app import Server
 from cc_console.server.auth import Auth
 from cc_console.server.store import SQLiteStore
@@ -64,6 +65,47 @@ async def test_progressive_campaign_runs_to_the_end(settings, connect_to, pbx, s
         # placed with the campaign's caller ID and recording choice
         placed = srv.store.call(contacts["712"]["call_id"])
         assert placed is not None and placed["caller_id"] == "5000" and placed["record"] is False
+        await srv.engine.idle()
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()
+
+
+async def test_preview_campaign_the_agent_sees_then_dials(settings, connect_to, pbx, sandbox):
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n"}
+    add_agent(settings, "prev1")
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        agent = await connect_to(srv, "prev1")
+        await agent.call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Preview run", "queue": "support", "mode": "preview", "window": ALL_WEEK,
+            "mapping": {"number": "Phone", "name": "Name"},
+            "retries": {"busy": {"delay": 0, "max_attempts": 1}}}))["campaign"]["id"]
+        await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone,Name\n710,Ann\n720,Bo\n"})
+        await sup.call("campaign.start", {"id": cid})
+        first = (await agent.call("campaign.preview"))["contact"]
+        assert (first["number"], first["name"], first["campaign_name"]) == ("710", "Ann", "Preview run")
+        await agent.call("campaign.preview_skip", {"contact": first["id"]})
+        with pytest.raises(ProtocolError) as err:
+            await agent.call("campaign.preview_dial", {"contact": first["id"]})
+        assert err.value.message == "This contact is not in your preview"
+        for number in ("710", "720"):
+            contact = (await agent.call("campaign.preview"))["contact"]
+            assert contact["number"] == number
+            call = (await agent.call("campaign.preview_dial", {"contact": contact["id"]}))["call"]
+            await until(agent, lambda cid_=call["id"]: cid_ not in agent.state.calls
+                        and agent.state.my_agent["state"] == "ready", timeout=20, what=f"{number} over")
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=20, what="the preview campaign finished")
+        got = {c["number"]: (c["state"], c["outcome"], c["attempts"], c["agent"])
+               for c in (await sup.call("campaign.contacts", {"id": cid}))["contacts"]}
+        assert got == {"710": ("done", "answered", 1, "prev1"), "720": ("closed", "busy", 1, "prev1")}
+        assert (await agent.call("campaign.preview"))["contact"] is None
         await srv.engine.idle()
         assert await channels_left(pbx) == []
     finally:

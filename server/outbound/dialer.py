@@ -110,10 +110,23 @@ class Dialer(CallHooks):
         self.calls[call.id] = contact["id"]
         await asyncio.to_thread(self.service.dialing, contact["id"], call.id, call.agent or "")
 
+    def dial_for(self, c: Campaign, contact: dict[str, Any], agent_id: str) -> Any:
+        """Call a previewed contact for its agent (ProtocolError when the agent cannot call now)."""
+        number = contact["number"]
+        target = self.dial_template.format(number=number) if self.dial_template else number
+        call = self.ctx.engine.dial_out(  # type: ignore[attr-defined]
+            agent_id, target, caller_id=c.caller_id, queue=c.queue, record=c.record)
+        self.calls[call.id] = contact["id"]
+        return call
+
     # -- following the calls -------------------------------------------------------------------------
     def agent_state(self, agent: Any, previous: str) -> None:
         if agent.state is AgentState.READY:
             self._wake.set()
+        elif agent.state is AgentState.LOGGED_OUT:
+            calling = frozenset(self.calls.values())
+            self.ctx.spawn(asyncio.to_thread(self.service.release_previews, agent.id, calling),
+                           f"release the previews of {agent.id}")
 
     def call_not_reached(self, call: Any, cause: int | None, by: str) -> None:
         if call.id in self.calls:

@@ -52,6 +52,11 @@ COMMANDS = (
                 {"call_id": Arg(str), "when": Arg((int, float, str)), "mine": Arg(bool, False)},
                 "Have a campaign call's contact called again then (by me, or by the team); checked against "
                 "the calling hours and the team's."),
+    CommandSpec("campaign.preview", P_AGENT, {},
+                "The next contact of a preview campaign of my queues, kept for me until I dial or skip it."),
+    CommandSpec("campaign.preview_dial", P_AGENT, {"contact": Arg(int)}, "Call the contact I am previewing."),
+    CommandSpec("campaign.preview_skip", P_AGENT, {"contact": Arg(int)},
+                "Give the contact I am previewing back to the campaign uncalled."),
     CommandSpec("script.get", P_AGENT, {"call_id": Arg(str)},
                 "The call script of a campaign call: questions, answers given so far, the question to ask now."),
     CommandSpec("script.answer", P_AGENT, {"call_id": Arg(str), "question": Arg(str), "answer": Arg(str)},
@@ -194,6 +199,36 @@ class Outbound(Capability):
                                           supervisor=P_SUPERVISE in getattr(s.principal, "permissions", ()))
         return {"contact": contact}
 
+    def _agent(self, s: Any) -> Any:
+        agent = self.ctx.engine.agents.get(getattr(s.principal, "username", ""))
+        if agent is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Only agents take part in campaigns")
+        return agent
+
+    @_errors
+    async def _preview(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        return {"contact": await self._run(self.service.preview_next, agent.id, list(agent.queues))}
+
+    @_errors
+    async def _preview_dial(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        contact, c = await self._run(self.service.previewed, r.args["contact"], agent.id)
+        if contact["id"] in self.dialer.calls.values():
+            raise CampaignError("You are already calling this contact")
+        call = self.dialer.dial_for(c, contact, agent.id)  # the engine's refusal goes to the agent as it is
+        await self._run(self.service.dialing, contact["id"], call.id, agent.id)
+        return {"call": call.to_dict()}
+
+    @_errors
+    async def _preview_skip(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        contact, _ = await self._run(self.service.previewed, r.args["contact"], agent.id)
+        if contact["id"] in self.dialer.calls.values():
+            raise CampaignError("You are already calling this contact")
+        await self._run(self.service.release, contact["id"])
+        return {}
+
     def handlers(self) -> dict[str, Handler]:
         return {
             "campaign.create": self._create, "campaign.update": self._update,
@@ -204,7 +239,8 @@ class Outbound(Capability):
             "campaign.import": self._import, "campaign.contacts": self._contacts,
             "campaign.contact_remove": self._contact_remove,
             "dnc.add": self._dnc_add, "dnc.remove": self._dnc_remove, "dnc.list": self._dnc_list,
-            "campaign.reschedule": self._reschedule,
+            "campaign.reschedule": self._reschedule, "campaign.preview": self._preview,
+            "campaign.preview_dial": self._preview_dial, "campaign.preview_skip": self._preview_skip,
             "script.get": self._script_get, "script.answer": self._script_answer,
         }
 

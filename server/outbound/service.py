@@ -188,6 +188,34 @@ class OutboundService:
                 break
         return picked
 
+    def preview_next(self, agent: str, queues: list[str]) -> dict[str, Any] | None:
+        """The next contact of a running preview campaign of one of the agent's queues, kept for the
+        agent while they look at it (state ``dialing``, ``agent`` set); None: nothing to call now."""
+        for c in self.running():
+            if c.mode is not DialMode.PREVIEW or c.queue not in queues:
+                continue
+            picked = self.next_contacts(c.id, 1, free=frozenset({agent}))
+            if picked:
+                self.store.update_contact(picked[0]["id"], self.clock(), agent=agent)
+                return {**picked[0], "agent": agent, "campaign_name": c.name}
+        return None
+
+    def previewed(self, seq: int, agent: str) -> tuple[dict[str, Any], Campaign]:
+        """The contact an agent is previewing, with its campaign; CampaignError when it is not theirs now."""
+        contact = self.store.contact(seq)
+        if contact is None or contact["state"] != "dialing" or contact["agent"] != agent:
+            raise CampaignError("This contact is not in your preview")
+        return contact, self._get(contact["campaign"])
+
+    def release_previews(self, agent: str, calling: frozenset[int]) -> int:
+        """An agent who logged out gives back the contacts they were previewing (not those on a call)."""
+        n = 0
+        for seq in self.store.reserved_by(agent):
+            if seq not in calling:
+                self.release(seq)
+                n += 1
+        return n
+
     def dialing(self, seq: int, call_id: str, agent: str) -> None:
         self.store.update_contact(seq, self.clock(), call_id=call_id, agent=agent)
 

@@ -190,6 +190,11 @@ class OutboundStore:
         with self.tx() as db:
             db.execute(f"UPDATE contacts SET {cols}, updated = ? WHERE seq = ?", (*values.values(), now, seq))
 
+    def reserved_by(self, agent: str) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute(
+                "SELECT seq FROM contacts WHERE state = 'dialing' AND agent = ?", (agent,)).fetchall()]
+
     def release_dialing(self) -> int:
         """Contacts left ``dialing`` by a server that stopped: waiting again (the attempt is not counted)."""
         with self.tx() as db:
