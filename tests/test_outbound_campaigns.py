@@ -189,6 +189,9 @@ async def test_supervisor_runs_a_campaign_through_the_commands(server, connect) 
     with pytest.raises(ProtocolError) as err:
         await agent.call("campaign.list")
     assert err.value.code == ErrorCode.FORBIDDEN
+    with pytest.raises(ProtocolError) as err:
+        await sup.call("dnc.add", {"number": "nobody"})
+    assert err.value.code == ErrorCode.BAD_REQUEST and err.value.message == "Not a phone number: nobody"
     await sup.call("dnc.add", {"number": "555 0101", "reason": "asked"})
     assert [n["number"] for n in (await sup.call("dnc.list"))["numbers"]] == ["5550101"]
 

@@ -53,6 +53,10 @@ def normalise_number(raw: str) -> str:
     return re.sub(r"[\s\-().]", "", raw)
 
 
+def is_number(normalised: str) -> bool:
+    return bool(_NUMBER.match(normalised))
+
+
 def _csv_rows(data: bytes) -> Iterator[list[str]]:
     try:
         text = data.decode("utf-8-sig")
@@ -113,7 +117,7 @@ def _read(rows: Iterator[list[str]], mapping: dict[str, str]) -> ImportResult:
         if not number:
             errors.append((line, "no phone number"))
             continue
-        if not _NUMBER.match(number):
+        if not is_number(number):
             errors.append((line, f"not a phone number: {cell['number']}"))
             continue
         if number in seen:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .campaigns import Campaign, CampaignError, CampaignNotFound, CampaignState, DialMode, transition
-from .lists import ImportResult, ListError, check_mapping, normalise_number, read_list
+from .lists import ImportResult, ListError, check_mapping, is_number, normalise_number, read_list
 from .retries import Outcome, RetryError, RetryRules
 from .scripts import END, ScriptError, parse_and_check
 from .store import OutboundStore
@@ -152,8 +152,8 @@ class OutboundService:
     # -- do-not-call ---------------------------------------------------------------------------------
     def dnc_add(self, number: str, reason: str = "", by: str = "") -> str:
         n = normalise_number(number)
-        if not n:
-            raise CampaignError("No phone number to add")
+        if not is_number(n):
+            raise ListError(f"Not a phone number: {number}")
         self.store.dnc_add(n, reason, by, self.clock())
         return n
 
