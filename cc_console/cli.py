@@ -55,6 +55,8 @@ def _mount_api() -> None:
     from cc_console.cli_crm import deliveries_app, webhooks_app
     admin_app.add_typer(deliveries_app, name="deliveries")
     admin_app.add_typer(webhooks_app, name="webhooks")
+    from cc_console.cli_outbound import outbound_app
+    admin_app.add_typer(outbound_app, name="outbound")
 
 
 _mount_api()

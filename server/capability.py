@@ -54,6 +54,10 @@ class CallHooks:
     def call_connected(self, call: Call) -> None:
         """The call's agent leg is connected (also after a transfer: the new agent's leg)."""
 
+    def call_not_reached(self, call: Call, cause: int | None, by: str) -> None:
+        """An outbound call ended before the called party answered: the channel's hang-up cause
+        (17 busy, 19 no answer, ...; None when unknown) and who ended it (system: the far side)."""
+
     def call_leg_ended(self, call: Call, agent_id: str) -> None:
         """An agent left a call that goes on (transfer, conference leg)."""
 

@@ -24,6 +24,7 @@ CAPABILITIES: dict[str, str] = {
     "voicemail": "cc_console.server.voicemail.plugin",
     "crm": "cc_console.server.crm.plugin",
     "web": "cc_console.server.web.plugin",
+    "outbound": "cc_console.server.outbound.plugin",
 }
 
 

@@ -989,8 +989,9 @@ class CallEngine(CallControl, OverloadGuard):
             return
         if call.direction == "outbound" and call.state is not CallState.CONNECTED:
             # Before the called party answered: not reached (or the agent dropped the attempt).
-            self._end(call, by="agent" if channel_id == call.agent_channel else "system", cause=cause,
-                      outcome="not_reached")
+            by = "agent" if channel_id == call.agent_channel else "system"
+            self.hooks.call_not_reached(call, cause, by)
+            self._end(call, by=by, cause=cause, outcome="not_reached")
             return
         if channel_id == call.channel:
             self._end(call, by="caller", cause=cause)

@@ -1,0 +1,256 @@
+"""Outbound campaigns as a capability (server/capability.py): supervisors make, start, pause and
+finish campaigns, import their lists, keep the do-not-call list; the dialer (dialer.py) calls the
+contacts of running campaigns for the free agents of each campaign's queue. docs/outbound.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.server.capability import Capability, Context, Handler
+
+from .campaigns import CampaignError, CampaignNotFound
+from .dialer import Dialer
+from .lists import ListError
+from .service import OutboundService
+from .store import OutboundStore
+
+_CAMPAIGN_ARGS = {
+    "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
+    "caller_id": Arg(str, False), "record": Arg(bool, False), "timezone": Arg(str, False), "window": Arg(dict, False),
+    "retries": Arg(dict, False), "mapping": Arg(dict, False, str), "script": Arg(str, False),
+}
+COMMANDS = (
+    CommandSpec("campaign.create", P_SUPERVISE, {**_CAMPAIGN_ARGS, "name": Arg(str), "queue": Arg(str)},
+                "Make a campaign (draft): queue, dial mode, priority, caller ID, window, retries, mapping, script."),
+    CommandSpec("campaign.update", P_SUPERVISE, {"id": Arg(str), **_CAMPAIGN_ARGS},
+                "Change a campaign's settings (not its state); also while it runs."),
+    CommandSpec("campaign.list", P_SUPERVISE, {}, "Every campaign, highest priority first."),
+    CommandSpec("campaign.get", P_SUPERVISE, {"id": Arg(str)}, "One campaign with its progress."),
+    CommandSpec("campaign.report", P_SUPERVISE, {"id": Arg(str)},
+                "A campaign's figures: attempts, outcomes, reach and abandonment rates, script answers."),
+    CommandSpec("campaign.start", P_SUPERVISE, {"id": Arg(str)}, "Start (or resume) a campaign."),
+    CommandSpec("campaign.pause", P_SUPERVISE, {"id": Arg(str)}, "Pause a running campaign."),
+    CommandSpec("campaign.finish", P_SUPERVISE, {"id": Arg(str)}, "Finish a campaign for good."),
+    CommandSpec("campaign.import", P_SUPERVISE,
+                {"id": Arg(str), "format": Arg(str), "data": Arg(str), "mapping": Arg(dict, False, str)},
+                "Add a CSV (text) or Excel (base64) list through the campaign's column mapping."),
+    CommandSpec("campaign.contacts", P_SUPERVISE, {"id": Arg(str)}, "A campaign's contacts with attempts and outcome."),
+    CommandSpec("campaign.contact_remove", P_SUPERVISE, {"id": Arg(str), "contact": Arg(int)},
+                "Take a contact off a campaign's list (not while it is being called)."),
+    CommandSpec("dnc.add", P_SUPERVISE, {"number": Arg(str), "reason": Arg(str, False)},
+                "Put a number on the do-not-call list."),
+    CommandSpec("dnc.remove", P_SUPERVISE, {"number": Arg(str)}, "Take a number off the do-not-call list."),
+    CommandSpec("dnc.list", P_SUPERVISE, {}, "The do-not-call list."),
+    CommandSpec("campaign.reschedule", P_AGENT,
+                {"call_id": Arg(str), "when": Arg((int, float, str)), "mine": Arg(bool, False)},
+                "Have a campaign call's contact called again then (by me, or by the team); checked against "
+                "the calling hours and the team's."),
+    CommandSpec("campaign.preview", P_AGENT, {},
+                "The next contact of a preview campaign of my queues, kept for me until I dial or skip it."),
+    CommandSpec("campaign.preview_dial", P_AGENT, {"contact": Arg(int)}, "Call the contact I am previewing."),
+    CommandSpec("campaign.preview_skip", P_AGENT, {"contact": Arg(int)},
+                "Give the contact I am previewing back to the campaign uncalled."),
+    CommandSpec("script.get", P_AGENT, {"call_id": Arg(str)},
+                "The call script of a campaign call: questions, answers given so far, the question to ask now."),
+    CommandSpec("script.answer", P_AGENT, {"call_id": Arg(str), "question": Arg(str), "answer": Arg(str)},
+                "Store the callee's answer to a script question; the script as it goes on."),
+)
+EVENTS = ("campaign.update",)
+
+
+@dataclass
+class OutboundSettings:
+    """[outbound] in config.toml."""
+
+    tick: float = 1.0  # seconds between the dialer's looks at due contacts (a freed agent wakes it at once)
+    # How a contact's number is dialled, {number} in it (empty: as the agent's own outbound calls,
+    # through the server's dial template); the sandbox's simulated callees: Local/{number}@cc-callees/n
+    dial_template: str = ""
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Domain errors -> protocol errors with the service's own (supervisor-readable) message."""
+    @functools.wraps(fn)
+    async def run(*args: Any) -> Any:
+        try:
+            return await fn(*args)
+        except CampaignNotFound as exc:
+            raise ProtocolError(ErrorCode.NOT_FOUND, str(exc)) from None
+        except ListError as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        except CampaignError as exc:
+            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
+    return run
+
+
+class Outbound(Capability):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings.section("outbound", OutboundSettings)
+        self.store = OutboundStore(ctx.db_path("outbound"))
+        self.service = OutboundService(self.store)
+        self.dialer = Dialer(ctx, self.service, tick=self.settings.tick, dial_template=self.settings.dial_template)
+        ctx.add_hooks(self.dialer)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    def _publish(self, campaign: dict[str, Any]) -> None:
+        # an empty audience reaches only the consoles that see everything: the supervisors
+        self.ctx.publish("campaign.update", campaign, frozenset())
+
+    @_errors
+    async def _create(self, s: Any, r: Request) -> dict[str, Any]:
+        c = (await self._run(self.service.create, dict(r.args))).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _update(self, s: Any, r: Request) -> dict[str, Any]:
+        values = {k: v for k, v in r.args.items() if k != "id"}
+        c = (await self._run(self.service.update, r.args["id"], values)).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _act(self, action: str, s: Any, r: Request) -> dict[str, Any]:
+        c = (await self._run(self.service.act, r.args["id"], action)).to_dict()
+        self._publish(c)
+        return {"campaign": c}
+
+    @_errors
+    async def _list(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"campaigns": [c.to_dict() for c in await self._run(self.service.campaigns)]}
+
+    @_errors
+    async def _get(self, s: Any, r: Request) -> dict[str, Any]:
+        c = await self._run(self.service.get, r.args["id"])
+        progress = await self._run(self.service.progress, r.args["id"])
+        return {"campaign": c.to_dict(), "progress": progress.to_dict()}
+
+    @_errors
+    async def _report(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"report": await self._run(self.service.report, r.args["id"])}
+
+    @_errors
+    async def _import(self, s: Any, r: Request) -> dict[str, Any]:
+        fmt = r.args["format"].lower()
+        if fmt == "xlsx":
+            try:
+                data = base64.b64decode(r.args["data"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ListError("An Excel list is sent base64-encoded") from None
+        else:
+            data = r.args["data"].encode("utf-8")
+        result = await self._run(self.service.import_list, r.args["id"], data, fmt, r.args.get("mapping"))
+        return result.to_dict()
+
+    @_errors
+    async def _contacts(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"contacts": await self._run(self.service.contacts, r.args["id"])}
+
+    @_errors
+    async def _contact_remove(self, s: Any, r: Request) -> dict[str, Any]:
+        await self._run(self.service.remove_contact, r.args["id"], r.args["contact"])
+        return {}
+
+    @_errors
+    async def _dnc_add(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        number = await self._run(self.service.dnc_add, r.args["number"], r.args.get("reason", ""), who)
+        return {"number": number}
+
+    @_errors
+    async def _dnc_remove(self, s: Any, r: Request) -> dict[str, Any]:
+        if not await self._run(self.service.dnc_remove, r.args["number"]):
+            raise CampaignNotFound("The number is not on the do-not-call list")
+        return {}
+
+    @_errors
+    async def _dnc_list(self, s: Any, r: Request) -> dict[str, Any]:
+        return {"numbers": await self._run(self.store.dnc_list)}
+
+    @_errors
+    async def _script_get(self, s: Any, r: Request) -> dict[str, Any]:
+        return dict(await self._run(self.service.script_for_call, r.args["call_id"]))
+
+    @_errors
+    async def _script_answer(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        return dict(await self._run(self.service.answer, r.args["call_id"], r.args["question"], r.args["answer"], who))
+
+    @_errors
+    async def _reschedule(self, s: Any, r: Request) -> dict[str, Any]:
+        who = getattr(s.principal, "username", "")
+        c = await self._run(self.service.campaign_of_call, r.args["call_id"])
+        queue = self.ctx.engine.cfg.queues.get(c.queue)
+
+        def team_open(at: float) -> bool:
+            return queue is None or queue.schedule.is_open(at)
+        contact = await asyncio.to_thread(self.service.reschedule, r.args["call_id"], r.args["when"], who,
+                                          mine=bool(r.args.get("mine", False)), team_open=team_open,
+                                          supervisor=P_SUPERVISE in getattr(s.principal, "permissions", ()))
+        return {"contact": contact}
+
+    def _agent(self, s: Any) -> Any:
+        agent = self.ctx.engine.agents.get(getattr(s.principal, "username", ""))
+        if agent is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Only agents take part in campaigns")
+        return agent
+
+    @_errors
+    async def _preview(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        return {"contact": await self._run(self.service.preview_next, agent.id, list(agent.queues))}
+
+    @_errors
+    async def _preview_dial(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        contact, c = await self._run(self.service.previewed, r.args["contact"], agent.id)
+        if contact["id"] in self.dialer.calls.values():
+            raise CampaignError("You are already calling this contact")
+        call = self.dialer.dial_for(c, contact, agent.id)  # the engine's refusal goes to the agent as it is
+        await self._run(self.service.dialing, contact["id"], call.id, agent.id)
+        return {"call": call.to_dict()}
+
+    @_errors
+    async def _preview_skip(self, s: Any, r: Request) -> dict[str, Any]:
+        agent = self._agent(s)
+        contact, _ = await self._run(self.service.previewed, r.args["contact"], agent.id)
+        if contact["id"] in self.dialer.calls.values():
+            raise CampaignError("You are already calling this contact")
+        await self._run(self.service.release, contact["id"])
+        return {}
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "campaign.create": self._create, "campaign.update": self._update,
+            "campaign.list": self._list, "campaign.get": self._get, "campaign.report": self._report,
+            "campaign.start": functools.partial(self._act, "start"),
+            "campaign.pause": functools.partial(self._act, "pause"),
+            "campaign.finish": functools.partial(self._act, "finish"),
+            "campaign.import": self._import, "campaign.contacts": self._contacts,
+            "campaign.contact_remove": self._contact_remove,
+            "dnc.add": self._dnc_add, "dnc.remove": self._dnc_remove, "dnc.list": self._dnc_list,
+            "campaign.reschedule": self._reschedule, "campaign.preview": self._preview,
+            "campaign.preview_dial": self._preview_dial, "campaign.preview_skip": self._preview_skip,
+            "script.get": self._script_get, "script.answer": self._script_answer,
+        }
+
+    async def start(self) -> None:
+        await self.dialer.start()
+
+    async def stop(self) -> None:
+        await self.dialer.stop()
+        self.store.close()
+
+
+def make(ctx: Context) -> Capability:
+    return Outbound(ctx)
