@@ -1,0 +1,220 @@
+"""The e-mail channel on a real server with a real Dovecot (IMAPS, IDLE) and a real SMTP server
+(aiosmtpd, STARTTLS required), both started by the test: a customer's e-mail routed to an agent,
+acknowledged, answered in the console, and the customer's answer threading back. docs/email.md."""
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import ssl
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import make_msgid
+
+import aiohttp
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+
+from cc_console.protocol import ProtocolError
+from cc_console.server.email.parse import html_to_text, parse
+from tests.chat_helpers import Events
+from tests.dovecot import Dovecot, free_port
+
+CUSTOMER = "jana.novakova@example.cz"
+
+
+class Outbox:
+    """What the SMTP server received: each message parsed, and whether it came over TLS."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[EmailMessage, bool]] = []
+        self.new = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        msg = BytesParser(policy=policy.default).parsebytes(envelope.content)
+        self.got.append((msg, session.ssl is not None))
+        self.loop.call_soon_threadsafe(self.new.set)
+        return "250 OK"
+
+    async def expect(self, pred, timeout: float = 15.0) -> EmailMessage:
+        async def wait() -> EmailMessage:
+            while True:
+                for msg, tls in self.got:
+                    if pred(msg):
+                        assert tls, "a message left without TLS"
+                        return msg
+                self.new.clear()
+                await self.new.wait()
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no such mail sent; got {[str(m['Subject']) for m, _ in self.got]}") from None
+
+
+@pytest.fixture
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def dovecot(ca):
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    d = Dovecot(cert.cert_chain_pems[0].bytes().decode(), cert.private_key_pem.bytes().decode())
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+async def outbox(ca):
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ctx)
+    box = Outbox()
+    ctl = Controller(box, hostname="127.0.0.1", port=free_port(), tls_context=ctx, require_starttls=True)
+    ctl.start()
+    box.port = ctl.port
+    yield box
+    ctl.stop()
+
+
+@pytest.fixture
+def settings(settings, dovecot, outbox, ca, tmp_path):
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    settings.sections["email"] = {
+        "enabled": True, "imap_host": "127.0.0.1", "imap_port": dovecot.port, "imap_tls": "tls",
+        "imap_ca_file": str(ca_file), "imap_user": dovecot.user, "imap_password": dovecot.password,
+        "reconnect": 0.2, "address": "podpora@example.org", "ring_timeout": 5.0,
+        "smtp": {"host": "127.0.0.1", "port": outbox.port, "tls": "starttls", "ca_file": str(ca_file),
+                 "timeout": 5.0},
+        "templates": {"thanks": "Dobrý den, {name},\n\nděkujeme za zprávu ({ref})."},
+    }
+    return settings
+
+
+async def deliver(dovecot: Dovecot, msg: EmailMessage) -> None:
+    """The customer's mail arrives in the mailbox (as the MTA would put it there)."""
+    def append() -> None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the test's own server
+        m = imaplib.IMAP4_SSL("127.0.0.1", dovecot.port, ssl_context=ctx)
+        try:
+            m.login(dovecot.user, dovecot.password)
+            typ, _ = m.append("INBOX", None, None, msg.as_bytes())
+            assert typ == "OK"
+        finally:
+            m.logout()
+    await asyncio.to_thread(append)
+
+
+def customer_mail(subject: str, text: str, **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Jana Nováková <{CUSTOMER}>"
+    msg["To"], msg["Subject"] = "podpora@example.org", subject
+    msg["Message-ID"] = make_msgid(domain="example.cz")
+    for k, v in headers.items():
+        msg[k.replace("_", "-")] = v
+    msg.set_content(text)
+    return msg
+
+
+async def agent(connect, user: str = "agent1"):
+    c = await connect(user)
+    ev = Events(c)
+    await c.call("agent.login", {})
+    return c, ev
+
+
+async def test_an_email_is_routed_answered_and_the_customers_answer_threads_back(server, connect, dovecot,
+                                                                                   outbox):
+    cap = server.capabilities["email"]
+    try:
+        await asyncio.wait_for(cap.reader.connected.wait(), 15)  # IDLE is on: what comes now is pushed
+    except TimeoutError:
+        raise AssertionError(f"the mailbox was not read: {dovecot.log()}") from None
+    a1, ev = await agent(connect)
+
+    first = customer_mail("Pojistná událost č. 4711", "")
+    first.set_content("Dobrý den, posílám fotografie škody.")
+    first.add_alternative("<p>Dobrý den, <b>posílám</b> fotografie škody.</p>"
+                          "<script>alert('x')</script><img src='http://tracker.example/x.png'>", subtype="html")
+    first.add_attachment(b"\x89PNG fake image bytes", maintype="image", subtype="png", filename="skoda.png")
+    await deliver(dovecot, first)
+
+    offer = await ev.expect("email.offer")
+    tid = offer["id"]
+    assert offer["customer"] == CUSTOMER and offer["name"] == "Jana Nováková"
+    assert offer["subject"] == "Pojistná událost č. 4711"
+    got = offer["messages"][0]
+    assert got["text"] == "Dobrý den, posílám fotografie škody."  # the plain part, no markup
+    [att] = got["attachments"]
+    assert att["filename"] == "skoda.png" and att["size"] == len(b"\x89PNG fake image bytes")
+
+    # the automatic acknowledgement, in the thread (an answer to it comes back here too)
+    ack = await outbox.expect(lambda m: m["To"] == CUSTOMER and "received" in str(m["Subject"]))
+    assert ack["In-Reply-To"] == first["Message-ID"] and ack["Auto-Submitted"] == "auto-replied"
+    assert tid in ack.get_content()
+
+    # the attachment, downloadable by the thread's agent
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{server.port}{att['url']}"
+        async with http.get(url, headers={"Authorization": f"Bearer {a1.token}"}) as r:
+            assert r.status == 200 and await r.read() == b"\x89PNG fake image bytes"
+            assert r.headers["Content-Disposition"].startswith("attachment")
+        async with http.get(url) as r:
+            assert r.status == 401
+
+    with pytest.raises(ProtocolError) as early:
+        await a1.call("email.reply", {"id": tid, "text": "too early"})
+    assert "Accept" in early.value.message
+    await a1.call("email.accept", {"id": tid})
+    sent = await a1.call("email.reply", {"id": tid, "template": "thanks", "text": "Škodu vyřídíme do pátku."})
+    reply = await outbox.expect(lambda m: m["Message-ID"] == sent["message"]["message_id"])
+    assert reply["To"] == CUSTOMER and reply["From"] == "podpora@example.org"
+    assert str(reply["Subject"]) == "Re: Pojistná událost č. 4711"
+    assert reply["In-Reply-To"] == first["Message-ID"]
+    assert first["Message-ID"] in reply["References"]
+    body = reply.get_content()
+    assert "Dobrý den, Jana Nováková" in body and "Škodu vyřídíme do pátku." in body
+
+    # the customer answers the agent's reply: it joins the same thread, pushed to the same agent
+    answer = customer_mail("Re: Pojistná událost č. 4711", "Děkuji, ještě přikládám fakturu.",
+                           In_Reply_To=reply["Message-ID"],
+                           References=f"{first['Message-ID']} {reply['Message-ID']}")
+    await deliver(dovecot, answer)
+    pushed = await ev.expect("email.message", lambda d: d["message"]["direction"] == "in")
+    assert pushed["id"] == tid and pushed["message"]["text"] == "Děkuji, ještě přikládám fakturu."
+    listed = (await a1.call("email.list"))["emails"]
+    assert [t["id"] for t in listed] == [tid]
+    assert [m["direction"] for m in listed[0]["messages"]] == ["in", "ack", "out", "in"]
+    assert len([k for k, d in ev.seen if k == "email.offer"]) == 1  # no second thread was made
+
+    # closed, then the customer writes again in the thread: it opens again, for the same agent
+    await a1.call("email.close", {"id": tid, "category": "question"})
+    assert (await a1.call("email.list"))["emails"] == []
+    mark = ev.mark()
+    again = customer_mail("Re: Pojistná událost č. 4711", "Ještě jedna otázka.", In_Reply_To=answer["Message-ID"])
+    await deliver(dovecot, again)
+    reopened = await ev.expect("email.offer", start=mark)
+    assert reopened["id"] == tid and reopened["messages"][-1]["text"] == "Ještě jedna otázka."
+    # an answer to a thread sends no second acknowledgement
+    assert len([m for m, _ in outbox.got if m["Auto-Submitted"] == "auto-replied"]) == 1
+
+
+def test_html_is_shown_as_safe_text():
+    text = html_to_text("<html><head><title>t</title><style>p{}</style></head><body><p>Hello &amp; "
+                        "<b>welcome</b></p><script>alert(1)</script><p>\x1b[31mred</p><ul><li>one</li></ul>")
+    assert text == "Hello & welcome\n\n[31mred\n\n- one"
+    assert "<" not in text and "alert" not in text and "\x1b" not in text
+
+
+def test_an_html_only_mail_and_an_auto_reply():
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "Ola <ola@example.no>", "Hei", "<1@example.no>"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content("<div>Blåbær&nbsp;og <i>øl</i></div>", subtype="html")
+    m = parse(msg.as_bytes())
+    assert m.text == "Blåbær og øl" and m.sender == "ola@example.no" and m.automatic
