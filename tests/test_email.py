@@ -218,3 +218,35 @@ def test_an_html_only_mail_and_an_auto_reply():
     msg.set_content("<div>Blåbær&nbsp;og <i>øl</i></div>", subtype="html")
     m = parse(msg.as_bytes())
     assert m.text == "Blåbær og øl" and m.sender == "ola@example.no" and m.automatic
+
+
+async def test_the_agent_answers_an_email_in_the_console(server, dovecot, outbox):
+    from cc_console.tui import CCConsoleApp
+    from tests.conftest import PASSWORD
+    from tests.test_tui_e2e import wait_screen
+
+    app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_screen(pilot, lambda: app.screen.query("#emails"), what="agent screen")
+        panel = app.screen.query_one("#emails")
+        assert not panel.display, "no e-mail: no panel"
+        await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "logged_out", what="state")
+        await pilot.press("l")
+        await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "ready", what="ready")
+        mail = customer_mail("Faktura <b>[red]", "")
+        mail.set_content("<p>Kde je moje <i>faktura</i>? [bold]x[/bold]</p>", subtype="html")
+        await deliver(dovecot, mail)
+        await wait_screen(pilot, lambda: len(panel.order) == 1, what="an e-mail offered")
+        tid = panel.order[0]
+        assert panel.display
+        await pilot.press("E")
+        await wait_screen(pilot, lambda: panel.emails[tid]["state"] == "active", what="accepted")
+        shown = str(panel.query_one("#email-log").render())
+        assert "Kde je moje faktura? [bold]x[/bold]" in shown  # as text: no markup of the customer's applies
+        await pilot.press(*"Posilame ji znovu.", "ctrl+s")
+        reply = await outbox.expect(lambda m: str(m["Subject"]).startswith("Re:"))
+        assert reply.get_content().strip() == "Posilame ji znovu." and reply["In-Reply-To"] == mail["Message-ID"]
+        await wait_screen(pilot, lambda: panel.emails[tid]["messages"][-1]["direction"] == "out", what="on screen")
+        await pilot.press(*"/close question", "ctrl+s")
+        await wait_screen(pilot, lambda: not panel.order and not panel.display, what="panel hidden again")
+    assert server.capabilities["email"].service.live == {}
