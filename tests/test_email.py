@@ -250,3 +250,43 @@ async def test_the_agent_answers_an_email_in_the_console(server, dovecot, outbox
         await pilot.press(*"/close question", "ctrl+s")
         await wait_screen(pilot, lambda: not panel.order and not panel.display, what="panel hidden again")
     assert server.capabilities["email"].service.live == {}
+
+
+def test_a_mail_in_an_unknown_charset_is_still_read():
+    raw = (b"From: Petr <petr@example.cz>\r\nSubject: x\r\nMessage-ID: <9@example.cz>\r\n"
+           b"Content-Type: text/plain; charset=x-unknown-8\r\n\r\nDobr\xc3\xbd den\r\n")
+    m = parse(raw)
+    assert m.text == "Dobrý den" and m.sender == "petr@example.cz"
+
+
+async def test_a_message_that_cannot_be_taken_does_not_stop_the_mailbox(dovecot, ca, tmp_path):
+    from cc_console.server.email.imap import MailboxReader
+    from cc_console.server.email.settings import EmailSettings
+
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    s = EmailSettings(enabled=True, imap_host="127.0.0.1", imap_port=dovecot.port, imap_ca_file=str(ca_file),
+                      imap_user=dovecot.user, imap_password=dovecot.password, reconnect=0.1)
+    taken: list[str] = []
+    both = asyncio.Event()
+
+    async def take(raw: bytes) -> None:
+        subject = str(parse(raw).subject)
+        if subject == "bad":
+            raise RuntimeError("the store is unhappy with this one")
+        taken.append(subject)
+        if "good" in taken and "later" in taken:
+            both.set()
+
+    await deliver(dovecot, customer_mail("bad", "x"))
+    await deliver(dovecot, customer_mail("good", "y"))
+    reader = MailboxReader(s, take)
+    task = asyncio.create_task(reader.run())
+    try:
+        await asyncio.wait_for(reader.connected.wait(), 15)
+        await deliver(dovecot, customer_mail("later", "z"))  # pushed by IDLE after the failure
+        await asyncio.wait_for(both.wait(), 15)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert taken == ["good", "later"]

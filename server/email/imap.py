@@ -28,6 +28,7 @@ class MailboxReader:
         self.deliver = deliver
         self.connected = asyncio.Event()  # tests and the health view: the first IDLE is on
         self._imap: aioimaplib.IMAP4 | None = None
+        self._failed: set[str] = set()  # UIDs whose handling failed: left unseen, not tried again in a loop
 
     def _client(self) -> aioimaplib.IMAP4:
         if self.s.imap_tls == "tls":
@@ -45,7 +46,7 @@ class MailboxReader:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dropped connection, a refused login: said once, tried again
-                log.warning("email: mailbox %s@%s:%s: %s: %s; retrying in %.0f s", self.s.imap_user,
+                log.warning("email: mailbox %s@%s:%s: %s: %s; retrying in %.1f s", self.s.imap_user,
                             self.s.imap_host, self.s.imap_port, type(exc).__name__, exc, self.s.reconnect)
             finally:
                 self.connected.clear()
@@ -84,10 +85,19 @@ class MailboxReader:
             raise ImapError("searching the mailbox failed")
         uids = [u for line in r.lines[:1] for u in bytes(line).decode().split() if u.isdigit()]
         for uid in uids:
+            if uid in self._failed:
+                continue
             got = await imap.uid("fetch", uid, "(BODY.PEEK[])")
             raw = next((bytes(x) for x in got.lines if isinstance(x, bytearray)), None)
             if got.result != "OK" or raw is None:
                 log.warning("email: message uid %s could not be read; left unseen", uid)
                 continue
-            await self.deliver(raw)
+            try:
+                await self.deliver(raw)
+            except Exception:
+                # one message we cannot take must not stop the mailbox: it stays unseen for a person
+                # to look at (or for the next start), and the others go on
+                log.exception("email: message uid %s could not be taken; left unseen in the mailbox", uid)
+                self._failed.add(uid)
+                continue
             await imap.uid("store", uid, "+FLAGS", "(\\Seen)")

@@ -88,6 +88,16 @@ def ids(value: str | None) -> list[str]:
     return _ID.findall(str(value or ""))
 
 
+def _content(part: EmailMessage) -> str:
+    try:
+        return str(part.get_content())
+    except LookupError:
+        # a charset Python does not know (mail programs invent some): the bytes as UTF-8, the rest
+        # replaced, rather than a customer's mail that cannot be read at all
+        data = part.get_payload(decode=True)
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
+
+
 def parse(raw: bytes) -> Incoming:
     msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
     name, addr = parseaddr(str(msg.get("Reply-To") or msg.get("From") or ""))
@@ -97,7 +107,7 @@ def parse(raw: bytes) -> Incoming:
     body = msg.get_body(preferencelist=("plain", "html"))
     text = ""
     if body is not None:
-        content = body.get_content()
+        content = _content(body)
         text = html_to_text(content) if body.get_content_type() == "text/html" else _clean(content)
     attachments = []
     for part in msg.iter_attachments():

@@ -114,7 +114,7 @@ class EmailService:
     # -- the mailbox --------------------------------------------------------------------------------------
     async def receive(self, raw: bytes) -> Thread | None:
         """One message from the mailbox: a new thread, or the thread it answers. None: already had it."""
-        m = parse(raw)
+        m = await asyncio.to_thread(parse, raw)  # a mail of many megabytes parses for a while
         if m.message_id and await self.store.run(self.store.known, m.message_id):
             return None
         if not m.message_id:
