@@ -290,3 +290,49 @@ async def test_a_message_that_cannot_be_taken_does_not_stop_the_mailbox(dovecot,
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert taken == ["good", "later"]
+
+
+async def test_a_reply_the_mail_server_refuses_is_said_in_words_and_not_recorded(server, connect, dovecot):
+    a1, ev = await agent(connect)
+    await deliver(dovecot, customer_mail("Dotaz", "Kdy máte otevřeno?"))
+    offer = await ev.expect("email.offer")
+    await a1.call("email.accept", {"id": offer["id"]})
+    svc = server.capabilities["email"].service
+    svc.mail.port = free_port()  # the mail server goes away
+    with pytest.raises(ProtocolError) as refused:
+        await a1.call("email.reply", {"id": offer["id"], "text": "Od osmi."})
+    assert refused.value.message == "The answer could not be sent just now; please try again."
+    thread = (await a1.call("email.list"))["emails"][0]
+    assert [m["direction"] for m in thread["messages"]] == ["in", "ack"]
+
+
+async def test_open_threads_survive_a_restart_and_mail_is_not_taken_twice(settings, clean_asterisk, connect_to,
+                                                                           dovecot, outbox):
+    from cc_console.server.app import Server
+    first = Server(settings)
+    await first.start()
+    try:
+        a1 = await connect_to(first, "agent1")
+        ev = Events(a1)
+        await a1.call("agent.login", {})
+        await deliver(dovecot, customer_mail("Reklamace", "Rozbitá věc."))
+        offer = await ev.expect("email.offer")
+        await a1.call("email.accept", {"id": offer["id"]})
+    finally:
+        await first.stop()
+    settings.server.port = 0
+    second = Server(settings)
+    await second.start()
+    try:
+        await asyncio.wait_for(second.capabilities["email"].reader.connected.wait(), 15)
+        a1 = await connect_to(second, "agent1")
+        [thread] = (await a1.call("email.list"))["emails"]
+        assert thread["id"] == offer["id"] and thread["state"] == "active" and thread["agent"] == "agent1"
+        assert [m["direction"] for m in thread["messages"]] == ["in", "ack"]
+        sent = await a1.call("email.reply", {"id": thread["id"], "text": "Pošlete ji prosím zpět."})
+        reply = await outbox.expect(lambda m: m["Message-ID"] == sent["message"]["message_id"])
+        assert reply["In-Reply-To"] == thread["messages"][0]["message_id"]
+    finally:
+        await second.stop()
+    acks = [m for m, _ in outbox.got if m["Auto-Submitted"] == "auto-replied"]
+    assert len(acks) == 1, "the mail was taken once, not again after the restart"
