@@ -336,3 +336,28 @@ async def test_open_threads_survive_a_restart_and_mail_is_not_taken_twice(settin
         await second.stop()
     acks = [m for m, _ in outbox.got if m["Auto-Submitted"] == "auto-replied"]
     assert len(acks) == 1, "the mail was taken once, not again after the restart"
+
+
+async def test_a_customers_answer_to_a_closed_thread_goes_back_to_its_agent(server, connect, dovecot, outbox):
+    a1, ev1 = await agent(connect, "agent1")
+    await deliver(dovecot, customer_mail("Smlouva", "Potřebuji kopii smlouvy."))
+    offer = await ev1.expect("email.offer")
+    await a1.call("email.accept", {"id": offer["id"]})
+    sent = await a1.call("email.reply", {"id": offer["id"], "text": "Posíláme ji."})
+    await a1.call("email.close", {"id": offer["id"]})
+    a2, ev2 = await agent(connect, "agent2")
+    await a1.call("agent.pause", {"reason": "break"})
+    await a1.call("agent.ready", {})  # agent1 is now the one idle for less time: a new e-mail goes to agent2
+    other = customer_mail("Jiná věc", "Dobrý den.")
+    other.replace_header("From", "Karel <karel@example.cz>")
+    await deliver(dovecot, other)
+    control = await ev2.expect("email.offer")
+    assert control["customer"] == "karel@example.cz"
+    await a2.call("email.accept", {"id": control["id"]})
+    await a2.call("email.close", {"id": control["id"]})  # agent2 free again, and idle longer than agent1
+    mark = ev1.mark()
+    await deliver(dovecot, customer_mail("Re: Smlouva", "Děkuji, a ještě dodatek?",
+                                         In_Reply_To=sent["message"]["message_id"]))
+    back = await ev1.expect("email.offer", start=mark)
+    assert back["id"] == offer["id"] and back["messages"][-1]["text"] == "Děkuji, a ještě dodatek?"
+    assert [k for k, d in ev2.seen if k == "email.offer"] == ["email.offer"], "agent2 got only the other e-mail"
