@@ -15,7 +15,7 @@ from .settings import EmailSettings
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[bytes], Awaitable[None]]
+Deliver = Callable[[bytes], Awaitable[object]]
 
 
 class ImapError(Exception):

@@ -7,7 +7,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
@@ -88,7 +88,7 @@ def ids(value: str | None) -> list[str]:
     return _ID.findall(str(value or ""))
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: MIMEPart) -> str:
     try:
         return str(part.get_content())
     except LookupError:
@@ -99,7 +99,7 @@ def _content(part: EmailMessage) -> str:
 
 
 def parse(raw: bytes) -> Incoming:
-    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
+    msg: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
     name, addr = parseaddr(str(msg.get("Reply-To") or msg.get("From") or ""))
     if not addr:
         found = getaddresses([str(msg.get("From", ""))])
@@ -111,7 +111,8 @@ def parse(raw: bytes) -> Incoming:
         text = html_to_text(content) if body.get_content_type() == "text/html" else _clean(content)
     attachments = []
     for part in msg.iter_attachments():
-        data = part.get_payload(decode=True) or b""
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
         attachments.append(Attachment(part.get_filename() or "attachment", part.get_content_type(), data))
     auto = str(msg.get("Auto-Submitted", "no")).lower() != "no" or \
         str(msg.get("Precedence", "")).lower() in ("bulk", "list", "junk") or bool(msg.get("List-Id"))

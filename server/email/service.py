@@ -115,7 +115,8 @@ class EmailService:
     async def receive(self, raw: bytes) -> Thread | None:
         """One message from the mailbox: a new thread, or the thread it answers. None: already had it."""
         m = await asyncio.to_thread(parse, raw)  # a mail of many megabytes parses for a while
-        if m.message_id and await self.store.run(self.store.known, m.message_id):
+        known: bool = bool(m.message_id) and await self.store.run(self.store.known, m.message_id)
+        if known:
             return None
         if not m.message_id:
             m.message_id = make_msgid(domain="no-id.invalid")  # still threadable by our own answers
