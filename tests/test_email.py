@@ -361,3 +361,23 @@ async def test_a_customers_answer_to_a_closed_thread_goes_back_to_its_agent(serv
     back = await ev1.expect("email.offer", start=mark)
     assert back["id"] == offer["id"] and back["messages"][-1]["text"] == "Děkuji, a ještě dodatek?"
     assert [k for k, d in ev2.seen if k == "email.offer"] == ["email.offer"], "agent2 got only the other e-mail"
+
+
+async def test_an_out_of_office_answer_to_a_closed_thread_does_not_open_it_again(server, connect, dovecot, outbox):
+    a1, ev = await agent(connect)
+    await deliver(dovecot, customer_mail("Adresa", "Změnila jsem adresu."))
+    offer = await ev.expect("email.offer")
+    await a1.call("email.accept", {"id": offer["id"]})
+    sent = await a1.call("email.reply", {"id": offer["id"], "text": "Zapsáno."})
+    await a1.call("email.close", {"id": offer["id"]})
+    mark = ev.mark()
+    await deliver(dovecot, customer_mail("Automatická odpověď: Re: Adresa", "Jsem na dovolené do 5. 8.",
+                                         In_Reply_To=sent["message"]["message_id"], Auto_Submitted="auto-replied"))
+    later = customer_mail("Jiná věc", "Dobrý den.")
+    later.replace_header("From", "Karel <karel@example.cz>")
+    await deliver(dovecot, later)  # the mailbox is read in order: once this is offered, the auto-reply was read
+    await ev.expect("email.offer", lambda d: d["customer"] == "karel@example.cz", start=mark)
+    assert offer["id"] not in [d["id"] for k, d in ev.seen[mark:] if k == "email.offer"]
+    store = server.capabilities["email"].store
+    kept = await store.run(store.thread, offer["id"])
+    assert kept["state"] == "closed" and kept["messages"][-1]["text"] == "Jsem na dovolené do 5. 8."

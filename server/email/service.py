@@ -138,7 +138,8 @@ class EmailService:
             self.publish("email.message", {"id": t.id, "message": msg}, t.agent)
         if new and not m.automatic and m.sender and m.sender != self.s.address.lower():
             await self._acknowledge(t, m)
-        self._changed(t)
+        if t.id in self.live:
+            self._changed(t)
         return t
 
     async def _thread_for(self, m: Incoming) -> Thread | None:
@@ -155,6 +156,8 @@ class EmailService:
         if row is None:
             return None
         t = self._from_row(row)
+        if m.automatic:
+            return t  # an out-of-office or a bounce is kept with the closed thread; it wakes no agent
         # the customer wrote again: the thread waits again, for its last agent first
         t.sticky = t.agents[-1] if t.agents else None
         t.state, t.agent, t.closed, t.outcome, t.enqueued = "queued", None, None, "", self.clock()
