@@ -173,6 +173,9 @@ class AgentScreen(ConsoleScreen):
     AgentScreen.-short #agent-extras > #chats { height: 10; }
     AgentScreen #agent-extras > #emails { height: 18; }
     AgentScreen.-short #agent-extras > #emails { height: 10; }
+    AgentScreen.-short #emails #email-list { max-height: 2; }
+    AgentScreen.-short #emails #email-reply { height: 3; }
+    AgentScreen.-short #emails #email-hint { display: none; }
     AgentScreen.-wrapup #me-panel { border: heavy $primary; }
     """
 

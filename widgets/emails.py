@@ -25,7 +25,7 @@ from cc_console.protocol import ProtocolError
 
 from .fmt import duration
 
-HINT = "Ctrl+S sends · first line /template name or /close [category] · Esc leaves · E next e-mail"
+HINT = "Ctrl+S sends · a first line /template name or /close [category] acts · Esc leaves"
 _STATE = {"offered": "new, press E", "active": "", "queued": "waiting"}
 
 
@@ -213,7 +213,7 @@ class EmailsPanel(Vertical):
             log.append(f"{who} · {m.get('subject', '')}\n", style="bold" if m["direction"] == "in" else "dim")
             log.append(m.get("text", "") + "\n")  # Text, not markup: a customer's brackets stay text
             for a in m.get("attachments", []):
-                log.append(f"📎 {a['filename']} ({a['size']} bytes) {a['url']}\n", style="italic")
+                log.append(f"Attachment: {a['filename']} ({a['size']} bytes) {a['url']}\n", style="italic")
             log.append("\n")
         self.query_one("#email-log", Static).update(log)
         self.border_subtitle = f"{len(self.order)} open"
