@@ -247,6 +247,10 @@ async def test_the_agent_answers_an_email_in_the_console(server, dovecot, outbox
         reply = await outbox.expect(lambda m: str(m["Subject"]).startswith("Re:"))
         assert reply.get_content().strip() == "Posilame ji znovu." and reply["In-Reply-To"] == mail["Message-ID"]
         await wait_screen(pilot, lambda: panel.emails[tid]["messages"][-1]["direction"] == "out", what="on screen")
+        await pilot.press(*"/transfer queue:nowhere", "ctrl+s")  # refused: the thread stays, the agent is told
+        await wait_screen(pilot, lambda: any("no such queue" in n.message for n in app._notifications),
+                          what="the refusal in words")
+        assert tid in panel.order
         await pilot.press(*"/close question", "ctrl+s")
         await wait_screen(pilot, lambda: not panel.order and not panel.display, what="panel hidden again")
     assert server.capabilities["email"].service.live == {}
@@ -381,3 +385,23 @@ async def test_an_out_of_office_answer_to_a_closed_thread_does_not_open_it_again
     store = server.capabilities["email"].store
     kept = await store.run(store.thread, offer["id"])
     assert kept["state"] == "closed" and kept["messages"][-1]["text"] == "Jsem na dovolené do 5. 8."
+
+
+async def test_an_agent_transfers_a_thread_to_a_colleague(server, connect, dovecot, outbox):
+    a1, ev1 = await agent(connect, "agent1")
+    await deliver(dovecot, customer_mail("Pojistka", "Chci změnit pojistku."))
+    offer = await ev1.expect("email.offer")
+    await a1.call("email.accept", {"id": offer["id"]})
+    with pytest.raises(ProtocolError) as nobody:
+        await a1.call("email.transfer", {"id": offer["id"], "agent": "agent2"})
+    assert nobody.value.message == "Agent2 cannot take the e-mail now."  # not logged in
+    a2, ev2 = await agent(connect, "agent2")
+    mark = ev1.mark()
+    await a1.call("email.transfer", {"id": offer["id"], "agent": "agent2"})
+    got = await ev2.expect("email.offer")
+    assert got["id"] == offer["id"] and got["messages"][0]["text"] == "Chci změnit pojistku."
+    await ev1.expect("email.update", lambda d: d["id"] == offer["id"] and d["agent"] is None, start=mark)
+    assert (await a1.call("email.list"))["emails"] == []
+    await a2.call("email.accept", {"id": offer["id"]})
+    sent = await a2.call("email.reply", {"id": offer["id"], "text": "Změnu jsme provedli."})
+    assert sent["message"]["author"] == "Agent2"

@@ -6,6 +6,7 @@ agent has no e-mail, so a voice-only floor loses no room.
 the cursor in the reply box. Ctrl+S sends the box; its first line may act on the thread instead:
 
   /template <name>   the rest of the box follows the template   /close [category]
+  /transfer <agent>   /transfer queue:<name>
 
 Ids a test can read: #email-list, #email-log (Static), #email-reply (TextArea); the panel's
 ``emails`` (id -> thread with ``messages``), ``order`` and ``current``.
@@ -25,7 +26,7 @@ from cc_console.protocol import ProtocolError
 
 from .fmt import duration
 
-HINT = "Ctrl+S sends · a first line /template name or /close [category] acts · Esc leaves"
+HINT = "Ctrl+S sends · first line /template name, /close [category] or /transfer who"
 _STATE = {"offered": "new, press E", "active": "", "queued": "waiting"}
 
 
@@ -144,7 +145,14 @@ class EmailsPanel(Vertical):
         first, _, rest = text.partition("\n")
         args: dict[str, Any] = {"id": tid, "text": text}
         if first.startswith("/close"):
-            self._run("email.close", {"id": tid, "category": first[6:].strip()}, lambda r: self._gone(tid))
+            self._run("email.close", {"id": tid, "category": first[6:].strip()},
+                      lambda r: self._gone(tid, "E-mail closed."))
+            box.text = ""
+            return
+        if first.startswith("/transfer") and first[9:].strip():
+            to = first[9:].strip()
+            self._run("email.transfer", {"id": tid, "queue": to[6:]} if to.startswith("queue:") else
+                      {"id": tid, "agent": to}, lambda r: self._gone(tid, "E-mail transferred."))
             box.text = ""
             return
         if first.startswith("/template"):
@@ -166,9 +174,9 @@ class EmailsPanel(Vertical):
             self.emails[tid].update(data)
         self.show()
 
-    def _gone(self, tid: str) -> None:
+    def _gone(self, tid: str, note: str) -> None:
         self._drop(tid)
-        self.app.notify("E-mail closed.", timeout=3)
+        self.app.notify(note, timeout=3)
         self.show()
 
     def _run(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = False) -> None:

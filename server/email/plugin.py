@@ -24,6 +24,8 @@ COMMANDS = (
     CommandSpec("email.accept", P_AGENT, {"id": Arg(str)}, "Accept the e-mail thread offered to me."),
     CommandSpec("email.reply", P_AGENT, {"id": Arg(str), "text": Arg(str, False), "template": Arg(str, False)},
                 "Answer the customer of a thread by e-mail (text, a reply template, or both)."),
+    CommandSpec("email.transfer", P_AGENT, {"id": Arg(str), "agent": Arg(str, False), "queue": Arg(str, False)},
+                "Hand an e-mail thread to another agent or queue."),
     CommandSpec("email.close", P_AGENT, {"id": Arg(str), "category": Arg(str, False)},
                 "Close an e-mail thread with a category."),
     CommandSpec("email.templates", P_AGENT, {}, "The reply templates, by name."),
@@ -98,6 +100,9 @@ class EmailCapability(Capability):
             "email.list": wrap(lambda s, a: {"emails": svc.mine_list(*_who(s))}),
             "email.accept": wrap(lambda s, a: {"email": svc.accept(_who(s)[0], a["id"]).full()}),
             "email.reply": wrap(reply),
+            "email.transfer": wrap(lambda s, a: {"email": svc.transfer(
+                _who(s)[0], a["id"], agent=a.get("agent", ""), queue=a.get("queue", ""),
+                supervise=_who(s)[1]).public()}),
             "email.close": wrap(lambda s, a: {"email": svc.close(_who(s)[0], a["id"], a.get("category", ""),
                                                                  supervise=_who(s)[1]).public()}),
             "email.templates": wrap(lambda s, a: {"templates": dict(self.settings.templates)}),

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from cc_console.models import AgentState
 from cc_console.server.acd.routing_work import WorkItem, decide_work
 from cc_console.server.mail import MailRefused, send_async
 
@@ -54,6 +55,7 @@ class Thread:
     outcome: str = ""
     category: str = ""
     sticky: str | None = None
+    target: str | None = None  # transferred to this agent
     messages: list[dict[str, Any]] = field(default_factory=list)
     ring: asyncio.TimerHandle | None = None
 
@@ -276,6 +278,33 @@ class EmailService:
         self.publish("email.message", {"id": t.id, "message": msg}, t.agent)
         return msg
 
+    def transfer(self, user: str, tid: str, *, agent: str = "", queue: str = "", supervise: bool = False) -> Thread:
+        """Hand the thread to a colleague or another queue; it waits for them with its messages."""
+        t = self.get(tid)
+        self._mine(t, user, supervise)
+        if bool(agent) == bool(queue):
+            raise EmailError("bad_request", "Transfer to an agent or to a queue.")
+        if agent:
+            a = self.engine.agents.get(agent)
+            if a is None:
+                raise EmailError("not_found", "There is no such agent.")
+            if a.state is AgentState.LOGGED_OUT or agent == t.agent:
+                raise EmailError("conflict", f"{a.name or agent} cannot take the e-mail now.")
+            t.target = agent
+        else:
+            if queue not in self.engine.cfg.queues:
+                raise EmailError("not_found", "There is no such queue.")
+            t.queue, t.target = queue, None
+        if t.ring:
+            t.ring.cancel()
+            t.ring = None
+        old = t.agent
+        t.state, t.agent, t.sticky = "queued", None, None
+        if old:
+            self.publish("email.update", t.public(), old)  # their console drops it
+        self._changed(t)
+        return t
+
     def close(self, user: str, tid: str, category: str = "", *, supervise: bool = False) -> Thread:
         t = self.get(tid)
         self._mine(t, user, supervise)
@@ -304,7 +333,7 @@ class EmailService:
         self._route_soon = False
         cfg = self.engine.cfg
         items = [WorkItem(t.id, "email", t.queue, list(cfg.queues[t.queue].skills), 0, t.enqueued or t.created,
-                          None, t.sticky)
+                          t.target, t.sticky)
                  for t in self.live.values() if t.state == "queued" and t.queue in cfg.queues]
         if not items:
             return
@@ -319,7 +348,7 @@ class EmailService:
             self._offer(self.live[tid], aid)
 
     def _offer(self, t: Thread, aid: str) -> None:
-        t.state, t.agent = "offered", aid
+        t.state, t.agent, t.target = "offered", aid, None
         t.ring = asyncio.get_running_loop().call_later(self.s.ring_timeout, self._no_answer, t.id, aid)
         self.publish("email.offer", t.full(), aid)
         self._changed(t)
