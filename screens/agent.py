@@ -39,6 +39,7 @@ from cc_console.widgets.agent_state import AgentStateBadge
 from cc_console.widgets.call_panel import CallPanel
 from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.contact_panel import ContactPanel
+from cc_console.widgets.emails import EmailsPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.status import ConnectionStatus
@@ -155,6 +156,9 @@ class AgentScreen(ConsoleScreen):
         # -- chats (widgets/chats.py; docs/chat.md): one key per chat --
         *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
                   tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
+        # -- e-mail (widgets/emails.py; docs/email.md) --
+        Binding("E", "email", "E-mail", id="agent.email", show=False,
+                tooltip="The next e-mail thread: show it (accept it if offered) and answer it"),
     ]
 
     # Below this many rows the desk panels do not fit beside the call: they fold into one line.
@@ -167,6 +171,11 @@ class AgentScreen(ConsoleScreen):
     AgentScreen #agent-extras { height: auto; }
     AgentScreen #agent-extras > #chats { height: 18; }
     AgentScreen.-short #agent-extras > #chats { height: 10; }
+    AgentScreen #agent-extras > #emails { height: 18; }
+    AgentScreen.-short #agent-extras > #emails { height: 10; }
+    AgentScreen.-short #emails #email-list { max-height: 2; }
+    AgentScreen.-short #emails #email-reply { height: 3; }
+    AgentScreen.-short #emails #email-hint { display: none; }
     AgentScreen.-wrapup #me-panel { border: heavy $primary; }
     """
 
@@ -212,6 +221,7 @@ class AgentScreen(ConsoleScreen):
                 yield RecentCallsPanel(id="recent-calls")
                 with Vertical(id="agent-extras"):  # other capabilities' panels
                     yield ChatsPanel(id="chats")
+                    yield EmailsPanel(id="emails")
         yield Static("", id="desk-summary")
         yield ConsoleFooter()
 
@@ -474,6 +484,8 @@ class AgentScreen(ConsoleScreen):
             self.worklist = [it for it in self.worklist if it.get("id") != data["id"]] + [{**before, **data}]
         if kind.startswith("chat.") or kind == "snapshot":
             self.query_one(ChatsPanel).chat_event(kind, data)
+        if kind.startswith("email.") or kind == "snapshot":
+            self.query_one(EmailsPanel).email_event(kind, data)
         if kind == "crm.open" and data.get("url"):
             from cc_console.widgets.crm_page import open_crm_page
             open_crm_page(self.app, str(data["url"]))
@@ -484,6 +496,9 @@ class AgentScreen(ConsoleScreen):
 
     def action_chat(self, n: int) -> None:
         self.query_one(ChatsPanel).pick(n)
+
+    def action_email(self) -> None:
+        self.query_one(EmailsPanel).pick_next()
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
         """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the

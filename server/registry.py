@@ -20,6 +20,7 @@ CAPABILITIES: dict[str, str] = {
     "identity": "cc_console.server.identity.plugin",
     "verified": "cc_console.server.verified.plugin",
     "chat": "cc_console.server.chat.plugin",
+    "email": "cc_console.server.email.plugin",
     "ivr": "cc_console.server.ivr.plugin",
     "voicemail": "cc_console.server.voicemail.plugin",
     "crm": "cc_console.server.crm.plugin",

@@ -137,3 +137,33 @@ def test_agent_chats_panel(snap_compare) -> None:
         await pilot.press("1")
         await _settle(pilot)
     assert snap_compare(app(), terminal_size=SIZES["160x48"], run_before=chats)
+
+
+@pytest.mark.parametrize("size", ["80x24", "160x48"])
+def test_agent_emails_panel(snap_compare, size: str) -> None:
+    """Two e-mail threads: one picked with its messages and an attachment, one offered (widgets/emails.py)."""
+    async def emails(pilot) -> None:
+        from cc_console.widgets.emails import EmailsPanel
+        await _settle(pilot)
+        now = demo_now()
+        panel = pilot.app.screen.query_one(EmailsPanel)
+        base = {"channel": "email", "queue": "support", "agents": [], "agent": "agent1", "closed": None}
+        panel.email_event("email.offer", {
+            **base, "id": "e1", "customer": "jana@example.cz", "name": "Jana Nováková", "subject": "Claim 4711",
+            "state": "active", "created": now - 900, "enqueued": now - 900, "accepted": now - 600, "messages": [
+                {"n": 1, "at": now - 900, "direction": "in", "author": "Jana Nováková", "message_id": "<1@x>",
+                 "subject": "Claim 4711", "text": "Photos of the damage attached. [bold]not markup[/bold]",
+                 "attachments": [{"id": "a1", "filename": "damage.png", "content_type": "image/png",
+                                  "size": 48213, "url": "/api/v1/email/attachments/a1"}]},
+                {"n": 2, "at": now - 899, "direction": "ack", "author": "", "message_id": "<2@x>",
+                 "subject": "We have received your message: Claim 4711", "text": "Dear Jana, ...",
+                 "attachments": []}]})
+        panel.email_event("email.offer", {
+            **base, "id": "e2", "customer": "karel@example.cz", "name": "Karel Dvořák", "subject": "Invoice",
+            "state": "offered", "created": now - 30, "enqueued": now - 30, "accepted": None, "messages": []})
+        panel.current = "e1"
+        panel.show()
+        panel.query_one("#email-reply").focus()
+        await pilot.press(*"We will settle it by Friday.")
+        await _settle(pilot)
+    assert snap_compare(app(), terminal_size=SIZES[size], run_before=emails)

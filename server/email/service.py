@@ -1,0 +1,400 @@
+"""E-mail threads as written work items in the ACD: a customer's new e-mail is a thread waiting in a
+queue, offered by decide_work (as chats are: capacity, presence, skills, the customer's last agent
+first), accepted, answered over SMTP and closed. A customer's answer carries In-Reply-To/References
+naming one of the thread's Message-IDs and joins that thread (a closed one opens again, for the
+agent who had it when they are free).
+
+On the event loop, no I/O of its own: the store's work goes to its thread, SMTP to a worker thread.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from cc_console.models import AgentState
+from cc_console.server.acd.routing_work import WorkItem, decide_work
+from cc_console.server.mail import MailRefused, send_async
+
+from .parse import Incoming, parse
+from .settings import EmailSettings
+from .store import EmailStore
+
+log = logging.getLogger(__name__)
+
+
+class EmailError(Exception):
+    """A refused operation; `message` is written for the agent who asked."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code  # not_found | conflict | bad_request | unavailable
+        self.message = message
+
+
+@dataclass
+class Thread:
+    id: str
+    queue: str
+    customer: str
+    name: str
+    subject: str
+    created: float
+    state: str = "queued"  # queued, offered, active, closed
+    agent: str | None = None
+    agents: list[str] = field(default_factory=list)
+    enqueued: float | None = None
+    accepted: float | None = None
+    closed: float | None = None
+    outcome: str = ""
+    category: str = ""
+    sticky: str | None = None
+    target: str | None = None  # transferred to this agent
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    ring: asyncio.TimerHandle | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "channel": "email", "queue": self.queue, "customer": self.customer,
+                "name": self.name, "subject": self.subject, "state": self.state, "agent": self.agent,
+                "agents": list(self.agents), "created": self.created, "enqueued": self.enqueued,
+                "accepted": self.accepted, "closed": self.closed, "outcome": self.outcome,
+                "category": self.category}
+
+    def row(self) -> dict[str, Any]:
+        return self.public()
+
+    def full(self) -> dict[str, Any]:
+        return {**self.public(), "messages": self.messages}
+
+
+class EmailService:
+    def __init__(self, settings: EmailSettings, store: EmailStore, engine: Any,
+                 publish: Callable[[str, dict[str, Any], Any], None], *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.s = settings
+        self.mail = settings.mail()
+        self.capacity = settings.capacity_rule()
+        self.store = store
+        self.engine = engine
+        self.publish = publish
+        self.clock = clock
+        self.live: dict[str, Thread] = {}
+        self.paused: dict[str, float] = {}  # agent -> no e-mail offered until (an offer not accepted)
+        self._route_soon = False
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    async def start(self) -> None:
+        for row in await self.store.run(self.store.open_threads):
+            t = self._from_row(row)
+            if t.state == "offered" or t.queue not in self.engine.cfg.queues:
+                t.state, t.agent = "queued", None
+                t.queue = t.queue if t.queue in self.engine.cfg.queues else self.s.queue
+            self.live[t.id] = t
+        self.want_route()
+
+    async def stop(self) -> None:
+        for t in self.live.values():
+            if t.ring:
+                t.ring.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @staticmethod
+    def _from_row(row: dict[str, Any]) -> Thread:
+        t = Thread(row["id"], row["queue"], row["customer"], row["name"], row["subject"], row["created"],
+                   state=row["state"], agent=row["agent"], agents=list(row["agents"]), enqueued=row["enqueued"],
+                   accepted=row["accepted"], closed=row["closed"], outcome=row["outcome"], category=row["category"])
+        t.messages = row["messages"]
+        return t
+
+    # -- the mailbox --------------------------------------------------------------------------------------
+    async def receive(self, raw: bytes) -> Thread | None:
+        """One message from the mailbox: a new thread, or the thread it answers. None: already had it."""
+        m = await asyncio.to_thread(parse, raw)  # a mail of many megabytes parses for a while
+        known: bool = bool(m.message_id) and await self.store.run(self.store.known, m.message_id)
+        if known:
+            return None
+        if not m.message_id:
+            m.message_id = make_msgid(domain="no-id.invalid")  # still threadable by our own answers
+        t = await self._thread_for(m)
+        new = t is None
+        if t is None:
+            if self.s.queue not in self.engine.cfg.queues:
+                log.error("email: [email] queue %r does not exist; the message from %s waits unrouted",
+                          self.s.queue, m.sender)
+            now = self.clock()
+            t = Thread(uuid.uuid4().hex[:12], self.s.queue, m.sender, m.name, m.subject or "(no subject)", now,
+                       enqueued=now)
+            self.live[t.id] = t
+            await self.store.run(self.store.save_thread, t.row())
+        msg, files = self._message(t, "in", m.name, m.message_id, m.subject, m.text, m)
+        await self.store.run(self.store.add_message, t.id, msg, files)
+        t.messages.append(msg)
+        if t.agent and t.state in ("offered", "active"):
+            self.publish("email.message", {"id": t.id, "message": msg}, t.agent)
+        if new and not m.automatic and m.sender and m.sender != self.s.address.lower():
+            await self._acknowledge(t, m)
+        if t.id in self.live:
+            self._changed(t)
+        return t
+
+    async def _thread_for(self, m: Incoming) -> Thread | None:
+        """The thread this message answers: one that is open, or a closed one opened again."""
+        parents = m.parents()
+        if not parents:
+            return None
+        tid = await self.store.run(self.store.thread_of, parents)
+        if tid is None:
+            return None
+        if tid in self.live:
+            return self.live[tid]
+        row = await self.store.run(self.store.thread, tid)
+        if row is None:
+            return None
+        t = self._from_row(row)
+        if m.automatic:
+            return t  # an out-of-office or a bounce is kept with the closed thread; it wakes no agent
+        # the customer wrote again: the thread waits again, for its last agent first
+        t.sticky = t.agents[-1] if t.agents else None
+        t.state, t.agent, t.closed, t.outcome, t.enqueued = "queued", None, None, "", self.clock()
+        self.live[t.id] = t
+        return t
+
+    def _message(self, t: Thread, direction: str, author: str, mid: str, subject: str, text: str,
+                 m: Incoming | None = None) -> tuple[dict[str, Any], list[tuple[str, str, str, bytes]]]:
+        files: list[tuple[str, str, str, bytes]] = []
+        listed: list[dict[str, Any]] = []
+        for a in (m.attachments if m else []):
+            if len(a.data) > self.s.max_attachment:
+                text += f"\n\n[An attachment, {a.filename}, was too large to keep ({len(a.data)} bytes).]"
+                continue
+            aid = uuid.uuid4().hex
+            files.append((aid, a.filename, a.content_type, a.data))
+            listed.append({"id": aid, "filename": a.filename, "content_type": a.content_type,
+                           "size": len(a.data), "url": f"/api/v1/email/attachments/{aid}"})
+        msg = {"n": len(t.messages) + 1, "at": self.clock(), "direction": direction, "author": author,
+               "message_id": mid, "subject": subject, "text": text, "attachments": listed}
+        return msg, files
+
+    def _outgoing(self, t: Thread, subject: str, text: str) -> EmailMessage:
+        """A message in the thread: In-Reply-To the customer's last message, References the thread."""
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = self.s.address, t.customer, subject
+        mail["Date"] = formatdate(self.clock(), localtime=False)
+        domain = self.s.address.rpartition("@")[2] or "localhost"
+        mail["Message-ID"] = make_msgid(domain=domain)
+        ids = [x["message_id"] for x in t.messages if x["message_id"]]
+        last_in = next((x["message_id"] for x in reversed(t.messages) if x["direction"] == "in"), "")
+        if last_in:
+            mail["In-Reply-To"] = last_in
+        if ids:
+            mail["References"] = " ".join(ids[-20:])
+        mail.set_content(text)
+        return mail
+
+    async def _acknowledge(self, t: Thread, m: Incoming) -> None:
+        fields = {"name": m.name, "subject": t.subject, "ref": t.id, "agent": ""}
+        try:
+            subject = self.s.ack_subject.format(**fields)
+            text = self.s.ack_text.format(**fields)
+        except (KeyError, IndexError, ValueError) as exc:
+            log.error("email: the acknowledgement template is broken (%s); none sent", exc)
+            return
+        mail = self._outgoing(t, subject, text)
+        mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: the customer's own auto-reply must not answer it
+        try:
+            await send_async(self.mail, mail)
+        except MailRefused as exc:
+            log.warning("email %s: acknowledgement not sent: %s", t.id, exc)
+            return
+        msg, _ = self._message(t, "ack", "", str(mail["Message-ID"]), subject, text)
+        await self.store.run(self.store.add_message, t.id, msg, [])
+        t.messages.append(msg)
+
+    # -- agents -------------------------------------------------------------------------------------------
+    def get(self, tid: str) -> Thread:
+        t = self.live.get(tid)
+        if t is None:
+            raise EmailError("not_found", "That e-mail is no longer open.")
+        return t
+
+    def _mine(self, t: Thread, user: str, supervise: bool) -> None:
+        if user != t.agent and not supervise:
+            raise EmailError("conflict", "This e-mail is not yours.")
+
+    def mine_list(self, user: str, supervise: bool) -> list[dict[str, Any]]:
+        return [t.full() for t in self.live.values() if supervise or t.agent == user]
+
+    def accept(self, user: str, tid: str) -> Thread:
+        t = self.get(tid)
+        if t.state != "offered" or t.agent != user:
+            raise EmailError("conflict", "No e-mail is waiting for you to accept it.")
+        if t.ring:
+            t.ring.cancel()
+            t.ring = None
+        t.state = "active"
+        t.accepted = t.accepted or self.clock()
+        if user not in t.agents:
+            t.agents.append(user)
+        self._changed(t)
+        return t
+
+    async def reply(self, user: str, tid: str, text: str = "", template: str = "", *,
+                    supervise: bool = False) -> dict[str, Any]:
+        t = self.get(tid)
+        self._mine(t, user, supervise)
+        if t.state != "active":
+            raise EmailError("conflict", "Accept the e-mail before you answer it.")
+        if template:
+            if template not in self.s.templates:
+                names = ", ".join(sorted(self.s.templates)) or "none are set up"
+                raise EmailError("bad_request", f"There is no reply template {template!r} ({names}).")
+            a = self.engine.agents.get(user)
+            fields = {"name": t.name, "subject": t.subject, "ref": t.id, "agent": a.name if a and a.name else user}
+            try:
+                text = self.s.templates[template].format(**fields) + ("\n\n" + text if text.strip() else "")
+            except (KeyError, IndexError, ValueError):
+                raise EmailError("bad_request", f"The reply template {template!r} is broken; "
+                                 "ask an administrator.") from None
+        text = text.strip()
+        if not text:
+            raise EmailError("bad_request", "Write something first.")
+        subject = t.subject if t.subject.lower().startswith("re:") else f"Re: {t.subject}"
+        mail = self._outgoing(t, subject, text + "\n")
+        try:
+            await send_async(self.mail, mail)
+        except MailRefused as exc:
+            log.warning("email %s: reply not sent: %s", t.id, exc)
+            raise EmailError("unavailable", "The answer could not be sent just now; please try again.") from None
+        msg, _ = self._message(t, "out", self._name(user), str(mail["Message-ID"]), subject, text)
+        await self.store.run(self.store.add_message, t.id, msg, [])
+        t.messages.append(msg)
+        self.publish("email.message", {"id": t.id, "message": msg}, t.agent)
+        return msg
+
+    def transfer(self, user: str, tid: str, *, agent: str = "", queue: str = "", supervise: bool = False) -> Thread:
+        """Hand the thread to a colleague or another queue; it waits for them with its messages."""
+        t = self.get(tid)
+        self._mine(t, user, supervise)
+        if bool(agent) == bool(queue):
+            raise EmailError("bad_request", "Transfer to an agent or to a queue.")
+        if agent:
+            a = self.engine.agents.get(agent)
+            if a is None:
+                raise EmailError("not_found", "There is no such agent.")
+            if a.state is AgentState.LOGGED_OUT or agent == t.agent:
+                raise EmailError("conflict", f"{a.name or agent} cannot take the e-mail now.")
+            t.target = agent
+        else:
+            if queue not in self.engine.cfg.queues:
+                raise EmailError("not_found", "There is no such queue.")
+            t.queue, t.target = queue, None
+        if t.ring:
+            t.ring.cancel()
+            t.ring = None
+        old = t.agent
+        t.state, t.agent, t.sticky = "queued", None, None
+        if old:
+            self.publish("email.update", t.public(), old)  # their console drops it
+        self._changed(t)
+        return t
+
+    def close(self, user: str, tid: str, category: str = "", *, supervise: bool = False) -> Thread:
+        t = self.get(tid)
+        self._mine(t, user, supervise)
+        if self.s.categories and category and category not in self.s.categories:
+            raise EmailError("bad_request", f"Pick a category: {', '.join(self.s.categories)}.")
+        if t.ring:
+            t.ring.cancel()
+            t.ring = None
+        audience = t.agent
+        t.state, t.category, t.closed = "closed", category, self.clock()
+        t.outcome = "handled" if any(x["direction"] == "out" for x in t.messages) else "closed"
+        t.agent = t.agents[-1] if t.agents else None
+        self._save(t)
+        self.publish("email.update", t.public(), frozenset(filter(None, [audience])))
+        del self.live[t.id]
+        self.want_route()
+        return t
+
+    # -- routing ------------------------------------------------------------------------------------------
+    def want_route(self) -> None:
+        if not self._route_soon:
+            self._route_soon = True
+            asyncio.get_running_loop().call_soon(self.route)
+
+    def route(self) -> None:
+        self._route_soon = False
+        cfg = self.engine.cfg
+        items = [WorkItem(t.id, "email", t.queue, list(cfg.queues[t.queue].skills), 0, t.enqueued or t.created,
+                          t.target, t.sticky)
+                 for t in self.live.values() if t.state == "queued" and t.queue in cfg.queues]
+        if not items:
+            return
+        now = self.clock()
+        loads: dict[str, dict[str, int]] = {}
+        for t in self.live.values():
+            if t.state in ("offered", "active") and t.agent:
+                loads.setdefault(t.agent, {"email": 0})["email"] += 1
+        paused = {a: frozenset({"email"}) for a, until in self.paused.items() if until > now}
+        qp = {name: q.priority for name, q in cfg.queues.items()}
+        for tid, aid in decide_work(items, self.engine.agents.values(), loads, self.capacity, qp, paused):
+            self._offer(self.live[tid], aid)
+
+    def _offer(self, t: Thread, aid: str) -> None:
+        t.state, t.agent, t.target = "offered", aid, None
+        t.ring = asyncio.get_running_loop().call_later(self.s.ring_timeout, self._no_answer, t.id, aid)
+        self.publish("email.offer", t.full(), aid)
+        self._changed(t)
+
+    def _no_answer(self, tid: str, aid: str) -> None:
+        t = self.live.get(tid)
+        if t is None or t.state != "offered" or t.agent != aid:
+            return
+        log.info("email %s: %s did not accept in time; back to the queue", tid, aid)
+        t.ring = None
+        self.paused[aid] = self.clock() + self.s.ring_timeout
+        asyncio.get_running_loop().call_later(self.s.ring_timeout, self.want_route)
+        self.publish("email.update", {**t.public(), "state": "queued", "agent": None, "missed": True}, aid)
+        t.state, t.agent = "queued", None
+        if t.sticky == aid:
+            t.sticky = None
+        self._changed(t)
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    def _name(self, user: str) -> str:
+        a = self.engine.agents.get(user)
+        return a.name if a is not None and a.name else user
+
+    def _changed(self, t: Thread) -> None:
+        self._save(t)
+        self.publish("email.update", t.public(), frozenset(filter(None, [t.agent])))
+        if t.state == "queued":
+            self.want_route()
+
+    def _save(self, t: Thread) -> None:
+        task = asyncio.ensure_future(self.store.run(self.store.save_thread, t.row()))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("email store write failed: %s", task.exception())
+
+    # -- attachments --------------------------------------------------------------------------------------
+    async def attachment(self, aid: str, user: str, supervise: bool) -> dict[str, Any]:
+        row = await self.store.run(self.store.attachment, aid)
+        if row is None:
+            raise EmailError("not_found", "There is no such attachment.")
+        live = self.live.get(row["thread"])
+        agents = set(row["agents"]) | ({live.agent} if live and live.agent else set())
+        if not supervise and user not in agents:
+            raise EmailError("not_found", "There is no such attachment.")  # not: "it exists, but not yours"
+        return row
