@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, P_AGENT, ErrorCode, ProtocolError
-from cc_console.server.api.rest import PREFIX, Param, RestApi, Route
 from cc_console.server.ratelimit import TokenBuckets
+from cc_console.server.routes import PREFIX, Param, Route, check_query
 
 from . import sync
 from .webhooks import WEBHOOK_EVENTS
@@ -109,7 +109,7 @@ class CrmRest:
             if route.permission not in principal.permissions:
                 raise ProtocolError(ErrorCode.FORBIDDEN, f"role {principal.role} may not use {route.method} "
                                     f"{PREFIX}{route.path}")
-            RestApi._check_query(request, route)
+            check_query(request, route)
             result = await fn(request, principal)
             if isinstance(result, web.StreamResponse):
                 return result
