@@ -211,7 +211,7 @@ def offer_effects(call_id: str, queue: str, caller: str, leg: str, device: str, 
     auto-answer); a phone-mode agent at once, for the queue's ring time."""
     if answer_mode is AnswerMode.CONSOLE and not accepted:
         return []
-    variables = (("CALLERID(name)", f"{queue}: {caller}"),)
+    variables: tuple[tuple[str, str], ...] = (("CALLERID(name)", f"{queue}: {caller}"),)
     if answer_mode is AnswerMode.CONSOLE:
         variables += AUTO_ANSWER
     return [Originate(device, leg, f"{AGENT_LEG},{call_id}", f'"{queue}" <{caller}>',
