@@ -63,8 +63,8 @@ class Server:
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())
         # the REST resources each capability declares (its plugin's ROUTES), served by the REST API
-        resources = {name: (list(getattr(registry.plugin(name), "ROUTES", ())), handlers)
-                     for name, cap in self.capabilities.items() if (handlers := cap.rest_handlers())}
+        resources = {name: (routes, cap.rest_handlers()) for name, cap in self.capabilities.items()
+                     if (routes := list(getattr(registry.plugin(name), "ROUTES", ())))}
         self.rest = RestApi(self.engine, self.gateway.commands, self.principals, rate=s.api_rate,
                             burst=s.api_burst, resources=resources)
         self._runner: web.AppRunner | None = None

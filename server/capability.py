@@ -218,8 +218,8 @@ class Capability:
     def rest_handlers(self) -> dict[str, RestHandler]:
         """Route.handler -> handler(request, caller) for the REST routes its plugin declares in
         ``ROUTES`` (server/routes.py); the REST API serves them with its token check, permission
-        check, rate limits, ETags and problem details. A capability that returns none serves its
-        declared routes itself, in add_routes."""
+        check, rate limits, ETags and problem details (a declared route without its handler stops the
+        start)."""
         return {}
 
     def add_routes(self, app: web.Application) -> None:
