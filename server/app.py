@@ -62,10 +62,11 @@ class Server:
         self.capabilities = registry.build(self.ctx)
         for cap in self.capabilities.values():
             self.gateway.handlers.update(cap.handlers())
-        contacts = getattr(self.capabilities.get("contacts"), "service", None)
-        self.rest = RestApi(self.engine, self.gateway.commands, self.principals,
-                            parse_time=contacts.parse_time if contacts is not None else None,
-                            rate=s.api_rate, burst=s.api_burst)
+        # the REST resources each capability declares (its plugin's ROUTES), served by the REST API
+        resources = {name: (routes, cap.rest_handlers()) for name, cap in self.capabilities.items()
+                     if (routes := list(getattr(registry.plugin(name), "ROUTES", ())))}
+        self.rest = RestApi(self.engine, self.gateway.commands, self.principals, rate=s.api_rate,
+                            burst=s.api_burst, resources=resources)
         self._runner: web.AppRunner | None = None
         self.port = s.port
 

@@ -8,6 +8,8 @@ server/registry.py as ``"<name>": "cc_console.server.<name>.plugin"``; that modu
   the one command table that the websocket gateway, the REST API, docs/protocol.md and the OpenAPI
   document all read;
 - ``EVENTS``: the event names it pushes to consoles or webhooks (documentation and checks);
+- ``ROUTES`` (optional): its REST routes under /api/v1, declared with server/routes.py's Route (in
+  the OpenAPI document, served by the REST API through ``rest_handlers()``);
 - ``OPENAPI_PATHS`` (optional): the OpenAPI path items of its own HTTP routes, merged into
   /api/v1/openapi.json (its commands are there already, as /api/v1/commands/<name>);
 - ``make(ctx: Context) -> Capability``: builds the running capability.
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from cc_console.config import Settings
 from cc_console.protocol import CommandSpec, Request
 from cc_console.server.commands import Commands
+from cc_console.server.routes import RestHandler
 from cc_console.server.store import Store
 
 if TYPE_CHECKING:
@@ -217,6 +220,13 @@ class Capability:
 
     def handlers(self) -> dict[str, Handler]:
         """Command name -> handler(caller, request) for the commands this capability declared."""
+        return {}
+
+    def rest_handlers(self) -> dict[str, RestHandler]:
+        """Route.handler -> handler(request, caller) for the REST routes its plugin declares in
+        ``ROUTES`` (server/routes.py); the REST API serves them with its token check, permission
+        check, rate limits, ETags and problem details (a declared route without its handler stops the
+        start)."""
         return {}
 
     def add_routes(self, app: web.Application) -> None:

@@ -357,3 +357,33 @@ def test_protocol_doc_permissions_match_the_declarations():
     rows = dict(re.findall(r"^\| `([a-z_.]+)` \| ([a-z_.]+) \|", doc, re.M))
     for name, spec in COMMANDS.items():
         assert rows.get(name) == (spec.permission or "none"), name
+
+
+def test_capabilities_declare_their_own_rest_resources():
+    """Contacts, callbacks, recordings and reports are declared by their capabilities' plugins (with
+    server/routes.py's Route, so no capability imports the API); the API declares only its own."""
+    from cc_console.server import registry
+    from cc_console.server.routes import Route
+    own = {(r.method, r.path) for r in ROUTES}
+    assert own == {("GET", "/calls"), ("GET", "/agents"), ("GET", "/queues"), ("POST", "/commands/{name}"),
+                   ("GET", "/openapi.json")}
+    declared = {name: {(r.method, r.path) for r in getattr(registry.plugin(name), "ROUTES", ())}
+                for name in ("contacts", "recordings", "reports")}
+    assert declared == {
+        "contacts": {("GET", "/callbacks"), ("POST", "/callbacks"), ("GET", "/contacts"), ("POST", "/contacts"),
+                     ("GET", "/contacts/{id}"), ("POST", "/contacts/{id}/notes")},
+        "recordings": {("GET", "/recordings")},
+        "reports": {("GET", "/reports/{kind}")}}
+    assert all(isinstance(r, Route) for name in registry.CAPABILITIES
+               for r in getattr(registry.plugin(name), "ROUTES", ()))
+
+
+async def test_a_declared_resource_without_its_handler_stops_the_start(server):
+    from aiohttp import web
+
+    from cc_console.server.api.rest import RestApi
+    from cc_console.server.routes import Route
+    route = Route("GET", "/widgets", "widgets", "Widgets.", "agent.self")
+    api = RestApi(server.engine, server.gateway.commands, server.principals, resources={"widgets": ([route], {})})
+    with pytest.raises(ValueError, match="capability widgets: no handler for GET /api/v1/widgets"):
+        api.add_routes(web.Application())

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the REST API, built from the declarations: the REST routes
-(server/api/rest.py ROUTES) and the console commands (cc_console.protocol.COMMANDS), one path
-``/api/v1/commands/<name>`` each with its arguments as the request body's schema. Served at
-``/api/v1/openapi.json``; a test checks that every command and route is in it.
+(server/api/rest.py ROUTES and each capability plugin's ROUTES, server/routes.py's Route) and the
+console commands (cc_console.protocol.COMMANDS), one path ``/api/v1/commands/<name>`` each with its
+arguments as the request body's schema. Served at ``/api/v1/openapi.json``; a test checks that every
+command and route is in it.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Any
 
 from cc_console.models import Agent, Call
 from cc_console.protocol import COMMANDS, Arg
+from cc_console.server.routes import PREFIX, Route
 
 from . import problems
-from .rest import PREFIX, REPORT_KINDS, ROUTES, Route
+from .rest import ROUTES
 
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}
 
@@ -117,8 +119,9 @@ def _operation(route: Route) -> dict[str, Any]:
         if seg.startswith("{"):
             name = seg.strip("{}")
             schema: dict[str, Any] = {"type": "string", "minLength": 1}
-            if name == "kind":
-                schema = {"type": "string", "enum": REPORT_KINDS}
+            for p in route.path_enums:
+                if p.name == name:
+                    schema = {"type": "string", "enum": list(p.enum)}
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for p in route.params:
         schema = {"type": p.type}

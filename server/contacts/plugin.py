@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.routes import RestHandler
 
+from .rest import ROUTES, ContactsRest
 from .service import ContactsService
 from .store import ContactsStore, default_path
 
@@ -52,6 +54,7 @@ COMMANDS = (
                 "Have the transfer panel's state changes pushed (transfer.update) while it is open."),
 )
 EVENTS = ("categories.update", "callback.update", "transfer.update")
+__all__ = ["COMMANDS", "EVENTS", "ROUTES", "make"]
 
 
 class ContactsCapability(Capability):
@@ -61,9 +64,13 @@ class ContactsCapability(Capability):
         db = ctx.settings.server.db_file
         self.service = ContactsService.from_config_dir(
             ctx.engine, ContactsStore(":memory:" if str(db) == ":memory:" else default_path(db)), publish=ctx.publish)
+        self.rest = ContactsRest(ctx, self.service)
 
     def handlers(self) -> dict[str, Handler]:
         return self.service.handlers()
+
+    def rest_handlers(self) -> dict[str, RestHandler]:
+        return self.rest.handlers()
 
     async def stop(self) -> None:
         self.service.store.close()

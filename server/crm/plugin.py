@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from cc_console.protocol import P_AGENT, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context
+from cc_console.server.routes import RestHandler
 
 from .rest import ROUTES, CrmRest
 from .service import CrmService
@@ -46,8 +45,8 @@ class Crm(Capability):
                                                        r.args.get("number", ""), int(r.args.get("limit", 50))),
         }
 
-    def add_routes(self, app: web.Application) -> None:
-        self.rest.add_routes(app)
+    def rest_handlers(self) -> dict[str, RestHandler]:
+        return self.rest.handlers()
 
     async def start(self) -> None:
         await self.service.start()

@@ -1,6 +1,7 @@
 """The CRM capability's REST routes under /api/v1/crm (declared in ROUTES, so the OpenAPI document
-describes them). Thin adapters: the bearer token and permission are checked here, errors are the
-API's RFC 9457 problems (the REST middleware turns ProtocolError into one), the work is the service's.
+describes them), served by the REST API like every capability's (server/api/rest.py checks the bearer
+token, the permission, the query and the rate limit, and turns ProtocolError into an RFC 9457
+problem). Thin adapters: the work is the service's.
 """
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, P_AGENT, ErrorCode, ProtocolError
-from cc_console.server.api.rest import PREFIX, Param, RestApi, Route
-from cc_console.server.ratelimit import TokenBuckets
+from cc_console.server.routes import ApiCaller, Param, RestHandler, Route
 
 from . import sync
 from .webhooks import WEBHOOK_EVENTS
@@ -82,39 +82,15 @@ class CrmRest:
     def __init__(self, svc: CrmService, ctx: Context) -> None:
         self.svc = svc
         self.ctx = ctx
-        s = ctx.settings.server
-        self.limits = TokenBuckets(s.api_rate, s.api_burst)  # the same limits as the rest of the API
 
-    def _rate(self, key: str) -> None:
-        wait = self.limits.take(key)
-        if wait:
-            secs = max(1, int(wait + 0.999))
-            raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many requests; try again in {secs} s",
-                                retry_after=secs)
-
-    def add_routes(self, app: web.Application) -> None:
-        for r in ROUTES:
-            app.router.add_route(r.method, PREFIX + r.path, self._wrap(r))
-
-    def _wrap(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        fn = getattr(self, route.handler)
-
-        async def handler(request: web.Request) -> web.StreamResponse:
-            try:
-                principal = self.ctx.principals.from_headers(request.headers)
-            except ProtocolError:
-                self._rate(f"addr:{request.remote}")  # guessing tokens costs the address its requests
-                raise
-            self._rate(f"p:{principal.username}")
-            if route.permission not in principal.permissions:
-                raise ProtocolError(ErrorCode.FORBIDDEN, f"role {principal.role} may not use {route.method} "
-                                    f"{PREFIX}{route.path}")
-            RestApi._check_query(request, route)
-            result = await fn(request, principal)
-            if isinstance(result, web.StreamResponse):
-                return result
-            return web.json_response(result, status=201 if route.created else 200, dumps=_dumps)
-        return handler
+    def handlers(self) -> dict[str, RestHandler]:
+        """ROUTES' handlers for the REST API, which checks the token, the permission, the query and
+        the rate (the API's own buckets) before one runs; each takes the caller's principal."""
+        def taking_principal(fn: Callable[[web.Request, Any], Awaitable[Any]]) -> RestHandler:
+            async def handler(request: web.Request, caller: ApiCaller) -> Any:
+                return await fn(request, caller.principal)
+            return handler
+        return {r.handler: taking_principal(getattr(self, r.handler)) for r in ROUTES}
 
     @staticmethod
     async def _json(request: web.Request) -> dict[str, Any]:
@@ -260,7 +236,3 @@ class CrmRest:
     async def case(self, request: web.Request, p: Any) -> dict[str, Any]:
         return await self.svc.cases.get(p, request.match_info["id"])
 
-
-def _dumps(obj: Any) -> str:
-    import json
-    return json.dumps(obj, separators=(",", ":"), default=str)

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, P_AGENT, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.routes import RestHandler
 
+from .rest import ROUTES, RecordingsRest
 from .service import RecordingService, RecordingSettings
 from .store import RecordingStore, default_path
 
@@ -42,6 +44,7 @@ COMMANDS = (
     CommandSpec("recordings.purge", P_ADMIN, {}, "Run the retention purge now; returns what it deleted."),
 )
 EVENTS: tuple[str, ...] = ()
+__all__ = ["COMMANDS", "EVENTS", "ROUTES", "make"]
 
 
 class RecordingsCapability(Capability):
@@ -54,9 +57,13 @@ class RecordingsCapability(Capability):
         self.service = RecordingService(ctx.engine, store, RecordingSettings.from_server(s))
         ctx.add_hooks(self.service)
         self.principals: Any = ctx.principals
+        self.rest = RecordingsRest(ctx.commands)
 
     def handlers(self) -> dict[str, Handler]:
         return self.service.handlers()
+
+    def rest_handlers(self) -> dict[str, RestHandler]:
+        return self.rest.handlers()
 
     def add_routes(self, app: web.Application) -> None:
         # GET /api/recordings/{id}/audio|download (bearer token). The purge loop starts with the

@@ -12,6 +12,9 @@ from typing import Any
 from cc_console.config import config_dir
 from cc_console.protocol import P_SUPERVISE, Arg, CommandSpec, Request
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.routes import RestHandler
+
+from .rest import ROUTES, ReportsRest
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,7 @@ COMMANDS = (
                 "user's report scope."),
 )
 EVENTS: tuple[str, ...] = ()
+__all__ = ["COMMANDS", "EVENTS", "ROUTES", "make"]
 
 
 class ReportsCapability(Capability):
@@ -32,9 +36,13 @@ class ReportsCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.scheduler: Any = None
+        self.rest = ReportsRest(ctx.commands)
 
     def handlers(self) -> dict[str, Handler]:
         return {"report.run": self._run}
+
+    def rest_handlers(self) -> dict[str, RestHandler]:
+        return self.rest.handlers()
 
     async def _run(self, caller: Any, req: Request) -> dict[str, Any]:
         from .service import run_for_user
