@@ -61,6 +61,7 @@ class ContactsCapability(Capability):
         db = ctx.settings.server.db_file
         self.service = ContactsService.from_config_dir(
             ctx.engine, ContactsStore(":memory:" if str(db) == ":memory:" else default_path(db)), publish=ctx.publish)
+        self.service.written = ctx.written  # the same list: capabilities built later add theirs
 
     def handlers(self) -> dict[str, Handler]:
         return self.service.handlers()
