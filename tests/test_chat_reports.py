@@ -82,3 +82,26 @@ def test_channel_rows_by_the_time_queued_and_the_service_level_formula():
     assert {(r[0], r[1]): r for r in channel_report(calls, items, p).rows}[("chat", "support")][8] == 25.0
     p.queues = ["sales"]
     assert ("chat", "support") not in {(r[0], r[1]) for r in channel_report(calls, items, p).rows}
+
+
+async def test_reports_screen_runs_the_channel_report(server, connect):
+    """The supervisors' reports screen offers kind channel: the chats are in its table."""
+    from textual.widgets import DataTable
+
+    from cc_console.screens.reports import ReportsScreen
+    from cc_console.tui import CCConsoleApp
+    from tests.conftest import PASSWORD
+    from tests.test_tui_e2e import wait_screen
+
+    app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
+    async with app.run_test(size=(160, 40)) as pilot, Visitor(f"http://127.0.0.1:{server.port}") as v:
+        await v.start()
+        await v.expect("position", lambda f: f["position"] == 1)
+        await wait_screen(pilot, lambda: app.screen.id == "supervisor", what="supervisor screen")
+        app.push_screen(ReportsScreen(app.screen._client, kind="channel"))
+        await wait_screen(pilot, lambda: isinstance(app.screen, ReportsScreen) and app.screen.report,
+                          what="the channel report")
+        table = app.screen.query_one("#report", DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert ["chat", "support", "1"] in [r[:3] for r in rows]
+        assert app.screen.report["title"] == "Channels"
