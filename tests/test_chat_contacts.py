@@ -53,3 +53,27 @@ async def test_caller_history_has_the_customers_chats(server, connect):
     row = history[0]
     assert (row["agent"], row["outcome"], row["category"], row["queue"]) == ("agent1", "handled", "question", "support")
     assert (await a1.call("contacts.history", {"number": "+4799999999"}))["history"] == []
+
+
+async def test_a_failing_chat_store_leaves_the_calls_shown(server, connect):
+    class Broken:
+        async def items_between(self, start, end, *, agent=""):
+            raise RuntimeError("disk gone")
+
+        async def of_contacts(self, contacts, limit=50):
+            raise RuntimeError("disk gone")
+
+    a1 = await connect("agent1")
+    await a1.call("contacts.save", {"contact": {"first_name": "Vera", "phone": "+4712345678",
+                                                "email": "vera@example.org"}})
+    written = server.capabilities["contacts"].service.written
+    written.append(Broken())
+    try:
+        fig = (await a1.call("agent.figures"))["figures"]
+        assert fig["windows"]["24h"]["all"]["handled"] == 0 and fig["windows"]["24h"]["channels"] == {}
+        assert (await a1.call("contacts.history", {"number": "+4712345678"}))["history"] == []
+        with pytest.raises(Exception) as refused:
+            await (await connect("sup1")).call("report.run", {"kind": "channel"})
+        assert "chat figures cannot be read" in str(refused.value)
+    finally:
+        written.remove(written[-1])

@@ -251,8 +251,20 @@ class ContactsService:
         calls = self.history(number, exclude, limit)
         emails = [str(c.get(f.name) or "") for c in self.store.by_number(number)
                   for f in self.config.fields if f.type == "email"] if self.written else []
-        items = [it for w in self.written for it in await w.of_contacts([e for e in emails if e], limit)]
+        wanted = [e for e in emails if e]
+        items = await self._written_items(lambda w: w.of_contacts(wanted, limit)) if wanted else []
         return history_rows(calls, items, limit)
+
+    async def _written_items(self, ask: Callable[[Any], Any]) -> list[Any]:
+        """The written items of every owner; an owner that fails is logged and left out, so the
+        calls are still shown."""
+        out: list[Any] = []
+        for w in self.written:
+            try:
+                out += await ask(w)
+            except Exception:
+                log.exception("written work items not read from %r", w)
+        return out
 
     # -- callbacks, voicemails and missed calls --------------------------------------------------------
     def _missed(self) -> list[dict[str, Any]]:
@@ -409,7 +421,7 @@ class ContactsService:
         out = self.figures(agent_id)
         now = float(out["now"])
         start = now - max(WINDOWS.values()) - 86400.0  # a chat queued the day before may be accepted inside
-        items = [it for w in self.written for it in await w.items_between(start, now + 1.0, agent=agent_id)]
+        items = await self._written_items(lambda w: w.items_between(start, now + 1.0, agent=agent_id))
         return add_written_figures(out, items, agent_id, now)
 
     # -- transfer targets -------------------------------------------------------------------------------

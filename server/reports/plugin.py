@@ -25,6 +25,7 @@ COMMANDS = (
                 "and chats side by side) within the user's report scope."),
 )
 EVENTS: tuple[str, ...] = ()
+WRITTEN_TIMEOUT = 30.0  # seconds for the owners of written work items to answer (the chat store's thread)
 
 
 class ReportsCapability(Capability):
@@ -46,7 +47,7 @@ class ReportsCapability(Capability):
             # on the report's thread: each owner reads its own store on its own thread (server/written.py)
             async def gather() -> list[Any]:
                 return [it for w in self.ctx.written for it in await w.items_between(start, end)]
-            return asyncio.run_coroutine_threadsafe(gather(), loop).result()
+            return asyncio.run_coroutine_threadsafe(gather(), loop).result(timeout=WRITTEN_TIMEOUT)
 
         return await asyncio.to_thread(run_for_user, self.ctx.store, engine.cfg, caller.principal.username,
                                        req.args, written=written)

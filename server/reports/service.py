@@ -1,6 +1,7 @@
 """The `report.run` protocol command: permissions, parameters, a report computed off the event loop."""
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,8 @@ from . import default_tz, params_from, run
 from .cache import ReportCache
 from .channels import channel_report
 from .scope import ScopeError, apply_scope, scope_for
+
+log = logging.getLogger(__name__)
 
 _caches: dict[str, ReportCache] = {}
 _lock = threading.Lock()
@@ -102,7 +105,12 @@ def _channel_report(store: Any, cfg: Any, args: dict[str, Any], opts: dict[str, 
         calls = run(cache_for(store), cfg, p)
     except (ValueError, KeyError) as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {exc}") from None
-    items = written(p.start, p.end) if written is not None else []
+    try:
+        items = written(p.start, p.end) if written is not None else []
+    except Exception:
+        log.exception("written work items not read for the channel report")
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "The chat figures cannot be read right now; try again shortly.") \
+            from None
     if p.tenants:  # the queue report narrows calls to these tenants' queues; the same for written items
         tenant_of = {n: q.tenant for n, q in cfg.queues.items()}
         items = [it for it in items if tenant_of.get(it.queue) in p.tenants]
