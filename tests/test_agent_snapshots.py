@@ -137,3 +137,12 @@ def test_agent_chats_panel(snap_compare) -> None:
         await pilot.press("1")
         await _settle(pilot)
     assert snap_compare(app(), terminal_size=SIZES["160x48"], run_before=chats)
+
+
+def test_agent_my_figures_with_chats(snap_compare) -> None:
+    """My figures (F): calls and, per period, my chats (a Channel column); recent calls and chats."""
+    async def figures(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("F")
+        await _settle(pilot)
+    assert snap_compare(app(), terminal_size=(100, 40), run_before=figures)
