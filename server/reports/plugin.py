@@ -47,7 +47,11 @@ class ReportsCapability(Capability):
             # on the report's thread: each owner reads its own store on its own thread (server/written.py)
             async def gather() -> list[Any]:
                 return [it for w in self.ctx.written for it in await w.items_between(start, end)]
-            return asyncio.run_coroutine_threadsafe(gather(), loop).result(timeout=WRITTEN_TIMEOUT)
+            fut = asyncio.run_coroutine_threadsafe(gather(), loop)
+            try:
+                return fut.result(timeout=WRITTEN_TIMEOUT)
+            finally:
+                fut.cancel()  # after a timeout: nobody waits for it any more (a no-op once done)
 
         return await asyncio.to_thread(run_for_user, self.ctx.store, engine.cfg, caller.principal.username,
                                        req.args, written=written)
