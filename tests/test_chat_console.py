@@ -100,7 +100,7 @@ async def test_supervisor_sees_chats_by_channel(server, connect):
     a1 = await connect("agent1")
     app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
     async with app.run_test(size=(140, 40)) as pilot, Visitor(base) as v:
-        await wait_screen(pilot, lambda: app.screen.query("#chat-figures"), what="supervisor screen")
+        await wait_screen(pilot, lambda: app.screen.query("#chat-figures-table"), what="supervisor screen")
         box = app.screen.query_one("#chat-figures")
         table = app.screen.query_one("#chat-figures-table")
         cell = lambda i: str((table.cells("chat:support") or ("",) * 8)[i])  # noqa: E731

@@ -53,12 +53,26 @@ class ChatFigures(Vertical):
     ChatFigures #chat-figures-table { height: auto; max-height: 8; }
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cells: dict[str, tuple[Any, ...]] = {}
+
     def compose(self) -> ComposeResult:
         yield Label("Written channels", id="chat-figures-title", classes="section-title")
         yield DiffTable(COLUMNS, id="chat-figures-table")
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._apply)
+
     def show(self, rows: Iterable[dict[str, Any]]) -> None:
         """The rows of the last chat.stats (its ``queues``)."""
-        cells = {f"{r.get('channel', 'chat')}:{r.get('queue', '')}": figures_row(r) for r in rows}
-        self.query_one(DiffTable).sync(cells, order=sorted(cells))
-        self.set_class(bool(cells), "-visible")
+        self._cells = {f"{r.get('channel', 'chat')}:{r.get('queue', '')}": figures_row(r) for r in rows}
+        self._apply()
+
+    def _apply(self) -> None:
+        # chat.stats may come before the table is mounted (its columns are added then): kept until it is
+        tables = self.query(DiffTable)
+        if not tables or not tables.first().is_mounted:
+            return
+        tables.first().sync(self._cells, order=sorted(self._cells))
+        self.set_class(bool(self._cells), "-visible")
