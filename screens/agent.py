@@ -283,8 +283,10 @@ class AgentScreen(ConsoleScreen):
     def _desk_line(self, history: list[dict[str, Any]] | None, due: list[dict[str, Any]] | None) -> Text:
         bits = []
         if self.reg is not None and history is not None:
-            bits.append(f"{len(history)} earlier call{'s' if len(history) != 1 else ''} (y)" if history
-                        else "first call from this number")
+            calls = sum(1 for r in history if r.get("channel", "call") == "call")
+            chats = len(history) - calls  # the customer's chats (contacts.history): said apart from calls
+            said = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((calls, "earlier call"), (chats, "chat")) if n]
+            bits.append(f"{', '.join(said)} (y)" if history else "first call from this number")
         if due is not None:
             bits.append(f"{len(due)} callback{'s' if len(due) != 1 else ''} due (b)" if due else "no callbacks due")
         if self.recent:

@@ -26,6 +26,9 @@ HISTORY = [
     {"call_id": "h1", "ts": DEMO_NOW - 86400 * 2, "direction": "inbound", "number": "+442079460001",
      "queue": "support", "agent": "agent2", "outcome": "answered", "talk": 312.0, "category": "Complaint",
      "contact_id": "k1", "note": "router keeps rebooting; engineer booked", "note_author": "agent2", "note_version": 2},
+    {"id": "chat7", "channel": "chat", "ts": DEMO_NOW - 86400 * 5, "direction": "inbound",
+     "number": "anna@example.org", "queue": "support", "agent": "agent3", "outcome": "handled", "talk": 420.0,
+     "category": "Billing", "note": ""},
     {"call_id": "h2", "ts": DEMO_NOW - 86400 * 9, "direction": "outbound", "number": "+442079460001",
      "queue": "", "agent": "agent1", "outcome": "answered", "talk": 95.0, "category": "Order",
      "contact_id": "k1", "note": "", "note_author": "", "note_version": 0},
@@ -52,8 +55,14 @@ FIGURES = {
                 for name, h, lost, o, sl in (("24h", 14, 1, 2, 0.8), ("7d", 71, 4, 9, 0.85),
                                              ("14d", 140, 6, 15, 0.86), ("30d", 301, 11, 30, 0.88))},
     "recent": [{"call_id": "r1", "ts": DEMO_NOW - 900, "caller": "+442079460005", "queue": "support",
-                "direction": "inbound", "outcome": "handled", "talk": 184.0}],
+                "direction": "inbound", "outcome": "handled", "talk": 184.0},
+               {"id": "chat9", "channel": "chat", "ts": DEMO_NOW - 1500, "caller": "Vera Visitor", "queue": "support",
+                "direction": "inbound", "outcome": "handled", "talk": 610.0}],
 }
+# my chats beside the calls (agent.figures' channels)
+for _name, _n in (("24h", 6), ("7d", 25), ("14d", 51), ("30d", 110)):
+    FIGURES["windows"][_name]["channels"] = {"chat": {"all": {"handled": _n, "service_level": 0.9},
+                                                      "queues": {"support": {"handled": _n, "service_level": 0.9}}}}
 
 TARGETS = [
     {"key": "agent:agent2", "kind": "agent", "name": "Bob Baker", "id": "agent2", "number": "PJSIP/1002",

@@ -1,5 +1,6 @@
 """The agent's own figures: handled and lost calls and service level for the last 24 h, 7, 14 and
-30 days, overall and per queue I am logged into; waiting calls per queue now; my recent calls.
+30 days, overall and per queue I am logged into, and beside them my chats (handled, service level;
+a Channel column tells them apart); waiting calls per queue now; my recent calls and chats.
 
 Ids: #figures (DataTable), #waiting (Static), #recent (DataTable). Keys: f5 refresh, esc back.
 """
@@ -18,6 +19,7 @@ from cc_console.widgets.footer import ConsoleFooter
 from .base import ConsoleScreen
 
 WINDOW_LABELS = {"24h": "24 h", "7d": "7 days", "14d": "14 days", "30d": "30 days"}
+CHANNEL_LABELS = {"call": "Call", "chat": "Chat", "email": "E-mail", "sms": "SMS"}
 
 
 class FiguresScreen(ConsoleScreen):
@@ -40,8 +42,10 @@ class FiguresScreen(ConsoleScreen):
         yield ConsoleFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#figures", DataTable).add_columns("Period", "Queue", "Handled", "Lost", "SL %", "Outbound")
-        self.query_one("#recent", DataTable).add_columns("When", "Caller", "Queue", "Dir", "Outcome", "Talk")
+        self.query_one("#figures", DataTable).add_columns("Period", "Channel", "Queue", "Handled", "Lost", "SL %",
+                                                          "Outbound")
+        self.query_one("#recent", DataTable).add_columns("When", "Channel", "Caller", "Queue", "Dir", "Outcome",
+                                                         "Talk")
         super().on_mount()
         self.action_reload()
 
@@ -64,15 +68,21 @@ class FiguresScreen(ConsoleScreen):
             label = WINDOW_LABELS.get(name, name)
             rows = [("all queues", w.get("all") or {})] + list((w.get("queues") or {}).items())
             for queue, f in rows:
-                t.add_row(label, queue, str(f.get("handled", 0)), str(f.get("lost", 0)),
+                t.add_row(label, CHANNEL_LABELS["call"], queue, str(f.get("handled", 0)), str(f.get("lost", 0)),
                           percent(f.get("service_level")), str(f.get("outbound", 0)), key=f"{name}:{queue}")
                 label = ""
+            # written channels: no lost or outbound figures are kept for them
+            for channel, c in (w.get("channels") or {}).items():
+                for queue, f in [("all queues", c.get("all") or {})] + list((c.get("queues") or {}).items()):
+                    t.add_row("", CHANNEL_LABELS.get(channel, channel), queue, str(f.get("handled", 0)), "-",
+                              percent(f.get("service_level")), "-", key=f"{name}:{channel}:{queue}")
         waiting = fig.get("waiting") or {}
         self.query_one("#waiting", Static).update(
             "Waiting now: " + ("  ".join(f"{q} {n}" for q, n in waiting.items()) if waiting else "not in a queue"))
         r = self.query_one("#recent", DataTable)
         r.clear()
         for row in fig.get("recent") or []:
-            r.add_row(datetime.fromtimestamp(row["ts"]).strftime("%d-%m %H:%M"), row.get("caller", ""),
+            r.add_row(datetime.fromtimestamp(row["ts"]).strftime("%d-%m %H:%M"),
+                      CHANNEL_LABELS.get(row.get("channel", "call"), row.get("channel", "")), row.get("caller", ""),
                       row.get("queue") or "-", "in" if row.get("direction") == "inbound" else "out",
                       row.get("outcome", ""), duration(row.get("talk") or 0))

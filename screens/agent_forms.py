@@ -233,7 +233,8 @@ class WrapUpScreen(ModalScreen[dict[str, Any] | None]):
 
 
 class HistoryScreen(ModalScreen[None]):
-    """Earlier calls with this caller, in and out: date, time, agent, category, outcome, note."""
+    """Earlier calls with this caller, in and out, and the customer's chats: date, time, channel,
+    agent, category, outcome, note."""
 
     DEFAULT_CSS = _MODAL_CSS.format(name="HistoryScreen") + """
     HistoryScreen > Vertical { width: 110; }
@@ -248,19 +249,22 @@ class HistoryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"History with {self.caller or 'this caller'}: {len(self.rows)} earlier call(s)",
-                        classes="section-title")
+            chats = sum(1 for r in self.rows if r.get("channel", "call") != "call")
+            yield Label(f"History with {self.caller or 'this caller'}: {len(self.rows) - chats} earlier call(s)"
+                        + (f", {chats} chat(s)" if chats else ""), classes="section-title")
             yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
             yield Label("esc closes", classes="form-hint")
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        t.add_columns("Date", "Time", "Dir", "Agent", "Category", "Outcome", "Note")
+        t.add_columns("Date", "Time", "Channel", "Dir", "Agent", "Category", "Outcome", "Note")
         for r in self.rows:
             ts = datetime.fromtimestamp(r["ts"])
-            t.add_row(ts.strftime("%Y-%m-%d"), ts.strftime("%H:%M"), "in" if r["direction"] == "inbound" else "out",
+            # a chat has its conversation id where a call has its call id
+            t.add_row(ts.strftime("%Y-%m-%d"), ts.strftime("%H:%M"), r.get("channel", "call"),
+                      "in" if r["direction"] == "inbound" else "out",
                       r.get("agent") or "-", r.get("category") or "-", r.get("outcome") or "",
-                      (r.get("note") or "")[:60], key=r["call_id"])
+                      (r.get("note") or "")[:60], key=r.get("call_id") or r.get("id"))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -105,6 +105,8 @@ class DemoClient(ConsoleClient):
     async def call(self, cmd: str, args: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         if cmd == "report.run" and (args or {}).get("kind") == "agent":
             return copy.deepcopy(self.responses[cmd])
+        if cmd != "report.run" and cmd in self.responses:
+            return copy.deepcopy(self.responses[cmd])
         return await super().call(cmd, args, timeout)
 
 

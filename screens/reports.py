@@ -22,7 +22,7 @@ from cc_console.widgets.footer import ConsoleFooter
 
 from .base import CommandSucceeded, ConsoleScreen
 
-KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang"]
+KINDS = ["queue", "interval", "agent", "tenant", "category", "busiest", "erlang", "channel"]
 INTERVALS = ["total", "15", "30", "60", "day", "week", "month"]
 FORMATS = ["csv", "xlsx", "pdf"]
 

@@ -6,7 +6,8 @@ second and touches only the cells that changed (rows are re-indexed only when th
 Ids: #connection, #monitor-status (what I am monitoring), #alert-bar (class ``-visible`` while any
 alert is active), #agent-filter (Input, shown by `/`), #agents (columns id, name, state, reason,
 time, handled, missed, queues, call; group header rows have keys ``group:<name>``), #queues,
-#detail (the detail panel, class ``-visible``).
+#chat-figures (the written channels' figures from chat.stats, widgets/chat_figures.py; hidden
+without chats), #detail (the detail panel, class ``-visible``).
 
 Handled and missed are the server's figures for the chosen period (`P` cycles today, yesterday,
 the last 7 and 30 days): its agent report (`report.run`), asked for when the screen opens, after a
@@ -29,6 +30,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
 from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
+from cc_console.widgets.chat_figures import ChatFigures
 from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
@@ -230,6 +232,7 @@ class SupervisorScreen(ConsoleScreen):
                 yield DiffTable(AGENT_COLUMNS, id="agents")
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
+                yield ChatFigures(id="chat-figures")
             yield Static("", id="detail")
             yield ChatsPanel(id="chats")
         yield ConsoleFooter()
@@ -238,6 +241,7 @@ class SupervisorScreen(ConsoleScreen):
         self.tally.seed(self.state.agents)
         super().on_mount()
         self.fetch_figures()
+        self.run_worker(self._load_chat_figures(), group="chat-figures", exit_on_error=False)
         self.set_interval(self.FIGURES_SECONDS, self.fetch_figures, name="figures")
         self.query_one("#agents", DiffTable).focus()
         if self._alert_error:
@@ -245,6 +249,9 @@ class SupervisorScreen(ConsoleScreen):
 
     # -- events ------------------------------------------------------------------------------------
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "chat.stats":
+            self.query_one(ChatFigures).show(data.get("queues", []))
+            return
         if kind.startswith("chat."):
             self.query_one(ChatsPanel).chat_event(kind, data)
             return
@@ -270,6 +277,15 @@ class SupervisorScreen(ConsoleScreen):
         if period == self.tally.key:
             self.tally.show((result or {}).get("report") or {})
             self.mark_dirty()
+
+    async def _load_chat_figures(self) -> None:
+        """The written channels' figures until the next chat.stats event."""
+        try:
+            result = await self.client.call("chat.stats", {})
+        except Exception as exc:  # not connected, or a server without chats: the table stays hidden
+            log.info("chat figures not loaded: %s", exc)
+            return
+        self.query_one(ChatFigures).show((result or {}).get("queues", []))
 
     def action_chat(self, n: int) -> None:
         self.query_one(ChatsPanel).pick(n)

@@ -201,6 +201,9 @@ class Context:
     # Services not yet moved into capabilities (read through their typed methods only).
     contacts: Any = None  # server/contacts ContactsService
     recordings: Any = None  # server/recordings RecordingService
+    # Capabilities with written work items (server/chat) add their server.written.WrittenWork here;
+    # reports, agent figures and contact history read them through it.
+    written: list[Any] = field(default_factory=list)
 
     def db_path(self, name: str) -> str:
         """A capability's own SQLite file beside the main database (":memory:" in tests)."""

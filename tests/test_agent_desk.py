@@ -18,7 +18,8 @@ async def test_desk_at_160x48_shows_history_with_recordings_callbacks_recent_cal
         assert sent(client, "contacts.history") == [{"number": "+442079460001", "exclude": "c1", "limit": 10}]
         assert sent(client, "recordings.search") == [{"caller": "+442079460001", "limit": 100}]
         history = screen.query_one("#caller-history", CallerHistoryPanel)
-        assert history.display and [r["call_id"] for r in history.rows] == ["h1", "h2"]
+        assert history.display and [r.get("call_id") or r["id"] for r in history.rows] == ["h1", "chat7", "h2"]
+        assert "chat agent3 Billing handled" in history.summary
         assert history.rows[0]["recording"] == "rec-h1" and "recording" not in history.rows[1]
         assert "agent2 Complaint answered rec router keeps rebooting" in history.summary
         due = screen.query_one("#callbacks-due", CallbacksDuePanel)
@@ -43,7 +44,7 @@ async def test_desk_folds_into_one_line_at_80x24() -> None:
         for pid in ("#caller-history", "#callbacks-due", "#recent-calls"):
             assert not screen.query_one(pid).display, pid
         line = str(screen.query_one("#desk-summary").render())
-        assert "2 earlier calls (y)" in line and "2 callbacks due (b)" in line
+        assert "2 earlier calls, 1 chat (y)" in line and "2 callbacks due (b)" in line
         # Customer and queues keep their room.
         assert screen.query_one("#contact-panel").region.height >= 8
 

@@ -189,7 +189,11 @@ async def test_my_figures_screen() -> None:
         screen = app.screen
         assert isinstance(screen, FiguresScreen)
         table = screen.query_one("#figures")
-        assert table.row_count == 12  # 4 windows x (all, support, sales)
+        assert table.row_count == 20  # 4 windows x (calls: all, support, sales; chats: all, support)
+        assert [str(c) for c in table.get_row("24h:chat:support")][1:4] == ["Chat", "support", "6"]
+        assert [str(c) for c in table.get_row("24h:support")][1:2] == ["Call"]
+        recent = screen.query_one("#recent")
+        assert [str(recent.get_row_at(i)[1]) for i in range(recent.row_count)] == ["Call", "Chat"]
         assert "support 1" in str(screen.query_one("#waiting").render())
 
 
@@ -270,7 +274,9 @@ async def test_history_with_the_caller() -> None:
         assert isinstance(app.screen, HistoryScreen)
         # The desk asked for the last few when the call came in; y asks for the whole history.
         assert sent(client, "contacts.history")[-1] == {"number": "+442079460001", "exclude": "c1"}
-        assert app.screen.query_one("#history-table").row_count == 2
+        table = app.screen.query_one("#history-table")
+        assert table.row_count == 3  # two calls and the customer's chat
+        assert str(table.get_row("chat7")[2]) == "chat"
 
 
 # -- the CRM link opened (issue 26) ------------------------------------------------------------------------

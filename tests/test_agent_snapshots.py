@@ -167,3 +167,12 @@ def test_agent_emails_panel(snap_compare, size: str) -> None:
         await pilot.press(*"We will settle it by Friday.")
         await _settle(pilot)
     assert snap_compare(app(), terminal_size=SIZES[size], run_before=emails)
+
+
+def test_agent_my_figures_with_chats(snap_compare) -> None:
+    """My figures (F): calls and, per period, my chats (a Channel column); recent calls and chats."""
+    async def figures(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("F")
+        await _settle(pilot)
+    assert snap_compare(app(), terminal_size=(100, 40), run_before=figures)

@@ -92,3 +92,24 @@ async def test_supervisor_invited_into_a_chat_writes_from_the_console(server, co
         await pilot.press(*"Supervisor here", "enter")
         await v.expect("message", lambda f: f["message"]["text"] == "Supervisor here"
                        and f["message"]["author"] == "Sup1")
+
+
+async def test_supervisor_sees_chats_by_channel(server, connect):
+    """The supervisor's written-channels table follows chat.stats: a waiting chat, then a handled one."""
+    base = f"http://127.0.0.1:{server.port}"
+    a1 = await connect("agent1")
+    app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
+    async with app.run_test(size=(140, 40)) as pilot, Visitor(base) as v:
+        await wait_screen(pilot, lambda: app.screen.query("#chat-figures-table"), what="supervisor screen")
+        box = app.screen.query_one("#chat-figures")
+        table = app.screen.query_one("#chat-figures-table")
+        cell = lambda i: str((table.cells("chat:support") or ("",) * 8)[i])  # noqa: E731
+        await v.start()
+        await wait_screen(pilot, lambda: cell(2) == "1", what="one chat waiting in support")
+        assert box.has_class("-visible")
+        await a1.call("agent.login", {})
+        chats = (await a1.call("chat.list"))["chats"]
+        await a1.call("chat.accept", {"id": chats[0]["id"]})
+        await a1.call("chat.close", {"id": chats[0]["id"]})
+        await wait_screen(pilot, lambda: cell(5) == "1" and cell(2) == "0", what="one handled, none waiting")
+        assert cell(7) == "100", "accepted at once: within the service level"

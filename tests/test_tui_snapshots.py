@@ -109,3 +109,14 @@ def test_login_with_error(snap_compare) -> None:
                        remember=lambda *a: None)
     # username without password: the form shows, user prefilled.
     assert snap_compare(app, terminal_size=(80, 24), run_before=fail)
+
+
+def test_supervisor_with_chat_figures(snap_compare) -> None:
+    """The written channels' table under the queues (chat.stats, widgets/chat_figures.py)."""
+    app = app_for("supervisor", "sup1", "supervisor")
+    app.client.responses["chat.stats"] = {"queues": [
+        {"channel": "chat", "queue": "support", "waiting": 2, "longest_wait": 95.0, "offered": 14,
+         "handled": 10, "abandoned": 1, "overflowed": 0, "service_level": 81.8},
+        {"channel": "chat", "queue": "sales", "waiting": 0, "longest_wait": 0.0, "offered": 0,
+         "handled": 0, "abandoned": 0, "overflowed": 0, "service_level": None}], "agents": {}}
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_figures_in())

@@ -1,10 +1,12 @@
 """The agent's desk: what the agent screen shows around the call when it has room (docs/agent.md).
 
-``CallerHistoryPanel`` (#caller-history): earlier calls with the current caller (when, in or out,
-agent, category, outcome, the latest note, ``●`` where a recording of it may be heard).
-``RecentCallsPanel`` (#recent-calls): my last calls. ``CallbacksDuePanel`` (#callbacks-due): open
-callback requests, voicemails and missed calls, the ones due first on top. Each has ``.rows`` (the
-data shown) and ``.summary`` (plain text tests read). Pure rendering: the screen fetches the data.
+``CallerHistoryPanel`` (#caller-history): earlier calls and chats with the current caller (when,
+channel with a call's direction, agent, category, outcome, the latest note, ``●`` where a recording
+of it may be heard).
+``RecentCallsPanel`` (#recent-calls): my last calls and chats. ``CallbacksDuePanel``
+(#callbacks-due): open callback requests, voicemails and missed calls, the ones due first on top.
+Each has ``.rows`` (the data shown) and ``.summary`` (plain text tests read). Pure rendering: the
+screen fetches the data.
 """
 from __future__ import annotations
 
@@ -83,22 +85,30 @@ def _direction(row: dict[str, Any]) -> str:
     return "in" if row.get("direction", "inbound") == "inbound" else "out"
 
 
+def _channel(row: dict[str, Any]) -> str:
+    """The channel, with the direction for a call ("call in", "call out", "chat"): one narrow column."""
+    channel = row.get("channel", "call")
+    if channel == "call":
+        return f"call {_direction(row)}"
+    return {"email": "e-mail"}.get(channel, channel)
+
+
 class CallerHistoryPanel(DeskPanel):
     TITLE = "Caller's history"
     EMPTY = "No earlier calls with this caller."
 
     def line(self, r: dict[str, Any]) -> str:
         rec = " rec" if r.get("recording") else ""
-        return (f"{when(r.get('ts'), self.now)} {_direction(r)} {r.get('agent') or '-'} "
+        return (f"{when(r.get('ts'), self.now)} {_channel(r)} {r.get('agent') or '-'} "
                 f"{r.get('category') or '-'} {r.get('outcome', '')}{rec} {r.get('note') or ''}").strip()
 
     def table(self) -> Table:
-        t = self.grid(("When", {}), ("", {"width": 3}), ("Agent", {"max_width": 12}),
+        t = self.grid(("When", {}), ("Channel", {"max_width": 8}), ("Agent", {"max_width": 12}),
                       ("Category", {"max_width": 18}), ("Outcome", {"max_width": 16}), ("Talk", {"justify": "right"}),
                       ("Rec", {"width": 3}), ("Note", {"ratio": 1, "min_width": 10, "no_wrap": False,
                                                          "overflow": "fold"}))
         for r in self.rows:
-            t.add_row(when(r.get("ts"), self.now), _direction(r), r.get("agent") or "-", r.get("category") or "-",
+            t.add_row(when(r.get("ts"), self.now), _channel(r), r.get("agent") or "-", r.get("category") or "-",
                       r.get("outcome", ""), duration(r.get("talk") or 0) if r.get("talk") else "",
                       Text("●", style="bold red") if r.get("recording") else "",
                       Text(r.get("note") or "", style="italic"))
@@ -110,13 +120,13 @@ class RecentCallsPanel(DeskPanel):
     EMPTY = "No calls yet."
 
     def line(self, r: dict[str, Any]) -> str:
-        return f"{when(r.get('ts'), self.now)} {_direction(r)} {r.get('caller', '')} {r.get('outcome', '')}"
+        return f"{when(r.get('ts'), self.now)} {_channel(r)} {r.get('caller', '')} {r.get('outcome', '')}"
 
     def table(self) -> Table:
-        t = self.grid(("When", {}), ("", {"width": 3}), ("Caller", {"ratio": 1, "min_width": 8}),
+        t = self.grid(("When", {}), ("Channel", {"max_width": 8}), ("Caller", {"ratio": 1, "min_width": 8}),
                       ("Queue", {"max_width": 12}), ("Outcome", {"max_width": 14}), ("Talk", {"justify": "right"}))
         for r in self.rows:
-            t.add_row(when(r.get("ts"), self.now), _direction(r), r.get("caller", ""), r.get("queue") or "-",
+            t.add_row(when(r.get("ts"), self.now), _channel(r), r.get("caller", ""), r.get("queue") or "-",
                       r.get("outcome", ""), duration(r.get("talk") or 0) if r.get("talk") else "")
         return t
 

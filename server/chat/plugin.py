@@ -11,6 +11,7 @@ from typing import Any
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
 from cc_console.server.capability import CallHooks, Capability, Context
 
+from .history import ChatHistory
 from .service import ChatError, ChatService, Conversation
 from .settings import ChatSettings
 from .store import ChatStore
@@ -76,6 +77,7 @@ class ChatCapability(Capability):
         self.service = ChatService(self.settings, self.store, ctx.engine, ctx.publish)
         self.visitors = Visitors(self.service, ctx.principals)
         ctx.add_hooks(_Hooks(self.service))
+        ctx.written.append(ChatHistory(self.store, self.settings.service_level))
         self.bots: dict[str, str] = {}  # conversation id -> the API client that started it
 
     def add_routes(self, app: Any) -> None:

@@ -34,6 +34,8 @@ MIGRATIONS = [
     CREATE INDEX messages_conv ON messages (conv, id);
     CREATE VIRTUAL TABLE messages_fts USING fts5(text, conv UNINDEXED)
     """,
+    # the reports and an agent's figures read conversations by the time they were queued (history.py)
+    "CREATE INDEX conversations_enqueued ON conversations (enqueued)",
 ]
 
 _CONV_FIELDS = ("id", "token_hash", "channel", "queue", "name", "email", "contact", "state", "agent", "agents",

@@ -65,6 +65,7 @@ class ContactsCapability(Capability):
         self.service = ContactsService.from_config_dir(
             ctx.engine, ContactsStore(":memory:" if str(db) == ":memory:" else default_path(db)), publish=ctx.publish)
         self.rest = ContactsRest(ctx, self.service)
+        self.service.written = ctx.written  # the same list: capabilities built later add theirs
 
     def handlers(self) -> dict[str, Handler]:
         return self.service.handlers()

@@ -16,8 +16,9 @@ from typing import Any
 
 from cc_console.protocol import P_SUPERVISE, ErrorCode, ProtocolError
 
+from .channels import add_written_figures, history_rows
 from .config import ContactsConfig, load_config
-from .figures import FIGURE_KINDS, HISTORY_KINDS, agent_figures, caller_history, missed_calls
+from .figures import FIGURE_KINDS, HISTORY_KINDS, WINDOWS, agent_figures, caller_history, missed_calls
 from .presence import TransferPresence
 from .store import ContactsStore, phone_key
 
@@ -43,6 +44,8 @@ class ContactsService:
         self.store.match_digits = self.config.match_digits
         self._publish = publish
         self.clock: Callable[[], float] = clock if clock is not None else getattr(engine, "clock", time.time)
+        # the owners of written work items (Context.written, server/written.py): chats in history and figures
+        self.written: list[Any] = []
         self._claim_lock = threading.Lock()
         self.presence = TransferPresence(self.targets, self.target_states, self.publish)
         hooks = getattr(engine, "hooks", None)
@@ -242,6 +245,27 @@ class ContactsService:
         return caller_history(self.main.events(kinds=HISTORY_KINDS), number, self.key,
                               metas=self.store.metas, notes=self.store.latest_notes, exclude=exclude, limit=limit)
 
+    async def history_all(self, number: str, exclude: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The earlier calls with this number and the chats of the customers with this number (by the
+        e-mail addresses in their records), newest first."""
+        calls = self.history(number, exclude, limit)
+        emails = [str(c.get(f.name) or "") for c in self.store.by_number(number)
+                  for f in self.config.fields if f.type == "email"] if self.written else []
+        wanted = [e for e in emails if e]
+        items = await self._written_items(lambda w: w.of_contacts(wanted, limit)) if wanted else []
+        return history_rows(calls, items, limit)
+
+    async def _written_items(self, ask: Callable[[Any], Any]) -> list[Any]:
+        """The written items of every owner; an owner that fails is logged and left out, so the
+        calls are still shown."""
+        out: list[Any] = []
+        for w in self.written:
+            try:
+                out += await ask(w)
+            except Exception:
+                log.exception("written work items not read from %r", w)
+        return out
+
     # -- callbacks, voicemails and missed calls --------------------------------------------------------
     def _missed(self) -> list[dict[str, Any]]:
         since = self.clock() - MISSED_DAYS * 86400
@@ -392,6 +416,14 @@ class ContactsService:
         out["waiting"] = {q: self.engine.queue_stats(q)["waiting"] for q in queues if q in self.engine.cfg.queues}
         return out
 
+    async def figures_all(self, agent_id: str) -> dict[str, Any]:
+        """An agent's figures with their chats beside the calls (channels.add_written_figures)."""
+        out = self.figures(agent_id)
+        now = float(out["now"])
+        start = now - max(WINDOWS.values()) - 86400.0  # a chat queued the day before may be accepted inside
+        items = await self._written_items(lambda w: w.items_between(start, now + 1.0, agent=agent_id))
+        return add_written_figures(out, items, agent_id, now)
+
     # -- transfer targets -------------------------------------------------------------------------------
     def targets(self) -> list[dict[str, Any]]:
         users = {u["username"]: u for u in self.main.list_users()}
@@ -433,8 +465,7 @@ class ContactsService:
             "contacts.save": lambda s, r: {"contact": self.save_contact(r.args["contact"], me(s))},
             "contacts.link": lambda s, r: self.link(s.principal, r.args["call_id"], r.args.get("contact_id", "")),
             "contacts.call": lambda s, r: self.call_info(s.principal, r.args["call_id"]),
-            "contacts.history": lambda s, r: {"history": self.history(r.args["number"], r.args.get("exclude"),
-                                                                      int(r.args.get("limit", 50)))},
+            "contacts.history": self._history_handler,
             "notes.add": lambda s, r: self.add_note(s.principal, r.args["call_id"], r.args["text"],
                                                     r.args.get("contact_id")),
             "notes.history": lambda s, r: {"call_id": r.args["call_id"],
@@ -450,13 +481,20 @@ class ContactsService:
             "callback.reschedule": lambda s, r: {
                 "item": self.reschedule(s.principal, r.args["id"], r.args["preferred"])},
             "callback.done": lambda s, r: {"item": self.done(s.principal, r.args["id"])},
-            "agent.figures": lambda s, r: {"figures": self.figures(r.args.get("agent") or me(s))
-                                           if r.args.get("agent") in (None, "", me(s))
-                                           or P_SUPERVISE in s.principal.permissions
-                                           else _forbidden()},
+            "agent.figures": self._figures_handler,
             "transfer.targets": lambda s, r: {"targets": self.targets()},
             "transfer.watch": lambda s, r: {"targets": self.presence.watch(me(s), bool(r.args["on"]))},
         }
+
+    async def _history_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        return {"history": await self.history_all(r.args["number"], r.args.get("exclude"),
+                                                  int(r.args.get("limit", 50)))}
+
+    async def _figures_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        me = s.principal.username
+        if r.args.get("agent") not in (None, "", me) and P_SUPERVISE not in s.principal.permissions:
+            _forbidden()
+        return {"figures": await self.figures_all(r.args.get("agent") or me)}
 
 
 def _forbidden() -> Any:

@@ -1,6 +1,7 @@
 """Reports as a capability: the ``report.run`` command (within the user's report scope) and the
 e-mailed reports on a timetable (docs/reports.md). Figures come from the event store's events,
-folded into the read model beside it; every report is computed off the event loop.
+folded into the read model beside it; every report is computed off the event loop. The channel
+report also reads the written work items (chats) from their owners through ``ctx.written``.
 """
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ COMMANDS = (
                 {"kind": Arg(str), "from": Arg(str, False), "to": Arg(str, False), "queues": Arg(list, False, str),
                  "agents": Arg(list, False, str), "tenants": Arg(list, False, str), "interval": Arg(str, False),
                  "options": Arg(dict, False)},
-                "Run a report (queue, interval, agent, tenant, category, busiest, erlang) within the "
-                "user's report scope."),
+                "Run a report (queue, interval, agent, tenant, category, busiest, erlang, channel: calls "
+                "and chats side by side) within the user's report scope."),
 )
 EVENTS: tuple[str, ...] = ()
 __all__ = ["COMMANDS", "EVENTS", "ROUTES", "make"]
+WRITTEN_TIMEOUT = 30.0  # seconds for the owners of written work items to answer (the chat store's thread)
 
 
 class ReportsCapability(Capability):
@@ -47,8 +49,20 @@ class ReportsCapability(Capability):
     async def _run(self, caller: Any, req: Request) -> dict[str, Any]:
         from .service import run_for_user
         engine = self.ctx.engine  # the routing configuration as it is now (a reload swaps it)
+        loop = asyncio.get_running_loop()
+
+        def written(start: float, end: float) -> list[Any]:
+            # on the report's thread: each owner reads its own store on its own thread (server/written.py)
+            async def gather() -> list[Any]:
+                return [it for w in self.ctx.written for it in await w.items_between(start, end)]
+            fut = asyncio.run_coroutine_threadsafe(gather(), loop)
+            try:
+                return fut.result(timeout=WRITTEN_TIMEOUT)
+            finally:
+                fut.cancel()  # after a timeout: nobody waits for it any more (a no-op once done)
+
         return await asyncio.to_thread(run_for_user, self.ctx.store, engine.cfg, caller.principal.username,
-                                       req.args)
+                                       req.args, written=written)
 
     async def start(self) -> None:
         """Scheduled reports, when a schedule file is configured or present."""
