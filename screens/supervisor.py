@@ -357,10 +357,10 @@ class SupervisorScreen(ConsoleScreen):
         self._row_cache = fresh
         keyed.sort(key=lambda t: (t[2], t[0], t[1]))
         if not grouping:
-            order = [k for _, k, _ in keyed]
+            flat = [k for _, k, _ in keyed]
             if table is not None:
-                self._fresh_in_view(table.visible_keys(order), rows, now)
-            return rows, order
+                self._fresh_in_view(table.visible_keys(flat), rows, now)
+            return rows, flat
         out: dict[str, tuple[Any, ...]] = {}
         order: list[str] = []
         counts: dict[str, int] = {}
