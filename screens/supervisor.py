@@ -320,7 +320,7 @@ class SupervisorScreen(ConsoleScreen):
         tally, tracker = self.tally, self.tracker
         sort_key = SORTS[self.sort_index][0]
         rows: dict[str, tuple[Any, ...]] = {}
-        keyed: list[tuple[Any, str, str]] = []
+        keyed: list[tuple[str, Any, str]] = []  # (group, sort value, id): sorted as tuples, in C
         cache = self._row_cache
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         zero = 0 if tally.loaded else None
@@ -353,21 +353,21 @@ class SupervisorScreen(ConsoleScreen):
             if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
-            keyed.append((self._sort_value(sort_key, agent, now), agent_id, group))
+            keyed.append((group, self._sort_value(sort_key, agent, now), agent_id))
         self._row_cache = fresh
-        keyed.sort(key=lambda t: (t[2], t[0], t[1]))
+        keyed.sort()
         if not grouping:
-            flat = [k for _, k, _ in keyed]
+            flat = [k for _, _, k in keyed]
             if table is not None:
                 self._fresh_in_view(table.visible_keys(flat), rows, now)
             return rows, flat
         out: dict[str, tuple[Any, ...]] = {}
         order: list[str] = []
         counts: dict[str, int] = {}
-        for _, _, group in keyed:
+        for group, _, _ in keyed:
             counts[group] = counts.get(group, 0) + 1
         blank = ("",) * (len(AGENT_COLUMNS) - 2)
-        for _, agent_id, group in keyed:
+        for group, _, agent_id in keyed:
             gkey = GROUP_PREFIX + group
             if gkey not in out:
                 out[gkey] = (Text(f"▾ {grouping}", style="dim"), Text(group, style="bold"),

@@ -107,3 +107,30 @@ async def test_time_in_state_is_current_for_rows_in_view_and_when_a_row_comes_in
         await wait_for(pilot, lambda: table.cells(far)[4] == long_duration(clock.t - since[far]),
                          "the row's time brought up to date once in view")
         assert long_duration(clock.t - since[far]) in line_text(table, far)
+
+
+async def test_events_of_a_burst_share_one_message_and_keep_their_order() -> None:
+    """A console at 1,000 events a second paid Textual's dispatch once per event, twice (app, then
+    screen): events that arrive before the app got to the last message join it."""
+    from cc_console.tui import ClientEvent
+
+    client = FakeClient(many_agents())
+    app = make_app(client, mode="supervisor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        seen: list[tuple[str, str]] = []
+        posted: list[Any] = []
+        real_changed, real_post = screen.state_changed, app.post_message
+        screen.state_changed = lambda kind, data: (seen.append((kind, data.get("id", ""))),  # type: ignore[method-assign]
+                                                   real_changed(kind, data))
+        app.post_message = lambda m: (posted.append(m) if isinstance(m, ClientEvent) else None,  # type: ignore[method-assign]
+                                      real_post(m))[1]
+        ids = ["a005", "a002", "a007"]
+        for aid in ids:  # in one go, as frames a socket buffered while the app was busy
+            client.emit("agent.state", dict(client.state.agents[aid], state="paused", reason="break"))
+        await settle(pilot)
+        assert len(posted) == 1
+        assert seen == [("agent.state", aid) for aid in ids]
+        table = screen.query_one("#agents", AgentsTable)
+        assert all(table.cells(aid)[3] == "break" for aid in ids)
