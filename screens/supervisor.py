@@ -325,6 +325,7 @@ class SupervisorScreen(ConsoleScreen):
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         zero = 0 if tally.loaded else None
         grouping = GROUPINGS[self.grouping][0]
+        by_id = sort_key == "id"  # the default: no call per agent
         fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], int]] = {}
         # Rows out of view keep their time text until they come into view (the table says so):
         # at 2,000 agents rebuilding every row each second was most of the screen's work.
@@ -353,7 +354,7 @@ class SupervisorScreen(ConsoleScreen):
             if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
-            keyed.append((group, self._sort_value(sort_key, agent, now), agent_id))
+            keyed.append((group, agent_id if by_id else self._sort_value(sort_key, agent, now), agent_id))
         self._row_cache = fresh
         keyed.sort()
         if not grouping:
