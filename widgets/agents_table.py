@@ -71,7 +71,6 @@ class AgentsTable(DiffTable):
             super().sync(rows, order)
         finally:
             self._in_sync = False
-        self._view = range(0)  # rows in view, taken once per sync (the geometry is not cheap to ask)
         self._settle()
 
     def _settle(self) -> None:
