@@ -5,7 +5,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual import on
@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class StateChanged(Message):
-    """The client's state changed: an event, a snapshot, or the connection went up or down."""
+    """The client's state changed: an event, a snapshot, or the connection went up or down; with
+    ``more``, the events that came right after it, in order (one message for a burst)."""
 
     kind: str
     data: dict[str, Any]
+    more: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -150,6 +152,8 @@ class ConsoleScreen(Screen):
     @on(StateChanged)
     def _state_changed(self, message: StateChanged) -> None:
         self.state_changed(message.kind, message.data)
+        for kind, data in message.more:
+            self.state_changed(kind, data)
 
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:
         self.mark_dirty()

@@ -29,6 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
+from cc_console.widgets.agents_table import AgentsTable
 from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.chat_figures import ChatFigures
 from cc_console.widgets.chats import ChatsPanel
@@ -209,7 +210,7 @@ class SupervisorScreen(ConsoleScreen):
         self.sort_index = 0
         self.grouping = 0  # index into GROUPINGS
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
-        self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], int]] = {}
         self._texts: dict[str, str] = {}
 
     def _load_alerts(self) -> None:
@@ -229,7 +230,7 @@ class SupervisorScreen(ConsoleScreen):
         with Horizontal(id="supervisor-body"):
             with Vertical(id="supervisor-tables"):
                 yield Line("Agents", id="agents-title", classes="section-title")
-                yield DiffTable(AGENT_COLUMNS, id="agents")
+                yield AgentsTable(AGENT_COLUMNS, id="agents")
                 yield Label("Queues", id="queues-title", classes="section-title")
                 yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
                 yield ChatFigures(id="chat-figures")
@@ -335,12 +336,17 @@ class SupervisorScreen(ConsoleScreen):
         tally, tracker = self.tally, self.tracker
         sort_key = SORTS[self.sort_index][0]
         rows: dict[str, tuple[Any, ...]] = {}
-        keyed: list[tuple[Any, str, str]] = []
+        keyed: list[tuple[str, Any, str]] = []  # (group, sort value, id): sorted as tuples, in C
         cache = self._row_cache
         calls, handled, missed, by_target = state.calls, tally.handled, tally.missed, tracker.by_target
         zero = 0 if tally.loaded else None
         grouping = GROUPINGS[self.grouping][0]
-        fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        by_id = sort_key == "id"  # the default: no call per agent
+        fresh: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], int]] = {}
+        # Rows out of view keep their time text until they come into view (the table says so):
+        # at 2,000 agents rebuilding every row each second was most of the screen's work.
+        table = self.query_one("#agents", AgentsTable) if self.is_mounted else None
+        in_view = set(table.visible_keys()) if table is not None else None
         for agent_id, agent in state.agents.items():
             if not is_queue_agent(agent):
                 continue  # a supervisor or admin in no queue is no queue's agent
@@ -350,29 +356,35 @@ class SupervisorScreen(ConsoleScreen):
             kinds = by_target.get(agent_id)
             stamp = (agent, calls.get(agent.get("call_id") or "") if agent.get("call_id") else None,
                      handled.get(agent_id, zero), missed.get(agent_id, zero),
-                     frozenset(kinds) if kinds else NO_ALERTS, int(now - since))
+                     frozenset(kinds) if kinds else NO_ALERTS)
+            second = int(now - since)
             hit = cache.get(agent_id)
-            if hit is not None and hit[0] == stamp:  # identity first, element by element, in C
+            if hit is not None and hit[0] == stamp and (  # identity first, element by element, in C
+                    hit[2] == second or (in_view is not None and agent_id not in in_view)):
+                fresh[agent_id] = hit
                 row = hit[1]
             else:
                 row = agent_row(agent, state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
-            fresh[agent_id] = (stamp, row)
+                fresh[agent_id] = (stamp, row, second)
             group = group_of(agent, grouping) if grouping else ""
             if needle and needle not in (" ".join(str(getattr(c, "plain", c)) for c in row) + " " + group).lower():
                 continue
             rows[agent_id] = row
-            keyed.append((self._sort_value(sort_key, agent, now), agent_id, group))
+            keyed.append((group, agent_id if by_id else self._sort_value(sort_key, agent, now), agent_id))
         self._row_cache = fresh
-        keyed.sort(key=lambda t: (t[2], t[0], t[1]))
+        keyed.sort()
         if not grouping:
-            return rows, [k for _, k, _ in keyed]
+            flat = [k for _, _, k in keyed]
+            if table is not None:
+                self._fresh_in_view(table.visible_keys(flat), rows, now)
+            return rows, flat
         out: dict[str, tuple[Any, ...]] = {}
         order: list[str] = []
         counts: dict[str, int] = {}
-        for _, _, group in keyed:
+        for group, _, _ in keyed:
             counts[group] = counts.get(group, 0) + 1
         blank = ("",) * (len(AGENT_COLUMNS) - 2)
-        for _, agent_id, group in keyed:
+        for group, _, agent_id in keyed:
             gkey = GROUP_PREFIX + group
             if gkey not in out:
                 out[gkey] = (Text(f"▾ {grouping}", style="dim"), Text(group, style="bold"),
@@ -380,7 +392,27 @@ class SupervisorScreen(ConsoleScreen):
                 order.append(gkey)
             out[agent_id] = rows[agent_id]
             order.append(agent_id)
+        if table is not None:
+            self._fresh_in_view(table.visible_keys(order), out, now)
         return out, order
+
+    def _fresh_in_view(self, keys: list[str], rows: dict[str, tuple[Any, ...]], now: float) -> None:
+        """Rows the new order brings into view get their time text brought up to date."""
+        for key in keys:
+            hit = self._row_cache.get(key)
+            if hit is None or key not in rows:
+                continue
+            stamp, _, second = hit
+            agent = stamp[0]
+            now_second = int(now - (agent.get("state_since") or 0.0))
+            if second != now_second:
+                row = agent_row(agent, self.state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
+                self._row_cache[key] = (stamp, row, now_second)
+                rows[key] = row
+
+    @on(AgentsTable.ViewMoved)
+    def _view_moved(self) -> None:
+        self.mark_dirty()
 
     def _sort_value(self, key: str, agent: dict[str, Any], now: float) -> Any:
         aid = agent.get("id", "")
