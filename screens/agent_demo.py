@@ -47,7 +47,7 @@ WORKLIST = [
      "agent": None, "history": []},
 ]
 
-FIGURES = {
+FIGURES: dict[str, Any] = {
     "agent": "agent1", "now": DEMO_NOW, "queues": ["support", "sales"], "waiting": {"support": 1, "sales": 1},
     "windows": {name: {"all": {"handled": h, "lost": lost, "outbound": o, "service_level": sl},
                        "queues": {"support": {"handled": h - 2, "lost": lost, "outbound": 0, "service_level": sl},
