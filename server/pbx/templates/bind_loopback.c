@@ -3,9 +3,6 @@
  * Asterisk's PJSIP always creates a pjlib DNS resolver whose UDP sockets bind to 0.0.0.0 and [::]
  * (there is no setting for it, and glibc always reports at least one nameserver). The sandbox must not
  * listen beyond loopback, so its processes run with this preloaded. Compiled inside the chroot with tcc.
- *
- * It also sets SO_REUSEADDR on TCP sockets before they bind: a phone restarted within a minute of its
- * last call finds its SIP port held by that call's connection in TIME_WAIT, and would not start.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -20,12 +17,6 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
     static bind_fn real_bind;
     if (!real_bind)
         real_bind = (bind_fn)dlsym(RTLD_NEXT, "bind");
-    int type = 0;
-    socklen_t tlen = sizeof type;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM) {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    }
     if (addr && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         struct sockaddr_in sin;
         memcpy(&sin, addr, sizeof sin);
