@@ -262,7 +262,7 @@ def run_demo(settings: Settings, *, layout: str = "tmux", calls_every: float = 2
     print(f"Demo stopped. Its data stays in {demo_dir} until the next demo starts (log: {log_file}). "
           "Look at it with --config:\n"
           f"  {cli} report queue --config {demo_config}\n"
-          f"  {cli} directory search hansen --config {demo_config}")
+          f"  {cli} directory search hansen --db {demo_dir / 'demo.sqlite3.directory.sqlite3'}")
     return code
 
 
