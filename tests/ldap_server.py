@@ -3,7 +3,6 @@
 Active Directory has it, and a small directory of people and groups."""
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -127,6 +126,3 @@ def _populate(srv: Slapd) -> None:
         assert conn.add(f"cn={g},ou=groups,{SUFFIX}", ["groupOfNames"], {"member": members}), conn.result
     conn.unbind()
 
-
-def have_slapd() -> bool:
-    return shutil.which(SLAPD) is not None or Path(SLAPD).exists()

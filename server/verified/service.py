@@ -13,7 +13,6 @@ import json
 import secrets
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +155,3 @@ class VerifiedStore:
             self._db.execute("UPDATE idents SET failures=failures+1, locked_until=CASE WHEN failures+1>=? THEN ? "
                              "ELSE locked_until END WHERE id=?", (max_failures, now + lock, ident_id))
 
-
-def now() -> float:
-    return time.time()

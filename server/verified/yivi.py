@@ -88,10 +88,6 @@ class YiviClient:
     async def result_jwt(self, token: str) -> str:
         return (await self._call("GET", f"/session/{token}/result-jwt")).strip().strip('"')
 
-    async def public_key(self) -> str:
-        text: str = await self._call("GET", "/publickey")
-        return text
-
 
 def verify_result(signed: str, *, public_key: str, token: str, attributes: list[str], issuer: str,
                   max_age: float, now: float | None = None) -> Disclosure:
