@@ -101,8 +101,9 @@ async def _callers(settings: Settings, every: float, stop: asyncio.Event) -> Non
                 asyncio.get_running_loop().create_task(_give_up(http, f"demo-{tag}", random.uniform(60, 150)))
             except httpx.HTTPError:
                 pass
-            try:
-                await asyncio.wait_for(stop.wait(), random.uniform(every * 0.5, every * 1.5))
+            try:  # not wait_for: it can swallow a cancellation (server/waits.py)
+                async with asyncio.timeout(random.uniform(every * 0.5, every * 1.5)):
+                    await stop.wait()
             except TimeoutError:
                 pass
         # Leave no caller behind in Asterisk when the demo stops.

@@ -91,9 +91,6 @@ def qlog(srv: Server):
     return read_queue_log(srv.qlog.path)
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.xfail(reason="hangs or fails on real phones since this session's last merges (passed before them); "
-                          "cause not found in time: see the closing note of stop 28", strict=False)
 async def test_skill_then_longest_idle_then_sticky(routed, connect_to, pbx, phone):
     srv = await routed()
     try:
@@ -130,9 +127,6 @@ async def test_skill_then_longest_idle_then_sticky(routed, connect_to, pbx, phon
         await srv.stop()
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.xfail(reason="hangs or fails on real phones since this session's last merges (passed before them); "
-                          "cause not found in time: see the closing note of stop 28", strict=False)
 async def test_longest_idle_among_equals_and_vip_first(routed, connect_to, pbx, phone):
     srv = await routed("""
     [queues.flat]
@@ -520,9 +514,6 @@ async def test_reload_keeps_calls_and_refuses_a_bad_file(routed, connect_to, pbx
         await srv.stop()
 
 
-@pytest.mark.timeout(90)
-@pytest.mark.xfail(reason="hangs on real phones since this session's last merges (passed before them); cause not "
-                          "found in time: see the closing note of stop 28", strict=False)
 async def test_blind_transfer_to_number_agent_and_queue(routed, connect_to, pbx, phone):
     srv = await routed(base=BASE.replace('skills = ["dutch"]', 'skills = []'))
     try:

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from cc_console.server.waits import woken
+
 from .settings import CrmSettings
 from .store import CrmStore, OutboxItem
 
@@ -90,10 +92,7 @@ class Deliverer:
                     self._busy[item.stream] = asyncio.create_task(self._deliver(item))
                 else:
                     wait = min(wait, item.next_at - now)
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(0.01, wait))
-            except TimeoutError:
-                pass
+            await woken(self._wake, max(0.01, wait))
 
     async def _deliver(self, item: OutboxItem) -> None:
         ok, status, error = False, None, ""

@@ -77,7 +77,8 @@ class MailboxReader:
             # EXISTS (new mail) or the renewal time ends the wait; either way: IDLE done, look again
             await imap.wait_server_push(timeout=self.s.idle_renew + 30)
             imap.idle_done()
-            await asyncio.wait_for(idle, 30)
+            async with asyncio.timeout(30):  # not wait_for: it can swallow a stop (server/waits.py)
+                await idle
 
     async def _fetch_new(self, imap: aioimaplib.IMAP4) -> None:
         r = await imap.uid_search("UNSEEN")

@@ -17,6 +17,7 @@ from typing import Any
 from cc_console.models import AgentState
 from cc_console.protocol import ProtocolError
 from cc_console.server.capability import CallHooks, Context
+from cc_console.server.waits import woken
 
 from .campaigns import Campaign, DialMode
 from .retries import Outcome
@@ -71,8 +72,7 @@ class Dialer(CallHooks):
             except Exception:
                 log.exception("outbound dialer round failed")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick)
+            await woken(self._wake, self.tick)
 
     def _free_agents(self, queue: str) -> list[Any]:
         return [a for a in self.ctx.engine.agents.values()
