@@ -108,6 +108,18 @@ async def channels_left(pbx: SandboxPbx, prefix: str = "cc-", timeout: float = 5
         await asyncio.sleep(0.05)
 
 
+async def still_there(pbx: SandboxPbx, ids: set[str], timeout: float = 5.0) -> set[str]:
+    """Which of these channels Asterisk still lists once it has had `timeout` to destroy them
+    (a hang-up is answered before the channel is gone). Empty is what tests want."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = ids & await pbx.channel_ids()
+        if not left or loop.time() > deadline:
+            return left
+        await asyncio.sleep(0.05)
+
+
 async def start_routed(settings: Any, routing_toml: str, path: Path) -> Any:
     """A started Server whose routing file (written to `path`) is `routing_toml`, connected to ARI."""
     from cc_console.server.app import Server

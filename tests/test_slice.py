@@ -13,7 +13,7 @@ from cc_console.server.app import Server
 from cc_console.server.pbx.phones import tone_level
 from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
 
-from .asterisk import SandboxPbx, until
+from .asterisk import SandboxPbx, still_there, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -57,8 +57,7 @@ async def test_call_rings_agent_is_answered_and_hung_up(server, connect, pbx: Sa
     await agent.call("call.hangup")
     await until(agent, lambda: agent.state.my_agent["state"] == "ready" and not my_call(agent), what="ready again")
     await server.engine.idle()
-    channels = await pbx.channel_ids()
-    assert call.inner not in channels and connected["agent_channel"] not in channels
+    assert not await still_there(pbx, {call.inner, connected["agent_channel"]})
     assert await pbx.bridge(connected["bridge"]) is None
 
     assert kinds(server, connected["id"]) == [
