@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.sqlite_db import SerialDb
 
 MIGRATIONS: list[str] = [
     """
@@ -93,32 +89,10 @@ def phone_key(number: str, match_digits: int = 9) -> str:
     return d[-match_digits:] if match_digits > 0 else d
 
 
-class ContactsStore:
+class ContactsStore(SerialDb):
     def __init__(self, path: str | Path, *, match_digits: int = 9) -> None:
-        self.path = str(path)
         self.match_digits = match_digits
-        self._db = connect(self.path)
-        self._lock = threading.RLock()
-        self.migrate()
-
-    def migrate(self) -> None:
-        with self._lock:
-            migrate(self._db, MIGRATIONS)
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(path, MIGRATIONS)
 
     # -- contacts -----------------------------------------------------------------------------------
     def save_contact(self, data: dict[str, Any], *, phone_fields: list[str], by: str, ts: float) -> dict[str, Any]:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.sqlite_db import SerialDb
 
 MIGRATIONS: list[str] = [
     """
@@ -150,28 +147,9 @@ class Subscription:
                 "active": self.active}
 
 
-class CrmStore:
+class CrmStore(SerialDb):
     def __init__(self, path: str) -> None:
-        self.path = path
-        self._db = connect(path)
-        self._lock = threading.RLock()
-        with self._lock:
-            migrate(self._db, MIGRATIONS)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        super().__init__(path, MIGRATIONS)
 
     # -- outbox ---------------------------------------------------------------------------------------
     def add(self, items: list[NewItem], now: float, cti_open: tuple[str, ...] = (),

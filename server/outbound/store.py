@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.sqlite_db import SerialDb
 
 from .campaigns import Campaign, CampaignState, DialMode
 
@@ -101,27 +98,9 @@ def _contact(r: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
-class OutboundStore:
+class OutboundStore(SerialDb):
     def __init__(self, path: str) -> None:
-        self._db = connect(path)
-        self._lock = threading.RLock()
-        with self._lock:
-            migrate(self._db, MIGRATIONS)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        super().__init__(path, MIGRATIONS)
 
     # -- campaigns -----------------------------------------------------------------------------------
     def save_campaign(self, c: Campaign) -> None:
