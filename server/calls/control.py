@@ -185,7 +185,7 @@ class CallControl(_Base):
         async def go() -> None:
             await self.ari.create_bridge(call_ref.bridge)
             try:
-                await self.ari.originate(agent.device, call_ref.agent_channel or "",
+                await self.originate_device(agent.id, agent.device, call_ref.agent_channel or "",
                                          app_args=f"{OUT_AGENT},{call_ref.id}",
                                          caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
             except AriError:
