@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -158,10 +159,34 @@ def _pyaudio() -> Any:
     return pyaudio
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Any:
+    """PortAudio's probing of ALSA and JACK prints to the process's stderr, which is the console's
+    screen: while it probes, stderr goes to /dev/null (what it found or failed is logged by us)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def open_portaudio() -> Any:
+    pyaudio = _pyaudio()
+    with _quiet_stderr():
+        return pyaudio.PyAudio()
+
+
 def devices() -> list[Device]:
     """The devices PortAudio finds (ALSA, PulseAudio through ALSA, JACK, ...); blocking: off the loop."""
-    pyaudio = _pyaudio()
-    pa = pyaudio.PyAudio()
+    pa = open_portaudio()
     try:
         found = []
         for i in range(pa.get_device_count()):
@@ -196,29 +221,40 @@ class PortAudioSound:
     def __init__(self, wanted: str = "") -> None:
         self.wanted = wanted
         self._pa: Any = None
-        self._streams: list[Any] = []
+        self._streams: list[tuple[str, Any]] = []
         self.names = ("", "")
 
     def start(self, play: Callable[[], bytes], captured: Callable[[bytes], None]) -> None:
         pyaudio = _pyaudio()
         found = devices()
+        log.info("audio devices: %s", ", ".join(d.name for d in found) or "none")
         dev_in, dev_out = choose(found, self.wanted)
         self.names = (dev_in.name, dev_out.name)
-        self._pa = pyaudio.PyAudio()
+        self._pa = open_portaudio()
+        # PortAudio may ask for and hand over other sizes than the 20 ms asked for (PulseAudio through
+        # ALSA gives 10 ms): both directions are re-cut into whole 20 ms frames here.
+        played = bytearray()
+        heard = bytearray()
 
         def on_play(_in: Any, frames: int, _t: Any, _s: Any) -> tuple[bytes, int]:
-            out = play()
             want = frames * 2
-            return (out + bytes(max(0, want - len(out))))[:want], pyaudio.paContinue
+            while len(played) < want:
+                played.extend(play())
+            out = bytes(played[:want])
+            del played[:want]
+            return out, pyaudio.paContinue
 
         def on_capture(data: bytes, _frames: int, _t: Any, _s: Any) -> tuple[None, int]:
-            captured(data)
+            heard.extend(data)
+            while len(heard) >= wire.FRAME_BYTES:
+                captured(bytes(heard[: wire.FRAME_BYTES]))
+                del heard[: wire.FRAME_BYTES]
             return None, pyaudio.paContinue
         try:
             for kind, dev, cb in (("output", dev_out, on_play), ("input", dev_in, on_capture)):
-                self._streams.append(self._pa.open(
+                self._streams.append((kind, self._pa.open(
                     format=pyaudio.paInt16, channels=1, rate=wire.RATE, frames_per_buffer=wire.FRAME_SAMPLES,
-                    stream_callback=cb, **{kind: True, f"{kind}_device_index": dev.index}))
+                    stream_callback=cb, **{kind: True, f"{kind}_device_index": dev.index})))
         except OSError as exc:
             self.stop()
             raise NoAudioDevice(f"PortAudio: {exc}") from None
@@ -226,13 +262,13 @@ class PortAudioSound:
     def latency(self) -> float:
         """Seconds PortAudio reports for its own buffers, both ways."""
         total = 0.0
-        for s in self._streams:
+        for kind, s in self._streams:
             with contextlib.suppress(Exception):
-                total += s.get_output_latency() if s.is_output else s.get_input_latency()
+                total += s.get_output_latency() if kind == "output" else s.get_input_latency()
         return total
 
     def stop(self) -> None:
-        for s in self._streams:
+        for _, s in self._streams:
             with contextlib.suppress(Exception):
                 s.stop_stream()
                 s.close()

@@ -1,0 +1,169 @@
+"""The console is the phone: console audio on a machine with no sound card.
+
+PortAudio plays into a PulseAudio null sink (recorded from its monitor) and captures from a sine
+source (the agent's voice: MIC_TONE) of a PulseAudio that the test runs itself. Real baresip phones
+are the callers, each sending its own tone; a Goertzel filter finds who hears whom.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from cc_console.audio import ConsoleAudio
+from cc_console.server.pbx.phones import phone_tone_freq, tone_level
+from cc_console.server.pbx.sandbox import MOH_TONE_FREQ
+
+from .asterisk import until
+from .pulse import MIC_TONE, Pulse
+
+pytestmark = pytest.mark.asterisk
+
+HEARD = 0.02  # a tone of amplitude 0.3 measures ~0.1-0.3 when heard, under 0.005 when not
+
+
+@pytest.fixture
+async def pulse(monkeypatch):
+    p = await Pulse().start()
+    monkeypatch.setenv("PULSE_SERVER", p.server)
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def recorded_seconds(ph) -> float:
+    """Seconds a phone has recorded of its call in progress (the WAV header has the length only at the end)."""
+    path = ph.recorded_wav()
+    if path is None or not path.exists():
+        return 0.0
+    with open(path, "rb") as f:
+        head = f.read(512)
+    data = head.find(b"data")
+    if data < 0:
+        return 0.0
+    channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
+    return max(0.0, (path.stat().st_size - data - 8) / (rate * channels * 2))
+
+
+async def until_true(check, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+class Window:
+    """A stretch of what a phone and the console's speaker recorded, from ``skip`` s after now for ``span`` s."""
+
+    def __init__(self, pulse: Pulse, ph, skip: float = 0.8, span: float = 1.5) -> None:
+        self.pulse, self.ph, self.skip, self.span = pulse, ph, skip, span
+        self.phone_mark = recorded_seconds(ph)
+        self.speaker_mark = pulse.speaker_seconds()
+
+    async def filled(self) -> Window:
+        if self.phone_mark == 0.0:  # the phone's recording had not begun: the window starts when it does
+            await until_true(lambda: recorded_seconds(self.ph) > 0, "the phone to record")
+            self.phone_mark = recorded_seconds(self.ph)
+        need = self.skip + self.span
+        await until_true(lambda: recorded_seconds(self.ph) >= self.phone_mark + need
+                         and self.pulse.speaker_seconds() >= self.speaker_mark + need, "audio recorded")
+        self.speaker = self.pulse.speaker_wav(self.speaker_mark + self.skip)
+        return self
+
+    def at_phone(self, freq: float) -> float:
+        """After the call: the phone's WAV is complete then."""
+        return tone_level(self.ph.recorded_wav(), freq, start=self.phone_mark + self.skip, duration=self.span)
+
+    def at_console(self, freq: float) -> float:
+        return tone_level(self.speaker, freq, duration=self.span)
+
+
+async def console_audio(server, client) -> ConsoleAudio:
+    audio = ConsoleAudio(server.url, client.token)
+    await audio.start()
+    return audio
+
+
+async def test_console_audio_both_ways_and_hold(server, connect, pbx, phone, pulse):
+    server.engine.agents["agent1"].device = "Console"
+    caller = await phone("1005", auto_answer=True)
+    f_caller = phone_tone_freq(1005)
+    agent = await connect("agent1")
+    audio = await console_audio(server, agent)
+    try:
+        await agent.call("agent.login")
+        pulse.record_speaker()
+        await caller.dial("5000")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+        await agent.call("call.answer")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+        await caller.wait_call_state("ESTABLISHED", timeout=10)
+        await until_true(lambda: audio.active, "the console's audio to start")
+
+        # A phone's WAV has its length in the header only once the call ends: what the caller heard
+        # is measured after the hang-up, what the console played at once.
+        talk = await Window(pulse, caller).filled()
+        assert talk.at_console(f_caller) > HEARD, "the caller's tone does not reach the console's speaker"
+        assert talk.at_console(MIC_TONE) < HEARD / 4, "the console hears itself"
+
+        # Mute in the console is real mute: no frame leaves it, so the caller hears nothing of it.
+        audio.set_muted(True)
+        muted = await Window(pulse, caller).filled()
+        assert muted.at_console(f_caller) > HEARD
+        audio.set_muted(False)
+
+        await agent.call("call.hold", {"on": True})
+        held = await Window(pulse, caller).filled()
+        assert held.at_console(f_caller) < HEARD / 4, "the agent hears the held caller"
+
+        await agent.call("call.hold", {"on": False})
+        back = await Window(pulse, caller).filled()
+        assert back.at_console(f_caller) > HEARD
+
+        await agent.call("call.hangup")
+        await caller.wait_call_state("CLOSED", timeout=10)
+        await until_true(lambda: not audio.active, "the console's audio to stop")
+        assert talk.at_phone(MIC_TONE) > HEARD, "the console's microphone does not reach the caller"
+        assert muted.at_phone(MIC_TONE) < HEARD / 4, "the caller hears a muted console"
+        assert held.at_phone(MOH_TONE_FREQ) > HEARD, "the held caller hears no music"
+        assert held.at_phone(MIC_TONE) < HEARD / 4, "the held caller hears the agent"
+        assert back.at_phone(MIC_TONE) > HEARD, "the caller does not hear the agent after the hold"
+        assert audio.jitter.played > 100
+    finally:
+        await audio.close()
+
+
+async def test_supervisor_listens_with_console_audio(server, connect, pbx, phone, pulse):
+    """The supervisor's console is their phone: in listen mode they hear the caller and the agent."""
+    server.engine.agents["sup1"].device = "Console"
+    caller = await phone("1005", auto_answer=True)
+    agent_phone = await phone("1001", auto_answer=True)
+    f_caller, f_agent = phone_tone_freq(1005), phone_tone_freq(1001)
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    audio = await console_audio(server, sup)
+    try:
+        await agent.call("agent.login")
+        pulse.record_speaker()
+        await caller.dial("5000")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+        await agent.call("call.answer")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+        await agent_phone.wait_call_state("ESTABLISHED", timeout=10)
+        states: list[dict] = []
+        sup.add_listener(lambda kind, data: states.append(data) if kind == "monitor.update" else None)
+        await sup.call("monitor.start", {"agent": "agent1", "mode": "listen"})
+        await until(sup, lambda: states and states[-1]["snoop_ready"], timeout=15, what="snoop bridged")
+        await until_true(lambda: audio.active, "the supervisor's console audio to start")
+        heard = await Window(pulse, agent_phone).filled()
+        assert heard.at_console(f_caller) > HEARD, "the supervisor does not hear the caller"
+        assert heard.at_console(f_agent) > HEARD, "the supervisor does not hear the agent"
+        await sup.call("monitor.stop")
+        await until_true(lambda: not audio.active, "the supervisor's console audio to stop")
+        await caller.hangup()
+        await agent_phone.wait_call_state("CLOSED", timeout=10)
+        assert heard.at_phone(MIC_TONE) < HEARD / 4, "the agent hears the listening supervisor"
+    finally:
+        await audio.close()
