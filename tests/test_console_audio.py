@@ -16,6 +16,7 @@ from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 from cc_console.server.pbx.sandbox import MOH_TONE_FREQ
 
 from .asterisk import until
+from .impaired import ImpairedLink
 from .pulse import MIC_TONE, Pulse
 
 pytestmark = pytest.mark.asterisk
@@ -80,8 +81,8 @@ class Window:
         return tone_level(self.speaker, freq, duration=self.span)
 
 
-async def console_audio(server, client) -> ConsoleAudio:
-    audio = ConsoleAudio(server.url, client.token)
+async def console_audio(server, client, url: str = "") -> ConsoleAudio:
+    audio = ConsoleAudio(url or server.url, client.token)
     await audio.start()
     return audio
 
@@ -167,3 +168,32 @@ async def test_supervisor_listens_with_console_audio(server, connect, pbx, phone
         assert heard.at_phone(MIC_TONE) < HEARD / 4, "the agent hears the listening supervisor"
     finally:
         await audio.close()
+
+
+async def test_console_audio_over_an_impaired_link(server, connect, pbx, phone, pulse):
+    """100 ms round trip and 2 % of the audio frames lost, both ways: the tones still get through."""
+    server.engine.agents["agent1"].device = "Console"
+    link = await ImpairedLink(server.url, delay=0.05, loss=0.02).start()
+    caller = await phone("1005", auto_answer=True)
+    f_caller = phone_tone_freq(1005)
+    agent = await connect("agent1")
+    audio = await console_audio(server, agent, link.url)
+    try:
+        await agent.call("agent.login")
+        pulse.record_speaker()
+        await caller.dial("5000")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+        await agent.call("call.answer")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+        await caller.wait_call_state("ESTABLISHED", timeout=10)
+        await until_true(lambda: audio.active, "the console's audio to start")
+        talk = await Window(pulse, caller, span=3.0).filled()
+        assert talk.at_console(f_caller) > HEARD, "the caller's tone does not reach the console over the link"
+        await agent.call("call.hangup")
+        await caller.wait_call_state("CLOSED", timeout=10)
+        assert talk.at_phone(MIC_TONE) > HEARD, "the console's tone does not reach the caller over the link"
+        assert link.dropped > 0, "the link lost nothing: the test tested no loss"
+        assert audio.jitter.concealed > 0, "no lost frame was concealed"
+    finally:
+        await audio.close()
+        await link.stop()
