@@ -197,3 +197,45 @@ async def test_console_audio_over_an_impaired_link(server, connect, pbx, phone, 
     finally:
         await audio.close()
         await link.stop()
+
+
+async def test_consultation_and_conference_with_a_console_audio_target(server, connect, pbx, phone, pulse):
+    """agent1 (a phone) consults agent2, whose console is the phone, then makes it a conference."""
+    server.engine.agents["agent2"].device = "Console"
+    caller = await phone("1005", auto_answer=True)
+    agent_phone = await phone("1001", auto_answer=True)
+    f_caller, f_agent = phone_tone_freq(1005), phone_tone_freq(1001)
+    a1, a2 = await connect("agent1"), await connect("agent2")
+    audio = await console_audio(server, a2)
+    try:
+        await a1.call("agent.login")
+        pulse.record_speaker()
+        await caller.dial("5000")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "ringing", what="ringing")
+        await a1.call("call.answer")
+        await until(a1, lambda: (c := a1.state.my_call) and c["state"] == "connected", what="connected")
+        await agent_phone.wait_call_state("ESTABLISHED", timeout=10)
+        await a2.call("agent.login")
+        call_id = a1.state.my_call["id"]
+        await a1.call("call.consult", {"target": "agent:agent2"})
+        await until(a1, lambda: (a1.state.calls[call_id].get("consult") or {}).get("state") == "talking",
+                    what="the console-audio agent answered the consultation")
+        await until_true(lambda: audio.active, "agent2's console audio to start")
+        consult = await Window(pulse, agent_phone).filled()
+        assert consult.at_console(f_agent) > HEARD, "agent2 does not hear agent1 in the consultation"
+        assert consult.at_console(f_caller) < HEARD / 4, "agent2 hears the held caller"
+
+        await a1.call("call.conference")
+        await until(a1, lambda: (a1.state.calls[call_id].get("consult") or {}).get("state") == "conference",
+                    what="conference")
+        conference = await Window(pulse, caller).filled()
+        assert conference.at_console(f_caller) > HEARD, "agent2 does not hear the caller in the conference"
+        assert conference.at_console(f_agent) > HEARD, "agent2 does not hear agent1 in the conference"
+
+        await caller.hangup()
+        await caller.wait_call_state("CLOSED", timeout=10)
+        await agent_phone.wait_call_state("CLOSED", timeout=15)
+        assert consult.at_phone(MIC_TONE) > HEARD, "agent1 does not hear agent2's console in the consultation"
+        assert conference.at_phone(MIC_TONE) > HEARD, "the caller does not hear agent2's console in the conference"
+    finally:
+        await audio.close()
