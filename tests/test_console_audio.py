@@ -136,8 +136,9 @@ async def test_console_audio_both_ways_and_hold(server, connect, pbx, phone, pul
         await audio.close()
 
 
-async def test_supervisor_listens_with_console_audio(server, connect, pbx, phone, pulse):
-    """The supervisor's console is their phone: in listen mode they hear the caller and the agent."""
+async def test_supervisor_listens_whispers_and_barges_with_console_audio(server, connect, pbx, phone, pulse):
+    """The supervisor's console is their phone: in every mode they hear caller and agent; the agent
+    hears their whisper, both hear their barge, nobody hears them listen."""
     server.engine.agents["sup1"].device = "Console"
     caller = await phone("1005", auto_answer=True)
     agent_phone = await phone("1001", auto_answer=True)
@@ -155,17 +156,27 @@ async def test_supervisor_listens_with_console_audio(server, connect, pbx, phone
         await agent_phone.wait_call_state("ESTABLISHED", timeout=10)
         states: list[dict] = []
         sup.add_listener(lambda kind, data: states.append(data) if kind == "monitor.update" else None)
-        await sup.call("monitor.start", {"agent": "agent1", "mode": "listen"})
-        await until(sup, lambda: states and states[-1]["snoop_ready"], timeout=15, what="snoop bridged")
-        await until_true(lambda: audio.active, "the supervisor's console audio to start")
-        heard = await Window(pulse, agent_phone).filled()
-        assert heard.at_console(f_caller) > HEARD, "the supervisor does not hear the caller"
-        assert heard.at_console(f_agent) > HEARD, "the supervisor does not hear the agent"
+        windows: dict[str, tuple[Window, Window]] = {}
+        for mode in ("listen", "whisper", "barge"):
+            await sup.call("monitor.start", {"agent": "agent1", "mode": mode})
+            await until(sup, lambda mode=mode: states and states[-1]["mode"] == mode and states[-1]["snoop_ready"],
+                        timeout=15, what=f"{mode} snoop bridged")
+            await until_true(lambda: audio.active, "the supervisor's console audio to start")
+            at_agent, at_caller = Window(pulse, agent_phone), Window(pulse, caller)
+            await at_agent.filled()
+            await at_caller.filled()
+            windows[mode] = (at_agent, at_caller)
+            assert at_agent.at_console(f_caller) > HEARD, f"{mode}: the supervisor does not hear the caller"
+            assert at_agent.at_console(f_agent) > HEARD, f"{mode}: the supervisor does not hear the agent"
         await sup.call("monitor.stop")
         await until_true(lambda: not audio.active, "the supervisor's console audio to stop")
         await caller.hangup()
         await agent_phone.wait_call_state("CLOSED", timeout=10)
-        assert heard.at_phone(MIC_TONE) < HEARD / 4, "the agent hears the listening supervisor"
+        heard_by_agent = {m: w[0].at_phone(MIC_TONE) for m, w in windows.items()}
+        heard_by_caller = {m: w[1].at_phone(MIC_TONE) for m, w in windows.items()}
+        assert heard_by_agent["listen"] < HEARD / 4 and heard_by_caller["listen"] < HEARD / 4, heard_by_agent
+        assert heard_by_agent["whisper"] > HEARD and heard_by_caller["whisper"] < HEARD / 4, heard_by_caller
+        assert heard_by_agent["barge"] > HEARD and heard_by_caller["barge"] > HEARD, heard_by_caller
     finally:
         await audio.close()
 
