@@ -250,3 +250,47 @@ async def test_consultation_and_conference_with_a_console_audio_target(server, c
         assert conference.at_phone(MIC_TONE) > HEARD, "the caller does not hear agent2's console in the conference"
     finally:
         await audio.close()
+
+
+async def test_the_agent_screen_connects_console_audio(server, connect, pulse, monkeypatch, tmp_path):
+    """An agent whose device is Console gets the audio panel on their screen, and its audio connects."""
+    from cc_console.tui import CCConsoleApp
+    from cc_console.widgets.audio import AudioPanel
+
+    monkeypatch.setenv("CC_CONSOLE_DATA_DIR", str(tmp_path))
+    server.engine.agents["agent1"].device = "Console"
+    client = await connect("agent1")
+    relay = server.capabilities["audio"].relay
+    app = CCConsoleApp(client=client, mode="agent", keymap={})
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            panels = app.screen.query(AudioPanel)
+            if panels and panels.first().audio is not None and "agent1" in relay.consoles:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("the agent screen did not connect console audio")
+        panel = panels.first()
+        assert panel.problem == "" and panel.device == "pulse"
+        await pilot.press("m")  # mute: the console's own mute too, not only the server's
+        await pilot.pause()
+        assert panel.audio.muted
+
+
+async def test_the_supervisor_screen_connects_console_audio(server, connect, pulse, monkeypatch, tmp_path):
+    from cc_console.tui import CCConsoleApp
+    from cc_console.widgets.audio import AudioPanel
+
+    monkeypatch.setenv("CC_CONSOLE_DATA_DIR", str(tmp_path))
+    server.engine.agents["sup1"].device = "Console"
+    client = await connect("sup1")
+    relay = server.capabilities["audio"].relay
+    app = CCConsoleApp(client=client, mode="supervisor", keymap={})
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            panels = app.screen.query(AudioPanel)
+            if panels and panels.first().audio is not None and "sup1" in relay.consoles:
+                break
+            await pilot.pause(0.05)
+        else:
+            raise AssertionError("the supervisor screen did not connect console audio")
