@@ -304,6 +304,9 @@ class ConsoleAudio:
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=25)
+        self.reconnect_min = 0.2
+        self.reconnect_max = 5.0
+        self.reconnects = 0
 
     async def start(self) -> None:
         """Connect and open the sound device; NoAudioDevice (with NO_DEVICE as its text) when there is none."""
@@ -311,13 +314,35 @@ class ConsoleAudio:
         await asyncio.to_thread(self.sound.start, self._play, self._captured)
         self._http = aiohttp.ClientSession()
         try:
-            self._ws = await self._http.ws_connect(self.url, headers={"Authorization": f"Bearer {self.token}"},
-                                                   ssl=self.ssl if self.ssl is not None else True, heartbeat=10.0)
+            await self._connect()
         except Exception:
             await self.close()
             raise
-        self._task = asyncio.create_task(self._receive(), name="console audio")
+        self._task = asyncio.create_task(self._run(), name="console audio")
         self._writer = asyncio.create_task(self._write(), name="console audio out")
+
+    async def _connect(self) -> None:
+        assert self._http is not None
+        self._ws = await self._http.ws_connect(self.url, headers={"Authorization": f"Bearer {self.token}"},
+                                               ssl=self.ssl if self.ssl is not None else True, heartbeat=10.0)
+
+    async def _run(self) -> None:
+        """Receive; when the link drops, connect again (the server gives a call in progress back)."""
+        backoff = self.reconnect_min
+        while True:
+            if self._ws is not None and not self._ws.closed:
+                await self._receive()
+                backoff = self.reconnect_min
+            if self._ws is not None and self._ws.close_code == wire.TAKEN:
+                return
+            await asyncio.sleep(backoff)  # backoff between attempts, not a wait for an event
+            backoff = min(self.reconnect_max, backoff * 2)
+            try:
+                await self._connect()
+                self.reconnects += 1
+                log.info("console audio reconnected")
+            except (aiohttp.ClientError, OSError) as exc:
+                log.info("console audio: reconnect failed: %s", exc)
 
     def set_muted(self, muted: bool) -> None:
         """Muted: not a frame leaves the console (not merely a quiet one)."""

@@ -16,6 +16,7 @@ FRAME_SAMPLES = RATE * FRAME_MS // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
 CODEC = "slin16"  # Asterisk's name for RATE Hz 16-bit signed linear
 PATH = "/audio/ws"
+TAKEN = 4001  # close code: another console of the same person took the audio (the first does not reconnect)
 
 _SEQ = struct.Struct(">H")
 

@@ -101,3 +101,49 @@ def test_no_audio_device_is_said_plainly(monkeypatch) -> None:
     out = subprocess.run([sys.executable, "-m", "cc_console.audio"], capture_output=True, text=True, timeout=60,
                          env={"PULSE_SERVER": "unix:/nonexistent/pulse", "PATH": "/usr/bin:/bin"})
     assert out.returncode == 1 and out.stderr.strip() == NO_DEVICE
+
+
+async def test_console_audio_reconnects_after_the_link_drops(server, connect) -> None:
+    """The audio websocket drops (a flaky home link): the console connects again by itself; a second
+    console of the same person takes the audio over, and the first one does not fight back."""
+    class NoSound:
+        def start(self, play, captured) -> None: ...
+        def stop(self) -> None: ...
+        def latency(self) -> float: return 0.0
+
+    client = await connect("agent1")
+    relay = server.capabilities["audio"].relay
+    a = ConsoleAudio(server.url, client.token, sound=NoSound())
+    a.reconnect_min = 0.05
+    await a.start()
+    try:
+        for _ in range(100):
+            if "agent1" in relay.consoles:
+                break
+            await asyncio.sleep(0.02)
+        first = relay.consoles["agent1"]
+        await first.ws.close()
+        for _ in range(200):
+            if a.reconnects and relay.consoles.get("agent1") not in (None, first):
+                break
+            await asyncio.sleep(0.02)
+        assert a.reconnects == 1 and relay.consoles["agent1"] is not first
+
+        b = ConsoleAudio(server.url, client.token, sound=NoSound())
+        await b.start()
+        try:
+            await asyncio.wait_for(a._task, 5)  # the first console stops: its audio was taken over
+            assert a.reconnects == 1
+        finally:
+            await b.close()
+    finally:
+        await a.close()
+
+
+async def test_the_audio_websocket_needs_a_session(server) -> None:
+    import aiohttp
+    import pytest
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+            await http.ws_connect(server.url.removesuffix("/ws") + wire.PATH, headers={"Authorization": "Bearer nope"})
+    assert exc.value.status == 401

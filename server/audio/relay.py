@@ -184,7 +184,7 @@ class AudioRelay:
         previous = self.consoles.get(person)
         self.consoles[person] = console
         if previous is not None:
-            await previous.ws.close(message=b"another console took the audio")
+            await previous.ws.close(code=wire.TAKEN, message=b"another console took the audio")
         console.writer = asyncio.create_task(self._write(console), name=f"console audio to {person}")
         if (leg := self._leg_of(person)) is not None:  # a reconnect in the middle of a call
             self._tell(person, {"type": "start", "rate": wire.RATE, "leg": leg.channel_id})
