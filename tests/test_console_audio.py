@@ -294,3 +294,21 @@ async def test_the_supervisor_screen_connects_console_audio(server, connect, pul
             await pilot.pause(0.05)
         else:
             raise AssertionError("the supervisor screen did not connect console audio")
+
+
+async def test_an_offer_to_a_console_without_audio_is_an_unreachable_device(server, connect, pbx):
+    """The agent's device is Console but their console has no audio connected: like an unplugged
+    phone, the offer fails, the call goes back to the queue and the agent is paused."""
+    server.engine.agents["agent1"].device = "Console"
+    agent = await connect("agent1")
+    await agent.call("agent.login")
+    call = await pbx.place_call("5000")
+    try:
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+        await agent.call("call.answer")
+        await until(agent, lambda: (a := agent.state.my_agent) and a["state"] == "paused", timeout=15,
+                    what="the agent paused")
+        assert agent.state.my_agent["reason"] == "device unreachable"
+        assert not server.capabilities["audio"].relay.legs
+    finally:
+        await pbx.hangup(call.outer)
