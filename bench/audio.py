@@ -14,7 +14,7 @@ out of the jitter buffer to be played. Mouth-to-ear is that time: every hop both
 console's websocket, the server's relay, Asterisk's bridge and echo) and the console's jitter
 buffer, so it is the console's part of a call's delay counted in both directions. A sound card's
 own buffers come on top: PortAudio's reported latency for the PulseAudio device is printed when one
-is there (``portaudio_latency``).
+is there (``portaudio_latency``; ``--pulse`` runs a PulseAudio of its own for it, as the tests do).
 
 Phases: loopback (the console straight on the server) for --seconds, then the same call through
 tests/impaired.py's relay (--delay-ms each way, --loss of the audio frames) for --seconds.
@@ -187,7 +187,7 @@ async def main(args: argparse.Namespace) -> int:
         await server.stop()
         await http.aclose()
 
-    portaudio = await asyncio.to_thread(_portaudio_latency)
+    portaudio = await _device_latency(args.pulse)
     loop_ms = [x * 1000 for x in loop_sound.heard]
     bad_ms = [x * 1000 for x in bad_sound.heard]
     print(f"loopback_clicks: {len(loop_ms)}")
@@ -205,6 +205,18 @@ async def main(args: argparse.Namespace) -> int:
         print(f"loopback_mean: {statistics.mean(loop_ms):.1f} ms")
     print(f"p99: {_pct(loop_ms, 0.99):.1f} ms")
     return 0 if loop_ms and bad_ms else 1
+
+
+async def _device_latency(own_pulse: bool) -> str:
+    if not own_pulse:
+        return await asyncio.to_thread(_portaudio_latency)
+    from tests.pulse import Pulse
+    pulse = await Pulse().start()
+    os.environ["PULSE_SERVER"] = pulse.server
+    try:
+        return await asyncio.to_thread(_portaudio_latency)
+    finally:
+        await pulse.stop()
 
 
 def _portaudio_latency() -> str:
@@ -225,4 +237,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     ap.add_argument("--delay-ms", type=float, default=50.0, help="the impaired link's delay, each way")
     ap.add_argument("--loss", type=float, default=0.02, help="share of audio frames the impaired link drops")
+    ap.add_argument("--pulse", action="store_true",
+                    help="read portaudio_latency from a PulseAudio of the bench's own (null sinks, as in the tests)")
     raise SystemExit(asyncio.run(main(ap.parse_args())))
