@@ -147,3 +147,39 @@ async def test_the_audio_websocket_needs_a_session(server) -> None:
         with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
             await http.ws_connect(server.url.removesuffix("/ws") + wire.PATH, headers={"Authorization": "Bearer nope"})
     assert exc.value.status == 401
+
+
+async def test_console_audio_over_tls(settings, tmp_path) -> None:
+    """With a certificate the server's audio websocket is wss:// on the same port, like /ws."""
+    import ssl
+
+    from cc_console.server.app import Server
+
+    from .conftest import PASSWORD
+    from .test_web_consoles_tls import self_signed
+
+    class NoSound:
+        def start(self, play, captured) -> None: ...
+        def stop(self) -> None: ...
+        def latency(self) -> float: return 0.0
+
+    settings.server.tls_cert, settings.server.tls_key = self_signed(tmp_path)
+    server = Server(settings)
+    await server.start()
+    try:
+        assert server.url.startswith("wss://")
+        token = (await server.auth.login_async("agent1", PASSWORD, None)).token
+        trust = ssl.create_default_context(cafile=settings.server.tls_cert)
+        a = ConsoleAudio(server.url, token, sound=NoSound(), ssl=trust)
+        await a.start()
+        try:
+            relay = server.capabilities["audio"].relay
+            for _ in range(100):
+                if "agent1" in relay.consoles:
+                    break
+                await asyncio.sleep(0.02)
+            assert "agent1" in relay.consoles and a.url.startswith("wss://")
+        finally:
+            await a.close()
+    finally:
+        await server.stop()
