@@ -293,6 +293,7 @@ class ConsoleAudio:
         self.jitter = jitter or JitterBuffer()
         self.muted = False
         self.active = False  # a call's audio is flowing
+        self.leg: str | None = None  # the channel whose audio it is
         self.mic_db = FLOOR_DB
         self.speaker_db = FLOOR_DB
         self.on_change: Callable[[], None] = lambda: None
@@ -399,6 +400,9 @@ class ConsoleAudio:
         if kind == "start":
             self.jitter.reset()
             self.active = True
+            if message.get("leg") != self.leg:  # a new call starts unmuted, as on a phone (not a reconnect)
+                self.leg = message.get("leg")
+                self.muted = False
         elif kind == "stop":
             self.active = False
             self.jitter.reset()

@@ -85,6 +85,16 @@ async def test_mute_sends_no_frame() -> None:
     a._send(frame(1000))
     assert a._outbox.qsize() == 2
 
+    # Mute lasts for the call, as on a phone: the audio of the same leg again (a reconnect) keeps it,
+    # the next call's leg starts unmuted.
+    a._control({"type": "start", "leg": "leg-1"})
+    a.set_muted(True)
+    a._control({"type": "start", "leg": "leg-1"})
+    assert a.muted
+    a._control({"type": "stop", "leg": "leg-1"})
+    a._control({"type": "start", "leg": "leg-2"})
+    assert not a.muted
+
 
 def test_no_audio_device_is_said_plainly(monkeypatch) -> None:
     """An SSH session: no sound server, no card. PortAudio finds nothing and the agent reads a sentence."""
