@@ -312,3 +312,27 @@ async def test_an_offer_to_a_console_without_audio_is_an_unreachable_device(serv
         assert not server.capabilities["audio"].relay.legs
     finally:
         await pbx.hangup(call.outer)
+
+
+async def test_an_outbound_call_from_a_console_audio_agent(server, connect, pbx, phone, pulse):
+    """The agent dials out: their console leg first, then the number; both hear each other."""
+    server.engine.agents["agent1"].device = "Console"
+    callee = await phone("1004", auto_answer=True)
+    f_callee = phone_tone_freq(1004)
+    agent = await connect("agent1")
+    audio = await console_audio(server, agent)
+    try:
+        await agent.call("agent.login")
+        pulse.record_speaker()
+        res = await agent.call("call.dial", {"number": "1004"})
+        cid = res["call"]["id"]
+        await until(agent, lambda: (c := agent.state.calls.get(cid)) and c["state"] == "connected", what="reached")
+        await callee.wait_call_state("ESTABLISHED", timeout=10)
+        await until_true(lambda: audio.active, "the console's audio to start")
+        talk = await Window(pulse, callee).filled()
+        assert talk.at_console(f_callee) > HEARD, "the called party does not reach the console"
+        await agent.call("call.hangup")
+        await callee.wait_call_state("CLOSED", timeout=10)
+        assert talk.at_phone(MIC_TONE) > HEARD, "the console does not reach the called party"
+    finally:
+        await audio.close()
