@@ -336,3 +336,26 @@ async def test_an_outbound_call_from_a_console_audio_agent(server, connect, pbx,
         assert talk.at_phone(MIC_TONE) > HEARD, "the console does not reach the called party"
     finally:
         await audio.close()
+
+
+async def test_a_media_websocket_that_does_not_open_is_an_unreachable_device(server, connect, pbx, pulse):
+    """Asterisk's media websocket for the new leg cannot be opened: the offer fails at once like an
+    unreachable phone (not after the ring timeout as an unanswered one), and the leg is hung up."""
+    server.engine.agents["agent1"].device = "Console"
+    relay = server.capabilities["audio"].relay
+    relay._media_url = lambda connection_id: ("ws://127.0.0.1:9/media/" + connection_id, None)
+    agent = await connect("agent1")
+    audio = await console_audio(server, agent)
+    call = await pbx.place_call("5000")
+    try:
+        await agent.call("agent.login")
+        await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing", what="ringing")
+        await agent.call("call.answer")
+        await until(agent, lambda: (a := agent.state.my_agent) and a["state"] == "paused", timeout=15,
+                    what="the agent paused")
+        assert agent.state.my_agent["reason"] == "device unreachable"
+        await server.engine.idle()
+        assert not [c for c in await pbx.channel_ids() if c.startswith("cc-") and c.endswith("-1")]
+    finally:
+        await audio.close()
+        await pbx.hangup(call.outer)

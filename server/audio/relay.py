@@ -101,13 +101,17 @@ class AudioRelay:
             url, tls = self._media_url(got["value"])
             if self._http is None:
                 self._http = aiohttp.ClientSession()
-            media = await self._http.ws_connect(url, protocols=("media",), ssl=tls if tls else True,
-                                                timeout=aiohttp.ClientWSTimeout(ws_close=self.s.connect_timeout),
-                                                autoping=True, max_msg_size=0)
-        except Exception:
+            async with asyncio.timeout(self.s.connect_timeout):
+                media = await self._http.ws_connect(url, protocols=("media",), ssl=tls if tls else True,
+                                                    autoping=True, max_msg_size=0)
+        except Exception as exc:
             with contextlib.suppress(Exception):
-                await self.ari.hangup(channel_id)
-            raise
+                # "failure" (cause 38), not "normal": the engine reads the leg's end as a device fault
+                await self.ari.hangup(channel_id, reason="failure")
+            if isinstance(exc, AriError):
+                raise
+            # The media websocket did not open: to the engine an unreachable device (not worth a retry).
+            raise AriError(500, f"console audio media websocket: {exc!r}", "console audio") from exc
         leg = Leg(channel_id, person, media)
         old = self._leg_of(person)
         self.legs[channel_id] = leg
