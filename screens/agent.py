@@ -247,6 +247,7 @@ class AgentScreen(ConsoleScreen):
         self.set_class(wrapup, "-wrapup")
         self.query_one("#contact-panel", ContactPanel).show(self.reg, wrapup)
         self.query_one("#me-details", Static).update(self._me_text(agent))
+        self._console_audio(agent)
         pending = agent.get("pending_pause") or ""
         self.query_one("#pause-pending", Static).update(
             Text(f"pause pending ({self._reason_label(pending)})", style="bold") if pending else "")
@@ -334,6 +335,12 @@ class AgentScreen(ConsoleScreen):
     def watch_ringing(self, ringing: bool) -> None:
         self.set_class(ringing, "-ringing")
 
+    def _console_audio(self, agent: dict[str, Any]) -> None:
+        """My device is the console (docs/audio.md): show its audio panel once, and the audio starts."""
+        if agent.get("device") == "Console" and self.lookups and not self.query("#console-audio"):
+            from cc_console.widgets.audio import console_audio_panel
+            self.query_one("#agent-extras").mount(console_audio_panel(self.client))
+
     def _me_text(self, agent: dict[str, Any]) -> Text:
         me = self.state.me
         if not agent:
@@ -412,7 +419,10 @@ class AgentScreen(ConsoleScreen):
 
     def action_mute(self) -> None:
         call = self._my_connected()
-        self.send_command("call.mute", {"on": not (call or {}).get("muted", False)})
+        on = not (call or {}).get("muted", False)
+        self.send_command("call.mute", {"on": on})
+        for panel in self.query("#console-audio"):  # console audio: not a frame leaves while muted
+            panel.set_muted(on)  # type: ignore[attr-defined]
 
     def _ask(self, title: str, then: Any) -> None:
         def done(value: str | None) -> None:

@@ -299,9 +299,19 @@ class SupervisorScreen(ConsoleScreen):
             self.mark_dirty()
 
     # -- rendering -----------------------------------------------------------------------------------
+    def _console_audio(self) -> None:
+        """My device is the console (docs/audio.md): listen, whisper and barge on it; its panel once."""
+        from cc_console.client import ConsoleClient
+        me = self.state.my_agent or {}
+        if (me.get("device") == "Console" and isinstance(self.client, ConsoleClient)
+                and not self.query("#console-audio")):
+            from cc_console.widgets.audio import console_audio_panel
+            self.query_one("#supervisor-tables").mount(console_audio_panel(self.client))
+
     def refresh_state(self) -> None:
         state = self.state
         now = self.now()
+        self._console_audio()
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
         alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config, state.server)

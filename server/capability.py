@@ -160,6 +160,7 @@ class Engine(Protocol):
     clock: Callable[[], float]
     ari: Any  # the ARI client, for a capability's own media (prompts, voicemail files)
     front: Any  # the IVR in front of inbound calls, when loaded (server/ivr)
+    dialers: dict[str, Any]  # device technology -> a capability's own originate (server/audio)
 
     def note_call(self, call_id: str, kind: str, **data: Any) -> bool: ...
 

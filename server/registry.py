@@ -26,6 +26,7 @@ CAPABILITIES: dict[str, str] = {
     "crm": "cc_console.server.crm.plugin",
     "web": "cc_console.server.web.plugin",
     "outbound": "cc_console.server.outbound.plugin",
+    "audio": "cc_console.server.audio.plugin",
 }
 
 

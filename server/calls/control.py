@@ -185,7 +185,7 @@ class CallControl(_Base):
         async def go() -> None:
             await self.ari.create_bridge(call_ref.bridge)
             try:
-                await self.ari.originate(agent.device, call_ref.agent_channel or "",
+                await self.originate_device(agent.id, agent.device, call_ref.agent_channel or "",
                                          app_args=f"{OUT_AGENT},{call_ref.id}",
                                          caller_id=f'"{number}" <{number}>', timeout=30, variables=variables)
             except AriError:
@@ -269,9 +269,9 @@ class CallControl(_Base):
             await self.ari.create_bridge(bridge)
             await self.ari.add_channel(bridge, agent_leg)
             try:
-                await self.ari.originate(dialstring, leg, app_args=f"{CONSULT},{call.id}", timeout=max(
-                    1, int(self._ring_timeout_for(call))), caller_id=f'"{agent_id}" <{call.caller}>',
-                    variables=variables)
+                await self.originate_device(target_agent or "", dialstring, leg, app_args=f"{CONSULT},{call.id}",
+                                            timeout=max(1, int(self._ring_timeout_for(call))),
+                                            caller_id=f'"{agent_id}" <{call.caller}>', variables=variables)
             except AriError:
                 if call.consult and call.consult.get("leg") == leg:
                     self._consult_over(call, "failed")

@@ -125,6 +125,9 @@ class CallEngine(CallControl, OverloadGuard):
         # through leave_ivr. Its interface: home_queue(did), take(call), dtmf(call, digit) (True: the IVR
         # took the key), played(call, purpose) and play_failed(call, purpose) for its prompts.
         self.front: Any = None
+        # Device technologies a capability dials itself (server/audio: "Console"): name -> an async
+        # originate(person, device, channel_id, **originate kwargs); any other device is ARI's.
+        self.dialers: dict[str, Any] = {}
         ari.on_event = self.on_event
         ari.on_connect = self.resync
         ari.on_disconnect = self._on_ari_down
@@ -924,7 +927,7 @@ class CallEngine(CallControl, OverloadGuard):
                 async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
                     with attempt:
                         try:
-                            await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
+                            await self.originate_device(agent.id, agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
                                                      caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
                                                      variables=variables)
                         except AriError as exc:
@@ -1232,6 +1235,13 @@ class CallEngine(CallControl, OverloadGuard):
         """Is this channel (or the leg whose Local-channel half it is) part of a live call or monitor?"""
         owner = leg_owner(channel_id)
         return any(c in self.by_channel or self.monitors.owns(c) for c in (channel_id, owner))
+
+    async def originate_device(self, person: str, device: str, channel_id: str, **kw: Any) -> Any:
+        """Dial an agent's or supervisor's own device for a leg (the same arguments as ARI's originate)."""
+        dialer = self.dialers.get(device.split("/", 1)[0])
+        if dialer is not None:
+            return await dialer(person, device, channel_id, **kw)
+        return await self.ari.originate(device, channel_id, **kw)
 
     # == console commands =============================================================================
     def agent(self, agent_id: str) -> Agent:

@@ -91,7 +91,7 @@ class MonitorService:
 
         async def go() -> None:
             await e.ari.create_bridge(m.bridge)
-            await e.ari.originate(sup.device, m.sup_leg, app_args=f"{MONITOR},{mid}", timeout=30,
+            await e.originate_device(sup.id, sup.device, m.sup_leg, app_args=f"{MONITOR},{mid}", timeout=30,
                                   caller_id=f'"{mode} {agent_id}" <{call.caller}>', variables=variables)
         e._spawn(go(), f"monitor {mid}", mid)
         self._publish(m)

@@ -1,0 +1,1 @@
+"""Console audio: the agent's console as the phone (docs/audio.md)."""
