@@ -185,3 +185,28 @@ async def test_standby_refuses_consoles_with_the_active_address_and_consoles_res
                 await asyncio.wait_for(t, 20)
             except Exception:
                 t.cancel()
+
+
+async def test_an_active_node_that_loses_its_lease_stops_and_the_standby_takes_over(settings, pg):
+    sa, sb = node_settings(settings, pg, "lost-a", "lost-test"), node_settings(settings, pg, "lost-b", "lost-test")
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    a = HaNode(sa.section("ha", HaSettings), lambda: Server(sa), default_key="")
+    run_a = asyncio.create_task(a.run(stop_a))
+    try:
+        await until_role(sa.server.port, "active")
+        b = HaNode(sb.section("ha", HaSettings), lambda: Server(sb), default_key="")
+        run_b = asyncio.create_task(b.run(stop_b))
+        await until_role(sb.server.port, "standby")
+        # PostgreSQL drops the leader's session (a failover of PostgreSQL itself, a network cut): the
+        # leader must not go on driving Asterisk beside the node that wins the lock next.
+        async with await psycopg.AsyncConnection.connect(pg.url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                                ("cc-console lost-a",))
+        assert await asyncio.wait_for(run_a, 10) == 1
+        assert a.role == "lost"
+        await until_role(sb.server.port, "active")
+        stop_b.set()
+        assert await asyncio.wait_for(run_b, 20) == 0
+    finally:
+        stop_a.set()
+        stop_b.set()
