@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -66,10 +65,10 @@ HOLDER = ("import psycopg, sys\n"
 
 async def test_a_sigkilled_holder_loses_the_lock_at_once(pg):
     key = lock_key("test-sigkill")
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, pg.url, str(key)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLDER, pg.url, str(key),
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     try:
-        assert proc.stdout.readline().strip() == b"held"
+        assert (await asyncio.wait_for(proc.stdout.readline(), 10)).strip() == b"held"
         b = lease(pg, "b", key)
         waiting = asyncio.create_task(b.acquire())
         await asyncio.sleep(0.3)
@@ -83,8 +82,9 @@ async def test_a_sigkilled_holder_loses_the_lock_at_once(pg):
         assert took < 1.0
         await b.release()
     finally:
-        proc.kill()
-        proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
 
 def node_settings(settings: Settings, pg: PgCluster, name: str, key: str) -> Settings:
@@ -112,7 +112,8 @@ async def until_role(port: int, role: str, timeout: float = 20.0) -> dict:
 
 
 async def test_standby_refuses_consoles_with_the_active_address_and_consoles_resume_on_takeover(settings, pg):
-    sa, sb = node_settings(settings, pg, "node-a", "standby-test"), node_settings(settings, pg, "node-b", "standby-test")
+    sa = node_settings(settings, pg, "node-a", "standby-test")
+    sb = node_settings(settings, pg, "node-b", "standby-test")
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     a = HaNode(sa.section("ha", HaSettings), lambda: Server(sa), default_key="")
     run_a = asyncio.create_task(a.run(stop_a))

@@ -41,7 +41,9 @@ class Node(Protocol):
     """What the node needs of a server (server/app.py's Server)."""
     standby: bool
     ha_status: Callable[[], dict[str, Any]] | None
-    url: str
+
+    @property
+    def url(self) -> str: ...
 
     async def serve_http(self) -> None: ...
     async def start(self) -> None: ...
