@@ -211,3 +211,11 @@ async def test_an_active_node_that_loses_its_lease_stops_and_the_standby_takes_o
     finally:
         stop_a.set()
         stop_b.set()
+
+
+def test_a_leader_must_notice_a_lost_session_before_postgresql_frees_its_lock():
+    with pytest.raises(ValueError, match="check_interval"):
+        HaNode(HaSettings(lease_url="postgresql://x/y", check_interval=5, check_timeout=5), lambda: None,
+               default_key="")
+    with pytest.raises(ValueError, match="lease_url"):
+        HaNode(HaSettings(), lambda: None, default_key="")

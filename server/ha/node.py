@@ -52,6 +52,15 @@ class Node(Protocol):
 
 class HaNode:
     def __init__(self, settings: HaSettings, build: Callable[[], Node], *, default_key: str) -> None:
+        if not settings.lease_url:
+            raise ValueError("[ha] lease_url is required: the PostgreSQL database the lease is held on")
+        # A leader cut off from PostgreSQL must have stopped before PostgreSQL sees its session gone and
+        # grants the lock to another node: its own check must fail sooner than the server's keepalives.
+        seen_gone = settings.keepalive_idle + settings.keepalive_interval * settings.keepalive_count
+        if settings.check_interval + settings.check_timeout >= seen_gone:
+            raise ValueError(f"[ha] check_interval + check_timeout ({settings.check_interval + settings.check_timeout}"
+                             f" s) must be below keepalive_idle + keepalive_interval x keepalive_count "
+                             f"({seen_gone} s)")
         self.s = settings
         self.build = build
         self.name = settings.node or socket.gethostname()
