@@ -138,6 +138,7 @@ async def test_standby_refuses_consoles_with_the_active_address_and_consoles_res
                 assert r.headers["X-CC-Console-Active"] == url_a
                 body = await r.json(content_type=None)
                 assert body["standby"] is True and "node-a" in body["detail"] and url_a in body["detail"]
+                assert body["status"] == 503 and body["code"] == "unavailable" and body["instance"] == "/ws"
             # Writes and the engine's live state: refused; the web pages: served.
             async with http.post("/api/v1/commands/agent.ready", json={}) as r:
                 assert r.status == 503

@@ -24,13 +24,14 @@ def refused(request: web.Request) -> bool:
     return request.path.startswith(ENGINE_PATHS)
 
 
-def standby_response(status: dict[str, Any]) -> web.Response:
+def standby_response(status: dict[str, Any], instance: str = "") -> web.Response:
     active = status.get("active") or {}
     where = f" The active server is {active['node']} at {active['url']}." if active else \
         " No active server is known yet; try again in a moment."
-    body = {"type": "about:blank", "title": "Standby server", "status": 503,
+    # The REST API's problem shape (server/api/problems.py), with the code it uses for "not now".
+    body = {"type": "urn:cc-console:problem:unavailable", "title": "Standby server", "status": 503,
             "detail": f"This cc-console server ({status.get('node')}) is the standby.{where}",
-            "standby": True, "active": active or None}
+            "code": "unavailable", "instance": instance, "standby": True, "active": active or None}
     headers = {"Retry-After": "1"}
     if active:
         headers["X-CC-Console-Active"] = active["url"]
@@ -43,6 +44,6 @@ def middleware(is_standby: Callable[[], bool], status: Callable[[], dict[str, An
     async def standby_gate(request: web.Request,
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if is_standby() and refused(request):
-            return standby_response(status())
+            return standby_response(status(), request.path)
         return await handler(request)
     return standby_gate
