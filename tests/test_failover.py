@@ -11,6 +11,7 @@ the new server with their session, without a new login.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -90,10 +91,11 @@ async def until_health(port: int, proc: subprocess.Popen[bytes], pred, what: str
             await asyncio.sleep(0.02)
 
 
-def stored_events(db: Path) -> list[tuple[int, str, str, str | None]]:
+def stored_events(db: Path) -> list[tuple[int, str, str, str | None, str]]:
+    """(seq, event id, kind, call id, data) of every stored event, read as another process would."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return [tuple(r) for r in con.execute("SELECT seq, eid, kind, call_id FROM events ORDER BY seq")]
+        return [tuple(r) for r in con.execute("SELECT seq, eid, kind, call_id, data FROM events ORDER BY seq")]
     finally:
         con.close()
 
@@ -145,7 +147,7 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
         await phone3.wait_call_state("ESTABLISHED", timeout=15)
         # 2. ringing: agent1's console rings for the second caller.
         await agent1.call("agent.login")
-        await pbx.place_call("5000", caller="0622222222")
+        call2 = await pbx.place_call("5000", caller="0622222222")
         c2 = await until(agent1, lambda: (c := agent1.state.my_call) and c["state"] == "ringing" and c,
                          what="call 2 ringing agent1")
         # 3. queued: nobody is free for the third.
@@ -190,8 +192,13 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
         assert (await until(agent1, lambda: (c := agent1.state.my_call) and c["id"] == c2["id"] and c,
                             what="call 2 still offered"))["state"] == "ringing"
         await agent1.call("call.answer")
-        await until(agent1, lambda: (c := agent1.state.my_call) and c["state"] == "connected", what="call 2 answered")
+        c2 = await until(agent1, lambda: (c := agent1.state.my_call) and c["state"] == "connected" and c,
+                         what="call 2 answered")
         await phone1.wait_call_state("ESTABLISHED", timeout=15)
+        async with asyncio.timeout(5):
+            while not ((br := await pbx.bridge(c2["bridge"]))
+                       and set(br["channels"]) == {call2.inner, c2["agent_channel"]}):
+                await asyncio.sleep(0.02)
 
         # The queued call is offered as soon as an agent is free.
         agent2 = ConsoleClient([url_a, url_b], reconnect=True, backoff_max=0.5)
@@ -220,6 +227,75 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
     finally:
         for c in clients:
             await c.close()
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+async def test_sigkill_while_an_agents_own_phone_rings_then_it_answers_on_the_new_server(tmp_path, template_db, pg,
+                                                                                        pbx, phone):
+    """The ringing offer as a live SIP leg (an agent who answers on the phone itself): the leg the dead
+    server originated rings on across the failover and, answered, joins the caller on the new server."""
+    db = tmp_path / "cc.sqlite3"
+    shutil.copy(template_db, db)
+    port_a, port_b = free_port(), free_port()
+    url_a, url_b = f"ws://127.0.0.1:{port_a}/ws", f"ws://127.0.0.1:{port_b}/ws"
+    log = tmp_path / "servers.log"
+    a = start_node(node_config(tmp_path, "node-a", port_a, db, pg.url), log)
+    b: subprocess.Popen[bytes] | None = None
+    agent3: ConsoleClient | None = None
+    try:
+        await until_health(port_a, a, lambda h: h["ha"]["role"] == "active" and h["ari"] == "up", "node-a")
+        b = start_node(node_config(tmp_path, "node-b", port_b, db, pg.url), log)
+        await until_health(port_b, b, lambda h: h["ha"]["role"] == "standby" and h["ha"]["active"], "node-b")
+        phone3 = await phone("1003", auto_answer=False)
+        agent3 = ConsoleClient([url_a, url_b], reconnect=True, backoff_max=0.5)
+        await agent3.connect()
+        await agent3.login("agent3", PASSWORD)
+        await agent3.call("agent.login")
+        call = await pbx.place_call("5000", caller="0644444444")
+        c = await until(agent3, lambda: (c := agent3.state.my_call) and c["state"] == "ringing" and c, what="ringing")
+        await phone3.wait_call_state("CALL_INCOMING", timeout=15)
+        async with asyncio.timeout(10):
+            while (c["id"], "call.dialing") not in {(e[3], e[2]) for e in stored_events(db)}:
+                await asyncio.sleep(0.02)
+        dialing = next(e for e in stored_events(db) if e[3] == c["id"] and e[2] == "call.dialing")
+        leg = json.loads(dialing[4])["leg"]
+        assert leg in await pbx.channel_ids()
+        sent = logins(agent3)
+
+        loop = asyncio.get_running_loop()
+        killed = loop.time()
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        await until_health(port_b, b, lambda h: h["ha"]["role"] == "active" and h["ari"] == "up", "node-b", 15)
+        took = loop.time() - killed
+        print(f"\nfailover with a ringing phone: node-b active and resynced {took:.2f} s after SIGKILL")
+        assert took < 5.0
+        async with asyncio.timeout(15):
+            while not (agent3.connected.is_set() and agent3.url == url_b and not agent3.stale):
+                await asyncio.sleep(0.02)
+        assert sent == ["resume"]
+        assert agent3.state.my_call["id"] == c["id"] and agent3.state.my_call["state"] == "ringing"
+        assert phone3.call_state == "CALL_INCOMING"  # the resync left the live leg ringing
+
+        await phone3.answer()
+        connected = await until(agent3, lambda: (x := agent3.state.my_call) and x["state"] == "connected" and x,
+                                what="answered on the phone, connected by node-b")
+        assert connected["agent_channel"] == leg, "the leg the dead server originated, not a new one"
+        # "connected" is pushed as the server asks Asterisk to add the leg: await the bridge.
+        async with asyncio.timeout(5):
+            while not ((br := await pbx.bridge(connected["bridge"])) and set(br["channels"]) == {call.inner, leg}):
+                await asyncio.sleep(0.02)
+        kinds = [e[2] for e in stored_events(db) if e[3] == c["id"]]
+        assert kinds.count("call.dialing") == 1 and kinds.count("call.connected") == 1, kinds
+    finally:
+        if agent3 is not None:
+            await agent3.close()
         for proc in (a, b):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
