@@ -26,6 +26,8 @@ import aiohttp
 import pytest
 
 from cc_console.client import ConsoleClient
+from cc_console.server.pbx.phones import tone_level, wav_duration
+from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
 
 from .asterisk import until
 from .conftest import PASSWORD
@@ -98,6 +100,20 @@ def stored_events(db: Path) -> list[tuple[int, str, str, str | None, str]]:
         return [tuple(r) for r in con.execute("SELECT seq, eid, kind, call_id, data FROM events ORDER BY seq")]
     finally:
         con.close()
+
+
+async def bridged(pbx: Any, bridge_id: str, channels: set[str], timeout: float = 5.0) -> None:
+    """Await these channels, and only these, in the bridge ("connected" is pushed as the server asks
+    Asterisk to add the agent's leg, before Asterisk has done it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        br = await pbx.bridge(bridge_id)
+        if br and set(br["channels"]) == channels:
+            return
+        assert loop.time() < deadline, f"bridge {bridge_id}: {br}; expected {channels}; in Asterisk: " \
+                                       f"{await pbx.channel_ids()}"
+        await asyncio.sleep(0.02)
 
 
 def logins(client: ConsoleClient) -> list[str]:
@@ -195,10 +211,7 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
         c2 = await until(agent1, lambda: (c := agent1.state.my_call) and c["state"] == "connected" and c,
                          what="call 2 answered")
         await phone1.wait_call_state("ESTABLISHED", timeout=15)
-        async with asyncio.timeout(5):
-            while not ((br := await pbx.bridge(c2["bridge"]))
-                       and set(br["channels"]) == {call2.inner, c2["agent_channel"]}):
-                await asyncio.sleep(0.02)
+        await bridged(pbx, c2["bridge"], {call2.inner, c2["agent_channel"]})
 
         # The queued call is offered as soon as an agent is free.
         agent2 = ConsoleClient([url_a, url_b], reconnect=True, backoff_max=0.5)
@@ -224,6 +237,16 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
         assert kinds[c1["id"]].count("call.connected") == 1 and "call.completed" not in kinds[c1["id"]]
         assert kinds[c2["id"]].count("call.connected") == 1
         assert kinds[c3["id"]].count("call.offered") == 1 and kinds[c3["id"]][-1] == "call.offered"
+
+        # The connected call still carries sound: the caller's tone reaches agent3's phone in the last
+        # second before the agent hangs up, well after the failover.
+        talk_after = 1.5 - (loop.time() - killed - took)
+        if talk_after > 0:
+            await asyncio.sleep(talk_after)
+        await agent3.call("call.hangup")
+        await phone3.wait_call_state("CLOSED", timeout=10)
+        heard = phone3.recorded_wav()
+        assert tone_level(heard, CALLER_TONE_FREQ, start=wav_duration(heard) - 1.2, duration=1.0) > 0.05
     finally:
         for c in clients:
             await c.close()
@@ -287,10 +310,7 @@ async def test_sigkill_while_an_agents_own_phone_rings_then_it_answers_on_the_ne
         connected = await until(agent3, lambda: (x := agent3.state.my_call) and x["state"] == "connected" and x,
                                 what="answered on the phone, connected by node-b")
         assert connected["agent_channel"] == leg, "the leg the dead server originated, not a new one"
-        # "connected" is pushed as the server asks Asterisk to add the leg: await the bridge.
-        async with asyncio.timeout(5):
-            while not ((br := await pbx.bridge(connected["bridge"])) and set(br["channels"]) == {call.inner, leg}):
-                await asyncio.sleep(0.02)
+        await bridged(pbx, connected["bridge"], {call.inner, leg})
         kinds = [e[2] for e in stored_events(db) if e[3] == c["id"]]
         assert kinds.count("call.dialing") == 1 and kinds.count("call.connected") == 1, kinds
     finally:
@@ -303,3 +323,35 @@ async def test_sigkill_while_an_agents_own_phone_rings_then_it_answers_on_the_ne
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+async def test_a_hold_the_dead_server_left_half_done_is_completed_by_the_next(settings, pbx):
+    """A server that dies between creating a caller's bridge and adding the caller to it (the hold's
+    ARI requests are in flight when it is killed) leaves the bridge without the caller. The next server's
+    resync holds the caller again: the bridge that is already there is used, not refused as a conflict
+    (which left the caller outside its bridge, unheard by the agent who answered)."""
+    from cc_console.server.app import Server
+    first = Server(settings)
+    await first.start()
+    try:
+        await asyncio.wait_for(first.ari.connected.wait(), 10)
+        call = await pbx.place_call("5000")
+        async with asyncio.timeout(10):
+            while not (c := next((c for c in first.engine.calls.values() if c.channel == call.inner), None)):
+                await asyncio.sleep(0.02)
+        await bridged(pbx, c.bridge, {call.inner})
+    finally:
+        await first.stop()
+    r = await pbx.http.post(f"/bridges/{c.bridge}/removeChannel", params={"channel": call.inner})
+    assert r.status_code == 204, r.text
+    await bridged(pbx, c.bridge, set())
+
+    second = Server(settings)
+    await second.start()
+    try:
+        await asyncio.wait_for(second.ari.connected.wait(), 10)
+        await second.engine.idle()
+        assert second.engine.calls[c.id].state == "queued"
+        await bridged(pbx, c.bridge, {call.inner})
+    finally:
+        await second.stop()
