@@ -212,6 +212,12 @@ class Server:
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
+    def fence(self) -> None:
+        """Stop acting on Asterisk at once, before the orderly stop (a high-availability node that lost its
+        lease: another may be active already): no timer fires, no ARI event is handled."""
+        self.engine.shutdown()
+        self.ari.on_event = None
+
     async def stop(self) -> None:
         for cap in reversed(list(self.capabilities.values())):
             try:
