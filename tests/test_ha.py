@@ -156,6 +156,22 @@ async def test_standby_refuses_consoles_with_the_active_address_and_consoles_res
         login = await client.login("agent1", PASSWORD)
         await client.call("agent.login")
         token = client.token
+        # The REST API's reads from the shared files, with the same session, on the standby too.
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{sb.server.port}",
+                                         headers={"Authorization": f"Bearer {token}"}) as http:
+            # The session is the active node's to write: the standby sees it once that node's store
+            # writer has committed it (milliseconds; a 401 until then).
+            async with asyncio.timeout(5):
+                while True:
+                    async with http.get("/api/v1/contacts", params={"q": "nobody"}) as r:
+                        if r.status == 200:
+                            break
+                        assert r.status == 401, await r.text()
+                    await asyncio.sleep(0.02)
+            async with http.get("/api/v1/callbacks") as r:
+                assert r.status == 200, await r.text()
+            async with http.post("/api/v1/contacts", json={"first_name": "Ann"}) as r:
+                assert r.status == 503 and (await r.json(content_type=None))["standby"] is True
         calls_before: list[str] = []
         orig = client.call
 
