@@ -261,7 +261,7 @@ async def serve(settings: Settings) -> int:
 
         def hup_ha() -> None:
             if node.server is not None and not node.server.standby:
-                _reload(node.server)  # type: ignore[arg-type]  # a Node built by the lambda below: a Server
+                _reload(node.server)  # type: ignore[arg-type]  # the lambda above builds a Server
         loop.add_signal_handler(signal.SIGHUP, hup_ha)
         return await node.run(stop)
     server = Server(settings)
