@@ -236,3 +236,16 @@ def test_a_leader_must_notice_a_lost_session_before_postgresql_frees_its_lock():
                default_key="")
     with pytest.raises(ValueError, match="lease_url"):
         HaNode(HaSettings(), lambda: None, default_key="")
+
+
+def test_consoles_read_several_server_addresses(tmp_path):
+    from cc_console.config import console_url, load_settings
+    assert ConsoleClient("ws://a/ws, ws://b/ws", reconnect=False).urls == ["ws://a/ws", "ws://b/ws"]
+    assert ConsoleClient(["ws://a/ws", "ws://b/ws"], reconnect=False).configured == "ws://a/ws,ws://b/ws"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[console]\nserver = "ws://one/ws"\nservers = ["ws://a/ws", "ws://b/ws"]\n')
+    assert console_url(load_settings(cfg)) == "ws://a/ws,ws://b/ws"
+    cfg.write_text('[console]\nserver = "ws://one/ws"\n')
+    assert console_url(load_settings(cfg)) == "ws://one/ws"
+    cfg.write_text('[server]\nport = 9999\n')
+    assert console_url(load_settings(cfg)) == "ws://127.0.0.1:9999/ws"
