@@ -29,7 +29,7 @@ from cc_console.client import ConsoleClient
 from cc_console.server.pbx.phones import tone_level, wav_duration
 from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
 
-from .asterisk import until
+from .asterisk import still_there, until
 from .conftest import PASSWORD
 from .pg_lease_cluster import PgCluster, free_port
 
@@ -43,14 +43,14 @@ def pg() -> Iterator[PgCluster]:
     cluster.stop()
 
 
-def node_config(tmp: Path, name: str, port: int, db: Path, lease_url: str) -> Path:
+def node_config(tmp: Path, name: str, port: int, db: Path, lease_url: str, ring_timeout: float = 30.0) -> Path:
     path = tmp / f"{name}.toml"
     path.write_text(f"""
 [server]
 port = {port}
 db_path = "{db}"
 queue_log_path = "{tmp / 'queue_log'}"
-ring_timeout = 30.0
+ring_timeout = {ring_timeout}
 ari_reconnect_min = 0.1
 ari_reconnect_max = 0.5
 [pbx]
@@ -355,3 +355,60 @@ async def test_a_hold_the_dead_server_left_half_done_is_completed_by_the_next(se
         await bridged(pbx, c.bridge, {call.inner})
     finally:
         await second.stop()
+
+
+async def test_sigkill_while_an_agents_phone_rings_unanswered_the_call_goes_back_to_the_queue(tmp_path, template_db,
+                                                                                              pg, pbx, phone):
+    """The ringing offer nobody answers: the new server still ends it when the ring time is up (the call
+    back in the queue, the agent paused with "no answer"), the leg the dead server originated gone."""
+    db = tmp_path / "cc.sqlite3"
+    shutil.copy(template_db, db)
+    port_a, port_b = free_port(), free_port()
+    url_a, url_b = f"ws://127.0.0.1:{port_a}/ws", f"ws://127.0.0.1:{port_b}/ws"
+    log = tmp_path / "servers.log"
+    ring = 6.0
+    a = start_node(node_config(tmp_path, "node-a", port_a, db, pg.url, ring), log)
+    b: subprocess.Popen[bytes] | None = None
+    agent3: ConsoleClient | None = None
+    try:
+        await until_health(port_a, a, lambda h: h["ha"]["role"] == "active" and h["ari"] == "up", "node-a")
+        b = start_node(node_config(tmp_path, "node-b", port_b, db, pg.url, ring), log)
+        await until_health(port_b, b, lambda h: h["ha"]["role"] == "standby" and h["ha"]["active"], "node-b")
+        phone3 = await phone("1003", auto_answer=False)
+        agent3 = ConsoleClient([url_a, url_b], reconnect=True, backoff_max=0.5)
+        await agent3.connect()
+        await agent3.login("agent3", PASSWORD)
+        await agent3.call("agent.login")
+        await pbx.place_call("5000", caller="0655555555")
+        c = await until(agent3, lambda: (c := agent3.state.my_call) and c["state"] == "ringing" and c, what="ringing")
+        loop = asyncio.get_running_loop()
+        offered = loop.time()
+        await phone3.wait_call_state("CALL_INCOMING", timeout=15)
+        async with asyncio.timeout(10):
+            while (c["id"], "call.dialing") not in {(e[3], e[2]) for e in stored_events(db)}:
+                await asyncio.sleep(0.02)
+        leg = json.loads(next(e for e in stored_events(db) if e[3] == c["id"] and e[2] == "call.dialing")[4])["leg"]
+
+        a.send_signal(signal.SIGKILL)
+        a.wait(10)
+        await until_health(port_b, b, lambda h: h["ha"]["role"] == "active" and h["ari"] == "up", "node-b", 15)
+        await until(agent3, lambda: agent3.url == url_b and (ag := agent3.state.my_agent) and ag["state"] == "paused"
+                    and ag["reason"] == "no answer", timeout=ring + 10, what="no answer after the failover")
+        took = loop.time() - offered
+        print(f"\nunanswered offer ended by node-b {took:.2f} s after it began (ring time {ring} s)")
+        assert took < ring + 3.0
+        async with asyncio.timeout(5):  # written by node-b's store writer a moment after it is pushed
+            while (c["id"], "call.ringnoanswer") not in {(e[3], e[2]) for e in stored_events(db)}:
+                await asyncio.sleep(0.02)
+        assert agent3.state.my_call is None  # back in the queue: no longer the agent's
+        assert await still_there(pbx, {leg}) == set()
+    finally:
+        if agent3 is not None:
+            await agent3.close()
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
