@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import typer
 
-from cc_console.config import Settings, load_settings
+from cc_console.config import Settings, console_url, load_settings
 
 # Locals can hold passwords and tokens: never print them in a traceback.
 app = typer.Typer(help="cc-console: a terminal-first contact-centre console on Asterisk (ARI).",
@@ -96,7 +96,9 @@ def server(config: Path | None = ConfigOpt,
     if db:
         s.server.db_path = str(db)
     _logging(verbose)
-    asyncio.run(serve(s))
+    code = asyncio.run(serve(s))
+    if code:
+        raise typer.Exit(code)  # a high-availability node that lost its lease: its service manager restarts it
 
 
 # -- consoles ---------------------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None,
     from cc_console.credentials import keyring_status, recall
     from cc_console.credentials import remember as keep
     s = _settings(config)
-    url = url or f"ws://{s.server.host}:{s.server.port}/ws"
+    url = url or console_url(s)
     password = os.environ.get("CC_CONSOLE_PASSWORD")
     if user and not password:
         password = recall(url, user)
@@ -124,7 +126,9 @@ def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None,
                  wallboard_filter=board_filter, token=os.environ.get("CC_CONSOLE_TOKEN") or None).run()
 
 
-UrlOpt = typer.Option(None, "--url", help="Server websocket URL (default from config: ws://127.0.0.1:8765/ws).")
+UrlOpt = typer.Option(None, "--url", help="Server websocket URL, or several separated by commas (a high-availability "
+                                           "pair); default from config: [console] servers or server, else "
+                                           "ws://127.0.0.1:8765/ws.")
 UserOpt = typer.Option(None, "--user", "-u", help="User name; the password comes from the keyring, "
                        "$CC_CONSOLE_PASSWORD, or the login screen.")
 RememberOpt = typer.Option(False, "--remember", help="Keep the password in the system keyring (never in plain text).")

@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import websockets
@@ -107,9 +107,24 @@ class ConsoleState:
         return None
 
 
+def server_urls(url: str | Sequence[str]) -> list[str]:
+    """The servers' addresses: a list, or one string with several separated by commas or spaces."""
+    parts = url.replace(",", " ").split() if isinstance(url, str) else [u.strip() for u in url]
+    found = [u for u in parts if u]
+    if not found:
+        raise ValueError("no server address given")
+    return found
+
+
 class ConsoleClient:
-    def __init__(self, url: str, *, reconnect: bool = True, backoff_max: float = 5.0) -> None:
-        self.url = url
+    def __init__(self, url: str | Sequence[str], *, reconnect: bool = True, backoff_max: float = 5.0,
+                 open_timeout: float = 5.0) -> None:
+        # Several addresses: a high-availability pair (docs/high-availability.md). A standby refuses the
+        # websocket with 503, so the client moves on to the next address and resumes there.
+        self.configured = url if isinstance(url, str) else ",".join(url)
+        self.urls = server_urls(url)
+        self.url = self.urls[0]  # the address in use (or tried last)
+        self.open_timeout = open_timeout
         self.reconnect = reconnect
         self.backoff_max = backoff_max
         self.state = ConsoleState()
@@ -138,7 +153,20 @@ class ConsoleClient:
 
     # -- connection ------------------------------------------------------------------------------
     async def connect(self) -> None:
-        self._ws = await websockets.connect(self.url, max_size=2**22, ping_interval=10)
+        """Connect to the first address that takes the websocket, starting with the one used last."""
+        start = self.urls.index(self.url) if self.url in self.urls else 0
+        order = self.urls[start:] + self.urls[:start]
+        for i, url in enumerate(order):
+            try:
+                self._ws = await websockets.connect(url, max_size=2**22, ping_interval=10,
+                                                    open_timeout=self.open_timeout)
+            except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+                if i == len(order) - 1:
+                    raise
+                log.info("server %s not available (%s); trying %s", url, exc, order[i + 1])
+                continue
+            self.url = url
+            break
         self.last_seq = 0
         self.connected.set()
         self._reader = asyncio.create_task(self._read_loop(), name="cc-client-reader")
@@ -250,4 +278,4 @@ class ConsoleClient:
                 delay = min(delay * 2, self.backoff_max)
 
 
-__all__ = ["ConsoleClient", "ConsoleState", "PROTOCOL_VERSION"]
+__all__ = ["ConsoleClient", "ConsoleState", "PROTOCOL_VERSION", "server_urls"]

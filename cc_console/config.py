@@ -175,6 +175,22 @@ class Settings:
         return built
 
 
+@dataclass
+class ConsoleSettings:
+    """[console]: where the consoles connect. `servers` (a high-availability pair: the consoles move to
+    the live one and resume) wins over `server`; neither: the [server] table's own host and port."""
+    server: str = ""
+    servers: list[str] = field(default_factory=list)
+
+
+def console_url(settings: Settings) -> str:
+    """The consoles' server address(es), several joined by commas (cc_console.client reads either)."""
+    c = settings.section("console", ConsoleSettings)
+    if c.servers:
+        return ",".join(c.servers)
+    return c.server or f"ws://{settings.server.host}:{settings.server.port}/ws"
+
+
 def _build(cls: type, data: dict[str, Any]) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)

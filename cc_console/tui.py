@@ -284,7 +284,7 @@ class CCConsoleApp(App[None]):
     async def ensure_client(self, url: str) -> Any:
         """The client for ``url``, connected (a new one from client_factory when the URL changed)."""
         client = self.client
-        if client is None or self._client_closed or getattr(client, "url", url) != url:
+        if client is None or self._client_closed or getattr(client, "configured", getattr(client, "url", url)) != url:
             if client is not None and self._owns_client and not self._client_closed:
                 await self._close_client()
             client = self.client_factory(url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ class Server:
                             burst=s.api_burst, resources=resources)
         self._runner: web.AppRunner | None = None
         self.port = s.port
+        # High availability (server/ha): a standby serves reads and refuses the rest with a hint.
+        self.standby = False
+        self.ha_status: Callable[[], dict[str, Any]] | None = None
 
     def _ari_tls(self) -> ssl.SSLContext:
         """ARI over HTTPS/WSS: Asterisk's certificate checked against pbx.ari_ca_file, TLS 1.2 or newer."""
@@ -115,6 +119,9 @@ class Server:
 
     def make_app(self) -> web.Application:
         app = web.Application()
+        if self.standby:
+            from cc_console.server.ha import gate
+            app.middlewares.append(gate.middleware(lambda: self.standby, self._ha_status))
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
@@ -155,9 +162,14 @@ class Server:
     async def _health(self, request: web.Request) -> web.Response:
         health = getattr(self.store, "health", None)
         store = health() if health else {"ok": True, "problem": None, "unsaved": 0, "journaled": 0}
-        return web.json_response({"ok": store["ok"], "ari": "up" if self.engine.ari_up else "down",
-                                  "store": store, "consoles": len(self.gateway.sessions),
-                                  "calls": len(self.engine.calls)})
+        body = {"ok": store["ok"], "ari": "up" if self.engine.ari_up else "down", "store": store,
+                "consoles": len(self.gateway.sessions), "calls": len(self.engine.calls)}
+        if self.ha_status is not None:
+            body["ha"] = self._ha_status()
+        return web.json_response(body)
+
+    def _ha_status(self) -> dict[str, Any]:
+        return self.ha_status() if self.ha_status else {}
 
     def _store_status(self, health: dict[str, Any]) -> None:
         """The database stopped or started taking writes: tell the consoles (supervisors show it)."""
@@ -173,10 +185,18 @@ class Server:
         return f"{self.scheme}://{self.settings.server.host}:{self.port}/ws"
 
     async def start(self) -> None:
-        s = self.settings.server
         if isinstance(self.store, BufferedStore):
             self.store.start()  # first: a journal left by the last run is written at once
         self.engine.load(self.store.list_users())
+        await self.serve_http()
+        self.ari.start()
+        for cap in self.capabilities.values():
+            await cap.start()
+        log.info("cc-console server listening on %s", self.url)
+
+    async def serve_http(self) -> None:
+        """Listen on the port. Alone, a standby does only this: no store writer, ARI or capability runs."""
+        s = self.settings.server
         # keepalive_timeout also runs from the moment a connection is accepted until its first request
         # is complete, so a silent or half-sent connection is closed after handshake_timeout.
         self._runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False,
@@ -191,10 +211,12 @@ class Server:
         await site.start()
         if s.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.ari.start()
-        for cap in self.capabilities.values():
-            await cap.start()
-        log.info("cc-console server listening on %s", self.url)
+
+    def fence(self) -> None:
+        """Stop acting on Asterisk at once, before the orderly stop (a high-availability node that lost its
+        lease: another may be active already): no timer fires, no ARI event is handled."""
+        self.engine.shutdown()
+        self.ari.on_event = None
 
     async def stop(self) -> None:
         for cap in reversed(list(self.capabilities.values())):
@@ -224,20 +246,35 @@ class Server:
         await self.stop()
 
 
-async def serve(settings: Settings) -> None:
-    server = Server(settings)
-    await server.start()
+async def serve(settings: Settings) -> int:
+    """Run the server until SIGINT/SIGTERM; the exit status (1: a high-availability node lost its lease)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from cc_console.server.ha import HaNode, HaSettings
+    ha = settings.section("ha", HaSettings)
+    if ha.lease_url:
+        p = settings.pbx
+        node = HaNode(ha, lambda: Server(settings), default_key=f"{p.ari_url} {p.app}")
 
-    def hup() -> None:
-        try:
-            log.info("routing reloaded: %s", server.reload())
-        except ValueError as exc:
-            log.error("routing not reloaded, the old configuration stays: %s", exc)
-    loop.add_signal_handler(signal.SIGHUP, hup)
+        def hup_ha() -> None:
+            if node.server is not None and not node.server.standby:
+                _reload(node.server)  # type: ignore[arg-type]  # the lambda above builds a Server
+        loop.add_signal_handler(signal.SIGHUP, hup_ha)
+        return await node.run(stop)
+    server = Server(settings)
+    await server.start()
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server))
     await stop.wait()
     await server.stop()
+    return 0
+
+
+def _reload(server: Server) -> None:
+    try:
+        log.info("routing reloaded: %s", server.reload())
+    except ValueError as exc:
+        log.error("routing not reloaded, the old configuration stays: %s", exc)
+

@@ -570,7 +570,13 @@ class CallEngine(CallControl, OverloadGuard):
 
     async def _hold(self, call: Call, moh: bool = True) -> None:
         await self.ari.answer(call.channel)
-        await self.ari.create_bridge(call.bridge)
+        try:
+            await self.ari.create_bridge(call.bridge)
+        except AriError as exc:
+            # There already: a re-hold after a restart or failover finds the bridge a server that died
+            # mid-hold created; the caller must still be added to it.
+            if exc.status != 409:
+                raise
         await self.ari.add_channel(call.bridge, call.channel)
         if moh and call.state is CallState.QUEUED:
             await self.ari.start_moh(call.bridge, self.moh_class)
