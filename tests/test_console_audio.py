@@ -15,7 +15,7 @@ from cc_console.audio import ConsoleAudio
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 from cc_console.server.pbx.sandbox import MOH_TONE_FREQ
 
-from .asterisk import until
+from .asterisk import channels_left, until
 from .impaired import ImpairedLink
 from .pulse import MIC_TONE, Pulse
 
@@ -355,7 +355,7 @@ async def test_a_media_websocket_that_does_not_open_is_an_unreachable_device(ser
                     what="the agent paused")
         assert agent.state.my_agent["reason"] == "device unreachable"
         await server.engine.idle()
-        assert not [c for c in await pbx.channel_ids() if c.startswith("cc-") and c.endswith("-1")]
+        assert not [c for c in await channels_left(pbx, "cc-") if c.endswith("-1")]
     finally:
         await audio.close()
         await pbx.hangup(call.outer)

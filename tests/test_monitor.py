@@ -14,7 +14,7 @@ import pytest
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
 
-from .asterisk import until
+from .asterisk import channels_left, until
 
 pytestmark = pytest.mark.asterisk
 
@@ -113,7 +113,7 @@ async def test_listen_whisper_barge_who_hears_whom(server, connect, pbx, phone):
     kinds = [e.kind for e in server.store.events() if e.kind.startswith("monitor.")]
     assert kinds[0] == "monitor.dialing" and "monitor.active" in kinds and kinds[-1] == "monitor.ended"
     await server.engine.idle()
-    assert not [c for c in await pbx.channel_ids() if c.startswith("cc-mon-")]
+    assert not await channels_left(pbx, "cc-mon-")
 
 
 async def test_monitor_ends_with_the_call(server, connect, pbx, phone):

@@ -115,7 +115,7 @@ async def test_phone_that_does_not_answer_returns_call(server, connect, pbx, pho
     await until(agent, lambda: agent.state.my_agent["state"] == "paused", timeout=20, what="no answer")
     assert server.engine.calls[c["id"]].state == "queued"
     await server.engine.idle()
-    assert c["agent_channel"] is None or c["agent_channel"] not in await pbx.channel_ids()
+    assert c["agent_channel"] is None or not await still_there(pbx, {c["agent_channel"]})
     await pbx.hangup(call.outer)
     await until(agent, lambda: not server.engine.calls, what="abandoned")
     ab = list(server.store.events(kinds=("call.abandoned",)))[-1]
@@ -159,11 +159,7 @@ async def test_unknown_did_is_rejected_and_recorded(server, connect, pbx):
     assert ended[0]["end_reason"] == "unknown_did" and ended[0]["did"] == "5999"
     assert [e.kind for e in server.store.events(call_id=ended[0]["id"])] == ["call.rejected"]
     await server.engine.idle()
-    for _ in range(50):  # Asterisk drops the channel once our hang-up lands
-        if call.inner not in await pbx.channel_ids():
-            break
-        await asyncio.sleep(0.1)
-    assert call.inner not in await pbx.channel_ids()
+    assert not await still_there(pbx, {call.inner})  # Asterisk drops the channel once our hang-up lands
 
 
 async def test_server_restart_mid_call_call_survives(settings, connect_to, pbx, phone):

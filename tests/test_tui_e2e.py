@@ -10,6 +10,7 @@ import pytest
 
 from cc_console.tui import CCConsoleApp
 
+from .asterisk import still_there
 from .conftest import PASSWORD
 
 
@@ -71,4 +72,4 @@ async def test_incoming_call_appears_and_is_answered_with_keys(server, pbx, phon
                                                      .__next__().call_id)]
         assert kinds == ["call.entered", "call.queued", "call.offered", "call.dialing", "call.connected",
                          "call.completed"]
-        assert call.inner not in await pbx.channel_ids()
+        assert not await still_there(pbx, {call.inner})
