@@ -28,6 +28,10 @@ from .states import (
     hold_effects,
 )
 
+# Callees dialled ahead (predictive) wait before every caller of their queue: a person is on the line
+# and has at most the connect limit (2 s) to get an agent.
+AHEAD_PRIORITY = 1_000_000
+
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
     # engine's attributes are unchecked (Any) here.
@@ -195,6 +199,93 @@ class CallControl(_Base):
         self._pending_dial[call.id] = dialstring
         return call
 
+    def dial_ahead(self, number: str, *, queue: str, caller_id: str = "", record: bool = True,
+                   patience: float = 2.0, abandon_media: list[str] | None = None, agent: str | None = None) -> Call:
+        """Predictive dialing: the number is called before any agent is. Answered, the callee waits in
+        ``queue`` ahead of its callers and is offered to a free agent (whose device is called at once,
+        as an auto-answer in console mode); no agent connected within ``patience`` seconds, the callee
+        hears ``abandon_media`` and is hung up: the call ends with outcome ``abandoned``
+        (queue_log EXITWITHTIMEOUT). Not answered: ended as ``not_reached`` with the call_not_reached
+        hook, as ``dial_out``'s calls. ``agent``: only this agent may take it (a contact kept by one)."""
+        if queue not in self.cfg.queues:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+        if caller_id and not caller_id.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+        dialstring = self._dialstring(number)
+        now = self.clock()
+        call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
+                    created=now, enqueued=now, state=CallState.RINGING, stage="dialing",
+                    direction="outbound", caller_id=caller_id, record=record, target_agent=agent)
+        call.bridge = BRIDGE_PREFIX + call.id
+        call.channel = f"{BRIDGE_PREFIX}{call.id}-o"
+        call.ring_start = now
+        self.calls[call.id] = call
+        self.by_channel[call.channel] = call.id
+        self._ahead[call.id] = (patience, list(abandon_media or []))
+        self._record_call("call.outbound", call, number=number, caller_id=caller_id, ahead=True)
+
+        async def go() -> None:
+            try:
+                await self.ari.originate(dialstring, call.channel, app_args=f"{OUT_REMOTE},{call.id}",
+                                         caller_id=caller_id or "", timeout=45)
+            except AriError:
+                self._end(call, by="system", outcome="not_reached")
+                raise
+        self._spawn(go(), f"dial ahead {call.id}", call.id)
+        return call
+
+    def _answered_ahead(self, call: Call) -> None:
+        """A callee dialled ahead answered: into the call's bridge and the queue, taken before the
+        queue's callers (a person is on the line now), with the patience timer running."""
+        now = self.clock()
+        patience, _ = self._ahead[call.id]
+        call.answered = now  # the callee's answer (connecting an agent sets it again for the talk time)
+        call.priority = max(call.priority, AHEAD_PRIORITY)
+        self._record_call("call.outbound_answered", call, at=now, ring=now - call.ring_start)
+
+        async def park() -> None:
+            await self.ari.create_bridge(call.bridge)
+            await self.ari.add_channel(call.bridge, call.channel)
+        self._spawn(park(), f"park {call.id}", call.id)
+        self._call_to(call, CallState.QUEUED)
+        call.stage = "queue"
+        call.enqueued = now
+        call.position = self.qlog_position(call)
+        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
+        call.qlog_closed = False
+        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
+        self._arm("max_wait", call.id, patience, self._ahead_patience, call.id)
+        self.route()
+
+    def _ahead_patience(self, call_id: str) -> None:
+        """No agent connected in time: the callee hears the abandon message and is hung up."""
+        call = self.calls.get(call_id)
+        if call is None or call.state not in (CallState.QUEUED, CallState.RINGING):
+            return
+        now = self.clock()
+        agent = self.agents.get(call.agent or "")
+        if call.state is CallState.RINGING and agent:
+            # The agent's device is still being called: too late for this callee, not the agent's doing.
+            if call.agent_channel:
+                self.by_channel.pop(call.agent_channel, None)
+                self._spawn(self.ari.hangup(call.agent_channel), f"cancel leg {call.agent_channel}", call.id)
+            self.qlog.ringcanceled(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
+            agent.call_id = None
+            call.agent = None
+            call.agent_channel = None
+            self._set_agent(agent, AgentState.READY)
+        self._leave_queue(call, "EXITWITHTIMEOUT")
+        self._call_to(call, CallState.ENTERING)
+        call.stage = "abandon_message"
+        call.end_reason = "abandoned"
+        self._record_call("call.outbound_abandoned", call, at=now, wait=now - call.enqueued)
+        _, media = self._ahead[call.id]
+        if media:
+            self._play(call, media, "then_hangup")
+        else:
+            self._end(call, by="system", outcome="abandoned")
+        self.route()
+
     def _outbound_leg_up(self, leg: str, kind: str, call_id: str) -> None:
         call = self.calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
@@ -213,6 +304,8 @@ class CallControl(_Base):
                     self._end(call, by="system", outcome="not_reached")
                     raise
             self._spawn(go(), f"dial out {call.id}", call.id)
+        elif kind == OUT_REMOTE and leg == call.channel and call.id in self._ahead:
+            self._answered_ahead(call)
         elif kind == OUT_REMOTE and leg == call.channel:
             now = self.clock()
             self._call_to(call, CallState.CONNECTED)

@@ -105,6 +105,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
         self._chains = self.effects.chains
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
+        self._ahead: dict[str, tuple[float, list[str]]] = {}  # dialled ahead: call id -> (patience, abandon media)
         self._seq = 0
         self._dirty_queues: set[str] = set()
         self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}
@@ -867,7 +868,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._record_call("call.offered", call, agent=agent.id)
         self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
-        if agent.answer_mode is AnswerMode.PHONE:
+        if agent.answer_mode is AnswerMode.PHONE or call.id in self._ahead:  # a callee dialled ahead cannot wait
             self._dial_agent(call, agent)
 
     def _ring_timeout(self, call_id: str, offer: int) -> None:
@@ -987,7 +988,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._consult_over(call, "no answer" if call.consult["state"] == ConsultState.RINGING
                                 else "target hung up")
             return
-        if call.direction == "outbound" and call.state is not CallState.CONNECTED:
+        if call.direction == "outbound" and call.state is not CallState.CONNECTED and call.answered is None:
             # Before the called party answered: not reached (or the agent dropped the attempt).
             by = "agent" if channel_id == call.agent_channel else "system"
             self.hooks.call_not_reached(call, cause, by)
@@ -1028,7 +1029,7 @@ class CallEngine(CallControl, OverloadGuard):
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent and not call.qlog_closed and call.direction == "inbound":
+            if agent and not call.qlog_closed and (call.direction == "inbound" or call.id in self._ahead):
                 hold = clock_seconds(call.enqueued, call.answered or now)
                 calltime = clock_seconds(call.answered or now, now)
                 if by == "agent":
@@ -1057,6 +1058,7 @@ class CallEngine(CallControl, OverloadGuard):
                 self.qlog.abandon(now, call.channel, call.queue, qpos or call.position,
                                   call.position, clock_seconds(call.enqueued, now))
         self.calls.pop(call.id, None)
+        self._ahead.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)

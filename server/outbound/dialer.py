@@ -1,11 +1,17 @@
-"""Progressive dialing: for each free agent of a running campaign's queue, one contact's call.
+"""The dialer: progressive and predictive campaigns on Asterisk.
 
-The engine places the call as it does an agent's own outbound call (the agent's device first, then
-the contact, both in one bridge), so the agent hears the contact from the first ring and a person
-who answers is never left waiting for an agent. The hang-up cause of an attempt that was not
-answered (the ``call_not_reached`` hook) says busy, no answer or failed; the service applies the
-campaign's retry rules. Predictive campaigns dial progressively here until the pacer (pacing.py)
-drives the dialer.
+Progressive: for each free agent of a running campaign's queue, one contact's call, placed as an
+agent's own outbound call (the agent's device first, then the contact, both in one bridge), so the
+agent hears the contact from the first ring and a person who answers is never left waiting.
+
+Predictive: the pacer (pacing.py) says how many calls to place ahead of the free agents, from the
+answer rate, the handling time and the abandonment it measures. Each is the engine's ``dial_ahead``:
+the contact is called first; answered, it waits in the campaign's queue for a free agent, who is
+connected at once; none within the connect limit (2 s), the contact hears the abandon message and
+is hung up, and the attempt counts as abandoned.
+
+The hang-up cause of an attempt that was not answered (the ``call_not_reached`` hook) says busy, no
+answer or failed; the service applies the campaign's retry rules.
 """
 from __future__ import annotations
 
@@ -14,12 +20,13 @@ import contextlib
 import logging
 from typing import Any
 
-from cc_console.models import AgentState
+from cc_console.models import AgentState, CallState
 from cc_console.protocol import ProtocolError
 from cc_console.server.capability import CallHooks, Context
 from cc_console.server.waits import woken
 
 from .campaigns import Campaign, DialMode
+from .pacing import Pacer, PacerSettings
 from .retries import Outcome
 from .service import OutboundService
 
@@ -44,12 +51,21 @@ def outcome_of(kind: str, cause: int | None, by: str | None) -> Outcome | None:
 
 
 class Dialer(CallHooks):
-    def __init__(self, ctx: Context, service: OutboundService, *, tick: float, dial_template: str) -> None:
+    def __init__(self, ctx: Context, service: OutboundService, *, tick: float, dial_template: str,
+                 connect_limit: float = 2.0, abandon_media: list[str] | None = None,
+                 pacing: PacerSettings | None = None, handling_time: float = 120.0) -> None:
         self.ctx = ctx
         self.service = service
         self.tick = tick
         self.dial_template = dial_template
+        self.connect_limit = connect_limit
+        self.abandon_media = list(abandon_media or [])
+        self.pacing = pacing or PacerSettings()
+        self.handling_time = handling_time  # the first guess, until calls are measured
         self.calls: dict[str, int] = {}  # call id -> contact being called
+        self.ahead: dict[str, str] = {}  # call id -> campaign, for the calls dialled ahead (predictive)
+        self.pacers: dict[str, Pacer] = {}
+        self.aht: dict[str, float] = {}  # campaign -> measured handling time (talk + wrap-up)
         self._not_reached: dict[str, tuple[int | None, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -83,6 +99,9 @@ class Dialer(CallHooks):
         for c in await asyncio.to_thread(self.service.running):
             if c.mode is DialMode.PREVIEW:
                 continue  # the agent dials from the preview
+            if c.mode is DialMode.PREDICTIVE:
+                await self._pace(c)
+                continue
             free = self._free_agents(c.queue)
             if not free:
                 continue
@@ -109,6 +128,56 @@ class Dialer(CallHooks):
             return
         self.calls[call.id] = contact["id"]
         await asyncio.to_thread(self.service.dialing, contact["id"], call.id, call.agent or "")
+
+    async def _pacer(self, c: Campaign) -> Pacer:
+        pacer = self.pacers.get(c.id)
+        if pacer is None:
+            pacer = self.pacers[c.id] = Pacer(self.pacing)
+            # The abandonment cap holds over the regulation window, across restarts of the server.
+            since = self.ctx.engine.clock() - self.pacing.window
+            for a in await asyncio.to_thread(self.service.recent_attempts, c.id, since):
+                pacer.placed_outcome(a["outcome"] in (Outcome.ANSWERED, Outcome.ABANDONED))
+                if a["outcome"] in (Outcome.ANSWERED, Outcome.ABANDONED):
+                    pacer.answered(a["ts"], a["outcome"] == Outcome.ABANDONED)
+        return pacer
+
+    async def _pace(self, c: Campaign) -> None:
+        """A predictive campaign's round: as many calls ahead as the pacer says."""
+        engine = self.ctx.engine
+        pacer = await self._pacer(c)
+        now = engine.clock()
+        aht = self.aht.get(c.id, self.handling_time)
+        free = self._free_agents(c.queue)
+        busy: list[float] = []
+        for a in engine.agents.values():
+            if c.queue not in a.queues:
+                continue
+            if a.state is AgentState.ON_CALL and a.call_id in engine.calls:
+                answered = engine.calls[a.call_id].answered or now
+                busy.append(aht - (now - answered))
+            elif a.state is AgentState.WRAP_UP:
+                busy.append(max(0.0, a.wrapup_until - now))
+        in_flight = sum(1 for cid, camp in self.ahead.items() if camp == c.id and cid in engine.calls
+                        and engine.calls[cid].state is not CallState.CONNECTED)
+        n = pacer.to_dial(mode=str(c.mode), free=len(free), busy_remaining=busy, in_flight=in_flight, now=now,
+                          aht=aht)
+        if n <= 0:
+            return
+        contacts = await asyncio.to_thread(self.service.next_contacts, c.id, n, frozenset(a.id for a in free))
+        for contact in contacts:
+            number = contact["number"]
+            target = self.dial_template.format(number=number) if self.dial_template else number
+            try:
+                call = engine.dial_ahead(  # type: ignore[attr-defined]
+                    target, queue=c.queue, caller_id=c.caller_id, record=c.record, patience=self.connect_limit,
+                    abandon_media=self.abandon_media, agent=contact["owner"] or None)
+            except ProtocolError as exc:
+                log.warning("campaign %s cannot dial %s: %s", c.id, contact["id"], exc.message)
+                await asyncio.to_thread(self.service.release, contact["id"])
+                continue
+            self.calls[call.id] = contact["id"]
+            self.ahead[call.id] = c.id
+            await asyncio.to_thread(self.service.dialing, contact["id"], call.id, "")
 
     def dial_for(self, c: Campaign, contact: dict[str, Any], agent_id: str) -> Any:
         """Call a previewed contact for its agent (ProtocolError when the agent cannot call now)."""
@@ -140,7 +209,27 @@ class Dialer(CallHooks):
         if call.end_reason == "agent_unreachable":
             by = "agent"
         outcome = outcome_of(kind, cause, by)
+        campaign = self.ahead.pop(call.id, None)
+        if campaign is not None:
+            outcome = self._measure(campaign, call, kind, outcome)
         self.ctx.spawn(self._settle(seq, outcome, call.id, call.agent or ""), f"outcome of {call.id}")
+
+    def _measure(self, campaign: str, call: Any, kind: str, outcome: Outcome | None) -> Outcome | None:
+        """A call dialled ahead ended: its outcome (a person answered and got no agent: abandoned),
+        fed to the campaign's pacer with the handling time of a connected call."""
+        human = call.answered is not None
+        if human and kind != "call.completed":
+            outcome = Outcome.ABANDONED  # the message heard, or hung up waiting: no agent in time
+        pacer = self.pacers.get(campaign)
+        if pacer is not None:
+            pacer.placed_outcome(human)
+            if human:
+                pacer.answered(self.ctx.engine.clock(), outcome is Outcome.ABANDONED)
+        if kind == "call.completed" and call.answered and call.ended:
+            q = self.ctx.engine.cfg.queues.get(call.queue)
+            took = call.ended - call.answered + (q.wrapup if q else 0.0)
+            self.aht[campaign] = 0.8 * self.aht.get(campaign, took) + 0.2 * took
+        return outcome
 
     async def _settle(self, seq: int, outcome: Outcome | None, call_id: str, agent: str) -> None:
         if outcome is None:

@@ -18,6 +18,7 @@ from cc_console.server.capability import Capability, Context, Handler
 from .campaigns import CampaignError, CampaignNotFound
 from .dialer import Dialer
 from .lists import ListError
+from .pacing import PacerSettings
 from .service import OutboundService
 from .store import OutboundStore
 
@@ -73,6 +74,15 @@ class OutboundSettings:
     # How a contact's number is dialled, {number} in it (empty: as the agent's own outbound calls,
     # through the server's dial template); the sandbox's simulated callees: Local/{number}@cc-callees/n
     dial_template: str = ""
+    # Predictive dialing (docs/outbound.md): a callee who answered gets an agent within this many
+    # seconds, or hears the abandon message (media URIs, comma-separated) and is hung up.
+    connect_limit: float = 2.0
+    abandon_media: str = "sound:im-sorry,sound:please-try-call-later"
+    abandon_cap: float = 0.03  # abandoned among the answered calls, per campaign over abandon_window
+    abandon_window: float = 24 * 3600.0
+    min_samples: int = 30  # outcomes measured before the pacer dials ahead of free agents
+    max_ratio: float = 3.0  # at most this many calls in flight per available agent
+    handling_time: float = 120.0  # the first guess at talk + wrap-up, until the campaign's calls are measured
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,7 +106,13 @@ class Outbound(Capability):
         self.settings = ctx.settings.section("outbound", OutboundSettings)
         self.store = OutboundStore(ctx.db_path("outbound"))
         self.service = OutboundService(self.store)
-        self.dialer = Dialer(ctx, self.service, tick=self.settings.tick, dial_template=self.settings.dial_template)
+        st = self.settings
+        self.dialer = Dialer(
+            ctx, self.service, tick=st.tick, dial_template=st.dial_template, connect_limit=st.connect_limit,
+            abandon_media=[m.strip() for m in st.abandon_media.split(",") if m.strip()],
+            pacing=PacerSettings(abandon_cap=st.abandon_cap, window=st.abandon_window, min_samples=st.min_samples,
+                                 max_ratio=st.max_ratio),
+            handling_time=st.handling_time)
         ctx.add_hooks(self.dialer)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:

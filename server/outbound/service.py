@@ -223,6 +223,10 @@ class OutboundService:
         """The call could not be placed or was dropped on our side: the contact waits again, no attempt counted."""
         self.store.update_contact(seq, self.clock(), state="pending")
 
+    def recent_attempts(self, cid: str, since: float) -> list[dict[str, Any]]:
+        """The campaign's attempts since then (the predictive pacer's figures after a restart)."""
+        return [a for a in self.store.attempts(cid) if a["ts"] >= since]
+
     def finish_if_settled(self, cid: str) -> Campaign | None:
         """A running campaign whose every contact is accounted for finishes; the campaign then, else None."""
         c = self._get(cid)

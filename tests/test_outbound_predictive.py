@@ -1,0 +1,94 @@
+"""A predictive campaign on the real sandbox Asterisk: the contacts are called before any agent
+(simulated callees in [cc-callees]); a callee who answers waits in the queue and gets a free agent,
+or, with no agent free within the connect limit, hears the abandon message and is hung up. The
+campaign runs to the end with every contact accounted for."""
+from __future__ import annotations
+
+import wave
+
+import pytest
+
+from cc_console.server.app import Server
+
+from .asterisk import channels_left, until
+from .test_outbound_progressive import ALL_WEEK, add_agent
+
+pytestmark = pytest.mark.asterisk
+
+
+def _seconds(wav_path) -> float:
+    with wave.open(str(wav_path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settings, connect_to, pbx, sandbox):
+    # min_samples 0: the pacer bets from the first round (answer rate 0.5 assumed: two calls for the
+    # one agent), so that the second callee who answers finds the agent busy.
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
+                                     "min_samples": 0, "connect_limit": 2.0, "abandon_media": "sound:im-sorry"}
+    add_agent(settings, "pred1")
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        agent = await connect_to(srv, "pred1")
+        await agent.call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Predictive run", "queue": "support", "mode": "predictive", "caller_id": "5000",
+            "record": False, "window": ALL_WEEK, "mapping": {"number": "Phone"},
+            "retries": {"busy": {"delay": 0, "max_attempts": 2}, "no_answer": {"delay": 0, "max_attempts": 2},
+                        "failed": {"delay": 0, "max_attempts": 1}}}))["campaign"]["id"]
+        # 751/752 answer after 1 s / 2 s and talk 8 s: both are dialled at once, one gets the agent,
+        # the other waits 2 s and is abandoned. 710 answers at once; 720 busy, 730 no answer, 740 fails.
+        await sup.call("campaign.import", {"id": cid, "format": "csv",
+                                           "data": "Phone\n751\n752\n710\n720\n730\n740\n"})
+        await sup.call("campaign.start", {"id": cid})
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=90, what="the predictive campaign finished by itself")
+        contacts = {c["number"]: c for c in (await sup.call("campaign.contacts", {"id": cid}))["contacts"]}
+        got = {n: (c["state"], c["outcome"], c["attempts"]) for n, c in contacts.items()}
+        first = {got["751"], got["752"]}
+        assert first == {("done", "answered", 1), ("closed", "abandoned", 1)}, got
+        assert {n: got[n] for n in ("710", "720", "730", "740")} == {
+            "710": ("done", "answered", 1), "720": ("closed", "busy", 2), "730": ("closed", "no_answer", 2),
+            "740": ("closed", "failed", 1)}
+
+        # The contact's leg was placed first, not the agent's: the call was answered by the callee
+        # before the agent was offered it, and its agent leg came from the queue.
+        answered = next(contacts[n] for n in ("751", "752") if contacts[n]["outcome"] == "answered")
+        events = srv.store.events(call_id=answered["call_id"])
+        kinds = [e.kind for e in events]
+        assert kinds.index("call.outbound_answered") < kinds.index("call.offered") < kinds.index("call.connected")
+        assert kinds[-1] == "call.completed"
+        assert answered["agent"] == "pred1"
+        placed = srv.store.call(answered["call_id"])
+        assert placed is not None and placed["caller_id"] == "5000" and placed["direction"] == "outbound"
+
+        # The abandoned one: waited the connect limit in the queue, heard the whole message, then ended.
+        dropped = next(contacts[n] for n in ("751", "752") if contacts[n]["outcome"] == "abandoned")
+        events = {e.kind: e for e in srv.store.events(call_id=dropped["call_id"])}
+        waited = events["call.outbound_abandoned"].ts - events["call.outbound_answered"].ts
+        assert 1.9 <= waited <= 3.5, waited
+        message = sandbox.root_path / "usr/share/asterisk/sounds/en_US_f_Allison/im-sorry.wav"
+        assert events["call.ended"].data["outcome"] == "abandoned"
+        assert events["call.ended"].ts - events["call.outbound_abandoned"].ts >= _seconds(message) - 0.05
+        qlog = (await _read(settings.server.queue_log_path)).splitlines()
+        channel = srv.store.call(dropped["call_id"])["channel"]
+        assert any(f"|{channel}|support|NONE|EXITWITHTIMEOUT|" in line for line in qlog), qlog
+
+        report = (await sup.call("campaign.report", {"id": cid}))["report"]
+        # answered by a person: 751, 752, 710; one of them abandoned
+        assert report["abandon_rate"] == pytest.approx(1 / 3)
+        assert report["attempts"] == 8
+        await srv.engine.idle()
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()
+
+
+async def _read(path: str) -> str:
+    import asyncio
+    from pathlib import Path
+    return await asyncio.to_thread(Path(path).read_text)
