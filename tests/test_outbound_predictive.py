@@ -92,3 +92,49 @@ async def _read(path: str) -> str:
     import asyncio
     from pathlib import Path
     return await asyncio.to_thread(Path(path).read_text)
+
+
+async def test_answering_machine_detected_gets_the_message_and_its_retry_rule(settings, connect_to, pbx, sandbox):
+    # A progressive campaign with AMD calls the contact first too (one call per free agent): AMD()
+    # runs in the callee's dialplan path (the sandbox's cc-outbound-amd), before an agent is offered.
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
+                                     "amd_dial_template": "Local/{number}@cc-outbound-amd/n"}
+    add_agent(settings, "amd1")
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        await (await connect_to(srv, "amd1")).call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Machines", "queue": "support", "mode": "progressive", "amd": True,
+            "machine_message": "sound:goodbye", "record": False, "window": ALL_WEEK, "mapping": {"number": "Phone"},
+            "retries": {"machine": {"delay": 0, "max_attempts": 2}}}))["campaign"]["id"]
+        # 760: a machine with a long greeting; 770: a person who says "hello" and waits.
+        await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n760\n770\n"})
+        await sup.call("campaign.start", {"id": cid})
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=90, what="the AMD campaign finished by itself")
+        contacts = {c["number"]: c for c in (await sup.call("campaign.contacts", {"id": cid}))["contacts"]}
+        got = {n: (c["state"], c["outcome"], c["attempts"]) for n, c in contacts.items()}
+        assert got == {"760": ("closed", "machine", 2), "770": ("done", "answered", 1)}
+
+        machine = {e.kind: e for e in srv.store.events(call_id=contacts["760"]["call_id"])}
+        assert machine["call.outbound_answered"].data["amd"] == "MACHINE"
+        assert "call.offered" not in machine  # no agent heard the machine
+        assert machine["call.ended"].data["outcome"] == "machine"
+        message = sandbox.root_path / "usr/share/asterisk/sounds/en_US_f_Allison/goodbye.wav"
+        assert machine["call.ended"].ts - machine["call.outbound_answered"].ts >= _seconds(message) - 0.05
+
+        person = [e.kind for e in srv.store.events(call_id=contacts["770"]["call_id"])]
+        assert "call.connected" in person and person[-1] == "call.completed"
+        answered = next(e for e in srv.store.events(call_id=contacts["770"]["call_id"])
+                        if e.kind == "call.outbound_answered")
+        assert answered.data["amd"] == "HUMAN"
+        report = (await sup.call("campaign.report", {"id": cid}))["report"]
+        assert report["outcomes"] == {"machine": 2, "answered": 1}
+        await srv.engine.idle()
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()

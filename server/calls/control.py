@@ -9,6 +9,7 @@ recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cc_console.models import AgentState, AnswerMode, Call, CallState
@@ -31,6 +32,18 @@ from .states import (
 # Callees dialled ahead (predictive) wait before every caller of their queue: a person is on the line
 # and has at most the connect limit (2 s) to get an agent.
 AHEAD_PRIORITY = 1_000_000
+
+
+
+@dataclass
+class Ahead:
+    """How a call dialled ahead goes on once the callee answers (CallControl.dial_ahead)."""
+
+    patience: float  # seconds an answered callee waits for an agent
+    abandon_media: list[str] = field(default_factory=list)
+    amd: bool = False  # the dial string runs AMD(); its result is SHARED(CC_AMD) on our channel
+    machine_media: list[str] = field(default_factory=list)  # left on a machine; none: hang up
+
 
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
@@ -200,13 +213,17 @@ class CallControl(_Base):
         return call
 
     def dial_ahead(self, number: str, *, queue: str, caller_id: str = "", record: bool = True,
-                   patience: float = 2.0, abandon_media: list[str] | None = None, agent: str | None = None) -> Call:
+                   patience: float = 2.0, abandon_media: list[str] | None = None, agent: str | None = None,
+                   amd: bool = False, machine_media: list[str] | None = None) -> Call:
         """Predictive dialing: the number is called before any agent is. Answered, the callee waits in
         ``queue`` ahead of its callers and is offered to a free agent (whose device is called at once,
         as an auto-answer in console mode); no agent connected within ``patience`` seconds, the callee
         hears ``abandon_media`` and is hung up: the call ends with outcome ``abandoned``
         (queue_log EXITWITHTIMEOUT). Not answered: ended as ``not_reached`` with the call_not_reached
-        hook, as ``dial_out``'s calls. ``agent``: only this agent may take it (a contact kept by one)."""
+        hook, as ``dial_out``'s calls. ``agent``: only this agent may take it (a contact kept by one).
+        ``amd``: the dial string runs Asterisk's AMD() on the answered callee (docs/outbound.md) and
+        leaves its result in SHARED(CC_AMD) on our channel; a machine is left ``machine_media`` (or
+        hung up at once) and the call ends with outcome ``machine``, its stage ``machine``."""
         if queue not in self.cfg.queues:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
         if caller_id and not caller_id.lstrip("+").isdigit():
@@ -221,7 +238,7 @@ class CallControl(_Base):
         call.ring_start = now
         self.calls[call.id] = call
         self.by_channel[call.channel] = call.id
-        self._ahead[call.id] = (patience, list(abandon_media or []))
+        self._ahead[call.id] = Ahead(patience, list(abandon_media or []), amd, list(machine_media or []))
         self._record_call("call.outbound", call, number=number, caller_id=caller_id, ahead=True)
 
         async def go() -> None:
@@ -235,18 +252,38 @@ class CallControl(_Base):
         return call
 
     def _answered_ahead(self, call: Call) -> None:
-        """A callee dialled ahead answered: into the call's bridge and the queue, taken before the
-        queue's callers (a person is on the line now), with the patience timer running."""
+        """A callee dialled ahead answered: a machine is dealt with; a person goes into the call's
+        bridge and the queue, taken before the queue's callers, with the patience timer running."""
+        ahead = self._ahead[call.id]
+        if ahead.amd:
+            async def detect() -> None:
+                status = await self.ari.get_variable(call.channel, "SHARED(CC_AMD)")
+                if call.state is CallState.RINGING:  # not hung up meanwhile
+                    self._after_amd(call, status)
+            self._spawn(detect(), f"amd result {call.id}", call.id)
+            return
+        self._after_amd(call, "")
+
+    def _after_amd(self, call: Call, status: str) -> None:
         now = self.clock()
-        patience, _ = self._ahead[call.id]
-        call.answered = now  # the callee's answer (connecting an agent sets it again for the talk time)
-        call.priority = max(call.priority, AHEAD_PRIORITY)
-        self._record_call("call.outbound_answered", call, at=now, ring=now - call.ring_start)
+        ahead = self._ahead[call.id]
+        call.answered = now  # the line's answer (connecting an agent sets it again for the talk time)
+        self._record_call("call.outbound_answered", call, at=now, ring=now - call.ring_start, amd=status or None)
 
         async def park() -> None:
             await self.ari.create_bridge(call.bridge)
             await self.ari.add_channel(call.bridge, call.channel)
         self._spawn(park(), f"park {call.id}", call.id)
+        if status == "MACHINE":
+            self._call_to(call, CallState.ENTERING)
+            call.stage = call.end_reason = "machine"
+            if ahead.machine_media:
+                self._play(call, ahead.machine_media, "then_hangup")
+            else:
+                self._end(call, by="system", outcome="machine")
+            return
+        patience = ahead.patience
+        call.priority = max(call.priority, AHEAD_PRIORITY)
         self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.enqueued = now
@@ -279,7 +316,7 @@ class CallControl(_Base):
         call.stage = "abandon_message"
         call.end_reason = "abandoned"
         self._record_call("call.outbound_abandoned", call, at=now, wait=now - call.enqueued)
-        _, media = self._ahead[call.id]
+        media = self._ahead[call.id].abandon_media
         if media:
             self._play(call, media, "then_hangup")
         else:

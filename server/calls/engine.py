@@ -105,7 +105,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
         self._chains = self.effects.chains
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
-        self._ahead: dict[str, tuple[float, list[str]]] = {}  # dialled ahead: call id -> (patience, abandon media)
+        self._ahead: dict[str, Any] = {}  # dialled ahead (predictive): call id -> control.Ahead
         self._seq = 0
         self._dirty_queues: set[str] = set()
         self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}

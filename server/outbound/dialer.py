@@ -50,10 +50,15 @@ def outcome_of(kind: str, cause: int | None, by: str | None) -> Outcome | None:
     return Outcome.FAILED
 
 
+def _media(text: str) -> list[str]:
+    return [m for m in text.split(",") if m]
+
+
 class Dialer(CallHooks):
     def __init__(self, ctx: Context, service: OutboundService, *, tick: float, dial_template: str,
                  connect_limit: float = 2.0, abandon_media: list[str] | None = None,
-                 pacing: PacerSettings | None = None, handling_time: float = 120.0) -> None:
+                 pacing: PacerSettings | None = None, handling_time: float = 120.0,
+                 amd_dial_template: str = "") -> None:
         self.ctx = ctx
         self.service = service
         self.tick = tick
@@ -62,6 +67,7 @@ class Dialer(CallHooks):
         self.abandon_media = list(abandon_media or [])
         self.pacing = pacing or PacerSettings()
         self.handling_time = handling_time  # the first guess, until calls are measured
+        self.amd_dial_template = amd_dial_template
         self.calls: dict[str, int] = {}  # call id -> contact being called
         self.ahead: dict[str, str] = {}  # call id -> campaign, for the calls dialled ahead (predictive)
         self.pacers: dict[str, Pacer] = {}
@@ -99,7 +105,9 @@ class Dialer(CallHooks):
         for c in await asyncio.to_thread(self.service.running):
             if c.mode is DialMode.PREVIEW:
                 continue  # the agent dials from the preview
-            if c.mode is DialMode.PREDICTIVE:
+            if c.mode is DialMode.PREDICTIVE or c.amd:
+                # With answering-machine detection a progressive campaign too calls the contact
+                # first (one per free agent): an agent must not hear the machine's greeting.
                 await self._pace(c)
                 continue
             free = self._free_agents(c.queue)
@@ -166,11 +174,13 @@ class Dialer(CallHooks):
         contacts = await asyncio.to_thread(self.service.next_contacts, c.id, n, frozenset(a.id for a in free))
         for contact in contacts:
             number = contact["number"]
-            target = self.dial_template.format(number=number) if self.dial_template else number
+            template = self.amd_dial_template if c.amd and self.amd_dial_template else self.dial_template
+            target = template.format(number=number) if template else number
             try:
                 call = engine.dial_ahead(  # type: ignore[attr-defined]
                     target, queue=c.queue, caller_id=c.caller_id, record=c.record, patience=self.connect_limit,
-                    abandon_media=self.abandon_media, agent=contact["owner"] or None)
+                    abandon_media=self.abandon_media, agent=contact["owner"] or None,
+                    amd=c.amd and bool(self.amd_dial_template), machine_media=_media(c.machine_message))
             except ProtocolError as exc:
                 log.warning("campaign %s cannot dial %s: %s", c.id, contact["id"], exc.message)
                 await asyncio.to_thread(self.service.release, contact["id"])
@@ -217,8 +227,10 @@ class Dialer(CallHooks):
     def _measure(self, campaign: str, call: Any, kind: str, outcome: Outcome | None) -> Outcome | None:
         """A call dialled ahead ended: its outcome (a person answered and got no agent: abandoned),
         fed to the campaign's pacer with the handling time of a connected call."""
-        human = call.answered is not None
-        if human and kind != "call.completed":
+        human = call.answered is not None and call.stage != "machine"
+        if call.stage == "machine":
+            outcome = Outcome.MACHINE
+        elif human and kind != "call.completed":
             outcome = Outcome.ABANDONED  # the message heard, or hung up waiting: no agent in time
         pacer = self.pacers.get(campaign)
         if pacer is not None:

@@ -24,7 +24,9 @@ from .store import OutboundStore
 
 _CAMPAIGN_ARGS = {
     "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
-    "caller_id": Arg(str, False), "record": Arg(bool, False), "timezone": Arg(str, False), "window": Arg(dict, False),
+    "caller_id": Arg(str, False), "record": Arg(bool, False), "amd": Arg(bool, False),
+    "machine_message": Arg(str, False), "announcement": Arg(str, False), "timezone": Arg(str, False),
+    "window": Arg(dict, False),
     "retries": Arg(dict, False), "mapping": Arg(dict, False, str), "script": Arg(str, False),
 }
 COMMANDS = (
@@ -82,6 +84,9 @@ class OutboundSettings:
     abandon_window: float = 24 * 3600.0
     min_samples: int = 30  # outcomes measured before the pacer dials ahead of free agents
     max_ratio: float = 3.0  # at most this many calls in flight per available agent
+    # How a contact of a campaign with answering-machine detection is dialled ({number} in it): a
+    # dialplan context that runs AMD() on the answered callee (the sandbox's cc-outbound-amd).
+    amd_dial_template: str = ""
     handling_time: float = 120.0  # the first guess at talk + wrap-up, until the campaign's calls are measured
 
 
@@ -112,7 +117,7 @@ class Outbound(Capability):
             abandon_media=[m.strip() for m in st.abandon_media.split(",") if m.strip()],
             pacing=PacerSettings(abandon_cap=st.abandon_cap, window=st.abandon_window, min_samples=st.min_samples,
                                  max_ratio=st.max_ratio),
-            handling_time=st.handling_time)
+            handling_time=st.handling_time, amd_dial_template=st.amd_dial_template)
         ctx.add_hooks(self.dialer)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:

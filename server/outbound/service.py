@@ -22,8 +22,8 @@ from .windows import Window, WindowError, may_call, zone
 
 CONTACT_STATES = ("pending", "dialing", "done", "closed", "dnc")
 # What a supervisor may change on a campaign after it was made (the state has its own commands).
-EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "record", "timezone", "window", "retries", "mapping",
-            "script")
+EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "record", "amd", "machine_message", "announcement",
+            "timezone", "window", "retries", "mapping", "script")
 
 
 @dataclass
@@ -44,6 +44,15 @@ class Progress:
         return {"campaign": self.campaign, "state": self.state, "contacts": self.contacts,
                 "by_state": self.by_state, "by_outcome": self.by_outcome, "attempts": self.attempts,
                 "settled": self.settled}
+
+
+def media_list(value: Any) -> str:
+    """Media URIs (sound:..., recording:..., tone:...), comma-separated, as Asterisk plays them."""
+    items = [m.strip() for m in str(value).split(",") if m.strip()]
+    bad = [m for m in items if ":" not in m]
+    if bad:
+        raise CampaignError(f"Not something Asterisk can play (sound:NAME, recording:NAME): {bad[0]}")
+    return ",".join(items)
 
 
 class OutboundService:
@@ -74,8 +83,10 @@ class OutboundService:
                     value = DialMode(value)
                 elif key == "priority":
                     value = int(value)
-                elif key == "record":
+                elif key in ("record", "amd"):
                     value = bool(value)
+                elif key in ("machine_message", "announcement"):
+                    value = media_list(value)
                 elif key == "timezone":
                     zone(str(value))
                 elif key == "window":
