@@ -134,7 +134,46 @@ async def test_answering_machine_detected_gets_the_message_and_its_retry_rule(se
         assert answered.data["amd"] == "HUMAN"
         report = (await sup.call("campaign.report", {"id": cid}))["report"]
         assert report["outcomes"] == {"machine": 2, "answered": 1}
+        # the campaign is not recorded: its connected call says so
+        rows = srv.recordings.store.for_call(contacts["770"]["call_id"])
+        assert rows and all(r["status"] == "not_recorded" for r in rows), rows
         await srv.engine.idle()
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()
+
+
+async def test_announcement_caller_id_and_recording_per_campaign(settings, connect_to, pbx, sandbox):
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n"}
+    add_agent(settings, "ann1")
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        await (await connect_to(srv, "ann1")).call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Announced", "queue": "support", "mode": "progressive", "caller_id": "5000",
+            "announcement": "sound:goodbye", "record": True, "window": ALL_WEEK, "mapping": {"number": "Phone"},
+            "retries": {"busy": {"delay": 0, "max_attempts": 1}}}))["campaign"]["id"]
+        # 85000 answers only when it is shown caller ID 5000, 85001 only when shown 5001 (busy here).
+        await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n85000\n85001\n"})
+        await sup.call("campaign.start", {"id": cid})
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=60, what="the announced campaign finished by itself")
+        contacts = {c["number"]: c for c in (await sup.call("campaign.contacts", {"id": cid}))["contacts"]}
+        got = {n: (c["state"], c["outcome"]) for n, c in contacts.items()}
+        assert got == {"85000": ("done", "answered"), "85001": ("closed", "busy")}
+
+        events = {e.kind: e for e in srv.store.events(call_id=contacts["85000"]["call_id"])}
+        # the whole announcement before the agent was offered the call
+        message = sandbox.root_path / "usr/share/asterisk/sounds/en_US_f_Allison/goodbye.wav"
+        assert events["call.offered"].ts - events["call.outbound_answered"].ts >= _seconds(message) - 0.05
+        assert events["call.connected"].data["agent"] == "ann1"
+        await srv.engine.idle()
+        rows = srv.recordings.store.for_call(contacts["85000"]["call_id"])
+        assert [r["status"] for r in rows] != [] and all(r["status"] != "not_recorded" for r in rows), rows
         assert await channels_left(pbx) == []
     finally:
         await srv.stop()

@@ -43,6 +43,7 @@ class Ahead:
     abandon_media: list[str] = field(default_factory=list)
     amd: bool = False  # the dial string runs AMD(); its result is SHARED(CC_AMD) on our channel
     machine_media: list[str] = field(default_factory=list)  # left on a machine; none: hang up
+    announcement: list[str] = field(default_factory=list)  # heard by the callee before an agent is offered
 
 
 if TYPE_CHECKING:
@@ -214,7 +215,8 @@ class CallControl(_Base):
 
     def dial_ahead(self, number: str, *, queue: str, caller_id: str = "", record: bool = True,
                    patience: float = 2.0, abandon_media: list[str] | None = None, agent: str | None = None,
-                   amd: bool = False, machine_media: list[str] | None = None) -> Call:
+                   amd: bool = False, machine_media: list[str] | None = None,
+                   announcement: list[str] | None = None) -> Call:
         """Predictive dialing: the number is called before any agent is. Answered, the callee waits in
         ``queue`` ahead of its callers and is offered to a free agent (whose device is called at once,
         as an auto-answer in console mode); no agent connected within ``patience`` seconds, the callee
@@ -223,7 +225,8 @@ class CallControl(_Base):
         hook, as ``dial_out``'s calls. ``agent``: only this agent may take it (a contact kept by one).
         ``amd``: the dial string runs Asterisk's AMD() on the answered callee (docs/outbound.md) and
         leaves its result in SHARED(CC_AMD) on our channel; a machine is left ``machine_media`` (or
-        hung up at once) and the call ends with outcome ``machine``, its stage ``machine``."""
+        hung up at once) and the call ends with outcome ``machine``, its stage ``machine``.
+        ``announcement``: played to a person who answered before an agent is offered the call."""
         if queue not in self.cfg.queues:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
         if caller_id and not caller_id.lstrip("+").isdigit():
@@ -238,7 +241,8 @@ class CallControl(_Base):
         call.ring_start = now
         self.calls[call.id] = call
         self.by_channel[call.channel] = call.id
-        self._ahead[call.id] = Ahead(patience, list(abandon_media or []), amd, list(machine_media or []))
+        self._ahead[call.id] = Ahead(patience, list(abandon_media or []), amd, list(machine_media or []),
+                                     list(announcement or []))
         self._record_call("call.outbound", call, number=number, caller_id=caller_id, ahead=True)
 
         async def go() -> None:
@@ -282,7 +286,18 @@ class CallControl(_Base):
             else:
                 self._end(call, by="system", outcome="machine")
             return
-        patience = ahead.patience
+        if ahead.announcement:
+            # heard before an agent is looked for: the connect limit runs from its end
+            self._call_to(call, CallState.ENTERING)
+            call.stage = "announcement"
+            self._play(call, ahead.announcement, "ahead_announcement")
+            return
+        self.queue_ahead(call)
+
+    def queue_ahead(self, call: Call) -> None:
+        """A callee dialled ahead who answered (and heard the announcement): into the queue, before
+        its callers (a person is on the line), with the patience timer running."""
+        now = self.clock()
         call.priority = max(call.priority, AHEAD_PRIORITY)
         self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
@@ -291,7 +306,7 @@ class CallControl(_Base):
         self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
         self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
-        self._arm("max_wait", call.id, patience, self._ahead_patience, call.id)
+        self._arm("max_wait", call.id, self._ahead[call.id].patience, self._ahead_patience, call.id)
         self.route()
 
     def _ahead_patience(self, call_id: str) -> None:

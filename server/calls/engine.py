@@ -674,6 +674,8 @@ class CallEngine(CallControl, OverloadGuard):
             self._enqueue(call)
         elif purpose in ("position", "key") and call.state is CallState.QUEUED:
             self._moh(call)
+        elif purpose == "ahead_announcement" and call.state is CallState.ENTERING:
+            self.queue_ahead(call)  # control.py: a predictive campaign's callee heard its announcement
         elif purpose == "then_hangup":
             self._end(call, by="system", outcome=call.end_reason or "overflow")
         elif purpose == "voicemail_prompt" and call.state is CallState.VOICEMAIL:

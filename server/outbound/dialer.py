@@ -105,9 +105,9 @@ class Dialer(CallHooks):
         for c in await asyncio.to_thread(self.service.running):
             if c.mode is DialMode.PREVIEW:
                 continue  # the agent dials from the preview
-            if c.mode is DialMode.PREDICTIVE or c.amd:
-                # With answering-machine detection a progressive campaign too calls the contact
-                # first (one per free agent): an agent must not hear the machine's greeting.
+            if c.mode is DialMode.PREDICTIVE or c.amd or c.announcement:
+                # With answering-machine detection or an announcement a progressive campaign too calls
+                # the contact first (one per free agent): the agent joins once the contact is ready.
                 await self._pace(c)
                 continue
             free = self._free_agents(c.queue)
@@ -180,7 +180,8 @@ class Dialer(CallHooks):
                 call = engine.dial_ahead(  # type: ignore[attr-defined]
                     target, queue=c.queue, caller_id=c.caller_id, record=c.record, patience=self.connect_limit,
                     abandon_media=self.abandon_media, agent=contact["owner"] or None,
-                    amd=c.amd and bool(self.amd_dial_template), machine_media=_media(c.machine_message))
+                    amd=c.amd and bool(self.amd_dial_template), machine_media=_media(c.machine_message),
+                    announcement=_media(c.announcement))
             except ProtocolError as exc:
                 log.warning("campaign %s cannot dial %s: %s", c.id, contact["id"], exc.message)
                 await asyncio.to_thread(self.service.release, contact["id"])
