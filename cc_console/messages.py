@@ -29,6 +29,8 @@ ACTIONS: dict[str, str] = {
     "callback.done": "Done", "agent.figures": "My figures", "transfer.targets": "Transfer panel",
     "recording.optout": "Recording", "directory.search": "Directory", "admin.reload": "Reload",
     "transfer.share": "Send the caller's details",
+    "campaign.list": "Campaigns", "campaign.report": "Campaign figures", "campaign.start": "Start the campaign",
+    "campaign.pause": "Pause the campaign", "script.get": "Call script", "script.answer": "Script answer",
 }
 
 Sentence = str | Callable[[str], str]
@@ -129,6 +131,11 @@ SENTENCES: dict[tuple[str, str], Sentence] = {
     ("transfer.share", "unavailable"): "The mail server did not take the message; try again in a moment.",
     ("transfer.share", "forbidden"): _NOT_MINE,
     ("transfer.share", "not_found"): _share_missing,
+    # the campaign service words its refusals for a supervisor ("The campaign is already running")
+    ("campaign.start", "conflict"): _as_said,
+    ("campaign.pause", "conflict"): _as_said,
+    ("script.answer", "conflict"): _as_said,
+    ("script.get", "not_found"): "This call is not part of a campaign.",
 }
 
 BY_CODE: dict[str, str] = {

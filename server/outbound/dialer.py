@@ -250,6 +250,8 @@ class Dialer(CallHooks):
         else:
             contact = await asyncio.to_thread(self.service.record_outcome, seq, outcome, call_id, agent)
             campaign = await asyncio.to_thread(self.service.finish_if_settled, contact["campaign"])
-            if campaign is not None:
-                self.ctx.publish("campaign.update", campaign.to_dict(), frozenset())
+            if campaign is None:
+                campaign = await asyncio.to_thread(self.service.get, contact["campaign"])
+            # after every attempt: the supervisors' campaign screen shows progress live
+            self.ctx.publish("campaign.update", campaign.to_dict(), frozenset())
         self._wake.set()
