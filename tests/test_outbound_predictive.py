@@ -82,6 +82,12 @@ async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settin
         # answered by a person: 751, 752, 710; one of them abandoned
         assert report["abandon_rate"] == pytest.approx(1 / 3)
         assert report["attempts"] == 8
+        # occupancy: the agent's time on the campaign's calls over their staffed time while it ran
+        talk = sum(e.data["talk"] for n in ("751", "752", "710") if contacts[n]["outcome"] == "answered"
+                   for e in srv.store.events(call_id=contacts[n]["call_id"]) if e.kind == "call.completed")
+        assert report["busy_seconds"] >= talk - 0.5 and report["staffed_seconds"] >= report["busy_seconds"]
+        assert report["occupancy"] == pytest.approx(report["busy_seconds"] / report["staffed_seconds"])
+        assert 0 < report["occupancy_by_agent"]["pred1"] <= 1
         await srv.engine.idle()
         assert await channels_left(pbx) == []
     finally:

@@ -33,6 +33,10 @@ from .service import OutboundService
 log = logging.getLogger(__name__)
 
 BUSY_CAUSES = frozenset({17})  # user busy
+# Occupancy: an agent is staffed for a running campaign of their queue in these states, and busy with
+# it on (and in the wrap-up of) one of its calls.
+STAFFED = frozenset({AgentState.READY, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP})
+BUSY = frozenset({AgentState.ON_CALL, AgentState.WRAP_UP})
 NO_ANSWER_CAUSES = frozenset({16, 18, 19, 21})  # rang out, no answer, (a phone's) call rejected
 
 
@@ -72,6 +76,10 @@ class Dialer(CallHooks):
         self.ahead: dict[str, str] = {}  # call id -> campaign, for the calls dialled ahead (predictive)
         self.pacers: dict[str, Pacer] = {}
         self.aht: dict[str, float] = {}  # campaign -> measured handling time (talk + wrap-up)
+        self.call_campaign: dict[str, str] = {}  # every campaign call -> its campaign (occupancy)
+        self._running: dict[str, str] = {}  # running campaign -> its queue, as of the last round
+        self._since: dict[str, tuple[AgentState, float, str]] = {}  # agent -> (state, since, call id)
+        self._occupancy: dict[tuple[str, str], list[float]] = {}  # (campaign, agent) -> [staffed, busy] unsaved
         self._not_reached: dict[str, tuple[int | None, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -91,6 +99,7 @@ class Dialer(CallHooks):
         while True:
             try:
                 await self.place_calls()
+                await self.save_occupancy()
             except Exception:
                 log.exception("outbound dialer round failed")
             self._wake.clear()
@@ -102,7 +111,9 @@ class Dialer(CallHooks):
 
     async def place_calls(self) -> None:
         """One round: every running campaign (highest priority first) gets its free agents' calls."""
-        for c in await asyncio.to_thread(self.service.running):
+        running = await asyncio.to_thread(self.service.running)
+        self._running = {c.id: c.queue for c in running}
+        for c in running:
             if c.mode is DialMode.PREVIEW:
                 continue  # the agent dials from the preview
             if c.mode is DialMode.PREDICTIVE or c.amd or c.announcement:
@@ -135,6 +146,7 @@ class Dialer(CallHooks):
             await asyncio.to_thread(self.service.release, contact["id"])
             return
         self.calls[call.id] = contact["id"]
+        self.call_campaign[call.id] = c.id
         await asyncio.to_thread(self.service.dialing, contact["id"], call.id, call.agent or "")
 
     async def _pacer(self, c: Campaign) -> Pacer:
@@ -188,6 +200,7 @@ class Dialer(CallHooks):
                 continue
             self.calls[call.id] = contact["id"]
             self.ahead[call.id] = c.id
+            self.call_campaign[call.id] = c.id
             await asyncio.to_thread(self.service.dialing, contact["id"], call.id, "")
 
     def dial_for(self, c: Campaign, contact: dict[str, Any], agent_id: str) -> Any:
@@ -197,10 +210,43 @@ class Dialer(CallHooks):
         call = self.ctx.engine.dial_out(  # type: ignore[attr-defined]
             agent_id, target, caller_id=c.caller_id, queue=c.queue, record=c.record)
         self.calls[call.id] = contact["id"]
+        self.call_campaign[call.id] = c.id
         return call
+
+    # -- occupancy -----------------------------------------------------------------------------------
+    def _account(self, agent: Any, now: float) -> None:
+        """Add the time since the agent's last account to the running campaigns of their queues:
+        staffed, and busy when it went to one of that campaign's calls."""
+        prev = self._since.get(agent.id)
+        self._since[agent.id] = (agent.state, now, agent.call_id or agent.last_call_id or "")
+        if prev is None:
+            return
+        state, since, call_id = prev
+        if state not in STAFFED or now <= since:
+            return
+        busy_with = self.call_campaign.get(call_id) if state in BUSY else None
+        for cid, queue in self._running.items():
+            if queue in agent.queues:
+                acc = self._occupancy.setdefault((cid, agent.id), [0.0, 0.0])
+                acc[0] += now - since
+                if busy_with == cid:
+                    acc[1] += now - since
+
+    async def save_occupancy(self) -> None:
+        now = self.ctx.engine.clock()
+        for agent in list(self.ctx.engine.agents.values()):
+            self._account(agent, now)
+        if self._occupancy:
+            rows = [(cid, agent, s, b) for (cid, agent), (s, b) in self._occupancy.items()]
+            self._occupancy = {}
+            await asyncio.to_thread(self.service.store.add_occupancy, rows)
 
     # -- following the calls -------------------------------------------------------------------------
     def agent_state(self, agent: Any, previous: str) -> None:
+        self._account(agent, self.ctx.engine.clock())
+        if agent.state in (AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT):
+            # the wrap-up is over: its call no longer counts for occupancy
+            self.call_campaign.pop(agent.last_call_id or "", None)
         if agent.state is AgentState.READY:
             self._wake.set()
         elif agent.state is AgentState.LOGGED_OUT:
@@ -220,6 +266,8 @@ class Dialer(CallHooks):
         if call.end_reason == "agent_unreachable":
             by = "agent"
         outcome = outcome_of(kind, cause, by)
+        if kind != "call.completed":
+            self.call_campaign.pop(call.id, None)  # no agent's time went to it after the end
         campaign = self.ahead.pop(call.id, None)
         if campaign is not None:
             outcome = self._measure(campaign, call, kind, outcome)
@@ -245,6 +293,7 @@ class Dialer(CallHooks):
         return outcome
 
     async def _settle(self, seq: int, outcome: Outcome | None, call_id: str, agent: str) -> None:
+        await self.save_occupancy()  # the call's time counted before its campaign may finish
         if outcome is None:
             await asyncio.to_thread(self.service.release, seq)
         else:

@@ -317,7 +317,9 @@ class OutboundService:
 
     def report(self, cid: str) -> dict[str, Any]:
         """The campaign's figures: attempts and their outcomes, reach rate, abandonment, the answers
-        given to its script, and the answered calls per agent."""
+        given to its script, the answered calls per agent, and agent occupancy: the time the agents
+        of its queue spent on its calls and their wrap-up over the time they were staffed (ready,
+        ringing, on a call or in wrap-up) while it ran."""
         p = self.progress(cid)
         attempts = self.store.attempts(cid)
         outcomes: dict[str, int] = {}
@@ -333,7 +335,13 @@ class OutboundService:
         for a in self.store.answers(cid):
             q = answers.setdefault(a["question"], {})
             q[a["answer"]] = q.get(a["answer"], 0) + 1
+        occ = self.store.occupancy(cid)
+        staffed = sum(s for s, _ in occ.values())
+        busy = sum(b for _, b in occ.values())
         return {"campaign": cid, "state": p.state, "contacts": p.contacts, "by_state": p.by_state,
+                "occupancy": busy / staffed if staffed > 0 else None,
+                "occupancy_by_agent": {a: (b / s if s > 0 else None) for a, (s, b) in sorted(occ.items())},
+                "staffed_seconds": staffed, "busy_seconds": busy,
                 "attempts": len(attempts), "outcomes": outcomes, "contacts_tried": tried, "reached": reached,
                 "reach_rate": reached / tried if tried else None,
                 "abandon_rate": outcomes.get(Outcome.ABANDONED, 0) / people if people else None,

@@ -87,6 +87,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE campaigns ADD COLUMN machine_message TEXT NOT NULL DEFAULT '';
     ALTER TABLE campaigns ADD COLUMN announcement TEXT NOT NULL DEFAULT '';
     """,
+    # agent occupancy per campaign: seconds staffed for it while it ran, and busy with its calls
+    """
+    CREATE TABLE occupancy (
+        campaign TEXT NOT NULL,
+        agent    TEXT NOT NULL,
+        staffed  REAL NOT NULL DEFAULT 0,
+        busy     REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (campaign, agent)
+    );
+    """,
 ]
 
 
@@ -217,6 +227,19 @@ class OutboundStore:
         with self._lock:
             return [dict(r) for r in self._db.execute(
                 "SELECT * FROM attempts WHERE campaign = ? ORDER BY seq", (cid,)).fetchall()]
+
+    # -- occupancy -----------------------------------------------------------------------------------
+    def add_occupancy(self, rows: list[tuple[str, str, float, float]]) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO occupancy (campaign, agent, staffed, busy) VALUES (?,?,?,?) ON CONFLICT"
+                " (campaign, agent) DO UPDATE SET staffed = staffed + excluded.staffed, busy = busy + excluded.busy",
+                rows)
+
+    def occupancy(self, cid: str) -> dict[str, tuple[float, float]]:
+        with self._lock:
+            return {r["agent"]: (r["staffed"], r["busy"]) for r in self._db.execute(
+                "SELECT * FROM occupancy WHERE campaign = ?", (cid,)).fetchall()}
 
     # -- do-not-call ---------------------------------------------------------------------------------
     def dnc_add(self, number: str, reason: str, by: str, now: float) -> None:
