@@ -9,6 +9,7 @@ import wave
 import pytest
 
 from cc_console.server.app import Server
+from cc_console.server.tts import Tts
 
 from .asterisk import channels_left, until
 from .test_outbound_progressive import ALL_WEEK, add_agent
@@ -21,11 +22,21 @@ def _seconds(wav_path) -> float:
         return w.getnframes() / w.getframerate()
 
 
-async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settings, connect_to, pbx, sandbox):
+SPOKEN = "This is the sandbox insurer. Sorry, no one is free; we will call you again."
+
+
+@pytest.mark.parametrize("message", ["recorded", "spoken"])
+async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settings, connect_to, pbx, sandbox,
+                                                                         message):
     # min_samples 0: the pacer bets from the first round (answer rate 0.5 assumed: two calls for the
     # one agent), so that the second callee who answers finds the agent busy.
     settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
                                      "min_samples": 0, "connect_limit": 2.0, "abandon_media": "sound:im-sorry"}
+    if message == "spoken":  # the abandon message made by espeak-ng when the server starts
+        settings.sections["outbound"]["abandon_text"] = SPOKEN
+        wav = Tts(settings.pbx.sounds_path, "").path(SPOKEN, "en")
+    else:
+        wav = sandbox.root_path / "usr/share/asterisk/sounds/en_US_f_Allison/im-sorry.wav"
     add_agent(settings, "pred1")
     srv = Server(settings)
     await srv.start()
@@ -71,9 +82,8 @@ async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settin
         events = {e.kind: e for e in srv.store.events(call_id=dropped["call_id"])}
         waited = events["call.outbound_abandoned"].ts - events["call.outbound_answered"].ts
         assert 1.9 <= waited <= 3.5, waited
-        message = sandbox.root_path / "usr/share/asterisk/sounds/en_US_f_Allison/im-sorry.wav"
         assert events["call.ended"].data["outcome"] == "abandoned"
-        assert events["call.ended"].ts - events["call.outbound_abandoned"].ts >= _seconds(message) - 0.05
+        assert events["call.ended"].ts - events["call.outbound_abandoned"].ts >= _seconds(wav) - 0.05
         qlog = (await _read(settings.server.queue_log_path)).splitlines()
         channel = srv.store.call(dropped["call_id"])["channel"]
         assert any(f"|{channel}|support|NONE|EXITWITHTIMEOUT|" in line for line in qlog), qlog

@@ -8,12 +8,14 @@ import asyncio
 import base64
 import binascii
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.tts import Tts, TtsError
 
 from .campaigns import CampaignError, CampaignNotFound
 from .dialer import Dialer
@@ -21,6 +23,8 @@ from .lists import ListError
 from .pacing import PacerSettings
 from .service import OutboundService
 from .store import OutboundStore
+
+log = logging.getLogger(__name__)
 
 _CAMPAIGN_ARGS = {
     "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
@@ -80,6 +84,12 @@ class OutboundSettings:
     # seconds, or hears the abandon message (media URIs, comma-separated) and is hung up.
     connect_limit: float = 2.0
     abandon_media: str = "sound:im-sorry,sound:please-try-call-later"
+    # Or the message as text, spoken by espeak-ng when the server starts (replaces abandon_media),
+    # e.g. "This is Acme Insurance. Sorry, all our agents are busy; we will call you again."
+    abandon_text: str = ""
+    language: str = "en"  # of abandon_text
+    # How Asterisk finds the PBX's sounds folder, where the spoken message is written (as [ivr]'s)
+    media_prefix: str = "sound:/var/lib/asterisk/sounds/custom/"
     abandon_cap: float = 0.03  # abandoned among the answered calls, per campaign over abandon_window
     abandon_window: float = 24 * 3600.0
     min_samples: int = 30  # outcomes measured before the pacer dials ahead of free agents
@@ -266,6 +276,12 @@ class Outbound(Capability):
         }
 
     async def start(self) -> None:
+        if self.settings.abandon_text:
+            tts = Tts(self.ctx.settings.pbx.sounds_path, self.settings.media_prefix)
+            try:
+                self.dialer.abandon_media = [await tts.media(self.settings.abandon_text, self.settings.language)]
+            except (TtsError, OSError) as exc:
+                log.error("the abandon message could not be spoken, the recorded one is played: %s", exc)
         await self.dialer.start()
 
     async def stop(self) -> None:
