@@ -547,10 +547,12 @@ class AgentScreen(ConsoleScreen):
     def action_script(self) -> None:
         panel = self.query_one("#script", ScriptPanel)
         call = self.current_call()
-        q = question_of(panel.data, panel.data.get("current") or "") if panel.data and call else None
+        if panel.data is None or call is None:
+            self.notify("No script question to answer on this call", severity="warning")
+            return
+        q = question_of(panel.data, panel.data.get("current") or "")
         if q is None:
-            self.notify("No script question to answer on this call" if panel.data is None or not call
-                        else "The script is complete", severity="warning")
+            self.notify("The script is complete", severity="warning")
             return
         call_id, question = call["id"], q["key"]
 
