@@ -31,6 +31,7 @@ ACTIONS: dict[str, str] = {
     "transfer.share": "Send the caller's details",
     "campaign.list": "Campaigns", "campaign.report": "Campaign figures", "campaign.start": "Start the campaign",
     "campaign.pause": "Pause the campaign", "script.get": "Call script", "script.answer": "Script answer",
+    "campaign.reschedule": "Reschedule",
 }
 
 Sentence = str | Callable[[str], str]
@@ -136,6 +137,8 @@ SENTENCES: dict[tuple[str, str], Sentence] = {
     ("campaign.pause", "conflict"): _as_said,
     ("script.answer", "conflict"): _as_said,
     ("script.get", "not_found"): "This call is not part of a campaign.",
+    ("campaign.reschedule", "conflict"): _as_said,
+    ("campaign.reschedule", "not_found"): _as_said,
 }
 
 BY_CODE: dict[str, str] = {

@@ -42,7 +42,7 @@ from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.emails import EmailsPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
-from cc_console.widgets.script_panel import ScriptAnswerScreen, ScriptPanel, question_of
+from cc_console.widgets.script_panel import RescheduleScreen, ScriptAnswerScreen, ScriptPanel, question_of
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
@@ -160,6 +160,8 @@ class AgentScreen(ConsoleScreen):
         # -- e-mail (widgets/emails.py; docs/email.md) --
         Binding("S", "script", "Script", id="agent.script", show=False,
                 tooltip="Answer the campaign call's script question (the script panel)"),
+        Binding("R", "reschedule", "Reschedule", id="agent.reschedule", show=False,
+                tooltip="Have the campaign call's contact called again at a date and time"),
         Binding("E", "email", "E-mail", id="agent.email", show=False,
                 tooltip="The next e-mail thread: show it (accept it if offered) and answer it"),
     ]
@@ -561,6 +563,23 @@ class AgentScreen(ConsoleScreen):
                 self.fetch("script.answer", {"call_id": call_id, "question": question, "answer": answer},
                            self._got_script, quiet=False)
         self.app.push_screen(ScriptAnswerScreen(q), answered)
+
+    def action_reschedule(self) -> None:
+        """During a campaign call or its wrap-up: the contact's next call at a date and time."""
+        data = self.query_one("#script", ScriptPanel).campaign
+        if data is None:
+            self.notify("Not a campaign call: nothing to reschedule", severity="warning")
+            return
+        contact = data.get("contact") or {}
+        call_id = contact.get("call_id", "")
+
+        def asked(got: dict[str, Any] | None) -> None:
+            if got is not None:
+                self.fetch("campaign.reschedule", {"call_id": call_id, **got},
+                           lambda r: self.notify(f"{contact.get('name') or contact.get('number', '')} will be "
+                                                 f"called again {got['when']}"
+                                                 + (" by you" if got["mine"] else ""), timeout=5), quiet=False)
+        self.app.push_screen(RescheduleScreen(contact.get("name") or contact.get("number", "")), asked)
 
     def _recover_wrapup(self) -> None:
         """In wrap-up with no registration (this console started after the call ended): the call

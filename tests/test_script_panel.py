@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
+from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.screens.agent_demo import AgentDemoClient
+from cc_console.server.outbound.campaigns import CampaignError
 from cc_console.screens.demo import DEMO_NOW, demo_now, demo_snapshot
 from cc_console.server.outbound.service import OutboundService
 from cc_console.server.outbound.store import OutboundStore
 from cc_console.tui import CCConsoleApp
-from cc_console.widgets.script_panel import ScriptAnswerScreen, ScriptPanel
+from cc_console.widgets.script_panel import RescheduleScreen, ScriptAnswerScreen, ScriptPanel
 
 from .test_outbound_scripts import GOOD
 
@@ -59,6 +61,13 @@ class CampaignCallClient(AgentDemoClient):
         if cmd == "script.answer":
             self.sent.append((cmd, args))
             return self.service.answer(args["call_id"], args["question"], args["answer"], "agent1")
+        if cmd == "campaign.reschedule":  # as the plugin: the service's refusal is a conflict
+            self.sent.append((cmd, args))
+            try:
+                return {"contact": self.service.reschedule(args["call_id"], args["when"], "agent1",
+                                                           mine=bool(args.get("mine")))}
+            except CampaignError as exc:
+                raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
         return await super().call(cmd, args, timeout)
 
 
@@ -107,3 +116,34 @@ async def test_no_panel_for_an_inbound_call() -> None:
         await _settle(pilot)
         assert not pilot.app.screen.query_one(ScriptPanel).display
         assert all(cmd != "script.get" for cmd, _ in client.sent)
+
+
+async def test_the_agent_reschedules_the_contact_and_the_server_checks_the_time() -> None:
+    client = CampaignCallClient()
+    async with app(client).run_test(size=(160, 48)) as pilot:
+        await _settle(pilot)
+        # DEMO_NOW is Tuesday 2023-11-14 22:13 UTC; the campaign calls Monday to Friday, 09:00-20:00 UTC.
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, RescheduleScreen)
+        await pilot.press(*"2023-11-18 10:00", "enter")  # a Saturday: refused, said in the agent's words
+        await _settle(pilot)
+        said = [n.message for n in pilot.app._notifications]
+        assert any("outside the campaign's calling hours" in m for m in said), said
+        contact = client.service.store.contact_by_call("c1")
+        assert contact["rescheduled"] == 0 and contact["owner"] == ""
+        await pilot.press("R")
+        await pilot.pause()
+        await pilot.press(*"2023-11-15 10:00", "tab", "space", "enter")  # Wednesday, only me
+        await _settle(pilot)
+        contact = client.service.store.contact_by_call("c1")
+        assert (contact["next_at"], contact["owner"], contact["rescheduled"]) == (1_700_042_400.0, "agent1", 1)
+
+
+def test_reschedule_dialog_snapshot(snap_compare) -> None:
+    async def open_dialog(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("R")
+        await pilot.press(*"2023-11-15 10:00", "tab", "space")
+        await _settle(pilot)
+    assert snap_compare(app(CampaignCallClient()), terminal_size=(80, 24), run_before=open_dialog)

@@ -4,7 +4,8 @@ campaign call with a script.
 
 The agent answers with `S` (agent.script): ScriptAnswerScreen shows the question; a number key
 picks an answer (the script branches on it), or a free answer is typed; `script.answer` stores it
-and the panel shows the script as it goes on. Ids: #script-question, #script-answers (Static).
+and the panel shows the script as it goes on. `R` (agent.reschedule) asks when to call the contact
+again (RescheduleScreen; `campaign.reschedule`). Ids: #script-question, #script-answers (Static).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Checkbox, Input, Label, Static
 
 END = "end"
 
@@ -43,6 +44,7 @@ class ScriptPanel(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data: dict[str, Any] | None = None
+        self.campaign: dict[str, Any] | None = None
         self.border_title = "Call script"
 
     def compose(self) -> ComposeResult:
@@ -51,6 +53,7 @@ class ScriptPanel(Vertical):
 
     def show(self, data: dict[str, Any] | None) -> None:
         """The script.get (or script.answer) result of my call; None or a call without a script hides it."""
+        self.campaign = data if data and data.get("contact") else None  # a campaign call, script or not
         self.data = data if data and data.get("script") else None
         self.display = self.data is not None
         if self.data is None:
@@ -127,6 +130,44 @@ class ScriptAnswerScreen(ModalScreen[str | None]):
     def typed(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RescheduleScreen(ModalScreen[dict[str, Any] | None]):
+    """When to call the campaign call's contact again: a date and time (in the campaign's time zone,
+    e.g. 2026-12-01 14:30), and whether only I call them back. Enter asks the server, which checks
+    the calling hours and the team's; esc cancels."""
+
+    DEFAULT_CSS = """
+    RescheduleScreen { align: center middle; }
+    RescheduleScreen > Vertical { width: 64; max-width: 95%; height: auto; border: thick $primary;
+                                  background: $surface; padding: 0 1; }
+    RescheduleScreen #reschedule-hint { color: $text-muted; }
+    """
+    # Enter asks from the tick box too (where it would otherwise tick it again).
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reschedule.cancel"),
+                Binding("enter", "submit", "Ask", id="reschedule.submit", priority=True)]
+
+    def __init__(self, who: str) -> None:
+        super().__init__(id="reschedule")
+        self.who = who
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Call {self.who} again" if self.who else "Call again"
+            yield Input(placeholder="Date and time, e.g. 2026-12-01 14:30", id="reschedule-when")
+            yield Checkbox("Only I call them back", id="reschedule-mine")
+            yield Label("Enter asks · tab moves · space ticks · esc cancels", id="reschedule-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#reschedule-when", Input).focus()
+
+    def action_submit(self) -> None:
+        when = self.query_one("#reschedule-when", Input).value.strip()
+        if when:
+            self.dismiss({"when": when, "mine": self.query_one("#reschedule-mine", Checkbox).value})
 
     def action_cancel(self) -> None:
         self.dismiss(None)
