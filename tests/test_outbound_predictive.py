@@ -99,6 +99,7 @@ async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settin
         assert report["occupancy"] == pytest.approx(report["busy_seconds"] / report["staffed_seconds"])
         assert 0 < report["occupancy_by_agent"]["pred1"] <= 1
         await srv.engine.idle()
+        assert srv.engine.transitions.off_table == []  # every move on the state tables
         assert await channels_left(pbx) == []
     finally:
         await srv.stop()
@@ -154,6 +155,7 @@ async def test_answering_machine_detected_gets_the_message_and_its_retry_rule(se
         rows = srv.recordings.store.for_call(contacts["770"]["call_id"])
         assert rows and all(r["status"] == "not_recorded" for r in rows), rows
         await srv.engine.idle()
+        assert srv.engine.transitions.off_table == []  # every move on the state tables
         assert await channels_left(pbx) == []
     finally:
         await srv.stop()
@@ -188,6 +190,7 @@ async def test_announcement_caller_id_and_recording_per_campaign(settings, conne
         assert events["call.offered"].ts - events["call.outbound_answered"].ts >= _seconds(message) - 0.05
         assert events["call.connected"].data["agent"] == "ann1"
         await srv.engine.idle()
+        assert srv.engine.transitions.off_table == []  # every move on the state tables
         rows = srv.recordings.store.for_call(contacts["85000"]["call_id"])
         assert [r["status"] for r in rows] != [] and all(r["status"] != "not_recorded" for r in rows), rows
         assert await channels_left(pbx) == []
