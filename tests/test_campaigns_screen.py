@@ -9,9 +9,12 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable
 
-from cc_console.screens.base import StateChanged
 from cc_console.screens.campaigns import CampaignsScreen
+from cc_console.screens.supervisor import SupervisorScreen
 from cc_console.screens.team import ConfirmScreen
+from cc_console.tui import CCConsoleApp
+from tests.conftest import PASSWORD
+from tests.test_tui_e2e import wait_screen
 
 CAMPAIGNS = [
     {"id": "c1", "name": "Home insurance renewals", "queue": "support", "mode": "predictive", "priority": 5,
@@ -69,39 +72,33 @@ def _row(screen: CampaignsScreen, cid: str) -> list[str]:
 
 
 async def test_a_supervisor_starts_a_campaign_and_sees_it_live(server, connect_to):
-    sup = await connect_to(server, "sup1")
-    cid = (await sup.call("campaign.create", {"name": "Renewals", "queue": "support", "mode": "progressive",
-                                              "mapping": {"number": "Phone"}}))["campaign"]["id"]
-    await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n710\n711\n"})
-    app = CampaignsApp(sup)
-    # the screen gets the server's events as the console app gives them (StateChanged)
-    sup.add_listener(lambda kind, data: app.screen.post_message(StateChanged(kind, data))
-                     if isinstance(app.screen, CampaignsScreen) and kind == "campaign.update" else None)
+    """The real supervisor console on a real server: C opens the campaigns; a campaign made by
+    another supervisor appears live (campaign.update); s and p ask first, then start and pause it."""
+    app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
+    other = await connect_to(server, "sup1")
     async with app.run_test(size=(140, 30)) as pilot:
-        await _settle(pilot)
+        await wait_screen(pilot, lambda: isinstance(app.screen, SupervisorScreen) and app.focused is not None,
+                          what="supervisor screen, its table focused")
+        await pilot.press("C")
+        await wait_screen(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="campaign screen")
         screen = app.screen
-        assert isinstance(screen, CampaignsScreen)
-        assert _row(screen, cid)[:5] == ["Renewals", "progressive", "support", "draft", "0/2"]
+        cid = (await other.call("campaign.create", {"name": "Renewals", "queue": "support", "mode": "progressive",
+                                                    "mapping": {"number": "Phone"}}))["campaign"]["id"]
+        await other.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n710\n711\n"})
+        await other.call("campaign.update", {"id": cid, "priority": 1})  # its figures asked for again
+        await wait_screen(pilot, lambda: cid in screen.campaigns and _row(screen, cid)[4] == "0/2",
+                          what="the new campaign with its contacts")
+        assert _row(screen, cid)[:4] == ["Renewals", "progressive", "support", "draft"]
         await pilot.press("s")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await wait_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("n")  # no: nothing happens
-        await _settle(pilot)
-        assert (await sup.call("campaign.get", {"id": cid}))["campaign"]["state"] == "draft"
+        await wait_screen(pilot, lambda: app.screen is screen, what="back")
+        assert (await other.call("campaign.get", {"id": cid}))["campaign"]["state"] == "draft"
         await pilot.press("s")
-        await pilot.pause()
+        await wait_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         await pilot.press("y")
-        for _ in range(50):
-            await _settle(pilot)
-            if _row(screen, cid)[3] == "running":
-                break
-        assert _row(screen, cid)[3] == "running"
-        assert (await sup.call("campaign.get", {"id": cid}))["campaign"]["state"] == "running"
-        await pilot.press("p")
-        await pilot.pause()
-        await pilot.press("y")
-        for _ in range(50):
-            await _settle(pilot)
-            if _row(screen, cid)[3] == "paused":
-                break
-        assert _row(screen, cid)[3] == "paused"
+        await wait_screen(pilot, lambda: _row(screen, cid)[3] == "running", what="running")
+        assert (await other.call("campaign.get", {"id": cid}))["campaign"]["state"] == "running"
+        await pilot.press("p", "y")
+        await wait_screen(pilot, lambda: _row(screen, cid)[3] == "paused", what="paused")
+        assert (await other.call("campaign.get", {"id": cid}))["campaign"]["state"] == "paused"
