@@ -56,6 +56,7 @@ class CampaignsScreen(ConsoleScreen):
         self.campaigns: dict[str, dict[str, Any]] = {}
         self.reports: dict[str, dict[str, Any]] = {}
         self._asked: dict[str, float] = {}
+        self._later: set[str] = set()  # campaigns whose figures are asked for at the end of the gap
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,10 +80,22 @@ class CampaignsScreen(ConsoleScreen):
             return
         self.campaigns[data["id"]] = {**self.campaigns.get(data["id"], {}), **data}
         self._fill()
-        now = time.monotonic()
-        if now - self._asked.get(data["id"], -self.REPORT_GAP) >= self.REPORT_GAP:
-            self._asked[data["id"]] = now
-            self._report(data["id"])
+        self._ask_report(data["id"])
+
+    def _ask_report(self, cid: str, timer: bool = False) -> None:
+        """The campaign's figures now, or once at the end of the gap (never dropped: the last update
+        of a burst must show)."""
+        if timer:
+            self._later.discard(cid)
+        elif cid in self._later:
+            return  # asked for at the end of the gap already
+        wait = self._asked.get(cid, -self.REPORT_GAP) + self.REPORT_GAP - time.monotonic()
+        if wait <= 0:
+            self._asked[cid] = time.monotonic()
+            self._report(cid)
+        else:
+            self._later.add(cid)
+            self.set_timer(wait, lambda: self._ask_report(cid, timer=True))
 
     @work(exclusive=True, group="campaigns-load")
     async def action_reload(self) -> None:
