@@ -94,6 +94,10 @@ class Dialer(CallHooks):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            await self.save_occupancy()  # what was counted since the last round
+        except Exception:
+            log.exception("agent occupancy not saved at stop")
 
     async def _run(self) -> None:
         while True:
