@@ -196,3 +196,50 @@ async def test_announcement_caller_id_and_recording_per_campaign(settings, conne
         assert await channels_left(pbx) == []
     finally:
         await srv.stop()
+
+
+async def test_an_agent_whose_device_does_not_answer_in_time_stays_ready(settings, connect_to, pbx, sandbox):
+    """The callee waits the connect limit while the offered agent's device rings: the leg is
+    cancelled, the callee hears the message, and the agent is ready again, not paused (it was not
+    their doing)."""
+    from cc_console.server.auth import Auth
+    from cc_console.server.store import SQLiteStore
+
+    from .conftest import PASSWORD
+
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
+                                     "min_samples": 0, "abandon_media": "sound:beep"}
+    store = SQLiteStore(settings.server.db_path)
+    Auth(store).add_user("slow1", PASSWORD, "agent", name="Slow", device="Local/ringing@cc-test-caller/n",
+                         answer_mode="phone", queues=["support"])
+    store.close()
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        await (await connect_to(srv, "slow1")).call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Slow agent", "queue": "support", "mode": "predictive", "record": False, "window": ALL_WEEK,
+            "mapping": {"number": "Phone"}}))["campaign"]["id"]
+        await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n710\n"})
+        await sup.call("campaign.start", {"id": cid})
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=30, what="the campaign finished")
+        contact = (await sup.call("campaign.contacts", {"id": cid}))["contacts"][0]
+        assert (contact["state"], contact["outcome"]) == ("closed", "abandoned")
+        kinds = [e.kind for e in srv.store.events(call_id=contact["call_id"])]
+        assert kinds.index("call.offered") < kinds.index("call.outbound_abandoned")
+        assert "call.ringnoanswer" not in kinds
+        assert srv.engine.agents["slow1"].state.value == "ready"
+        paused = [e for e in srv.store.events() if e.kind == "agent.state" and e.agent_id == "slow1"
+                  and (e.data.get("agent") or {}).get("state") == "paused"]
+        assert paused == []
+        qlog = await _read(settings.server.queue_log_path)
+        assert "|slow1|RINGCANCELED|" in qlog and "|EXITWITHTIMEOUT|" in qlog
+        await srv.engine.idle()
+        assert srv.engine.transitions.off_table == []
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()
