@@ -243,3 +243,38 @@ async def test_an_agent_whose_device_does_not_answer_in_time_stays_ready(setting
         assert await channels_left(pbx) == []
     finally:
         await srv.stop()
+
+
+async def test_a_callee_who_hangs_up_while_waiting_is_abandoned_not_failed(settings, connect_to, pbx, sandbox):
+    # 750 answers at once and talks 8 s with the one agent; 711 answers a second later, waits (the
+    # connect limit is 5 s here) and hangs up after 2 s: abandoned by the callee, not "failed".
+    settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
+                                     "min_samples": 0, "connect_limit": 5.0}
+    add_agent(settings, "wait1")
+    srv = Server(settings)
+    await srv.start()
+    try:
+        sup = await connect_to(srv, "sup1")
+        await (await connect_to(srv, "wait1")).call("agent.login")
+        updates: list[dict] = []
+        sup.add_listener(lambda kind, data: updates.append(data) if kind == "campaign.update" else None)
+        cid = (await sup.call("campaign.create", {
+            "name": "Impatient", "queue": "support", "mode": "predictive", "record": False, "window": ALL_WEEK,
+            "mapping": {"number": "Phone"}}))["campaign"]["id"]
+        await sup.call("campaign.import", {"id": cid, "format": "csv", "data": "Phone\n750\n711\n"})
+        await sup.call("campaign.start", {"id": cid})
+        await until(sup, lambda: any(u["id"] == cid and u["state"] == "finished" for u in updates),
+                    timeout=40, what="the campaign finished")
+        contacts = {c["number"]: c for c in (await sup.call("campaign.contacts", {"id": cid}))["contacts"]}
+        got = {n: (c["state"], c["outcome"]) for n, c in contacts.items()}
+        assert got == {"750": ("done", "answered"), "711": ("closed", "abandoned")}
+        events = {e.kind: e for e in srv.store.events(call_id=contacts["711"]["call_id"])}
+        assert "call.outbound_abandoned" not in events and events["call.abandoned"].data["stage"] == "queue"
+        channel = srv.store.call(contacts["711"]["call_id"])["channel"]
+        qlog = await _read(settings.server.queue_log_path)
+        assert f"|{channel}|support|NONE|ABANDON|" in qlog
+        await srv.engine.idle()
+        assert srv.engine.transitions.off_table == []
+        assert await channels_left(pbx) == []
+    finally:
+        await srv.stop()
