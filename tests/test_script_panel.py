@@ -10,8 +10,8 @@ import pytest
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.screens.agent_demo import AgentDemoClient
-from cc_console.server.outbound.campaigns import CampaignError
 from cc_console.screens.demo import DEMO_NOW, demo_now, demo_snapshot
+from cc_console.server.outbound.campaigns import CampaignError
 from cc_console.server.outbound.service import OutboundService
 from cc_console.server.outbound.store import OutboundStore
 from cc_console.tui import CCConsoleApp
