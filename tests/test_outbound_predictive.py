@@ -88,6 +88,9 @@ async def test_predictive_campaign_dials_ahead_and_abandons_when_no_agent(settin
         channel = srv.store.call(dropped["call_id"])["channel"]
         assert any(f"|{channel}|support|NONE|EXITWITHTIMEOUT|" in line for line in qlog), qlog
 
+        # the queue's live figures are its callers': the campaign's contacts are not offered or abandoned there
+        live = srv.engine.counters.get("support")
+        assert live is None or (live.offered, live.abandoned) == (0, 0), live
         report = (await sup.call("campaign.report", {"id": cid}))["report"]
         # answered by a person: 751, 752, 710; one of them abandoned
         assert report["abandon_rate"] == pytest.approx(1 / 3)
@@ -270,6 +273,8 @@ async def test_a_callee_who_hangs_up_while_waiting_is_abandoned_not_failed(setti
         assert got == {"750": ("done", "answered"), "711": ("closed", "abandoned")}
         events = {e.kind: e for e in srv.store.events(call_id=contacts["711"]["call_id"])}
         assert "call.outbound_abandoned" not in events and events["call.abandoned"].data["stage"] == "queue"
+        live = srv.engine.counters.get("support")  # not one of the queue's callers who hung up
+        assert live is None or (live.offered, live.abandoned) == (0, 0), live
         channel = srv.store.call(contacts["711"]["call_id"])["channel"]
         qlog = await _read(settings.server.queue_log_path)
         assert f"|{channel}|support|NONE|ABANDON|" in qlog

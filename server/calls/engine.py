@@ -257,7 +257,7 @@ class CallEngine(CallControl, OverloadGuard):
         d = call.to_dict()  # one copy for the store and the consoles: neither changes it
         self.store.record(kind, ts=self.clock() if at is None else at, call=d, data=data or None,
                           agent_id=call.agent)
-        if call.queue:
+        if call.queue and call.id not in self._ahead:  # a campaign's contacts are not the queue's callers
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
         concerned = call_agents(d)
@@ -1060,7 +1060,6 @@ class CallEngine(CallControl, OverloadGuard):
                 self.qlog.abandon(now, call.channel, call.queue, qpos or call.position,
                                   call.position, clock_seconds(call.enqueued, now))
         self.calls.pop(call.id, None)
-        self._ahead.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
@@ -1077,6 +1076,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, at=now, **data)
+        self._ahead.pop(call.id, None)
         self.hooks.call_ended(call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None
