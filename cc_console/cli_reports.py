@@ -1,4 +1,4 @@
-"""`cc-console report queue|agent|tenant|interval|category|busiest|erlang ...`: reports to CSV, xlsx, PDF."""
+"""`cc-console report queue|agent|tenant|interval|category|busiest|erlang|campaign ...`: reports to CSV, xlsx, PDF."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -86,3 +86,65 @@ def _common(kind: str):
 
 for _kind in ("queue", "agent", "tenant", "interval", "category", "busiest", "erlang"):
     report_app.command(_kind)(_common(_kind))
+
+
+CAMPAIGN_COLUMNS = ["campaign", "name", "mode", "state", "contacts", "attempts", "tried", "reached", "reach_pct",
+                    "abandon_pct", "occupancy_pct", "answered", "busy", "no_answer", "machine", "failed", "abandoned"]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100.0 * value, 2)
+
+
+@report_app.command("campaign")
+def campaign_report(
+        campaign: list[str] = typer.Argument(None, help="Campaign ids (default: every campaign)."),
+        config: Path | None = ConfigOpt,
+        fmt: str = typer.Option("csv", "--format", "-f", help="csv, xlsx or pdf."),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Output file (stdout for csv if omitted)."),
+        answers: bool = typer.Option(False, "--answers", help="The call scripts' answers counted, one row each."),
+        db: Path | None = typer.Option(None, help="SQLite event store (default from config); the campaigns are "
+                                                  "in <db>.outbound.sqlite3 beside it.")) -> None:
+    """Outbound campaigns: attempts, reach rate, outcomes, abandonment rate, agent occupancy (or, with
+    --answers, the script answers). docs/outbound.md."""
+    from cc_console.config import load_settings
+    from cc_console.server.outbound.campaigns import CampaignError
+    from cc_console.server.outbound.service import OutboundService
+    from cc_console.server.outbound.store import OutboundStore
+    from cc_console.server.reports.export import render, to_csv
+    from cc_console.server.reports.figures import Report
+
+    path = Path(f"{db or load_settings(config).server.db_file}.outbound.sqlite3")
+    if not path.exists():
+        raise typer.BadParameter(f"no campaigns at {path}")
+    store = OutboundStore(str(path))
+    try:
+        service = OutboundService(store)
+        ids = list(campaign or []) or [c.id for c in service.campaigns()]
+        rows: list[list[Any]] = []
+        for cid in ids:
+            try:
+                c, r = service.get(cid), service.report(cid)
+            except CampaignError as exc:
+                raise typer.BadParameter(f"{cid}: {exc}") from None
+            if answers:
+                rows += [[cid, c.name, q, a, n] for q, counts in sorted(r["answers"].items())
+                         for a, n in sorted(counts.items())]
+                continue
+            o = r["outcomes"]
+            rows.append([cid, c.name, str(c.mode), r["state"], r["contacts"], r["attempts"], r["contacts_tried"],
+                         r["reached"], _pct(r["reach_rate"]), _pct(r["abandon_rate"]), _pct(r["occupancy"]),
+                         *(o.get(k, 0) for k in ("answered", "busy", "no_answer", "machine", "failed", "abandoned"))])
+    finally:
+        store.close()
+    report = Report(title="Campaign script answers" if answers else "Campaigns",
+                    params={"campaigns": ", ".join(ids) or "(none)"},
+                    columns=["campaign", "name", "question", "answer", "count"] if answers else CAMPAIGN_COLUMNS,
+                    rows=rows)
+    if out:
+        out.write_bytes(render(report, fmt))
+        typer.echo(f"wrote {out} ({fmt}, {len(rows)} rows)")
+    elif fmt == "csv":
+        typer.echo(to_csv(report).decode(), nl=False)
+    else:
+        raise typer.BadParameter("--out is needed for xlsx and pdf")

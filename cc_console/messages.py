@@ -29,6 +29,9 @@ ACTIONS: dict[str, str] = {
     "callback.done": "Done", "agent.figures": "My figures", "transfer.targets": "Transfer panel",
     "recording.optout": "Recording", "directory.search": "Directory", "admin.reload": "Reload",
     "transfer.share": "Send the caller's details",
+    "campaign.list": "Campaigns", "campaign.report": "Campaign figures", "campaign.start": "Start the campaign",
+    "campaign.pause": "Pause the campaign", "script.get": "Call script", "script.answer": "Script answer",
+    "campaign.reschedule": "Reschedule",
 }
 
 Sentence = str | Callable[[str], str]
@@ -129,6 +132,13 @@ SENTENCES: dict[tuple[str, str], Sentence] = {
     ("transfer.share", "unavailable"): "The mail server did not take the message; try again in a moment.",
     ("transfer.share", "forbidden"): _NOT_MINE,
     ("transfer.share", "not_found"): _share_missing,
+    # the campaign service words its refusals for a supervisor ("The campaign is already running")
+    ("campaign.start", "conflict"): _as_said,
+    ("campaign.pause", "conflict"): _as_said,
+    ("script.answer", "conflict"): _as_said,
+    ("script.get", "not_found"): "This call is not part of a campaign.",
+    ("campaign.reschedule", "conflict"): _as_said,
+    ("campaign.reschedule", "not_found"): _as_said,
 }
 
 BY_CODE: dict[str, str] = {

@@ -42,6 +42,7 @@ from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.emails import EmailsPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.script_panel import RescheduleScreen, ScriptAnswerScreen, ScriptPanel, question_of
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
@@ -157,6 +158,10 @@ class AgentScreen(ConsoleScreen):
         *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
                   tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
         # -- e-mail (widgets/emails.py; docs/email.md) --
+        Binding("S", "script", "Script", id="agent.script", show=False,
+                tooltip="Answer the campaign call's script question (the script panel)"),
+        Binding("R", "reschedule", "Reschedule", id="agent.reschedule", show=False,
+                tooltip="Have the campaign call's contact called again at a date and time"),
         Binding("E", "email", "E-mail", id="agent.email", show=False,
                 tooltip="The next e-mail thread: show it (accept it if offered) and answer it"),
     ]
@@ -220,6 +225,7 @@ class AgentScreen(ConsoleScreen):
                 yield CallbacksDuePanel(id="callbacks-due")
                 yield RecentCallsPanel(id="recent-calls")
                 with Vertical(id="agent-extras"):  # other capabilities' panels
+                    yield ScriptPanel(id="script")
                     yield ChatsPanel(id="chats")
                     yield EmailsPanel(id="emails")
         yield Static("", id="desk-summary")
@@ -538,9 +544,52 @@ class AgentScreen(ConsoleScreen):
         if self.lookups:
             call_id, caller = call["id"], call.get("caller", "")
             self.fetch("contacts.call", {"call_id": call_id}, self._got_registration)
+            self.query_one("#script", ScriptPanel).show(None)
+            if call.get("direction") == "outbound":  # a campaign call has its script (not_found: none)
+                self.fetch("script.get", {"call_id": call_id}, self._got_script)
             if caller:
                 self.fetch("contacts.history", {"number": caller, "exclude": call_id, "limit": 10},
                            lambda r: self._got_history(call_id, caller, r))
+
+    def _got_script(self, result: dict[str, Any]) -> None:
+        call = self.current_call()
+        if call and (result.get("contact") or {}).get("call_id") == call["id"]:  # still that call
+            self.query_one("#script", ScriptPanel).show(result)
+
+    def action_script(self) -> None:
+        panel = self.query_one("#script", ScriptPanel)
+        call = self.current_call()
+        if panel.data is None or call is None:
+            self.notify("No script question to answer on this call", severity="warning")
+            return
+        q = question_of(panel.data, panel.data.get("current") or "")
+        if q is None:
+            self.notify("The script is complete", severity="warning")
+            return
+        call_id, question = call["id"], q["key"]
+
+        def answered(answer: str | None) -> None:
+            if answer is not None:
+                self.fetch("script.answer", {"call_id": call_id, "question": question, "answer": answer},
+                           self._got_script, quiet=False)
+        self.app.push_screen(ScriptAnswerScreen(q), answered)
+
+    def action_reschedule(self) -> None:
+        """During a campaign call or its wrap-up: the contact's next call at a date and time."""
+        data = self.query_one("#script", ScriptPanel).campaign
+        if data is None:
+            self.notify("Not a campaign call: nothing to reschedule", severity="warning")
+            return
+        contact = data.get("contact") or {}
+        call_id = contact.get("call_id", "")
+
+        def asked(got: dict[str, Any] | None) -> None:
+            if got is not None:
+                self.fetch("campaign.reschedule", {"call_id": call_id, **got},
+                           lambda r: self.notify(f"{contact.get('name') or contact.get('number', '')} will be "
+                                                 f"called again {got['when']}"
+                                                 + (" by you" if got["mine"] else ""), timeout=5), quiet=False)
+        self.app.push_screen(RescheduleScreen(contact.get("name") or contact.get("number", "")), asked)
 
     def _recover_wrapup(self) -> None:
         """In wrap-up with no registration (this console started after the call ended): the call

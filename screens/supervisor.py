@@ -175,6 +175,8 @@ class SupervisorScreen(ConsoleScreen):
         Binding("t", "report", "Today's report", id="supervisor.report",
                 tooltip="Today's report of the selected agent or queue"),
         Binding("v", "recordings", "Recordings", id="supervisor.recordings", show=False),
+        Binding("C", "campaigns", "Campaigns", id="supervisor.campaigns", show=False,
+                tooltip="Outbound campaigns: progress, reach, abandonment, occupancy; start and pause"),
         Binding("T", "team", "My team", id="supervisor.team", show=False,
                 tooltip="The agents of my team: site, team, disable, delete"),
         Binding("R", "reload_alerts", "Reload alerts", id="supervisor.reload_alerts", show=False,
@@ -673,6 +675,10 @@ class SupervisorScreen(ConsoleScreen):
     def action_team(self) -> None:
         from .team import TeamScreen
         self.app.push_screen(TeamScreen(self._client, now=self._now))
+
+    def action_campaigns(self) -> None:
+        from .campaigns import CampaignsScreen
+        self.app.push_screen(CampaignsScreen(self._client, now=self._now))
 
     def action_recordings(self) -> None:
         from .recordings import RecordingsScreen

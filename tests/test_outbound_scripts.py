@@ -122,3 +122,54 @@ def test_a_dead_end_is_reported_once_as_an_unknown_target_not_as_a_loop() -> Non
     script = load_script('start = "a"\n[questions.a]\ntext = "A"\nanswers = { yes = "b", no = "end" }\n'
                          '[questions.b]\ntext = "B"\nnext = "c"\n')
     assert check(script) == ["question b leads to an unknown question: c"]
+
+
+def test_campaign_report_from_the_command_line(tmp_path) -> None:
+    """`cc-console report campaign`: one row per campaign from the outbound store beside the event
+    store; --answers counts the script's answers; xlsx to a file."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+    from typer.testing import CliRunner
+
+    from cc_console.cli_reports import report_app
+
+    db = tmp_path / "cc.sqlite3"
+    store = OutboundStore(f"{db}.outbound.sqlite3")
+    svc = OutboundService(store, clock=lambda: 1_700_000_000.0)
+    c = svc.create({"name": "Renewals", "queue": "support", "mode": "predictive", "script": GOOD,
+                    "mapping": {"number": "Phone"}})
+    svc.import_list(c.id, b"Phone\n710\n720\n730\n", "csv")
+    svc.act(c.id, "start")
+    seqs = [x["id"] for x in svc.contacts(c.id)]
+    store.update_contact(seqs[0], 0, call_id="k1")
+    svc.record_outcome(seqs[0], "answered", "k1", "agent1")
+    svc.answer("k1", "interest", "yes", "agent1")
+    svc.record_outcome(seqs[1], "abandoned", "k2", "")
+    svc.record_outcome(seqs[2], "busy", "k3", "")
+    store.add_occupancy([(c.id, "agent1", 100.0, 75.0)])
+    store.close()
+
+    res = CliRunner().invoke(report_app, ["campaign", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output.split("\n\n", 1)[1])))
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["name"], row["mode"], row["contacts"], row["attempts"], row["reached"]) == (
+        "Renewals", "predictive", "3", "3", "1")
+    assert (row["reach_pct"], row["abandon_pct"], row["occupancy_pct"]) == ("33.33", "50.0", "75.0")
+    assert (row["answered"], row["busy"], row["abandoned"]) == ("1", "1", "1")
+
+    res = CliRunner().invoke(report_app, ["campaign", c.id, "--answers", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    assert "interest,yes,1" in res.output
+
+    out = tmp_path / "campaigns.xlsx"
+    res = CliRunner().invoke(report_app, ["campaign", "--db", str(db), "-f", "xlsx", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    values = [c.value for c in next(iter(load_workbook(out).worksheets[0].iter_rows()))]
+    assert values  # a real workbook
+
+    res = CliRunner().invoke(report_app, ["campaign", "nosuch", "--db", str(db)])
+    assert res.exit_code != 0 and "nosuch" in res.output

@@ -240,6 +240,11 @@ class AriClient:
                 return None
             raise
 
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        """A channel variable or dialplan function's value (e.g. SHARED(CC_AMD)); "" when unset."""
+        body = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": variable})
+        return str((body or {}).get("value", ""))
+
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/answer")
 

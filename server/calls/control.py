@@ -9,6 +9,7 @@ recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cc_console.models import AgentState, AnswerMode, Call, CallState
@@ -27,6 +28,23 @@ from .states import (
     consult_swap_effects,
     hold_effects,
 )
+
+# Callees dialled ahead (predictive) wait before every caller of their queue: a person is on the line
+# and has at most the connect limit (2 s) to get an agent.
+AHEAD_PRIORITY = 1_000_000
+
+
+
+@dataclass
+class Ahead:
+    """How a call dialled ahead goes on once the callee answers (CallControl.dial_ahead)."""
+
+    patience: float  # seconds an answered callee waits for an agent
+    abandon_media: list[str] = field(default_factory=list)
+    amd: bool = False  # the dial string runs AMD(); its result is SHARED(CC_AMD) on our channel
+    machine_media: list[str] = field(default_factory=list)  # left on a machine; none: hang up
+    announcement: list[str] = field(default_factory=list)  # heard by the callee before an agent is offered
+
 
 if TYPE_CHECKING:
     # CallEngine mixes this in and subclasses it, a cycle mypy cannot resolve as a base class: the
@@ -195,6 +213,131 @@ class CallControl(_Base):
         self._pending_dial[call.id] = dialstring
         return call
 
+    def dial_ahead(self, number: str, *, queue: str, caller_id: str = "", record: bool = True,
+                   patience: float = 2.0, abandon_media: list[str] | None = None, agent: str | None = None,
+                   amd: bool = False, machine_media: list[str] | None = None,
+                   announcement: list[str] | None = None) -> Call:
+        """Predictive dialing: the number is called before any agent is. Answered, the callee waits in
+        ``queue`` ahead of its callers and is offered to a free agent (whose device is called at once,
+        as an auto-answer in console mode); no agent connected within ``patience`` seconds, the callee
+        hears ``abandon_media`` and is hung up: the call ends with outcome ``abandoned``
+        (queue_log EXITWITHTIMEOUT). Not answered: ended as ``not_reached`` with the call_not_reached
+        hook, as ``dial_out``'s calls. ``agent``: only this agent may take it (a contact kept by one).
+        ``amd``: the dial string runs Asterisk's AMD() on the answered callee (docs/outbound.md) and
+        leaves its result in SHARED(CC_AMD) on our channel; a machine is left ``machine_media`` (or
+        hung up at once) and the call ends with outcome ``machine``, its stage ``machine``.
+        ``announcement``: played to a person who answered before an agent is offered the call."""
+        if queue not in self.cfg.queues:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+        if caller_id and not caller_id.lstrip("+").isdigit():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+        dialstring = self._dialstring(number)
+        now = self.clock()
+        call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
+                    created=now, enqueued=now, state=CallState.RINGING, stage="dialing",
+                    direction="outbound", caller_id=caller_id, record=record, target_agent=agent)
+        call.bridge = BRIDGE_PREFIX + call.id
+        call.channel = f"{BRIDGE_PREFIX}{call.id}-o"
+        call.ring_start = now
+        self.calls[call.id] = call
+        self.by_channel[call.channel] = call.id
+        self._ahead[call.id] = Ahead(patience, list(abandon_media or []), amd, list(machine_media or []),
+                                     list(announcement or []))
+        self._record_call("call.outbound", call, number=number, caller_id=caller_id, ahead=True)
+
+        async def go() -> None:
+            try:
+                await self.ari.originate(dialstring, call.channel, app_args=f"{OUT_REMOTE},{call.id}",
+                                         caller_id=caller_id or "", timeout=45)
+            except AriError:
+                self._end(call, by="system", outcome="not_reached")
+                raise
+        self._spawn(go(), f"dial ahead {call.id}", call.id)
+        return call
+
+    def _answered_ahead(self, call: Call) -> None:
+        """A callee dialled ahead answered: a machine is dealt with; a person goes into the call's
+        bridge and the queue, taken before the queue's callers, with the patience timer running."""
+        ahead = self._ahead[call.id]
+        if ahead.amd:
+            async def detect() -> None:
+                status = await self.ari.get_variable(call.channel, "SHARED(CC_AMD)")
+                if call.state is CallState.RINGING:  # not hung up meanwhile
+                    self._after_amd(call, status)
+            self._spawn(detect(), f"amd result {call.id}", call.id)
+            return
+        self._after_amd(call, "")
+
+    def _after_amd(self, call: Call, status: str) -> None:
+        now = self.clock()
+        ahead = self._ahead[call.id]
+        call.answered = now  # the line's answer (connecting an agent sets it again for the talk time)
+        self._record_call("call.outbound_answered", call, at=now, ring=now - call.ring_start, amd=status or None)
+
+        async def park() -> None:
+            await self.ari.create_bridge(call.bridge)
+            await self.ari.add_channel(call.bridge, call.channel)
+        self._spawn(park(), f"park {call.id}", call.id)
+        if status == "MACHINE":
+            self._call_to(call, CallState.ENTERING)
+            call.stage = call.end_reason = "machine"
+            if ahead.machine_media:
+                self._play(call, ahead.machine_media, "then_hangup")
+            else:
+                self._end(call, by="system", outcome="machine")
+            return
+        if ahead.announcement:
+            # heard before an agent is looked for: the connect limit runs from its end
+            self._call_to(call, CallState.ENTERING)
+            call.stage = "announcement"
+            self._play(call, ahead.announcement, "ahead_announcement")
+            return
+        self.queue_ahead(call)
+
+    def queue_ahead(self, call: Call) -> None:
+        """A callee dialled ahead who answered (and heard the announcement): into the queue, before
+        its callers (a person is on the line), with the patience timer running."""
+        now = self.clock()
+        call.priority = max(call.priority, AHEAD_PRIORITY)
+        self._call_to(call, CallState.QUEUED)
+        call.stage = "queue"
+        call.enqueued = now
+        call.position = self.qlog_position(call)
+        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
+        call.qlog_closed = False
+        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
+        self._arm("max_wait", call.id, self._ahead[call.id].patience, self._ahead_patience, call.id)
+        self.route()
+
+    def _ahead_patience(self, call_id: str) -> None:
+        """No agent connected in time: the callee hears the abandon message and is hung up."""
+        call = self.calls.get(call_id)
+        if call is None or call.state not in (CallState.QUEUED, CallState.RINGING):
+            return
+        now = self.clock()
+        agent = self.agents.get(call.agent or "")
+        if call.state is CallState.RINGING and agent:
+            # The agent's device is still being called: too late for this callee, not the agent's doing.
+            if call.agent_channel:
+                self.by_channel.pop(call.agent_channel, None)
+                self._spawn(self.ari.hangup(call.agent_channel), f"cancel leg {call.agent_channel}", call.id)
+            self.qlog.ringcanceled(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
+            agent.call_id = None
+            call.agent = None
+            call.agent_channel = None
+            self._set_agent(agent, AgentState.READY)
+        self._leave_queue(call, "EXITWITHTIMEOUT")
+        self._call_to(call, CallState.ENTERING)
+        call.stage = "abandon_message"
+        call.end_reason = "abandoned"
+        self._record_call("call.outbound_abandoned", call, at=now, wait=now - call.enqueued)
+        media = self._ahead[call.id].abandon_media
+        if media:
+            self._play(call, media, "then_hangup")
+        else:
+            self._end(call, by="system", outcome="abandoned")
+        self.route()
+
     def _outbound_leg_up(self, leg: str, kind: str, call_id: str) -> None:
         call = self.calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
@@ -213,6 +356,8 @@ class CallControl(_Base):
                     self._end(call, by="system", outcome="not_reached")
                     raise
             self._spawn(go(), f"dial out {call.id}", call.id)
+        elif kind == OUT_REMOTE and leg == call.channel and call.id in self._ahead:
+            self._answered_ahead(call)
         elif kind == OUT_REMOTE and leg == call.channel:
             now = self.clock()
             self._call_to(call, CallState.CONNECTED)

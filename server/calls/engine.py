@@ -105,6 +105,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
         self._chains = self.effects.chains
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
+        self._ahead: dict[str, Any] = {}  # dialled ahead (predictive): call id -> control.Ahead
         self._seq = 0
         self._dirty_queues: set[str] = set()
         self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}
@@ -259,7 +260,7 @@ class CallEngine(CallControl, OverloadGuard):
         d = call.to_dict()  # one copy for the store and the consoles: neither changes it
         self.store.record(kind, ts=self.clock() if at is None else at, call=d, data=data or None,
                           agent_id=call.agent)
-        if call.queue:
+        if call.queue and call.id not in self._ahead:  # a campaign's contacts are not the queue's callers
             self._count(kind, call.queue, data.get("wait", 0.0))
         ev = Event.CALL_ENDED if call.state is CallState.ENDED else Event.CALL_UPDATE
         concerned = call_agents(d)
@@ -682,6 +683,8 @@ class CallEngine(CallControl, OverloadGuard):
             self._enqueue(call)
         elif purpose in ("position", "key") and call.state is CallState.QUEUED:
             self._moh(call)
+        elif purpose == "ahead_announcement" and call.state is CallState.ENTERING:
+            self.queue_ahead(call)  # control.py: a predictive campaign's callee heard its announcement
         elif purpose == "then_hangup":
             self._end(call, by="system", outcome=call.end_reason or "overflow")
         elif purpose == "voicemail_prompt" and call.state is CallState.VOICEMAIL:
@@ -876,7 +879,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._record_call("call.offered", call, agent=agent.id)
         self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
-        if agent.answer_mode is AnswerMode.PHONE:
+        if agent.answer_mode is AnswerMode.PHONE or call.id in self._ahead:  # a callee dialled ahead cannot wait
             self._dial_agent(call, agent)
 
     def _ring_timeout(self, call_id: str, offer: int) -> None:
@@ -996,7 +999,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._consult_over(call, "no answer" if call.consult["state"] == ConsultState.RINGING
                                 else "target hung up")
             return
-        if call.direction == "outbound" and call.state is not CallState.CONNECTED:
+        if call.direction == "outbound" and call.state is not CallState.CONNECTED and call.answered is None:
             # Before the called party answered: not reached (or the agent dropped the attempt).
             by = "agent" if channel_id == call.agent_channel else "system"
             self.hooks.call_not_reached(call, cause, by)
@@ -1037,7 +1040,7 @@ class CallEngine(CallControl, OverloadGuard):
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent and not call.qlog_closed and call.direction == "inbound":
+            if agent and not call.qlog_closed and (call.direction == "inbound" or call.id in self._ahead):
                 hold = clock_seconds(call.enqueued, call.answered or now)
                 calltime = clock_seconds(call.answered or now, now)
                 if by == "agent":
@@ -1082,6 +1085,7 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
             self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
         self._record_call(kind, call, at=now, **data)
+        self._ahead.pop(call.id, None)
         self.hooks.call_ended(call, kind)
         if agent and agent.call_id == call.id:
             agent.call_id = None

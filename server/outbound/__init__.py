@@ -1,3 +1,3 @@
 """Outbound campaigns (issue 21): campaigns and their state machine, contact lists with a column
-mapping, the do-not-call list, calling windows, retry rules, call scripts, and the predictive pacer.
-docs/outbound.md. The Asterisk side (originating, AMD, connecting to agents) is not built yet."""
+mapping, the do-not-call list, calling windows, retry rules, call scripts, the predictive pacer and the dialer
+on Asterisk (progressive, predictive, answering-machine detection). docs/outbound.md."""

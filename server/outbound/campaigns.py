@@ -70,6 +70,11 @@ class Campaign:
     state: CampaignState = CampaignState.DRAFT
     caller_id: str = ""
     record: bool = True  # the campaign's calls are recorded (as the queue's rules allow)
+    # Answering-machine detection on the calls dialled ahead (docs/outbound.md); on a machine the
+    # machine message (media URIs, comma-separated) is left, or, when empty, the call is hung up.
+    amd: bool = False
+    machine_message: str = ""
+    announcement: str = ""  # media played to the contact before the agent is connected (empty: none)
     timezone: str = "UTC"  # the campaign's own window is read in this zone
     window: dict[str, Any] = field(default_factory=dict)  # calling window, windows.Window.from_dict
     retries: dict[str, Any] = field(default_factory=dict)  # retry rules, retries.RetryRules.from_dict
@@ -81,7 +86,8 @@ class Campaign:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "queue": self.queue, "mode": str(self.mode),
                 "priority": self.priority, "state": str(self.state), "caller_id": self.caller_id,
-                "record": self.record,
+                "record": self.record, "amd": self.amd, "machine_message": self.machine_message,
+                "announcement": self.announcement,
                 "timezone": self.timezone, "window": self.window, "retries": self.retries,
                 "mapping": self.mapping, "has_script": bool(self.script),
                 "created": self.created, "updated": self.updated}

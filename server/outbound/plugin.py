@@ -8,22 +8,29 @@ import asyncio
 import base64
 import binascii
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.tts import Tts, TtsError
 
 from .campaigns import CampaignError, CampaignNotFound
 from .dialer import Dialer
 from .lists import ListError
+from .pacing import PacerSettings
 from .service import OutboundService
 from .store import OutboundStore
 
+log = logging.getLogger(__name__)
+
 _CAMPAIGN_ARGS = {
     "name": Arg(str, False), "queue": Arg(str, False), "mode": Arg(str, False), "priority": Arg(int, False),
-    "caller_id": Arg(str, False), "record": Arg(bool, False), "timezone": Arg(str, False), "window": Arg(dict, False),
+    "caller_id": Arg(str, False), "record": Arg(bool, False), "amd": Arg(bool, False),
+    "machine_message": Arg(str, False), "announcement": Arg(str, False), "timezone": Arg(str, False),
+    "window": Arg(dict, False),
     "retries": Arg(dict, False), "mapping": Arg(dict, False, str), "script": Arg(str, False),
 }
 COMMANDS = (
@@ -73,6 +80,24 @@ class OutboundSettings:
     # How a contact's number is dialled, {number} in it (empty: as the agent's own outbound calls,
     # through the server's dial template); the sandbox's simulated callees: Local/{number}@cc-callees/n
     dial_template: str = ""
+    # Predictive dialing (docs/outbound.md): a callee who answered gets an agent within this many
+    # seconds, or hears the abandon message (media URIs, comma-separated) and is hung up.
+    connect_limit: float = 2.0
+    abandon_media: str = "sound:im-sorry,sound:please-try-call-later"
+    # Or the message as text, spoken by espeak-ng when the server starts (replaces abandon_media),
+    # e.g. "This is Acme Insurance. Sorry, all our agents are busy; we will call you again."
+    abandon_text: str = ""
+    language: str = "en"  # of abandon_text
+    # How Asterisk finds the PBX's sounds folder, where the spoken message is written (as [ivr]'s)
+    media_prefix: str = "sound:/var/lib/asterisk/sounds/custom/"
+    abandon_cap: float = 0.03  # abandoned among the answered calls, per campaign over abandon_window
+    abandon_window: float = 24 * 3600.0
+    min_samples: int = 30  # outcomes measured before the pacer dials ahead of free agents
+    max_ratio: float = 3.0  # at most this many calls in flight per available agent
+    # How a contact of a campaign with answering-machine detection is dialled ({number} in it): a
+    # dialplan context that runs AMD() on the answered callee (the sandbox's cc-outbound-amd).
+    amd_dial_template: str = ""
+    handling_time: float = 120.0  # the first guess at talk + wrap-up, until the campaign's calls are measured
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,7 +121,13 @@ class Outbound(Capability):
         self.settings = ctx.settings.section("outbound", OutboundSettings)
         self.store = OutboundStore(ctx.db_path("outbound"))
         self.service = OutboundService(self.store)
-        self.dialer = Dialer(ctx, self.service, tick=self.settings.tick, dial_template=self.settings.dial_template)
+        st = self.settings
+        self.dialer = Dialer(
+            ctx, self.service, tick=st.tick, dial_template=st.dial_template, connect_limit=st.connect_limit,
+            abandon_media=[m.strip() for m in st.abandon_media.split(",") if m.strip()],
+            pacing=PacerSettings(abandon_cap=st.abandon_cap, window=st.abandon_window, min_samples=st.min_samples,
+                                 max_ratio=st.max_ratio),
+            handling_time=st.handling_time, amd_dial_template=st.amd_dial_template)
         ctx.add_hooks(self.dialer)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -245,6 +276,12 @@ class Outbound(Capability):
         }
 
     async def start(self) -> None:
+        if self.settings.abandon_text:
+            tts = Tts(self.ctx.settings.pbx.sounds_path, self.settings.media_prefix)
+            try:
+                self.dialer.abandon_media = [await tts.media(self.settings.abandon_text, self.settings.language)]
+            except (TtsError, OSError) as exc:
+                log.error("the abandon message could not be spoken, the recorded one is played: %s", exc)
         await self.dialer.start()
 
     async def stop(self) -> None:

@@ -22,8 +22,8 @@ from .windows import Window, WindowError, may_call, zone
 
 CONTACT_STATES = ("pending", "dialing", "done", "closed", "dnc")
 # What a supervisor may change on a campaign after it was made (the state has its own commands).
-EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "record", "timezone", "window", "retries", "mapping",
-            "script")
+EDITABLE = ("name", "queue", "mode", "priority", "caller_id", "record", "amd", "machine_message", "announcement",
+            "timezone", "window", "retries", "mapping", "script")
 
 
 @dataclass
@@ -44,6 +44,15 @@ class Progress:
         return {"campaign": self.campaign, "state": self.state, "contacts": self.contacts,
                 "by_state": self.by_state, "by_outcome": self.by_outcome, "attempts": self.attempts,
                 "settled": self.settled}
+
+
+def media_list(value: Any) -> str:
+    """Media URIs (sound:..., recording:..., tone:...), comma-separated, as Asterisk plays them."""
+    items = [m.strip() for m in str(value).split(",") if m.strip()]
+    bad = [m for m in items if ":" not in m]
+    if bad:
+        raise CampaignError(f"Not something Asterisk can play (sound:NAME, recording:NAME): {bad[0]}")
+    return ",".join(items)
 
 
 class OutboundService:
@@ -74,8 +83,10 @@ class OutboundService:
                     value = DialMode(value)
                 elif key == "priority":
                     value = int(value)
-                elif key == "record":
+                elif key in ("record", "amd"):
                     value = bool(value)
+                elif key in ("machine_message", "announcement"):
+                    value = media_list(value)
                 elif key == "timezone":
                     zone(str(value))
                 elif key == "window":
@@ -223,6 +234,10 @@ class OutboundService:
         """The call could not be placed or was dropped on our side: the contact waits again, no attempt counted."""
         self.store.update_contact(seq, self.clock(), state="pending")
 
+    def recent_attempts(self, cid: str, since: float) -> list[dict[str, Any]]:
+        """The campaign's attempts since then (the predictive pacer's figures after a restart)."""
+        return [a for a in self.store.attempts(cid) if a["ts"] >= since]
+
     def finish_if_settled(self, cid: str) -> Campaign | None:
         """A running campaign whose every contact is accounted for finishes; the campaign then, else None."""
         c = self._get(cid)
@@ -302,7 +317,9 @@ class OutboundService:
 
     def report(self, cid: str) -> dict[str, Any]:
         """The campaign's figures: attempts and their outcomes, reach rate, abandonment, the answers
-        given to its script, and the answered calls per agent."""
+        given to its script, the answered calls per agent, and agent occupancy: the time the agents
+        of its queue spent on its calls and their wrap-up over the time they were staffed (ready,
+        ringing, on a call or in wrap-up) while it ran."""
         p = self.progress(cid)
         attempts = self.store.attempts(cid)
         outcomes: dict[str, int] = {}
@@ -318,7 +335,13 @@ class OutboundService:
         for a in self.store.answers(cid):
             q = answers.setdefault(a["question"], {})
             q[a["answer"]] = q.get(a["answer"], 0) + 1
+        occ = self.store.occupancy(cid)
+        staffed = sum(s for s, _ in occ.values())
+        busy = sum(b for _, b in occ.values())
         return {"campaign": cid, "state": p.state, "contacts": p.contacts, "by_state": p.by_state,
+                "occupancy": busy / staffed if staffed > 0 else None,
+                "occupancy_by_agent": {a: (b / s if s > 0 else None) for a, (s, b) in sorted(occ.items())},
+                "staffed_seconds": staffed, "busy_seconds": busy,
                 "attempts": len(attempts), "outcomes": outcomes, "contacts_tried": tried, "reached": reached,
                 "reach_rate": reached / tried if tried else None,
                 "abandon_rate": outcomes.get(Outcome.ABANDONED, 0) / people if people else None,

@@ -79,13 +79,29 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE contacts ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
     # set while the call on which an agent rescheduled the contact goes on: its end keeps that time
     "ALTER TABLE contacts ADD COLUMN rescheduled INTEGER NOT NULL DEFAULT 0",
+    """
+    ALTER TABLE campaigns ADD COLUMN amd INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE campaigns ADD COLUMN machine_message TEXT NOT NULL DEFAULT '';
+    ALTER TABLE campaigns ADD COLUMN announcement TEXT NOT NULL DEFAULT '';
+    """,
+    # agent occupancy per campaign: seconds staffed for it while it ran, and busy with its calls
+    """
+    CREATE TABLE occupancy (
+        campaign TEXT NOT NULL,
+        agent    TEXT NOT NULL,
+        staffed  REAL NOT NULL DEFAULT 0,
+        busy     REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (campaign, agent)
+    );
+    """,
 ]
 
 
 def _campaign(r: sqlite3.Row) -> Campaign:
     return Campaign(id=r["id"], name=r["name"], queue=r["queue"], mode=DialMode(r["mode"]),
                     priority=r["priority"], state=CampaignState(r["state"]), caller_id=r["caller_id"],
-                    record=bool(r["record"]),
+                    record=bool(r["record"]), amd=bool(r["amd"]), machine_message=r["machine_message"],
+                    announcement=r["announcement"],
                     timezone=r["timezone"], window=json.loads(r["window"]), retries=json.loads(r["retries"]),
                     mapping=json.loads(r["mapping"]), script=r["script"], created=r["created"],
                     updated=r["updated"])
@@ -106,9 +122,11 @@ class OutboundStore(SerialDb):
     def save_campaign(self, c: Campaign) -> None:
         with self.tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO campaigns (id, name, queue, mode, priority, state, caller_id, record, timezone,"
-                " window, retries, mapping, script, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (c.id, c.name, c.queue, str(c.mode), c.priority, str(c.state), c.caller_id, int(c.record), c.timezone,
+                "INSERT OR REPLACE INTO campaigns (id, name, queue, mode, priority, state, caller_id, record, amd,"
+                " machine_message, announcement, timezone, window, retries, mapping, script, created, updated)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (c.id, c.name, c.queue, str(c.mode), c.priority, str(c.state), c.caller_id, int(c.record), int(c.amd),
+                 c.machine_message, c.announcement, c.timezone,
                  json.dumps(c.window), json.dumps(c.retries), json.dumps(c.mapping), c.script,
                  c.created, c.updated))
 
@@ -188,6 +206,19 @@ class OutboundStore(SerialDb):
         with self._lock:
             return [dict(r) for r in self._db.execute(
                 "SELECT * FROM attempts WHERE campaign = ? ORDER BY seq", (cid,)).fetchall()]
+
+    # -- occupancy -----------------------------------------------------------------------------------
+    def add_occupancy(self, rows: list[tuple[str, str, float, float]]) -> None:
+        with self.tx() as db:
+            db.executemany(
+                "INSERT INTO occupancy (campaign, agent, staffed, busy) VALUES (?,?,?,?) ON CONFLICT"
+                " (campaign, agent) DO UPDATE SET staffed = staffed + excluded.staffed, busy = busy + excluded.busy",
+                rows)
+
+    def occupancy(self, cid: str) -> dict[str, tuple[float, float]]:
+        with self._lock:
+            return {r["agent"]: (r["staffed"], r["busy"]) for r in self._db.execute(
+                "SELECT * FROM occupancy WHERE campaign = ?", (cid,)).fetchall()}
 
     # -- do-not-call ---------------------------------------------------------------------------------
     def dnc_add(self, number: str, reason: str, by: str, now: float) -> None:
