@@ -1,0 +1,151 @@
+"""SMS conversations, their messages with delivery state, the delivery reports, and the push
+subscriptions, in the SMS capability's own SQLite file.
+
+Blocking: every method runs on the store's one thread (SmsStore.run), never on the event loop, in
+submission order.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from cc_console.server.store.sqlite_db import connect, migrate
+
+T = TypeVar("T")
+
+MIGRATIONS = [
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY, number TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL, agent TEXT,
+        agents TEXT NOT NULL, created REAL NOT NULL, enqueued REAL, accepted REAL, closed REAL,
+        outcome TEXT NOT NULL, category TEXT NOT NULL);
+    CREATE INDEX conversations_number ON conversations (number, created);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY, conversation TEXT NOT NULL, at REAL NOT NULL, direction TEXT NOT NULL,
+        number TEXT NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL, coding INTEGER NOT NULL,
+        parts INTEGER NOT NULL, status TEXT NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
+        kind TEXT NOT NULL DEFAULT 'agent', kannel_id TEXT NOT NULL DEFAULT '');
+    CREATE INDEX messages_conversation ON messages (conversation, at);
+    CREATE INDEX messages_at ON messages (at);
+    CREATE UNIQUE INDEX messages_kannel ON messages (kannel_id) WHERE kannel_id != '';
+    CREATE TABLE reports (message TEXT NOT NULL, at REAL NOT NULL, status INTEGER NOT NULL, answer TEXT NOT NULL);
+    CREATE INDEX reports_message ON reports (message);
+    CREATE TABLE subscriptions (
+        id TEXT PRIMARY KEY, topic TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,
+        frequency TEXT NOT NULL, created REAL NOT NULL, by TEXT NOT NULL, ended REAL, ended_by TEXT NOT NULL DEFAULT '',
+        UNIQUE (topic, channel, address));
+    CREATE TABLE push_events (
+        id TEXT PRIMARY KEY, topic TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL, at REAL NOT NULL,
+        by TEXT NOT NULL);
+    CREATE TABLE push_log (
+        event TEXT NOT NULL, subscription TEXT NOT NULL, channel TEXT NOT NULL, address TEXT NOT NULL,
+        at REAL, message TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL, PRIMARY KEY (event, subscription));
+    CREATE INDEX push_log_message ON push_log (message) WHERE message != ''
+    """,
+]
+
+_CONV = ("id", "number", "queue", "state", "agent", "agents", "created", "enqueued", "accepted", "closed",
+         "outcome", "category")
+_MSG = ("id", "conversation", "at", "direction", "number", "author", "text", "coding", "parts", "status",
+        "delivered", "kind", "kannel_id")
+
+
+class SmsStore:
+    def __init__(self, path: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sms-store")
+        self.db: sqlite3.Connection = connect(path)
+        migrate(self.db, MIGRATIONS)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.db.close()
+
+    # -- conversations ------------------------------------------------------------------------------------
+    def save_conversation(self, row: dict[str, Any]) -> None:
+        values = [json.dumps(row[f]) if f == "agents" else row[f] for f in _CONV]
+        self.db.execute(f"INSERT OR REPLACE INTO conversations ({', '.join(_CONV)}) "
+                        f"VALUES ({', '.join('?' * len(_CONV))})", values)
+
+    def open_conversations(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.db.execute("SELECT * FROM conversations WHERE closed IS NULL ORDER BY created"):
+            d = dict(r)
+            d["agents"] = json.loads(d["agents"])
+            d["messages"] = self.messages(d["id"])
+            out.append(d)
+        return out
+
+    def conversations_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM conversations WHERE enqueued >= ? AND enqueued < ? ORDER BY enqueued",
+                               (start, end)).fetchall()
+        return [{**dict(r), "agents": json.loads(r["agents"])} for r in rows]
+
+    def conversations_of(self, numbers: list[str], limit: int) -> list[dict[str, Any]]:
+        marks = ", ".join("?" * len(numbers))
+        rows = self.db.execute(f"SELECT * FROM conversations WHERE number IN ({marks}) ORDER BY created DESC "
+                               "LIMIT ?", (*numbers, limit)).fetchall()
+        return [{**dict(r), "agents": json.loads(r["agents"])} for r in rows]
+
+    # -- messages -----------------------------------------------------------------------------------------
+    def add_message(self, m: dict[str, Any]) -> bool:
+        """False: a message with this Kannel id is here already (smsbox retried its get-url)."""
+        try:
+            self.db.execute(f"INSERT INTO messages ({', '.join(_MSG)}) VALUES ({', '.join('?' * len(_MSG))})",
+                            [m[f] for f in _MSG])
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def add_messages(self, rows: list[dict[str, Any]]) -> None:
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(f"INSERT INTO messages ({', '.join(_MSG)}) VALUES ({', '.join('?' * len(_MSG))})",
+                                [[m[f] for f in _MSG] for m in rows])
+            self.db.execute("COMMIT")
+        except Exception:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def set_status(self, mid: str, status: str) -> None:
+        self.db.execute("UPDATE messages SET status = ? WHERE id = ?", (status, mid))
+
+    def messages(self, cid: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute(
+            "SELECT * FROM messages WHERE conversation = ? ORDER BY at, rowid", (cid,))]
+
+    def message(self, mid: str) -> dict[str, Any] | None:
+        r = self.db.execute("SELECT * FROM messages WHERE id = ?", (mid,)).fetchone()
+        return dict(r) if r else None
+
+    def report(self, mid: str, at: float, status: int, answer: str,
+               state: Callable[[dict[str, Any], list[int]], str]) -> dict[str, Any] | None:
+        """Record one delivery report and work out the message's state from all of its reports."""
+        m = self.message(mid)
+        if m is None:
+            return None
+        self.db.execute("BEGIN")
+        try:
+            self.db.execute("INSERT INTO reports (message, at, status, answer) VALUES (?, ?, ?, ?)",
+                            (mid, at, status, answer))
+            codes = [r[0] for r in self.db.execute("SELECT status FROM reports WHERE message = ?", (mid,))]
+            m["status"] = state(m, codes)
+            m["delivered"] = codes.count(1)
+            self.db.execute("UPDATE messages SET status = ?, delivered = ? WHERE id = ?",
+                            (m["status"], m["delivered"], mid))
+            self.db.execute("COMMIT")
+        except Exception:
+            self.db.execute("ROLLBACK")
+            raise
+        return m
+
+    def sent_between(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Every message we sent in [start, end), for the daily record."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT * FROM messages WHERE direction = 'out' AND at >= ? AND at < ? ORDER BY at, rowid", (start, end))]
