@@ -5,6 +5,8 @@ the daily record. docs/sms.md."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 from datetime import date
 
@@ -15,6 +17,7 @@ from cc_console.protocol import ProtocolError
 from cc_console.server.sms import gsm
 from cc_console.server.sms.kannel import decode, inbound
 from tests.chat_helpers import Events
+from tests.conftest import PASSWORD
 from tests.kannel import FakeSmsc, Kannel
 
 SECRET = "kannel-callback-key-0123456789"
@@ -130,6 +133,13 @@ async def test_an_sms_round_trip_in_czech_and_norwegian_through_kannel(server, c
     assert [(r["number"], r["text"], r["status"], r["parts"], r["coding"]) for r in record] == [
         (CUSTOMER, CZECH.strip(), "delivered", msg["parts"], "UCS-2")]
     assert record[0]["agent"] == "Agent1"
+    token = server.auth.login("sup1", PASSWORD, None).token
+    async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{server.port}/api/v1/sms/record", params={"day": date.today().isoformat()},
+            headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200 and r.content_type == "text/csv"
+        rows = list(csv.DictReader(io.StringIO(await r.text())))
+    assert [(x["number"], x["text"], x["status"]) for x in rows] == [(CUSTOMER, CZECH.strip(), "delivered")]
     with pytest.raises(ProtocolError):
         await a1.call("sms.record", {"day": date.today().isoformat()})  # the record is for supervisors
     assert cap.service.live == {}

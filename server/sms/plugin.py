@@ -39,10 +39,9 @@ COMMANDS = (
 EVENTS = ("sms.offer", "sms.update", "sms.message", "sms.status")
 
 ROUTES: list[Route] = [
-    Route("GET", "/sms/record", "sms_record", "The daily record of sent SMS (for the insurer's system): one row "
-          "per message with time, number, agent, text, parts and delivery state.", P_SUPERVISE, "sms.record",
-          (Param("day", doc="YYYY-MM-DD (the server's local day)"), Param("format", enum=("json", "csv"))),
-          produces=("application/json", "text/csv")),
+    Route("GET", "/sms/record", "sms_record", "The daily record of sent SMS as CSV, for the insurer's system: one "
+          "row per message with time, number, agent, text, coding, parts and delivery state.", P_SUPERVISE,
+          "sms.record", (Param("day", doc="YYYY-MM-DD (the server's local day)"),), produces=("text/csv",)),
 ]
 
 _CODES = {"not_found": ErrorCode.NOT_FOUND, "conflict": ErrorCode.CONFLICT, "bad_request": ErrorCode.BAD_REQUEST,
@@ -133,10 +132,8 @@ class SmsCapability(Capability):
         async def sms_record(request: web.Request, caller: ApiCaller) -> Any:
             day = request.query.get("day", "")
             result = await run_command(self.ctx.commands, caller, "sms.record", {"day": day})
-            if request.query.get("format") == "csv":
-                return web.Response(text=record_csv(result["messages"]), content_type="text/csv",
-                                    headers={"Content-Disposition": f'attachment; filename="sms-{day}.csv"'})
-            return result
+            return web.Response(text=record_csv(result["messages"]), content_type="text/csv",
+                                headers={"Content-Disposition": f'attachment; filename="sms-{day}.csv"'})
         return {"sms_record": sms_record}
 
     def add_routes(self, app: web.Application) -> None:
