@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hmac
+import html
 import io
 import logging
 from typing import Any
@@ -12,11 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
+from cc_console.server.api.problems import from_http, from_protocol
 from cc_console.server.capability import CallHooks, Capability, Context
-from cc_console.server.routes import ApiCaller, Param, RestHandler, Route, run_command
+from cc_console.server.ratelimit import TokenBuckets
+from cc_console.server.routes import ApiCaller, Param, RestHandler, Route, as_object, read_body, run_command
 
 from .kannel import inbound
-from .service import SmsError, SmsService
+from .push import PushService
+from .service import SmsError, SmsService, normalise
 from .settings import SmsSettings
 from .store import SmsStore
 
@@ -35,6 +39,23 @@ COMMANDS = (
     CommandSpec("sms.templates", P_AGENT, {}, "The SMS templates, by name."),
     CommandSpec("sms.record", P_SUPERVISE, {"day": Arg(str)},
                 "The daily record: every SMS sent on a day (YYYY-MM-DD) with its delivery state."),
+    CommandSpec("push.topics", P_AGENT, {}, "The push topics with their number of subscribers."),
+    CommandSpec("push.subscribe", P_AGENT, {"topic": Arg(str), "channel": Arg(str), "address": Arg(str),
+                                            "frequency": Arg(str, False)},
+                "Subscribe a citizen to a topic: channel sms or email, frequency immediate or daily."),
+    CommandSpec("push.unsubscribe", P_AGENT, {"id": Arg(str, False), "channel": Arg(str, False),
+                                              "address": Arg(str, False), "topic": Arg(str, False)},
+                "End a subscription (id), or a citizen's subscriptions (channel and address, optionally a topic)."),
+    CommandSpec("push.subscriptions", P_AGENT, {"topic": Arg(str, False), "address": Arg(str, False),
+                                                "all": Arg(bool, False)},
+                "Subscriptions by topic and/or address (all: the ended ones too)."),
+    CommandSpec("push.publish", P_SUPERVISE, {"topic": Arg(str), "title": Arg(str, False), "text": Arg(str)},
+                "Publish an event on a topic: sent to its subscribers (daily ones in their digest)."),
+    CommandSpec("push.event", P_SUPERVISE, {"id": Arg(str)},
+                "A published event with its recipients counted by state (delivered, failed, queued, ...)."),
+    CommandSpec("push.log", P_SUPERVISE, {"event": Arg(str, False), "address": Arg(str, False),
+                                          "limit": Arg(int, False)},
+                "What was sent to whom: per event and subscriber, when, and its delivery state."),
 )
 EVENTS = ("sms.offer", "sms.update", "sms.message", "sms.status")
 
@@ -80,12 +101,17 @@ class SmsCapability(Capability):
             raise ValueError("[sms] secret must be at least 16 characters (Kannel's get-url and dlr-url carry it)")
         self.store = SmsStore(ctx.db_path("sms"))
         self.service = SmsService(self.settings, self.store, ctx.engine, ctx.publish)
+        self.push = PushService(self.settings, self.store, self.service)
+        # the public subscription form: a few a minute from one address (it costs us SMS later)
+        self.form_limit = TokenBuckets(rate=0.1, burst=5)
         ctx.add_hooks(_Hooks(self.service))
 
     async def start(self) -> None:
         await self.service.start()
+        await self.push.start()
 
     async def stop(self) -> None:
+        await self.push.stop()
         await self.service.stop()
         await asyncio.to_thread(self.store.close)
 
@@ -115,7 +141,57 @@ class SmsCapability(Capability):
         async def record(s: Any, a: dict[str, Any]) -> dict[str, Any]:
             return {"day": a["day"], "messages": await svc.record(a["day"])}
 
+        push = self.push
+
+        async def subscribe(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            return {"subscription": await push.subscribe(a["topic"], a["channel"], a["address"],
+                                                         a.get("frequency", "immediate"), by=_who(s)[0])}
+
+        async def unsubscribe(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            if not a.get("id") and not (a.get("channel") and a.get("address")):
+                raise SmsError("bad_request", "Name the subscription, or the channel and the address.")
+            return {"ended": await push.unsubscribe(sid=a.get("id", ""), channel=a.get("channel", ""),
+                                                    address=a.get("address", ""), topic=a.get("topic", ""),
+                                                    by=_who(s)[0])}
+
+        async def subscriptions(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            address = a.get("address", "")
+            if address:
+                address = address.strip().lower() if "@" in address else normalise(address)
+            rows = await self.store.run(lambda: self.store.subscriptions(
+                topic=a.get("topic", ""), address=address, active=not a.get("all", False)))
+            return {"subscriptions": [push.public(r) for r in rows]}
+
+        async def topics(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            counts = await self.store.run(self.store.counts)
+            return {"topics": [{"topic": t, "name": n, "subscribers": counts.get(t, 0)}
+                               for t, n in self.settings.push_topics.items()]}
+
+        async def publish(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            return {"event": await push.publish(a["topic"], a.get("title", ""), a["text"], by=_who(s)[0])}
+
+        async def event(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            e = await self.store.run(self.store.event_summary, a["id"])
+            if e is None:
+                raise SmsError("not_found", "There is no such event.")
+            return {"event": e}
+
+        async def push_log(s: Any, a: dict[str, Any]) -> dict[str, Any]:
+            address = a.get("address", "")
+            if address:
+                address = address.strip().lower() if "@" in address else normalise(address)
+            limit = max(1, min(int(a.get("limit", 1000)), 10000))
+            return {"log": await self.store.run(lambda: self.store.push_log(event=a.get("event", ""),
+                                                                           address=address, limit=limit))}
+
         return {
+            "push.topics": wrap(topics),
+            "push.subscribe": wrap(subscribe),
+            "push.unsubscribe": wrap(unsubscribe),
+            "push.subscriptions": wrap(subscriptions),
+            "push.publish": wrap(publish),
+            "push.event": wrap(event),
+            "push.log": wrap(push_log),
             "sms.list": wrap(lambda s, a: {"conversations": svc.mine_list(*_who(s))}),
             "sms.accept": wrap(lambda s, a: {"sms": svc.accept(_who(s)[0], a["id"]).full()}),
             "sms.send": wrap(send),
@@ -140,6 +216,72 @@ class SmsCapability(Capability):
         # Kannel's side: smsbox's get-url (inbound SMS) and the dlr-url we give each message
         app.router.add_get("/sms/kannel/inbound", self._inbound)
         app.router.add_get("/sms/kannel/dlr", self._dlr)
+        # citizens: the web page's subscription form (no login), and the signed unsubscribe link
+        app.router.add_post("/api/v1/push/subscriptions", self._subscribe)
+        app.router.add_get("/push/unsubscribe", self._unsubscribe_page)
+        app.router.add_post("/push/unsubscribe", self._unsubscribe)
+
+    async def _subscribe(self, request: web.Request) -> web.Response:
+        """POST /api/v1/push/subscriptions from the web page: {topic, channel, address, frequency}."""
+        try:
+            wait = self.form_limit.take(request.remote or "?")
+            if wait:
+                secs = max(1, int(wait + 0.999))
+                raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many requests; try again in {secs} s",
+                                    retry_after=secs)
+            body = as_object(await read_body(request))
+            unknown = set(body) - {"topic", "channel", "address", "frequency"}
+            if unknown:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown field(s): {', '.join(sorted(unknown))}")
+            for k in ("topic", "channel", "address", "frequency"):
+                if k in body and not isinstance(body[k], str):
+                    raise ProtocolError(ErrorCode.BAD_REQUEST, f"{k} must be text")
+            for k in ("topic", "channel", "address"):
+                if not body.get(k):
+                    raise ProtocolError(ErrorCode.BAD_REQUEST, f"{k} is missing")
+            try:
+                sub = await self.push.subscribe(body["topic"], body["channel"], body["address"],
+                                                body.get("frequency", "immediate"), by="web")
+            except SmsError as exc:
+                raise ProtocolError(_CODES.get(exc.code, ErrorCode.CONFLICT), exc.message) from None
+        except ProtocolError as exc:
+            return from_protocol(exc, request.path)
+        except web.HTTPRequestEntityTooLarge as exc:
+            return from_http(exc, request.path)
+        # the id only: whoever knows it could not unsubscribe (that needs the signed link)
+        return web.json_response({"subscription": {k: sub[k] for k in ("id", "topic", "channel", "frequency")}},
+                                 status=201)
+
+    def _linked(self, request: web.Request, query: Any) -> str:
+        sid, token = str(query.get("s", "")), str(query.get("t", ""))
+        return sid if sid and self.push.signed(sid, token) else ""
+
+    async def _unsubscribe_page(self, request: web.Request) -> web.Response:
+        """The link in every push e-mail: a page with one button. GET changes nothing (mail scanners
+        open links); the button, or a mail program's one-click (RFC 8058), POSTs."""
+        sid = self._linked(request, request.query)
+        if not sid:
+            return _page("This link is not valid.", status=404)
+        sub = await self.store.run(self.store.subscription, sid)
+        if sub is None:
+            return _page("This link is not valid.", status=404)
+        topic = html.escape(self.settings.push_topics.get(sub["topic"], sub["topic"]))
+        if sub["ended"] is not None:
+            return _page(f"You no longer receive messages about {topic}.")
+        s, t = html.escape(sid), html.escape(str(request.query.get("t", "")))
+        return _page(f"Stop messages about {topic} to {html.escape(sub['address'])}?"
+                     f'<form method="post" action="/push/unsubscribe?s={s}&amp;t={t}">'
+                     '<button type="submit">Unsubscribe</button></form>')
+
+    async def _unsubscribe(self, request: web.Request) -> web.Response:
+        sid = self._linked(request, request.query)
+        if not sid:
+            return _page("This link is not valid.", status=404)
+        ended = await self.push.unsubscribe(sid=sid, by="link")
+        sub = await self.store.run(self.store.subscription, sid)
+        topic = html.escape(self.settings.push_topics.get(sub["topic"], sub["topic"])) if sub else ""
+        log.info("push: %d subscription(s) ended by link", len(ended))
+        return _page(f"Done: you will get no more messages about {topic}.")
 
     def _authentic(self, request: web.Request) -> bool:
         key = request.query.get("key", "")
@@ -172,6 +314,33 @@ class SmsCapability(Capability):
         if m is None:
             log.info("sms: a delivery report for an unknown message")
         return web.Response(text="")
+
+
+def _page(body: str, status: int = 200) -> web.Response:
+    return web.Response(status=status, content_type="text/html", charset="utf-8", text=(
+        '<!doctype html><html><head><meta charset="utf-8"><title>Subscriptions</title></head>'
+        f"<body><main><p>{body}</p></main></body></html>"), headers={"Cache-Control": "no-store"})
+
+
+_SUB = {"type": "object", "required": ["topic", "channel", "address"], "additionalProperties": False,
+        "properties": {"topic": {"type": "string", "maxLength": 100},
+                       "channel": {"type": "string", "enum": ["sms", "email"]},
+                       "address": {"type": "string", "maxLength": 320,
+                                   "description": "a phone number (sms) or an e-mail address (email)"},
+                       "frequency": {"type": "string", "enum": ["immediate", "daily"]}}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/push/subscriptions": {"post": {
+        "operationId": "push_subscribe", "tags": ["push"], "security": [],
+        "summary": "Subscribe to a topic from the web page (no login; a few a minute per address).",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _SUB}}},
+        "responses": {"201": {"description": "subscribed (or the same subscription again, active)",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object", "required": ["subscription"],
+                                  "properties": {"subscription": {"type": "object"}}}}}},
+                      "400": {"$ref": "#/components/responses/P400"},
+                      "413": {"$ref": "#/components/responses/P413"},
+                      "429": {"$ref": "#/components/responses/P429"}}}},
+}
 
 
 def make(ctx: Context) -> SmsCapability:

@@ -226,10 +226,7 @@ class SmsService:
                 msg["status"] = "not sent"
                 await self.store.run(self.store.set_status, msg["id"], "not sent")
                 raise SmsError("unavailable", "The SMS could not be sent just now; please try again.") from None
-        fresh = await self.store.run(self.store.message, msg["id"])
-        if fresh is not None and fresh["status"] == "sending":
-            await self.store.run(self.store.set_status, msg["id"], "accepted")
-            fresh["status"] = "accepted"
+        fresh = await self.store.run(self.store.accepted, msg["id"])
         return fresh or msg
 
     async def send(self, user: str, *, cid: str = "", number: str = "", text: str = "", template: str = "",

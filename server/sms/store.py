@@ -116,6 +116,12 @@ class SmsStore:
     def set_status(self, mid: str, status: str) -> None:
         self.db.execute("UPDATE messages SET status = ? WHERE id = ?", (status, mid))
 
+    def accepted(self, mid: str) -> dict[str, Any] | None:
+        """Kannel took the message: "accepted", unless a delivery report came first (in one
+        statement: a report written between a read and a write would be overwritten)."""
+        self.db.execute("UPDATE messages SET status = 'accepted' WHERE id = ? AND status = 'sending'", (mid,))
+        return self.message(mid)
+
     def messages(self, cid: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute(
             "SELECT * FROM messages WHERE conversation = ? ORDER BY at, rowid", (cid,))]
@@ -149,3 +155,112 @@ class SmsStore:
         """Every message we sent in [start, end), for the daily record."""
         return [dict(r) for r in self.db.execute(
             "SELECT * FROM messages WHERE direction = 'out' AND at >= ? AND at < ? ORDER BY at, rowid", (start, end))]
+
+    # -- push subscriptions -------------------------------------------------------------------------------
+    def subscribe(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A subscription (topic, channel, address); the same one again is the one there is (again
+        active, with the new frequency)."""
+        old = self.db.execute("SELECT * FROM subscriptions WHERE topic = ? AND channel = ? AND address = ?",
+                              (row["topic"], row["channel"], row["address"])).fetchone()
+        if old is not None:
+            self.db.execute("UPDATE subscriptions SET frequency = ?, ended = NULL, ended_by = '' WHERE id = ?",
+                            (row["frequency"], old["id"]))
+            return dict(self.db.execute("SELECT * FROM subscriptions WHERE id = ?", (old["id"],)).fetchone())
+        self.db.execute("INSERT INTO subscriptions (id, topic, channel, address, frequency, created, by) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (row["id"], row["topic"], row["channel"], row["address"],
+                                                          row["frequency"], row["created"], row["by"]))
+        return {**row, "ended": None, "ended_by": ""}
+
+    def subscription(self, sid: str) -> dict[str, Any] | None:
+        r = self.db.execute("SELECT * FROM subscriptions WHERE id = ?", (sid,)).fetchone()
+        return dict(r) if r else None
+
+    def unsubscribe(self, at: float, by: str, *, sid: str = "", channel: str = "", address: str = "",
+                    topic: str = "") -> list[dict[str, Any]]:
+        """End the active subscriptions named (by id, or by channel and address, optionally one topic)."""
+        if sid:
+            where, args = "id = ?", [sid]
+        else:
+            where, args = "channel = ? AND address = ?", [channel, address]
+            if topic:
+                where += " AND topic = ?"
+                args.append(topic)
+        rows = [dict(r) for r in self.db.execute(f"SELECT * FROM subscriptions WHERE {where} AND ended IS NULL",
+                                                  args)]
+        self.db.execute(f"UPDATE subscriptions SET ended = ?, ended_by = ? WHERE {where} AND ended IS NULL",
+                        [at, by, *args])
+        return rows
+
+    def subscriptions(self, *, topic: str = "", address: str = "", active: bool = True) -> list[dict[str, Any]]:
+        where, args = ["1 = 1"], []
+        if topic:
+            where.append("topic = ?")
+            args.append(topic)
+        if address:
+            where.append("address = ?")
+            args.append(address)
+        if active:
+            where.append("ended IS NULL")
+        return [dict(r) for r in self.db.execute(
+            f"SELECT * FROM subscriptions WHERE {' AND '.join(where)} ORDER BY created, id", args)]
+
+    def counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT topic, COUNT(*) FROM subscriptions WHERE ended IS NULL GROUP BY topic")}
+
+    def add_event(self, row: dict[str, Any], log: list[dict[str, Any]]) -> None:
+        """A push event and its log rows (one per subscriber: queued for a digest, or to send now)."""
+        self.db.execute("BEGIN")
+        try:
+            self.db.execute("INSERT INTO push_events (id, topic, title, text, at, by) VALUES (?, ?, ?, ?, ?, ?)",
+                            (row["id"], row["topic"], row["title"], row["text"], row["at"], row["by"]))
+            self.db.executemany("INSERT INTO push_log (event, subscription, channel, address, at, message, outcome) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                [(x["event"], x["subscription"], x["channel"], x["address"], x["at"], x["message"],
+                                  x["outcome"]) for x in log])
+            self.db.execute("COMMIT")
+        except Exception:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def log_sent(self, rows: list[tuple[str, str, float, str, str]]) -> None:
+        """(event, subscription, at, message, outcome) of what left."""
+        self.db.executemany("UPDATE push_log SET at = ?, message = ?, outcome = ? WHERE event = ? AND subscription = ?",
+                            [(at, mid, outcome, ev, sid) for ev, sid, at, mid, outcome in rows])
+
+    def queued_digests(self) -> list[dict[str, Any]]:
+        """The log rows waiting for a daily digest, with their event and the subscription's state."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT l.event, l.subscription, l.channel, l.address, e.topic, e.title, e.text, e.at AS event_at, "
+            "s.ended FROM push_log l JOIN push_events e ON e.id = l.event "
+            "JOIN subscriptions s ON s.id = l.subscription "
+            "WHERE l.outcome = 'queued' ORDER BY l.subscription, e.at")]
+
+    def push_log(self, *, event: str = "", address: str = "", limit: int = 1000) -> list[dict[str, Any]]:
+        """What was sent to whom: each row with the event, the address, when, and the SMS's delivery
+        state (from Kannel's reports) or the e-mail's outcome."""
+        where, args = ["1 = 1"], []
+        if event:
+            where.append("l.event = ?")
+            args.append(event)
+        if address:
+            where.append("l.address = ?")
+            args.append(address)
+        return [dict(r) for r in self.db.execute(
+            "SELECT l.event, e.topic, e.title, l.subscription, l.channel, l.address, l.at, l.outcome, l.message, "
+            "COALESCE(m.status, '') AS status FROM push_log l JOIN push_events e ON e.id = l.event "
+            f"LEFT JOIN messages m ON m.id = l.message AND l.message != '' WHERE {' AND '.join(where)} "
+            "ORDER BY e.at DESC, l.rowid LIMIT ?", [*args, limit])]
+
+    def event_summary(self, event: str) -> dict[str, Any] | None:
+        e = self.db.execute("SELECT * FROM push_events WHERE id = ?", (event,)).fetchone()
+        if e is None:
+            return None
+        counts: dict[str, int] = {}
+        for outcome, status, n in self.db.execute(
+                "SELECT l.outcome, COALESCE(m.status, ''), COUNT(*) FROM push_log l "
+                "LEFT JOIN messages m ON m.id = l.message AND l.message != '' WHERE l.event = ? "
+                "GROUP BY l.outcome, COALESCE(m.status, '')", (event,)):
+            key = status if status else outcome
+            counts[key] = counts.get(key, 0) + n
+        return {**dict(e), "recipients": sum(counts.values()), "by_state": counts}

@@ -1,0 +1,185 @@
+"""Push subscriptions on a real server with a real Kannel (tests/kannel.py) and a real SMTP server
+(aiosmtpd): subscribing on the web page and through an agent, an event pushed to 1,000 SMS
+subscribers with Kannel's delivery reports counted, STOP by SMS, the signed unsubscribe link, the
+daily digest and the log of what went to whom. docs/sms.md."""
+from __future__ import annotations
+
+import re
+import time
+from email import policy
+from email.parser import BytesParser
+
+import aiohttp
+import pytest
+from aiosmtpd.controller import Controller
+
+from cc_console.protocol import ProtocolError
+from tests.dovecot import free_port
+from tests.kannel import FakeSmsc, Kannel
+from tests.test_sms import SECRET, until
+
+TOPICS = {"news": "News from the region", "tenders": "Public tenders", "courses": "Courses"}
+NEWS = "Krajský úřad: nové kurzy pro seniory od 1. 12. Přihlášky na podatelně."
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.got = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.got.append(BytesParser(policy=policy.default).parsebytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def kannel():
+    k = Kannel()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def outbox():
+    box = Outbox()
+    ctl = Controller(box, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    box.port = ctl.port
+    yield box
+    ctl.stop()
+
+
+@pytest.fixture
+def settings(settings, kannel, outbox):
+    settings.sections["sms"] = {
+        "enabled": True, "sendsms_url": kannel.sendsms_url, "username": kannel.username,
+        "password": kannel.password, "sender": "1234", "secret": SECRET, "timeout": 10.0,
+        "push_topics": TOPICS, "push_link_secret": "link-signing-secret-0123456789",
+        # a relay on this host for the test (production mail uses STARTTLS, docs/sms.md)
+        "smtp": {"host": "127.0.0.1", "port": outbox.port, "tls": "none", "sender": "info@kraj.example"},
+    }
+    return settings
+
+
+@pytest.fixture
+async def smsc(server, kannel):
+    base = f"http://127.0.0.1:{server.port}"
+    server.capabilities["sms"].settings.callback_url = base
+    server.capabilities["sms"].settings.push_public_url = base
+    kannel.start(f"{base}/sms/kannel/inbound?key={SECRET}&id=%I&from=%p&to=%P&coding=%c&charset=%C&bin=%b")
+    fake = FakeSmsc(kannel.smsc_port)
+    await fake.connect()
+    yield fake
+    await fake.close()
+
+
+async def test_a_push_to_1000_subscribers_over_sms_with_the_delivery_reports_counted(server, connect, smsc):
+    push = server.capabilities["sms"].push
+    numbers = [f"+42060{i:07d}" for i in range(1000)]
+    for n in numbers:
+        await push.subscribe("news", "sms", n, "immediate", by="test")
+    await push.subscribe("tenders", "sms", "+420999000111", by="test")  # another topic: gets nothing
+    sup = await connect("sup1")
+    topics = {t["topic"]: t["subscribers"] for t in (await sup.call("push.topics", {}))["topics"]}
+    assert topics == {"news": 1000, "tenders": 1, "courses": 0}
+
+    t0 = time.monotonic()
+    event = (await sup.call("push.publish", {"topic": "news", "title": "Kraj", "text": NEWS}))["event"]
+    assert event["recipients"] == 1000 and event["now"] == 1000
+    got = await smsc.expect(1000, timeout=240)
+    sent_s = time.monotonic() - t0
+
+    async def all_counted() -> bool:
+        e = (await sup.call("push.event", {"id": event["id"]}))["event"]
+        return e["by_state"] == {"delivered": 1000}
+    try:
+        await until(all_counted, timeout=120, what="1000 delivery reports")
+    except AssertionError:
+        e = (await sup.call("push.event", {"id": event["id"]}))["event"]
+        raise AssertionError(f"delivery reports counted: {e['by_state']}") from None
+    print(f"\npush to 1000 SMS subscribers: all at the SMSC after {sent_s:.1f} s, "
+          f"all delivery reports counted after {time.monotonic() - t0:.1f} s")
+
+    assert sorted(m.receiver for m in got) == numbers, "each subscriber once, nobody else"
+    text = push.sms_text({"title": "Kraj", "text": NEWS})
+    assert {m.data.decode("utf-16-be") for m in got} == {text}, "UCS-2, every letter intact"
+    log = (await sup.call("push.log", {"event": event["id"], "limit": 5000}))["log"]
+    assert len(log) == 1000 and {(r["channel"], r["outcome"], r["status"]) for r in log} == {
+        ("sms", "sent", "delivered")}
+    assert {r["address"] for r in log} == set(numbers)
+
+
+async def test_subscribe_on_the_web_page_and_through_an_agent_and_leave_by_stop(server, connect, smsc):
+    base = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession() as http:
+        body = {"topic": "courses", "channel": "sms", "address": "+420 777 000 111", "frequency": "immediate"}
+        async with http.post(f"{base}/api/v1/push/subscriptions", json=body) as r:
+            assert r.status == 201, await r.text()
+            sub = (await r.json())["subscription"]
+        async with http.post(f"{base}/api/v1/push/subscriptions", json={**body, "topic": "weather"}) as r:
+            assert r.status == 400 and "no topic" in (await r.json())["detail"]
+    a1 = await connect("agent1")
+    await a1.call("agent.login", {})
+    by_agent = (await a1.call("push.subscribe", {"topic": "courses", "channel": "sms",
+                                                  "address": "+420777000222"}))["subscription"]
+    assert by_agent["by"] == "agent1"
+    with pytest.raises(ProtocolError) as exc:
+        await a1.call("push.subscribe", {"topic": "courses", "channel": "sms", "address": "hello"})
+    assert exc.value.message == "That is not a phone number."
+
+    await smsc.deliver("+420777000111", "1234", "Stop")
+    answer = (await smsc.expect(1))[0]
+    assert answer.receiver == "+420777000111" and "no more messages about: Courses" in answer.data.decode()
+    subs = (await a1.call("push.subscriptions", {"address": "+420777000111", "all": True}))["subscriptions"]
+    assert [(s["id"], s["ended_by"]) for s in subs] == [(sub["id"], "stop")]
+    assert server.capabilities["sms"].service.live == {}, "a STOP is not a conversation"
+
+    sup = await connect("sup1")
+    event = (await sup.call("push.publish", {"topic": "courses", "text": "Kurz angličtiny"}))["event"]
+    assert event["recipients"] == 1
+    got = await smsc.expect(2)
+    assert got[1].receiver == "+420777000222"
+
+
+async def test_the_signed_link_the_daily_digest_and_the_log(server, connect, smsc, outbox):
+    push = server.capabilities["sms"].push
+    sup = await connect("sup1")
+    now = (await sup.call("push.subscribe", {"topic": "tenders", "channel": "email",
+                                             "address": "Jana@Example.cz"}))["subscription"]
+    daily = (await sup.call("push.subscribe", {"topic": "tenders", "channel": "email", "address": "petr@example.cz",
+                                               "frequency": "daily"}))["subscription"]
+    await sup.call("push.publish", {"topic": "tenders", "title": "Tender 17/2026", "text": "Oprava silnice II/150"})
+    await sup.call("push.publish", {"topic": "tenders", "title": "Tender 18/2026", "text": "Školní jídelna"})
+
+    async def two_mails() -> bool:
+        return len(outbox.got) >= 2
+    await until(two_mails, what="the two immediate e-mails")
+    assert {m["To"] for m in outbox.got} == {"jana@example.cz"}
+    mail = outbox.got[0]
+    link = re.search(r"(http://\S+/push/unsubscribe\?\S+)", mail.get_content()).group(1)
+    assert mail["List-Unsubscribe"] == f"<{link}>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    assert await push.send_digests() == 1
+    digest = outbox.got[2]
+    assert digest["To"] == "petr@example.cz"
+    assert "Oprava silnice II/150" in digest.get_content() and "Školní jídelna" in digest.get_content()
+    assert await push.send_digests() == 0, "each event once in a digest"
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as r:  # a mail scanner opening the link changes nothing
+            assert r.status == 200 and "Unsubscribe" in await r.text()
+        assert [s["id"] for s in (await sup.call("push.subscriptions", {"topic": "tenders"}))["subscriptions"]] == [
+            now["id"], daily["id"]]
+        async with http.post(link.replace(now["id"], daily["id"])) as r:  # the signature is the subscription's
+            assert r.status == 404
+        async with http.post(link) as r:
+            assert r.status == 200 and "no more messages" in await r.text()
+    assert [s["id"] for s in (await sup.call("push.subscriptions", {"topic": "tenders"}))["subscriptions"]] == [
+        daily["id"]]
+
+    log = (await sup.call("push.log", {"address": "jana@example.cz"}))["log"]
+    assert [(r["title"], r["channel"], r["outcome"]) for r in log] == [
+        ("Tender 18/2026", "email", "sent"), ("Tender 17/2026", "email", "sent")]
+    with pytest.raises(ProtocolError):
+        a1 = await connect("agent1")
+        await a1.call("push.publish", {"topic": "tenders", "text": "x"})  # publishing is for supervisors
