@@ -193,3 +193,39 @@ async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, k
     assert server.capabilities["sms"].service.live == {}
     rows = await server.capabilities["sms"].service.record(date.today().isoformat())
     assert [r["status"] for r in rows] == ["not sent"] and time.time() - t0 < 10
+
+
+async def test_the_agent_answers_an_sms_in_the_console_and_writes_to_the_customer_on_the_card(server, smsc):
+    from cc_console.tui import CCConsoleApp
+    from tests.test_tui_e2e import wait_screen
+
+    app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_screen(pilot, lambda: app.screen.query("#sms"), what="agent screen")
+        panel = app.screen.query_one("#sms")
+        assert not panel.display, "no SMS: no panel"
+        await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "logged_out", what="state")
+        await pilot.press("l")
+        await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "ready", what="ready")
+        await smsc.deliver(CUSTOMER, "1234", "Dobrý den, [bold]kdy[/bold] přijde karta?", ucs2=True)
+        await wait_screen(pilot, lambda: len(panel.order) == 1, what="an SMS offered")
+        cid = panel.order[0]
+        await pilot.press("S")
+        await wait_screen(pilot, lambda: panel.convs[cid]["state"] == "active", what="accepted")
+        assert "Dobrý den, [bold]kdy[/bold] přijde karta?" in str(panel.query_one("#sms-log").render())
+        await pilot.press(*"Zitra.", "ctrl+s")
+        got = (await smsc.expect(1))[0]
+        assert got.data.decode() == "Zitra."
+        await wait_screen(pilot, lambda: "delivered" in str(panel.query_one("#sms-log").render()),
+                          what="the delivery report on screen")
+        await pilot.press(*"/close question", "ctrl+s")
+        await wait_screen(pilot, lambda: not panel.order and not panel.display, what="panel hidden again")
+
+        # the card of the call in hand (as the registration sets it during a call)
+        app.screen.reg = {"call_id": "", "caller": "+420601000111", "contact": {"mobile": "+420 777 555 444"}}
+        await pilot.press("escape", "M")
+        await wait_screen(pilot, lambda: panel.display and panel.draft_to == "+420 777 555 444", what="a draft")
+        await pilot.press(*"Vase karta je na ceste.", "ctrl+s")
+        got = (await smsc.expect(2))[1]
+        assert got.receiver == "+420777555444" and got.data.decode() == "Vase karta je na ceste."
+        await wait_screen(pilot, lambda: len(panel.order) == 1 and panel.draft_to == "", what="its conversation")
