@@ -127,6 +127,9 @@ async def test_an_sms_round_trip_in_czech_and_norwegian_through_kannel(server, c
     rows = (await a1.call("sms.list", {}))["conversations"]
     assert [len(r["messages"]) for r in rows] == [3]
     await a1.call("sms.close", {"id": conv["id"], "category": "question"})
+    history = (await a1.call("contacts.history", {"number": "00420 777 123 456"}))["history"]
+    assert [(h["channel"], h["id"], h["outcome"], h["category"]) for h in history] == [
+        ("sms", conv["id"], "handled", "question")], "the conversation in the customer's history"
 
     sup = await connect("sup1")
     record = (await sup.call("sms.record", {"day": date.today().isoformat()}))["messages"]

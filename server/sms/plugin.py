@@ -18,6 +18,7 @@ from cc_console.server.capability import CallHooks, Capability, Context
 from cc_console.server.ratelimit import TokenBuckets
 from cc_console.server.routes import ApiCaller, Param, RestHandler, Route, as_object, read_body, run_command
 
+from .history import SmsHistory
 from .kannel import inbound
 from .push import PushService
 from .service import SmsError, SmsService, normalise
@@ -105,6 +106,7 @@ class SmsCapability(Capability):
         # the public subscription form: a few a minute from one address (it costs us SMS later)
         self.form_limit = TokenBuckets(rate=0.1, burst=5)
         ctx.add_hooks(_Hooks(self.service))
+        ctx.written.append(SmsHistory(self.store, self.settings.service_level))
 
     async def start(self) -> None:
         await self.service.start()

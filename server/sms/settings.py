@@ -27,6 +27,7 @@ class SmsSettings:
     capacity: int = 3  # conversations an agent holds at once
     exclusive_with_call: bool = True  # no new SMS offered while the agent is on a call
     ring_timeout: float = 120.0  # an offered conversation not accepted in this time goes back to the queue
+    service_level: float = 3600.0  # seconds: a conversation accepted within this counts as within service level
     categories: list[str] = field(default_factory=lambda: ["question", "complaint", "order", "other"])
     templates: dict[str, str] = field(default_factory=dict)  # name -> text ({agent})
     # push subscriptions (docs/sms.md): topics people subscribe to, and how the e-mails leave
