@@ -186,8 +186,10 @@ async def test_a_retried_get_url_is_taken_once(server, connect, smsc):
     assert [m["text"] for m in offer["messages"]] == ["Hei igjen"]
 
 
-async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, kannel):
-    """Kannel not running: the agent reads a sentence, the message is recorded as not sent."""
+async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, kannel, caplog):
+    """Kannel not running: the agent reads a sentence, the message is recorded as not sent, and the
+    log says why without the sendsms password."""
+    caplog.set_level("DEBUG")
     a1, _ = await agent(connect)
     t0 = time.time()
     with pytest.raises(ProtocolError) as exc:
@@ -196,6 +198,8 @@ async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, k
     assert server.capabilities["sms"].service.live == {}
     rows = await server.capabilities["sms"].service.record(date.today().isoformat())
     assert [r["status"] for r in rows] == ["not sent"] and time.time() - t0 < 10
+    assert "sendsms could not be reached" in caplog.text
+    assert kannel.password not in caplog.text and SECRET not in caplog.text
 
 
 async def test_the_agent_answers_an_sms_in_the_console_and_writes_to_the_customer_on_the_card(server, smsc):
