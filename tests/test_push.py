@@ -108,7 +108,18 @@ async def test_a_push_to_1000_subscribers_over_sms_with_the_delivery_reports_cou
     assert {r["address"] for r in log} == set(numbers)
 
 
-async def test_subscribe_on_the_web_page_and_through_an_agent_and_leave_by_stop(server, connect, smsc):
+async def test_subscribe_on_the_web_page_confirm_by_sms_and_leave_by_stop(server, connect, smsc):
+    """A web subscription waits for the citizen's YES (nobody gets messages on a stranger's word);
+    an agent's is confirmed at once; STOP ends it; neither YES nor STOP opens a conversation."""
+    a1 = await connect("agent1")
+    await a1.call("agent.login", {})
+    by_agent = (await a1.call("push.subscribe", {"topic": "courses", "channel": "sms",
+                                                  "address": "+420777000222"}))["subscription"]
+    assert by_agent["by"] == "agent1" and by_agent["confirmed"]
+    with pytest.raises(ProtocolError) as exc:
+        await a1.call("push.subscribe", {"topic": "courses", "channel": "sms", "address": "hello"})
+    assert exc.value.message == "That is not a phone number."
+
     base = f"http://127.0.0.1:{server.port}"
     async with aiohttp.ClientSession() as http:
         body = {"topic": "courses", "channel": "sms", "address": "+420 777 000 111", "frequency": "immediate"}
@@ -117,27 +128,30 @@ async def test_subscribe_on_the_web_page_and_through_an_agent_and_leave_by_stop(
             sub = (await r.json())["subscription"]
         async with http.post(f"{base}/api/v1/push/subscriptions", json={**body, "topic": "weather"}) as r:
             assert r.status == 400 and "no topic" in (await r.json())["detail"]
-    a1 = await connect("agent1")
-    await a1.call("agent.login", {})
-    by_agent = (await a1.call("push.subscribe", {"topic": "courses", "channel": "sms",
-                                                  "address": "+420777000222"}))["subscription"]
-    assert by_agent["by"] == "agent1"
-    with pytest.raises(ProtocolError) as exc:
-        await a1.call("push.subscribe", {"topic": "courses", "channel": "sms", "address": "hello"})
-    assert exc.value.message == "That is not a phone number."
-
-    await smsc.deliver("+420777000111", "1234", "Stop")
-    answer = (await smsc.expect(1))[0]
-    assert answer.receiver == "+420777000111" and "no more messages about: Courses" in answer.data.decode()
-    subs = (await a1.call("push.subscriptions", {"address": "+420777000111", "all": True}))["subscriptions"]
-    assert [(s["id"], s["ended_by"]) for s in subs] == [(sub["id"], "stop")]
-    assert server.capabilities["sms"].service.live == {}, "a STOP is not a conversation"
+    ask = (await smsc.expect(1))[0]
+    assert ask.receiver == "+420777000111" and "Reply YES" in ask.data.decode()
 
     sup = await connect("sup1")
     event = (await sup.call("push.publish", {"topic": "courses", "text": "Kurz angličtiny"}))["event"]
+    assert event["recipients"] == 1, "not confirmed yet: not a recipient"
+    assert (await smsc.expect(2))[1].receiver == "+420777000222"
+
+    await smsc.deliver("+420777000111", "1234", "ano")
+    welcome = (await smsc.expect(3))[2]
+    assert welcome.receiver == "+420777000111" and "messages about: Courses" in welcome.data.decode()
+    subs = (await a1.call("push.subscriptions", {"topic": "courses"}))["subscriptions"]
+    assert {s["id"] for s in subs} == {sub["id"], by_agent["id"]}
+
+    await smsc.deliver("+420777000111", "1234", "Stop")
+    answer = (await smsc.expect(4))[3]
+    assert answer.receiver == "+420777000111" and "no more messages about: Courses" in answer.data.decode()
+    subs = (await a1.call("push.subscriptions", {"address": "+420777000111", "all": True}))["subscriptions"]
+    assert [(s["id"], s["ended_by"]) for s in subs] == [(sub["id"], "stop")]
+    assert server.capabilities["sms"].service.live == {}, "YES and STOP are not conversations"
+
+    event = (await sup.call("push.publish", {"topic": "courses", "text": "Kurz němčiny"}))["event"]
     assert event["recipients"] == 1
-    got = await smsc.expect(2)
-    assert got[1].receiver == "+420777000222"
+    assert (await smsc.expect(5))[4].receiver == "+420777000222"
 
 
 async def test_the_signed_link_the_daily_digest_and_the_log(server, connect, smsc, outbox):
@@ -183,3 +197,25 @@ async def test_the_signed_link_the_daily_digest_and_the_log(server, connect, sms
     with pytest.raises(ProtocolError):
         a1 = await connect("agent1")
         await a1.call("push.publish", {"topic": "tenders", "text": "x"})  # publishing is for supervisors
+
+    # on the web page by e-mail: a confirmation link first, signed for confirming only
+    sent = len(outbox.got)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{server.port}/api/v1/push/subscriptions",
+                             json={"topic": "courses", "channel": "email", "address": "eva@example.cz"}) as r:
+            assert r.status == 201
+            web_sub = (await r.json())["subscription"]
+
+        async def asked() -> bool:
+            return len(outbox.got) > sent
+        await until(asked, what="the confirmation e-mail")
+        confirm = re.search(r"(http://\S+/push/confirm\?\S+)", outbox.got[sent].get_content()).group(1)
+        assert [s["id"] for s in (await sup.call("push.subscriptions", {"topic": "courses"}))["subscriptions"]] == []
+        async with http.post(confirm.replace("/push/confirm", "/push/unsubscribe")) as r:
+            assert r.status == 404, "a confirmation link does not unsubscribe"
+        async with http.get(confirm) as r:
+            assert r.status == 200 and "Confirm" in await r.text()
+        async with http.post(confirm) as r:
+            assert r.status == 200 and "you will get our messages" in await r.text()
+    subs = (await sup.call("push.subscriptions", {"topic": "courses"}))["subscriptions"]
+    assert [(s["id"], s["confirmed"], s["by"]) for s in subs] == [(web_sub["id"], True, "web")]

@@ -222,6 +222,8 @@ class SmsCapability(Capability):
         app.router.add_post("/api/v1/push/subscriptions", self._subscribe)
         app.router.add_get("/push/unsubscribe", self._unsubscribe_page)
         app.router.add_post("/push/unsubscribe", self._unsubscribe)
+        app.router.add_get("/push/confirm", self._confirm_page)
+        app.router.add_post("/push/confirm", self._confirm)
 
     async def _subscribe(self, request: web.Request) -> web.Response:
         """POST /api/v1/push/subscriptions from the web page: {topic, channel, address, frequency}."""
@@ -251,12 +253,36 @@ class SmsCapability(Capability):
         except web.HTTPRequestEntityTooLarge as exc:
             return from_http(exc, request.path)
         # the id only: whoever knows it could not unsubscribe (that needs the signed link)
+        # not whether it was confirmed before: that would tell a stranger who subscribes what
         return web.json_response({"subscription": {k: sub[k] for k in ("id", "topic", "channel", "frequency")}},
                                  status=201)
 
-    def _linked(self, request: web.Request, query: Any) -> str:
+    def _linked(self, request: web.Request, query: Any, purpose: str = "unsubscribe") -> str:
         sid, token = str(query.get("s", "")), str(query.get("t", ""))
-        return sid if sid and self.push.signed(sid, token) else ""
+        return sid if sid and self.push.signed(sid, token, purpose) else ""
+
+    async def _confirm_page(self, request: web.Request) -> web.Response:
+        """The link of the confirmation e-mail: a page with one button (GET changes nothing)."""
+        sid = self._linked(request, request.query, "confirm")
+        sub = await self.store.run(self.store.subscription, sid) if sid else None
+        if sub is None or sub["ended"] is not None:
+            return _page("This link is not valid.", status=404)
+        topic = html.escape(self.settings.push_topics.get(sub["topic"], sub["topic"]))
+        if sub["confirmed"] is not None:
+            return _page(f"You receive our messages about {topic}.")
+        s, t = html.escape(sid), html.escape(str(request.query.get("t", "")))
+        return _page(f"Get our messages about {topic} at {html.escape(sub['address'])}?"
+                     f'<form method="post" action="/push/confirm?s={s}&amp;t={t}">'
+                     '<button type="submit">Confirm</button></form>')
+
+    async def _confirm(self, request: web.Request) -> web.Response:
+        sid = self._linked(request, request.query, "confirm")
+        sub = await self.store.run(self.store.subscription, sid) if sid else None
+        if sub is None or sub["ended"] is not None:
+            return _page("This link is not valid.", status=404)
+        await self.push.confirm(sid=sid)
+        topic = html.escape(self.settings.push_topics.get(sub["topic"], sub["topic"]))
+        return _page(f"Done: you will get our messages about {topic}.")
 
     async def _unsubscribe_page(self, request: web.Request) -> web.Response:
         """The link in every push e-mail: a page with one button. GET changes nothing (mail scanners
@@ -333,15 +359,17 @@ _SUB = {"type": "object", "required": ["topic", "channel", "address"], "addition
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/push/subscriptions": {"post": {
         "operationId": "push_subscribe", "tags": ["push"], "security": [],
-        "summary": "Subscribe to a topic from the web page (no login; a few a minute per address).",
+        "summary": "Subscribe to a topic from the web page (no login; a few a minute per address); it waits "
+                   "for the citizen's confirmation (YES by SMS, or the link in an e-mail).",
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SUB}}},
-        "responses": {"201": {"description": "subscribed (or the same subscription again, active)",
+        "responses": {"201": {"description": "subscribed, waiting for confirmation (or the same subscription again)",
                               "content": {"application/json": {"schema": {
                                   "type": "object", "required": ["subscription"],
                                   "properties": {"subscription": {"type": "object"}}}}}},
                       "400": {"$ref": "#/components/responses/P400"},
                       "413": {"$ref": "#/components/responses/P413"},
-                      "429": {"$ref": "#/components/responses/P429"}}}},
+                      "429": {"$ref": "#/components/responses/P429"},
+                      "503": {"$ref": "#/components/responses/P503"}}}},
 }
 
 

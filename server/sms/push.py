@@ -88,11 +88,42 @@ class PushService:
 
     async def subscribe(self, topic: str, channel: str, address: str, frequency: str = "immediate", *,
                         by: str = "web") -> dict[str, Any]:
+        """A subscription. From the web page (``by`` "web") it waits for the citizen's confirmation
+        (double opt-in: nobody is sent messages on a stranger's word): an SMS asking for YES, or an
+        e-mail with a signed confirmation link. An agent's (``by`` the agent) is confirmed: the
+        agent asked the citizen."""
         addr = self.check(topic, channel, address, frequency)
+        now = self.clock()
         row = {"id": uuid.uuid4().hex[:16], "topic": topic, "channel": channel, "address": addr,
-               "frequency": frequency, "created": self.clock(), "by": by}
+               "frequency": frequency, "created": now, "by": by, "confirmed": None if by == "web" else now}
         sub = await self.store.run(self.store.subscribe, row)
+        if sub["confirmed"] is None:
+            await self._ask_confirmation(sub)
         return self.public(sub)
+
+    async def _ask_confirmation(self, sub: dict[str, Any]) -> None:
+        name = self.s.push_topics.get(sub["topic"], sub["topic"])
+        try:
+            if sub["channel"] == "sms":
+                await self.sms.transmit(sub["address"], f"Reply YES to get our messages about {name}. "
+                                        "Without an answer you get nothing.", kind="push")
+            else:
+                link = self.link(sub["id"], "confirm")
+                mail = EmailMessage()
+                mail["From"], mail["To"] = self.mail.sender, sub["address"]
+                mail["Subject"] = f"Please confirm: {name}"
+                mail["Auto-Submitted"] = "auto-generated"
+                mail.set_content(f"Someone, we hope you, asked for our messages about {name} at this address.\n"
+                                 f"To get them, confirm here: {link}\nWithout it you get nothing.\n")
+                await send_async(self.mail, mail)
+        except (SmsError, MailRefused) as exc:
+            log.warning("push: the confirmation request was not sent: %s", exc)
+            raise SmsError("unavailable", "The confirmation could not be sent just now; please try again.") from None
+
+    async def confirm(self, *, sid: str = "", channel: str = "", address: str = "") -> list[dict[str, Any]]:
+        rows = await self.store.run(lambda: self.store.confirm(self.clock(), sid=sid, channel=channel,
+                                                                 address=address))
+        return [self.public(r) for r in rows]
 
     async def unsubscribe(self, *, sid: str = "", channel: str = "", address: str = "", topic: str = "",
                           by: str) -> list[dict[str, Any]]:
@@ -103,26 +134,41 @@ class PushService:
         return [self.public(r) for r in rows]
 
     def public(self, sub: dict[str, Any]) -> dict[str, Any]:
-        return {k: sub[k] for k in ("id", "topic", "channel", "address", "frequency", "created", "by", "ended",
-                                    "ended_by") if k in sub}
+        out = {k: sub[k] for k in ("id", "topic", "channel", "address", "frequency", "created", "by", "ended",
+                                   "ended_by") if k in sub}
+        out["confirmed"] = sub.get("confirmed") is not None
+        return out
 
     # -- the signed unsubscribe link -----------------------------------------------------------------------
-    def sign(self, sid: str) -> str:
-        return hmac.new(self._key, f"unsubscribe:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
+    def sign(self, sid: str, purpose: str = "unsubscribe") -> str:
+        return hmac.new(self._key, f"{purpose}:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
 
-    def link(self, sid: str) -> str:
+    def link(self, sid: str, purpose: str = "unsubscribe") -> str:
         base = self.s.push_public_url.rstrip("/") or self.s.callback_url.rstrip("/")
-        return f"{base}/push/unsubscribe?{urlencode({'s': sid, 't': self.sign(sid)})}"
+        return f"{base}/push/{purpose}?{urlencode({'s': sid, 't': self.sign(sid, purpose)})}"
 
-    def signed(self, sid: str, token: str) -> bool:
-        return bool(self._key) and hmac.compare_digest(self.sign(sid), token)
+    def signed(self, sid: str, token: str, purpose: str = "unsubscribe") -> bool:
+        return bool(self._key) and hmac.compare_digest(self.sign(sid, purpose), token)
 
     # -- STOP ---------------------------------------------------------------------------------------------
     async def _stop_word(self, sms: Inbound) -> bool:
-        """"STOP" (any of [sms] stop_words) ends every SMS subscription of the number; "STOP news"
-        only that topic. Taken (no conversation) when the number had a subscription."""
+        """"YES" (any of [sms] yes_words) confirms the number's waiting subscriptions. "STOP" (any of
+        [sms] stop_words) ends every SMS subscription of the number; "STOP news" only that topic.
+        Taken (no conversation) when the number had a subscription to act on."""
         words = sms.text.strip().split()
-        if not words or words[0].upper().strip(".!") not in {w.upper() for w in self.s.stop_words}:
+        first = words[0].upper().strip(".!") if words else ""
+        if first in {w.upper() for w in self.s.yes_words}:
+            confirmed = await self.confirm(channel="sms", address=sms.sender)
+            if not confirmed:
+                return False  # a customer's "yes" in a conversation
+            names = ", ".join(self.s.push_topics.get(r["topic"], r["topic"]) for r in confirmed)
+            try:
+                await self.sms.transmit(sms.sender, f"You will get our messages about: {names}. "
+                                        "Reply STOP to stop them.", kind="push")
+            except SmsError:
+                pass
+            return True
+        if first not in {w.upper() for w in self.s.stop_words}:
             return False
         topic = words[1].lower() if len(words) > 1 and words[1].lower() in self.s.push_topics else ""
         ended = await self.unsubscribe(channel="sms", address=sms.sender, topic=topic, by="stop")

@@ -37,6 +37,7 @@ class SmsSettings:
     push_digest_hour: int = 7  # daily digests leave at this hour (server's local time)
     smtp: dict[str, object] = field(default_factory=dict)  # MailSettings fields, for subscribers by e-mail
     stop_words: list[str] = field(default_factory=lambda: ["STOP", "STOPP", "KONEC"])
+    yes_words: list[str] = field(default_factory=lambda: ["YES", "ANO", "JA"])  # confirm a web subscription
 
     def capacity_rule(self) -> Capacity:
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) or self.capacity < 0:

@@ -46,6 +46,8 @@ MIGRATIONS = [
         at REAL, message TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL, PRIMARY KEY (event, subscription));
     CREATE INDEX push_log_message ON push_log (message) WHERE message != ''
     """,
+    # a subscription made on the public web page waits for the citizen's confirmation (double opt-in)
+    "ALTER TABLE subscriptions ADD COLUMN confirmed REAL",
 ]
 
 _CONV = ("id", "number", "queue", "state", "agent", "agents", "created", "enqueued", "accepted", "closed",
@@ -159,17 +161,28 @@ class SmsStore:
     # -- push subscriptions -------------------------------------------------------------------------------
     def subscribe(self, row: dict[str, Any]) -> dict[str, Any]:
         """A subscription (topic, channel, address); the same one again is the one there is (again
-        active, with the new frequency)."""
+        active, with the new frequency). ``row["confirmed"]`` None: it waits for the citizen's
+        confirmation, unless it is confirmed already."""
         old = self.db.execute("SELECT * FROM subscriptions WHERE topic = ? AND channel = ? AND address = ?",
                               (row["topic"], row["channel"], row["address"])).fetchone()
         if old is not None:
-            self.db.execute("UPDATE subscriptions SET frequency = ?, ended = NULL, ended_by = '' WHERE id = ?",
-                            (row["frequency"], old["id"]))
+            confirmed = old["confirmed"] if old["ended"] is None and old["confirmed"] else row["confirmed"]
+            self.db.execute("UPDATE subscriptions SET frequency = ?, ended = NULL, ended_by = '', confirmed = ? "
+                            "WHERE id = ?", (row["frequency"], confirmed, old["id"]))
             return dict(self.db.execute("SELECT * FROM subscriptions WHERE id = ?", (old["id"],)).fetchone())
-        self.db.execute("INSERT INTO subscriptions (id, topic, channel, address, frequency, created, by) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (row["id"], row["topic"], row["channel"], row["address"],
-                                                          row["frequency"], row["created"], row["by"]))
+        self.db.execute("INSERT INTO subscriptions (id, topic, channel, address, frequency, created, by, confirmed) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (row["id"], row["topic"], row["channel"], row["address"],
+                                                             row["frequency"], row["created"], row["by"],
+                                                             row["confirmed"]))
         return {**row, "ended": None, "ended_by": ""}
+
+    def confirm(self, at: float, *, sid: str = "", channel: str = "", address: str = "") -> list[dict[str, Any]]:
+        """Confirm the waiting subscriptions named (by id, or every one of a channel and address)."""
+        where, args = ("id = ?", [sid]) if sid else ("channel = ? AND address = ?", [channel, address])
+        cond = f"{where} AND ended IS NULL AND confirmed IS NULL"
+        rows = [dict(r) for r in self.db.execute(f"SELECT * FROM subscriptions WHERE {cond}", args)]
+        self.db.execute(f"UPDATE subscriptions SET confirmed = ? WHERE {cond}", [at, *args])
+        return [{**r, "confirmed": at} for r in rows]
 
     def subscription(self, sid: str) -> dict[str, Any] | None:
         r = self.db.execute("SELECT * FROM subscriptions WHERE id = ?", (sid,)).fetchone()
@@ -200,13 +213,13 @@ class SmsStore:
             where.append("address = ?")
             args.append(address)
         if active:
-            where.append("ended IS NULL")
+            where.append("ended IS NULL AND confirmed IS NOT NULL")
         return [dict(r) for r in self.db.execute(
             f"SELECT * FROM subscriptions WHERE {' AND '.join(where)} ORDER BY created, id", args)]
 
     def counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute(
-            "SELECT topic, COUNT(*) FROM subscriptions WHERE ended IS NULL GROUP BY topic")}
+            "SELECT topic, COUNT(*) FROM subscriptions WHERE ended IS NULL AND confirmed IS NOT NULL GROUP BY topic")}
 
     def add_event(self, row: dict[str, Any], log: list[dict[str, Any]]) -> None:
         """A push event and its log rows (one per subscriber: queued for a digest, or to send now)."""
