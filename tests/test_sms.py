@@ -239,3 +239,46 @@ async def test_the_agent_answers_an_sms_in_the_console_and_writes_to_the_custome
         got = (await smsc.expect(2))[1]
         assert got.receiver == "+420777555444" and got.data.decode() == "Vase karta je na ceste."
         await wait_screen(pilot, lambda: len(panel.order) == 1 and panel.draft_to == "", what="its conversation")
+
+
+async def test_an_open_conversation_survives_a_restart_and_the_next_sms_joins_it(settings, kannel, connect_to):
+    """Kannel keeps running while the server restarts on the same port: the open conversation is
+    loaded back, the customer's next SMS joins it, and its delivery state is still known."""
+    from cc_console.server.app import Server
+    from tests.dovecot import free_port
+    settings.server.port = free_port()
+    base = f"http://127.0.0.1:{settings.server.port}"
+    settings.sections["sms"]["callback_url"] = base
+    first = Server(settings)
+    await first.start()
+    kannel.start(f"{base}/sms/kannel/inbound?key={SECRET}&id=%I&from=%p&to=%P&coding=%c&charset=%C&bin=%b")
+    fake = FakeSmsc(kannel.smsc_port)
+    await fake.connect()
+    try:
+        try:
+            a1 = await connect_to(first, "agent1")
+            ev = Events(a1)
+            await a1.call("agent.login", {})
+            await fake.deliver(CUSTOMER, "1234", "Ahoj, mám dotaz k faktuře.", ucs2=True)
+            offer = await ev.expect("sms.offer")
+            await a1.call("sms.accept", {"id": offer["id"]})
+            sent = (await a1.call("sms.send", {"id": offer["id"], "text": "Dobrý den, ptejte se."}))["message"]
+            await ev.expect("sms.status", lambda d: d["message"] == sent["id"] and d["status"] == "delivered")
+        finally:
+            await first.stop()
+        second = Server(settings)
+        await second.start()
+        try:
+            a1 = await connect_to(second, "agent1")
+            ev = Events(a1)
+            [conv] = (await a1.call("sms.list"))["conversations"]
+            assert conv["id"] == offer["id"] and conv["state"] == "active" and conv["agent"] == "agent1"
+            assert [(m["direction"], m["status"]) for m in conv["messages"]] == [("in", "received"),
+                                                                              ("out", "delivered")]
+            await fake.deliver(CUSTOMER, "1234", "Kdy bude splatná?", ucs2=True)
+            joined = await ev.expect("sms.message", lambda d: d["message"]["direction"] == "in")
+            assert joined["id"] == offer["id"] and joined["message"]["text"] == "Kdy bude splatná?"
+        finally:
+            await second.stop()
+    finally:
+        await fake.close()
