@@ -134,8 +134,8 @@ class PushService:
         return [self.public(r) for r in rows]
 
     def public(self, sub: dict[str, Any]) -> dict[str, Any]:
-        out = {k: sub[k] for k in ("id", "topic", "channel", "address", "frequency", "created", "by", "ended",
-                                   "ended_by") if k in sub}
+        keys = ("id", "topic", "channel", "address", "frequency", "created", "by", "ended", "ended_by")
+        out: dict[str, Any] = {k: sub[k] for k in keys if k in sub}
         out["confirmed"] = sub.get("confirmed") is not None
         return out
 
