@@ -219,3 +219,23 @@ async def test_the_signed_link_the_daily_digest_and_the_log(server, connect, sms
             assert r.status == 200 and "you will get our messages" in await r.text()
     subs = (await sup.call("push.subscriptions", {"topic": "courses"}))["subscriptions"]
     assert [(s["id"], s["confirmed"], s["by"]) for s in subs] == [(web_sub["id"], True, "web")]
+
+
+async def test_stop_with_a_topic_ends_that_topic_only(server, connect, smsc):
+    a1 = await connect("agent1")
+    for topic in ("news", "tenders"):
+        await a1.call("push.subscribe", {"topic": topic, "channel": "sms", "address": "+4791234567"})
+    await smsc.deliver("+4791234567", "1234", "STOP tenders")
+    assert "Public tenders" in (await smsc.expect(1))[0].data.decode()
+    active = (await a1.call("push.subscriptions", {"address": "+4791234567"}))["subscriptions"]
+    assert [s["topic"] for s in active] == ["news"]
+    await smsc.deliver("+4791234567", "1234", "stopp")
+    assert "News from the region" in (await smsc.expect(2))[1].data.decode()
+    assert (await a1.call("push.subscriptions", {"address": "+4791234567"}))["subscriptions"] == []
+    await smsc.deliver("+4791234567", "1234", "Takk for hjelpen")  # an ordinary SMS: a conversation
+    await until(lambda: _one_conversation(server), what="the conversation")
+    assert len(smsc.messages) == 2, "no answer to an ordinary SMS"
+
+
+async def _one_conversation(server) -> bool:
+    return len(server.capabilities["sms"].service.live) == 1
