@@ -4,6 +4,7 @@ subscribers with Kannel's delivery reports counted, STOP by SMS, the signed unsu
 daily digest and the log of what went to whom. docs/sms.md."""
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from email import policy
@@ -239,3 +240,36 @@ async def test_stop_with_a_topic_ends_that_topic_only(server, connect, smsc):
 
 async def _one_conversation(server) -> bool:
     return len(server.capabilities["sms"].service.live) == 1
+
+
+async def test_a_stop_during_a_push_to_a_hung_gateway_is_quick_and_the_log_says_interrupted(settings, connect_to):
+    """The gateway takes the connection and never answers: stopping the server does not wait for
+    the push; the next start marks what was not sent as interrupted."""
+    from cc_console.server.app import Server
+
+    async def hang(reader, writer):
+        await reader.read()  # never answers
+    hung = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = hung.sockets[0].getsockname()[1]
+    settings.sections["sms"].update(sendsms_url=f"http://127.0.0.1:{port}/cgi-bin/sendsms", timeout=60.0)
+    first = Server(settings)
+    await first.start()
+    try:
+        push = first.capabilities["sms"].push
+        for i in range(20):
+            await push.subscribe("news", "sms", f"+42060{i:07d}", by="test")
+        event = await push.publish("news", "", "Uzavírka silnice", by="test")
+    finally:
+        t0 = time.monotonic()
+        await first.stop()
+        stopped = time.monotonic() - t0
+    hung.close()
+    assert stopped < 10, f"the stop waited for the push: {stopped:.1f} s"
+    second = Server(settings)
+    await second.start()
+    try:
+        sup = await connect_to(second, "sup1")
+        summary = (await sup.call("push.event", {"id": event["id"]}))["event"]
+        assert summary["by_state"] == {"interrupted": 20}
+    finally:
+        await second.stop()

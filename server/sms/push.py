@@ -53,6 +53,9 @@ class PushService:
         sms.inbound_hooks.append(self._stop_word)
 
     async def start(self) -> None:
+        n = await self.store.run(self.store.interrupted)
+        if n:
+            log.warning("push: %d send(s) were interrupted by the last stop; see push.log (outcome interrupted)", n)
         self._loop = asyncio.create_task(self._digests(), name="sms-push-digests")
 
     async def stop(self) -> None:
@@ -63,6 +66,10 @@ class PushService:
                 await self._loop
             except asyncio.CancelledError:
                 pass
+        # a push still going is stopped, not waited for (a slow gateway would hold the stop for
+        # minutes); what it had not logged is marked "interrupted" at the next start
+        for task in self._tasks:
+            task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

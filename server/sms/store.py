@@ -241,6 +241,10 @@ class SmsStore:
         self.db.executemany("UPDATE push_log SET at = ?, message = ?, outcome = ? WHERE event = ? AND subscription = ?",
                             [(at, mid, outcome, ev, sid) for ev, sid, at, mid, outcome in rows])
 
+    def interrupted(self) -> int:
+        """Rows left "sending" by a stop in the middle of a push: "interrupted" (how many)."""
+        return self.db.execute("UPDATE push_log SET outcome = 'interrupted' WHERE outcome = 'sending'").rowcount
+
     def queued_digests(self) -> list[dict[str, Any]]:
         """The log rows waiting for a daily digest, with their event and the subscription's state."""
         return [dict(r) for r in self.db.execute(
