@@ -255,6 +255,8 @@ class SmsService:
                 raise SmsError("bad_request", "That is not a phone number.")
             found = self.open_of(n)
             if found is not None:
+                if found.agent == user and found.state == "offered":
+                    raise SmsError("conflict", "This number's conversation is offered to you: accept it first.")
                 if found.agent != user or found.state != "active":
                     raise SmsError("conflict", "This number has an open conversation with someone else; "
                                                "it must be closed or handed to you first.")
