@@ -187,6 +187,9 @@ async def test_a_retried_get_url_is_taken_once(server, connect, smsc):
                 assert r.status == 200
     offer = await ev.expect("sms.offer")
     assert [m["text"] for m in offer["messages"]] == ["Hei igjen"]
+    with pytest.raises(ProtocolError) as exc:  # from the contact card, while it is offered to me
+        await a1.call("sms.send", {"number": "+4791234567", "text": "Hei"})
+    assert exc.value.message == "This number's conversation is offered to you: accept it first."
 
 
 async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, kannel, caplog):
