@@ -148,6 +148,10 @@ async def test_an_sms_round_trip_in_czech_and_norwegian_through_kannel(server, c
     assert [(x["number"], x["text"], x["status"]) for x in rows] == [(CUSTOMER, CZECH.strip(), "delivered")]
     with pytest.raises(ProtocolError):
         await a1.call("sms.record", {"day": date.today().isoformat()})  # the record is for supervisors
+    report = (await sup.call("report.run", {"kind": "channel"}))["report"]
+    rows = {(r[0], r[1]): dict(zip(report["columns"], r)) for r in report["rows"]}
+    sms = rows[("sms", "support")]
+    assert (sms["offered"], sms["handled"], sms["handled_within"]) == (1, 1, 1), "in the channel report"
     assert cap.service.live == {}
 
 
