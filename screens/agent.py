@@ -43,6 +43,7 @@ from cc_console.widgets.emails import EmailsPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
 from cc_console.widgets.script_panel import RescheduleScreen, ScriptAnswerScreen, ScriptPanel, question_of
+from cc_console.widgets.sms import SmsPanel
 from cc_console.widgets.status import ConnectionStatus
 
 from .base import ConsoleScreen
@@ -158,12 +159,17 @@ class AgentScreen(ConsoleScreen):
         *[Binding(str(n), f"chat({n})", f"Chat {n}", id=f"agent.chat{n}", show=False,
                   tooltip=f"Chat number {n}: show it (accept it if offered) and reply") for n in range(1, 10)],
         # -- e-mail (widgets/emails.py; docs/email.md) --
-        Binding("S", "script", "Script", id="agent.script", show=False,
+        Binding("Q", "script", "Script", id="agent.script", show=False,
                 tooltip="Answer the campaign call's script question (the script panel)"),
         Binding("R", "reschedule", "Reschedule", id="agent.reschedule", show=False,
                 tooltip="Have the campaign call's contact called again at a date and time"),
         Binding("E", "email", "E-mail", id="agent.email", show=False,
                 tooltip="The next e-mail thread: show it (accept it if offered) and answer it"),
+        # -- SMS (widgets/sms.py; docs/sms.md) --
+        Binding("S", "sms", "SMS", id="agent.sms", show=False,
+                tooltip="The next SMS conversation: show it (accept it if offered) and answer it"),
+        Binding("M", "sms_to_customer", "SMS to customer", id="agent.sms_to", show=False,
+                tooltip="Write an SMS to the customer on the contact card"),
     ]
 
     # Below this many rows the desk panels do not fit beside the call: they fold into one line.
@@ -181,6 +187,11 @@ class AgentScreen(ConsoleScreen):
     AgentScreen.-short #emails #email-list { max-height: 2; }
     AgentScreen.-short #emails #email-reply { height: 3; }
     AgentScreen.-short #emails #email-hint { display: none; }
+    AgentScreen #agent-extras > #sms { height: 16; }
+    AgentScreen.-short #agent-extras > #sms { height: 9; }
+    AgentScreen.-short #sms #sms-list { max-height: 2; }
+    AgentScreen.-short #sms #sms-reply { height: 3; }
+    AgentScreen.-short #sms #sms-hint { display: none; }
     AgentScreen.-wrapup #me-panel { border: heavy $primary; }
     """
 
@@ -228,6 +239,7 @@ class AgentScreen(ConsoleScreen):
                     yield ScriptPanel(id="script")
                     yield ChatsPanel(id="chats")
                     yield EmailsPanel(id="emails")
+                    yield SmsPanel(id="sms")
         yield Static("", id="desk-summary")
         yield ConsoleFooter()
 
@@ -504,6 +516,8 @@ class AgentScreen(ConsoleScreen):
             self.query_one(ChatsPanel).chat_event(kind, data)
         if kind.startswith("email.") or kind == "snapshot":
             self.query_one(EmailsPanel).email_event(kind, data)
+        if kind.startswith("sms.") or kind == "snapshot":
+            self.query_one(SmsPanel).sms_event(kind, data)
         if kind == "crm.open" and data.get("url"):
             from cc_console.widgets.crm_page import open_crm_page
             open_crm_page(self.app, str(data["url"]))
@@ -517,6 +531,19 @@ class AgentScreen(ConsoleScreen):
 
     def action_email(self) -> None:
         self.query_one(EmailsPanel).pick_next()
+
+    def action_sms(self) -> None:
+        self.query_one(SmsPanel).pick_next()
+
+    def action_sms_to_customer(self) -> None:
+        """An SMS to the customer on the contact card: the record's mobile or phone, else the caller."""
+        reg = self.reg or {}
+        contact = reg.get("contact") or {}
+        number = str(contact.get("mobile") or contact.get(self._phone_field()) or reg.get("caller") or "").strip()
+        if not number:
+            self.app.notify("No customer number on the card.", severity="warning", timeout=3)
+            return
+        self.query_one(SmsPanel).write_to(number)
 
     def fetch(self, cmd: str, args: dict[str, Any], then: Any, *, quiet: bool = True) -> None:
         """Send ``cmd`` in a worker and hand the result to ``then`` (on the UI). Failures of the

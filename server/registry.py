@@ -21,6 +21,7 @@ CAPABILITIES: dict[str, str] = {
     "verified": "cc_console.server.verified.plugin",
     "chat": "cc_console.server.chat.plugin",
     "email": "cc_console.server.email.plugin",
+    "sms": "cc_console.server.sms.plugin",
     "ivr": "cc_console.server.ivr.plugin",
     "voicemail": "cc_console.server.voicemail.plugin",
     "crm": "cc_console.server.crm.plugin",

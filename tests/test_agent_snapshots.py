@@ -169,6 +169,37 @@ def test_agent_emails_panel(snap_compare, size: str) -> None:
     assert snap_compare(app(), terminal_size=SIZES[size], run_before=emails)
 
 
+@pytest.mark.parametrize("size", ["80x24", "160x48"])
+def test_agent_sms_panel(snap_compare, size: str) -> None:
+    """Two SMS conversations: one picked with a long answer delivered and a failed one, one offered
+    (widgets/sms.py)."""
+    async def sms(pilot) -> None:
+        from cc_console.widgets.sms import SmsPanel
+        await _settle(pilot)
+        now = demo_now()
+        panel = pilot.app.screen.query_one(SmsPanel)
+        base = {"channel": "sms", "queue": "support", "agents": [], "agent": "agent1", "closed": None}
+        out = {"direction": "out", "author": "Agent1", "coding": 2, "kind": "agent"}
+        panel.sms_event("sms.offer", {
+            **base, "id": "s1", "number": "+420777123456", "state": "active", "created": now - 600,
+            "enqueued": now - 600, "accepted": now - 540, "messages": [
+                {"id": "m1", "at": now - 600, "direction": "in", "author": "", "text": "Kdy přijde karta? [bold]x",
+                 "coding": 2, "parts": 1, "status": "received"},
+                {**out, "id": "m2", "at": now - 500, "text": "Dobrý den, karta odešla včera doporučeně; "
+                 "přijde do tří pracovních dnů. Hei fra Bodø: æøå.", "parts": 2, "status": "delivered"},
+                {**out, "id": "m3", "at": now - 400, "text": "Číslo zásilky: RR123456789CZ", "parts": 1,
+                 "status": "failed"}]})
+        panel.sms_event("sms.offer", {
+            **base, "id": "s2", "number": "+4791234567", "state": "offered", "created": now - 20,
+            "enqueued": now - 20, "accepted": None, "messages": []})
+        panel.current = "s1"
+        panel.show()
+        panel.query_one("#sms-reply").focus()
+        await pilot.press(*"Děkujeme.")
+        await _settle(pilot)
+    assert snap_compare(app(), terminal_size=SIZES[size], run_before=sms)
+
+
 def test_agent_my_figures_with_chats(snap_compare) -> None:
     """My figures (F): calls and, per period, my chats (a Channel column); recent calls and chats."""
     async def figures(pilot) -> None:

@@ -92,20 +92,20 @@ async def test_the_agent_answers_by_key_and_the_script_branches() -> None:
         await _settle(pilot)
         panel = pilot.app.screen.query_one(ScriptPanel)
         assert panel.display and panel.data["current"] == "interest"
-        await pilot.press("S")
+        await pilot.press("Q")
         await pilot.pause()
         assert isinstance(pilot.app.screen, ScriptAnswerScreen)
         await pilot.press("1")  # yes -> budget
         await _settle(pilot)
         assert panel.data["current"] == "budget"
-        await pilot.press("S")
+        await pilot.press("Q")
         await pilot.pause()
         await pilot.press(*"1200 a year", "enter")  # a free answer: digits are text here
         await _settle(pilot)
         assert panel.data["current"] == ""  # the end
         stored = {a["question"]: a["answer"] for a in client.service.store.answers("", "c1")}
         assert stored == {"interest": "yes", "budget": "1200 a year"}
-        await pilot.press("S")  # nothing left to ask: said, not a screen
+        await pilot.press("Q")  # nothing left to ask: said, not a screen
         await pilot.pause()
         assert not isinstance(pilot.app.screen, ScriptAnswerScreen)
 

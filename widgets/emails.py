@@ -3,7 +3,9 @@ arrives as text; attachments named with their download address) and a reply box.
 agent has no e-mail, so a voice-only floor loses no room.
 
 ``E`` on the agent screen picks the next thread (accepting it when it is offered to me) and puts
-the cursor in the reply box. Ctrl+S sends the box; its first line may act on the thread instead:
+the cursor in the reply box. Ctrl+O opens the box's text in the agent's own editor ($VISUAL or
+$EDITOR; widgets/editor.py) and brings it back. Ctrl+S sends the box; its first line may act on the
+thread instead:
 
   /template <name>   the rest of the box follows the template   /close [category]
   /transfer <agent>   /transfer queue:<name>
@@ -24,9 +26,10 @@ from textual.widgets import Static, TextArea
 
 from cc_console.protocol import ProtocolError
 
+from .editor import edit_text
 from .fmt import duration
 
-HINT = "Ctrl+S sends · first line /template name, /close [category] or /transfer who"
+HINT = "Ctrl+S sends · Ctrl+O your editor · first line /template name, /close [category] or /transfer who"
 _STATE = {"offered": "new, press E", "active": "", "queued": "waiting"}
 
 
@@ -34,6 +37,8 @@ class EmailsPanel(Vertical):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", id="emails.send", show=False,
                 tooltip="Send the reply box (or its /template or /close line)"),
+        Binding("ctrl+o", "editor", "Editor", id="emails.editor", show=False,
+                tooltip="Write the reply in your own editor ($VISUAL or $EDITOR)"),
         Binding("escape", "leave", "Leave the reply box", id="emails.leave", show=False,
                 tooltip="Back to the console's keys"),
     ]
@@ -132,6 +137,17 @@ class EmailsPanel(Vertical):
 
     def action_leave(self) -> None:
         self.screen.set_focus(None)
+
+    async def action_editor(self) -> None:
+        if self.current is None or self.current not in self.emails:
+            self.app.notify("Pick an e-mail with E first.", severity="warning", timeout=3)
+            return
+        box = self.query_one("#email-reply", TextArea)
+        text = await edit_text(self.app, box.text)
+        if text is not None:
+            box.text = text.rstrip("\n")
+            box.focus()
+            self.app.notify("Ctrl+S sends it.", timeout=3)
 
     def action_send(self) -> None:
         box = self.query_one("#email-reply", TextArea)

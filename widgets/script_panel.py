@@ -2,7 +2,7 @@
 answers and where each leads, and the answers given so far. Hidden unless the agent's call is a
 campaign call with a script.
 
-The agent answers with `S` (agent.script): ScriptAnswerScreen shows the question; a number key
+The agent answers with `Q` (agent.script: the question): ScriptAnswerScreen shows the question; a number key
 picks an answer (the script branches on it), or a free answer is typed; `script.answer` stores it
 and the panel shows the script as it goes on. `R` (agent.reschedule) asks when to call the contact
 again (RescheduleScreen; `campaign.reschedule`). Ids: #script-question, #script-answers (Static).
@@ -71,7 +71,7 @@ class ScriptPanel(Vertical):
                 text.append(f"  → {'end' if target == END else target}", style="dim")
             if not opts:
                 text.append("\n (a free answer)", style="dim")
-            text.append("\n S answer", style="dim")
+            text.append("\n Q answer", style="dim")
         self.query_one("#script-question", Static).update(text)
         given = Text()
         for a in self.data.get("answers") or []:

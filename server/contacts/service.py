@@ -246,13 +246,14 @@ class ContactsService:
                               metas=self.store.metas, notes=self.store.latest_notes, exclude=exclude, limit=limit)
 
     async def history_all(self, number: str, exclude: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """The earlier calls with this number and the chats of the customers with this number (by the
-        e-mail addresses in their records), newest first."""
+        """The earlier calls with this number, the chats of the customers with this number (by the
+        e-mail addresses in their records) and the SMS conversations with it, newest first."""
         calls = self.history(number, exclude, limit)
         emails = [str(c.get(f.name) or "") for c in self.store.by_number(number)
                   for f in self.config.fields if f.type == "email"] if self.written else []
-        wanted = [e for e in emails if e]
-        items = await self._written_items(lambda w: w.of_contacts(wanted, limit)) if wanted else []
+        # the number too: SMS conversations are kept by the customer's number (server/sms)
+        wanted = [e for e in emails if e] + [number]
+        items = await self._written_items(lambda w: w.of_contacts(wanted, limit)) if self.written else []
         return history_rows(calls, items, limit)
 
     async def _written_items(self, ask: Callable[[Any], Any]) -> list[Any]:
