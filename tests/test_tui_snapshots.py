@@ -32,6 +32,17 @@ def test_agent_ringing(snap_compare, size: str) -> None:
     assert snap_compare(app_for("agent"), terminal_size=SIZES[size])
 
 
+async def test_the_agent_screen_starts_with_the_consoles_keys() -> None:
+    """No side panel takes the focus on its own: its keys (esc, arrows, typing) would shadow the
+    console's (the SMS panel's scroll once did, so esc left an SMS box instead of going back)."""
+    app = app_for("agent")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        focused = app.focused
+        panels = {"sms", "emails", "chats", "script", "agent-extras"}
+        assert focused is None or not ({w.id for w in focused.ancestors_with_self} & panels), focused
+
+
 def test_agent_on_call_stale(snap_compare) -> None:
     snap = demo_snapshot("agent2")
     app = app_for("agent", snapshot=snap, live=False)

@@ -58,7 +58,8 @@ class SmsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sms-list")
-        with VerticalScroll(id="sms-scroll"):  # kept at its end: the newest SMS and its state in view
+        with VerticalScroll(id="sms-scroll") as scroll:  # kept at its end: the newest SMS in view
+            scroll.can_focus = False  # a focused scroll would take the console's keys (esc, arrows)
             yield Static("", id="sms-log")
         box = TextArea(id="sms-reply", soft_wrap=True, show_line_numbers=False)
         box.can_focus = False
