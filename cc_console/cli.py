@@ -224,9 +224,9 @@ def pbx_status(config: Path | None = ConfigOpt) -> None:
 def _auth(config: Path | None, db: Path | None):
     from cc_console.server.auth import Auth
     from cc_console.server.identity.plugin import configure
-    from cc_console.server.store import SQLiteStore
+    from cc_console.server.store import open_configured
     s = _settings(config)
-    auth = Auth(SQLiteStore(db or s.server.db_file))
+    auth = Auth(open_configured(s, db))
     configure(auth, s)  # the password policy of [access] applies to accounts made here too
     return auth
 

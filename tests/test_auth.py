@@ -8,7 +8,7 @@ import pytest
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.auth import Auth, RateLimiter, hash_password, verify_password
-from cc_console.server.store import SQLiteStore
+from cc_console.server.store import open_store
 
 from .conftest import PASSWORD
 
@@ -57,9 +57,9 @@ def test_rate_limiter_window_expires():
 
 
 @pytest.fixture
-def totp_auth(tmp_path):
+def totp_auth(store_target):
     now = [1_700_000_000.0]
-    store = SQLiteStore(tmp_path / "a.sqlite3")
+    store = open_store(store_target)
     auth = Auth(store, totp_window=1, max_failures=10, clock=lambda: now[0])
     auth.add_user("ops", PASSWORD, "supervisor")
     uri = auth.enable_totp("ops")
