@@ -127,10 +127,16 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def connect(url: str, *, statement_timeout: float | None = None) -> psycopg.Connection[Any]:
-    """One connection in autocommit mode (transactions are explicit), as the writer and readers use."""
-    opts = f"-c statement_timeout={int(statement_timeout * 1000)}" if statement_timeout else None
-    return psycopg.connect(url, autocommit=True, options=opts) if opts else psycopg.connect(url, autocommit=True)
+def connect(url: str, *, statement_timeout: float | None = None, lock_timeout: float | None = None,
+            connect_timeout: int = 5) -> psycopg.Connection[Any]:
+    """One connection in autocommit mode (transactions are explicit), as the writer and readers use.
+    lock_timeout: how long a statement waits for another session's lock (SQLite's busy timeout)."""
+    opts = []
+    if statement_timeout:
+        opts.append(f"-c statement_timeout={int(statement_timeout * 1000)}")
+    if lock_timeout:
+        opts.append(f"-c lock_timeout={int(lock_timeout * 1000)}")
+    return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout, options=" ".join(opts))
 
 
 def _user_value(key: str, value: Any) -> Any:

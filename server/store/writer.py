@@ -46,7 +46,7 @@ BATCH_MAX = 500  # entries per transaction: a burst is written in a few commits,
 def describe(exc: BaseException) -> str:
     """Why the database cannot be written, for a supervisor (the exception itself goes to the log)."""
     text = str(exc).lower()
-    if "locked" in text or "busy" in text:
+    if "locked" in text or "busy" in text or "lock timeout" in text:
         return "the database is locked by another program"
     if "readonly" in text or "read-only" in text:
         return "the database is read-only"
@@ -170,7 +170,9 @@ class StoreWriter:
 
     def _connect(self) -> Any:
         if self.url:
-            return pg_connect(self.url, statement_timeout=max(self.busy_timeout, 1.0) * 10)
+            # A lock held by another session fails the batch after busy_timeout, as with SQLite: the
+            # events go to the journal rather than the thread waiting behind the lock.
+            return pg_connect(self.url, statement_timeout=10.0, lock_timeout=self.busy_timeout)
         return connect(self.path, foreign_keys=True, busy_timeout=self.busy_timeout)
 
     def _spill(self, batch: list[str]) -> None:

@@ -1,0 +1,217 @@
+"""The store on both backends: SQLite (the embedded default) and PostgreSQL (a real cluster of the
+tests' own, tests/pg_cluster.py). The same calls give the same results; migrations are one
+mechanism; the server's writer, journal and reads work on PostgreSQL as on SQLite."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cc_console.server.store import BufferedStore, PostgresStore, open_store, redact
+from cc_console.server.store import postgres as pg
+from cc_console.server.store import sqlite as sq
+from cc_console.server.store.journal import Journal, journal_path
+
+from .pg_cluster import free_port
+
+
+def call(cid: str, state: str) -> dict:
+    return {"id": cid, "state": state, "queue": "q1"}
+
+
+def test_events_projections_and_callbacks_on_each_backend(store_target: str, tmp_path: Path) -> None:
+    store = open_store(store_target, local=tmp_path / "cc.sqlite3")
+    s1 = store.record("call.queued", ts=1.5, call=call("c1", "queued"))
+    s2 = store.record("agent.state", ts=2.0, agent={"id": "a1", "state": "ready"})
+    s3 = store.record("call.completed", ts=3.0, call=call("c1", "ended"), data={"by": "agent"})
+    store.record("call.queued", ts=4.0, call=call("c2", "queued"))
+    assert s1 < s2 < s3
+    evs = list(store.events())
+    assert [(e.kind, e.ts, e.call_id, e.queue) for e in evs] == [
+        ("call.queued", 1.5, "c1", "q1"), ("agent.state", 2.0, None, None),
+        ("call.completed", 3.0, "c1", "q1"), ("call.queued", 4.0, "c2", "q1")]
+    assert evs[2].data == {"by": "agent", "call": call("c1", "ended")}
+    assert [e.kind for e in store.events(since=s2)] == ["call.completed", "call.queued"]
+    assert [e.call_id for e in store.events(kinds=("call.queued",))] == ["c1", "c2"]
+    assert [e.kind for e in store.events(call_id="c1")] == ["call.queued", "call.completed"]
+    assert [c["id"] for c in store.active_calls()] == ["c2"]
+    assert store.call("c1")["state"] == "ended" and store.call("nope") is None
+    assert store.agents() == [{"id": "a1", "state": "ready"}]
+    store.save_callback({"id": "cb1", "kind": "callback", "queue": "q1", "state": "open", "requested": 9.0})
+    store.save_callback({"id": "cb2", "kind": "voicemail", "queue": "q1", "state": "open", "requested": 8.0})
+    store.save_callback({"id": "cb1", "kind": "callback", "queue": "q1", "state": "done", "requested": 9.0})
+    assert [c["id"] for c in store.callbacks()] == ["cb2"]
+    assert [c["id"] for c in store.callbacks("all")] == ["cb2", "cb1"]
+    assert [e.kind for e in store.events(kinds=("callback.saved", "voicemail.saved"))] == [
+        "callback.saved", "voicemail.saved", "callback.saved"]
+    # The read models' reader: rows as the fold wants them, data as JSON text.
+    reader = store.event_reader()
+    rows = reader.rows_after(s1, 2)
+    assert [(r[0], r[2]) for r in rows] == [(s2, "agent.state"), (s3, "call.completed")]
+    assert json.loads(rows[1][6]) == evs[2].data
+    assert [r[2] for r in reader.rows_of_call("c1", s3)] == ["call.queued", "call.completed"]
+    reader.close()
+    store.close()
+
+
+def test_users_roles_and_sessions_on_each_backend(store_target: str) -> None:
+    store = open_store(store_target)
+    user = {"username": "u1", "name": "U One", "role": "agent", "password_hash": "h", "created": 5.0,
+            "queues": ["q1", "q2"], "disabled": False}
+    store.add_user(user)
+    with pytest.raises(ValueError, match="already exists"):
+        store.add_user(user)
+    got = store.get_user("u1")
+    assert got["queues"] == ["q1", "q2"] and got["disabled"] == 0 and got["attrs"] == {} and got["source"] == "local"
+    store.update_user("u1", disabled=True, attrs={"team": "red"}, totp_last_step=123456789)
+    got = store.get_user("u1")
+    assert got["disabled"] == 1 and got["attrs"] == {"team": "red"} and got["totp_last_step"] == 123456789
+    with pytest.raises(KeyError):
+        store.update_user("nobody", name="x")
+    store.add_user({"username": "a0", "name": "A", "role": "lead", "password_hash": "h", "created": 1.0})
+    assert [u["username"] for u in store.list_users()] == ["a0", "u1"]
+    store.save_role({"name": "lead", "base": "supervisor", "permissions": {"b", "a"}, "queues": None})
+    store.save_role({"name": "lead", "base": "supervisor", "permissions": {"c"}, "queues": ["q1"]})
+    assert store.roles() == [{"name": "lead", "base": "supervisor", "permissions": ["c"], "queues": ["q1"]}]
+    with pytest.raises(ValueError, match="still given to: a0"):
+        store.delete_role("lead")
+    store.save_session("t1", "u1", 99.0)
+    store.save_session("t1", "u1", 100.0)
+    assert store.get_session("t1") == {"token_hash": "t1", "username": "u1", "expires": 100.0}
+    store.delete_user("u1")  # its sessions go with it
+    assert store.get_user("u1") is None and store.get_session("t1") is None
+    with pytest.raises(KeyError):
+        store.delete_user("u1")
+    store.close()
+
+
+def test_both_backends_migrate_by_the_same_numbered_steps(store_target: str) -> None:
+    assert len(sq.MIGRATIONS) == len(pg.MIGRATIONS)
+    store = open_store(store_target)
+    assert store.schema_version == len(sq.MIGRATIONS)
+    store.record("call.queued", ts=1.0, call=call("c1", "queued"))
+    store.close()
+    again = open_store(store_target)  # opened again: nothing re-run, nothing lost
+    assert again.schema_version == len(sq.MIGRATIONS) and len(list(again.events())) == 1
+    again.close()
+
+
+def test_servers_starting_together_migrate_a_postgresql_database_once(pg_url: str) -> None:
+    """Two servers (a leader and its standby) opening a fresh database at once: the advisory lock
+    lets one run the steps while the other waits, instead of both creating the same tables."""
+    errors: list[BaseException] = []
+    stores: list[PostgresStore] = []
+    go = threading.Barrier(4)
+
+    def open_one() -> None:
+        go.wait()
+        try:
+            stores.append(PostgresStore(pg_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [s.schema_version for s in stores] == [len(pg.MIGRATIONS)] * 4
+    for s in stores:
+        s.close()
+
+
+def test_the_dsn_password_never_reaches_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    assert redact("postgresql://cc:s3cret@db.example:5432/cc?sslmode=require") == \
+        "postgresql://cc:***@db.example:5432/cc?sslmode=require"
+    assert redact("postgresql://cc@h/cc?password=s3cret&application_name=x") == \
+        "postgresql://cc@h/cc?password=***&application_name=x"
+    caplog.set_level(logging.DEBUG)
+    url = f"postgresql://cc:s3cret@127.0.0.1:{free_port()}/cc?connect_timeout=1"
+    with pytest.raises(ConnectionError) as err:
+        PostgresStore(url)
+    assert "s3cret" not in str(err.value) and "***" in str(err.value)
+    assert "s3cret" not in caplog.text
+
+
+@contextlib.contextmanager
+def pg_locked(url: str) -> Iterator[None]:
+    """Another session keeps writers out of the events table (readers go on) until the block ends."""
+    with psycopg.connect(url, autocommit=True) as other:
+        with other.transaction():
+            other.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            yield
+
+
+def pg_rows(url: str) -> list[tuple]:
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT ts, kind, call_id, eid FROM events ORDER BY seq").fetchall()
+
+
+async def test_the_servers_store_on_postgresql_journals_while_locked_and_catches_up(
+        pg_url: str, tmp_path: Path) -> None:
+    local = tmp_path / "cc.sqlite3"
+    store = BufferedStore(local, url=pg_url)
+    assert "cc@127.0.0.1" in store.path and not local.exists()  # nothing of the store in the file
+    store.start()
+    faults: list[dict] = []
+    told = asyncio.Event()
+    store.on_status = lambda health: (faults.append(health), told.set())
+    store.record("call.queued", ts=1.0, call=call("c1", "queued"))
+    await store.drained()
+    with pg_locked(pg_url):
+        t = time.monotonic()
+        for i, kind in enumerate(("call.offered", "call.connected", "call.completed")):
+            store.record(kind, ts=2.0 + i, call=call("c1", "ended" if kind == "call.completed" else "connected"))
+        store.save_session("hash1", "agent1", 99.0)
+        assert time.monotonic() - t < 0.05  # nothing waited for the lock
+        await asyncio.wait_for(told.wait(), 10)
+        assert faults[-1]["ok"] is False and "locked" in faults[-1]["problem"]
+        assert [e.kind for e in store.events(call_id="c1")] == [
+            "call.queued", "call.offered", "call.connected", "call.completed"]
+        assert store.call("c1")["state"] == "ended" and store.get_session("hash1")["username"] == "agent1"
+        kept = Journal(journal_path(local)).read()
+        assert [json.loads(x).get("kind") for x in kept][:3] == ["call.offered", "call.connected", "call.completed"]
+    await store.drained()
+    assert faults[-1] == {"ok": True, "problem": None, "unsaved": 0, "journaled": 0}
+    assert [(r[0], r[1]) for r in pg_rows(pg_url)] == [
+        (1.0, "call.queued"), (2.0, "call.offered"), (3.0, "call.connected"), (4.0, "call.completed")]
+    store.close()
+    plain = PostgresStore(pg_url)
+    assert plain.call("c1")["state"] == "ended" and plain.get_session("hash1")["username"] == "agent1"
+    plain.close()
+
+
+def test_a_postgresql_replay_applies_each_event_once(pg_url: str) -> None:
+    entries = [sq.record_entry(k, ts=float(i), call=call("c1", s), eid=f"e{i}")
+               for i, (k, s) in enumerate([("call.queued", "queued"), ("call.connected", "connected"),
+                                           ("call.completed", "ended")])]
+    PostgresStore(pg_url).close()
+    with pg.connect(pg_url) as db:
+        pg.apply_entries(db, entries[:2])
+        pg.apply_entries(db, [*entries, {"op": "record", "eid": "bad"}])  # a malformed one is dropped alone
+    assert [(r[1], r[3]) for r in pg_rows(pg_url)] == [
+        ("call.queued", "e0"), ("call.connected", "e1"), ("call.completed", "e2")]
+
+
+async def test_a_server_on_postgresql_signs_in_and_resumes(on_postgresql, server, connect) -> None:
+    assert isinstance(server.store.base, PostgresStore)
+    c = await connect("agent1")  # the seeded account, read from PostgreSQL
+    token = c.token
+    await c.call("agent.login")
+    await server.store.drained()
+    url = server.settings.sections["store"]["url"]
+    with psycopg.connect(url) as db:
+        assert db.execute("SELECT username FROM sessions").fetchall() == [("agent1",)]
+        kinds = [r[0] for r in db.execute("SELECT kind FROM events WHERE agent_id = 'agent1' ORDER BY seq")]
+    assert "agent.state" in kinds
+    again = await connect()
+    assert (await again.call("resume", {"token": token}))["user"] == "agent1"
