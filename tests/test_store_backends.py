@@ -215,3 +215,36 @@ async def test_a_server_on_postgresql_signs_in_and_resumes(on_postgresql, server
     assert "agent.state" in kinds
     again = await connect()
     assert (await again.call("resume", {"token": token}))["user"] == "agent1"
+
+
+@pytest.mark.asterisk
+async def test_a_call_on_the_sandbox_is_stored_in_postgresql_and_reported(on_postgresql, server, connect, pbx, phone):
+    """A real call through Asterisk to a real phone: its events land in PostgreSQL, in order, and the
+    reports' read model over that store counts it answered."""
+    from cc_console.server.reports import params_from, run
+    from cc_console.server.reports.service import cache_for
+
+    from .asterisk import until
+
+    await phone("1001", auto_answer=True)
+    agent = await connect("agent1")
+    await agent.call("agent.login")
+    t0 = time.time()
+    await pbx.place_call("5000", caller="0611111111")
+    ringing = await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "ringing" and c, what="ringing")
+    await agent.call("call.answer")
+    await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
+    await agent.call("call.hangup")
+    await until(agent, lambda: agent.state.my_agent["state"] == "ready" and not agent.state.my_call, what="ready")
+    await server.engine.idle()
+    await server.store.drained()
+    with psycopg.connect(server.settings.sections["store"]["url"]) as db:
+        kinds = [r[0] for r in db.execute("SELECT kind FROM events WHERE call_id = %s ORDER BY seq", (ringing["id"],))]
+        state = db.execute("SELECT state FROM calls WHERE id = %s", (ringing["id"],)).fetchone()[0]
+    assert kinds == ["call.entered", "call.queued", "call.offered", "call.dialing", "call.connected", "call.completed"]
+    assert state == "ended"
+    cache = cache_for(server.store)
+    await asyncio.to_thread(cache.refresh)
+    report = run(cache, server.engine.cfg, params_from("queue", t0 - 60, time.time() + 60))
+    support = {r["queue"]: r for r in report.records()}["support"]
+    assert support["offered"] == 1 and support["answered"] == 1
