@@ -114,3 +114,16 @@ def start_cluster() -> PgCluster:
         raise
     return cluster
 
+
+
+def store_rows(store: object, sql: str) -> list[tuple[object, ...]]:
+    """Rows of a query (no parameters) on a store's database, whichever backend it is on: tests
+    that look at the tables themselves run on both."""
+    base = getattr(store, "base", store)
+    url = getattr(base, "url", None)
+    if url:
+        import psycopg
+
+        with psycopg.connect(url) as db:
+            return db.execute(sql).fetchall()  # type: ignore[arg-type]
+    return [tuple(r) for r in base._db.execute(sql).fetchall()]  # type: ignore[attr-defined]

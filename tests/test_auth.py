@@ -11,6 +11,7 @@ from cc_console.server.auth import Auth, RateLimiter, hash_password, verify_pass
 from cc_console.server.store import open_store
 
 from .conftest import PASSWORD
+from .pg_cluster import store_rows
 
 
 def test_password_hash_is_argon2id_and_verifies():
@@ -118,7 +119,7 @@ async def test_resume_with_token_and_logout(connect):
 async def test_token_never_stored_in_clear(connect, server):
     c = await connect("agent1")
     await server.store.drained()  # sessions reach the database through the store's writer thread
-    rows = server.store._db.execute("SELECT token_hash FROM sessions").fetchall()
+    rows = store_rows(server.store, "SELECT token_hash FROM sessions")
     assert rows and all(r[0] != c.token and len(r[0]) == 64 for r in rows)
 
 
