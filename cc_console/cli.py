@@ -369,6 +369,33 @@ def user_set(username: str, team: str = typer.Option(None, help="The agent's tea
     typer.echo(f"{username}: " + ", ".join(f"{k}={v}" for k, v in attrs.items()))
 
 
+@admin_app.command("migrate-store")
+def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL database: postgresql://user:password@host/db"),
+                  config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Copy this installation's SQLite store (events, users, sessions, roles, calls, agents,
+    callbacks) into PostgreSQL; safe to run again (copies only what is missing). Stop the server first."""
+    import psycopg
+
+    from cc_console.server.store import redact
+    from cc_console.server.store.copy import copy_store
+    from cc_console.server.store.postgres import is_url
+    if not is_url(to):
+        raise typer.BadParameter("--to takes a postgresql:// URL")
+    source = db or _settings(config).server.db_file
+    typer.echo(f"copying {source} into {redact(to)}")
+    try:
+        copied = copy_store(source, to, progress=lambda c: typer.echo(
+            f"{c.table}: {c.copied} copied, {c.already} already there ({c.source} in SQLite)"))
+    except (OSError, ConnectionError, psycopg.Error) as exc:
+        typer.echo(f"cannot copy the store: {exc}", err=True)
+        raise typer.Exit(1) from None
+    differ = sum(c.differ for c in copied)
+    if differ:
+        typer.echo(f"warning: {differ} event(s) of SQLite have a number PostgreSQL already gives another event "
+                   "(written there since the last copy); PostgreSQL's were kept", err=True)
+    typer.echo(f'done; to use it, put [store] url = "{redact(to)}" (with its password) in config.toml')
+
+
 @admin_app.command("routing-check")
 def routing_check(path: Path = typer.Argument(..., help="The routing TOML to check.")) -> None:
     """Check a routing file (queues, hours, overflow, agents) without touching a running server."""

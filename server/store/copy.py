@@ -1,0 +1,81 @@
+"""Copying an SQLite installation's store into PostgreSQL (`cc-console admin migrate-store`).
+
+Every table of the main store goes over row for row, events with their own sequence numbers (a
+read model's position and every "since" stays valid). Each table is streamed with COPY into a
+temporary table and inserted from there with ON CONFLICT DO NOTHING on its key, so a second run,
+or a run after one that stopped half-way, copies only what is missing and counts the rest as
+already there. Run it with the server stopped: events written meanwhile are copied by the next run.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .postgres import PostgresStore
+from .postgres import connect as pg_connect
+from .sqlite import SQLiteStore
+
+# (table, its key) in an order where nothing refers to a row not yet copied.
+TABLES: tuple[tuple[str, str], ...] = (
+    ("roles", "name"), ("users", "username"), ("sessions", "token_hash"), ("events", "seq"),
+    ("calls", "id"), ("agents", "id"), ("callbacks", "id"),
+)
+CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Copied:
+    table: str
+    source: int  # rows in the SQLite store
+    copied: int  # rows this run added to PostgreSQL
+    already: int  # rows PostgreSQL had already (an earlier run)
+    differ: int = 0  # events whose seq PostgreSQL holds with another event (written there since): kept as they are
+
+
+def copy_store(sqlite_path: str | Path, url: str,
+               progress: Callable[[Copied], None] = lambda c: None) -> list[Copied]:
+    """Copy the SQLite store at ``sqlite_path`` into the PostgreSQL database at ``url`` (migrated
+    first to the same schema step); the counts per table."""
+    if not Path(sqlite_path).exists():
+        raise FileNotFoundError(f"no SQLite store at {sqlite_path}")
+    SQLiteStore(sqlite_path).close()  # brought to the newest step, as the target will be
+    PostgresStore(url).close()
+    src = sqlite3.connect(f"file:{Path(sqlite_path).resolve()}?mode=ro", uri=True)
+    out: list[Copied] = []
+    try:
+        with pg_connect(url) as dst:
+            for table, key in TABLES:
+                cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
+                col_list = ", ".join(cols)
+                total = src.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                added = 0
+                with dst.transaction():
+                    dst.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
+                    cur = src.execute(f"SELECT {col_list} FROM {table} ORDER BY {key}")
+                    with dst.cursor().copy(f"COPY incoming ({col_list}) FROM STDIN") as cp:
+                        while rows := cur.fetchmany(CHUNK):
+                            for row in rows:
+                                cp.write_row(row)
+                    added = dst.execute(
+                        f"INSERT INTO {table} ({col_list}) OVERRIDING SYSTEM VALUE "
+                        f"SELECT {col_list} FROM incoming ORDER BY {key} ON CONFLICT DO NOTHING"
+                        if table == "events" else
+                        f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM incoming "
+                        f"ON CONFLICT DO NOTHING").rowcount
+                    differ = 0
+                    if table == "events":
+                        differ = dst.execute(
+                            "SELECT COUNT(*) FROM incoming i JOIN events e USING (seq) WHERE "
+                            "(e.ts, e.kind, e.data) IS DISTINCT FROM (i.ts, i.kind, i.data)").fetchone()[0]
+                        # New events go on after the copied ones.
+                        dst.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), "
+                                    "GREATEST((SELECT MAX(seq) FROM events), 1), "
+                                    "(SELECT COUNT(*) > 0 FROM events))")
+                c = Copied(table, total, added, total - added, differ)
+                out.append(c)
+                progress(c)
+    finally:
+        src.close()
+    return out
