@@ -369,61 +369,81 @@ def _save_session(db: Any, token_hash: str, username: str, expires: float) -> No
                "username=excluded.username, expires=excluded.expires", (token_hash, username, expires))
 
 
-def apply_one(db: Any, entry: dict[str, Any]) -> int:
-    """Write one entry inside the caller's transaction; 0 when its eid was applied before."""
+def entry_statement(entry: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """One entry as one statement (the event, and the projection it changes, only if the event is
+    new by its eid), so that a batch goes to the server in a pipeline without a round trip each;
+    it returns the event's seq, or no row when the eid was applied before."""
     if entry["op"] == "session":
         if entry["expires"] is None:
-            db.execute("DELETE FROM sessions WHERE token_hash=%s", (entry["token_hash"],))
-        else:
-            _save_session(db, entry["token_hash"], entry["username"], entry["expires"])
-        return 0
+            return "DELETE FROM sessions WHERE token_hash=%s", (entry["token_hash"],)
+        return ("INSERT INTO sessions VALUES (%s,%s,%s) ON CONFLICT(token_hash) DO UPDATE SET "
+                "username=excluded.username, expires=excluded.expires",
+                (entry["token_hash"], entry["username"], entry["expires"]))
     eid = entry.get("eid")
     if entry["op"] == "callback":
         item = entry["item"]
-        ev = (item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"), item["queue"],
-              json.dumps({"item": item}, default=str), eid)
+        ev: tuple[Any, ...] = (item["requested"], f"{item['kind']}.saved", item.get("call_id"), item.get("agent"),
+                               item["queue"], json.dumps({"item": item}, default=str), eid)
     else:
         ev = (entry["ts"], entry["kind"], entry["call_id"], entry["agent_id"], entry["queue"],
               json.dumps(entry["data"], default=str), eid)
-    # The eid's unique index decides whether this entry is new: one round trip, no check first.
-    row = db.execute("INSERT INTO events(ts, kind, call_id, agent_id, queue, data, eid) "
-                     "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (eid) WHERE eid IS NOT NULL DO NOTHING "
-                     "RETURNING seq", ev).fetchone()
-    if row is None:
-        return 0
+    sql = ["WITH ins AS (INSERT INTO events(ts, kind, call_id, agent_id, queue, data, eid) "
+           "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (eid) WHERE eid IS NOT NULL DO NOTHING RETURNING seq)"]
+    params = list(ev)
     if entry["op"] == "callback":
         item = entry["item"]
-        db.execute("INSERT INTO callbacks(id, kind, queue, state, requested, data) VALUES (%s,%s,%s,%s,%s,%s) "
-                   "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                   (item["id"], item["kind"], item["queue"], item["state"], item["requested"],
-                    json.dumps(item, default=str)))
-        return int(row[0])
-    call, agent = entry.get("call"), entry.get("agent")
-    if call is not None:
-        db.execute("INSERT INTO calls(id, state, data) VALUES (%s,%s,%s) "
-                   "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                   (call["id"], str(call["state"]), json.dumps(call, default=str)))
-    if agent is not None:
-        db.execute("INSERT INTO agents(id, data) VALUES (%s,%s) ON CONFLICT(id) DO UPDATE SET data=excluded.data",
-                   (agent["id"], json.dumps(agent, default=str)))
-    return int(row[0])
+        sql.append(", cb AS (INSERT INTO callbacks(id, kind, queue, state, requested, data) "
+                   "SELECT %s,%s,%s,%s,%s,%s WHERE EXISTS (SELECT 1 FROM ins) "
+                   "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data)")
+        params += [item["id"], item["kind"], item["queue"], item["state"], item["requested"],
+                   json.dumps(item, default=str)]
+    else:
+        call, agent = entry.get("call"), entry.get("agent")
+        if call is not None:
+            sql.append(", c AS (INSERT INTO calls(id, state, data) SELECT %s,%s,%s WHERE EXISTS (SELECT 1 FROM ins) "
+                       "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data)")
+            params += [call["id"], str(call["state"]), json.dumps(call, default=str)]
+        if agent is not None:
+            sql.append(", a AS (INSERT INTO agents(id, data) SELECT %s,%s WHERE EXISTS (SELECT 1 FROM ins) "
+                       "ON CONFLICT(id) DO UPDATE SET data=excluded.data)")
+            params += [agent["id"], json.dumps(agent, default=str)]
+    sql.append(" SELECT seq FROM ins")
+    return "".join(sql), tuple(params)
+
+
+def apply_one(db: Any, entry: dict[str, Any]) -> int:
+    """Write one entry inside the caller's transaction; 0 when its eid was applied before."""
+    sql, params = entry_statement(entry)
+    cur = db.execute(sql, params)
+    if entry["op"] == "session":
+        return 0
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+_DROPPED = (KeyError, TypeError, ValueError, psycopg.DataError, psycopg.IntegrityError)
 
 
 def apply_entries(db: Any, entries: list[dict[str, Any]]) -> None:
-    """Write entries in order in one transaction (all or none). A malformed entry can never be
-    written and is dropped with the log keeping it; to find it without a savepoint per entry on
-    the common path, a failed batch is tried again with one savepoint per entry."""
+    """Write entries in order in one transaction (all or none), pipelined. A malformed entry can
+    never be written and is dropped with the log keeping it; to find it without a savepoint per
+    entry on the common path, a failed batch is tried again with one savepoint per entry."""
     try:
-        with db.transaction():
-            for entry in entries:
-                apply_one(db, entry)
-        return
-    except (KeyError, TypeError, ValueError, psycopg.DataError, psycopg.IntegrityError):
-        pass
+        statements = [entry_statement(e) for e in entries]
+    except _DROPPED:
+        statements = None
+    if statements is not None:
+        try:
+            with db.transaction(), db.pipeline():
+                for sql, params in statements:
+                    db.execute(sql, params)
+            return
+        except _DROPPED:
+            pass
     with db.transaction():
         for entry in entries:
             try:
                 with db.transaction():
                     apply_one(db, entry)
-            except (KeyError, TypeError, ValueError, psycopg.DataError, psycopg.IntegrityError):
+            except _DROPPED:
                 log.exception("store: an entry that can never be written is dropped: %.500s", entry)
