@@ -97,7 +97,9 @@ class BufferedStore:
 
     @property
     def _db(self) -> Any:
-        """The loop's own connection (tests and tools inspect tables through it)."""
+        """The loop's own connection (tests and tools inspect tables through it): SQLite only."""
+        if isinstance(self.base, PostgresStore):
+            raise AttributeError("a PostgreSQL store has a pool, not one connection")
         return self.base._db
 
     async def drained(self) -> None:

@@ -66,9 +66,10 @@ def copy_store(sqlite_path: str | Path, url: str,
                         f"ON CONFLICT DO NOTHING").rowcount
                     differ = 0
                     if table == "events":
-                        differ = dst.execute(
+                        row = dst.execute(
                             "SELECT COUNT(*) FROM incoming i JOIN events e USING (seq) WHERE "
-                            "(e.ts, e.kind, e.data) IS DISTINCT FROM (i.ts, i.kind, i.data)").fetchone()[0]
+                            "(e.ts, e.kind, e.data) IS DISTINCT FROM (i.ts, i.kind, i.data)").fetchone()
+                        differ = int(row[0]) if row else 0
                         # New events go on after the copied ones.
                         dst.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), "
                                     "GREATEST((SELECT MAX(seq) FROM events), 1), "

@@ -213,7 +213,8 @@ class PostgresStore:
 
     def last_seq(self) -> int:
         with self._pool.connection() as db:
-            return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])  # type: ignore[index]
+            row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
 
     def active_calls(self) -> list[dict[str, Any]]:
         with self._pool.connection() as db:
