@@ -248,3 +248,34 @@ async def test_a_call_on_the_sandbox_is_stored_in_postgresql_and_reported(on_pos
     report = run(cache, server.engine.cfg, params_from("queue", t0 - 60, time.time() + 60))
     support = {r["queue"]: r for r in report.records()}["support"]
     assert support["offered"] == 1 and support["answered"] == 1
+
+
+def test_recordings_metadata_on_each_backend(store_target: str) -> None:
+    """The recordings' own store (server/store/portable.py) on SQLite and in PostgreSQL's schema
+    `recordings`: epoch times keep their fractions (a double, not PostgreSQL's 4-byte REAL), text
+    search ignores case as SQLite's LIKE does, new marks get their ids back."""
+    from cc_console.server.recordings import RecordingStore
+
+    store = RecordingStore(store_target)
+    rec = store.insert({"call_id": "c1", "leg": 1, "name": "r1", "started": 1_700_000_000.25, "call_type": "inbound",
+                        "status": "stored", "expires": 1_800_000_000.5, "notes": "Asked for a Refund"})
+    assert store.get(rec["id"])["started"] == 1_700_000_000.25
+    assert [r["id"] for r in store.search(text="refund")[0]] == [rec["id"]]
+    m1, m2 = store.add_mark(rec["id"], 3.0, "sup1", "greeting"), store.add_mark(rec["id"], 1.0, "sup1", "hello")
+    assert m2["id"] > m1["id"] and [m["text"] for m in store.marks(rec["id"])] == ["hello", "greeting"]
+    store.audit("sup1", "listen", rec["id"], "ok")
+    assert store.audit_rows(rec_id=rec["id"])[0]["action"] == "listen"
+    store.close()
+    if store_target.startswith("postgresql"):
+        with psycopg.connect(store_target) as db:  # its own schema: never mixed with another's "audit"
+            assert db.execute("SELECT COUNT(*) FROM recordings.recordings").fetchone()[0] == 1
+            assert db.execute("SELECT version FROM recordings.schema_version").fetchone()[0] == 1
+
+
+async def test_a_server_on_postgresql_keeps_recordings_metadata_there(on_postgresql, server) -> None:
+    store = server.recordings.store
+    assert store.path.startswith("postgresql://")
+    store.insert({"call_id": "c9", "leg": 1, "name": "r9", "started": 1.0, "call_type": "inbound",
+                  "status": "stored", "expires": 2.0})
+    with psycopg.connect(server.settings.sections["store"]["url"]) as db:
+        assert db.execute("SELECT call_id FROM recordings.recordings").fetchall() == [("c9",)]

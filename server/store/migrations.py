@@ -29,13 +29,15 @@ def pg_migrate(conn: Any, migrations: Sequence[str]) -> int:
     """Apply the steps a PostgreSQL database has not had yet, each in one transaction; the version.
 
     ``conn`` is a psycopg connection in autocommit mode (each step opens its own transaction)."""
+    from psycopg.rows import tuple_row
+
     version = 0
     while True:
         with conn.transaction():
             # The lock first: even CREATE TABLE IF NOT EXISTS races with itself in another session.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            row = conn.cursor(row_factory=tuple_row).execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 conn.execute("INSERT INTO schema_version VALUES (0)")
                 version = 0
