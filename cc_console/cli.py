@@ -377,14 +377,19 @@ def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL datab
     import psycopg
 
     from cc_console.server.store import redact
-    from cc_console.server.store.copy import copy_store
+    from cc_console.server.store.copy import Part, copy_store
     from cc_console.server.store.postgres import is_url
     if not is_url(to):
         raise typer.BadParameter("--to takes a postgresql:// URL")
-    source = db or _settings(config).server.db_file
+    from cc_console.server.recordings import store as recordings
+    source = Path(db or _settings(config).server.db_file)
+    # The capabilities' databases that can live in PostgreSQL too (docs/storage.md).
+    parts = [Part("recordings", recordings.default_path(source), "recordings", recordings.MIGRATIONS,
+                  (("recordings", "id"), ("evaluations", "recording_id, evaluator"), ("marks", "id"),
+                   ("audit", "id"), ("purge_log", "id")))]
     typer.echo(f"copying {source} into {redact(to)}")
     try:
-        copied = copy_store(source, to, progress=lambda c: typer.echo(
+        copied = copy_store(source, to, parts=parts, progress=lambda c: typer.echo(
             f"{c.table}: {c.copied} copied, {c.already} already there ({c.source} in SQLite)"))
     except (OSError, ConnectionError, psycopg.Error) as exc:
         typer.echo(f"cannot copy the store: {exc}", err=True)

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cc_console.cli import app
 from cc_console.server.auth import Auth
+from cc_console.server.recordings import RecordingStore, default_path
 from cc_console.server.store import PostgresStore, SQLiteStore
 
 
@@ -22,6 +23,12 @@ def _installation(path: Path) -> SQLiteStore:
         store.record("call.queued", ts=1000.0 + i, call={"id": f"c{i}", "state": "queued", "queue": "support"})
     store.record("agent.state", ts=2000.0, agent={"id": "agent1", "state": "ready"})
     store.save_callback({"id": "cb1", "kind": "callback", "queue": "support", "state": "open", "requested": 9.0})
+    rec = RecordingStore(default_path(path))
+    r = rec.insert({"call_id": "c1", "leg": 1, "name": "r1", "started": 1001.5, "call_type": "inbound",
+                    "status": "stored", "expires": 5e9})
+    rec.add_mark(r["id"], 2.0, "sup1", "greeting")
+    rec.evaluate(r["id"], "sup1", {"greeting": 4})
+    rec.close()
     return store
 
 
@@ -35,6 +42,8 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert "users: 1 copied" in run.output and "sessions: 1 copied" in run.output
     assert "roles: 1 copied" in run.output and "callbacks: 1 copied" in run.output
     assert "calls: 300 copied" in run.output and "agents: 1 copied" in run.output
+    assert "recordings.recordings: 1 copied" in run.output and "recordings.marks: 1 copied" in run.output
+    assert "recordings.evaluations: 1 copied" in run.output
 
     pg, sq = PostgresStore(pg_url), SQLiteStore(db)
     assert [(e.seq, e.ts, e.kind, e.data) for e in pg.events()] == [(e.seq, e.ts, e.kind, e.data) for e in sq.events()]
@@ -44,6 +53,13 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert len(pg.active_calls()) == 300
     # The sign-in works against the copy: the password hash came over as it was.
     assert Auth(pg).login("agent1", "secret-pass", None).username == "agent1"
+    rec_pg, rec_sq = RecordingStore(pg_url), RecordingStore(default_path(db))
+    (r,) = rec_sq.search()[0]
+    assert rec_pg.get(r["id"]) == r and rec_pg.marks(r["id"]) == rec_sq.marks(r["id"])
+    assert rec_pg.evaluations(r["id"]) == rec_sq.evaluations(r["id"])
+    assert rec_pg.add_mark(r["id"], 3.0, "sup1", "next")["id"] == 2  # ids go on after the copied ones
+    rec_pg.close()
+    rec_sq.close()
     # New events go on after the copied ones.
     assert pg.record("call.queued", ts=3000.0, call={"id": "new", "state": "queued", "queue": "support"}) == 303
 
@@ -57,6 +73,7 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert "events: 0 copied, 303 already there (303 in SQLite)" in again.output
     assert "warning: 1 event(s) of SQLite have a number PostgreSQL already gives another event" in again.output
     assert "users: 0 copied, 1 already there" in again.output
+    assert "recordings.recordings: 0 copied, 1 already there" in again.output
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 303
 

@@ -9,10 +9,11 @@ already there. Run it with the server stopped: events written meanwhile are copi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .portable import open_db
 from .postgres import PostgresStore
 from .postgres import connect as pg_connect
 from .sqlite import SQLiteStore
@@ -34,23 +35,47 @@ class Copied:
     differ: int = 0  # events whose seq PostgreSQL holds with another event (written there since): kept as they are
 
 
-def copy_store(sqlite_path: str | Path, url: str,
-               progress: Callable[[Copied], None] = lambda c: None) -> list[Copied]:
+@dataclass(frozen=True)
+class Part:
+    """A capability's own database to copy too: its SQLite file, the PostgreSQL schema it goes to
+    (server/store/portable.py), its migrations, its tables with their keys (in order)."""
+    label: str
+    sqlite_path: Path
+    schema: str
+    migrations: Sequence[str]
+    tables: tuple[tuple[str, str], ...]
+
+
+def copy_store(sqlite_path: str | Path, url: str, progress: Callable[[Copied], None] = lambda c: None,
+               parts: Sequence[Part] = ()) -> list[Copied]:
     """Copy the SQLite store at ``sqlite_path`` into the PostgreSQL database at ``url`` (migrated
-    first to the same schema step); the counts per table."""
+    first to the same schema step), then each part whose SQLite file exists; the counts per table."""
     if not Path(sqlite_path).exists():
         raise FileNotFoundError(f"no SQLite store at {sqlite_path}")
     SQLiteStore(sqlite_path).close()  # brought to the newest step, as the target will be
     PostgresStore(url).close()
-    src = sqlite3.connect(f"file:{Path(sqlite_path).resolve()}?mode=ro", uri=True)
+    out = _copy(Path(sqlite_path), url, TABLES, "", progress)
+    for part in parts:
+        if not part.sqlite_path.exists():
+            continue
+        open_db(part.sqlite_path, schema=part.schema, migrations=part.migrations).close()
+        open_db(url, schema=part.schema, migrations=part.migrations).close()
+        out += _copy(part.sqlite_path, url, part.tables, part.schema, progress)
+    return out
+
+
+def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema: str,
+          progress: Callable[[Copied], None]) -> list[Copied]:
+    src = sqlite3.connect(f"file:{sqlite_path.resolve()}?mode=ro", uri=True)
     out: list[Copied] = []
     try:
         with pg_connect(url) as dst:
-            for table, key in TABLES:
+            if schema:
+                dst.execute(f"SET search_path TO {schema}")
+            for table, key in tables:
                 cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
                 col_list = ", ".join(cols)
                 total = src.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                added = 0
                 with dst.transaction():
                     dst.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
                     cur = src.execute(f"SELECT {col_list} FROM {table} ORDER BY {key}")
@@ -58,23 +83,24 @@ def copy_store(sqlite_path: str | Path, url: str,
                         while rows := cur.fetchmany(CHUNK):
                             for row in rows:
                                 cp.write_row(row)
+                    # OVERRIDING SYSTEM VALUE: identity columns (event numbers, ids) keep their values.
                     added = dst.execute(
                         f"INSERT INTO {table} ({col_list}) OVERRIDING SYSTEM VALUE "
-                        f"SELECT {col_list} FROM incoming ORDER BY {key} ON CONFLICT DO NOTHING"
-                        if table == "events" else
-                        f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM incoming "
-                        f"ON CONFLICT DO NOTHING").rowcount
+                        f"SELECT {col_list} FROM incoming ORDER BY {key} ON CONFLICT DO NOTHING").rowcount
                     differ = 0
-                    if table == "events":
+                    if table == "events" and not schema:
                         row = dst.execute(
                             "SELECT COUNT(*) FROM incoming i JOIN events e USING (seq) WHERE "
                             "(e.ts, e.kind, e.data) IS DISTINCT FROM (i.ts, i.kind, i.data)").fetchone()
                         differ = int(row[0]) if row else 0
-                        # New events go on after the copied ones.
-                        dst.execute("SELECT setval(pg_get_serial_sequence('events', 'seq'), "
-                                    "GREATEST((SELECT MAX(seq) FROM events), 1), "
-                                    "(SELECT COUNT(*) > 0 FROM events))")
-                c = Copied(table, total, added, total - added, differ)
+                    qualified = f"{schema}.{table}" if schema else table
+                    seq = None if "," in key else dst.execute(
+                        "SELECT pg_get_serial_sequence(%s, %s)", (qualified, key)).fetchone()
+                    if seq and seq[0]:
+                        # New rows go on after the copied ones.
+                        dst.execute(f"SELECT setval(%s, GREATEST((SELECT MAX({key}) FROM {table}), 1), "
+                                    f"(SELECT COUNT(*) > 0 FROM {table}))", (seq[0],))
+                c = Copied(f"{schema}.{table}" if schema else table, total, added, total - added, differ)
                 out.append(c)
                 progress(c)
     finally:
