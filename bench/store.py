@@ -16,6 +16,7 @@ For each backend:
                     (PostgreSQL gets it through `migrate-store`'s copy, itself timed): the reports'
                     read model built from the store's events (first_build: reading and folding every
                     event through the store's event reader), then the year by month, p50 of --year-runs
+                    (the read model is a local SQLite file on both: this one differs by noise alone)
 
 Each figure pair is followed by its ratio (PostgreSQL / SQLite). The headline, last, is `p99: <value>
 ms`: one event's commit on PostgreSQL (append_one_postgresql_p99).
@@ -69,24 +70,29 @@ def append_one(store: SQLiteStore | PostgresStore, n: int) -> list[float]:
     return walls
 
 
-def year(store: SQLiteStore | PostgresStore, cfg: RoutingConfig, start: float, days: int,
-         runs: int) -> tuple[float, list[float], int]:
-    """(first build s, report walls, offered) of a read model built from nothing over this store."""
+def build(store: SQLiteStore | PostgresStore) -> tuple[ReportCache, float]:
+    """A read model built from nothing over this store's events: (it, seconds)."""
     for suffix in ("", "-wal", "-shm"):
         Path(store.beside(".reports") + suffix).unlink(missing_ok=True)
     cache = ReportCache(store)
     with Clock() as c:
         cache.refresh()
-    build = c.wall
-    walls = []
-    r = None
+    return cache, c.wall
+
+
+def year_reports(caches: list[ReportCache], cfg: RoutingConfig, start: float, days: int,
+                 runs: int) -> tuple[list[list[float]], list[int]]:
+    """The year by month on each read model, the runs interleaved (a loaded machine's noise falls
+    on both alike): the walls and the offered total of each."""
+    walls: list[list[float]] = [[] for _ in caches]
+    offered = [0] * len(caches)
     for _ in range(runs):
-        with Clock() as c:
-            r = run(cache, cfg, params_from("interval", start, start + days * 86400, tz="UTC", interval="month"))
-        walls.append(c.wall)
-    cache.close()
-    assert r is not None
-    return build, walls, sum(row[r.columns.index("offered")] for row in r.rows)
+        for i, cache in enumerate(caches):
+            with Clock() as c:
+                r = run(cache, cfg, params_from("interval", start, start + days * 86400, tz="UTC", interval="month"))
+            walls[i].append(c.wall)
+            offered[i] = sum(row[r.columns.index("offered")] for row in r.rows)
+    return walls, offered
 
 
 def side(name: str, sqlite: float, postgres: float, unit: str, fmt: str = ".1f") -> None:
@@ -148,8 +154,12 @@ def main() -> None:
         cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
         sq = SQLiteStore(db)
         pg = PostgresStore(url, local=str(folder / "year-pg.sqlite3"))
-        build_sq, walls_sq, offered_sq = year(sq, cfg, start, a.days, a.year_runs)
-        build_pg, walls_pg, offered_pg = year(pg, cfg, start, a.days, a.year_runs)
+        cache_sq, build_sq = build(sq)
+        cache_pg, build_pg = build(pg)
+        (walls_sq, walls_pg), (offered_sq, offered_pg) = year_reports([cache_sq, cache_pg], cfg, start, a.days,
+                                                                      a.year_runs)
+        cache_sq.close()
+        cache_pg.close()
         sq.close()
         pg.close()
         if offered_sq != offered_pg:
