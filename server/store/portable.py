@@ -62,7 +62,7 @@ class PgConnection:
         self.schema = schema
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._db.execute(pg_sql(sql), tuple(params))  # type: ignore[arg-type]
+        return self._db.execute(pg_sql(sql), tuple(params))
 
     def migrate(self, migrations: Sequence[str]) -> int:
         with self._lock:
