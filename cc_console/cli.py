@@ -381,12 +381,17 @@ def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL datab
     from cc_console.server.store.postgres import is_url
     if not is_url(to):
         raise typer.BadParameter("--to takes a postgresql:// URL")
+    from cc_console.server.contacts import store as contacts
     from cc_console.server.recordings import store as recordings
     source = Path(db or _settings(config).server.db_file)
     # The capabilities' databases that can live in PostgreSQL too (docs/storage.md).
     parts = [Part("recordings", recordings.default_path(source), "recordings", recordings.MIGRATIONS,
                   (("recordings", "id"), ("evaluations", "recording_id, evaluator"), ("marks", "id"),
-                   ("audit", "id"), ("purge_log", "id")))]
+                   ("audit", "id"), ("purge_log", "id"))),
+             Part("contacts", contacts.default_path(source), "contacts", contacts.MIGRATIONS,
+                  (("contacts", "id"), ("contact_phones", "contact_id"), ("notes", "seq"),
+                   ("call_meta", "call_id"), ("settings", "key"), ("missed", "id")),
+                  keyless=(("contact_phones", "contact_id"),))]
     typer.echo(f"copying {source} into {redact(to)}")
     try:
         copied = copy_store(source, to, parts=parts, progress=lambda c: typer.echo(

@@ -279,3 +279,29 @@ async def test_a_server_on_postgresql_keeps_recordings_metadata_there(on_postgre
                   "status": "stored", "expires": 2.0})
     with psycopg.connect(server.settings.sections["store"]["url"]) as db:
         assert db.execute("SELECT call_id FROM recordings.recordings").fetchall() == [("c9",)]
+
+
+def test_contacts_on_each_backend(store_target: str) -> None:
+    """The contacts' own store on SQLite and in PostgreSQL's schema `contacts`: records found by any
+    spelling of their number and by words in any case, versioned notes, per-call meta, a sync's bulk
+    upsert and deletions."""
+    from cc_console.server.contacts.store import ContactsStore
+
+    store = ContactsStore(store_target)
+    c = store.save_contact({"name": "Jane Doe", "phone": "+44 20 7946 0001"}, phone_fields=["phone"], by="a1", ts=1.0)
+    store.save_contact({"id": c["id"], "company": "ACME"}, phone_fields=["phone"], by="a2", ts=2.0)
+    assert [x["id"] for x in store.by_number("020 7946 0001")] == [c["id"]]
+    found = store.search("jane acme")
+    assert [x["id"] for x in found] == [c["id"]] and found[0]["name"] == "Jane Doe"
+    store.add_note("call1", "first", "a1", 3.0, c["id"])
+    store.add_note("call1", "second", "a1", 4.0, c["id"])
+    assert [(n["version"], n["text"]) for n in store.notes("call1")] == [(1, "first"), (2, "second")]
+    assert store.set_meta("call1", 5.0, category="billing", contact_id=c["id"])["category"] == "billing"
+    assert store.calls_of_contact(c["id"]) == ["call1"]
+    store.set_setting("categories", ["billing", "sales"])
+    assert store.setting("categories") == ["billing", "sales"]
+    assert store.bulk_upsert([{"id": "S1", "name": "Synced", "phone": "0611111111"}, {"id": "S2", "name": "Two"}],
+                             phone_fields=["phone"], by="sync", ts=6.0) == 2
+    assert [x["id"] for x in store.by_number("+31 611111111")] == ["S1"]
+    assert store.delete_many(["S1", "S2", "nope"]) == 2 and store.contact("S1") is None
+    store.close()

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from cc_console.cli import app
 from cc_console.server.auth import Auth
+from cc_console.server.contacts.store import ContactsStore
+from cc_console.server.contacts.store import default_path as contacts_path
 from cc_console.server.recordings import RecordingStore, default_path
 from cc_console.server.store import PostgresStore, SQLiteStore
 
@@ -29,6 +31,11 @@ def _installation(path: Path) -> SQLiteStore:
     rec.add_mark(r["id"], 2.0, "sup1", "greeting")
     rec.evaluate(r["id"], "sup1", {"greeting": 4})
     rec.close()
+    contacts = ContactsStore(contacts_path(path))
+    contacts.save_contact({"id": "K1", "name": "Jane", "phone": "0611111111", "mobile": "0622222222"},
+                          phone_fields=["phone", "mobile"], by="a1", ts=1.0)
+    contacts.add_note("c1", "wants a refund", "agent1", 2.0, "K1")
+    contacts.close()
     return store
 
 
@@ -60,6 +67,10 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert rec_pg.add_mark(r["id"], 3.0, "sup1", "next")["id"] == 2  # ids go on after the copied ones
     rec_pg.close()
     rec_sq.close()
+    k_pg = ContactsStore(pg_url)
+    assert [c["id"] for c in k_pg.by_number("+31 622222222")] == ["K1"]
+    assert k_pg.notes("c1")[0]["text"] == "wants a refund"
+    k_pg.close()
     # New events go on after the copied ones.
     assert pg.record("call.queued", ts=3000.0, call={"id": "new", "state": "queued", "queue": "support"}) == 303
 
@@ -74,6 +85,9 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert "warning: 1 event(s) of SQLite have a number PostgreSQL already gives another event" in again.output
     assert "users: 0 copied, 1 already there" in again.output
     assert "recordings.recordings: 0 copied, 1 already there" in again.output
+    assert "contacts.contact_phones: 0 copied, 2 already there" in again.output
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT COUNT(*) FROM contacts.contact_phones").fetchone()[0] == 2
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 303
 

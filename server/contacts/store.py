@@ -2,7 +2,9 @@
 category and picked contact, supervisors' category list, missed calls worked from the console.
 
 SQLite in WAL mode beside the main database (``<db_path>.contacts.sqlite3``), migrations in
-``PRAGMA user_version``, the same pattern as server/directory/store.py. Phone numbers are kept
+``PRAGMA user_version``, the same pattern as server/directory/store.py; with `[store] url` in
+PostgreSQL instead, in the schema ``contacts`` of the main store's database (server/store/portable.py,
+docs/storage.md). Phone numbers are kept
 normalised (digits only) in ``contact_phones`` with a matching key (their last N digits), so that
 ``+44 20 7946 0001``, ``0044 20 79460001`` and ``020 7946 0001`` find the same customer.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db
+from cc_console.server.store.postgres import is_url, redact
 
 MIGRATIONS: list[str] = [
     """
@@ -95,18 +97,15 @@ def phone_key(number: str, match_digits: int = 9) -> str:
 
 class ContactsStore:
     def __init__(self, path: str | Path, *, match_digits: int = 9) -> None:
-        self.path = str(path)
+        """path: the SQLite file, or the main store's postgresql:// URL."""
+        self.path = redact(str(path)) if is_url(path) else str(path)
         self.match_digits = match_digits
-        self._db = connect(self.path)
         self._lock = threading.RLock()
-        self.migrate()
-
-    def migrate(self) -> None:
         with self._lock:
-            migrate(self._db, MIGRATIONS)
+            self._db = open_db(path, schema="contacts", migrations=MIGRATIONS)
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[Any]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

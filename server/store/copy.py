@@ -44,6 +44,9 @@ class Part:
     schema: str
     migrations: Sequence[str]
     tables: tuple[tuple[str, str], ...]
+    # Tables without a key, whose rows belong to one of another table's (a contact's phones): a run
+    # replaces, for each owner it copies, the rows PostgreSQL has (table -> the owner's column).
+    keyless: tuple[tuple[str, str], ...] = ()
 
 
 def copy_store(sqlite_path: str | Path, url: str, progress: Callable[[Copied], None] = lambda c: None,
@@ -60,12 +63,13 @@ def copy_store(sqlite_path: str | Path, url: str, progress: Callable[[Copied], N
             continue
         open_db(part.sqlite_path, schema=part.schema, migrations=part.migrations).close()
         open_db(url, schema=part.schema, migrations=part.migrations).close()
-        out += _copy(part.sqlite_path, url, part.tables, part.schema, progress)
+        out += _copy(part.sqlite_path, url, part.tables, part.schema, progress, dict(part.keyless))
     return out
 
 
 def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema: str,
-          progress: Callable[[Copied], None]) -> list[Copied]:
+          progress: Callable[[Copied], None], keyless: dict[str, str] | None = None) -> list[Copied]:
+    keyless = keyless or {}
     src = sqlite3.connect(f"file:{sqlite_path.resolve()}?mode=ro", uri=True)
     out: list[Copied] = []
     try:
@@ -83,6 +87,11 @@ def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema
                         while rows := cur.fetchmany(CHUNK):
                             for row in rows:
                                 cp.write_row(row)
+                    replaced = 0
+                    if table in keyless:
+                        owner = keyless[table]
+                        replaced = dst.execute(f"DELETE FROM {table} WHERE {owner} IN "
+                                               f"(SELECT {owner} FROM incoming)").rowcount
                     # OVERRIDING SYSTEM VALUE: identity columns (event numbers, ids) keep their values.
                     added = dst.execute(
                         f"INSERT INTO {table} ({col_list}) OVERRIDING SYSTEM VALUE "
@@ -100,6 +109,7 @@ def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema
                         # New rows go on after the copied ones.
                         dst.execute(f"SELECT setval(%s, GREATEST((SELECT MAX({key}) FROM {table}), 1), "
                                     f"(SELECT COUNT(*) > 0 FROM {table}))", (seq[0],))
+                added -= min(added, replaced)  # rows put back as they were are not new
                 c = Copied(f"{schema}.{table}" if schema else table, total, added, total - added, differ)
                 out.append(c)
                 progress(c)

@@ -40,22 +40,51 @@ def pg_ddl(sql: str) -> str:
 @lru_cache(maxsize=1024)
 def pg_sql(sql: str) -> str:
     """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled first); LIKE as ILIKE, since
-    SQLite's LIKE ignores the case of ASCII letters and PostgreSQL's does not."""
+    SQLite's LIKE ignores the case of ASCII letters and PostgreSQL's does not; SQLite's BEGIN
+    IMMEDIATE (take the write lock now) as BEGIN (PostgreSQL locks rows as it writes them)."""
+    if sql.strip().upper() == "BEGIN IMMEDIATE":
+        return "BEGIN"
     return sql.replace("%", "%%").replace("?", "%s").replace(" LIKE ", " ILIKE ")
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A row as sqlite3.Row gives it: by position, by name, unpacked, and ``dict(row)``."""
+
+    _names: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def keys(self) -> tuple[str, ...]:
+        return self._names
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = tuple(c.name for c in cursor.description or ())
+    index = {n: i for i, n in enumerate(names)}
+
+    def make(values: Sequence[Any]) -> Row:
+        row = Row(values)
+        row._names, row._index = names, index
+        return row
+    return make
 
 
 class PgConnection:
     """One PostgreSQL connection that speaks like the sqlite3 connection a store had: ``execute``
-    with ``?``, rows as dicts, ``BEGIN``/``COMMIT`` as statements. One connection, as the store had
-    one SQLite connection: its transactions are the store's (psycopg serialises the threads)."""
+    and ``executemany`` with ``?``, rows like sqlite3.Row, ``BEGIN``/``COMMIT`` as statements. One
+    connection, as the store had one SQLite connection: its transactions are the store's (psycopg
+    serialises the threads)."""
 
     def __init__(self, url: str, schema: str) -> None:
         import psycopg
-        from psycopg.rows import dict_row
 
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
             raise ValueError(f"not a schema name: {schema!r}")
-        self._db = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
+        self._db = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
         self._lock = threading.Lock()
         self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         self._db.execute(f"SET search_path TO {schema}")
@@ -63,6 +92,11 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._db.execute(pg_sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        cur = self._db.cursor()
+        cur.executemany(pg_sql(sql), [tuple(r) for r in rows])
+        return cur
 
     def migrate(self, migrations: Sequence[str]) -> int:
         with self._lock:
