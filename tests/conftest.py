@@ -153,7 +153,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) 
     if "sandbox" not in request.fixturenames:
         # Tests that do not ask for Asterisk get none: ARI points at a closed port.
         s.pbx.http_port = 9
-    if request.config.getoption("--store") == "postgresql" or "on_postgresql" in request.fixturenames:
+    pg = request.config.getoption("--store") == "postgresql" and not request.node.get_closest_marker("sqlite_only")
+    if pg or "on_postgresql" in request.fixturenames:
         template = request.getfixturevalue("pg_template")
         s.sections["store"] = {"url": _pg_database(request.getfixturevalue("pg_cluster"), template)}
     return s
