@@ -96,3 +96,17 @@ def test_migrate_store_refuses_what_is_not_a_postgresql_url(tmp_path: Path) -> N
     run = CliRunner().invoke(app, ["admin", "migrate-store", "--db", str(tmp_path / "x.sqlite3"),
                                    "--to", "mysql://x"])
     assert run.exit_code != 0 and "postgresql://" in run.output
+
+
+def test_the_admin_cli_uses_the_configured_postgresql_store(tmp_path: Path, pg_url: str) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[server]\ndb_path = "{tmp_path / "cc.sqlite3"}"\n[store]\nurl = "{pg_url}"\n')
+    run = CliRunner().invoke(app, ["admin", "user", "add", "agent9", "--role", "agent", "--password-stdin",
+                                   "-c", str(cfg)], input="long-enough-pass\n")
+    assert run.exit_code == 0, run.output
+    listed = CliRunner().invoke(app, ["admin", "user", "list", "-c", str(cfg)])
+    assert "agent9" in listed.output
+    pg = PostgresStore(pg_url)
+    assert pg.get_user("agent9")["role"] == "agent"
+    pg.close()
+    assert not (tmp_path / "cc.sqlite3").exists() or SQLiteStore(tmp_path / "cc.sqlite3").get_user("agent9") is None
