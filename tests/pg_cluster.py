@@ -5,7 +5,8 @@ folder, trust authentication, no system service involved.
 
 initdb refuses to run as root, and CI and the developers' machines run the suite as root: then the
 cluster runs as the unprivileged system user ``nobody`` (present on every Debian), through
-``runuser -u nobody``; the temporary folder is handed to ``nobody`` for that. Run as an ordinary
+``runuser -u nobody``; the temporary folder is handed to ``nobody`` for that (and made in /tmp when
+TMPDIR is a folder ``nobody`` cannot enter). Run as an ordinary
 user, the cluster simply runs as that user.
 """
 from __future__ import annotations
@@ -96,13 +97,21 @@ class PgCluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _others_can_enter(path: Path) -> bool:
+    """Whether every folder down to ``path`` lets other users through (x for others)."""
+    p = path.resolve()
+    return all(os.stat(d).st_mode & 0o001 for d in (p, *p.parents))
+
+
 def start_cluster() -> PgCluster:
     """Start a cluster in a new temporary folder (the caller stops it)."""
     bin_dir = pg_bin()
-    folder = Path(tempfile.mkdtemp(prefix="cc-pg-"))
-    as_user = None
-    if os.geteuid() == 0:
-        as_user = RUN_AS
+    as_user = RUN_AS if os.geteuid() == 0 else None
+    base = tempfile.gettempdir()
+    if as_user and not _others_can_enter(Path(base)):
+        base = "/tmp"  # a TMPDIR inside root's home: nobody could reach the cluster's folder
+    folder = Path(tempfile.mkdtemp(prefix="cc-pg-", dir=base))
+    if as_user:
         pw = pwd.getpwnam(RUN_AS)
         os.chown(folder, pw.pw_uid, pw.pw_gid)
         folder.chmod(0o700)
@@ -113,7 +122,6 @@ def start_cluster() -> PgCluster:
         cluster.stop()
         raise
     return cluster
-
 
 
 def store_rows(store: object, sql: str) -> list[tuple[object, ...]]:
