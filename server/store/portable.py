@@ -47,7 +47,7 @@ def pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s").replace(" LIKE ", " ILIKE ")
 
 
-class Row(tuple):  # type: ignore[type-arg]
+class Row(tuple[Any, ...]):
     """A row as sqlite3.Row gives it: by position, by name, unpacked, and ``dict(row)``."""
 
     _names: tuple[str, ...] = ()
