@@ -309,3 +309,28 @@ def test_contacts_on_each_backend(store_target: str) -> None:
     assert [x["id"] for x in store.by_number("+31 611111111")] == ["S1"]
     assert store.delete_many(["S1", "S2", "nope"]) == 2 and store.contact("S1") is None
     store.close()
+
+
+def test_crm_outbox_and_cases_on_each_backend(store_target: str) -> None:
+    """The CRM's own store on SQLite and in PostgreSQL's schema `crm`: the outbox keeps each stream's
+    order and its retries, open CTI contacts and cases are upserted (no INSERT OR REPLACE)."""
+    from cc_console.server.crm.store import CrmStore, NewItem
+
+    store = CrmStore(store_target)
+    case = {"id": "K1", "call_id": "c1", "channel": "phone", "caller": "0611", "contact_id": None, "subject": "",
+            "notes": "", "level": 1, "queue": "support", "agent": "agent1", "state": "open", "outcome": "",
+            "created": 1.0, "updated": 1.0, "closed": None, "history": [{"a": 1}]}
+    ids = store.add([NewItem("agent1", "cti", "start", "GET", "http://crm/1"),
+                     NewItem("agent1", "cti", "stop", "GET", "http://crm/2")], 10.0,
+                    cti_open=(("c1", "agent1", 10.0, "0611", "http://crm/1", "GET", True),), cases=(case,))
+    store.add([], 11.0, cti_open=(("c1", "agent1", 11.0, "0622", "http://crm/1", "GET", False),),
+              cases=({**case, "level": 2, "updated": 2.0},))
+    assert [o["callerid"] for o in store.cti_open()] == ["0622"] and store.cti_open()[0]["redirect"] == 0
+    assert store.case("K1")["level"] == 2 and store.case("K1")["history"] == [{"a": 1}]
+    (head,) = store.heads(set(), 10)
+    assert head.id == ids[0]  # the stream's first, its second waits behind it
+    store.attempted(head, ok=False, status=503, error="busy", ms=5.0, now=12.0, next_at=13.0, dead=True)
+    assert store.counts() == {"dead": 1, "pending": 1}
+    assert store.replay([str(head.seq)], 14.0) == 1 and store.counts() == {"pending": 2}
+    assert [d["status"] for d in store.log(head.seq)] == [503]
+    store.close()

@@ -73,6 +73,11 @@ def _row_factory(cursor: Any) -> Any:
     return make
 
 
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """Booleans as SQLite stores them (0, 1): the columns are integers on both backends."""
+    return tuple(int(p) if isinstance(p, bool) else p for p in params)
+
+
 class PgConnection:
     """One PostgreSQL connection that speaks like the sqlite3 connection a store had: ``execute``
     and ``executemany`` with ``?``, rows like sqlite3.Row, ``BEGIN``/``COMMIT`` as statements. One
@@ -91,11 +96,11 @@ class PgConnection:
         self.schema = schema
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._db.execute(pg_sql(sql), tuple(params))
+        return self._db.execute(pg_sql(sql), _params(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
         cur = self._db.cursor()
-        cur.executemany(pg_sql(sql), [tuple(r) for r in rows])
+        cur.executemany(pg_sql(sql), [_params(r) for r in rows])
         return cur
 
     def migrate(self, migrations: Sequence[str]) -> int:
