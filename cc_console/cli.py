@@ -381,9 +381,16 @@ def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL datab
     from cc_console.server.store.postgres import is_url
     if not is_url(to):
         raise typer.BadParameter("--to takes a postgresql:// URL")
+    from cc_console.server.capability import Context
     from cc_console.server.contacts import store as contacts
+    from cc_console.server.crm import store as crm
     from cc_console.server.recordings import store as recordings
-    source = Path(db or _settings(config).server.db_file)
+    settings = _settings(config)
+    if db:
+        settings.server.db_path = str(db)
+    source = Path(settings.server.db_file)
+    nothing: Any = None  # only where the capabilities' files are, not a running server
+    crm_path = Path(Context(settings, nothing, nothing, lambda *a: None, nothing, nothing).db_path("crm"))
     # The capabilities' databases that can live in PostgreSQL too (docs/storage.md).
     parts = [Part("recordings", recordings.default_path(source), "recordings", recordings.MIGRATIONS,
                   (("recordings", "id"), ("evaluations", "recording_id, evaluator"), ("marks", "id"),
@@ -391,7 +398,10 @@ def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL datab
              Part("contacts", contacts.default_path(source), "contacts", contacts.MIGRATIONS,
                   (("contacts", "id"), ("contact_phones", "contact_id"), ("notes", "seq"),
                    ("call_meta", "call_id"), ("settings", "key"), ("missed", "id")),
-                  keyless=(("contact_phones", "contact_id"),))]
+                  keyless=(("contact_phones", "contact_id"),)),
+             Part("crm", crm_path, "crm", crm.MIGRATIONS,
+                  (("outbox", "seq"), ("deliveries", "seq"), ("cti_open", "call_id, agent"),
+                   ("subscriptions", "id"), ("cases", "id")))]
     typer.echo(f"copying {source} into {redact(to)}")
     try:
         copied = copy_store(source, to, parts=parts, progress=lambda c: typer.echo(

@@ -11,6 +11,7 @@ from cc_console.cli import app
 from cc_console.server.auth import Auth
 from cc_console.server.contacts.store import ContactsStore
 from cc_console.server.contacts.store import default_path as contacts_path
+from cc_console.server.crm.store import CrmStore, NewItem
 from cc_console.server.recordings import RecordingStore, default_path
 from cc_console.server.store import PostgresStore, SQLiteStore
 
@@ -36,6 +37,9 @@ def _installation(path: Path) -> SQLiteStore:
                           phone_fields=["phone", "mobile"], by="a1", ts=1.0)
     contacts.add_note("c1", "wants a refund", "agent1", 2.0, "K1")
     contacts.close()
+    crm = CrmStore(f"{path}.crm.sqlite3")
+    crm.add([NewItem("agent1", "cti", "start", "GET", "http://crm/1")], 3.0)
+    crm.close()
     return store
 
 
@@ -71,6 +75,9 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert [c["id"] for c in k_pg.by_number("+31 622222222")] == ["K1"]
     assert k_pg.notes("c1")[0]["text"] == "wants a refund"
     k_pg.close()
+    crm_pg = CrmStore(pg_url)
+    assert [i.url for i in crm_pg.items()] == ["http://crm/1"]
+    crm_pg.close()
     # New events go on after the copied ones.
     assert pg.record("call.queued", ts=3000.0, call={"id": "new", "state": "queued", "queue": "support"}) == 303
 
@@ -86,6 +93,7 @@ def test_migrate_store_copies_an_installation_and_is_idempotent(tmp_path: Path, 
     assert "users: 0 copied, 1 already there" in again.output
     assert "recordings.recordings: 0 copied, 1 already there" in again.output
     assert "contacts.contact_phones: 0 copied, 2 already there" in again.output
+    assert "crm.outbox: 0 copied, 1 already there" in again.output
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT COUNT(*) FROM contacts.contact_phones").fetchone()[0] == 2
     with psycopg.connect(pg_url) as con:
