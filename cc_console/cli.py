@@ -228,9 +228,9 @@ def pbx_status(config: Path | None = ConfigOpt) -> None:
 def _auth(config: Path | None, db: Path | None):
     from cc_console.server.auth import Auth
     from cc_console.server.identity.plugin import configure
-    from cc_console.server.store import SQLiteStore
+    from cc_console.server.store import open_configured
     s = _settings(config)
-    auth = Auth(SQLiteStore(db or s.server.db_file))
+    auth = Auth(open_configured(s, db))
     configure(auth, s)  # the password policy of [access] applies to accounts made here too
     return auth
 
@@ -371,6 +371,53 @@ def user_set(username: str, team: str = typer.Option(None, help="The agent's tea
         raise typer.Exit(1)
     _user_change(username, config, db, "user.update", attrs=attrs)
     typer.echo(f"{username}: " + ", ".join(f"{k}={v}" for k, v in attrs.items()))
+
+
+@admin_app.command("migrate-store")
+def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL database: postgresql://user:password@host/db"),
+                  config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
+    """Copy this installation's SQLite store (events, users, sessions, roles, calls, agents,
+    callbacks) into PostgreSQL; safe to run again (copies only what is missing). Stop the server first."""
+    import psycopg
+
+    from cc_console.server.store import redact
+    from cc_console.server.store.copy import Part, copy_store
+    from cc_console.server.store.postgres import is_url
+    if not is_url(to):
+        raise typer.BadParameter("--to takes a postgresql:// URL")
+    from cc_console.server.capability import Context
+    from cc_console.server.contacts import store as contacts
+    from cc_console.server.crm import store as crm
+    from cc_console.server.recordings import store as recordings
+    settings = _settings(config)
+    if db:
+        settings.server.db_path = str(db)
+    source = Path(settings.server.db_file)
+    nothing: Any = None  # only where the capabilities' files are, not a running server
+    crm_path = Path(Context(settings, nothing, nothing, lambda *a: None, nothing, nothing).db_path("crm"))
+    # The capabilities' databases that can live in PostgreSQL too (docs/storage.md).
+    parts = [Part("recordings", recordings.default_path(source), "recordings", recordings.MIGRATIONS,
+                  (("recordings", "id"), ("evaluations", "recording_id, evaluator"), ("marks", "id"),
+                   ("audit", "id"), ("purge_log", "id"))),
+             Part("contacts", contacts.default_path(source), "contacts", contacts.MIGRATIONS,
+                  (("contacts", "id"), ("contact_phones", "contact_id"), ("notes", "seq"),
+                   ("call_meta", "call_id"), ("settings", "key"), ("missed", "id")),
+                  keyless=(("contact_phones", "contact_id"),)),
+             Part("crm", crm_path, "crm", crm.MIGRATIONS,
+                  (("outbox", "seq"), ("deliveries", "seq"), ("cti_open", "call_id, agent"),
+                   ("subscriptions", "id"), ("cases", "id")))]
+    typer.echo(f"copying {source} into {redact(to)}")
+    try:
+        copied = copy_store(source, to, parts=parts, progress=lambda c: typer.echo(
+            f"{c.table}: {c.copied} copied, {c.already} already there ({c.source} in SQLite)"))
+    except (OSError, ConnectionError, psycopg.Error) as exc:
+        typer.echo(f"cannot copy the store: {exc}", err=True)
+        raise typer.Exit(1) from None
+    differ = sum(c.differ for c in copied)
+    if differ:
+        typer.echo(f"warning: {differ} event(s) of SQLite have a number PostgreSQL already gives another event "
+                   "(written there since the last copy); PostgreSQL's were kept", err=True)
+    typer.echo(f'done; to use it, put [store] url = "{redact(to)}" (with its password) in config.toml')
 
 
 @admin_app.command("routing-check")

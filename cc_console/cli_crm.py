@@ -27,6 +27,9 @@ def _store(config: Path | None, db: Path | None):
     s = _settings(config)
     if db:
         s.server.db_path = str(db)
+    from cc_console.server.store import store_url
+    if not db and (url := store_url(s)):  # [store] url: the outbox is in PostgreSQL
+        return CrmStore(url)
     nothing: Any = None  # the shell needs only where the CRM's database is, not a running server
     return CrmStore(Context(s, nothing, nothing, lambda *a: None, nothing, nothing).db_path("crm"))
 

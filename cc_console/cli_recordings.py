@@ -153,8 +153,10 @@ def purge(dry_run: bool = typer.Option(False, "--dry-run", help="List what would
     import time
 
     from cc_console.server.recordings import RecordingService, RecordingSettings, RecordingStore, default_path
-    s = load_settings(config).server
-    store = RecordingStore(default_path(s.db_file))
+    from cc_console.server.store import store_url
+    settings = load_settings(config)
+    s = settings.server
+    store = RecordingStore(store_url(settings) or default_path(s.db_file))
     try:
         if dry_run:
             for r in store.expired(time.time()):

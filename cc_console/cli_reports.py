@@ -35,7 +35,11 @@ def _run(kind: str, config: Path | None, frm: str, to: str | None, queue: list[s
                         short_abandon=short_abandon,
                         buckets=[float(b) for b in buckets.split(",")] if buckets else None,
                         ring_buckets=[float(b) for b in ring_buckets.split(",")] if ring_buckets else None, **extra)
-        cache = None if kind == "erlang" and extra.get("calls") is not None else ReportCache(db or s.server.db_file)
+        cache = None
+        if not (kind == "erlang" and extra.get("calls") is not None):
+            from cc_console.server.store import open_configured, store_url
+            # [store] url: the events are in PostgreSQL (the read model's file stays local); --db wins.
+            cache = ReportCache(open_configured(s) if db is None and store_url(s) else (db or s.server.db_file))
         report = run(cache, cfg, p)
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -22,7 +22,7 @@ from cc_console.server.ari import AriClient
 from cc_console.server.auth import Auth
 from cc_console.server.calls.engine import CallEngine
 from cc_console.server.gateway import Gateway
-from cc_console.server.store import BufferedStore, Store
+from cc_console.server.store import BufferedStore, Store, server_store
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Server:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         s, p = settings.server, settings.pbx
-        self.store: Store = store or BufferedStore(s.db_file)
+        self.store: Store = store or server_store(settings)
         self.auth = Auth(self.store, session_ttl=s.session_ttl, max_failures=s.login_max_failures,
                          window=s.login_window, totp_window=s.totp_valid_window,
                          hash_workers=s.login_hash_workers, hash_queue=s.login_queue_max)

@@ -57,12 +57,80 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "cc.sqlite3"
     store = SQLiteStore(path)
-    auth = Auth(store)
+    _seed_users(Auth(store))
+    store.close()
+    return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("CC_CONSOLE_TEST_STORE", "sqlite"),
+                     help="the backend of the servers' store in the tests (docs/storage.md); postgresql "
+                          "starts a test cluster (tests/pg_cluster.py) and gives each test a database of its own")
+
+
+# -- PostgreSQL: one test cluster per session, a fresh database per test -----------------------------
+@pytest.fixture(scope="session")
+def pg_cluster():
+    from .pg_cluster import start_cluster
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(pg_cluster) -> str:
+    """The test cluster's maintenance database (create your own in it, or use `pg_url`)."""
+    dsn: str = pg_cluster.dsn()
+    return dsn
+
+
+_pg_databases = iter(range(1, 10**9))
+
+
+def _pg_database(cluster, template: str | None = None) -> str:
+    import psycopg
+    name = f"t{next(_pg_databases)}"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    url: str = cluster.dsn(name)
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty PostgreSQL database for this test."""
+    return _pg_database(pg_cluster)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster) -> str:
+    """A database with the seeded users (as template_db), copied per test by CREATE DATABASE ... TEMPLATE."""
+    import psycopg
+
+    from cc_console.server.store import PostgresStore
+    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as db:
+        db.execute('CREATE DATABASE "cc_template"')
+    store = PostgresStore(pg_cluster.dsn("cc_template"), local="/nonexistent")
+    _seed_users(Auth(store))
+    store.close()
+    return "cc_template"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives, once per backend: an SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        return _pg_database(request.getfixturevalue("pg_cluster"))
+    return str(tmp_path / "cc.sqlite3")
+
+
+def _seed_users(auth: Auth) -> None:
     for name, role, device, mode in USERS:
         auth.add_user(name, PASSWORD, role, name=name.title(), device=device, answer_mode=mode,
                       queues=["support"] if role in ("agent", "supervisor") else [])
-    store.close()
-    return path
 
 
 @pytest.fixture
@@ -85,7 +153,16 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) 
     if "sandbox" not in request.fixturenames:
         # Tests that do not ask for Asterisk get none: ARI points at a closed port.
         s.pbx.http_port = 9
+    pg = request.config.getoption("--store") == "postgresql" and not request.node.get_closest_marker("sqlite_only")
+    if pg or "on_postgresql" in request.fixturenames:
+        template = request.getfixturevalue("pg_template")
+        s.sections["store"] = {"url": _pg_database(request.getfixturevalue("pg_cluster"), template)}
     return s
+
+
+@pytest.fixture
+def on_postgresql() -> None:
+    """Asked for by a test: its server keeps its store in PostgreSQL whatever --store says."""
 
 
 @pytest.fixture

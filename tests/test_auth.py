@@ -8,9 +8,10 @@ import pytest
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.auth import Auth, RateLimiter, hash_password, verify_password
-from cc_console.server.store import SQLiteStore
+from cc_console.server.store import open_store
 
 from .conftest import PASSWORD
+from .pg_cluster import store_rows
 
 
 def test_password_hash_is_argon2id_and_verifies():
@@ -57,9 +58,9 @@ def test_rate_limiter_window_expires():
 
 
 @pytest.fixture
-def totp_auth(tmp_path):
+def totp_auth(store_target):
     now = [1_700_000_000.0]
-    store = SQLiteStore(tmp_path / "a.sqlite3")
+    store = open_store(store_target)
     auth = Auth(store, totp_window=1, max_failures=10, clock=lambda: now[0])
     auth.add_user("ops", PASSWORD, "supervisor")
     uri = auth.enable_totp("ops")
@@ -118,7 +119,7 @@ async def test_resume_with_token_and_logout(connect):
 async def test_token_never_stored_in_clear(connect, server):
     c = await connect("agent1")
     await server.store.drained()  # sessions reach the database through the store's writer thread
-    rows = server.store._db.execute("SELECT token_hash FROM sessions").fetchall()
+    rows = store_rows(server.store, "SELECT token_hash FROM sessions")
     assert rows and all(r[0] != c.token and len(r[0]) == 64 for r in rows)
 
 

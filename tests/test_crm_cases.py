@@ -29,8 +29,8 @@ def settings(settings, rx):
     settings.sections["crm"] = {"retry_min": 0.05, "retry_max": 0.4, "poll": 0.2, "level2_queues": ["sales"],
                                 "records_url": rx.url + "/records", "records_token": "tok-records-123",
                                 "cti": [{"url": rx.url + "/cti"}]}
-    from cc_console.server.store import SQLiteStore
-    store = SQLiteStore(settings.server.db_path)
+    from cc_console.server.store import open_configured
+    store = open_configured(settings)  # the test's store, on whichever backend --store chose
     store.update_user("agent2", queues=["sales"])  # agent2 works level 2
     store.close()
     return settings

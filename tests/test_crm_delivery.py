@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -125,6 +126,10 @@ async def test_admin_cli_subscribes_lists_and_replays(server, connect, settings)
     from cc_console.cli import app
     run = CliRunner()
     db = ["--db", settings.server.db_path]
+    if url := settings.sections.get("store", {}).get("url"):  # the server's store is in PostgreSQL: so is the CRM's
+        cfg = Path(settings.server.db_path).with_name("config.toml")
+        cfg.write_text(f'[server]\ndb_path = "{settings.server.db_path}"\n[store]\nurl = "{url}"\n')
+        db = ["-c", str(cfg)]
     rx = Receiver()  # down for now
     r = run.invoke(app, ["admin", "webhooks", "add", rx.url + "/cli", "-e", "agent.state", *db])
     assert r.exit_code == 0, r.output

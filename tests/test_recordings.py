@@ -43,9 +43,10 @@ class P:  # a principal as Auth makes them
 
 
 @pytest.fixture
-def svc(tmp_path):
+def svc(tmp_path, store_target):
+    """The service over its metadata store on each backend (an SQLite file; PostgreSQL's schema)."""
     engine = type("E", (), {"cfg": None})()
-    s = RecordingService(engine, RecordingStore(tmp_path / "rec.sqlite3"), RecordingSettings(folder=tmp_path / "rec"))
+    s = RecordingService(engine, RecordingStore(store_target), RecordingSettings(folder=tmp_path / "rec"))
     yield s
     s.store.close()
 

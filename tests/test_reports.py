@@ -13,16 +13,17 @@ from cc_console.server.reports import compute, config_maps, erlang, fold, last_c
 from cc_console.server.reports.cache import ReportCache
 from cc_console.server.reports.export import render
 from cc_console.server.reports.scope import ScopeError, apply_scope, scope_for
-from cc_console.server.store import SQLiteStore
+from cc_console.server.store import PostgresStore, SQLiteStore, open_store
 
 from .reports_synth import T, routing, write_day
 
 
 @pytest.fixture
-def day(tmp_path):
-    store = SQLiteStore(tmp_path / "cc.sqlite3")
+def day(tmp_path, store_target):
+    """The scripted day in a store of each backend, and the read model over it."""
+    store = open_store(store_target, local=tmp_path / "cc.sqlite3")
     write_day(store)
-    cache = ReportCache(tmp_path / "cc.sqlite3")
+    cache = ReportCache(store)
     yield store, cache
     cache.close()
     store.close()
@@ -121,9 +122,9 @@ def test_tenant_and_category(day):
     assert c["billing"]["offered"] == 1 and c["billing"]["answered"] == 1 and c["(none)"]["offered"] == 9
 
 
-def test_cache_equals_a_pure_fold_and_refreshes_incrementally(tmp_path):
-    store = SQLiteStore(tmp_path / "cc.sqlite3")
-    cache = ReportCache(tmp_path / "cc.sqlite3")
+def test_cache_equals_a_pure_fold_and_refreshes_incrementally(tmp_path, store_target):
+    store = open_store(store_target, local=tmp_path / "cc.sqlite3")
+    cache = ReportCache(store)
     cache.refresh()  # empty
     write_day(store)
     sl_of, tenant_of = config_maps(routing())
@@ -182,7 +183,11 @@ def test_cli_writes_files(day, tmp_path):
     routing_file = tmp_path / "routing.toml"
     routing_file.write_text('[queues.q1]\ntenant = "acme"\n[queues.q2]\ntenant = "globex"\n')
     cfg = tmp_path / "config.toml"
-    cfg.write_text(f'[server]\nrouting_file = "{routing_file}"\ndb_path = "{store.path}"\n')
+    if isinstance(store, PostgresStore):  # the CLI finds the events where [store] url says
+        cfg.write_text(f'[server]\nrouting_file = "{routing_file}"\ndb_path = "{tmp_path / "cli.sqlite3"}"\n'
+                       f'[store]\nurl = "{store.url}"\n')
+    else:
+        cfg.write_text(f'[server]\nrouting_file = "{routing_file}"\ndb_path = "{store.path}"\n')
     out = tmp_path / "q.xlsx"
     res = CliRunner().invoke(report_app, ["queue", "-c", str(cfg), "--from", "2024-03-04T08:00", "--to",
                                           "2024-03-04T09:15", "--tz", "UTC", "--queue", "q1", "--format", "xlsx",

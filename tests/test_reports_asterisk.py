@@ -159,7 +159,8 @@ async def test_reference_scenario(srv, connect_to, pbx, phone):
     await srv.engine.idle()
     await asyncio.sleep(0.2)
 
-    cache = ReportCache(srv.settings.server.db_file)
+    await srv.store.drained()  # the read model reads what the writer committed
+    cache = ReportCache(srv.store)  # its events, on whichever backend the store is
     end = time.time() + 1
 
     def rep(kind, **kw):
@@ -330,7 +331,8 @@ async def test_transfers_outbound_callbacks_hold_and_categories(srv, connect_to,
     await a2.call("callback.done", {"id": item["id"]})
     await srv.engine.idle()
 
-    cache = ReportCache(srv.settings.server.db_file)
+    await srv.store.drained()  # the read model reads what the writer committed
+    cache = ReportCache(srv.store)  # its events, on whichever backend the store is
     end = time.time() + 1
 
     def rep(kind, **kw):

@@ -14,7 +14,7 @@ from cc_console.server.app import Server
 from cc_console.server.auth import Auth
 from cc_console.server.pbx.phones import tone_level, wav_duration
 from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
-from cc_console.server.store import SQLiteStore
+from cc_console.server.store import open_configured
 
 from .asterisk import until
 from .conftest import PASSWORD
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.asterisk
 
 
 def add_agent(settings, username: str, device: str, answer_mode: str = "phone") -> None:
-    store = SQLiteStore(settings.server.db_path)
+    store = open_configured(settings)  # on whichever backend --store chose
     Auth(store).add_user(username, PASSWORD, "agent", name=username.title(), device=device,
                          answer_mode=answer_mode, queues=["support"])
     store.close()

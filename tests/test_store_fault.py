@@ -26,7 +26,7 @@ from cc_console.server.store.journal import journal_path
 
 from .asterisk import SandboxPbx, channels_left, until
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.sqlite_only]  # a real SQLite lock
 
 # Another program holding the write lock: prints "locked" once it has it, lets go on a line on stdin.
 LOCKER = ("import sqlite3, sys\n"

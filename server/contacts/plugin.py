@@ -7,6 +7,7 @@ from __future__ import annotations
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context, Handler
 from cc_console.server.routes import RestHandler
+from cc_console.server.store import store_url
 
 from .rest import ROUTES, ContactsRest
 from .service import ContactsService
@@ -63,7 +64,9 @@ class ContactsCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         db = ctx.settings.server.db_file
         self.service = ContactsService.from_config_dir(
-            ctx.engine, ContactsStore(":memory:" if str(db) == ":memory:" else default_path(db)), publish=ctx.publish)
+            # [store] url: contacts and notes go to PostgreSQL with the main store (docs/storage.md).
+            ctx.engine, ContactsStore(store_url(ctx.settings) or (":memory:" if str(db) == ":memory:"
+                                                                   else default_path(db))), publish=ctx.publish)
         self.rest = ContactsRest(ctx, self.service)
         self.service.written = ctx.written  # the same list: capabilities built later add theirs
 

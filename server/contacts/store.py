@@ -2,7 +2,9 @@
 category and picked contact, supervisors' category list, missed calls worked from the console.
 
 SQLite in WAL mode beside the main database (``<db_path>.contacts.sqlite3``), migrations in
-``PRAGMA user_version``, the same pattern as server/directory/store.py. Phone numbers are kept
+``PRAGMA user_version``, the same pattern as server/directory/store.py; with `[store] url` in
+PostgreSQL instead, in the schema ``contacts`` of the main store's database (server/store/portable.py,
+docs/storage.md). Phone numbers are kept
 normalised (digits only) in ``contact_phones`` with a matching key (their last N digits), so that
 ``+44 20 7946 0001``, ``0044 20 79460001`` and ``020 7946 0001`` find the same customer.
 """
@@ -14,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cc_console.server.store.sqlite_db import SerialDb
+from cc_console.server.store.portable import SerialDb
 
 MIGRATIONS: list[str] = [
     """
@@ -92,7 +94,7 @@ def phone_key(number: str, match_digits: int = 9) -> str:
 class ContactsStore(SerialDb):
     def __init__(self, path: str | Path, *, match_digits: int = 9) -> None:
         self.match_digits = match_digits
-        super().__init__(path, MIGRATIONS)
+        super().__init__(path, MIGRATIONS, schema="contacts")
 
     # -- contacts -----------------------------------------------------------------------------------
     def save_contact(self, data: dict[str, Any], *, phone_fields: list[str], by: str, ts: float) -> dict[str, Any]:

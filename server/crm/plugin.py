@@ -6,6 +6,7 @@ from typing import Any
 from cc_console.protocol import P_AGENT, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context
 from cc_console.server.routes import RestHandler
+from cc_console.server.store import store_url
 
 from .rest import ROUTES, CrmRest
 from .service import CrmService
@@ -31,7 +32,8 @@ __all__ = ["COMMANDS", "EVENTS", "ROUTES", "make"]
 class Crm(Capability):
     def __init__(self, ctx: Context) -> None:
         settings = ctx.settings.section("crm", CrmSettings)
-        self.service = CrmService(ctx, settings, CrmStore(ctx.db_path("crm")))
+        # [store] url: the outbox and cases go to PostgreSQL with the main store (docs/storage.md).
+        self.service = CrmService(ctx, settings, CrmStore(store_url(ctx.settings) or ctx.db_path("crm")))
         self.rest = CrmRest(self.service, ctx)
         ctx.add_hooks(self.service)
 

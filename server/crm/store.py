@@ -2,18 +2,19 @@
 dead letters, the open CTI contacts per agent, webhook subscriptions and cases.
 
 Every method is blocking: the service runs them on its one writer thread (never on the event loop),
-which also keeps the outbox's order the order in which the hooks wrote it.
+which also keeps the outbox's order the order in which the hooks wrote it. With `[store] url` it is in
+PostgreSQL instead, in the schema ``crm`` of the main store's database (server/store/portable.py,
+docs/storage.md): the SQL is plain for that (upserts by ON CONFLICT, not INSERT OR REPLACE).
 """
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cc_console.server.store.sqlite_db import SerialDb
+from cc_console.server.store.portable import SerialDb
 
 MIGRATIONS: list[str] = [
     """
@@ -107,7 +108,7 @@ class OutboxItem:
     delivered: float | None
 
     @classmethod
-    def of(cls, row: sqlite3.Row) -> OutboxItem:
+    def of(cls, row: Any) -> OutboxItem:
         d = dict(row)
         d["headers"] = json.loads(d["headers"])
         return cls(**d)
@@ -149,7 +150,7 @@ class Subscription:
 
 class CrmStore(SerialDb):
     def __init__(self, path: str) -> None:
-        super().__init__(path, MIGRATIONS)
+        super().__init__(path, MIGRATIONS, schema="crm")
 
     # -- outbox ---------------------------------------------------------------------------------------
     def add(self, items: list[NewItem], now: float, cti_open: tuple[str, ...] = (),
@@ -167,8 +168,10 @@ class CrmStore(SerialDb):
                            (iid, it.stream, it.kind, it.event, it.method, it.url, it.body,
                             json.dumps(it.headers or {}), now, now))
             for row in cti_open:
-                db.execute("INSERT OR REPLACE INTO cti_open(call_id, agent, started, callerid, url, method, redirect) "
-                           "VALUES (?,?,?,?,?,?,?)", row)
+                db.execute("INSERT INTO cti_open(call_id, agent, started, callerid, url, method, redirect) "
+                           "VALUES (?,?,?,?,?,?,?) ON CONFLICT(call_id, agent) DO UPDATE SET started=excluded.started, "
+                           "callerid=excluded.callerid, url=excluded.url, method=excluded.method, "
+                           "redirect=excluded.redirect", row)
             for call_id, agent in cti_close:
                 db.execute("DELETE FROM cti_open WHERE call_id=? AND agent=?", (call_id, agent))
         return ids
@@ -273,10 +276,11 @@ class CrmStore(SerialDb):
     _CASE_COLS = ("id", "call_id", "channel", "caller", "contact_id", "subject", "notes", "level", "queue", "agent",
                   "state", "outcome", "created", "updated", "closed", "history")
 
-    def _save_case(self, db: sqlite3.Connection, case: dict[str, Any]) -> None:
+    def _save_case(self, db: Any, case: dict[str, Any]) -> None:
         row = {**case, "history": json.dumps(case.get("history", []))}
         cols = self._CASE_COLS
-        db.execute(f"INSERT OR REPLACE INTO cases({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+        db.execute(f"INSERT INTO cases({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
+                   f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in cols[1:])}",
                    tuple(row.get(c) for c in cols))
 
     def save_case(self, case: dict[str, Any]) -> None:
@@ -284,7 +288,7 @@ class CrmStore(SerialDb):
             self._save_case(db, case)
 
     @staticmethod
-    def _case(row: sqlite3.Row) -> dict[str, Any]:
+    def _case(row: Any) -> dict[str, Any]:
         d = dict(row)
         d["history"] = json.loads(d["history"])
         return d

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any
 
-from cc_console.server.store.sqlite_db import SerialDb
+from cc_console.server.store.portable import SerialDb
 
 from .campaigns import Campaign, CampaignState, DialMode
 
@@ -116,7 +116,7 @@ def _contact(r: sqlite3.Row) -> dict[str, Any]:
 
 class OutboundStore(SerialDb):
     def __init__(self, path: str) -> None:
-        super().__init__(path, MIGRATIONS)
+        super().__init__(path, MIGRATIONS, schema="outbound")
 
     # -- campaigns -----------------------------------------------------------------------------------
     def save_campaign(self, c: Campaign) -> None:

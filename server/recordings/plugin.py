@@ -10,6 +10,7 @@ from aiohttp import web
 from cc_console.protocol import P_ADMIN, P_AGENT, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context, Handler
 from cc_console.server.routes import RestHandler
+from cc_console.server.store import store_url
 
 from .rest import ROUTES, RecordingsRest
 from .service import RecordingService, RecordingSettings
@@ -53,7 +54,8 @@ class RecordingsCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         s = ctx.settings.server
         db = s.db_file
-        store = RecordingStore(":memory:" if str(db) == ":memory:" else default_path(db))
+        # [store] url: the metadata goes to PostgreSQL with the main store (docs/storage.md).
+        store = RecordingStore(store_url(ctx.settings) or (":memory:" if str(db) == ":memory:" else default_path(db)))
         self.service = RecordingService(ctx.engine, store, RecordingSettings.from_server(s))
         ctx.add_hooks(self.service)
         self.principals: Any = ctx.principals

@@ -1,8 +1,9 @@
 """Recording metadata, evaluations, audit and purge log: an SQLite database of its own.
 
 Beside the main database (``<db_path>.recordings.sqlite3``) so that recordings can grow, be backed
-up and be moved to PostgreSQL on their own. The SQL is plain on purpose: no SQLite-only functions
-in queries; ``INTEGER``/``REAL``/``TEXT`` map one to one, JSON columns become ``jsonb``.
+up and be moved on their own; with `[store] url` in PostgreSQL instead, in the schema
+``recordings`` of the main store's database (server/store/portable.py, docs/storage.md). The SQL is
+plain on purpose: no SQLite-only functions in queries, new ids by RETURNING.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db
+from cc_console.server.store.postgres import is_url, redact
 
 MIGRATIONS: list[str] = [
     """
@@ -111,11 +113,11 @@ def default_path(main_db: Path) -> Path:
 
 class RecordingStore:
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._db = connect(self.path)
+        """path: the SQLite file, or the main store's postgresql:// URL."""
+        self.path = redact(str(path)) if is_url(path) else str(path)
         self._lock = threading.RLock()
         with self._lock:
-            migrate(self._db, MIGRATIONS)
+            self._db = open_db(path, schema="recordings", migrations=MIGRATIONS)
 
     def close(self) -> None:
         # Under the lock: a purge still running in its thread when the server stops must not have the
@@ -216,9 +218,10 @@ class RecordingStore:
 
     def add_mark(self, rec_id: str, at: float, author: str, text: str) -> dict[str, Any]:
         with self._lock:
-            cur = self._db.execute("INSERT INTO marks (recording_id, at, author, text, created) VALUES (?, ?, ?, ?, ?)",
-                                   (rec_id, float(at), author, text, time.time()))
-        return dict(self._db.execute("SELECT * FROM marks WHERE id = ?", (cur.lastrowid,)).fetchone())
+            row = self._db.execute("INSERT INTO marks (recording_id, at, author, text, created) "
+                                   "VALUES (?, ?, ?, ?, ?) RETURNING *",
+                                   (rec_id, float(at), author, text, time.time())).fetchone()
+        return dict(row)
 
     def marks(self, rec_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT * FROM marks WHERE recording_id = ? ORDER BY at, id",

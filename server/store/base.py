@@ -1,4 +1,4 @@
-"""The storage interface. SQLite implements it; a PostgreSQL backend would implement the same (none exists yet).
+"""The storage interface. SQLiteStore and PostgresStore implement it (docs/storage.md).
 
 The event log is append-only and is the truth; the projections (current calls, agents, users,
 sessions) are kept in the same transaction as the event that changed them, so a crash can never

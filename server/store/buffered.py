@@ -11,6 +11,10 @@ Sessions go the same way, so consoles can log in while the database is locked. U
 and written directly, on a connection with a short busy timeout: while the database is locked an
 admin's change to a user (or a TOTP login, which records the code's step) fails quickly instead
 of freezing every console.
+
+With a URL (`[store] url`, docs/storage.md) the database is PostgreSQL (server/store/postgres.py):
+the writer thread, the journal (still a local file, beside the configured SQLite path) and the
+pending events laid over the reads are the same; only the base store differs.
 """
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import StoredEvent
+from .base import EventReader, StoredEvent
 from .journal import Journal, journal_path
-from .reader import SQLiteEventReader
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore, callback_entry, entry_event, record_entry
 from .writer import StoreWriter
 
@@ -37,10 +41,14 @@ LOOP_BUSY_TIMEOUT = 0.1
 
 
 class BufferedStore:
-    def __init__(self, path: str | Path, *, busy_timeout: float = LOOP_BUSY_TIMEOUT,
+    def __init__(self, path: str | Path, *, url: str | None = None, busy_timeout: float = LOOP_BUSY_TIMEOUT,
                  writer_busy_timeout: float = 0.2, retry_max: float = 2.0) -> None:
-        self.base = SQLiteStore(path, busy_timeout=busy_timeout)
-        self.path = self.base.path
+        self.base: SQLiteStore | PostgresStore
+        if url:
+            self.base = PostgresStore(url, local=str(path))
+        else:
+            self.base = SQLiteStore(path, busy_timeout=busy_timeout)
+        self.path = self.base.path  # for PostgreSQL, its DSN without the password
         self.fault: str | None = None
         self.journaled = 0
         # Called on the loop when the database stops or starts taking writes: health(), then.
@@ -51,11 +59,11 @@ class BufferedStore:
         self._closed = False
         self._drained: asyncio.Future[None] | None = None
         kept: list[str] = []
-        if self.path != ":memory:":  # a memory database has one connection: written in place
-            journal = Journal(journal_path(self.path))
+        if url or self.path != ":memory:":  # a memory database has one connection: written in place
+            journal = Journal(journal_path(path))
             kept = journal.read()
             self._writer = StoreWriter(self.path, journal, kept, self._from_writer,
-                                       busy_timeout=writer_busy_timeout, retry_max=retry_max)
+                                       busy_timeout=writer_busy_timeout, retry_max=retry_max, url=url)
             if kept:
                 log.warning("store: %d event(s) in the journal %s from the last run; writing them",
                             len(kept), journal.path)
@@ -80,7 +88,7 @@ class BufferedStore:
             self._writer.stop()
         self.base.close()
 
-    def event_reader(self) -> SQLiteEventReader:
+    def event_reader(self) -> EventReader:
         """Reads only what is committed: a read model sees an event once the writer wrote it."""
         return self.base.event_reader()
 
@@ -89,7 +97,9 @@ class BufferedStore:
 
     @property
     def _db(self) -> Any:
-        """The loop's own connection (tests and tools inspect tables through it)."""
+        """The loop's own connection (tests and tools inspect tables through it): SQLite only."""
+        if isinstance(self.base, PostgresStore):
+            raise AttributeError("a PostgreSQL store has a pool, not one connection")
         return self.base._db
 
     async def drained(self) -> None:

@@ -291,10 +291,6 @@ class SQLiteStore:
             self._db.close()
 
 
-def open_store(path: str | Path) -> SQLiteStore:
-    return SQLiteStore(path)
-
-
 # -- entries: one write each, as the server queues and journals them ---------------------------------
 # An entry is a JSON-able dict: {"eid", "op": "record", "kind", "ts", "call_id", "agent_id", "queue",
 # "data", "call", "agent"}, {"eid", "op": "callback", "item"}, or {"op": "session", "token_hash",

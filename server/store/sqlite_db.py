@@ -7,9 +7,7 @@ migrations recorded in PRAGMA user_version, each applied atomically.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -46,30 +44,3 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
         version = i
     return version
 
-
-class SerialDb:
-    """A capability's own database: one connection that its worker threads take in turn (an RLock),
-    migrated when opened, with write transactions that take the write lock at once (BEGIN
-    IMMEDIATE), so two writers never meet half-way through and fail with "database is locked"."""
-
-    def __init__(self, path: str | Path, migrations: Sequence[str]) -> None:
-        self.path = str(path)
-        self._db = connect(self.path)
-        self._lock = threading.RLock()
-        with self._lock:
-            migrate(self._db, migrations)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise

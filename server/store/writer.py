@@ -7,6 +7,9 @@ fsync'd, and retries the database with growing pauses; every event that arrives 
 behind them in the journal, so the order stays the order the server decided. When the database
 works again the journal is replayed into it, in order and each event once, and emptied.
 
+The same thread writes to PostgreSQL when the store has a URL (server/store/postgres.py): the
+entries and the journal are the same, only the connection and the SQL differ.
+
 The loop hears back through `notify(committed, fault, journaled)`, called in this thread:
 `committed` counts the entries in the database so far (in submission order), `fault` says in
 words why the database cannot be written (None when it can), `journaled` how many wait.
@@ -22,8 +25,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from .journal import Journal
+from .postgres import apply_entries as pg_apply_entries
+from .postgres import connect as pg_connect
 from .sqlite import apply_entries
 from .sqlite_db import connect
 
@@ -38,19 +46,23 @@ BATCH_MAX = 500  # entries per transaction: a burst is written in a few commits,
 def describe(exc: BaseException) -> str:
     """Why the database cannot be written, for a supervisor (the exception itself goes to the log)."""
     text = str(exc).lower()
-    if "locked" in text or "busy" in text:
+    if "locked" in text or "busy" in text or "lock timeout" in text:
         return "the database is locked by another program"
     if "readonly" in text or "read-only" in text:
         return "the database is read-only"
     if "full" in text:
         return "the disk is full"
+    if "connection" in text or "timeout" in text or "timed out" in text:
+        return "the database cannot be reached"
     return "the database cannot be written"
 
 
 class StoreWriter:
     def __init__(self, path: str | Path, journal: Journal, kept: list[str], notify: Notify, *,
-                 busy_timeout: float = 0.2, retry_min: float = 0.05, retry_max: float = 2.0) -> None:
+                 busy_timeout: float = 0.2, retry_min: float = 0.05, retry_max: float = 2.0,
+                 url: str | None = None) -> None:
         self.path = str(path)
+        self.url = url  # a PostgreSQL store's DSN (path is then what the log shows: no password)
         self.journal = journal
         self.notify = notify
         self.busy_timeout = busy_timeout
@@ -62,7 +74,7 @@ class StoreWriter:
         self._kept: list[str] = list(kept)
         self._committed = 0
         self._fault: str | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db: Any = None
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
     # -- the loop's side ------------------------------------------------------------------------------
@@ -135,25 +147,33 @@ class StoreWriter:
         """Apply the entries; None when they are in the database, else why not (in words)."""
         try:
             if self._db is None:
-                self._db = connect(self.path, foreign_keys=True, busy_timeout=self.busy_timeout)
+                self._db = self._connect()
+            apply = pg_apply_entries if self.url else apply_entries
             for i in range(0, len(lines), BATCH_MAX * 20):
                 # One transaction per chunk: a chunk's events land together or not at all, and
                 # a chunk already written is skipped by its events' ids when it is tried again.
-                apply_entries(self._db, [json.loads(line) for line in lines[i:i + BATCH_MAX * 20]])
+                apply(self._db, [json.loads(line) for line in lines[i:i + BATCH_MAX * 20]])
             return None
         except Exception as exc:  # this thread must live on: events keep coming
             # A fresh connection for the next attempt: nothing of a failed one (a transaction
             # that could not be rolled back) can make the database look locked for ever.
             if self._db is not None:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(Exception):
                     self._db.close()
                 self._db = None
             fault = describe(exc)
             log.debug("store: write of %d entries failed: %r", len(lines), exc)
             if fault != self._fault:
                 log.error("store: cannot write to %s (%s); events are kept in %s until it can",
-                          self.path, exc, self.journal.path, exc_info=not isinstance(exc, sqlite3.Error))
+                          self.path, exc, self.journal.path, exc_info=not _db_error(exc))
             return fault
+
+    def _connect(self) -> Any:
+        if self.url:
+            # A lock held by another session fails the batch after busy_timeout, as with SQLite: the
+            # events go to the journal rather than the thread waiting behind the lock.
+            return pg_connect(self.url, statement_timeout=10.0, lock_timeout=self.busy_timeout)
+        return connect(self.path, foreign_keys=True, busy_timeout=self.busy_timeout)
 
     def _spill(self, batch: list[str]) -> None:
         self._kept.extend(batch)
@@ -175,3 +195,8 @@ class StoreWriter:
             self.notify(self._committed, fault, len(self._kept))
         except Exception:
             log.exception("store writer: notify failed")
+
+
+def _db_error(exc: BaseException) -> bool:
+    """A database's own refusal (logged without a traceback), not a fault of ours."""
+    return isinstance(exc, sqlite3.Error | psycopg.Error)
