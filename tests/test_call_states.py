@@ -19,6 +19,7 @@ from cc_console.server.ari import AriClient, AriEvent, Channel
 from cc_console.server.calls.engine import CallEngine
 from cc_console.server.calls.states import (
     AGENT_TRANSITIONS,
+    AUTO_ANSWER,
     CALL_TRANSITIONS,
     CONSULT_TRANSITIONS,
     ConsultEvent,
@@ -344,3 +345,101 @@ async def test_a_callback_asked_for_by_a_verified_caller_records_that_they_were_
     await floor.event("ChannelDtmfReceived", "caller-2", digit="1")
     await floor.event("ChannelDtmfReceived", "caller-2", digit="#")
     assert "identified" not in next(i for i in floor.eng.callbacks("open") if i["call_id"] == cid2)
+
+
+# -- blind transfer, consult complete and an offer: their ARI requests as data ----------------------------
+
+
+def test_a_blind_transfers_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import blind_transfer_effects
+    assert blind_transfer_effects("cc-1", "cc-1-1", True, "tone") == [Ari(Op.HANGUP, "cc-1-1"),
+                                                                      Ari(Op.START_MOH, "cc-1", "tone")]
+    # to a queue or an agent the call enters again, whose entry plays the music: only the leg goes
+    assert blind_transfer_effects("cc-1", "cc-1-1", False, "tone") == [Ari(Op.HANGUP, "cc-1-1")]
+    assert blind_transfer_effects("cc-1", None, True, "tone") == [Ari(Op.START_MOH, "cc-1", "tone")]
+
+
+async def test_the_engine_performs_a_blind_transfers_requests_each_on_its_own(floor):
+    cid = await _connected(floor)
+    await floor.idle()
+    call = floor.eng.calls[cid]
+    leg = call.agent_channel
+
+    async def gone(channel: str) -> None:  # the agent's phone hung up just before: 404
+        from cc_console.server.ari import AriError
+        floor.sent.append(("hangup", (channel,)))
+        raise AriError(404, "Channel not found")
+    floor.ari.hangup = gone  # type: ignore[method-assign]
+    floor.sent.clear()
+    floor.eng.transfer("a1", "0201234567", cid)
+    await floor.idle()
+    # the leg that failed to hang up does not keep the caller's music back, nor the number's ringing
+    assert [name for name, _ in floor.sent] == ["hangup", "start_moh", "originate"]
+    assert floor.sent[0][1] == (leg,) and floor.sent[1][1] == (call.bridge, floor.eng.moh_class)
+
+
+def test_a_completed_consultations_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import consult_complete_effects
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c"}
+    assert consult_complete_effects("cc-1", c, "cc-1-a", False) == [
+        Ari(Op.STOP_MOH, "cc-1"), Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-t1"), Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-t1"),
+        Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.HANGUP, "cc-1-a")]
+    # from a conference the target is in the call's bridge already: the agent just leaves
+    assert consult_complete_effects("cc-1", c, "cc-1-a", True) == [Ari(Op.HANGUP, "cc-1-a")]
+
+
+async def test_the_engine_performs_a_completed_consultations_requests_in_order(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    c, agent_leg = dict(call.consult), call.agent_channel
+    await floor.event("StasisStart", c["leg"], "consult", cid)
+    await floor.idle()
+    floor.sent.clear()
+    floor.eng.consult_complete("a1", cid)
+    await floor.idle()
+    assert floor.sent == [("stop_moh", (call.bridge,)), ("request", ("POST", f"/bridges/{c['bridge']}/removeChannel")),
+                          ("add_channel", (call.bridge, c["leg"])), ("destroy_bridge", (c["bridge"],)),
+                          ("hangup", (agent_leg,))]
+
+
+def test_an_offers_requests():
+    from cc_console.models import AnswerMode
+    from cc_console.server.calls.effects import Originate
+    from cc_console.server.calls.states import offer_effects
+    rung = Originate("PJSIP/101", "cc-1-1", "agentleg,1", '"support" <0612>', 15,
+                     (("CALLERID(name)", "support: 0612"),))
+    assert offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.PHONE, 15.4) == [rung]
+    # a console-mode agent's phone rings only once the agent accepted, and then picks up by itself
+    assert offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.CONSOLE, 15) == []
+    (auto,) = offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.CONSOLE, 15, accepted=True)
+    assert auto.variables == rung.variables + AUTO_ANSWER
+    assert offer_effects("1", "q", "x", "l", "d", AnswerMode.PHONE, 0.2)[0].timeout == 1  # Asterisk needs >= 1 s
+
+
+@pytest.mark.parametrize("mode", ["phone", "console"])
+async def test_the_engine_rings_the_offered_agents_device_as_the_offer_says(tmp_path, mode):
+    f = Floor(tmp_path, mode=mode)
+    rung: list[dict[str, Any]] = []
+
+    async def originate(endpoint: str, channel_id: str, **kw: Any) -> None:
+        rung.append({"endpoint": endpoint, "channel_id": channel_id, **kw})
+    f.ari.originate = originate  # type: ignore[method-assign]
+    try:
+        f.eng.agent_login("a1", ["support"])
+        cid = await f.inbound()
+        await f.idle()
+        call = f.eng.calls[cid]
+        if mode == "console":
+            assert rung == [] and call.agent_channel is None  # the console rings; no device leg yet
+            f.eng.answer("a1", cid)
+            await f.idle()
+        assert rung == [{"endpoint": "PJSIP/100", "channel_id": call.agent_channel, "app_args": f"agentleg,{cid}",
+                         "caller_id": '"support" <0612345678>', "timeout": 30,
+                         "variables": {"CALLERID(name)": "support: 0612345678",
+                                       **(dict(AUTO_ANSWER) if mode == "console" else {})}}]
+    finally:
+        await f.idle()
+        f.close()

@@ -21,7 +21,9 @@ from .states import (
     ConsultEvent,
     ConsultRefused,
     ConsultState,
+    blind_transfer_effects,
     conference_effects,
+    consult_complete_effects,
     consult_next,
     consult_over_effects,
     consult_swap_effects,
@@ -119,7 +121,9 @@ class CallControl(_Base):
         self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
         if old_leg:
             self.by_channel.pop(old_leg, None)
-            self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
+        for effect in blind_transfer_effects(call.bridge, old_leg, kind not in ("queue", "agent"), self.moh_class):
+            # each on its own: a transferring leg already gone must not keep the caller's music back
+            self.effects.perform(self.ari, [effect], f"transfer {call.id}: {effect.op}", call.id)
         call.agent = None
         call.agent_channel = None
         held = call.hold_total + (now - call.hold_start if call.held else 0.0)
@@ -139,8 +143,7 @@ class CallControl(_Base):
             self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         else:
-            self._moh(call)
-            self._dial_number(call, dialstring)
+            self._dial_number(call, dialstring)  # the caller hears music on hold (above) while it rings
         return call
 
     # -- outbound ---------------------------------------------------------------------------------------
@@ -387,15 +390,8 @@ class CallControl(_Base):
         agent.last_call_end = now
         self._start_wrapup(agent, call)
         was_conference = c["state"] == ConsultState.CONFERENCE
-
-        async def handover() -> None:
-            if not was_conference:
-                await self.ari.stop_moh(call.bridge)
-                await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": target_leg})
-                await self.ari.add_channel(call.bridge, target_leg)
-                await self.ari.destroy_bridge(c["bridge"])
-            await self.ari.hangup(agent_leg)
-        self._spawn(handover(), f"complete transfer {call.id}", call.id)
+        self.effects.perform(self.ari, consult_complete_effects(call.bridge, c, agent_leg, was_conference),
+                             f"complete transfer {call.id}", call.id)
         return call
 
     def _dialstring(self, target: str) -> str:

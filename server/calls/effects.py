@@ -1,9 +1,10 @@
 """The effect runner: the side effects of the engine's state changes (ARI requests, a recording's
 storage), run as tasks so a slow HTTP round trip never holds up the event stream.
 
-A transition may return its ARI requests as data (:class:`Ari`, see server/calls/states.py for the
-consultation's); :meth:`EffectRunner.perform` runs them in order. Older code still hands the runner
-a coroutine (:meth:`EffectRunner.run`); both go through the same per-call ordering.
+A transition may return its ARI requests as data (:class:`Ari`, :class:`Originate`; see
+server/calls/states.py for hold, blind transfer, the consultation's and an offer's);
+:meth:`EffectRunner.perform` runs them in order. Older code still hands the runner a coroutine
+(:meth:`EffectRunner.run`); both go through the same per-call ordering.
 
 Effects with the same key (a call id) run one at a time, in the order they were asked for: the
 bridge must exist before the agent's leg is added to it. Effects with different keys (or none) run
@@ -63,7 +64,28 @@ class Ari:
                 await ari.stop_moh(self.target)
 
 
-async def perform_all(ari: AriClient, effects: Sequence[Ari]) -> None:
+@dataclass(frozen=True)
+class Originate:
+    """Call an endpoint into our Stasis application under a channel id we chose (so its StasisStart,
+    which may beat the HTTP reply, is known); as data like :class:`Ari`. ``variables`` are channel
+    variables, as (name, value) pairs."""
+
+    endpoint: str
+    channel_id: str
+    app_args: str
+    caller_id: str
+    timeout: int
+    variables: tuple[tuple[str, str], ...] = ()
+
+    async def perform(self, ari: AriClient) -> None:
+        await ari.originate(self.endpoint, self.channel_id, app_args=self.app_args, caller_id=self.caller_id,
+                            timeout=self.timeout, variables=dict(self.variables))
+
+
+Effect = Ari | Originate
+
+
+async def perform_all(ari: AriClient, effects: Sequence[Effect]) -> None:
     """In order; a request that fails stops the ones after it (they depended on it), as one go() did."""
     for effect in effects:
         await effect.perform(ari)
@@ -95,7 +117,7 @@ class EffectRunner:
             chains[key] = task
             task.add_done_callback(lambda t: chains.pop(key, None) if chains.get(key) is t else None)
 
-    def perform(self, ari: AriClient, effects: Sequence[Ari], what: str, key: str | None = None) -> None:
+    def perform(self, ari: AriClient, effects: Sequence[Effect], what: str, key: str | None = None) -> None:
         """Perform a transition's ARI requests, in order, after the call's earlier effects."""
         if effects:
             self.run(perform_all(ari, list(effects)), what, key)

@@ -42,7 +42,7 @@ from .effects import EffectRunner
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
-from .states import ConsultState, TransitionCounter
+from .states import ConsultState, TransitionCounter, offer_effects
 
 log = logging.getLogger(__name__)
 
@@ -867,8 +867,7 @@ class CallEngine(CallControl, OverloadGuard):
         self._record_call("call.offered", call, agent=agent.id)
         self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
-        if agent.answer_mode is AnswerMode.PHONE:
-            self._dial_agent(call, agent)
+        self._dial_agent(call, agent, accepted=False)  # a console-mode agent is rung once it accepts
 
     def _ring_timeout(self, call_id: str, offer: int) -> None:
         call = self.calls.get(call_id)
@@ -903,18 +902,17 @@ class CallEngine(CallControl, OverloadGuard):
             self._arm("position", call.id, q.announcements.position_every, self._announce_position, call.id)
         self.route()
 
-    def _dial_agent(self, call: Call, agent: Agent) -> None:
+    def _dial_agent(self, call: Call, agent: Agent, *, accepted: bool = True) -> None:
         leg = f"{BRIDGE_PREFIX}{call.id}-{call.offers}"
+        effects = offer_effects(call.id, call.queue, call.caller, leg, agent.device, agent.answer_mode,
+                                self._ring_timeout_for(call), accepted)
+        if not effects:
+            return
+        (originate,) = effects
         call.agent_channel = leg
         # Recorded before the originate: its StasisStart may beat the HTTP reply.
         self.by_channel[leg] = call.id
         self._record_call("call.dialing", call, agent=agent.id, leg=leg)
-        variables = {"CALLERID(name)": f"{call.queue}: {call.caller}"}
-        if agent.answer_mode is AnswerMode.CONSOLE:
-            # The agent already said yes on the console: ask the phone to pick up by itself.
-            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
-            variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://127.0.0.1>;info=alert-autoanswer"
-        timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
             self._originating.add(leg)
@@ -924,9 +922,7 @@ class CallEngine(CallControl, OverloadGuard):
                 async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
                     with attempt:
                         try:
-                            await self.ari.originate(agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
-                                                     caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
-                                                     variables=variables)
+                            await originate.perform(self.ari)
                         except AriError as exc:
                             if exc.status == 409 and attempt.num > 1:
                                 return

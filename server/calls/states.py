@@ -18,9 +18,10 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from cc_console.models import AgentState, CallState
+from cc_console.models import AgentState, AnswerMode, CallState
 
-from .effects import Ari, Op
+from .effects import Ari, Op, Originate
+from .names import AGENT_LEG
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +175,44 @@ def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str
         out += [Ari(Op.REMOVE_CHANNEL, consult["bridge"], leg), Ari(Op.ADD_CHANNEL, call_bridge, leg)]
     out.append(Ari(Op.DESTROY_BRIDGE, consult["bridge"]))
     return out
+
+
+def consult_complete_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str,
+                             was_conference: bool) -> list[Ari]:
+    """The attended transfer completed: the target's leg moves from the consult bridge into the
+    call's (the caller's music stops first), the consult bridge goes, and the agent's leg is hung
+    up. From a conference the target is in the call's bridge already: only the agent leaves."""
+    out: list[Ari] = []
+    if not was_conference:
+        out += [Ari(Op.STOP_MOH, call_bridge), Ari(Op.REMOVE_CHANNEL, consult["bridge"], consult["leg"]),
+                Ari(Op.ADD_CHANNEL, call_bridge, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"])]
+    return out + [Ari(Op.HANGUP, agent_leg)]
+
+
+def blind_transfer_effects(call_bridge: str, agent_leg: str | None, to_number: bool, moh_class: str) -> list[Ari]:
+    """A blind transfer: the transferring agent's leg is hung up; a caller sent to a number hears
+    music on hold while it rings (to a queue or an agent, the queue's own entry plays it). The
+    requests do not depend on each other: perform each on its own (the leg may be gone already)."""
+    out = [Ari(Op.HANGUP, agent_leg)] if agent_leg else []
+    if to_number:
+        out.append(Ari(Op.START_MOH, call_bridge, moh_class))
+    return out
+
+
+# The phone of a console-mode agent, who already said yes on the console, is asked to pick up by itself.
+AUTO_ANSWER = (("PJSIP_HEADER(add,Call-Info)", "<sip:127.0.0.1>;answer-after=0"),
+               ("PJSIP_HEADER(add,Alert-Info)", "<http://127.0.0.1>;info=alert-autoanswer"))
+
+
+def offer_effects(call_id: str, queue: str, caller: str, leg: str, device: str, answer_mode: AnswerMode,
+                  ring_timeout: float, accepted: bool = False) -> list[Originate]:
+    """What offering a call to an agent asks of Asterisk: ring the agent's device under the leg id
+    the call expects. A console-mode agent is rung only once it accepted on the console (then with
+    auto-answer); a phone-mode agent at once, for the queue's ring time."""
+    if answer_mode is AnswerMode.CONSOLE and not accepted:
+        return []
+    variables: tuple[tuple[str, str], ...] = (("CALLERID(name)", f"{queue}: {caller}"),)
+    if answer_mode is AnswerMode.CONSOLE:
+        variables += AUTO_ANSWER
+    return [Originate(device, leg, f"{AGENT_LEG},{call_id}", f'"{queue}" <{caller}>',
+                      max(1, int(round(ring_timeout))), variables)]
