@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from cc_console.errors import Conflict
 from cc_console.models import AgentState, CallState
-from cc_console.protocol import ProtocolError
 from cc_console.server.acd.config import parse_routing
 from cc_console.server.ari import AriClient, AriEvent, Channel
 from cc_console.server.calls.engine import CallEngine
@@ -170,9 +170,9 @@ async def test_attended_transfer_consult_answer_complete(floor):
     floor.eng.agent_login("a2", ["support"])
     call = floor.eng.consult("a1", "agent:a2", cid)
     assert call.consult["state"] is ConsultState.RINGING
-    with pytest.raises(ProtocolError, match="swap once the target answered"):
+    with pytest.raises(Conflict, match="swap once the target answered"):
         floor.eng.consult_swap("a1", cid)
-    with pytest.raises(ProtocolError, match="has not answered yet"):
+    with pytest.raises(Conflict, match="has not answered yet"):
         floor.eng.consult_complete("a1", cid)
     await floor.event("StasisStart", call.consult["leg"], "consult", cid)
     assert call.consult["state"] is ConsultState.TALKING

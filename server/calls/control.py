@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from cc_console.errors import Conflict, Invalid, NotFound
 from cc_console.models import AgentState, AnswerMode, Call, CallState
-from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
@@ -44,7 +44,7 @@ class CallControl(_Base):
         on hold; unhold puts it back. Hold time is recorded for the handle-time figures."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; hold a connected call")
+            raise Conflict(f"the call is {call.state}; hold a connected call")
         if on == call.held:
             return call
         leg = call.agent_channel
@@ -65,7 +65,7 @@ class CallControl(_Base):
         """Mute the agent's microphone towards the call (the agent still hears the caller)."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; mute a connected call")
+            raise Conflict(f"the call is {call.state}; mute a connected call")
         call.muted = on
         self._record_call("call.mute" if on else "call.unmute", call)
         self._spawn(self.ari.request("POST" if on else "DELETE", f"/channels/{call.agent_channel}/mute",
@@ -75,9 +75,9 @@ class CallControl(_Base):
     def send_dtmf(self, agent_id: str, digits: str, call_id: str | None = None) -> Call:
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED:
-            raise ProtocolError(ErrorCode.CONFLICT, "send DTMF on a connected call")
+            raise Conflict("send DTMF on a connected call")
         if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits) or len(digits) > 40:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "DTMF digits are 0-9, *, #, A-D (at most 40)")
+            raise Invalid("DTMF digits are 0-9, *, #, A-D (at most 40)")
         # Played into the caller's channel: the far end (an IVR behind an external number) hears it.
         self._spawn(self.ari.request("POST", f"/channels/{call.channel}/dtmf", params={"dtmf": digits}),
                     f"dtmf {call.id}", call.id)
@@ -94,20 +94,20 @@ class CallControl(_Base):
             return self.consult(agent_id, target, call_id)
         call = self._my_call(agent_id, call_id)
         if mode != "blind":
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode is blind or announced, not {mode!r}")
+            raise Invalid(f"mode is blind or announced, not {mode!r}")
         if call.state is not CallState.CONNECTED:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; transfer a connected call")
+            raise Conflict(f"the call is {call.state}; transfer a connected call")
         kind, _, name = target.partition(":")
         dialstring = ""
         if kind == "queue":
             if name not in self.cfg.queues:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+                raise NotFound(f"no queue {name!r}")
         elif kind == "agent":
             other = self.agent(name)
             if other.id == agent_id:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot transfer a call to yourself")
+                raise Invalid("cannot transfer a call to yourself")
             if other.state is AgentState.LOGGED_OUT or not other.device:
-                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is logged out")
+                raise Conflict(f"{other.id} is logged out")
         else:
             dialstring = self._dialstring(target)
         agent = self.agents[agent_id]
@@ -154,15 +154,15 @@ class CallControl(_Base):
         department's); both in the call's bridge. Not reached: the call ends as `not_reached`."""
         agent = self.agent(agent_id)
         if agent.call_id:
-            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call first")
+            raise Conflict("finish the current call first")
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}")
+            raise Conflict(f"agent is {agent.state}")
         if not agent.device:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+            raise Conflict("this agent has no device configured")
         if queue and queue not in self.cfg.queues:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+            raise NotFound(f"no queue {queue!r}")
         if caller_id and not caller_id.lstrip("+").isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+            raise Invalid("caller_id must be a number")
         dialstring = self._dialstring(number)
         now = self.clock()
         call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
@@ -231,20 +231,20 @@ class CallControl(_Base):
         consult bridge of its own. A state machine kept on the call, so it survives our restart."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; consult from a connected call")
+            raise Conflict(f"the call is {call.state}; consult from a connected call")
         if call.consult:
-            raise ProtocolError(ErrorCode.CONFLICT, "a consultation is already going on; complete or cancel it")
+            raise Conflict("a consultation is already going on; complete or cancel it")
         target_agent = None
         if target.startswith("agent:"):
             other = self.agent(target[6:])
             if other.id == agent_id:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot consult yourself")
+                raise Invalid("cannot consult yourself")
             if other.state is not AgentState.READY or other.call_id or not other.device:
-                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is {other.state}; not free to take a consultation")
+                raise Conflict(f"{other.id} is {other.state}; not free to take a consultation")
             target_agent = other.id
             dialstring = other.device
         elif target.startswith("queue:"):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "consult a person or a number; transfer to a queue blindly")
+            raise Invalid("consult a person or a number; transfer to a queue blindly")
         else:
             dialstring = self._dialstring(target)
         call.offers += 1
@@ -324,7 +324,7 @@ class CallControl(_Base):
     def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
         call = self._my_call(agent_id, call_id)
         if not call.consult:
-            raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
+            raise Conflict("no consultation going on")
         return call, call.consult
 
     @staticmethod
@@ -333,7 +333,7 @@ class CallControl(_Base):
         try:
             return consult_next(c["state"], event)
         except ConsultRefused as exc:
-            raise ProtocolError(ErrorCode.CONFLICT, exc.message) from None
+            raise Conflict(exc.message) from None
 
     def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
         call, _ = self._consult_call(agent_id, call_id)
@@ -400,6 +400,6 @@ class CallControl(_Base):
             return target  # already a dial string: PJSIP/1004, PJSIP/0612345678@trunk
         number = target.replace(" ", "").replace("-", "")
         if not number.lstrip("+").isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"transfer target {target!r}: a number, a dial string, "
-                                "queue:NAME or agent:ID")
+            raise Invalid(f"transfer target {target!r}: a number, a dial string, "
+                          "queue:NAME or agent:ID")
         return self.dial_template.format(number=number)

@@ -26,8 +26,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cc_console import service_level
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
 from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
-from cc_console.protocol import ErrorCode, Event, ProtocolError
+from cc_console.protocol import Event
 from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog, clock_seconds
@@ -227,7 +228,7 @@ class CallEngine(CallControl, OverloadGuard):
     def queue(self, name: str) -> Queue:
         q = self.cfg.queues.get(name)
         if q is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+            raise NotFound(f"no queue {name!r}")
         return q
 
     # == recording and publishing ======================================================================
@@ -1233,7 +1234,7 @@ class CallEngine(CallControl, OverloadGuard):
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent {agent_id!r}; this user has no agent profile")
+            raise NotFound(f"no agent {agent_id!r}; this user has no agent profile")
         return agent
 
     # queue_log, as Asterisk writes it: AGENTLOGIN/AGENTLOGOFF once per session (queue NONE), and
@@ -1257,21 +1258,21 @@ class CallEngine(CallControl, OverloadGuard):
     def _check_queues(self, agent: Agent, queues: list[Any]) -> list[str]:
         bad = [q for q in queues if not isinstance(q, str) or q not in self.cfg.queues]
         if bad:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {bad}")
+            raise NotFound(f"unknown queue(s): {bad}")
         not_member = [q for q in queues if q not in agent.penalties]
         if not_member:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{agent.id} is not a member of {not_member}")
+            raise Forbidden(f"{agent.id} is not a member of {not_member}")
         return list(dict.fromkeys(queues))
 
     def agent_login(self, agent_id: str, queues: list[str] | None = None, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
         if by_self and not agent.self_login:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
+            raise Forbidden("you may not log yourself in or out of queues; ask a supervisor")
         if not agent.device:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+            raise Conflict("this agent has no device configured")
         wanted = self._check_queues(agent, queues) if queues is not None else list(agent.penalties)
         if not wanted:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent is a member of no queue")
+            raise Conflict("this agent is a member of no queue")
         if agent.state is AgentState.LOGGED_OUT:
             agent.queues = []
             agent.logged_in_since = self.clock()
@@ -1291,9 +1292,9 @@ class CallEngine(CallControl, OverloadGuard):
     def agent_logout(self, agent_id: str, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
         if by_self and not agent.self_login:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
+            raise Forbidden("you may not log yourself in or out of queues; ask a supervisor")
         if agent.call_id:
-            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call before logging out")
+            raise Conflict("finish the current call before logging out")
         if agent.state is AgentState.PAUSED:
             self._set_agent(agent, AgentState.READY)  # UNPAUSE before the log-off, as app_queue does
         self._disarm("wrapup", agent.id)
@@ -1318,22 +1319,22 @@ class CallEngine(CallControl, OverloadGuard):
             self._set_agent(agent, AgentState.READY)
             self.route()
         elif agent.state is not AgentState.READY:
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; cannot become ready now")
+            raise Conflict(f"agent is {agent.state}; cannot become ready now")
         return agent
 
     def agent_pause(self, agent_id: str, reason: str = "") -> Agent:
         agent = self.agent(agent_id)
         code = reason or next(iter(self.cfg.pause_reasons), "break")
         if code not in self.cfg.pause_reasons and code not in SYSTEM_REASONS:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown pause reason {code!r}; "
-                                f"use one of {', '.join(self.cfg.pause_reasons)}")
+            raise Invalid(f"unknown pause reason {code!r}; "
+                          f"use one of {', '.join(self.cfg.pause_reasons)}")
         if agent.state in (AgentState.RINGING, AgentState.ON_CALL):
             # Asked during a call: kept on the agent, applied when the call and its wrap-up end
             # (no new offer in between: the agent is never ready again until then).
             self._pending_pause(agent, code)
             return agent
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready or in wrap-up")
+            raise Conflict(f"agent is {agent.state}; pause when ready or in wrap-up")
         self._disarm("wrapup", agent.id)
         self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code))
         return agent
@@ -1341,7 +1342,7 @@ class CallEngine(CallControl, OverloadGuard):
     def agent_pause_cancel(self, agent_id: str) -> Agent:
         agent = self.agent(agent_id)
         if not agent.pending_pause:
-            raise ProtocolError(ErrorCode.CONFLICT, "no pause is pending")
+            raise Conflict("no pause is pending")
         self._pending_pause(agent, "")
         return agent
 
@@ -1357,21 +1358,21 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(cid or "")
         if call is None:
             if call_id:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no active call {call_id!r}")
-            raise ProtocolError(ErrorCode.CONFLICT, "no call for this agent right now")
+                raise NotFound(f"no active call {call_id!r}")
+            raise Conflict("no call for this agent right now")
         if call.agent != agent_id:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "that call is not yours")
+            raise Forbidden("that call is not yours")
         return call
 
     def answer(self, agent_id: str, call_id: str | None = None) -> Call:
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.RINGING:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}, not ringing")
+            raise Conflict(f"the call is {call.state}, not ringing")
         agent = self.agents[agent_id]
         if agent.answer_mode is AnswerMode.PHONE:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent answers on the phone itself")
+            raise Conflict("this agent answers on the phone itself")
         if call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, "already answering")
+            raise Conflict("already answering")
         self._dial_agent(call, agent)
         return call
 
@@ -1393,15 +1394,14 @@ class CallEngine(CallControl, OverloadGuard):
         try:
             target = AgentState(state)
         except ValueError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST,
-                                f"state must be ready, paused or logged_out, not {state!r}") from None
+            raise Invalid(f"state must be ready, paused or logged_out, not {state!r}") from None
         if target is AgentState.READY:
             return self.agent_ready(agent_id)
         if target is AgentState.PAUSED:
             return self.agent_pause(agent_id, reason)
         if target is AgentState.LOGGED_OUT:
             return self.agent_logout(agent_id, by_self=False)
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"cannot set an agent to {state!r}")
+        raise Invalid(f"cannot set an agent to {state!r}")
 
     def set_problem_media(self, queue: str, media: str, *, by: str, seconds: float) -> None:
         """A supervisor uploaded a new general-problem message for the queue."""
@@ -1417,7 +1417,7 @@ class CallEngine(CallControl, OverloadGuard):
         if on:
             media = media or self.problem_media.get(queue) or q.announcements.general_problem
             if not media:
-                raise ProtocolError(ErrorCode.CONFLICT, f"queue {queue!r} has no general-problem message; upload one")
+                raise Conflict(f"queue {queue!r} has no general-problem message; upload one")
             self.problem[queue] = media
         else:
             self.problem.pop(queue, None)

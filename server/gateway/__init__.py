@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import (
     P_SUPERVISE,
     P_WALLBOARD,
@@ -160,6 +161,11 @@ def _user(caller: Any) -> str:
     if caller.principal is None:
         raise ProtocolError(ErrorCode.UNAUTHENTICATED, "log in first")
     return str(caller.principal.username)
+
+
+def wire_error(exc: DomainError) -> ProtocolError:
+    """A service's refusal as the websocket's error response: the same code and message, word for word."""
+    return ProtocolError(exc.code, exc.message, **exc.details)
 
 
 class Gateway:
@@ -335,6 +341,8 @@ class Gateway:
             rid = rid if rid is not None else exc.details.pop("id", None)
             exc.details.pop("id", None)
             s.reply(error(rid, exc))
+        except DomainError as exc:
+            s.reply(error(rid, wire_error(exc)))
         except Exception:
             log.exception("command failed")
             s.reply(error(rid, ProtocolError(ErrorCode.INTERNAL, "internal error; the server logged it")))
