@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import ABSENCE_TYPES, P_ADMIN, P_SUPERVISE, ErrorCode, ProtocolError
 from cc_console.server.ratelimit import TokenBuckets
 
@@ -180,7 +181,7 @@ class WebPages:
             try:
                 self.directory.check_may_edit(p, key)
                 person = self.directory.person(key)
-            except ProtocolError as exc:
+            except DomainError as exc:
                 error, status, key = _say(exc), 403 if exc.code == ErrorCode.FORBIDDEN else 404, ""
         q = request.query.get("q", "")[:100]
         found = self.directory.search(q, limit=20) if (q and for_others) else []
@@ -200,7 +201,7 @@ class WebPages:
         sessions.check_form(p, form)
         try:
             key = await act(p, form)
-        except ProtocolError as exc:
+        except DomainError as exc:
             log.info("web absence change by %s refused: %s %s", p.username, exc.code, exc.message)
             return await self.absences_page(request, error=_say(exc), person_id=str(form.get("person_id", "")),
                                             status=403 if exc.code == ErrorCode.FORBIDDEN else 400)
@@ -244,7 +245,7 @@ class WebPages:
         key = request.match_info["id"]
         try:
             person = self.directory.person(key)
-        except ProtocolError as exc:
+        except DomainError as exc:
             raise web.HTTPNotFound(text=_say(exc)) from None
         if not self.may_edit_directory(p, person["tenant"]):
             raise web.HTTPForbidden(text="You may not edit this organisation's directory.")
@@ -259,7 +260,7 @@ class WebPages:
         key = request.match_info["id"]
         try:
             person = self.directory.person(key)
-        except ProtocolError as exc:
+        except DomainError as exc:
             raise web.HTTPNotFound(text=_say(exc)) from None
         if not self.may_edit_directory(p, person["tenant"]):
             raise web.HTTPForbidden(text="You may not edit this organisation's directory.")
@@ -357,7 +358,7 @@ def _safe_next(nxt: str) -> str:
     return nxt if nxt.startswith("/web/") and not nxt.startswith("//") and "\\" not in nxt else "/web/absences"
 
 
-def _say(exc: ProtocolError) -> str:
+def _say(exc: ProtocolError | DomainError) -> str:
     """The server's own sentence, as a person reads it (capitalised, with a full stop)."""
     text = exc.message.strip()
     text = text[:1].upper() + text[1:]
