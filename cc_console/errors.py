@@ -60,3 +60,10 @@ class Unavailable(DomainError):
     """The service cannot do it on this server right now (Asterisk unreachable, nothing configured)."""
 
     code = ErrorCode.UNAVAILABLE
+
+
+class Damaged(DomainError):
+    """What the server keeps is damaged (a recording fails its checksum): the server's fault, told
+    plainly, so the supervisor knows to ask an administrator rather than to try again."""
+
+    code = ErrorCode.INTERNAL

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cc_console.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from cc_console.errors import Conflict, Damaged, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.api.problems import PROBLEM_TYPE, from_domain
 from cc_console.server.api.rest import PREFIX
@@ -19,7 +19,7 @@ from cc_console.server.gateway import wire_error
 
 from .conftest import PASSWORD
 
-STATUSES = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Unavailable: 503}
+STATUSES = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Unavailable: 503, Damaged: 500}
 
 
 @pytest.mark.parametrize("kind", list(STATUSES), ids=lambda k: k.__name__)
