@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from cc_console import service_level
 from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
-from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
+from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, QueueStats, call_agents
 from cc_console.protocol import Event
 from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
@@ -338,27 +338,31 @@ class CallEngine(CallControl, OverloadGuard):
         return sum(waits) / len(waits) if waits else None
 
     def queue_stats(self, name: str) -> dict[str, Any]:
+        """The queue's figures as the protocol carries them (queue.stats events, snapshots, REST)."""
+        return self.queue_figures(name).to_dict()
+
+    def queue_figures(self, name: str) -> QueueStats:
         now = self.clock()
         waiting = [c for c in self.calls.values() if c.queue == name and c.state is CallState.QUEUED]
         members = [a for a in self.agents.values() if name in a.queues and a.state is not AgentState.LOGGED_OUT]
         c = self.counters.get(name, QueueCounters())
         q = self.cfg.queues.get(name)
-        return {
-            "name": name, "tenant": q.tenant if q else "",
-            "open": q.schedule.is_open(now) if q else False,
-            "problem": name in self.problem,
-            "waiting": len(waiting),
-            "oldest_enqueued": min((w.enqueued for w in waiting), default=None),
-            "longest_wait": max((now - w.enqueued for w in waiting), default=0.0),
-            "agents_logged_in": len(members),
-            "agents_ready": sum(a.state is AgentState.READY for a in members),
-            "agents_busy": sum(a.state in (AgentState.RINGING, AgentState.ON_CALL) for a in members),
-            "agents_wrapup": sum(a.state is AgentState.WRAP_UP for a in members),
-            "agents_paused": sum(a.state is AgentState.PAUSED for a in members),
-            "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned,
-            "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
-            "service_level": service_level.ratio(c.answered_in_sl, c.answered),
-        }
+        return QueueStats(
+            name=name, tenant=q.tenant if q else "",
+            open=q.schedule.is_open(now) if q else False,
+            problem=name in self.problem,
+            waiting=len(waiting),
+            oldest_enqueued=min((w.enqueued for w in waiting), default=None),
+            longest_wait=max((now - w.enqueued for w in waiting), default=0.0),
+            agents_logged_in=len(members),
+            agents_ready=sum(a.state is AgentState.READY for a in members),
+            agents_busy=sum(a.state in (AgentState.RINGING, AgentState.ON_CALL) for a in members),
+            agents_wrapup=sum(a.state is AgentState.WRAP_UP for a in members),
+            agents_paused=sum(a.state is AgentState.PAUSED for a in members),
+            offered=c.offered, answered=c.answered, abandoned=c.abandoned,
+            overflowed=c.overflowed, callbacks=c.callbacks, voicemails=c.voicemails,
+            service_level=service_level.ratio(c.answered_in_sl, c.answered),
+        )
 
     def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
@@ -1412,7 +1416,7 @@ class CallEngine(CallControl, OverloadGuard):
         self.store.record("queue.problem_uploaded", ts=self.clock(), queue=queue,
                           data={"media": media, "by": by, "seconds": seconds})
 
-    def set_problem(self, queue: str, on: bool, media: str = "") -> dict[str, Any]:
+    def set_problem(self, queue: str, on: bool, media: str = "") -> QueueStats:
         q = self.queue(queue)
         if on:
             media = media or self.problem_media.get(queue) or q.announcements.general_problem
@@ -1423,7 +1427,7 @@ class CallEngine(CallControl, OverloadGuard):
             self.problem.pop(queue, None)
         self.store.record("queue.problem", ts=self.clock(), queue=queue, data={"on": on, "media": media})
         self._publish_queue(queue)
-        return self.queue_stats(queue)
+        return self.queue_figures(queue)
 
     def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
         return self.store.callbacks(state)

@@ -221,7 +221,7 @@ class Gateway:
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
                 _user(s), r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
-                r.args["queue"], r.args["on"], r.args.get("media", ""))},
+                r.args["queue"], r.args["on"], r.args.get("media", "")).to_dict()},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
             "admin.reload": self._admin_reload,
         }
