@@ -16,6 +16,7 @@ from cc_console.errors import Conflict
 from cc_console.models import AgentState, CallState
 from cc_console.server.acd.config import parse_routing
 from cc_console.server.ari import AriClient, AriEvent, Channel
+from cc_console.server.calls.effects import Record
 from cc_console.server.calls.engine import CallEngine
 from cc_console.server.calls.states import (
     AGENT_TRANSITIONS,
@@ -317,7 +318,10 @@ async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):
     await floor.idle()
     assert floor.sent == [("stop_moh", (call.bridge,)), ("add_channel", (call.bridge, call.agent_channel))]
     from cc_console.server.calls.states import hold_effects
-    assert hold_effects("b", "l", True, "m") == [Ari(Op.REMOVE_CHANNEL, "b", "l"), Ari(Op.START_MOH, "b", "m")]
+    assert hold_effects("b", "l", True, "m", 5.0) == [Record("call.hold", 5.0), Ari(Op.REMOVE_CHANNEL, "b", "l"),
+                                                      Ari(Op.START_MOH, "b", "m")]
+    assert hold_effects("b", "l", False, "m", 9.0, 4.0) == [Record("call.unhold", 9.0, (("held", 4.0),)),
+                                                            Ari(Op.STOP_MOH, "b"), Ari(Op.ADD_CHANNEL, "b", "l")]
 
 
 async def test_the_engine_performs_a_swaps_requests_in_order(floor):
@@ -443,3 +447,37 @@ async def test_the_engine_rings_the_offered_agents_device_as_the_offer_says(tmp_
     finally:
         await f.idle()
         f.close()
+
+
+# -- what a transition writes down (the store's records, queue_log lines) as effects too ----------------
+
+
+def test_a_transfers_records_queue_log_first():
+    from cc_console.server.calls.effects import QueueLogWrite, Record
+    from cc_console.server.calls.states import transferred_effects
+    line = QueueLogWrite("blindtransfer", (10.0, "caller-1", "support", "a1", "queue:sales", "cc-console", 3, 7, 1))
+    assert transferred_effects(line, 10.0, "a1", "queue:sales", "blind", 7.2, 1.5) == [
+        line, Record("call.transferred", 10.0, (("agent", "a1"), ("to", "queue:sales"), ("mode", "blind"),
+                                                 ("talk", 7.2), ("hold", 1.5)))]
+
+
+async def test_the_engine_writes_a_transfers_lines_and_records_in_the_order_of_the_moves(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await _connected(floor)
+    since = max((e.seq for e in floor.eng.store.events()), default=0)
+    floor.eng.hold("a1", True, cid)
+    floor.eng.hold("a1", False, cid)
+    floor.eng.transfer("a1", "queue:sales", cid)
+    await floor.idle()
+    kinds = [e.kind for e in floor.eng.store.events(since) if e.call_id == cid]
+    # hold, unhold, the transfer, then the caller entering the other queue: the order of the moves
+    assert kinds[:3] == ["call.hold", "call.unhold", "call.transferred"], kinds
+    assert kinds.index("call.transferred") < kinds.index("call.queued"), kinds
+    done = next(e for e in floor.eng.store.events(since) if e.kind == "call.transferred")
+    assert done.data["agent"] == "a1" and done.data["to"] == "queue:sales" and done.data["mode"] == "blind"
+    assert done.data["hold"] >= 0 and (done.data["call"] or {}).get("agent") in (None, "")
+    floor.eng.qlog.close()
+    verbs = [ln.event for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    # queue_log closes the stay in support with BLINDTRANSFER, then the caller enters sales
+    assert verbs[verbs.index("BLINDTRANSFER") + 1] == "ENTERQUEUE", verbs

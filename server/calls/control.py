@@ -16,6 +16,7 @@ from cc_console.models import AgentState, AnswerMode, Call, CallState
 from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
+from .effects import QueueLogWrite
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
 from .states import (
     ConsultEvent,
@@ -28,6 +29,7 @@ from .states import (
     consult_over_effects,
     consult_swap_effects,
     hold_effects,
+    transferred_effects,
 )
 
 if TYPE_CHECKING:
@@ -50,15 +52,14 @@ class CallControl(_Base):
         leg = call.agent_channel
         call.held = on
         now = self.clock()
+        held_for = 0.0
         if on:
             call.hold_start = now
-            self._record_call("call.hold", call, at=now)
         else:
             held_for = now - call.hold_start
             call.hold_total += held_for
-            self._record_call("call.unhold", call, at=now, held=held_for)
-        self.effects.perform(self.ari, hold_effects(call.bridge, leg, on, self.moh_class),
-                             f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        self._apply(call, hold_effects(call.bridge, leg, on, self.moh_class, now, held_for),
+                    f"{'hold' if on else 'unhold'} {call.id}")
         return call
 
     def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
@@ -114,20 +115,21 @@ class CallControl(_Base):
         now = self.clock()
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
-        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold,
-                                clock_seconds(call.answered or now, now), call.position)
+        line = QueueLogWrite("blindtransfer", (now, call.channel, call.queue, agent.id, target, "cc-console", hold,
+                                              clock_seconds(call.answered or now, now), call.position))
         call.qlog_closed = True
         old_leg = call.agent_channel
         self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
         if old_leg:
             self.by_channel.pop(old_leg, None)
-        for effect in blind_transfer_effects(call.bridge, old_leg, kind not in ("queue", "agent"), self.moh_class):
-            # each on its own: a transferring leg already gone must not keep the caller's music back
-            self.effects.perform(self.ari, [effect], f"transfer {call.id}: {effect.op}", call.id)
         call.agent = None
         call.agent_channel = None
         held = call.hold_total + (now - call.hold_start if call.held else 0.0)
-        self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
+        # The ARI requests each on its own: a transferring leg already gone must not keep the
+        # caller's music back.
+        self._apply(call, transferred_effects(line, now, agent.id, target, mode, talk, held)
+                    + blind_transfer_effects(call.bridge, old_leg, kind not in ("queue", "agent"), self.moh_class),
+                    f"transfer {call.id}", each=True)
         self.hooks.call_leg_ended(call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
@@ -373,8 +375,8 @@ class CallControl(_Base):
             return call
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
-        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold,
-                                   clock_seconds(call.answered or now, now), call.position)
+        line = QueueLogWrite("attendedtransfer", (now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold,
+                                                 clock_seconds(call.answered or now, now), call.position))
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
@@ -382,8 +384,8 @@ class CallControl(_Base):
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg
-        self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
-                          talk=talk, hold=call.hold_total)
+        self._apply(call, transferred_effects(line, now, agent_id, c["target"], "attended", talk, call.hold_total),
+                    f"transferred {call.id}")
         self.hooks.call_leg_ended(call, agent_id)
         self.hooks.call_connected(call)  # the target's leg is the call's leg now
         agent.call_id = None

@@ -6,6 +6,13 @@ server/calls/states.py for hold, blind transfer, the consultation's and an offer
 :meth:`EffectRunner.perform` runs them in order. Older code still hands the runner a coroutine
 (:meth:`EffectRunner.run`); both go through the same per-call ordering.
 
+A transition may also return what it writes down, as data: the call's event for the store and the
+consoles (:class:`Record`) and a queue_log line (:class:`QueueLogWrite`). :meth:`EffectRunner.apply`
+performs those at once, in the order given, before it hands the ARI requests on: the store and
+queue_log must keep the order of the moves, and a record costs no round trip (the store's writer
+thread takes it from a queue). Hold and the transfers return theirs; the engine's other moves
+still write inline.
+
 Effects with the same key (a call id) run one at a time, in the order they were asked for: the
 bridge must exist before the agent's leg is added to it. Effects with different keys (or none) run
 side by side. A failing effect is logged and does not stop the next one of its call. Retrying is
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -82,6 +89,30 @@ class Originate:
                             timeout=self.timeout, variables=dict(self.variables))
 
 
+@dataclass(frozen=True)
+class Record:
+    """Record the call's event ``kind`` (the store, the queue's counters, the consoles), as the
+    engine's _record_call does, with the call as it is once the transition is made. ``at``: the
+    moment the transition used for its figures; ``data``: the event's details, as (name, value)."""
+
+    kind: str
+    at: float | None = None
+    data: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueLogWrite:
+    """One queue_log line: ``verb`` is the QueueLog writer (``blindtransfer``, ``attendedtransfer``),
+    ``args`` its arguments in order (server/acd/queue_log.py)."""
+
+    verb: str
+    args: tuple[Any, ...]
+
+    def write(self, qlog: Any) -> None:
+        getattr(qlog, self.verb)(*self.args)
+
+
+Local = Record | QueueLogWrite
 Effect = Ari | Originate
 
 
@@ -121,6 +152,23 @@ class EffectRunner:
         """Perform a transition's ARI requests, in order, after the call's earlier effects."""
         if effects:
             self.run(perform_all(ari, list(effects)), what, key)
+
+    def apply(self, ari: AriClient, effects: Sequence[Effect | Local], what: str, key: str | None = None, *,
+              local: Callable[[Local], None], each: bool = False) -> None:
+        """Perform a transition's effects: what it writes down (``local``) at once and in order, then
+        its ARI requests after the call's earlier effects; ``each``: every request on its own (one
+        failing does not hold back the others: they do not depend on each other)."""
+        remote: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, (Record, QueueLogWrite)):
+                local(effect)
+            else:
+                remote.append(effect)
+        if each:
+            for effect in remote:
+                self.perform(ari, [effect], f"{what}: {getattr(effect, 'op', 'originate')}", key)
+        else:
+            self.perform(ari, remote, what, key)
 
     async def idle(self) -> None:
         """Wait until no effect is running (tests and shutdown)."""

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
-from .effects import EffectRunner
+from .effects import Effect, EffectRunner, Local, Record
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
@@ -439,6 +439,16 @@ class CallEngine(CallControl, OverloadGuard):
         self.hooks.tell(name, *args)
 
     # == tasks and timers =============================================================================
+    def _apply(self, call: Call, effects: Sequence[Effect | Local], what: str, *, each: bool = False) -> None:
+        """Perform a transition's effects (server/calls/effects.py): its records and queue_log lines
+        now, in order; its ARI requests in the call's chain."""
+        def local(effect: Local) -> None:
+            if isinstance(effect, Record):
+                self._record_call(effect.kind, call, at=effect.at, **dict(effect.data))
+            else:
+                effect.write(self.qlog)
+        self.effects.apply(self.ari, effects, what, call.id, local=local, each=each)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
         """Run a side effect (server/calls/effects.py): effects with the same key (a call id) run in
         order, one at a time."""

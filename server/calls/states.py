@@ -20,7 +20,7 @@ from typing import Any
 
 from cc_console.models import AgentState, AnswerMode, CallState
 
-from .effects import Ari, Op, Originate
+from .effects import Ari, Op, Originate, QueueLogWrite, Record
 from .names import AGENT_LEG
 
 log = logging.getLogger(__name__)
@@ -137,12 +137,25 @@ def consult_next(state: ConsultState | str, event: ConsultEvent) -> ConsultState
     return nxt
 
 
-def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str) -> list[Ari]:
-    """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music on
-    hold; taking the call back undoes both."""
+def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str, at: float,
+                 held_for: float = 0.0) -> list[Ari | Record]:
+    """Hold: call.hold is recorded, the agent's leg leaves the call's bridge and the caller, alone
+    in it, hears music on hold; taking the call back records call.unhold (with how long it was held,
+    for the handle-time figures) and undoes both."""
     if on:
-        return [Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg), Ari(Op.START_MOH, call_bridge, moh_class)]
-    return [Ari(Op.STOP_MOH, call_bridge), Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+        return [Record("call.hold", at), Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg),
+                Ari(Op.START_MOH, call_bridge, moh_class)]
+    return [Record("call.unhold", at, (("held", held_for),)), Ari(Op.STOP_MOH, call_bridge),
+            Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+
+
+def transferred_effects(line: QueueLogWrite, at: float, agent: str, to: str, mode: str, talk: float,
+                        hold: float) -> list[QueueLogWrite | Record]:
+    """A transfer, blind or attended: queue_log closes the caller's stay in the queue with ``line``
+    (BLINDTRANSFER or ATTENDEDTRANSFER, as app_queue writes them), then call.transferred is
+    recorded, with the transferring agent's talk and hold seconds."""
+    return [line, Record("call.transferred", at, (("agent", agent), ("to", to), ("mode", mode), ("talk", talk),
+                                                    ("hold", hold)))]
 
 
 # What the consultation's transitions ask of Asterisk, as data the effect runner performs. The call's
