@@ -285,23 +285,27 @@ def test_consultation_transitions():
         consult_next(ConsultState.OVER, ConsultEvent.ANSWERED)
 
 
-def test_the_consultations_transitions_return_their_ari_requests():
+def test_the_consultations_transitions_return_their_records_and_ari_requests():
     from cc_console.server.calls.effects import Ari, Op
     from cc_console.server.calls.states import conference_effects, consult_over_effects, consult_swap_effects
-    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller"}
-    assert consult_over_effects("cc-1", c, "cc-1-a") == [
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller", "target": "agent:a2"}
+    assert consult_over_effects("cc-1", c, "cc-1-a", "cancelled") == [
+        Record("call.consult_ended", None, (("why", "cancelled"),)),
         Ari(Op.HANGUP, "cc-1-t1"), Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.STOP_MOH, "cc-1"),
         Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
-    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None)  # no agent leg to put back
+    # no agent leg to put back
+    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None, "target_gone")
     # swapped to the caller: the agent leaves the consult bridge, whose target now hears the music
     assert consult_swap_effects("cc-1", c, "cc-1-a", "cc-tone") == [
+        Record("call.consult_swap", None, (("talking_with", "caller"),)),
         Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-a"), Ari(Op.STOP_MOH, "cc-1"), Ari(Op.START_MOH, "cc-1-c", "cc-tone"),
         Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
-    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[0] == \
+    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[1] == \
         Ari(Op.REMOVE_CHANNEL, "cc-1", "cc-1-a")
-    conf = conference_effects("cc-1", c, "cc-1-a")
-    assert conf[0] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
-    assert {e.arg for e in conf if e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
+    conf = conference_effects("cc-1", c, "cc-1-a", "a1")
+    assert conf[0] == Record("call.conference", None, (("agent", "a1"), ("to", "agent:a2")))
+    assert conf[1] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
+    assert {e.arg for e in conf if isinstance(e, Ari) and e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
 
 
 async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):

@@ -318,9 +318,7 @@ class CallControl(_Base):
         if call.held:
             call.hold_total += self.clock() - call.hold_start
             call.held = False
-        self._record_call("call.consult_ended", call, why=why)
-        self.effects.perform(self.ari, consult_over_effects(call.bridge, c, call.agent_channel),
-                             f"consult over {call.id}", call.id)
+        self._apply(call, consult_over_effects(call.bridge, c, call.agent_channel, why), f"consult over {call.id}")
         self.route()
 
     def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
@@ -347,9 +345,8 @@ class CallControl(_Base):
         call, c = self._consult_call(agent_id, call_id)
         self._consult_step(c, ConsultEvent.SWAP)
         c["with"] = "caller" if c["with"] == "target" else "target"
-        self._record_call("call.consult_swap", call, talking_with=c["with"])
-        self.effects.perform(self.ari, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
-                             f"swap {call.id}", call.id)
+        self._apply(call, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
+                    f"swap {call.id}")
         return call
 
     def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
@@ -369,9 +366,7 @@ class CallControl(_Base):
                 return call
             self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
             c["state"] = ConsultState.CONFERENCE
-            self._record_call("call.conference", call, agent=agent_id, to=c["target"])
-            self.effects.perform(self.ari, conference_effects(call.bridge, c, agent_leg), f"conference {call.id}",
-                                 call.id)
+            self._apply(call, conference_effects(call.bridge, c, agent_leg, agent_id), f"conference {call.id}")
             return call
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)

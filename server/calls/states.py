@@ -162,28 +162,34 @@ def transferred_effects(line: QueueLogWrite, at: float, agent: str, to: str, mod
 # own bridge holds the caller; the consultation's bridge (``consult["bridge"]``) the target's leg.
 
 
-def consult_over_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str | None) -> list[Ari]:
-    """Cancelled, or the target gone: drop the target's leg and the consult bridge, the caller's
-    music stops and the agent's leg goes back into the call's bridge."""
-    out = [Ari(Op.HANGUP, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"]), Ari(Op.STOP_MOH, call_bridge)]
+def consult_over_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str | None,
+                         why: str) -> list[Ari | Record]:
+    """Cancelled, or the target gone (``why``, recorded with call.consult_ended): drop the target's
+    leg and the consult bridge, the caller's music stops and the agent's leg goes back into the
+    call's bridge."""
+    out: list[Ari | Record] = [Record("call.consult_ended", None, (("why", why),)), Ari(Op.HANGUP, consult["leg"]),
+                               Ari(Op.DESTROY_BRIDGE, consult["bridge"]), Ari(Op.STOP_MOH, call_bridge)]
     if agent_leg:
         out.append(Ari(Op.ADD_CHANNEL, call_bridge, agent_leg))
     return out
 
 
-def consult_swap_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str, moh_class: str) -> list[Ari]:
-    """The agent moves to the party named by ``consult["with"]`` (after the swap); the one left
-    hears music on hold."""
+def consult_swap_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str,
+                         moh_class: str) -> list[Ari | Record]:
+    """The agent moves to the party named by ``consult["with"]`` (after the swap; recorded with
+    call.consult_swap); the one left hears music on hold."""
     to_caller = consult["with"] == "caller"
     src, dst = (consult["bridge"], call_bridge) if to_caller else (call_bridge, consult["bridge"])
-    return [Ari(Op.REMOVE_CHANNEL, src, agent_leg), Ari(Op.STOP_MOH, dst), Ari(Op.START_MOH, src, moh_class),
+    return [Record("call.consult_swap", None, (("talking_with", consult["with"]),)),
+            Ari(Op.REMOVE_CHANNEL, src, agent_leg), Ari(Op.STOP_MOH, dst), Ari(Op.START_MOH, src, moh_class),
             Ari(Op.ADD_CHANNEL, dst, agent_leg)]
 
 
-def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str) -> list[Ari]:
-    """Everyone into the call's bridge: the music stops, the target's and the agent's legs move over,
-    the consult bridge goes."""
-    out = [Ari(Op.STOP_MOH, call_bridge)]
+def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str, agent: str) -> list[Ari | Record]:
+    """Everyone into the call's bridge (recorded with call.conference, by ``agent``): the music
+    stops, the target's and the agent's legs move over, the consult bridge goes."""
+    out: list[Ari | Record] = [Record("call.conference", None, (("agent", agent), ("to", consult["target"]))),
+                               Ari(Op.STOP_MOH, call_bridge)]
     for leg in (consult["leg"], agent_leg):
         out += [Ari(Op.REMOVE_CHANNEL, consult["bridge"], leg), Ari(Op.ADD_CHANNEL, call_bridge, leg)]
     out.append(Ari(Op.DESTROY_BRIDGE, consult["bridge"]))
