@@ -68,3 +68,13 @@ async def test_an_engine_refusal_reads_the_same_through_websocket_and_rest(serve
                 body = await r.json(content_type=None)
                 assert r.status == status and r.content_type == PROBLEM_TYPE, (cmd, r.status, body)
                 assert body["code"] == str(code) and body["detail"] == err.value.message, (cmd, body)
+
+
+async def test_a_route_that_catches_a_services_refusal_answers_not_found(server):
+    """The voicemail audio route asks its service for the file: an id that cannot be one is the
+    service's NotFound, answered 404, not a server error."""
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+        async with http.post(f"{PREFIX}/commands/login", json={"username": "agent1", "password": PASSWORD}) as r:
+            token = (await r.json())["token"]
+        async with http.get("/api/voicemails/not-an-id/audio", headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 404 and "no such voicemail" in await r.text()

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
-from cc_console.errors import DomainError
+from cc_console.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from cc_console.protocol import ABSENCE_TYPES, P_ADMIN, P_SUPERVISE, ErrorCode, ProtocolError
 from cc_console.server.ratelimit import TokenBuckets
 
@@ -289,12 +289,12 @@ class WebPages:
         """What the receiver's page shows, read from the live call (on the loop), and the address."""
         call = self.engine.calls.get(call_id)
         if call is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such call in progress")
+            raise NotFound("no such call in progress")
         if call.agent != principal.username and P_SUPERVISE not in principal.permissions:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "this is not your call")
+            raise Forbidden("this is not your call")
         person = self.directory.person(person_id)
         if not person.get("email"):
-            raise ProtocolError(ErrorCode.CONFLICT, f"{person['name']} has no e-mail address in the directory")
+            raise Conflict(f"{person['name']} has no e-mail address in the directory")
         agent = self.engine.agents.get(principal.username)
         # The verified capability marks an identity-verified call: call.verified = {"kind", "attributes", ...}.
         verified = getattr(call, "verified", None) or {}
@@ -328,7 +328,7 @@ class WebPages:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("transfer link for call %s not sent: %s", call_id, exc)
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "the mail server did not take the message") from exc
+            raise Unavailable("the mail server did not take the message") from exc
         log.info("transfer link for call %s sent to %s by %s", call_id, person_id, principal.username)
         return {"sent": True, "to": to, "expires": now + self.s.link_ttl}
 
