@@ -485,3 +485,33 @@ async def test_the_engine_writes_a_transfers_lines_and_records_in_the_order_of_t
     verbs = [ln.event for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
     # queue_log closes the stay in support with BLINDTRANSFER, then the caller enters sales
     assert verbs[verbs.index("BLINDTRANSFER") + 1] == "ENTERQUEUE", verbs
+
+
+def test_an_agents_move_writes_queue_log_per_queue_then_the_store():
+    from cc_console.server.calls.effects import AgentRecord, QueueLogWrite
+    from cc_console.server.calls.states import agent_move_effects
+    A_ = AgentState
+    assert agent_move_effects("a1", ["support", "sales"], A_.READY, "", A_.PAUSED, 5.0, "lunch") == [
+        QueueLogWrite("pause", (5.0, "support", "a1", "lunch")), QueueLogWrite("pause", (5.0, "sales", "a1", "lunch")),
+        AgentRecord("agent.state", 5.0, (("from", "ready"),))]
+    # unpausing names the reason of the pause it ends
+    assert agent_move_effects("a1", ["support"], A_.PAUSED, "lunch", A_.READY, 9.0)[0] == \
+        QueueLogWrite("unpause", (9.0, "support", "a1", "lunch"))
+    assert agent_move_effects("a1", ["support"], A_.READY, "", A_.RINGING, 9.0, data=(("call", "c1"),)) == [
+        AgentRecord("agent.state", 9.0, (("from", "ready"), ("call", "c1")))]
+
+
+async def test_the_engine_writes_an_agents_pause_in_order(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    floor.eng.agent_login("a1", ["support", "sales"])
+    floor.eng.agent_pause("a1", "break")
+    floor.eng.agent_ready("a1")
+    floor.eng.qlog.close()
+    lines = [(ln.event, ln.queue, ln.data) for ln in read_queue_log(tmp_path / "queue_log") if ln.agent == "a1"]
+    assert [ev for ev in lines if ev[0] in ("PAUSE", "UNPAUSE")] == [
+        ("PAUSE", "support", ["break"]), ("PAUSE", "sales", ["break"]),
+        ("UNPAUSE", "support", ["break"]), ("UNPAUSE", "sales", ["break"])]
+    moves = [(e.data.get("from"), (e.data.get("agent") or {}).get("state")) for e in floor.eng.store.events()
+             if e.kind == "agent.state" and e.agent_id == "a1"]
+    assert moves[-2:] == [("ready", "paused"), ("paused", "ready")], moves

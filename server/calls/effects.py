@@ -7,11 +7,12 @@ server/calls/states.py for hold, blind transfer, the consultation's and an offer
 (:meth:`EffectRunner.run`); both go through the same per-call ordering.
 
 A transition may also return what it writes down, as data: the call's event for the store and the
-consoles (:class:`Record`) and a queue_log line (:class:`QueueLogWrite`). :meth:`EffectRunner.apply`
+consoles (:class:`Record`), the agent's (:class:`AgentRecord`) and a queue_log line
+(:class:`QueueLogWrite`). :meth:`EffectRunner.apply`
 performs those at once, in the order given, before it hands the ARI requests on: the store and
 queue_log must keep the order of the moves, and a record costs no round trip (the store's writer
-thread takes it from a queue). Hold and the transfers return theirs; the engine's other moves
-still write inline.
+thread takes it from a queue). Hold, the transfers, the consultation's moves and every agent move
+return theirs; the engine's other call moves still write inline.
 
 Effects with the same key (a call id) run one at a time, in the order they were asked for: the
 bridge must exist before the agent's leg is added to it. Effects with different keys (or none) run
@@ -112,7 +113,17 @@ class QueueLogWrite:
         getattr(qlog, self.verb)(*self.args)
 
 
-Local = Record | QueueLogWrite
+@dataclass(frozen=True)
+class AgentRecord:
+    """Record the agent's move (``agent.state``, with the agent as it is once moved) in the store;
+    ``data``: the event's details, as (name, value)."""
+
+    kind: str
+    at: float
+    data: tuple[tuple[str, Any], ...] = ()
+
+
+Local = Record | AgentRecord | QueueLogWrite
 Effect = Ari | Originate
 
 
@@ -160,7 +171,7 @@ class EffectRunner:
         failing does not hold back the others: they do not depend on each other)."""
         remote: list[Effect] = []
         for effect in effects:
-            if isinstance(effect, (Record, QueueLogWrite)):
+            if isinstance(effect, (Record, AgentRecord, QueueLogWrite)):
                 local(effect)
             else:
                 remote.append(effect)

@@ -39,11 +39,11 @@ from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
-from .effects import Effect, EffectRunner, Local, Record
+from .effects import AgentRecord, Effect, EffectRunner, Local, QueueLogWrite, Record
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
-from .states import ConsultState, TransitionCounter, offer_effects
+from .states import ConsultState, TransitionCounter, agent_move_effects, offer_effects
 
 log = logging.getLogger(__name__)
 
@@ -294,14 +294,15 @@ class CallEngine(CallControl, OverloadGuard):
         agent.reason = reason
         agent.state_since = self.clock()
         now = agent.state_since
-        # queue_log: pausing and unpausing are per queue the agent is logged into, as app_queue does.
-        if state is AgentState.PAUSED and prev is not AgentState.PAUSED:
-            for q in agent.queues:
-                self.qlog.pause(now, q, agent.id, reason)
-        elif prev is AgentState.PAUSED and state is not AgentState.PAUSED:
-            for q in agent.queues:
-                self.qlog.unpause(now, q, agent.id, prev_reason)
-        self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
+
+        def local(effect: Local) -> None:
+            if isinstance(effect, AgentRecord):
+                self.store.record(effect.kind, ts=effect.at, agent=agent.to_dict(), data=dict(effect.data))
+            elif isinstance(effect, QueueLogWrite):
+                effect.write(self.qlog)
+        self.effects.apply(self.ari, agent_move_effects(agent.id, agent.queues, prev, prev_reason, state, now,
+                                                        reason, tuple(data.items())),
+                           f"agent {agent.id} {state}", local=local)
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         self._hook("agent_state", agent, str(prev))
         for q in agent.queues:

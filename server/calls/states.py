@@ -20,7 +20,7 @@ from typing import Any
 
 from cc_console.models import AgentState, AnswerMode, CallState
 
-from .effects import Ari, Op, Originate, QueueLogWrite, Record
+from .effects import AgentRecord, Ari, Op, Originate, QueueLogWrite, Record
 from .names import AGENT_LEG
 
 log = logging.getLogger(__name__)
@@ -235,3 +235,18 @@ def offer_effects(call_id: str, queue: str, caller: str, leg: str, device: str, 
         variables += AUTO_ANSWER
     return [Originate(device, leg, f"{AGENT_LEG},{call_id}", f'"{queue}" <{caller}>',
                       max(1, int(round(ring_timeout))), variables)]
+
+
+def agent_move_effects(agent_id: str, queues: list[str], prev: AgentState, prev_reason: str, state: AgentState,
+                       at: float, reason: str = "", data: tuple[tuple[str, Any], ...] = ()
+                       ) -> list[QueueLogWrite | AgentRecord]:
+    """What an agent's move writes down: queue_log's PAUSE or UNPAUSE in each queue the agent is
+    logged into (as app_queue writes them: a pause is per queue; unpausing names the pause's
+    reason), then agent.state in the store, with the state it came from."""
+    out: list[QueueLogWrite | AgentRecord] = []
+    if state is AgentState.PAUSED and prev is not AgentState.PAUSED:
+        out += [QueueLogWrite("pause", (at, q, agent_id, reason)) for q in queues]
+    elif prev is AgentState.PAUSED and state is not AgentState.PAUSED:
+        out += [QueueLogWrite("unpause", (at, q, agent_id, prev_reason)) for q in queues]
+    out.append(AgentRecord("agent.state", at, (("from", str(prev)), *data)))
+    return out
