@@ -446,7 +446,7 @@ class CallEngine(CallControl, OverloadGuard):
         def local(effect: Local) -> None:
             if isinstance(effect, Record):
                 self._record_call(effect.kind, call, at=effect.at, **dict(effect.data))
-            else:
+            elif isinstance(effect, QueueLogWrite):
                 effect.write(self.qlog)
         self.effects.apply(self.ari, effects, what, call.id, local=local, each=each)
 
