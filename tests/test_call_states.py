@@ -515,3 +515,29 @@ async def test_the_engine_writes_an_agents_pause_in_order(floor, tmp_path):
     moves = [(e.data.get("from"), (e.data.get("agent") or {}).get("state")) for e in floor.eng.store.events()
              if e.kind == "agent.state" and e.agent_id == "a1"]
     assert moves[-2:] == [("ready", "paused"), ("paused", "ready")], moves
+
+
+def test_a_connect_and_a_ring_no_answer_write_queue_log_then_the_store():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import connect_effects, ring_no_answer_effects
+    assert connect_effects(20.0, "caller-1", "support", "a1", 12, "cc-1-1", 3, 12.4) == [
+        QueueLogWrite("connect", (20.0, "caller-1", "support", "a1", 12, "cc-1-1", 3)),
+        Record("call.connected", 20.0, (("agent", "a1"), ("wait", 12.4)))]
+    # an overflow to an external number: no agent for queue_log to name
+    assert connect_effects(20.0, "caller-1", "support", None, 12, "", 3, 12.4) == [
+        Record("call.external_connected", None, (("wait", 12.4),))]
+    assert ring_no_answer_effects(30.0, "caller-1", "support", "a1", 15000, "timeout") == [
+        QueueLogWrite("ringnoanswer", (30.0, "caller-1", "support", "a1", 15000)),
+        Record("call.ringnoanswer", None, (("agent", "a1"), ("why", "timeout")))]
+
+
+async def test_the_engine_writes_a_connect_in_queue_log_and_the_store(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await _connected(floor)
+    floor.eng.qlog.close()
+    lines = [ln for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    assert [ln.event for ln in lines] == ["ENTERQUEUE", "CONNECT"] and lines[1].agent == "a1"
+    assert lines[1].data[1] == floor.eng.calls[cid].agent_channel  # the agent's leg, as app_queue names it
+    done = [e for e in floor.eng.store.events() if e.call_id == cid and e.kind == "call.connected"]
+    assert len(done) == 1 and done[0].data["agent"] == "a1" and done[0].data["wait"] >= 0

@@ -43,7 +43,14 @@ from .effects import AgentRecord, Effect, EffectRunner, Local, QueueLogWrite, Re
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
-from .states import ConsultState, TransitionCounter, agent_move_effects, offer_effects
+from .states import (
+    ConsultState,
+    TransitionCounter,
+    agent_move_effects,
+    connect_effects,
+    offer_effects,
+    ring_no_answer_effects,
+)
 
 log = logging.getLogger(__name__)
 
@@ -899,13 +906,13 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(leg), f"cancel leg {leg}", call.id)
         self._disarm("ring", call.id)
         now = self.clock()
-        if agent:
-            self.qlog.ringnoanswer(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
+        effects = ring_no_answer_effects(now, call.channel, call.queue, agent.id if agent else None,
+                                         int((now - call.ring_start) * 1000), why)
         self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.agent = None
         call.agent_channel = None
-        self._record_call("call.ringnoanswer", call, agent=agent.id if agent else None, why=why)
+        self._apply(call, effects, f"ring no answer {call.id}")
         if agent:
             agent.call_id = None
             # Asterisk not answering is not the agent's doing: ready again, rested by _offer_failed.
@@ -972,11 +979,9 @@ class CallEngine(CallControl, OverloadGuard):
         agent = self.agents.get(call.agent or "")
         if agent:
             self._set_agent(agent, AgentState.ON_CALL, call=call.id)
-            self.qlog.connect(now, call.channel, call.queue, agent.id, clock_seconds(call.enqueued, now),
-                              call.agent_channel or "", int(now - call.ring_start))
-            self._record_call("call.connected", call, at=now, agent=agent.id, wait=wait)
-        else:
-            self._record_call("call.external_connected", call, wait=wait)
+        self._apply(call, connect_effects(now, call.channel, call.queue, agent.id if agent else None,
+                                          clock_seconds(call.enqueued, now), call.agent_channel or "",
+                                          int(now - call.ring_start), wait), f"connect {call.id}")
         leg = call.agent_channel or ""
 
         async def bridge() -> None:

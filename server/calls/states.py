@@ -250,3 +250,24 @@ def agent_move_effects(agent_id: str, queues: list[str], prev: AgentState, prev_
         out += [QueueLogWrite("unpause", (at, q, agent_id, prev_reason)) for q in queues]
     out.append(AgentRecord("agent.state", at, (("from", str(prev)), *data)))
     return out
+
+
+def connect_effects(at: float, caller_channel: str, queue: str, agent: str | None, holdtime: int, agent_leg: str,
+                    ringtime: int, wait: float) -> list[QueueLogWrite | Record]:
+    """The call is answered. By an agent: queue_log's CONNECT (holdtime, the agent's leg, ringtime,
+    as app_queue writes it), then call.connected with the caller's wait; by an external number
+    (an overflow): call.external_connected only (queue_log has no agent to name)."""
+    if agent is None:
+        return [Record("call.external_connected", None, (("wait", wait),))]
+    return [QueueLogWrite("connect", (at, caller_channel, queue, agent, holdtime, agent_leg, ringtime)),
+            Record("call.connected", at, (("agent", agent), ("wait", wait)))]
+
+
+def ring_no_answer_effects(at: float, caller_channel: str, queue: str, agent: str | None, rang_ms: int,
+                           why: str) -> list[QueueLogWrite | Record]:
+    """The offered agent did not answer (``why``: ring timeout, rejected, the PBX not answering):
+    queue_log's RINGNOANSWER with how long it rang, then call.ringnoanswer."""
+    out: list[QueueLogWrite | Record] = []
+    if agent:
+        out.append(QueueLogWrite("ringnoanswer", (at, caller_channel, queue, agent, rang_ms)))
+    return out + [Record("call.ringnoanswer", None, (("agent", agent), ("why", why)))]
