@@ -541,3 +541,11 @@ async def test_the_engine_writes_a_connect_in_queue_log_and_the_store(floor, tmp
     assert lines[1].data[1] == floor.eng.calls[cid].agent_channel  # the agent's leg, as app_queue names it
     done = [e for e in floor.eng.store.events() if e.call_id == cid and e.kind == "call.connected"]
     assert len(done) == 1 and done[0].data["agent"] == "a1" and done[0].data["wait"] >= 0
+
+
+def test_joining_the_queue_writes_enterqueue_then_the_store_then_plays_the_music():
+    from cc_console.server.calls.effects import Ari, Op, QueueLogWrite
+    from cc_console.server.calls.states import enqueue_effects
+    assert enqueue_effects(7.0, "caller-1", "support", "", 2, "cc-1", "tone") == [
+        QueueLogWrite("enterqueue", (7.0, "caller-1", "support", "unknown", 2)),  # no number: app_queue's word
+        Record("call.queued", 7.0, (("stage", "queue"), ("position", 2))), Ari(Op.START_MOH, "cc-1", "tone")]

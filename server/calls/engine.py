@@ -48,6 +48,7 @@ from .states import (
     TransitionCounter,
     agent_move_effects,
     connect_effects,
+    enqueue_effects,
     offer_effects,
     ring_no_answer_effects,
 )
@@ -632,11 +633,9 @@ class CallEngine(CallControl, OverloadGuard):
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
-        # app_queue: S_OR(caller number, "unknown")
-        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
-        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
-        self._moh(call)
+        self._apply(call, enqueue_effects(now, call.channel, call.queue, call.caller, call.position, call.bridge,
+                                          self.moh_class), f"enqueue {call.id}")
         self._arm_queue_timers(call)
         self.route()
 

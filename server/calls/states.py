@@ -271,3 +271,12 @@ def ring_no_answer_effects(at: float, caller_channel: str, queue: str, agent: st
     if agent:
         out.append(QueueLogWrite("ringnoanswer", (at, caller_channel, queue, agent, rang_ms)))
     return out + [Record("call.ringnoanswer", None, (("agent", agent), ("why", why)))]
+
+
+def enqueue_effects(at: float, caller_channel: str, queue: str, caller: str, position: int, call_bridge: str,
+                    moh_class: str) -> list[QueueLogWrite | Record | Ari]:
+    """The caller joins the queue's waiting list: queue_log's ENTERQUEUE (the caller's number, or
+    "unknown" as app_queue writes it, and the position), call.queued, then music on hold."""
+    return [QueueLogWrite("enterqueue", (at, caller_channel, queue, caller or "unknown", position)),
+            Record("call.queued", at, (("stage", "queue"), ("position", position))),
+            Ari(Op.START_MOH, call_bridge, moh_class)]
