@@ -549,3 +549,22 @@ def test_joining_the_queue_writes_enterqueue_then_the_store_then_plays_the_music
     assert enqueue_effects(7.0, "caller-1", "support", "", 2, "cc-1", "tone") == [
         QueueLogWrite("enterqueue", (7.0, "caller-1", "support", "unknown", 2)),  # no number: app_queue's word
         Record("call.queued", 7.0, (("stage", "queue"), ("position", 2))), Ari(Op.START_MOH, "cc-1", "tone")]
+
+
+def test_a_calls_end_writes_the_queue_log_lines_app_queue_writes():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import end_queue_log
+
+    def end(prev: CallState, by: str = "caller", outcome: str = "", agent: str | None = "a1", closed: bool = False,
+            direction: str = "inbound") -> list[QueueLogWrite]:
+        return end_queue_log(100.0, prev, by, outcome, "caller-1", "support", agent, direction, closed,
+                             10.0, 40.0, 35.0, 2, 1)
+    assert end(C.CONNECTED) == [QueueLogWrite("completecaller", (100.0, "caller-1", "support", "a1", 30, 60, 2))]
+    assert end(C.CONNECTED, by="agent")[0].verb == "completeagent"
+    # a transfer closed the stay already; an outbound call has none
+    assert end(C.CONNECTED, closed=True) == [] and end(C.CONNECTED, direction="outbound") == []
+    assert end(C.QUEUED) == [QueueLogWrite("abandon", (100.0, "caller-1", "support", 1, 2, 90))]
+    assert [w.verb for w in end(C.RINGING)] == ["ringcanceled", "abandon"]
+    assert end(C.RINGING)[0].args[-1] == 65000  # rang 65 s, in milliseconds
+    # ended by us (not reached, a callback taken) or before the queue: nothing to write
+    assert end(C.QUEUED, outcome="callback") == [] and end(C.ENTERING) == [] and end(C.VOICEMAIL) == []

@@ -48,6 +48,7 @@ from .states import (
     TransitionCounter,
     agent_move_effects,
     connect_effects,
+    end_queue_log,
     enqueue_effects,
     offer_effects,
     ring_no_answer_effects,
@@ -1036,21 +1037,17 @@ class CallEngine(CallControl, OverloadGuard):
         call.ended = now
         data: dict[str, Any] = {"by": by, "cause": cause}
         agent = self.agents.get(call.agent or "")
+        if prev is CallState.CONNECTED and call.held:  # hung up while on hold: the hold ends with the call
+            call.hold_total += now - call.hold_start
+            call.held = False
+        self._apply(call, end_queue_log(now, prev, by, outcome, call.channel, call.queue, agent.id if agent else None,
+                                        call.direction, call.qlog_closed, call.enqueued, call.answered,
+                                        call.ring_start, call.position, qpos), f"end {call.id}")
         if prev is CallState.CONNECTED:
             kind = "call.completed"
-            if call.held:  # hung up while on hold: the hold ends with the call
-                call.hold_total += now - call.hold_start
-                call.held = False
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent and not call.qlog_closed and call.direction == "inbound":
-                hold = clock_seconds(call.enqueued, call.answered or now)
-                calltime = clock_seconds(call.answered or now, now)
-                if by == "agent":
-                    self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
-                else:
-                    self.qlog.completecaller(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
         elif prev is CallState.VOICEMAIL:
             kind = "call.voicemail"
             item = self._new_callback("voicemail", call, recording=f"vm-{call.id}")
@@ -1066,12 +1063,6 @@ class CallEngine(CallControl, OverloadGuard):
                      CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, prev.value)
             data.update(stage=stage, wait=now - call.enqueued)
             call.end_reason = f"{by}_hangup"
-            if prev in (CallState.QUEUED, CallState.RINGING):
-                if prev is CallState.RINGING and agent:
-                    self.qlog.ringcanceled(now, call.channel, call.queue, agent.id,
-                                           int((now - call.ring_start) * 1000))
-                self.qlog.abandon(now, call.channel, call.queue, qpos or call.position,
-                                  call.position, clock_seconds(call.enqueued, now))
         self.calls.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from cc_console.models import AgentState, AnswerMode, CallState
+from cc_console.server.acd.queue_log import clock_seconds
 
 from .effects import AgentRecord, Ari, Op, Originate, QueueLogWrite, Record
 from .names import AGENT_LEG
@@ -280,3 +281,27 @@ def enqueue_effects(at: float, caller_channel: str, queue: str, caller: str, pos
     return [QueueLogWrite("enterqueue", (at, caller_channel, queue, caller or "unknown", position)),
             Record("call.queued", at, (("stage", "queue"), ("position", position))),
             Ari(Op.START_MOH, call_bridge, moh_class)]
+
+
+def end_queue_log(at: float, prev: CallState, by: str, outcome: str, caller_channel: str, queue: str,
+                  agent: str | None, direction: str, qlog_closed: bool, enqueued: float, answered: float | None,
+                  ring_start: float, position: int, list_position: int) -> list[QueueLogWrite]:
+    """The queue_log lines of a call's end, as app_queue writes them. A connected inbound call whose
+    stay is still open: COMPLETEAGENT or COMPLETECALLER (who hung up), with its hold and talk
+    seconds. A caller who gave up while queued or rung (no ``outcome`` of ours ended it): RINGCANCELED
+    for the agent being rung, then ABANDON with the position left from (``list_position``, else the
+    entry's) and the wait."""
+    if prev is CallState.CONNECTED:
+        if not agent or qlog_closed or direction != "inbound":
+            return []
+        verb = "completeagent" if by == "agent" else "completecaller"
+        return [QueueLogWrite(verb, (at, caller_channel, queue, agent, clock_seconds(enqueued, answered or at),
+                                     clock_seconds(answered or at, at), position))]
+    if outcome or prev not in (CallState.QUEUED, CallState.RINGING):
+        return []
+    out: list[QueueLogWrite] = []
+    if prev is CallState.RINGING and agent:
+        out.append(QueueLogWrite("ringcanceled", (at, caller_channel, queue, agent, int((at - ring_start) * 1000))))
+    out.append(QueueLogWrite("abandon", (at, caller_channel, queue, list_position or position, position,
+                                          clock_seconds(enqueued, at))))
+    return out
