@@ -145,11 +145,11 @@ def absence_add(person: str = typer.Argument(..., help="Person id: <tenant>:<id>
                 message: str = typer.Option("", "--message"), substitute: str = typer.Option("", "--substitute"),
                 config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """Enter an absence by hand."""
-    from cc_console.protocol import ProtocolError
+    from cc_console.errors import DomainError
     svc = _service(config, db, tz)
     try:
         a = svc.add_absence("cli", person, type_, start, until, message, substitute)
-    except ProtocolError as exc:
+    except DomainError as exc:
         _fail(exc.message)
     typer.echo(f"{a['id']} {a['type']} {_fmt(a['from'], tz)} – {_fmt(a['until'], tz)}")
 
@@ -173,7 +173,7 @@ def absence_import_ics(person: str = typer.Argument(..., help="Person id: <tenan
                        source: str = typer.Argument(..., help="An .ics file or an http(s) feed URL."),
                        config: Path | None = ConfigOpt, db: Path | None = DbOpt, tz: str = TzOpt) -> None:
     """Replace a person's calendar absences with those of an iCalendar file or feed (coded events only)."""
-    from cc_console.protocol import ProtocolError
+    from cc_console.errors import DomainError
     from cc_console.server.directory.ics import CalendarError
     svc = _service(config, db, tz)
     try:
@@ -183,7 +183,7 @@ def absence_import_ics(person: str = typer.Argument(..., help="Person id: <tenan
         else:
             raw = Path(source).read_bytes()
         found = svc.import_ics(person, raw)
-    except (ProtocolError, CalendarError, OSError) as exc:
+    except (DomainError, CalendarError, OSError) as exc:
         _fail(getattr(exc, "message", None) or str(exc))
     except Exception as exc:  # httpx errors
         _fail(f"cannot fetch {source}: {exc}")

@@ -150,4 +150,33 @@ def call_agents(call: dict[str, Any]) -> frozenset[str]:
     return frozenset(a for a in (call.get("agent"), consult.get("agent")) if a)
 
 
-_FIELDS_OF: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in (Agent, Call)}
+@dataclass(frozen=True)
+class QueueStats:
+    """A queue's live figures at one moment, as the engine counts them (queue.stats events, the
+    snapshot, the queue.problem command's answer)."""
+
+    name: str
+    tenant: str
+    open: bool
+    problem: bool  # the general-problem announcement is on
+    waiting: int
+    oldest_enqueued: float | None
+    longest_wait: float
+    agents_logged_in: int
+    agents_ready: int
+    agents_busy: int
+    agents_wrapup: int
+    agents_paused: int
+    offered: int
+    answered: int
+    abandoned: int
+    overflowed: int
+    callbacks: int
+    voicemails: int
+    service_level: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self, _FIELDS_OF[type(self)])
+
+
+_FIELDS_OF: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in (Agent, Call, QueueStats)}

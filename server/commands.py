@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from cc_console.errors import DomainError
 from cc_console.protocol import COMMAND_FINE, COMMANDS, ErrorCode, ProtocolError, Request, check_args
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Commands:
             result = handler(caller, req)
             if asyncio.iscoroutine(result):
                 result = await result
-        except ProtocolError as exc:
+        except (ProtocolError, DomainError) as exc:
             self._observe(caller, req, str(exc.code))
             raise
         except Exception:

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
+from cc_console.errors import Conflict
 from cc_console.models import AgentState, CallState
-from cc_console.protocol import ProtocolError
 from cc_console.server.acd.config import parse_routing
 from cc_console.server.ari import AriClient, AriEvent, Channel
+from cc_console.server.calls.effects import Record
 from cc_console.server.calls.engine import CallEngine
 from cc_console.server.calls.states import (
     AGENT_TRANSITIONS,
+    AUTO_ANSWER,
     CALL_TRANSITIONS,
     CONSULT_TRANSITIONS,
     ConsultEvent,
@@ -169,9 +171,9 @@ async def test_attended_transfer_consult_answer_complete(floor):
     floor.eng.agent_login("a2", ["support"])
     call = floor.eng.consult("a1", "agent:a2", cid)
     assert call.consult["state"] is ConsultState.RINGING
-    with pytest.raises(ProtocolError, match="swap once the target answered"):
+    with pytest.raises(Conflict, match="swap once the target answered"):
         floor.eng.consult_swap("a1", cid)
-    with pytest.raises(ProtocolError, match="has not answered yet"):
+    with pytest.raises(Conflict, match="has not answered yet"):
         floor.eng.consult_complete("a1", cid)
     await floor.event("StasisStart", call.consult["leg"], "consult", cid)
     assert call.consult["state"] is ConsultState.TALKING
@@ -283,23 +285,27 @@ def test_consultation_transitions():
         consult_next(ConsultState.OVER, ConsultEvent.ANSWERED)
 
 
-def test_the_consultations_transitions_return_their_ari_requests():
+def test_the_consultations_transitions_return_their_records_and_ari_requests():
     from cc_console.server.calls.effects import Ari, Op
     from cc_console.server.calls.states import conference_effects, consult_over_effects, consult_swap_effects
-    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller"}
-    assert consult_over_effects("cc-1", c, "cc-1-a") == [
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c", "with": "caller", "target": "agent:a2"}
+    assert consult_over_effects("cc-1", c, "cc-1-a", "cancelled") == [
+        Record("call.consult_ended", None, (("why", "cancelled"),)),
         Ari(Op.HANGUP, "cc-1-t1"), Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.STOP_MOH, "cc-1"),
         Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
-    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None)  # no agent leg to put back
+    # no agent leg to put back
+    assert Ari(Op.ADD_CHANNEL, "cc-1", "") not in consult_over_effects("cc-1", c, None, "target_gone")
     # swapped to the caller: the agent leaves the consult bridge, whose target now hears the music
     assert consult_swap_effects("cc-1", c, "cc-1-a", "cc-tone") == [
+        Record("call.consult_swap", None, (("talking_with", "caller"),)),
         Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-a"), Ari(Op.STOP_MOH, "cc-1"), Ari(Op.START_MOH, "cc-1-c", "cc-tone"),
         Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-a")]
-    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[0] == \
+    assert consult_swap_effects("cc-1", {**c, "with": "target"}, "cc-1-a", "x")[1] == \
         Ari(Op.REMOVE_CHANNEL, "cc-1", "cc-1-a")
-    conf = conference_effects("cc-1", c, "cc-1-a")
-    assert conf[0] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
-    assert {e.arg for e in conf if e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
+    conf = conference_effects("cc-1", c, "cc-1-a", "a1")
+    assert conf[0] == Record("call.conference", None, (("agent", "a1"), ("to", "agent:a2")))
+    assert conf[1] == Ari(Op.STOP_MOH, "cc-1") and conf[-1] == Ari(Op.DESTROY_BRIDGE, "cc-1-c")
+    assert {e.arg for e in conf if isinstance(e, Ari) and e.op is Op.ADD_CHANNEL} == {"cc-1-t1", "cc-1-a"}
 
 
 async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):
@@ -316,7 +322,10 @@ async def test_hold_and_take_back_ask_asterisk_for_the_music_and_the_leg(floor):
     await floor.idle()
     assert floor.sent == [("stop_moh", (call.bridge,)), ("add_channel", (call.bridge, call.agent_channel))]
     from cc_console.server.calls.states import hold_effects
-    assert hold_effects("b", "l", True, "m") == [Ari(Op.REMOVE_CHANNEL, "b", "l"), Ari(Op.START_MOH, "b", "m")]
+    assert hold_effects("b", "l", True, "m", 5.0) == [Record("call.hold", 5.0), Ari(Op.REMOVE_CHANNEL, "b", "l"),
+                                                      Ari(Op.START_MOH, "b", "m")]
+    assert hold_effects("b", "l", False, "m", 9.0, 4.0) == [Record("call.unhold", 9.0, (("held", 4.0),)),
+                                                            Ari(Op.STOP_MOH, "b"), Ari(Op.ADD_CHANNEL, "b", "l")]
 
 
 async def test_the_engine_performs_a_swaps_requests_in_order(floor):
@@ -344,3 +353,218 @@ async def test_a_callback_asked_for_by_a_verified_caller_records_that_they_were_
     await floor.event("ChannelDtmfReceived", "caller-2", digit="1")
     await floor.event("ChannelDtmfReceived", "caller-2", digit="#")
     assert "identified" not in next(i for i in floor.eng.callbacks("open") if i["call_id"] == cid2)
+
+
+# -- blind transfer, consult complete and an offer: their ARI requests as data ----------------------------
+
+
+def test_a_blind_transfers_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import blind_transfer_effects
+    assert blind_transfer_effects("cc-1", "cc-1-1", True, "tone") == [Ari(Op.HANGUP, "cc-1-1"),
+                                                                      Ari(Op.START_MOH, "cc-1", "tone")]
+    # to a queue or an agent the call enters again, whose entry plays the music: only the leg goes
+    assert blind_transfer_effects("cc-1", "cc-1-1", False, "tone") == [Ari(Op.HANGUP, "cc-1-1")]
+    assert blind_transfer_effects("cc-1", None, True, "tone") == [Ari(Op.START_MOH, "cc-1", "tone")]
+
+
+async def test_the_engine_performs_a_blind_transfers_requests_each_on_its_own(floor):
+    cid = await _connected(floor)
+    await floor.idle()
+    call = floor.eng.calls[cid]
+    leg = call.agent_channel
+
+    async def gone(channel: str) -> None:  # the agent's phone hung up just before: 404
+        from cc_console.server.ari import AriError
+        floor.sent.append(("hangup", (channel,)))
+        raise AriError(404, "Channel not found")
+    floor.ari.hangup = gone  # type: ignore[method-assign]
+    floor.sent.clear()
+    floor.eng.transfer("a1", "0201234567", cid)
+    await floor.idle()
+    # the leg that failed to hang up does not keep the caller's music back, nor the number's ringing
+    assert [name for name, _ in floor.sent] == ["hangup", "start_moh", "originate"]
+    assert floor.sent[0][1] == (leg,) and floor.sent[1][1] == (call.bridge, floor.eng.moh_class)
+
+
+def test_a_completed_consultations_requests():
+    from cc_console.server.calls.effects import Ari, Op
+    from cc_console.server.calls.states import consult_complete_effects
+    c = {"leg": "cc-1-t1", "bridge": "cc-1-c"}
+    assert consult_complete_effects("cc-1", c, "cc-1-a", False) == [
+        Ari(Op.STOP_MOH, "cc-1"), Ari(Op.REMOVE_CHANNEL, "cc-1-c", "cc-1-t1"), Ari(Op.ADD_CHANNEL, "cc-1", "cc-1-t1"),
+        Ari(Op.DESTROY_BRIDGE, "cc-1-c"), Ari(Op.HANGUP, "cc-1-a")]
+    # from a conference the target is in the call's bridge already: the agent just leaves
+    assert consult_complete_effects("cc-1", c, "cc-1-a", True) == [Ari(Op.HANGUP, "cc-1-a")]
+
+
+async def test_the_engine_performs_a_completed_consultations_requests_in_order(floor):
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    c, agent_leg = dict(call.consult), call.agent_channel
+    await floor.event("StasisStart", c["leg"], "consult", cid)
+    await floor.idle()
+    floor.sent.clear()
+    floor.eng.consult_complete("a1", cid)
+    await floor.idle()
+    assert floor.sent == [("stop_moh", (call.bridge,)), ("request", ("POST", f"/bridges/{c['bridge']}/removeChannel")),
+                          ("add_channel", (call.bridge, c["leg"])), ("destroy_bridge", (c["bridge"],)),
+                          ("hangup", (agent_leg,))]
+
+
+def test_an_offers_requests():
+    from cc_console.models import AnswerMode
+    from cc_console.server.calls.effects import Originate
+    from cc_console.server.calls.states import offer_effects
+    rung = Originate("PJSIP/101", "cc-1-1", "agentleg,1", '"support" <0612>', 15,
+                     (("CALLERID(name)", "support: 0612"),))
+    assert offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.PHONE, 15.4) == [rung]
+    # a console-mode agent's phone rings only once the agent accepted, and then picks up by itself
+    assert offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.CONSOLE, 15) == []
+    (auto,) = offer_effects("1", "support", "0612", "cc-1-1", "PJSIP/101", AnswerMode.CONSOLE, 15, accepted=True)
+    assert auto.variables == rung.variables + AUTO_ANSWER
+    assert offer_effects("1", "q", "x", "l", "d", AnswerMode.PHONE, 0.2)[0].timeout == 1  # Asterisk needs >= 1 s
+
+
+@pytest.mark.parametrize("mode", ["phone", "console"])
+async def test_the_engine_rings_the_offered_agents_device_as_the_offer_says(tmp_path, mode):
+    f = Floor(tmp_path, mode=mode)
+    rung: list[dict[str, Any]] = []
+
+    async def originate(endpoint: str, channel_id: str, **kw: Any) -> None:
+        rung.append({"endpoint": endpoint, "channel_id": channel_id, **kw})
+    f.ari.originate = originate  # type: ignore[method-assign]
+    try:
+        f.eng.agent_login("a1", ["support"])
+        cid = await f.inbound()
+        await f.idle()
+        call = f.eng.calls[cid]
+        if mode == "console":
+            assert rung == [] and call.agent_channel is None  # the console rings; no device leg yet
+            f.eng.answer("a1", cid)
+            await f.idle()
+        assert rung == [{"endpoint": "PJSIP/100", "channel_id": call.agent_channel, "app_args": f"agentleg,{cid}",
+                         "caller_id": '"support" <0612345678>', "timeout": 30,
+                         "variables": {"CALLERID(name)": "support: 0612345678",
+                                       **(dict(AUTO_ANSWER) if mode == "console" else {})}}]
+    finally:
+        await f.idle()
+        f.close()
+
+
+# -- what a transition writes down (the store's records, queue_log lines) as effects too ----------------
+
+
+def test_a_transfers_records_queue_log_first():
+    from cc_console.server.calls.effects import QueueLogWrite, Record
+    from cc_console.server.calls.states import transferred_effects
+    line = QueueLogWrite("blindtransfer", (10.0, "caller-1", "support", "a1", "queue:sales", "cc-console", 3, 7, 1))
+    assert transferred_effects(line, 10.0, "a1", "queue:sales", "blind", 7.2, 1.5) == [
+        line, Record("call.transferred", 10.0, (("agent", "a1"), ("to", "queue:sales"), ("mode", "blind"),
+                                                 ("talk", 7.2), ("hold", 1.5)))]
+
+
+async def test_the_engine_writes_a_transfers_lines_and_records_in_the_order_of_the_moves(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await _connected(floor)
+    since = max((e.seq for e in floor.eng.store.events()), default=0)
+    floor.eng.hold("a1", True, cid)
+    floor.eng.hold("a1", False, cid)
+    floor.eng.transfer("a1", "queue:sales", cid)
+    await floor.idle()
+    kinds = [e.kind for e in floor.eng.store.events(since) if e.call_id == cid]
+    # hold, unhold, the transfer, then the caller entering the other queue: the order of the moves
+    assert kinds[:3] == ["call.hold", "call.unhold", "call.transferred"], kinds
+    assert kinds.index("call.transferred") < kinds.index("call.queued"), kinds
+    done = next(e for e in floor.eng.store.events(since) if e.kind == "call.transferred")
+    assert done.data["agent"] == "a1" and done.data["to"] == "queue:sales" and done.data["mode"] == "blind"
+    assert done.data["hold"] >= 0 and (done.data["call"] or {}).get("agent") in (None, "")
+    floor.eng.qlog.close()
+    verbs = [ln.event for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    # queue_log closes the stay in support with BLINDTRANSFER, then the caller enters sales
+    assert verbs[verbs.index("BLINDTRANSFER") + 1] == "ENTERQUEUE", verbs
+
+
+def test_an_agents_move_writes_queue_log_per_queue_then_the_store():
+    from cc_console.server.calls.effects import AgentRecord, QueueLogWrite
+    from cc_console.server.calls.states import agent_move_effects
+    A_ = AgentState
+    assert agent_move_effects("a1", ["support", "sales"], A_.READY, "", A_.PAUSED, 5.0, "lunch") == [
+        QueueLogWrite("pause", (5.0, "support", "a1", "lunch")), QueueLogWrite("pause", (5.0, "sales", "a1", "lunch")),
+        AgentRecord("agent.state", 5.0, (("from", "ready"),))]
+    # unpausing names the reason of the pause it ends
+    assert agent_move_effects("a1", ["support"], A_.PAUSED, "lunch", A_.READY, 9.0)[0] == \
+        QueueLogWrite("unpause", (9.0, "support", "a1", "lunch"))
+    assert agent_move_effects("a1", ["support"], A_.READY, "", A_.RINGING, 9.0, data=(("call", "c1"),)) == [
+        AgentRecord("agent.state", 9.0, (("from", "ready"), ("call", "c1")))]
+
+
+async def test_the_engine_writes_an_agents_pause_in_order(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    floor.eng.agent_login("a1", ["support", "sales"])
+    floor.eng.agent_pause("a1", "break")
+    floor.eng.agent_ready("a1")
+    floor.eng.qlog.close()
+    lines = [(ln.event, ln.queue, ln.data) for ln in read_queue_log(tmp_path / "queue_log") if ln.agent == "a1"]
+    assert [ev for ev in lines if ev[0] in ("PAUSE", "UNPAUSE")] == [
+        ("PAUSE", "support", ["break"]), ("PAUSE", "sales", ["break"]),
+        ("UNPAUSE", "support", ["break"]), ("UNPAUSE", "sales", ["break"])]
+    moves = [(e.data.get("from"), (e.data.get("agent") or {}).get("state")) for e in floor.eng.store.events()
+             if e.kind == "agent.state" and e.agent_id == "a1"]
+    assert moves[-2:] == [("ready", "paused"), ("paused", "ready")], moves
+
+
+def test_a_connect_and_a_ring_no_answer_write_queue_log_then_the_store():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import connect_effects, ring_no_answer_effects
+    assert connect_effects(20.0, "caller-1", "support", "a1", 12, "cc-1-1", 3, 12.4) == [
+        QueueLogWrite("connect", (20.0, "caller-1", "support", "a1", 12, "cc-1-1", 3)),
+        Record("call.connected", 20.0, (("agent", "a1"), ("wait", 12.4)))]
+    # an overflow to an external number: no agent for queue_log to name
+    assert connect_effects(20.0, "caller-1", "support", None, 12, "", 3, 12.4) == [
+        Record("call.external_connected", None, (("wait", 12.4),))]
+    assert ring_no_answer_effects(30.0, "caller-1", "support", "a1", 15000, "timeout") == [
+        QueueLogWrite("ringnoanswer", (30.0, "caller-1", "support", "a1", 15000)),
+        Record("call.ringnoanswer", None, (("agent", "a1"), ("why", "timeout")))]
+
+
+async def test_the_engine_writes_a_connect_in_queue_log_and_the_store(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await _connected(floor)
+    floor.eng.qlog.close()
+    lines = [ln for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    assert [ln.event for ln in lines] == ["ENTERQUEUE", "CONNECT"] and lines[1].agent == "a1"
+    assert lines[1].data[1] == floor.eng.calls[cid].agent_channel  # the agent's leg, as app_queue names it
+    done = [e for e in floor.eng.store.events() if e.call_id == cid and e.kind == "call.connected"]
+    assert len(done) == 1 and done[0].data["agent"] == "a1" and done[0].data["wait"] >= 0
+
+
+def test_joining_the_queue_writes_enterqueue_then_the_store_then_plays_the_music():
+    from cc_console.server.calls.effects import Ari, Op, QueueLogWrite
+    from cc_console.server.calls.states import enqueue_effects
+    assert enqueue_effects(7.0, "caller-1", "support", "", 2, "cc-1", "tone") == [
+        QueueLogWrite("enterqueue", (7.0, "caller-1", "support", "unknown", 2)),  # no number: app_queue's word
+        Record("call.queued", 7.0, (("stage", "queue"), ("position", 2))), Ari(Op.START_MOH, "cc-1", "tone")]
+
+
+def test_a_calls_end_writes_the_queue_log_lines_app_queue_writes():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import end_queue_log
+
+    def end(prev: CallState, by: str = "caller", outcome: str = "", agent: str | None = "a1", closed: bool = False,
+            direction: str = "inbound") -> list[QueueLogWrite]:
+        return end_queue_log(100.0, prev, by, outcome, "caller-1", "support", agent, direction, closed,
+                             10.0, 40.0, 35.0, 2, 1)
+    assert end(C.CONNECTED) == [QueueLogWrite("completecaller", (100.0, "caller-1", "support", "a1", 30, 60, 2))]
+    assert end(C.CONNECTED, by="agent")[0].verb == "completeagent"
+    # a transfer closed the stay already; an outbound call has none
+    assert end(C.CONNECTED, closed=True) == [] and end(C.CONNECTED, direction="outbound") == []
+    assert end(C.QUEUED) == [QueueLogWrite("abandon", (100.0, "caller-1", "support", 1, 2, 90))]
+    assert [w.verb for w in end(C.RINGING)] == ["ringcanceled", "abandon"]
+    assert end(C.RINGING)[0].args[-1] == 65000  # rang 65 s, in milliseconds
+    # ended by us (not reached, a callback taken) or before the queue: nothing to write
+    assert end(C.QUEUED, outcome="callback") == [] and end(C.ENTERING) == [] and end(C.VOICEMAIL) == []

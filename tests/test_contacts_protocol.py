@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from cc_console.errors import Conflict
 from cc_console.protocol import ProtocolError
 from cc_console.server.contacts import ContactsConfig, Line, parse_config
 
@@ -192,7 +193,7 @@ def test_claim_compare_and_set_under_threads(configured):
         try:
             svc.claim(f"agent{i}", "cb-t")
             outcome.append(f"agent{i}")
-        except ProtocolError as exc:
+        except Conflict as exc:
             outcome.append(str(exc.code))
     threads = [threading.Thread(target=go, args=(i,)) for i in range(8)]
     for t in threads:

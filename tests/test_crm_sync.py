@@ -114,3 +114,14 @@ async def test_crm_routes_are_rate_limited(server, http, hdr):
             if r.status == 429:
                 assert int(r.headers["Retry-After"]) >= 1
     assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429]
+
+
+async def test_a_record_the_contacts_refuse_stops_the_load_and_says_what_was_saved(server, http, hdr, monkeypatch):
+    monkeypatch.setattr("cc_console.server.crm.rest.BATCH", 2)  # two records per transaction
+    recs = [{"external_id": "REF-1", "last_name": "Dvorak"}, {"external_id": "REF-2", "last_name": "Dvorak"},
+            {"external_id": "REF-3", "last_name": "Dvorak", "shoe_size": "44"}]
+    out = await post(http, "bulk", ndjson(*recs), "application/x-ndjson", hdr, status=400)
+    assert out["code"] == "bad_request" and "unknown field 'shoe_size'" in out["detail"]
+    # the contacts service's refusal is told like a bad line: what came before it is kept
+    assert out["detail"].endswith("(records before it were saved; sending the file again is safe)")
+    assert server.contacts.contact("REF-2")["last_name"] == "Dvorak"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from cc_console.errors import Damaged
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import tone_level
 from cc_console.server.pbx.sandbox import write_tone_wav
@@ -236,7 +237,7 @@ def test_wav_checksum_mismatch_is_refused(svc, tmp_path):
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(ProtocolError):
+    with pytest.raises(Damaged, match="fails its checksum"):
         svc.read_audio(rec)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import ErrorCode, ProtocolError
 
 PROBLEM_TYPE = "application/problem+json"
@@ -78,6 +79,12 @@ def from_protocol(exc: ProtocolError, instance: str = "") -> web.Response:
         headers["Retry-After"] = str(int(exc.details.get("retry_after") or 1))
     details = {k: v for k, v in exc.details.items() if k != "id"}
     return problem(status, exc.code, exc.message, instance, headers=headers, details=details or None)
+
+
+def from_domain(exc: DomainError, instance: str = "") -> web.Response:
+    """A service's refusal (not found, conflict, forbidden, invalid, unavailable) as a problem: the
+    status from its code, the message as the detail, exactly as the websocket would say it."""
+    return problem(STATUS.get(exc.code, 500), exc.code, exc.message, instance, details=exc.details or None)
 
 
 def from_http(exc: web.HTTPException, instance: str = "") -> web.Response:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import COMMANDS, P_SESSION, P_SUPERVISE, P_WALLBOARD, ErrorCode, ProtocolError
 from cc_console.server.commands import Commands, authorize
 from cc_console.server.ratelimit import TokenBuckets
@@ -101,6 +102,8 @@ class RestApi:
             return problems.from_http(exc, request.path)
         except ProtocolError as exc:
             return problems.from_protocol(exc, request.path)
+        except DomainError as exc:
+            return problems.from_domain(exc, request.path)
         except Exception:
             # The trace goes to the log; the client learns only that it was our fault.
             log.exception("REST %s %s failed", request.method, request.path)

@@ -12,21 +12,25 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cc_console.errors import Conflict, Invalid, NotFound
 from cc_console.models import AgentState, AnswerMode, Call, CallState
-from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.acd.queue_log import clock_seconds
 from cc_console.server.ari import AriError
 
+from .effects import QueueLogWrite
 from .names import BRIDGE_PREFIX, CONSULT, OUT_AGENT, OUT_REMOTE
 from .states import (
     ConsultEvent,
     ConsultRefused,
     ConsultState,
+    blind_transfer_effects,
     conference_effects,
+    consult_complete_effects,
     consult_next,
     consult_over_effects,
     consult_swap_effects,
     hold_effects,
+    transferred_effects,
 )
 
 # Callees dialled ahead (predictive) wait before every caller of their queue: a person is on the line
@@ -60,28 +64,27 @@ class CallControl(_Base):
         on hold; unhold puts it back. Hold time is recorded for the handle-time figures."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; hold a connected call")
+            raise Conflict(f"the call is {call.state}; hold a connected call")
         if on == call.held:
             return call
         leg = call.agent_channel
         call.held = on
         now = self.clock()
+        held_for = 0.0
         if on:
             call.hold_start = now
-            self._record_call("call.hold", call, at=now)
         else:
             held_for = now - call.hold_start
             call.hold_total += held_for
-            self._record_call("call.unhold", call, at=now, held=held_for)
-        self.effects.perform(self.ari, hold_effects(call.bridge, leg, on, self.moh_class),
-                             f"{'hold' if on else 'unhold'} {call.id}", call.id)
+        self._apply(call, hold_effects(call.bridge, leg, on, self.moh_class, now, held_for),
+                    f"{'hold' if on else 'unhold'} {call.id}")
         return call
 
     def mute(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
         """Mute the agent's microphone towards the call (the agent still hears the caller)."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; mute a connected call")
+            raise Conflict(f"the call is {call.state}; mute a connected call")
         call.muted = on
         self._record_call("call.mute" if on else "call.unmute", call)
         self._spawn(self.ari.request("POST" if on else "DELETE", f"/channels/{call.agent_channel}/mute",
@@ -91,9 +94,9 @@ class CallControl(_Base):
     def send_dtmf(self, agent_id: str, digits: str, call_id: str | None = None) -> Call:
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED:
-            raise ProtocolError(ErrorCode.CONFLICT, "send DTMF on a connected call")
+            raise Conflict("send DTMF on a connected call")
         if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits) or len(digits) > 40:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "DTMF digits are 0-9, *, #, A-D (at most 40)")
+            raise Invalid("DTMF digits are 0-9, *, #, A-D (at most 40)")
         # Played into the caller's channel: the far end (an IVR behind an external number) hears it.
         self._spawn(self.ari.request("POST", f"/channels/{call.channel}/dtmf", params={"dtmf": digits}),
                     f"dtmf {call.id}", call.id)
@@ -110,38 +113,41 @@ class CallControl(_Base):
             return self.consult(agent_id, target, call_id)
         call = self._my_call(agent_id, call_id)
         if mode != "blind":
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode is blind or announced, not {mode!r}")
+            raise Invalid(f"mode is blind or announced, not {mode!r}")
         if call.state is not CallState.CONNECTED:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; transfer a connected call")
+            raise Conflict(f"the call is {call.state}; transfer a connected call")
         kind, _, name = target.partition(":")
         dialstring = ""
         if kind == "queue":
             if name not in self.cfg.queues:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+                raise NotFound(f"no queue {name!r}")
         elif kind == "agent":
             other = self.agent(name)
             if other.id == agent_id:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot transfer a call to yourself")
+                raise Invalid("cannot transfer a call to yourself")
             if other.state is AgentState.LOGGED_OUT or not other.device:
-                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is logged out")
+                raise Conflict(f"{other.id} is logged out")
         else:
             dialstring = self._dialstring(target)
         agent = self.agents[agent_id]
         now = self.clock()
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
-        self.qlog.blindtransfer(now, call.channel, call.queue, agent.id, target, "cc-console", hold,
-                                clock_seconds(call.answered or now, now), call.position)
+        line = QueueLogWrite("blindtransfer", (now, call.channel, call.queue, agent.id, target, "cc-console", hold,
+                                              clock_seconds(call.answered or now, now), call.position))
         call.qlog_closed = True
         old_leg = call.agent_channel
         self.monitors.call_ended(call.id)  # the snoop sat on the leg that leaves
         if old_leg:
             self.by_channel.pop(old_leg, None)
-            self._spawn(self.ari.hangup(old_leg), f"drop transferring leg {old_leg}", call.id)
         call.agent = None
         call.agent_channel = None
         held = call.hold_total + (now - call.hold_start if call.held else 0.0)
-        self._record_call("call.transferred", call, at=now, agent=agent.id, to=target, mode=mode, talk=talk, hold=held)
+        # The ARI requests each on its own: a transferring leg already gone must not keep the
+        # caller's music back.
+        self._apply(call, transferred_effects(line, now, agent.id, target, mode, talk, held)
+                    + blind_transfer_effects(call.bridge, old_leg, kind not in ("queue", "agent"), self.moh_class),
+                    f"transfer {call.id}", each=True)
         self.hooks.call_leg_ended(call, agent.id)
         agent.call_id = None
         agent.last_call_end = now
@@ -157,8 +163,7 @@ class CallControl(_Base):
             self._call_to(call, CallState.ENTERING)
             self._enqueue(call)
         else:
-            self._moh(call)
-            self._dial_number(call, dialstring)
+            self._dial_number(call, dialstring)  # the caller hears music on hold (above) while it rings
         return call
 
     # -- outbound ---------------------------------------------------------------------------------------
@@ -169,15 +174,15 @@ class CallControl(_Base):
         department's); both in the call's bridge. Not reached: the call ends as `not_reached`."""
         agent = self.agent(agent_id)
         if agent.call_id:
-            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call first")
+            raise Conflict("finish the current call first")
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT):
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}")
+            raise Conflict(f"agent is {agent.state}")
         if not agent.device:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+            raise Conflict("this agent has no device configured")
         if queue and queue not in self.cfg.queues:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+            raise NotFound(f"no queue {queue!r}")
         if caller_id and not caller_id.lstrip("+").isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+            raise Invalid("caller_id must be a number")
         dialstring = self._dialstring(number)
         now = self.clock()
         call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
@@ -228,9 +233,9 @@ class CallControl(_Base):
         hung up at once) and the call ends with outcome ``machine``, its stage ``machine``.
         ``announcement``: played to a person who answered before an agent is offered the call."""
         if queue not in self.cfg.queues:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {queue!r}")
+            raise NotFound(f"no queue {queue!r}")
         if caller_id and not caller_id.lstrip("+").isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "caller_id must be a number")
+            raise Invalid("caller_id must be a number")
         dialstring = self._dialstring(number)
         now = self.clock()
         call = Call(id=uuid.uuid4().hex[:16], caller=number, did="", queue=queue, channel="", bridge="",
@@ -373,20 +378,20 @@ class CallControl(_Base):
         consult bridge of its own. A state machine kept on the call, so it survives our restart."""
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}; consult from a connected call")
+            raise Conflict(f"the call is {call.state}; consult from a connected call")
         if call.consult:
-            raise ProtocolError(ErrorCode.CONFLICT, "a consultation is already going on; complete or cancel it")
+            raise Conflict("a consultation is already going on; complete or cancel it")
         target_agent = None
         if target.startswith("agent:"):
             other = self.agent(target[6:])
             if other.id == agent_id:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "cannot consult yourself")
+                raise Invalid("cannot consult yourself")
             if other.state is not AgentState.READY or other.call_id or not other.device:
-                raise ProtocolError(ErrorCode.CONFLICT, f"{other.id} is {other.state}; not free to take a consultation")
+                raise Conflict(f"{other.id} is {other.state}; not free to take a consultation")
             target_agent = other.id
             dialstring = other.device
         elif target.startswith("queue:"):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "consult a person or a number; transfer to a queue blindly")
+            raise Invalid("consult a person or a number; transfer to a queue blindly")
         else:
             dialstring = self._dialstring(target)
         call.offers += 1
@@ -458,15 +463,13 @@ class CallControl(_Base):
         if call.held:
             call.hold_total += self.clock() - call.hold_start
             call.held = False
-        self._record_call("call.consult_ended", call, why=why)
-        self.effects.perform(self.ari, consult_over_effects(call.bridge, c, call.agent_channel),
-                             f"consult over {call.id}", call.id)
+        self._apply(call, consult_over_effects(call.bridge, c, call.agent_channel, why), f"consult over {call.id}")
         self.route()
 
     def _consult_call(self, agent_id: str, call_id: str | None) -> tuple[Call, dict[str, Any]]:
         call = self._my_call(agent_id, call_id)
         if not call.consult:
-            raise ProtocolError(ErrorCode.CONFLICT, "no consultation going on")
+            raise Conflict("no consultation going on")
         return call, call.consult
 
     @staticmethod
@@ -475,7 +478,7 @@ class CallControl(_Base):
         try:
             return consult_next(c["state"], event)
         except ConsultRefused as exc:
-            raise ProtocolError(ErrorCode.CONFLICT, exc.message) from None
+            raise Conflict(exc.message) from None
 
     def consult_cancel(self, agent_id: str, call_id: str | None = None) -> Call:
         call, _ = self._consult_call(agent_id, call_id)
@@ -487,9 +490,8 @@ class CallControl(_Base):
         call, c = self._consult_call(agent_id, call_id)
         self._consult_step(c, ConsultEvent.SWAP)
         c["with"] = "caller" if c["with"] == "target" else "target"
-        self._record_call("call.consult_swap", call, talking_with=c["with"])
-        self.effects.perform(self.ari, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
-                             f"swap {call.id}", call.id)
+        self._apply(call, consult_swap_effects(call.bridge, c, call.agent_channel or "", self.moh_class),
+                    f"swap {call.id}")
         return call
 
     def consult_complete(self, agent_id: str, call_id: str | None = None, *, conference: bool = False) -> Call:
@@ -509,14 +511,12 @@ class CallControl(_Base):
                 return call
             self.hooks.consult_ended(call)  # the consult bridge goes; the call's recording goes on
             c["state"] = ConsultState.CONFERENCE
-            self._record_call("call.conference", call, agent=agent_id, to=c["target"])
-            self.effects.perform(self.ari, conference_effects(call.bridge, c, agent_leg), f"conference {call.id}",
-                                 call.id)
+            self._apply(call, conference_effects(call.bridge, c, agent_leg, agent_id), f"conference {call.id}")
             return call
         hold = clock_seconds(call.enqueued, call.answered or now)
         talk = now - (call.answered or now)
-        self.qlog.attendedtransfer(now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold,
-                                   clock_seconds(call.answered or now, now), call.position)
+        line = QueueLogWrite("attendedtransfer", (now, call.channel, call.queue, agent.id, "BRIDGE", call.bridge, hold,
+                                                 clock_seconds(call.answered or now, now), call.position))
         call.qlog_closed = True
         self.monitors.call_ended(call.id)
         self.by_channel.pop(agent_leg, None)
@@ -524,23 +524,16 @@ class CallControl(_Base):
         call.consult = None
         call.agent = c["agent"]
         call.agent_channel = target_leg
-        self._record_call("call.transferred", call, at=now, agent=agent_id, to=c["target"], mode="attended",
-                          talk=talk, hold=call.hold_total)
+        self._apply(call, transferred_effects(line, now, agent_id, c["target"], "attended", talk, call.hold_total),
+                    f"transferred {call.id}")
         self.hooks.call_leg_ended(call, agent_id)
         self.hooks.call_connected(call)  # the target's leg is the call's leg now
         agent.call_id = None
         agent.last_call_end = now
         self._start_wrapup(agent, call)
         was_conference = c["state"] == ConsultState.CONFERENCE
-
-        async def handover() -> None:
-            if not was_conference:
-                await self.ari.stop_moh(call.bridge)
-                await self.ari.request("POST", f"/bridges/{c['bridge']}/removeChannel", params={"channel": target_leg})
-                await self.ari.add_channel(call.bridge, target_leg)
-                await self.ari.destroy_bridge(c["bridge"])
-            await self.ari.hangup(agent_leg)
-        self._spawn(handover(), f"complete transfer {call.id}", call.id)
+        self.effects.perform(self.ari, consult_complete_effects(call.bridge, c, agent_leg, was_conference),
+                             f"complete transfer {call.id}", call.id)
         return call
 
     def _dialstring(self, target: str) -> str:
@@ -549,6 +542,6 @@ class CallControl(_Base):
             return target  # already a dial string: PJSIP/1004, PJSIP/0612345678@trunk
         number = target.replace(" ", "").replace("-", "")
         if not number.lstrip("+").isdigit():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"transfer target {target!r}: a number, a dial string, "
-                                "queue:NAME or agent:ID")
+            raise Invalid(f"transfer target {target!r}: a number, a dial string, "
+                          "queue:NAME or agent:ID")
         return self.dial_template.format(number=number)

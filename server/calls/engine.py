@@ -19,15 +19,16 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cc_console import service_level
-from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, call_agents
-from cc_console.protocol import ErrorCode, Event, ProtocolError
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
+from cc_console.models import Agent, AgentState, AnswerMode, Call, CallState, QueueStats, call_agents
+from cc_console.protocol import Event
 from cc_console.server.acd import decide
 from cc_console.server.acd.config import Overflow, Queue, RoutingConfig
 from cc_console.server.acd.queue_log import QueueLog, clock_seconds
@@ -38,11 +39,20 @@ from cc_console.server.capability import CallHookList
 from cc_console.server.store import Store
 
 from .control import CallControl
-from .effects import EffectRunner
+from .effects import AgentRecord, Effect, EffectRunner, Local, QueueLogWrite, Record
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
-from .states import ConsultState, TransitionCounter
+from .states import (
+    ConsultState,
+    TransitionCounter,
+    agent_move_effects,
+    connect_effects,
+    end_queue_log,
+    enqueue_effects,
+    offer_effects,
+    ring_no_answer_effects,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +241,7 @@ class CallEngine(CallControl, OverloadGuard):
     def queue(self, name: str) -> Queue:
         q = self.cfg.queues.get(name)
         if q is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no queue {name!r}")
+            raise NotFound(f"no queue {name!r}")
         return q
 
     # == recording and publishing ======================================================================
@@ -297,14 +307,15 @@ class CallEngine(CallControl, OverloadGuard):
         agent.reason = reason
         agent.state_since = self.clock()
         now = agent.state_since
-        # queue_log: pausing and unpausing are per queue the agent is logged into, as app_queue does.
-        if state is AgentState.PAUSED and prev is not AgentState.PAUSED:
-            for q in agent.queues:
-                self.qlog.pause(now, q, agent.id, reason)
-        elif prev is AgentState.PAUSED and state is not AgentState.PAUSED:
-            for q in agent.queues:
-                self.qlog.unpause(now, q, agent.id, prev_reason)
-        self.store.record("agent.state", ts=now, agent=agent.to_dict(), data={"from": str(prev), **data})
+
+        def local(effect: Local) -> None:
+            if isinstance(effect, AgentRecord):
+                self.store.record(effect.kind, ts=effect.at, agent=agent.to_dict(), data=dict(effect.data))
+            elif isinstance(effect, QueueLogWrite):
+                effect.write(self.qlog)
+        self.effects.apply(self.ari, agent_move_effects(agent.id, agent.queues, prev, prev_reason, state, now,
+                                                        reason, tuple(data.items())),
+                           f"agent {agent.id} {state}", local=local)
         self._emit(("agent", agent.id), Event.AGENT_STATE, agent.to_dict(), agent.id)
         self._hook("agent_state", agent, str(prev))
         for q in agent.queues:
@@ -341,27 +352,31 @@ class CallEngine(CallControl, OverloadGuard):
         return sum(waits) / len(waits) if waits else None
 
     def queue_stats(self, name: str) -> dict[str, Any]:
+        """The queue's figures as the protocol carries them (queue.stats events, snapshots, REST)."""
+        return self.queue_figures(name).to_dict()
+
+    def queue_figures(self, name: str) -> QueueStats:
         now = self.clock()
         waiting = [c for c in self.calls.values() if c.queue == name and c.state is CallState.QUEUED]
         members = [a for a in self.agents.values() if name in a.queues and a.state is not AgentState.LOGGED_OUT]
         c = self.counters.get(name, QueueCounters())
         q = self.cfg.queues.get(name)
-        return {
-            "name": name, "tenant": q.tenant if q else "",
-            "open": q.schedule.is_open(now) if q else False,
-            "problem": name in self.problem,
-            "waiting": len(waiting),
-            "oldest_enqueued": min((w.enqueued for w in waiting), default=None),
-            "longest_wait": max((now - w.enqueued for w in waiting), default=0.0),
-            "agents_logged_in": len(members),
-            "agents_ready": sum(a.state is AgentState.READY for a in members),
-            "agents_busy": sum(a.state in (AgentState.RINGING, AgentState.ON_CALL) for a in members),
-            "agents_wrapup": sum(a.state is AgentState.WRAP_UP for a in members),
-            "agents_paused": sum(a.state is AgentState.PAUSED for a in members),
-            "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned,
-            "overflowed": c.overflowed, "callbacks": c.callbacks, "voicemails": c.voicemails,
-            "service_level": service_level.ratio(c.answered_in_sl, c.answered),
-        }
+        return QueueStats(
+            name=name, tenant=q.tenant if q else "",
+            open=q.schedule.is_open(now) if q else False,
+            problem=name in self.problem,
+            waiting=len(waiting),
+            oldest_enqueued=min((w.enqueued for w in waiting), default=None),
+            longest_wait=max((now - w.enqueued for w in waiting), default=0.0),
+            agents_logged_in=len(members),
+            agents_ready=sum(a.state is AgentState.READY for a in members),
+            agents_busy=sum(a.state in (AgentState.RINGING, AgentState.ON_CALL) for a in members),
+            agents_wrapup=sum(a.state is AgentState.WRAP_UP for a in members),
+            agents_paused=sum(a.state is AgentState.PAUSED for a in members),
+            offered=c.offered, answered=c.answered, abandoned=c.abandoned,
+            overflowed=c.overflowed, callbacks=c.callbacks, voicemails=c.voicemails,
+            service_level=service_level.ratio(c.answered_in_sl, c.answered),
+        )
 
     def _emit(self, key: tuple[str, str], event: str, data: dict[str, Any], audience: Audience) -> None:
         """Push a call's or agent's new state to the consoles once per loop tick: one event handler
@@ -438,6 +453,16 @@ class CallEngine(CallControl, OverloadGuard):
         self.hooks.tell(name, *args)
 
     # == tasks and timers =============================================================================
+    def _apply(self, call: Call, effects: Sequence[Effect | Local], what: str, *, each: bool = False) -> None:
+        """Perform a transition's effects (server/calls/effects.py): its records and queue_log lines
+        now, in order; its ARI requests in the call's chain."""
+        def local(effect: Local) -> None:
+            if isinstance(effect, Record):
+                self._record_call(effect.kind, call, at=effect.at, **dict(effect.data))
+            elif isinstance(effect, QueueLogWrite):
+                effect.write(self.qlog)
+        self.effects.apply(self.ari, effects, what, call.id, local=local, each=each)
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str, key: str | None = None) -> None:
         """Run a side effect (server/calls/effects.py): effects with the same key (a call id) run in
         order, one at a time."""
@@ -619,11 +644,9 @@ class CallEngine(CallControl, OverloadGuard):
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
-        # app_queue: S_OR(caller number, "unknown")
-        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
-        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
-        self._moh(call)
+        self._apply(call, enqueue_effects(now, call.channel, call.queue, call.caller, call.position, call.bridge,
+                                          self.moh_class), f"enqueue {call.id}")
         self._arm_queue_timers(call)
         self.route()
 
@@ -879,8 +902,8 @@ class CallEngine(CallControl, OverloadGuard):
         self._record_call("call.offered", call, agent=agent.id)
         self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
-        if agent.answer_mode is AnswerMode.PHONE or call.id in self._ahead:  # a callee dialled ahead cannot wait
-            self._dial_agent(call, agent)
+        # A console-mode agent is rung once it accepts; a callee dialled ahead cannot wait for that.
+        self._dial_agent(call, agent, accepted=call.id in self._ahead)
 
     def _ring_timeout(self, call_id: str, offer: int) -> None:
         call = self.calls.get(call_id)
@@ -896,13 +919,13 @@ class CallEngine(CallControl, OverloadGuard):
             self._spawn(self.ari.hangup(leg), f"cancel leg {leg}", call.id)
         self._disarm("ring", call.id)
         now = self.clock()
-        if agent:
-            self.qlog.ringnoanswer(now, call.channel, call.queue, agent.id, int((now - call.ring_start) * 1000))
+        effects = ring_no_answer_effects(now, call.channel, call.queue, agent.id if agent else None,
+                                         int((now - call.ring_start) * 1000), why)
         self._call_to(call, CallState.QUEUED)
         call.stage = "queue"
         call.agent = None
         call.agent_channel = None
-        self._record_call("call.ringnoanswer", call, agent=agent.id if agent else None, why=why)
+        self._apply(call, effects, f"ring no answer {call.id}")
         if agent:
             agent.call_id = None
             # Asterisk not answering is not the agent's doing: ready again, rested by _offer_failed.
@@ -915,18 +938,17 @@ class CallEngine(CallControl, OverloadGuard):
             self._arm("position", call.id, q.announcements.position_every, self._announce_position, call.id)
         self.route()
 
-    def _dial_agent(self, call: Call, agent: Agent) -> None:
+    def _dial_agent(self, call: Call, agent: Agent, *, accepted: bool = True) -> None:
         leg = f"{BRIDGE_PREFIX}{call.id}-{call.offers}"
+        effects = offer_effects(call.id, call.queue, call.caller, leg, agent.device, agent.answer_mode,
+                                self._ring_timeout_for(call), accepted)
+        if not effects:
+            return
+        (originate,) = effects
         call.agent_channel = leg
         # Recorded before the originate: its StasisStart may beat the HTTP reply.
         self.by_channel[leg] = call.id
         self._record_call("call.dialing", call, agent=agent.id, leg=leg)
-        variables = {"CALLERID(name)": f"{call.queue}: {call.caller}"}
-        if agent.answer_mode is AnswerMode.CONSOLE:
-            # The agent already said yes on the console: ask the phone to pick up by itself.
-            variables["PJSIP_HEADER(add,Call-Info)"] = "<sip:127.0.0.1>;answer-after=0"
-            variables["PJSIP_HEADER(add,Alert-Info)"] = "<http://127.0.0.1>;info=alert-autoanswer"
-        timeout = max(1, int(round(self._ring_timeout_for(call))))
 
         async def go() -> None:
             self._originating.add(leg)
@@ -936,9 +958,10 @@ class CallEngine(CallControl, OverloadGuard):
                 async for attempt in retrying(timeout=max(2.0, self._ring_timeout_for(call))):
                     with attempt:
                         try:
-                            await self.originate_device(agent.id, agent.device, leg, app_args=f"{AGENT_LEG},{call.id}",
-                                                     caller_id=f'"{call.queue}" <{call.caller}>', timeout=timeout,
-                                                     variables=variables)
+                            await self.originate_device(
+                                agent.id, originate.endpoint, originate.channel_id, app_args=originate.app_args,
+                                caller_id=originate.caller_id, timeout=originate.timeout,
+                                variables=dict(originate.variables))
                         except AriError as exc:
                             if exc.status == 409 and attempt.num > 1:
                                 return
@@ -972,11 +995,9 @@ class CallEngine(CallControl, OverloadGuard):
         agent = self.agents.get(call.agent or "")
         if agent:
             self._set_agent(agent, AgentState.ON_CALL, call=call.id)
-            self.qlog.connect(now, call.channel, call.queue, agent.id, clock_seconds(call.enqueued, now),
-                              call.agent_channel or "", int(now - call.ring_start))
-            self._record_call("call.connected", call, at=now, agent=agent.id, wait=wait)
-        else:
-            self._record_call("call.external_connected", call, wait=wait)
+        self._apply(call, connect_effects(now, call.channel, call.queue, agent.id if agent else None,
+                                          clock_seconds(call.enqueued, now), call.agent_channel or "",
+                                          int(now - call.ring_start), wait), f"connect {call.id}")
         leg = call.agent_channel or ""
 
         async def bridge() -> None:
@@ -1032,21 +1053,19 @@ class CallEngine(CallControl, OverloadGuard):
         call.ended = now
         data: dict[str, Any] = {"by": by, "cause": cause}
         agent = self.agents.get(call.agent or "")
+        if prev is CallState.CONNECTED and call.held:  # hung up while on hold: the hold ends with the call
+            call.hold_total += now - call.hold_start
+            call.held = False
+        self._apply(call, end_queue_log(now, prev, by, outcome, call.channel, call.queue, agent.id if agent else None,
+                                        # a callee dialled ahead waited in the queue as a caller does
+                                        "inbound" if call.id in self._ahead else call.direction,
+                                        call.qlog_closed, call.enqueued, call.answered,
+                                        call.ring_start, call.position, qpos), f"end {call.id}")
         if prev is CallState.CONNECTED:
             kind = "call.completed"
-            if call.held:  # hung up while on hold: the hold ends with the call
-                call.hold_total += now - call.hold_start
-                call.held = False
             talk = now - (call.answered or now)
             data.update(talk=talk, hold=call.hold_total)
             call.end_reason = f"{by}_hangup"
-            if agent and not call.qlog_closed and (call.direction == "inbound" or call.id in self._ahead):
-                hold = clock_seconds(call.enqueued, call.answered or now)
-                calltime = clock_seconds(call.answered or now, now)
-                if by == "agent":
-                    self.qlog.completeagent(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
-                else:
-                    self.qlog.completecaller(now, call.channel, call.queue, agent.id, hold, calltime, call.position)
         elif prev is CallState.VOICEMAIL:
             kind = "call.voicemail"
             item = self._new_callback("voicemail", call, recording=f"vm-{call.id}")
@@ -1062,12 +1081,6 @@ class CallEngine(CallControl, OverloadGuard):
                      CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, prev.value)
             data.update(stage=stage, wait=now - call.enqueued)
             call.end_reason = f"{by}_hangup"
-            if prev in (CallState.QUEUED, CallState.RINGING):
-                if prev is CallState.RINGING and agent:
-                    self.qlog.ringcanceled(now, call.channel, call.queue, agent.id,
-                                           int((now - call.ring_start) * 1000))
-                self.qlog.abandon(now, call.channel, call.queue, qpos or call.position,
-                                  call.position, clock_seconds(call.enqueued, now))
         self.calls.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
@@ -1257,7 +1270,7 @@ class CallEngine(CallControl, OverloadGuard):
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no agent {agent_id!r}; this user has no agent profile")
+            raise NotFound(f"no agent {agent_id!r}; this user has no agent profile")
         return agent
 
     # queue_log, as Asterisk writes it: AGENTLOGIN/AGENTLOGOFF once per session (queue NONE), and
@@ -1281,21 +1294,21 @@ class CallEngine(CallControl, OverloadGuard):
     def _check_queues(self, agent: Agent, queues: list[Any]) -> list[str]:
         bad = [q for q in queues if not isinstance(q, str) or q not in self.cfg.queues]
         if bad:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {bad}")
+            raise NotFound(f"unknown queue(s): {bad}")
         not_member = [q for q in queues if q not in agent.penalties]
         if not_member:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{agent.id} is not a member of {not_member}")
+            raise Forbidden(f"{agent.id} is not a member of {not_member}")
         return list(dict.fromkeys(queues))
 
     def agent_login(self, agent_id: str, queues: list[str] | None = None, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
         if by_self and not agent.self_login:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
+            raise Forbidden("you may not log yourself in or out of queues; ask a supervisor")
         if not agent.device:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent has no device configured")
+            raise Conflict("this agent has no device configured")
         wanted = self._check_queues(agent, queues) if queues is not None else list(agent.penalties)
         if not wanted:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent is a member of no queue")
+            raise Conflict("this agent is a member of no queue")
         if agent.state is AgentState.LOGGED_OUT:
             agent.queues = []
             agent.logged_in_since = self.clock()
@@ -1315,9 +1328,9 @@ class CallEngine(CallControl, OverloadGuard):
     def agent_logout(self, agent_id: str, *, by_self: bool = True) -> Agent:
         agent = self.agent(agent_id)
         if by_self and not agent.self_login:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you may not log yourself in or out of queues; ask a supervisor")
+            raise Forbidden("you may not log yourself in or out of queues; ask a supervisor")
         if agent.call_id:
-            raise ProtocolError(ErrorCode.CONFLICT, "finish the current call before logging out")
+            raise Conflict("finish the current call before logging out")
         if agent.state is AgentState.PAUSED:
             self._set_agent(agent, AgentState.READY)  # UNPAUSE before the log-off, as app_queue does
         self._disarm("wrapup", agent.id)
@@ -1342,22 +1355,22 @@ class CallEngine(CallControl, OverloadGuard):
             self._set_agent(agent, AgentState.READY)
             self.route()
         elif agent.state is not AgentState.READY:
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; cannot become ready now")
+            raise Conflict(f"agent is {agent.state}; cannot become ready now")
         return agent
 
     def agent_pause(self, agent_id: str, reason: str = "") -> Agent:
         agent = self.agent(agent_id)
         code = reason or next(iter(self.cfg.pause_reasons), "break")
         if code not in self.cfg.pause_reasons and code not in SYSTEM_REASONS:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"unknown pause reason {code!r}; "
-                                f"use one of {', '.join(self.cfg.pause_reasons)}")
+            raise Invalid(f"unknown pause reason {code!r}; "
+                          f"use one of {', '.join(self.cfg.pause_reasons)}")
         if agent.state in (AgentState.RINGING, AgentState.ON_CALL):
             # Asked during a call: kept on the agent, applied when the call and its wrap-up end
             # (no new offer in between: the agent is never ready again until then).
             self._pending_pause(agent, code)
             return agent
         if agent.state not in (AgentState.READY, AgentState.PAUSED, AgentState.WRAP_UP):
-            raise ProtocolError(ErrorCode.CONFLICT, f"agent is {agent.state}; pause when ready or in wrap-up")
+            raise Conflict(f"agent is {agent.state}; pause when ready or in wrap-up")
         self._disarm("wrapup", agent.id)
         self._set_agent(agent, AgentState.PAUSED, code, kind=self._pause_kind(code))
         return agent
@@ -1365,7 +1378,7 @@ class CallEngine(CallControl, OverloadGuard):
     def agent_pause_cancel(self, agent_id: str) -> Agent:
         agent = self.agent(agent_id)
         if not agent.pending_pause:
-            raise ProtocolError(ErrorCode.CONFLICT, "no pause is pending")
+            raise Conflict("no pause is pending")
         self._pending_pause(agent, "")
         return agent
 
@@ -1381,21 +1394,21 @@ class CallEngine(CallControl, OverloadGuard):
         call = self.calls.get(cid or "")
         if call is None:
             if call_id:
-                raise ProtocolError(ErrorCode.NOT_FOUND, f"no active call {call_id!r}")
-            raise ProtocolError(ErrorCode.CONFLICT, "no call for this agent right now")
+                raise NotFound(f"no active call {call_id!r}")
+            raise Conflict("no call for this agent right now")
         if call.agent != agent_id:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "that call is not yours")
+            raise Forbidden("that call is not yours")
         return call
 
     def answer(self, agent_id: str, call_id: str | None = None) -> Call:
         call = self._my_call(agent_id, call_id)
         if call.state is not CallState.RINGING:
-            raise ProtocolError(ErrorCode.CONFLICT, f"the call is {call.state}, not ringing")
+            raise Conflict(f"the call is {call.state}, not ringing")
         agent = self.agents[agent_id]
         if agent.answer_mode is AnswerMode.PHONE:
-            raise ProtocolError(ErrorCode.CONFLICT, "this agent answers on the phone itself")
+            raise Conflict("this agent answers on the phone itself")
         if call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, "already answering")
+            raise Conflict("already answering")
         self._dial_agent(call, agent)
         return call
 
@@ -1417,15 +1430,14 @@ class CallEngine(CallControl, OverloadGuard):
         try:
             target = AgentState(state)
         except ValueError:
-            raise ProtocolError(ErrorCode.BAD_REQUEST,
-                                f"state must be ready, paused or logged_out, not {state!r}") from None
+            raise Invalid(f"state must be ready, paused or logged_out, not {state!r}") from None
         if target is AgentState.READY:
             return self.agent_ready(agent_id)
         if target is AgentState.PAUSED:
             return self.agent_pause(agent_id, reason)
         if target is AgentState.LOGGED_OUT:
             return self.agent_logout(agent_id, by_self=False)
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"cannot set an agent to {state!r}")
+        raise Invalid(f"cannot set an agent to {state!r}")
 
     def set_problem_media(self, queue: str, media: str, *, by: str, seconds: float) -> None:
         """A supervisor uploaded a new general-problem message for the queue."""
@@ -1436,18 +1448,18 @@ class CallEngine(CallControl, OverloadGuard):
         self.store.record("queue.problem_uploaded", ts=self.clock(), queue=queue,
                           data={"media": media, "by": by, "seconds": seconds})
 
-    def set_problem(self, queue: str, on: bool, media: str = "") -> dict[str, Any]:
+    def set_problem(self, queue: str, on: bool, media: str = "") -> QueueStats:
         q = self.queue(queue)
         if on:
             media = media or self.problem_media.get(queue) or q.announcements.general_problem
             if not media:
-                raise ProtocolError(ErrorCode.CONFLICT, f"queue {queue!r} has no general-problem message; upload one")
+                raise Conflict(f"queue {queue!r} has no general-problem message; upload one")
             self.problem[queue] = media
         else:
             self.problem.pop(queue, None)
         self.store.record("queue.problem", ts=self.clock(), queue=queue, data={"on": on, "media": media})
         self._publish_queue(queue)
-        return self.queue_stats(queue)
+        return self.queue_figures(queue)
 
     def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
         return self.store.callbacks(state)

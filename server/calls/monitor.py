@@ -16,8 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from cc_console.errors import Conflict, Invalid
 from cc_console.models import AgentState, AnswerMode, CallState
-from cc_console.protocol import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
     from .engine import CallEngine
@@ -64,16 +64,16 @@ class MonitorService:
     def start(self, supervisor_id: str, agent_id: str, mode: str) -> Monitor:
         e = self.engine
         if mode not in MODES:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode must be one of {', '.join(MODES)}")
+            raise Invalid(f"mode must be one of {', '.join(MODES)}")
         sup = e.agent(supervisor_id)
         if not sup.device:
-            raise ProtocolError(ErrorCode.CONFLICT, "you have no device to listen on; set one for your user")
+            raise Conflict("you have no device to listen on; set one for your user")
         if sup.call_id:
-            raise ProtocolError(ErrorCode.CONFLICT, "you are on a call yourself")
+            raise Conflict("you are on a call yourself")
         target = e.agent(agent_id)
         call = e.calls.get(target.call_id or "")
         if call is None or call.state is not CallState.CONNECTED or not call.agent_channel:
-            raise ProtocolError(ErrorCode.CONFLICT, f"{agent_id} is not on a call")
+            raise Conflict(f"{agent_id} is not on a call")
         current = self.of_supervisor(supervisor_id)
         if current and current.agent == agent_id:
             return self.change(supervisor_id, mode)
@@ -100,9 +100,9 @@ class MonitorService:
     def change(self, supervisor_id: str, mode: str) -> Monitor:
         m = self.of_supervisor(supervisor_id)
         if m is None:
-            raise ProtocolError(ErrorCode.CONFLICT, "you are not monitoring anyone")
+            raise Conflict("you are not monitoring anyone")
         if mode not in MODES:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"mode must be one of {', '.join(MODES)}")
+            raise Invalid(f"mode must be one of {', '.join(MODES)}")
         if mode == m.mode:
             return m
         m.mode = mode
@@ -120,7 +120,7 @@ class MonitorService:
     def stop(self, supervisor_id: str) -> Monitor:
         m = self.of_supervisor(supervisor_id)
         if m is None:
-            raise ProtocolError(ErrorCode.CONFLICT, "you are not monitoring anyone")
+            raise Conflict("you are not monitoring anyone")
         self._end(m)
         return m
 

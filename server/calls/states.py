@@ -18,9 +18,11 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from cc_console.models import AgentState, CallState
+from cc_console.models import AgentState, AnswerMode, CallState
+from cc_console.server.acd.queue_log import clock_seconds
 
-from .effects import Ari, Op
+from .effects import AgentRecord, Ari, Op, Originate, QueueLogWrite, Record
+from .names import AGENT_LEG
 
 log = logging.getLogger(__name__)
 
@@ -136,41 +138,170 @@ def consult_next(state: ConsultState | str, event: ConsultEvent) -> ConsultState
     return nxt
 
 
-def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str) -> list[Ari]:
-    """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music on
-    hold; taking the call back undoes both."""
+def hold_effects(call_bridge: str, agent_leg: str, on: bool, moh_class: str, at: float,
+                 held_for: float = 0.0) -> list[Ari | Record]:
+    """Hold: call.hold is recorded, the agent's leg leaves the call's bridge and the caller, alone
+    in it, hears music on hold; taking the call back records call.unhold (with how long it was held,
+    for the handle-time figures) and undoes both."""
     if on:
-        return [Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg), Ari(Op.START_MOH, call_bridge, moh_class)]
-    return [Ari(Op.STOP_MOH, call_bridge), Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+        return [Record("call.hold", at), Ari(Op.REMOVE_CHANNEL, call_bridge, agent_leg),
+                Ari(Op.START_MOH, call_bridge, moh_class)]
+    return [Record("call.unhold", at, (("held", held_for),)), Ari(Op.STOP_MOH, call_bridge),
+            Ari(Op.ADD_CHANNEL, call_bridge, agent_leg)]
+
+
+def transferred_effects(line: QueueLogWrite, at: float, agent: str, to: str, mode: str, talk: float,
+                        hold: float) -> list[QueueLogWrite | Record]:
+    """A transfer, blind or attended: queue_log closes the caller's stay in the queue with ``line``
+    (BLINDTRANSFER or ATTENDEDTRANSFER, as app_queue writes them), then call.transferred is
+    recorded, with the transferring agent's talk and hold seconds."""
+    return [line, Record("call.transferred", at, (("agent", agent), ("to", to), ("mode", mode), ("talk", talk),
+                                                    ("hold", hold)))]
 
 
 # What the consultation's transitions ask of Asterisk, as data the effect runner performs. The call's
 # own bridge holds the caller; the consultation's bridge (``consult["bridge"]``) the target's leg.
 
 
-def consult_over_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str | None) -> list[Ari]:
-    """Cancelled, or the target gone: drop the target's leg and the consult bridge, the caller's
-    music stops and the agent's leg goes back into the call's bridge."""
-    out = [Ari(Op.HANGUP, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"]), Ari(Op.STOP_MOH, call_bridge)]
+def consult_over_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str | None,
+                         why: str) -> list[Ari | Record]:
+    """Cancelled, or the target gone (``why``, recorded with call.consult_ended): drop the target's
+    leg and the consult bridge, the caller's music stops and the agent's leg goes back into the
+    call's bridge."""
+    out: list[Ari | Record] = [Record("call.consult_ended", None, (("why", why),)), Ari(Op.HANGUP, consult["leg"]),
+                               Ari(Op.DESTROY_BRIDGE, consult["bridge"]), Ari(Op.STOP_MOH, call_bridge)]
     if agent_leg:
         out.append(Ari(Op.ADD_CHANNEL, call_bridge, agent_leg))
     return out
 
 
-def consult_swap_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str, moh_class: str) -> list[Ari]:
-    """The agent moves to the party named by ``consult["with"]`` (after the swap); the one left
-    hears music on hold."""
+def consult_swap_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str,
+                         moh_class: str) -> list[Ari | Record]:
+    """The agent moves to the party named by ``consult["with"]`` (after the swap; recorded with
+    call.consult_swap); the one left hears music on hold."""
     to_caller = consult["with"] == "caller"
     src, dst = (consult["bridge"], call_bridge) if to_caller else (call_bridge, consult["bridge"])
-    return [Ari(Op.REMOVE_CHANNEL, src, agent_leg), Ari(Op.STOP_MOH, dst), Ari(Op.START_MOH, src, moh_class),
+    return [Record("call.consult_swap", None, (("talking_with", consult["with"]),)),
+            Ari(Op.REMOVE_CHANNEL, src, agent_leg), Ari(Op.STOP_MOH, dst), Ari(Op.START_MOH, src, moh_class),
             Ari(Op.ADD_CHANNEL, dst, agent_leg)]
 
 
-def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str) -> list[Ari]:
-    """Everyone into the call's bridge: the music stops, the target's and the agent's legs move over,
-    the consult bridge goes."""
-    out = [Ari(Op.STOP_MOH, call_bridge)]
+def conference_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str, agent: str) -> list[Ari | Record]:
+    """Everyone into the call's bridge (recorded with call.conference, by ``agent``): the music
+    stops, the target's and the agent's legs move over, the consult bridge goes."""
+    out: list[Ari | Record] = [Record("call.conference", None, (("agent", agent), ("to", consult["target"]))),
+                               Ari(Op.STOP_MOH, call_bridge)]
     for leg in (consult["leg"], agent_leg):
         out += [Ari(Op.REMOVE_CHANNEL, consult["bridge"], leg), Ari(Op.ADD_CHANNEL, call_bridge, leg)]
     out.append(Ari(Op.DESTROY_BRIDGE, consult["bridge"]))
+    return out
+
+
+def consult_complete_effects(call_bridge: str, consult: dict[str, Any], agent_leg: str,
+                             was_conference: bool) -> list[Ari]:
+    """The attended transfer completed: the target's leg moves from the consult bridge into the
+    call's (the caller's music stops first), the consult bridge goes, and the agent's leg is hung
+    up. From a conference the target is in the call's bridge already: only the agent leaves."""
+    out: list[Ari] = []
+    if not was_conference:
+        out += [Ari(Op.STOP_MOH, call_bridge), Ari(Op.REMOVE_CHANNEL, consult["bridge"], consult["leg"]),
+                Ari(Op.ADD_CHANNEL, call_bridge, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"])]
+    return out + [Ari(Op.HANGUP, agent_leg)]
+
+
+def blind_transfer_effects(call_bridge: str, agent_leg: str | None, to_number: bool, moh_class: str) -> list[Ari]:
+    """A blind transfer: the transferring agent's leg is hung up; a caller sent to a number hears
+    music on hold while it rings (to a queue or an agent, the queue's own entry plays it). The
+    requests do not depend on each other: perform each on its own (the leg may be gone already)."""
+    out = [Ari(Op.HANGUP, agent_leg)] if agent_leg else []
+    if to_number:
+        out.append(Ari(Op.START_MOH, call_bridge, moh_class))
+    return out
+
+
+# The phone of a console-mode agent, who already said yes on the console, is asked to pick up by itself.
+AUTO_ANSWER = (("PJSIP_HEADER(add,Call-Info)", "<sip:127.0.0.1>;answer-after=0"),
+               ("PJSIP_HEADER(add,Alert-Info)", "<http://127.0.0.1>;info=alert-autoanswer"))
+
+
+def offer_effects(call_id: str, queue: str, caller: str, leg: str, device: str, answer_mode: AnswerMode,
+                  ring_timeout: float, accepted: bool = False) -> list[Originate]:
+    """What offering a call to an agent asks of Asterisk: ring the agent's device under the leg id
+    the call expects. A console-mode agent is rung only once it accepted on the console (then with
+    auto-answer); a phone-mode agent at once, for the queue's ring time."""
+    if answer_mode is AnswerMode.CONSOLE and not accepted:
+        return []
+    variables: tuple[tuple[str, str], ...] = (("CALLERID(name)", f"{queue}: {caller}"),)
+    if answer_mode is AnswerMode.CONSOLE:
+        variables += AUTO_ANSWER
+    return [Originate(device, leg, f"{AGENT_LEG},{call_id}", f'"{queue}" <{caller}>',
+                      max(1, int(round(ring_timeout))), variables)]
+
+
+def agent_move_effects(agent_id: str, queues: list[str], prev: AgentState, prev_reason: str, state: AgentState,
+                       at: float, reason: str = "", data: tuple[tuple[str, Any], ...] = ()
+                       ) -> list[QueueLogWrite | AgentRecord]:
+    """What an agent's move writes down: queue_log's PAUSE or UNPAUSE in each queue the agent is
+    logged into (as app_queue writes them: a pause is per queue; unpausing names the pause's
+    reason), then agent.state in the store, with the state it came from."""
+    out: list[QueueLogWrite | AgentRecord] = []
+    if state is AgentState.PAUSED and prev is not AgentState.PAUSED:
+        out += [QueueLogWrite("pause", (at, q, agent_id, reason)) for q in queues]
+    elif prev is AgentState.PAUSED and state is not AgentState.PAUSED:
+        out += [QueueLogWrite("unpause", (at, q, agent_id, prev_reason)) for q in queues]
+    out.append(AgentRecord("agent.state", at, (("from", str(prev)), *data)))
+    return out
+
+
+def connect_effects(at: float, caller_channel: str, queue: str, agent: str | None, holdtime: int, agent_leg: str,
+                    ringtime: int, wait: float) -> list[QueueLogWrite | Record]:
+    """The call is answered. By an agent: queue_log's CONNECT (holdtime, the agent's leg, ringtime,
+    as app_queue writes it), then call.connected with the caller's wait; by an external number
+    (an overflow): call.external_connected only (queue_log has no agent to name)."""
+    if agent is None:
+        return [Record("call.external_connected", None, (("wait", wait),))]
+    return [QueueLogWrite("connect", (at, caller_channel, queue, agent, holdtime, agent_leg, ringtime)),
+            Record("call.connected", at, (("agent", agent), ("wait", wait)))]
+
+
+def ring_no_answer_effects(at: float, caller_channel: str, queue: str, agent: str | None, rang_ms: int,
+                           why: str) -> list[QueueLogWrite | Record]:
+    """The offered agent did not answer (``why``: ring timeout, rejected, the PBX not answering):
+    queue_log's RINGNOANSWER with how long it rang, then call.ringnoanswer."""
+    out: list[QueueLogWrite | Record] = []
+    if agent:
+        out.append(QueueLogWrite("ringnoanswer", (at, caller_channel, queue, agent, rang_ms)))
+    return out + [Record("call.ringnoanswer", None, (("agent", agent), ("why", why)))]
+
+
+def enqueue_effects(at: float, caller_channel: str, queue: str, caller: str, position: int, call_bridge: str,
+                    moh_class: str) -> list[QueueLogWrite | Record | Ari]:
+    """The caller joins the queue's waiting list: queue_log's ENTERQUEUE (the caller's number, or
+    "unknown" as app_queue writes it, and the position), call.queued, then music on hold."""
+    return [QueueLogWrite("enterqueue", (at, caller_channel, queue, caller or "unknown", position)),
+            Record("call.queued", at, (("stage", "queue"), ("position", position))),
+            Ari(Op.START_MOH, call_bridge, moh_class)]
+
+
+def end_queue_log(at: float, prev: CallState, by: str, outcome: str, caller_channel: str, queue: str,
+                  agent: str | None, direction: str, qlog_closed: bool, enqueued: float, answered: float | None,
+                  ring_start: float, position: int, list_position: int) -> list[QueueLogWrite]:
+    """The queue_log lines of a call's end, as app_queue writes them. A connected inbound call whose
+    stay is still open: COMPLETEAGENT or COMPLETECALLER (who hung up), with its hold and talk
+    seconds. A caller who gave up while queued or rung (no ``outcome`` of ours ended it): RINGCANCELED
+    for the agent being rung, then ABANDON with the position left from (``list_position``, else the
+    entry's) and the wait."""
+    if prev is CallState.CONNECTED:
+        if not agent or qlog_closed or direction != "inbound":
+            return []
+        verb = "completeagent" if by == "agent" else "completecaller"
+        return [QueueLogWrite(verb, (at, caller_channel, queue, agent, clock_seconds(enqueued, answered or at),
+                                     clock_seconds(answered or at, at), position))]
+    if outcome or prev not in (CallState.QUEUED, CallState.RINGING):
+        return []
+    out: list[QueueLogWrite] = []
+    if prev is CallState.RINGING and agent:
+        out.append(QueueLogWrite("ringcanceled", (at, caller_channel, queue, agent, int((at - ring_start) * 1000))))
+    out.append(QueueLogWrite("abandon", (at, caller_channel, queue, list_position or position, position,
+                                          clock_seconds(enqueued, at))))
     return out

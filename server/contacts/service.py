@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cc_console.protocol import P_SUPERVISE, ErrorCode, ProtocolError
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
+from cc_console.protocol import P_SUPERVISE
 
 from .channels import add_written_figures, history_rows
 from .config import ContactsConfig, load_config
@@ -30,8 +31,8 @@ _PHONE = re.compile(r"^\+?[\d\s\-()./]{3,}$")
 MISSED_DAYS = 7  # missed calls older than this are not listed
 
 
-def _bad(msg: str) -> ProtocolError:
-    return ProtocolError(ErrorCode.BAD_REQUEST, msg)
+def _bad(msg: str) -> Invalid:
+    return Invalid(msg)
 
 
 class ContactsService:
@@ -124,7 +125,7 @@ class ContactsService:
     def save_contact(self, data: dict[str, Any], by: str) -> dict[str, Any]:
         clean = self.validate(data)
         if clean.get("id") and self.store.contact(clean["id"]) is None and data.get("_must_exist"):
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no contact {clean['id']!r}")
+            raise NotFound(f"no contact {clean['id']!r}")
         return self.present(self.store.save_contact(clean, phone_fields=self.config.phone_fields, by=by,
                                                     ts=self.clock()))
 
@@ -145,7 +146,7 @@ class ContactsService:
     def contact(self, cid: str) -> dict[str, Any]:
         c = self.store.contact(cid)
         if c is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no contact {cid!r}")
+            raise NotFound(f"no contact {cid!r}")
         return self.present(c)
 
     def search(self, q: str = "", number: str = "", limit: int = 50) -> list[dict[str, Any]]:
@@ -164,7 +165,7 @@ class ContactsService:
             return live.to_dict()
         call = self.main.call(call_id)
         if call is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no call {call_id!r}")
+            raise NotFound(f"no call {call_id!r}")
         return call
 
     def _check_call(self, principal: Any, call_id: str) -> dict[str, Any]:
@@ -174,7 +175,7 @@ class ContactsService:
         agent = call.get("agent")
         if agent and agent != principal.username:
             if not self._was_my_call(call_id, principal.username):
-                raise ProtocolError(ErrorCode.FORBIDDEN, "this call was not yours")
+                raise Forbidden("this call was not yours")
         return call
 
     def _was_my_call(self, call_id: str, me: str) -> bool:
@@ -298,7 +299,7 @@ class ContactsService:
             for it in self.main.callbacks("all"):
                 if it["id"] == item_id:
                     return it
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"no callback, voicemail or missed call {item_id!r}")
+        raise NotFound(f"no callback, voicemail or missed call {item_id!r}")
 
     def _save(self, item: dict[str, Any]) -> dict[str, Any]:
         if item.get("kind") == "missed":
@@ -327,8 +328,8 @@ class ContactsService:
                 return item
             if item.get("state") != "open":
                 who = f" by {item['agent']}" if item.get("agent") else ""
-                raise ProtocolError(ErrorCode.CONFLICT, f"already {item.get('state')}{who}",
-                                    state=item.get("state"), agent=item.get("agent"))
+                raise Conflict(f"already {item.get('state')}{who}",
+                               state=item.get("state"), agent=item.get("agent"))
             item.update(state="taken", agent=agent, taken=self.clock())
             return self._save(item)
 
@@ -342,7 +343,7 @@ class ContactsService:
     def _check_owner(self, principal: Any, item: dict[str, Any]) -> None:
         if item.get("state") == "taken" and item.get("agent") not in (None, principal.username) \
                 and P_SUPERVISE not in principal.permissions:
-            raise ProtocolError(ErrorCode.CONFLICT, f"taken by {item['agent']}", agent=item["agent"])
+            raise Conflict(f"taken by {item['agent']}", agent=item["agent"])
 
     def reschedule(self, principal: Any, item_id: str, preferred: Any) -> dict[str, Any]:
         at = self.parse_time(preferred)
@@ -350,7 +351,7 @@ class ContactsService:
             item = self._find(item_id)
             self._check_owner(principal, item)
             if item.get("state") == "done":
-                raise ProtocolError(ErrorCode.CONFLICT, "already done")
+                raise Conflict("already done")
             item.update(preferred=at, state="open", agent=None, rescheduled_by=principal.username)
             return self._save(item)
 
@@ -499,7 +500,7 @@ class ContactsService:
 
 
 def _forbidden() -> Any:
-    raise ProtocolError(ErrorCode.FORBIDDEN, "only supervisors see another agent's figures")
+    raise Forbidden("only supervisors see another agent's figures")
 
 
 def _presence(agent_state: str) -> str:

@@ -10,7 +10,8 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from cc_console.protocol import P_SUPERVISE, ErrorCode, ProtocolError
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
+from cc_console.protocol import P_SUPERVISE
 
 from .store import NewItem
 
@@ -99,8 +100,8 @@ class Cases:
                 return c
         case = await self.svc.db(self.svc.store.case_of_call if call_id else self.svc.store.case, call_id or case_id)
         if case is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "There is no case for this call." if call_id
-                                else "That case does not exist.")
+            raise NotFound("There is no case for this call." if call_id
+                           else "That case does not exist.")
         contacts = self.svc.contacts
         if case.get("contact_id") and contacts is not None:
             contact = await asyncio.to_thread(contacts.store.contact, case["contact_id"])
@@ -114,11 +115,11 @@ class Cases:
             return
         if any(h.get("agent") == principal.username or h.get("by") == principal.username for h in case["history"]):
             return
-        raise ProtocolError(ErrorCode.FORBIDDEN, "This case belongs to another agent's call.")
+        raise Forbidden("This case belongs to another agent's call.")
 
     async def get(self, principal: Any, case_id: str = "", call_id: str = "") -> dict[str, Any]:
         if not case_id and not call_id:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "Say which case: its id or its call.")
+            raise Invalid("Say which case: its id or its call.")
         case = await self._load(case_id, call_id)
         self._check(principal, case)
         return {"case": case}
@@ -127,12 +128,12 @@ class Cases:
         case = await self._load(case_id)
         self._check(principal, case)
         if case["state"] != "open":
-            raise ProtocolError(ErrorCode.CONFLICT, "This case is closed.")
+            raise Conflict("This case is closed.")
         changed = {k: v for k, v in changes.items() if k in EDITABLE and v is not None and case.get(k) != v}
         if "contact_id" in changed and changed["contact_id"] and self.svc.contacts is not None:
             contact = await asyncio.to_thread(self.svc.contacts.store.contact, changed["contact_id"])
             if contact is None:
-                raise ProtocolError(ErrorCode.NOT_FOUND, "That contact does not exist.")
+                raise NotFound("That contact does not exist.")
             case["contact"] = {k: v for k, v in contact.items() if not k.startswith("_")}
         case.update(changed)
         if changed:
@@ -145,9 +146,9 @@ class Cases:
         case = await self._load(case_id)
         self._check(principal, case)
         if case["state"] != "open":
-            raise ProtocolError(ErrorCode.CONFLICT, "This case is already closed.")
+            raise Conflict("This case is already closed.")
         if not outcome.strip():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "Give the case an outcome to close it.")
+            raise Invalid("Give the case an outcome to close it.")
         case.update(state="closed", outcome=outcome.strip(), closed=self.svc.clock())
         self._note(case, "closed", principal.username, outcome=case["outcome"])
         items = []
@@ -166,7 +167,7 @@ class Cases:
     async def history(self, principal: Any, contact_id: str = "", number: str = "",
                       limit: int = 50) -> dict[str, Any]:
         if not contact_id and not number:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "Say whose cases: a contact or a phone number.")
+            raise Invalid("Say whose cases: a contact or a phone number.")
         cases = await self.svc.db(self.svc.store.cases_of, contact_id, number, limit)
         return {"cases": cases}
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import P_ADMIN, P_AGENT, ErrorCode, ProtocolError
 from cc_console.server.routes import ApiCaller, Param, RestHandler, Route
 
@@ -193,7 +194,7 @@ class CrmRest:
                 if len(upserts) + len(deletes) >= BATCH:
                     await flush()
             await flush()
-        except ProtocolError as exc:
+        except (ProtocolError, DomainError) as exc:  # a bad line, or a record the contacts refused
             if exc.code == ErrorCode.BAD_REQUEST and upserts:
                 exc.message = f"{exc.message} (records before it were saved; sending the file again is safe)"
             raise

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cc_console.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cc_console.protocol import P_ADMIN, P_SESSION, P_SUPERVISE, ErrorCode, ProtocolError
 
 from . import ics as ics_mod
@@ -43,20 +44,20 @@ FREEZE_AT = 1000  # persons from which the loaded directory is kept out of the g
 def split_key(key: str) -> tuple[str, str]:
     tenant, sep, pid = key.partition(":")
     if not sep or not tenant or not pid:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"a person id is '<organisation>:<id>', not {key!r}")
+        raise Invalid(f"a person id is '<organisation>:<id>', not {key!r}")
     return tenant, pid
 
 
 def parse_time(value: Any, tz: ZoneInfo, name: str) -> float:
     """Epoch seconds from a number or an ISO 8601 string (local time zone when it has none)."""
     if isinstance(value, bool):
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name}: a time, not a boolean")
+        raise Invalid(f"{name}: a time, not a boolean")
     if isinstance(value, (int, float)):
         return float(value)
     try:
         dt = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{name}: {value!r} is not an ISO 8601 time") from None
+        raise Invalid(f"{name}: {value!r} is not an ISO 8601 time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return dt.timestamp()
@@ -210,7 +211,7 @@ class DirectoryService:
         now = self.clock() if now is None else now
         i = self.index.by_key.get(key)
         if i is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         p = self.index.persons[i]
         d = self.row(i, now, self.devices())
         local = p.get("local") or {}
@@ -241,17 +242,17 @@ class DirectoryService:
         if P_ADMIN in perms:
             return
         if P_SUPERVISE not in perms:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "you may only change your own absences")
+            raise Forbidden("you may only change your own absences")
         mine = {k.partition(":")[0] for k in self.own_keys(principal.username)}
         if mine and key.partition(":")[0] not in mine:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "a supervisor may change absences in their own organisation only")
+            raise Forbidden("a supervisor may change absences in their own organisation only")
 
     # -- absences -----------------------------------------------------------------------------------
     def _check_absence(self, kind: str, start: float, until: float) -> None:
         if kind not in ABSENCE_TYPES:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"absence type must be one of {', '.join(ABSENCE_TYPES)}")
+            raise Invalid(f"absence type must be one of {', '.join(ABSENCE_TYPES)}")
         if until <= start:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "an absence must end after it starts")
+            raise Invalid("an absence must end after it starts")
 
     def _end_of_day(self, t: float) -> float:
         d = datetime.fromtimestamp(t, self.tz).date() + timedelta(days=1)
@@ -261,7 +262,7 @@ class DirectoryService:
                     substitute: str = "", source: str = "manual") -> dict[str, Any]:
         tenant, pid = split_key(key)
         if key not in self.index.by_key:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         s = parse_time(start, self.tz, "from")
         u = parse_time(until, self.tz, "until") if until not in (None, "") else self._end_of_day(s)
         self._check_absence(kind, s, u)
@@ -276,7 +277,7 @@ class DirectoryService:
     def get_absence(self, aid: str) -> dict[str, Any]:
         a = self.store.absence(aid)
         if a is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no absence {aid!r}")
+            raise NotFound(f"no absence {aid!r}")
         return a
 
     def update_absence(self, aid: str, **changes: Any) -> dict[str, Any]:
@@ -312,7 +313,7 @@ class DirectoryService:
         calendar that is refused (ics.CalendarError) changes nothing."""
         tenant, _pid = split_key(key)
         if key not in self.index.by_key:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         found = self.parse_calendar(tenant, raw, now=now)
         rows = self.calendar_rows(key, found, source)
         self.store.replace_source_absences(tenant, key.partition(":")[2], source, rows)
@@ -354,7 +355,7 @@ class DirectoryService:
         tenant, pid = split_key(key)
         p = self.store.person(tenant, pid)
         if p is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         local = dict(p["local"], notes=notes)
         self.store.set_local(tenant, pid, local, self.clock())
         i = self.index.by_key.get(key)
@@ -367,7 +368,7 @@ class DirectoryService:
         tenant, pid = split_key(key)
         p = self.store.person(tenant, pid)
         if p is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         local = dict(p["local"], notes=notes, attributes=dict(attributes))
         self.store.set_local(tenant, pid, local, self.clock())
         i = self.index.by_key.get(key)
@@ -379,12 +380,12 @@ class DirectoryService:
     def build_message(self, key: str, text: str, taken_by: str) -> EmailMessage:
         i = self.index.by_key.get(key)
         if i is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no person {key!r} in the directory")
+            raise NotFound(f"no person {key!r} in the directory")
         p = self.index.persons[i]
         if not p.get("email"):
-            raise ProtocolError(ErrorCode.CONFLICT, f"{p['name']} has no e-mail address in the directory")
+            raise Conflict(f"{p['name']} has no e-mail address in the directory")
         if not text.strip():
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "the message is empty")
+            raise Invalid("the message is empty")
         msg = EmailMessage()
         msg["From"] = self.smtp_from
         msg["To"] = p["email"]
@@ -411,9 +412,8 @@ class DirectoryService:
         try:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
-            raise ProtocolError(ErrorCode.UNAVAILABLE,
-                                f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: "
-                                f"{exc}") from exc
+            raise Unavailable(f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: "
+                              f"{exc}") from exc
         return {"sent": True, "to": msg["To"], "message_id": msg["Message-ID"]}
 
     # -- protocol -----------------------------------------------------------------------------------
@@ -434,8 +434,7 @@ class DirectoryService:
             if not key:
                 own = self.own_keys(s.principal.username)
                 if not own:
-                    raise ProtocolError(ErrorCode.NOT_FOUND,
-                                        f"user {s.principal.username} has no person in the directory; give person_id")
+                    raise NotFound(f"user {s.principal.username} has no person in the directory; give person_id")
                 key = own[0]
             self.check_may_edit(s.principal, key)
             sub = a.get("substitute", "")
@@ -473,7 +472,7 @@ class DirectoryService:
         def principal(request: web.Request) -> Any:
             p = auth.from_headers(request.headers)  # the server's one reading of Authorization
             if P_SESSION not in p.permissions:
-                raise ProtocolError(ErrorCode.FORBIDDEN, "no session permission")
+                raise Forbidden("no session permission")
             return p
 
         status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403, ErrorCode.NOT_FOUND: 404,
@@ -484,7 +483,7 @@ class DirectoryService:
                 try:
                     principal(request)
                     return web.json_response(fn(request))
-                except ProtocolError as exc:
+                except (ProtocolError, DomainError) as exc:  # not signed in, or the service refused
                     resp = web.json_response({"error": exc.to_dict()}, status=status.get(exc.code, 500))
                     if exc.code is ErrorCode.UNAUTHENTICATED:
                         resp.headers["WWW-Authenticate"] = 'Bearer realm="cc-console"'
@@ -496,7 +495,7 @@ class DirectoryService:
             try:
                 limit = int(request.query.get("limit", "20"))
             except ValueError:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "limit must be a number") from None
+                raise Invalid("limit must be a number") from None
             return {"q": q, "results": self.search(q, tenant=request.query.get("tenant") or None, limit=limit)}
 
         def person(request: web.Request) -> dict[str, Any]:

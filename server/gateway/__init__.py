@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from cc_console.errors import DomainError
 from cc_console.protocol import (
     P_SUPERVISE,
     P_WALLBOARD,
@@ -162,6 +163,11 @@ def _user(caller: Any) -> str:
     return str(caller.principal.username)
 
 
+def wire_error(exc: DomainError) -> ProtocolError:
+    """A service's refusal as the websocket's error response: the same code and message, word for word."""
+    return ProtocolError(exc.code, exc.message, **exc.details)
+
+
 class Gateway:
     def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000,
                  reload: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -215,7 +221,7 @@ class Gateway:
             "call.transfer": lambda s, r: {"call": self.engine.transfer(
                 _user(s), r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
-                r.args["queue"], r.args["on"], r.args.get("media", ""))},
+                r.args["queue"], r.args["on"], r.args.get("media", "")).to_dict()},
             "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
             "admin.reload": self._admin_reload,
         }
@@ -335,6 +341,8 @@ class Gateway:
             rid = rid if rid is not None else exc.details.pop("id", None)
             exc.details.pop("id", None)
             s.reply(error(rid, exc))
+        except DomainError as exc:
+            s.reply(error(rid, wire_error(exc)))
         except Exception:
             log.exception("command failed")
             s.reply(error(rid, ProtocolError(ErrorCode.INTERNAL, "internal error; the server logged it")))

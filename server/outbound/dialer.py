@@ -20,8 +20,8 @@ import contextlib
 import logging
 from typing import Any
 
+from cc_console.errors import DomainError
 from cc_console.models import AgentState, CallState
-from cc_console.protocol import ProtocolError
 from cc_console.server.capability import CallHooks, Context
 from cc_console.server.waits import woken
 
@@ -144,7 +144,7 @@ class Dialer(CallHooks):
                 call = self.ctx.engine.dial_out(  # type: ignore[attr-defined]
                     agent.id, target, caller_id=c.caller_id, queue=c.queue, record=c.record)
                 break
-            except ProtocolError as exc:
+            except DomainError as exc:  # the engine refused this agent: try the next
                 log.info("campaign %s: agent %s cannot take %s now: %s", c.id, agent.id, contact["id"], exc.message)
         if call is None:
             await asyncio.to_thread(self.service.release, contact["id"])
@@ -198,7 +198,7 @@ class Dialer(CallHooks):
                     abandon_media=self.abandon_media, agent=contact["owner"] or None,
                     amd=c.amd and bool(self.amd_dial_template), machine_media=_media(c.machine_message),
                     announcement=_media(c.announcement))
-            except ProtocolError as exc:
+            except DomainError as exc:
                 log.warning("campaign %s cannot dial %s: %s", c.id, contact["id"], exc.message)
                 await asyncio.to_thread(self.service.release, contact["id"])
                 continue
@@ -208,7 +208,7 @@ class Dialer(CallHooks):
             await asyncio.to_thread(self.service.dialing, contact["id"], call.id, "")
 
     def dial_for(self, c: Campaign, contact: dict[str, Any], agent_id: str) -> Any:
-        """Call a previewed contact for its agent (ProtocolError when the agent cannot call now)."""
+        """Call a previewed contact for its agent (a DomainError when the agent cannot call now)."""
         number = contact["number"]
         target = self.dial_template.format(number=number) if self.dial_template else number
         call = self.ctx.engine.dial_out(  # type: ignore[attr-defined]

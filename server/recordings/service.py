@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cc_console.errors import Conflict, Damaged, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.capability import CallHooks
 
@@ -89,7 +90,7 @@ def parse_time(v: Any) -> float | None:
     try:
         return datetime.fromisoformat(str(v)).timestamp()
     except ValueError:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"not a time: {v!r} (epoch seconds or ISO 8601)") from None
+        raise Invalid(f"not a time: {v!r} (epoch seconds or ISO 8601)") from None
 
 
 class RecordingService(CallHooks):
@@ -337,16 +338,16 @@ class RecordingService(CallHooks):
     def read_audio(self, rec: dict[str, Any]) -> bytes:
         """The plain WAV of a stored recording, its checksum verified."""
         if rec["status"] != "stored" or not rec["file"]:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"recording {rec['id']} has no audio ({rec['status']})")
+            raise NotFound(f"recording {rec['id']} has no audio ({rec['status']})")
         if self._cache and self._cache[0] == rec["id"]:
             return self._cache[1]
         blob = (self.s.folder / rec["file"]).read_bytes()
         if rec["encrypted"]:
             if self.key is None:
-                raise ProtocolError(ErrorCode.UNAVAILABLE, "this recording is encrypted and no key is configured")
+                raise Unavailable("this recording is encrypted and no key is configured")
             blob = audio.decrypt(self.key, blob, rec["id"])
         if audio.sha256(blob) != rec["sha256"]:
-            raise ProtocolError(ErrorCode.INTERNAL, f"recording {rec['id']} fails its checksum")
+            raise Damaged(f"recording {rec['id']} fails its checksum")
         self._cache = (rec["id"], blob)
         return blob
 
@@ -357,12 +358,12 @@ class RecordingService(CallHooks):
     def optout(self, principal: Any, call_id: str | None = None) -> dict[str, Any]:
         me = principal.username
         if not self.may_optout(principal):
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{me} may not switch recording off")
+            raise Forbidden(f"{me} may not switch recording off")
         agent = self.engine.agents.get(me)
         cid = call_id or (agent.call_id if agent else None)
         call = self.engine.calls.get(cid or "")
         if call is None or call.agent != me:
-            raise ProtocolError(ErrorCode.CONFLICT, "no call of yours to stop recording")
+            raise Conflict("no call of yours to stop recording")
         rec = self.active.get(call.id)
         if rec is None or rec.get("agent_id") != me:
             self.pending_optout.add((call.id, me))  # ringing: the leg will not be recorded
@@ -392,11 +393,11 @@ class RecordingService(CallHooks):
         if rec is None:
             if audit:
                 self.store.audit(principal.username, action, rec_id, "not_found", detail)
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no recording {rec_id}")
+            raise NotFound(f"no recording {rec_id}")
         if action not in rights(principal, rec):
             if audit:
                 self.store.audit(principal.username, action, rec_id, "forbidden", detail)
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{principal.username} may not {action} recording {rec_id}")
+            raise Forbidden(f"{principal.username} may not {action} recording {rec_id}")
         if audit:
             self.store.audit(principal.username, action, rec_id, "ok", detail)
         return rec
@@ -405,7 +406,7 @@ class RecordingService(CallHooks):
         agent = args.get("agent") or None
         if "listen" not in rights(principal) and "download" not in rights(principal):
             if agent and agent != principal.username:
-                raise ProtocolError(ErrorCode.FORBIDDEN, "agents may search only their own recordings")
+                raise Forbidden("agents may search only their own recordings")
             agent = principal.username
         try:
             rows, more = self.store.search(
@@ -415,25 +416,25 @@ class RecordingService(CallHooks):
                 text=args.get("text"), sort=args.get("sort", "started"), desc=bool(args.get("desc", True)),
                 limit=int(args.get("limit", 50)), offset=int(args.get("offset", 0)))
         except ValueError as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+            raise Invalid(str(exc)) from None
         return {"recordings": [self.public(r) for r in rows], "more": more}
 
     def detail(self, principal: Any, rec_id: str) -> dict[str, Any]:
         rec = self.store.get(rec_id)
         if rec is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no recording {rec_id}")
+            raise NotFound(f"no recording {rec_id}")
         r = rights(principal, rec)
         if not r & {"listen", "download", "evaluate"}:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"{principal.username} may not see recording {rec_id}")
+            raise Forbidden(f"{principal.username} may not see recording {rec_id}")
         return {"recording": self.public(rec), "rights": sorted(r), "evaluations": self.store.evaluations(rec_id),
                 "marks": self.store.marks(rec_id)}
 
     def update(self, principal: Any, rec_id: str, category: str | None, notes: str | None) -> dict[str, Any]:
         rec = self.store.get(rec_id)
         if rec is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no recording {rec_id}")
+            raise NotFound(f"no recording {rec_id}")
         if rec["agent_id"] != principal.username and "evaluate" not in rights(principal, rec):
-            raise ProtocolError(ErrorCode.FORBIDDEN, "only the agent or a supervisor may edit a recording's notes")
+            raise Forbidden("only the agent or a supervisor may edit a recording's notes")
         fields = {k: v for k, v in (("category", category), ("notes", notes)) if v is not None}
         if fields:
             self.store.update(rec_id, **fields)
@@ -448,14 +449,14 @@ class RecordingService(CallHooks):
         self.access(principal, rec_id, "evaluate", audit=False)
         if not scores or not all(isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
                                  for k, v in scores.items()):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "scores: an object of criterion -> number")
+            raise Invalid("scores: an object of criterion -> number")
         return {"evaluation": self.store.evaluate(rec_id, principal.username,
                                                   {k: float(v) for k, v in scores.items()}, comment)}
 
     def mark(self, principal: Any, rec_id: str, at: float, text: str) -> dict[str, Any]:
         rec = self.access(principal, rec_id, "evaluate", audit=False)
         if at < 0 or (rec["duration"] and at > rec["duration"] + 1):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"at: 0..{rec['duration']:.0f} seconds")
+            raise Invalid(f"at: 0..{rec['duration']:.0f} seconds")
         return {"mark": self.store.add_mark(rec_id, at, principal.username, text), "marks": self.store.marks(rec_id)}
 
     # == retention =====================================================================================
@@ -533,7 +534,7 @@ class RecordingService(CallHooks):
         def guard(p: Any, rec_id: str, action: str, detail: str = "", audit: bool = True) -> dict[str, Any]:
             try:
                 return self.access(p, rec_id, action, detail=detail, audit=audit)
-            except ProtocolError as exc:
+            except DomainError as exc:
                 if exc.code is ErrorCode.FORBIDDEN:
                     raise web.HTTPForbidden(text=exc.message) from None
                 raise web.HTTPNotFound(text=exc.message) from None
@@ -541,7 +542,7 @@ class RecordingService(CallHooks):
         def body(rec: dict[str, Any]) -> bytes:
             try:
                 return self.read_audio(rec)
-            except ProtocolError as exc:
+            except DomainError as exc:
                 raise web.HTTPNotFound(text=exc.message) from None
 
         async def listen(request: web.Request) -> web.StreamResponse:

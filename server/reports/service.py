@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from cc_console.protocol import ErrorCode, ProtocolError
+from cc_console.errors import Forbidden, Invalid, NotFound, Unavailable
 from cc_console.server.store import Store
 from cc_console.server.written import WrittenItem
 
@@ -39,7 +39,7 @@ def cache_for(store: Store) -> ReportCache:
 
 def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now: float | None = None,
                  written: Callable[[float, float], list[WrittenItem]] | None = None) -> dict[str, Any]:
-    """Compute a report for a user within their scope. Raises ProtocolError.
+    """Compute a report for a user within their scope. Raises a DomainError (cc_console/errors.py).
 
     written: the written work items queued in [start, end) (kind channel; server/written.py)."""
     queue_tenants = {n: q.tenant for n, q in cfg.queues.items()}
@@ -49,23 +49,23 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
     scope = scope_for(user, queue_tenants, role_queues)
     for key in ("queues", "agents", "tenants"):
         if not all(isinstance(v, str) for v in args.get(key) or []):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {key} is a list of names")
+            raise Invalid(f"report.run: {key} is a list of names")
     opts = dict(args.get("options") or {})
     for k, v in opts.items():
         t = OPTION_KEYS.get(k)
         if t is None:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: unknown option {k!r}")
+            raise Invalid(f"report.run: unknown option {k!r}")
         if not isinstance(v, t) or (isinstance(v, bool) and t is not bool):
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: option {k!r} has the wrong type")
+            raise Invalid(f"report.run: option {k!r} has the wrong type")
     agent_queues = {a: list(p.penalties) for a, p in cfg.agents.items()}
     try:
         queues = apply_scope(scope, list(args.get("queues") or []), list(args.get("tenants") or []), queue_tenants,
                              list(args.get("agents") or []), agent_queues)
     except ScopeError as exc:
-        raise ProtocolError(ErrorCode.FORBIDDEN, str(exc)) from None
+        raise Forbidden(str(exc)) from None
     unknown = [q for q in args.get("queues") or [] if q not in cfg.queues]
     if unknown:
-        raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown queue(s): {unknown}")
+        raise NotFound(f"unknown queue(s): {unknown}")
     kind = args.get("kind", "queue")
     if kind == "channel":
         return _channel_report(store, cfg, args, opts, queues, now, written)
@@ -88,7 +88,7 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
         cache = None if kind == "erlang" and p.calls is not None else cache_for(store)
         report = run(cache, cfg, p)
     except (ValueError, KeyError) as exc:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {exc}") from None
+        raise Invalid(f"report.run: {exc}") from None
     return {"report": report.to_dict()}
 
 
@@ -104,12 +104,12 @@ def _channel_report(store: Any, cfg: Any, args: dict[str, Any], opts: dict[str, 
                         sl_formula=opts.get("sl_formula", "answered"), short_abandon=opts.get("short_abandon", 5.0))
         calls = run(cache_for(store), cfg, p)
     except (ValueError, KeyError) as exc:
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"report.run: {exc}") from None
+        raise Invalid(f"report.run: {exc}") from None
     try:
         items = written(p.start, p.end) if written is not None else []
     except Exception:
         log.exception("written work items not read for the channel report")
-        raise ProtocolError(ErrorCode.UNAVAILABLE, "The chat figures cannot be read right now; try again shortly.") \
+        raise Unavailable("The chat figures cannot be read right now; try again shortly.") \
             from None
     if p.tenants:  # the queue report narrows calls to these tenants' queues; the same for written items
         tenant_of = {n: q.tenant for n, q in cfg.queues.items()}

@@ -21,7 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from cc_console.protocol import P_AGENT, Arg, CommandSpec, ErrorCode, Event, ProtocolError, Request
+from cc_console.errors import NotFound
+from cc_console.protocol import P_AGENT, Arg, CommandSpec, Event, ProtocolError, Request
 from cc_console.server.capability import CallHooks, Capability, Context, Handler
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class Voicemail(Capability, CallHooks):
 
     def path(self, item_id: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{6,32}", item_id):
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such voicemail")
+            raise NotFound("no such voicemail")
         return self.folder / f"{item_id}.wav"
 
     def _write(self, item_id: str, data: bytes) -> None:
@@ -165,7 +166,7 @@ class Voicemail(Capability, CallHooks):
         try:
             path = self.path(request.match_info["id"])
             data = await asyncio.to_thread(path.read_bytes)
-        except (ProtocolError, FileNotFoundError):
+        except (NotFound, FileNotFoundError):
             raise web.HTTPNotFound(text="no such voicemail, or its audio is not here yet") from None
         size = len(data)
         headers = {"Accept-Ranges": "bytes", "Content-Type": "audio/wav", "Cache-Control": "no-store"}

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from cc_console.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from cc_console.protocol import ABSENCE_TYPES, P_ADMIN, P_SUPERVISE, ErrorCode, ProtocolError
 from cc_console.server.ratelimit import TokenBuckets
 
@@ -180,7 +181,7 @@ class WebPages:
             try:
                 self.directory.check_may_edit(p, key)
                 person = self.directory.person(key)
-            except ProtocolError as exc:
+            except DomainError as exc:
                 error, status, key = _say(exc), 403 if exc.code == ErrorCode.FORBIDDEN else 404, ""
         q = request.query.get("q", "")[:100]
         found = self.directory.search(q, limit=20) if (q and for_others) else []
@@ -200,7 +201,7 @@ class WebPages:
         sessions.check_form(p, form)
         try:
             key = await act(p, form)
-        except ProtocolError as exc:
+        except DomainError as exc:
             log.info("web absence change by %s refused: %s %s", p.username, exc.code, exc.message)
             return await self.absences_page(request, error=_say(exc), person_id=str(form.get("person_id", "")),
                                             status=403 if exc.code == ErrorCode.FORBIDDEN else 400)
@@ -244,7 +245,7 @@ class WebPages:
         key = request.match_info["id"]
         try:
             person = self.directory.person(key)
-        except ProtocolError as exc:
+        except DomainError as exc:
             raise web.HTTPNotFound(text=_say(exc)) from None
         if not self.may_edit_directory(p, person["tenant"]):
             raise web.HTTPForbidden(text="You may not edit this organisation's directory.")
@@ -259,7 +260,7 @@ class WebPages:
         key = request.match_info["id"]
         try:
             person = self.directory.person(key)
-        except ProtocolError as exc:
+        except DomainError as exc:
             raise web.HTTPNotFound(text=_say(exc)) from None
         if not self.may_edit_directory(p, person["tenant"]):
             raise web.HTTPForbidden(text="You may not edit this organisation's directory.")
@@ -288,12 +289,12 @@ class WebPages:
         """What the receiver's page shows, read from the live call (on the loop), and the address."""
         call = self.engine.calls.get(call_id)
         if call is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no such call in progress")
+            raise NotFound("no such call in progress")
         if call.agent != principal.username and P_SUPERVISE not in principal.permissions:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "this is not your call")
+            raise Forbidden("this is not your call")
         person = self.directory.person(person_id)
         if not person.get("email"):
-            raise ProtocolError(ErrorCode.CONFLICT, f"{person['name']} has no e-mail address in the directory")
+            raise Conflict(f"{person['name']} has no e-mail address in the directory")
         agent = self.engine.agents.get(principal.username)
         # The verified capability marks an identity-verified call: call.verified = {"kind", "attributes", ...}.
         verified = getattr(call, "verified", None) or {}
@@ -327,7 +328,7 @@ class WebPages:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("transfer link for call %s not sent: %s", call_id, exc)
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "the mail server did not take the message") from exc
+            raise Unavailable("the mail server did not take the message") from exc
         log.info("transfer link for call %s sent to %s by %s", call_id, person_id, principal.username)
         return {"sent": True, "to": to, "expires": now + self.s.link_ttl}
 
@@ -357,7 +358,7 @@ def _safe_next(nxt: str) -> str:
     return nxt if nxt.startswith("/web/") and not nxt.startswith("//") and "\\" not in nxt else "/web/absences"
 
 
-def _say(exc: ProtocolError) -> str:
+def _say(exc: ProtocolError | DomainError) -> str:
     """The server's own sentence, as a person reads it (capitalised, with a full stop)."""
     text = exc.message.strip()
     text = text[:1].upper() + text[1:]
