@@ -119,6 +119,12 @@ def pg_template(pg_cluster) -> str:
     return "cc_template"
 
 
+@pytest.fixture
+def pg_seeded_url(pg_cluster, pg_template) -> str:
+    """A fresh PostgreSQL database with the seeded users (as template_db), for servers a test starts."""
+    return _pg_database(pg_cluster, pg_template)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a store lives, once per backend: an SQLite file, then a fresh PostgreSQL database."""

@@ -1,7 +1,8 @@
 """Failover on the real sandbox Asterisk (issue 22; docs/high-availability.md).
 
 Two real `cc-console server` processes for one Asterisk, the lease on a real PostgreSQL, the store
-files shared (SQLite, until the stores move to PostgreSQL). The active one is killed with SIGKILL
+shared: the main store in PostgreSQL (the production layout), or the same SQLite files on this
+machine; the capabilities whose databases have not moved to PostgreSQL share their files either way. The active one is killed with SIGKILL
 while one call is connected to an agent's real phone, one rings an agent's console and one waits in
 the queue. The standby takes over within 5 s (measured from the kill until it has resynced with
 Asterisk, and printed); the connected call stays up in its bridge; the ringing call is answered on
@@ -18,11 +19,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
 from cc_console.client import ConsoleClient
@@ -31,21 +33,22 @@ from cc_console.server.pbx.sandbox import CALLER_TONE_FREQ
 
 from .asterisk import still_there, until
 from .conftest import PASSWORD
-from .pg_lease_cluster import PgCluster, free_port
+from .pg_cluster import free_port
 
 pytestmark = pytest.mark.asterisk
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgCluster]:
-    cluster = PgCluster().start()
-    yield cluster
-    cluster.stop()
+@pytest.fixture
+def pg(pg_dsn: str) -> SimpleNamespace:
+    """The lease's database: the tests' one PostgreSQL cluster (tests/pg_cluster.py)."""
+    return SimpleNamespace(url=pg_dsn)
 
 
-def node_config(tmp: Path, name: str, port: int, db: Path, lease_url: str, ring_timeout: float = 30.0) -> Path:
+def node_config(tmp: Path, name: str, port: int, db: Path, lease_url: str, ring_timeout: float = 30.0,
+                store_url: str = "") -> Path:
     path = tmp / f"{name}.toml"
-    path.write_text(f"""
+    store = f'[store]\nurl = "{store_url}"\n' if store_url else ""
+    path.write_text(store + f"""
 [server]
 port = {port}
 db_path = "{db}"
@@ -93,8 +96,11 @@ async def until_health(port: int, proc: subprocess.Popen[bytes], pred, what: str
             await asyncio.sleep(0.02)
 
 
-def stored_events(db: Path) -> list[tuple[int, str, str, str | None, str]]:
+def stored_events(db: Path, store_url: str = "") -> list[tuple[Any, ...]]:
     """(seq, event id, kind, call id, data) of every stored event, read as another process would."""
+    if store_url:
+        with psycopg.connect(store_url) as pgc:
+            return [tuple(r) for r in pgc.execute("SELECT seq, eid, kind, call_id, data FROM events ORDER BY seq")]
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return [tuple(r) for r in con.execute("SELECT seq, eid, kind, call_id, data FROM events ORDER BY seq")]
@@ -128,13 +134,24 @@ def logins(client: ConsoleClient) -> list[str]:
     return sent
 
 
-async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, template_db, pg, pbx, phone):
+@pytest.fixture(params=["shared-sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Where both servers keep the store: the same SQLite files on this machine, or PostgreSQL (the
+    production layout: docs/high-availability.md), a fresh database with the seeded users."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_seeded_url")
+        return url
+    return ""
+
+
+async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, template_db, pg, store_url, pbx,
+                                                                      phone):
     db = tmp_path / "cc.sqlite3"
     shutil.copy(template_db, db)
     port_a, port_b = free_port(), free_port()
     url_a, url_b = f"ws://127.0.0.1:{port_a}/ws", f"ws://127.0.0.1:{port_b}/ws"
     log = tmp_path / "servers.log"
-    a = start_node(node_config(tmp_path, "node-a", port_a, db, pg.url), log)
+    a = start_node(node_config(tmp_path, "node-a", port_a, db, pg.url, store_url=store_url), log)
     b: subprocess.Popen[bytes] | None = None
     clients: list[ConsoleClient] = []
 
@@ -147,7 +164,7 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
 
     try:
         await until_health(port_a, a, lambda h: h["ha"]["role"] == "active" and h["ari"] == "up", "node-a")
-        b = start_node(node_config(tmp_path, "node-b", port_b, db, pg.url), log)
+        b = start_node(node_config(tmp_path, "node-b", port_b, db, pg.url, store_url=store_url), log)
         await until_health(port_b, b, lambda h: h["ha"]["role"] == "standby" and h["ha"]["active"], "node-b")
 
         phone3 = await phone("1003", auto_answer=True)  # agent3 answers on the phone itself
@@ -174,9 +191,9 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
         # Everything so far is in the store before the kill (the writer commits within milliseconds).
         async with asyncio.timeout(10):
             while not {(c1["id"], "call.connected"), (c2["id"], "call.offered"), (c3["id"], "call.queued")} <= {
-                    (e[3], e[2]) for e in stored_events(db)}:
+                    (e[3], e[2]) for e in stored_events(db, store_url)}:
                 await asyncio.sleep(0.02)
-        before = stored_events(db)
+        before = stored_events(db, store_url)
         sent = {c: logins(c) for c in clients}
         tokens = {c: c.token for c in clients}
 
@@ -225,9 +242,9 @@ async def test_sigkill_of_the_active_server_with_calls_in_every_state(tmp_path, 
 
         # The store: what node-a wrote is all there, unchanged; nothing twice.
         async with asyncio.timeout(10):
-            while (c3["id"], "call.offered") not in {(e[3], e[2]) for e in stored_events(db)[len(before):]}:
+            while (c3["id"], "call.offered") not in {(e[3], e[2]) for e in stored_events(db, store_url)[len(before):]}:
                 await asyncio.sleep(0.02)
-        after = stored_events(db)
+        after = stored_events(db, store_url)
         assert after[:len(before)] == before
         eids = [e[1] for e in after if e[1]]
         assert len(eids) == len(set(eids)), "an event stored twice"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import sys
-from collections.abc import Iterator
+from types import SimpleNamespace
 
 import aiohttp
 import psycopg
@@ -20,17 +20,16 @@ from cc_console.server.app import Server
 from cc_console.server.ha import HaNode, HaSettings, Lease, LeaseLost, lock_key
 
 from .conftest import PASSWORD
-from .pg_lease_cluster import PgCluster, free_port
+from .pg_cluster import free_port
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgCluster]:
-    cluster = PgCluster().start()
-    yield cluster
-    cluster.stop()
+@pytest.fixture
+def pg(pg_dsn: str) -> SimpleNamespace:
+    """The lease's database: the tests' one PostgreSQL cluster (tests/pg_cluster.py)."""
+    return SimpleNamespace(url=pg_dsn)
 
 
-def lease(pg: PgCluster, node: str, key: int, **kw) -> Lease:
+def lease(pg: SimpleNamespace, node: str, key: int, **kw) -> Lease:
     return Lease(pg.url, key=key, node=node, advertise=f"ws://{node}/ws", poll=0.05, check_interval=0.1, **kw)
 
 
@@ -87,7 +86,7 @@ async def test_a_sigkilled_holder_loses_the_lock_at_once(pg):
         await proc.wait()
 
 
-def node_settings(settings: Settings, pg: PgCluster, name: str, key: str) -> Settings:
+def node_settings(settings: Settings, pg: SimpleNamespace, name: str, key: str) -> Settings:
     s = copy.deepcopy(settings)
     s.server.port = free_port()
     s.sections["ha"] = {"lease_url": pg.url, "node": name, "key": key, "poll": 0.05, "check_interval": 0.2}
