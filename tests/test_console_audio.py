@@ -102,6 +102,8 @@ async def test_console_audio_both_ways_and_hold(server, connect, pbx, phone, pul
         await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
         await caller.wait_call_state("ESTABLISHED", timeout=10)
         await until_true(lambda: audio.active, "the console's audio to start")
+        # and its microphone is capturing the tone (PortAudio's capture starts later on a loaded machine)
+        await until_true(lambda: audio.mic_db > -40, "the console's microphone to hear its tone")
 
         # A phone's WAV has its length in the header only once the call ends: what the caller heard
         # is measured after the hang-up, what the console played at once.

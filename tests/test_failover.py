@@ -2,7 +2,8 @@
 
 Two real `cc-console server` processes for one Asterisk, the lease on a real PostgreSQL, the store
 shared: the main store in PostgreSQL (the production layout), or the same SQLite files on this
-machine; the capabilities whose databases have not moved to PostgreSQL share their files either way. The active one is killed with SIGKILL
+machine; the capabilities whose databases have not moved to PostgreSQL share their files either
+way. The active one is killed with SIGKILL
 while one call is connected to an agent's real phone, one rings an agent's console and one waits in
 the queue. The standby takes over within 5 s (measured from the kill until it has resynced with
 Asterisk, and printed); the connected call stays up in its bridge; the ringing call is answered on

@@ -273,3 +273,23 @@ async def test_a_stop_during_a_push_to_a_hung_gateway_is_quick_and_the_log_says_
         assert summary["by_state"] == {"interrupted": 20}
     finally:
         await second.stop()
+
+
+async def test_the_subscription_form_works_without_javascript(server, smsc):
+    """The web page's form (GET /push/subscribe): labelled fields, the topics by name; a wrong
+    number is said in words with what was typed kept; a right one asks for the YES by SMS."""
+    base = f"http://127.0.0.1:{server.port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/push/subscribe") as r:
+            page = await r.text()
+            assert r.status == 200 and 'name="topic"' in page and ">Courses</option>" in page
+            assert '<label for="address">' in page and '<label for="topic">' in page
+        form = {"topic": "courses", "channel": "sms", "address": "not a number", "frequency": "daily"}
+        async with http.post(f"{base}/push/subscribe", data=form) as r:
+            page = await r.text()
+            assert r.status == 400 and "That is not a phone number." in page
+            assert 'value="not a number"' in page and 'value="daily" selected' in page
+        async with http.post(f"{base}/push/subscribe", data={**form, "address": "+420 777 000 333"}) as r:
+            assert r.status == 200 and "Reply YES" in await r.text()
+    ask = (await smsc.expect(1))[0]
+    assert ask.receiver == "+420777000333" and "Reply YES" in ask.data.decode()

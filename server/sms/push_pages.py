@@ -34,6 +34,8 @@ class PushPages:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/push/subscriptions", self._subscribe)
+        app.router.add_get("/push/subscribe", self._form_page)
+        app.router.add_post("/push/subscribe", self._form_post)
         app.router.add_get("/push/unsubscribe", self._unsubscribe_page)
         app.router.add_post("/push/unsubscribe", self._unsubscribe)
         app.router.add_get("/push/confirm", self._confirm_page)
@@ -70,6 +72,55 @@ class PushPages:
         # not whether it was confirmed before: that would tell a stranger who subscribes what
         return web.json_response({"subscription": {k: sub[k] for k in ("id", "topic", "channel", "frequency")}},
                                  status=201)
+
+    def _form(self, error: str = "", values: dict[str, str] | None = None) -> str:
+        """The subscription form: plain HTML that works without JavaScript, every field labelled."""
+        v = values or {}
+        topics = "".join(
+            f'<option value="{html.escape(t)}"{" selected" if v.get("topic") == t else ""}>{html.escape(name)}</option>'
+            for t, name in sorted(self.settings.push_topics.items(), key=lambda kv: kv[1]))
+        sms = v.get("channel", "sms") != "email"
+        daily = v.get("frequency") == "daily"
+        err = f'<p role="alert"><strong>{html.escape(error)}</strong></p>' if error else ""
+        return (f"<h1>Messages from us</h1>{err}"
+                '<form method="post" action="/push/subscribe">'
+                f'<p><label for="topic">Topic</label><br><select id="topic" name="topic">{topics}</select></p>'
+                '<fieldset><legend>Send them by</legend>'
+                f'<input type="radio" id="ch-sms" name="channel" value="sms"{" checked" if sms else ""}>'
+                '<label for="ch-sms">SMS</label> '
+                f'<input type="radio" id="ch-email" name="channel" value="email"{"" if sms else " checked"}>'
+                '<label for="ch-email">E-mail</label></fieldset>'
+                '<p><label for="address">Your mobile number or e-mail address</label><br>'
+                '<input id="address" name="address" required maxlength="320" autocomplete="on" '
+                f'value="{html.escape(v.get("address", ""))}"></p>'
+                '<p><label for="frequency">How often</label><br><select id="frequency" name="frequency">'
+                f'<option value="immediate"{"" if daily else " selected"}>At once</option>'
+                f'<option value="daily"{" selected" if daily else ""}>One message a day</option></select></p>'
+                '<p><button type="submit">Subscribe</button></p></form>'
+                "<p>We first ask you to confirm (reply YES to our SMS, or follow the link in our e-mail); "
+                "without it you get nothing. Reply STOP, or use the link in every e-mail, to leave.</p>")
+
+    async def _form_page(self, request: web.Request) -> web.Response:
+        """GET /push/subscribe: the subscription form for the web page (or a link to it)."""
+        if not self.settings.push_topics:
+            return _page("There is nothing to subscribe to yet.", status=404)
+        return _page(self._form(), blocks=True)
+
+    async def _form_post(self, request: web.Request) -> web.Response:
+        """The form's POST: the same checks, limits and confirmation as the JSON endpoint."""
+        wait = self.form_limit.take(request.remote or "?")
+        if wait:
+            return _page(f"Too many requests: try again in {max(1, int(wait + 0.999))} s.", status=429)
+        form = await request.post()
+        values = {k: str(form.get(k, ""))[:320] for k in ("topic", "channel", "address", "frequency")}
+        try:
+            sub = await self.push.subscribe(values["topic"], values["channel"], values["address"],
+                                            values["frequency"] or "immediate", by="web")
+        except SmsError as exc:
+            return _page(self._form(exc.message, values), status=400, blocks=True)
+        where = "Reply YES to the SMS we sent you" if sub["channel"] == "sms" else \
+            "Follow the link in the e-mail we sent you"
+        return _page(f"Almost done. {where} to start getting our messages.")
 
     def _linked(self, request: web.Request, query: Any, purpose: str = "unsubscribe") -> str:
         sid, token = str(query.get("s", "")), str(query.get("t", ""))
@@ -126,10 +177,13 @@ class PushPages:
         return _page(f"Done: you will get no more messages about {topic}.")
 
 
-def _page(body: str, status: int = 200) -> web.Response:
+def _page(body: str, status: int = 200, *, blocks: bool = False) -> web.Response:
+    """A page of ours: ``body`` is one paragraph, or (``blocks``) the page's own block elements."""
+    main = body if blocks else f"<p>{body}</p>"
     return web.Response(status=status, content_type="text/html", charset="utf-8", text=(
-        '<!doctype html><html><head><meta charset="utf-8"><title>Subscriptions</title></head>'
-        f"<body><main><p>{body}</p></main></body></html>"), headers={"Cache-Control": "no-store"})
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Subscriptions</title></head>'
+        f"<body><main>{main}</main></body></html>"), headers={"Cache-Control": "no-store"})
 
 
 _SUB = {"type": "object", "required": ["topic", "channel", "address"], "additionalProperties": False,
