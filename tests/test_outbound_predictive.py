@@ -206,13 +206,13 @@ async def test_an_agent_whose_device_does_not_answer_in_time_stays_ready(setting
     cancelled, the callee hears the message, and the agent is ready again, not paused (it was not
     their doing)."""
     from cc_console.server.auth import Auth
-    from cc_console.server.store import SQLiteStore
+    from cc_console.server.store import open_configured
 
     from .conftest import PASSWORD
 
     settings.sections["outbound"] = {"tick": 0.2, "dial_template": "Local/{number}@cc-callees/n",
                                      "min_samples": 0, "abandon_media": "sound:beep"}
-    store = SQLiteStore(settings.server.db_path)
+    store = open_configured(settings)  # on whichever backend --store chose
     Auth(store).add_user("slow1", PASSWORD, "agent", name="Slow", device="Local/ringing@cc-test-caller/n",
                          answer_mode="phone", queues=["support"])
     store.close()

@@ -8,7 +8,7 @@ import pytest
 from cc_console.protocol import ProtocolError
 from cc_console.server.app import Server
 from cc_console.server.auth import Auth
-from cc_console.server.store import SQLiteStore
+from cc_console.server.store import open_configured
 
 from .asterisk import channels_left, until
 from .conftest import PASSWORD
@@ -20,7 +20,7 @@ ALL_WEEK = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu
 
 
 def add_agent(settings, username: str) -> None:
-    store = SQLiteStore(settings.server.db_path)
+    store = open_configured(settings)  # on whichever backend --store chose
     Auth(store).add_user(username, PASSWORD, "agent", name=username.title(), device=ANSWERS_AT_ONCE,
                          answer_mode="phone", queues=["support"])
     store.close()
