@@ -19,7 +19,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from cc_console.models import AgentState
-from cc_console.server.acd.routing_work import WorkItem, decide_work
+from cc_console.server.acd.work_queue import WorkQueue
 from cc_console.server.mail import MailRefused, send_async
 
 from .parse import Incoming, parse
@@ -73,7 +73,10 @@ class Thread:
         return {**self.public(), "messages": self.messages}
 
 
-class EmailService:
+class EmailService(WorkQueue):
+    channel = "email"
+    live: dict[str, Thread]
+
     def __init__(self, settings: EmailSettings, store: EmailStore, engine: Any,
                  publish: Callable[[str, dict[str, Any], Any], None], *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -84,10 +87,7 @@ class EmailService:
         self.engine = engine
         self.publish = publish
         self.clock = clock
-        self.live: dict[str, Thread] = {}
-        self.paused: dict[str, float] = {}  # agent -> no e-mail offered until (an offer not accepted)
-        self._route_soon = False
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._work_queue()
 
     async def start(self) -> None:
         for row in await self.store.run(self.store.open_threads):
@@ -323,71 +323,6 @@ class EmailService:
         self.want_route()
         return t
 
-    # -- routing ------------------------------------------------------------------------------------------
-    def want_route(self) -> None:
-        if not self._route_soon:
-            self._route_soon = True
-            asyncio.get_running_loop().call_soon(self.route)
-
-    def route(self) -> None:
-        self._route_soon = False
-        cfg = self.engine.cfg
-        items = [WorkItem(t.id, "email", t.queue, list(cfg.queues[t.queue].skills), 0, t.enqueued or t.created,
-                          t.target, t.sticky)
-                 for t in self.live.values() if t.state == "queued" and t.queue in cfg.queues]
-        if not items:
-            return
-        now = self.clock()
-        loads: dict[str, dict[str, int]] = {}
-        for t in self.live.values():
-            if t.state in ("offered", "active") and t.agent:
-                loads.setdefault(t.agent, {"email": 0})["email"] += 1
-        paused = {a: frozenset({"email"}) for a, until in self.paused.items() if until > now}
-        qp = {name: q.priority for name, q in cfg.queues.items()}
-        for tid, aid in decide_work(items, self.engine.agents.values(), loads, self.capacity, qp, paused):
-            self._offer(self.live[tid], aid)
-
-    def _offer(self, t: Thread, aid: str) -> None:
-        t.state, t.agent, t.target = "offered", aid, None
-        t.ring = asyncio.get_running_loop().call_later(self.s.ring_timeout, self._no_answer, t.id, aid)
-        self.publish("email.offer", t.full(), aid)
-        self._changed(t)
-
-    def _no_answer(self, tid: str, aid: str) -> None:
-        t = self.live.get(tid)
-        if t is None or t.state != "offered" or t.agent != aid:
-            return
-        log.info("email %s: %s did not accept in time; back to the queue", tid, aid)
-        t.ring = None
-        self.paused[aid] = self.clock() + self.s.ring_timeout
-        asyncio.get_running_loop().call_later(self.s.ring_timeout, self.want_route)
-        self.publish("email.update", {**t.public(), "state": "queued", "agent": None, "missed": True}, aid)
-        t.state, t.agent = "queued", None
-        if t.sticky == aid:
-            t.sticky = None
-        self._changed(t)
-
-    # -- plumbing -----------------------------------------------------------------------------------------
-    def _name(self, user: str) -> str:
-        a = self.engine.agents.get(user)
-        return a.name if a is not None and a.name else user
-
-    def _changed(self, t: Thread) -> None:
-        self._save(t)
-        self.publish("email.update", t.public(), frozenset(filter(None, [t.agent])))
-        if t.state == "queued":
-            self.want_route()
-
-    def _save(self, t: Thread) -> None:
-        task = asyncio.ensure_future(self.store.run(self.store.save_thread, t.row()))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("email store write failed: %s", task.exception())
-
     # -- attachments --------------------------------------------------------------------------------------
     async def attachment(self, aid: str, user: str, supervise: bool) -> dict[str, Any]:
         row = await self.store.run(self.store.attachment, aid)
@@ -398,3 +333,6 @@ class EmailService:
         if not supervise and user not in agents:
             raise EmailError("not_found", "There is no such attachment.")  # not: "it exists, but not yours"
         return row
+
+    def _store_save(self) -> Callable[[dict[str, Any]], Any]:
+        return self.store.save_thread

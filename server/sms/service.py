@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cc_console.models import AgentState
-from cc_console.server.acd.routing_work import WorkItem, decide_work
+from cc_console.server.acd.work_queue import WorkQueue
 
 from . import gsm
 from .kannel import GatewayRefused, Inbound, Kannel
@@ -100,7 +100,10 @@ class Conversation:
         return {**self.public(), "messages": self.messages}
 
 
-class SmsService:
+class SmsService(WorkQueue):
+    channel = "sms"
+    live: dict[str, Conversation]
+
     def __init__(self, settings: SmsSettings, store: SmsStore, engine: Any,
                  publish: Callable[[str, dict[str, Any], Any], None], *, gateway: Kannel | None = None,
                  clock: Callable[[], float] = time.time) -> None:
@@ -110,14 +113,11 @@ class SmsService:
         self.engine = engine
         self.publish = publish
         self.clock = clock
+        self._work_queue()
         self.gateway = gateway or Kannel(settings)
-        self.live: dict[str, Conversation] = {}
-        self.paused: dict[str, float] = {}
         self.inbound_hooks: list[Callable[[Inbound], Awaitable[bool]]] = []  # True: taken (a STOP)
         self.report_hooks: list[Callable[[dict[str, Any]], None]] = []  # a message's state changed
         self._sending = asyncio.Semaphore(max(1, settings.sends_at_once))
-        self._route_soon = False
-        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         for row in await self.store.run(self.store.open_conversations):
@@ -371,67 +371,5 @@ class SmsService:
                  "coding": "UCS-2" if r["coding"] == gsm.UCS2 else "GSM 7-bit", "parts": r["parts"],
                  "status": r["status"], "id": r["id"]} for r in rows]
 
-    # -- routing ------------------------------------------------------------------------------------------
-    def want_route(self) -> None:
-        if not self._route_soon:
-            self._route_soon = True
-            asyncio.get_running_loop().call_soon(self.route)
-
-    def route(self) -> None:
-        self._route_soon = False
-        cfg = self.engine.cfg
-        items = [WorkItem(c.id, "sms", c.queue, list(cfg.queues[c.queue].skills), 0, c.enqueued or c.created,
-                          c.target, c.sticky)
-                 for c in self.live.values() if c.state == "queued" and c.queue in cfg.queues]
-        if not items:
-            return
-        now = self.clock()
-        loads: dict[str, dict[str, int]] = {}
-        for c in self.live.values():
-            if c.state in ("offered", "active") and c.agent:
-                loads.setdefault(c.agent, {"sms": 0})["sms"] += 1
-        paused = {a: frozenset({"sms"}) for a, until in self.paused.items() if until > now}
-        qp = {name: q.priority for name, q in cfg.queues.items()}
-        for cid, aid in decide_work(items, self.engine.agents.values(), loads, self.capacity, qp, paused):
-            self._offer(self.live[cid], aid)
-
-    def _offer(self, c: Conversation, aid: str) -> None:
-        c.state, c.agent, c.target = "offered", aid, None
-        c.ring = asyncio.get_running_loop().call_later(self.s.ring_timeout, self._no_answer, c.id, aid)
-        self.publish("sms.offer", c.full(), aid)
-        self._changed(c)
-
-    def _no_answer(self, cid: str, aid: str) -> None:
-        c = self.live.get(cid)
-        if c is None or c.state != "offered" or c.agent != aid:
-            return
-        log.info("sms %s: %s did not accept in time; back to the queue", cid, aid)
-        c.ring = None
-        self.paused[aid] = self.clock() + self.s.ring_timeout
-        asyncio.get_running_loop().call_later(self.s.ring_timeout, self.want_route)
-        self.publish("sms.update", {**c.public(), "state": "queued", "agent": None, "missed": True}, aid)
-        c.state, c.agent = "queued", None
-        if c.sticky == aid:
-            c.sticky = None
-        self._changed(c)
-
-    # -- plumbing -----------------------------------------------------------------------------------------
-    def _name(self, user: str) -> str:
-        a = self.engine.agents.get(user)
-        return a.name if a is not None and a.name else user
-
-    def _changed(self, c: Conversation) -> None:
-        self._save(c)
-        self.publish("sms.update", c.public(), frozenset(filter(None, [c.agent])))
-        if c.state == "queued":
-            self.want_route()
-
-    def _save(self, c: Conversation) -> None:
-        task = asyncio.ensure_future(self.store.run(self.store.save_conversation, c.row()))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sms store write failed: %s", task.exception())
+    def _store_save(self) -> Callable[[dict[str, Any]], Any]:
+        return self.store.save_conversation
