@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .routing_work import Capacity, WorkItem, decide_work
@@ -25,7 +25,6 @@ class WorkQueue:
     capacity: Capacity
     clock: Callable[[], float]
     publish: Callable[[str, dict[str, Any], Any], None]
-    store: Any  # run(fn, *args) in the store's thread
 
     def _work_queue(self) -> None:
         self.live: dict[str, Any] = {}
@@ -33,8 +32,8 @@ class WorkQueue:
         self._route_soon = False
         self._tasks: set[asyncio.Future[Any]] = set()
 
-    def _store_save(self) -> Callable[[dict[str, Any]], Any]:
-        """The store's function that saves one conversation's row."""
+    def _save_row(self, row: dict[str, Any]) -> Awaitable[Any]:
+        """Save one conversation's row in the channel's store (in the store's thread)."""
         raise NotImplementedError
 
     # -- routing ------------------------------------------------------------------------------------------
@@ -94,7 +93,7 @@ class WorkQueue:
             self.want_route()
 
     def _save(self, c: Any) -> None:
-        task = asyncio.ensure_future(self.store.run(self._store_save(), c.row()))
+        task = asyncio.ensure_future(self._save_row(c.row()))
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -334,5 +334,5 @@ class EmailService(WorkQueue):
             raise EmailError("not_found", "There is no such attachment.")  # not: "it exists, but not yours"
         return row
 
-    def _store_save(self) -> Callable[[dict[str, Any]], Any]:
-        return self.store.save_thread
+    def _save_row(self, row: dict[str, Any]) -> Awaitable[Any]:
+        return self.store.run(self.store.save_thread, row)

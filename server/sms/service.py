@@ -371,5 +371,5 @@ class SmsService(WorkQueue):
                  "coding": "UCS-2" if r["coding"] == gsm.UCS2 else "GSM 7-bit", "parts": r["parts"],
                  "status": r["status"], "id": r["id"]} for r in rows]
 
-    def _store_save(self) -> Callable[[dict[str, Any]], Any]:
-        return self.store.save_conversation
+    def _save_row(self, row: dict[str, Any]) -> Awaitable[Any]:
+        return self.store.run(self.store.save_conversation, row)
