@@ -152,6 +152,8 @@ def test_retry_rules_per_outcome_until_the_attempts_run_out(svc: OutboundService
 def test_bad_settings_are_refused_with_a_readable_message(svc: OutboundService) -> None:
     with pytest.raises(CampaignError, match="Unknown time zone: Nowhere/Here"):
         svc.create({"name": "x", "queue": "q", "timezone": "Nowhere/Here"})
+    with pytest.raises(CampaignError, match="Unknown time zone: x"):  # too long for a file name (the fuzzer's)
+        svc.create({"name": "x", "queue": "q", "timezone": "x" * 3000})
     with pytest.raises(CampaignError, match="Not a valid mode"):
         svc.create({"name": "x", "queue": "q", "mode": "shotgun"})
     with pytest.raises(CampaignError, match="not engaged|busy, no_answer"):

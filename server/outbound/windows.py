@@ -21,8 +21,8 @@ class WindowError(ValueError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        raise WindowError(f"Unknown time zone: {name}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise WindowError(f"Unknown time zone: {name[:60]}") from None
 
 
 def _hhmm(text: str) -> dt.time:
