@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cc_console.protocol import ProtocolError
 from cc_console.server.reports import compute, config_maps, erlang, fold, last_complete_interval_end, params_from, run
 from cc_console.server.reports.cache import ReportCache
 from cc_console.server.reports.export import render
@@ -225,6 +226,10 @@ async def test_report_run_over_the_protocol(connect, server):
     with pytest.raises(Exception) as exc:
         await sup.call("report.run", {"kind": "queue", "options": {"bogus": 1}})
     assert "unknown option" in str(exc.value)
+    for tz in ("Nowhere/Here", "../../etc/passwd", "x" * 3000):  # the last: too long for a file name
+        with pytest.raises(ProtocolError) as exc:
+            await sup.call("report.run", {"kind": "queue", "options": {"tz": tz}})
+        assert exc.value.code == "bad_request" and "unknown time zone" in exc.value.message
 
 
 async def test_scheduled_report_is_emailed(day, tmp_path):

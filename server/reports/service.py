@@ -5,6 +5,7 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cc_console.errors import Forbidden, Invalid, NotFound, Unavailable
 from cc_console.server.store import Store
@@ -66,6 +67,11 @@ def run_for_user(store: Any, cfg: Any, username: str, args: dict[str, Any], now:
     unknown = [q for q in args.get("queues") or [] if q not in cfg.queues]
     if unknown:
         raise NotFound(f"unknown queue(s): {unknown}")
+    tz = opts.get("tz") or default_tz(cfg)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise Invalid(f"report.run: unknown time zone {tz[:60]!r}") from None
     kind = args.get("kind", "queue")
     if kind == "channel":
         return _channel_report(store, cfg, args, opts, queues, now, written)
