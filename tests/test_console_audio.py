@@ -81,6 +81,13 @@ class Window:
         return tone_level(self.speaker, freq, duration=self.span)
 
 
+async def flowing(audio: ConsoleAudio, what: str = "the console's audio") -> None:
+    """The call's audio flows and the console's microphone captures its tone: PortAudio's capture
+    starts later than the call's audio on a loaded machine, and a window taken before it hears nothing."""
+    await until_true(lambda: audio.active, f"{what} to start")
+    await until_true(lambda: audio.mic_db > -40, f"{what}: the microphone to hear its tone")
+
+
 async def console_audio(server, client, url: str = "") -> ConsoleAudio:
     audio = ConsoleAudio(url or server.url, client.token)
     await audio.start()
@@ -101,9 +108,7 @@ async def test_console_audio_both_ways_and_hold(server, connect, pbx, phone, pul
         await agent.call("call.answer")
         await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
         await caller.wait_call_state("ESTABLISHED", timeout=10)
-        await until_true(lambda: audio.active, "the console's audio to start")
-        # and its microphone is capturing the tone (PortAudio's capture starts later on a loaded machine)
-        await until_true(lambda: audio.mic_db > -40, "the console's microphone to hear its tone")
+        await flowing(audio)
 
         # A phone's WAV has its length in the header only once the call ends: what the caller heard
         # is measured after the hang-up, what the console played at once.
@@ -163,7 +168,7 @@ async def test_supervisor_listens_whispers_and_barges_with_console_audio(server,
             await sup.call("monitor.start", {"agent": "agent1", "mode": mode})
             await until(sup, lambda mode=mode: states and states[-1]["mode"] == mode and states[-1]["snoop_ready"],
                         timeout=15, what=f"{mode} snoop bridged")
-            await until_true(lambda: audio.active, "the supervisor's console audio to start")
+            await flowing(audio, "the supervisor's console audio")
             at_agent, at_caller = Window(pulse, agent_phone), Window(pulse, caller)
             await at_agent.filled()
             await at_caller.filled()
@@ -199,7 +204,7 @@ async def test_console_audio_over_an_impaired_link(server, connect, pbx, phone, 
         await agent.call("call.answer")
         await until(agent, lambda: (c := agent.state.my_call) and c["state"] == "connected", what="connected")
         await caller.wait_call_state("ESTABLISHED", timeout=10)
-        await until_true(lambda: audio.active, "the console's audio to start")
+        await flowing(audio)
         talk = await Window(pulse, caller, span=3.0).filled()
         assert talk.at_console(f_caller) > HEARD, "the caller's tone does not reach the console over the link"
         await agent.call("call.hangup")
@@ -233,7 +238,7 @@ async def test_consultation_and_conference_with_a_console_audio_target(server, c
         await a1.call("call.consult", {"target": "agent:agent2"})
         await until(a1, lambda: (a1.state.calls[call_id].get("consult") or {}).get("state") == "talking",
                     what="the console-audio agent answered the consultation")
-        await until_true(lambda: audio.active, "agent2's console audio to start")
+        await flowing(audio, "agent2's console audio")
         consult = await Window(pulse, agent_phone).filled()
         assert consult.at_console(f_agent) > HEARD, "agent2 does not hear agent1 in the consultation"
         assert consult.at_console(f_caller) < HEARD / 4, "agent2 hears the held caller"
@@ -330,7 +335,7 @@ async def test_an_outbound_call_from_a_console_audio_agent(server, connect, pbx,
         cid = res["call"]["id"]
         await until(agent, lambda: (c := agent.state.calls.get(cid)) and c["state"] == "connected", what="reached")
         await callee.wait_call_state("ESTABLISHED", timeout=10)
-        await until_true(lambda: audio.active, "the console's audio to start")
+        await flowing(audio)
         talk = await Window(pulse, callee).filled()
         assert talk.at_console(f_callee) > HEARD, "the called party does not reach the console"
         await agent.call("call.hangup")
