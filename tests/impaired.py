@@ -23,8 +23,9 @@ class ImpairedLink:
         self.upstream = upstream.rstrip("/").removesuffix("/ws")  # the server's address, ws://host:port/ws
         self.delay = delay
         self.loss = loss
-        self.random = random.Random(seed)
+        self.seed = seed
         self.dropped = self.passed = 0
+        self.dropped_toward_console = 0  # what the console's jitter buffer has to conceal
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -49,7 +50,8 @@ class ImpairedLink:
         headers = {"Authorization": request.headers.get("Authorization", "")}
         async with aiohttp.ClientSession() as http, http.ws_connect(
                 self.upstream + "/audio/ws", headers=headers) as up:
-            tasks = [asyncio.create_task(self._pipe(down, up)), asyncio.create_task(self._pipe(up, down))]
+            tasks = [asyncio.create_task(self._pipe(down, up, random.Random(self.seed))),
+                     asyncio.create_task(self._pipe(up, down, random.Random(self.seed + 1), toward_console=True))]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for t in tasks:
                 t.cancel()
@@ -58,7 +60,9 @@ class ImpairedLink:
         return down
 
     async def _pipe(self, src: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                    dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
+                    dst: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+                    dice: random.Random, toward_console: bool = False) -> None:
+        # each direction its own dice: how the two directions interleave must not decide which loses
         line: asyncio.Queue[tuple[float, aiohttp.WSMessage]] = asyncio.Queue()
 
         async def deliver() -> None:
@@ -75,8 +79,9 @@ class ImpairedLink:
         sender = asyncio.create_task(deliver())
         try:
             async for msg in src:
-                if msg.type is aiohttp.WSMsgType.BINARY and self.random.random() < self.loss:
+                if msg.type is aiohttp.WSMsgType.BINARY and dice.random() < self.loss:
                     self.dropped += 1
+                    self.dropped_toward_console += toward_console
                     continue
                 if msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
                     self.passed += 1

@@ -207,11 +207,14 @@ async def test_console_audio_over_an_impaired_link(server, connect, pbx, phone, 
         await flowing(audio)
         talk = await Window(pulse, caller, span=3.0).filled()
         assert talk.at_console(f_caller) > HEARD, "the caller's tone does not reach the console over the link"
+        # a frame lost on its way to the console is concealed: awaited, since which frames the link
+        # loses in a given stretch is chance (and one lost while the buffer ran dry plays as silence)
+        await until_true(lambda: audio.jitter.concealed > 0, "a lost frame to be concealed")
         await agent.call("call.hangup")
         await caller.wait_call_state("CLOSED", timeout=10)
         assert talk.at_phone(MIC_TONE) > HEARD, "the console's tone does not reach the caller over the link"
-        assert link.dropped > 0, "the link lost nothing: the test tested no loss"
-        assert audio.jitter.concealed > 0, "no lost frame was concealed"
+        assert link.dropped_toward_console > 0, "the link lost nothing toward the console: the test tested no loss"
+        assert link.dropped > link.dropped_toward_console, "the link lost nothing toward the server"
     finally:
         await audio.close()
         await link.stop()
