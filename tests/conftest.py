@@ -67,6 +67,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      default=os.environ.get("CC_CONSOLE_TEST_STORE", "sqlite"),
                      help="the backend of the servers' store in the tests (docs/storage.md); postgresql "
                           "starts a test cluster (tests/pg_cluster.py) and gives each test a database of its own")
+    parser.addoption("--stored-only", action="store_true",
+                     help="only the tests whose server keeps a store (those that use the settings fixture): "
+                          "the test command's second pass, on PostgreSQL, runs these (the others do not "
+                          "depend on the backend, and ran in the first pass)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--stored-only"):
+        return
+    keep = [i for i in items if "settings" in getattr(i, "fixturenames", ())
+            and not i.get_closest_marker("sqlite_only")]
+    kept = set(map(id, keep))
+    config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+    items[:] = keep
 
 
 # -- PostgreSQL: one test cluster per session, a fresh database per test -----------------------------
