@@ -125,7 +125,7 @@ class ChatCapability(Capability):
             "chat.close": wrap(lambda s, a: conv(svc.close(_who(s)[0], a["id"], a.get("category", ""),
                                                            a.get("notes", ""), supervise=_who(s)[1]))),
             "chat.escalate": wrap(lambda s, a: svc.escalate(_who(s)[0], a["id"], a["mode"], a["number"],
-                                                            a.get("when"))),
+                                                            a.get("when")).to_dict()),
             "chat.search": wrap(search),
             "chat.transcript": wrap(lambda s, a: self._transcript(s, a)),
             "chat.stats": wrap(lambda s, a: svc.stats()),

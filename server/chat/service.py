@@ -24,6 +24,7 @@ from cc_console.protocol import Event
 from cc_console.server.acd.routing_work import CHANNELS, WorkItem, decide_work
 
 from .figures import DayFigures
+from .results import Escalation
 from .settings import ChatSettings
 from .store import ChatStore, token_hash
 
@@ -392,7 +393,7 @@ class ChatService:
         self._close(c, "handled" if c.accepted else "abandoned")
         return c
 
-    def escalate(self, user: str, cid: str, mode: str, number: str, when: Any = None) -> dict[str, Any]:
+    def escalate(self, user: str, cid: str, mode: str, number: str, when: Any = None) -> Escalation:
         """Take the conversation to the phone: call the visitor now, or book a callback."""
         c = self.get(cid)
         self._mine(c, user, False)
@@ -402,7 +403,7 @@ class ChatService:
         if mode == "call":
             call = self.engine.dial_out(user, number, queue=c.queue)
             self._add(c, "system", "", "We are calling you now.")
-            return {"call": call.to_dict()}
+            return Escalation(call=call)
         if mode != "callback":
             raise ChatError("bad_request", "Escalate by a call now or a callback.")
         now = self.clock()
@@ -414,7 +415,7 @@ class ChatService:
         self.engine.store.save_callback(item)
         self.publish(Event.CALLBACK, item, None)
         self._add(c, "system", "", "We will call you back.")
-        return {"callback": item}
+        return Escalation(callback=item)
 
     def mine_list(self, user: str, supervise: bool) -> list[dict[str, Any]]:
         return [{**c.public(), "messages": c.messages} for c in self.live.values()
