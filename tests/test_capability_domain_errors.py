@@ -40,8 +40,8 @@ async def test_the_chat_service_refuses_with_domain_errors(floor, tmp_path):
         c.agent = "a1"
         with pytest.raises(Invalid, match="Give the number to call."):
             svc.escalate("a1", c.id, "call", " ")
-        floor.eng.cfg.queues["support"].schedule = Schedule.from_config("UTC", {d: "closed" for d in (
-            "mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+        week = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        floor.eng.cfg.queues["support"].schedule = Schedule.from_config("UTC", dict.fromkeys(week, "closed"))
         with pytest.raises(QueueClosed, match="We are closed now") as closed:
             svc.start_conversation("Late visitor")
         # a conflict to the consoles and REST; the visitors' widget keeps its own word for it
