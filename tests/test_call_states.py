@@ -703,3 +703,26 @@ async def test_a_caller_hanging_up_during_a_consultation_ends_the_call_before_it
     assert floor.eng.agents["a2"].state is A.READY and floor.eng.agents["a2"].call_id is None
     # the target's leg and the consult bridge go with the call
     assert ("hangup", (c["leg"],)) in floor.sent and ("destroy_bridge", (c["bridge"],)) in floor.sent
+
+
+def test_leaving_the_queue_writes_app_queues_line():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import leave_queue_effects
+    assert leave_queue_effects(50.0, "EXITWITHKEY", "caller-1", "support", 1, 2, 40, "1") == [
+        QueueLogWrite("exitwithkey", (50.0, "caller-1", "support", "1", 1, 2, 40))]
+    assert leave_queue_effects(50.0, "EXITWITHTIMEOUT", "caller-1", "support", 1, 2, 40) == [
+        QueueLogWrite("exitwithtimeout", (50.0, "caller-1", "support", 1, 2, 40))]
+    assert leave_queue_effects(50.0, "EXITEMPTY", "c", "q", 3, 3, 9)[0].verb == "exitempty"
+
+
+async def test_the_callers_key_writes_exitwithkey_then_the_callback(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="1")
+    floor.eng.qlog.close()
+    lines = [ln for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    assert [ln.event for ln in lines] == ["ENTERQUEUE", "EXITWITHKEY"]
+    assert lines[1].data[:3] == ["1", "1", "1"]  # the key, the position left from, the position on entry
+    kinds = [e.kind for e in floor.eng.store.events(call_id=cid)]
+    assert kinds[-1] == "call.callback_key", kinds

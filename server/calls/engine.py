@@ -55,6 +55,7 @@ from .states import (
     enqueue_effects,
     entered_effects,
     entry_effects,
+    leave_queue_effects,
     offer_effects,
     offered_effects,
     overflow_effects,
@@ -667,14 +668,10 @@ class CallEngine(CallControl, OverloadGuard):
     def _leave_queue(self, call: Call, event: str, **data: Any) -> None:
         """Leave the queue without an agent (timeout, key, empty): queue_log and timers."""
         now = self.clock()
-        pos = self.qlog_position(call) or call.position
-        wait = clock_seconds(call.enqueued, now)
-        if event == "EXITWITHTIMEOUT":
-            self.qlog.exitwithtimeout(now, call.channel, call.queue, pos, call.position, wait)
-        elif event == "EXITWITHKEY":
-            self.qlog.exitwithkey(now, call.channel, call.queue, data["key"], pos, call.position, wait)
-        elif event == "EXITEMPTY":
-            self.qlog.exitempty(now, call.channel, call.queue, pos, call.position, wait)
+        self._apply(call, leave_queue_effects(now, event, call.channel, call.queue,
+                                              self.qlog_position(call) or call.position, call.position,
+                                              clock_seconds(call.enqueued, now), data.get("key", "")),
+                    f"leave queue {call.id}")
         self._disarm_call(call.id)
 
     def _max_wait(self, call_id: str) -> None:

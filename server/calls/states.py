@@ -390,3 +390,15 @@ def consult_dropped_effects(consult: dict[str, Any]) -> list[Ari]:
     """The caller hung up during a consultation: the target's leg and the consult bridge go too
     (each on its own: the target may have hung up as well)."""
     return [Ari(Op.HANGUP, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"])]
+
+
+def leave_queue_effects(at: float, why: str, caller_channel: str, queue: str, left_from: int, position: int,
+                        wait: int, key: str = "") -> list[QueueLogWrite]:
+    """The caller leaves the queue without an agent (``why``: EXITWITHTIMEOUT, EXITWITHKEY with the
+    ``key`` pressed, EXITEMPTY): its queue_log line as app_queue writes it, with the position left
+    from, the position on entry and the wait in seconds. What comes next (an overflow, a callback,
+    voicemail) records its own."""
+    if why == "EXITWITHKEY":
+        return [QueueLogWrite("exitwithkey", (at, caller_channel, queue, key, left_from, position, wait))]
+    verb = {"EXITWITHTIMEOUT": "exitwithtimeout", "EXITEMPTY": "exitempty"}[why]
+    return [QueueLogWrite(verb, (at, caller_channel, queue, left_from, position, wait))]
