@@ -151,7 +151,7 @@ def absence_add(person: str = typer.Argument(..., help="Person id: <tenant>:<id>
         a = svc.add_absence("cli", person, type_, start, until, message, substitute)
     except DomainError as exc:
         _fail(exc.message)
-    typer.echo(f"{a['id']} {a['type']} {_fmt(a['from'], tz)} – {_fmt(a['until'], tz)}")
+    typer.echo(f"{a.id} {a.type} {_fmt(a.start, tz)} – {_fmt(a.until, tz)}")
 
 
 @absence_app.command("list")

@@ -7,6 +7,7 @@ way each time (unknown ids, a queue that does not exist for dialling).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -130,3 +131,72 @@ async def test_rest_without_token_is_unauthenticated_like_a_websocket_without_lo
     async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
         async with http.post(f"{PREFIX}/commands/{cmd}", json=OVERRIDES.get(cmd, {})) as r:
             assert r.status == 401 and (await r.json())["code"] == str(err.value.code) == "unauthenticated"
+
+
+# A command that a REST resource serves (a route's `command`): how to ask the same through both doors,
+# and the part of each answer that must be equal (a resource pages, adds a location, or answers CSV).
+# (command args, method, path, query, body, the websocket answer's part, the resource's part)
+def _csv(r: dict[str, Any]) -> str:
+    from cc_console.server.sms.plugin import record_csv
+    return record_csv(r["messages"])
+
+
+ROUTE_CASES: dict[str, tuple[dict[str, Any], str, str, dict[str, str], Any, Any, Any]] = {
+    "callbacks.list": ({"state": "all"}, "GET", "/callbacks", {"state": "all"}, None,
+                       lambda r: r["items"][:50], lambda b: b["items"]),
+    "contacts.search": ({"q": "parity", "limit": 51}, "GET", "/contacts", {"q": "parity"}, None,
+                        lambda r: r["contacts"][:50], lambda b: b["items"]),
+    "contacts.get": ({"id": "nope"}, "GET", "/contacts/nope", {}, None, lambda r: r, lambda b: b),
+    "contacts.save": ({"contact": {"first_name": "Parity"}}, "POST", "/contacts", {}, {"first_name": "Parity"},
+                      lambda r: r, lambda b: {k: v for k, v in b.items() if k != "location"}),
+    "notes.add": ({"call_id": "nope", "text": "x", "contact_id": "nope"}, "POST", "/contacts/nope/notes", {},
+                  {"call_id": "nope", "text": "x"}, lambda r: r, lambda b: b),
+    "recordings.search": ({"limit": 50, "offset": 0}, "GET", "/recordings", {}, None,
+                          lambda r: r["recordings"], lambda b: b["items"]),
+    "report.run": ({"kind": "queue", "from": "2026-01-01", "to": "2026-01-02"}, "GET", "/reports/queue",
+                   {"from": "2026-01-01", "to": "2026-01-02"}, None, lambda r: r, lambda b: b),
+    "sms.record": ({"day": "2026-01-01"}, "GET", "/sms/record", {"day": "2026-01-01"}, None, _csv, lambda b: b),
+}
+
+
+async def test_every_command_with_a_rest_resource_same_through_websocket_and_the_resource(server, connect):
+    """The resources that serve a command (GET /contacts, /reports/{kind}, /sms/record ...) give what
+    the command gives over the websocket, and refuse whom it refuses, for every role; a new resource
+    with a command and no case here fails the first assertion."""
+    from cc_console.server.api.openapi import capability_routes
+    from cc_console.server.api.rest import ROUTES
+    routed = {r.command: r for r in [*ROUTES, *capability_routes()] if r.command}
+    assert set(routed) == set(ROUTE_CASES), "add the new resource's command to ROUTE_CASES"
+    compared = succeeded = 0
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http:
+        for role, user in ROLE_USERS.items():
+            ws = await connect(user)
+            async with http.post(f"{PREFIX}/commands/login", json={"username": user, "password": PASSWORD}) as r:
+                token = (await r.json())["token"]
+            for cmd, (args, method, path, query, body, ws_part, rest_part) in ROUTE_CASES.items():
+                route = routed[cmd]
+                assert route.method == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", route.path), path), cmd
+                reset(server)
+                ws_msg = ""
+                try:
+                    ws_out: Any = ("ok", normal(ws_part(await ws.call(cmd, dict(args)))))
+                except ProtocolError as exc:
+                    ws_out, ws_msg = ("error", str(exc.code)), exc.message
+                reset(server)
+                async with http.request(method, PREFIX + path, params=query, json=body,
+                                        headers={"Authorization": f"Bearer {token}"}) as r:
+                    if r.status in (200, 201):
+                        got = await (r.text() if r.content_type == "text/csv" else r.json())
+                        rest_out: Any = ("ok", normal(rest_part(got)))
+                    else:
+                        problem = await r.json(content_type=None)
+                        assert r.content_type == "application/problem+json", (cmd, role, r.status)
+                        rest_out = ("error", problem["code"])
+                assert ws_out == rest_out, (cmd, role, ws_msg)
+                perm = COMMANDS[cmd].permission
+                refused = ws_out[1] == "forbidden" and "may not use this command" in ws_msg
+                assert refused == (perm is not None and perm not in ROLE_PERMISSIONS[role]), (cmd, role, ws_msg)
+                compared += 1
+                succeeded += ws_out[0] == "ok"
+    assert compared == len(ROUTE_CASES) * len(ROLE_USERS)
+    assert succeeded >= 10  # answers compared, not only refusals

@@ -568,3 +568,161 @@ def test_a_calls_end_writes_the_queue_log_lines_app_queue_writes():
     assert end(C.RINGING)[0].args[-1] == 65000  # rang 65 s, in milliseconds
     # ended by us (not reached, a callback taken) or before the queue: nothing to write
     assert end(C.QUEUED, outcome="callback") == [] and end(C.ENTERING) == [] and end(C.VOICEMAIL) == []
+
+
+# -- a call entering, being offered, overflowing and ending: their records as effects too ---------------
+
+
+def test_entering_and_the_entrys_checks_return_their_records():
+    from cc_console.server.calls.states import entered_effects, entry_effects
+    assert entered_effects("5000") == [Record("call.entered", None, (("did", "5000"),))]
+    # closed: only call.closed (its overflow follows), not the problem message
+    assert entry_effects(True, "sound:problem") == [Record("call.closed")]
+    assert entry_effects(False, "sound:problem") == [
+        Record("call.announcement", None, (("what", "problem"), ("media", "sound:problem")))]
+    assert entry_effects(False, None) == []
+
+
+def test_an_offer_and_its_dialing_return_their_records():
+    from cc_console.server.calls.states import dialing_effects, offered_effects
+    assert offered_effects("a1") == [Record("call.offered", None, (("agent", "a1"),))]
+    assert dialing_effects("cc-1-1", agent="a1") == [Record("call.dialing", None, (("agent", "a1"), ("leg", "cc-1-1")))]
+    assert dialing_effects("cc-1-x1", number="PJSIP/0201@trunk") == [
+        Record("call.dialing", None, (("number", "PJSIP/0201@trunk"), ("leg", "cc-1-x1")))]
+
+
+def test_an_overflow_writes_why_it_did_not_join_then_the_store():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import overflow_effects
+    record = Record("call.overflow", None, (("when", "no_agents"), ("to", "queue:sales"), ("wait", 0.5)))
+    assert overflow_effects(7.0, "no_agents", "queue:sales", 0.5, "caller-1", "support", "0612") == [
+        QueueLogWrite("write", (7.0, "caller-1", "support", "NONE", "JOINEMPTY", "", "0612")), record]
+    assert overflow_effects(7.0, "max_length", "hangup", 0.0, "caller-1", "support", "0612")[0].args[4] == "FULL"
+    # closed, or waited too long (the queue's own EXITWITHTIMEOUT is written as the caller leaves): the record only
+    assert [type(e) for e in overflow_effects(7.0, "closed", "voicemail", 0.0, "c", "q", "x")] == [Record]
+    assert [type(e) for e in overflow_effects(7.0, "max_wait", "voicemail", 60.0, "c", "q", "x")] == [Record]
+
+
+def test_a_calls_end_record():
+    from cc_console.server.calls.states import end_record
+
+    def end(prev: CallState, by: str = "caller", outcome: str = "", **kw: Any) -> tuple[Record, str]:
+        return end_record(100.0, prev, by, 16, outcome, kw.pop("stage", "queue"), 10.0, 40.0, 5.0, **kw)
+    assert end(C.CONNECTED, "agent") == (
+        Record("call.completed", 100.0, (("by", "agent"), ("cause", 16), ("talk", 60.0), ("hold", 5.0))),
+        "agent_hangup")
+    assert end(C.CONNECTED, consult="talking")[0].data[-1] == ("consult", "talking")
+    assert end(C.VOICEMAIL, callback="cb1") == (
+        Record("call.voicemail", 100.0, (("by", "caller"), ("cause", 16), ("callback", "cb1"))), "voicemail")
+    assert end(C.QUEUED, "system", "callback") == (
+        Record("call.ended", 100.0, (("by", "system"), ("cause", 16), ("outcome", "callback"))), "callback")
+    assert end(C.RINGING) == (Record("call.abandoned", 100.0, (("by", "caller"), ("cause", 16), ("stage", "ringing"),
+                                                                ("wait", 90.0))), "caller_hangup")
+    # hung up during the greeting: the stage it left from is the announcement
+    assert dict(end(C.ENTERING, stage="queue")[0].data)["stage"] == "announcement"
+    assert dict(end(C.ENTERING, stage="callback")[0].data)["stage"] == "callback"
+
+
+async def test_the_engine_writes_a_calls_records_in_the_order_of_its_moves(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await _connected(floor)
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    await floor.idle()
+    floor.eng.qlog.close()
+    events = list(floor.eng.store.events())
+    kinds = [e.kind for e in events if e.call_id == cid]
+    assert kinds == ["call.entered", "call.queued", "call.offered", "call.dialing", "call.connected",
+                     "call.completed"], kinds
+    mine = [e for e in events if e.call_id == cid]
+    entered, offered, done = mine[0], mine[2], mine[-1]
+    assert entered.data["did"] == "5000" and offered.data["agent"] == "a1"
+    assert done.data["by"] == "caller" and done.data["talk"] >= 0 and (done.data["call"] or {})["state"] == "ended"
+    # the agent rings once the call is offered, and is free only once the call is over
+    seq = {(e.kind, (e.data.get("agent") or {}).get("state") if e.kind == "agent.state" else None): e.seq
+           for e in events}
+    assert seq[("agent.state", "ringing")] < seq[("call.offered", None)]
+    assert seq[("call.completed", None)] < seq[("agent.state", "ready")]
+    verbs = [ln.event for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    assert verbs == ["ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
+
+
+async def test_the_engine_writes_an_overflow_after_the_line_that_says_why(tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    f = Floor(tmp_path)
+    from cc_console.server.acd.config import Overflow
+    f.eng.cfg.queues["support"].overflow["no_agents"] = Overflow.parse("queue:sales")
+    f.eng.qlog = QueueLog(tmp_path / "queue_log")
+    try:
+        f.eng.agent_login("a2", ["sales"])
+        cid = await f.inbound()  # nobody in support: on to sales, where a2 is rung
+        f.eng.qlog.close()
+        kinds = [e.kind for e in f.eng.store.events(call_id=cid)]
+        assert kinds[:4] == ["call.entered", "call.overflow", "call.queued", "call.offered"], kinds
+        ov = next(e for e in f.eng.store.events(call_id=cid) if e.kind == "call.overflow")
+        assert ov.data["when"] == "no_agents" and ov.data["to"] == "queue:sales"
+        assert (ov.data["call"] or {})["queue"] == "support"  # recorded before the call moved on
+        lines = [(ln.event, ln.queue) for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+        assert lines == [("JOINEMPTY", "support"), ("ENTERQUEUE", "sales")]
+        assert f.eng.counters["support"].overflowed == 1
+    finally:
+        await f.idle()
+        f.close()
+
+
+async def test_a_caller_hanging_up_during_a_consultation_ends_the_call_before_its_agents_are_free(floor):
+    """The call's end, then the consulted agent's and the call's own agent's moves: in the store and
+    through the hooks, as for any call's end (the consulted agent was written first before)."""
+    from cc_console.server.capability import CallHooks
+    told: list[tuple[str, str]] = []
+
+    class Spy(CallHooks):
+        def call_ended(self, call: Any, kind: str) -> None:
+            told.append(("call_ended", kind))
+
+        def agent_state(self, agent: Any, previous: str) -> None:
+            told.append((agent.id, agent.state))
+    floor.eng.hooks.append(Spy())
+    cid = await _connected(floor)
+    floor.eng.agent_login("a2", ["support"])
+    call = floor.eng.consult("a1", "agent:a2", cid)
+    c = dict(call.consult)
+    await floor.event("StasisStart", c["leg"], "consult", cid)
+    await floor.idle()
+    since = max(e.seq for e in floor.eng.store.events())
+    told.clear()
+    floor.sent.clear()
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    await floor.idle()
+    after = [(e.kind, e.agent_id if e.kind == "agent.state" else None) for e in floor.eng.store.events(since)]
+    assert after[0][0] == "call.completed", after
+    assert ("agent.state", "a2") in after[1:] and ("agent.state", "a1") in after[1:], after
+    done = next(e for e in floor.eng.store.events(since) if e.kind == "call.completed")
+    assert done.data["consult"] == "talking"
+    assert told[0] == ("call_ended", "call.completed") and ("a2", A.READY) in told[1:], told
+    assert floor.eng.agents["a2"].state is A.READY and floor.eng.agents["a2"].call_id is None
+    # the target's leg and the consult bridge go with the call
+    assert ("hangup", (c["leg"],)) in floor.sent and ("destroy_bridge", (c["bridge"],)) in floor.sent
+
+
+def test_leaving_the_queue_writes_app_queues_line():
+    from cc_console.server.calls.effects import QueueLogWrite
+    from cc_console.server.calls.states import leave_queue_effects
+    assert leave_queue_effects(50.0, "EXITWITHKEY", "caller-1", "support", 1, 2, 40, "1") == [
+        QueueLogWrite("exitwithkey", (50.0, "caller-1", "support", "1", 1, 2, 40))]
+    assert leave_queue_effects(50.0, "EXITWITHTIMEOUT", "caller-1", "support", 1, 2, 40) == [
+        QueueLogWrite("exitwithtimeout", (50.0, "caller-1", "support", 1, 2, 40))]
+    assert leave_queue_effects(50.0, "EXITEMPTY", "c", "q", 3, 3, 9)[0].verb == "exitempty"
+
+
+async def test_the_callers_key_writes_exitwithkey_then_the_callback(floor, tmp_path):
+    from cc_console.server.acd.queue_log import QueueLog, read_queue_log
+    floor.eng.qlog = QueueLog(tmp_path / "queue_log")
+    cid = await floor.inbound()
+    await floor.event("ChannelDtmfReceived", "caller-1", digit="1")
+    floor.eng.qlog.close()
+    lines = [ln for ln in read_queue_log(tmp_path / "queue_log") if ln.callid == "caller-1"]
+    assert [ln.event for ln in lines] == ["ENTERQUEUE", "EXITWITHKEY"]
+    assert lines[1].data[:3] == ["1", "1", "1"]  # the key, the position left from, the position on entry
+    kinds = [e.kind for e in floor.eng.store.events(call_id=cid)]
+    assert kinds[-1] == "call.callback_key", kinds

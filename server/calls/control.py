@@ -29,6 +29,7 @@ from .states import (
     consult_next,
     consult_over_effects,
     consult_swap_effects,
+    enqueue_effects,
     hold_effects,
     transferred_effects,
 )
@@ -308,9 +309,9 @@ class CallControl(_Base):
         call.stage = "queue"
         call.enqueued = now
         call.position = self.qlog_position(call)
-        self.qlog.enterqueue(now, call.channel, call.queue, call.caller or "unknown", call.position)
         call.qlog_closed = False
-        self._record_call("call.queued", call, at=now, stage="queue", position=call.position)
+        self._apply(call, enqueue_effects(now, call.channel, call.queue, call.caller, call.position, call.bridge, None),
+                    f"enqueue ahead {call.id}")
         self._arm("max_wait", call.id, self._ahead[call.id].patience, self._ahead_patience, call.id)
         self.route()
 

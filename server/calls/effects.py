@@ -11,9 +11,9 @@ consoles (:class:`Record`), the agent's (:class:`AgentRecord`) and a queue_log l
 (:class:`QueueLogWrite`). :meth:`EffectRunner.apply`
 performs those at once, in the order given, before it hands the ARI requests on: the store and
 queue_log must keep the order of the moves, and a record costs no round trip (the store's writer
-thread takes it from a queue). Hold, the transfers, the consultation's moves, joining the queue,
-the answer, a ring with no answer and every agent move return theirs; the engine's other moves
-still write inline.
+thread takes it from a queue). Hold, the transfers, the consultation's moves, entering, the offer,
+an overflow, joining and leaving the queue, the answer, a ring with no answer, a call's end and every
+agent move return theirs; announcements and outbound calls' own records still write inline.
 
 Effects with the same key (a call id) run one at a time, in the order they were asked for: the
 bridge must exist before the agent's leg is added to it. Effects with different keys (or none) run

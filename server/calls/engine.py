@@ -48,9 +48,17 @@ from .states import (
     TransitionCounter,
     agent_move_effects,
     connect_effects,
+    consult_dropped_effects,
+    dialing_effects,
     end_queue_log,
+    end_record,
     enqueue_effects,
+    entered_effects,
+    entry_effects,
+    leave_queue_effects,
     offer_effects,
+    offered_effects,
+    overflow_effects,
     ring_no_answer_effects,
 )
 
@@ -589,7 +597,7 @@ class CallEngine(CallControl, OverloadGuard):
             call.sticky_agent = last[0]
         self.calls[call.id] = call
         self.by_channel[ch.id] = call.id
-        self._record_call("call.entered", call, did=did)
+        self._apply(call, entered_effects(did), f"enter {call.id}")
         self._spawn(self._hold(call, moh=False), f"hold {call.id}", call.id)
         if self.front is None or not self.front.take(call):
             self._enter(call)
@@ -610,14 +618,13 @@ class CallEngine(CallControl, OverloadGuard):
     # == entering and leaving the queue ===============================================================
     def _enter(self, call: Call) -> None:
         q = self.cfg.queues[call.queue]
-        if not q.schedule.is_open(self.clock()):
-            self._record_call("call.closed", call)
+        closed = not q.schedule.is_open(self.clock())
+        problem = self.problem.get(call.queue)
+        self._apply(call, entry_effects(closed, problem), f"entry {call.id}")
+        if closed:
             self._overflow(call, "closed", announce=q.announcements.closed)
             return
-        media = []
-        if call.queue in self.problem:
-            media.append(self.problem[call.queue])
-            self._record_call("call.announcement", call, what="problem", media=self.problem[call.queue])
+        media = [problem] if problem else []
         if q.announcements.greeting:
             media.append(q.announcements.greeting)
         if media:
@@ -632,12 +639,10 @@ class CallEngine(CallControl, OverloadGuard):
         q = self.cfg.queues[call.queue]
         now = self.clock()
         if call.target_agent is None and not self._logged_in(call.queue) and "no_agents" in q.overflow:
-            self.qlog.write(now, call.channel, call.queue, "NONE", "JOINEMPTY", "", call.caller)
             self._overflow(call, "no_agents", announce=q.announcements.no_agents)
             return
         waiting = len(self.waiting(call.queue))
         if q.max_length and waiting >= q.max_length:
-            self.qlog.write(now, call.channel, call.queue, "NONE", "FULL", "", call.caller)
             self._overflow(call, "max_length", announce="")
             return
         self._call_to(call, CallState.QUEUED)
@@ -663,14 +668,10 @@ class CallEngine(CallControl, OverloadGuard):
     def _leave_queue(self, call: Call, event: str, **data: Any) -> None:
         """Leave the queue without an agent (timeout, key, empty): queue_log and timers."""
         now = self.clock()
-        pos = self.qlog_position(call) or call.position
-        wait = clock_seconds(call.enqueued, now)
-        if event == "EXITWITHTIMEOUT":
-            self.qlog.exitwithtimeout(now, call.channel, call.queue, pos, call.position, wait)
-        elif event == "EXITWITHKEY":
-            self.qlog.exitwithkey(now, call.channel, call.queue, data["key"], pos, call.position, wait)
-        elif event == "EXITEMPTY":
-            self.qlog.exitempty(now, call.channel, call.queue, pos, call.position, wait)
+        self._apply(call, leave_queue_effects(now, event, call.channel, call.queue,
+                                              self.qlog_position(call) or call.position, call.position,
+                                              clock_seconds(call.enqueued, now), data.get("key", "")),
+                    f"leave queue {call.id}")
         self._disarm_call(call.id)
 
     def _max_wait(self, call_id: str) -> None:
@@ -720,7 +721,9 @@ class CallEngine(CallControl, OverloadGuard):
         q = self.cfg.queues[call.queue]
         ov = q.overflow.get(when) or Overflow("hangup")
         call.offers = call.offers  # unchanged; kept for clarity of what survives an overflow
-        self._record_call("call.overflow", call, when=when, to=str(ov), wait=self.clock() - call.enqueued)
+        now = self.clock()
+        self._apply(call, overflow_effects(now, when, str(ov), now - call.enqueued, call.channel, call.queue,
+                                           call.caller), f"overflow {call.id}")
         if ov.kind == "queue" and call.stage != "overflowed-twice":
             call.stage = "overflowed-twice" if call.stage == "overflowed" else "overflowed"
             call.queue = ov.target
@@ -750,7 +753,7 @@ class CallEngine(CallControl, OverloadGuard):
         leg = f"{BRIDGE_PREFIX}{call.id}-x{call.offers}"
         call.agent_channel = leg
         self.by_channel[leg] = call.id
-        self._record_call("call.dialing", call, number=dialstring, leg=leg)
+        self._apply(call, dialing_effects(leg, number=dialstring), f"dial {call.id}")
 
         async def go() -> None:
             self._originating.add(leg)
@@ -899,7 +902,7 @@ class CallEngine(CallControl, OverloadGuard):
         call.ring_start = self.clock()
         agent.call_id = call.id
         self._set_agent(agent, AgentState.RINGING, call=call.id)
-        self._record_call("call.offered", call, agent=agent.id)
+        self._apply(call, offered_effects(agent.id), f"offer {call.id}")
         self.hooks.call_offered(call, agent.id)
         self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
         # A console-mode agent is rung once it accepts; a callee dialled ahead cannot wait for that.
@@ -948,7 +951,7 @@ class CallEngine(CallControl, OverloadGuard):
         call.agent_channel = leg
         # Recorded before the originate: its StasisStart may beat the HTTP reply.
         self.by_channel[leg] = call.id
-        self._record_call("call.dialing", call, agent=agent.id, leg=leg)
+        self._apply(call, dialing_effects(leg, agent=agent.id), f"dial {call.id}")
 
         async def go() -> None:
             self._originating.add(leg)
@@ -1051,55 +1054,38 @@ class CallEngine(CallControl, OverloadGuard):
         self._digits.pop(call.id, None)
         self._call_to(call, CallState.ENDED)
         call.ended = now
-        data: dict[str, Any] = {"by": by, "cause": cause}
         agent = self.agents.get(call.agent or "")
         if prev is CallState.CONNECTED and call.held:  # hung up while on hold: the hold ends with the call
             call.hold_total += now - call.hold_start
             call.held = False
-        self._apply(call, end_queue_log(now, prev, by, outcome, call.channel, call.queue, agent.id if agent else None,
-                                        # a callee dialled ahead waited in the queue as a caller does
-                                        "inbound" if call.id in self._ahead else call.direction,
-                                        call.qlog_closed, call.enqueued, call.answered,
-                                        call.ring_start, call.position, qpos), f"end {call.id}")
-        if prev is CallState.CONNECTED:
-            kind = "call.completed"
-            talk = now - (call.answered or now)
-            data.update(talk=talk, hold=call.hold_total)
-            call.end_reason = f"{by}_hangup"
-        elif prev is CallState.VOICEMAIL:
-            kind = "call.voicemail"
-            item = self._new_callback("voicemail", call, recording=f"vm-{call.id}")
-            data.update(callback=item["id"])
-            call.end_reason = "voicemail"
-        elif outcome:
-            kind = "call.ended"
-            data.update(outcome=outcome)
-            call.end_reason = outcome
-        else:
-            kind = "call.abandoned"
-            stage = {CallState.ENTERING: call.stage if call.stage != "queue" else "announcement",
-                     CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, prev.value)
-            data.update(stage=stage, wait=now - call.enqueued)
-            call.end_reason = f"{by}_hangup"
+        lines = end_queue_log(now, prev, by, outcome, call.channel, call.queue, agent.id if agent else None,
+                              # a callee dialled ahead waited in the queue as a caller does
+                              "inbound" if call.id in self._ahead else call.direction,
+                              call.qlog_closed, call.enqueued, call.answered, call.ring_start, call.position, qpos)
+        callback = None
+        if prev is CallState.VOICEMAIL:
+            callback = self._new_callback("voicemail", call, recording=f"vm-{call.id}")["id"]
+        c = call.consult
+        record, call.end_reason = end_record(now, prev, by, cause, outcome, call.stage, call.enqueued, call.answered,
+                                             call.hold_total, c["state"] if c else None, callback)
         self.calls.pop(call.id, None)
         self.by_channel.pop(call.channel, None)
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
         self.monitors.call_ended(call.id)
-        c = call.consult
+        consulted = None  # the agent a consultation was ringing or talking to: free once the call is over
         if c:
-            # The caller hung up during a consultation: the target's leg and the consult bridge go too.
             self.by_channel.pop(c["leg"], None)
-            data.update(consult=c["state"])
             if c["agent"] and self.agents[c["agent"]].call_id == call.id:
-                other = self.agents[c["agent"]]
-                other.call_id = None
-                self._free(other)
-            self._spawn(self.ari.hangup(c["leg"]), f"drop consult leg {c['leg']}", call.id)
-            self._spawn(self.ari.destroy_bridge(c["bridge"]), f"drop consult bridge {call.id}", call.id)
-        self._record_call(kind, call, at=now, **data)
+                consulted = self.agents[c["agent"]]
+                consulted.call_id = None
+        # The call's end is written before any agent's move it causes, the consulted agent's as the
+        # call's own agent's: whoever reads the store or the hooks sees the call over, then its agents free.
+        self._apply(call, [*lines, record, *(consult_dropped_effects(c) if c else ())], f"end {call.id}", each=True)
         self._ahead.pop(call.id, None)
-        self.hooks.call_ended(call, kind)
+        self.hooks.call_ended(call, record.kind)
+        if consulted is not None:
+            self._free(consulted)
         if agent and agent.call_id == call.id:
             agent.call_id = None
             agent.last_call_end = now

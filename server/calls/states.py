@@ -275,12 +275,16 @@ def ring_no_answer_effects(at: float, caller_channel: str, queue: str, agent: st
 
 
 def enqueue_effects(at: float, caller_channel: str, queue: str, caller: str, position: int, call_bridge: str,
-                    moh_class: str) -> list[QueueLogWrite | Record | Ari]:
+                    moh_class: str | None) -> list[QueueLogWrite | Record | Ari]:
     """The caller joins the queue's waiting list: queue_log's ENTERQUEUE (the caller's number, or
-    "unknown" as app_queue writes it, and the position), call.queued, then music on hold."""
-    return [QueueLogWrite("enterqueue", (at, caller_channel, queue, caller or "unknown", position)),
-            Record("call.queued", at, (("stage", "queue"), ("position", position))),
-            Ari(Op.START_MOH, call_bridge, moh_class)]
+    "unknown" as app_queue writes it, and the position), call.queued, then music on hold (none for
+    a campaign's callee dialled ahead, ``moh_class`` None: an agent is about to take them)."""
+    out: list[QueueLogWrite | Record | Ari] = [
+        QueueLogWrite("enterqueue", (at, caller_channel, queue, caller or "unknown", position)),
+        Record("call.queued", at, (("stage", "queue"), ("position", position)))]
+    if moh_class is not None:
+        out.append(Ari(Op.START_MOH, call_bridge, moh_class))
+    return out
 
 
 def end_queue_log(at: float, prev: CallState, by: str, outcome: str, caller_channel: str, queue: str,
@@ -305,3 +309,96 @@ def end_queue_log(at: float, prev: CallState, by: str, outcome: str, caller_chan
     out.append(QueueLogWrite("abandon", (at, caller_channel, queue, list_position or position, position,
                                           clock_seconds(enqueued, at))))
     return out
+
+
+# -- a call entering, being offered, overflowing and ending: what each writes down -------------------------
+
+
+def entered_effects(did: str) -> list[Record]:
+    """A caller reached us on ``did``: call.entered, before the entry's checks and greeting."""
+    return [Record("call.entered", None, (("did", did),))]
+
+
+def entry_effects(closed: bool, problem_media: str | None) -> list[Record]:
+    """The entry's checks: outside working hours call.closed (its overflow follows); else, when the
+    queue has a general-problem message, call.announcement for it before the greeting."""
+    if closed:
+        return [Record("call.closed")]
+    if problem_media:
+        return [Record("call.announcement", None, (("what", "problem"), ("media", problem_media)))]
+    return []
+
+
+def offered_effects(agent: str) -> list[Record]:
+    """The routing decision paired the call with ``agent`` (who is ringing already): call.offered.
+    Ringing the agent's device is :func:`offer_effects`' (at once, or once a console accepts)."""
+    return [Record("call.offered", None, (("agent", agent),))]
+
+
+def dialing_effects(leg: str, agent: str | None = None, number: str | None = None) -> list[Record]:
+    """The leg (``leg``, an id of ours) to an agent's device or to an overflow's number is being
+    originated: call.dialing, recorded before the originate whose StasisStart may beat its reply."""
+    who = (("agent", agent),) if agent is not None else (("number", number),)
+    return [Record("call.dialing", None, (*who, ("leg", leg)))]
+
+
+# Why a call overflowing did not join the queue, in app_queue's words; leaving it (EXITWITHTIMEOUT)
+# is the queue's own line, written when the caller leaves.
+_NOT_JOINED = {"no_agents": "JOINEMPTY", "max_length": "FULL"}
+
+
+def overflow_effects(at: float, when: str, to: str, wait: float, caller_channel: str, queue: str,
+                     caller: str) -> list[QueueLogWrite | Record]:
+    """The call overflows (``when``: closed, no_agents, max_length, max_wait) to ``to``: queue_log's
+    JOINEMPTY or FULL when it could not join the queue (as app_queue writes them, with the caller's
+    number), then call.overflow with where it goes and how long it waited."""
+    out: list[QueueLogWrite | Record] = []
+    if when in _NOT_JOINED:
+        out.append(QueueLogWrite("write", (at, caller_channel, queue, "NONE", _NOT_JOINED[when], "", caller)))
+    return out + [Record("call.overflow", None, (("when", when), ("to", to), ("wait", wait)))]
+
+
+def end_record(at: float, prev: CallState, by: str, cause: int | None, outcome: str, stage: str, enqueued: float,
+               answered: float | None, hold: float, consult: str | None = None,
+               callback: str | None = None) -> tuple[Record, str]:
+    """A call's end as the store and the consoles see it, and the reason kept on the call. Connected:
+    call.completed with talk and hold seconds; in voicemail: call.voicemail with the inbox item
+    (``callback``); ended by us (``outcome``: not reached, a callback taken, an overflow's hang-up):
+    call.ended; else the caller gave up: call.abandoned with the stage left from and the wait. A
+    consultation still going (``consult``, its state) is named: its legs go with the call."""
+    data: list[tuple[str, Any]] = [("by", by), ("cause", cause)]
+    if prev is CallState.CONNECTED:
+        kind, reason = "call.completed", f"{by}_hangup"
+        data += [("talk", at - (answered or at)), ("hold", hold)]
+    elif prev is CallState.VOICEMAIL:
+        kind, reason = "call.voicemail", "voicemail"
+        data.append(("callback", callback))
+    elif outcome:
+        kind, reason = "call.ended", outcome
+        data.append(("outcome", outcome))
+    else:
+        kind, reason = "call.abandoned", f"{by}_hangup"
+        left = {CallState.ENTERING: stage if stage != "queue" else "announcement",
+                CallState.QUEUED: "queue", CallState.RINGING: "ringing"}.get(prev, prev.value)
+        data += [("stage", left), ("wait", at - enqueued)]
+    if consult is not None:
+        data.append(("consult", consult))
+    return Record(kind, at, tuple(data)), reason
+
+
+def consult_dropped_effects(consult: dict[str, Any]) -> list[Ari]:
+    """The caller hung up during a consultation: the target's leg and the consult bridge go too
+    (each on its own: the target may have hung up as well)."""
+    return [Ari(Op.HANGUP, consult["leg"]), Ari(Op.DESTROY_BRIDGE, consult["bridge"])]
+
+
+def leave_queue_effects(at: float, why: str, caller_channel: str, queue: str, left_from: int, position: int,
+                        wait: int, key: str = "") -> list[QueueLogWrite]:
+    """The caller leaves the queue without an agent (``why``: EXITWITHTIMEOUT, EXITWITHKEY with the
+    ``key`` pressed, EXITEMPTY): its queue_log line as app_queue writes it, with the position left
+    from, the position on entry and the wait in seconds. What comes next (an overflow, a callback,
+    voicemail) records its own."""
+    if why == "EXITWITHKEY":
+        return [QueueLogWrite("exitwithkey", (at, caller_channel, queue, key, left_from, position, wait))]
+    verb = {"EXITWITHTIMEOUT": "exitwithtimeout", "EXITEMPTY": "exitempty"}[why]
+    return [QueueLogWrite(verb, (at, caller_channel, queue, left_from, position, wait))]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
+from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import CallHooks, Capability, Context
 
 from .history import ChatHistory
-from .service import ChatError, ChatService, Conversation
+from .service import ChatService, Conversation
 from .settings import ChatSettings
 from .store import ChatStore
 from .visitors import Visitors
@@ -50,8 +51,6 @@ COMMANDS = (
 )
 EVENTS = ("chat.offer", "chat.update", "chat.message", "chat.typing", "chat.invite", "chat.stats")
 
-_CODES = {"not_found": ErrorCode.NOT_FOUND, "conflict": ErrorCode.CONFLICT, "bad_request": ErrorCode.BAD_REQUEST,
-          "closed": ErrorCode.CONFLICT, "unavailable": ErrorCode.UNAVAILABLE}
 
 
 def _who(s: Any) -> tuple[str, bool]:
@@ -94,15 +93,13 @@ class ChatCapability(Capability):
         svc = self.service
 
         def wrap(fn: Any) -> Any:
+            # The service's refusals are domain errors: each front door words them alike.
             async def run(s: Any, r: Any) -> dict[str, Any]:
-                try:
-                    out = fn(s, r.args)
-                    if hasattr(out, "__await__"):
-                        out = await out
-                    result: dict[str, Any] = out
-                    return result
-                except ChatError as exc:
-                    raise ProtocolError(_CODES.get(exc.code, ErrorCode.CONFLICT), exc.message) from None
+                out = fn(s, r.args)
+                if hasattr(out, "__await__"):
+                    out = await out
+                result: dict[str, Any] = out
+                return result
             return run
 
         def conv(c: Conversation) -> dict[str, Any]:
@@ -125,7 +122,7 @@ class ChatCapability(Capability):
             "chat.close": wrap(lambda s, a: conv(svc.close(_who(s)[0], a["id"], a.get("category", ""),
                                                            a.get("notes", ""), supervise=_who(s)[1]))),
             "chat.escalate": wrap(lambda s, a: svc.escalate(_who(s)[0], a["id"], a["mode"], a["number"],
-                                                            a.get("when"))),
+                                                            a.get("when")).to_dict()),
             "chat.search": wrap(search),
             "chat.transcript": wrap(lambda s, a: self._transcript(s, a)),
             "chat.stats": wrap(lambda s, a: svc.stats()),
@@ -145,7 +142,7 @@ class ChatCapability(Capability):
         user, sup = _who(s)
         agent = a.get("agent") or user
         if agent != user and not sup:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "Only supervisors see other agents' figures.")
+            raise Forbidden("Only supervisors see other agents' figures.")
         windows = await self.store.run(self.store.agent_figures, agent, self.service.clock(),
                                        self.settings.service_level)
         return {"agent": agent, "windows": windows, "chats_now": self.service.stats()["agents"]
@@ -159,12 +156,12 @@ class ChatCapability(Capability):
         c = self.service.live.get(a["id"])
         if c is not None:
             if not sup and user != c.agent and user not in c.invited and user not in c.agents:
-                raise ChatError("conflict", "This chat is not yours.")
+                raise Conflict("This chat is not yours.")
             messages = list(c.messages)
         else:
             found = await self.store.run(self.store.search, "", "", "" if sup else user, 100000)
             if not any(f["id"] == a["id"] for f in found):
-                raise ChatError("not_found", "There is no such chat.")
+                raise NotFound("There is no such chat.")
             rows = await self.store.run(self.store.messages, a["id"])
             messages = [self.service._numbered(m, i) for i, m in enumerate(rows, 1)]
         out: dict[str, Any] = {"messages": messages}
@@ -175,7 +172,7 @@ class ChatCapability(Capability):
     # -- chatbots: a conversation is driven only by the client that started it ----------------------------
     def _bot_conv(self, s: Any, cid: str) -> Conversation:
         if self.bots.get(cid) != s.principal.username:
-            raise ChatError("not_found", "There is no such conversation of yours.")
+            raise NotFound("There is no such conversation of yours.")
         return self.service.get(cid)
 
     def _bot_start(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
@@ -187,13 +184,13 @@ class ChatCapability(Capability):
     def _bot_say(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
         kind = a.get("as", "customer")
         if kind not in ("customer", "bot"):
-            raise ChatError("bad_request", "as is customer or bot.")
+            raise Invalid("as is customer or bot.")
         c = self._bot_conv(s, a["id"])
         return {"message": self.service.visitor_say(c, a["text"], sender="visitor" if kind == "customer" else "bot")}
 
     def _bot_read(self, s: Any, a: dict[str, Any]) -> dict[str, Any]:
         if self.bots.get(a["id"]) != s.principal.username:
-            raise ChatError("not_found", "There is no such conversation of yours.")
+            raise NotFound("There is no such conversation of yours.")
         c = self.service.live.get(a["id"])
         after = int(a.get("after", 0))
         if c is None:

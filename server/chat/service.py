@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from cc_console.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from cc_console.models import AgentState
-from cc_console.protocol import Event
+from cc_console.protocol import ErrorCode, Event
 from cc_console.server.acd.routing_work import CHANNELS, WorkItem, decide_work
 
 from .figures import DayFigures
+from .results import Escalation
 from .settings import ChatSettings
 from .store import ChatStore, token_hash
 
@@ -33,13 +35,20 @@ Sink = Callable[[dict[str, Any]], None]
 LIVE = ("bot", "queued", "offered", "active")
 
 
-class ChatError(Exception):
-    """A refused operation; `message` is written for the person who asked (agent or visitor)."""
+class QueueClosed(Conflict):
+    """The chat's queue is outside its working hours: a conflict to the consoles and the REST API;
+    the visitors' widget is told ``closed`` (it shows the opening hours)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code  # not_found | conflict | bad_request | closed
-        self.message = message
+
+class TooManyChats(DomainError):
+    """Too many chats started from one address (the visitors' door only)."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+def visitor_code(exc: DomainError) -> str:
+    """The word the visitors' widget gets for a refusal (its error frame's ``code``)."""
+    return "closed" if isinstance(exc, QueueClosed) else str(exc.code)
 
 
 @dataclass
@@ -153,15 +162,15 @@ class ChatService:
                            channel: str = "chat", text: str = "") -> tuple[Conversation, str]:
         name = " ".join(name.split())[:80]
         if not name:
-            raise ChatError("bad_request", "Please tell us your name.")
+            raise Invalid("Please tell us your name.")
         email = email.strip().lower()[:200]
         if email and ("@" not in email or " " in email):
-            raise ChatError("bad_request", "That e-mail address does not look right.")
+            raise Invalid("That e-mail address does not look right.")
         if channel not in CHANNELS or channel == "call":
-            raise ChatError("bad_request", f"Conversations are written: one of {', '.join(CHANNELS[1:])}.")
+            raise Invalid(f"Conversations are written: one of {', '.join(CHANNELS[1:])}.")
         queue = queue or self.s.queue
         if queue not in self.engine.cfg.queues:
-            raise ChatError("not_found", "There is no such queue.")
+            raise NotFound("There is no such queue.")
         now = self.clock()
         if not bot:
             self._check_open(queue, now)
@@ -179,7 +188,7 @@ class ChatService:
 
     def _check_open(self, queue: str, now: float) -> None:
         if not self.engine.cfg.queues[queue].schedule.is_open(now):
-            raise ChatError("closed", "We are closed now. Please come back during our opening hours.")
+            raise QueueClosed("We are closed now. Please come back during our opening hours.")
 
     def _enqueue(self, c: Conversation, now: float) -> None:
         c.state, c.enqueued = "queued", c.enqueued or now
@@ -236,7 +245,7 @@ class ChatService:
     def visitor_say(self, c: Conversation, text: str, *, sender: str = "visitor") -> dict[str, Any]:
         self._live(c)
         if sender == "bot" and c.state != "bot":
-            raise ChatError("conflict", "The conversation is with a person now; the bot may not answer.")
+            raise Conflict("The conversation is with a person now; the bot may not answer.")
         return self._add(c, sender, "bot" if sender == "bot" else c.name, text)
 
     def visitor_typing(self, c: Conversation, on: bool) -> None:
@@ -257,10 +266,10 @@ class ChatService:
         """A chatbot hands its conversation to a person (within working hours); its messages so far
         are the transcript the agent reads."""
         if c.state != "bot":
-            raise ChatError("conflict", "The conversation is not with the bot any more.")
+            raise Conflict("The conversation is not with the bot any more.")
         queue = queue or c.queue
         if queue not in self.engine.cfg.queues:
-            raise ChatError("not_found", "There is no such queue.")
+            raise NotFound("There is no such queue.")
         now = self.clock()
         self._check_open(queue, now)
         c.queue = queue
@@ -273,10 +282,10 @@ class ChatService:
         cid = c if isinstance(c, str) else c.id
         conv = self.live.get(cid)
         if not self.s.smtp_host:
-            raise ChatError("conflict", "Transcripts by e-mail are not available here.")
+            raise Conflict("Transcripts by e-mail are not available here.")
         to = (to or (conv.email if conv else "")).strip()
         if not to or "@" not in to:
-            raise ChatError("bad_request", "Please give an e-mail address for the transcript.")
+            raise Invalid("Please give an e-mail address for the transcript.")
         msgs = list(conv.messages) if conv else [self._numbered(m, i) for i, m in enumerate(
             await self.store.run(self.store.messages, cid), 1)]
         lines = [f"[{time.strftime('%H:%M', time.gmtime(m['at']))}] {m['author'] or m['sender']}: {m['text']}"
@@ -292,28 +301,28 @@ class ChatService:
             await asyncio.to_thread(send)
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("chat %s: transcript mail failed: %s", cid, exc)
-            raise ChatError("unavailable", "The transcript could not be sent just now; please try again.") from None
+            raise Unavailable("The transcript could not be sent just now; please try again.") from None
         return to
 
     # -- agents -------------------------------------------------------------------------------------------
     def get(self, cid: str) -> Conversation:
         c = self.live.get(cid)
         if c is None:
-            raise ChatError("not_found", "That chat is no longer open.")
+            raise NotFound("That chat is no longer open.")
         return c
 
     def _live(self, c: Conversation) -> None:
         if c.state not in LIVE:
-            raise ChatError("conflict", "This chat is closed.")
+            raise Conflict("This chat is closed.")
 
     def _mine(self, c: Conversation, user: str, supervise: bool) -> None:
         if user != c.agent and user not in c.invited and not supervise:
-            raise ChatError("conflict", "This chat is not yours.")
+            raise Conflict("This chat is not yours.")
 
     def accept(self, user: str, cid: str) -> Conversation:
         c = self.get(cid)
         if c.state != "offered" or c.agent != user:
-            raise ChatError("conflict", "No chat is waiting for you to accept it.")
+            raise Conflict("No chat is waiting for you to accept it.")
         if c.ring:
             c.ring.cancel()
             c.ring = None
@@ -333,7 +342,7 @@ class ChatService:
         c = self.get(cid)
         self._mine(c, user, supervise)
         if c.state != "active":
-            raise ChatError("conflict", "Accept the chat before you write.")
+            raise Conflict("Accept the chat before you write.")
         return self._add(c, "agent", self._name(user), text)
 
     def typing(self, user: str, cid: str, on: bool) -> None:
@@ -347,18 +356,18 @@ class ChatService:
         self._mine(c, user, supervise)
         self._live(c)
         if bool(agent) == bool(queue):
-            raise ChatError("bad_request", "Transfer to an agent or to a queue.")
+            raise Invalid("Transfer to an agent or to a queue.")
         if agent:
             a = self.engine.agents.get(agent)
             if a is None:
-                raise ChatError("not_found", "There is no such agent.")
+                raise NotFound("There is no such agent.")
             if a.state is AgentState.LOGGED_OUT or agent == c.agent:
-                raise ChatError("conflict", f"{a.name} cannot take the chat now.")
+                raise Conflict(f"{a.name} cannot take the chat now.")
             c.target = agent
             note = f"Transferred to {a.name}."
         else:
             if queue not in self.engine.cfg.queues:
-                raise ChatError("not_found", "There is no such queue.")
+                raise NotFound("There is no such queue.")
             c.queue, c.target = queue, None
             note = "Transferred to another team."
         self._release(c)
@@ -373,9 +382,9 @@ class ChatService:
         self._mine(c, user, supervise)
         self._live(c)
         if who == c.agent or who in c.invited:
-            raise ChatError("conflict", "Already in this chat.")
+            raise Conflict("Already in this chat.")
         if who not in self.engine.agents:
-            raise ChatError("not_found", "There is no such user.")
+            raise NotFound("There is no such user.")
         c.invited.append(who)
         self._add(c, "system", "", f"{self._name(who)} was invited to the conversation.")
         self._changed(c)
@@ -387,24 +396,24 @@ class ChatService:
         c = self.get(cid)
         self._mine(c, user, supervise)
         if self.s.categories and category and category not in self.s.categories:
-            raise ChatError("bad_request", f"Pick a category: {', '.join(self.s.categories)}.")
+            raise Invalid(f"Pick a category: {', '.join(self.s.categories)}.")
         c.category, c.notes = category, notes[:4000]
         self._close(c, "handled" if c.accepted else "abandoned")
         return c
 
-    def escalate(self, user: str, cid: str, mode: str, number: str, when: Any = None) -> dict[str, Any]:
+    def escalate(self, user: str, cid: str, mode: str, number: str, when: Any = None) -> Escalation:
         """Take the conversation to the phone: call the visitor now, or book a callback."""
         c = self.get(cid)
         self._mine(c, user, False)
         number = number.strip()
         if not number:
-            raise ChatError("bad_request", "Give the number to call.")
+            raise Invalid("Give the number to call.")
         if mode == "call":
             call = self.engine.dial_out(user, number, queue=c.queue)
             self._add(c, "system", "", "We are calling you now.")
-            return {"call": call.to_dict()}
+            return Escalation(call=call)
         if mode != "callback":
-            raise ChatError("bad_request", "Escalate by a call now or a callback.")
+            raise Invalid("Escalate by a call now or a callback.")
         now = self.clock()
         item = {"id": uuid.uuid4().hex[:12], "kind": "callback", "caller": number, "queue": c.queue,
                 "tenant": self.engine.cfg.queues[c.queue].tenant, "call_id": None, "requested": now,
@@ -414,7 +423,7 @@ class ChatService:
         self.engine.store.save_callback(item)
         self.publish(Event.CALLBACK, item, None)
         self._add(c, "system", "", "We will call you back.")
-        return {"callback": item}
+        return Escalation(callback=item)
 
     def mine_list(self, user: str, supervise: bool) -> list[dict[str, Any]]:
         return [{**c.public(), "messages": c.messages} for c in self.live.values()
@@ -581,9 +590,9 @@ class ChatService:
     def _add(self, c: Conversation, sender: str, author: str, text: str) -> dict[str, Any]:
         text = text.strip()
         if not text:
-            raise ChatError("bad_request", "Write something first.")
+            raise Invalid("Write something first.")
         if len(text) > self.s.max_message:
-            raise ChatError("bad_request", f"Messages are at most {self.s.max_message} characters.")
+            raise Invalid(f"Messages are at most {self.s.max_message} characters.")
         m = {"n": len(c.messages) + 1, "at": self.clock(), "sender": sender, "author": author, "text": text}
         c.messages.append(m)
         self._tell(c, {"op": "message", "message": m})

@@ -18,9 +18,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from cc_console.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from cc_console.protocol import ProtocolError
 
-from .service import ChatError, ChatService, Conversation
+from .service import ChatService, Conversation, TooManyChats, visitor_code
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ class Visitors:
                     if frame.get("op") == "start" and not bot:
                         self._admit(request.remote or "")
                     conv = await self._op(frame, conv, sink, bot)
-                except ChatError as exc:
-                    sink({"op": "error", "code": exc.code, "message": exc.message, "for": frame.get("op")})
+                except DomainError as exc:
+                    sink({"op": "error", "code": visitor_code(exc), "message": exc.message, "for": frame.get("op")})
         finally:
             if conv is not None:
                 self.service.detach(conv, sink)
@@ -105,7 +106,7 @@ class Visitors:
         """A visitor's new chat: refused past starts_per_minute from one address, or max_open in all."""
         s = self.service.s
         if len(self.service.live) >= s.max_open:
-            raise ChatError("unavailable", "All our agents are busy. Please try again in a few minutes.")
+            raise Unavailable("All our agents are busy. Please try again in a few minutes.")
         now = time.monotonic()
         if len(self._starts) > 10_000:  # forget quiet addresses
             self._starts = {a: d for a, d in self._starts.items() if d and now - d[-1] < 60}
@@ -113,7 +114,7 @@ class Visitors:
         while starts and now - starts[0] > 60:
             starts.popleft()
         if len(starts) >= s.starts_per_minute:
-            raise ChatError("rate_limited", "Too many chats from here just now; please try again in a minute.")
+            raise TooManyChats("Too many chats from here just now; please try again in a minute.")
         starts.append(now)
 
     async def _op(self, f: dict[str, Any], conv: Conversation | None, sink: Any, bot: bool) -> Conversation | None:
@@ -121,7 +122,7 @@ class Visitors:
         op = f.get("op")
         if op == "start":
             if conv is not None and conv.state != "closed":
-                raise ChatError("conflict", "You are already chatting.")
+                raise Conflict("You are already chatting.")
             if conv is not None:  # a new chat after the last one ended, on the same socket
                 svc.detach(conv, sink)
             c, token = svc.start_conversation(_s(f, "name"), _s(f, "email"), _s(f, "queue"),
@@ -132,7 +133,7 @@ class Visitors:
         if op == "resume":
             found = await svc.resume(_s(f, "token"))
             if found is None:
-                raise ChatError("not_found", "That conversation has ended.")
+                raise NotFound("That conversation has ended.")
             public, messages = found
             sink({"op": "resumed", "conversation": public, "messages": messages})
             live = svc.live.get(public["id"])
@@ -145,7 +146,7 @@ class Visitors:
                     sink({"op": "agent", "name": svc._name(live.agents[-1])})
             return live
         if conv is None:
-            raise ChatError("conflict", "Start a chat first.")
+            raise Conflict("Start a chat first.")
         if op == "say":
             svc.visitor_say(conv, _s(f, "text"))
         elif op == "reply" and bot:
@@ -160,7 +161,7 @@ class Visitors:
         elif op == "end":
             svc.visitor_end(conv)
         else:
-            raise ChatError("bad_request", "Something went wrong; please reload the page.")
+            raise Invalid("Something went wrong; please reload the page.")
         return conv
 
 

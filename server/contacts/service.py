@@ -21,6 +21,7 @@ from .channels import add_written_figures, history_rows
 from .config import ContactsConfig, load_config
 from .figures import FIGURE_KINDS, HISTORY_KINDS, WINDOWS, agent_figures, caller_history, missed_calls
 from .presence import TransferPresence
+from .results import DialBack
 from .store import ContactsStore, phone_key
 
 log = logging.getLogger(__name__)
@@ -367,7 +368,7 @@ class ContactsService:
             hook("callback_done", saved)
         return saved
 
-    def dial(self, agent: str, item_id: str, caller_id: str = "") -> dict[str, Any]:
+    def dial(self, agent: str, item_id: str, caller_id: str = "") -> DialBack:
         """Claim (if not mine yet) and call the number back from my device."""
         before = self._find(item_id)
         item = self.claim(agent, item_id)
@@ -383,7 +384,7 @@ class ContactsService:
         with self._claim_lock:
             item.update(attempts=int(item.get("attempts") or 0) + 1, last_call=call.id)
             self._save(item)
-        return {"item": item, "call": call.to_dict()}
+        return DialBack(item, call)
 
     def parse_time(self, value: Any) -> float:
         """Epoch seconds, ISO 8601 (local time), ``HH:MM`` (the next such time) or ``+30m``/``+2h``/``+1d``."""
@@ -479,7 +480,7 @@ class ContactsService:
             "callbacks.worklist": lambda s, r: {"items": self.worklist(r.args.get("state", "open"))},
             "callback.claim": lambda s, r: {"item": self.claim(me(s), r.args["id"])},
             "callback.release": lambda s, r: {"item": self.release(s.principal, r.args["id"])},
-            "callback.dial": lambda s, r: self.dial(me(s), r.args["id"], r.args.get("caller_id", "")),
+            "callback.dial": lambda s, r: self.dial(me(s), r.args["id"], r.args.get("caller_id", "")).to_dict(),
             "callback.reschedule": lambda s, r: {
                 "item": self.reschedule(s.principal, r.args["id"], r.args["preferred"])},
             "callback.done": lambda s, r: {"item": self.done(s.principal, r.args["id"])},

@@ -29,6 +29,7 @@ from cc_console.protocol import P_ADMIN, P_SESSION, P_SUPERVISE, ErrorCode, Prot
 from . import ics as ics_mod
 from .importer import ImportReport, import_files
 from .index import SearchIndex
+from .results import Absence, AbsenceDeleted, LocalFields, MessageSent
 from .store import DirectoryStore
 
 log = logging.getLogger(__name__)
@@ -220,14 +221,8 @@ class DirectoryService:
                  attributes=local.get("attributes", {}), extra=p.get("extra", {}),
                  substitutes=[s for s in (self._resolve_sub(p["tenant"], ref) for ref in p.get("substitutes", []))
                               if s],
-                 absences=[self._absence_public(a) for a in self._absences.get(key, []) if a["until"] > now][:50])
+                 absences=[Absence.of(a).to_dict() for a in self._absences.get(key, []) if a["until"] > now][:50])
         return d
-
-    @staticmethod
-    def _absence_public(a: dict[str, Any]) -> dict[str, Any]:
-        return {"id": a["id"], "person_id": f"{a['tenant']}:{a['person']}", "type": a["type"],
-                "from": a["start"], "until": a["until"], "message": a.get("message", ""),
-                "substitute": a.get("substitute", ""), "source": a.get("source", "manual")}
 
     # -- permissions --------------------------------------------------------------------------------
     def own_keys(self, username: str) -> list[str]:
@@ -259,7 +254,7 @@ class DirectoryService:
         return datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp()
 
     def add_absence(self, by: str, key: str, kind: str, start: Any, until: Any = None, message: str = "",
-                    substitute: str = "", source: str = "manual") -> dict[str, Any]:
+                    substitute: str = "", source: str = "manual") -> Absence:
         tenant, pid = split_key(key)
         if key not in self.index.by_key:
             raise NotFound(f"no person {key!r} in the directory")
@@ -272,7 +267,7 @@ class DirectoryService:
         self.store.insert_absences([a])
         self._absences.setdefault(key, []).append(a)
         self._resort(key)
-        return self._absence_public(a)
+        return Absence.of(a)
 
     def get_absence(self, aid: str) -> dict[str, Any]:
         a = self.store.absence(aid)
@@ -280,7 +275,7 @@ class DirectoryService:
             raise NotFound(f"no absence {aid!r}")
         return a
 
-    def update_absence(self, aid: str, **changes: Any) -> dict[str, Any]:
+    def update_absence(self, aid: str, **changes: Any) -> Absence:
         a = self.get_absence(aid)
         new = dict(a)
         if changes.get("type") is not None:
@@ -298,14 +293,14 @@ class DirectoryService:
         lst = self._absences.setdefault(key, [])
         lst[:] = [x for x in lst if x["id"] != aid] + [new]
         self._resort(key)
-        return self._absence_public(new)
+        return Absence.of(new)
 
-    def delete_absence(self, aid: str) -> dict[str, Any]:
+    def delete_absence(self, aid: str) -> AbsenceDeleted:
         a = self.get_absence(aid)
         self.store.delete_absence(aid)
         key = f"{a['tenant']}:{a['person']}"
         self._absences[key] = [x for x in self._absences.get(key, []) if x["id"] != aid]
-        return {"deleted": aid}
+        return AbsenceDeleted(aid)
 
     def import_ics(self, key: str, raw: bytes | str, *, now: float | None = None,
                    source: str = "ics") -> list[dict[str, Any]]:
@@ -318,7 +313,7 @@ class DirectoryService:
         rows = self.calendar_rows(key, found, source)
         self.store.replace_source_absences(tenant, key.partition(":")[2], source, rows)
         self.remember_calendar(key, rows, source)
-        return [self._absence_public(a) for a in rows]
+        return [Absence.of(a).to_dict() for a in rows]
 
     def parse_calendar(self, tenant: str, raw: bytes | str, *, now: float | None = None) -> list[dict[str, Any]]:
         """The absences in a calendar for one of the organisation's persons (blocking: CPU only)."""
@@ -351,7 +346,7 @@ class DirectoryService:
         self.reload()
         return report
 
-    def set_notes(self, key: str, notes: str) -> dict[str, Any]:
+    def set_notes(self, key: str, notes: str) -> LocalFields:
         tenant, pid = split_key(key)
         p = self.store.person(tenant, pid)
         if p is None:
@@ -361,9 +356,9 @@ class DirectoryService:
         i = self.index.by_key.get(key)
         if i is not None:
             self.index.persons[i]["local"] = local
-        return {"id": key, "notes": notes}
+        return LocalFields(key, notes)
 
-    def set_local_fields(self, key: str, *, notes: str, attributes: dict[str, str]) -> dict[str, Any]:
+    def set_local_fields(self, key: str, *, notes: str, attributes: dict[str, str]) -> LocalFields:
         """What only we keep about a person (the web page's maintenance form): notes and attributes."""
         tenant, pid = split_key(key)
         p = self.store.person(tenant, pid)
@@ -374,7 +369,7 @@ class DirectoryService:
         i = self.index.by_key.get(key)
         if i is not None:
             self.index.persons[i]["local"] = local
-        return {"id": key, "notes": notes, "attributes": local["attributes"]}
+        return LocalFields(key, notes, local["attributes"])
 
     # -- messages -----------------------------------------------------------------------------------
     def build_message(self, key: str, text: str, taken_by: str) -> EmailMessage:
@@ -407,14 +402,14 @@ class DirectoryService:
         except MailRefused as exc:
             raise OSError(str(exc)) from None
 
-    async def send_message(self, key: str, text: str, taken_by: str) -> dict[str, Any]:
+    async def send_message(self, key: str, text: str, taken_by: str) -> MessageSent:
         msg = self.build_message(key, text, taken_by)
         try:
             await asyncio.to_thread(self._send, msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise Unavailable(f"the mail server {self.smtp_host}:{self.smtp_port} did not take the message: "
                               f"{exc}") from exc
-        return {"sent": True, "to": msg["To"], "message_id": msg["Message-ID"]}
+        return MessageSent(str(msg["To"]), str(msg["Message-ID"]))
 
     # -- protocol -----------------------------------------------------------------------------------
     def handlers(self) -> dict[str, Callable[[Any, Any], Any]]:
@@ -439,24 +434,25 @@ class DirectoryService:
             self.check_may_edit(s.principal, key)
             sub = a.get("substitute", "")
             return {"absence": self.add_absence(s.principal.username, key, a["type"], a["from"], a.get("until"),
-                                                a.get("message", ""), sub)}
+                                                a.get("message", ""), sub).to_dict()}
 
         def update(s: Any, r: Any) -> dict[str, Any]:
             old = self.get_absence(r.args["id"])
             self.check_may_edit(s.principal, f"{old['tenant']}:{old['person']}")
-            return {"absence": self.update_absence(r.args["id"], **{k: v for k, v in r.args.items() if k != "id"})}
+            return {"absence": self.update_absence(r.args["id"],
+                                                   **{k: v for k, v in r.args.items() if k != "id"}).to_dict()}
 
         def delete(s: Any, r: Any) -> dict[str, Any]:
             old = self.get_absence(r.args["id"])
             self.check_may_edit(s.principal, f"{old['tenant']}:{old['person']}")
-            return self.delete_absence(r.args["id"])
+            return self.delete_absence(r.args["id"]).to_dict()
 
         async def message(s: Any, r: Any) -> dict[str, Any]:
             who = s.principal.name or s.principal.username
-            return await self.send_message(r.args["person_id"], r.args["text"], who)
+            return (await self.send_message(r.args["person_id"], r.args["text"], who)).to_dict()
 
         def notes(s: Any, r: Any) -> dict[str, Any]:
-            return self.set_notes(r.args["id"], r.args["notes"])
+            return self.set_notes(r.args["id"], r.args["notes"]).to_dict()
 
         return {"directory.search": search, "directory.person": person, "absence.add": add,
                 "absence.update": update, "absence.delete": delete, "directory.message": message,

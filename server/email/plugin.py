@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
-from cc_console.server.api.problems import from_protocol
+from cc_console.errors import DomainError
+from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ProtocolError
+from cc_console.server.api.problems import from_domain, from_protocol
 from cc_console.server.capability import CallHooks, Capability, Context
 
 from .imap import MailboxReader
-from .service import EmailError, EmailService
+from .service import EmailService
 from .settings import EmailSettings
 from .store import EmailStore
 
@@ -31,10 +32,6 @@ COMMANDS = (
     CommandSpec("email.templates", P_AGENT, {}, "The reply templates, by name."),
 )
 EVENTS = ("email.offer", "email.update", "email.message")
-
-_CODES = {"not_found": ErrorCode.NOT_FOUND, "conflict": ErrorCode.CONFLICT, "bad_request": ErrorCode.BAD_REQUEST,
-          "unavailable": ErrorCode.UNAVAILABLE}
-
 
 def _who(s: Any) -> tuple[str, bool]:
     return s.principal.username, P_SUPERVISE in s.principal.permissions
@@ -80,15 +77,13 @@ class EmailCapability(Capability):
         svc = self.service
 
         def wrap(fn: Any) -> Any:
+            # The service's refusals are domain errors: each front door words them alike.
             async def run(s: Any, r: Any) -> dict[str, Any]:
-                try:
-                    out = fn(s, r.args)
-                    if hasattr(out, "__await__"):
-                        out = await out
-                    result: dict[str, Any] = out
-                    return result
-                except EmailError as exc:
-                    raise ProtocolError(_CODES.get(exc.code, ErrorCode.CONFLICT), exc.message) from None
+                out = fn(s, r.args)
+                if hasattr(out, "__await__"):
+                    out = await out
+                result: dict[str, Any] = out
+                return result
             return run
 
         async def reply(s: Any, a: dict[str, Any]) -> dict[str, Any]:
@@ -115,13 +110,11 @@ class EmailCapability(Capability):
         """An attachment of a thread, for its agents and supervisors."""
         try:
             p = self.ctx.principals.from_headers(request.headers)
-            try:
-                row = await self.service.attachment(request.match_info["id"], p.username,
-                                                    P_SUPERVISE in p.permissions)
-            except EmailError as exc:
-                raise ProtocolError(_CODES.get(exc.code, ErrorCode.CONFLICT), exc.message) from None
-        except ProtocolError as exc:
+            row = await self.service.attachment(request.match_info["id"], p.username, P_SUPERVISE in p.permissions)
+        except ProtocolError as exc:  # no valid token: a wire-level problem
             return from_protocol(exc, request.path)
+        except DomainError as exc:
+            return from_domain(exc, request.path)
         # served as a download, never rendered: an attached HTML page must not run in our origin
         safe = "".join(ch for ch in row["filename"] if ch.isalnum() or ch in "._- ")[:120] or "attachment"
         return web.Response(body=row["data"], content_type="application/octet-stream",

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from cc_console.errors import Conflict, Invalid, NotFound, Unavailable
 from cc_console.models import AgentState
 from cc_console.server.acd.work_queue import WorkQueue
 from cc_console.server.mail import MailRefused, send_async
@@ -27,15 +28,6 @@ from .settings import EmailSettings
 from .store import EmailStore
 
 log = logging.getLogger(__name__)
-
-
-class EmailError(Exception):
-    """A refused operation; `message` is written for the agent who asked."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code  # not_found | conflict | bad_request | unavailable
-        self.message = message
 
 
 @dataclass
@@ -221,12 +213,12 @@ class EmailService(WorkQueue):
     def get(self, tid: str) -> Thread:
         t = self.live.get(tid)
         if t is None:
-            raise EmailError("not_found", "That e-mail is no longer open.")
+            raise NotFound("That e-mail is no longer open.")
         return t
 
     def _mine(self, t: Thread, user: str, supervise: bool) -> None:
         if user != t.agent and not supervise:
-            raise EmailError("conflict", "This e-mail is not yours.")
+            raise Conflict("This e-mail is not yours.")
 
     def mine_list(self, user: str, supervise: bool) -> list[dict[str, Any]]:
         return [t.full() for t in self.live.values() if supervise or t.agent == user]
@@ -234,7 +226,7 @@ class EmailService(WorkQueue):
     def accept(self, user: str, tid: str) -> Thread:
         t = self.get(tid)
         if t.state != "offered" or t.agent != user:
-            raise EmailError("conflict", "No e-mail is waiting for you to accept it.")
+            raise Conflict("No e-mail is waiting for you to accept it.")
         if t.ring:
             t.ring.cancel()
             t.ring = None
@@ -250,28 +242,28 @@ class EmailService(WorkQueue):
         t = self.get(tid)
         self._mine(t, user, supervise)
         if t.state != "active":
-            raise EmailError("conflict", "Accept the e-mail before you answer it.")
+            raise Conflict("Accept the e-mail before you answer it.")
         if template:
             if template not in self.s.templates:
                 names = ", ".join(sorted(self.s.templates)) or "none are set up"
-                raise EmailError("bad_request", f"There is no reply template {template!r} ({names}).")
+                raise Invalid(f"There is no reply template {template!r} ({names}).")
             a = self.engine.agents.get(user)
             fields = {"name": t.name, "subject": t.subject, "ref": t.id, "agent": a.name if a and a.name else user}
             try:
                 text = self.s.templates[template].format(**fields) + ("\n\n" + text if text.strip() else "")
             except (KeyError, IndexError, ValueError):
-                raise EmailError("bad_request", f"The reply template {template!r} is broken; "
+                raise Invalid(f"The reply template {template!r} is broken; "
                                  "ask an administrator.") from None
         text = text.strip()
         if not text:
-            raise EmailError("bad_request", "Write something first.")
+            raise Invalid("Write something first.")
         subject = t.subject if t.subject.lower().startswith("re:") else f"Re: {t.subject}"
         mail = self._outgoing(t, subject, text + "\n")
         try:
             await send_async(self.mail, mail)
         except MailRefused as exc:
             log.warning("email %s: reply not sent: %s", t.id, exc)
-            raise EmailError("unavailable", "The answer could not be sent just now; please try again.") from None
+            raise Unavailable("The answer could not be sent just now; please try again.") from None
         msg, _ = self._message(t, "out", self._name(user), str(mail["Message-ID"]), subject, text)
         await self.store.run(self.store.add_message, t.id, msg, [])
         t.messages.append(msg)
@@ -283,17 +275,17 @@ class EmailService(WorkQueue):
         t = self.get(tid)
         self._mine(t, user, supervise)
         if bool(agent) == bool(queue):
-            raise EmailError("bad_request", "Transfer to an agent or to a queue.")
+            raise Invalid("Transfer to an agent or to a queue.")
         if agent:
             a = self.engine.agents.get(agent)
             if a is None:
-                raise EmailError("not_found", "There is no such agent.")
+                raise NotFound("There is no such agent.")
             if a.state is AgentState.LOGGED_OUT or agent == t.agent:
-                raise EmailError("conflict", f"{a.name or agent} cannot take the e-mail now.")
+                raise Conflict(f"{a.name or agent} cannot take the e-mail now.")
             t.target = agent
         else:
             if queue not in self.engine.cfg.queues:
-                raise EmailError("not_found", "There is no such queue.")
+                raise NotFound("There is no such queue.")
             t.queue, t.target = queue, None
         if t.ring:
             t.ring.cancel()
@@ -309,7 +301,7 @@ class EmailService(WorkQueue):
         t = self.get(tid)
         self._mine(t, user, supervise)
         if self.s.categories and category and category not in self.s.categories:
-            raise EmailError("bad_request", f"Pick a category: {', '.join(self.s.categories)}.")
+            raise Invalid(f"Pick a category: {', '.join(self.s.categories)}.")
         if t.ring:
             t.ring.cancel()
             t.ring = None
@@ -327,11 +319,11 @@ class EmailService(WorkQueue):
     async def attachment(self, aid: str, user: str, supervise: bool) -> dict[str, Any]:
         row = await self.store.run(self.store.attachment, aid)
         if row is None:
-            raise EmailError("not_found", "There is no such attachment.")
+            raise NotFound("There is no such attachment.")
         live = self.live.get(row["thread"])
         agents = set(row["agents"]) | ({live.agent} if live and live.agent else set())
         if not supervise and user not in agents:
-            raise EmailError("not_found", "There is no such attachment.")  # not: "it exists, but not yours"
+            raise NotFound("There is no such attachment.")  # not: "it exists, but not yours"
         return row
 
     def _save_row(self, row: dict[str, Any]) -> Awaitable[Any]:

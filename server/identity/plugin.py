@@ -5,8 +5,9 @@ import asyncio
 from typing import Any
 
 from cc_console.config import Settings
+from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
 from cc_console.models import ROLE_PERMISSIONS, Role
-from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, Request
 from cc_console.server.auth import Auth
 from cc_console.server.auth.ldap import LdapDirectory, LdapSettings
 from cc_console.server.auth.policy import AccessPolicy, AccessSettings, PasswordRefused
@@ -84,9 +85,9 @@ class Identity(Capability):
         led = self._teams_led(caller)
         if led is not None:
             if username == caller.principal.username or (u.get("attrs") or {}).get("team", "") not in led:
-                raise ProtocolError(ErrorCode.FORBIDDEN, f"{username} is not in a team you lead")
+                raise Forbidden(f"{username} is not in a team you lead")
             if u["role"] != "agent":
-                raise ProtocolError(ErrorCode.FORBIDDEN, f"{username} is not an agent: ask an administrator")
+                raise Forbidden(f"{username} is not an agent: ask an administrator")
         return u
 
     async def _team_members(self, caller: Any, req: Request) -> dict[str, Any]:
@@ -101,7 +102,7 @@ class Identity(Capability):
         u = self._member(caller, a["username"])
         led = self._teams_led(caller)
         if "team" in a and led is not None and a["team"] not in led:
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"You do not lead the team {a['team']!r}")
+            raise Forbidden(f"You do not lead the team {a['team']!r}")
         fields: dict[str, Any] = {}
         if "name" in a:
             fields["name"] = a["name"]
@@ -136,7 +137,7 @@ class Identity(Capability):
         try:
             role = check_role(a["name"], a["base"], list(a["permissions"]), a.get("queues"))
         except ValueError as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+            raise Invalid(str(exc)) from None
         await asyncio.to_thread(self.auth.store.save_role, {"name": role.name, "base": str(role.base),
                                                             "permissions": sorted(role.permissions),
                                                             "queues": role.queues})
@@ -146,15 +147,15 @@ class Identity(Capability):
         try:
             await asyncio.to_thread(self.auth.store.delete_role, req.args["name"])
         except KeyError:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"No role {req.args['name']!r}") from None
+            raise NotFound(f"No role {req.args['name']!r}") from None
         except ValueError as exc:
-            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
+            raise Conflict(str(exc)) from None
         return {"deleted": req.args["name"]}
 
     def _user(self, username: str) -> dict[str, Any]:
         u = self.auth.store.get_user(username)
         if u is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"No account {username!r}")
+            raise NotFound(f"No account {username!r}")
         return dict(u)
 
     async def _list(self, caller: Any, req: Request) -> dict[str, Any]:
@@ -171,10 +172,10 @@ class Identity(Capability):
             try:
                 fields["role"] = self.auth.role_name(a["role"])
             except ValueError as exc:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+                raise Invalid(str(exc)) from None
             if u.get("source", "local") != "local":
-                raise ProtocolError(ErrorCode.CONFLICT, "This account's role comes from the sign-in directory's "
-                                                        "groups; change the groups there")
+                raise Conflict("This account's role comes from the sign-in directory's groups; change the groups "
+                               "there")
         if "disabled" in a:
             fields["disabled"] = int(a["disabled"])
         if "queues" in a:
@@ -193,7 +194,7 @@ class Identity(Capability):
             fields["attrs"] = attrs
         if a["username"] == caller.principal.username and (fields.get("disabled") or
                                                             fields.get("role", "admin") != "admin"):
-            raise ProtocolError(ErrorCode.CONFLICT, "You cannot disable yourself or take away your own admin role")
+            raise Conflict("You cannot disable yourself or take away your own admin role")
         if fields:
             await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
         if fields.get("disabled"):
@@ -204,7 +205,7 @@ class Identity(Capability):
         username = req.args["username"]
         self._user(username)
         if username == caller.principal.username:
-            raise ProtocolError(ErrorCode.CONFLICT, "You cannot delete your own account")
+            raise Conflict("You cannot delete your own account")
         await asyncio.to_thread(self.auth.delete_user, username)
         self.ctx.end_sessions(username, "your account was deleted")
         return {"deleted": username}
@@ -214,7 +215,7 @@ class Identity(Capability):
         try:
             await asyncio.to_thread(self.auth.set_password, req.args["username"], req.args["password"])
         except PasswordRefused as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
+            raise Invalid(str(exc)) from None
         return {"username": req.args["username"], "changed": True}
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from cc_console.config import Settings, config_dir
-from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.errors import Invalid
+from cc_console.protocol import P_ADMIN, P_SUPERVISE, Arg, CommandSpec, ProtocolError, Request
 from cc_console.server.capability import CallHooks, Capability, CodeChecker, Context, Handler
 
 from .report import ivr_report
@@ -143,22 +144,21 @@ class Ivr(Capability):
         return cfg
 
     async def reload(self) -> IvrConfig:
-        """Load the tree file again; a file with problems raises TreeError and the old trees stay."""
-        cfg = await asyncio.to_thread(self._load)
+        """Load the tree file again; a file with problems is refused (Invalid, naming every problem)
+        and the old trees stay."""
+        try:
+            cfg = await asyncio.to_thread(self._load)
+        except (TreeError, OSError) as exc:
+            raise Invalid(f"IVR trees not reloaded, the old ones stay: {exc}") from exc
         self.runner.use(cfg)
         return cfg
 
     async def _reload(self, caller: Any, r: Request) -> dict[str, Any]:
-        try:
-            cfg = await self.reload()
-        except (TreeError, OSError) as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, f"IVR trees not reloaded, the old ones stay: {exc}") from exc
+        cfg = await self.reload()
         return {"trees": sorted(cfg.trees), "nodes": sum(len(t.nodes) for t in cfg.trees.values())}
 
     async def _report(self, caller: Any, r: Request) -> dict[str, Any]:
         frm, to = float(r.args["from"]), float(r.args["to"])
-        if to <= frm:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "the report's end must come after its start")
         return await asyncio.to_thread(ivr_report, self.ctx.store, frm, to)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from cc_console.errors import Invalid
+
 KINDS = ("ivr.entered", "ivr.choice", "ivr.timeout", "ivr.invalid", "ivr.left", "call.connected")
 BANDS = ((10.0, "0-10"), (20.0, "10-20"), (30.0, "20-30"))
 
@@ -22,6 +24,8 @@ def band(seconds: float) -> str:
 
 def ivr_report(store: Any, frm: float, to: float) -> dict[str, Any]:
     """Calls that entered an IVR in [frm, to), and what became of them."""
+    if to <= frm:
+        raise Invalid("the report's end must come after its start")
     entered: dict[str, float] = {}
     events = list(store.events(kinds=KINDS))
     for ev in events:

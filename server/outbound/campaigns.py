@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from cc_console.errors import Conflict, NotFound
+
 
 class CampaignState(StrEnum):
     DRAFT = "draft"
@@ -24,11 +26,11 @@ class DialMode(StrEnum):
     PREDICTIVE = "predictive"
 
 
-class CampaignError(Exception):
+class CampaignError(Conflict):
     """A campaign request that cannot be done as asked (message written for a supervisor)."""
 
 
-class CampaignNotFound(CampaignError):
+class CampaignNotFound(NotFound, CampaignError):  # NotFound first: its code is the one the front doors use
     pass
 
 

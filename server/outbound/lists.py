@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cc_console.errors import Invalid
+
 from .windows import WindowError, zone
 
 # contact field -> required
@@ -18,7 +20,7 @@ FIELDS = {"number": True, "name": False, "timezone": False}
 _NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 
 
-class ListError(ValueError):
+class ListError(Invalid, ValueError):
     """The file as a whole cannot be read (wrong format, mapping names a missing column)."""
 
 

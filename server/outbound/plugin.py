@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError, Request
+from cc_console.errors import Forbidden
+from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, Request
 from cc_console.server.capability import Capability, Context, Handler
 from cc_console.server.tts import Tts, TtsError
 
@@ -100,21 +101,6 @@ class OutboundSettings:
     handling_time: float = 120.0  # the first guess at talk + wrap-up, until the campaign's calls are measured
 
 
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Domain errors -> protocol errors with the service's own (supervisor-readable) message."""
-    @functools.wraps(fn)
-    async def run(*args: Any) -> Any:
-        try:
-            return await fn(*args)
-        except CampaignNotFound as exc:
-            raise ProtocolError(ErrorCode.NOT_FOUND, str(exc)) from None
-        except ListError as exc:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc)) from None
-        except CampaignError as exc:
-            raise ProtocolError(ErrorCode.CONFLICT, str(exc)) from None
-    return run
-
-
 class Outbound(Capability):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -137,40 +123,33 @@ class Outbound(Capability):
         # an empty audience reaches only the consoles that see everything: the supervisors
         self.ctx.publish("campaign.update", campaign, frozenset())
 
-    @_errors
     async def _create(self, s: Any, r: Request) -> dict[str, Any]:
         c = (await self._run(self.service.create, dict(r.args))).to_dict()
         self._publish(c)
         return {"campaign": c}
 
-    @_errors
     async def _update(self, s: Any, r: Request) -> dict[str, Any]:
         values = {k: v for k, v in r.args.items() if k != "id"}
         c = (await self._run(self.service.update, r.args["id"], values)).to_dict()
         self._publish(c)
         return {"campaign": c}
 
-    @_errors
     async def _act(self, action: str, s: Any, r: Request) -> dict[str, Any]:
         c = (await self._run(self.service.act, r.args["id"], action)).to_dict()
         self._publish(c)
         return {"campaign": c}
 
-    @_errors
     async def _list(self, s: Any, r: Request) -> dict[str, Any]:
         return {"campaigns": [c.to_dict() for c in await self._run(self.service.campaigns)]}
 
-    @_errors
     async def _get(self, s: Any, r: Request) -> dict[str, Any]:
         c = await self._run(self.service.get, r.args["id"])
         progress = await self._run(self.service.progress, r.args["id"])
         return {"campaign": c.to_dict(), "progress": progress.to_dict()}
 
-    @_errors
     async def _report(self, s: Any, r: Request) -> dict[str, Any]:
         return {"report": await self._run(self.service.report, r.args["id"])}
 
-    @_errors
     async def _import(self, s: Any, r: Request) -> dict[str, Any]:
         fmt = r.args["format"].lower()
         if fmt == "xlsx":
@@ -183,41 +162,33 @@ class Outbound(Capability):
         result = await self._run(self.service.import_list, r.args["id"], data, fmt, r.args.get("mapping"))
         return result.to_dict()
 
-    @_errors
     async def _contacts(self, s: Any, r: Request) -> dict[str, Any]:
         return {"contacts": await self._run(self.service.contacts, r.args["id"])}
 
-    @_errors
     async def _contact_remove(self, s: Any, r: Request) -> dict[str, Any]:
         await self._run(self.service.remove_contact, r.args["id"], r.args["contact"])
         return {}
 
-    @_errors
     async def _dnc_add(self, s: Any, r: Request) -> dict[str, Any]:
         who = getattr(s.principal, "username", "")
         number = await self._run(self.service.dnc_add, r.args["number"], r.args.get("reason", ""), who)
         return {"number": number}
 
-    @_errors
     async def _dnc_remove(self, s: Any, r: Request) -> dict[str, Any]:
         if not await self._run(self.service.dnc_remove, r.args["number"]):
             raise CampaignNotFound("The number is not on the do-not-call list")
         return {}
 
-    @_errors
     async def _dnc_list(self, s: Any, r: Request) -> dict[str, Any]:
         return {"numbers": await self._run(self.store.dnc_list)}
 
-    @_errors
     async def _script_get(self, s: Any, r: Request) -> dict[str, Any]:
         return dict(await self._run(self.service.script_for_call, r.args["call_id"]))
 
-    @_errors
     async def _script_answer(self, s: Any, r: Request) -> dict[str, Any]:
         who = getattr(s.principal, "username", "")
         return dict(await self._run(self.service.answer, r.args["call_id"], r.args["question"], r.args["answer"], who))
 
-    @_errors
     async def _reschedule(self, s: Any, r: Request) -> dict[str, Any]:
         who = getattr(s.principal, "username", "")
         c = await self._run(self.service.campaign_of_call, r.args["call_id"])
@@ -233,15 +204,13 @@ class Outbound(Capability):
     def _agent(self, s: Any) -> Any:
         agent = self.ctx.engine.agents.get(getattr(s.principal, "username", ""))
         if agent is None:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "Only agents take part in campaigns")
+            raise Forbidden("Only agents take part in campaigns")
         return agent
 
-    @_errors
     async def _preview(self, s: Any, r: Request) -> dict[str, Any]:
         agent = self._agent(s)
         return {"contact": await self._run(self.service.preview_next, agent.id, list(agent.queues))}
 
-    @_errors
     async def _preview_dial(self, s: Any, r: Request) -> dict[str, Any]:
         agent = self._agent(s)
         contact, c = await self._run(self.service.previewed, r.args["contact"], agent.id)
@@ -251,7 +220,6 @@ class Outbound(Capability):
         await self._run(self.service.dialing, contact["id"], call.id, agent.id)
         return {"call": call.to_dict()}
 
-    @_errors
     async def _preview_skip(self, s: Any, r: Request) -> dict[str, Any]:
         agent = self._agent(s)
         contact, _ = await self._run(self.service.previewed, r.args["contact"], agent.id)
