@@ -147,9 +147,12 @@ class ChatStore:
             where.append("c.agents LIKE ?")
             args.append(f'%"{agent}"%')
         if text and self.pg:
-            where.append("c.id IN (SELECT conv FROM messages "
-                         "WHERE to_tsvector('simple', text) @@ to_tsquery('simple', ?))")
-            args.append(_tsquery(text))
+            if query := _tsquery(text):
+                where.append("c.id IN (SELECT conv FROM messages "
+                             "WHERE to_tsvector('simple', text) @@ to_tsquery('simple', ?))")
+                args.append(query)
+            else:  # no letters or digits: nothing to find (as FTS5 finds nothing for them)
+                where.append("1 = 0")
         elif text:
             where.append("c.id IN (SELECT conv FROM messages_fts WHERE messages_fts MATCH ?)")
             # each word as a quoted prefix: no FTS5 syntax from a user's words
@@ -190,4 +193,4 @@ def _tsquery(text: str) -> str:
     tokens (letters and digits) whose last one is a prefix, all words in one message. Only tokens
     go into the query, so a user's words never carry tsquery syntax."""
     words = [" <-> ".join(f"'{t}'" for t in tokens) + ":*" for w in text.split() if (tokens := _TOKEN.findall(w))]
-    return " & ".join(words) or "''"  # nothing searchable: a query that finds nothing
+    return " & ".join(words)
