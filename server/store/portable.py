@@ -7,8 +7,12 @@ in a schema of its own (its tables never meet another capability's of the same n
 connection it gets answers ``execute(sql, params)`` with rows that ``dict()`` takes, on both.
 
 Its migrations are its SQLite list; for PostgreSQL each step's DDL is translated by `pg_ddl` (REAL
-is a double, INTEGER a bigint, AUTOINCREMENT an identity column), and applied by the same numbered
+is a double, INTEGER a bigint, an INTEGER PRIMARY KEY an identity column, BLOB bytea), or given in
+PostgreSQL's own words where the engines differ (a `Step` pair), and applied by the same numbered
 mechanism as the main store's (server/store/migrations.py), under the advisory lock.
+
+A plugin finds its database with `capability_target(settings, name)` (factory.py). docs/storage.md
+lists the SQL both engines read alike (upserts, RETURNING, the write lock of BEGIN IMMEDIATE).
 """
 from __future__ import annotations
 
