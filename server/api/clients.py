@@ -61,7 +61,9 @@ class ApiClient:
 class ApiClients:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = redact(str(path)) if is_url(path) else str(path)  # never the database's password
-        self.db = open_db(path, schema="api", migrations=MIGRATIONS)
+        # principal() reads on the event loop (each API request): on PostgreSQL bounded as the main
+        # store's reads on the loop are.
+        self.db = open_db(path, schema="api", migrations=MIGRATIONS, statement_timeout=0.5)
         self.clock = clock
         self._lock = threading.Lock()
 

@@ -161,12 +161,16 @@ class PgConnection:
         self._db.close()
 
 
-def open_db(target: str | Path, *, schema: str, migrations: Sequence[Step], foreign_keys: bool = False) -> Any:
+def open_db(target: str | Path, *, schema: str, migrations: Sequence[Step], foreign_keys: bool = False,
+            statement_timeout: float = 0.0) -> Any:
     """The capability's database, migrated: an sqlite3 connection for a file (or ":memory:"), a
-    `PgConnection` in ``schema`` for a postgresql:// URL."""
+    `PgConnection` in ``schema`` for a postgresql:// URL. ``statement_timeout`` (seconds, PostgreSQL):
+    for a store read on the event loop, as the main store's reads are bounded (0.5 s there)."""
     if is_url(target):
         db = PgConnection(str(target), schema)
         db.migrate(migrations)
+        if statement_timeout:  # after the migration, which may take longer
+            db.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
         return db
     con = connect(target, foreign_keys=foreign_keys)
     migrate(con, sqlite_steps(migrations))
