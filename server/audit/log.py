@@ -236,7 +236,7 @@ class AuditLog:
                 last_id, last_hash = row
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    n = self._db.execute("DELETE FROM audit WHERE id <= ?", (last_id,)).rowcount
+                    n = int(self._db.execute("DELETE FROM audit WHERE id <= ?", (last_id,)).rowcount)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")

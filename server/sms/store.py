@@ -13,11 +13,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cc_console.server.store.portable import open_db, upsert
+from cc_console.server.store.portable import Step, open_db, upsert
 
 T = TypeVar("T")
 
-MIGRATIONS = [
+MIGRATIONS: list[Step] = [
     """
     CREATE TABLE conversations (
         id TEXT PRIMARY KEY, number TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL, agent TEXT,
@@ -244,7 +244,7 @@ class SmsStore:
 
     def interrupted(self) -> int:
         """Rows left "sending" by a stop in the middle of a push: "interrupted" (how many)."""
-        return self.db.execute("UPDATE push_log SET outcome = 'interrupted' WHERE outcome = 'sending'").rowcount
+        return int(self.db.execute("UPDATE push_log SET outcome = 'interrupted' WHERE outcome = 'sending'").rowcount)
 
     def queued_digests(self) -> list[dict[str, Any]]:
         """The log rows waiting for a daily digest, with their event and the subscription's state."""
