@@ -387,7 +387,7 @@ def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL datab
     from cc_console.server.store.postgres import is_url
     if not is_url(to):
         raise typer.BadParameter("--to takes a postgresql:// URL")
-    from cc_console.server.store.parts import capability_parts
+    from cc_console.store_parts import capability_parts
     settings = _settings(config)
     if db:
         settings.server.db_path = str(db)

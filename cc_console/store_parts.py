@@ -1,5 +1,6 @@
 """The capabilities' own databases that `cc-console admin migrate-store` copies beside the main store
-(server/store/copy.py): each SQLite file beside the main one, the PostgreSQL schema it goes to, its
+(server/store/copy.py; this list lives beside the CLI, since the store layer never imports the
+capabilities): each SQLite file beside the main one, the PostgreSQL schema it goes to, its
 migrations, and its tables with their keys, in an order where nothing refers to a row not yet copied.
 
 Every capability database that can live in PostgreSQL is here (docs/storage.md, "What is where");
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .copy import Part
+from cc_console.server.store.copy import Part
 
 
 def capability_parts(main_db: str | Path) -> list[Part]:
