@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from cc_console.server.api.clients import ApiClients
@@ -25,6 +27,19 @@ from cc_console.server.web.links import LinkStore
 def at(target: str, name: str) -> str:
     """A capability's database: its own SQLite file beside the main one, or the PostgreSQL URL."""
     return target if "://" in target else f"{target}.{name}.sqlite3"
+
+
+def kept_in(target: str, schema: str) -> None:
+    """The rows went where the backend keeps them: the SQLite file, or the capability's schema in
+    PostgreSQL (and no SQLite file made of the URL)."""
+    if "://" not in target:
+        assert Path(at(target, schema)).stat().st_size > 0
+        return
+    with psycopg.connect(target) as db:
+        tables = [r[0] for r in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                                           "AND table_name != 'schema_version'", (schema,))]
+        assert tables and sum(db.execute(f'SELECT COUNT(*) FROM {schema}."{t}"').fetchone()[0] for t in tables) > 0
+    assert not list(Path.cwd().glob("postgresql*"))
 
 
 def _conv(cid: str, **kw) -> dict:
@@ -57,6 +72,7 @@ def test_chat_numbers_messages_finds_words_by_prefix_and_purges(store_target: st
         store.save_conversation(_conv("c2", contact="bob@example.org", email="bob@example.org", closed=5.0))
         assert store.purge(10.0) == 1
         assert store.search("parcel") == [] and store.messages("c2") == []
+        kept_in(store_target, "chat")
     finally:
         store.close()
 
@@ -85,6 +101,7 @@ def test_email_threads_messages_and_binary_attachments(store_target: str) -> Non
         a = store.attachment("a1")
         assert a is not None and bytes(a["data"]) == pdf and a["size"] == len(pdf) and a["agents"] == ["agent1"]
         assert [x["id"] for x in store.open_threads()] == ["t1"]
+        kept_in(store_target, "email")
     finally:
         store.close()
 
@@ -129,6 +146,7 @@ def test_sms_duplicates_refused_and_order_of_equal_times_kept(store_target: str)
         (row,) = store.push_log(event="e1")
         assert row["outcome"] == "sent" and row["status"] == "accepted"
         assert store.event_summary("e1")["by_state"] == {"accepted": 1}
+        kept_in(store_target, "sms")
     finally:
         store.close()
 
@@ -157,6 +175,7 @@ def test_outbound_upserts_keep_one_row_and_add_up_occupancy(store_target: str) -
         store.save_answer("call1", "k1", contacts[0]["id"], "q1", "yes", "agent1", 1.0)
         store.save_answer("call1", "k1", contacts[0]["id"], "q1", "no", "agent1", 2.0)
         assert [a["answer"] for a in store.answers("k1")] == ["no"]
+        kept_in(store_target, "outbound")
     finally:
         store.close()
 
@@ -183,6 +202,7 @@ def test_audit_chain_holds_with_two_writers_at_once(store_target: str) -> None:
         now = time.time()
         assert a.purge(now + 1, actor="system") == 80
         assert a.verify().ok and [e.action for e in b.query()] == ["audit.purge"]
+        kept_in(store_target, "audit")
     finally:
         a.close()
         b.close()
@@ -203,6 +223,7 @@ def test_directory_sees_another_writers_change_not_its_own(store_target: str) ->
         server.set_local("t", "p1", {"note": "Mondays off"}, 3.0)
         assert cli.person("t", "p1")["local"] == {"note": "Mondays off"}
         assert server.tenants() == ["t"]
+        kept_in(store_target, "directory")
     finally:
         server.close()
         cli.close()
@@ -220,6 +241,7 @@ def test_verified_refuses_a_replayed_session(store_target: str) -> None:
         store.ident_result("id1", False, 2.0, 2, 60.0)
         store.ident_result("id1", False, 3.0, 2, 60.0)
         assert store.ident("id1")["locked_until"] == 63.0
+        kept_in(store_target, "verified")
     finally:
         store.close()
 
@@ -238,6 +260,8 @@ def test_web_links_and_api_clients(store_target: str) -> None:
         second = clients.add("crm", "agent")  # a revoked name is given again: a new row in its place
         assert clients.principal(first) is None and clients.principal(second).username == "api:crm"
         assert [(c.name, str(c.role), c.revoked) for c in clients.list()] == [("crm", "agent", None)]
+        kept_in(store_target, "web")
+        kept_in(store_target, "api")
     finally:
         links.close()
         clients.close()
