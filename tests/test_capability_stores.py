@@ -265,3 +265,21 @@ def test_web_links_and_api_clients(store_target: str) -> None:
     finally:
         links.close()
         clients.close()
+
+
+def test_a_store_opens_a_new_connection_after_postgresql_dropped_its_own(pg_url: str) -> None:
+    """A restart or failover of PostgreSQL under a running server: the statement that meets the lost
+    connection fails, the next ones work on a new connection (no server restart)."""
+    store = VerifiedStore(pg_url)
+    try:
+        store.add_ident("id1", "hash", "Ann", "", "sup1", 1.0)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid != pg_backend_pid()")
+        with pytest.raises(psycopg.OperationalError):
+            store.ident("id1")
+        assert store.ident("id1")["name"] == "Ann"
+        store.add_ident("id2", "hash", "Bo", "", "sup1", 2.0)
+        assert store.ident("id2")["name"] == "Bo"
+    finally:
+        store.close()

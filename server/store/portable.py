@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -118,6 +119,8 @@ def _params(params: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(int(p) if isinstance(p, bool) else p for p in params)
 
 
+_RECONNECT_PAUSE = 5.0  # seconds between attempts to open a lost connection again
+
 # The first key of a schema's write lock (two-key advisory locks never meet the migrations' one-key lock).
 _WRITE_LOCK = 0x63635F77  # "cc_w"
 
@@ -126,30 +129,63 @@ class PgConnection:
     """One PostgreSQL connection that speaks like the sqlite3 connection a store had: ``execute``
     and ``executemany`` with ``?``, rows like sqlite3.Row, ``BEGIN``/``COMMIT`` as statements. One
     connection, as the store had one SQLite connection: its transactions are the store's (psycopg
-    serialises the threads)."""
+    serialises the threads).
+
+    A connection PostgreSQL lost (a restart, a failover, a dropped network) fails the statement that
+    met it, as an SQLite error would; the next statement opens a new one. A failed statement is never
+    sent again by itself: it may have been written before the answer was lost. While a new one
+    cannot be opened, statements fail at once for a few seconds rather than each waiting for the
+    connect timeout (a read on the event loop must not)."""
 
     def __init__(self, url: str, schema: str) -> None:
-        import psycopg
-
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
             raise ValueError(f"not a schema name: {schema!r}")
-        self._db = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
-        self._lock = threading.Lock()
-        self._db.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        self._db.execute(f"SET search_path TO {schema}")
+        self._url = url
         self.schema = schema
+        self._statement_timeout = 0.0
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+        self._db = self._connect()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        db = psycopg.connect(self._url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+        db.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        db.execute(f"SET search_path TO {self.schema}")
+        if self._statement_timeout:
+            db.execute(f"SET statement_timeout = {int(self._statement_timeout * 1000)}")
+        return db
+
+    def _live(self) -> Any:
+        if self._db.broken:
+            import psycopg
+
+            if time.monotonic() < self._retry_at:
+                raise psycopg.OperationalError(f"the database cannot be reached ({self.schema})")
+            try:
+                self._db = self._connect()
+            except psycopg.OperationalError:
+                self._retry_at = time.monotonic() + _RECONNECT_PAUSE
+                raise
+        return self._db
+
+    def set_statement_timeout(self, seconds: float) -> None:
+        self._statement_timeout = seconds
+        self._live().execute(f"SET statement_timeout = {int(seconds * 1000)}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        db = self._live()
         if sql.strip().upper() == "BEGIN IMMEDIATE":
             # SQLite's BEGIN IMMEDIATE takes the database's write lock at once, so two writers (two
             # servers, a server and the CLI) never interleave a read-then-write such as the audit
             # log's chain; PostgreSQL's equivalent is a lock for this schema held to the transaction's end.
-            self._db.execute("BEGIN")
-            return self._db.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))", (_WRITE_LOCK, self.schema))
-        return self._db.execute(pg_sql(sql), _params(params))
+            db.execute("BEGIN")
+            return db.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))", (_WRITE_LOCK, self.schema))
+        return db.execute(pg_sql(sql), _params(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        cur = self._db.cursor()
+        cur = self._live().cursor()
         cur.executemany(pg_sql(sql), [_params(r) for r in rows])
         return cur
 
@@ -170,7 +206,7 @@ def open_db(target: str | Path, *, schema: str, migrations: Sequence[Step], fore
         db = PgConnection(str(target), schema)
         db.migrate(migrations)
         if statement_timeout:  # after the migration, which may take longer
-            db.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+            db.set_statement_timeout(statement_timeout)
         return db
     con = connect(target, foreign_keys=foreign_keys)
     migrate(con, sqlite_steps(migrations))
