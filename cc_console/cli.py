@@ -377,35 +377,23 @@ def user_set(username: str, team: str = typer.Option(None, help="The agent's tea
 def migrate_store(to: str = typer.Option(..., "--to", help="The PostgreSQL database: postgresql://user:password@host/db"),
                   config: Path | None = ConfigOpt, db: Path | None = DbOpt) -> None:
     """Copy this installation's SQLite store (events, users, sessions, roles, calls, agents,
-    callbacks) into PostgreSQL; safe to run again (copies only what is missing). Stop the server first."""
+    callbacks) and the capabilities' own SQLite files (directory, contacts, recordings, CRM, chat,
+    e-mail, SMS, outbound, audit, verified calling, web links, API clients) into PostgreSQL; safe to
+    run again (copies only what is missing). Stop the server first."""
     import psycopg
 
     from cc_console.server.store import redact
-    from cc_console.server.store.copy import Part, copy_store
+    from cc_console.server.store.copy import copy_store
     from cc_console.server.store.postgres import is_url
     if not is_url(to):
         raise typer.BadParameter("--to takes a postgresql:// URL")
-    from cc_console.server.capability import Context
-    from cc_console.server.contacts import store as contacts
-    from cc_console.server.crm import store as crm
-    from cc_console.server.recordings import store as recordings
+    from cc_console.store_parts import capability_parts
     settings = _settings(config)
     if db:
         settings.server.db_path = str(db)
     source = Path(settings.server.db_file)
-    nothing: Any = None  # only where the capabilities' files are, not a running server
-    crm_path = Path(Context(settings, nothing, nothing, lambda *a: None, nothing, nothing).db_path("crm"))
-    # The capabilities' databases that can live in PostgreSQL too (docs/storage.md).
-    parts = [Part("recordings", recordings.default_path(source), "recordings", recordings.MIGRATIONS,
-                  (("recordings", "id"), ("evaluations", "recording_id, evaluator"), ("marks", "id"),
-                   ("audit", "id"), ("purge_log", "id"))),
-             Part("contacts", contacts.default_path(source), "contacts", contacts.MIGRATIONS,
-                  (("contacts", "id"), ("contact_phones", "contact_id"), ("notes", "seq"),
-                   ("call_meta", "call_id"), ("settings", "key"), ("missed", "id")),
-                  keyless=(("contact_phones", "contact_id"),)),
-             Part("crm", crm_path, "crm", crm.MIGRATIONS,
-                  (("outbox", "seq"), ("deliveries", "seq"), ("cti_open", "call_id, agent"),
-                   ("subscriptions", "id"), ("cases", "id")))]
+    # The capabilities' databases that live in PostgreSQL too (docs/storage.md).
+    parts = capability_parts(source)
     typer.echo(f"copying {source} into {redact(to)}")
     try:
         copied = copy_store(source, to, parts=parts, progress=lambda c: typer.echo(

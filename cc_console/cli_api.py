@@ -11,13 +11,15 @@ api_client_app = typer.Typer(help="API clients of the REST API: add (prints the 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <config dir>/config.toml).",
                          envvar="CC_CONSOLE_CONFIG")
 DbOpt = typer.Option(None, "--db", help="The main SQLite database file (default from config); API clients "
-                     "are kept beside it.")
+                     "are kept beside it (default: the server's, in PostgreSQL with [store] url).")
 
 
 def _clients(config: Path | None, db: Path | None):
     from cc_console.cli import _settings
     from cc_console.server.api.clients import ApiClients, default_path
-    return ApiClients(default_path(db or _settings(config).server.db_file))
+    from cc_console.server.store import capability_target
+    # --db: an SQLite installation's file; else where the configured server keeps them ([store] url)
+    return ApiClients(default_path(db) if db else capability_target(_settings(config), "api"))
 
 
 @api_client_app.command("add")

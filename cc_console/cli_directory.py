@@ -26,20 +26,23 @@ directory_app.add_typer(absence_app, name="absence")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML (default: <config dir>/config.toml).",
                          envvar="CC_CONSOLE_CONFIG")
-DbOpt = typer.Option(None, "--db", help="Directory database (default: <server db_path>.directory.sqlite3).",
+DbOpt = typer.Option(None, "--db", help="Directory database (default: the server's: "
+                     "<server db_path>.directory.sqlite3, or its PostgreSQL with [store] url).",
                      envvar="CC_CONSOLE_DIRECTORY_DB")
 TzOpt = typer.Option("Europe/Oslo", "--tz", help="Time zone for times without one and all-day events.")
 
 
 def _service(config: Path | None, db: Path | None, tz: str = "Europe/Oslo"):
-    from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
-    if db is None:
+    from cc_console.server.directory import DirectoryService, DirectoryStore
+    from cc_console.server.store import capability_target
+    target: str | Path | None = db
+    if target is None:
         try:
             s = load_settings(config)
         except (ValueError, OSError) as exc:
             raise typer.BadParameter(str(exc)) from None
-        db = default_path(s.server.db_file)
-    return DirectoryService(DirectoryStore(db), tz=tz)
+        target = capability_target(s, "directory")
+    return DirectoryService(DirectoryStore(target), tz=tz)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -212,8 +215,9 @@ def sync(feed_name: str | None = typer.Option(None, "--feed", help="Only this fe
     chosen = [f for f in feeds if feed_name in (None, f.name)]
     if not chosen:
         _fail(f"no feed {feed_name!r} in [[directory.feeds]]" if feed_name else "no [[directory.feeds]] configured", 2)
-    from cc_console.server.directory import DirectoryService, DirectoryStore, default_path
-    svc = DirectoryService(DirectoryStore(db or default_path(s.server.db_file)), tz=ds.tz,
+    from cc_console.server.directory import DirectoryService, DirectoryStore
+    from cc_console.server.store import capability_target
+    svc = DirectoryService(DirectoryStore(db or capability_target(s, "directory")), tz=ds.tz,
                            country_code=ds.country_code, codes=ds.codes)
     ds.watch_interval = 0  # one round, no watching
     live = DirectoryLive(svc, ds, lambda *a: None)

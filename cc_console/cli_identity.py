@@ -16,14 +16,12 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Config TOML.", envvar="CC
 DbOpt = typer.Option(None, "--db", help="SQLite database file (default from config).")
 
 
-def _db(config: Path | None, db: Path | None) -> str:
-    from cc_console.config import load_settings
-    return str(db or load_settings(config).server.db_file)
-
-
 def audit_log(config: Path | None, db: Path | None):
+    """The audit log the configured server writes: in PostgreSQL with `[store] url`, unless --db
+    names an SQLite main file."""
+    from cc_console.config import load_settings
     from cc_console.server.audit.log import AuditLog
-    return AuditLog(AuditLog.path_for(_db(config, db)))
+    return AuditLog(AuditLog.target(load_settings(config), str(db) if db else None))
 
 
 def audited(config: Path | None, db: Path | None, action: str, target: str, outcome: str = "ok", **detail) -> None:

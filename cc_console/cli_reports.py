@@ -108,7 +108,8 @@ def campaign_report(
         out: Path | None = typer.Option(None, "--out", "-o", help="Output file (stdout for csv if omitted)."),
         answers: bool = typer.Option(False, "--answers", help="The call scripts' answers counted, one row each."),
         db: Path | None = typer.Option(None, help="SQLite event store (default from config); the campaigns are "
-                                                  "in <db>.outbound.sqlite3 beside it.")) -> None:
+                                                  "in <db>.outbound.sqlite3 beside it (with [store] url and no --db: "
+                                                  "in PostgreSQL).")) -> None:
     """Outbound campaigns: attempts, reach rate, outcomes, abandonment rate, agent occupancy (or, with
     --answers, the script answers). docs/outbound.md."""
     from cc_console.config import load_settings
@@ -117,11 +118,11 @@ def campaign_report(
     from cc_console.server.outbound.store import OutboundStore
     from cc_console.server.reports.export import render, to_csv
     from cc_console.server.reports.figures import Report
-
-    path = Path(f"{db or load_settings(config).server.db_file}.outbound.sqlite3")
-    if not path.exists():
-        raise typer.BadParameter(f"no campaigns at {path}")
-    store = OutboundStore(str(path))
+    from cc_console.server.store import capability_target
+    target = f"{db}.outbound.sqlite3" if db else capability_target(load_settings(config), "outbound")
+    if "://" not in target and not Path(target).exists():  # PostgreSQL ([store] url): its schema is made if new
+        raise typer.BadParameter(f"no campaigns at {target}")
+    store = OutboundStore(target)
     try:
         service = OutboundService(store)
         ids = list(campaign or []) or [c.id for c in service.campaigns()]

@@ -51,8 +51,8 @@ class Server:
             self.store.on_status = self._store_status
         # -- REST API under /api/v1 (server/api; API clients in their own database) --
         from cc_console.server.api import ApiClients, Principals, RestApi
-        from cc_console.server.api import default_path as api_db
-        self.api_clients = ApiClients(":memory:" if str(s.db_file) == ":memory:" else api_db(s.db_file))
+        from cc_console.server.store import capability_target
+        self.api_clients = ApiClients(capability_target(settings, "api"))
         self.principals = Principals(self.auth, self.api_clients)
         # -- capabilities as plugins (server/registry.py lists them; server/capability.py the contract) --
         from cc_console.server import registry

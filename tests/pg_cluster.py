@@ -135,3 +135,14 @@ def store_rows(store: object, sql: str) -> list[tuple[object, ...]]:
         with psycopg.connect(url) as db:
             return db.execute(sql).fetchall()  # type: ignore[arg-type]
     return [tuple(r) for r in base._db.execute(sql).fetchall()]  # type: ignore[attr-defined]
+
+
+def cli_db_args(settings: object, db: str, folder: Path) -> list[str]:
+    """How a test points the CLI at its server's data: ``--db FILE`` on SQLite; with the server on
+    PostgreSQL (``[store] url``), a config file naming that database, as an installation's would."""
+    url = getattr(settings, "sections", {}).get("store", {}).get("url", "")
+    if not url:
+        return ["--db", db]
+    cfg = folder / "cli-config.toml"
+    cfg.write_text(f'[server]\ndb_path = "{settings.server.db_path}"\n[store]\nurl = "{url}"\n')  # type: ignore[attr-defined]
+    return ["-c", str(cfg)]

@@ -15,6 +15,7 @@ from cc_console.server.api.bearer import bearer_token
 from cc_console.server.api.rest import PREFIX, ROUTES
 
 from .conftest import PASSWORD
+from .pg_cluster import cli_db_args
 
 
 @pytest.fixture
@@ -307,15 +308,15 @@ async def test_cli_api_client_add_list_revoke(tmp_path, settings):
     from cc_console.cli import app
     from cc_console.server.app import Server
     runner = CliRunner()
-    db = settings.server.db_path
+    db = cli_db_args(settings, settings.server.db_path, tmp_path)  # the server's database, on either backend
     r = runner.invoke(app, ["admin", "api-client", "add", "crm", "--role", "supervisor", "-s", "session",
-                            "-s", "agent.self", "--db", db])
+                            "-s", "agent.self", *db])
     assert r.exit_code == 0, r.output
     token = r.stdout.strip().splitlines()[-1]
     assert token.startswith("cca_")
-    r = runner.invoke(app, ["admin", "api-client", "add", "bad", "--role", "agent", "-s", "admin", "--db", db])
+    r = runner.invoke(app, ["admin", "api-client", "add", "bad", "--role", "agent", "-s", "admin", *db])
     assert r.exit_code == 1 and "cannot be given admin" in r.output
-    r = runner.invoke(app, ["admin", "api-client", "list", "--db", db])
+    r = runner.invoke(app, ["admin", "api-client", "list", *db])
     assert r.exit_code == 0 and "crm" in r.output and "agent.self session" in r.output and "active" in r.output
     assert token not in r.output
     srv = Server(settings)
@@ -324,13 +325,13 @@ async def test_cli_api_client_add_list_revoke(tmp_path, settings):
         async with aiohttp.ClientSession(f"http://127.0.0.1:{srv.port}") as http:
             async with http.get(f"{PREFIX}/contacts", headers=auth(token)) as resp:
                 assert resp.status == 200
-            r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", "--db", db])
+            r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", *db])
             assert r.exit_code == 0, r.output
             async with http.get(f"{PREFIX}/contacts", headers=auth(token)) as resp:
                 assert resp.status == 401
     finally:
         await srv.stop()
-    r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", "--db", db])
+    r = runner.invoke(app, ["admin", "api-client", "revoke", "crm", *db])
     assert r.exit_code == 1 and "no active API client" in r.output
 
 

@@ -26,6 +26,7 @@ from cc_console.server.app import Server
 from cc_console.server.directory import default_path
 
 from .conftest import PASSWORD
+from .pg_cluster import cli_db_args
 from .test_directory_fixtures import PERSONS_CSV, UNITS_CSV, load_sample, write
 
 RADICALE = shutil.which("radicale") or "/usr/bin/radicale"
@@ -326,18 +327,18 @@ async def test_cli_import_and_absence_reach_the_running_server(live, settings, t
     from cc_console.cli import app as cli
     srv = await live({"watch_interval": 0.2})
     c, pushed = await console(srv)
-    db = str(default_path(settings.server.db_file))
+    where = cli_db_args(settings, str(default_path(settings.server.db_file)), tmp_path)  # the server's database
     newcomer = write(tmp_path, "p.csv", PERSONS_CSV + "p7,Siri,Sæther,,KOM,1077,,,,,,,\n")
     units = write(tmp_path, "u.csv", UNITS_CSV)
     run = CliRunner().invoke
     r = await asyncio.to_thread(run, cli, ["directory", "import", "--persons", str(newcomer), "--units", str(units),
-                                           "--tenant", "oslo", "--db", db])
+                                           "--tenant", "oslo", *where])
     assert r.exit_code == 0, r.output
     await until(lambda: any(d["source"] == "database" for d in pushed))
     assert (await status_of(c, "saether"))["id"] == "oslo:p7"
     an_hour_ago = (datetime.now() - timedelta(hours=1)).isoformat(timespec="minutes")
     r = await asyncio.to_thread(run, cli, ["directory", "absence", "add", "oslo:p7", "--type", "sick",
-                                           "--from", an_hour_ago, "--db", db])
+                                           "--from", an_hour_ago, *where])
     assert r.exit_code == 0, r.output
     await until(lambda: len([d for d in pushed if d["source"] == "database"]) >= 2)
     row = await status_of(c, "saether")

@@ -118,3 +118,110 @@ def test_the_admin_cli_uses_the_configured_postgresql_store(tmp_path: Path, pg_u
     assert pg.get_user("agent9")["role"] == "agent"
     pg.close()
     assert not (tmp_path / "cc.sqlite3").exists() or SQLiteStore(tmp_path / "cc.sqlite3").get_user("agent9") is None
+
+
+def test_migrate_store_copies_every_capability_database(tmp_path: Path, pg_url: str) -> None:
+    """Each capability's own SQLite file comes over into its schema, readable by the same store on
+    PostgreSQL: chat found by its words, SMS in written order, the audit chain whole, and a second run
+    copies nothing."""
+    from cc_console.server.api.clients import ApiClients
+    from cc_console.server.audit.log import AuditLog
+    from cc_console.server.chat.store import ChatStore
+    from cc_console.server.directory.store import DirectoryStore
+    from cc_console.server.email.store import EmailStore
+    from cc_console.server.outbound.campaigns import Campaign
+    from cc_console.server.outbound.store import OutboundStore
+    from cc_console.server.sms.store import SmsStore
+    from cc_console.server.verified.service import VerifiedStore
+    from cc_console.server.web.links import LinkStore
+
+    from .test_capability_stores import _conv, _sms, _thread
+
+    db = tmp_path / "cc.sqlite3"
+    _installation(db).close()
+    beside = f"{db}.{{}}.sqlite3".format
+    chat = ChatStore(beside("chat"))
+    chat.save_conversation(_conv("c1"))
+    chat.add_message("c1", 2.0, "visitor", "Vera", "My card was declined")
+    chat.close()
+    email = EmailStore(beside("email"))
+    email.save_thread(_thread("t1"))
+    email.add_message("t1", {"at": 2.0, "direction": "in", "author": "c@x", "message_id": "<m1@x>", "subject": "s",
+                             "text": "hi", "attachments": []}, [("a1", "f.bin", "application/octet-stream", b"\0\1\2")])
+    email.close()
+    sms = SmsStore(beside("sms"))
+    sms.add_messages([_sms("z", 6.0), _sms("a", 6.0)])
+    sms.report("z", 7.0, 1, "ok", lambda m, codes: "delivered")
+    sms.close()
+    out = OutboundStore(beside("outbound"))
+    out.save_campaign(Campaign(id="k1", name="Renewals", queue="sales", window={"start": "09:00"}))
+    out.add_contacts("k1", [("+4711111111", "Ann", "", {})], 1.0)
+    out.close()
+    directory = DirectoryStore(beside("directory"))
+    with directory.transaction() as tx:
+        directory.upsert_persons(tx, [{"tenant": "t", "id": "p1", "name": "Ann"}], 1.0)
+        directory.log_import(tx, "t", "full", {"persons": 1}, 1.0)
+    directory.close()
+    audit = AuditLog(beside("audit"))
+    for i in range(3):
+        audit.record_now("admin1", "user.disable", target=f"u{i}")
+    audit.close()
+    verified = VerifiedStore(beside("verified"))
+    verified.add("yivi-1", [], "+4740000000", 6, {"name": "Ann"}, 300.0, 1.0)
+    verified.close()
+    links = LinkStore(beside("web"))
+    token = links.create("call1", "p1", {"caller": "+4711111111"}, 1.0, 1e10)
+    links.close()
+    clients = ApiClients(beside("api"))
+    api_token = clients.add("crm", "supervisor")
+    clients.close()
+
+    run = CliRunner().invoke(app, ["admin", "migrate-store", "--db", str(db), "--to", pg_url])
+    assert run.exit_code == 0, run.output
+    for line in ("chat.conversations: 1 copied", "chat.messages: 1 copied", "email.attachments: 1 copied",
+                 "sms.messages: 2 copied", "sms.reports: 1 copied", "outbound.campaigns: 1 copied",
+                 "outbound.contacts: 1 copied", "directory.persons: 1 copied", "directory.imports: 1 copied",
+                 "audit.audit: 3 copied", "verified.verifications: 1 copied", "web.links: 1 copied",
+                 "api.api_clients: 1 copied"):
+        assert line in run.output, (line, run.output)
+
+    chat = ChatStore(pg_url)
+    assert [c["id"] for c in chat.search("declin")] == ["c1"]
+    assert chat.add_message("c1", 3.0, "agent", "agent1", "sorry") == 2  # numbers go on after the copied ones
+    chat.close()
+    email = EmailStore(pg_url)
+    assert bytes(email.attachment("a1")["data"]) == b"\0\1\2" and email.thread_of(["<m1@x>"]) == "t1"
+    email.close()
+    sms = SmsStore(pg_url)
+    sms.add_message(_sms("b", 6.0))
+    assert [m["id"] for m in sms.messages("s1")] == ["z", "a", "b"]  # copied in the order written, then the new one
+    assert sms.message("z")["status"] == "delivered"
+    sms.close()
+    out = OutboundStore(pg_url)
+    assert out.campaign("k1").window == {"start": "09:00"} and len(out.contacts("k1")) == 1
+    out.close()
+    directory = DirectoryStore(pg_url)
+    assert [p["name"] for p in directory.persons("t")] == ["Ann"]
+    directory.close()
+    audit = AuditLog(pg_url)
+    assert audit.record_now("admin1", "user.enable", target="u0").id == 4
+    assert audit.verify().ok and audit.verify().entries == 4  # the chain goes on from the copied entries
+    audit.close()
+    verified = VerifiedStore(pg_url)
+    assert verified.token_used("yivi-1")
+    verified.close()
+    links = LinkStore(pg_url)
+    assert links.open(token, 2.0).data == {"caller": "+4711111111"}
+    links.close()
+    clients = ApiClients(pg_url)
+    assert clients.principal(api_token).username == "api:crm"
+    clients.close()
+
+    again = CliRunner().invoke(app, ["admin", "migrate-store", "--db", str(db), "--to", pg_url])
+    assert again.exit_code == 0, again.output
+    assert "sms.messages: 0 copied, 2 already there" in again.output
+    assert "sms.reports: 0 copied, 1 already there" in again.output
+    assert "audit.audit: 0 copied, 3 already there" in again.output
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT COUNT(*) FROM sms.reports").fetchone()[0] == 1
+        assert con.execute("SELECT COUNT(*) FROM audit.audit").fetchone()[0] == 4

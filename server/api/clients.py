@@ -3,7 +3,8 @@
 A client has a name, a role (whose permissions are the most it can have) and scopes (the
 permissions it is given, a subset of the role's). Its token is 256-bit random, shown once when the
 client is added and stored only as a SHA-256 (enough for a high-entropy secret; no KDF needed).
-Kept in their own database beside the main one (``<db_path>.api.sqlite3``), managed with
+Kept in their own database beside the main one (``<db_path>.api.sqlite3``), or with `[store] url`
+in the schema ``api`` of the main store's PostgreSQL (server/store/portable.py), managed with
 ``cc-console admin api-client add|list|revoke``.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from cc_console.models import ROLE_PERMISSIONS, Role
 from cc_console.server.auth import Principal, token_hash
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db, upsert
+from cc_console.server.store.postgres import is_url, redact
 
 TOKEN_PREFIX = "cca_"  # tells an API client's token from a console session token at a glance
 PRINCIPAL_PREFIX = "api:"  # user names never contain ':', so an API client never passes for a user
@@ -58,9 +60,10 @@ class ApiClient:
 
 class ApiClients:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
-        self.path = str(path)
-        self.db = connect(self.path)
-        migrate(self.db, MIGRATIONS)
+        self.path = redact(str(path)) if is_url(path) else str(path)  # never the database's password
+        # principal() reads on the event loop (each API request): on PostgreSQL bounded as the main
+        # store's reads on the loop are.
+        self.db = open_db(path, schema="api", migrations=MIGRATIONS, statement_timeout=0.5)
         self.clock = clock
         self._lock = threading.Lock()
 
@@ -88,9 +91,10 @@ class ApiClients:
             old = self.db.execute("SELECT revoked FROM api_clients WHERE name=?", (name,)).fetchone()
             if old is not None and old["revoked"] is None:
                 raise ValueError(f"an API client {name!r} exists; revoke it first")
-            self.db.execute("INSERT OR REPLACE INTO api_clients (name, role, scopes, token_hash, created) "
-                            "VALUES (?, ?, ?, ?, ?)", (name, str(role), " ".join(sorted(wanted)), token_hash(token),
-                                                       self.clock()))
+            # A revoked client's name is given again: its row is replaced, its times start anew.
+            self.db.execute(upsert("api_clients", ("name", "role", "scopes", "token_hash", "created", "revoked",
+                                                   "last_used"), ("name",)),
+                            (name, str(role), " ".join(sorted(wanted)), token_hash(token), self.clock(), None, None))
         return token
 
     def list(self) -> list[ApiClient]:

@@ -6,14 +6,19 @@ entries older than the retention keeps the chain checkable: the first kept entry
 hash of the last purged one, which the purge entry itself records.
 
 Writes run on one dedicated thread in order (the chain needs one writer and the event loop must not
-wait on SQLite); `record()` returns at once. Reads (query, verify, export) run in threads too.
+wait on the database); `record()` returns at once. Reads (query, verify, export) run in threads too.
+
+An SQLite file, or with `[store] url` the schema ``audit`` of the main store's PostgreSQL
+(server/store/portable.py): never a local file then, since the servers sharing that database (a
+leader and its standby) and the CLI all append to the one chain. Each append holds the database's
+write lock from reading the last hash to its insert (SQLite's BEGIN IMMEDIATE, on PostgreSQL an
+advisory lock of the schema), so two writers never both follow the same entry.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store import capability_target
+from cc_console.server.store.portable import open_db
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +91,15 @@ class AuditLog:
         """The audit log beside a main database (as Context.db_path("audit") names it)."""
         return ":memory:" if db_file == ":memory:" else f"{db_file}.audit.sqlite3"
 
+    @staticmethod
+    def target(settings: Any, db: str | None = None) -> str:
+        """Where the configured server keeps its audit log (an explicit SQLite main file, ``--db``,
+        wins over `[store] url`)."""
+        return AuditLog.path_for(db) if db else capability_target(settings, "audit")
+
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db = connect(path)
-        migrate(self._db, MIGRATIONS)
+        self._db = open_db(path, schema="audit", migrations=MIGRATIONS)
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-writer")
         self._last: Future[Any] | None = None
@@ -121,17 +132,17 @@ class AuditLog:
                 row = self._db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
                 prev = row[0] if row else self._anchor()
                 h = entry_hash(prev, e)
-                cur = self._db.execute(
+                new_id = self._db.execute(
                     "INSERT INTO audit(ts,actor,remote,action,target,outcome,detail,prev,hash) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    "VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
                     (e.ts, e.actor, e.remote, e.action, e.target, e.outcome,
-                     json.dumps(e.detail, sort_keys=True, ensure_ascii=False), prev, h))
+                     json.dumps(e.detail, sort_keys=True, ensure_ascii=False), prev, h)).fetchone()[0]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return AuditEntry(e.ts, e.actor, e.remote, e.action, e.target, e.outcome, e.detail,
-                              cur.lastrowid or 0, prev, h)
+                              int(new_id), prev, h)
 
     def _anchor(self) -> str:
         return GENESIS
@@ -225,7 +236,7 @@ class AuditLog:
                 last_id, last_hash = row
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    n = self._db.execute("DELETE FROM audit WHERE id <= ?", (last_id,)).rowcount
+                    n = int(self._db.execute("DELETE FROM audit WHERE id <= ?", (last_id,)).rowcount)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
@@ -237,7 +248,7 @@ class AuditLog:
         return result
 
 
-def _entry(r: sqlite3.Row) -> AuditEntry:
+def _entry(r: Any) -> AuditEntry:
     return AuditEntry(r["ts"], r["actor"], r["remote"], r["action"], r["target"], r["outcome"],
                       json.loads(r["detail"]), r["id"], r["prev"], r["hash"])
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from cc_console.protocol import P_ADMIN, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.store import capability_target
 
 from .log import AuditLog
 
@@ -50,7 +51,7 @@ class Audit(Capability):
     def __init__(self, ctx: Context, settings: AuditSettings) -> None:
         self.ctx = ctx
         self.settings = settings
-        self.log = AuditLog(ctx.db_path("audit"))
+        self.log = AuditLog(capability_target(ctx.settings, "audit"))
         self._purger: asyncio.Task[None] | None = None
         ctx.commands.observers.append(self.command_ran)
         ctx.audit = self.log.record  # what capabilities do outside commands (verified calling's page, ...)

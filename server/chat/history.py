@@ -2,7 +2,6 @@
 an agent's own figures and a contact's history. Reads run on the chat store's own thread."""
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from cc_console.server.written import WrittenItem
@@ -12,7 +11,7 @@ from .store import ChatStore
 _COLUMNS = "id, channel, queue, agent, contact, name, created, enqueued, accepted, closed, outcome, category"
 
 
-def _item(r: sqlite3.Row | tuple[Any, ...], service_level: float) -> WrittenItem:
+def _item(r: Any, service_level: float) -> WrittenItem:
     (cid, channel, queue, agent, contact, name, created, enqueued, accepted, closed, outcome, category) = tuple(r)
     return WrittenItem(id=cid, channel=channel, queue=queue, agent=agent or "", contact=contact, name=name,
                        created=created, enqueued=enqueued, accepted=accepted, closed=closed,

@@ -11,6 +11,7 @@ from typing import Any
 from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
 from cc_console.protocol import P_AGENT, P_SESSION, P_SUPERVISE, Arg, CommandSpec
 from cc_console.server.capability import CallHooks, Capability, Context
+from cc_console.server.store import capability_target
 
 from .history import ChatHistory
 from .service import ChatService, Conversation
@@ -72,7 +73,7 @@ class _Hooks(CallHooks):
 class ChatCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         self.settings = ctx.settings.section("chat", ChatSettings)
-        self.store = ChatStore(ctx.db_path("chat"))
+        self.store = ChatStore(capability_target(ctx.settings, "chat"))
         self.service = ChatService(self.settings, self.store, ctx.engine, ctx.publish)
         self.visitors = Visitors(self.service, ctx.principals)
         ctx.add_hooks(_Hooks(self.service))

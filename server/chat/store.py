@@ -1,5 +1,8 @@
-"""Conversations and their messages in the chat capability's own SQLite file, searchable by contact
-and by text (FTS5), purged under the retention rule.
+"""Conversations and their messages in the chat capability's own database, searchable by contact
+and by text, purged under the retention rule. An SQLite file (text search by FTS5), or with
+`[store] url` the schema ``chat`` of the main store's PostgreSQL (server/store/portable.py; text
+search by a tsvector index with the 'simple' configuration: words as they are, no stemming, as
+FTS5's unicode61 tokenizer has them, except that FTS5 also ignores accents).
 
 Blocking: every method runs on the store's one thread (ChatStore.run), never on the event loop, and
 in submission order, so a message is written after the conversation that holds it.
@@ -9,17 +12,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import Step, is_postgres, open_db, pg_ddl, upsert
 
 T = TypeVar("T")
 
-MIGRATIONS = [
-    """
+_TABLES = """
     CREATE TABLE conversations (
         id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, channel TEXT NOT NULL, queue TEXT NOT NULL,
         name TEXT NOT NULL, email TEXT NOT NULL, contact TEXT NOT NULL, state TEXT NOT NULL,
@@ -31,9 +33,11 @@ MIGRATIONS = [
     CREATE TABLE messages (
         id INTEGER PRIMARY KEY, conv TEXT NOT NULL, at REAL NOT NULL, sender TEXT NOT NULL,
         author TEXT NOT NULL, text TEXT NOT NULL);
-    CREATE INDEX messages_conv ON messages (conv, id);
-    CREATE VIRTUAL TABLE messages_fts USING fts5(text, conv UNINDEXED)
-    """,
+    CREATE INDEX messages_conv ON messages (conv, id)"""
+
+MIGRATIONS: list[Step] = [
+    (_TABLES + "; CREATE VIRTUAL TABLE messages_fts USING fts5(text, conv UNINDEXED)",
+     pg_ddl(_TABLES) + "; CREATE INDEX messages_text ON messages USING gin (to_tsvector('simple', text))"),
     # the reports and an agent's figures read conversations by the time they were queued (history.py)
     "CREATE INDEX conversations_enqueued ON conversations (enqueued)",
 ]
@@ -50,8 +54,8 @@ def token_hash(token: str) -> str:
 class ChatStore:
     def __init__(self, path: str) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-store")
-        self.db: sqlite3.Connection = connect(path)
-        migrate(self.db, MIGRATIONS)
+        self.db: Any = open_db(path, schema="chat", migrations=MIGRATIONS)
+        self.pg = is_postgres(self.db)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.submit(fn, *args)
@@ -67,16 +71,15 @@ class ChatStore:
     # -- writes (on the store's thread) ------------------------------------------------------------------
     def save_conversation(self, row: dict[str, Any]) -> None:
         values = [json.dumps(row[f]) if f == "agents" else row[f] for f in _CONV_FIELDS]
-        self.db.execute(f"INSERT OR REPLACE INTO conversations ({', '.join(_CONV_FIELDS)}) "
-                        f"VALUES ({', '.join('?' * len(_CONV_FIELDS))})", values)
+        self.db.execute(upsert("conversations", _CONV_FIELDS, ("id",)), values)
 
     def add_message(self, conv: str, at: float, sender: str, author: str, text: str) -> int:
         self.db.execute("BEGIN")
         try:
-            cur = self.db.execute("INSERT INTO messages (conv, at, sender, author, text) VALUES (?, ?, ?, ?, ?)",
-                                  (conv, at, sender, author, text))
-            mid = int(cur.lastrowid or 0)
-            self.db.execute("INSERT INTO messages_fts (rowid, text, conv) VALUES (?, ?, ?)", (mid, text, conv))
+            mid = int(self.db.execute("INSERT INTO messages (conv, at, sender, author, text) VALUES (?, ?, ?, ?, ?) "
+                                      "RETURNING id", (conv, at, sender, author, text)).fetchone()[0])
+            if not self.pg:  # PostgreSQL's text index is on the messages themselves
+                self.db.execute("INSERT INTO messages_fts (rowid, text, conv) VALUES (?, ?, ?)", (mid, text, conv))
             self.db.execute("COMMIT")
         except Exception:
             self.db.execute("ROLLBACK")
@@ -91,7 +94,8 @@ class ChatStore:
         try:
             for cid in ids:
                 self.db.execute("DELETE FROM messages WHERE conv = ?", (cid,))
-                self.db.execute("DELETE FROM messages_fts WHERE conv = ?", (cid,))
+                if not self.pg:
+                    self.db.execute("DELETE FROM messages_fts WHERE conv = ?", (cid,))
                 self.db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
             self.db.execute("COMMIT")
         except Exception:
@@ -101,7 +105,7 @@ class ChatStore:
 
     # -- reads -------------------------------------------------------------------------------------------
     @staticmethod
-    def _conv(r: sqlite3.Row) -> dict[str, Any]:
+    def _conv(r: Any) -> dict[str, Any]:
         d = dict(r)
         d.pop("token_hash", None)
         d["agents"] = json.loads(d["agents"])
@@ -142,7 +146,14 @@ class ChatStore:
         if agent:
             where.append("c.agents LIKE ?")
             args.append(f'%"{agent}"%')
-        if text:
+        if text and self.pg:
+            if query := _tsquery(text):
+                where.append("c.id IN (SELECT conv FROM messages "
+                             "WHERE to_tsvector('simple', text) @@ to_tsquery('simple', ?))")
+                args.append(query)
+            else:  # no letters or digits: nothing to find (as FTS5 finds nothing for them)
+                where.append("1 = 0")
+        elif text:
             where.append("c.id IN (SELECT conv FROM messages_fts WHERE messages_fts MATCH ?)")
             # each word as a quoted prefix: no FTS5 syntax from a user's words
             args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in text.split()))
@@ -172,3 +183,14 @@ class ChatStore:
         return [dict(r) for r in self.db.execute(
             "SELECT channel, queue, agent, enqueued, accepted, closed, outcome FROM conversations "
             "WHERE closed >= ?", (since,))]
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def _tsquery(text: str) -> str:
+    """The words of a search as FTS5 reads them there, for PostgreSQL: each word a phrase of its
+    tokens (letters and digits) whose last one is a prefix, all words in one message. Only tokens
+    go into the query, so a user's words never carry tsquery syntax."""
+    words = [" <-> ".join(f"'{t}'" for t in tokens) + ":*" for w in text.split() if (tokens := _TOKEN.findall(w))]
+    return " & ".join(words)

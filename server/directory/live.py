@@ -1,8 +1,9 @@
 """The directory live in a running server: calendar feeds polled per organisation, and changes other
 processes make (``cc-console directory import``, ``absence …``) picked up without a restart.
 
-* **Watch.** Every ``watch_interval`` seconds the server reads SQLite's ``PRAGMA data_version`` of
-  the directory database: it changes only when another connection committed. Then the index and
+* **Watch.** Every ``watch_interval`` seconds the server reads the directory database's data version
+  (SQLite's ``PRAGMA data_version``; on PostgreSQL a change counter, store.py): it changes only when
+  another connection committed. Then the index and
   absences are rebuilt in a thread and swapped in on the loop.
 * **Feeds.** Each ``[[directory.feeds]]`` entry (server/directory/feeds.py) is polled every
   ``interval`` seconds, a few calendars at a time. A calendar that has not changed costs a 304 or

@@ -1,7 +1,8 @@
 """The switchboard directory as a capability: its commands, its HTTP routes, its own database.
 
-Persons, units and absences live in ``<db>.directory.sqlite3`` (docs/directory.md); the directory
-shows each person's phone as busy or free from the call engine's agents.
+Persons, units and absences live in ``<db>.directory.sqlite3``, or with `[store] url` in PostgreSQL
+(docs/directory.md, docs/storage.md); the directory shows each person's phone as busy or free from
+the call engine's agents.
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from aiohttp import web
 
 from cc_console.protocol import P_AGENT, P_SESSION, Arg, CommandSpec
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.store import capability_target
 
 from .service import DirectoryService
-from .store import DirectoryStore, default_path
+from .store import DirectoryStore
 
 COMMANDS = (
     CommandSpec("directory.search", P_SESSION, {"q": Arg(str), "tenant": Arg(str, False), "limit": Arg(int, False)},
@@ -44,13 +46,12 @@ class DirectoryCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         from .feeds import DirectorySettings
         from .live import DirectoryLive
-        db = ctx.settings.server.db_file
         engine = ctx.engine
         ds = ctx.settings.section("directory", DirectorySettings)
 
         def devices() -> dict[str, str]:
             return {a.device: str(a.state) for a in engine.agents.values() if a.device}
-        self.service = DirectoryService(DirectoryStore(":memory:" if str(db) == ":memory:" else default_path(db)),
+        self.service = DirectoryService(DirectoryStore(capability_target(ctx.settings, "directory")),
                                         devices=devices, tz=ds.tz, country_code=ds.country_code, codes=ds.codes)
         # Calendar feeds on their own schedules, and changes other processes (the CLI) committed.
         self.live = DirectoryLive(self.service, ds, ctx.publish)

@@ -1,9 +1,9 @@
 """The directory's own database: units, persons, absences, import log.
 
 SQLite in WAL mode, migrations recorded in ``PRAGMA user_version`` (the same pattern as the main
-store, but its own file: ``<db_path>.directory.sqlite3`` by default). The SQL is plain and the
-JSON columns are text, so a PostgreSQL implementation of the same methods is a straight port
-(``data``/``local`` become ``jsonb``; ``INSERT … ON CONFLICT`` is the same syntax).
+store, but its own file: ``<db_path>.directory.sqlite3`` by default); with `[store] url` the schema
+``directory`` of the main store's PostgreSQL (server/store/portable.py). The SQL is plain for both
+(``INSERT … ON CONFLICT``), JSON columns are text.
 
 What comes from imports lives in ``data``; what only we keep (operator notes, local attributes)
 lives in ``local`` and no import ever writes it.
@@ -11,16 +11,15 @@ lives in ``local`` and no import ever writes it.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import Step, is_postgres, open_db
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[Step] = [
     """
     CREATE TABLE units (
         tenant  TEXT NOT NULL,
@@ -65,6 +64,9 @@ MIGRATIONS: list[str] = [
         report TEXT NOT NULL
     );
     """,
+    # What tells a server that another process (the CLI, another server) changed the directory:
+    # SQLite's PRAGMA data_version does; on PostgreSQL every write transaction counts itself here.
+    ("SELECT 1", "CREATE TABLE changes (n BIGINT NOT NULL); INSERT INTO changes VALUES (0)"),
 ]
 
 ABSENCE_FIELDS = ("id", "tenant", "person", "type", "start", "until", "message", "substitute", "source",
@@ -79,22 +81,27 @@ def default_path(db_path: str | Path) -> Path:
 class DirectoryStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._db = connect(self.path, foreign_keys=True)
         self._lock = threading.RLock()
         with self._lock:
-            migrate(self._db, MIGRATIONS)
+            self._db = open_db(self.path, schema="directory", migrations=MIGRATIONS, foreign_keys=True)
+        self._pg = is_postgres(self._db)
+        self._own = 0  # PostgreSQL: this connection's own counted transactions (data_version leaves them out)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         """One atomic unit: everything inside commits together or not at all."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                if self._pg:
+                    self._db.execute("UPDATE changes SET n = n + 1")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if self._pg:
+                self._own += 1
 
     def close(self) -> None:
         with self._lock:
@@ -104,18 +111,20 @@ class DirectoryStore:
         """Changes when another connection (the CLI, another process) commits to this database;
         this connection's own commits leave it alone (SQLite's PRAGMA data_version)."""
         with self._lock:
+            if self._pg:
+                return int(self._db.execute("SELECT n FROM changes").fetchone()[0]) - self._own
             return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     # -- reading ------------------------------------------------------------------------------------
     @staticmethod
-    def _person(row: sqlite3.Row) -> dict[str, Any]:
+    def _person(row: Any) -> dict[str, Any]:
         d = json.loads(row["data"])
         d.update(tenant=row["tenant"], id=row["id"], unit=row["unit"] or "", gone=row["gone"],
                  local=json.loads(row["local"]))
         return d
 
     @staticmethod
-    def _unit(row: sqlite3.Row) -> dict[str, Any]:
+    def _unit(row: Any) -> dict[str, Any]:
         d = json.loads(row["data"])
         d.update(tenant=row["tenant"], id=row["id"], name=row["name"], parent=row["parent"] or "",
                  gone=row["gone"])
@@ -169,7 +178,7 @@ class DirectoryStore:
         return dict(row) if row else None
 
     # -- writing (each call is its own transaction unless given one) ----------------------------------
-    def upsert_units(self, db: sqlite3.Connection, units: Iterable[dict[str, Any]], now: float) -> None:
+    def upsert_units(self, db: Any, units: Iterable[dict[str, Any]], now: float) -> None:
         db.executemany(
             "INSERT INTO units(tenant,id,name,parent,data,gone,updated) VALUES(?,?,?,?,?,NULL,?) "
             "ON CONFLICT(tenant,id) DO UPDATE SET name=excluded.name, parent=excluded.parent, "
@@ -178,11 +187,11 @@ class DirectoryStore:
               json.dumps({k: v for k, v in u.items() if k not in ("tenant", "id", "name", "parent", "gone", "status")}),
               now) for u in units])
 
-    def mark_units_gone(self, db: sqlite3.Connection, tenant: str, ids: Iterable[str], now: float) -> None:
+    def mark_units_gone(self, db: Any, tenant: str, ids: Iterable[str], now: float) -> None:
         db.executemany("UPDATE units SET gone=?, updated=? WHERE tenant=? AND id=?",
                        [(now, now, tenant, i) for i in ids])
 
-    def upsert_persons(self, db: sqlite3.Connection, persons: Iterable[dict[str, Any]], now: float) -> None:
+    def upsert_persons(self, db: Any, persons: Iterable[dict[str, Any]], now: float) -> None:
         # `local` is never in the statement: imports cannot overwrite what only we keep.
         db.executemany(
             "INSERT INTO persons(tenant,id,unit,data,gone,updated) VALUES(?,?,?,?,NULL,?) "
@@ -192,11 +201,11 @@ class DirectoryStore:
               json.dumps({k: v for k, v in p.items() if k not in ("tenant", "id", "unit", "gone", "local", "status")},
                          ensure_ascii=False), now) for p in persons])
 
-    def mark_persons_gone(self, db: sqlite3.Connection, tenant: str, ids: Iterable[str], now: float) -> None:
+    def mark_persons_gone(self, db: Any, tenant: str, ids: Iterable[str], now: float) -> None:
         db.executemany("UPDATE persons SET gone=?, updated=? WHERE tenant=? AND id=?",
                        [(now, now, tenant, i) for i in ids])
 
-    def log_import(self, db: sqlite3.Connection, tenant: str, kind: str, report: dict[str, Any], now: float) -> None:
+    def log_import(self, db: Any, tenant: str, kind: str, report: dict[str, Any], now: float) -> None:
         db.execute("INSERT INTO imports(ts,tenant,kind,report) VALUES(?,?,?,?)",
                    (now, tenant, kind, json.dumps(report, ensure_ascii=False)))
 
@@ -205,7 +214,7 @@ class DirectoryStore:
             db.execute("UPDATE persons SET local=?, updated=? WHERE tenant=? AND id=?",
                        (json.dumps(local, ensure_ascii=False), now, tenant, pid))
 
-    def insert_absences(self, rows: Iterable[dict[str, Any]], db: sqlite3.Connection | None = None) -> None:
+    def insert_absences(self, rows: Iterable[dict[str, Any]], db: Any | None = None) -> None:
         sql = f"INSERT INTO absences({','.join(ABSENCE_FIELDS)}) VALUES({','.join('?' * len(ABSENCE_FIELDS))})"
         values = [tuple(r.get(f, "") if f not in ("start", "until", "created") else r[f] for f in ABSENCE_FIELDS)
                   for r in rows]

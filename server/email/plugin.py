@@ -12,6 +12,7 @@ from cc_console.errors import DomainError
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ProtocolError
 from cc_console.server.api.problems import from_domain, from_protocol
 from cc_console.server.capability import CallHooks, Capability, Context
+from cc_console.server.store import capability_target
 
 from .imap import MailboxReader
 from .service import EmailService
@@ -52,7 +53,7 @@ class EmailCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.settings = ctx.settings.section("email", EmailSettings)
-        self.store = EmailStore(ctx.db_path("email"))
+        self.store = EmailStore(capability_target(ctx.settings, "email"))
         self.service = EmailService(self.settings, self.store, ctx.engine, ctx.publish)
         self.reader = MailboxReader(self.settings, self.service.receive)
         self._task: asyncio.Task[None] | None = None

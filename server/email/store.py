@@ -1,5 +1,6 @@
 """E-mail threads, their messages, the Message-IDs that thread replies back, and attachments, in the
-e-mail capability's own SQLite file.
+e-mail capability's own database: an SQLite file, or with `[store] url` the schema ``email`` of the
+main store's PostgreSQL (server/store/portable.py).
 
 Blocking: every method runs on the store's one thread (EmailStore.run), never on the event loop, in
 submission order (a message is written after the thread that holds it).
@@ -8,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db, upsert
 
 T = TypeVar("T")
 
@@ -43,8 +43,7 @@ _FIELDS = ("id", "queue", "customer", "name", "subject", "state", "agent", "agen
 class EmailStore:
     def __init__(self, path: str) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="email-store")
-        self.db: sqlite3.Connection = connect(path)
-        migrate(self.db, MIGRATIONS)
+        self.db: Any = open_db(path, schema="email", migrations=MIGRATIONS)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -56,8 +55,7 @@ class EmailStore:
     # -- writes -------------------------------------------------------------------------------------------
     def save_thread(self, row: dict[str, Any]) -> None:
         values = [json.dumps(row[f]) if f == "agents" else row[f] for f in _FIELDS]
-        self.db.execute(f"INSERT OR REPLACE INTO threads ({', '.join(_FIELDS)}) "
-                        f"VALUES ({', '.join('?' * len(_FIELDS))})", values)
+        self.db.execute(upsert("threads", _FIELDS, ("id",)), values)
 
     def add_message(self, thread: str, m: dict[str, Any], files: list[tuple[str, str, str, bytes]]) -> None:
         """A message with its Message-ID (so an answer to it finds the thread) and its attachments
@@ -69,7 +67,7 @@ class EmailStore:
                             (thread, m["at"], m["direction"], m["author"], m["message_id"], m["subject"],
                              m["text"], json.dumps(m["attachments"])))
             if m["message_id"]:
-                self.db.execute("INSERT OR IGNORE INTO message_ids (message_id, thread) VALUES (?, ?)",
+                self.db.execute("INSERT INTO message_ids (message_id, thread) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                 (m["message_id"], thread))
             for aid, filename, ctype, data in files:
                 self.db.execute("INSERT INTO attachments (id, thread, filename, content_type, size, data) "

@@ -16,6 +16,7 @@ from typing import Any
 from cc_console.errors import Forbidden
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, Request
 from cc_console.server.capability import Capability, Context, Handler
+from cc_console.server.store import capability_target
 from cc_console.server.tts import Tts, TtsError
 
 from .campaigns import CampaignError, CampaignNotFound
@@ -105,7 +106,7 @@ class Outbound(Capability):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.settings = ctx.settings.section("outbound", OutboundSettings)
-        self.store = OutboundStore(ctx.db_path("outbound"))
+        self.store = OutboundStore(capability_target(ctx.settings, "outbound"))
         self.service = OutboundService(self.store)
         st = self.settings
         self.dialer = Dialer(

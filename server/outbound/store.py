@@ -1,5 +1,7 @@
-"""The outbound capability's own database (``ctx.db_path("outbound")``): campaigns, their contacts
-with attempts and outcomes, and the do-not-call list.
+"""The outbound capability's own database (``ctx.db_path("outbound")``, or with `[store] url` the
+schema ``outbound`` of the main store's PostgreSQL: server/store/portable.py): campaigns, their
+contacts with attempts and outcomes, and the do-not-call list. The SQL is plain for both (upserts by
+ON CONFLICT, not INSERT OR REPLACE).
 
 Every method blocks: the service calls them through asyncio.to_thread, one at a time (the lock).
 """
@@ -9,7 +11,7 @@ import json
 import sqlite3
 from typing import Any
 
-from cc_console.server.store.portable import SerialDb
+from cc_console.server.store.portable import SerialDb, upsert
 
 from .campaigns import Campaign, CampaignState, DialMode
 
@@ -24,7 +26,7 @@ MIGRATIONS: list[str] = [
         state    TEXT NOT NULL,
         caller_id TEXT NOT NULL DEFAULT '',
         timezone TEXT NOT NULL DEFAULT 'UTC',
-        window   TEXT NOT NULL DEFAULT '{}',
+        "window" TEXT NOT NULL DEFAULT '{}',
         retries  TEXT NOT NULL DEFAULT '{}',
         mapping  TEXT NOT NULL DEFAULT '{}',
         script   TEXT NOT NULL DEFAULT '',
@@ -114,6 +116,11 @@ def _contact(r: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
+# "window" is quoted: a reserved word in PostgreSQL.
+_CAMPAIGN = ("id", "name", "queue", "mode", "priority", "state", "caller_id", "record", "amd", "machine_message",
+             "announcement", "timezone", '"window"', "retries", "mapping", "script", "created", "updated")
+
+
 class OutboundStore(SerialDb):
     def __init__(self, path: str) -> None:
         super().__init__(path, MIGRATIONS, schema="outbound")
@@ -122,9 +129,7 @@ class OutboundStore(SerialDb):
     def save_campaign(self, c: Campaign) -> None:
         with self.tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO campaigns (id, name, queue, mode, priority, state, caller_id, record, amd,"
-                " machine_message, announcement, timezone, window, retries, mapping, script, created, updated)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                upsert("campaigns", _CAMPAIGN, ("id",)),
                 (c.id, c.name, c.queue, str(c.mode), c.priority, str(c.state), c.caller_id, int(c.record), int(c.amd),
                  c.machine_message, c.announcement, c.timezone,
                  json.dumps(c.window), json.dumps(c.retries), json.dumps(c.mapping), c.script,
@@ -212,7 +217,8 @@ class OutboundStore(SerialDb):
         with self.tx() as db:
             db.executemany(
                 "INSERT INTO occupancy (campaign, agent, staffed, busy) VALUES (?,?,?,?) ON CONFLICT"
-                " (campaign, agent) DO UPDATE SET staffed = staffed + excluded.staffed, busy = busy + excluded.busy",
+                " (campaign, agent) DO UPDATE SET staffed = occupancy.staffed + excluded.staffed,"
+                " busy = occupancy.busy + excluded.busy",
                 rows)
 
     def occupancy(self, cid: str) -> dict[str, tuple[float, float]]:
@@ -223,8 +229,7 @@ class OutboundStore(SerialDb):
     # -- do-not-call ---------------------------------------------------------------------------------
     def dnc_add(self, number: str, reason: str, by: str, now: float) -> None:
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO dnc (number, reason, added, by) VALUES (?,?,?,?)",
-                       (number, reason, now, by))
+            db.execute(upsert("dnc", ("number", "reason", "added", "by"), ("number",)), (number, reason, now, by))
 
     def dnc_remove(self, number: str) -> bool:
         with self.tx() as db:
@@ -242,8 +247,8 @@ class OutboundStore(SerialDb):
     def save_answer(self, call_id: str, cid: str, contact: int, question: str, answer: str, agent: str,
                     ts: float) -> None:
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO answers (call_id, campaign, contact, question, answer, agent, ts)"
-                       " VALUES (?,?,?,?,?,?,?)", (call_id, cid, contact, question, answer, agent, ts))
+            db.execute(upsert("answers", ("call_id", "campaign", "contact", "question", "answer", "agent", "ts"),
+                              ("call_id", "question")), (call_id, cid, contact, question, answer, agent, ts))
 
     def answers(self, cid: str, call_id: str = "") -> list[dict[str, Any]]:
         with self._lock:

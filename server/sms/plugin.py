@@ -14,6 +14,7 @@ from aiohttp import web
 from cc_console.protocol import P_AGENT, P_SUPERVISE, Arg, CommandSpec, ErrorCode, ProtocolError
 from cc_console.server.capability import CallHooks, Capability, Context
 from cc_console.server.routes import ApiCaller, Param, RestHandler, Route, run_command
+from cc_console.server.store import capability_target
 
 from .history import SmsHistory
 from .kannel import inbound
@@ -98,7 +99,7 @@ class SmsCapability(Capability):
         self.settings = ctx.settings.section("sms", SmsSettings)
         if self.settings.enabled and len(self.settings.secret) < 16:
             raise ValueError("[sms] secret must be at least 16 characters (Kannel's get-url and dlr-url carry it)")
-        self.store = SmsStore(ctx.db_path("sms"))
+        self.store = SmsStore(capability_target(ctx.settings, "sms"))
         self.service = SmsService(self.settings, self.store, ctx.engine, ctx.publish)
         self.push = PushService(self.settings, self.store, self.service)
         self.push_web = PushPages(self.settings, self.store, self.push)

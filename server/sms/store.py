@@ -1,5 +1,6 @@
 """SMS conversations, their messages with delivery state, the delivery reports, and the push
-subscriptions, in the SMS capability's own SQLite file.
+subscriptions, in the SMS capability's own database: an SQLite file, or with `[store] url` the schema
+``sms`` of the main store's PostgreSQL (server/store/portable.py).
 
 Blocking: every method runs on the store's one thread (SmsStore.run), never on the event loop, in
 submission order.
@@ -8,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import Step, open_db, upsert
 
 T = TypeVar("T")
 
-MIGRATIONS = [
+MIGRATIONS: list[Step] = [
     """
     CREATE TABLE conversations (
         id TEXT PRIMARY KEY, number TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL, agent TEXT,
@@ -48,19 +48,24 @@ MIGRATIONS = [
     """,
     # a subscription made on the public web page waits for the citizen's confirmation (double opt-in)
     "ALTER TABLE subscriptions ADD COLUMN confirmed REAL",
+    # Messages and log rows in the order they were written, where their times are equal: SQLite
+    # has the rowid for that, PostgreSQL gets a column of that name (never in a SELECT *'s place:
+    # the reads name their columns).
+    ("SELECT 1", "ALTER TABLE messages ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY; "
+                 "ALTER TABLE push_log ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY"),
 ]
 
 _CONV = ("id", "number", "queue", "state", "agent", "agents", "created", "enqueued", "accepted", "closed",
          "outcome", "category")
 _MSG = ("id", "conversation", "at", "direction", "number", "author", "text", "coding", "parts", "status",
         "delivered", "kind", "kannel_id")
+_MSG_COLS = ", ".join(_MSG)
 
 
 class SmsStore:
     def __init__(self, path: str) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sms-store")
-        self.db: sqlite3.Connection = connect(path)
-        migrate(self.db, MIGRATIONS)
+        self.db: Any = open_db(path, schema="sms", migrations=MIGRATIONS)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -72,8 +77,7 @@ class SmsStore:
     # -- conversations ------------------------------------------------------------------------------------
     def save_conversation(self, row: dict[str, Any]) -> None:
         values = [json.dumps(row[f]) if f == "agents" else row[f] for f in _CONV]
-        self.db.execute(f"INSERT OR REPLACE INTO conversations ({', '.join(_CONV)}) "
-                        f"VALUES ({', '.join('?' * len(_CONV))})", values)
+        self.db.execute(upsert("conversations", _CONV, ("id",)), values)
 
     def open_conversations(self) -> list[dict[str, Any]]:
         out = []
@@ -98,12 +102,8 @@ class SmsStore:
     # -- messages -----------------------------------------------------------------------------------------
     def add_message(self, m: dict[str, Any]) -> bool:
         """False: a message with this Kannel id is here already (smsbox retried its get-url)."""
-        try:
-            self.db.execute(f"INSERT INTO messages ({', '.join(_MSG)}) VALUES ({', '.join('?' * len(_MSG))})",
-                            [m[f] for f in _MSG])
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return bool(self.db.execute(f"INSERT INTO messages ({', '.join(_MSG)}) VALUES ({', '.join('?' * len(_MSG))}) "
+                                    "ON CONFLICT DO NOTHING", [m[f] for f in _MSG]).rowcount)
 
     def add_messages(self, rows: list[dict[str, Any]]) -> None:
         self.db.execute("BEGIN")
@@ -126,10 +126,10 @@ class SmsStore:
 
     def messages(self, cid: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute(
-            "SELECT * FROM messages WHERE conversation = ? ORDER BY at, rowid", (cid,))]
+            f"SELECT {_MSG_COLS} FROM messages WHERE conversation = ? ORDER BY at, rowid", (cid,))]
 
     def message(self, mid: str) -> dict[str, Any] | None:
-        r = self.db.execute("SELECT * FROM messages WHERE id = ?", (mid,)).fetchone()
+        r = self.db.execute(f"SELECT {_MSG_COLS} FROM messages WHERE id = ?", (mid,)).fetchone()
         return dict(r) if r else None
 
     def report(self, mid: str, at: float, status: int, answer: str,
@@ -156,7 +156,8 @@ class SmsStore:
     def sent_between(self, start: float, end: float) -> list[dict[str, Any]]:
         """Every message we sent in [start, end), for the daily record."""
         return [dict(r) for r in self.db.execute(
-            "SELECT * FROM messages WHERE direction = 'out' AND at >= ? AND at < ? ORDER BY at, rowid", (start, end))]
+            f"SELECT {_MSG_COLS} FROM messages WHERE direction = 'out' AND at >= ? AND at < ? ORDER BY at, rowid",
+            (start, end))]
 
     # -- push subscriptions -------------------------------------------------------------------------------
     def subscribe(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +244,7 @@ class SmsStore:
 
     def interrupted(self) -> int:
         """Rows left "sending" by a stop in the middle of a push: "interrupted" (how many)."""
-        return self.db.execute("UPDATE push_log SET outcome = 'interrupted' WHERE outcome = 'sending'").rowcount
+        return int(self.db.execute("UPDATE push_log SET outcome = 'interrupted' WHERE outcome = 'sending'").rowcount)
 
     def queued_digests(self) -> list[dict[str, Any]]:
         """The log rows waiting for a daily digest, with their event and the subscription's state."""

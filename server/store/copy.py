@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .portable import open_db
+from .portable import Step, open_db
 from .postgres import PostgresStore
 from .postgres import connect as pg_connect
 from .sqlite import SQLiteStore
@@ -42,11 +42,14 @@ class Part:
     label: str
     sqlite_path: Path
     schema: str
-    migrations: Sequence[str]
+    migrations: Sequence[Step]
     tables: tuple[tuple[str, str], ...]
     # Tables without a key, whose rows belong to one of another table's (a contact's phones): a run
     # replaces, for each owner it copies, the rows PostgreSQL has (table -> the owner's column).
     keyless: tuple[tuple[str, str], ...] = ()
+    # Tables whose reads order rows written at the same time as they were written (SQLite's rowid;
+    # PostgreSQL numbers them as they arrive): copied in that order rather than by key.
+    written_order: tuple[str, ...] = ()
 
 
 def copy_store(sqlite_path: str | Path, url: str, progress: Callable[[Copied], None] = lambda c: None,
@@ -63,12 +66,14 @@ def copy_store(sqlite_path: str | Path, url: str, progress: Callable[[Copied], N
             continue
         open_db(part.sqlite_path, schema=part.schema, migrations=part.migrations).close()
         open_db(url, schema=part.schema, migrations=part.migrations).close()
-        out += _copy(part.sqlite_path, url, part.tables, part.schema, progress, dict(part.keyless))
+        out += _copy(part.sqlite_path, url, part.tables, part.schema, progress, dict(part.keyless),
+                     part.written_order)
     return out
 
 
 def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema: str,
-          progress: Callable[[Copied], None], keyless: dict[str, str] | None = None) -> list[Copied]:
+          progress: Callable[[Copied], None], keyless: dict[str, str] | None = None,
+          written_order: Sequence[str] = ()) -> list[Copied]:
     keyless = keyless or {}
     src = sqlite3.connect(f"file:{sqlite_path.resolve()}?mode=ro", uri=True)
     out: list[Copied] = []
@@ -78,11 +83,17 @@ def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema
                 dst.execute(f"SET search_path TO {schema}")
             for table, key in tables:
                 cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})")]
-                col_list = ", ".join(cols)
+                col_list = ", ".join(f'"{c}"' for c in cols)  # quoted: a column may be a reserved word ("window")
                 total = src.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                order = "rowid" if table in written_order else key
                 with dst.transaction():
-                    dst.execute(f"CREATE TEMP TABLE incoming (LIKE {table}) ON COMMIT DROP")
-                    cur = src.execute(f"SELECT {col_list} FROM {table} ORDER BY {key}")
+                    # SQLite's columns with PostgreSQL's types (a column only PostgreSQL has, such as
+                    # its own row numbers, is filled in by the insert); copy_order: the rows go into
+                    # the table in the order they were read from SQLite.
+                    dst.execute(f"CREATE TEMP TABLE incoming ON COMMIT DROP AS SELECT {col_list} FROM {table} "
+                                "WITH NO DATA")
+                    dst.execute("ALTER TABLE incoming ADD COLUMN copy_order BIGINT GENERATED ALWAYS AS IDENTITY")
+                    cur = src.execute(f"SELECT {col_list} FROM {table} ORDER BY {order}")
                     with dst.cursor().copy(f"COPY incoming ({col_list}) FROM STDIN") as cp:
                         while rows := cur.fetchmany(CHUNK):
                             for row in rows:
@@ -95,7 +106,7 @@ def _copy(sqlite_path: Path, url: str, tables: Sequence[tuple[str, str]], schema
                     # OVERRIDING SYSTEM VALUE: identity columns (event numbers, ids) keep their values.
                     added = dst.execute(
                         f"INSERT INTO {table} ({col_list}) OVERRIDING SYSTEM VALUE "
-                        f"SELECT {col_list} FROM incoming ORDER BY {key} ON CONFLICT DO NOTHING").rowcount
+                        f"SELECT {col_list} FROM incoming ORDER BY copy_order ON CONFLICT DO NOTHING").rowcount
                     differ = 0
                     if table == "events" and not schema:
                         row = dst.execute(

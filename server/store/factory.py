@@ -15,6 +15,16 @@ def store_url(settings: Any) -> str:
     return settings.section("store", StoreSettings).resolved_url()
 
 
+def capability_target(settings: Any, name: str) -> str:
+    """Where a capability keeps its own database: the main store's PostgreSQL (in a schema of its
+    own, server/store/portable.py) when `[store] url` names one, else its SQLite file beside the
+    main one, ``<db_path>.<name>.sqlite3`` (as ``Context.db_path`` names it)."""
+    if url := store_url(settings):
+        return url
+    db = str(settings.server.db_file)
+    return ":memory:" if db == ":memory:" else f"{db}.{name}.sqlite3"
+
+
 def open_store(target: str | Path, *, local: str | Path = "") -> SQLiteStore | PostgresStore:
     """A synchronous store (CLI, tools, tests): PostgreSQL for a postgresql:// URL, else an SQLite file.
     ``local``: where a PostgreSQL store's read models keep their files."""

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from cc_console.protocol import P_AGENT, Arg, CommandSpec, ErrorCode, ProtocolError, Request
 from cc_console.server.capability import CallHooks, Capability, Context, Handler
+from cc_console.server.store import capability_target
 
 from .service import VerifiedSettings, VerifiedStore
 from .yivi import ResultRefused, YiviClient, YiviError, verify_result
@@ -66,7 +67,7 @@ class Verified(Capability, CallHooks):
     def __init__(self, ctx: Context, settings: VerifiedSettings) -> None:
         self.ctx = ctx
         self.s = settings
-        self.store = VerifiedStore(ctx.db_path("verified"))
+        self.store = VerifiedStore(capability_target(ctx.settings, "verified"))
         self.yivi = YiviClient(settings.yivi_url, settings.requestor_token) if settings.yivi_url else None
         self.public_key = Path(settings.public_key_file).read_text() if settings.public_key_file else ""
         self.pages: dict[str, PageSession] = {}

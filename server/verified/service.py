@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db
 
 MIGRATIONS = [
     """
@@ -80,8 +79,8 @@ class Verification:
 
 class VerifiedStore:
     def __init__(self, path: str) -> None:
-        self._db = connect(path)
-        migrate(self._db, MIGRATIONS)
+        # An SQLite file, or with `[store] url` the schema "verified" of the main store's PostgreSQL.
+        self._db = open_db(path, schema="verified", migrations=MIGRATIONS)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -103,13 +102,12 @@ class VerifiedStore:
             number = next((n for n in numbers if n not in busy), line)
             code = "".join(secrets.choice("0123456789") for _ in range(digits))
             v = Verification(secrets.token_hex(8), code, number, attributes, now, now + valid_seconds)
-            try:
-                self._db.execute("INSERT INTO verifications(id,yivi_token,code,number,attributes,verified_at,"
-                                 "valid_until) VALUES (?,?,?,?,?,?,?)",
-                                 (v.id, yivi_token, code, number, json.dumps(attributes, ensure_ascii=False), now,
-                                  v.valid_until))
-            except sqlite3.IntegrityError:
-                raise ValueError("this Yivi session was used before") from None
+            added = self._db.execute("INSERT INTO verifications(id,yivi_token,code,number,attributes,verified_at,"
+                                     "valid_until) VALUES (?,?,?,?,?,?,?) ON CONFLICT (yivi_token) DO NOTHING",
+                                     (v.id, yivi_token, code, number, json.dumps(attributes, ensure_ascii=False), now,
+                                      v.valid_until)).rowcount
+            if not added:
+                raise ValueError("this Yivi session was used before")
             return v
 
     def claim(self, *, number: str | None = None, code: str | None = None, call_id: str, now: float,

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from cc_console.server.store.sqlite_db import connect, migrate
+from cc_console.server.store.portable import open_db
 
 MIGRATIONS = [
     """
@@ -46,13 +46,13 @@ class TransferLink:
 
 
 class LinkStore:
-    """Blocking SQLite; the capability calls it through asyncio.to_thread."""
+    """Blocking (an SQLite file, or with `[store] url` the schema "web" of the main store's
+    PostgreSQL); the capability calls it through asyncio.to_thread."""
 
     def __init__(self, path: str) -> None:
-        self._db = connect(path)
         self._lock = threading.Lock()
         with self._lock:
-            migrate(self._db, MIGRATIONS)
+            self._db = open_db(path, schema="web", migrations=MIGRATIONS)
 
     def close(self) -> None:
         with self._lock:
@@ -62,7 +62,8 @@ class LinkStore:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._db.execute("DELETE FROM links WHERE expires < ?", (now,))
-            self._db.execute("INSERT INTO links VALUES (?,?,?,?,?,?,NULL)",
+            self._db.execute("INSERT INTO links (token_hash, call_id, person, data, created, expires, opened) "
+                             "VALUES (?,?,?,?,?,?,NULL)",
                              (token_hash(token), call_id, person, json.dumps(data, ensure_ascii=False), now,
                               now + ttl))
         return token

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cc_console.protocol import P_AGENT, Arg, CommandSpec, Request
 from cc_console.server.capability import Capability, Context
+from cc_console.server.store import capability_target
 
 from .pages import WebPages
 from .settings import WebSettings
@@ -36,7 +37,7 @@ class Web(Capability):
         s = ctx.settings.server
         scheme = "https" if s.tls_cert else "http"
         self.pages = WebPages(ctx.settings.section("web", WebSettings), directory=directory_of(ctx),
-                              auth=ctx.auth, engine=ctx.engine, db_path=ctx.db_path("web"),
+                              auth=ctx.auth, engine=ctx.engine, db_path=capability_target(ctx.settings, "web"),
                               server_url=f"{scheme}://{s.host}:{s.port}")
 
     def handlers(self) -> dict[str, Any]:
