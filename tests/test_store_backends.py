@@ -334,3 +334,30 @@ def test_crm_outbox_and_cases_on_each_backend(store_target: str) -> None:
     assert store.replay([str(head.seq)], 14.0) == 1 and store.counts() == {"pending": 2}
     assert [d["status"] for d in store.log(head.seq)] == [503]
     store.close()
+
+
+async def test_a_written_event_still_pending_is_not_read_twice_below_the_cursor(store_target: str,
+                                                                                tmp_path: Path) -> None:
+    """The writer has committed events but the loop has not yet heard so (they are still pending):
+    a read after a cursor above some of them must not add those again as unwritten (the CRM export
+    resumed by cursor gave a call twice on a loaded machine)."""
+    local = tmp_path / "cc.sqlite3"
+    url = store_target if store_target.startswith("postgresql") else None
+    store = BufferedStore(local, url=url)
+    store.start()
+    try:
+        for i in range(3):
+            store.record("call.completed", ts=1.0 + i, call=call(f"c{i}", "ended"))
+        # The loop does not run here, so the writer's report cannot arrive: wait in the database.
+        deadline = time.monotonic() + 10
+        while store.base.last_seq() < 3:
+            assert time.monotonic() < deadline, "the writer did not commit"
+            time.sleep(0.01)  # noqa: ASYNC251 -- on purpose: the loop must not run (see above)
+        assert len(store._pending) == 3, "the writer's report arrived: the case is not tested"
+        seqs = [ev.seq for ev in store.base.events()]
+        after = [ev.call_id for ev in store.events(since=seqs[1])]
+        assert after == ["c2"]
+        assert [ev.call_id for ev in store.events()] == ["c0", "c1", "c2"]
+    finally:
+        await store.drained()
+        store.close()

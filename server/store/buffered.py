@@ -179,16 +179,21 @@ class BufferedStore:
 
     # -- reads, with the pending events laid over the database ------------------------------------------
     def _pending_entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self._pending]
+        # a copy first: readers run in worker threads (exports) while the loop pops what is written
+        return [json.loads(line) for line in tuple(self._pending)]
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
         pending = [e for e in self._pending_entries() if e.get("eid")]
+        if pending:
+            # Some pending events may be in the database already (the writer's report is on its
+            # way), at or below `since` too, where the query below does not see them: asked
+            # before the query, so that one committed in between is in the query's answer.
+            written = self.base.written_eids([e["eid"] for e in pending])
+            pending = [e for e in pending if e["eid"] not in written]
         found = self.base.events_with_ids(since, kinds, call_id)
         rows = [ev for ev, _ in found]
         if pending:
-            # Some pending events may be in the database already (the writer's report is on its
-            # way): those the query returned are not added again; any committed after it are.
             seen = {eid for _, eid in found if eid}
             top = max(self.base.last_seq(), rows[-1].seq if rows else 0)
             for e in pending:

@@ -211,6 +211,12 @@ class PostgresStore:
             rows = db.execute(sql, params).fetchall()
         return [(StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])), r[7]) for r in rows]
 
+    def written_eids(self, eids: list[str]) -> set[str]:
+        """Which of these event ids are in the database."""
+        with self._pool.connection() as db:
+            rows = db.execute("SELECT eid FROM events WHERE eid = ANY(%s)", [eids]).fetchall()
+        return {r[0] for r in rows}
+
     def last_seq(self) -> int:
         with self._pool.connection() as db:
             row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()

@@ -161,6 +161,16 @@ class SQLiteStore:
         return [(StoredEvent(r["seq"], r["ts"], r["kind"], r["call_id"], r["agent_id"], r["queue"],
                              json.loads(r["data"])), r["eid"]) for r in rows]
 
+    def written_eids(self, eids: list[str]) -> set[str]:
+        """Which of these event ids are in the database."""
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(eids), 500):  # under SQLite's limit of bound parameters
+                part = eids[i:i + 500]
+                found.update(r[0] for r in self._db.execute(
+                    f"SELECT eid FROM events WHERE eid IN ({','.join('?' * len(part))})", part))
+        return found
+
     def last_seq(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
