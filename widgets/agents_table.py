@@ -73,6 +73,15 @@ class AgentsTable(DiffTable):
             self._in_sync = False
         self._settle()
 
+    def sync_rows(self, rows: Any) -> None:
+        self._in_sync = True
+        self._view = self.visible_row_range
+        try:
+            super().sync_rows(rows)
+        finally:
+            self._in_sync = False
+        self._settle()
+
     def _settle(self) -> None:
         if self._quiet_writes:
             # DataTable's own caches are keyed on its update counter, which quiet writes leave
