@@ -418,3 +418,27 @@ async def test_an_agents_event_rebuilds_only_the_rows_it_touches() -> None:
         client.emit("call.update", call)
         await settle(pilot)
         assert table.cells("agent2")[8] == "+49 30 1234" and screen.full_passes == passes
+
+
+async def test_a_changed_row_in_view_is_repainted_alone() -> None:
+    """What the terminal is sent after one agent's change is that agent's line, not the table:
+    a whole-table repaint for a few changed rows was half of a 2,000-agent console's paint time."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        sent: list[str] = []
+        display = app._display
+
+        def capture(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                sent.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+        app._display = capture  # type: ignore[method-assign]
+        agent3 = dict(client.state.agents["agent3"], state="paused", reason="break", state_since=DEMO_NOW - 5)
+        client.emit("agent.state", agent3)
+        await settle(pilot)
+        await wait_until(pilot, lambda: any("Carol Chen" in frame for frame in sent))
+        frame = next(frame for frame in sent if "Carol Chen" in frame)
+        assert "PAUSED" in frame and "break" in frame
+        assert not any(name in frame for name in ("Alice Archer", "Bob Baker", "Dan Dorsey", "Frank Ford"))
