@@ -192,7 +192,7 @@ class SupervisorScreen(ConsoleScreen):
     # Events schedule a refresh at most MIN_GAP after the previous one (so a burst costs one
     # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
     BATCH_SECONDS = 1.0
-    MIN_GAP = 0.18
+    MIN_GAP = 0.08
     # The per-agent figures: asked for again at most this often after calls end, and this often anyway.
     FIGURES_GAP = 2.0
     FIGURES_SECONDS = 60.0
