@@ -22,8 +22,18 @@ the bench renders the frame's segments there as a terminal would get them, then 
   shows it (or a later count: an update superseded before it was painted counts until then).
 
 Queue figures are coalesced by the server to a few a second before they are published; that wait
-is before the publish and is not part of these figures. One figure per line; the headline
-``p99: <value> ms`` (the worse of the two screens) is last. Target: p99 < 250 ms.
+is before the publish and is not part of these figures (it is in ``wallboard_created_to_shown``).
+
+Where the time goes: each update is stamped at every hop, and each hop's p50/p99 is printed:
+created (the driver's change took effect in the engine) -> published (handed to the gateway) ->
+written (the gateway's end-of-tick write) -> arrived (websockets read it off the app's socket) ->
+read (the client's read loop decoded it) -> client (applied, listeners told) -> screen (the
+screen's state_changed) -> held (the table or tile holds the value) -> shown; also each process's
+garbage collections and event-loop lag (a 10 ms timer), and ``supervisor_p99_in_view`` (updates
+to rows on screen at the time, to their painted frame). The server and the apps settle their
+heaps after start-up as ``cc-console`` does (cc_console/heap.py); ``--no-settle`` leaves them as
+before. One figure per line; the headline ``p99: <value> ms`` (the worse of the two screens) is
+last. Target: p99 < 250 ms.
 """
 from __future__ import annotations
 
