@@ -244,7 +244,9 @@ class SupervisorScreen(ConsoleScreen):
                 yield Line("Agents", id="agents-title", classes="section-title")
                 yield AgentsTable(AGENT_COLUMNS, id="agents")
                 yield Label("Queues", id="queues-title", classes="section-title")
-                yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
+                # Not agents, but the same table: a queue's new figures repaint its line only
+                # (a DiffTable repaints itself whole and empties its caches on any change).
+                yield AgentsTable(QUEUE_COLUMNS, sort_column="name", id="queues")
                 yield ChatFigures(id="chat-figures")
             yield Static("", id="detail")
             yield ChatsPanel(id="chats")

@@ -442,3 +442,24 @@ async def test_a_changed_row_in_view_is_repainted_alone() -> None:
         frame = next(frame for frame in sent if "Carol Chen" in frame)
         assert "PAUSED" in frame and "break" in frame
         assert not any(name in frame for name in ("Alice Archer", "Bob Baker", "Dan Dorsey", "Frank Ford"))
+
+
+async def test_a_queues_new_figures_repaint_its_line_alone() -> None:
+    """The queues table repaints the line of the queue whose figures changed, not every queue's."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        sent: list[str] = []
+        display = app._display
+
+        def capture(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                sent.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+        app._display = capture  # type: ignore[method-assign]
+        client.emit("queue.stats", dict(client.state.queues["sales"], offered=77))
+        await settle(pilot)
+        await wait_until(pilot, lambda: any("77" in frame for frame in sent))
+        frame = next(frame for frame in sent if "77" in frame)
+        assert "sales" in frame and "support" not in frame and "billing" not in frame
