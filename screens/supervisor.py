@@ -385,9 +385,9 @@ class SupervisorScreen(ConsoleScreen):
             return None
         needle = key[0]
         shown = self._shown
-        in_view = table.visible_keys()
+        in_view = set(table.visible_keys())
         changed: dict[str, tuple[Any, ...]] = {}
-        for agent_id in (touched | alerted).union(in_view):
+        for agent_id in touched | alerted | in_view:
             agent = state.agents.get(agent_id)
             if agent is None or not is_queue_agent(agent):
                 if agent_id in shown:
