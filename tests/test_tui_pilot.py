@@ -487,3 +487,30 @@ async def test_a_console_that_owns_its_process_settles_its_heap_after_a_snapshot
             assert app._settle_timer is None
     finally:
         gc.unfreeze()
+
+
+def test_settling_again_collects_what_the_last_settle_froze_and_is_gone_since() -> None:
+    """A screen frozen at one snapshot and closed since (a log-out) is collected at the next settle."""
+    import gc
+    import weakref
+
+    from cc_console import heap
+
+    class Node:  # a widget's shape: parent and children refer to each other
+        def __init__(self) -> None:
+            self.children: list[Node] = []
+            self.parent: Node | None = None
+
+    gc.unfreeze()
+    try:
+        screen = Node()
+        child = Node()
+        child.parent, screen.children = screen, [child]
+        gone = weakref.ref(screen)
+        assert heap.settle() > 0
+        del screen, child  # a cycle: reference counting alone never frees it
+        assert gone() is not None
+        heap.settle()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
