@@ -119,7 +119,7 @@ class AgentsTable(DiffTable):
         self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
         self._quiet_writes = True
         index = self._row_locations.get(rk)
-        if index in (self._view if self._in_sync else self.visible_row_range):
+        if index is not None and index in (self._view if self._in_sync else self.visible_row_range):
             self._visible_changed = True
             self._dirty_rows.add(index)
         else:
