@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import resource
@@ -328,7 +329,6 @@ async def _drive(args: argparse.Namespace, url: str, plan: list[tuple[float, str
             if measured and not injected and kind == "StasisStart":
                 cpu0, wall0 = _cpu(), time.monotonic()
                 if profile:
-                    import cProfile
                     # CPU time, not wall time: on a shared machine wall time is mostly other people's work.
                     profiler = cProfile.Profile(time.process_time)
                     profiler.enable()
@@ -377,6 +377,7 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
                     frames: list[list[bytes]]) -> dict[str, Any]:
     """cc-console's server. Records, per timeline step, the event tails it published (the floor
     sends the same ones)."""
+    from cc_console import heap
     from cc_console.config import QueueSettings, Settings, load_settings
     from cc_console.server.app import Server
     from cc_console.server.ari import AriEvent
@@ -401,6 +402,8 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
     _stub_ari(server.ari)
     await server.start()
     await server.engine.resync()  # against the stubs: ARI "up", nothing to reconcile
+    if not args.no_settle:
+        heap.settle()  # as `cc-console serve` does once the server has started
     engine = server.engine
     try:
         # Build the events up front: the timed path starts at engine.on_event.
@@ -427,11 +430,17 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
         fixed = [AriEvent.from_json(_event(kind, f"fixed-{i}", f"7{i:07d}"))
                  for i in range(args.fixed_calls) for kind in ("StasisStart", "ChannelDestroyed")]
         engine.publish = publish
+        fixed_profile = cProfile.Profile(time.process_time) if args.profile_fixed else None
         c0 = time.process_time()
+        if fixed_profile is not None:
+            fixed_profile.enable()
         for ev in fixed:
             await engine.on_event(ev)
             await asyncio.sleep(0)  # the outbox flush, as between two ARI events
         engine.flush_queue_stats()
+        if fixed_profile is not None:
+            fixed_profile.disable()
+            fixed_profile.dump_stats(args.profile_fixed)
         fixed_cpu = (time.process_time() - c0) * 1000 / max(1, args.fixed_calls)
         engine.publish = timed_publish
 
@@ -576,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="consoles' permessage-deflate offer (ConsoleClient's default is deflate)")
     ap.add_argument("--timeout", type=float, default=120.0, help="limit on connecting the consoles")
     ap.add_argument("--profile", default="", help="write a cProfile of our server's measured phase here")
+    ap.add_argument("--profile-fixed", default="", help="write a cProfile (CPU time) of the fixed phase here")
+    ap.add_argument("--no-settle", action="store_true",
+                    help="leave the server's heap unfrozen after start-up (as before cc_console/heap.py)")
     ap.add_argument("--no-floor", dest="floor", action="store_false",
                     help="skip the floor (a minimal aiohttp broadcast of the same frames)")
     # internal: the consoles' process

@@ -77,10 +77,18 @@ class Probe:
     def install(self) -> None:
         probe = self
         orig_sync = DiffTable.sync
+        orig_sync_rows = DiffTable.sync_rows
         orig_render_line = DiffTable.render_line
+
+        def sync_rows(table: DiffTable, rows: Any) -> None:
+            orig_sync_rows(table, rows)
+            held(table)
 
         def sync(table: DiffTable, rows: Any, order: Any = None) -> None:
             orig_sync(table, rows, order)
+            held(table)
+
+        def held(table: DiffTable) -> None:
             if table.id != "agents":
                 return
             for aid, (t, label) in list(probe.injected.items()):
@@ -105,6 +113,7 @@ class Probe:
             return orig_render_line(table, y)
 
         DiffTable.sync = sync  # type: ignore[method-assign]
+        DiffTable.sync_rows = sync_rows  # type: ignore[method-assign]
         DiffTable.render_line = render_line  # type: ignore[method-assign]
 
 

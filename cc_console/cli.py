@@ -123,7 +123,8 @@ def _console(mode: Literal["agent", "supervisor", "wallboard"], url: str | None,
     from cc_console.tui import CCConsoleApp  # the UI is imported only by the commands that show it
     CCConsoleApp(url=url, mode=mode, username=user, password=password,
                  remember=on_login if remember else None, wallboard_layout=layout,
-                 wallboard_filter=board_filter, token=os.environ.get("CC_CONSOLE_TOKEN") or None).run()
+                 wallboard_filter=board_filter, token=os.environ.get("CC_CONSOLE_TOKEN") or None,
+                 settle_heap=True).run()
 
 
 UrlOpt = typer.Option(None, "--url", help="Server websocket URL, or several separated by commas (a high-availability "

@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from cc_console import heap
 from cc_console.client import ConsoleClient
 from cc_console.config import ServerSettings, config_dir
 from cc_console.messages import refusal
@@ -123,7 +124,12 @@ class CCConsoleApp(App[None]):
         now: the clock (epoch seconds) used for timers; inject a fixed one for snapshots.
         wallboard_layout: the wallboard's layout file (default ``<config_dir>/wallboard.toml``).
         wallboard_filter: which queues, tenant or layout group the wallboard shows (default all).
+        settle_heap: this app owns its process (the ``cc-console`` commands): a while after each
+            snapshot, what is alive is frozen out of the garbage collector's walks (cc_console/heap.py).
     """
+
+    # After a snapshot, when the screen has built its rows from it: then the heap is settled.
+    SETTLE_SECONDS = 1.0
 
     CSS_PATH = str(CONSOLE_CSS)
     TITLE = "cc-console"
@@ -158,8 +164,11 @@ class CCConsoleApp(App[None]):
         wallboard_layout: str | Path | None = None,
         wallboard_filter: BoardFilter | None = None,
         token: str | None = None,
+        settle_heap: bool = False,
     ) -> None:
         super().__init__()
+        self.settle_heap = settle_heap
+        self._settle_timer: Any = None
         self.wallboard_layout = wallboard_layout  # None: <config_dir>/wallboard.toml
         self.wallboard_filter = wallboard_filter
         if mode is not None and mode not in MODES:
@@ -391,11 +400,21 @@ class CCConsoleApp(App[None]):
             server_time = (data.get("server") or {}).get("time")
             if isinstance(server_time, (int, float)) and server_time:
                 self.clock_offset = float(server_time) - self._now()
+            if self.settle_heap:
+                # Once the screen has built its rows from the snapshot (a refresh is at most a
+                # screen's MIN_GAP away), what it holds lives as long as the session.
+                if self._settle_timer is not None:
+                    self._settle_timer.stop()
+                self._settle_timer = self.set_timer(self.SETTLE_SECONDS, self._settle, name="settle-heap")
         elif kind == "error":
             self.notify(str(data.get("message", data)), title="Server", severity="error", timeout=8)
         elif kind == "connection":
             if was_connected and not data.get("connected") and self.username:
                 self.notify("Connection to the server lost: reconnecting…", severity="warning")
+
+    def _settle(self) -> None:
+        self._settle_timer = None
+        heap.settle()
 
     # -- actions -------------------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -29,6 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Header, Input, Label, Static
 
+from cc_console.models import call_agents
 from cc_console.widgets.agents_table import AgentsTable
 from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.chat_figures import ChatFigures
@@ -191,7 +192,7 @@ class SupervisorScreen(ConsoleScreen):
     # Events schedule a refresh at most MIN_GAP after the previous one (so a burst costs one
     # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
     BATCH_SECONDS = 1.0
-    MIN_GAP = 0.18
+    MIN_GAP = 0.08
     # The per-agent figures: asked for again at most this often after calls end, and this often anyway.
     FIGURES_GAP = 2.0
     FIGURES_SECONDS = 60.0
@@ -214,6 +215,15 @@ class SupervisorScreen(ConsoleScreen):
         self.detail_target: tuple[str, str] | None = None  # ("agent"|"queue", key)
         self._row_cache: dict[str, tuple[tuple[Any, ...], tuple[Any, ...], int]] = {}
         self._texts: dict[str, str] = {}
+        # What the last full pass over all agents showed, so that a refresh after a few agents'
+        # events rebuilds only their rows (see _changed_rows): its inputs, the agents it showed,
+        # how many agents there were, the alert kinds per agent; and the agents touched since.
+        self._full_key: tuple[Any, ...] | None = None
+        self._shown: set[str] = set()
+        self._total_agents = 0
+        self._alert_kinds: dict[str, frozenset[str]] = {}
+        self._touched: set[str] = set()
+        self.full_passes = 0  # refreshes that walked every agent (tests and benchmarks)
 
     def _load_alerts(self) -> None:
         try:
@@ -234,7 +244,9 @@ class SupervisorScreen(ConsoleScreen):
                 yield Line("Agents", id="agents-title", classes="section-title")
                 yield AgentsTable(AGENT_COLUMNS, id="agents")
                 yield Label("Queues", id="queues-title", classes="section-title")
-                yield DiffTable(QUEUE_COLUMNS, sort_column="name", id="queues")
+                # Not agents, but the same table: a queue's new figures repaint its line only
+                # (a DiffTable repaints itself whole and empties its caches on any change).
+                yield AgentsTable(QUEUE_COLUMNS, sort_column="name", id="queues")
                 yield ChatFigures(id="chat-figures")
             yield Static("", id="detail")
             yield ChatsPanel(id="chats")
@@ -265,6 +277,10 @@ class SupervisorScreen(ConsoleScreen):
         elif self.tally.changes(kind, data) and not self._figures_due and self.is_mounted:
             self._figures_due = True
             self.set_timer(self.FIGURES_GAP, self.fetch_figures, name="figures-soon")
+        if kind == "agent.state":
+            self._touched.add(data.get("id", ""))
+        elif kind in ("call.update", "call.ended"):
+            self._touched.update(call_agents(data))
         self.mark_dirty()
 
     def fetch_figures(self) -> None:
@@ -322,25 +338,90 @@ class SupervisorScreen(ConsoleScreen):
         onsets = self.tracker.update(alerts)
         if onsets:
             self.app.bell()  # once per refresh that brings new alerts, never again while they last
-        agents_rows, order = self._agent_rows(now)
+        table = self.query_one("#agents", AgentsTable)
+        changed = self._changed_rows(now, table)
+        if changed is None:
+            self.full_passes += 1
+            agents_rows, order = self._agent_rows(now)
+            self._shown = {k for k in agents_rows if not k.startswith(GROUP_PREFIX)}
+            self._total_agents = sum(1 for a in state.agents.values() if is_queue_agent(a))
         callbacks = open_callbacks(state.callbacks)
         tracker = self.tracker
         with self.app.batch_update():
-            self.query_one("#agents", DiffTable).sync(agents_rows, order)
+            if changed is None:
+                table.sync(agents_rows, order)
+            else:
+                table.sync_rows(changed)
             self.query_one("#queues", DiffTable).sync(
                 {name: queue_row(state.queues[name], now, callbacks=callbacks.get(name, 0),
                                  alerts=tracker.kinds(name)) for name in sorted(state.queues)})
             self._show_alerts()
             self._show_monitor()
             self._show_detail(now)
-            n_agents = sum(1 for k in agents_rows if not k.startswith(GROUP_PREFIX))
-            total = sum(1 for a in state.agents.values() if is_queue_agent(a))
+            n_agents, total = len(self._shown), self._total_agents
             title = f"Agents ({n_agents}/{total} matching '{self.filter_text}')" if self.filter_text.strip() \
                 else f"Agents ({total})"
             by = GROUPINGS[self.grouping][1]
             title += f" · sort: {SORTS[self.sort_index][1]}" + (f" · by {by}" if by else "") \
                 + f" · handled/missed: {self.tally.label}"
             self._set_text(self.query_one("#agents-title", Line), title)
+
+    def _changed_rows(self, now: float, table: AgentsTable) -> dict[str, tuple[Any, ...]] | None:
+        """The rows to change when only some agents changed since the last full pass and the order
+        cannot have moved (sorted by agent, not grouped): theirs, and rows in view whose time in
+        state ticked. None when a full pass is needed. At 2,000 agents and 1,000 events a second
+        the full pass (every agent's row checked, the order rebuilt) was 8 ms of each refresh."""
+        state, tally = self.state, self.tally
+        key = (self.filter_text.lower().strip(), self.sort_index, self.grouping, id(state.agents),
+               id(state.calls), tally.loaded, id(tally.handled), id(tally.missed), self.is_mounted)
+        by_target = self.tracker.by_target
+        kinds = {k: frozenset(v) for k, v in by_target.items() if v}
+        touched, self._touched = self._touched, set()
+        alerted = {k for k in kinds.keys() | self._alert_kinds.keys() if kinds.get(k) != self._alert_kinds.get(k)}
+        self._alert_kinds = kinds
+        full = key != self._full_key or SORTS[self.sort_index][0] != "id" or GROUPINGS[self.grouping][0]
+        self._full_key = key
+        if full or not self.is_mounted:
+            return None
+        needle = key[0]
+        shown = self._shown
+        in_view = set(table.visible_keys())
+        changed: dict[str, tuple[Any, ...]] = {}
+        for agent_id in touched | alerted | in_view:
+            agent = state.agents.get(agent_id)
+            if agent is None or not is_queue_agent(agent):
+                if agent_id in shown:
+                    return None  # gone, or no longer anyone's agent: the order changes
+                continue
+            if agent_id not in self._row_cache:
+                return None  # an agent the last full pass did not know
+            row = self._row_of(agent_id, agent, now, in_view=agent_id in in_view or agent_id in touched)
+            if needle:
+                matches = needle in " ".join(str(getattr(c, "plain", c)) for c in row).lower()
+                if matches != (agent_id in shown):
+                    return None  # into or out of the filter: the order changes
+            if agent_id not in shown:
+                if not needle:
+                    return None  # a new agent: a new row
+                continue
+            changed[agent_id] = row
+        return changed
+
+    def _row_of(self, agent_id: str, agent: dict[str, Any], now: float, *, in_view: bool) -> tuple[Any, ...]:
+        """One agent's row, from the cache when nothing it shows changed (its time text only when in view)."""
+        state, tally = self.state, self.tally
+        zero = 0 if tally.loaded else None
+        kinds = self.tracker.by_target.get(agent_id)
+        stamp = (agent, state.calls.get(agent.get("call_id") or "") if agent.get("call_id") else None,
+                 tally.handled.get(agent_id, zero), tally.missed.get(agent_id, zero),
+                 frozenset(kinds) if kinds else NO_ALERTS)
+        second = int(now - (agent.get("state_since") or 0.0))
+        hit = self._row_cache.get(agent_id)
+        if hit is not None and hit[0] == stamp and (hit[2] == second or not in_view):
+            return hit[1]
+        row = agent_row(agent, state.calls, now, handled=stamp[2], missed=stamp[3], alerts=stamp[4])
+        self._row_cache[agent_id] = (stamp, row, second)
+        return row
 
     def _agent_rows(self, now: float) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
         state = self.state

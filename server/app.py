@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cc_console import heap
 from cc_console.config import Settings, config_dir
 from cc_console.server.acd.config import RoutingConfig, from_queue_settings, load_routing
 from cc_console.server.acd.queue_log import QueueLog
@@ -266,6 +267,7 @@ async def serve(settings: Settings) -> int:
         return await node.run(stop)
     server = Server(settings)
     await server.start()
+    heap.settle()  # what start-up built lives as long as the process: out of the collector's walks
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server))
     await stop.wait()
     await server.stop()

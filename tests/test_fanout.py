@@ -84,3 +84,22 @@ def test_record_dicts_are_what_asdict_gave_and_independent_of_the_record():
     d["skills"].append("de")
     d["consult"]["state"] = "talking"
     assert call.skills == ["fr"] and call.consult["state"] == "ringing"  # the store keeps what was sent
+
+
+async def test_an_event_reaches_the_console_as_json_dumps_would_have_written_it(server, connect):
+    """The gateway serialises each event once with msgspec (the fan-out's fixed cost per call): what
+    a console reads is what json.dumps(default=str) gave, also for text beyond ASCII and for a
+    value JSON has no type for."""
+    import json
+    from pathlib import PurePosixPath
+
+    sup = await connect("sup1")
+    got: list[dict] = []
+    sup.add_listener(lambda kind, data: got.append(data) if kind == "queue.stats" else None)
+    data = {"name": "Kundenservice Zürich ☎", "waiting": 3, "service_level": 0.8333333333333334,
+            "oldest_enqueued": 1764450000.123456, "open": True, "problem": None,
+            "agents": ["ag1", "ag2"], "penalties": {"support": 0}, "file": PurePosixPath("/var/q/log")}
+    server.gateway.publish("queue.stats", data, None)
+    await until(sup, lambda: got, timeout=5, what="queue.stats")
+    assert got == [json.loads(json.dumps(data, default=str))]
+    assert got[0]["file"] == "/var/q/log" and got[0]["name"] == "Kundenservice Zürich ☎"

@@ -461,3 +461,56 @@ async def test_call_panel_shows_hold_mute_and_consult() -> None:
         await pilot.pause()
         text = str(app.screen.query_one(CallPanel).render().columns[1]._cells)
         assert "ON HOLD" in text and "MUTED" in text and "1004 answered" in text and "with 1004" in text
+
+
+async def test_a_console_that_owns_its_process_settles_its_heap_after_a_snapshot() -> None:
+    """A full garbage collection over a 2,000-agent console's heap stopped its loop for up to half
+    a second; the cc-console command's app freezes what a snapshot built, and an app embedded in
+    another process (tests, benchmarks that say otherwise) leaves the collector alone."""
+    import gc
+
+    gc.unfreeze()
+    embedded = FakeClient()
+    app = make_app(embedded)
+    async with app.run_test(size=SIZE) as pilot:
+        embedded.emit("snapshot", demo_snapshot())
+        await pilot.pause()
+        assert app._settle_timer is None and gc.get_freeze_count() == 0
+
+    owner = FakeClient()
+    app = make_app(owner, settle_heap=True)
+    app.SETTLE_SECONDS = 0.05
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            owner.emit("snapshot", demo_snapshot())
+            await wait_until(pilot, lambda: gc.get_freeze_count() > 0)
+            assert app._settle_timer is None
+    finally:
+        gc.unfreeze()
+
+
+def test_settling_again_collects_what_the_last_settle_froze_and_is_gone_since() -> None:
+    """A screen frozen at one snapshot and closed since (a log-out) is collected at the next settle."""
+    import gc
+    import weakref
+
+    from cc_console import heap
+
+    class Node:  # a widget's shape: parent and children refer to each other
+        def __init__(self) -> None:
+            self.children: list[Node] = []
+            self.parent: Node | None = None
+
+    gc.unfreeze()
+    try:
+        screen = Node()
+        child = Node()
+        child.parent, screen.children = screen, [child]
+        gone = weakref.ref(screen)
+        assert heap.settle() > 0
+        del screen, child  # a cycle: reference counting alone never frees it
+        assert gone() is not None
+        heap.settle()
+        assert gone() is None
+    finally:
+        gc.unfreeze()

@@ -375,3 +375,91 @@ async def test_report_for_today_from_a_row_opens_it_filtered() -> None:
         await app.workers.wait_for_complete()
         assert client.sent[-1] == ("report.run", {"kind": "queue", "from": "today", "interval": "total",
                                                   "queues": ["sales"]})
+
+
+async def test_an_agents_event_rebuilds_only_the_rows_it_touches() -> None:
+    """At 2,000 agents a refresh that walked every agent after each burst of events was most of the
+    screen's work: an event now changes its agent's row alone, and whatever can move rows (a new
+    agent, the filter, an agent leaving the filter, the sort) still takes the full pass."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SupervisorScreen)
+        table = screen.query_one("#agents", DiffTable)
+        await settle(pilot)
+        passes = screen.full_passes
+        agent3 = dict(client.state.agents["agent3"], state="paused", reason="break", state_since=DEMO_NOW - 5)
+        client.emit("agent.state", agent3)
+        await settle(pilot)
+        cells = table.cells("agent3")
+        assert cells is not None and cells[2].plain == "PAUSED" and cells[3] == "break"
+        assert screen.full_passes == passes
+
+        # A new agent: a row is added (the full pass), in id order.
+        client.emit("agent.state", dict(agent3, id="agent7", name="Gina Gray"))
+        await settle(pilot)
+        assert table.row_keys[-1] == "agent7" and screen.full_passes == passes + 1
+
+        # Filtered to paused agents: one that is made ready leaves the table.
+        screen.filter_text = "paused"
+        await settle(pilot)
+        assert set(table.row_keys) == {"agent3", "agent4", "agent7"}
+        client.emit("agent.state", dict(agent3, state="ready", reason=""))
+        await settle(pilot)
+        assert set(table.row_keys) == {"agent4", "agent7"}
+        assert "Agents (2/7 matching 'paused')" in str(screen.query_one("#agents-title").render())
+
+        # An agent's call: the call column follows the call's update, without a full pass.
+        screen.filter_text = ""
+        await settle(pilot)
+        passes = screen.full_passes
+        call = dict(client.state.calls["c2"], caller="+49 30 1234")
+        client.emit("call.update", call)
+        await settle(pilot)
+        assert table.cells("agent2")[8] == "+49 30 1234" and screen.full_passes == passes
+
+
+async def test_a_changed_row_in_view_is_repainted_alone() -> None:
+    """What the terminal is sent after one agent's change is that agent's line, not the table:
+    a whole-table repaint for a few changed rows was half of a 2,000-agent console's paint time."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        sent: list[str] = []
+        display = app._display
+
+        def capture(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                sent.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+        app._display = capture  # type: ignore[method-assign]
+        agent3 = dict(client.state.agents["agent3"], state="paused", reason="break", state_since=DEMO_NOW - 5)
+        client.emit("agent.state", agent3)
+        await settle(pilot)
+        await wait_until(pilot, lambda: any("Carol Chen" in frame for frame in sent))
+        frame = next(frame for frame in sent if "Carol Chen" in frame)
+        assert "PAUSED" in frame and "break" in frame
+        assert not any(name in frame for name in ("Alice Archer", "Bob Baker", "Dan Dorsey", "Frank Ford"))
+
+
+async def test_a_queues_new_figures_repaint_its_line_alone() -> None:
+    """The queues table repaints the line of the queue whose figures changed, not every queue's."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        sent: list[str] = []
+        display = app._display
+
+        def capture(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                sent.append(renderable.render_segments(app.console))
+            display(screen, renderable)
+        app._display = capture  # type: ignore[method-assign]
+        client.emit("queue.stats", dict(client.state.queues["sales"], offered=77))
+        await settle(pilot)
+        await wait_until(pilot, lambda: any("77" in frame for frame in sent))
+        frame = next(frame for frame in sent if "77" in frame)
+        assert "sales" in frame and "support" not in frame and "billing" not in frame

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.geometry import Region
 from textual.message import Message
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -34,6 +35,7 @@ class AgentsTable(DiffTable):
         self.offscreen_updates = 0  # cells changed while their row was out of view (for benchmarks)
         self._quiet_writes = False
         self._visible_changed = False
+        self._dirty_rows: set[int] = set()  # indexes of rows in view that changed since the last paint request
         self._in_sync = False
         self._view = range(0)  # rows in view, taken once per sync (the geometry is not cheap to ask)
 
@@ -73,6 +75,15 @@ class AgentsTable(DiffTable):
             self._in_sync = False
         self._settle()
 
+    def sync_rows(self, rows: Any) -> None:
+        self._in_sync = True
+        self._view = self.visible_row_range
+        try:
+            super().sync_rows(rows)
+        finally:
+            self._in_sync = False
+        self._settle()
+
     def _settle(self) -> None:
         if self._quiet_writes:
             # DataTable's own caches are keyed on its update counter, which quiet writes leave
@@ -82,7 +93,17 @@ class AgentsTable(DiffTable):
             self._row_renderable_cache.clear()
             self._line_cache.clear()
         if self._visible_changed:
-            self.refresh()
+            rows = self._dirty_rows
+            if len(rows) * 2 > len(self._view or self.visible_row_range):
+                self.refresh()
+            else:
+                # Only the changed lines: a whole-table refresh made the compositor cut and write
+                # every line in view again for a few changed rows (half the console's paint time).
+                top = self.header_height if self.show_header else 0
+                width = max(self.size.width, self.virtual_size.width)
+                offset = self.scroll_offset
+                self.refresh(*(Region(0, top + i, width, 1).translate(-offset) for i in rows))
+        self._dirty_rows = set()
         self._quiet_writes = self._visible_changed = False
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
@@ -97,8 +118,10 @@ class AgentsTable(DiffTable):
         self._versions[k] = self._versions.get(k, 0) + 1
         self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
         self._quiet_writes = True
-        if self._row_locations.get(rk) in (self._view if self._in_sync else self.visible_row_range):
+        index = self._row_locations.get(rk)
+        if index is not None and index in (self._view if self._in_sync else self.visible_row_range):
             self._visible_changed = True
+            self._dirty_rows.add(index)
         else:
             self.offscreen_updates += 1
         if not self._in_sync:

@@ -71,6 +71,25 @@ class DiffTable(DataTable):
         elif gone and selected in self._cells:
             self._select(selected)
 
+    def sync_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
+        """Only these rows, all of them already in the table: their changed cells are updated; no
+        row is added, removed or moved (``sync`` walks every row to know that)."""
+        column_keys = [c[0] for c in self._columns_spec]
+        for key, cells in rows.items():
+            if not isinstance(cells, tuple):
+                cells = tuple(cells)
+            old = self._cells.get(key)
+            if old is cells:
+                continue
+            if old is None:
+                raise KeyError(f"sync_rows: no row {key!r} in the table")
+            if old != cells:
+                for col, before, after in zip(column_keys, old, cells):
+                    if before != after:
+                        self.update_cell(key, col, after)
+                        self.cell_updates += 1
+            self._cells[key] = cells
+
     def _apply_order(self, order: list[str], selected: str | None) -> None:
         if order == self._order and len(order) == len(self._row_locations):
             return
