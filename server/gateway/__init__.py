@@ -222,7 +222,7 @@ class Gateway:
                 _user(s), r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", "")).to_dict()},
-            "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
+            "callbacks.list": self._callbacks,
             "admin.reload": self._admin_reload,
         }
         # The one dispatch (server/commands.py) the REST API shares; capabilities add to the same dict.
@@ -379,9 +379,13 @@ class Gateway:
         return {"token": p.token, **p.public()}
 
     async def _resume(self, s: Session, r: Request) -> dict[str, Any]:
-        p = self.auth.resume(r.args["token"])
+        p = await self.auth.resume_async(r.args["token"])  # read off the loop: a slow database stalls only this
         s.principal = p
         return {"token": p.token, **p.public()}
+
+    async def _callbacks(self, s: Session, r: Request) -> dict[str, Any]:
+        # The store's table, read off the loop (on PostgreSQL a lock elsewhere would stall every console).
+        return {"items": await asyncio.to_thread(self.engine.callbacks, r.args.get("state", "open"))}
 
     def _ping(self, s: Session, r: Request) -> dict[str, Any]:
         return {"pong": True, "time": self.engine.clock()}

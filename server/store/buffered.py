@@ -179,7 +179,8 @@ class BufferedStore:
 
     # -- reads, with the pending events laid over the database ------------------------------------------
     def _pending_entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self._pending]
+        # A copy first: the server reads sessions and callbacks in worker threads while the loop adds.
+        return [json.loads(line) for line in tuple(self._pending)]
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
                call_id: str | None = None) -> Iterator[StoredEvent]:
