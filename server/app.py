@@ -143,9 +143,9 @@ class Server:
         ha = self.settings.section("ha", HaSettings)
         if not ha.lease_url:
             return
-        app.middlewares.append(forward.trusting(ha.secret, lambda request: gate.unavailable(
+        app.middlewares.append(forward.trusting(ha.secret, lambda request: gate.refusal(
             request, "This request came through a server this one does not trust; it was not carried out.",
-            None, "Untrusted forwarding")))
+            None, "Untrusted forwarding", status=403)))
 
     def _standby_gate(self, app: web.Application) -> None:
         from cc_console.server.ha import HaSettings, gate

@@ -33,7 +33,12 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 
 
 class ActiveUnreachable(Exception):
-    """The active node did not take the request (refused, timed out, dropped before answering)."""
+    """The active node gave no answer. ``sent``: the request may have reached it (it stopped answering
+    after the connection was made), so it may or may not have been carried out."""
+
+    def __init__(self, why: str, *, sent: bool) -> None:
+        super().__init__(why)
+        self.sent = sent
 
 
 class Forwarder:
@@ -81,8 +86,10 @@ class Forwarder:
         try:
             upstream = await self._session().request(request.method, url, headers=self.headers_for(request),
                                                      data=body, allow_redirects=False)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ActiveUnreachable(f"{type(exc).__name__}: {exc}", sent=False) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ActiveUnreachable(f"{type(exc).__name__}: {exc}") from None
+            raise ActiveUnreachable(f"{type(exc).__name__}: {exc}", sent=True) from None
         async with upstream:
             resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for k, v in upstream.headers.items():

@@ -37,18 +37,20 @@ def needs_active(request: web.Request) -> bool:
     return request.method not in READ_METHODS or request.path.startswith(ENGINE_PATHS)
 
 
-def unavailable(request: web.Request, detail: str, active: dict[str, Any] | None, title: str) -> web.Response:
+def refusal(request: web.Request, detail: str, active: dict[str, Any] | None, title: str,
+                status: int = 503) -> web.Response:
     """503 in the REST API's problem shape (server/api/problems.py); a short page for a browser."""
-    headers = {"Retry-After": str(RETRY_AFTER)}
+    headers = {"Retry-After": str(RETRY_AFTER)} if status == 503 else {}
     if active:
         headers["X-CC-Console-Active"] = active["url"]
     if "text/html" in request.headers.get("Accept", "") and not request.path.startswith("/api/"):
         page = (f"<!doctype html><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
                 f"<p>{html.escape(detail)}</p>")
-        return web.Response(status=503, text=page, content_type="text/html", headers=headers)
-    body = {"type": "urn:cc-console:problem:unavailable", "title": title, "status": 503, "detail": detail,
-            "code": "unavailable", "instance": request.path, "standby": True, "active": active or None}
-    return web.Response(status=503, text=json.dumps(body), content_type="application/problem+json",
+        return web.Response(status=status, text=page, content_type="text/html", headers=headers)
+    code = "unavailable" if status == 503 else "forbidden"
+    body = {"type": f"urn:cc-console:problem:{code}", "title": title, "status": status, "detail": detail,
+            "code": code, "instance": request.path, "standby": status == 503, "active": active or None}
+    return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
                         headers=headers)
 
 
@@ -57,15 +59,19 @@ def standby_response(request: web.Request, status: dict[str, Any]) -> web.Respon
     active = status.get("active") or {}
     where = f" The active server is {active['node']} at {active['url']}." if active else \
         " No active server is known yet; try again in a moment."
-    return unavailable(request, f"This cc-console server ({status.get('node')}) is the standby.{where}",
+    return refusal(request, f"This cc-console server ({status.get('node')}) is the standby.{where}",
                        active, "Standby server")
 
 
-def unreachable_response(request: web.Request, status: dict[str, Any]) -> web.Response:
+def unreachable_response(request: web.Request, status: dict[str, Any], *, sent: bool) -> web.Response:
     active = status.get("active") or {}
     who = f"The active cc-console server ({active['node']})" if active else "The active cc-console server"
-    return unavailable(request, f"{who} cannot be reached just now, so this could not be done; nothing was "
-                                "changed by this server. Try again in a moment.", active, "Active server unreachable")
+    if sent and request.method not in READ_METHODS:
+        detail = (f"{who} stopped answering, so it is not known whether this was done. Check before you "
+                  "try again in a moment.")
+    else:
+        detail = f"{who} cannot be reached just now, so this was not done. Try again in a moment."
+    return refusal(request, detail, active, "Active server unreachable")
 
 
 def middleware(is_standby: Callable[[], bool], status: Callable[[], dict[str, Any]],
@@ -94,5 +100,5 @@ def middleware(is_standby: Callable[[], bool], status: Callable[[], dict[str, An
         except ActiveUnreachable as exc:
             log.warning("high availability: %s %s not forwarded, the active node at %s did not answer: %s",
                         request.method, request.path, base, exc)
-            return unreachable_response(request, status())
+            return unreachable_response(request, status(), sent=exc.sent)
     return standby_gate
