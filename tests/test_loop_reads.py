@@ -1,0 +1,111 @@
+"""Nothing blocks the event loop: a PostgreSQL that makes a sign-in, a resume or a REST request wait
+on a lock stalls that request only; every other console is answered at once (issue 22).
+
+The server keeps its store in the tests' PostgreSQL; another connection holds a table's lock the
+way a long migration, a VACUUM FULL or an administrator's transaction would.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import psycopg
+import pytest
+
+from cc_console.protocol import ProtocolError
+
+from .conftest import PASSWORD
+
+FAST = 0.2  # seconds: what "answered at once" means for a ping on a two-core machine under load
+
+
+@contextmanager
+def locked(url: str, table: str) -> Iterator[None]:
+    with psycopg.connect(url) as other:  # a transaction of its own, held until the block ends
+        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            other.rollback()
+
+
+async def waiting_on(url: str, table: str, n: int = 1) -> None:
+    """Until n statements of the server wait for the lock on this table."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+        async with asyncio.timeout(10):
+            while True:
+                cur = await db.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                                       (table,))
+                row = await cur.fetchone()
+                if row and row[0] >= n:
+                    return
+                await asyncio.sleep(0.01)
+
+
+async def answered_fast(client) -> float:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert (await client.call("ping", timeout=5))["pong"] is True
+    took = loop.time() - began
+    assert took < FAST, f"a ping took {took:.3f} s while another request waited on the database"
+    return took
+
+
+async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await server.store.drained()  # the sessions are in PostgreSQL: a resume reads them there
+    other = await connect()
+    with locked(url, "sessions"):
+        stalled = asyncio.create_task(other.call("resume", {"token": agent.token}))
+        await waiting_on(url, "sessions")
+        await answered_fast(sup)
+        assert not stalled.done()
+        # The REST API's reading of a bearer token waits the same way, and stalls nobody else either.
+        async with aiohttp.ClientSession(server.url.replace("ws://", "http://").removesuffix("/ws"),
+                                         headers={"Authorization": f"Bearer {agent.token}"}) as http:
+            rest = asyncio.create_task(http.get("/api/v1/contacts", params={"q": "nobody"}))
+            await waiting_on(url, "sessions")
+            await answered_fast(sup)
+            with pytest.raises(ProtocolError) as refused:
+                await stalled
+            # The database's own words stay in the log; the console reads a sentence.
+            assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+            r = await rest
+            assert r.status == 503, await r.text()
+            r.release()
+    assert (await other.call("resume", {"token": agent.token}))["user"] == "agent1"
+
+
+async def test_a_sign_in_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    other = await connect()
+    with locked(url, "users"):
+        stalled = asyncio.create_task(other.call("login", {"username": "agent1", "password": PASSWORD}))
+        await waiting_on(url, "users")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await other.call("login", {"username": "agent1", "password": PASSWORD}))["user"] == "agent1"
+
+
+async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    asking = await connect("sup1")
+    with locked(url, "callbacks"):
+        stalled = asyncio.create_task(asking.call("callbacks.list", {"state": "all"}))
+        await waiting_on(url, "callbacks")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
