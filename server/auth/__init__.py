@@ -210,7 +210,7 @@ class Auth:
         except (ProtocolError, KeyError, ValueError):
             raise
         except Exception as exc:
-            log.warning("sign-in: the database failed: %s", type(exc).__name__)
+            log.warning("auth: the database failed in %s: %s", getattr(fn, "__name__", "?"), type(exc).__name__)
             raise ProtocolError(ErrorCode.UNAVAILABLE, _DB_DOWN) from None
 
     # -- sign-in against a directory (Active Directory, LDAP) ------------------------------------------
