@@ -109,3 +109,33 @@ async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_
         with pytest.raises(ProtocolError):
             await stalled
     assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
+
+
+async def test_signing_in_needs_no_read_of_the_callbacks_table(on_postgresql, server, connect) -> None:
+    """Every console's snapshot lists the open callbacks: the server keeps them as it saves them."""
+    url = server.settings.sections["store"]["url"]
+    item = {"id": "cb-test-1", "kind": "callback", "queue": "support", "state": "open", "requested": 100.0,
+            "caller": "0612345678", "call_id": None}
+    server.store.save_callback(item)
+    await server.store.drained()
+    sup = await connect("sup1")
+    with locked(url, "callbacks"):
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        agent = await connect("agent1")  # login, then its snapshot with the open callbacks
+        took = loop.time() - began
+        async with asyncio.timeout(5):
+            while not agent.state.callbacks:
+                await asyncio.sleep(0.01)
+        assert [c["id"] for c in agent.state.callbacks.values()] == ["cb-test-1"]
+        assert took < 2.0, took  # the login's password hash, not a wait for the lock
+        await answered_fast(sup)
+        # Taken and done: no longer open, for the next console too, still without the table.
+        server.store.save_callback({**item, "state": "done"})
+        again = await connect("agent2")
+        async with asyncio.timeout(5):
+            while not again.state.queues:  # its snapshot is in
+                await asyncio.sleep(0.01)
+        assert again.state.callbacks == {} and server.engine.callbacks("open") == []
+    assert [c["id"] for c in server.store.callbacks("all")] == ["cb-test-1"]
+    assert server.store.callbacks("all")[0]["state"] == "done"
