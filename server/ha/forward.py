@@ -29,7 +29,8 @@ NODE_KEY = "X-CC-Console-Node-Key"
 OURS = {h.lower() for h in (FORWARDED_FOR, FORWARDED_BY, NODE_KEY)}
 # Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, not to the request or answer.
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-       "trailer", "transfer-encoding", "upgrade"}
+       "trailer", "transfer-encoding", "upgrade",
+       "expect"}  # a 100-continue was this node's to give (it reads the body); not the active node's
 
 
 class ActiveUnreachable(Exception):

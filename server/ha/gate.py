@@ -23,7 +23,10 @@ from .forward import FORWARDED_BY, ActiveUnreachable, Forwarder
 
 log = logging.getLogger(__name__)
 
-ENGINE_PATHS = ("/api/v1/calls", "/api/v1/agents", "/api/v1/queues", "/api/v1/commands", "/api/queues/")
+ENGINE_PATHS = ("/api/v1/calls", "/api/v1/agents", "/api/v1/queues", "/api/v1/commands", "/api/queues/",
+                # GETs that are the active node's too: Kannel's callbacks store and route an SMS; a
+                # verified-calling session lives in the memory of the node that started it.
+                "/sms/kannel/", "/verified/session/")
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 RETRY_AFTER = 2  # seconds: a takeover is done well within this (docs/high-availability.md)
 
