@@ -451,3 +451,22 @@ async def test_an_unreachable_active_node_gives_a_clear_503(pair):
                 assert "node-a" in await r.text()
     finally:
         pair.proc_a.send_signal(signal.SIGCONT)
+
+
+async def test_a_session_the_standby_does_not_know_yet_is_forwarded(pair, pg_seeded_url):
+    # The active node's store writer cannot write sessions (another transaction keeps writes out of
+    # the table, reads still go through): its new session lives only in its memory for now.
+    with psycopg.connect(pg_seeded_url) as other:
+        other.execute("LOCK TABLE sessions IN EXCLUSIVE MODE")
+        token = await rest_login(pair.b, "agent1")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            # The standby reads the table, finds no such session, and asks the node that made it.
+            async with http.get(f"{pair.b}/api/v1/contacts", params={"q": "nobody"}) as r:
+                assert r.status == 200, await r.text()
+            async with http.get(f"{pair.b}/api/v1/callbacks") as r:
+                assert r.status == 200, await r.text()
+            # A token nobody knows: the active node's 401, as if asked directly.
+            async with http.get(f"{pair.b}/api/v1/contacts", params={"q": "nobody"},
+                                headers={"Authorization": "Bearer not-a-session"}) as r:
+                assert r.status == 401
+        other.rollback()
