@@ -470,3 +470,21 @@ async def test_a_session_the_standby_does_not_know_yet_is_forwarded(pair, pg_see
                                 headers={"Authorization": "Bearer not-a-session"}) as r:
                 assert r.status == 401
         other.rollback()
+
+
+async def test_a_chat_visitor_on_a_page_of_the_standby_chats_with_the_active_node(pair):
+    from .chat_helpers import Visitor
+    token = await rest_login(pair.a, "sup1")
+    async with Visitor(pair.b) as visitor:
+        await visitor.start("Vera Visitor")
+        await visitor.send(op="message", text="Hello, is anyone there?")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http, \
+                http.post(f"{pair.a}/api/v1/commands/chat.list", json={}) as r:
+            assert r.status == 200, await r.text()
+            chats = (await r.json())["chats"]
+        assert [c["id"] for c in chats] == [visitor.id]
+    # The consoles' own websocket is not relayed: they move to the active node themselves.
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{pair.b}/ws")
+        assert refused.value.status == 503

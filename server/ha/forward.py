@@ -10,6 +10,7 @@ have been forwarded without the right secret is refused (``trusting``).
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import ssl
@@ -109,6 +110,48 @@ class Forwarder:
                 return resp
             await resp.write_eof()
             return resp
+
+
+    async def forward_websocket(self, request: web.Request, base: str) -> web.StreamResponse:
+        """A websocket (a chat visitor's) relayed to the active node frame by frame until either side
+        closes; the active node's refusal of the upgrade (401, 429, 503) is passed on."""
+        url = "ws" + base.rstrip("/").removeprefix("http") + request.raw_path
+        headers = self.headers_for(request)
+        for h in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+                  "Sec-WebSocket-Protocol", "Content-Length"):
+            headers.popall(h, None)
+        protocols = tuple(p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+                          if p.strip())
+        try:
+            upstream = await self._session().ws_connect(url, headers=headers, protocols=protocols, max_msg_size=0,
+                                                        autoping=True, heartbeat=30)
+        except aiohttp.WSServerHandshakeError as exc:
+            return web.Response(status=exc.status, text=exc.message or "refused by the active server")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ActiveUnreachable(f"{type(exc).__name__}: {exc}", sent=False) from None
+        ws = web.WebSocketResponse(protocols=protocols, max_msg_size=0, heartbeat=30)
+        try:
+            await ws.prepare(request)
+            pumps = [asyncio.ensure_future(_pump(upstream, ws)), asyncio.ensure_future(_pump(ws, upstream))]
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            for p in pumps:
+                p.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            code = upstream.close_code or ws.close_code or 1000
+            await upstream.close()
+            await ws.close(code=code)
+        return ws
+
+
+async def _pump(src: Any, dst: Any) -> None:
+    async for msg in src:
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await dst.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await dst.send_bytes(msg.data)
+        else:
+            break
 
 
 def vouched(request: web.Request, secret: str) -> bool | None:

@@ -5,8 +5,9 @@ and writes nothing itself. It serves what it can read from the shared store and 
 the directory, reports, recordings, contacts) like the active node, and forwards to the active node
 (forward.py) every request that changes something, the REST resources that are the engine's live
 state (calls, agents, queues, commands), and any request whose credentials it does not know yet (a
-session the active node has just opened and not yet written). Websockets (consoles, chat visitors)
-are not forwarded: a console knows every node's address and moves to the active one on the 503.
+session the active node has just opened and not yet written), websockets included (a chat
+visitor's), relayed frame by frame. The consoles' websocket is not: a console knows every node's
+address and moves to the active one on the 503, where it resumes.
 Without the pair's secret ([ha] secret) a standby cannot forward and answers those requests 503.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ RETRY_AFTER = 2  # seconds: a takeover is done well within this (docs/high-avail
 
 
 def websocket(request: web.Request) -> bool:
-    return request.headers.get("Upgrade", "").lower() == "websocket" or request.path == "/ws"
+    return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 def needs_active(request: web.Request) -> bool:
@@ -87,9 +88,9 @@ def middleware(is_standby: Callable[[], bool], status: Callable[[], dict[str, An
                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         if not is_standby():
             return await handler(request)
-        if websocket(request):
+        if request.path == "/ws":  # consoles know every node and move to the active one themselves
             return standby_response(request, status())
-        if not (needs_active(request) or (forwarder is not None and unknown_credentials())):
+        if not (needs_active(request) or websocket(request) or (forwarder is not None and unknown_credentials())):
             return await handler(request)
         if forwarder is None or FORWARDED_BY in request.headers:
             # No secret to forward with; or another node took this one for the active one (its
@@ -99,6 +100,8 @@ def middleware(is_standby: Callable[[], bool], status: Callable[[], dict[str, An
         if not base:
             return standby_response(request, status())
         try:
+            if websocket(request):
+                return await forwarder.forward_websocket(request, base)
             return await forwarder.forward(request, base)
         except ActiveUnreachable as exc:
             log.warning("high availability: %s %s not forwarded, the active node at %s did not answer: %s",
