@@ -396,6 +396,13 @@ async def test_a_refusal_through_the_standby_is_the_same_as_direct(pair):
             headers={"X-CC-Console-Forwarded-For": "10.1.2.3", "X-CC-Console-Node-Key": "a guess"}) as r:
         assert r.status == 403
         assert "does not trust" in (await r.json(content_type=None))["detail"]
+    # A request another node forwarded to this standby (its hint was stale) goes no further.
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{pair.b}/api/v1/commands/agent.ready", json={},
+            headers={"X-CC-Console-Forwarded-For": "10.1.2.3", "X-CC-Console-Forwarded-By": "node-c",
+                     "X-CC-Console-Node-Key": SECRET}) as r:
+        body = await r.json(content_type=None)
+        assert r.status == 503 and body["standby"] is True and "node-a" in body["detail"]
     assert "a guess" not in pair.log.read_text() and SECRET not in pair.log.read_text()
 
 
