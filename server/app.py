@@ -47,7 +47,7 @@ class Server:
                                  callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template,
                                  moh_class=p.moh_class, reconcile_interval=s.reconcile_interval,
                                  offer_failures_max=s.offer_failures_max, offer_backoff=s.offer_backoff)
-        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
+        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload_async)
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status
         # -- REST API under /api/v1 (server/api; API clients in their own database) --
@@ -119,6 +119,20 @@ class Server:
         """Reload the routing file; a bad file raises ValueError and the old configuration stays."""
         cfg = self.load_routing()
         return self.engine.reload(cfg, self.store.list_users())
+
+    async def reload_async(self) -> dict[str, Any]:
+        """reload() from the event loop: the file and the users are read in a worker thread (a slow
+        database stalls the reload, not the consoles), the new configuration is swapped in on the loop."""
+        try:
+            cfg, users = await asyncio.to_thread(lambda: (self.load_routing(), self.store.list_users()))
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:
+            log.warning("routing not reloaded: the users could not be read: %s", type(exc).__name__)
+            from cc_console.errors import Unavailable
+            raise Unavailable("The server cannot read its database just now, so the routing was not "
+                              "reloaded; try again in a moment") from None
+        return self.engine.reload(cfg, users)
 
     def make_app(self) -> web.Application:
         app = web.Application()
@@ -315,8 +329,17 @@ async def serve(settings: Settings) -> int:
 
 
 def _reload(server: Server) -> None:
-    try:
-        log.info("routing reloaded: %s", server.reload())
-    except ValueError as exc:
-        log.error("routing not reloaded, the old configuration stays: %s", exc)
+    async def reload() -> None:
+        try:
+            log.info("routing reloaded: %s", await server.reload_async())
+        except (ValueError, OSError) as exc:
+            log.error("routing not reloaded, the old configuration stays: %s", exc)
+        except Exception as exc:
+            log.error("routing not reloaded: %s", exc)
+    task = asyncio.get_running_loop().create_task(reload())
+    _reloads.add(task)  # kept until done: the loop holds tasks only weakly
+    task.add_done_callback(_reloads.discard)
+
+
+_reloads: set[asyncio.Task[None]] = set()
 

@@ -139,3 +139,19 @@ async def test_signing_in_needs_no_read_of_the_callbacks_table(on_postgresql, se
         assert again.state.callbacks == {} and server.engine.callbacks("open") == []
     assert [c["id"] for c in server.store.callbacks("all")] == ["cb-test-1"]
     assert server.store.callbacks("all")[0]["state"] == "done"
+
+
+async def test_a_routing_reload_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    admin = await connect("admin1")
+    with locked(url, "users"):
+        stalled = asyncio.create_task(admin.call("admin.reload"))
+        await waiting_on(url, "users")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message.startswith("The server cannot read its database just now")
+    assert (await admin.call("admin.reload"))["queues"] == ["sales", "support"]

@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -170,7 +170,7 @@ def wire_error(exc: DomainError) -> ProtocolError:
 
 class Gateway:
     def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000,
-                 reload: Callable[[], dict[str, Any]] | None = None) -> None:
+                 reload: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.engine = engine
         self._reload = reload
         self.auth = auth
@@ -362,11 +362,11 @@ class Gateway:
             return self._agent(self.engine.agent_logout(r.args["agent"], by_self=False))
         return self._agent(self.engine.agent_login(r.args["agent"], queues, by_self=False))
 
-    def _admin_reload(self, s: Session, r: Request) -> dict[str, Any]:
+    async def _admin_reload(self, s: Session, r: Request) -> dict[str, Any]:
         if self._reload is None:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "this server has no routing file to reload")
         try:
-            return self._reload()
+            return await self._reload()
         except (ValueError, OSError) as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST,
                                 f"routing not reloaded, the old configuration stays: {exc}") from exc
