@@ -42,8 +42,9 @@ def needs_active(request: web.Request) -> bool:
 
 
 def refusal(request: web.Request, detail: str, active: dict[str, Any] | None, title: str,
-                status: int = 503) -> web.Response:
-    """503 in the REST API's problem shape (server/api/problems.py); a short page for a browser."""
+            status: int = 503) -> web.Response:
+    """A 503 (or 403) in the REST API's problem shape (server/api/problems.py); a short page for a
+    browser that asks for HTML."""
     headers = {"Retry-After": str(RETRY_AFTER)} if status == 503 else {}
     if active:
         headers["X-CC-Console-Active"] = active["url"]
@@ -64,7 +65,7 @@ def standby_response(request: web.Request, status: dict[str, Any]) -> web.Respon
     where = f" The active server is {active['node']} at {active['url']}." if active else \
         " No active server is known yet; try again in a moment."
     return refusal(request, f"This cc-console server ({status.get('node')}) is the standby.{where}",
-                       active, "Standby server")
+                   active, "Standby server")
 
 
 def unreachable_response(request: web.Request, status: dict[str, Any], *, sent: bool) -> web.Response:
