@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +48,7 @@ class Server:
                                  callback_digit_timeout=s.callback_digit_timeout, dial_template=p.dial_template,
                                  moh_class=p.moh_class, reconcile_interval=s.reconcile_interval,
                                  offer_failures_max=s.offer_failures_max, offer_backoff=s.offer_backoff)
-        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload)
+        self.gateway = Gateway(self.engine, self.auth, max_queue=s.client_queue_max, reload=self.reload_async)
         if isinstance(self.store, BufferedStore):
             self.store.on_status = self._store_status
         # -- REST API under /api/v1 (server/api; API clients in their own database) --
@@ -71,9 +72,11 @@ class Server:
                             burst=s.api_burst, resources=resources)
         self._runner: web.AppRunner | None = None
         self.port = s.port
-        # High availability (server/ha): a standby serves reads and refuses the rest with a hint.
+        # High availability (server/ha): a standby serves reads and forwards the rest to the active node.
         self.standby = False
         self.ha_status: Callable[[], dict[str, Any]] | None = None
+        self.ha_target: Callable[[], str] | None = None  # the active node's internal URL, for a standby
+        self.forwarder: Any = None
 
     def _ari_tls(self) -> ssl.SSLContext:
         """ARI over HTTPS/WSS: Asterisk's certificate checked against pbx.ari_ca_file, TLS 1.2 or newer."""
@@ -118,11 +121,28 @@ class Server:
         cfg = self.load_routing()
         return self.engine.reload(cfg, self.store.list_users())
 
+    async def reload_async(self) -> dict[str, Any]:
+        """reload() from the event loop: the file and the users are read in a worker thread (a slow
+        database stalls the reload, not the consoles), the new configuration is swapped in on the loop."""
+        try:
+            cfg, users = await asyncio.to_thread(lambda: (self.load_routing(), self.store.list_users()))
+        except (ValueError, OSError):
+            raise
+        except Exception as exc:
+            log.warning("routing not reloaded: the users could not be read: %s", type(exc).__name__)
+            from cc_console.errors import Unavailable
+            raise Unavailable("The server cannot read its database just now, so the routing was not "
+                              "reloaded; try again in a moment") from None
+        return self.engine.reload(cfg, users)
+
     def make_app(self) -> web.Application:
         app = web.Application()
+        self._ha_middlewares(app)
+        # Sessions named by a request are read off the loop before its handler runs (server/api/bearer.py).
+        from cc_console.server.web.sessions import COOKIE
+        app.middlewares.append(self.principals.prefetching(cookies=(COOKIE,)))
         if self.standby:
-            from cc_console.server.ha import gate
-            app.middlewares.append(gate.middleware(lambda: self.standby, self._ha_status))
+            self._standby_gate(app)
         app.router.add_get("/ws", self.gateway.handle)
         app.router.add_get("/healthz", self._health)
         app.router.add_put("/api/queues/{queue}/problem", self._upload_problem)
@@ -130,6 +150,32 @@ class Server:
         for cap in self.capabilities.values():
             cap.add_routes(app)
         return app
+
+    def _ha_middlewares(self, app: web.Application) -> None:
+        """Every node of a pair believes the caller's address that another node forwards with the
+        pair's secret (server/ha/forward.py), and refuses a false claim."""
+        from cc_console.server.ha import HaSettings, forward, gate
+        ha = self.settings.section("ha", HaSettings)
+        if not ha.lease_url:
+            return
+        app.middlewares.append(forward.trusting(ha.secret, lambda request: gate.refusal(
+            request, "This request came through a server this one does not trust; it was not carried out.",
+            None, "Untrusted forwarding", status=403)))
+
+    def _standby_gate(self, app: web.Application) -> None:
+        from cc_console.server.ha import HaSettings, gate
+        from cc_console.server.ha.forward import Forwarder
+        ha = self.settings.section("ha", HaSettings)
+        if ha.secret:
+            self.forwarder = Forwarder(node=ha.node or socket.gethostname(), secret=ha.secret,
+                                       connect_timeout=ha.forward_connect_timeout, timeout=ha.forward_timeout,
+                                       ca_file=ha.ca_file)
+        else:
+            log.warning("high availability: no [ha] secret, so this standby cannot forward writes to the "
+                        "active node; it answers them 503 with the active node's address")
+        app.middlewares.append(gate.middleware(lambda: self.standby, self._ha_status,
+                                               lambda: self.ha_target() if self.ha_target else "",
+                                               self.forwarder, self.principals.unknown_session))
 
     def _principal(self, request: web.Request, permission: str):
         from cc_console.protocol import ProtocolError
@@ -185,6 +231,14 @@ class Server:
     def url(self) -> str:
         return f"{self.scheme}://{self.settings.server.host}:{self.port}/ws"
 
+    @property
+    def http_url(self) -> str:
+        """This server's HTTP base URL (another node of a pair forwards here unless [ha] internal_url says)."""
+        host = self.settings.server.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        return f"{'https' if self.settings.server.tls_cert else 'http'}://{host}:{self.port}"
+
     async def start(self) -> None:
         if isinstance(self.store, BufferedStore):
             self.store.start()  # first: a journal left by the last run is written at once
@@ -234,6 +288,8 @@ class Server:
             await sess.ws.close()
         if self._runner:
             await self._runner.cleanup()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         self.auth.pool.shutdown()
         self.qlog.close()
         await asyncio.to_thread(self.store.close)  # the writer's last attempt may wait on a lock
@@ -275,8 +331,17 @@ async def serve(settings: Settings) -> int:
 
 
 def _reload(server: Server) -> None:
-    try:
-        log.info("routing reloaded: %s", server.reload())
-    except ValueError as exc:
-        log.error("routing not reloaded, the old configuration stays: %s", exc)
+    async def reload() -> None:
+        try:
+            log.info("routing reloaded: %s", await server.reload_async())
+        except (ValueError, OSError) as exc:
+            log.error("routing not reloaded, the old configuration stays: %s", exc)
+        except Exception as exc:
+            log.error("routing not reloaded: %s", exc)
+    task = asyncio.get_running_loop().create_task(reload())
+    _reloads.add(task)  # kept until done: the loop holds tasks only weakly
+    task.add_done_callback(_reloads.discard)
+
+
+_reloads: set[asyncio.Task[None]] = set()
 

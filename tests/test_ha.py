@@ -248,3 +248,250 @@ def test_consoles_read_several_server_addresses(tmp_path):
     assert console_url(load_settings(cfg)) == "ws://one/ws"
     cfg.write_text('[server]\nport = 9999\n')
     assert console_url(load_settings(cfg)) == "ws://127.0.0.1:9999/ws"
+
+
+# -- a standby forwards to the active node (two real server processes, store and lease on PostgreSQL) ----
+SECRET = "pair-secret-for-the-tests-only"
+
+
+def pair_config(tmp, name: str, port: int, lease_url: str, store_url: str, key: str):
+    path = tmp / f"{name}.toml"
+    path.write_text(f"""
+[store]
+url = "{store_url}"
+[server]
+port = {port}
+db_path = "{tmp / 'cc.sqlite3'}"
+queue_log_path = "{tmp / 'queue_log'}"
+[pbx]
+http_port = 9
+[[queues]]
+name = "support"
+dids = ["5000"]
+[ha]
+lease_url = "{lease_url}"
+node = "{name}"
+key = "{key}"
+internal_url = "http://127.0.0.1:{port}"
+secret = "{SECRET}"
+poll = 0.1
+check_interval = 0.5
+forward_connect_timeout = 0.5
+forward_timeout = 1.5
+""")
+    return path
+
+
+def start_node(config, log):
+    import os
+    import subprocess
+    from pathlib import Path
+    exe = Path(sys.executable).with_name("cc-console")
+    assert exe.exists(), f"{exe} missing: run ./scripts/setup"
+    return subprocess.Popen([str(exe), "server", "--config", str(config)], stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, env={**os.environ, "CC_CONSOLE_CONFIG": str(config)})
+
+
+async def until_node(port: int, proc, pred, timeout: float = 30.0) -> dict:
+    async with asyncio.timeout(timeout):
+        while True:
+            assert proc.poll() is None, "the server exited"
+            try:
+                h = await healthz(port)
+                if pred(h.get("ha", {})):
+                    return h
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def pair(tmp_path, pg, pg_seeded_url, request):
+    """node-a active, node-b its standby: two `cc-console server` processes, one PostgreSQL store."""
+    key = f"fwd-{request.node.name}"
+    a_port, b_port = free_port(), free_port()
+    log = tmp_path / "servers.log"
+    a = start_node(pair_config(tmp_path, "node-a", a_port, pg.url, pg_seeded_url, key), log)
+    procs = [a]
+    try:
+        await until_node(a_port, a, lambda ha: ha.get("role") == "active")
+        b = start_node(pair_config(tmp_path, "node-b", b_port, pg.url, pg_seeded_url, key), log)
+        procs.append(b)
+        await until_node(b_port, b, lambda ha: ha.get("role") == "standby" and ha.get("active"))
+        yield SimpleNamespace(a=f"http://127.0.0.1:{a_port}", b=f"http://127.0.0.1:{b_port}", proc_a=a, proc_b=b,
+                              log=log)
+    finally:
+        import signal
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except Exception:
+                p.kill()
+
+
+async def rest_login(base: str, user: str) -> str:
+    async with aiohttp.ClientSession(base) as http, \
+            http.post("/api/v1/commands/login", json={"username": user, "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+        return (await r.json())["token"]
+
+
+async def test_a_rest_write_through_the_standby_lands_on_the_active_node(pair):
+    # Signing in is a write too: through the standby, answered by the active node.
+    token = await rest_login(pair.b, "agent1")
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.post(f"{pair.b}/api/v1/commands/agent.login", json={}) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["agent"]["state"] != "logged_out"
+        # The active node's engine has the agent logged in: it carried the command out.
+        async with http.get(f"{pair.a}/api/v1/agents") as r:
+            direct = await r.read()
+            assert r.status == 200 and json_of(direct)["items"][0]["state"] != "logged_out"
+            tag = r.headers["ETag"]
+        # The engine's live state through the standby: the active node's answer, ETag and all.
+        async with http.get(f"{pair.b}/api/v1/agents") as r:
+            assert r.status == 200 and await r.read() == direct and r.headers["ETag"] == tag
+        async with http.get(f"{pair.b}/api/v1/agents", headers={"If-None-Match": tag}) as r:
+            assert r.status == 304 and r.headers["ETag"] == tag
+        # A capability's write: created on the active node, its Location as that node gives it.
+        async with http.post(f"{pair.b}/api/v1/contacts", json={"first_name": "Ann", "last_name": "Smith"}) as r:
+            assert r.status == 201, await r.text()
+            made = await r.json()
+            location = r.headers.get("Location")
+        async with http.get(f"{pair.a}/api/v1/contacts", params={"q": "Smith"}) as r:
+            assert r.status == 200 and any(c.get("last_name") == "Smith" for c in (await r.json())["items"])
+        assert location is None or location.startswith("/api/v1/contacts/"), location
+        assert made
+
+
+def json_of(body: bytes) -> dict:
+    import json
+    return json.loads(body)
+
+
+async def test_a_refusal_through_the_standby_is_the_same_as_direct(pair):
+    token = await rest_login(pair.a, "agent1")
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        answers = []
+        for base in (pair.a, pair.b):
+            async with http.post(f"{base}/api/v1/commands/queue.problem", json={"queue": "support", "on": True}) as r:
+                answers.append((r.status, r.headers["Content-Type"], await r.read()))
+        assert answers[0][0] == 403, answers[0]
+        assert answers[1] == answers[0]
+        # No credentials: the active node's 401, word for word.
+        async with aiohttp.ClientSession() as anon:
+            statuses = []
+            for base in (pair.a, pair.b):
+                async with anon.post(f"{base}/api/v1/commands/agent.ready", json={}) as r:
+                    statuses.append((r.status, await r.read()))
+            assert statuses[0][0] == 401 and statuses[1] == statuses[0]
+    # Only a node with the pair's secret may say whose request it forwards.
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{pair.a}/api/v1/commands/login", json={"username": "agent1", "password": PASSWORD},
+            headers={"X-CC-Console-Forwarded-For": "10.1.2.3", "X-CC-Console-Node-Key": "a guess"}) as r:
+        assert r.status == 403
+        assert "does not trust" in (await r.json(content_type=None))["detail"]
+    # A request another node forwarded to this standby (its hint was stale) goes no further.
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{pair.b}/api/v1/commands/agent.ready", json={},
+            headers={"X-CC-Console-Forwarded-For": "10.1.2.3", "X-CC-Console-Forwarded-By": "node-c",
+                     "X-CC-Console-Node-Key": SECRET}) as r:
+        body = await r.json(content_type=None)
+        assert r.status == 503 and body["standby"] is True and "node-a" in body["detail"]
+    assert "a guess" not in pair.log.read_text() and SECRET not in pair.log.read_text()
+
+
+async def test_web_sign_in_through_the_standby(pair):
+    # The browser comes from 127.0.0.2: the active node must see that address, not the standby's.
+    jar = aiohttp.CookieJar(unsafe=True)
+    conn = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(pair.b, cookie_jar=jar, connector=conn) as web:
+        async with web.get("/web/login") as r:
+            assert r.status == 200
+        async with web.post("/web/login", data={"username": "agent1", "password": PASSWORD,
+                                                "next": "/web/absences"}, allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+            assert r.headers["Location"] == "/web/absences"
+            assert "cc_session" in r.cookies
+        # The next page on the standby knows the session at once (forwarded until its store has it).
+        async with web.get("/web/absences", allow_redirects=False) as r:
+            page = await r.text()
+            assert r.status == 200, page
+            assert "Agent1" in page and 'name="password"' not in page
+            token = page.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+        # A form on the page, posted to the standby: carried out by the active node.
+        async with web.post("/web/logout", data={"form_token": token}, allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/web/login"
+        async with web.get("/web/absences", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"].startswith("/web/login")
+    log = pair.log.read_text()
+    assert "web sign-in agent1 (agent) from 127.0.0.2" in log, log[-3000:]
+
+
+async def test_an_unreachable_active_node_gives_a_clear_503(pair):
+    import signal
+    token = await rest_login(pair.a, "sup1")
+    pair.proc_a.send_signal(signal.SIGSTOP)  # hung: its port still takes connections, it answers nothing
+    try:
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            began = loop.time()
+            async with http.get(f"{pair.b}/api/v1/calls") as r:
+                took = loop.time() - began
+                body = await r.json(content_type=None)
+                assert r.status == 503 and r.headers["Retry-After"] == "2"
+                assert "node-a" in body["detail"] and "cannot be reached" in body["detail"]
+                assert body["code"] == "unavailable"
+            assert took < 5, took
+            async with http.post(f"{pair.b}/api/v1/commands/agent.ready", json={}) as r:
+                body = await r.json(content_type=None)
+                assert r.status == 503 and "not known whether this was done" in body["detail"], body
+            # A browser is told in a page, not in JSON.
+            async with http.post(f"{pair.b}/web/login", data={"username": "x", "password": "y"},
+                                 headers={"Accept": "text/html"}) as r:
+                assert r.status == 503 and r.content_type == "text/html"
+                assert "node-a" in await r.text()
+    finally:
+        pair.proc_a.send_signal(signal.SIGCONT)
+
+
+async def test_a_session_the_standby_does_not_know_yet_is_forwarded(pair, pg_seeded_url):
+    # The active node's store writer cannot write sessions (another transaction keeps writes out of
+    # the table, reads still go through): its new session lives only in its memory for now.
+    with psycopg.connect(pg_seeded_url) as other:
+        other.execute("LOCK TABLE sessions IN EXCLUSIVE MODE")
+        token = await rest_login(pair.b, "agent1")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            # The standby reads the table, finds no such session, and asks the node that made it.
+            async with http.get(f"{pair.b}/api/v1/contacts", params={"q": "nobody"}) as r:
+                assert r.status == 200, await r.text()
+            async with http.get(f"{pair.b}/api/v1/callbacks") as r:
+                assert r.status == 200, await r.text()
+            # A token nobody knows: the active node's 401, as if asked directly.
+            async with http.get(f"{pair.b}/api/v1/contacts", params={"q": "nobody"},
+                                headers={"Authorization": "Bearer not-a-session"}) as r:
+                assert r.status == 401
+        other.rollback()
+
+
+async def test_a_chat_visitor_on_a_page_of_the_standby_chats_with_the_active_node(pair):
+    from .chat_helpers import Visitor
+    token = await rest_login(pair.a, "sup1")
+    async with Visitor(pair.b) as visitor:
+        await visitor.start("Vera Visitor")
+        await visitor.send(op="message", text="Hello, is anyone there?")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http, \
+                http.post(f"{pair.a}/api/v1/commands/chat.list", json={}) as r:
+            assert r.status == 200, await r.text()
+            chats = (await r.json())["chats"]
+        assert [c["id"] for c in chats] == [visitor.id]
+    # The consoles' own websocket is not relayed: they move to the active node themselves.
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{pair.b}/ws")
+        assert refused.value.status == 503

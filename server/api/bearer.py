@@ -6,9 +6,13 @@ and an API client's token both work, and give the same kind of principal the web
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from aiohttp import web
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.auth import Auth, Principal
@@ -56,6 +60,28 @@ class Principals:
             raise ProtocolError(ErrorCode.UNAUTHENTICATED,
                                 "send Authorization: Bearer <API token or session token from login>")
         return self.resume(token)
+
+    def prefetching(self, *, cookies: tuple[str, ...] = ()) -> Any:
+        """Middleware: the session tokens a request names (bearer, a Basic password, these cookies)
+        are read in one worker thread before its handler runs, and the handler's synchronous
+        resume() finds them in memory: a slow or locked database stalls that request, never the
+        event loop (docs/high-availability.md, "Reads off the event loop")."""
+        @web.middleware
+        async def prefetch(request: web.Request,
+                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+            tokens = {t for t in (bearer_token(request.headers, basic=True),
+                                  *(request.cookies.get(c, "") for c in cookies))
+                      if t and not t.startswith(TOKEN_PREFIX)}
+            if not tokens:
+                return await handler(request)
+            found = await asyncio.to_thread(self.auth.lookup, tokens)
+            with self.auth.resolved(found):
+                return await handler(request)
+        return prefetch
+
+    def unknown_session(self) -> bool:
+        """The request being handled named a session this server's store does not know (yet)."""
+        return self.auth.unknown_session()
 
     def maybe_from_headers(self, headers: Any) -> Principal | None:
         """None when the request has no Authorization header at all (commands that need no login)."""

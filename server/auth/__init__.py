@@ -6,8 +6,9 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -93,6 +94,13 @@ class Principal:
                 **({"queues": sorted(self.queues)} if self.queues is not None else {})}
 
 
+# Sessions already read off the loop for the request being handled (Auth.resolved): its synchronous
+# resume() calls find them here instead of reading the database on the event loop.
+_resolved: ContextVar[dict[str, Principal | ProtocolError] | None] = ContextVar("cc_console_sessions",
+                                                                                default=None)
+_DB_DOWN = "The server cannot read its database just now; try again in a moment"
+
+
 @dataclass
 class _Outcome:
     failed: bool = False
@@ -173,20 +181,37 @@ class Auth:
 
     async def login_async(self, username: str, password: str, totp: str | None, remote: str = "") -> Principal:
         """Sign in from the event loop: the attempt is counted before any await, the password is
-        checked in the bounded hashing pool, fairly among remote addresses."""
-        attempt, user = self._begin(username, password, remote)
+        checked in the bounded hashing pool, fairly among remote addresses; the account is read and
+        updated in a worker thread (a slow database stalls this sign-in, not the loop)."""
+        attempt = self._attempt(username, password, remote)
         with self._counted(attempt) as outcome:
+            user = await self._off_loop(self.store.get_user, username)
             if attempt.delay:
                 await asyncio.sleep(attempt.delay)
             if self._by_directory(user):
                 # The directory is asked over the network: in the same bounded, fair pool as hashes.
                 found = await self.pool.run(remote, self._ask_directory, username, password)
-                ok, new_hash = self._directory_result(username, user, found), None
-                user = self.store.get_user(username) if ok else None
+                ok, new_hash = await self._off_loop(self._directory_result, username, user, found), None
+                user = await self._off_loop(self.store.get_user, username) if ok else None
             else:
                 ok, new_hash = await self.pool.run(remote, _check, user["password_hash"] if user else _DUMMY_HASH,
                                                    password)
-            return self._checked(outcome, user, ok, new_hash, totp, remote)
+            outcome.failed = True
+            principal = await self._off_loop(self._verified, user, ok, new_hash, totp, remote)
+            self._keep_session(principal)  # on the loop: the store's writer queue keeps its order
+            outcome.failed, outcome.signed_in = False, True
+            return principal
+
+    @staticmethod
+    async def _off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+        """A store read or write in a worker thread; a database that fails says so in words."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (ProtocolError, KeyError, ValueError):
+            raise
+        except Exception as exc:
+            log.warning("auth: the database failed in %s: %s", getattr(fn, "__name__", "?"), type(exc).__name__)
+            raise ProtocolError(ErrorCode.UNAVAILABLE, _DB_DOWN) from None
 
     # -- sign-in against a directory (Active Directory, LDAP) ------------------------------------------
     def _by_directory(self, user: dict[str, Any] | None) -> bool:
@@ -241,10 +266,13 @@ class Auth:
         outcome.failed, outcome.signed_in = False, True
         return principal
 
-    def _begin(self, username: str, password: str, remote: str) -> tuple[Attempt, dict[str, Any] | None]:
+    def _attempt(self, username: str, password: str, remote: str) -> Attempt:
         if len(username) > MAX_USERNAME or len(password) > MAX_PASSWORD:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
-        attempt = self.limiter.begin(username, remote)
+        return self.limiter.begin(username, remote)
+
+    def _begin(self, username: str, password: str, remote: str) -> tuple[Attempt, dict[str, Any] | None]:
+        attempt = self._attempt(username, password, remote)
         try:
             return attempt, self.store.get_user(username)
         except BaseException:
@@ -253,6 +281,13 @@ class Auth:
 
     def _finish(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None,
                 remote: str = "") -> Principal:
+        principal = self._verified(user, ok, new_hash, totp, remote)
+        self._keep_session(principal)
+        return principal
+
+    def _verified(self, user: dict[str, Any] | None, ok: bool, new_hash: str | None, totp: str | None,
+                  remote: str = "") -> Principal:
+        """The checks after the password's, and the new session's principal (not yet kept)."""
         if not user or not ok or user["disabled"]:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "wrong user name or password")
         username = user["username"]
@@ -273,7 +308,7 @@ class Auth:
             if step <= user["totp_last_step"]:
                 raise ProtocolError(ErrorCode.TOTP_REPLAYED, "this TOTP code was already used; wait for the next one")
             self.store.update_user(username, totp_last_step=step)
-        return self._new_session(user)
+        return self._principal(user, secrets.token_urlsafe(32))
 
     def _totp_step(self, secret: str, code: str) -> int | None:
         """The time step the code belongs to, within +-totp_window steps of now; None if none."""
@@ -285,10 +320,8 @@ class Auth:
                 return totp.timecode(_dt(at))
         return None
 
-    def _new_session(self, user: dict[str, Any]) -> Principal:
-        token = secrets.token_urlsafe(32)
-        self.store.save_session(token_hash(token), user["username"], self.clock() + self.session_ttl)
-        return self._principal(user, token)
+    def _keep_session(self, principal: Principal) -> None:
+        self.store.save_session(token_hash(principal.token), principal.username, self.clock() + self.session_ttl)
 
     def _principal(self, user: dict[str, Any], token: str) -> Principal:
         try:
@@ -310,6 +343,45 @@ class Auth:
                          queues=frozenset(r["queues"]) if r["queues"] is not None else None)
 
     def resume(self, token: str) -> Principal:
+        """The session's principal. Synchronous (it reads the store) unless the token was read off
+        the loop for this request already (resolved)."""
+        known = _resolved.get()
+        if known is not None and token in known:
+            found = known[token]
+            if isinstance(found, ProtocolError):
+                raise ProtocolError(found.code, found.message)
+            return found
+        return self._resume(token)
+
+    def lookup(self, tokens: Iterable[str]) -> dict[str, Principal | ProtocolError]:
+        """Runs in a worker thread: each token's principal, or why it has none."""
+        found: dict[str, Principal | ProtocolError] = {}
+        for token in tokens:
+            try:
+                found[token] = self._resume(token)
+            except ProtocolError as exc:
+                found[token] = exc
+            except Exception as exc:
+                log.warning("session lookup: the database failed: %s", type(exc).__name__)
+                found[token] = ProtocolError(ErrorCode.UNAVAILABLE, _DB_DOWN)
+        return found
+
+    @contextmanager
+    def resolved(self, found: dict[str, Principal | ProtocolError]) -> Iterator[None]:
+        """For the current task (one HTTP request): resume() answers these tokens from memory."""
+        mark = _resolved.set(found)
+        try:
+            yield
+        finally:
+            _resolved.reset(mark)
+
+    @staticmethod
+    def unknown_session() -> bool:
+        """Whether the request being handled named a session this server's store does not know."""
+        known = _resolved.get() or {}
+        return any(isinstance(v, ProtocolError) and v.code == ErrorCode.UNAUTHENTICATED for v in known.values())
+
+    def _resume(self, token: str) -> Principal:
         sess = self.store.get_session(token_hash(token))
         if not sess or sess["expires"] < self.clock():
             raise ProtocolError(ErrorCode.UNAUTHENTICATED, "session expired or unknown; log in again")

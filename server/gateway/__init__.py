@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -174,7 +174,7 @@ def wire_error(exc: DomainError) -> ProtocolError:
 
 class Gateway:
     def __init__(self, engine: CallEngine, auth: Auth, *, max_queue: int = 2000,
-                 reload: Callable[[], dict[str, Any]] | None = None) -> None:
+                 reload: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.engine = engine
         self._reload = reload
         self.auth = auth
@@ -226,7 +226,7 @@ class Gateway:
                 _user(s), r.args["target"], r.args.get("call_id"), r.args.get("mode", "blind")).to_dict()},
             "queue.problem": lambda s, r: {"queue": self.engine.set_problem(
                 r.args["queue"], r.args["on"], r.args.get("media", "")).to_dict()},
-            "callbacks.list": lambda s, r: {"items": self.engine.callbacks(r.args.get("state", "open"))},
+            "callbacks.list": self._callbacks,
             "admin.reload": self._admin_reload,
         }
         # The one dispatch (server/commands.py) the REST API shares; capabilities add to the same dict.
@@ -365,11 +365,11 @@ class Gateway:
             return self._agent(self.engine.agent_logout(r.args["agent"], by_self=False))
         return self._agent(self.engine.agent_login(r.args["agent"], queues, by_self=False))
 
-    def _admin_reload(self, s: Session, r: Request) -> dict[str, Any]:
+    async def _admin_reload(self, s: Session, r: Request) -> dict[str, Any]:
         if self._reload is None:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "this server has no routing file to reload")
         try:
-            return self._reload()
+            return await self._reload()
         except (ValueError, OSError) as exc:
             raise ProtocolError(ErrorCode.BAD_REQUEST,
                                 f"routing not reloaded, the old configuration stays: {exc}") from exc
@@ -382,9 +382,16 @@ class Gateway:
         return {"token": p.token, **p.public()}
 
     async def _resume(self, s: Session, r: Request) -> dict[str, Any]:
+        # Still read on the loop (bounded by the store's statement timeout): read in a worker thread, the
+        # answer comes a few ticks later, and a console started with a token (cc-console web) then
+        # fails its screen switch in Textual (NoMatches HeaderTitle; docs/high-availability.md).
         p = self.auth.resume(r.args["token"])
         s.principal = p
         return {"token": p.token, **p.public()}
+
+    async def _callbacks(self, s: Session, r: Request) -> dict[str, Any]:
+        # The store's table, read off the loop (on PostgreSQL a lock elsewhere would stall every console).
+        return {"items": await asyncio.to_thread(self.engine.callbacks, r.args.get("state", "open"))}
 
     def _ping(self, s: Session, r: Request) -> dict[str, Any]:
         return {"pong": True, "time": self.engine.clock()}

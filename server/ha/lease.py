@@ -8,8 +8,9 @@ keepalives (tcp_keepalives_*), so a leader whose host vanishes (power, network) 
 idle + interval x count seconds; the client asks libpq for the same, so a leader that can no longer
 reach PostgreSQL learns it too, and steps down (the process stops: see node.py).
 
-A small table (cc_console_ha_leader) names the holder and its console URL, written by the leader
-after it wins, read by standbys for the "go there" hint. It is informative only: the lock decides.
+A small table (cc_console_ha_leader) names the holder, its console URL and its internal HTTP URL,
+written by the leader after it wins, read by standbys: for the "go there" hint and for where a
+standby forwards what needs the active node (forward.py). It is informative only: the lock decides.
 """
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ import psycopg
 log = logging.getLogger(__name__)
 
 _TABLE = """CREATE TABLE IF NOT EXISTS cc_console_ha_leader (
-    lock_key bigint PRIMARY KEY, node text NOT NULL, url text NOT NULL, since timestamptz NOT NULL)"""
+    lock_key bigint PRIMARY KEY, node text NOT NULL, url text NOT NULL, since timestamptz NOT NULL,
+    internal text NOT NULL DEFAULT '')"""
+# A table made before nodes forwarded to each other lacks the column (ALTER only then: it locks the table).
+_HAS_INTERNAL = ("SELECT 1 FROM information_schema.columns WHERE table_name = 'cc_console_ha_leader' "
+                 "AND column_name = 'internal'")
+_ADD_INTERNAL = "ALTER TABLE cc_console_ha_leader ADD COLUMN IF NOT EXISTS internal text NOT NULL DEFAULT ''"
 
 
 class LeaseLost(Exception):
@@ -40,15 +46,16 @@ def lock_key(name: str) -> int:
 @dataclass
 class Leader:
     node: str
-    url: str
+    url: str  # its console websocket URL (the hint consoles and people get)
     since: str
+    internal: str = ""  # its HTTP base URL for the other nodes (where a standby forwards)
 
 
 class Lease:
-    def __init__(self, url: str, *, key: int, node: str, advertise: str, poll: float = 0.5,
+    def __init__(self, url: str, *, key: int, node: str, advertise: str, internal: str = "", poll: float = 0.5,
                  check_interval: float = 1.0, check_timeout: float = 3.0, keepalive_idle: int = 5,
                  keepalive_interval: int = 2, keepalive_count: int = 2, connect_timeout: int = 3) -> None:
-        self.url, self.key, self.node, self.advertise = url, key, node, advertise
+        self.url, self.key, self.node, self.advertise, self.internal = url, key, node, advertise, internal
         self.poll, self.check_interval, self.check_timeout = poll, check_interval, check_timeout
         self.keepalive = (keepalive_idle, keepalive_interval, keepalive_count)
         self.connect_timeout = connect_timeout
@@ -70,6 +77,8 @@ class Lease:
             await conn.execute(_TABLE)
         except psycopg.errors.UniqueViolation:
             pass  # another node created it at the same moment
+        if await (await conn.execute(_HAS_INTERNAL)).fetchone() is None:
+            await conn.execute(_ADD_INTERNAL)
         return conn
 
     async def _drop(self) -> None:
@@ -91,14 +100,15 @@ class Lease:
                     row = await cur.fetchone()
                     if row and row[0]:
                         await self._conn.execute(
-                            "INSERT INTO cc_console_ha_leader (lock_key, node, url, since) VALUES (%s, %s, %s, now()) "
-                            "ON CONFLICT (lock_key) DO UPDATE SET node = excluded.node, url = excluded.url, "
-                            "since = excluded.since", (self.key, self.node, self.advertise))
+                            "INSERT INTO cc_console_ha_leader (lock_key, node, url, since, internal) "
+                            "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (lock_key) DO UPDATE SET node = excluded.node, "
+                            "url = excluded.url, since = excluded.since, internal = excluded.internal",
+                            (self.key, self.node, self.advertise, self.internal))
                         self.held = True
-                        self.leader = Leader(self.node, self.advertise, "now")
+                        self.leader = Leader(self.node, self.advertise, "now", self.internal)
                         return
-                    cur = await self._conn.execute(
-                        "SELECT node, url, since::text FROM cc_console_ha_leader WHERE lock_key = %s", (self.key,))
+                    cur = await self._conn.execute("SELECT node, url, since::text, internal FROM cc_console_ha_leader "
+                                                   "WHERE lock_key = %s", (self.key,))
                     found = await cur.fetchone()
                     self.leader = Leader(*found) if found else None
             except (OSError, TimeoutError, psycopg.Error) as exc:

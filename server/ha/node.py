@@ -1,7 +1,8 @@
 """A node of a high-availability pair: a standby until it holds the lease, then the active server.
 
-The standby serves the web pages and the REST API's reads that do not need the call engine, and
-answers the consoles' websocket (and every write) with 503 and the active node's address (gate.py).
+The standby serves the web pages and the REST API's reads that do not need the call engine, forwards
+every write (and what needs the engine) to the active node (forward.py), and answers the consoles'
+websocket with 503 and the active node's address (gate.py).
 Winning the lease is a restart of the server in this process: the standby's server is stopped, a
 new one is built and started, which loads agents and calls from the store's projections and resyncs
 with Asterisk over ARI (docs/ARCHITECTURE.md, "Restarts"), exactly as after a restart of one server.
@@ -14,7 +15,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .lease import Lease, LeaseLost, lock_key
@@ -28,6 +29,12 @@ class HaSettings:
     lease_url: str = ""  # postgresql://user@host:port/db (the lock's database; any PostgreSQL)
     node: str = ""  # this node's name in logs, /healthz and hints; empty: the host name
     url: str = ""  # this node's console websocket URL as consoles reach it; empty: the server's own
+    # this node's HTTP base URL as the other nodes reach it (where they forward to); empty: the server's own
+    internal_url: str = ""
+    secret: str = field(default="", repr=False)  # shared by the nodes of a pair; forwarding needs it (never logged)
+    forward_connect_timeout: float = 2.0  # seconds a standby waits to reach the active node
+    forward_timeout: float = 30.0  # seconds it waits for the active node's next bytes
+    ca_file: str = ""  # the CA of an https internal_url's certificate; empty: the system's
     key: str = ""  # what the lock is named for (one leader per Asterisk); empty: the ARI URL and app
     poll: float = 0.5  # seconds between a standby's tries for the lock
     check_interval: float = 1.0  # seconds between the leader's checks that it still holds the lock
@@ -41,9 +48,13 @@ class Node(Protocol):
     """What the node needs of a server (server/app.py's Server)."""
     standby: bool
     ha_status: Callable[[], dict[str, Any]] | None
+    ha_target: Callable[[], str] | None
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def http_url(self) -> str: ...
 
     def fence(self) -> None: ...
     async def serve_http(self) -> None: ...
@@ -71,6 +82,14 @@ class HaNode:
         self.lease: Lease | None = None
         self._key = lock_key(settings.key or default_key)
 
+    def __repr__(self) -> str:
+        return f"HaNode({self.name!r}, {self.role})"  # not the settings: they hold the secret
+
+    def active_internal(self) -> str:
+        """The active node's internal URL, as last read from PostgreSQL ("" when unknown or this one)."""
+        leader = self.lease.leader if self.lease else None
+        return leader.internal if leader and self.role != "active" and leader.node != self.name else ""
+
     def status(self) -> dict[str, Any]:
         leader = self.lease.leader if self.lease else None
         active = {"node": leader.node, "url": leader.url} if leader and self.role != "active" else None
@@ -79,10 +98,11 @@ class HaNode:
     async def run(self, stop: asyncio.Event) -> int:
         """Serve until stop is set (0) or the lease is lost (1)."""
         standby = self.build()
-        standby.standby, standby.ha_status = True, self.status
+        standby.standby, standby.ha_status, standby.ha_target = True, self.status, self.active_internal
         self.server = standby
         await standby.serve_http()
         self.lease = Lease(self.s.lease_url, key=self._key, node=self.name, advertise=self.s.url or standby.url,
+                           internal=self.s.internal_url or standby.http_url,
                            poll=self.s.poll, check_interval=self.s.check_interval,
                            check_timeout=self.s.check_timeout, keepalive_idle=self.s.keepalive_idle,
                            keepalive_interval=self.s.keepalive_interval, keepalive_count=self.s.keepalive_count)

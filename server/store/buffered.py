@@ -69,6 +69,9 @@ class BufferedStore:
                             len(kept), journal.path)
                 self.journaled = len(kept)
         self._pending: deque[str] = deque(kept)
+        # The open callbacks, kept from start() by save_callback: every console's snapshot lists them,
+        # and the server is their only writer, so the loop need not ask the database each time.
+        self._open: dict[str, dict[str, Any]] | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -76,6 +79,8 @@ class BufferedStore:
         if self._writer is not None and self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._writer.start()
+        if self._open is None:
+            self._open = {c["id"]: c for c in self.callbacks("open")}
 
     def close(self) -> None:
         """Write or journal what is pending and close (blocks for one write attempt at most)."""
@@ -124,6 +129,11 @@ class BufferedStore:
 
     def save_callback(self, item: dict[str, Any]) -> None:
         self._submit(callback_entry(item, eid=uuid.uuid4().hex))
+        if self._open is not None:
+            if item.get("state") == "open":
+                self._open[item["id"]] = json.loads(json.dumps(item, default=str))  # as the database gives it back
+            else:
+                self._open.pop(item["id"], None)
 
     def _submit(self, entry: dict[str, Any]) -> None:
         if self._writer is None:
@@ -179,7 +189,7 @@ class BufferedStore:
 
     # -- reads, with the pending events laid over the database ------------------------------------------
     def _pending_entries(self) -> list[dict[str, Any]]:
-        # a copy first: readers run in worker threads (exports) while the loop pops what is written
+        # a copy first: readers in worker threads (exports, sessions, callbacks) while the loop changes it
         return [json.loads(line) for line in tuple(self._pending)]
 
     def events(self, since: int = 0, kinds: tuple[str, ...] | None = None,
@@ -227,6 +237,9 @@ class BufferedStore:
         return [agents[k] for k in sorted(agents)]
 
     def callbacks(self, state: str | None = "open") -> list[dict[str, Any]]:
+        if state == "open" and self._open is not None:
+            # list() first: callbacks.list reads this in a worker thread while the loop may save one
+            return sorted((dict(c) for c in list(self._open.values())), key=lambda c: c["requested"])
         items = {c["id"]: c for c in self.base.callbacks(state)}
         for e in self._pending_entries():
             if e["op"] != "callback":

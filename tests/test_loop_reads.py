@@ -1,0 +1,152 @@
+"""Nothing blocks the event loop: a PostgreSQL that makes a sign-in, a resume or a REST request wait
+on a lock stalls that request only; every other console is answered at once (issue 22).
+
+The server keeps its store in the tests' PostgreSQL; another connection holds a table's lock the
+way a long migration, a VACUUM FULL or an administrator's transaction would.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import psycopg
+import pytest
+
+from cc_console.protocol import ProtocolError
+
+from .conftest import PASSWORD
+
+FAST = 0.2  # seconds: what "answered at once" means for a ping on a two-core machine under load
+
+
+@contextmanager
+def locked(url: str, table: str) -> Iterator[None]:
+    with psycopg.connect(url) as other:  # a transaction of its own, held until the block ends
+        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            other.rollback()
+
+
+async def waiting_on(url: str, table: str, n: int = 1) -> None:
+    """Until n statements of the server wait for the lock on this table."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+        async with asyncio.timeout(10):
+            while True:
+                cur = await db.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+                                       (table,))
+                row = await cur.fetchone()
+                if row and row[0] >= n:
+                    return
+                await asyncio.sleep(0.01)
+
+
+async def answered_fast(client) -> float:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert (await client.call("ping", timeout=5))["pong"] is True
+    took = loop.time() - began
+    assert took < FAST, f"a ping took {took:.3f} s while another request waited on the database"
+    return took
+
+
+async def test_a_rest_request_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await server.store.drained()  # the sessions are in PostgreSQL: a bearer token is looked up there
+    base = server.url.replace("ws://", "http://").removesuffix("/ws")
+    async with aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {agent.token}"}) as http:
+        with locked(url, "sessions"):
+            rest = asyncio.create_task(http.get("/api/v1/contacts", params={"q": "nobody"}))
+            await waiting_on(url, "sessions")
+            await answered_fast(sup)
+            assert not rest.done()
+            # The database's own words stay in the log; the caller reads a sentence.
+            r = await rest
+            body = await r.json(content_type=None)
+            assert r.status == 503, body
+            assert body["detail"] == "The server cannot read its database just now; try again in a moment"
+            r.release()
+        async with http.get("/api/v1/contacts", params={"q": "nobody"}) as r:
+            assert r.status == 200
+
+
+async def test_a_sign_in_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    other = await connect()
+    with locked(url, "users"):
+        stalled = asyncio.create_task(other.call("login", {"username": "agent1", "password": PASSWORD}))
+        await waiting_on(url, "users")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await other.call("login", {"username": "agent1", "password": PASSWORD}))["user"] == "agent1"
+
+
+async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    asking = await connect("sup1")
+    with locked(url, "callbacks"):
+        stalled = asyncio.create_task(asking.call("callbacks.list", {"state": "all"}))
+        await waiting_on(url, "callbacks")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
+
+
+async def test_signing_in_needs_no_read_of_the_callbacks_table(on_postgresql, server, connect) -> None:
+    """Every console's snapshot lists the open callbacks: the server keeps them as it saves them."""
+    url = server.settings.sections["store"]["url"]
+    item = {"id": "cb-test-1", "kind": "callback", "queue": "support", "state": "open", "requested": 100.0,
+            "caller": "0612345678", "call_id": None}
+    server.store.save_callback(item)
+    await server.store.drained()
+    sup = await connect("sup1")
+    with locked(url, "callbacks"):
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        agent = await connect("agent1")  # login, then its snapshot with the open callbacks
+        took = loop.time() - began
+        async with asyncio.timeout(5):
+            while not agent.state.callbacks:
+                await asyncio.sleep(0.01)
+        assert [c["id"] for c in agent.state.callbacks.values()] == ["cb-test-1"]
+        assert took < 2.0, took  # the login's password hash, not a wait for the lock
+        await answered_fast(sup)
+        # Taken and done: no longer open, for the next console too, still without the table.
+        server.store.save_callback({**item, "state": "done"})
+        again = await connect("agent2")
+        async with asyncio.timeout(5):
+            while not again.state.queues:  # its snapshot is in
+                await asyncio.sleep(0.01)
+        assert again.state.callbacks == {} and server.engine.callbacks("open") == []
+    assert [c["id"] for c in server.store.callbacks("all")] == ["cb-test-1"]
+    assert server.store.callbacks("all")[0]["state"] == "done"
+
+
+async def test_a_routing_reload_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    admin = await connect("admin1")
+    with locked(url, "users"):
+        stalled = asyncio.create_task(admin.call("admin.reload"))
+        await waiting_on(url, "users")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message.startswith("The server cannot read its database just now")
+    assert (await admin.call("admin.reload"))["queues"] == ["sales", "support"]
