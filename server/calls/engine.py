@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -43,6 +44,7 @@ from .effects import AgentRecord, Effect, EffectRunner, Local, QueueLogWrite, Re
 from .monitor import MONITOR, SNOOP, MonitorService
 from .names import AGENT_LEG, BRIDGE_PREFIX, CONSULT, INBOUND, OUT_AGENT, OUT_REMOTE, leg_owner
 from .overload import OverloadGuard
+from .pacing import LeadingEdgePacer
 from .states import (
     ConsultState,
     TransitionCounter,
@@ -125,14 +127,12 @@ class CallEngine(CallControl, OverloadGuard):
         self._pending_dial: dict[str, str] = {}  # outbound call id -> the number to dial once the agent is up
         self._ahead: dict[str, Any] = {}  # dialled ahead (predictive): call id -> control.Ahead
         self._seq = 0
-        self._dirty_queues: set[str] = set()
         self._outbox: dict[tuple[str, str], tuple[str, dict[str, Any], Audience]] = {}
         # call id -> the agents its last event went to: an agent the call leaves (a transfer, a
         # no-answer, leaving a conference) must be told, or its console keeps a ghost of the call.
         self._call_audience: dict[str, frozenset[str]] = {}
         self._outbox_scheduled = False
-        self._stats_flush: asyncio.TimerHandle | None = None
-        self.stats_interval = 0.25
+        self._stats = LeadingEdgePacer(0.25, self._send_queue_stats)  # queue figures: see _publish_queue
         self.ari_up = False
         self.monitors = MonitorService(self)
         # Other capabilities (recording, the CRM's CTI feed) follow calls through these hooks
@@ -414,24 +414,27 @@ class CallEngine(CallControl, OverloadGuard):
         for event, data, audience in box.values():
             self.publish(event, data, audience)
 
+    @property
+    def stats_interval(self) -> float:
+        """Seconds between two pushes of one queue's figures (its first change goes at once)."""
+        return self._stats.interval
+
+    @stats_interval.setter
+    def stats_interval(self, seconds: float) -> None:
+        self._stats.interval = seconds
+
     def _publish_queue(self, name: str) -> None:
-        """Queue figures change with almost every event; coalesce them to a few pushes a second
-        per queue, so a burst of calls costs each console one stats frame, not one per change."""
-        self._dirty_queues.add(name)
-        if self._stats_flush is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            self._stats_flush = loop.call_later(self.stats_interval, self.flush_queue_stats)
+        """Queue figures change with almost every event; a queue's first change goes out at the end
+        of this tick, what follows within `stats_interval` as one push at its end (server/calls/
+        pacing.py), so a burst of calls costs each console a stats frame or two, not one per change."""
+        self._stats.changed(name)
+
+    def _send_queue_stats(self, name: str) -> None:
+        self.publish(Event.QUEUE_STATS, self.queue_stats(name), None)
 
     def flush_queue_stats(self) -> None:
-        if self._stats_flush is not None:
-            self._stats_flush.cancel()
-            self._stats_flush = None
-        dirty, self._dirty_queues = self._dirty_queues, set()
-        for name in sorted(dirty):
-            self.publish(Event.QUEUE_STATS, self.queue_stats(name), None)
+        """Push every queue's figures that are waiting for their interval now."""
+        self._stats.flush()
 
     def snapshot(self, only: str | None = None) -> dict[str, Any]:
         """Everything, or (`only`) one agent's own record and calls: at shift start hundreds of
@@ -481,9 +484,7 @@ class CallEngine(CallControl, OverloadGuard):
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
-        if self._stats_flush is not None:
-            self._stats_flush.cancel()
-            self._stats_flush = None
+        self._stats.cancel()
         self._stop_reconcile()
 
     async def idle(self) -> None:
@@ -577,7 +578,8 @@ class CallEngine(CallControl, OverloadGuard):
             return  # seen already (a resync found it before its StasisStart reached us)
         now = self.clock()
         qname = (self.front and self.front.home_queue(did)) or self.did_to_queue.get(did)
-        call = Call(id=uuid.uuid4().hex[:16], caller=ch.caller_number, did=did, queue=qname or "",
+        # 16 hex digits as before (uuid4().hex[:16]); building the UUID object was most of its cost.
+        call = Call(id=os.urandom(8).hex(), caller=ch.caller_number, did=did, queue=qname or "",
                     channel=ch.id, bridge="", created=now, enqueued=now, state=CallState.ENTERING,
                     stage="announcement")
         call.bridge = BRIDGE_PREFIX + call.id

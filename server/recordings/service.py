@@ -26,6 +26,7 @@ from cc_console.server.capability import CallHooks
 
 from . import audio
 from .store import RecordingStore
+from .writes import SerialWrites
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class RecordingService(CallHooks):
         self.pending_optout: set[tuple[str, str]] = set()  # (call id, agent) opted out before answering
         self._purge_task: asyncio.Task[None] | None = None
         self._cache: tuple[str, bytes] | None = None  # the last decrypted file (Range requests come in series)
+        self.writes = SerialWrites()  # the hooks' writes that nothing on the loop waits for
 
     # == recording rules ================================================================================
     def retention_days(self, queue: str, tenant: str) -> int:
@@ -221,7 +223,7 @@ class RecordingService(CallHooks):
             row.update(leg=0, name="", started=call.created or row["started"], ended=self.clock(),
                        queue_time=max(0.0, self.clock() - (call.enqueued or call.created or self.clock())),
                        status="no_audio", reason=call.end_reason)
-            self.store.insert(row)
+            self.writes.submit(f"the row of lost call {call.id}", self.store.add, row)
         self.legs.pop(call.id, None)
         for key in [k for k in self.pending_optout if k[0] == call.id]:
             self.pending_optout.discard(key)
@@ -499,6 +501,7 @@ class RecordingService(CallHooks):
                 await self._purge_task
             except (asyncio.CancelledError, Exception):
                 pass
+        await self.writes.drain()  # a call that ended just before the stop keeps its row
         self.store.close()
 
     # == protocol =======================================================================================

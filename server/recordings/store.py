@@ -127,13 +127,18 @@ class RecordingStore:
 
     # -- recordings ---------------------------------------------------------------------------------
     def insert(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = self.add(row)
+        return self.get(row["id"]) or row
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert without reading the row back (a write nobody waits for); the row with its id."""
         row = dict(row)
         row.setdefault("id", uuid.uuid4().hex)
         cols = [c for c in COLUMNS if c in row]
         with self._lock:
             self._db.execute(f"INSERT INTO recordings ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                              [row[c] for c in cols])
-        return self.get(row["id"]) or row
+        return row
 
     def insert_many(self, rows: Iterable[dict[str, Any]]) -> None:
         """Bulk load (the bench, imports): one transaction."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 # Reads and user changes on the event loop give up after this long on a lock held elsewhere, so
 # a locked database stalls the loop for no more than this.
 LOOP_BUSY_TIMEOUT = 0.1
+
+
+def new_eid() -> str:
+    """An event's idempotency key: 32 random hex digits, as uuid4().hex gave (nothing parses it as a
+    UUID), without building a UUID object for each of a call's events."""
+    return os.urandom(16).hex()
 
 
 class BufferedStore:
@@ -124,11 +130,11 @@ class BufferedStore:
                agent_id: str | None = None) -> int:
         """Queue one event and its projection; 0 (its seq is not known until it is written)."""
         self._submit(record_entry(kind, ts=ts, call=call, agent=agent, queue=queue, data=data,
-                                  call_id=call_id, agent_id=agent_id, eid=uuid.uuid4().hex))
+                                  call_id=call_id, agent_id=agent_id, eid=new_eid()))
         return 0
 
     def save_callback(self, item: dict[str, Any]) -> None:
-        self._submit(callback_entry(item, eid=uuid.uuid4().hex))
+        self._submit(callback_entry(item, eid=new_eid()))
         if self._open is not None:
             if item.get("state") == "open":
                 self._open[item["id"]] = json.loads(json.dumps(item, default=str))  # as the database gives it back
