@@ -438,6 +438,11 @@ async def _run_ours(args: argparse.Namespace, plan: list[tuple[float, str, str, 
             await engine.on_event(ev)
             await asyncio.sleep(0)  # the outbox flush, as between two ARI events
         engine.flush_queue_stats()
+        # The recordings' rows are written in a thread now (server/recordings/writes.py): their
+        # CPU is the calls' too, so the phase ends when they are in.
+        writes = getattr(server.capabilities.get("recordings"), "service", None)
+        if writes is not None and hasattr(writes, "writes"):
+            await writes.writes.drain()
         if fixed_profile is not None:
             fixed_profile.disable()
             fixed_profile.dump_stats(args.profile_fixed)
