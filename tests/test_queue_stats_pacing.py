@@ -107,6 +107,20 @@ def test_flush_sends_what_is_due_and_cancel_drops_it():
     assert sent == ["support", "support"]
 
 
+def test_a_change_without_a_loop_is_sent_once_a_loop_runs():
+    sent: list[str] = []
+    pacer = LeadingEdgePacer(0.25, sent.append)
+    pacer.changed("support")  # a synchronous caller (start-up, a tool): nothing to schedule on
+    assert sent == [] and pacer.pending() == ["support"]
+
+    async def later() -> None:
+        pacer.changed("support")
+        for _ in range(3):
+            await asyncio.sleep(0)
+    asyncio.run(later())
+    assert sent == ["support"] and pacer.pending() == []
+
+
 @pytest.fixture
 async def floor(tmp_path):
     f = Floor(tmp_path)

@@ -44,10 +44,11 @@ class LeadingEdgePacer:
         return self._now or loop.time, self._later or loop.call_later
 
     def changed(self, key: str) -> None:
-        if key in self._due:
+        due = self._due.get(key)
+        if due is not None and not isinstance(due, _Unscheduled):
             return
         clock = self._clock()
-        if clock is None:  # no loop (a synchronous caller): sent at the next flush()
+        if clock is None:  # no loop (a synchronous caller): sent at the next flush() or change in one
             self._due[key] = _Unscheduled()
             return
         now, later = clock
