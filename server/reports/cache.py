@@ -26,8 +26,9 @@ from typing import Any
 from cc_console import service_level
 from cc_console.server.store import EventReader, SQLiteEventReader, Store
 
+from . import rollup
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
-from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
+from .figures import AGENT_TIMES, RAW_COUNTS, us
 from .levels import FAN, KINDS, TOP, Cuts, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
@@ -184,6 +185,7 @@ class ReportCache:
             db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
             db.executemany(f"INSERT OR REPLACE INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
                            map(seg_row, facts.segments))
+            after = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM spans").fetchone()[0]
             db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
             db.execute("DELETE FROM open_spans")
             db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.agents_open.values()))
@@ -212,7 +214,7 @@ class ReportCache:
             self._agg_queue(touched_q)
             self._agg_handled({x // DAY for x in touched_a})
             self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
-            self._agg_times(facts.spans)
+            self._agg_times(after)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(last),))
@@ -229,11 +231,12 @@ class ReportCache:
     # recomputed from the per-call rows (so an outcome that changes, or a wrap-up that closes later, is
     # exact); agent times are only ever added (a closed span never changes).
     @staticmethod
-    def _runs(slots: set[int]) -> list[tuple[int, int]]:
-        """Sorted slots -> contiguous runs [lo, hi] (inclusive)."""
+    def _runs(slots: set[int], gap: int = 0) -> list[tuple[int, int]]:
+        """Sorted slots -> runs [lo, hi] (inclusive), contiguous but for gaps of up to `gap` (summing a few
+        untouched slots again costs less than a statement per run: a day's calls stop at night)."""
         out: list[tuple[int, int]] = []
         for x in sorted(slots):
-            if out and x == out[-1][1] + 1:
+            if out and x <= out[-1][1] + 1 + gap:
                 out[-1] = (out[-1][0], x)
             else:
                 out.append((x, x))
@@ -297,36 +300,31 @@ class ReportCache:
                                [(h, lvl, t, k1, k2, sum_blobs(r[3] for r in grp))
                                 for (t, k1, k2), grp in groupby(rows.fetchall(), key=itemgetter(0, 1, 2))])
 
+    def _hist(self, table: str, keys: tuple[str, str], lvl: int, t0: int, t1: int, select: str,
+              params: tuple[float, ...]) -> set[tuple[str, str]]:
+        """Replace the histogram rows of [t0, t1] at this level with `select`'s; returns the keys whose rows
+        changed (only theirs need their cumulative histograms summed again)."""
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS _h (t INTEGER, k1 TEXT, k2 TEXT, kind INTEGER, sec INTEGER, "
+                   "n INTEGER)")
+        db.execute("DELETE FROM _h")
+        db.execute(f"INSERT INTO _h {select}", params)
+        old = (f"SELECT t, {keys[0]} AS k1, {keys[1]} AS k2, kind, sec, n FROM {table} "
+               "WHERE lvl = ? AND t >= ? AND t <= ?")
+        changed = set(db.execute(f"SELECT k1, k2 FROM ({old} EXCEPT SELECT * FROM _h) "
+                                 f"UNION SELECT k1, k2 FROM (SELECT * FROM _h EXCEPT {old})", (lvl, t0, t1) * 2))
+        db.execute(f"DELETE FROM {table} WHERE lvl = ? AND t >= ? AND t <= ?", (lvl, t0, t1))
+        db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
+        return changed
+
     def _agg_queue(self, slots: set[int]) -> None:
         db = self.db
-        cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
         changed: set[tuple[str, str]] = set()  # (queue, category) whose histogram rows changed
-        for s0, s1 in self._runs(slots):
-            accs: dict[tuple[int, str, str], QueueAcc] = {}
-            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
-            for r in db.execute(f"SELECT {cols}, CASE WHEN s.outcome = 'answered' THEN {WRAP_SQL} END FROM segs s "
-                                "WHERE s.offered_ts >= ? AND s.offered_ts < ?",
-                                (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
-                sg = Segment(*r[:-1])
-                k = (int(sg.offered_ts // SLOT), sg.queue, sg.category)
-                acc = accs.get(k)
-                if acc is None:
-                    acc = accs[k] = QueueAcc(0, calls=False)
-                add_raw(acc, sg, r[-1] or 0)
-                if sg.outcome == "answered":
-                    hist[k + (0, ans_class(sg.wait))] += 1
-                    hist[k + (2, ans_class(sg.ring))] += 1
-                elif sg.outcome == "abandoned":
-                    hist[k + (1, aband_class(sg.wait))] += 1
-            changed |= _diff(db.execute("SELECT t, queue, category, kind, sec, n FROM qhist WHERE lvl = 0 AND t >= ? "
-                                        "AND t <= ?", (s0, s1)), hist)
+        for s0, s1 in self._runs(slots, gap=DAY):
+            lo, hi = s0 * float(SLOT), (s1 + 1) * float(SLOT)
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.execute("DELETE FROM qhist WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.executemany(f"INSERT INTO qagg VALUES ({','.join('?' * (len(QAGG_SUMS) + 5))})",
-                           [(0,) + k + tuple(a.n[c] for c in RAW_COUNTS) +
-                            (a.new_calls, a.answered_wait, a.abandon_wait, a.talk, a.hold, a.wrapup, a.talk_min,
-                             a.longest) for k, a in accs.items()])
-            db.executemany("INSERT INTO qhist VALUES (0,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+            db.execute(f"INSERT INTO qagg {rollup.QAGG_SELECT}", (lo, hi))
+            changed |= self._hist("qhist", ("queue", "category"), 0, s0, s1, rollup.QHIST_SELECT, (lo, hi) * 3)
         if slots:
             self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
@@ -341,28 +339,10 @@ class ReportCache:
         db = self.db
         changed: set[tuple[str, str]] = set()  # (agent, queue) whose histogram rows changed
         for d0, d1 in self._runs(days):
-            acc: dict[tuple[int, str, str], list[int]] = {}
-            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
-            for ans, agent, queue, talk, hold, tr, wait, ring, wrap in db.execute(
-                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, s.transferred_out, s.wait, s.ring, "
-                    f"{WRAP_SQL} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
-                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
-                if not agent:
-                    continue
-                k = (int(ans // DAY_S), agent, queue)
-                v = acc.setdefault(k, [0, 0, 0, 0])
-                v[0] += 1
-                v[1] += us(talk) + us(hold) + (wrap or 0)
-                v[2] += us(hold)
-                v[3] += 1 if tr else 0
-                hist[k + (0, ans_class(wait))] += 1
-                hist[k + (2, ans_class(ring))] += 1
+            lo, hi = d0 * float(DAY_S), (d1 + 1) * float(DAY_S)
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
-            changed |= _diff(db.execute("SELECT t, agent, queue, kind, sec, n FROM ahist WHERE lvl = 1 AND t >= ? "
-                                        "AND t <= ?", (d0, d1)), hist)
-            db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+            db.execute(f"INSERT INTO acalls {rollup.ACALLS_SELECT}", (lo, hi))
+            changed |= self._hist("ahist", ("agent", "queue"), 1, d0, d1, rollup.AHIST_SELECT, (lo, hi) * 2)
         if days:
             self._blocks("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], [], days)
             self._cum(1, days, changed)
@@ -370,39 +350,23 @@ class ReportCache:
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
         for d0, d1 in self._runs(days):
-            acc: dict[tuple[int, str, str], list[int]] = {}
-            for ts, agent, queue, why in db.execute("SELECT ts, agent, queue, why FROM misses WHERE ts >= ? AND ts < ?",
-                                                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
-                if not agent:
-                    continue
-                v = acc.setdefault((int(ts // DAY_S), agent, queue), [0, 0])
-                v[0] += 1
-                v[1] += why == "declined"
             db.execute("DELETE FROM amiss WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO amiss VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            db.execute(f"INSERT INTO amiss {rollup.AMISS_SELECT}", (d0 * float(DAY_S), (d1 + 1) * float(DAY_S)))
         if days:
             self._blocks("amiss", "agent, queue", ["missed", "declined"], [], days)
 
-    def _agg_times(self, spans: list[Span]) -> None:
-        add: dict[tuple[int, str], list[int]] = {}
-        idx = {c: i for i, c in enumerate(AGENT_TIMES)}
-        for sp in spans:
-            if sp.state == "logged_out" or sp.end is None:
-                continue
-            cols = [idx[c] for c, _ in span_times(sp.state, sp.kind, 0)]
-            a, b = us(sp.start), us(sp.end)
-            for day in range(a // DAY_US, (b - 1) // DAY_US + 1) if b > a else ():
-                d = min(b, (day + 1) * DAY_US) - max(a, day * DAY_US)
-                v = add.get((day, sp.agent))
-                if v is None:
-                    v = add[(day, sp.agent)] = [0] * len(AGENT_TIMES)
-                for i in cols:
-                    v[i] += d
+    def _agg_times(self, after: int) -> None:
+        """Add the time of the spans closed in this refresh (rowid > after) to their agents' days."""
+        db = self.db
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS _at (t INTEGER, agent TEXT, {_ACOLS})")
+        db.execute("DELETE FROM _at")
+        db.execute(f"INSERT INTO _at {rollup.ATIME_SELECT}", (after,))
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
-        self.db.executemany(f"INSERT INTO atime VALUES (1,?,?,{','.join('?' * len(AGENT_TIMES))}) "
-                            f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
-        if add:
-            self._blocks("atime", "agent", AGENT_TIMES, [], {d for d, _ in add})
+        db.execute(f"INSERT INTO atime SELECT 1, * FROM _at WHERE true "
+                   f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}")
+        days = {r[0] for r in db.execute("SELECT DISTINCT t FROM _at")}
+        if days:
+            self._blocks("atime", "agent", AGENT_TIMES, [], days)
 
     # -- loading facts for a range --------------------------------------------------------------------
     def facts(self, start: float, end: float, *, queues: list[str] | None = None, agents: bool = False,
