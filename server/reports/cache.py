@@ -33,7 +33,8 @@ from .levels import FAN, KINDS, TOP, Cuts, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "7"  # 7: abandons before and in the IVR (stages before_ivr, ivr)
+SCHEMA_VERSION = "8"  # 8: each call's wrap-up per agent summed once (wraps), aggregates summed by SQL
+# earlier:  # 7: abandons before and in the IVR (stages before_ivr, ivr)
 # earlier:  # 6: blocks of days (levels 2..5), cumulative wait histograms (hcum)
 # earlier:  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
 # earlier:  # 4: talk excludes hold, hold from the completed call
@@ -45,11 +46,8 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss", "ahist", "hcum")
-# each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
-# figures.us does)
-WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
-            "WHERE w.call_id = s.call_id AND w.agent = s.agent AND w.state = 'wrap_up')")
+          "amiss", "ahist", "hcum", "wraps")
+WRAP_SQL = rollup.WRAP
 # events that may come after the call ended and change its segments: the call is folded again
 LATE_KINDS = ("call.category", "callback.saved")
 
@@ -64,7 +62,7 @@ CREATE INDEX IF NOT EXISTS segs_answered ON segs(answered_ts) WHERE answered_ts 
 CREATE TABLE IF NOT EXISTS spans (agent TEXT, state TEXT, start REAL, "end" REAL, reason TEXT, kind TEXT,
                                   call_id TEXT);
 CREATE INDEX IF NOT EXISTS spans_end ON spans("end");
-CREATE INDEX IF NOT EXISTS spans_call ON spans(call_id) WHERE state = 'wrap_up';
+CREATE TABLE IF NOT EXISTS wraps (call_id TEXT, agent TEXT, us INTEGER, PRIMARY KEY (call_id, agent)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS open_spans (agent TEXT PRIMARY KEY, state TEXT, start REAL, "end" REAL, reason TEXT,
                                        kind TEXT, call_id TEXT);
 CREATE TABLE IF NOT EXISTS misses (ts REAL, agent TEXT, call_id TEXT, queue TEXT, why TEXT,
@@ -187,6 +185,7 @@ class ReportCache:
                            map(seg_row, facts.segments))
             after = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM spans").fetchone()[0]
             db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
+            db.execute(rollup.WRAPS_ADD, (after,))
             db.execute("DELETE FROM open_spans")
             db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.agents_open.values()))
             db.executemany("INSERT OR IGNORE INTO misses VALUES (?,?,?,?,?)",

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from .figures import AGENT_TIMES, HIST_MAX, RAW_COUNTS
 
+_END = '"end"'  # a keyword: quoted
+
 
 def us(x: str) -> str:
     """figures.us: seconds -> whole microseconds, int(x * 1e6 + 0.5) (CAST truncates as int() does)."""
-    return f"CAST({x} * 1e6 + 0.5 AS INTEGER)"
+    return f"CAST(({x}) * 1e6 + 0.5 AS INTEGER)"
 
 
 def ceil(x: str) -> str:
-    return f"(CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER)))"
+    return f"(CAST(({x}) AS INTEGER) + (({x}) > CAST(({x}) AS INTEGER)))"
 
 
 def floor(x: str) -> str:
-    return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+    return f"(CAST(({x}) AS INTEGER) - (({x}) < CAST(({x}) AS INTEGER)))"
 
 
 def floor_div(x: str, n: int) -> str:
@@ -40,9 +42,14 @@ def aband_class(w: str) -> str:
     return f"CASE WHEN {w} < 0 THEN -1 WHEN {w} < {HIST_MAX} THEN {floor(w)} ELSE {HIST_MAX} END"
 
 
-# each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own)
-WRAP = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
-        "WHERE w.call_id = s.call_id AND w.agent = s.agent AND w.state = 'wrap_up')")
+# Each call's closed wrap-up by agent, in microseconds (each span rounded on its own), is summed once into
+# `wraps` as its spans are written (spans never change): a segment then finds its agent's wrap-up by key
+# instead of searching the spans for each call, in every aggregate and report that needs it.
+WRAPS_ADD = (f"INSERT INTO wraps SELECT call_id, agent, SUM({us(_END + ' - start')}) FROM spans "
+             "WHERE rowid > ? AND state = 'wrap_up' AND call_id IS NOT NULL AND call_id != '' "
+             "GROUP BY call_id, agent ON CONFLICT (call_id, agent) DO UPDATE SET us = us + excluded.us")
+# the wrap-up of segment s's agent on s's call (NULL: none closed)
+WRAP = "(SELECT w.us FROM wraps w WHERE w.call_id = s.call_id AND w.agent = s.agent)"
 
 # -- queues: per slot (by the time offered), queue and category ---------------------------------------
 _REST = "s.outcome NOT IN ('outbound', 'closed')"  # offered (received and in hours)
@@ -127,7 +134,6 @@ AMISS_SELECT = (
 # Agent time: each closed span (but logged_out) cut at UTC midnights, in whole microseconds, summed into
 # the columns figures.span_times names for its state. The spans are the ones with rowid > ? (this refresh's).
 DAY_US = 86_400_000_000
-_END = '"end"'
 _STATE_COL = {"ready": "ready", "ringing": "ringing", "talk": "on_call", "wrapup": "wrap_up", "paused": "paused"}
 
 
@@ -141,13 +147,17 @@ def _time_col(col: str) -> str:
     return f"SUM(CASE WHEN state = '{_STATE_COL[col]}' THEN d ELSE 0 END)"
 
 
+_DAY_A = f"(a / {DAY_US} - (a % {DAY_US} < 0))"  # floor: a may be before 1970
+_DAY_B = f"((b - 1) / {DAY_US} - ((b - 1) % {DAY_US} < 0))"
+# A span within one day (nearly all) is one part; only the others go through the recursive cut.
 ATIME_SELECT = (
     "WITH RECURSIVE sp(agent, state, kind, a, b) AS ("
     f"SELECT agent, state, kind, {us('start')}, {us(_END)} FROM spans "
     "WHERE rowid > ? AND state != 'logged_out' AND \"end\" IS NOT NULL), "
-    f"cut(agent, state, kind, a, b, day) AS (SELECT agent, state, kind, a, b, "
-    f"a / {DAY_US} - (a % {DAY_US} < 0) FROM sp WHERE b > a "
+    f"cut(agent, state, kind, a, b, day) AS (SELECT agent, state, kind, a, b, {_DAY_A} FROM sp "
+    f"WHERE b > a AND {_DAY_A} < {_DAY_B} "
     f"UNION ALL SELECT agent, state, kind, a, b, day + 1 FROM cut WHERE (day + 1) * {DAY_US} < b), "
-    f"part(agent, state, kind, day, d) AS (SELECT agent, state, kind, day, "
+    f"part(agent, state, kind, day, d) AS (SELECT agent, state, kind, {_DAY_A}, b - a FROM sp "
+    f"WHERE b > a AND {_DAY_A} = {_DAY_B} UNION ALL SELECT agent, state, kind, day, "
     f"MIN(b, (day + 1) * {DAY_US}) - MAX(a, day * {DAY_US}) FROM cut) "
     "SELECT day, agent, " + ", ".join(_time_col(c) for c in AGENT_TIMES) + " FROM part GROUP BY day, agent")
