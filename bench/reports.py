@@ -238,6 +238,14 @@ def floor_duckdb(db: Path) -> tuple[float, float, int] | None:
     return c.wall, c.cpu, n
 
 
+def floor_duckdb_child(db: Path) -> tuple[float, float, int] | None:
+    """floor_duckdb in a child process: DuckDB's memory stays out of this process's peak RSS."""
+    r = subprocess.run([sys.executable, __file__, "--duckdb-floor-only", "--db", str(db)], capture_output=True,
+                       text=True, check=True)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return None if out is None else tuple(out)  # type: ignore[return-value]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=700_000, help="calls in the generated year")
@@ -248,11 +256,15 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
     ap.add_argument("--year-runs", type=int, default=5)
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--duckdb-floor-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reference", action="store_true",
                     help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
     if a.build_only:
         build_child(a.db)
+        return
+    if a.duckdb_floor_only:
+        print(json.dumps(floor_duckdb(a.db)))
         return
     tmp = None
     if a.db is None:
@@ -277,7 +289,7 @@ def main() -> None:
     fw, fc = floor_read_decode(db)
     print(f"floor_read_decode_events: {fw:.1f} s wall, {fc:.1f} s cpu")
     print(f"first_build_cpu_ratio_to_floor: {cpu / fc:.2f}")
-    duck = floor_duckdb(db)
+    duck = floor_duckdb_child(db)
     if duck is None:
         print("floor_duckdb: not installed (the floor is the plain decode above)")
     else:

@@ -21,6 +21,12 @@ def test_reports_bench_smoke():
     figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     assert re.fullmatch(r"[0-9.]+ s wall, [0-9.]+ s cpu", figures["first_build"]), out
     assert re.fullmatch(r"[0-9.]+ MiB", figures["first_build_peak_rss"]), out
+    assert re.fullmatch(r"[0-9.]+", figures["first_build_seconds"]), out
+    # the floor beside the build: DuckDB's pass over the raw events when it is installed (the dev extra)
+    if "floor_duckdb_events" in figures:
+        assert re.fullmatch(r"[0-9.]+", figures["first_build_wall_ratio_to_duckdb"]), out
+    else:
+        assert figures["floor_duckdb"].startswith("not installed"), out
     assert re.fullmatch(r"[0-9.]+", figures["first_build_cpu_ratio_to_floor"]), out
     for name in ("year_by_month", "year_tenant", "year_agents"):
         assert re.fullmatch(r"[0-9.]+ ms wall, [0-9.]+ ms cpu", figures[f"{name}_p50"]), out
