@@ -109,7 +109,7 @@ class ReportCache:
             default = str(source) + ".reports"
         else:
             self.ev = source.event_reader()
-            default = source.beside(".reports")
+            default = source.beside(".reports") if cache_path is None else ""
         self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
         self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
@@ -126,6 +126,11 @@ class ReportCache:
                 self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        # a split build's part (split_build.py) sets these: the calls it met that began in an earlier part
+        self.unknown: set[str] | None = None
+        self.split = True  # a first build may be split across processes (split_build.py)
+        self.split_stats: Any = None  # what the last split build did (the benches print it)
+        self.unknown_late: set[str] = set()
 
     def close(self) -> None:
         with self._lock:
@@ -142,21 +147,35 @@ class ReportCache:
         """Fold new events into the read model; returns how many events were read."""
         total = 0
         with self._lock:
+            if self.split and self.watermark == 0:  # the first build: across processes when the log is long
+                from . import split_build
+                self.split_stats = split_build.build(self)
+                total = self.split_stats.events if self.split_stats else 0
             while True:
                 n = self._refresh_chunk()
                 total += n
                 if n < CHUNK:
                     return total
 
-    def _refresh_chunk(self) -> int:
+    def _refresh_chunk(self, aggregate: bool = True) -> int:
         mark = self.watermark
         rows = self.ev.rows_after(mark, CHUNK)
         if not rows:
             return 0
         last, n = rows[-1][0], len(rows)
+        self.fold_in(rows, mark, last, aggregate=aggregate)
+        return n
+
+    def fold_in(self, rows: list[Any], mark: int, last: int, *, again: set[str] | None = None,
+                extra_spans: list[Span] | None = None, aggregate: bool = True, tx: bool = True) -> None:
+        """Fold rows (the events after `mark` up to `last`) into the read model; `again`: calls to fold again
+        from all their events up to `mark` besides those the rows touch; `extra_spans`: closed agent spans to
+        add (a split build's spans across its parts). aggregate=False writes the per-call rows only (a split
+        build's part sums its aggregates once at its end: `aggregate_all`); tx=False: in the caller's
+        transaction."""
         pending = {r[0] for r in self.db.execute("SELECT call_id FROM pending")}
         touched = {r[3] for r in rows if r[3]}
-        again = pending & touched
+        again = (pending & touched) | (again or set())
         late = {r[3] for r in rows if r[3] and r[2] in LATE_KINDS} - pending
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
         if again:  # calls folded before and touched now: folded again from all their events
@@ -165,15 +184,23 @@ class ReportCache:
             rows.sort(key=itemgetter(0))
         opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
-        facts = fold_rows(rows, opened)
+        unknown: set[str] | None = set() if self.unknown is not None else None
+        facts = fold_rows(rows, opened, unknown)
+        if unknown:  # calls that began before this part (or never): its split build folds them again whole
+            self.unknown.update(c for c in unknown if not self.db.execute(  # type: ignore[union-attr]
+                "SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone())
+            self.unknown_late.update(r[3] for r in rows if r[2] in LATE_KINDS and r[3] in unknown)
+        if extra_spans:
+            facts.spans[:0] = extra_spans
         del rows
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        if tx:
+            db.execute("BEGIN IMMEDIATE")
         try:
             calls = {s.call_id for s in facts.segments}
             touched_q: set[int] = set()  # slots (by offered_ts) whose queue aggregates change
             touched_a: set[int] = set()  # slots (by answered_ts) whose handled-calls aggregates change
-            for cid in again:
+            for cid in (again if aggregate else ()):
                 for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ?", (cid,)):
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
@@ -194,13 +221,13 @@ class ReportCache:
                            [(c,) for c in (calls & pending) - facts.calls_open])
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in facts.calls_open])
             answered: dict[str, list[Segment]] = {}  # this batch's answered segments by call
-            for sg in facts.segments:
+            for sg in (facts.segments if aggregate else ()):
                 touched_q.add(int(sg.offered_ts // SLOT))
                 if sg.answered_ts is not None:
                     touched_a.add(int(sg.answered_ts // SLOT))
                     if sg.outcome == "answered":
                         answered.setdefault(sg.call_id, []).append(sg)
-            for sp in facts.spans:  # a closed wrap-up changes its call's figures
+            for sp in (facts.spans if aggregate else ()):  # a closed wrap-up changes its call's figures
                 if sp.state == "wrap_up" and sp.call_id:
                     here = answered.get(sp.call_id)
                     offs = ([(sg.offered_ts, sg.answered_ts) for sg in here] if here is not None else db.execute(
@@ -210,18 +237,38 @@ class ReportCache:
                         touched_q.add(int(off // SLOT))
                         if ans is not None:
                             touched_a.add(int(ans // SLOT))
-            self._agg_queue(touched_q)
-            self._agg_handled({x // DAY for x in touched_a})
-            self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
-            self._agg_times(after)
+            if aggregate:
+                self._agg_queue(touched_q)
+                self._agg_handled({x // DAY for x in touched_a})
+                self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
+                self._agg_times(after)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(last),))
+            if tx:
+                db.execute("COMMIT")
+        except Exception:
+            if tx:
+                db.execute("ROLLBACK")
+            raise
+
+    def aggregate_all(self) -> None:
+        """Sum every aggregate from the per-call rows at once (a split build's part, written with
+        aggregate=False): every slot, day and block, as the batches would have."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._agg_queue({r[0] for r in db.execute(f"SELECT DISTINCT {rollup.floor_div('offered_ts', SLOT)} "
+                                                      "FROM segs")})
+            self._agg_handled({r[0] for r in db.execute(
+                f"SELECT DISTINCT {rollup.floor_div('answered_ts', DAY_S)} FROM segs WHERE answered_ts IS NOT NULL")})
+            self._agg_misses({r[0] for r in db.execute(f"SELECT DISTINCT {rollup.floor_div('ts', DAY_S)} "
+                                                       "FROM misses")})
+            self._agg_times(0)
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
-        return n
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
