@@ -168,25 +168,37 @@ def heap_peak(f) -> float:
     return peak / 2**20
 
 
-def build_child(db: Path) -> None:
+def build_child(db: Path, single: bool = False) -> None:
     """The first build of the read model, alone in this process (the parent reads its rusage)."""
     rp = Path(str(db) + ".reports")
     for suffix in ("", "-wal", "-shm"):
         Path(str(rp) + suffix).unlink(missing_ok=True)
     cache = ReportCache(db)
+    cache.split = not single
     cache.refresh()
+    st = cache.split_stats
     cache.close()
+    print(json.dumps({"parent_peak_rss": rss_peak(), "workers": st.workers if st else 1,
+                      "parts": st.parts if st else 1,
+                      "worker_peak_rss": sorted(st.peak_rss_mib.values()) if st else [],
+                      "parts_wall": st.parts_wall_s if st else None, "part_cpu": st.part_cpu_s if st else [],
+                      "merge_wall": st.merge_wall_s if st else None, "merge_cpu": st.merge_cpu_s if st else None,
+                      "folded_again": st.folded_again if st else 0, "spans_across": st.spans_across if st else 0}))
 
 
-def first_build(db: Path) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MiB) of a child process that builds the read model from nothing."""
+def first_build(db: Path, single: bool = False) -> tuple[float, float, float, dict]:
+    """(wall s, cpu s, peak RSS MiB, what the build said) of a child process that builds the read model from
+    nothing; the CPU time includes its worker processes' (a split build: they are its children)."""
     t = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)])
+    child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)]
+                             + (["--single"] if single else []), stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read() if child.stdout else ""
     _, status, ru = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"the read model's build failed ({child.returncode})")
-    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, json.loads(
+        out.strip().splitlines()[-1])
 
 
 def floor_read_decode(db: Path) -> tuple[float, float]:
@@ -256,12 +268,14 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
     ap.add_argument("--year-runs", type=int, default=5)
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--single", action="store_true",
+                    help="build the read model in one process (as before the split build), for comparison")
     ap.add_argument("--duckdb-floor-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reference", action="store_true",
                     help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
     if a.build_only:
-        build_child(a.db)
+        build_child(a.db, a.single)
         return
     if a.duckdb_floor_only:
         print(json.dumps(floor_duckdb(a.db)))
@@ -281,10 +295,19 @@ def main() -> None:
     print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
     cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
     print(f"load_average_before_build: {os.getloadavg()[0]:.1f}")
-    wall, cpu, peak = first_build(db)
-    print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu")
+    wall, cpu, peak, said = first_build(db, a.single)
+    print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu (load {os.getloadavg()[0]:.1f})")
     print(f"first_build_seconds: {wall:.1f}")
-    print(f"first_build_peak_rss: {peak:.0f} MiB")
+    print(f"first_build_workers: {said['workers']} ({said['parts']} parts)")
+    peaks = [said["parent_peak_rss"], *said["worker_peak_rss"]]
+    print(f"first_build_peak_rss: {max(peaks):.0f} MiB")
+    print(f"first_build_peak_rss_sum: {sum(peaks):.0f} MiB (parent {said['parent_peak_rss']:.0f}, workers "
+          f"{', '.join(f'{x:.0f}' for x in said['worker_peak_rss']) or 'none'})")
+    if said["parts_wall"] is not None:
+        print(f"first_build_parts: {said['parts_wall']:.1f} s wall, cpu per part "
+              f"{', '.join(f'{x:.1f}' for x in said['part_cpu'])} s")
+        print(f"first_build_merge: {said['merge_wall']:.1f} s wall, {said['merge_cpu']:.1f} s cpu "
+              f"({said['folded_again']} calls folded again, {said['spans_across']} agent states across parts)")
     print(f"load_average_after_build: {os.getloadavg()[0]:.1f}")
     fw, fc = floor_read_decode(db)
     print(f"floor_read_decode_events: {fw:.1f} s wall, {fc:.1f} s cpu")
