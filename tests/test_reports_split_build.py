@@ -117,3 +117,24 @@ def test_a_split_build_equals_the_single_process_build(store, tmp_path, monkeypa
     assert split.segments_of("new1")[0].outcome == "abandoned"
     one.close()
     split.close()
+
+
+def test_a_split_build_that_fails_builds_in_one_process(store, tmp_path, monkeypatch, caplog):
+    """A worker that cannot read the log (here: a store file that is not there) costs the split, not the
+    build: the merge never ran, the read model is built in one process, the fault is in the log."""
+    from cc_console.server.store import SQLiteEventReader
+    monkeypatch.setattr(split_build, "MIN_EVENTS", 0)
+    monkeypatch.setattr(split_build, "WORKERS", 2)
+    monkeypatch.setattr(split_build, "_opener", lambda ev: (SQLiteEventReader, (str(tmp_path / "gone.sqlite3"),)))
+    one = ReportCache(store.path, tmp_path / "one.reports")
+    one.split = False
+    one.refresh()
+    cache = ReportCache(store.path, tmp_path / "fell-back.reports")
+    with caplog.at_level("WARNING", logger="cc_console.server.reports.split_build"):
+        cache.refresh()
+    assert cache.split_stats is None
+    assert "split first build failed" in caplog.text and "no event store" in caplog.text
+    assert _tables(cache) == _tables(one)
+    assert not list(tmp_path.glob("*.parts-*"))  # the parts' files are gone
+    one.close()
+    cache.close()

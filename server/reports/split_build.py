@@ -180,9 +180,9 @@ def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, h
 
 def build(cache: Any) -> SplitStats | None:
     """The first build of `cache` (an empty read model) split across processes; None when it is not worth it
-    (a small log) or not possible (a reader a worker process cannot open): then the caller folds as usual.
-    Runs on the caller's thread (a worker thread in the server, never the event loop's) and blocks it."""
-    from . import cache as cache_mod
+    (a small log), not possible (a reader a worker process cannot open) or failed (logged; the merge rolled
+    back): then the caller folds as usual. Runs on the caller's thread (a worker thread in the server, never
+    the event loop's) and blocks it."""
     opener = _opener(cache.ev)
     if opener is None:
         return None
@@ -196,22 +196,31 @@ def build(cache: Any) -> SplitStats | None:
     stats = SplitStats(workers=min(workers, len(parts)), parts=len(parts))
     where = Path(tempfile.mkdtemp(prefix=cache.cache_path.name + ".parts-", dir=cache.cache_path.parent))
     try:
-        t = time.perf_counter()
-        with ProcessPoolExecutor(stats.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi,
-                                   cache_mod.CHUNK)
-                       for i, (lo, hi) in enumerate(parts)]
-            results = [f.result() for f in futures]
-        stats.parts_wall_s = time.perf_counter() - t
-        for r in results:
-            stats.events += r.events
-            stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
-            stats.part_cpu_s.append(r.cpu_s)
-        t, c = time.perf_counter(), time.process_time()
-        merge(cache, results, last, stats)
-        stats.merge_wall_s, stats.merge_cpu_s = time.perf_counter() - t, time.process_time() - c
+        return _build(cache, opener, parts, last, where, stats)
+    except Exception:  # no worker process (a sandbox), a part that failed: the merge rolled back, fold as usual
+        log.warning("reports: the split first build failed; building in one process", exc_info=True)
+        return None
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+def _build(cache: Any, opener: tuple[Any, tuple[Any, ...]], parts: list[tuple[int, int]], last: int, where: Path,
+           stats: SplitStats) -> SplitStats:
+    from . import cache as cache_mod
+    t = time.perf_counter()
+    with ProcessPoolExecutor(stats.workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi,
+                               cache_mod.CHUNK)
+                   for i, (lo, hi) in enumerate(parts)]
+        results = [f.result() for f in futures]
+    stats.parts_wall_s = time.perf_counter() - t
+    for r in results:
+        stats.events += r.events
+        stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
+        stats.part_cpu_s.append(r.cpu_s)
+    t, c = time.perf_counter(), time.process_time()
+    merge(cache, results, last, stats)
+    stats.merge_wall_s, stats.merge_cpu_s = time.perf_counter() - t, time.process_time() - c
     log.info("reports: first build split in %d parts on %d processes: %d events, %.1f s for the parts, "
              "%.1f s to merge", stats.parts, stats.workers, stats.events, stats.parts_wall_s, stats.merge_wall_s)
     return stats
