@@ -54,6 +54,7 @@ class PartResult:
     events: int
     unknown: list[str]  # calls met in this part that began before it (or never arrived)
     late: list[str]  # of those, the ones with a late event (a category, a callback worked) here
+    firsts: dict[str, float]  # each agent's first state in this part: when it began
     pid: int
     peak_rss_mib: float
     cpu_s: float
@@ -172,8 +173,11 @@ def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, h
             break
     cache.aggregate_all()
     unknown, late = sorted(cache.unknown), sorted(cache.unknown_late)
+    firsts = dict(db.execute("SELECT agent, start FROM open_spans"))
+    firsts.update(db.execute("SELECT agent, start FROM spans WHERE rowid IN "  # an agent's spans close in order
+                             "(SELECT MIN(rowid) FROM spans GROUP BY agent)").fetchall())
     cache.close()
-    return PartResult(index, path, events, unknown, late, os.getpid(),
+    return PartResult(index, path, events, unknown, late, firsts, os.getpid(),
                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       time.process_time() - c0, time.perf_counter() - t0)
 
@@ -267,10 +271,8 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
         try:
             carry: dict[str, Span] = {}  # each agent's state open at the end of the parts merged so far
             across: list[Span] = []
-            for name in names:
+            for r, name in zip(results, names):
                 db.execute(f"INSERT OR REPLACE INTO segs SELECT * FROM {name}.segs")
-                firsts = db.execute(f"SELECT agent, start FROM {name}.spans WHERE rowid IN "
-                                    f"(SELECT MIN(rowid) FROM {name}.spans GROUP BY agent)").fetchall()
                 db.execute(f"INSERT INTO spans SELECT {_SPAN_COLS} FROM {name}.spans ORDER BY rowid")
                 db.execute(f"INSERT INTO wraps SELECT * FROM {name}.wraps WHERE true "
                            "ON CONFLICT (call_id, agent) DO UPDATE SET us = us + excluded.us")
@@ -281,10 +283,7 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
                 _merge_hcum(db, name)
                 opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in db.execute(
                     f"SELECT {_SPAN_COLS} FROM {name}.open_spans")}
-                first = dict(firsts)
-                for ag, sp in opened.items():
-                    first.setdefault(ag, sp.start)
-                for ag, ts in first.items():  # the agent's state before this part ends at its first event here
+                for ag, ts in r.firsts.items():  # the agent's state before this part ends at its first event here
                     prev = carry.get(ag)
                     if prev is not None:
                         prev.end = ts
