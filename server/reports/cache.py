@@ -128,6 +128,7 @@ class ReportCache:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         # a split build's part (split_build.py) sets these: the calls it met that began in an earlier part
         self.unknown: set[str] | None = None
+        self._empty = False  # aggregate_all on a read model with no aggregate rows yet
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
         self.unknown_late: set[str] = set()
@@ -256,6 +257,9 @@ class ReportCache:
         """Sum every aggregate from the per-call rows at once (a split build's part, written with
         aggregate=False): every slot, day and block, as the batches would have."""
         db = self.db
+        # no aggregate row yet: the histograms' rows need no comparing with older ones
+        self._empty = db.execute("SELECT 1 FROM qhist LIMIT 1").fetchone() is None and db.execute(
+            "SELECT 1 FROM ahist LIMIT 1").fetchone() is None
         db.execute("BEGIN IMMEDIATE")
         try:
             self._agg_queue({r[0] for r in db.execute(f"SELECT DISTINCT {rollup.floor_div('offered_ts', SLOT)} "
@@ -269,6 +273,8 @@ class ReportCache:
         except Exception:
             db.execute("ROLLBACK")
             raise
+        finally:
+            self._empty = False
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
@@ -355,6 +361,9 @@ class ReportCache:
                    "n INTEGER)")
         db.execute("DELETE FROM _h")
         db.execute(f"INSERT INTO _h {select}", params)
+        if self._empty:  # nothing to compare with (a split build's part): every key is new
+            db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
+            return set(db.execute("SELECT DISTINCT k1, k2 FROM _h"))
         old = (f"SELECT t, {keys[0]} AS k1, {keys[1]} AS k2, kind, sec, n FROM {table} "
                "WHERE lvl = ? AND t >= ? AND t <= ?")
         changed = set(db.execute(f"SELECT k1, k2 FROM ({old} EXCEPT SELECT * FROM _h) "
