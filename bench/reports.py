@@ -1,7 +1,7 @@
 """Reports over a year of a 700,000-calls-a-year switchboard.
 
     python bench/reports.py [--calls 700000] [--days 365] [--agents 60] [--runs 50] [--db PATH] [--seed 1]
-                            [--reference]
+                            [--reference] [--single]
 
 Generates the year as real store events (call.entered, call.queued, call.offered, call.connected,
 call.completed, call.abandoned, call.overflow, call.callback..., agent.state with wrap-up),
@@ -9,7 +9,10 @@ written into a SQLite store (SQLiteStore's schema, bulk inserted), builds the re
 (`<db>.reports`, the incremental refresh the server runs) from nothing in a child process (its own CPU
 time and peak RSS), then times:
 
-  first_build_*   the read model's first build; its floor: only reading and decoding every event
+  first_build_*   the read model's first build (split across worker processes, one per core: the number of
+                  workers, the peak RSS of the parent and of each worker, the largest and their sum, the parts'
+                  and the merge's time; `--single` builds in one process, as before, for comparison); its
+                  floors: only reading and decoding every event, and DuckDB's pass over the raw events
   day_15min_*     a busy day's 15-minute interval report, `--runs` times (the headline p99)
   year_by_month_* the whole year by month (queue figures per month), `--year-runs` runs
   year_tenant_*, year_agents_*: the year by tenant, the year's agent report, likewise
@@ -168,11 +171,14 @@ def heap_peak(f) -> float:
     return peak / 2**20
 
 
-def build_child(db: Path, single: bool = False) -> None:
+def build_child(db: Path, single: bool = False, split_min: int | None = None) -> None:
     """The first build of the read model, alone in this process (the parent reads its rusage)."""
     rp = Path(str(db) + ".reports")
     for suffix in ("", "-wal", "-shm"):
         Path(str(rp) + suffix).unlink(missing_ok=True)
+    if split_min is not None:
+        from cc_console.server.reports import split_build
+        split_build.MIN_EVENTS = split_min
     cache = ReportCache(db)
     cache.split = not single
     cache.refresh()
@@ -186,12 +192,14 @@ def build_child(db: Path, single: bool = False) -> None:
                       "folded_again": st.folded_again if st else 0, "spans_across": st.spans_across if st else 0}))
 
 
-def first_build(db: Path, single: bool = False) -> tuple[float, float, float, dict]:
+def first_build(db: Path, single: bool = False, split_min: int | None = None) -> tuple[float, float, float, dict]:
     """(wall s, cpu s, peak RSS MiB, what the build said) of a child process that builds the read model from
     nothing; the CPU time includes its worker processes' (a split build: they are its children)."""
     t = time.perf_counter()
     child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)]
-                             + (["--single"] if single else []), stdout=subprocess.PIPE, text=True)
+                             + (["--single"] if single else [])
+                             + (["--split-min", str(split_min)] if split_min is not None else []),
+                             stdout=subprocess.PIPE, text=True)
     out = child.stdout.read() if child.stdout else ""
     _, status, ru = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -270,12 +278,14 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--single", action="store_true",
                     help="build the read model in one process (as before the split build), for comparison")
+    ap.add_argument("--split-min", type=int, default=None,
+                    help="split the first build from this many events (default: the read model's own threshold)")
     ap.add_argument("--duckdb-floor-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reference", action="store_true",
                     help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
     if a.build_only:
-        build_child(a.db, a.single)
+        build_child(a.db, a.single, a.split_min)
         return
     if a.duckdb_floor_only:
         print(json.dumps(floor_duckdb(a.db)))
@@ -295,7 +305,7 @@ def main() -> None:
     print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
     cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
     print(f"load_average_before_build: {os.getloadavg()[0]:.1f}")
-    wall, cpu, peak, said = first_build(db, a.single)
+    wall, cpu, peak, said = first_build(db, a.single, a.split_min)
     print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu (load {os.getloadavg()[0]:.1f})")
     print(f"first_build_seconds: {wall:.1f}")
     print(f"first_build_workers: {said['workers']} ({said['parts']} parts)")
