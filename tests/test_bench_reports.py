@@ -20,7 +20,7 @@ def test_reports_bench_smoke():
     out = r.stdout
     assert r.returncode == 0, out + r.stderr
     figures = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
-    assert re.fullmatch(r"[0-9.]+ s wall, [0-9.]+ s cpu", figures["first_build"]), out
+    assert re.fullmatch(r"[0-9.]+ s wall, [0-9.]+ s cpu \(load [0-9.]+\)", figures["first_build"]), out
     assert re.fullmatch(r"[0-9.]+ MiB", figures["first_build_peak_rss"]), out
     assert re.fullmatch(r"[0-9.]+", figures["first_build_seconds"]), out
     # split across worker processes (forced here: a small store): their number, each one's peak and the sum
