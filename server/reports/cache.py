@@ -126,12 +126,13 @@ class ReportCache:
                 self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        # a split build's part (split_build.py) sets these: the calls it met that began in an earlier part
+        # a split build's part (split_build.py) sets these: the calls it met that began in an earlier part,
+        # and those of them with a late event in it
         self.unknown: set[str] | None = None
+        self.unknown_late: set[str] = set()
         self._empty = False  # aggregate_all on a read model with no aggregate rows yet
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
-        self.unknown_late: set[str] = set()
 
     def close(self) -> None:
         with self._lock:
@@ -260,14 +261,17 @@ class ReportCache:
         # no aggregate row yet: the histograms' rows need no comparing with older ones
         self._empty = db.execute("SELECT 1 FROM qhist LIMIT 1").fetchone() is None and db.execute(
             "SELECT 1 FROM ahist LIMIT 1").fetchone() is None
+        def span(sql: str) -> set[int]:  # every slot or day from the first to the last: one run, one scan
+            lo, hi = db.execute(sql).fetchone()
+            return set(range(lo, hi + 1)) if lo is not None else set()
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._agg_queue({r[0] for r in db.execute(f"SELECT DISTINCT {rollup.floor_div('offered_ts', SLOT)} "
-                                                      "FROM segs")})
-            self._agg_handled({r[0] for r in db.execute(
-                f"SELECT DISTINCT {rollup.floor_div('answered_ts', DAY_S)} FROM segs WHERE answered_ts IS NOT NULL")})
-            self._agg_misses({r[0] for r in db.execute(f"SELECT DISTINCT {rollup.floor_div('ts', DAY_S)} "
-                                                       "FROM misses")})
+            self._agg_queue(span(f"SELECT MIN({rollup.floor_div('offered_ts', SLOT)}), "
+                                 f"MAX({rollup.floor_div('offered_ts', SLOT)}) FROM segs"))
+            self._agg_handled(span(f"SELECT MIN({rollup.floor_div('answered_ts', DAY_S)}), "
+                                   f"MAX({rollup.floor_div('answered_ts', DAY_S)}) FROM segs"))
+            self._agg_misses(span(f"SELECT MIN({rollup.floor_div('ts', DAY_S)}), "
+                                  f"MAX({rollup.floor_div('ts', DAY_S)}) FROM misses"))
             self._agg_times(0)
             db.execute("COMMIT")
         except Exception:

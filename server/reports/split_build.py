@@ -159,10 +159,12 @@ def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, h
     ev = _Range(cls(*args), lo, hi)
     cache = cache_mod.ReportCache(ev, path)  # type: ignore[arg-type]
     db = cache.db
-    # a part's file is thrown away after the merge: no journal, and none of the indexes only reports read
+    # A part's file is thrown away after the merge: no journal, and none of the indexes only reports read
+    # (its aggregates are summed once over all its rows: a scan, aggregate_all)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    for ix in ("spans_end", "spans_agent", "spans_pause", "segs_overflow"):
+    for ix in ("spans_end", "spans_agent", "spans_pause", "segs_overflow", "segs_offered", "segs_answered",
+               "misses_ts"):
         db.execute(f"DROP INDEX IF EXISTS {ix}")
     cache.unknown = set()
     events = 0
