@@ -34,6 +34,7 @@ from typing import Any
 
 from cc_console.server.store import SQLiteEventReader
 
+from .cache import QAGG_SUMS
 from .facts import Span
 from .figures import AGENT_TIMES
 from .levels import sum_blobs
@@ -245,7 +246,6 @@ _SPAN_COLS = 'agent, state, start, "end", reason, kind, call_id'
 
 
 def _upsert(db: Any, table: str, src: str) -> None:
-    from .cache import QAGG_SUMS
     keys, sums, maxes = _SUMS[table]
     sets = [f"{c} = {c} + excluded.{c}" for c in (sums if sums is not None else QAGG_SUMS)]
     sets += [f"{c} = MAX({c}, excluded.{c})" for c in maxes]
@@ -283,7 +283,7 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
                 for t in _SUMS:
                     _upsert(db, t, name)
                 _merge_hcum(db, name)
-                opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in db.execute(
+                opened = {row[0]: Span(row[0], row[1], row[2], None, *row[4:]) for row in db.execute(
                     f"SELECT {_SPAN_COLS} FROM {name}.open_spans")}
                 for ag, ts in r.firsts.items():  # the agent's state before this part ends at its first event here
                     prev = carry.get(ag)
