@@ -1,7 +1,7 @@
 """Reports over a year of a 700,000-calls-a-year switchboard.
 
     python bench/reports.py [--calls 700000] [--days 365] [--agents 60] [--runs 50] [--db PATH] [--seed 1]
-                            [--reference]
+                            [--reference] [--single]
 
 Generates the year as real store events (call.entered, call.queued, call.offered, call.connected,
 call.completed, call.abandoned, call.overflow, call.callback..., agent.state with wrap-up),
@@ -9,7 +9,10 @@ written into a SQLite store (SQLiteStore's schema, bulk inserted), builds the re
 (`<db>.reports`, the incremental refresh the server runs) from nothing in a child process (its own CPU
 time and peak RSS), then times:
 
-  first_build_*   the read model's first build; its floor: only reading and decoding every event
+  first_build_*   the read model's first build (split across worker processes, one per core: the number of
+                  workers, the peak RSS of the parent and of each worker, the largest and their sum, the parts'
+                  and the merge's time; `--single` builds in one process, as before, for comparison); its
+                  floors: only reading and decoding every event, and DuckDB's pass over the raw events
   day_15min_*     a busy day's 15-minute interval report, `--runs` times (the headline p99)
   year_by_month_* the whole year by month (queue figures per month), `--year-runs` runs
   year_tenant_*, year_agents_*: the year by tenant, the year's agent report, likewise
@@ -168,25 +171,42 @@ def heap_peak(f) -> float:
     return peak / 2**20
 
 
-def build_child(db: Path) -> None:
+def build_child(db: Path, single: bool = False, split_min: int | None = None) -> None:
     """The first build of the read model, alone in this process (the parent reads its rusage)."""
     rp = Path(str(db) + ".reports")
     for suffix in ("", "-wal", "-shm"):
         Path(str(rp) + suffix).unlink(missing_ok=True)
+    if split_min is not None:
+        from cc_console.server.reports import split_build
+        split_build.MIN_EVENTS = split_min
     cache = ReportCache(db)
+    cache.split = not single
     cache.refresh()
+    st = cache.split_stats
     cache.close()
+    print(json.dumps({"parent_peak_rss": rss_peak(), "workers": st.workers if st else 1,
+                      "parts": st.parts if st else 1,
+                      "worker_peak_rss": sorted(st.peak_rss_mib.values()) if st else [],
+                      "parts_wall": st.parts_wall_s if st else None, "part_cpu": st.part_cpu_s if st else [],
+                      "merge_wall": st.merge_wall_s if st else None, "merge_cpu": st.merge_cpu_s if st else None,
+                      "folded_again": st.folded_again if st else 0, "spans_across": st.spans_across if st else 0}))
 
 
-def first_build(db: Path) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MiB) of a child process that builds the read model from nothing."""
+def first_build(db: Path, single: bool = False, split_min: int | None = None) -> tuple[float, float, float, dict]:
+    """(wall s, cpu s, peak RSS MiB, what the build said) of a child process that builds the read model from
+    nothing; the CPU time includes its worker processes' (a split build: they are its children)."""
     t = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)])
+    child = subprocess.Popen([sys.executable, __file__, "--build-only", "--db", str(db)]
+                             + (["--single"] if single else [])
+                             + (["--split-min", str(split_min)] if split_min is not None else []),
+                             stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read() if child.stdout else ""
     _, status, ru = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"the read model's build failed ({child.returncode})")
-    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    return time.perf_counter() - t, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, json.loads(
+        out.strip().splitlines()[-1])
 
 
 def floor_read_decode(db: Path) -> tuple[float, float]:
@@ -202,6 +222,50 @@ def floor_read_decode(db: Path) -> tuple[float, float]:
     return c.wall, c.cpu
 
 
+def floor_duckdb(db: Path) -> tuple[float, float, int] | None:
+    """DuckDB's own pass over the raw events (when duckdb is installed: `pip install -e '.[dev]'`): read
+    every event as JSON, decode the fields the fold reads and sum them per queue, 15-minute slot and kind.
+    DuckDB reads no SQLite file without an extension it would download, so the events are first written
+    once, untimed, as JSON lines beside the store (kept for the next run). (wall s, cpu s, groups)."""
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    lines = Path(str(db) + ".events.jsonl")
+    if not lines.exists():
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        tmp = lines.with_suffix(".part")
+        with open(tmp, "w") as f:
+            cur = con.execute("SELECT seq, ts, kind, call_id, agent_id, queue, data FROM events ORDER BY seq")
+            dumps = json.dumps
+            while rows := cur.fetchmany(100_000):
+                f.writelines(f'{{"seq":{r[0]},"ts":{r[1]!r},"kind":{dumps(r[2])},"call_id":{dumps(r[3])},'
+                             f'"agent_id":{dumps(r[4])},"queue":{dumps(r[5])},"data":{r[6] or "null"}}}\n'
+                             for r in rows)
+        con.close()
+        tmp.rename(lines)
+    con = duckdb.connect()
+    cols = ("{seq: 'BIGINT', ts: 'DOUBLE', kind: 'VARCHAR', call_id: 'VARCHAR', agent_id: 'VARCHAR', "
+            "queue: 'VARCHAR', data: 'STRUCT(call JSON, agent JSON, wait DOUBLE, talk DOUBLE, hold DOUBLE, "
+            "stage VARCHAR, \"to\" VARCHAR, \"when\" VARCHAR, why VARCHAR)'}")
+    with Clock() as c:
+        n = con.execute(
+            "SELECT COUNT(*) FROM (SELECT coalesce(data.call->>'queue', queue) AS q, data.agent->>'state' AS st, "
+            "floor(ts / 900) AS slot, kind, "
+            f"COUNT(*), SUM(data.wait), SUM(data.talk), SUM(data.hold), COUNT(DISTINCT call_id) "
+            f"FROM read_json('{lines}', format = 'newline_delimited', columns = {cols}) GROUP BY ALL)").fetchone()[0]
+    con.close()
+    return c.wall, c.cpu, n
+
+
+def floor_duckdb_child(db: Path) -> tuple[float, float, int] | None:
+    """floor_duckdb in a child process: DuckDB's memory stays out of this process's peak RSS."""
+    r = subprocess.run([sys.executable, __file__, "--duckdb-floor-only", "--db", str(db)], capture_output=True,
+                       text=True, check=True)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return None if out is None else tuple(out)  # type: ignore[return-value]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=700_000, help="calls in the generated year")
@@ -212,11 +276,19 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=None, help="reuse/keep this store (generated if missing)")
     ap.add_argument("--year-runs", type=int, default=5)
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--single", action="store_true",
+                    help="build the read model in one process (as before the split build), for comparison")
+    ap.add_argument("--split-min", type=int, default=None,
+                    help="split the first build from this many events (default: the read model's own threshold)")
+    ap.add_argument("--duckdb-floor-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--reference", action="store_true",
                     help="also compute the year reports call by call (slow, GBs for 700k calls) and compare")
     a = ap.parse_args()
     if a.build_only:
-        build_child(a.db)
+        build_child(a.db, a.single, a.split_min)
+        return
+    if a.duckdb_floor_only:
+        print(json.dumps(floor_duckdb(a.db)))
         return
     tmp = None
     if a.db is None:
@@ -233,13 +305,33 @@ def main() -> None:
     print(f"db_size: {os.path.getsize(db) / 2**20:.0f} MiB")
     cfg = RoutingConfig(queues={q: Queue(q, tenant=t) for q, t in QUEUES})
     print(f"load_average_before_build: {os.getloadavg()[0]:.1f}")
-    wall, cpu, peak = first_build(db)
-    print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu")
-    print(f"first_build_peak_rss: {peak:.0f} MiB")
+    wall, cpu, peak, said = first_build(db, a.single, a.split_min)
+    print(f"first_build: {wall:.1f} s wall, {cpu:.1f} s cpu (load {os.getloadavg()[0]:.1f})")
+    print(f"first_build_seconds: {wall:.1f}")
+    print(f"first_build_workers: {said['workers']} ({said['parts']} parts)")
+    peaks = [said["parent_peak_rss"], *said["worker_peak_rss"]]
+    print(f"first_build_peak_rss: {max(peaks):.0f} MiB")
+    print(f"first_build_peak_rss_sum: {sum(peaks):.0f} MiB (parent {said['parent_peak_rss']:.0f}, workers "
+          f"{', '.join(f'{x:.0f}' for x in said['worker_peak_rss']) or 'none'})")
+    if said["parts_wall"] is not None:
+        print(f"first_build_parts: {said['parts_wall']:.1f} s wall, cpu per part "
+              f"{', '.join(f'{x:.1f}' for x in said['part_cpu'])} s")
+        print(f"first_build_merge: {said['merge_wall']:.1f} s wall, {said['merge_cpu']:.1f} s cpu "
+              f"({said['folded_again']} calls folded again, {said['spans_across']} agent states across parts)")
+    print(f"load_average_after_build: {os.getloadavg()[0]:.1f}")
     fw, fc = floor_read_decode(db)
     print(f"floor_read_decode_events: {fw:.1f} s wall, {fc:.1f} s cpu")
     print(f"first_build_cpu_ratio_to_floor: {cpu / fc:.2f}")
-    print(f"load_average_after_build: {os.getloadavg()[0]:.1f}")
+    duck = floor_duckdb_child(db)
+    if duck is None:
+        print("floor_duckdb: not installed (the floor is the plain decode above)")
+    else:
+        dw, dc, groups = duck
+        print(f"floor_duckdb_events: {dw:.1f} s wall, {dc:.1f} s cpu ({groups} groups: every event's JSON read, "
+              "summed per queue, slot and kind)")
+        print(f"first_build_wall_ratio_to_duckdb: {wall / dw:.2f}")
+        print(f"first_build_cpu_ratio_to_duckdb: {cpu / dc:.2f}")
+    print(f"load_average_after_floors: {os.getloadavg()[0]:.1f}")
     cache = ReportCache(db)
     with Clock() as c:
         cache.refresh()

@@ -26,13 +26,15 @@ from typing import Any
 from cc_console import service_level
 from cc_console.server.store import EventReader, SQLiteEventReader, Store
 
+from . import rollup
 from .facts import SEGMENT_FIELDS, Facts, Miss, Segment, Span, fold_rows
-from .figures import AGENT_TIMES, RAW_COUNTS, QueueAcc, aband_class, add_raw, ans_class, span_times, us
+from .figures import AGENT_TIMES, RAW_COUNTS, us
 from .levels import FAN, KINDS, TOP, Cuts, cumulate, pack, sum_blobs, unpack
 
 CHUNK = 200_000
 
-SCHEMA_VERSION = "7"  # 7: abandons before and in the IVR (stages before_ivr, ivr)
+SCHEMA_VERSION = "8"  # 8: each call's wrap-up per agent summed once (wraps), aggregates summed by SQL
+# earlier:  # 7: abandons before and in the IVR (stages before_ivr, ivr)
 # earlier:  # 6: blocks of days (levels 2..5), cumulative wait histograms (hcum)
 # earlier:  # 5: transfers, outbound, callbacks completed, ring time, wrap-up per agent, agents' hold
 # earlier:  # 4: talk excludes hold, hold from the completed call
@@ -44,11 +46,8 @@ DAY_S = 86400
 DAY_US = 86_400_000_000
 QAGG_SUMS = RAW_COUNTS + ["new_calls", "answered_wait", "abandon_wait", "talk", "hold", "wrapup", "talk_min"]
 TABLES = ("meta", "segs", "spans", "open_spans", "misses", "pending", "agents", "qagg", "qhist", "atime", "acalls",
-          "amiss", "ahist", "hcum")
-# each call's closed wrap-up by the segment's agent, in microseconds (each span rounded on its own, as
-# figures.us does)
-WRAP_SQL = ("(SELECT SUM(CAST((w.\"end\" - w.start) * 1e6 + 0.5 AS INTEGER)) FROM spans w "
-            "WHERE w.call_id = s.call_id AND w.agent = s.agent AND w.state = 'wrap_up')")
+          "amiss", "ahist", "hcum", "wraps")
+WRAP_SQL = rollup.WRAP
 # events that may come after the call ended and change its segments: the call is folded again
 LATE_KINDS = ("call.category", "callback.saved")
 
@@ -63,7 +62,7 @@ CREATE INDEX IF NOT EXISTS segs_answered ON segs(answered_ts) WHERE answered_ts 
 CREATE TABLE IF NOT EXISTS spans (agent TEXT, state TEXT, start REAL, "end" REAL, reason TEXT, kind TEXT,
                                   call_id TEXT);
 CREATE INDEX IF NOT EXISTS spans_end ON spans("end");
-CREATE INDEX IF NOT EXISTS spans_call ON spans(call_id) WHERE state = 'wrap_up';
+CREATE TABLE IF NOT EXISTS wraps (call_id TEXT, agent TEXT, us INTEGER, PRIMARY KEY (call_id, agent)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS open_spans (agent TEXT PRIMARY KEY, state TEXT, start REAL, "end" REAL, reason TEXT,
                                        kind TEXT, call_id TEXT);
 CREATE TABLE IF NOT EXISTS misses (ts REAL, agent TEXT, call_id TEXT, queue TEXT, why TEXT,
@@ -110,7 +109,7 @@ class ReportCache:
             default = str(source) + ".reports"
         else:
             self.ev = source.event_reader()
-            default = source.beside(".reports")
+            default = source.beside(".reports") if cache_path is None else ""
         self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
         self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
@@ -127,6 +126,13 @@ class ReportCache:
                 self.db.execute(f"DROP TABLE IF EXISTS {t}")
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        # a split build's part (split_build.py) sets these: the calls it met that began in an earlier part,
+        # and those of them with a late event in it
+        self.unknown: set[str] | None = None
+        self.unknown_late: set[str] = set()
+        self._empty = False  # aggregate_all on a read model with no aggregate rows yet
+        self.split = True  # a first build may be split across processes (split_build.py)
+        self.split_stats: Any = None  # what the last split build did (the benches print it)
 
     def close(self) -> None:
         with self._lock:
@@ -143,21 +149,35 @@ class ReportCache:
         """Fold new events into the read model; returns how many events were read."""
         total = 0
         with self._lock:
+            if self.split and self.watermark == 0:  # the first build: across processes when the log is long
+                from . import split_build
+                self.split_stats = split_build.build(self)
+                total = self.split_stats.events if self.split_stats else 0
             while True:
                 n = self._refresh_chunk()
                 total += n
                 if n < CHUNK:
                     return total
 
-    def _refresh_chunk(self) -> int:
+    def _refresh_chunk(self, aggregate: bool = True) -> int:
         mark = self.watermark
         rows = self.ev.rows_after(mark, CHUNK)
         if not rows:
             return 0
         last, n = rows[-1][0], len(rows)
+        self.fold_in(rows, mark, last, aggregate=aggregate)
+        return n
+
+    def fold_in(self, rows: list[Any], mark: int, last: int, *, again: set[str] | None = None,
+                extra_spans: list[Span] | None = None, aggregate: bool = True, tx: bool = True) -> None:
+        """Fold rows (the events after `mark` up to `last`) into the read model; `again`: calls to fold again
+        from all their events up to `mark` besides those the rows touch; `extra_spans`: closed agent spans to
+        add (a split build's spans across its parts). aggregate=False writes the per-call rows only (a split
+        build's part sums its aggregates once at its end: `aggregate_all`); tx=False: in the caller's
+        transaction."""
         pending = {r[0] for r in self.db.execute("SELECT call_id FROM pending")}
         touched = {r[3] for r in rows if r[3]}
-        again = pending & touched
+        again = (pending & touched) | (again or set())
         late = {r[3] for r in rows if r[3] and r[2] in LATE_KINDS} - pending
         again |= {c for c in late if self.db.execute("SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone()}
         if again:  # calls folded before and touched now: folded again from all their events
@@ -166,15 +186,23 @@ class ReportCache:
             rows.sort(key=itemgetter(0))
         opened = {r[0]: Span(r[0], r[1], r[2], None, r[4], r[5], r[6]) for r in self.db.execute(
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
-        facts = fold_rows(rows, opened)
+        unknown: set[str] | None = set() if self.unknown is not None else None
+        facts = fold_rows(rows, opened, unknown)
+        if unknown:  # calls that began before this part (or never): its split build folds them again whole
+            self.unknown.update(c for c in unknown if not self.db.execute(  # type: ignore[union-attr]
+                "SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone())
+            self.unknown_late.update(r[3] for r in rows if r[2] in LATE_KINDS and r[3] in unknown)
+        if extra_spans:
+            facts.spans[:0] = extra_spans
         del rows
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        if tx:
+            db.execute("BEGIN IMMEDIATE")
         try:
             calls = {s.call_id for s in facts.segments}
             touched_q: set[int] = set()  # slots (by offered_ts) whose queue aggregates change
             touched_a: set[int] = set()  # slots (by answered_ts) whose handled-calls aggregates change
-            for cid in again:
+            for cid in (again if aggregate else ()):
                 for off, ans in db.execute("SELECT offered_ts, answered_ts FROM segs WHERE call_id = ?", (cid,)):
                     touched_q.add(int(off // SLOT))
                     if ans is not None:
@@ -184,7 +212,9 @@ class ReportCache:
             db.executemany("DELETE FROM segs WHERE call_id = ?", [(c,) for c in calls & again])
             db.executemany(f"INSERT OR REPLACE INTO segs VALUES ({','.join('?' * len(SEGMENT_FIELDS))})",
                            map(seg_row, facts.segments))
+            after = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM spans").fetchone()[0]
             db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.spans))
+            db.execute(rollup.WRAPS_ADD, (after,))
             db.execute("DELETE FROM open_spans")
             db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", map(span_row, facts.agents_open.values()))
             db.executemany("INSERT OR IGNORE INTO misses VALUES (?,?,?,?,?)",
@@ -193,13 +223,13 @@ class ReportCache:
                            [(c,) for c in (calls & pending) - facts.calls_open])
             db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in facts.calls_open])
             answered: dict[str, list[Segment]] = {}  # this batch's answered segments by call
-            for sg in facts.segments:
+            for sg in (facts.segments if aggregate else ()):
                 touched_q.add(int(sg.offered_ts // SLOT))
                 if sg.answered_ts is not None:
                     touched_a.add(int(sg.answered_ts // SLOT))
                     if sg.outcome == "answered":
                         answered.setdefault(sg.call_id, []).append(sg)
-            for sp in facts.spans:  # a closed wrap-up changes its call's figures
+            for sp in (facts.spans if aggregate else ()):  # a closed wrap-up changes its call's figures
                 if sp.state == "wrap_up" and sp.call_id:
                     here = answered.get(sp.call_id)
                     offs = ([(sg.offered_ts, sg.answered_ts) for sg in here] if here is not None else db.execute(
@@ -209,18 +239,46 @@ class ReportCache:
                         touched_q.add(int(off // SLOT))
                         if ans is not None:
                             touched_a.add(int(ans // SLOT))
-            self._agg_queue(touched_q)
-            self._agg_handled({x // DAY for x in touched_a})
-            self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
-            self._agg_times(facts.spans)
+            if aggregate:
+                self._agg_queue(touched_q)
+                self._agg_handled({x // DAY for x in touched_a})
+                self._agg_misses({int(m.ts // DAY_S) for m in facts.misses})
+                self._agg_times(after)
             db.executemany("INSERT OR IGNORE INTO agents VALUES (?)",
                            [(a,) for a in {sp.agent for sp in facts.spans} | set(facts.agents_open)])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(last),))
+            if tx:
+                db.execute("COMMIT")
+        except Exception:
+            if tx:
+                db.execute("ROLLBACK")
+            raise
+
+    def aggregate_all(self) -> None:
+        """Sum every aggregate from the per-call rows at once (a split build's part, written with
+        aggregate=False): every slot, day and block, as the batches would have."""
+        db = self.db
+        # no aggregate row yet: the histograms' rows need no comparing with older ones
+        self._empty = db.execute("SELECT 1 FROM qhist LIMIT 1").fetchone() is None and db.execute(
+            "SELECT 1 FROM ahist LIMIT 1").fetchone() is None
+        def span(sql: str) -> set[int]:  # every slot or day from the first to the last: one run, one scan
+            lo, hi = db.execute(sql).fetchone()
+            return set(range(lo, hi + 1)) if lo is not None else set()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._agg_queue(span(f"SELECT MIN({rollup.floor_div('offered_ts', SLOT)}), "
+                                 f"MAX({rollup.floor_div('offered_ts', SLOT)}) FROM segs"))
+            self._agg_handled(span(f"SELECT MIN({rollup.floor_div('answered_ts', DAY_S)}), "
+                                   f"MAX({rollup.floor_div('answered_ts', DAY_S)}) FROM segs"))
+            self._agg_misses(span(f"SELECT MIN({rollup.floor_div('ts', DAY_S)}), "
+                                  f"MAX({rollup.floor_div('ts', DAY_S)}) FROM misses"))
+            self._agg_times(0)
             db.execute("COMMIT")
         except Exception:
             db.execute("ROLLBACK")
             raise
-        return n
+        finally:
+            self._empty = False
 
     # -- the aggregates --------------------------------------------------------------------------------
     # Every table is keyed (lvl, t, ...): lvl 0 = a 15-minute slot (t = epoch // 900), lvl 1 = a UTC day
@@ -229,11 +287,12 @@ class ReportCache:
     # recomputed from the per-call rows (so an outcome that changes, or a wrap-up that closes later, is
     # exact); agent times are only ever added (a closed span never changes).
     @staticmethod
-    def _runs(slots: set[int]) -> list[tuple[int, int]]:
-        """Sorted slots -> contiguous runs [lo, hi] (inclusive)."""
+    def _runs(slots: set[int], gap: int = 0) -> list[tuple[int, int]]:
+        """Sorted slots -> runs [lo, hi] (inclusive), contiguous but for gaps of up to `gap` (summing a few
+        untouched slots again costs less than a statement per run: a day's calls stop at night)."""
         out: list[tuple[int, int]] = []
         for x in sorted(slots):
-            if out and x == out[-1][1] + 1:
+            if out and x <= out[-1][1] + 1 + gap:
                 out[-1] = (out[-1][0], x)
             else:
                 out.append((x, x))
@@ -297,36 +356,34 @@ class ReportCache:
                                [(h, lvl, t, k1, k2, sum_blobs(r[3] for r in grp))
                                 for (t, k1, k2), grp in groupby(rows.fetchall(), key=itemgetter(0, 1, 2))])
 
+    def _hist(self, table: str, keys: tuple[str, str], lvl: int, t0: int, t1: int, select: str,
+              params: tuple[float, ...]) -> set[tuple[str, str]]:
+        """Replace the histogram rows of [t0, t1] at this level with `select`'s; returns the keys whose rows
+        changed (only theirs need their cumulative histograms summed again)."""
+        db = self.db
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS _h (t INTEGER, k1 TEXT, k2 TEXT, kind INTEGER, sec INTEGER, "
+                   "n INTEGER)")
+        db.execute("DELETE FROM _h")
+        db.execute(f"INSERT INTO _h {select}", params)
+        if self._empty:  # nothing to compare with (a split build's part): every key is new
+            db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
+            return set(db.execute("SELECT DISTINCT k1, k2 FROM _h"))
+        old = (f"SELECT t, {keys[0]} AS k1, {keys[1]} AS k2, kind, sec, n FROM {table} "
+               "WHERE lvl = ? AND t >= ? AND t <= ?")
+        changed = set(db.execute(f"SELECT k1, k2 FROM ({old} EXCEPT SELECT * FROM _h) "
+                                 f"UNION SELECT k1, k2 FROM (SELECT * FROM _h EXCEPT {old})", (lvl, t0, t1) * 2))
+        db.execute(f"DELETE FROM {table} WHERE lvl = ? AND t >= ? AND t <= ?", (lvl, t0, t1))
+        db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
+        return changed
+
     def _agg_queue(self, slots: set[int]) -> None:
         db = self.db
-        cols = ", ".join("s." + f for f in SEGMENT_FIELDS)
         changed: set[tuple[str, str]] = set()  # (queue, category) whose histogram rows changed
-        for s0, s1 in self._runs(slots):
-            accs: dict[tuple[int, str, str], QueueAcc] = {}
-            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
-            for r in db.execute(f"SELECT {cols}, CASE WHEN s.outcome = 'answered' THEN {WRAP_SQL} END FROM segs s "
-                                "WHERE s.offered_ts >= ? AND s.offered_ts < ?",
-                                (s0 * float(SLOT), (s1 + 1) * float(SLOT))):
-                sg = Segment(*r[:-1])
-                k = (int(sg.offered_ts // SLOT), sg.queue, sg.category)
-                acc = accs.get(k)
-                if acc is None:
-                    acc = accs[k] = QueueAcc(0, calls=False)
-                add_raw(acc, sg, r[-1] or 0)
-                if sg.outcome == "answered":
-                    hist[k + (0, ans_class(sg.wait))] += 1
-                    hist[k + (2, ans_class(sg.ring))] += 1
-                elif sg.outcome == "abandoned":
-                    hist[k + (1, aband_class(sg.wait))] += 1
-            changed |= _diff(db.execute("SELECT t, queue, category, kind, sec, n FROM qhist WHERE lvl = 0 AND t >= ? "
-                                        "AND t <= ?", (s0, s1)), hist)
+        for s0, s1 in self._runs(slots, gap=DAY):
+            lo, hi = s0 * float(SLOT), (s1 + 1) * float(SLOT)
             db.execute("DELETE FROM qagg WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.execute("DELETE FROM qhist WHERE lvl = 0 AND t >= ? AND t <= ?", (s0, s1))
-            db.executemany(f"INSERT INTO qagg VALUES ({','.join('?' * (len(QAGG_SUMS) + 5))})",
-                           [(0,) + k + tuple(a.n[c] for c in RAW_COUNTS) +
-                            (a.new_calls, a.answered_wait, a.abandon_wait, a.talk, a.hold, a.wrapup, a.talk_min,
-                             a.longest) for k, a in accs.items()])
-            db.executemany("INSERT INTO qhist VALUES (0,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+            db.execute(f"INSERT INTO qagg {rollup.QAGG_SELECT}", (lo, hi))
+            changed |= self._hist("qhist", ("queue", "category"), 0, s0, s1, rollup.QHIST_SELECT, (lo, hi) * 3)
         if slots:
             self._days("qagg", "queue, category", QAGG_SUMS, ["longest"], slots)
             self._days("qhist", "queue, category, kind, sec", ["n"], [], slots)
@@ -341,28 +398,10 @@ class ReportCache:
         db = self.db
         changed: set[tuple[str, str]] = set()  # (agent, queue) whose histogram rows changed
         for d0, d1 in self._runs(days):
-            acc: dict[tuple[int, str, str], list[int]] = {}
-            hist: dict[tuple[int, str, str, int, int], int] = defaultdict(int)
-            for ans, agent, queue, talk, hold, tr, wait, ring, wrap in db.execute(
-                    f"SELECT s.answered_ts, s.agent, s.queue, s.talk, s.hold, s.transferred_out, s.wait, s.ring, "
-                    f"{WRAP_SQL} FROM segs s WHERE s.answered_ts >= ? AND s.answered_ts < ? AND s.outcome = 'answered'",
-                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
-                if not agent:
-                    continue
-                k = (int(ans // DAY_S), agent, queue)
-                v = acc.setdefault(k, [0, 0, 0, 0])
-                v[0] += 1
-                v[1] += us(talk) + us(hold) + (wrap or 0)
-                v[2] += us(hold)
-                v[3] += 1 if tr else 0
-                hist[k + (0, ans_class(wait))] += 1
-                hist[k + (2, ans_class(ring))] += 1
+            lo, hi = d0 * float(DAY_S), (d1 + 1) * float(DAY_S)
             db.execute("DELETE FROM acalls WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO acalls VALUES (1,?,?,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
-            changed |= _diff(db.execute("SELECT t, agent, queue, kind, sec, n FROM ahist WHERE lvl = 1 AND t >= ? "
-                                        "AND t <= ?", (d0, d1)), hist)
-            db.execute("DELETE FROM ahist WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO ahist VALUES (1,?,?,?,?,?,?)", [k + (n,) for k, n in hist.items()])
+            db.execute(f"INSERT INTO acalls {rollup.ACALLS_SELECT}", (lo, hi))
+            changed |= self._hist("ahist", ("agent", "queue"), 1, d0, d1, rollup.AHIST_SELECT, (lo, hi) * 2)
         if days:
             self._blocks("acalls", "agent, queue", ["handled", "aht", "hold", "transfers"], [], days)
             self._cum(1, days, changed)
@@ -370,39 +409,23 @@ class ReportCache:
     def _agg_misses(self, days: set[int]) -> None:
         db = self.db
         for d0, d1 in self._runs(days):
-            acc: dict[tuple[int, str, str], list[int]] = {}
-            for ts, agent, queue, why in db.execute("SELECT ts, agent, queue, why FROM misses WHERE ts >= ? AND ts < ?",
-                                                    (d0 * float(DAY_S), (d1 + 1) * float(DAY_S))):
-                if not agent:
-                    continue
-                v = acc.setdefault((int(ts // DAY_S), agent, queue), [0, 0])
-                v[0] += 1
-                v[1] += why == "declined"
             db.execute("DELETE FROM amiss WHERE lvl = 1 AND t >= ? AND t <= ?", (d0, d1))
-            db.executemany("INSERT INTO amiss VALUES (1,?,?,?,?,?)", [k + tuple(v) for k, v in acc.items()])
+            db.execute(f"INSERT INTO amiss {rollup.AMISS_SELECT}", (d0 * float(DAY_S), (d1 + 1) * float(DAY_S)))
         if days:
             self._blocks("amiss", "agent, queue", ["missed", "declined"], [], days)
 
-    def _agg_times(self, spans: list[Span]) -> None:
-        add: dict[tuple[int, str], list[int]] = {}
-        idx = {c: i for i, c in enumerate(AGENT_TIMES)}
-        for sp in spans:
-            if sp.state == "logged_out" or sp.end is None:
-                continue
-            cols = [idx[c] for c, _ in span_times(sp.state, sp.kind, 0)]
-            a, b = us(sp.start), us(sp.end)
-            for day in range(a // DAY_US, (b - 1) // DAY_US + 1) if b > a else ():
-                d = min(b, (day + 1) * DAY_US) - max(a, day * DAY_US)
-                v = add.get((day, sp.agent))
-                if v is None:
-                    v = add[(day, sp.agent)] = [0] * len(AGENT_TIMES)
-                for i in cols:
-                    v[i] += d
+    def _agg_times(self, after: int) -> None:
+        """Add the time of the spans closed in this refresh (rowid > after) to their agents' days."""
+        db = self.db
+        db.execute(f"CREATE TEMP TABLE IF NOT EXISTS _at (t INTEGER, agent TEXT, {_ACOLS})")
+        db.execute("DELETE FROM _at")
+        db.execute(f"INSERT INTO _at {rollup.ATIME_SELECT}", (after,))
         sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGENT_TIMES)
-        self.db.executemany(f"INSERT INTO atime VALUES (1,?,?,{','.join('?' * len(AGENT_TIMES))}) "
-                            f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}", [k + tuple(v) for k, v in add.items()])
-        if add:
-            self._blocks("atime", "agent", AGENT_TIMES, [], {d for d, _ in add})
+        db.execute(f"INSERT INTO atime SELECT 1, * FROM _at WHERE true "
+                   f"ON CONFLICT (lvl, t, agent) DO UPDATE SET {sets}")
+        days = {r[0] for r in db.execute("SELECT DISTINCT t FROM _at")}
+        if days:
+            self._blocks("atime", "agent", AGENT_TIMES, [], days)
 
     # -- loading facts for a range --------------------------------------------------------------------
     def facts(self, start: float, end: float, *, queues: list[str] | None = None, agents: bool = False,

@@ -139,11 +139,14 @@ def fold(events: Iterable[Any], agents_open: dict[str, Span] | None = None) -> F
     return fold_rows(((e.seq, e.ts, e.kind, e.call_id, e.agent_id, e.queue, e.data) for e in events), agents_open)
 
 
-def fold_rows(rows: Iterable[tuple[Any, ...]], agents_open: dict[str, Span] | None = None) -> Facts:
+def fold_rows(rows: Iterable[tuple[Any, ...]], agents_open: dict[str, Span] | None = None,
+              unknown: set[str] | None = None) -> Facts:
     """fold() over rows (seq, ts, kind, call_id, agent_id, queue, data) as the events table holds them.
 
     `data` may be the stored JSON text (decoded here, one row at a time: a batch of events is never
-    held decoded all at once), a dict, or a decode.EventData."""
+    held decoded all at once), a dict, or a decode.EventData. `unknown`, if given, collects the ids of
+    calls whose events were passed over because their arrival was not among the rows (a split build's
+    part learns so which calls began in another part: split_build.py)."""
     facts = Facts()
     calls: dict[str, _CallState] = {}
     open_spans: dict[str, Span] = dict(agents_open or {})
@@ -171,7 +174,11 @@ def fold_rows(rows: Iterable[tuple[Any, ...]], agents_open: dict[str, Span] | No
                 sp = Span(aid, state, ts)
             open_spans[aid] = sp
             continue
-        if kind == "callback.saved" and call_id in calls:
+        if kind == "callback.saved":
+            if call_id not in calls:
+                if unknown is not None and call_id:
+                    unknown.add(call_id)
+                continue
             if d.item is not None and d.item.state == "done":
                 done = [s for s in calls[call_id].segs if s.callback]
                 if done:
@@ -189,8 +196,10 @@ def fold_rows(rows: Iterable[tuple[Any, ...]], agents_open: dict[str, Span] | No
             seg = Segment(cid, 0, call.queue or queue or "", ts, "outbound", call.caller or "",
                           outcome="outbound", outcome_ts=ts, agent=_id(d.agent))
             st = calls[cid] = _CallState([seg], seg)
-        elif st is None:
-            continue  # a call whose arrival is not in this batch (or a rejected DID): not ours to count
+        elif st is None:  # a call whose arrival is not in this batch (or a rejected DID): not ours to count
+            if unknown is not None:
+                unknown.add(cid)
+            continue
         if call.category:
             st.category = call.category
         cur = st.cur
