@@ -121,7 +121,7 @@ def test_service_import_replaces_calendar_absences_and_keeps_manual_ones(tmp_pat
     assert first and all(a["source"] == "ics" for a in first)
     again = svc.import_ics("oslo:p1", ical(LUNCH, MOVED))  # re-import replaces, never doubles
     stored = svc.store.absences(tenant="oslo", person="p1")
-    assert len(stored) == len(again) + 1 and manual["id"] in {a["id"] for a in stored}
+    assert len(stored) == len(again) + 1 and manual.id in {a["id"] for a in stored}
     assert not any("Kari" in str(v) or "budget" in str(v) for a in stored for v in a.values())
     # Monday 24 March 11:45 Oslo: at lunch until 12:00
     monday = datetime(2025, 3, 24, 11, 45, tzinfo=OSLO).timestamp()

@@ -90,7 +90,7 @@ def test_rows_show_absence_cover_and_line(svc):
     svc.add_absence("t", "oslo:p2", "meeting", NOW - 60, NOW + 60)
     assert svc.search("hansen")[0]["substitute"]["name"] == "Kari Nordmann"
     # an explicit substitute on the absence wins
-    svc.update_absence(a["id"], substitute="p5")
+    svc.update_absence(a.id, substitute="p5")
     assert svc.search("hansen")[0]["substitute"]["name"] == "Ola Nordmann"
     # back-to-back absences: until = the end of the whole stretch
     svc.add_absence("t", "oslo:p1", "course", NOW + 1200, NOW + 7200)
