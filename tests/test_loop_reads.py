@@ -53,6 +53,25 @@ async def answered_fast(client) -> float:
     return took
 
 
+async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await server.store.drained()  # the sessions are in PostgreSQL: a resume reads them there
+    other = await connect()
+    with locked(url, "sessions"):
+        stalled = asyncio.create_task(other.call("resume", {"token": agent.token}))
+        await waiting_on(url, "sessions")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        # The database's own words stay in the log; the console reads a sentence.
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await other.call("resume", {"token": agent.token}))["user"] == "agent1"
+
+
 async def test_a_rest_request_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
         on_postgresql, server, connect) -> None:
     url = server.settings.sections["store"]["url"]
