@@ -125,6 +125,59 @@ async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_
     assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
 
 
+async def test_the_agents_work_list_waiting_on_a_locked_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    """The contacts capability's commands read the main store (callbacks, the event log, ended calls)
+    in a worker thread."""
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    agent = await connect("agent1")
+    with locked(url, "callbacks"):
+        stalled = asyncio.create_task(agent.call("callbacks.worklist", {"state": "all"}))
+        await waiting_on(url, "callbacks")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await agent.call("callbacks.worklist", {"state": "all"}))["items"] == []
+
+
+async def test_an_ended_calls_details_waiting_on_a_locked_table_do_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    agent = await connect("agent1")
+    ended = {"id": "c-ended", "state": "ended", "queue": "support", "caller": "0612345678", "agent": "agent1"}
+    server.store.record("call.ended", ts=100.0, call=ended)
+    await server.store.drained()  # an ended call is read from the calls table
+    with locked(url, "calls"):
+        stalled = asyncio.create_task(agent.call("contacts.call", {"call_id": "c-ended"}))
+        await waiting_on(url, "calls")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await agent.call("contacts.call", {"call_id": "c-ended"}))["caller"] == "0612345678"
+
+
+async def test_a_supervisors_team_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    """The identity capability reads the accounts (here: which teams the supervisor leads) in a worker thread."""
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    with locked(url, "users"):
+        stalled = asyncio.create_task(sup.call("team.members"))
+        await waiting_on(url, "users")
+        await answered_fast(agent)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await sup.call("team.members"))["teams"] == []  # sup1 leads no team
+
+
 async def test_signing_in_needs_no_read_of_the_callbacks_table(on_postgresql, server, connect) -> None:
     """Every console's snapshot lists the open callbacks: the server keeps them as it saves them."""
     url = server.settings.sections["store"]["url"]
