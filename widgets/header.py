@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from textual.dom import NoScreen
 from textual.events import Mount
-from textual.widgets import Header
+from textual.widgets import Header, Static
 
 
 class ConsoleHeader(Header):
@@ -22,7 +22,7 @@ class ConsoleHeader(Header):
 
         def set_title() -> None:
             try:
-                for title in self.query("HeaderTitle"):  # none while the header is being taken down
+                for title in self.query("HeaderTitle").results(Static):  # none while the header is being taken down
                     title.update(self.format_title())
             except NoScreen:
                 pass
