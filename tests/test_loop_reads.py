@@ -14,7 +14,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from cc_console.protocol import ProtocolError
+from cc_console.protocol import ErrorCode, ProtocolError
 
 from .conftest import PASSWORD
 
@@ -70,6 +70,35 @@ async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_
         # The database's own words stay in the log; the console reads a sentence.
         assert refused.value.message == "The server cannot read its database just now; try again in a moment"
     assert (await other.call("resume", {"token": agent.token}))["user"] == "agent1"
+
+
+async def test_a_console_reconnecting_while_its_session_cannot_be_read_resumes_once_it_can(
+        on_postgresql, server, connect) -> None:
+    """Refused with "cannot read its database", a reconnecting console asks again instead of telling
+    the agent that the session has ended (a database hiccup must not send a floor to the sign-in form)."""
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1", reconnect=True)
+    await server.store.drained()
+    told: list[dict] = []
+    agent.add_listener(lambda kind, data: told.append(data) if kind == "error" else None)
+    outcomes: list[str] = []
+    server.gateway.commands.observers.append(
+        lambda caller, req, outcome: outcomes.append(outcome) if req.cmd == "resume" else None)
+    loop = asyncio.get_running_loop()
+    with locked(url, "sessions"):
+        for s in [s for s in server.gateway.sessions if s.principal and s.principal.username == "agent1"]:
+            await s.ws.close()
+        async with asyncio.timeout(10):
+            while str(ErrorCode.UNAVAILABLE) not in outcomes:
+                await asyncio.sleep(0.01)
+        refused_at = loop.time()
+        await waiting_on(url, "sessions")  # asked again while the table is still locked
+        assert loop.time() - refused_at < 2.0
+    async with asyncio.timeout(10):
+        while outcomes[-1:] != ["ok"] or agent.stale:
+            await asyncio.sleep(0.01)
+    assert told == [] and agent.token
+    assert (await agent.call("agent.login"))["agent"]["id"] == "agent1"
 
 
 async def test_a_rest_request_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
