@@ -10,6 +10,7 @@ from cc_console.server.auth import Auth
 from cc_console.tui import CCConsoleApp
 
 from .conftest import PASSWORD
+from .test_loop_reads import locked
 from .test_tui_e2e import wait_screen
 
 
@@ -71,3 +72,15 @@ async def test_quitting_while_the_agent_screen_is_still_mounting_is_clean(server
                 await asyncio.sleep(0)
         assert not app.screen.is_mounted  # caught in the middle: the header is up, the screen is not
     # Leaving the block quits the app; run_test raises what the app ended with, if anything.
+
+
+async def test_a_session_the_server_cannot_read_just_now_is_not_called_ended(on_postgresql, server):
+    token = server.auth.login("agent1", PASSWORD, None).token
+    await server.store.drained()  # the session is in PostgreSQL
+    app = CCConsoleApp(url=server.url, mode="agent", keymap={}, token=token)
+    with locked(server.settings.sections["store"]["url"], "sessions"):
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_screen(pilot, lambda: app.screen.id == "login" and getattr(app.screen, "error_text", ""),
+                              what="the sign-in form with a reason")
+            assert "The server cannot read its database just now; try again in a moment" in app.screen.error_text
+            assert "session has ended" not in app.screen.error_text
