@@ -265,17 +265,36 @@ class ConsoleClient:
         while not self._closing:
             try:
                 await self.connect()
-                if self.token:
-                    await self.call("resume", {"token": self.token})
-                return
-            except ProtocolError as exc:
-                log.warning("resume refused: %s (%s)", exc.message, exc.code)
-                self._emit("error", {"message": "Your session has ended: log in again.", "cmd": "resume",
-                                     "code": str(exc.code)})
-                return
-            except (TimeoutError, OSError, websockets.WebSocketException, ConnectionError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
+                continue
+            await self._resume_session()
+            return
+
+    async def _resume_session(self) -> None:
+        """Resume the session on a new connection. A server that cannot read its database just now
+        (or does not answer in time) is asked again: the session itself may be fine, and telling the
+        person it ended would send a whole floor of agents to the sign-in form during a database
+        hiccup. A connection lost meanwhile has its own reconnect, which takes over."""
+        delay = 0.2
+        while self.token and not self._closing:
+            try:
+                await self.call("resume", {"token": self.token})
+                return
+            except ProtocolError as exc:
+                if exc.code != ErrorCode.UNAVAILABLE:
+                    log.warning("resume refused: %s (%s)", exc.message, exc.code)
+                    self._emit("error", {"message": "Your session has ended: log in again.", "cmd": "resume",
+                                         "code": str(exc.code)})
+                    return
+                log.warning("resume: %s; asking again in %.1f s", exc.message, delay)
+            except TimeoutError:
+                log.warning("resume: no answer from the server; asking again in %.1f s", delay)
+            except (OSError, websockets.WebSocketException, ConnectionError):
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max)
 
 
 __all__ = ["ConsoleClient", "ConsoleState", "PROTOCOL_VERSION", "server_urls"]

@@ -34,7 +34,7 @@ from cc_console import heap
 from cc_console.client import ConsoleClient
 from cc_console.config import ServerSettings, config_dir
 from cc_console.messages import refusal
-from cc_console.protocol import ProtocolError
+from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.screens.agent import AgentScreen
 from cc_console.screens.base import ConsoleScreen, StateChanged
 from cc_console.screens.login import LoginScreen
@@ -343,7 +343,10 @@ class CCConsoleApp(App[None]):
             result = await client.call("resume", {"token": token})
             client.token = token
         except ProtocolError as exc:
-            self.post_message(LoginFailed(str(exc.code), "Your session has ended: sign in again."))
+            # Only a refused session has ended; a server that cannot read it just now says so itself.
+            ended = exc.code != ErrorCode.UNAVAILABLE or not exc.message
+            self.post_message(LoginFailed(str(exc.code), "Your session has ended: sign in again." if ended
+                                          else exc.message))
             return
         except Exception as exc:  # the server is not there
             self.post_message(LoginFailed("connection", f"cannot reach {url}: {str(exc) or type(exc).__name__}"))

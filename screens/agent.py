@@ -31,7 +31,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Header, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from cc_console.widgets.agent_desk import CallbacksDuePanel, CallerHistoryPanel, RecentCallsPanel, due_soon
@@ -42,6 +42,7 @@ from cc_console.widgets.contact_panel import ContactPanel
 from cc_console.widgets.emails import EmailsPanel
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.script_panel import RescheduleScreen, ScriptAnswerScreen, ScriptPanel, question_of
 from cc_console.widgets.sms import SmsPanel
 from cc_console.widgets.status import ConnectionStatus
@@ -216,7 +217,7 @@ class AgentScreen(ConsoleScreen):
         self._was_busy = False
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield ConnectionStatus(id="connection")
         with Horizontal(id="agent-top"):
             with Vertical(id="me-panel") as me:

@@ -16,9 +16,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import ConsoleScreen
 
@@ -84,7 +85,7 @@ class CallbacksScreen(ConsoleScreen):
         self._stop()
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         with Horizontal(id="callbacks-body"):
             table: DataTable[Any] = DataTable(id="callbacks", cursor_type="row", zebra_stripes=True)
             table.border_title = "Callbacks, voicemails, missed calls"

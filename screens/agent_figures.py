@@ -11,10 +11,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from cc_console.widgets.fmt import duration, percent
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import ConsoleScreen
 
@@ -35,7 +36,7 @@ class FiguresScreen(ConsoleScreen):
         self.figures: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield DataTable(id="figures", cursor_type="row", zebra_stripes=True)
         yield Static("", id="waiting")
         yield DataTable(id="recent", cursor_type="row", zebra_stripes=True)

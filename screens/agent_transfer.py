@@ -11,9 +11,10 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Header, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.transfer_panel import Favourites, TransferPanel
 
 from .base import ConsoleScreen
@@ -34,7 +35,7 @@ class TransferScreen(ConsoleScreen):
         self._favourites = favourites
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield Static("Transfer: t blind · c consult · / filter · * favourite · esc back", id="transfer-hint")
         yield TransferPanel(id="transfer-panel")
         yield ConsoleFooter()

@@ -108,6 +108,13 @@ class ConsoleScreen(Screen):
     def stale(self) -> bool:
         return bool(getattr(self.client, "stale", False))
 
+    @property
+    def going(self) -> bool:
+        """The screen, or the whole app, is being taken down: a quit (or a browser tab closed) can
+        come while the screen is still mounting, and then its widgets go from under its on_mount.
+        The same test as Textual's own signals make before calling a node."""
+        return not (self.is_running and self.is_attached) or self._pruning
+
     def on_mount(self) -> None:
         # Every console screen shows who is logged in; set on the screen itself (see
         # CCConsoleApp.show_mode_screen for why not on the app).
@@ -144,6 +151,8 @@ class ConsoleScreen(Screen):
             self._refresh()
 
     def _refresh(self) -> None:
+        if self.going:
+            return
         self._last_refresh = time.monotonic()
         self._dirty = False
         self.refreshes += 1
@@ -151,6 +160,8 @@ class ConsoleScreen(Screen):
 
     @on(StateChanged)
     def _state_changed(self, message: StateChanged) -> None:
+        if self.going:
+            return
         self.state_changed(message.kind, message.data)
         for kind, data in message.more:
             self.state_changed(kind, data)

@@ -14,9 +14,10 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Header, Label
+from textual.widgets import DataTable, Label
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import ConsoleScreen
 from .team import ConfirmScreen
@@ -59,7 +60,7 @@ class CampaignsScreen(ConsoleScreen):
         self._later: set[str] = set()  # campaigns whose figures are asked for at the end of the gap
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ConsoleHeader()
         yield Label("Campaigns", id="campaigns-title")
         yield DataTable(id="campaigns", zebra_stripes=True, cursor_type="row")
         yield Label("s start  p pause  f5 reload  esc back", id="campaigns-help")

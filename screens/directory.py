@@ -21,12 +21,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Header, Input, Label
+from textual.widgets import Input, Label
 
 from cc_console.protocol import ProtocolError
 from cc_console.widgets.directory_detail import DirectoryDetail
 from cc_console.widgets.directory_results import DirectoryResults
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import ConsoleScreen
 
@@ -116,7 +117,7 @@ class DirectoryScreen(ConsoleScreen):
         self._details: dict[str, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield Input(placeholder="Name, unit, title, subject or number…", id="directory-search")
         with Horizontal(id="directory-body"):
             yield DirectoryResults(id="directory-results")

@@ -17,9 +17,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Header, Input, Label
+from textual.widgets import Button, DataTable, Input, Label
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.player import PlayerBar, RecordingPlayer, fmt_time
 
 from .base import CommandSucceeded, ConsoleScreen
@@ -66,7 +67,7 @@ class RecordingsScreen(ConsoleScreen):
         self.marks: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ConsoleHeader()
         with Horizontal():
             yield Input(placeholder="agent", id="agent")
             yield Input(placeholder="from (ISO)", id="from")

@@ -25,10 +25,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.validation import Number
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from cc_console.config import config_dir
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.player import PlayerBar, RecordingPlayer, fmt_time
 
 from .base import ConsoleScreen
@@ -123,7 +124,7 @@ class EvaluationScreen(ConsoleScreen):
         self.saved: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield Static("Loading the recording…", id="eval-info")
         with Horizontal(id="eval-body"):
             with VerticalScroll(id="eval-form") as form:

@@ -16,9 +16,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Header, Input, Label, Select
+from textual.widgets import Button, DataTable, Input, Label, Select
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import CommandSucceeded, ConsoleScreen
 
@@ -58,7 +59,7 @@ class ReportsScreen(ConsoleScreen):
         self.last_export: Path | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ConsoleHeader()
         with Horizontal():
             yield Select([(k, k) for k in KINDS], value=self.start_kind, allow_blank=False, id="report-kind")
             yield Input(value="today", placeholder="from (ISO, today)", id="report-from")

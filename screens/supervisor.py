@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from cc_console.models import call_agents
 from cc_console.widgets.agents_table import AgentsTable
@@ -37,6 +37,7 @@ from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, long_duration, longest_wait, percent, state_label, state_style
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.line import Line
 from cc_console.widgets.pickers import QueuePicker, ReasonPicker
 from cc_console.widgets.status import ConnectionStatus
@@ -234,7 +235,7 @@ class SupervisorScreen(ConsoleScreen):
             self._alert_error = str(exc)
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield ConnectionStatus(id="connection")
         yield Line("", id="monitor-status")
         yield Line("", id="alert-bar")

@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Header, Input, Label
+from textual.widgets import DataTable, Input, Label
 
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 
 from .base import ConsoleScreen
 
@@ -95,7 +96,7 @@ class TeamScreen(ConsoleScreen):
         self.teams: list[str] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ConsoleHeader()
         yield Label("My team", id="team-title")
         yield DataTable(id="team", zebra_stripes=True, cursor_type="row")
         yield Label("n name  s site  m move to team  x disable/enable  D delete  esc back", id="team-help")

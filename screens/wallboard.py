@@ -46,11 +46,12 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from cc_console.widgets.diff_table import DiffTable
 from cc_console.widgets.fmt import duration, longest_wait, percent
 from cc_console.widgets.footer import ConsoleFooter
+from cc_console.widgets.header import ConsoleHeader
 from cc_console.widgets.tile import Tile
 
 from .base import ConsoleScreen
@@ -453,7 +454,7 @@ class WallboardScreen(ConsoleScreen):
         return out
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="☎")
+        yield ConsoleHeader(icon="☎")
         yield Static("", id="stale-banner")
         yield Static(self.board.title, id="wallboard-title")
         with Grid(id="tiles"):

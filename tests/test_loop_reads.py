@@ -14,7 +14,7 @@ import aiohttp
 import psycopg
 import pytest
 
-from cc_console.protocol import ProtocolError
+from cc_console.protocol import ErrorCode, ProtocolError
 
 from .conftest import PASSWORD
 
@@ -51,6 +51,54 @@ async def answered_fast(client) -> float:
     took = loop.time() - began
     assert took < FAST, f"a ping took {took:.3f} s while another request waited on the database"
     return took
+
+
+async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    await server.store.drained()  # the sessions are in PostgreSQL: a resume reads them there
+    other = await connect()
+    with locked(url, "sessions"):
+        stalled = asyncio.create_task(other.call("resume", {"token": agent.token}))
+        await waiting_on(url, "sessions")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        # The database's own words stay in the log; the console reads a sentence.
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await other.call("resume", {"token": agent.token}))["user"] == "agent1"
+
+
+async def test_a_console_reconnecting_while_its_session_cannot_be_read_resumes_once_it_can(
+        on_postgresql, server, connect) -> None:
+    """Refused with "cannot read its database", a reconnecting console asks again instead of telling
+    the agent that the session has ended (a database hiccup must not send a floor to the sign-in form)."""
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1", reconnect=True)
+    await server.store.drained()
+    told: list[dict] = []
+    agent.add_listener(lambda kind, data: told.append(data) if kind == "error" else None)
+    outcomes: list[str] = []
+    server.gateway.commands.observers.append(
+        lambda caller, req, outcome: outcomes.append(outcome) if req.cmd == "resume" else None)
+    loop = asyncio.get_running_loop()
+    with locked(url, "sessions"):
+        for s in [s for s in server.gateway.sessions if s.principal and s.principal.username == "agent1"]:
+            await s.ws.close()
+        async with asyncio.timeout(10):
+            while str(ErrorCode.UNAVAILABLE) not in outcomes:
+                await asyncio.sleep(0.01)
+        refused_at = loop.time()
+        await waiting_on(url, "sessions")  # asked again while the table is still locked
+        assert loop.time() - refused_at < 2.0
+    async with asyncio.timeout(10):
+        while outcomes[-1:] != ["ok"] or agent.stale:
+            await asyncio.sleep(0.01)
+    assert told == [] and agent.token
+    assert (await agent.call("agent.login"))["agent"]["id"] == "agent1"
 
 
 async def test_a_rest_request_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
@@ -104,6 +152,59 @@ async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_
         with pytest.raises(ProtocolError):
             await stalled
     assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
+
+
+async def test_the_agents_work_list_waiting_on_a_locked_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    """The contacts capability's commands read the main store (callbacks, the event log, ended calls)
+    in a worker thread."""
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    agent = await connect("agent1")
+    with locked(url, "callbacks"):
+        stalled = asyncio.create_task(agent.call("callbacks.worklist", {"state": "all"}))
+        await waiting_on(url, "callbacks")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await agent.call("callbacks.worklist", {"state": "all"}))["items"] == []
+
+
+async def test_an_ended_calls_details_waiting_on_a_locked_table_do_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    url = server.settings.sections["store"]["url"]
+    sup = await connect("sup1")
+    agent = await connect("agent1")
+    ended = {"id": "c-ended", "state": "ended", "queue": "support", "caller": "0612345678", "agent": "agent1"}
+    server.store.record("call.ended", ts=100.0, call=ended)
+    await server.store.drained()  # an ended call is read from the calls table
+    with locked(url, "calls"):
+        stalled = asyncio.create_task(agent.call("contacts.call", {"call_id": "c-ended"}))
+        await waiting_on(url, "calls")
+        await answered_fast(sup)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    assert (await agent.call("contacts.call", {"call_id": "c-ended"}))["caller"] == "0612345678"
+
+
+async def test_a_supervisors_team_waiting_on_a_locked_users_table_does_not_stall_other_consoles(
+        on_postgresql, server, connect) -> None:
+    """The identity capability reads the accounts (here: which teams the supervisor leads) in a worker thread."""
+    url = server.settings.sections["store"]["url"]
+    agent = await connect("agent1")
+    sup = await connect("sup1")
+    with locked(url, "users"):
+        stalled = asyncio.create_task(sup.call("team.members"))
+        await waiting_on(url, "users")
+        await answered_fast(agent)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError):
+            await stalled
+    assert (await sup.call("team.members"))["teams"] == []  # sup1 leads no team
 
 
 async def test_signing_in_needs_no_read_of_the_callbacks_table(on_postgresql, server, connect) -> None:

@@ -353,6 +353,10 @@ class Auth:
             return found
         return self._resume(token)
 
+    async def resume_async(self, token: str) -> Principal:
+        """resume() from the event loop: the session and account are read in a worker thread."""
+        return await self._off_loop(self.resume, token)
+
     def lookup(self, tokens: Iterable[str]) -> dict[str, Principal | ProtocolError]:
         """Runs in a worker thread: each token's principal, or why it has none."""
         found: dict[str, Principal | ProtocolError] = {}

@@ -6,15 +6,16 @@ Commands are listed in cc_console/protocol.py and docs/protocol.md; the behaviou
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cc_console.errors import Conflict, Forbidden, Invalid, NotFound
+from cc_console.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cc_console.protocol import P_SUPERVISE
 
 from .channels import add_written_figures, history_rows
@@ -25,6 +26,7 @@ from .results import DialBack
 from .store import ContactsStore, phone_key
 
 log = logging.getLogger(__name__)
+_DB_DOWN = "The server cannot read its database just now; try again in a moment"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -179,6 +181,27 @@ class ContactsService:
                 raise Forbidden("this call was not yours")
         return call
 
+    async def _checked_call(self, principal: Any, call_id: str) -> dict[str, Any]:
+        """_check_call from the event loop: a live call is the engine's; an ended one and the call's
+        earlier agents are read in a worker thread."""
+        live = self.engine.calls.get(call_id)
+        if live is None or (P_SUPERVISE not in principal.permissions
+                            and live.agent not in (None, "", principal.username)):
+            return await self._read(self._check_call, principal, call_id)
+        return live.to_dict()
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A read of the main store or the contacts' own in a worker thread: on PostgreSQL a lock
+        elsewhere would stall every console (docs/high-availability.md); a database that fails
+        refuses this request in words, its own words go to the log."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except DomainError:
+            raise
+        except Exception as exc:
+            log.warning("contacts: the database failed in %s: %s", getattr(fn, "__name__", "?"), type(exc).__name__)
+            raise Unavailable(_DB_DOWN) from None
+
     def _was_my_call(self, call_id: str, me: str) -> bool:
         """A transferred call ends with another agent; the one who took it first may still note it."""
         for ev in self.main.events(kinds=("call.connected", "call.outbound"), call_id=call_id):
@@ -186,8 +209,9 @@ class ContactsService:
                 return True
         return False
 
-    def add_note(self, principal: Any, call_id: str, text: str, contact_id: str | None = None) -> dict[str, Any]:
-        call = self._check_call(principal, call_id)
+    def add_note(self, principal: Any, call_id: str, text: str, contact_id: str | None = None, *,
+                 call: dict[str, Any] | None = None) -> dict[str, Any]:
+        call = call or self._check_call(principal, call_id)
         if contact_id:
             self.contact(contact_id)
         else:
@@ -197,8 +221,9 @@ class ContactsService:
         note = self.store.add_note(call_id, text, principal.username, self.clock(), contact_id)
         return {"note": note, "notes": self.store.notes(call_id)}
 
-    def set_category(self, principal: Any, call_id: str, category: str) -> dict[str, Any]:
-        call = self._check_call(principal, call_id)
+    def set_category(self, principal: Any, call_id: str, category: str, *,
+                     call: dict[str, Any] | None = None) -> dict[str, Any]:
+        call = call or self._check_call(principal, call_id)
         cats = self.categories()
         if category and category not in cats:
             raise _bad(f"unknown category {category!r}; the list is: {', '.join(cats)}")
@@ -210,15 +235,18 @@ class ContactsService:
                          queue=call.get("queue") or None, data={"category": category, "by": principal.username})
         return {"call_id": call_id, "category": category, "meta": meta}
 
-    def link(self, principal: Any, call_id: str, contact_id: str) -> dict[str, Any]:
-        call = self._check_call(principal, call_id)
+    def link(self, principal: Any, call_id: str, contact_id: str, *,
+             call: dict[str, Any] | None = None) -> dict[str, Any]:
+        call = call or self._check_call(principal, call_id)
         contact = self.contact(contact_id) if contact_id else None
         meta = self.store.set_meta(call_id, self.clock(), contact_id=contact_id or None,
                                    contact_by=principal.username, caller=call.get("caller", ""))
         return {"call_id": call_id, "contact": contact, "meta": meta}
 
     def call_info(self, principal: Any, call_id: str) -> dict[str, Any]:
-        call = self._check_call(principal, call_id)
+        return self._call_details(call_id, self._check_call(principal, call_id))
+
+    def _call_details(self, call_id: str, call: dict[str, Any]) -> dict[str, Any]:
         meta = self.store.meta(call_id) or {}
         contact = self.store.contact(meta["contact_id"]) if meta.get("contact_id") else None
         return {"call_id": call_id, "caller": call.get("caller", ""), "category": meta.get("category", ""),
@@ -250,8 +278,8 @@ class ContactsService:
     async def history_all(self, number: str, exclude: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """The earlier calls with this number, the chats of the customers with this number (by the
         e-mail addresses in their records) and the SMS conversations with it, newest first."""
-        calls = self.history(number, exclude, limit)
-        emails = [str(c.get(f.name) or "") for c in self.store.by_number(number)
+        calls = await self._read(self.history, number, exclude, limit)
+        emails = [str(c.get(f.name) or "") for c in await self._read(self.store.by_number, number)
                   for f in self.config.fields if f.type == "email"] if self.written else []
         # the number too: SMS conversations are kept by the customer's number (server/sms)
         wanted = [e for e in emails if e] + [number]
@@ -410,22 +438,27 @@ class ContactsService:
             raise _bad(f"preferred: {text!r} is not a time (epoch, ISO 8601, HH:MM or +30m)") from None
 
     # -- an agent's own figures -------------------------------------------------------------------------
-    def figures(self, agent_id: str) -> dict[str, Any]:
+    def figures(self, agent_id: str, events: Iterable[Any] | None = None) -> dict[str, Any]:
+        """events: the event log's FIGURE_KINDS, already read (figures_all reads them off the loop)."""
         agent = self.engine.agents.get(agent_id)
         queues = list(agent.queues) if agent else []
-        out = agent_figures(self.main.events(kinds=FIGURE_KINDS), agent_id, self.clock(), queues=queues,
-                            sl_threshold=self.engine.cfg.thresholds)
+        if events is None:
+            events = self.main.events(kinds=FIGURE_KINDS)
+        out = agent_figures(events, agent_id, self.clock(), queues=queues, sl_threshold=self.engine.cfg.thresholds)
         out["queues"] = queues
         out["waiting"] = {q: self.engine.queue_stats(q)["waiting"] for q in queues if q in self.engine.cfg.queues}
         return out
 
     async def figures_all(self, agent_id: str) -> dict[str, Any]:
         """An agent's figures with their chats beside the calls (channels.add_written_figures)."""
-        out = self.figures(agent_id)
+        out = self.figures(agent_id, await self._read(self._figure_events))
         now = float(out["now"])
         start = now - max(WINDOWS.values()) - 86400.0  # a chat queued the day before may be accepted inside
         items = await self._written_items(lambda w: w.items_between(start, now + 1.0, agent=agent_id))
         return add_written_figures(out, items, agent_id, now)
+
+    def _figure_events(self) -> list[Any]:
+        return list(self.main.events(kinds=FIGURE_KINDS))
 
     # -- transfer targets -------------------------------------------------------------------------------
     def targets(self) -> list[dict[str, Any]]:
@@ -466,18 +499,15 @@ class ContactsService:
                                                                      int(r.args.get("limit", 50)))},
             "contacts.get": lambda s, r: {"contact": self.contact(r.args["id"])},
             "contacts.save": lambda s, r: {"contact": self.save_contact(r.args["contact"], me(s))},
-            "contacts.link": lambda s, r: self.link(s.principal, r.args["call_id"], r.args.get("contact_id", "")),
-            "contacts.call": lambda s, r: self.call_info(s.principal, r.args["call_id"]),
+            "contacts.link": self._link_handler,
+            "contacts.call": self._call_handler,
             "contacts.history": self._history_handler,
-            "notes.add": lambda s, r: self.add_note(s.principal, r.args["call_id"], r.args["text"],
-                                                    r.args.get("contact_id")),
-            "notes.history": lambda s, r: {"call_id": r.args["call_id"],
-                                           "notes": (self._check_call(s.principal, r.args["call_id"]) and
-                                                     self.store.notes(r.args["call_id"]))},
-            "call.category": lambda s, r: self.set_category(s.principal, r.args["call_id"], r.args["category"]),
+            "notes.add": self._note_handler,
+            "notes.history": self._notes_handler,
+            "call.category": self._category_handler,
             "categories.list": lambda s, r: {"categories": self.categories()},
             "categories.set": lambda s, r: {"categories": self.set_categories(r.args["categories"], me(s))},
-            "callbacks.worklist": lambda s, r: {"items": self.worklist(r.args.get("state", "open"))},
+            "callbacks.worklist": self._worklist_handler,
             "callback.claim": lambda s, r: {"item": self.claim(me(s), r.args["id"])},
             "callback.release": lambda s, r: {"item": self.release(s.principal, r.args["id"])},
             "callback.dial": lambda s, r: self.dial(me(s), r.args["id"], r.args.get("caller_id", "")).to_dict(),
@@ -488,6 +518,31 @@ class ContactsService:
             "transfer.targets": lambda s, r: {"targets": self.targets()},
             "transfer.watch": lambda s, r: {"targets": self.presence.watch(me(s), bool(r.args["on"]))},
         }
+
+    # The reads of these go to worker threads (the databases); the writes stay on the loop, where the
+    # main store's writer queue keeps their order.
+    async def _call_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        call = await self._checked_call(s.principal, r.args["call_id"])
+        return await self._read(self._call_details, r.args["call_id"], call)
+
+    async def _notes_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        await self._checked_call(s.principal, r.args["call_id"])
+        return {"call_id": r.args["call_id"], "notes": await self._read(self.store.notes, r.args["call_id"])}
+
+    async def _link_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        call = await self._checked_call(s.principal, r.args["call_id"])
+        return self.link(s.principal, r.args["call_id"], r.args.get("contact_id", ""), call=call)
+
+    async def _note_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        call = await self._checked_call(s.principal, r.args["call_id"])
+        return self.add_note(s.principal, r.args["call_id"], r.args["text"], r.args.get("contact_id"), call=call)
+
+    async def _category_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        call = await self._checked_call(s.principal, r.args["call_id"])
+        return self.set_category(s.principal, r.args["call_id"], r.args["category"], call=call)
+
+    async def _worklist_handler(self, s: Any, r: Any) -> dict[str, Any]:
+        return {"items": await self._read(self.worklist, r.args.get("state", "open"))}
 
     async def _history_handler(self, s: Any, r: Any) -> dict[str, Any]:
         return {"history": await self.history_all(r.args["number"], r.args.get("exclude"),

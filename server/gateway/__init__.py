@@ -382,10 +382,7 @@ class Gateway:
         return {"token": p.token, **p.public()}
 
     async def _resume(self, s: Session, r: Request) -> dict[str, Any]:
-        # Still read on the loop (bounded by the store's statement timeout): read in a worker thread, the
-        # answer comes a few ticks later, and a console started with a token (cc-console web) then
-        # fails its screen switch in Textual (NoMatches HeaderTitle; docs/high-availability.md).
-        p = self.auth.resume(r.args["token"])
+        p = await self.auth.resume_async(r.args["token"])  # read off the loop: a slow database stalls only this
         s.principal = p
         return {"token": p.token, **p.public()}
 

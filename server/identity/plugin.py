@@ -70,19 +70,19 @@ class Identity(Capability):
                 "team.member.update": self._team_update, "team.member.delete": self._team_delete}
 
     # -- a supervisor's own team (the team screen) -------------------------------------------------
-    def _teams_led(self, caller: Any) -> set[str] | None:
+    async def _teams_led(self, caller: Any) -> set[str] | None:
         """The teams a supervisor leads (their own team, and any in their `leads` attribute); None: all (admin)."""
         p = caller.principal
         if P_ADMIN in p.permissions:
             return None
-        me = self.auth.store.get_user(p.username) or {}
+        me = await asyncio.to_thread(self.auth.store.get_user, p.username) or {}
         attrs = me.get("attrs") or {}
         teams = {attrs.get("team", "")} | set(attrs.get("leads") or [])
         return {t for t in teams if t}
 
-    def _member(self, caller: Any, username: str) -> dict[str, Any]:
-        u = self._user(username)
-        led = self._teams_led(caller)
+    async def _member(self, caller: Any, username: str) -> dict[str, Any]:
+        u = await self._user(username)
+        led = await self._teams_led(caller)
         if led is not None:
             if username == caller.principal.username or (u.get("attrs") or {}).get("team", "") not in led:
                 raise Forbidden(f"{username} is not in a team you lead")
@@ -91,7 +91,7 @@ class Identity(Capability):
         return u
 
     async def _team_members(self, caller: Any, req: Request) -> dict[str, Any]:
-        led = self._teams_led(caller)
+        led = await self._teams_led(caller)
         users = await asyncio.to_thread(self.auth.store.list_users)
         mine = [u for u in users if led is None or (
             (u.get("attrs") or {}).get("team", "") in led and u["username"] != caller.principal.username)]
@@ -99,8 +99,8 @@ class Identity(Capability):
 
     async def _team_update(self, caller: Any, req: Request) -> dict[str, Any]:
         a = req.args
-        u = self._member(caller, a["username"])
-        led = self._teams_led(caller)
+        u = await self._member(caller, a["username"])
+        led = await self._teams_led(caller)
         if "team" in a and led is not None and a["team"] not in led:
             raise Forbidden(f"You do not lead the team {a['team']!r}")
         fields: dict[str, Any] = {}
@@ -118,10 +118,10 @@ class Identity(Capability):
             await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
         if fields.get("disabled"):
             self.ctx.end_sessions(a["username"], "your account was disabled")
-        return {"user": public_user(self._user(a["username"]))}
+        return {"user": public_user(await self._user(a["username"]))}
 
     async def _team_delete(self, caller: Any, req: Request) -> dict[str, Any]:
-        self._member(caller, req.args["username"])
+        await self._member(caller, req.args["username"])
         await asyncio.to_thread(self.auth.delete_user, req.args["username"])
         self.ctx.end_sessions(req.args["username"], "your account was deleted")
         return {"deleted": req.args["username"]}
@@ -152,8 +152,9 @@ class Identity(Capability):
             raise Conflict(str(exc)) from None
         return {"deleted": req.args["name"]}
 
-    def _user(self, username: str) -> dict[str, Any]:
-        u = self.auth.store.get_user(username)
+    async def _user(self, username: str) -> dict[str, Any]:
+        # In a worker thread, as every read here: on PostgreSQL a lock elsewhere would stall every console.
+        u = await asyncio.to_thread(self.auth.store.get_user, username)
         if u is None:
             raise NotFound(f"No account {username!r}")
         return dict(u)
@@ -164,7 +165,7 @@ class Identity(Capability):
 
     async def _update(self, caller: Any, req: Request) -> dict[str, Any]:
         a = req.args
-        u = self._user(a["username"])
+        u = await self._user(a["username"])
         fields: dict[str, Any] = {}
         if "name" in a:
             fields["name"] = a["name"]
@@ -199,11 +200,11 @@ class Identity(Capability):
             await asyncio.to_thread(self.auth.store.update_user, a["username"], **fields)
         if fields.get("disabled"):
             self.ctx.end_sessions(a["username"], "your account was disabled")
-        return {"user": public_user(self._user(a["username"]))}
+        return {"user": public_user(await self._user(a["username"]))}
 
     async def _delete(self, caller: Any, req: Request) -> dict[str, Any]:
         username = req.args["username"]
-        self._user(username)
+        await self._user(username)
         if username == caller.principal.username:
             raise Conflict("You cannot delete your own account")
         await asyncio.to_thread(self.auth.delete_user, username)
@@ -211,7 +212,7 @@ class Identity(Capability):
         return {"deleted": username}
 
     async def _password(self, caller: Any, req: Request) -> dict[str, Any]:
-        self._user(req.args["username"])
+        await self._user(req.args["username"])
         try:
             await asyncio.to_thread(self.auth.set_password, req.args["username"], req.args["password"])
         except PasswordRefused as exc:
