@@ -726,3 +726,21 @@ async def test_the_callers_key_writes_exitwithkey_then_the_callback(floor, tmp_p
     assert lines[1].data[:3] == ["1", "1", "1"]  # the key, the position left from, the position on entry
     kinds = [e.kind for e in floor.eng.store.events(call_id=cid)]
     assert kinds[-1] == "call.callback_key", kinds
+
+
+async def test_a_prompt_cut_short_by_the_callers_hang_up_does_not_move_the_call_on(floor):
+    """Asterisk announces the hang-up, then ends the prompt the caller was hearing, then takes the
+    channel out of Stasis: the prompt's end must not act as if it was heard (the IVR test saw a
+    welcome cut short counted as heard, and the caller lost in the menu instead of before it)."""
+    cid = await floor.inbound()
+    floor.eng._playbacks["pb-1"] = (cid, "position")  # the caller hears their position in the queue
+    await floor.idle()
+    floor.sent.clear()
+    await floor.event("ChannelHangupRequest", "caller-1", cause=16)
+    await floor.eng.on_event(AriEvent("PlaybackFinished", raw={"playback": {"id": "pb-1", "state": "done"}}))
+    await floor.idle()
+    assert not [s for s in floor.sent if s[0] == "start_moh"], floor.sent
+    await floor.event("StasisEnd", "caller-1")
+    await floor.event("ChannelDestroyed", "caller-1", cause=16)
+    assert floor.path(cid) == ["entering", "queued", "ended"]
+    assert not floor.eng._hanging_up

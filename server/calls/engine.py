@@ -120,6 +120,10 @@ class CallEngine(CallControl, OverloadGuard):
         self.recent_waits: dict[str, deque[float]] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._playbacks: dict[str, tuple[str, str]] = {}  # playback id -> (call id, purpose)
+        # Channels whose hang-up Asterisk has announced: a prompt they were hearing ends with a
+        # PlaybackFinished that may reach us before the channel leaves Stasis, and must not move
+        # the call on (a welcome cut short by the caller is not a welcome heard).
+        self._hanging_up: set[str] = set()
         self._digits: dict[str, str] = {}  # call id -> digits keyed after the callback key
         self.effects = EffectRunner()
         self._tasks = self.effects.tasks  # the same set and dict: the soak bench counts them by name
@@ -560,7 +564,11 @@ class CallEngine(CallControl, OverloadGuard):
                 self._consult_leg_up(ev.channel.id, ev.args[1] if len(ev.args) > 1 else "")
             elif ev.args and ev.args[0] in (MONITOR, SNOOP):
                 self.monitors.stasis_start(ev.channel.id, ev.args[0], ev.args[1] if len(ev.args) > 1 else "")
+        elif t == "ChannelHangupRequest" and ev.channel:
+            self._hanging_up.add(ev.channel.id)
         elif t in ("ChannelDestroyed", "StasisEnd") and ev.channel:
+            if t == "ChannelDestroyed":
+                self._hanging_up.discard(ev.channel.id)
             if self.monitors.owns(ev.channel.id):
                 self.monitors.channel_gone(ev.channel.id)
             else:
@@ -701,7 +709,7 @@ class CallEngine(CallControl, OverloadGuard):
 
     def _after_playback(self, call_id: str, purpose: str) -> None:
         call = self.calls.get(call_id)
-        if call is None or call.state is CallState.ENDED:
+        if call is None or call.state is CallState.ENDED or call.channel in self._hanging_up:
             return
         if purpose.startswith("ivr") and self.front is not None:
             self.front.played(call, purpose)
@@ -1178,6 +1186,7 @@ class CallEngine(CallControl, OverloadGuard):
         stasis_args = {c["id"]: (c.get("dialplan") or {}).get("app_data", "") for c in raw}
         bridges = {b.id: b for b in await self.ari.bridges()}
         self._playbacks.clear()  # their PlaybackFinished may be lost: timers and states below carry on
+        self._hanging_up &= set(channels)
         for call in list(self.calls.values()):
             if call.channel not in channels:
                 self._end(call, by="caller", cause=None)
