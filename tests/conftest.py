@@ -283,3 +283,13 @@ async def phone(sandbox):
     yield make
     for p in phones:
         await p.stop()
+
+
+@pytest.fixture
+async def floor(tmp_path: Path):
+    """A call engine fed ARI events, no Asterisk (tests/floor.py)."""
+    from .floor import Floor
+    f = Floor(tmp_path)
+    yield f
+    await f.idle()
+    f.close()

@@ -11,16 +11,6 @@ import pytest
 from cc_console.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cc_console.protocol import ErrorCode, ProtocolError
 
-from .test_call_states import Floor
-
-
-@pytest.fixture
-async def floor(tmp_path):
-    f = Floor(tmp_path)
-    yield f
-    await f.idle()
-    f.close()
-
 
 async def test_the_chat_service_refuses_with_domain_errors(floor, tmp_path):
     from cc_console.server.acd.hours import Schedule

@@ -7,11 +7,9 @@ import asyncio
 import heapq
 import itertools
 
-import pytest
-
 from cc_console.server.calls.pacing import LeadingEdgePacer
 
-from .test_call_states import Floor
+from .floor import Floor
 
 
 class FakeLoop:
@@ -119,14 +117,6 @@ def test_a_change_without_a_loop_is_sent_once_a_loop_runs():
             await asyncio.sleep(0)
     asyncio.run(later())
     assert sent == ["support"] and pacer.pending() == []
-
-
-@pytest.fixture
-async def floor(tmp_path):
-    f = Floor(tmp_path)
-    yield f
-    await f.idle()
-    f.close()
 
 
 def _capture(floor: Floor) -> tuple[list[dict], asyncio.Event]:

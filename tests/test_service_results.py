@@ -10,15 +10,7 @@ import pytest
 from cc_console.errors import Conflict, Forbidden, NotFound
 from cc_console.models import Agent, AgentState, Call, CallState, QueueStats
 
-from .test_call_states import Floor, _connected
-
-
-@pytest.fixture
-async def floor(tmp_path):
-    f = Floor(tmp_path)
-    yield f
-    await f.idle()
-    f.close()
+from .floor import _connected
 
 
 async def test_agent_services_answer_the_agent(floor):
