@@ -7,8 +7,9 @@ way a long migration, a VACUUM FULL or an administrator's transaction would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import psycopg
@@ -53,6 +54,19 @@ async def answered_fast(client) -> float:
     return took
 
 
+async def refused_while_locked(url: str, table: str, request: Awaitable[Any], other: Any) -> ProtocolError:
+    """The request waits on the locked table while the other console is answered at once; then,
+    the lock still held, it is refused in words (what the console shows)."""
+    with locked(url, table):
+        stalled = asyncio.ensure_future(request)
+        await waiting_on(url, table)
+        await answered_fast(other)
+        assert not stalled.done()
+        with pytest.raises(ProtocolError) as refused:
+            await stalled
+    return refused.value
+
+
 async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_consoles(
         on_postgresql, server, connect) -> None:
     url = server.settings.sections["store"]["url"]
@@ -60,15 +74,9 @@ async def test_a_resume_waiting_on_a_locked_sessions_table_does_not_stall_other_
     sup = await connect("sup1")
     await server.store.drained()  # the sessions are in PostgreSQL: a resume reads them there
     other = await connect()
-    with locked(url, "sessions"):
-        stalled = asyncio.create_task(other.call("resume", {"token": agent.token}))
-        await waiting_on(url, "sessions")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError) as refused:
-            await stalled
-        # The database's own words stay in the log; the console reads a sentence.
-        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    refused = await refused_while_locked(url, "sessions", other.call("resume", {"token": agent.token}), sup)
+    # The database's own words stay in the log; the console reads a sentence.
+    assert refused.message == "The server cannot read its database just now; try again in a moment"
     assert (await other.call("resume", {"token": agent.token}))["user"] == "agent1"
 
 
@@ -129,13 +137,7 @@ async def test_a_sign_in_waiting_on_a_locked_users_table_does_not_stall_other_co
     url = server.settings.sections["store"]["url"]
     sup = await connect("sup1")
     other = await connect()
-    with locked(url, "users"):
-        stalled = asyncio.create_task(other.call("login", {"username": "agent1", "password": PASSWORD}))
-        await waiting_on(url, "users")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError):
-            await stalled
+    await refused_while_locked(url, "users", other.call("login", {"username": "agent1", "password": PASSWORD}), sup)
     assert (await other.call("login", {"username": "agent1", "password": PASSWORD}))["user"] == "agent1"
 
 
@@ -144,13 +146,7 @@ async def test_the_callback_list_waiting_on_a_locked_table_does_not_stall_other_
     url = server.settings.sections["store"]["url"]
     sup = await connect("sup1")
     asking = await connect("sup1")
-    with locked(url, "callbacks"):
-        stalled = asyncio.create_task(asking.call("callbacks.list", {"state": "all"}))
-        await waiting_on(url, "callbacks")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError):
-            await stalled
+    await refused_while_locked(url, "callbacks", asking.call("callbacks.list", {"state": "all"}), sup)
     assert (await asking.call("callbacks.list", {"state": "all"}))["items"] == []
 
 
@@ -161,14 +157,8 @@ async def test_the_agents_work_list_waiting_on_a_locked_table_does_not_stall_oth
     url = server.settings.sections["store"]["url"]
     sup = await connect("sup1")
     agent = await connect("agent1")
-    with locked(url, "callbacks"):
-        stalled = asyncio.create_task(agent.call("callbacks.worklist", {"state": "all"}))
-        await waiting_on(url, "callbacks")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError) as refused:
-            await stalled
-        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    refused = await refused_while_locked(url, "callbacks", agent.call("callbacks.worklist", {"state": "all"}), sup)
+    assert refused.message == "The server cannot read its database just now; try again in a moment"
     assert (await agent.call("callbacks.worklist", {"state": "all"}))["items"] == []
 
 
@@ -180,14 +170,8 @@ async def test_an_ended_calls_details_waiting_on_a_locked_table_do_not_stall_oth
     ended = {"id": "c-ended", "state": "ended", "queue": "support", "caller": "0612345678", "agent": "agent1"}
     server.store.record("call.ended", ts=100.0, call=ended)
     await server.store.drained()  # an ended call is read from the calls table
-    with locked(url, "calls"):
-        stalled = asyncio.create_task(agent.call("contacts.call", {"call_id": "c-ended"}))
-        await waiting_on(url, "calls")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError) as refused:
-            await stalled
-        assert refused.value.message == "The server cannot read its database just now; try again in a moment"
+    refused = await refused_while_locked(url, "calls", agent.call("contacts.call", {"call_id": "c-ended"}), sup)
+    assert refused.message == "The server cannot read its database just now; try again in a moment"
     assert (await agent.call("contacts.call", {"call_id": "c-ended"}))["caller"] == "0612345678"
 
 
@@ -197,13 +181,7 @@ async def test_a_supervisors_team_waiting_on_a_locked_users_table_does_not_stall
     url = server.settings.sections["store"]["url"]
     agent = await connect("agent1")
     sup = await connect("sup1")
-    with locked(url, "users"):
-        stalled = asyncio.create_task(sup.call("team.members"))
-        await waiting_on(url, "users")
-        await answered_fast(agent)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError):
-            await stalled
+    await refused_while_locked(url, "users", sup.call("team.members"), agent)
     assert (await sup.call("team.members"))["teams"] == []  # sup1 leads no team
 
 
@@ -242,12 +220,6 @@ async def test_a_routing_reload_waiting_on_a_locked_users_table_does_not_stall_o
     url = server.settings.sections["store"]["url"]
     sup = await connect("sup1")
     admin = await connect("admin1")
-    with locked(url, "users"):
-        stalled = asyncio.create_task(admin.call("admin.reload"))
-        await waiting_on(url, "users")
-        await answered_fast(sup)
-        assert not stalled.done()
-        with pytest.raises(ProtocolError) as refused:
-            await stalled
-        assert refused.value.message.startswith("The server cannot read its database just now")
+    refused = await refused_while_locked(url, "users", admin.call("admin.reload"), sup)
+    assert refused.message.startswith("The server cannot read its database just now")
     assert (await admin.call("admin.reload"))["queues"] == ["sales", "support"]
