@@ -567,8 +567,9 @@ class CallEngine(CallControl, OverloadGuard):
         elif t == "ChannelHangupRequest" and ev.channel:
             self._hanging_up.add(ev.channel.id)
         elif t in ("ChannelDestroyed", "StasisEnd") and ev.channel:
-            if t == "ChannelDestroyed":
-                self._hanging_up.discard(ev.channel.id)
+            # at StasisEnd already: a channel out of Stasis may send us nothing more (the soak
+            # bench saw the set grow); a prompt's end after it finds its call ended
+            self._hanging_up.discard(ev.channel.id)
             if self.monitors.owns(ev.channel.id):
                 self.monitors.channel_gone(ev.channel.id)
             else:
