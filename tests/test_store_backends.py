@@ -21,6 +21,7 @@ from cc_console.server.store import sqlite as sq
 from cc_console.server.store.journal import Journal, journal_path
 
 from .pg_cluster import free_port
+from .test_store_journal import locked as sqlite_locked
 
 
 def call(cid: str, state: str) -> dict:
@@ -358,6 +359,33 @@ async def test_a_written_event_still_pending_is_not_read_twice_below_the_cursor(
         after = [ev.call_id for ev in store.events(since=seqs[1])]
         assert after == ["c2"]
         assert [ev.call_id for ev in store.events()] == ["c0", "c1", "c2"]
+    finally:
+        await store.drained()
+        store.close()
+
+
+async def test_a_reader_by_event_number_waits_for_what_came_before_and_sees_only_real_numbers(
+        store_target: str, tmp_path: Path) -> None:
+    """The CRM export resumes by event number: a pending event's provisional number is not the one
+    the database gives it (other writes, a sequence's gaps), so a page cut there gave calls twice.
+    `written` waits for what was handed over before it; `committed_events` has only real numbers."""
+    url = store_target if store_target.startswith("postgresql") else None
+    store = BufferedStore(tmp_path / "cc.sqlite3", url=url)
+    store.start()
+    try:
+        for i in range(5):
+            store.record("call.completed", ts=1.0 + i, call=call(f"c{i}", "ended"))
+        assert await store.written(timeout=10)
+        real = [(ev.seq, ev.call_id) for ev in store.base.events()]
+        assert [(ev.seq, ev.call_id) for ev in store.committed_events()] == real
+        assert [c for _, c in real] == ["c0", "c1", "c2", "c3", "c4"]
+        # Pending events are not in it (no number yet): a later page after the last real one has them.
+        with pg_locked(store_target) if url else sqlite_locked(tmp_path / "cc.sqlite3"):
+            store.record("call.completed", ts=9.0, call=call("c5", "ended"))
+            assert [ev.call_id for ev in store.committed_events(since=real[-1][0])] == []
+            assert not await store.written(timeout=0.2)  # the database is held: not written yet
+        assert await store.written(timeout=10)
+        assert [ev.call_id for ev in store.committed_events(since=real[-1][0])] == ["c5"]
     finally:
         await store.drained()
         store.close()

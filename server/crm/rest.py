@@ -214,8 +214,16 @@ class CrmRest:
         contacts = self.svc.contacts
         recordings = self.svc.recordings
 
+        # The cursor is an event number: only events in the database have theirs. What happened
+        # before this request is given a moment to be written, so that it is in this page.
+        store = self.ctx.store
+        written = getattr(store, "written", None)
+        if written is not None:
+            await written(timeout=2.0)
+        read = getattr(store, "committed_events", store.events)
+
         def page() -> tuple[list[dict[str, Any]], int | None]:
-            events = self.ctx.store.events(since=cursor, kinds=sync.END_KINDS)
+            events = read(since=cursor, kinds=sync.END_KINDS)
             metas = contacts.store.meta if contacts else (lambda cid: None)
 
             def notes(cid: str) -> list[dict[str, Any]]:

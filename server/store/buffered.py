@@ -64,6 +64,7 @@ class BufferedStore:
         self._writer: StoreWriter | None = None
         self._closed = False
         self._drained: asyncio.Future[None] | None = None
+        self._written_waiters: list[tuple[int, asyncio.Future[None]]] = []  # (commit count, waiter)
         kept: list[str] = []
         if url or self.path != ":memory:":  # a memory database has one connection: written in place
             journal = Journal(journal_path(path))
@@ -118,6 +119,27 @@ class BufferedStore:
         while self._pending:
             self._drained = asyncio.get_running_loop().create_future()
             await self._drained
+
+    async def written(self, timeout: float) -> bool:
+        """Wait until what was handed to the writer before this call is in the database (not what
+        comes after: under steady traffic the queue is never empty); False after ``timeout``
+        (the database is away: the caller reads what is there)."""
+        if not self._pending or self._writer is None:
+            return True
+        done = asyncio.get_running_loop().create_future()
+        self._written_waiters.append((self._committed + len(self._pending), done))
+        try:
+            async with asyncio.timeout(timeout):
+                await done
+            return True
+        except TimeoutError:
+            return False
+
+    def committed_events(self, since: int = 0, kinds: tuple[str, ...] | None = None) -> Iterator[StoredEvent]:
+        """Only the events in the database, with their real numbers: what a reader that resumes by
+        event number needs (an event still pending has only a provisional number, which the
+        database may not give it)."""
+        return iter([ev for ev, _ in self.base.events_with_ids(since, kinds)])
 
     def health(self) -> dict[str, Any]:
         return {"ok": self.fault is None, "problem": self.fault, "unsaved": len(self._pending),
@@ -178,6 +200,15 @@ class BufferedStore:
         for _ in range(min(committed - self._committed, len(self._pending))):
             self._pending.popleft()
         self._committed = committed
+        if self._written_waiters:
+            still = []
+            for target, fut in self._written_waiters:
+                if committed >= target:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    still.append((target, fut))
+            self._written_waiters = still
         self.journaled = journaled
         if not self._pending and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
