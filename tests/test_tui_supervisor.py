@@ -420,6 +420,19 @@ async def test_an_agents_event_rebuilds_only_the_rows_it_touches() -> None:
         assert table.cells("agent2")[8] == "+49 30 1234" and screen.full_passes == passes
 
 
+def frames_sent(app: Any) -> list[str]:
+    """What the app sends the terminal from now on, a frame a string."""
+    sent: list[str] = []
+    display = app._display
+
+    def capture(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            sent.append(renderable.render_segments(app.console))
+        display(screen, renderable)
+    app._display = capture
+    return sent
+
+
 async def test_a_changed_row_in_view_is_repainted_alone() -> None:
     """What the terminal is sent after one agent's change is that agent's line, not the table:
     a whole-table repaint for a few changed rows was half of a 2,000-agent console's paint time."""
@@ -427,14 +440,7 @@ async def test_a_changed_row_in_view_is_repainted_alone() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.pause(0.1)
-        sent: list[str] = []
-        display = app._display
-
-        def capture(screen: Any, renderable: Any) -> None:
-            if renderable is not None:
-                sent.append(renderable.render_segments(app.console))
-            display(screen, renderable)
-        app._display = capture  # type: ignore[method-assign]
+        sent = frames_sent(app)
         agent3 = dict(client.state.agents["agent3"], state="paused", reason="break", state_since=DEMO_NOW - 5)
         client.emit("agent.state", agent3)
         await settle(pilot)
@@ -450,14 +456,7 @@ async def test_a_queues_new_figures_repaint_its_line_alone() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.pause(0.1)
-        sent: list[str] = []
-        display = app._display
-
-        def capture(screen: Any, renderable: Any) -> None:
-            if renderable is not None:
-                sent.append(renderable.render_segments(app.console))
-            display(screen, renderable)
-        app._display = capture  # type: ignore[method-assign]
+        sent = frames_sent(app)
         client.emit("queue.stats", dict(client.state.queues["sales"], offered=77))
         await settle(pilot)
         await wait_until(pilot, lambda: any("77" in frame for frame in sent))

@@ -59,10 +59,7 @@ class DiffTable(DataTable):
                 self.row_adds += 1
                 added = True
             elif old != cells:
-                for col, before, after in zip(column_keys, old, cells):
-                    if before != after:
-                        self.update_cell(key, col, after)
-                        self.cell_updates += 1
+                self._update_changed(key, old, cells, column_keys)
             self._cells[key] = cells
         if order is not None:
             self._apply_order(list(order), selected)
@@ -70,6 +67,13 @@ class DiffTable(DataTable):
             self.sort(self._sort_column, key=lambda v: str(getattr(v, "plain", v)))
         elif gone and selected in self._cells:
             self._select(selected)
+
+    def _update_changed(self, key: str, old: tuple[Any, ...], cells: tuple[Any, ...],
+                        column_keys: list[str]) -> None:
+        for col, before, after in zip(column_keys, old, cells):
+            if before != after:
+                self.update_cell(key, col, after)
+                self.cell_updates += 1
 
     def sync_rows(self, rows: Mapping[str, Sequence[Any]]) -> None:
         """Only these rows, all of them already in the table: their changed cells are updated; no
@@ -84,10 +88,7 @@ class DiffTable(DataTable):
             if old is None:
                 raise KeyError(f"sync_rows: no row {key!r} in the table")
             if old != cells:
-                for col, before, after in zip(column_keys, old, cells):
-                    if before != after:
-                        self.update_cell(key, col, after)
-                        self.cell_updates += 1
+                self._update_changed(key, old, cells, column_keys)
             self._cells[key] = cells
 
     def _apply_order(self, order: list[str], selected: str | None) -> None:
