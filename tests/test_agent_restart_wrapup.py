@@ -10,7 +10,7 @@ from cc_console.widgets.contact_panel import ContactPanel
 
 from .asterisk import start_routed, until
 from .conftest import PASSWORD
-from .test_tui_e2e import wait_screen
+from .test_tui_e2e import agent_screen_ready, wait_screen
 
 pytestmark = pytest.mark.asterisk
 
@@ -41,7 +41,7 @@ async def test_console_started_in_wrapup_registers_the_call_just_ended(settings,
 
         app = CCConsoleApp(url=srv.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_screen(pilot, lambda: app.screen.query("#contact-panel"), what="agent screen")
+            await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
             panel = app.screen.query_one("#contact-panel", ContactPanel)
             await wait_screen(pilot, lambda: panel.reg and panel.reg.get("caller") == "0612345670",
                               what="the ended call's registration")

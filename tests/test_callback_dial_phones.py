@@ -14,7 +14,7 @@ from cc_console.tui import CCConsoleApp
 
 from .asterisk import until
 from .conftest import PASSWORD
-from .test_tui_e2e import wait_screen
+from .test_tui_e2e import agent_screen_ready, wait_screen
 
 pytestmark = pytest.mark.asterisk
 
@@ -37,7 +37,7 @@ async def test_dial_a_missed_call_back_from_the_work_list(server, connect, pbx, 
 
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_screen(pilot, lambda: app.screen.query("#agent-state"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         await pilot.press("b")
         await wait_screen(pilot, lambda: isinstance(app.screen, CallbacksScreen) and app.screen.items,
                           what="the work list")

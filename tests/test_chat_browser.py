@@ -14,7 +14,7 @@ from aiohttp import web
 from cc_console.tui import CCConsoleApp
 from tests.chat_helpers import Events
 from tests.conftest import PASSWORD
-from tests.test_tui_e2e import wait_screen
+from tests.test_tui_e2e import agent_screen_ready, wait_screen
 
 CHROMIUM = os.environ.get("CC_CONSOLE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -64,7 +64,7 @@ async def test_visitor_chats_with_an_agent_in_the_console(server, connect, brows
     page = await browser.new_page()
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_screen(pilot, lambda: app.screen.query("#agent-state"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         state = app.screen.query_one("#agent-state")
         panel = app.screen.query_one("#chats")
         await wait_screen(pilot, lambda: state.state == "logged_out", what="logged out")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from cc_console.tui import CCConsoleApp
 from tests.chat_helpers import Visitor
 from tests.conftest import PASSWORD
-from tests.test_tui_e2e import wait_screen
+from tests.test_tui_e2e import agent_screen_ready, wait_screen
 
 
 async def test_agent_handles_two_chats_with_number_keys(server, connect):
     base = f"http://127.0.0.1:{server.port}"
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(140, 40)) as pilot, Visitor(base) as v1, Visitor(base) as v2:
-        await wait_screen(pilot, lambda: app.screen.query("#agent-state"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         panel = app.screen.query_one("#chats")
         assert not panel.display, "no chat: no panel"
         await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "logged_out", what="state")

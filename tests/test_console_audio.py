@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cc_console.audio import ConsoleAudio
-from cc_console.server.pbx.phones import phone_tone_freq, tone_level
+from cc_console.server.pbx.phones import phone_tone_freq, samples_tone_level, tone_level
 from cc_console.server.pbx.sandbox import MOH_TONE_FREQ
 
 from .asterisk import channels_left, until
@@ -46,6 +46,28 @@ def recorded_seconds(ph) -> float:
         return 0.0
     channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
     return max(0.0, (path.stat().st_size - data - 8) / (rate * channels * 2))
+
+
+def level_now(ph, freq: float, span: float = 0.6) -> float:
+    """How loud ``freq`` is in the last ``span`` s a phone has recorded of its call in progress."""
+    import array
+    path = ph.recorded_wav()
+    if path is None or not path.exists():
+        return 0.0
+    with open(path, "rb") as f:
+        head = f.read(512)
+        data = head.find(b"data")
+        if data < 0:
+            return 0.0
+        channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
+        frame = 2 * channels
+        end = data + 8 + (path.stat().st_size - data - 8) // frame * frame
+        want = int(span * rate) * frame
+        if end - want < data + 8:
+            return 0.0
+        f.seek(end - want)
+        samples = array.array("h", f.read(want))
+    return samples_tone_level(list(samples[::channels]), rate, freq)
 
 
 async def until_true(check, what: str, timeout: float = 20.0) -> None:
@@ -169,6 +191,9 @@ async def test_supervisor_listens_whispers_and_barges_with_console_audio(server,
             await until(sup, lambda mode=mode: states and states[-1]["mode"] == mode and states[-1]["snoop_ready"],
                         timeout=15, what=f"{mode} snoop bridged")
             await flowing(audio, "the supervisor's console audio")
+            if mode != "listen":  # the new snoop's whisper can take a moment on a loaded machine
+                await until_true(lambda: level_now(agent_phone, MIC_TONE) > HEARD,
+                                 f"{mode}: the agent to hear the supervisor")
             at_agent, at_caller = Window(pulse, agent_phone), Window(pulse, caller)
             await at_agent.filled()
             await at_caller.filled()

@@ -336,9 +336,12 @@ async def test_cli_import_and_absence_reach_the_running_server(live, settings, t
     assert r.exit_code == 0, r.output
     await until(lambda: any(d["source"] == "database" for d in pushed))
     assert (await status_of(c, "saether"))["id"] == "oslo:p7"
-    an_hour_ago = (datetime.now() - timedelta(hours=1)).isoformat(timespec="minutes")
+    # With offsets and an end: "to the end of that day" is the organisation's day, already over
+    # shortly after midnight there
+    now = datetime.now(UTC)
+    span = [(now + timedelta(hours=h)).isoformat(timespec="minutes") for h in (-1, 1)]
     r = await asyncio.to_thread(run, cli, ["directory", "absence", "add", "oslo:p7", "--type", "sick",
-                                           "--from", an_hour_ago, *where])
+                                           "--from", span[0], "--until", span[1], *where])
     assert r.exit_code == 0, r.output
     await until(lambda: len([d for d in pushed if d["source"] == "database"]) >= 2)
     row = await status_of(c, "saether")

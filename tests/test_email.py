@@ -223,11 +223,11 @@ def test_an_html_only_mail_and_an_auto_reply():
 async def test_the_agent_answers_an_email_in_the_console(server, dovecot, outbox):
     from cc_console.tui import CCConsoleApp
     from tests.conftest import PASSWORD
-    from tests.test_tui_e2e import wait_screen
+    from tests.test_tui_e2e import agent_screen_ready, wait_screen
 
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_screen(pilot, lambda: app.screen.query("#emails"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         panel = app.screen.query_one("#emails")
         assert not panel.display, "no e-mail: no panel"
         await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "logged_out", what="state")

@@ -3,10 +3,9 @@ working hours and overflow, max wait, callback and voicemail by DTMF, announceme
 stages, and the queue_log it writes."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +17,8 @@ from .asterisk import start_routed, until
 
 pytestmark = pytest.mark.asterisk
 
-TODAY = datetime.now(UTC).date().isoformat()
+_today = datetime.now(UTC).date()
+CLOSED_DAYS = ", ".join(f'"{(_today + timedelta(days=d)).isoformat()}" = "closed"' for d in (-1, 0, 1))
 
 BASE = """
 sticky_seconds = 300
@@ -205,10 +205,11 @@ async def test_wrapup_pause_reasons_and_self_login_rule(routed, connect_to, pbx,
 
 
 def closed_today(queue_extra: str = "") -> str:
+    # Yesterday and tomorrow too: a run that crosses midnight still finds the queue closed.
     return f"""
     [queues.night]
     dids = ["5003"]
-    exceptions = {{ "{TODAY}" = "closed" }}
+    exceptions = {{ {CLOSED_DAYS} }}
     {queue_extra}
     """
 
@@ -268,15 +269,18 @@ async def test_closed_overflow_to_voicemail_and_hangup_default(routed, connect_t
     srv = await routed(closed_today('overflow = { closed = "voicemail" }') + f"""
     [queues.shut]
     dids = ["5004"]
-    exceptions = {{ "{TODAY}" = "closed" }}
+    exceptions = {{ {CLOSED_DAYS} }}
     """)
     try:
         sup = await connect_to(srv, "sup1")
         call = await pbx.place_call("5003", caller="0611000031", exten="tone-700")
         c = await until(sup, lambda: next((c for c in sup.state.calls.values() if c["state"] == "voicemail"), None),
                         what="leaving a message")
-        # The prompt and beep play, then the bridge records; the caller speaks (a tone) a while.
-        await asyncio.sleep(4)
+        # The prompt and beep play, then the bridge records; the caller speaks (a tone) two seconds
+        # of it (on a loaded machine the prompt alone can take longer than a fixed wait).
+        recording = pbx.s.root_path / f"var/spool/asterisk/recording/vm-{c['id']}.wav"
+        await until(sup, lambda: recording.exists() and recording.stat().st_size > 44 + 2 * 16000,
+                    timeout=30, what="two seconds of the message recorded")
         await pbx.hangup(call.outer)
         await until(sup, lambda: c["id"] not in sup.state.calls, what="ended")
         items = (await sup.call("callbacks.list"))["items"]

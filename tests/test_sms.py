@@ -214,11 +214,11 @@ async def test_a_message_the_gateway_refuses_is_said_in_words(server, connect, k
 
 async def test_the_agent_answers_an_sms_in_the_console_and_writes_to_the_customer_on_the_card(server, smsc):
     from cc_console.tui import CCConsoleApp
-    from tests.test_tui_e2e import wait_screen
+    from tests.test_tui_e2e import agent_screen_ready, wait_screen
 
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_screen(pilot, lambda: app.screen.query("#sms"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         panel = app.screen.query_one("#sms")
         assert not panel.display, "no SMS: no panel"
         await wait_screen(pilot, lambda: app.screen.query_one("#agent-state").state == "logged_out", what="state")

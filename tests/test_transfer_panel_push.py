@@ -7,13 +7,13 @@ from cc_console.tui import CCConsoleApp
 from cc_console.widgets.transfer_panel import TransferPanel
 
 from .conftest import PASSWORD
-from .test_tui_e2e import wait_screen
+from .test_tui_e2e import agent_screen_ready, wait_screen
 
 
 async def test_open_panel_shows_state_changes_as_they_happen(server, connect):
     app = CCConsoleApp(url=server.url, mode="agent", username="agent1", password=PASSWORD, keymap={})
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_screen(pilot, lambda: app.screen.query("#agent-state"), what="agent screen")
+        await wait_screen(pilot, lambda: agent_screen_ready(app), what="agent screen")
         asked: list[tuple[str, dict]] = []
         real_call = app.client.call
 

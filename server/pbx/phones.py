@@ -406,6 +406,11 @@ def tone_level(path: str | os.PathLike, freq: float, start: float = 0.0, duratio
     The median over blocks makes short gaps (call set-up) irrelevant when the tone is there most of the time.
     """
     samples, rate = _read_mono(path, start, duration)
+    return samples_tone_level(samples, rate, freq)
+
+
+def samples_tone_level(samples: list[int], rate: int, freq: float) -> float:
+    """tone_level of 16-bit mono samples already read."""
     block = max(1, rate // 10)
     k = 2 * math.cos(2 * math.pi * freq / rate)
     levels = []
