@@ -12,7 +12,8 @@ import time
 import pytest
 
 from cc_console.audio import ConsoleAudio
-from cc_console.server.pbx.phones import phone_tone_freq, samples_tone_level, tone_level
+from cc_console.server.pbx.phones import phone_tone_freq, recent_tone_level, tone_level
+from cc_console.server.pbx.phones import recorded_seconds as recorded_seconds_of
 from cc_console.server.pbx.sandbox import MOH_TONE_FREQ
 
 from .asterisk import channels_left, until
@@ -35,39 +36,12 @@ async def pulse(monkeypatch):
 
 
 def recorded_seconds(ph) -> float:
-    """Seconds a phone has recorded of its call in progress (the WAV header has the length only at the end)."""
-    path = ph.recorded_wav()
-    if path is None or not path.exists():
-        return 0.0
-    with open(path, "rb") as f:
-        head = f.read(512)
-    data = head.find(b"data")
-    if data < 0:
-        return 0.0
-    channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
-    return max(0.0, (path.stat().st_size - data - 8) / (rate * channels * 2))
+    return recorded_seconds_of(ph.recorded_wav())
 
 
-def level_now(ph, freq: float, span: float = 0.6) -> float:
-    """How loud ``freq`` is in the last ``span`` s a phone has recorded of its call in progress."""
-    import array
-    path = ph.recorded_wav()
-    if path is None or not path.exists():
-        return 0.0
-    with open(path, "rb") as f:
-        head = f.read(512)
-        data = head.find(b"data")
-        if data < 0:
-            return 0.0
-        channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
-        frame = 2 * channels
-        end = data + 8 + (path.stat().st_size - data - 8) // frame * frame
-        want = int(span * rate) * frame
-        if end - want < data + 8:
-            return 0.0
-        f.seek(end - want)
-        samples = array.array("h", f.read(want))
-    return samples_tone_level(list(samples[::channels]), rate, freq)
+def level_now(ph, freq: float) -> float:
+    """How loud ``freq`` is in what a phone has recorded of its call in the last moment."""
+    return recent_tone_level(ph.recorded_wav(), freq)
 
 
 async def until_true(check, what: str, timeout: float = 20.0) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from cc_console.protocol import ProtocolError
 from cc_console.server.pbx.phones import phone_tone_freq, tone_level
+from cc_console.server.pbx.phones import recorded_seconds as recorded_seconds_of
 
 from .asterisk import channels_left, until
 
@@ -22,18 +23,7 @@ HEARD = 0.02  # a tone of amplitude 0.3 measures ~0.1-0.3 when heard, under 0.00
 
 
 def recorded_seconds(ph) -> float:
-    """Seconds a phone has recorded of its call in progress, from the file's size (the WAV header
-    holds the length only once the call ends)."""
-    path = ph.recorded_wav()
-    if path is None or not path.exists():
-        return 0.0
-    with open(path, "rb") as f:
-        head = f.read(512)
-    data = head.find(b"data")
-    if data < 0:
-        return 0.0
-    channels, rate = int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
-    return max(0.0, (path.stat().st_size - data - 8) / (rate * channels * 2))
+    return recorded_seconds_of(ph.recorded_wav())
 
 
 async def recorded_beyond(phones, marks: dict[int, float], seconds: float, timeout: float = 20.0) -> None:

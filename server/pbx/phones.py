@@ -399,6 +399,43 @@ def _read_mono(path: str | os.PathLike, start: float = 0.0, duration: float | No
     return list(data), rate
 
 
+def _wav_so_far(path: Path) -> tuple[int, int, int] | None:
+    """Where the samples start, the channels and the rate of a WAV still being written (its header
+    has the length only once the recording ends)."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    data = head.find(b"data")
+    if data < 0:
+        return None
+    return data + 8, int.from_bytes(head[22:24], "little"), int.from_bytes(head[24:28], "little")
+
+
+def recorded_seconds(path: Path | None) -> float:
+    """Seconds recorded so far into a WAV being written, from the file's size."""
+    if path is None or not path.exists() or (wav := _wav_so_far(path)) is None:
+        return 0.0
+    start, channels, rate = wav
+    return max(0.0, (path.stat().st_size - start) / (rate * channels * 2))
+
+
+def recent_tone_level(path: Path | None, freq: float, span: float = 0.6) -> float:
+    """tone_level of the last ``span`` s recorded so far into a WAV being written."""
+    import array
+
+    if path is None or not path.exists() or (wav := _wav_so_far(path)) is None:
+        return 0.0
+    start, channels, rate = wav
+    frame = 2 * channels
+    end = start + (path.stat().st_size - start) // frame * frame
+    want = int(span * rate) * frame
+    if end - want < start:
+        return 0.0
+    with open(path, "rb") as f:
+        f.seek(end - want)
+        samples = array.array("h", f.read(want))
+    return samples_tone_level(list(samples[::channels]), rate, freq)
+
+
 def tone_level(path: str | os.PathLike, freq: float, start: float = 0.0, duration: float | None = None) -> float:
     """Amplitude (0..1 of full scale) of a sine at `freq` Hz in a 16-bit WAV (Goertzel, per 100 ms block, median).
 
