@@ -77,8 +77,9 @@ async def test_a_supervisor_starts_a_campaign_and_sees_it_live(server, connect_t
     app = CCConsoleApp(url=server.url, mode="supervisor", username="sup1", password=PASSWORD, keymap={})
     other = await connect_to(server, "sup1")
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_screen(pilot, lambda: isinstance(app.screen, SupervisorScreen) and app.focused is not None,
-                          what="supervisor screen, its table focused")
+        await wait_screen(pilot, lambda: isinstance(app.screen, SupervisorScreen) and app.focused is not None
+                          and len(app.screen_stack) == 2 and app.client.state.agents,
+                          what="supervisor screen, its table focused, the floor's state in")
         await pilot.press("C")
         await wait_screen(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="campaign screen")
         screen = app.screen

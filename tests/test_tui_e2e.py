@@ -21,7 +21,10 @@ async def wait_screen(pilot, pred, timeout: float = 15.0, what: str = "") -> Non
     deadline = loop.time() + timeout
     while not pred():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            app = pilot.app  # what the console showed instead: the next look at a flaky run starts there
+            raise AssertionError(f"timed out waiting for {what}; screens "
+                                 f"{[type(s).__name__ for s in app.screen_stack]}, focused {app.focused!r}, "
+                                 f"notifications {[n.message for n in app._notifications]}")
         await pilot.pause(0.05)
 
 
