@@ -43,7 +43,7 @@ async def test_agent_console_in_tmux(server, tmp_path):
     async def screen() -> str:
         return await tmux("-L", sock, "capture-pane", "-p", "-t", "0")
 
-    async def wait_for(text: str, timeout: float = 20.0) -> str:
+    async def wait_for(*texts: str, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -51,17 +51,17 @@ async def test_agent_console_in_tmux(server, tmp_path):
                 last = await screen()
             except RuntimeError:  # the console exited
                 break
-            if text in last:
+            if all(text in last for text in texts):
                 return last
             await asyncio.sleep(0.1)
-        raise AssertionError(f"{text!r} not on the screen:\n{last}")
+        raise AssertionError(f"{texts!r} not on the screen:\n{last}")
 
     async def keys(*k: str) -> None:
         await tmux("-L", sock, "send-keys", "-t", "0", *k)
 
     try:
-        shown = await wait_for("LOGGED OUT")
-        assert "Customer" in shown and "My queues" in shown
+        # the panels mount one after the other: a capture can come between them
+        await wait_for("LOGGED OUT", "Customer", "My queues")
         await keys("l")
         await wait_for("READY")
         assert server.engine.agents["agent1"].state == "ready"
@@ -76,8 +76,8 @@ async def test_agent_console_in_tmux(server, tmp_path):
         await keys("Escape")
         await wait_for("My queues")
         await keys("?")
-        shown = await wait_for("Identify")
-        assert "Transfer panel" in shown and "agent.identify" not in shown  # keys for people, no binding ids
+        shown = await wait_for("Identify", "Transfer panel")
+        assert "agent.identify" not in shown  # keys for people, no binding ids
         await keys("Escape")
         await wait_for("My queues")
         await keys("q")
