@@ -12,13 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 DOVECOT = "/usr/sbin/dovecot"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Dovecot:

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port as _free_port
+
 SLAPD = "/usr/sbin/slapd"
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = f"cn=admin,{SUFFIX}"
@@ -21,12 +23,6 @@ PEOPLE = [
     ("sven", "Sven Supervisor", ["cc-supervisors", "cc-agents"], "team-north", "Oslo"),
     ("nils", "Nils Nobody", ["staff"], "", ""),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -16,11 +16,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import free_port
 
 RUN_AS = "nobody"
 
@@ -33,12 +34,6 @@ def pg_bin() -> Path:
         raise RuntimeError("Debian's PostgreSQL is missing (no /usr/lib/postgresql/*/bin/initdb): "
                            "run ./scripts/setup (scripts/debian-packages.d/postgresql.txt)")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -2,13 +2,12 @@
 agents on console clients, chatbots on REST. docs/chat.md."""
 from __future__ import annotations
 
-import socket
-
 import aiohttp
 import pytest
 
 from cc_console.protocol import ProtocolError
 from tests.chat_helpers import Events, Visitor
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -214,9 +213,7 @@ async def test_transcript_by_email(server, connect, tmp_path):
         async def handle_DATA(self, srv, session, envelope):
             got.append(envelope.content)
             return "250 OK"
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
+    port = free_port()
     ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
     ctl.start()
     try:

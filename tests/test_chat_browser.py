@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,13 @@ from aiohttp import web
 from cc_console.tui import CCConsoleApp
 from tests.chat_helpers import Events
 from tests.conftest import PASSWORD
+from tests.ports import free_port as _free_port
 from tests.test_tui_e2e import agent_screen_ready, wait_screen
 
 CHROMIUM = os.environ.get("CC_CONSOLE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]
 T = 10_000  # ms: Playwright's waits
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import os
 import pty
 import shlex
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.asterisk,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -51,12 +52,6 @@ def wait_for(read, *texts: str, timeout: float = 60.0, context=lambda: "") -> st
 
 def pane(sock: str, index: int):
     return lambda: tmux(sock, "capture-pane", "-p", "-t", f"{SESSION}:0.{index}", check=False).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from aiohttp import web
 from cc_console.client import ConsoleClient
 from cc_console.server.app import Server
 from cc_console.server.directory import default_path
+from tests.ports import free_port
 
 from .conftest import PASSWORD
 from .pg_cluster import cli_db_args
@@ -33,12 +34,6 @@ RADICALE = shutil.which("radicale") or "/usr/bin/radicale"
 DATA = Path(__file__).parent / "data" / "graph"
 POLL = 1.0  # the feeds' poll interval in these tests
 WITHIN = POLL + 8.0  # one poll interval, and what a loaded 2-core machine adds to it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

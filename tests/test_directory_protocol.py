@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from email import message_from_bytes
 from email.policy import default as email_policy
 
@@ -11,6 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from cc_console.protocol import ErrorCode, ProtocolError
+from tests.ports import free_port
 
 from .test_directory_fixtures import load_sample
 
@@ -109,12 +109,6 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_message_by_email_through_a_real_smtp_server(directory, connect):

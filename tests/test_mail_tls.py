@@ -2,7 +2,6 @@
 with a certificate made by trustme), and nothing is sent in clear to a server without STARTTLS."""
 from __future__ import annotations
 
-import socket
 from email.message import EmailMessage
 
 import pytest
@@ -10,6 +9,7 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from cc_console.server.mail import MailRefused, MailSettings, send
+from tests.ports import free_port as _port
 
 
 class Inbox:
@@ -19,12 +19,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         self.got.append((envelope.content.decode(errors="replace"), session.ssl is not None))
         return "250 OK"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -245,10 +245,8 @@ async def test_scheduled_report_is_emailed(day, tmp_path):
         def handle_message(self, message):
             got.append(message)
 
-    import socket
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
+    from tests.ports import free_port
+    port = free_port()
     ctl = Controller(Keep(), hostname="127.0.0.1", port=port)
     ctl.start()
     try:

@@ -372,6 +372,10 @@ async def test_position_announcement_and_hangup_during_greeting(routed, connect_
     try:
         sup = await connect_to(srv, "sup1")
         await pbx.place_call("5001", caller="0611000061")
+        # the first in the queue before the second is called: on a busy Asterisk the second's
+        # channel could otherwise reach us first
+        await until(sup, lambda: any(c["caller"] == "0611000061" and c["state"] == "queued"
+                                     for c in sup.state.calls.values()), what="the first caller queued")
         await pbx.place_call("5001", caller="0611000062")
         ann = await until(sup, lambda: [e for e in srv.store.events(kinds=("call.announcement",))
                                         if e.data["call"]["caller"] == "0611000062"] or None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from email import message_from_bytes
 from email.policy import default as email_policy
@@ -15,6 +14,7 @@ from aiosmtpd.controller import Controller
 
 from cc_console.protocol import ErrorCode, ProtocolError
 from cc_console.server.app import Server
+from tests.ports import free_port
 
 from .asterisk import until
 from .test_directory_fixtures import load_sample
@@ -31,12 +31,6 @@ class Sink:
         # aiosmtpd runs its own loop in a thread: hand the message over to the test's loop.
         self.loop.call_soon_threadsafe(self.mail.put_nowait, envelope.content)
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_transferred_call_link_by_mail_page_with_caller_and_note_then_expired(

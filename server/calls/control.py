@@ -8,6 +8,7 @@ recording (`_record_call`), side-effect (`_spawn`) and hook (`_hook`) machinery.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,10 @@ from .states import (
 
 # Callees dialled ahead (predictive) wait before every caller of their queue: a person is on the line
 # and has at most the connect limit (2 s) to get an agent.
+log = logging.getLogger(__name__)
+
 AHEAD_PRIORITY = 1_000_000
+AHEAD_RING_SECONDS = 45  # Asterisk rings a callee dialled ahead this long
 
 
 
@@ -60,6 +64,10 @@ else:
 
 
 class CallControl(_Base):
+    # A callee dialled ahead with no news this long after the originate: ask Asterisk (the ring
+    # time plus a margin for a busy Asterisk; tests shorten it)
+    ahead_no_news: float = AHEAD_RING_SECONDS + 15.0
+
     def hold(self, agent_id: str, on: bool, call_id: str | None = None) -> Call:
         """Hold: the agent's leg leaves the call's bridge and the caller, alone in it, hears music
         on hold; unhold puts it back. Hold time is recorded for the handle-time figures."""
@@ -254,12 +262,41 @@ class CallControl(_Base):
         async def go() -> None:
             try:
                 await self.ari.originate(dialstring, call.channel, app_args=f"{OUT_REMOTE},{call.id}",
-                                         caller_id=caller_id or "", timeout=45)
+                                         caller_id=caller_id or "", timeout=AHEAD_RING_SECONDS)
             except AriError:
                 self._end(call, by="system", outcome="not_reached")
                 raise
+            self._arm("dial", call.id, self.ahead_no_news, self._ahead_no_news, call.id)
         self._spawn(go(), f"dial ahead {call.id}", call.id)
         return call
+
+    def _ahead_no_news(self, call_id: str) -> None:
+        """Asterisk gives up ringing after AHEAD_RING_SECONDS; past that with neither an answer nor a
+        hang-up heard, an event was lost (a campaign would wait on this contact for ever): ask
+        Asterisk where the callee's channel is."""
+        call = self.calls.get(call_id)
+        if call is None or call.state is not CallState.RINGING or call.answered is not None:
+            return
+
+        async def check() -> None:
+            channel = await self.ari.get_channel(call.channel)
+            if call.state is not CallState.RINGING or call.answered is not None:
+                return
+            if channel is None:
+                log.warning("dialled ahead %s: its channel went without a word from Asterisk", call.id)
+                self._channel_gone(call.channel, None)
+            elif channel.state == "Up":
+                log.warning("dialled ahead %s: answered without a word from Asterisk", call.id)
+                self._outbound_leg_up(call.channel, OUT_REMOTE, call.id)
+            else:
+                log.warning("dialled ahead %s: still %s after %.0f s; hung up", call.id, channel.state,
+                            self.ahead_no_news)
+                try:
+                    await self.ari.hangup(call.channel)
+                except AriError as exc:  # gone meanwhile: not reached all the same
+                    log.info("hang up %s: %s", call.channel, exc)
+                self._channel_gone(call.channel, None)
+        self._spawn(check(), f"dial ahead {call.id}: no news", call.id)
 
     def _answered_ahead(self, call: Call) -> None:
         """A callee dialled ahead answered: a machine is dealt with; a person goes into the call's
@@ -363,6 +400,7 @@ class CallControl(_Base):
                     raise
             self._spawn(go(), f"dial out {call.id}", call.id)
         elif kind == OUT_REMOTE and leg == call.channel and call.id in self._ahead:
+            self._disarm("dial", call.id)
             self._answered_ahead(call)
         elif kind == OUT_REMOTE and leg == call.channel:
             now = self.clock()

@@ -513,7 +513,7 @@ class CallEngine(CallControl, OverloadGuard):
             t.cancel()
 
     def _disarm_call(self, call_id: str) -> None:
-        for kind in ("ring", "max_wait", "position", "digits"):
+        for kind in ("ring", "max_wait", "position", "digits", "dial"):
             self._disarm(kind, call_id)
 
     def play(self, call: Call, media: list[str], purpose: str) -> str:
@@ -1216,6 +1216,13 @@ class CallEngine(CallControl, OverloadGuard):
                     continue
                 if (bridge and leg in bridge.channels) or channels[leg].state == "Up":
                     self._connect(call)  # answered while we were away
+            elif call.state is CallState.RINGING and call.id in self._ahead and call.answered is None:
+                # a campaign's callee dialled ahead: its answer may have been lost with the connection
+                if channels[call.channel].state == "Up":
+                    self._outbound_leg_up(call.channel, OUT_REMOTE, call.id)
+                else:
+                    self._arm("dial", call.id, self.ahead_no_news, self._ahead_no_news, call.id)
+                continue
             elif call.state is CallState.RINGING and call.agent:
                 self._arm("ring", call.id, self._ring_timeout_for(call), self._ring_timeout, call.id, call.offers)
             elif call.state is CallState.QUEUED:
