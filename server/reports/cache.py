@@ -361,13 +361,14 @@ class ReportCache:
         """Replace the histogram rows of [t0, t1] at this level with `select`'s; returns the keys whose rows
         changed (only theirs need their cumulative histograms summed again)."""
         db = self.db
+        if self._empty:  # nothing to compare with (a split build's part): every key is new, no copy to compare
+            db.execute(f"INSERT INTO {table} SELECT ?, * FROM ({select})", (lvl, *params))
+            return set(db.execute(f"SELECT DISTINCT {keys[0]}, {keys[1]} FROM {table} WHERE lvl = ? AND t >= ? "
+                                  "AND t <= ?", (lvl, t0, t1)))
         db.execute("CREATE TEMP TABLE IF NOT EXISTS _h (t INTEGER, k1 TEXT, k2 TEXT, kind INTEGER, sec INTEGER, "
                    "n INTEGER)")
         db.execute("DELETE FROM _h")
         db.execute(f"INSERT INTO _h {select}", params)
-        if self._empty:  # nothing to compare with (a split build's part): every key is new
-            db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
-            return set(db.execute("SELECT DISTINCT k1, k2 FROM _h"))
         old = (f"SELECT t, {keys[0]} AS k1, {keys[1]} AS k2, kind, sec, n FROM {table} "
                "WHERE lvl = ? AND t >= ? AND t <= ?")
         changed = set(db.execute(f"SELECT k1, k2 FROM ({old} EXCEPT SELECT * FROM _h) "

@@ -20,13 +20,16 @@ first build (an empty read model) is split; a refresh after it is the usual sing
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -151,6 +154,20 @@ def plan(ev: Any, last: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is folded: the fold makes hundreds of thousands of objects, none
+    in a cycle (freed by reference counting), and the collector walked them again and again (a fifth of the
+    fold's time); it runs between batches, so what other threads make is still collected."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, hi: int, chunk: int) -> PartResult:
     """A worker process: the read model of the events (lo, hi] in a file of its own."""
     from . import cache as cache_mod
@@ -170,7 +187,8 @@ def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, h
     cache.unknown = set()
     events = 0
     while True:
-        n = cache._refresh_chunk(aggregate=False)
+        with _collector_paused():
+            n = cache._refresh_chunk(aggregate=False)
         events += n
         if n < cache_mod.CHUNK:
             break
