@@ -15,6 +15,7 @@ aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import defaultdict
@@ -90,6 +91,11 @@ CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT
 """
 
 
+# The indexes only reports read (none is a key): a split build's parts go without them, and the read model it
+# adopts builds them once, after its merge (split_build.py).
+INDEXES = {ix: sql.strip() for ix, sql in ((ln.split()[5], ln) for ln in SCHEMA.splitlines()
+                                           if ln.startswith("CREATE INDEX"))}
+
 EV_COLS = "seq, ts, kind, call_id, agent_id, queue, data"
 seg_row = attrgetter(*SEGMENT_FIELDS)
 span_row = attrgetter("agent", "state", "start", "end", "reason", "kind", "call_id")
@@ -112,10 +118,7 @@ class ReportCache:
             default = source.beside(".reports") if cache_path is None else ""
         self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = self._connect()
         row = None
         try:
             row = self.db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
@@ -133,6 +136,29 @@ class ReportCache:
         self._empty = False  # aggregate_all on a read model with no aggregate rows yet
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def adopt(self, path: str | Path) -> None:
+        """The read model becomes the file at `path` (a split build's first part, built by the same code: it is
+        moved, not copied). Called by the refreshing thread, which holds the lock."""
+        self.db.close()
+        os.replace(path, self.cache_path)
+        for suffix in ("-wal", "-shm"):  # the empty read model's, if its connection left them
+            Path(str(self.cache_path) + suffix).unlink(missing_ok=True)
+        self.db = self._connect()
+
+    def reset(self) -> None:
+        """Empty the read model (a split build that failed after adopting its first part: built again)."""
+        for t in TABLES:
+            self.db.execute(f"DROP TABLE IF EXISTS {t}")
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         with self._lock:
@@ -159,9 +185,9 @@ class ReportCache:
                 if n < CHUNK:
                     return total
 
-    def _refresh_chunk(self, aggregate: bool = True) -> int:
+    def _refresh_chunk(self, aggregate: bool = True, limit: int | None = None) -> int:
         mark = self.watermark
-        rows = self.ev.rows_after(mark, CHUNK)
+        rows = self.ev.rows_after(mark, limit or CHUNK)
         if not rows:
             return 0
         last, n = rows[-1][0], len(rows)

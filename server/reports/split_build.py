@@ -48,6 +48,9 @@ MIN_EVENTS = 1_000_000  # fewer events than this: one process (a split's start-u
 WORKERS: int | None = None  # None: os.cpu_count()
 PARTS_PER_WORKER = 1
 MAX_PARTS = 8  # SQLite attaches at most 10 databases at once
+# Events a part reads and holds at once: the batch is most of a part's memory (about 50 MiB a 100,000 events, decoded
+# one at a time); smaller, each batch costs a little more (the calls open at its end are read again).
+PART_CHUNK = 50_000
 DAY_S = 86400
 
 
@@ -68,15 +71,17 @@ class PartResult:
 @dataclass
 class SplitStats:
     """What a split build did (bench/reports.py prints it)."""
-    workers: int = 0
+    workers: int = 0  # the processes that build parts: the parent (the first part) and its worker processes
     parts: int = 0
     events: int = 0
     parts_wall_s: float = 0.0
     merge_wall_s: float = 0.0
     merge_cpu_s: float = 0.0
+    index_wall_s: float = 0.0  # of the merge: the read model's indexes built over all its rows
+    first_cpu_s: float = 0.0  # the first part's, built by the parent
     folded_again: int = 0
     spans_across: int = 0
-    peak_rss_mib: dict[int, float] = field(default_factory=dict)  # per worker process (pid)
+    peak_rss_mib: dict[int, float] = field(default_factory=dict)  # per worker process (pid), the parent's not
     part_cpu_s: list[float] = field(default_factory=list)
 
 
@@ -169,28 +174,27 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, hi: int, chunk: int) -> PartResult:
-    """A worker process: the read model of the events (lo, hi] in a file of its own."""
+    """One part (a worker process's, or the first: the parent's own, on its refreshing thread): the read model of
+    the events (lo, hi] in a file of its own, read in batches of `chunk` events."""
     from . import cache as cache_mod
-    cache_mod.CHUNK = chunk  # the parent's (a test sets a small one)
     t0, c0 = time.perf_counter(), time.process_time()
     cls, args = opener
     ev = _Range(cls(*args), lo, hi)
     cache = cache_mod.ReportCache(ev, path)  # type: ignore[arg-type]
     db = cache.db
-    # A part's file is thrown away after the merge: no journal, and none of the indexes only reports read
-    # (its aggregates are summed once over all its rows: a scan, aggregate_all)
+    # No journal (a part that fails is thrown away), and none of the indexes only reports read: its aggregates
+    # are summed once over all its rows (a scan, aggregate_all); the adopted read model builds them once.
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    for ix in ("spans_end", "spans_agent", "spans_pause", "segs_overflow", "segs_offered", "segs_answered",
-               "misses_ts"):
+    for ix in cache_mod.INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {ix}")
     cache.unknown = set()
     events = 0
     while True:
         with _collector_paused():
-            n = cache._refresh_chunk(aggregate=False)
+            n = cache._refresh_chunk(aggregate=False, limit=chunk)
         events += n
-        if n < cache_mod.CHUNK:
+        if n < chunk:
             break
     cache.aggregate_all()
     unknown, late = sorted(cache.unknown), sorted(cache.unknown_late)
@@ -232,19 +236,34 @@ def build(cache: Any) -> SplitStats | None:
 def _build(cache: Any, opener: tuple[Any, tuple[Any, ...]], parts: list[tuple[int, int]], last: int, where: Path,
            stats: SplitStats) -> SplitStats:
     from . import cache as cache_mod
+    chunk = min(PART_CHUNK, cache_mod.CHUNK)  # (a test sets a small CHUNK: several batches per part)
     t = time.perf_counter()
-    with ProcessPoolExecutor(stats.workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi,
-                               cache_mod.CHUNK)
-                   for i, (lo, hi) in enumerate(parts)]
+    # The parent builds the first part itself while the workers build the others (it would only wait), and that
+    # part's file becomes the read model: the merge copies only the other parts into it.
+    with ProcessPoolExecutor(max(1, stats.workers - 1), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi, chunk)
+                   for i, (lo, hi) in enumerate(parts) if i > 0]
+        try:
+            first = _part(0, opener, str(where / "part0.sqlite3"), *parts[0], chunk)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
         results = [f.result() for f in futures]
     stats.parts_wall_s = time.perf_counter() - t
-    for r in results:
+    stats.first_cpu_s = first.cpu_s
+    for r in (first, *results):
         stats.events += r.events
-        stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
         stats.part_cpu_s.append(r.cpu_s)
+    for r in results:
+        stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
     t, c = time.perf_counter(), time.process_time()
-    merge(cache, results, last, stats)
+    cache.adopt(first.path)
+    try:
+        merge(cache, results, last, stats)
+    except BaseException:  # the adopted first part alone is not the read model: empty again, built in one process
+        cache.reset()
+        raise
     stats.merge_wall_s, stats.merge_cpu_s = time.perf_counter() - t, time.process_time() - c
     log.info("reports: first build split in %d parts on %d processes: %d events, %.1f s for the parts, "
              "%.1f s to merge", stats.parts, stats.workers, stats.events, stats.parts_wall_s, stats.merge_wall_s)
@@ -282,6 +301,8 @@ def _merge_hcum(db: Any, src: str) -> None:
 
 
 def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -> None:
+    """The parts after the first into the read model (the first part's file, adopted), in one transaction."""
+    from .cache import INDEXES
     db = cache.db
     names = [f"part{r.index}" for r in results]
     for r, name in zip(results, names):
@@ -289,7 +310,9 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            carry: dict[str, Span] = {}  # each agent's state open at the end of the parts merged so far
+            # each agent's state open at the end of the parts merged so far (at first: the first part's)
+            carry: dict[str, Span] = {row[0]: Span(row[0], row[1], row[2], None, *row[4:]) for row in db.execute(
+                f"SELECT {_SPAN_COLS} FROM open_spans")}
             across: list[Span] = []
             for r, name in zip(results, names):
                 db.execute(f"INSERT OR REPLACE INTO segs SELECT * FROM {name}.segs")
@@ -311,12 +334,16 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
                 carry.update(opened)
             db.execute("DELETE FROM open_spans")
             db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", [sp.as_row() for sp in carry.values()])
+            t = time.perf_counter()
+            for sql in INDEXES.values():  # once over all the rows (a sort each), before folding again reads by time
+                db.execute(sql)
+            stats.index_wall_s = time.perf_counter() - t
             pending = {r[0] for r in db.execute("SELECT call_id FROM pending")}
             again = {c for r in results for c in r.unknown if c in pending} | {c for r in results for c in r.late}
             stats.folded_again, stats.spans_across = len(again), len(across)
             cache.fold_in([], last, last, again=again, extra_spans=across, tx=False)
             db.execute("COMMIT")
-        except Exception:
+        except BaseException:
             db.execute("ROLLBACK")
             raise
     finally:
