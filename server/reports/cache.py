@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -324,6 +325,13 @@ class ReportCache:
                 out.append((x, x))
         return out
 
+    @staticmethod
+    def _pieces(runs: list[tuple[int, int]], n: int) -> Iterator[tuple[int, int]]:
+        """Runs [lo, hi] (inclusive) cut into pieces of at most n."""
+        for lo, hi in runs:
+            for a in range(lo, hi + 1, n):
+                yield a, min(hi, a + n - 1)
+
     def _days(self, table: str, keys: str, sums: list[str], maxes: list[str], slots: set[int]) -> None:
         db = self.db
         agg = ", ".join([f"SUM({c})" for c in sums] + [f"MAX({c})" for c in maxes])
@@ -356,7 +364,8 @@ class ReportCache:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS _keys (k1 TEXT, k2 TEXT, PRIMARY KEY (k1, k2))")
         db.execute("DELETE FROM _keys")
         db.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
-        for d0, d1 in self._runs(days):
+        # a run of days (or blocks) in pieces: a piece's vectors are held at once (a year's would be tens of MiB)
+        for d0, d1 in self._pieces(self._runs(days), 8):
             db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ? "
                        "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, d0, d1))
             out = []
@@ -372,7 +381,7 @@ class ReportCache:
         touched = set(days)
         for lvl in range(2, TOP + 1):
             touched = {t // FAN for t in touched}
-            for b0, b1 in self._runs(touched):
+            for b0, b1 in self._pieces(self._runs(touched), 2):
                 db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ? "
                            "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, lvl, b0, b1))
                 rows = db.execute("SELECT c.t / ?, c.k1, c.k2, c.cum FROM hcum c CROSS JOIN _keys k ON c.k1 = k.k1 "
