@@ -138,21 +138,27 @@ class ReportCache:
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, wal: bool = True) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         return db
 
     def adopt(self, path: str | Path) -> None:
         """The read model becomes the file at `path` (a split build's first part, built by the same code: it is
-        moved, not copied). Called by the refreshing thread, which holds the lock."""
+        moved, not copied). Called by the refreshing thread, which holds the lock. Its journal is a rollback
+        journal until `wal()`: the merge into it appends far more pages than it changes, and the write-ahead log
+        would write each of them twice (to the log, then to the file)."""
         self.db.close()
         os.replace(path, self.cache_path)
         for suffix in ("-wal", "-shm"):  # the empty read model's, if its connection left them
             Path(str(self.cache_path) + suffix).unlink(missing_ok=True)
-        self.db = self._connect()
+        self.db = self._connect(wal=False)
+
+    def wal(self) -> None:
+        self.db.execute("PRAGMA journal_mode=WAL")
 
     def reset(self) -> None:
         """Empty the read model (a split build that failed after adopting its first part: built again)."""

@@ -265,6 +265,8 @@ def _build(cache: Any, opener: tuple[Any, tuple[Any, ...]], parts: list[tuple[in
     except BaseException:  # the adopted first part alone is not the read model: empty again, built in one process
         cache.reset()
         raise
+    finally:
+        cache.wal()
     stats.merge_wall_s, stats.merge_cpu_s = time.perf_counter() - t, time.process_time() - c
     log.info("reports: first build split in %d parts on %d processes: %d events, %.1f s for the parts, "
              "%.1f s to merge", stats.parts, stats.workers, stats.events, stats.parts_wall_s, stats.merge_wall_s)
