@@ -134,6 +134,7 @@ class ReportCache:
         # and those of them with a late event in it
         self.unknown: set[str] | None = None
         self.unknown_late: set[str] = set()
+        self.firsts: dict[str, float] | None = None  # and there, each agent's first closed state: when it began
         self._empty = False  # aggregate_all on a read model with no aggregate rows yet
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
@@ -221,6 +222,9 @@ class ReportCache:
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
         unknown: set[str] | None = set() if self.unknown is not None else None
         facts = fold_rows(rows, opened, unknown)
+        if self.firsts is not None:  # an agent's spans close in order: its first here is its first in the part
+            for sp in facts.spans:
+                self.firsts.setdefault(sp.agent, sp.start)
         if unknown:  # calls that began before this part (or never): its split build folds them again whole
             self.unknown.update(c for c in unknown if not self.db.execute(  # type: ignore[union-attr]
                 "SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone())
