@@ -84,6 +84,7 @@ class SplitStats:
     spans_across: int = 0
     peak_rss_mib: dict[int, float] = field(default_factory=dict)  # per worker process (pid), the parent's not
     part_cpu_s: list[float] = field(default_factory=list)
+    part_wall_s: list[float] = field(default_factory=list)
 
 
 class _Range:
@@ -256,6 +257,7 @@ def _build(cache: Any, opener: tuple[Any, tuple[Any, ...]], parts: list[tuple[in
     for r in (first, *results):
         stats.events += r.events
         stats.part_cpu_s.append(r.cpu_s)
+        stats.part_wall_s.append(r.wall_s)
     for r in results:
         stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
     t, c = time.perf_counter(), time.process_time()
