@@ -188,7 +188,9 @@ def build_child(db: Path, single: bool = False, split_min: int | None = None) ->
                       "parts": st.parts if st else 1,
                       "worker_peak_rss": sorted(st.peak_rss_mib.values()) if st else [],
                       "parts_wall": st.parts_wall_s if st else None, "part_cpu": st.part_cpu_s if st else [],
+                      "part_wall": st.part_wall_s if st else [],
                       "merge_wall": st.merge_wall_s if st else None, "merge_cpu": st.merge_cpu_s if st else None,
+                      "index_wall": st.index_wall_s if st else None,
                       "folded_again": st.folded_again if st else 0, "spans_across": st.spans_across if st else 0}))
 
 
@@ -315,9 +317,11 @@ def main() -> None:
           f"{', '.join(f'{x:.0f}' for x in said['worker_peak_rss']) or 'none'})")
     if said["parts_wall"] is not None:
         print(f"first_build_parts: {said['parts_wall']:.1f} s wall, cpu per part "
-              f"{', '.join(f'{x:.1f}' for x in said['part_cpu'])} s")
-        print(f"first_build_merge: {said['merge_wall']:.1f} s wall, {said['merge_cpu']:.1f} s cpu "
-              f"({said['folded_again']} calls folded again, {said['spans_across']} agent states across parts)")
+              f"{', '.join(f'{x:.1f}' for x in said['part_cpu'])} s, wall per part "
+              f"{', '.join(f'{x:.1f}' for x in said['part_wall'])} s (the first built by the parent)")
+        print(f"first_build_merge: {said['merge_wall']:.1f} s wall, {said['merge_cpu']:.1f} s cpu, of which the "
+              f"indexes {said['index_wall']:.1f} s wall ({said['folded_again']} calls folded again, "
+              f"{said['spans_across']} agent states across parts)")
     print(f"load_average_after_build: {os.getloadavg()[0]:.1f}")
     fw, fc = floor_read_decode(db)
     print(f"floor_read_decode_events: {fw:.1f} s wall, {fc:.1f} s cpu")

@@ -138,3 +138,29 @@ def test_a_split_build_that_fails_builds_in_one_process(store, tmp_path, monkeyp
     assert not list(tmp_path.glob("*.parts-*"))  # the parts' files are gone
     one.close()
     cache.close()
+
+
+def test_a_merge_that_fails_empties_the_adopted_first_part_and_builds_in_one_process(store, tmp_path, monkeypatch,
+                                                                                       caplog):
+    """The parent's own first part becomes the read model before the others are merged into it: a merge that fails
+    there leaves neither that part alone (a read model without the other parts' calls) nor a half merge, but the
+    read model built in one process."""
+    monkeypatch.setattr(split_build, "MIN_EVENTS", 0)
+    monkeypatch.setattr(split_build, "WORKERS", 2)
+
+    def fail(db, src):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(split_build, "_merge_hcum", fail)
+    one = ReportCache(store.path, tmp_path / "one.reports")
+    one.split = False
+    one.refresh()
+    cache = ReportCache(store.path, tmp_path / "fell-back.reports")
+    with caplog.at_level("WARNING", logger="cc_console.server.reports.split_build"):
+        assert cache.refresh() == one.watermark
+    assert cache.split_stats is None
+    assert "split first build failed" in caplog.text and "disk full" in caplog.text
+    assert _tables(cache) == _tables(one)
+    assert not list(tmp_path.glob("*.parts-*"))
+    one.close()
+    cache.close()

@@ -4,7 +4,8 @@ facts.py   events -> call segments, agent spans, misses (a pure fold)
 figures.py facts -> reports (pure)
 erlang.py  Erlang C staffing (pure)
 cache.py   the read model in <db>.reports (the event store is only read), with per-15-minute aggregates
-split_build.py its first build over a long event log, split across worker processes and merged
+split_build.py its first build over a long event log, split into parts (the first built by the caller, the
+           others by worker processes), the first part's file adopted as the read model, the others merged in
 aggregate.py reports summed from those aggregates (exactly the per-call figures)
 export.py  CSV, Excel, PDF
 schedule.py e-mailed reports on a timetable

@@ -15,9 +15,11 @@ aggregate.py sums them for a report.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from itertools import groupby
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -90,6 +92,11 @@ CREATE TABLE IF NOT EXISTS amiss (lvl INTEGER, t INTEGER, agent TEXT, queue TEXT
 """
 
 
+# The indexes only reports read (none is a key): a split build's parts go without them, and the read model it
+# adopts builds them once, after its merge (split_build.py).
+INDEXES = {ix: sql.strip() for ix, sql in ((ln.split()[5], ln) for ln in SCHEMA.splitlines()
+                                           if ln.startswith("CREATE INDEX"))}
+
 EV_COLS = "seq, ts, kind, call_id, agent_id, queue, data"
 seg_row = attrgetter(*SEGMENT_FIELDS)
 span_row = attrgetter("agent", "state", "start", "end", "reason", "kind", "call_id")
@@ -112,10 +119,7 @@ class ReportCache:
             default = source.beside(".reports") if cache_path is None else ""
         self.cache_path = Path(cache_path) if cache_path else Path(default)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = self._connect()
         row = None
         try:
             row = self.db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
@@ -130,9 +134,39 @@ class ReportCache:
         # and those of them with a late event in it
         self.unknown: set[str] | None = None
         self.unknown_late: set[str] = set()
+        self.firsts: dict[str, float] | None = None  # and there, each agent's first closed state: when it began
         self._empty = False  # aggregate_all on a read model with no aggregate rows yet
         self.split = True  # a first build may be split across processes (split_build.py)
         self.split_stats: Any = None  # what the last split build did (the benches print it)
+
+    def _connect(self, wal: bool = True) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.cache_path), isolation_level=None, check_same_thread=False)
+        if wal:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def adopt(self, path: str | Path) -> None:
+        """The read model becomes the file at `path` (a split build's first part, built by the same code: it is
+        moved, not copied). Called by the refreshing thread, which holds the lock. Its journal is a rollback
+        journal until `wal()`: the merge into it appends far more pages than it changes, and the write-ahead log
+        would write each of them twice (to the log, then to the file)."""
+        self.db.close()
+        os.replace(path, self.cache_path)
+        for suffix in ("-wal", "-shm"):  # the empty read model's, if its connection left them
+            Path(str(self.cache_path) + suffix).unlink(missing_ok=True)
+        self.db = self._connect(wal=False)
+
+    def wal(self) -> None:
+        self.db.execute("PRAGMA journal_mode=WAL")
+
+    def reset(self) -> None:
+        """Empty the read model (a split build that failed after adopting its first part: built again)."""
+        for t in TABLES:
+            self.db.execute(f"DROP TABLE IF EXISTS {t}")
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         with self._lock:
@@ -159,9 +193,9 @@ class ReportCache:
                 if n < CHUNK:
                     return total
 
-    def _refresh_chunk(self, aggregate: bool = True) -> int:
+    def _refresh_chunk(self, aggregate: bool = True, limit: int | None = None) -> int:
         mark = self.watermark
-        rows = self.ev.rows_after(mark, CHUNK)
+        rows = self.ev.rows_after(mark, limit or CHUNK)
         if not rows:
             return 0
         last, n = rows[-1][0], len(rows)
@@ -188,6 +222,9 @@ class ReportCache:
             'SELECT agent, state, start, "end", reason, kind, call_id FROM open_spans')}
         unknown: set[str] | None = set() if self.unknown is not None else None
         facts = fold_rows(rows, opened, unknown)
+        if self.firsts is not None:  # an agent's spans close in order: its first here is its first in the part
+            for sp in facts.spans:
+                self.firsts.setdefault(sp.agent, sp.start)
         if unknown:  # calls that began before this part (or never): its split build folds them again whole
             self.unknown.update(c for c in unknown if not self.db.execute(  # type: ignore[union-attr]
                 "SELECT 1 FROM segs WHERE call_id = ? LIMIT 1", (c,)).fetchone())
@@ -298,6 +335,13 @@ class ReportCache:
                 out.append((x, x))
         return out
 
+    @staticmethod
+    def _pieces(runs: list[tuple[int, int]], n: int) -> Iterator[tuple[int, int]]:
+        """Runs [lo, hi] (inclusive) cut into pieces of at most n."""
+        for lo, hi in runs:
+            for a in range(lo, hi + 1, n):
+                yield a, min(hi, a + n - 1)
+
     def _days(self, table: str, keys: str, sums: list[str], maxes: list[str], slots: set[int]) -> None:
         db = self.db
         agg = ", ".join([f"SUM({c})" for c in sums] + [f"MAX({c})" for c in maxes])
@@ -330,7 +374,8 @@ class ReportCache:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS _keys (k1 TEXT, k2 TEXT, PRIMARY KEY (k1, k2))")
         db.execute("DELETE FROM _keys")
         db.executemany("INSERT INTO _keys VALUES (?, ?)", keys)
-        for d0, d1 in self._runs(days):
+        # a run of days (or blocks) in pieces: a piece's vectors are held at once (a year's would be tens of MiB)
+        for d0, d1 in self._pieces(self._runs(days), 8):
             db.execute("DELETE FROM hcum WHERE h = ? AND lvl = 1 AND t >= ? AND t <= ? "
                        "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, d0, d1))
             out = []
@@ -346,7 +391,7 @@ class ReportCache:
         touched = set(days)
         for lvl in range(2, TOP + 1):
             touched = {t // FAN for t in touched}
-            for b0, b1 in self._runs(touched):
+            for b0, b1 in self._pieces(self._runs(touched), 2):
                 db.execute("DELETE FROM hcum WHERE h = ? AND lvl = ? AND t >= ? AND t <= ? "
                            "AND (k1, k2) IN (SELECT k1, k2 FROM _keys)", (h, lvl, b0, b1))
                 rows = db.execute("SELECT c.t / ?, c.k1, c.k2, c.cum FROM hcum c CROSS JOIN _keys k ON c.k1 = k.k1 "
@@ -361,13 +406,14 @@ class ReportCache:
         """Replace the histogram rows of [t0, t1] at this level with `select`'s; returns the keys whose rows
         changed (only theirs need their cumulative histograms summed again)."""
         db = self.db
+        if self._empty:  # nothing to compare with (a split build's part): every key is new, no copy to compare
+            db.execute(f"INSERT INTO {table} SELECT ?, * FROM ({select})", (lvl, *params))
+            return set(db.execute(f"SELECT DISTINCT {keys[0]}, {keys[1]} FROM {table} WHERE lvl = ? AND t >= ? "
+                                  "AND t <= ?", (lvl, t0, t1)))
         db.execute("CREATE TEMP TABLE IF NOT EXISTS _h (t INTEGER, k1 TEXT, k2 TEXT, kind INTEGER, sec INTEGER, "
                    "n INTEGER)")
         db.execute("DELETE FROM _h")
         db.execute(f"INSERT INTO _h {select}", params)
-        if self._empty:  # nothing to compare with (a split build's part): every key is new
-            db.execute(f"INSERT INTO {table} SELECT ?, * FROM _h", (lvl,))
-            return set(db.execute("SELECT DISTINCT k1, k2 FROM _h"))
         old = (f"SELECT t, {keys[0]} AS k1, {keys[1]} AS k2, kind, sec, n FROM {table} "
                "WHERE lvl = ? AND t >= ? AND t <= ?")
         changed = set(db.execute(f"SELECT k1, k2 FROM ({old} EXCEPT SELECT * FROM _h) "

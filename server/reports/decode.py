@@ -5,6 +5,8 @@ dicts was the larger part of building the read model. msgspec decodes straight i
 structs and skips every other field without building it (about four times faster than json.loads
 here, and a fraction of the memory). Data the strict types refuse (a number stored as text, say)
 goes through `loose`, field by field, so one odd event never stops a refresh.
+The structs are not tracked by the cyclic garbage collector (gc=False: they hold only text, numbers and
+each other, never a cycle), so a batch of them adds nothing to its walks.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 import msgspec
 
 
-class CallData(msgspec.Struct):
+class CallData(msgspec.Struct, gc=False):
     queue: str | None = None
     caller: str | None = None
     category: str | None = None
@@ -22,18 +24,18 @@ class CallData(msgspec.Struct):
     stage: str | None = None
 
 
-class AgentData(msgspec.Struct):
+class AgentData(msgspec.Struct, gc=False):
     id: str | None = None
     state: str | None = None
     reason: str | None = None
     call_id: str | None = None
 
 
-class ItemData(msgspec.Struct):
+class ItemData(msgspec.Struct, gc=False):
     state: str | None = None
 
 
-class EventData(msgspec.Struct):
+class EventData(msgspec.Struct, gc=False):
     # "call" and "agent" are the records on call and agent events; on others they are ids
     call: CallData | str | None = None
     agent: AgentData | str | None = None

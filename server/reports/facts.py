@@ -114,7 +114,7 @@ def _norm_stage(stage: str, seg: Segment) -> str:
     return "queue" if seg.queued_ts is not None else "announcement"
 
 
-@dataclass
+@dataclass(slots=True)
 class _CallState:
     segs: list[Segment]
     cur: Segment | None

@@ -20,13 +20,16 @@ first build (an empty read model) is split; a refresh after it is the usual sing
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,6 +48,10 @@ MIN_EVENTS = 1_000_000  # fewer events than this: one process (a split's start-u
 WORKERS: int | None = None  # None: os.cpu_count()
 PARTS_PER_WORKER = 1
 MAX_PARTS = 8  # SQLite attaches at most 10 databases at once
+# Events a part reads and holds at once: the batch was most of a part's memory (about 50 MiB per 100,000 events;
+# its cumulative histograms are summed a few days at a time). A smaller batch cost no more CPU on the year (the few
+# calls open at a batch's end are read again): 10,000 events, a part's peak 54 MiB (79 at 50,000, 190 at 200,000).
+PART_CHUNK = 10_000
 DAY_S = 86400
 
 
@@ -65,16 +72,19 @@ class PartResult:
 @dataclass
 class SplitStats:
     """What a split build did (bench/reports.py prints it)."""
-    workers: int = 0
+    workers: int = 0  # the processes that build parts: the parent (the first part) and its worker processes
     parts: int = 0
     events: int = 0
     parts_wall_s: float = 0.0
     merge_wall_s: float = 0.0
     merge_cpu_s: float = 0.0
+    index_wall_s: float = 0.0  # of the merge: the read model's indexes built over all its rows
+    first_cpu_s: float = 0.0  # the first part's, built by the parent
     folded_again: int = 0
     spans_across: int = 0
-    peak_rss_mib: dict[int, float] = field(default_factory=dict)  # per worker process (pid)
+    peak_rss_mib: dict[int, float] = field(default_factory=dict)  # per worker process (pid), the parent's not
     part_cpu_s: list[float] = field(default_factory=list)
+    part_wall_s: list[float] = field(default_factory=list)
 
 
 class _Range:
@@ -151,34 +161,48 @@ def plan(ev: Any, last: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is folded: the fold makes hundreds of thousands of objects, none
+    in a cycle (freed by reference counting), and the collector walked them again and again (a fifth of the
+    fold's time); it runs between batches, so what other threads make is still collected."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _part(index: int, opener: tuple[Any, tuple[Any, ...]], path: str, lo: int, hi: int, chunk: int) -> PartResult:
-    """A worker process: the read model of the events (lo, hi] in a file of its own."""
+    """One part (a worker process's, or the first: the parent's own, on its refreshing thread): the read model of
+    the events (lo, hi] in a file of its own, read in batches of `chunk` events."""
     from . import cache as cache_mod
-    cache_mod.CHUNK = chunk  # the parent's (a test sets a small one)
     t0, c0 = time.perf_counter(), time.process_time()
     cls, args = opener
     ev = _Range(cls(*args), lo, hi)
     cache = cache_mod.ReportCache(ev, path)  # type: ignore[arg-type]
     db = cache.db
-    # A part's file is thrown away after the merge: no journal, and none of the indexes only reports read
-    # (its aggregates are summed once over all its rows: a scan, aggregate_all)
+    # No journal (a part that fails is thrown away), and none of the indexes only reports read: its aggregates
+    # are summed once over all its rows (a scan, aggregate_all); the adopted read model builds them once.
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
-    for ix in ("spans_end", "spans_agent", "spans_pause", "segs_overflow", "segs_offered", "segs_answered",
-               "misses_ts"):
+    for ix in cache_mod.INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {ix}")
-    cache.unknown = set()
+    cache.unknown, cache.firsts = set(), {}
     events = 0
     while True:
-        n = cache._refresh_chunk(aggregate=False)
+        with _collector_paused():
+            n = cache._refresh_chunk(aggregate=False, limit=chunk)
         events += n
-        if n < cache_mod.CHUNK:
+        if n < chunk:
             break
     cache.aggregate_all()
     unknown, late = sorted(cache.unknown), sorted(cache.unknown_late)
-    firsts = dict(db.execute("SELECT agent, start FROM open_spans"))
-    firsts.update(db.execute("SELECT agent, start FROM spans WHERE rowid IN "  # an agent's spans close in order
-                             "(SELECT MIN(rowid) FROM spans GROUP BY agent)").fetchall())
+    firsts = cache.firsts  # (kept as the batches closed them: no scan of the part's spans by agent)
+    for agent, start in db.execute("SELECT agent, start FROM open_spans"):  # none closed in the part
+        firsts.setdefault(agent, start)
     cache.close()
     return PartResult(index, path, events, unknown, late, firsts, os.getpid(),
                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -214,19 +238,37 @@ def build(cache: Any) -> SplitStats | None:
 def _build(cache: Any, opener: tuple[Any, tuple[Any, ...]], parts: list[tuple[int, int]], last: int, where: Path,
            stats: SplitStats) -> SplitStats:
     from . import cache as cache_mod
+    chunk = min(PART_CHUNK, cache_mod.CHUNK)  # (a test sets a small CHUNK: several batches per part)
     t = time.perf_counter()
-    with ProcessPoolExecutor(stats.workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi,
-                               cache_mod.CHUNK)
-                   for i, (lo, hi) in enumerate(parts)]
+    # The parent builds the first part itself while the workers build the others (it would only wait), and that
+    # part's file becomes the read model: the merge copies only the other parts into it.
+    with ProcessPoolExecutor(max(1, stats.workers - 1), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_part, i, opener, str(where / f"part{i}.sqlite3"), lo, hi, chunk)
+                   for i, (lo, hi) in enumerate(parts) if i > 0]
+        try:
+            first = _part(0, opener, str(where / "part0.sqlite3"), *parts[0], chunk)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
         results = [f.result() for f in futures]
     stats.parts_wall_s = time.perf_counter() - t
-    for r in results:
+    stats.first_cpu_s = first.cpu_s
+    for r in (first, *results):
         stats.events += r.events
-        stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
         stats.part_cpu_s.append(r.cpu_s)
+        stats.part_wall_s.append(r.wall_s)
+    for r in results:
+        stats.peak_rss_mib[r.pid] = max(stats.peak_rss_mib.get(r.pid, 0.0), r.peak_rss_mib)
     t, c = time.perf_counter(), time.process_time()
-    merge(cache, results, last, stats)
+    cache.adopt(first.path)
+    try:
+        merge(cache, results, last, stats)
+    except BaseException:  # the adopted first part alone is not the read model: empty again, built in one process
+        cache.reset()
+        raise
+    finally:
+        cache.wal()
     stats.merge_wall_s, stats.merge_cpu_s = time.perf_counter() - t, time.process_time() - c
     log.info("reports: first build split in %d parts on %d processes: %d events, %.1f s for the parts, "
              "%.1f s to merge", stats.parts, stats.workers, stats.events, stats.parts_wall_s, stats.merge_wall_s)
@@ -264,6 +306,8 @@ def _merge_hcum(db: Any, src: str) -> None:
 
 
 def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -> None:
+    """The parts after the first into the read model (the first part's file, adopted), in one transaction."""
+    from .cache import INDEXES
     db = cache.db
     names = [f"part{r.index}" for r in results]
     for r, name in zip(results, names):
@@ -271,7 +315,9 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
-            carry: dict[str, Span] = {}  # each agent's state open at the end of the parts merged so far
+            # each agent's state open at the end of the parts merged so far (at first: the first part's)
+            carry: dict[str, Span] = {row[0]: Span(row[0], row[1], row[2], None, *row[4:]) for row in db.execute(
+                f"SELECT {_SPAN_COLS} FROM open_spans")}
             across: list[Span] = []
             for r, name in zip(results, names):
                 db.execute(f"INSERT OR REPLACE INTO segs SELECT * FROM {name}.segs")
@@ -293,12 +339,16 @@ def merge(cache: Any, results: list[PartResult], last: int, stats: SplitStats) -
                 carry.update(opened)
             db.execute("DELETE FROM open_spans")
             db.executemany("INSERT INTO open_spans VALUES (?,?,?,?,?,?,?)", [sp.as_row() for sp in carry.values()])
+            t0 = time.perf_counter()
+            for sql in INDEXES.values():  # once over all the rows (a sort each), before folding again reads by time
+                db.execute(sql)
+            stats.index_wall_s = time.perf_counter() - t0
             pending = {r[0] for r in db.execute("SELECT call_id FROM pending")}
             again = {c for r in results for c in r.unknown if c in pending} | {c for r in results for c in r.late}
             stats.folded_again, stats.spans_across = len(again), len(across)
             cache.fold_in([], last, last, again=again, extra_spans=across, tx=False)
             db.execute("COMMIT")
-        except Exception:
+        except BaseException:
             db.execute("ROLLBACK")
             raise
     finally:
