@@ -31,7 +31,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from cc_console.models import call_agents
 from cc_console.widgets.agents_table import AgentsTable
-from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
+from cc_console.widgets.alerts import AgentAlerts, Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.chat_figures import ChatFigures
 from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.diff_table import DiffTable
@@ -209,6 +209,7 @@ class SupervisorScreen(ConsoleScreen):
         if alerts is None:
             self._load_alerts()
         self.tracker = AlertTracker()
+        self.agent_alerts = AgentAlerts()
         self.tally = AgentFigures()
         self._figures_due = False
         self.sort_index = 0
@@ -280,6 +281,7 @@ class SupervisorScreen(ConsoleScreen):
             self.set_timer(self.FIGURES_GAP, self.fetch_figures, name="figures-soon")
         if kind == "agent.state":
             self._touched.add(data.get("id", ""))
+            self.agent_alerts.touch(data.get("id", ""))
         elif kind in ("call.update", "call.ended"):
             self._touched.update(call_agents(data))
         self.mark_dirty()
@@ -333,7 +335,8 @@ class SupervisorScreen(ConsoleScreen):
         self._console_audio()
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
-        alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config, state.server)
+        alerts = evaluate((), state.queues.values(), now, self.alert_config, state.server)
+        alerts += self.agent_alerts.alerts(state.agents, now, self.alert_config)
         if overload := state.server.get("overload"):  # the server's own word: it is degrading under load
             alerts.insert(0, Alert("overload", "server", str(overload)))
         onsets = self.tracker.update(alerts)
