@@ -382,8 +382,13 @@ class CCConsoleApp(App[None]):
             return
         ev = getattr(client, "connected", None)
         is_set = getattr(ev, "is_set", None)
-        self.connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
-        self.stale = bool(getattr(client, "stale", False))
+        connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
+        stale = bool(getattr(client, "stale", False))
+        # Runs for every event: setting a reactive to its own value still costs its whole machinery.
+        if connected != self.connected:
+            self.connected = connected
+        if stale != self.stale:
+            self.stale = stale
 
     @on(ClientEvent)
     def _client_event(self, message: ClientEvent) -> None:

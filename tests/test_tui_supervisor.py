@@ -510,3 +510,22 @@ async def test_agents_alerts_walk_only_the_touched_agents_between_seconds(
         screen.on_tick()
         await settle(pilot)
         assert ("pause", "agent4") in screen.tracker.active and app.bells == bells + 1
+
+
+async def test_the_queues_table_follows_a_burst_of_queue_figures_at_its_own_pace() -> None:
+    """The server pushes a busy queue's figures up to 20 times a second for the wallboards; the
+    supervisor's queues table takes them at most every QUEUE_SECONDS, the last of a burst always."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SupervisorScreen)
+        table = screen.query_one("#queues", DiffTable)
+        await pilot.pause(0.25)  # QUEUE_SECONDS since the last sync
+        before = table.cell_updates
+        for i in range(5):
+            client.emit("queue.stats", dict(client.state.queues["sales"], offered=100 + i))
+            await settle(pilot)  # a refresh after each (as the agents' events bring them)
+        assert table.cell_updates - before <= 1  # the first at once, the rest held (before: 5)
+        await wait_until(pilot, lambda: table.cells("sales")[6] == "104")
+        assert table.cell_updates - before <= 2
