@@ -350,3 +350,27 @@ async def test_a_refresh_with_the_same_banner_does_not_lay_the_screen_out_again(
         client.stale = True
         screen._refresh()
         assert len(updates) == 1 and "STALE" in str(banner.render())
+
+
+async def test_a_new_figure_repaints_its_digits_and_a_queues_figures_its_line_alone() -> None:
+    """What the terminal is sent when a queue's figures change: the digits of the tiles whose value
+    changed and that queue's line of the table; not the tiles' borders and captions, not the other
+    queues' lines (both were repainted whole: a millisecond a tile, the table at every push)."""
+    from .test_tui_pilot import wait_until
+    from .test_tui_supervisor import frames_sent
+    client, app = wb_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#wallboard-queues")
+        await _until(pilot, lambda: table.display and table.cells("sales") is not None)
+        await pilot.pause(0.2)
+        sent = frames_sent(app)
+        data = dict(client.state.queues["sales"], offered=77)
+        data["abandoned"] = int(data.get("abandoned") or 0) + 1
+        client.state.apply("queue.stats", data)
+        client._emit("queue.stats", data)
+        await wait_until(pilot, lambda: any("77" in frame for frame in sent))
+        await pilot.pause(0.2)
+        painted = "".join(sent)
+        assert "sales" in painted and "support" not in painted and "billing" not in painted
+        assert "Abandoned" not in painted and "Calls waiting" not in painted
