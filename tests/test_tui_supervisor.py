@@ -529,3 +529,35 @@ async def test_the_queues_table_follows_a_burst_of_queue_figures_at_its_own_pace
         assert table.cell_updates - before <= 1  # the first at once, the rest held (before: 5)
         await wait_until(pilot, lambda: table.cells("sales")[6] == "104")
         assert table.cell_updates - before <= 2
+
+
+async def test_client_events_reach_a_running_screen_without_a_message_of_its_own() -> None:
+    """The app hands a burst of client events to a running screen in its own handler: a second
+    Textual message per burst (the screen's) was dispatch work again, hundreds of times a second."""
+    from cc_console.screens.base import StateChanged
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        posted: list[Any] = []
+        post = screen.post_message
+
+        def counting(message: Any) -> bool:
+            if isinstance(message, StateChanged):
+                posted.append(message)
+            return post(message)
+        screen.post_message = counting  # type: ignore[method-assign]
+        seen: list[str] = []
+        changed = screen.state_changed
+
+        def noting(kind: str, data: dict[str, Any]) -> None:
+            seen.append(str(data.get("reason")))
+            changed(kind, data)
+        screen.state_changed = noting  # type: ignore[method-assign]
+        agent3 = client.state.agents["agent3"]
+        for i in range(5):
+            client.emit("agent.state", dict(agent3, state="paused", reason=f"r{i}"))
+        await wait_until(pilot, lambda: len(seen) >= 5)
+        assert seen == [f"r{i}" for i in range(5)] and posted == []  # in order, no message of its own
+        await settle(pilot)
+        assert screen.query_one("#agents", DiffTable).cells("agent3")[3] == "r4"
