@@ -21,8 +21,10 @@ the bench renders the frame's segments there as a terminal would get them, then 
 * wallboard: a queue.stats event with a new abandoned count -> the abandoned tile (#tile-abandoned)
   shows it (or a later count: an update superseded before it was painted counts until then).
 
-Queue figures are coalesced by the server to a few a second before they are published; that wait
-is before the publish and is not part of these figures (it is in ``wallboard_created_to_shown``).
+Queue figures are coalesced by the server before they are published (at most one push per queue
+per 0.05-0.25 s, server/calls/pacing.py); that wait is before the publish and is not part of these
+figures (it is in ``wallboard_created_to_shown``, the wallboard's target: under 250 ms p99).
+``--profile-dir DIR`` writes a cProfile of each app's measured phase.
 
 Where the time goes: each update is stamped at every hop, and each hop's p50/p99 is printed:
 created (the driver's change took effect in the engine) -> published (handed to the gateway) ->
