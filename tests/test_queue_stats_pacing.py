@@ -208,6 +208,25 @@ def test_the_budget_is_shared_by_the_busy_queues():
     assert alone.current_interval(1.5) == 0.05
 
 
+def test_one_costly_send_does_not_hold_the_queues_back():
+    """A garbage collection inside one send (50 ms) is not what a send costs: the interval stays at
+    the floor (a running mean held every queue at 0.25 s for the next seconds)."""
+    pacer, loop, value, sent = _paced(cost=0.0001)
+    spent = pacer._cost_clock
+    sends = [0]
+    inner = pacer._send
+
+    def send(k: str) -> None:
+        sends[0] += 1
+        if sends[0] == 5:
+            spent.t += 0.05
+        inner(k)
+    pacer._send = send
+    asked = _stream(pacer, loop, ("support",), every=0.01, until=2.0, value=value)
+    assert _held_longest(asked, sent) <= 0.05 + 1e-9
+    assert pacer.current_interval(loop.t) == 0.05
+
+
 def test_without_a_floor_the_interval_is_fixed():
     loop = FakeLoop()
     spent = CostClock(0.0)

@@ -9,7 +9,8 @@ of the loop's tick (a zero delay), so the changes of one handler still go out as
 
 A fixed interval of 0.25 s still held a change on a busy queue (one that changes more often than
 the interval) for up to 0.25 s, most of a wallboard's 250 ms. With a `floor`, the interval is as
-short as the floor while the pushes are cheap: each push's cost is measured, and the interval is
+short as the floor while the pushes are cheap: each push's cost is measured (the thread's CPU
+time; a push's cost is the median of the last nine), and the interval is
 what keeps the pushes of all the queues that are changing within `budget` (a share of one core),
 never longer than `interval` (the fixed interval's bound: a change is never held longer) nor
 shorter than `floor`. So the pushes cost at most `budget` more than they did with the fixed
@@ -17,7 +18,9 @@ interval; with many consoles (a costly fan-out) or many busy queues the interval
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -37,19 +40,22 @@ class LeadingEdgePacer:
     Without `floor` the interval is `interval`; with it, `current_interval()` (see the module's
     docstring). `cost` is the clock a send's cost is measured on (a test's fake)."""
 
-    SMOOTHING = 0.2  # weight of the last send in the running mean of a send's cost
+    # A send's cost is the median of the last few: a garbage collection inside one send would
+    # otherwise hold every queue at the longest interval for the next seconds.
+    COSTS_KEPT = 9
 
     def __init__(self, interval: float, send: Callable[[str], None], *, floor: float | None = None,
                  budget: float = 0.02, now: Callable[[], float] | None = None, later: Later | None = None,
-                 cost: Callable[[], float] = time.perf_counter) -> None:
+                 cost: Callable[[], float] = time.thread_time) -> None:
         self.interval = interval
         self.floor = floor
         self.budget = budget
         self._send = send
         self._now = now  # None: the running loop's clock (what call_later counts in)
         self._later = later
-        self._cost_clock = cost
-        self.send_cost = 0.0  # running mean of one send's cost, in seconds (0 until the first)
+        self._cost_clock = cost  # CPU time of this thread: time waiting for a core is not a cost
+        self._costs: deque[float] = deque(maxlen=self.COSTS_KEPT)
+        self.send_cost = 0.0  # one send's cost, in seconds: the median of the last ones (0 until the first)
         self._last: dict[str, float] = {}  # key -> when it was last sent
         self._due: dict[str, _Handle] = {}  # key -> its scheduled send
 
@@ -98,9 +104,8 @@ class LeadingEdgePacer:
         try:
             self._send(key)
         finally:
-            spent = self._cost_clock() - t0
-            self.send_cost = spent if not self.send_cost else \
-                self.send_cost + self.SMOOTHING * (spent - self.send_cost)
+            self._costs.append(self._cost_clock() - t0)
+            self.send_cost = statistics.median(self._costs)
 
     def pending(self) -> list[str]:
         return sorted(self._due)
