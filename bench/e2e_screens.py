@@ -21,8 +21,10 @@ the bench renders the frame's segments there as a terminal would get them, then 
 * wallboard: a queue.stats event with a new abandoned count -> the abandoned tile (#tile-abandoned)
   shows it (or a later count: an update superseded before it was painted counts until then).
 
-Queue figures are coalesced by the server to a few a second before they are published; that wait
-is before the publish and is not part of these figures (it is in ``wallboard_created_to_shown``).
+Queue figures are coalesced by the server before they are published (at most one push per queue
+per 0.05-0.25 s, server/calls/pacing.py); that wait is before the publish and is not part of these
+figures (it is in ``wallboard_created_to_shown``, the wallboard's target: under 250 ms p99).
+``--profile-dir DIR`` writes a cProfile of each app's measured phase.
 
 Where the time goes: each update is stamped at every hop, and each hop's p50/p99 is printed:
 created (the driver's change took effect in the engine) -> published (handed to the gateway) ->
@@ -71,6 +73,7 @@ def _cpu() -> float:
 async def _screen_worker(args: argparse.Namespace) -> None:
     from textual.app import App
     from textual.geometry import Size
+    from textual.widgets.data_table import RowKey
 
     from cc_console.tui import CCConsoleApp
     from cc_console.widgets.diff_table import DiffTable
@@ -85,6 +88,7 @@ async def _screen_worker(args: argparse.Namespace) -> None:
     hops: dict[str, dict[str, float]] = {h: {} for h in ("arrived", "read", "screen", "held")}
     shown: dict[str, float] = {}  # key -> first frame showing it (or something later)
     pending: dict[str, list[tuple[str, str]]] = {}  # supervisor: agent -> [(key, label)] not yet shown
+    held_rows: dict[str, int] = {}  # supervisor: agent -> how many of its pending updates the table holds
     seen_abandoned = [-1]
     probe_on = [False]
 
@@ -93,23 +97,17 @@ async def _screen_worker(args: argparse.Namespace) -> None:
             return
         screen = app.screen
         if kind == "supervisor":
-            if not pending:
-                return
-            try:
-                table = screen.query_one("#agents", DiffTable)
-            except Exception:
-                return
-            for aid in list(pending):
-                cells = table.cells(aid)
-                if cells is None:
+            # The rows the table took since the last frame (see held): this frame shows them.
+            for aid, n in held_rows.items():
+                items = pending.get(aid)
+                if items is None:
                     continue
-                texts = [str(getattr(c, "plain", c)) for c in cells]
-                items = pending[aid]
-                label = items[-1][1]
-                if any(label in t for t in texts):
-                    for key, _label in items:
-                        shown.setdefault(key, now)
+                for key, _label in items[:n]:
+                    shown.setdefault(key, now)
+                del items[:n]
+                if not items:
                     del pending[aid]
+            held_rows.clear()
         else:
             try:
                 value = int(screen.query_one("#tile-abandoned").value)
@@ -167,23 +165,32 @@ async def _screen_worker(args: argparse.Namespace) -> None:
 
         def sync(self: Any, rows: Any, order: Any = None) -> None:
             orig_sync(self, rows, order)
-            held(self)
+            held(self, None)
 
         def sync_rows(self: Any, rows: Any) -> None:
             orig_sync_rows(self, rows)
-            held(self)
+            held(self, rows.keys())
 
-        def held(self: Any) -> None:
+        def held(self: Any, keys: Any) -> None:
+            # Only the rows this sync passed (all of them for a full sync), and the state column
+            # only: the probe walking every pending agent's cells at each sync and frame cost the
+            # app more than its own refresh (it is in the app's CPU figure).
             if not probe_on[0] or self.id != "agents":
                 return
             now = time.monotonic()
-            for aid, items in pending.items():
+            view = self.visible_row_range
+            locations = self._row_locations
+            for aid in (list(pending) if keys is None else [k for k in keys if k in pending]):
+                items = pending[aid]
                 cells = self.cells(aid)
-                if cells is not None and any(items[-1][1] in str(getattr(c, "plain", c)) for c in cells):
-                    visible = self.is_row_visible(aid)
-                    for key, _label in items:
-                        if hops["held"].setdefault(key, now) == now and visible:
-                            in_view.append(key)
+                if cells is None or str(getattr(cells[2], "plain", cells[2])) != items[-1][1]:
+                    continue
+                index = locations.get(RowKey(aid))
+                visible = index is not None and index in view
+                for key, _label in items:
+                    if hops["held"].setdefault(key, now) == now and visible:
+                        in_view.append(key)
+                held_rows[aid] = len(items)
         AgentsTable.sync = sync  # type: ignore[method-assign]
         AgentsTable.sync_rows = sync_rows  # type: ignore[method-assign]
     else:
@@ -274,11 +281,19 @@ async def _screen_worker(args: argparse.Namespace) -> None:
             seen_abandoned[0] = int(app.screen.query_one("#tile-abandoned").value)
         probe_on[0] = True
         assert Size(*size) == app.size
+        profiler = None
+        if args.profile_dir:  # the measured phase only, the app's own CPU time
+            import cProfile
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
         cpu0, w0 = _cpu(), time.monotonic()
         print("READY", flush=True)
         # "DONE <what the driver published: agent updates or the last abandoned count> <drain s>"
         _, expected, drain = (await loop.run_in_executor(None, sys.stdin.readline)).split()
         cpu, wall = _cpu() - cpu0, time.monotonic() - w0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(Path(args.profile_dir) / f"{kind}.prof"))
         lagging.cancel()
         until = time.monotonic() + float(drain)
         while time.monotonic() < until and (
@@ -378,7 +393,8 @@ async def _run(args: argparse.Namespace) -> int:
             children[kind] = await asyncio.create_subprocess_exec(
                 sys.executable, os.path.abspath(__file__), "--screen-worker", kind, "--url", server.url,
                 "--user", user, "--out", str(outs[kind]), "--agents", str(args.agents),
-                "--timeout", str(args.timeout), *(["--no-settle"] if args.no_settle else []), env=env,
+                "--timeout", str(args.timeout), *(["--no-settle"] if args.no_settle else []),
+                *(["--profile-dir", os.path.abspath(args.profile_dir)] if args.profile_dir else []), env=env,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         for kind, child in children.items():
             assert child.stdout
@@ -536,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drain", type=float, default=30.0, help="at most this long to wait for late paints")
     ap.add_argument("--no-settle", action="store_true",
                     help="leave the heaps of the server and the apps unfrozen (as before cc_console/heap.py)")
+    ap.add_argument("--profile-dir", default="",
+                    help="write a cProfile of each app's measured phase here (supervisor.prof, wallboard.prof)")
     ap.add_argument("--screen-worker", choices=("supervisor", "wallboard"), help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--user", help=argparse.SUPPRESS)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import websockets
 
 from cc_console.models import ROLE_PERMISSIONS, call_agents
@@ -28,6 +28,10 @@ from cc_console.protocol import (
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
+
+# The same dicts and lists as json.loads, in about a third of the time: a supervisor's console
+# decodes a frame per event, 1,000 a second at 2,000 agents.
+_decode = msgspec.json.Decoder().decode
 
 
 class ConsoleState:
@@ -215,7 +219,7 @@ class ConsoleClient:
         ws = self._ws
         try:
             async for raw in ws:
-                self._handle(json.loads(raw))
+                self._handle(_decode(raw))
         except websockets.ConnectionClosed:
             pass
         finally:

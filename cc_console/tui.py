@@ -3,8 +3,9 @@
     CCConsoleApp(url="ws://127.0.0.1:8765", mode="agent").run()
 
 Network work happens in workers; ConsoleClient listener callbacks (same asyncio loop) become
-``ClientEvent`` messages, which the app turns into ``StateChanged`` messages for every console
-screen on the stack; the events of a burst share one message of each kind.
+``ClientEvent`` messages, which the app hands to every console screen on the stack (a
+``StateChanged`` message to a screen that is not running yet); the events of a burst share one
+message.
 Keys have binding ids; ``<config_dir>/keymap.toml`` may remap them:
 
     [keymap]
@@ -382,8 +383,13 @@ class CCConsoleApp(App[None]):
             return
         ev = getattr(client, "connected", None)
         is_set = getattr(ev, "is_set", None)
-        self.connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
-        self.stale = bool(getattr(client, "stale", False))
+        connected = is_set() if is_set is not None else bool(ev if ev is not None else True)
+        stale = bool(getattr(client, "stale", False))
+        # Runs for every event: setting a reactive to its own value still costs its whole machinery.
+        if connected != self.connected:
+            self.connected = connected
+        if stale != self.stale:
+            self.stale = stale
 
     @on(ClientEvent)
     def _client_event(self, message: ClientEvent) -> None:
@@ -394,7 +400,14 @@ class CCConsoleApp(App[None]):
             self._one_client_event(kind, data)
         for screen in self.screen_stack:
             if isinstance(screen, ConsoleScreen):
-                screen.post_message(StateChanged(*events[0], more=events[1:]))
+                # A running screen with nothing queued takes them here and now: a message of its
+                # own per burst was Textual's dispatch a second time (at 1,000 events a second,
+                # hundreds of bursts). One still mounting, or behind on its queue, gets a message.
+                if screen.state_messages == 0 and not screen.going:
+                    screen.take_events(events)
+                else:
+                    screen.state_messages += 1
+                    screen.post_message(StateChanged(*events[0], more=events[1:]))
 
     def _one_client_event(self, kind: str, data: dict[str, Any]) -> None:
         was_connected = self.connected

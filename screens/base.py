@@ -77,6 +77,7 @@ class ConsoleScreen(Screen):
         self.refreshes = 0
         self._flush_scheduled = False
         self._last_refresh = 0.0
+        self.state_messages = 0  # StateChanged messages posted to this screen and not handled yet
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -160,10 +161,14 @@ class ConsoleScreen(Screen):
 
     @on(StateChanged)
     def _state_changed(self, message: StateChanged) -> None:
+        self.state_messages = max(0, self.state_messages - 1)
+        self.take_events([(message.kind, message.data), *message.more])
+
+    def take_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """The client's events, in order (from the app's handler, or a StateChanged message)."""
         if self.going:
             return
-        self.state_changed(message.kind, message.data)
-        for kind, data in message.more:
+        for kind, data in events:
             self.state_changed(kind, data)
 
     def state_changed(self, kind: str, data: dict[str, Any]) -> None:

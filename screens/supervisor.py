@@ -18,6 +18,7 @@ agent profile). `t` opens the report of the selected agent or queue, filtered to
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from cc_console.models import call_agents
 from cc_console.widgets.agents_table import AgentsTable
-from cc_console.widgets.alerts import Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
+from cc_console.widgets.alerts import AgentAlerts, Alert, AlertConfig, AlertTracker, evaluate, load_alert_config
 from cc_console.widgets.chat_figures import ChatFigures
 from cc_console.widgets.chats import ChatsPanel
 from cc_console.widgets.diff_table import DiffTable
@@ -90,6 +91,18 @@ def is_queue_agent(agent: dict[str, Any]) -> bool:
     return bool(agent.get("penalties") or agent.get("queues"))
 
 
+_STATE_TEXTS: dict[str, Text] = {}
+
+
+def _state_text(state: str) -> Text:
+    """One Text per state, shared by every row (nothing changes a cell's Text once made): building
+    one per row was much of an event's cost, and equal rows now compare by identity."""
+    text = _STATE_TEXTS.get(state)
+    if text is None:
+        text = _STATE_TEXTS[state] = Text(state_label(state), style=state_style(state))
+    return text
+
+
 def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: float, *,
               handled: int | None = 0, missed: int | None = 0,
               alerts: set[str] | frozenset[str] = frozenset()) -> tuple[Any, ...]:
@@ -101,7 +114,7 @@ def agent_row(agent: dict[str, Any], calls: dict[str, dict[str, Any]], now: floa
     return (
         agent.get("id", ""),
         agent.get("name", ""),
-        Text(state_label(state), style=state_style(state)),
+        _state_text(state),
         agent.get("reason", "") if state == "paused" else
         (f"next: {agent['pending_pause']}" if agent.get("pending_pause") else ""),  # pause asked during a call
         Text(time_text, style=ALERT_STYLE) if alerts else time_text,
@@ -194,6 +207,10 @@ class SupervisorScreen(ConsoleScreen):
     # refresh and a lone event shows within ~MIN_GAP); the interval flush is only a safety net.
     BATCH_SECONDS = 1.0
     MIN_GAP = 0.08
+    # The queues table at most this often: the server pushes a busy queue's figures up to 20 times
+    # a second for the wallboards (server/calls/pacing.py), and repainting the table for each was
+    # a tenth of a 2,000-agent console's CPU, for figures it had shown 4 times a second before.
+    QUEUE_SECONDS = 0.25
     # The per-agent figures: asked for again at most this often after calls end, and this often anyway.
     FIGURES_GAP = 2.0
     FIGURES_SECONDS = 60.0
@@ -209,6 +226,7 @@ class SupervisorScreen(ConsoleScreen):
         if alerts is None:
             self._load_alerts()
         self.tracker = AlertTracker()
+        self.agent_alerts = AgentAlerts()
         self.tally = AgentFigures()
         self._figures_due = False
         self.sort_index = 0
@@ -225,6 +243,9 @@ class SupervisorScreen(ConsoleScreen):
         self._alert_kinds: dict[str, frozenset[str]] = {}
         self._touched: set[str] = set()
         self.full_passes = 0  # refreshes that walked every agent (tests and benchmarks)
+        self._queues_synced = float("-inf")  # time.monotonic() of the queues table's last sync
+        self._queues_changed = False
+        self._queues_timer: Any = None
 
     def _load_alerts(self) -> None:
         try:
@@ -278,8 +299,11 @@ class SupervisorScreen(ConsoleScreen):
         elif self.tally.changes(kind, data) and not self._figures_due and self.is_mounted:
             self._figures_due = True
             self.set_timer(self.FIGURES_GAP, self.fetch_figures, name="figures-soon")
+        if kind in ("queue.stats", "callback.update", "snapshot"):
+            self._queues_changed = True
         if kind == "agent.state":
             self._touched.add(data.get("id", ""))
+            self.agent_alerts.touch(data.get("id", ""))
         elif kind in ("call.update", "call.ended"):
             self._touched.update(call_agents(data))
         self.mark_dirty()
@@ -333,7 +357,8 @@ class SupervisorScreen(ConsoleScreen):
         self._console_audio()
         self.query_one("#connection", ConnectionStatus).show(
             self.connected, self.stale, str(state.server.get("ari", "")))
-        alerts = evaluate(state.agents.values(), state.queues.values(), now, self.alert_config, state.server)
+        alerts = evaluate((), state.queues.values(), now, self.alert_config, state.server)
+        alerts += self.agent_alerts.alerts(state.agents, now, self.alert_config)
         if overload := state.server.get("overload"):  # the server's own word: it is degrading under load
             alerts.insert(0, Alert("overload", "server", str(overload)))
         onsets = self.tracker.update(alerts)
@@ -353,9 +378,14 @@ class SupervisorScreen(ConsoleScreen):
                 table.sync(agents_rows, order)
             else:
                 table.sync_rows(changed)
-            self.query_one("#queues", DiffTable).sync(
-                {name: queue_row(state.queues[name], now, callbacks=callbacks.get(name, 0),
-                                 alerts=tracker.kinds(name)) for name in sorted(state.queues)})
+            wait = self._queues_synced + self.QUEUE_SECONDS - time.monotonic()
+            if wait <= 0:
+                self._queues_synced, self._queues_changed = time.monotonic(), False
+                self.query_one("#queues", DiffTable).sync(
+                    {name: queue_row(state.queues[name], now, callbacks=callbacks.get(name, 0),
+                                     alerts=tracker.kinds(name)) for name in sorted(state.queues)})
+            elif self._queues_changed and self._queues_timer is None and self.is_mounted:
+                self._queues_timer = self.set_timer(wait, self._queues_due, name="queues")
             self._show_alerts()
             self._show_monitor()
             self._show_detail(now)
@@ -366,6 +396,10 @@ class SupervisorScreen(ConsoleScreen):
             title += f" · sort: {SORTS[self.sort_index][1]}" + (f" · by {by}" if by else "") \
                 + f" · handled/missed: {self.tally.label}"
             self._set_text(self.query_one("#agents-title", Line), title)
+
+    def _queues_due(self) -> None:
+        self._queues_timer = None
+        self.mark_dirty()
 
     def _changed_rows(self, now: float, table: AgentsTable) -> dict[str, tuple[Any, ...]] | None:
         """The rows to change when only some agents changed since the last full pass and the order
@@ -388,8 +422,14 @@ class SupervisorScreen(ConsoleScreen):
         shown = self._shown
         in_view = set(table.visible_keys())
         changed: dict[str, tuple[Any, ...]] = {}
+        cache = self._row_cache
         for agent_id in touched | alerted | in_view:
             agent = state.agents.get(agent_id)
+            if agent_id not in touched and agent_id not in alerted and agent is not None:
+                # In view and no event: only its time in state can have changed, once a second.
+                hit = cache.get(agent_id)
+                if hit is not None and hit[0][0] is agent and hit[2] == int(now - (agent.get("state_since") or 0.0)):
+                    continue
             if agent is None or not is_queue_agent(agent):
                 if agent_id in shown:
                     return None  # gone, or no longer anyone's agent: the order changes

@@ -462,3 +462,102 @@ async def test_a_queues_new_figures_repaint_its_line_alone() -> None:
         await wait_until(pilot, lambda: any("77" in frame for frame in sent))
         frame = next(frame for frame in sent if "77" in frame)
         assert "sales" in frame and "support" not in frame and "billing" not in frame
+
+
+async def test_agents_alerts_walk_only_the_touched_agents_between_seconds(
+        config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each refresh evaluated every agent's alert rules (2 ms of every refresh at 2,000 agents): now
+    every agent once a second or when an alert is due, in between only the agents with events; an
+    alert still starts and ends at the first refresh after it should."""
+    (config_dir / "supervisor.toml").write_text(QUIET.replace("pause_max = 900", "pause_max = 900.5"))
+    import cc_console.screens.supervisor as sup
+    import cc_console.widgets.alerts as alerts_mod
+    evaluated: list[int] = []
+    original = alerts_mod.evaluate
+
+    def counting(agents: Any, *args: Any, **kwargs: Any) -> Any:
+        agents = list(agents)
+        evaluated.append(len(agents))
+        return original(agents, *args, **kwargs)
+    monkeypatch.setattr(alerts_mod, "evaluate", counting)
+    monkeypatch.setattr(sup, "evaluate", counting)
+    clock = Clock(DEMO_NOW + 0.1)
+    client, app = sup_app(now=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SupervisorScreen)
+        await settle(pilot)
+        evaluated.clear()
+        agent3 = dict(client.state.agents["agent3"], state="paused", reason="break", state_since=DEMO_NOW - 950)
+        client.emit("agent.state", agent3)  # paused longer than the limit: an alert at once
+        await settle(pilot)
+        assert ("pause", "agent3") in screen.tracker.active
+        for _ in range(3):
+            screen.on_tick()
+            await settle(pilot)
+        assert sum(evaluated) <= 1, evaluated  # agent3 alone, once (before: every agent, every refresh)
+        client.emit("agent.state", dict(agent3, state="ready", reason="", state_since=DEMO_NOW))
+        await settle(pilot)
+        assert ("pause", "agent3") not in screen.tracker.active
+        # agent4 has been paused since DEMO_NOW - 630: its alert is due at DEMO_NOW + 270.5, within a
+        # second whose first refresh saw none.
+        clock.t = DEMO_NOW + 270.3
+        screen.on_tick()
+        await settle(pilot)
+        assert ("pause", "agent4") not in screen.tracker.active
+        bells = app.bells
+        clock.t = DEMO_NOW + 270.6
+        screen.on_tick()
+        await settle(pilot)
+        assert ("pause", "agent4") in screen.tracker.active and app.bells == bells + 1
+
+
+async def test_the_queues_table_follows_a_burst_of_queue_figures_at_its_own_pace() -> None:
+    """The server pushes a busy queue's figures up to 20 times a second for the wallboards; the
+    supervisor's queues table takes them at most every QUEUE_SECONDS, the last of a burst always."""
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SupervisorScreen)
+        table = screen.query_one("#queues", DiffTable)
+        await pilot.pause(0.25)  # QUEUE_SECONDS since the last sync
+        before = table.cell_updates
+        for i in range(5):
+            client.emit("queue.stats", dict(client.state.queues["sales"], offered=100 + i))
+            await settle(pilot)  # a refresh after each (as the agents' events bring them)
+        assert table.cell_updates - before <= 1  # the first at once, the rest held (before: 5)
+        await wait_until(pilot, lambda: table.cells("sales")[6] == "104")
+        assert table.cell_updates - before <= 2
+
+
+async def test_client_events_reach_a_running_screen_without_a_message_of_its_own() -> None:
+    """The app hands a burst of client events to a running screen in its own handler: a second
+    Textual message per burst (the screen's) was dispatch work again, hundreds of times a second."""
+    from cc_console.screens.base import StateChanged
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        posted: list[Any] = []
+        post = screen.post_message
+
+        def counting(message: Any) -> bool:
+            if isinstance(message, StateChanged):
+                posted.append(message)
+            return post(message)
+        screen.post_message = counting  # type: ignore[method-assign]
+        seen: list[str] = []
+        changed = screen.state_changed
+
+        def noting(kind: str, data: dict[str, Any]) -> None:
+            seen.append(str(data.get("reason")))
+            changed(kind, data)
+        screen.state_changed = noting  # type: ignore[method-assign]
+        agent3 = client.state.agents["agent3"]
+        for i in range(5):
+            client.emit("agent.state", dict(agent3, state="paused", reason=f"r{i}"))
+        await wait_until(pilot, lambda: len(seen) >= 5)
+        assert seen == [f"r{i}" for i in range(5)] and posted == []  # in order, no message of its own
+        await settle(pilot)
+        assert screen.query_one("#agents", DiffTable).cells("agent3")[3] == "r4"

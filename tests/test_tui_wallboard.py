@@ -303,3 +303,74 @@ async def test_figures_rescale_when_the_terminal_is_resized() -> None:
         assert len(_ink_rows(fig)) >= 4 * small
         await pilot.resize_terminal(80, 24)
         await _until(pilot, lambda: len(_ink_rows(fig)) == small)
+
+
+async def test_a_queues_new_figures_show_without_waiting_for_the_agents_refresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The full refresh (a pass over every agent) is held back far longer than the test waits: a
+    # queue's new figures must not wait for it (before, they waited up to MIN_GAP behind it).
+    monkeypatch.setattr(WallboardScreen, "MIN_GAP", 30.0)
+    monkeypatch.setattr(WallboardScreen, "BATCH_SECONDS", 60.0)
+    monkeypatch.setattr(WallboardScreen, "TICK_SECONDS", 60.0)
+    client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WallboardScreen)
+        abandoned = screen.query_one("#tile-abandoned", Tile)
+        ready = screen.query_one("#tile-ready", Tile)
+        ready_before, full_before = ready.value, screen.refreshes
+        data = dict(client.state.queues["support"])
+        data["abandoned"] = int(data.get("abandoned") or 0) + 40
+        client.state.apply("queue.stats", data)
+        client._emit("queue.stats", data)
+        total = sum(int(q.get("abandoned") or 0) for q in client.state.queues.values())
+        await _until(pilot, lambda: abandoned.value == str(total), timeout=2.0)
+        assert screen.queue_refreshes >= 1 and screen.refreshes == full_before  # no pass over the agents
+        assert ready.value == ready_before  # the agents' counts kept from the last full refresh
+        row = screen.query_one("#wallboard-queues").cells("support")
+        assert row is not None and str(row[8]) == str(data["abandoned"])
+
+
+async def test_a_refresh_with_the_same_banner_does_not_lay_the_screen_out_again() -> None:
+    client, app = wb_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        banner = screen.query_one("#stale-banner")
+        updates: list[object] = []
+        update = banner.update
+
+        def counted(*args: object, **kwargs: object) -> None:
+            updates.append(args)
+            update(*args, **kwargs)
+        banner.update = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            screen._refresh()
+        assert updates == []  # each update relaid the screen out: 18 ms a refresh at 2,000 agents
+        client.stale = True
+        screen._refresh()
+        assert len(updates) == 1 and "STALE" in str(banner.render())
+
+
+async def test_a_new_figure_repaints_its_digits_and_a_queues_figures_its_line_alone() -> None:
+    """What the terminal is sent when a queue's figures change: the digits of the tiles whose value
+    changed and that queue's line of the table; not the tiles' borders and captions, not the other
+    queues' lines (both were repainted whole: a millisecond a tile, the table at every push)."""
+    from .test_tui_pilot import wait_until
+    from .test_tui_supervisor import frames_sent
+    client, app = wb_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#wallboard-queues")
+        await _until(pilot, lambda: table.display and table.cells("sales") is not None)
+        await pilot.pause(0.2)
+        sent = frames_sent(app)
+        data = dict(client.state.queues["sales"], offered=77)
+        data["abandoned"] = int(data.get("abandoned") or 0) + 1
+        client.state.apply("queue.stats", data)
+        client._emit("queue.stats", data)
+        await wait_until(pilot, lambda: any("77" in frame for frame in sent))
+        await pilot.pause(0.2)
+        painted = "".join(sent)
+        assert "sales" in painted and "support" not in painted and "billing" not in painted
+        assert "Abandoned" not in painted and "Calls waiting" not in painted

@@ -106,6 +106,37 @@ class AgentsTable(DiffTable):
         self._dirty_rows = set()
         self._quiet_writes = self._visible_changed = False
 
+    def _update_changed(self, key: str, old: tuple[Any, ...], cells: tuple[Any, ...],
+                        column_keys: list[str]) -> None:
+        # A row's changed cells in one go: its keys, data and place looked up once, not per cell
+        # (at 1,000 events a second that was a third of the table's share of a refresh).
+        rk = RowKey(key)
+        data = self._data.get(rk)
+        locations = self._column_locations
+        if data is None or len(locations) != len(column_keys):
+            super()._update_changed(key, old, cells, column_keys)
+            return
+        versions = self._versions
+        n = 0
+        for col, before, after in zip(column_keys, old, cells):
+            if before != after:
+                data[ColumnKey(col)] = after
+                versions[(key, col)] = versions.get((key, col), 0) + 1
+                n += 1
+        if not n:
+            return
+        self.cell_updates += n
+        self._row_versions[key] = self._row_versions.get(key, 0) + n
+        self._quiet_writes = True
+        index = self._row_locations.get(rk)
+        if index is not None and index in (self._view if self._in_sync else self.visible_row_range):
+            self._visible_changed = True
+            self._dirty_rows.add(index)
+        else:
+            self.offscreen_updates += n
+        if not self._in_sync:
+            self._settle()
+
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
         rk = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
         ck = column_key if isinstance(column_key, ColumnKey) else ColumnKey(column_key)

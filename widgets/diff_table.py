@@ -35,6 +35,7 @@ class DiffTable(DataTable):
         self._cell_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(20_000)
         self._strip_cache: LRUCache[tuple[Any, ...], Any] = LRUCache(4_000)
         self._paint_style: Any = None  # the widget's rich style, taken once per paint
+        self._row_styles: dict[tuple[int, Any], Any] | None = None  # zebra styles, within one paint
 
     def on_mount(self) -> None:
         for key, label, width in self._columns_spec:
@@ -120,10 +121,24 @@ class DiffTable(DataTable):
         # DataTable.render_line asks for self.rich_style on every line, which walks the styles of
         # every ancestor: a tenth of a millisecond a line, even for a line served from the cache.
         self._paint_style = self.rich_style
+        self._row_styles = {}
         try:
             return super().render_lines(crop)
         finally:
             self._paint_style = None
+            self._row_styles = None
+
+    def _get_row_style(self, row_index: int, base_style: Any) -> Any:
+        # The zebra style of a row walks the styles of every ancestor too, for each line painted:
+        # taken once per paint for the odd rows and once for the even.
+        cache = self._row_styles
+        if cache is None or row_index < self.fixed_rows:
+            return super()._get_row_style(row_index, base_style)
+        key = (row_index % 2, base_style)
+        style = cache.get(key)
+        if style is None:
+            style = cache[key] = super()._get_row_style(row_index, base_style)
+        return style
 
     def render_line(self, y: int) -> Any:
         base_style = self._paint_style

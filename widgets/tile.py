@@ -39,7 +39,9 @@ class Tile(Widget):
     Tile.-alert > Label { color: $error; }
     """
 
-    value: reactive[str] = reactive("", init=False)
+    # The figure repaints itself (BigFigure); the tile around it (border, caption) only changes
+    # with its level: repainting it for every new figure was a millisecond a tile.
+    value: reactive[str] = reactive("", init=False, repaint=False)
     level: reactive[str] = reactive("", init=False)
 
     def __init__(self, caption: str, value: str = "0", *, id: str | None = None,
