@@ -291,6 +291,8 @@ def _check_value(where: str, value: Any) -> None:
             if not _clean_str(v):
                 raise ProtocolError(ErrorCode.BAD_REQUEST,
                                     f"{where}: text with an invalid character (a lone surrogate)")
+            if "\x00" in v:  # PostgreSQL refuses it in text, SQLite's full-text search ends a word at it
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where}: text with an invalid character (NUL)")
         elif isinstance(v, bool) or v is None:
             pass
         elif isinstance(v, int):

@@ -46,6 +46,9 @@ HOSTILE = [
     ("agent1", "sur2", _req("sur2", "contacts.search", '{"q":"a\\udfffb"}'), "sur2"),
     ("agent1", "sur3", _req("sur3", "notes.add", '{"call_id":"\\ud800","text":"x"}'), "sur3"),
     ("agent1", "sur4", _req("sur4", "contacts.save", '{"contact":{"\\ud800":"x"}}'), "sur4"),
+    # NUL: PostgreSQL refuses it in text; in a chat search it broke SQLite's full-text query.
+    ("sup1", "nul1", _req("nul1", "chat.search", '{"q":"\\u0000"}'), "nul1"),
+    ("agent1", "nul2", _req("nul2", "contacts.save", '{"contact":{"name":"a\\u0000b"}}'), "nul2"),
     # Integers SQLite cannot hold (int64).
     ("agent1", "big1", _req("big1", "contacts.search", '{"q":"a","limit":9223372036854775808}'), "big1"),
     ("agent1", "big2", _req("big2", "recordings.search", '{"offset":-9223372036854775809}'), "big2"),
