@@ -127,15 +127,7 @@ class AgentsTable(DiffTable):
             return
         self.cell_updates += n
         self._row_versions[key] = self._row_versions.get(key, 0) + n
-        self._quiet_writes = True
-        index = self._row_locations.get(rk)
-        if index is not None and index in (self._view if self._in_sync else self.visible_row_range):
-            self._visible_changed = True
-            self._dirty_rows.add(index)
-        else:
-            self.offscreen_updates += n
-        if not self._in_sync:
-            self._settle()
+        self._written(rk, n)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
         rk = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
@@ -148,13 +140,17 @@ class AgentsTable(DiffTable):
         k = (str(rk.value), str(ck.value))
         self._versions[k] = self._versions.get(k, 0) + 1
         self._row_versions[k[0]] = self._row_versions.get(k[0], 0) + 1
+        self._written(rk, 1)
+
+    def _written(self, rk: RowKey, n: int) -> None:
+        """``n`` cells of a row were written: its line is repainted if it is in view, else counted."""
         self._quiet_writes = True
         index = self._row_locations.get(rk)
         if index is not None and index in (self._view if self._in_sync else self.visible_row_range):
             self._visible_changed = True
             self._dirty_rows.add(index)
         else:
-            self.offscreen_updates += 1
+            self.offscreen_updates += n
         if not self._in_sync:
             self._settle()
 
