@@ -403,7 +403,7 @@ class CCConsoleApp(App[None]):
                 # A running screen with nothing queued takes them here and now: a message of its
                 # own per burst was Textual's dispatch a second time (at 1,000 events a second,
                 # hundreds of bursts). One still mounting, or behind on its queue, gets a message.
-                if screen.state_messages == 0 and not screen.going:
+                if screen.state_messages == 0 and screen.is_mounted and not screen.going:
                     screen.take_events(events)
                 else:
                     screen.state_messages += 1

@@ -561,3 +561,19 @@ async def test_client_events_reach_a_running_screen_without_a_message_of_its_own
         assert seen == [f"r{i}" for i in range(5)] and posted == []  # in order, no message of its own
         await settle(pilot)
         assert screen.query_one("#agents", DiffTable).cells("agent3")[3] == "r4"
+
+
+async def test_events_for_a_screen_still_being_pushed_wait_for_it_to_mount() -> None:
+    """A burst that arrives while a console screen is pushed but not mounted goes to it as a message
+    (handled once it is up), not into its widgets at once: they are not there yet."""
+    from cc_console.screens.agent import AgentScreen
+    from cc_console.tui import ClientEvent
+    client, app = sup_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        second = AgentScreen(now=lambda: DEMO_NOW)  # its chats panel takes chat events at once
+        app.push_screen(second)
+        assert not second.is_mounted
+        app._client_event(ClientEvent("chat.closed", {"id": "nobody's"}))
+        assert second.state_messages == 1
+        await wait_until(pilot, lambda: second.is_mounted and second.state_messages == 0)
